@@ -1,0 +1,72 @@
+//! The pending-event set, ordered by (time, insertion sequence) so that events at the same
+//! instant fire in the order they were scheduled (determinism rule 6).
+//!
+//! PLACEHOLDER: a BinaryHeap; to be replaced by a structure that stays fast with millions of
+//! pending events (see issue 2), keeping this API.
+
+use super::time::SimTime;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+struct Entry<E> {
+    at: SimTime,
+    seq: u64,
+    event: E,
+}
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<E> Ord for Entry<E> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// Pending events, popped in (time, insertion sequence) order.
+pub struct EventQueue<E> {
+    heap: BinaryHeap<Reverse<Entry<E>>>,
+    next_seq: u64,
+    last_popped: SimTime,
+}
+
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> EventQueue<E> {
+    pub fn new() -> Self {
+        EventQueue { heap: BinaryHeap::new(), next_seq: 0, last_popped: SimTime::ZERO }
+    }
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+    /// Schedules `event` at `at`. Panics if `at` is before the last popped event: time never
+    /// goes back, and a node that asks for it is a bug.
+    pub fn push(&mut self, at: SimTime, event: E) {
+        assert!(at >= self.last_popped, "event scheduled in the past: {at:?} < {:?}", self.last_popped);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.heap.push(Reverse(Entry { at, seq, event }));
+    }
+    pub fn peek_time(&self) -> Option<SimTime> {
+        self.heap.peek().map(|r| r.0.at)
+    }
+    pub fn pop(&mut self) -> Option<(SimTime, E)> {
+        let Reverse(e) = self.heap.pop()?;
+        self.last_popped = e.at;
+        Some((e.at, e.event))
+    }
+}

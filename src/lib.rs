@@ -1,0 +1,5 @@
+//! interop-sim: a deterministic discrete-event simulator and load tester for cross-app,
+//! end-to-end encrypted messaging under the EU Digital Markets Act. See DESIGN.md for the
+//! architecture; the module tree mirrors the modeled system.
+
+pub mod engine;
