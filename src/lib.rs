@@ -3,3 +3,4 @@
 //! architecture; the module tree mirrors the modeled system.
 
 pub mod engine;
+pub mod scenario;

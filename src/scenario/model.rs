@@ -1,0 +1,284 @@
+//! The validated scenario: every value checked, every default filled in, every cross-reference
+//! resolved. The simulator only ever sees these types, so a wrong state (a probability of 1.5, a
+//! fault on a node that does not exist) cannot reach it.
+
+use serde::Serialize;
+
+/// Nanoseconds; every duration in a validated scenario is one.
+pub type DurationNs = u64;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scenario {
+    pub run: RunSpec,
+    /// Exactly one gatekeeper, always at index 0; partners follow in file order.
+    pub providers: Vec<Provider>,
+    pub network: Network,
+    pub workload: Workload,
+    pub capacity: Capacity,
+    pub e2ee: E2ee,
+    pub devices: Devices,
+    pub faults: Vec<Fault>,
+    pub expect: Vec<Expectation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunSpec {
+    pub name: String,
+    pub seed: u64,
+    /// Simulated time during which the workload sends.
+    pub duration_ns: DurationNs,
+    /// Extra simulated time to deliver what is still in flight.
+    pub drain_ns: DurationNs,
+    /// Width of one row of timeseries.csv.
+    pub interval_ns: DurationNs,
+    /// Bound on processed events: a runaway scenario stops instead of running forever.
+    pub events_max: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Gatekeeper,
+    Partner,
+}
+
+/// How a partner's clients reach the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdapterMode {
+    /// Through the partner's adapter, which translates its native frames to stanzas.
+    Proxied,
+    /// Straight to the gateway, speaking the gatekeeper's client protocol.
+    Direct,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Provider {
+    pub name: String,
+    pub role: Role,
+    pub users: u32,
+    pub devices_min: u8,
+    pub devices_max: u8,
+    /// Share of users who enabled third-party chats. A user who has not is unreachable across
+    /// providers (the sender is told so), but still reachable by their own provider's users.
+    pub opt_in: f64,
+    /// Partners only; the gatekeeper ignores it.
+    pub adapter: AdapterMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "dist", rename_all = "snake_case")]
+pub enum Latency {
+    Constant { value_ns: DurationNs },
+    Uniform { min_ns: DurationNs, max_ns: DurationNs },
+    Normal { mean_ns: DurationNs, stddev_ns: DurationNs },
+    Lognormal { median_ns: DurationNs, p99_ns: DurationNs },
+    Pareto { min_ns: DurationNs, alpha: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LinkSpec {
+    pub latency: Latency,
+    pub loss: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    /// Extra delay drawn for a reordered packet, so that it lands behind later ones.
+    pub reorder_delay_ns: DurationNs,
+    /// Bytes per second; `None` is unlimited (no serialization delay).
+    pub bandwidth_bytes_per_s: Option<u64>,
+    /// Bound on bytes waiting for serialization; beyond it the link drops (tail drop).
+    pub queue_max_bytes: u64,
+}
+
+/// The hop classes of SCENARIOS.md, plus the adapter hop inside a proxied partner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HopClass {
+    ClientServer,
+    ServerGateway,
+    GatewayPartner,
+    /// Partner adapter <-> partner server (push, enlistment), inside the partner.
+    AdapterServer,
+}
+
+impl HopClass {
+    pub const ALL: [HopClass; 4] =
+        [HopClass::ClientServer, HopClass::ServerGateway, HopClass::GatewayPartner, HopClass::AdapterServer];
+    pub fn key(self) -> &'static str {
+        match self {
+            HopClass::ClientServer => "client_server",
+            HopClass::ServerGateway => "server_gateway",
+            HopClass::GatewayPartner => "gateway_partner",
+            HopClass::AdapterServer => "adapter_server",
+        }
+    }
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Network {
+    /// Indexed by [`HopClass::index`].
+    pub links: [LinkSpec; 4],
+}
+
+impl Network {
+    pub fn link(&self, hop: HopClass) -> &LinkSpec {
+        &self.links[hop.index()]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentKind {
+    Text,
+    Image,
+    Voice,
+    Video,
+    File,
+}
+
+impl ContentKind {
+    pub const ALL: [ContentKind; 5] =
+        [ContentKind::Text, ContentKind::Image, ContentKind::Voice, ContentKind::Video, ContentKind::File];
+    pub fn key(self) -> &'static str {
+        match self {
+            ContentKind::Text => "text",
+            ContentKind::Image => "image",
+            ContentKind::Voice => "voice",
+            ContentKind::Video => "video",
+            ContentKind::File => "file",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Workload {
+    pub messages_per_user_hour: f64,
+    pub cross_provider: f64,
+    /// Weights per [`ContentKind`] in `ContentKind::ALL` order, summing to 1.
+    pub content: [f64; 5],
+    pub groups_share: f64,
+    pub group_size_min: u32,
+    pub group_size_max: u32,
+    /// Conversations per user (contact graph degree).
+    pub contacts_per_user: u32,
+    /// Probability that a received message is answered.
+    pub reply_probability: f64,
+    /// Mean delay before an answer.
+    pub reply_delay_mean_ns: DurationNs,
+    /// Probability that a delivered message is read (a read receipt follows).
+    pub read_probability: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct NodeCapacity {
+    pub cores: u32,
+    pub per_message_ns: DurationNs,
+    pub queue_max: u64,
+    /// Gateway only: messages per second admitted per partner.
+    pub rate_limit_per_partner: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Capacity {
+    pub gateway: NodeCapacity,
+    pub chat_server: NodeCapacity,
+    pub adapter: NodeCapacity,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    X3dh,
+    Pqxdh,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CryptoMode {
+    Real,
+    Modeled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct E2ee {
+    pub protocol: Protocol,
+    pub crypto: CryptoMode,
+    pub one_time_prekeys: u32,
+    pub prekey_refill_below: u32,
+}
+
+/// Device behaviour: connectivity churn and the delivery machinery's bounds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Devices {
+    /// Share of time a device is online (connected), in steady state.
+    pub online_share: f64,
+    /// Mean length of an online session.
+    pub online_mean_ns: DurationNs,
+    /// Offline queue TTL on the servers (30 days by default).
+    pub offline_ttl_ns: DurationNs,
+    /// First outbox retry delay; doubles per attempt up to `retry_max_ns`.
+    pub retry_initial_ns: DurationNs,
+    pub retry_max_ns: DurationNs,
+    /// Bound on unacked messages in a device's outbox.
+    pub outbox_max: u32,
+}
+
+/// A fault endpoint: a provider (its servers), the gateway, or a provider's clients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    Gateway,
+    /// Index into `Scenario::providers`.
+    Provider(usize),
+    Clients(usize),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// `one_way`: only `from -> to` is cut ("the connection looks healthy but nothing arrives").
+    Partition { a: Endpoint, b: Endpoint, one_way: bool },
+    Crash { node: Endpoint, durable: bool },
+    Slow { node: Endpoint, factor: f64 },
+    Loss { link: HopClass, rate: f64 },
+    Duplicate { link: HopClass, rate: f64 },
+    Reorder { link: HopClass, rate: f64 },
+    Tamper { link: HopClass, rate: f64 },
+    Replay { link: HopClass, rate: f64 },
+    IdentityReset { provider: usize, users: f64 },
+    Toggle { provider: usize, users: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fault {
+    pub at_ns: DurationNs,
+    /// `None`: until the end of the run.
+    pub for_ns: Option<DurationNs>,
+    pub kind: FaultKind,
+}
+
+impl Fault {
+    pub fn end_ns(&self) -> Option<DurationNs> {
+        self.for_ns.map(|d| self.at_ns.saturating_add(d))
+    }
+}
+
+/// One `[expect]` line: a counter or latency held to a bound.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Expectation {
+    /// The summary key, as written (`lost`, `delivered_p99`, `interop.delivered_p99`, ...).
+    pub key: String,
+    pub bound: Bound,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// The measured value must be at most this (bad-thing counters, latencies in ns).
+    AtMost(f64),
+    /// The measured value must be at least this (sent, delivered, throughput).
+    AtLeast(f64),
+}
