@@ -3,4 +3,12 @@
 //! architecture; the module tree mirrors the modeled system.
 
 pub mod engine;
+pub mod faults;
+pub mod metrics;
+pub mod net;
+pub mod nodes;
+pub mod report;
 pub mod scenario;
+pub mod sim;
+pub mod wire;
+pub mod workload;

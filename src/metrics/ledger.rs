@@ -1,0 +1,256 @@
+//! The ledger: every message's lifecycle in one compact record, plus the delivery-latency
+//! histograms. Records are indexed by message id (ids are dense, in creation order).
+
+use crate::engine::SimTime;
+use crate::scenario::ContentKind;
+use crate::wire::{DeviceId, MsgId, ReceiptKind, UserId};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
+/// What nodes report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerEvent {
+    /// The sender's server has it (first time only), with the recipient's device count.
+    Accepted { msg: MsgId, devices: u8 },
+    /// Refused for good: the recipient (or sender) has not enabled third-party chats.
+    Refused { msg: MsgId, to_user: UserId },
+    CrossedGateway { msg: MsgId },
+    StoredOffline { msg: MsgId, device: DeviceId },
+    /// Shown to the user on `device`.
+    Shown { msg: MsgId, device: DeviceId, from_device: DeviceId, seq: u32 },
+    DuplicateSuppressed { msg: MsgId, device: DeviceId },
+    /// A queued copy that could no longer cross (the recipient switched third-party chats off).
+    DeviceUnreachable { msg: MsgId, device: DeviceId },
+    Expired { msg: MsgId, device: DeviceId },
+    TamperDetected { msg: MsgId, device: DeviceId },
+    Read { msg: MsgId },
+    ReceiptSeen { msg: MsgId, kind: ReceiptKind, device: DeviceId },
+}
+
+/// Which kind of chat a message belongs to; latency and delivery are reported per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PathKind {
+    Native,
+    Interop,
+    Group,
+}
+
+impl PathKind {
+    pub const ALL: [PathKind; 3] = [PathKind::Native, PathKind::Interop, PathKind::Group];
+    pub fn key(self) -> &'static str {
+        match self {
+            PathKind::Native => "native",
+            PathKind::Interop => "interop",
+            PathKind::Group => "group",
+        }
+    }
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One message's lifecycle. Device sets are bitmasks over the recipient's device slots
+/// (a user has at most five devices).
+#[derive(Clone, Debug)]
+pub struct MsgRecord {
+    pub created: SimTime,
+    pub from_user: UserId,
+    pub to_user: UserId,
+    pub from_device: DeviceId,
+    pub content: ContentKind,
+    pub path: PathKind,
+    pub bytes: u32,
+    pub accepted: bool,
+    pub refused: bool,
+    pub crossed_gateway: bool,
+    pub read: bool,
+    pub expected_devices: u8,
+    pub shown_mask: u8,
+    pub expired_mask: u8,
+    pub unreachable_mask: u8,
+    pub stored_offline: u8,
+    pub duplicates_shown: u8,
+    pub duplicates_suppressed: u16,
+    pub last_shown: SimTime,
+}
+
+impl MsgRecord {
+    /// Every expected device is accounted for (shown, expired or unreachable).
+    pub fn is_done(&self) -> bool {
+        self.accepted && (self.shown_mask | self.expired_mask | self.unreachable_mask).count_ones() >= self.expected_devices as u32
+    }
+}
+
+/// Running totals kept as events arrive (the final classification is in `summary`).
+#[derive(Clone, Debug, Default)]
+pub struct LiveCounts {
+    pub created: u64,
+    pub accepted: u64,
+    pub shown: u64,
+    pub in_flight: u64,
+    pub out_of_order: u64,
+    pub duplicates_shown: u64,
+    pub tamper_detected: u64,
+    pub replay_injected: u64,
+    pub read: u64,
+}
+
+/// The ledger of a run.
+pub struct Ledger {
+    records: Vec<MsgRecord>,
+    /// Latency (ns) created -> shown, per device delivery, by path kind and overall.
+    pub latency: [Histogram<u64>; 3],
+    pub latency_all: Histogram<u64>,
+    /// Highest sequence shown per (device, sender device), for the ordering check.
+    last_seq: BTreeMap<(u32, u32), u32>,
+    /// Messages shown out of order, first few, for the verdict's evidence.
+    pub out_of_order_examples: Vec<MsgId>,
+    pub counts: LiveCounts,
+}
+
+/// Bound on example message ids kept per violation kind.
+pub const EXAMPLES_MAX: usize = 20;
+
+fn histogram() -> Histogram<u64> {
+    // 3 significant digits, auto-resizing: any latency up to the offline TTL fits.
+    Histogram::new(3).expect("3 significant figures is a valid histogram precision")
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ledger {
+    pub fn new() -> Self {
+        Ledger {
+            records: Vec::new(),
+            latency: [histogram(), histogram(), histogram()],
+            latency_all: histogram(),
+            last_seq: BTreeMap::new(),
+            out_of_order_examples: Vec::new(),
+            counts: LiveCounts::default(),
+        }
+    }
+
+    pub fn records(&self) -> &[MsgRecord] {
+        &self.records
+    }
+
+    /// A message was created; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(&mut self, now: SimTime, from_user: UserId, from_device: DeviceId, to_user: UserId, content: ContentKind, path: PathKind, bytes: u32) -> MsgId {
+        let id = MsgId(self.records.len() as u64);
+        self.records.push(MsgRecord {
+            created: now,
+            from_user,
+            to_user,
+            from_device,
+            content,
+            path,
+            bytes,
+            accepted: false,
+            refused: false,
+            crossed_gateway: false,
+            read: false,
+            expected_devices: 0,
+            shown_mask: 0,
+            expired_mask: 0,
+            unreachable_mask: 0,
+            stored_offline: 0,
+            duplicates_shown: 0,
+            duplicates_suppressed: 0,
+            last_shown: SimTime::ZERO,
+        });
+        self.counts.created += 1;
+        id
+    }
+
+    pub fn record(&self, msg: MsgId) -> Option<&MsgRecord> {
+        self.records.get(msg.0 as usize)
+    }
+
+    /// Folds one node event in. `slot` is the device's position among its user's devices.
+    pub fn apply(&mut self, now: SimTime, event: &LedgerEvent, slot: impl Fn(DeviceId) -> u32) {
+        match *event {
+            LedgerEvent::Accepted { msg, devices } => {
+                let r = &mut self.records[msg.0 as usize];
+                if !r.accepted {
+                    r.accepted = true;
+                    r.expected_devices = devices;
+                    self.counts.accepted += 1;
+                    self.counts.in_flight += 1;
+                }
+            }
+            LedgerEvent::Refused { msg, .. } => self.records[msg.0 as usize].refused = true,
+            LedgerEvent::CrossedGateway { msg } => self.records[msg.0 as usize].crossed_gateway = true,
+            LedgerEvent::StoredOffline { msg, .. } => {
+                let r = &mut self.records[msg.0 as usize];
+                r.stored_offline = r.stored_offline.saturating_add(1);
+            }
+            LedgerEvent::Shown { msg, device, from_device, seq } => self.shown(now, msg, device, from_device, seq, slot(device)),
+            LedgerEvent::DuplicateSuppressed { msg, .. } => {
+                let r = &mut self.records[msg.0 as usize];
+                r.duplicates_suppressed = r.duplicates_suppressed.saturating_add(1);
+            }
+            LedgerEvent::DeviceUnreachable { msg, device } => {
+                let bit = 1u8 << slot(device);
+                self.settle(msg, |r| r.unreachable_mask |= bit);
+            }
+            LedgerEvent::Expired { msg, device } => {
+                let bit = 1u8 << slot(device);
+                self.settle(msg, |r| r.expired_mask |= bit);
+            }
+            LedgerEvent::TamperDetected { .. } => self.counts.tamper_detected += 1,
+            LedgerEvent::Read { msg } => {
+                let r = &mut self.records[msg.0 as usize];
+                if !r.read {
+                    r.read = true;
+                    self.counts.read += 1;
+                }
+            }
+            LedgerEvent::ReceiptSeen { .. } => {}
+        }
+    }
+
+    /// Applies `change` and closes the in-flight count if it completes the message.
+    fn settle(&mut self, msg: MsgId, change: impl FnOnce(&mut MsgRecord)) {
+        let r = &mut self.records[msg.0 as usize];
+        let was_done = r.is_done();
+        change(r);
+        if !was_done && r.is_done() {
+            self.counts.in_flight -= 1;
+        }
+    }
+
+    fn shown(&mut self, now: SimTime, msg: MsgId, device: DeviceId, from_device: DeviceId, seq: u32, slot: u32) {
+        let bit = 1u8 << slot;
+        let r = &self.records[msg.0 as usize];
+        if r.shown_mask & bit != 0 {
+            let r = &mut self.records[msg.0 as usize];
+            r.duplicates_shown = r.duplicates_shown.saturating_add(1);
+            self.counts.duplicates_shown += 1;
+            return;
+        }
+        let latency_ns = now.since(r.created).max(1);
+        let path = r.path;
+        self.settle(msg, |r| {
+            r.shown_mask |= bit;
+            r.last_shown = now;
+        });
+        self.counts.shown += 1;
+        // Auto-resizing histograms accept any u64; record cannot fail.
+        let _ = self.latency[path.index()].record(latency_ns);
+        let _ = self.latency_all.record(latency_ns);
+        let last = self.last_seq.entry((device.0, from_device.0)).or_insert(seq);
+        if seq < *last {
+            self.counts.out_of_order += 1;
+            if self.out_of_order_examples.len() < EXAMPLES_MAX {
+                self.out_of_order_examples.push(msg);
+            }
+        } else {
+            *last = seq;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Measurement, kept outside the system under test (TigerBeetle's VOPR): nodes emit
+//! [`LedgerEvent`]s; the [`Ledger`] folds them into per-message records, histograms and time
+//! series; the [`summary`] turns the ledger into the counters of SCENARIOS.md and evaluates
+//! `[expect]`. No node ever decides whether a guarantee held.
+
+pub mod ledger;
+pub mod summary;
+pub mod timeseries;
+
+pub use ledger::{Ledger, LedgerEvent, PathKind};
+pub use summary::{Summary, Verdict};
+pub use timeseries::{Sample, TimeSeries};

@@ -1,0 +1,288 @@
+//! The run's summary: the counters of SCENARIOS.md computed from the ledger after the drain,
+//! the latency percentiles per path kind, throughput and utilization, and the verdict of
+//! `[expect]`. Everything here is deterministic; wall-clock figures live in perf.json.
+
+use super::ledger::{Ledger, MsgRecord, PathKind, EXAMPLES_MAX};
+use crate::scenario::{Bound, Expectation};
+use crate::wire::MsgId;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Delivery counters, overall or for one path kind.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Counters {
+    /// Messages the senders created.
+    pub sent: u64,
+    /// Messages shown on every one of the recipient's devices.
+    pub delivered: u64,
+    /// Accepted by the sender's server, not delivered to a reachable device by the end.
+    pub lost: u64,
+    /// Shown twice on one device.
+    pub duplicates: u64,
+    /// Shown after a later message of the same sender device.
+    pub out_of_order: u64,
+    pub decrypt_failures: u64,
+    /// Refused: the recipient (or sender) had not enabled third-party chats.
+    pub unreachable: u64,
+    /// Dropped from an offline queue after the TTL.
+    pub expired: u64,
+    /// Never accepted by a server by the end (still in the sender's outbox).
+    pub unsent: u64,
+    /// Delivered share of what could be delivered: delivered / (sent - unreachable).
+    pub delivered_ratio: f64,
+}
+
+/// Latency percentiles in milliseconds (created -> shown, per device delivery).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Latency {
+    pub samples: u64,
+    pub delivered_p50: f64,
+    pub delivered_p99: f64,
+    pub delivered_p999: f64,
+    pub delivered_max: f64,
+}
+
+impl Latency {
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        let ms = |ns: u64| ns as f64 / 1e6;
+        Latency {
+            samples: h.len(),
+            delivered_p50: ms(h.value_at_quantile(0.50)),
+            delivered_p99: ms(h.value_at_quantile(0.99)),
+            delivered_p999: ms(h.value_at_quantile(0.999)),
+            delivered_max: ms(h.max()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PathSummary {
+    #[serde(flatten)]
+    pub counters: Counters,
+    #[serde(flatten)]
+    pub latency: Latency,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct Utilization {
+    pub utilization_mean: f64,
+    pub utilization_peak: f64,
+}
+
+/// One evaluated `[expect]` line.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Verdict {
+    pub key: String,
+    pub bound: String,
+    /// The measured value (latencies in ms); `None` if the key is not measured.
+    pub value: Option<f64>,
+    pub ok: bool,
+}
+
+/// Evidence for a violation: the first few messages concerned.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Evidence {
+    pub lost: Vec<u64>,
+    pub duplicates: Vec<u64>,
+    pub out_of_order: Vec<u64>,
+    pub expired: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Summary {
+    pub scenario: String,
+    pub scenario_hash: String,
+    pub seed: u64,
+    pub version: String,
+    pub fingerprint: String,
+    pub events_processed: u64,
+    pub end_time_s: f64,
+    #[serde(flatten)]
+    pub counters: Counters,
+    #[serde(flatten)]
+    pub latency: Latency,
+    pub tamper_detected: u64,
+    pub replay_rejected: u64,
+    pub duplicates_suppressed: u64,
+    pub read: u64,
+    pub delivered_per_s_mean: f64,
+    pub delivered_per_s_peak: f64,
+    pub paths: BTreeMap<String, PathSummary>,
+    pub nodes: BTreeMap<String, Utilization>,
+    /// Deterministic work counters (bytes per hop class, frames, drops by cause, ...).
+    pub work: BTreeMap<String, u64>,
+    pub evidence: Evidence,
+    pub expect: Vec<Verdict>,
+    pub passed: bool,
+}
+
+/// Classifies each message after the drain.
+fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evidence>) -> Counters {
+    let mut c = Counters::default();
+    let mut ev = ev;
+    for (i, r) in records.iter().enumerate() {
+        if path.is_some_and(|p| p != r.path) {
+            continue;
+        }
+        c.sent += 1;
+        c.duplicates += r.duplicates_shown as u64;
+        if r.refused && !r.accepted {
+            c.unreachable += 1;
+            continue;
+        }
+        if !r.accepted {
+            c.unsent += 1;
+            continue;
+        }
+        let expected_mask = if r.expected_devices >= 8 { u8::MAX } else { (1u8 << r.expected_devices) - 1 };
+        let missing = expected_mask & !(r.shown_mask | r.expired_mask | r.unreachable_mask);
+        if r.shown_mask & expected_mask == expected_mask {
+            c.delivered += 1;
+        } else if missing != 0 {
+            c.lost += 1;
+            push_example(ev.as_deref_mut().map(|e| &mut e.lost), i);
+        } else if r.expired_mask != 0 {
+            c.expired += 1;
+            push_example(ev.as_deref_mut().map(|e| &mut e.expired), i);
+        } else {
+            c.unreachable += 1;
+        }
+        if r.duplicates_shown > 0 {
+            push_example(ev.as_deref_mut().map(|e| &mut e.duplicates), i);
+        }
+    }
+    let deliverable = c.sent - c.unreachable;
+    c.delivered_ratio = if deliverable == 0 { 1.0 } else { c.delivered as f64 / deliverable as f64 };
+    c
+}
+
+fn push_example(list: Option<&mut Vec<u64>>, i: usize) {
+    if let Some(l) = list {
+        if l.len() < EXAMPLES_MAX {
+            l.push(i as u64);
+        }
+    }
+}
+
+/// What the simulator measured besides the ledger.
+pub struct RunFacts {
+    pub scenario: String,
+    pub scenario_hash: String,
+    pub seed: u64,
+    pub fingerprint: String,
+    pub events_processed: u64,
+    pub end_time_s: f64,
+    pub send_window_s: f64,
+    pub delivered_per_s_peak: f64,
+    pub replay_rejected: u64,
+    pub nodes: BTreeMap<String, Utilization>,
+    pub work: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    pub fn build(ledger: &Ledger, facts: RunFacts, expect: &[Expectation]) -> Summary {
+        let mut evidence = Evidence::default();
+        let mut counters = classify(ledger.records(), None, Some(&mut evidence));
+        counters.out_of_order = ledger.counts.out_of_order;
+        evidence.out_of_order = ledger.out_of_order_examples.iter().map(|m: &MsgId| m.0).collect();
+        let mut paths = BTreeMap::new();
+        for p in PathKind::ALL {
+            let mut c = classify(ledger.records(), Some(p), None);
+            c.out_of_order = 0; // ordering is tracked per stream, not per path kind
+            paths.insert(p.key().to_string(), PathSummary { counters: c, latency: Latency::from_histogram(&ledger.latency[p.index()]) });
+        }
+        let duplicates_suppressed = ledger.records().iter().map(|r| r.duplicates_suppressed as u64).sum();
+        let mut s = Summary {
+            scenario: facts.scenario,
+            scenario_hash: facts.scenario_hash,
+            seed: facts.seed,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            fingerprint: facts.fingerprint,
+            events_processed: facts.events_processed,
+            end_time_s: facts.end_time_s,
+            counters,
+            latency: Latency::from_histogram(&ledger.latency_all),
+            tamper_detected: ledger.counts.tamper_detected,
+            replay_rejected: facts.replay_rejected,
+            duplicates_suppressed,
+            read: ledger.counts.read,
+            delivered_per_s_mean: ledger.counts.shown as f64 / facts.send_window_s.max(1e-9),
+            delivered_per_s_peak: facts.delivered_per_s_peak,
+            paths,
+            nodes: facts.nodes,
+            work: facts.work,
+            evidence,
+            expect: Vec::new(),
+            passed: true,
+        };
+        s.expect = expect.iter().map(|e| s.evaluate(e)).collect();
+        s.passed = s.expect.iter().all(|v| v.ok);
+        s
+    }
+
+    /// The value of a summary key as `[expect]` names it (latencies in ms).
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        if let Some((prefix, rest)) = key.split_once('.') {
+            if let Some(p) = self.paths.get(prefix) {
+                return counter_or_latency(&p.counters, &p.latency, rest);
+            }
+            let u = self.nodes.get(prefix)?;
+            return match rest {
+                "utilization_mean" => Some(u.utilization_mean),
+                "utilization_peak" => Some(u.utilization_peak),
+                _ => None,
+            };
+        }
+        match key {
+            "tamper_detected" => Some(self.tamper_detected as f64),
+            "replay_rejected" => Some(self.replay_rejected as f64),
+            "delivered_per_s_mean" => Some(self.delivered_per_s_mean),
+            "delivered_per_s_peak" => Some(self.delivered_per_s_peak),
+            _ => counter_or_latency(&self.counters, &self.latency, key),
+        }
+    }
+
+    fn evaluate(&self, e: &Expectation) -> Verdict {
+        let latency = e.key.contains("delivered_p") || e.key.ends_with("delivered_max");
+        let value = self.metric(&e.key);
+        let show = |x: f64| if latency { format!("{}ms", trim(x / 1e6)) } else { trim(x) };
+        let (bound, ok) = match e.bound {
+            Bound::AtMost(x) => (format!("<= {}", show(x)), value.is_some_and(|v| v <= if latency { x / 1e6 } else { x })),
+            Bound::AtLeast(x) => (format!(">= {}", show(x)), value.is_some_and(|v| v >= if latency { x / 1e6 } else { x })),
+        };
+        Verdict { key: e.key.clone(), bound, value, ok }
+    }
+}
+
+fn counter_or_latency(c: &Counters, l: &Latency, key: &str) -> Option<f64> {
+    Some(match key {
+        "sent" => c.sent as f64,
+        "delivered" => c.delivered as f64,
+        "lost" => c.lost as f64,
+        "duplicates" => c.duplicates as f64,
+        "out_of_order" => c.out_of_order as f64,
+        "decrypt_failures" => c.decrypt_failures as f64,
+        "unreachable" => c.unreachable as f64,
+        "expired" => c.expired as f64,
+        "unsent" => c.unsent as f64,
+        "delivered_ratio" => c.delivered_ratio,
+        "delivered_p50" => l.delivered_p50,
+        "delivered_p99" => l.delivered_p99,
+        "delivered_p999" => l.delivered_p999,
+        "delivered_max" => l.delivered_max,
+        _ => return None,
+    })
+}
+
+/// Formats a number without a trailing ".0" for whole values.
+pub fn trim(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:.3}")
+    }
+}

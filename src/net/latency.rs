@@ -1,0 +1,160 @@
+//! The five latency distributions of SCENARIOS.md, sampled with portable math (`libm`) so that
+//! no platform's `ln` or `exp` changes a draw (determinism rule 5).
+
+use crate::scenario::Latency;
+use rand::Rng;
+
+/// z for the 99th percentile of the standard normal distribution.
+const Z_P99: f64 = 2.326_347_874_040_841;
+
+/// A latency distribution with its parameters pre-converted to what sampling needs.
+#[derive(Clone, Copy, Debug)]
+pub enum LatencySampler {
+    Constant { ns: u64 },
+    Uniform { min_ns: u64, span_ns: u64 },
+    Normal { mean: f64, stddev: f64 },
+    /// ln-space parameters.
+    Lognormal { mu: f64, sigma: f64 },
+    Pareto { min: f64, inv_alpha: f64 },
+}
+
+impl LatencySampler {
+    pub fn new(spec: &Latency) -> Self {
+        match *spec {
+            Latency::Constant { value_ns } => LatencySampler::Constant { ns: value_ns },
+            Latency::Uniform { min_ns, max_ns } => {
+                LatencySampler::Uniform { min_ns, span_ns: max_ns.saturating_sub(min_ns) }
+            }
+            Latency::Normal { mean_ns, stddev_ns } => {
+                LatencySampler::Normal { mean: mean_ns as f64, stddev: stddev_ns as f64 }
+            }
+            Latency::Lognormal { median_ns, p99_ns } => {
+                let mu = libm::log(median_ns.max(1) as f64);
+                let sigma = ((libm::log(p99_ns.max(1) as f64) - mu) / Z_P99).max(0.0);
+                LatencySampler::Lognormal { mu, sigma }
+            }
+            Latency::Pareto { min_ns, alpha } => {
+                LatencySampler::Pareto { min: min_ns as f64, inv_alpha: 1.0 / alpha.max(1e-9) }
+            }
+        }
+    }
+
+    /// One draw, in nanoseconds. Never negative: a normal draw below zero is clamped to 0.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+        match *self {
+            LatencySampler::Constant { ns } => ns,
+            LatencySampler::Uniform { min_ns, span_ns } => {
+                if span_ns == 0 {
+                    min_ns
+                } else {
+                    min_ns + rng.next_u64() % (span_ns + 1)
+                }
+            }
+            LatencySampler::Normal { mean, stddev } => to_ns(mean + stddev * standard_normal(rng)),
+            LatencySampler::Lognormal { mu, sigma } => to_ns(libm::exp(mu + sigma * standard_normal(rng))),
+            LatencySampler::Pareto { min, inv_alpha } => {
+                to_ns(min / libm::pow(unit_open(rng), inv_alpha))
+            }
+        }
+    }
+
+    /// The distribution's median in ns, for reporting and for sizing timeouts.
+    pub fn median_ns(&self) -> u64 {
+        match *self {
+            LatencySampler::Constant { ns } => ns,
+            LatencySampler::Uniform { min_ns, span_ns } => min_ns + span_ns / 2,
+            LatencySampler::Normal { mean, .. } => to_ns(mean),
+            LatencySampler::Lognormal { mu, .. } => to_ns(libm::exp(mu)),
+            LatencySampler::Pareto { min, inv_alpha } => to_ns(min * libm::pow(2.0, inv_alpha)),
+        }
+    }
+}
+
+/// Clamps a float draw into u64 nanoseconds (negative and NaN give 0; a day at most, so that a
+/// heavy tail cannot push an event past any sane horizon).
+fn to_ns(x: f64) -> u64 {
+    const CAP_NS: f64 = 86_400e9;
+    if x.is_nan() || x <= 0.0 {
+        0
+    } else if x >= CAP_NS {
+        CAP_NS as u64
+    } else {
+        x as u64
+    }
+}
+
+/// A uniform draw in (0, 1]: 53 random bits, never zero (safe for `ln`).
+pub fn unit_open<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    ((rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A uniform draw in [0, 1).
+pub fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Bernoulli(p) without a float draw when p is 0 or 1, so that a zero-probability feature
+/// costs nothing and consumes no randomness.
+pub fn chance<R: Rng + ?Sized>(rng: &mut R, p: f64) -> bool {
+    if p <= 0.0 {
+        false
+    } else if p >= 1.0 {
+        true
+    } else {
+        unit(rng) < p
+    }
+}
+
+/// Box-Muller, one output per call (the second is discarded: simpler state, same distribution).
+pub fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    let u1 = unit_open(rng);
+    let u2 = unit(rng);
+    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * core::f64::consts::PI * u2)
+}
+
+/// An exponential draw with the given mean, in ns.
+pub fn exponential_ns<R: Rng + ?Sized>(rng: &mut R, mean_ns: f64) -> u64 {
+    to_ns(-mean_ns * libm::log(unit_open(rng)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RngTree;
+
+    fn percentile(mut v: Vec<u64>, p: f64) -> u64 {
+        v.sort_unstable();
+        v[((v.len() as f64 - 1.0) * p) as usize]
+    }
+
+    #[test]
+    fn lognormal_hits_its_median_and_p99() {
+        let s = LatencySampler::new(&Latency::Lognormal { median_ns: 60_000_000, p99_ns: 400_000_000 });
+        let mut rng = RngTree::new(1).stream("t", 0);
+        let v: Vec<u64> = (0..200_000).map(|_| s.sample(&mut rng)).collect();
+        let p50 = percentile(v.clone(), 0.5) as f64;
+        let p99 = percentile(v, 0.99) as f64;
+        assert!((p50 / 60e6 - 1.0).abs() < 0.03, "p50 {p50}");
+        assert!((p99 / 400e6 - 1.0).abs() < 0.06, "p99 {p99}");
+    }
+
+    #[test]
+    fn uniform_stays_in_bounds_and_normal_never_negative() {
+        let u = LatencySampler::new(&Latency::Uniform { min_ns: 10, max_ns: 20 });
+        let n = LatencySampler::new(&Latency::Normal { mean_ns: 1, stddev_ns: 1_000 });
+        let mut rng = RngTree::new(2).stream("t", 0);
+        for _ in 0..10_000 {
+            let x = u.sample(&mut rng);
+            assert!((10..=20).contains(&x));
+            let _ = n.sample(&mut rng); // u64: a negative would have wrapped to a huge value
+            assert!(n.sample(&mut rng) < 1_000_000);
+        }
+    }
+
+    #[test]
+    fn pareto_is_at_least_its_minimum() {
+        let p = LatencySampler::new(&Latency::Pareto { min_ns: 5_000, alpha: 1.5 });
+        let mut rng = RngTree::new(3).stream("t", 0);
+        assert!((0..10_000).all(|_| p.sample(&mut rng) >= 5_000));
+    }
+}

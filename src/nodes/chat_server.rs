@@ -1,0 +1,118 @@
+//! The gatekeeper's chat server: the hub. It routes every gatekeeper chat and every third-party
+//! chat, fans a message out to each of the recipient's devices, holds the offline queue, acks,
+//! forwards receipts, and asks partner servers to push to their sleeping devices.
+
+use super::mailbox::{Mailbox, MailboxConfig};
+use super::{Addr, Directory, Effects, TimerKind};
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::wire::{DeviceId, Envelope, Frame, Refusal};
+
+#[derive(Clone, Debug)]
+pub struct ChatServer {
+    mailbox: Mailbox,
+    cfg: MailboxConfig,
+}
+
+impl ChatServer {
+    pub fn new(dir: &Directory, cfg: MailboxConfig) -> Self {
+        let all = dir.devices() as u32;
+        ChatServer { mailbox: Mailbox::new(0..all, all as usize, &cfg), cfg }
+    }
+
+    // ---- getters
+
+    pub fn queued(&self) -> u64 {
+        self.mailbox.queued()
+    }
+
+    /// How the hub reaches a device: gatekeeper devices directly, partner devices through the
+    /// interop gateway.
+    pub fn route(dir: &Directory, d: DeviceId) -> Addr {
+        if dir.is_gatekeeper(dir.provider_of_device(d)) {
+            Addr::Device(d)
+        } else {
+            Addr::Gateway
+        }
+    }
+
+    // ---- mutators
+
+    pub fn crash(&mut self, durable: bool) {
+        if durable {
+            self.mailbox.lose_connections();
+        } else {
+            self.mailbox.lose_volatile_state();
+        }
+    }
+
+    // ---- inputs
+
+    pub fn handle_frame(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
+        let route = |d: DeviceId| Self::route(dir, d);
+        match frame {
+            Frame::Submit(env) => self.submit(now, env, dir, fx),
+            Frame::DeliverAck { msg, device, .. } => {
+                self.mailbox.ack(device, msg, &self.cfg);
+            }
+            Frame::Connect { device } => self.mailbox.connect(now, device, &self.cfg, &route, fx),
+            Frame::Disconnect { device } => self.mailbox.disconnect(device),
+            Frame::Bounced { msg, device } => {
+                if self.mailbox.drop_copy(device, msg) {
+                    fx.record(LedgerEvent::DeviceUnreachable { msg, device });
+                }
+            }
+            Frame::Receipt { msg, kind, from_user, to_user, .. } => {
+                // Best effort, to the connected devices of the original sender (`to_user`).
+                for d in dir.devices_of(to_user) {
+                    if self.mailbox.is_online(d) {
+                        fx.send(route(d), Frame::Receipt { msg, kind, from_user, to_user, to_device: Some(d) });
+                    }
+                }
+            }
+            Frame::SubmitAck { .. }
+            | Frame::Refused { .. }
+            | Frame::Deliver(_)
+            | Frame::PushRequest { .. }
+            | Frame::Push { .. } => {}
+        }
+    }
+
+    fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
+        let back = Self::route(dir, env.from_device);
+        if !dir.may_message(env.from_user, env.to_user) {
+            fx.send(back, Frame::Refused { msg: env.msg, device: env.from_device, to_user: env.to_user, reason: Refusal::Unreachable });
+            return;
+        }
+        if self.mailbox.accept(&env, &self.cfg) {
+            fx.record(LedgerEvent::Accepted { msg: env.msg, devices: dir.device_count(env.to_user) as u8 });
+            let route = |d: DeviceId| Self::route(dir, d);
+            for d in dir.devices_of(env.to_user) {
+                let copy = Envelope { to_device: Some(d), ..env.clone() };
+                if self.mailbox.enqueue(now, copy, &self.cfg, &route, fx) == Some(true) {
+                    self.push(d, dir, fx);
+                }
+            }
+        }
+        fx.send(back, Frame::SubmitAck { msg: env.msg, device: env.from_device });
+    }
+
+    /// Wakes an offline device: gatekeeper devices through the gatekeeper's own push, partner
+    /// devices through their partner server (over the gateway).
+    fn push(&self, d: DeviceId, dir: &Directory, fx: &mut Effects) {
+        if dir.is_gatekeeper(dir.provider_of_device(d)) {
+            fx.send(Addr::Device(d), Frame::Push { device: d });
+        } else {
+            fx.send(Addr::Gateway, Frame::PushRequest { device: d });
+        }
+    }
+
+    pub fn handle_timer(&mut self, now: SimTime, timer: TimerKind, dir: &Directory, fx: &mut Effects) {
+        let route = |d: DeviceId| Self::route(dir, d);
+        match timer {
+            TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),
+            TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, fx),
+            TimerKind::OutboxRetry | TimerKind::ReorderRelease => {}
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! A client device: gatekeeper app or partner app. It holds an outbox retried until its server
+//! acks, delivers incoming messages to the user in per-sender order (a bounded reorder buffer),
+//! suppresses duplicates, and acks what it received.
+
+use super::{Addr, Directory, Effects, TimerKind};
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, MsgId, ProviderId, UserId};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Bounds and timings of the delivery machinery on a device.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceConfig {
+    pub retry_initial_ns: u64,
+    pub retry_max_ns: u64,
+    /// Bound on unacked messages; a compose past it is refused locally.
+    pub outbox_max: u32,
+    /// How long a gap in a sender's sequence holds later messages back before they show anyway.
+    pub reorder_hold_ns: u64,
+    /// Bound on held messages per sender stream.
+    pub reorder_held_max: usize,
+}
+
+/// Messages from one sender device to this device's user, shown in `seq` order.
+#[derive(Clone, Debug, Default)]
+struct Stream {
+    /// The next sequence number to show.
+    next_seq: u32,
+    /// Arrived ahead of a gap: seq -> (message, held since).
+    held: BTreeMap<u32, (MsgId, SimTime)>,
+    /// Gaps given up on: sequence numbers passed over when held messages were shown anyway.
+    /// A message that fills one later still shows (late, out of order) instead of being taken
+    /// for a duplicate. Bounded by [`SKIPPED_MAX`].
+    skipped: BTreeSet<u32>,
+}
+
+/// Bound on remembered gaps per sender stream.
+const SKIPPED_MAX: usize = 1024;
+
+/// A client device's state.
+#[derive(Clone, Debug)]
+pub struct Device {
+    id: DeviceId,
+    user: UserId,
+    provider: ProviderId,
+    online: bool,
+    /// Next sequence number per recipient user.
+    next_seq: BTreeMap<UserId, u32>,
+    outbox: VecDeque<Envelope>,
+    retry_at: Option<SimTime>,
+    retry_ns: u64,
+    streams: BTreeMap<DeviceId, Stream>,
+    release_at: Option<SimTime>,
+}
+
+impl Device {
+    pub fn new(id: DeviceId, dir: &Directory, cfg: &DeviceConfig) -> Self {
+        let user = dir.user_of(id);
+        Device {
+            id,
+            user,
+            provider: dir.provider_of_user(user),
+            online: false,
+            next_seq: BTreeMap::new(),
+            outbox: VecDeque::new(),
+            retry_at: None,
+            retry_ns: cfg.retry_initial_ns,
+            streams: BTreeMap::new(),
+            release_at: None,
+        }
+    }
+
+    // ---- getters
+
+    pub fn id(&self) -> DeviceId {
+        self.id
+    }
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// The first hop for traffic about `peer`: the provider's own server for native chats,
+    /// and for third-party chats the gatekeeper's chat server (the hub), reached through the
+    /// adapter or directly through the gateway.
+    pub fn uplink(&self, peer: UserId, dir: &Directory) -> Addr {
+        if dir.is_gatekeeper(self.provider) {
+            return Addr::ChatServer;
+        }
+        if !dir.is_interop(self.user, peer) {
+            return Addr::PartnerServer(self.provider);
+        }
+        match dir.partner_link(self.provider) {
+            super::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
+            super::directory::PartnerLink::Direct => Addr::Gateway,
+        }
+    }
+
+    /// The servers this device keeps a connection to.
+    fn servers(&self, dir: &Directory) -> impl Iterator<Item = Addr> {
+        let partner = !dir.is_gatekeeper(self.provider);
+        let interop = match dir.partner_link(self.provider) {
+            super::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
+            super::directory::PartnerLink::Direct => Addr::Gateway,
+        };
+        let first = if partner { Addr::PartnerServer(self.provider) } else { Addr::ChatServer };
+        std::iter::once(first).chain(partner.then_some(interop))
+    }
+
+    // ---- mutators
+
+    /// The user sends a message: it enters the outbox and goes out now if online.
+    /// Returns `false` when the outbox is full (the app refuses to queue more).
+    pub fn compose(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        to_user: UserId,
+        ciphertext: Ciphertext,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) -> bool {
+        if self.outbox.len() >= cfg.outbox_max as usize {
+            return false;
+        }
+        let seq = self.next_seq.entry(to_user).or_insert(0);
+        let env = Envelope {
+            msg,
+            from_user: self.user,
+            from_device: self.id,
+            to_user,
+            to_device: None,
+            seq: *seq,
+            sent_at: now,
+            ciphertext,
+        };
+        *seq += 1;
+        if self.online {
+            fx.send(self.uplink(to_user, dir), Frame::Submit(env.clone()));
+            self.arm_retry(now, fx);
+        }
+        self.outbox.push_back(env);
+        true
+    }
+
+    /// The device connects: announce itself to its servers and flush the outbox.
+    pub fn go_online(&mut self, now: SimTime, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+        if self.online {
+            return;
+        }
+        self.online = true;
+        for server in self.servers(dir) {
+            fx.send(server, Frame::Connect { device: self.id });
+        }
+        self.retry_ns = cfg.retry_initial_ns;
+        self.resend_outbox(dir, fx);
+        if !self.outbox.is_empty() {
+            self.arm_retry(now, fx);
+        }
+    }
+
+    /// The device disconnects. What is in flight to it is lost; its servers keep it queued.
+    pub fn go_offline(&mut self, dir: &Directory, fx: &mut Effects) {
+        if !self.online {
+            return;
+        }
+        for server in self.servers(dir) {
+            fx.send(server, Frame::Disconnect { device: self.id });
+        }
+        self.online = false;
+        self.retry_at = None;
+    }
+
+    fn resend_outbox(&self, dir: &Directory, fx: &mut Effects) {
+        for env in &self.outbox {
+            fx.send(self.uplink(env.to_user, dir), Frame::Submit(env.clone()));
+        }
+    }
+
+    fn arm_retry(&mut self, now: SimTime, fx: &mut Effects) {
+        if self.retry_at.is_none() {
+            let at = now.plus(self.retry_ns);
+            self.retry_at = Some(at);
+            fx.timer(at, TimerKind::OutboxRetry);
+        }
+    }
+
+    /// The user reads a shown message: a read receipt goes back to its sender (best effort).
+    pub fn read(&mut self, msg: MsgId, sender: UserId, dir: &Directory, fx: &mut Effects) {
+        fx.record(LedgerEvent::Read { msg });
+        if self.online {
+            let receipt = Frame::Receipt { msg, kind: crate::wire::ReceiptKind::Read, from_user: self.user, to_user: sender, to_device: None };
+            fx.send(self.uplink(sender, dir), receipt);
+        }
+    }
+
+    /// The server this device talks to restarted: connect again (a real client reconnects
+    /// with backoff; the model reconnects at once).
+    pub fn reconnect(&mut self, dir: &Directory, fx: &mut Effects) {
+        if self.online {
+            for server in self.servers(dir) {
+                fx.send(server, Frame::Connect { device: self.id });
+            }
+            self.resend_outbox(dir, fx);
+        }
+    }
+
+    // ---- inputs
+
+    pub fn handle_timer(&mut self, now: SimTime, timer: TimerKind, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+        match timer {
+            TimerKind::OutboxRetry => {
+                if self.retry_at != Some(now) {
+                    return; // stale: re-armed or went offline since
+                }
+                self.retry_at = None;
+                if !self.online || self.outbox.is_empty() {
+                    return;
+                }
+                self.resend_outbox(dir, fx);
+                self.retry_ns = (self.retry_ns * 2).min(cfg.retry_max_ns);
+                self.arm_retry(now, fx);
+            }
+            TimerKind::ReorderRelease => {
+                if self.release_at != Some(now) {
+                    return;
+                }
+                self.release_at = None;
+                self.release_expired_gaps(now, cfg, fx);
+            }
+            TimerKind::Redeliver(_) | TimerKind::ExpirySweep => {}
+        }
+    }
+
+    /// A frame arrived. `tampered`: its bytes were flipped in flight, so the MAC check fails and
+    /// the frame is refused (not acked: the server will send it again).
+    pub fn handle_frame(&mut self, now: SimTime, frame: Frame, tampered: bool, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+        if !self.online {
+            return; // the connection is down: the frame never reaches the app
+        }
+        match frame {
+            Frame::SubmitAck { msg, .. } => self.acked(msg, cfg),
+            Frame::Refused { msg, to_user, .. } => {
+                self.acked(msg, cfg);
+                fx.record(LedgerEvent::Refused { msg, to_user });
+            }
+            Frame::Deliver(env) if tampered => {
+                fx.record(LedgerEvent::TamperDetected { msg: env.msg, device: self.id });
+            }
+            Frame::Deliver(env) => self.receive(now, env, cfg, dir, fx),
+            Frame::Receipt { msg, kind, .. } => fx.record(LedgerEvent::ReceiptSeen { msg, kind, device: self.id }),
+            // Server-bound frames never reach a device.
+            Frame::Push { .. } => {} // handled by the driver, which wakes the device
+            Frame::Submit(_)
+            | Frame::DeliverAck { .. }
+            | Frame::Connect { .. }
+            | Frame::Disconnect { .. }
+            | Frame::PushRequest { .. }
+            | Frame::Bounced { .. } => {}
+        }
+    }
+
+    fn acked(&mut self, msg: MsgId, cfg: &DeviceConfig) {
+        if let Some(i) = self.outbox.iter().position(|e| e.msg == msg) {
+            self.outbox.remove(i);
+        }
+        if self.outbox.is_empty() {
+            self.retry_ns = cfg.retry_initial_ns;
+        }
+    }
+
+    fn receive(&mut self, now: SimTime, env: Envelope, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+        // Ack first, duplicate or not: a lost ack is why duplicates come.
+        fx.send(
+            self.uplink(env.from_user, dir),
+            Frame::DeliverAck { msg: env.msg, device: self.id, from_user: env.from_user, to_user: env.to_user },
+        );
+        let stream = self.streams.entry(env.from_device).or_default();
+        if env.seq < stream.next_seq && stream.skipped.remove(&env.seq) {
+            self.show(env.msg, env.from_device, env.seq, fx);
+            return;
+        }
+        if env.seq < stream.next_seq || stream.held.contains_key(&env.seq) {
+            fx.record(LedgerEvent::DuplicateSuppressed { msg: env.msg, device: self.id });
+            return;
+        }
+        if env.seq > stream.next_seq {
+            if stream.held.len() >= cfg.reorder_held_max {
+                // The bound is reached: show what is held now rather than grow without limit.
+                stream.held.insert(env.seq, (env.msg, now));
+                self.flush_stream(env.from_device, fx);
+                return;
+            }
+            stream.held.insert(env.seq, (env.msg, now));
+            let at = now.plus(cfg.reorder_hold_ns);
+            if self.release_at.is_none_or(|t| t > at) {
+                self.release_at = Some(at);
+                fx.timer(at, TimerKind::ReorderRelease);
+            }
+            return;
+        }
+        self.show(env.msg, env.from_device, env.seq, fx);
+        self.release_in_order(env.from_device, fx);
+    }
+
+    /// Shows a message to the user and advances the stream past it.
+    fn show(&mut self, msg: MsgId, from: DeviceId, seq: u32, fx: &mut Effects) {
+        let stream = self.streams.entry(from).or_default();
+        stream.next_seq = stream.next_seq.max(seq + 1);
+        fx.record(LedgerEvent::Shown { msg, device: self.id, from_device: from, seq });
+    }
+
+    /// Shows held messages that are now next in line.
+    fn release_in_order(&mut self, from: DeviceId, fx: &mut Effects) {
+        loop {
+            let Some(stream) = self.streams.get_mut(&from) else { return };
+            let next = stream.next_seq;
+            let Some((msg, _)) = stream.held.remove(&next) else { return };
+            self.show(msg, from, next, fx);
+        }
+    }
+
+    /// Shows everything held for `from`, in order, skipping the gaps.
+    fn flush_stream(&mut self, from: DeviceId, fx: &mut Effects) {
+        let Some(stream) = self.streams.get_mut(&from) else { return };
+        let held = std::mem::take(&mut stream.held);
+        for (seq, (msg, _)) in held {
+            let stream = self.streams.entry(from).or_default();
+            for gap in stream.next_seq..seq {
+                if stream.skipped.len() >= SKIPPED_MAX {
+                    stream.skipped.pop_first();
+                }
+                stream.skipped.insert(gap);
+            }
+            self.show(msg, from, seq, fx);
+        }
+    }
+
+    /// Gaps that outlived the hold bound: give up waiting and show what came after them.
+    fn release_expired_gaps(&mut self, now: SimTime, cfg: &DeviceConfig, fx: &mut Effects) {
+        let mut due = Vec::new();
+        let mut next_release: Option<SimTime> = None;
+        for (from, stream) in &self.streams {
+            if let Some((_, &(_, since))) = stream.held.iter().next() {
+                let deadline = since.plus(cfg.reorder_hold_ns);
+                if deadline <= now {
+                    due.push(*from);
+                } else {
+                    next_release = Some(next_release.map_or(deadline, |t| t.min(deadline)));
+                }
+            }
+        }
+        for from in due {
+            self.flush_stream(from, fx);
+        }
+        if let Some(at) = next_release {
+            self.release_at = Some(at);
+            fx.timer(at, TimerKind::ReorderRelease);
+        }
+    }
+}

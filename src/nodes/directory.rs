@@ -1,0 +1,137 @@
+//! Who is who: users, their provider, their devices, and whether they enabled third-party
+//! chats. Built once from the scenario; nodes read it (a real server would query its user
+//! database). Enlistment changes at run time (the `toggle` fault), the rest never does.
+
+use crate::wire::{DeviceId, ProviderId, UserId};
+
+/// The partner's transport to the gateway, as nodes need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartnerLink {
+    Proxied,
+    Direct,
+}
+
+/// Read-mostly facts about users and devices, in dense arrays.
+#[derive(Clone, Debug)]
+pub struct Directory {
+    /// Per provider: its first user and its user count (users are contiguous per provider).
+    provider_users: Vec<(u32, u32)>,
+    /// Per provider: the transport of its clients (the gatekeeper's entry is unused).
+    partner_link: Vec<PartnerLink>,
+    /// Per user: provider.
+    user_provider: Vec<u8>,
+    /// Per user: first device; the user's devices are `first..first_of_next`.
+    user_first_device: Vec<u32>,
+    /// Per device: its user.
+    device_user: Vec<u32>,
+    /// Per user: third-party chats enabled.
+    enlisted: Vec<bool>,
+}
+
+impl Directory {
+    /// `devices_per_user[u]` devices for user `u`; users numbered provider by provider.
+    pub fn new(provider_users: &[u32], partner_link: Vec<PartnerLink>, devices_per_user: &[u8], enlisted: Vec<bool>) -> Self {
+        let mut ranges = Vec::with_capacity(provider_users.len());
+        let mut user_provider = Vec::with_capacity(devices_per_user.len());
+        let mut first = 0u32;
+        for (p, &n) in provider_users.iter().enumerate() {
+            ranges.push((first, n));
+            user_provider.extend(std::iter::repeat_n(p as u8, n as usize));
+            first += n;
+        }
+        assert_eq!(first as usize, devices_per_user.len(), "one device count per user");
+        assert_eq!(enlisted.len(), devices_per_user.len(), "one enlistment flag per user");
+        let mut user_first_device = Vec::with_capacity(devices_per_user.len() + 1);
+        let mut device_user = Vec::new();
+        let mut next = 0u32;
+        for (u, &k) in devices_per_user.iter().enumerate() {
+            assert!(k >= 1, "every user has a device");
+            user_first_device.push(next);
+            device_user.extend(std::iter::repeat_n(u as u32, k as usize));
+            next += k as u32;
+        }
+        user_first_device.push(next);
+        Directory { provider_users: ranges, partner_link, user_provider, user_first_device, device_user, enlisted }
+    }
+
+    pub fn providers(&self) -> usize {
+        self.provider_users.len()
+    }
+    pub fn users(&self) -> usize {
+        self.user_provider.len()
+    }
+    pub fn devices(&self) -> usize {
+        self.device_user.len()
+    }
+    pub fn provider_of_user(&self, u: UserId) -> ProviderId {
+        ProviderId(self.user_provider[u.index()] as u32)
+    }
+    pub fn provider_of_device(&self, d: DeviceId) -> ProviderId {
+        self.provider_of_user(self.user_of(d))
+    }
+    pub fn user_of(&self, d: DeviceId) -> UserId {
+        UserId(self.device_user[d.index()])
+    }
+    pub fn devices_of(&self, u: UserId) -> impl Iterator<Item = DeviceId> + Clone {
+        (self.user_first_device[u.index()]..self.user_first_device[u.index() + 1]).map(DeviceId)
+    }
+    pub fn device_count(&self, u: UserId) -> u32 {
+        self.user_first_device[u.index() + 1] - self.user_first_device[u.index()]
+    }
+    /// The user's primary device (the phone): the one that answers and reads.
+    pub fn primary_device(&self, u: UserId) -> DeviceId {
+        DeviceId(self.user_first_device[u.index()])
+    }
+    /// Position of the device among its user's devices (0 is the primary).
+    pub fn device_slot(&self, d: DeviceId) -> u32 {
+        d.0 - self.user_first_device[self.user_of(d).index()]
+    }
+    /// Users of provider `p`, as a contiguous range of ids.
+    pub fn users_of(&self, p: ProviderId) -> std::ops::Range<u32> {
+        let (first, n) = self.provider_users[p.index()];
+        first..first + n
+    }
+    /// Devices of provider `p`, as a contiguous range of ids.
+    pub fn devices_of_provider(&self, p: ProviderId) -> std::ops::Range<u32> {
+        let users = self.users_of(p);
+        self.user_first_device[users.start as usize]..self.user_first_device[users.end as usize]
+    }
+    pub fn partner_link(&self, p: ProviderId) -> PartnerLink {
+        self.partner_link[p.index()]
+    }
+    pub fn is_gatekeeper(&self, p: ProviderId) -> bool {
+        p.0 == 0
+    }
+    pub fn is_enlisted(&self, u: UserId) -> bool {
+        self.enlisted[u.index()]
+    }
+    pub fn set_enlisted(&mut self, u: UserId, on: bool) {
+        self.enlisted[u.index()] = on;
+    }
+    /// Whether a message from `a` to `b` crosses providers.
+    pub fn is_interop(&self, a: UserId, b: UserId) -> bool {
+        self.user_provider[a.index()] != self.user_provider[b.index()]
+    }
+    /// Whether `a` may message `b`: same provider always; across providers only when both
+    /// enabled third-party chats.
+    pub fn may_message(&self, a: UserId, b: UserId) -> bool {
+        !self.is_interop(a, b) || (self.is_enlisted(a) && self.is_enlisted(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contiguous_ranges() {
+        let d = Directory::new(&[2, 1], vec![PartnerLink::Proxied; 2], &[1, 3, 2], vec![true, true, false]);
+        assert_eq!(d.devices(), 6);
+        assert_eq!(d.devices_of(UserId(1)).collect::<Vec<_>>(), vec![DeviceId(1), DeviceId(2), DeviceId(3)]);
+        assert_eq!(d.devices_of_provider(ProviderId(1)), 4..6);
+        assert_eq!(d.provider_of_device(DeviceId(5)), ProviderId(1));
+        assert_eq!(d.device_slot(DeviceId(3)), 2);
+        assert!(!d.may_message(UserId(0), UserId(2)));
+        assert!(d.may_message(UserId(0), UserId(1)));
+    }
+}

@@ -1,0 +1,159 @@
+//! The gatekeeper's interop gateway: the one door between partners and the hub. It checks
+//! enlistment (both ends enabled third-party chats), rate-limits each partner, and routes. It
+//! sees routing fields only: the [`Envelope`](crate::wire::Envelope) it forwards carries no
+//! content type and no plaintext. Its CPU queue and backpressure live in the driver's capacity
+//! model, like every server's.
+
+use super::{Addr, Directory, Effects};
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::wire::{DeviceId, Frame, ProviderId, Refusal};
+
+/// A per-partner rate limit as a generic cell rate algorithm: integer nanoseconds, no float
+/// drift, one word of state.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimit {
+    /// Nanoseconds of credit one message costs.
+    interval_ns: u64,
+    /// How far ahead of now the theoretical arrival time may run (the burst allowance).
+    burst_ns: u64,
+    tat: SimTime,
+}
+
+impl RateLimit {
+    /// `per_s` messages per second with a one-second burst.
+    pub fn new(per_s: f64) -> Self {
+        let interval_ns = if per_s > 0.0 { (1e9 / per_s).max(1.0) as u64 } else { u64::MAX };
+        RateLimit { interval_ns, burst_ns: 1_000_000_000, tat: SimTime::ZERO }
+    }
+    /// Admits one message at `now`, or refuses it.
+    pub fn admit(&mut self, now: SimTime) -> bool {
+        let tat = self.tat.max(now);
+        if tat.since(now) > self.burst_ns {
+            return false;
+        }
+        self.tat = tat.plus(self.interval_ns);
+        true
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    /// Indexed by provider; the gatekeeper's entry is unused.
+    limits: Vec<Option<RateLimit>>,
+    pub rate_limited: u64,
+    pub refused: u64,
+}
+
+impl Gateway {
+    pub fn new(providers: usize, rate_limit_per_partner: Option<f64>) -> Self {
+        Gateway { limits: vec![rate_limit_per_partner.map(RateLimit::new); providers], rate_limited: 0, refused: 0 }
+    }
+
+    /// The partner-side address of a partner device: its adapter, or the device itself.
+    pub fn partner_route(dir: &Directory, d: DeviceId) -> Addr {
+        let p = dir.provider_of_device(d);
+        match dir.partner_link(p) {
+            super::directory::PartnerLink::Proxied => Addr::Adapter(p),
+            super::directory::PartnerLink::Direct => Addr::Device(d),
+        }
+    }
+
+    fn admit(&mut self, p: ProviderId, now: SimTime) -> bool {
+        let ok = self.limits[p.index()].as_mut().is_none_or(|l| l.admit(now));
+        if !ok {
+            self.rate_limited += 1;
+        }
+        ok
+    }
+
+    /// A frame from `from`. Frames from the chat server go out to partners; frames from a
+    /// partner (its adapter or, in direct mode, its device) go in to the chat server.
+    pub fn handle_frame(&mut self, now: SimTime, from: Addr, frame: Frame, dir: &Directory, fx: &mut Effects) {
+        if from == Addr::ChatServer {
+            self.outbound(now, frame, dir, fx);
+        } else {
+            self.inbound(now, frame, dir, fx);
+        }
+    }
+
+    fn outbound(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
+        match frame {
+            Frame::Deliver(env) => {
+                let Some(d) = env.to_device else { return };
+                if !dir.may_message(env.from_user, env.to_user) {
+                    self.refused += 1;
+                    fx.send(Addr::ChatServer, Frame::Bounced { msg: env.msg, device: d });
+                    return;
+                }
+                if !self.admit(dir.provider_of_device(d), now) {
+                    return; // dropped: the hub redelivers after its timeout
+                }
+                fx.record(LedgerEvent::CrossedGateway { msg: env.msg });
+                fx.send(Self::partner_route(dir, d), Frame::Deliver(env));
+            }
+            Frame::PushRequest { device } => {
+                fx.send(Addr::PartnerServer(dir.provider_of_device(device)), Frame::PushRequest { device });
+            }
+            Frame::SubmitAck { device, .. } | Frame::Refused { device, .. } => {
+                fx.send(Self::partner_route(dir, device), frame);
+            }
+            Frame::Receipt { to_device: Some(d), .. } => fx.send(Self::partner_route(dir, d), frame),
+            _ => {}
+        }
+    }
+
+    fn inbound(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
+        match frame {
+            Frame::Submit(env) => {
+                let back = Self::partner_route(dir, env.from_device);
+                if !dir.may_message(env.from_user, env.to_user) {
+                    self.refused += 1;
+                    let refusal = Frame::Refused { msg: env.msg, device: env.from_device, to_user: env.to_user, reason: Refusal::Unreachable };
+                    fx.send(back, refusal);
+                    return;
+                }
+                if !self.admit(dir.provider_of_device(env.from_device), now) {
+                    return; // dropped: the device's outbox retries
+                }
+                fx.record(LedgerEvent::CrossedGateway { msg: env.msg });
+                fx.send(Addr::ChatServer, Frame::Submit(env));
+            }
+            Frame::DeliverAck { .. } | Frame::Connect { .. } | Frame::Disconnect { .. } | Frame::Receipt { .. } => {
+                fx.send(Addr::ChatServer, frame)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The partner's adapter (proxied mode): one upstream connection per client, translating the
+/// partner's native frames to the gatekeeper's stanzas and back. In the model the translation
+/// is a CPU cost (the capacity model's `adapter.per_message`); the frame itself passes as is.
+pub fn adapter_route(from: Addr, frame: &Frame) -> Option<Addr> {
+    match from {
+        Addr::Device(_) => Some(Addr::Gateway),
+        Addr::Gateway => match frame {
+            Frame::Deliver(env) => env.to_device.map(Addr::Device),
+            Frame::SubmitAck { device, .. } | Frame::Refused { device, .. } => Some(Addr::Device(*device)),
+            Frame::Receipt { to_device, .. } => to_device.map(Addr::Device),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_admits_the_burst_then_the_rate() {
+        let mut l = RateLimit::new(10.0); // 100 ms per message, 1 s burst
+        let t0 = SimTime::from_secs(5);
+        let admitted = (0..30).filter(|_| l.admit(t0)).count();
+        assert_eq!(admitted, 11, "one second of burst plus the first message");
+        assert!(!l.admit(t0.plus(50_000_000)));
+        assert!(l.admit(t0.plus(200_000_000)));
+    }
+}

@@ -1,0 +1,239 @@
+//! Store and forward, as every messaging server does it: accept a submission once (dedup by
+//! sender device and message id), queue one copy per recipient device, push it while the
+//! device is connected, redeliver until the device acks, keep it while the device is offline,
+//! and expire it after the TTL. The chat server (the gatekeeper's hub) and each partner server
+//! (for its native chats) run one.
+
+use super::{Addr, Effects, TimerKind};
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::wire::{DeviceId, Envelope, Frame, MsgId};
+use std::collections::{BTreeSet, VecDeque};
+
+#[derive(Clone, Copy, Debug)]
+pub struct MailboxConfig {
+    pub offline_ttl_ns: u64,
+    pub redeliver_initial_ns: u64,
+    pub redeliver_max_ns: u64,
+    /// Bound on remembered message ids per sender device, for dedup of retried submissions.
+    pub dedup_window_max: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    env: Envelope,
+    expires_at: SimTime,
+}
+
+#[derive(Clone, Debug, Default)]
+struct DeviceBox {
+    queue: VecDeque<Pending>,
+    online: bool,
+    redeliver_at: Option<SimTime>,
+    redeliver_ns: u64,
+}
+
+/// Per-device queues for a contiguous range of devices.
+#[derive(Clone, Debug)]
+pub struct Mailbox {
+    first_device: u32,
+    boxes: Vec<DeviceBox>,
+    /// Per sender device (any device in the run): ids already accepted, bounded.
+    accepted: Vec<BTreeSet<u64>>,
+    queued_total: u64,
+    sweep_at: Option<SimTime>,
+}
+
+/// How a server reaches a device (directly, or through the gateway).
+pub type Route<'a> = &'a dyn Fn(DeviceId) -> Addr;
+
+impl Mailbox {
+    pub fn new(devices: std::ops::Range<u32>, all_devices: usize, cfg: &MailboxConfig) -> Self {
+        let boxes = (devices.start..devices.end)
+            .map(|_| DeviceBox { redeliver_ns: cfg.redeliver_initial_ns, ..DeviceBox::default() })
+            .collect();
+        Mailbox {
+            first_device: devices.start,
+            boxes,
+            accepted: vec![BTreeSet::new(); all_devices],
+            queued_total: 0,
+            sweep_at: None,
+        }
+    }
+
+    // ---- getters
+
+    /// Copies waiting for an ack, over all devices.
+    pub fn queued(&self) -> u64 {
+        self.queued_total
+    }
+    pub fn is_online(&self, d: DeviceId) -> bool {
+        self.slot(d).is_some_and(|i| self.boxes[i].online)
+    }
+    fn slot(&self, d: DeviceId) -> Option<usize> {
+        let i = d.0.checked_sub(self.first_device)? as usize;
+        (i < self.boxes.len()).then_some(i)
+    }
+
+    // ---- inputs
+
+    /// Records a submission; `false` if it was accepted before (a retry whose ack was lost).
+    pub fn accept(&mut self, env: &Envelope, cfg: &MailboxConfig) -> bool {
+        let seen = &mut self.accepted[env.from_device.index()];
+        if !seen.insert(env.msg.0) {
+            return false;
+        }
+        if seen.len() > cfg.dedup_window_max {
+            seen.pop_first();
+        }
+        true
+    }
+
+    /// Queues `env` for `device` and sends it now if the device is connected. Returns whether
+    /// the device was offline (the caller may push to wake it; only when its queue was empty,
+    /// so one backlog costs one push).
+    pub fn enqueue(&mut self, now: SimTime, env: Envelope, cfg: &MailboxConfig, route: Route, fx: &mut Effects) -> Option<bool> {
+        let device = env.to_device?;
+        let i = self.slot(device)?;
+        let b = &mut self.boxes[i];
+        let was_empty = b.queue.is_empty();
+        if b.online {
+            fx.send(route(device), Frame::Deliver(env.clone()));
+        } else {
+            fx.record(LedgerEvent::StoredOffline { msg: env.msg, device });
+        }
+        b.queue.push_back(Pending { env, expires_at: now.plus(cfg.offline_ttl_ns) });
+        self.queued_total += 1;
+        let online = b.online;
+        if online {
+            Self::arm(b, device, now, fx);
+        }
+        self.arm_sweep(now, cfg, fx);
+        Some(!online && was_empty)
+    }
+
+    fn arm(b: &mut DeviceBox, device: DeviceId, now: SimTime, fx: &mut Effects) {
+        if b.redeliver_at.is_none() {
+            let at = now.plus(b.redeliver_ns);
+            b.redeliver_at = Some(at);
+            fx.timer(at, TimerKind::Redeliver(device));
+        }
+    }
+
+    fn arm_sweep(&mut self, now: SimTime, cfg: &MailboxConfig, fx: &mut Effects) {
+        if self.sweep_at.is_none() {
+            let at = now.plus(sweep_period_ns(cfg));
+            self.sweep_at = Some(at);
+            fx.timer(at, TimerKind::ExpirySweep);
+        }
+    }
+
+    /// The device acked `msg`: drop its copy. Returns whether a copy was queued.
+    pub fn ack(&mut self, device: DeviceId, msg: MsgId, cfg: &MailboxConfig) -> bool {
+        let Some(i) = self.slot(device) else { return false };
+        let b = &mut self.boxes[i];
+        let Some(pos) = b.queue.iter().position(|p| p.env.msg == msg) else { return false };
+        b.queue.remove(pos);
+        self.queued_total -= 1;
+        b.redeliver_ns = cfg.redeliver_initial_ns;
+        true
+    }
+
+    pub fn connect(&mut self, now: SimTime, device: DeviceId, cfg: &MailboxConfig, route: Route, fx: &mut Effects) {
+        let Some(i) = self.slot(device) else { return };
+        let b = &mut self.boxes[i];
+        b.online = true;
+        b.redeliver_ns = cfg.redeliver_initial_ns;
+        for p in &b.queue {
+            fx.send(route(device), Frame::Deliver(p.env.clone()));
+        }
+        if !b.queue.is_empty() {
+            b.redeliver_at = None;
+            Self::arm(b, device, now, fx);
+        }
+    }
+
+    pub fn disconnect(&mut self, device: DeviceId) {
+        if let Some(i) = self.slot(device) {
+            self.boxes[i].online = false;
+            self.boxes[i].redeliver_at = None;
+        }
+    }
+
+    /// Redelivery timer: resend what is still unacked, backing off.
+    pub fn handle_redeliver(&mut self, now: SimTime, device: DeviceId, cfg: &MailboxConfig, route: Route, fx: &mut Effects) {
+        let Some(i) = self.slot(device) else { return };
+        let b = &mut self.boxes[i];
+        if b.redeliver_at != Some(now) {
+            return; // stale
+        }
+        b.redeliver_at = None;
+        if !b.online || b.queue.is_empty() {
+            return;
+        }
+        for p in &b.queue {
+            fx.send(route(device), Frame::Deliver(p.env.clone()));
+        }
+        b.redeliver_ns = (b.redeliver_ns * 2).min(cfg.redeliver_max_ns);
+        Self::arm(b, device, now, fx);
+    }
+
+    /// Drops the copies of `msg` queued for `device` for good (it can no longer be delivered).
+    pub fn drop_copy(&mut self, device: DeviceId, msg: MsgId) -> bool {
+        let Some(i) = self.slot(device) else { return false };
+        let b = &mut self.boxes[i];
+        let before = b.queue.len();
+        b.queue.retain(|p| p.env.msg != msg);
+        let dropped = (before - b.queue.len()) as u64;
+        self.queued_total -= dropped;
+        dropped > 0
+    }
+
+    /// TTL sweep: expire what waited longer than the offline TTL.
+    pub fn handle_sweep(&mut self, now: SimTime, cfg: &MailboxConfig, fx: &mut Effects) {
+        if self.sweep_at != Some(now) {
+            return;
+        }
+        self.sweep_at = None;
+        let first = self.first_device;
+        for (i, b) in self.boxes.iter_mut().enumerate() {
+            while b.queue.front().is_some_and(|p| p.expires_at <= now) {
+                if let Some(p) = b.queue.pop_front() {
+                    fx.record(LedgerEvent::Expired { msg: p.env.msg, device: DeviceId(first + i as u32) });
+                    self.queued_total -= 1;
+                }
+            }
+        }
+        if self.queued_total > 0 {
+            self.arm_sweep(now, cfg, fx);
+        }
+    }
+
+    /// Crash without durable storage: queues and dedup memory are gone; connections too.
+    pub fn lose_volatile_state(&mut self) {
+        for b in &mut self.boxes {
+            b.queue.clear();
+            b.online = false;
+            b.redeliver_at = None;
+        }
+        for s in &mut self.accepted {
+            s.clear();
+        }
+        self.queued_total = 0;
+        self.sweep_at = None;
+    }
+
+    /// Crash with durable storage: queues survive, connections and timers do not.
+    pub fn lose_connections(&mut self) {
+        for b in &mut self.boxes {
+            b.online = false;
+            b.redeliver_at = None;
+        }
+        self.sweep_at = None;
+    }
+}
+
+/// How often the TTL sweep runs: a quarter of the TTL, between one second and one hour.
+fn sweep_period_ns(cfg: &MailboxConfig) -> u64 {
+    (cfg.offline_ttl_ns / 4).clamp(1_000_000_000, 3_600_000_000_000)
+}

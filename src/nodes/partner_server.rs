@@ -1,0 +1,92 @@
+//! A partner's server: its users' native chats (store and forward, like the chat server but
+//! only among its own users), enlistment, and the push service that wakes its sleeping devices
+//! when the gatekeeper's hub has something for them. It also hosts the partner's media store
+//! (used once media transfer is modeled).
+
+use super::mailbox::{Mailbox, MailboxConfig};
+use super::{Addr, Directory, Effects, TimerKind};
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::wire::{DeviceId, Envelope, Frame, ProviderId};
+
+#[derive(Clone, Debug)]
+pub struct PartnerServer {
+    provider: ProviderId,
+    mailbox: Mailbox,
+    cfg: MailboxConfig,
+    pushes_sent: u64,
+}
+
+impl PartnerServer {
+    pub fn new(provider: ProviderId, dir: &Directory, cfg: MailboxConfig) -> Self {
+        let mailbox = Mailbox::new(dir.devices_of_provider(provider), dir.devices(), &cfg);
+        PartnerServer { provider, mailbox, cfg, pushes_sent: 0 }
+    }
+
+    pub fn provider(&self) -> ProviderId {
+        self.provider
+    }
+    pub fn queued(&self) -> u64 {
+        self.mailbox.queued()
+    }
+    pub fn pushes_sent(&self) -> u64 {
+        self.pushes_sent
+    }
+
+    pub fn crash(&mut self, durable: bool) {
+        if durable {
+            self.mailbox.lose_connections();
+        } else {
+            self.mailbox.lose_volatile_state();
+        }
+    }
+
+    pub fn handle_frame(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
+        let route = |d: DeviceId| Addr::Device(d);
+        match frame {
+            Frame::Submit(env) => self.submit(now, env, dir, fx),
+            Frame::DeliverAck { msg, device, .. } => {
+                self.mailbox.ack(device, msg, &self.cfg);
+            }
+            Frame::Connect { device } => self.mailbox.connect(now, device, &self.cfg, &route, fx),
+            Frame::Disconnect { device } => self.mailbox.disconnect(device),
+            Frame::PushRequest { device } => {
+                self.pushes_sent += 1;
+                fx.send(Addr::Device(device), Frame::Push { device });
+            }
+            Frame::Receipt { msg, kind, from_user, to_user, .. } => {
+                for d in dir.devices_of(to_user) {
+                    if self.mailbox.is_online(d) {
+                        fx.send(Addr::Device(d), Frame::Receipt { msg, kind, from_user, to_user, to_device: Some(d) });
+                    }
+                }
+            }
+            Frame::SubmitAck { .. } | Frame::Refused { .. } | Frame::Deliver(_) | Frame::Bounced { .. } | Frame::Push { .. } => {}
+        }
+    }
+
+    fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
+        let back = Addr::Device(env.from_device);
+        if self.mailbox.accept(&env, &self.cfg) {
+            fx.record(LedgerEvent::Accepted { msg: env.msg, devices: dir.device_count(env.to_user) as u8 });
+            let route = |d: DeviceId| Addr::Device(d);
+            for d in dir.devices_of(env.to_user) {
+                let copy = Envelope { to_device: Some(d), ..env.clone() };
+                if self.mailbox.enqueue(now, copy, &self.cfg, &route, fx) == Some(true) {
+                    self.pushes_sent += 1;
+                    fx.send(Addr::Device(d), Frame::Push { device: d });
+                }
+            }
+        }
+        fx.send(back, Frame::SubmitAck { msg: env.msg, device: env.from_device });
+    }
+
+    pub fn handle_timer(&mut self, now: SimTime, timer: TimerKind, fx: &mut Effects) {
+        let route = |d: DeviceId| Addr::Device(d);
+        match timer {
+            TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),
+            TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, fx),
+            TimerKind::OutboxRetry | TimerKind::ReorderRelease => {}
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The one-screen summary printed after a run: counts, percentiles, one line per expectation.
+
+use crate::metrics::summary::trim;
+use crate::metrics::Summary;
+use std::fmt::Write as _;
+
+pub fn render(s: &Summary, out_dir: &str) -> String {
+    let c = &s.counters;
+    let mut o = String::new();
+    let _ = writeln!(o, "interop-sim {}  scenario {}  seed {}  hash {}", s.version, s.scenario, s.seed, s.scenario_hash);
+    let _ = writeln!(o, "events {}  simulated {:.1}s  fingerprint {}", s.events_processed, s.end_time_s, s.fingerprint);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "messages  sent {}  delivered {}  lost {}  duplicates {}  out_of_order {}",
+        c.sent, c.delivered, c.lost, c.duplicates, c.out_of_order
+    );
+    let _ = writeln!(
+        o,
+        "          unreachable {}  expired {}  unsent {}  decrypt_failures {}  delivered_ratio {:.4}",
+        c.unreachable, c.expired, c.unsent, c.decrypt_failures, c.delivered_ratio
+    );
+    let _ = writeln!(o, "latency   {:>9} {:>9} {:>9} {:>9} {:>9}", "", "p50", "p99", "p999", "max");
+    let mut row = |name: &str, l: &crate::metrics::summary::Latency| {
+        let _ = writeln!(
+            o,
+            "          {:>9} {:>7.1}ms {:>7.1}ms {:>7.1}ms {:>7.1}ms  ({} deliveries)",
+            name, l.delivered_p50, l.delivered_p99, l.delivered_p999, l.delivered_max, l.samples
+        );
+    };
+    row("all", &s.latency);
+    for (name, p) in &s.paths {
+        if p.latency.samples > 0 {
+            row(name, &p.latency);
+        }
+    }
+    let _ = writeln!(o, "throughput  delivered/s mean {:.1}  peak {:.1}", s.delivered_per_s_mean, s.delivered_per_s_peak);
+    let util: Vec<String> =
+        s.nodes.iter().map(|(k, u)| format!("{k} {:.1}%/{:.1}%", u.utilization_mean * 100.0, u.utilization_peak * 100.0)).collect();
+    let _ = writeln!(o, "utilization (mean/peak)  {}", util.join("  "));
+    let _ = writeln!(o);
+    if s.expect.is_empty() {
+        let _ = writeln!(o, "expect    (no [expect] block)");
+    }
+    for v in &s.expect {
+        let value = v.value.map_or("not measured".to_string(), trim);
+        let _ = writeln!(o, "{}  {} = {} (expected {})", if v.ok { "PASS" } else { "FAIL" }, v.key, value, v.bound);
+    }
+    let _ = writeln!(o, "\n{}  results in {}", if s.passed { "PASSED" } else { "FAILED" }, out_dir);
+    if !s.passed {
+        let _ = writeln!(o, "reproduce with: interop-sim run <scenario> --seed {}", s.seed);
+    }
+    o
+}

@@ -1,0 +1,9 @@
+//! The simulator: builds the world (directory, nodes, links, workload, fault schedule) from a
+//! validated scenario and drives it with the engine. The one place that knows both the engine
+//! and the messaging system: nodes stay sans-IO, the engine stays generic.
+
+pub mod cpu;
+mod transport;
+mod world;
+
+pub use world::{run_scenario, RunResult};

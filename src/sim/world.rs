@@ -1,0 +1,724 @@
+//! The simulated world and its event loop handler.
+
+use super::cpu::Cpu;
+use super::transport::{side_of, InFlight, Links, Slab};
+use crate::engine::{self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World};
+use crate::faults::{self, Edge};
+use crate::metrics::summary::{RunFacts, Utilization};
+use crate::metrics::{Ledger, LedgerEvent, PathKind, Sample, Summary, TimeSeries};
+use crate::net::latency::{exponential_ns, unit};
+use crate::net::{LinkEffect, LinkModel, Partitions, Transit};
+use crate::nodes::chat_server::ChatServer;
+use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::directory::PartnerLink;
+use crate::nodes::gateway::Gateway;
+use crate::nodes::adapter::Adapter;
+use crate::nodes::mailbox::MailboxConfig;
+use crate::nodes::partner_server::PartnerServer;
+use crate::nodes::{Addr, Directory, Effects, Output, TimerKind};
+use crate::scenario::{AdapterMode, Endpoint, FaultKind, HopClass, Scenario};
+use crate::wire::{Ciphertext, DeviceId, Frame, MsgId, ProviderId, UserId};
+use crate::workload::{signal_ciphertext_len, Workload};
+use std::collections::BTreeMap;
+
+/// Everything that can happen.
+#[derive(Clone, Copy, Debug)]
+pub enum Event {
+    /// A frame lands at its destination's input (before its CPU queue).
+    Arrive(u32),
+    /// The destination's CPU finished a frame: the node handles it now.
+    Processed(u32),
+    Timer { node: Addr, timer: TimerKind },
+    /// The next Poisson arrival of the workload.
+    Compose,
+    Reply { from: UserId, to: UserId },
+    Read { msg: MsgId, device: DeviceId },
+    /// A device's connectivity flips (churn).
+    Churn(DeviceId),
+    Fault { index: u16, edge: Edge },
+    /// End of a timeseries interval.
+    Sample,
+    /// The send window closes: churn stops and every device comes online to drain.
+    DrainStart,
+}
+
+/// What a run produced.
+pub struct RunResult {
+    pub summary: Summary,
+    pub timeseries: TimeSeries,
+    pub ledger: Ledger,
+    pub stop: StopReason,
+}
+
+struct Nodes {
+    devices: Vec<Device>,
+    chat: ChatServer,
+    gateway: Gateway,
+    /// Indexed by provider; `None` for the gatekeeper and direct-mode partners.
+    adapters: Vec<Option<Adapter>>,
+    /// Indexed by provider; `None` for the gatekeeper.
+    partner_servers: Vec<Option<PartnerServer>>,
+}
+
+/// Per server node: its CPU and whether it is up.
+struct Servers {
+    chat: Cpu,
+    gateway: Cpu,
+    adapters: Vec<Cpu>,
+    partner_servers: Vec<Cpu>,
+    chat_down: bool,
+    gateway_down: bool,
+    provider_down: Vec<bool>,
+}
+
+struct Sim {
+    s: Scenario,
+    tree: RngTree,
+    dir: Directory,
+    nodes: Nodes,
+    servers: Servers,
+    device_cfg: DeviceConfig,
+    links: Links,
+    link_models: [LinkModel; 4],
+    partitions: Partitions,
+    frames: Slab,
+    ledger: Ledger,
+    series: TimeSeries,
+    workload: Workload,
+    net_rng: SimRng,
+    churn_rng: SimRng,
+    fx: Effects,
+    send_end: SimTime,
+    drained: bool,
+    /// Mean online and offline spell lengths, ns.
+    churn_means: (f64, f64),
+    interval_sent: u64,
+    interval_shown: u64,
+    replay_rejected: u64,
+    work: BTreeMap<&'static str, u64>,
+    /// Users affected per toggle fault, for the heal.
+    toggled: BTreeMap<usize, Vec<UserId>>,
+}
+
+impl Sim {
+    fn count(&mut self, key: &'static str, n: u64) {
+        *self.work.entry(key).or_insert(0) += n;
+    }
+}
+
+fn build_directory(s: &Scenario, tree: &RngTree) -> Directory {
+    let mut rng = tree.stream("directory", 0);
+    let provider_users: Vec<u32> = s.providers.iter().map(|p| p.users).collect();
+    let links = s
+        .providers
+        .iter()
+        .map(|p| if p.adapter == AdapterMode::Direct { PartnerLink::Direct } else { PartnerLink::Proxied })
+        .collect();
+    let mut devices = Vec::new();
+    let mut enlisted = Vec::new();
+    for p in &s.providers {
+        for _ in 0..p.users {
+            let span = (p.devices_max - p.devices_min) as u64 + 1;
+            devices.push(p.devices_min + (rand::Rng::next_u64(&mut rng) % span) as u8);
+            enlisted.push(unit(&mut rng) < p.opt_in);
+        }
+    }
+    Directory::new(&provider_users, links, &devices, enlisted)
+}
+
+impl Sim {
+    fn new(s: Scenario) -> Self {
+        let tree = RngTree::new(s.run.seed);
+        let dir = build_directory(&s, &tree);
+        let d = &s.devices;
+        let device_cfg = DeviceConfig {
+            retry_initial_ns: d.retry_initial_ns,
+            retry_max_ns: d.retry_max_ns,
+            outbox_max: d.outbox_max,
+            reorder_hold_ns: 2_000_000_000,
+            reorder_held_max: 256,
+        };
+        let mailbox = MailboxConfig {
+            offline_ttl_ns: d.offline_ttl_ns,
+            redeliver_initial_ns: d.retry_initial_ns,
+            redeliver_max_ns: d.retry_max_ns,
+            dedup_window_max: 4096,
+        };
+        let providers = s.providers.len();
+        let devices = (0..dir.devices() as u32).map(|i| Device::new(DeviceId(i), &dir, &device_cfg)).collect();
+        let adapters = (0..providers)
+            .map(|p| (p > 0 && s.providers[p].adapter == AdapterMode::Proxied).then(|| Adapter::new(ProviderId(p as u32))))
+            .collect();
+        let partner_servers =
+            (0..providers).map(|p| (p > 0).then(|| PartnerServer::new(ProviderId(p as u32), &dir, mailbox))).collect();
+        let nodes = Nodes {
+            devices,
+            chat: ChatServer::new(&dir, mailbox),
+            gateway: Gateway::new(providers, s.capacity.gateway.rate_limit_per_partner),
+            adapters,
+            partner_servers,
+        };
+        let servers = Servers {
+            chat: Cpu::new(&s.capacity.chat_server),
+            gateway: Cpu::new(&s.capacity.gateway),
+            adapters: (0..providers).map(|_| Cpu::new(&s.capacity.adapter)).collect(),
+            partner_servers: (0..providers).map(|_| Cpu::new(&s.capacity.chat_server)).collect(),
+            chat_down: false,
+            gateway_down: false,
+            provider_down: vec![false; providers],
+        };
+        let share = d.online_share.clamp(0.0, 1.0);
+        let on = d.online_mean_ns as f64;
+        let off = if share >= 1.0 { 0.0 } else { on * (1.0 - share) / share.max(1e-9) };
+        let link_models = HopClass::ALL.map(|h| LinkModel::new(s.network.link(h)));
+        Sim {
+            workload: Workload::new(&s, &dir, &tree),
+            links: Links::new(dir.devices(), providers),
+            partitions: Partitions::new(providers),
+            net_rng: tree.stream("net", 0),
+            churn_rng: tree.stream("churn", 0),
+            series: TimeSeries::new(s.run.interval_ns as f64 / 1e9),
+            send_end: SimTime::from_nanos(s.run.duration_ns),
+            churn_means: (on, off),
+            tree,
+            dir,
+            nodes,
+            servers,
+            device_cfg,
+            link_models,
+            frames: Slab::default(),
+            ledger: Ledger::new(),
+            fx: Effects::default(),
+            drained: false,
+            interval_sent: 0,
+            interval_shown: 0,
+            replay_rejected: 0,
+            work: BTreeMap::new(),
+            toggled: BTreeMap::new(),
+            s,
+        }
+    }
+
+    /// Initial events: device states and churn, the first arrival, faults, sampling, drain.
+    fn seed_events(&mut self, q: &mut EventQueue<Event>) {
+        let share = self.s.devices.online_share;
+        let mut sched = Scheduler::new(SimTime::ZERO, q);
+        for i in 0..self.nodes.devices.len() {
+            let d = DeviceId(i as u32);
+            if unit(&mut self.churn_rng) < share {
+                self.with_fx(SimTime::ZERO, Addr::Device(d), &mut sched, |sim, fx| {
+                    sim.nodes.devices[i].go_online(SimTime::ZERO, &sim.device_cfg, &sim.dir, fx)
+                });
+            }
+            if share < 1.0 {
+                let online = self.nodes.devices[i].is_online();
+                let mean = if online { self.churn_means.0 } else { self.churn_means.1 };
+                let t = exponential_ns(&mut self.churn_rng, mean);
+                if t < self.s.run.duration_ns {
+                    sched.at(SimTime::from_nanos(t), Event::Churn(d));
+                }
+            }
+        }
+        if let Some(gap) = self.workload.next_gap_ns() {
+            if gap < self.s.run.duration_ns {
+                sched.at(SimTime::from_nanos(gap), Event::Compose);
+            }
+        }
+        for (t, i, edge) in faults::edges(&self.s.faults) {
+            sched.at(t, Event::Fault { index: i as u16, edge });
+        }
+        sched.at(SimTime::from_nanos(self.s.run.interval_ns), Event::Sample);
+        sched.at(self.send_end, Event::DrainStart);
+    }
+
+    /// Runs `f` with the shared effects buffer, then turns its outputs into events.
+    fn with_fx(&mut self, now: SimTime, node: Addr, sched: &mut Scheduler<'_, Event>, f: impl FnOnce(&mut Sim, &mut Effects)) {
+        let mut fx = std::mem::take(&mut self.fx);
+        f(self, &mut fx);
+        self.apply_effects(now, node, &mut fx, sched);
+        self.fx = fx;
+    }
+
+    fn apply_effects(&mut self, now: SimTime, node: Addr, fx: &mut Effects, sched: &mut Scheduler<'_, Event>) {
+        for out in fx.outputs.drain(..) {
+            match out {
+                Output::Send { to, frame } => self.transmit(now, node, to, frame, sched),
+                Output::Timer { at, timer } => sched.at(at, Event::Timer { node, timer }),
+            }
+        }
+        for ev in fx.ledger.drain(..) {
+            let dir = &self.dir;
+            self.ledger.apply(now, &ev, |d| dir.device_slot(d));
+            self.react(now, &ev, sched);
+        }
+    }
+
+    /// The workload's reactions to what users see: replies and reads on the primary device.
+    fn react(&mut self, now: SimTime, ev: &LedgerEvent, sched: &mut Scheduler<'_, Event>) {
+        let LedgerEvent::Shown { msg, device, .. } = *ev else { return };
+        self.interval_shown += 1;
+        if self.dir.device_slot(device) != 0 {
+            return;
+        }
+        let Some(r) = self.ledger.record(msg) else { return };
+        let (from, to) = (r.from_user, r.to_user);
+        if let Some(delay) = self.workload.read_after_ns() {
+            sched.at(now.plus(delay), Event::Read { msg, device });
+        }
+        if let Some(delay) = self.workload.reply_after_ns() {
+            if now.plus(delay) < self.send_end {
+                sched.at(now.plus(delay), Event::Reply { from: to, to: from });
+            }
+        }
+    }
+
+    /// Hands a frame to the link between `from` and `to`.
+    fn transmit(&mut self, now: SimTime, from: Addr, to: Addr, frame: Frame, sched: &mut Scheduler<'_, Event>) {
+        if self.partitions.blocks(side_of(from, &self.dir), side_of(to, &self.dir)) {
+            self.count("dropped_partition", 1);
+            return;
+        }
+        let bytes = frame.wire_bytes();
+        let (hop, state) = self.links.route(from, to);
+        let model = &self.link_models[hop.index()];
+        let transit = if matches!(frame, Frame::Push { .. }) {
+            // Push goes through the platform's push service, not the device's connection.
+            let mut scratch = crate::net::LinkState::default();
+            model.send(&mut scratch, now, bytes, &mut self.net_rng)
+        } else {
+            model.send(state, now, bytes, &mut self.net_rng)
+        };
+        let key = match hop {
+            HopClass::ClientServer => "bytes_client_server",
+            HopClass::ServerGateway => "bytes_server_gateway",
+            HopClass::GatewayPartner => "bytes_gateway_partner",
+            HopClass::AdapterServer => "bytes_adapter_server",
+        };
+        self.count(key, bytes as u64);
+        self.count("frames_sent", 1);
+        match transit {
+            Transit::Lost => self.count("dropped_loss", 1),
+            Transit::QueueFull => self.count("dropped_link_queue", 1),
+            Transit::Arrives { at, copy_at, copy_is_replay, tampered } => {
+                if let Some(copy_at) = copy_at {
+                    let copy = InFlight { from, to, frame: frame.clone(), tampered: false, replay: copy_is_replay };
+                    let slot = self.frames.insert(copy);
+                    sched.at(copy_at, Event::Arrive(slot));
+                    self.count(if copy_is_replay { "replayed_frames" } else { "duplicated_frames" }, 1);
+                }
+                let slot = self.frames.insert(InFlight { from, to, frame, tampered, replay: false });
+                sched.at(at, Event::Arrive(slot));
+            }
+        }
+    }
+
+    /// The CPU of a server node; devices have none.
+    fn cpu(&mut self, a: Addr) -> Option<&mut Cpu> {
+        match a {
+            Addr::Device(_) => None,
+            Addr::ChatServer => Some(&mut self.servers.chat),
+            Addr::Gateway => Some(&mut self.servers.gateway),
+            Addr::Adapter(p) => self.servers.adapters.get_mut(p.index()),
+            Addr::PartnerServer(p) => self.servers.partner_servers.get_mut(p.index()),
+        }
+    }
+
+    fn is_down(&self, a: Addr) -> bool {
+        match a {
+            Addr::Device(_) => false,
+            Addr::ChatServer => self.servers.chat_down,
+            Addr::Gateway => self.servers.gateway_down,
+            Addr::Adapter(p) | Addr::PartnerServer(p) => self.servers.provider_down[p.index()],
+        }
+    }
+
+    fn arrive(&mut self, now: SimTime, slot: u32, sched: &mut Scheduler<'_, Event>) {
+        let Some(f) = self.frames.get(slot) else { return };
+        let (to, is_message, tampered) = (f.to, f.frame.is_message(), f.tampered);
+        if self.is_down(to) {
+            self.frames.take(slot);
+            self.count("dropped_node_down", 1);
+            return;
+        }
+        if tampered && !matches!(to, Addr::Device(_)) {
+            // The Noise transport's AEAD refuses the frame before any handler sees it.
+            self.frames.take(slot);
+            self.ledger.counts.tamper_detected += 1;
+            return;
+        }
+        let Some(cpu) = self.cpu(to) else {
+            return self.process(now, slot, sched);
+        };
+        let service = cpu.service_ns(is_message);
+        match cpu.admit(now, service) {
+            Some(done) => sched.at(done, Event::Processed(slot)),
+            None => {
+                self.frames.take(slot);
+                self.count("dropped_server_queue", 1);
+            }
+        }
+    }
+
+    fn process(&mut self, now: SimTime, slot: u32, sched: &mut Scheduler<'_, Event>) {
+        let Some(f) = self.frames.take(slot) else { return };
+        if let Some(cpu) = self.cpu(f.to) {
+            cpu.complete();
+        }
+        if self.is_down(f.to) {
+            self.count("dropped_node_down", 1);
+            return; // crashed while the frame was queued
+        }
+        let to = f.to;
+        self.with_fx(now, to, sched, |sim, fx| sim.dispatch(now, f, fx));
+    }
+
+    fn dispatch(&mut self, now: SimTime, f: InFlight, fx: &mut Effects) {
+        let dir = &self.dir;
+        let replay = f.replay;
+        let before = fx.ledger.len();
+        match f.to {
+            Addr::Device(d) => {
+                let dev = &mut self.nodes.devices[d.index()];
+                if let Frame::Push { .. } = f.frame {
+                    if !self.drained || !dev.is_online() {
+                        dev.go_online(now, &self.device_cfg, dir, fx);
+                    }
+                } else {
+                    dev.handle_frame(now, f.frame, f.tampered, &self.device_cfg, dir, fx);
+                }
+            }
+            Addr::ChatServer => self.nodes.chat.handle_frame(now, f.frame, dir, fx),
+            Addr::Gateway => self.nodes.gateway.handle_frame(now, f.from, f.frame, dir, fx),
+            Addr::Adapter(p) => {
+                if let Some(a) = self.nodes.adapters[p.index()].as_mut() {
+                    if let Some(to) = a.handle_frame(f.from, &f.frame) {
+                        fx.send(to, f.frame);
+                    }
+                }
+            }
+            Addr::PartnerServer(p) => {
+                if let Some(ps) = self.nodes.partner_servers[p.index()].as_mut() {
+                    ps.handle_frame(now, f.frame, dir, fx);
+                }
+            }
+        }
+        if replay {
+            let effective = fx.ledger[before..].iter().any(|e| matches!(e, LedgerEvent::Shown { .. } | LedgerEvent::Accepted { .. }));
+            if !effective {
+                self.replay_rejected += 1;
+            }
+        }
+    }
+
+    fn compose(&mut self, now: SimTime, from: UserId, to: UserId, sched: &mut Scheduler<'_, Event>) {
+        let draft = self.workload.draft_to(from, to);
+        let path = if self.dir.is_interop(from, to) { PathKind::Interop } else { PathKind::Native };
+        // The device in the user's hand: the first one online, else the phone.
+        let device = self.dir.devices_of(from).find(|d| self.nodes.devices[d.index()].is_online()).unwrap_or(self.dir.primary_device(from));
+        let bytes = draft.body_bytes.saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
+        let msg = self.ledger.create(now, from, device, to, draft.content, path, bytes);
+        self.interval_sent += 1;
+        let ct = Ciphertext { len: signal_ciphertext_len(draft.body_bytes), bytes: None };
+        let mut accepted = true;
+        self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
+            accepted = sim.nodes.devices[device.index()].compose(now, msg, to, ct, &sim.device_cfg, &sim.dir, fx);
+        });
+        if !accepted {
+            self.count("outbox_full", 1);
+        }
+    }
+
+    fn churn(&mut self, now: SimTime, d: DeviceId, sched: &mut Scheduler<'_, Event>) {
+        if self.drained {
+            return;
+        }
+        let online = self.nodes.devices[d.index()].is_online();
+        self.with_fx(now, Addr::Device(d), sched, |sim, fx| {
+            let dev = &mut sim.nodes.devices[d.index()];
+            if online {
+                dev.go_offline(&sim.dir, fx);
+            } else {
+                dev.go_online(now, &sim.device_cfg, &sim.dir, fx);
+            }
+        });
+        let mean = if online { self.churn_means.1 } else { self.churn_means.0 };
+        let t = now.plus(exponential_ns(&mut self.churn_rng, mean).max(1));
+        if t < self.send_end {
+            sched.at(t, Event::Churn(d));
+        }
+    }
+
+    fn drain_start(&mut self, now: SimTime, sched: &mut Scheduler<'_, Event>) {
+        self.drained = true;
+        for i in 0..self.nodes.devices.len() {
+            if !self.nodes.devices[i].is_online() {
+                self.with_fx(now, Addr::Device(DeviceId(i as u32)), sched, |sim, fx| {
+                    sim.nodes.devices[i].go_online(now, &sim.device_cfg, &sim.dir, fx)
+                });
+            }
+        }
+    }
+
+    fn sample(&mut self, now: SimTime, sched: &mut Scheduler<'_, Event>) {
+        let interval = self.s.run.interval_ns;
+        let offline_queue = self.nodes.chat.queued()
+            + self.nodes.partner_servers.iter().flatten().map(|p| p.queued()).sum::<u64>();
+        let adapters_util = {
+            let n = self.servers.adapters.len().max(1);
+            let mut acc = 0.0;
+            for c in self.servers.adapters.iter_mut() {
+                acc += c.take_interval_utilization(interval);
+            }
+            acc / n as f64
+        };
+        for c in self.servers.partner_servers.iter_mut() {
+            c.take_interval_utilization(interval);
+        }
+        let row = Sample {
+            t_s: now.as_secs_f64(),
+            sent: std::mem::take(&mut self.interval_sent),
+            delivered: std::mem::take(&mut self.interval_shown),
+            in_flight: self.ledger.counts.in_flight,
+            offline_queue,
+            gateway_queue: self.servers.gateway.in_system(),
+            gateway_utilization: self.servers.gateway.take_interval_utilization(interval),
+            chat_server_utilization: self.servers.chat.take_interval_utilization(interval),
+            adapter_utilization: adapters_util,
+        };
+        self.series.rows.push(row);
+        let next = now.plus(interval);
+        if next.as_nanos() <= self.s.run.duration_ns + self.s.run.drain_ns {
+            sched.at(next, Event::Sample);
+        }
+    }
+}
+
+impl Sim {
+    fn fault(&mut self, now: SimTime, index: usize, edge: Edge, sched: &mut Scheduler<'_, Event>) {
+        let f = self.s.faults[index].clone();
+        let start = edge == Edge::Start;
+        self.count(if start { "faults_started" } else { "faults_healed" }, 1);
+        match &f.kind {
+            FaultKind::Partition { a, b, one_way } => {
+                let (a, b) = (faults::side(a), faults::side(b));
+                if start {
+                    self.partitions.cut(a, b, *one_way);
+                } else {
+                    self.partitions.heal(a, b, *one_way);
+                }
+            }
+            FaultKind::Crash { node, durable } => self.crash(now, node, *durable, start, sched),
+            FaultKind::Slow { node, factor } => {
+                let factor = if start { *factor } else { 1.0 };
+                for cpu in self.node_cpus(node) {
+                    cpu.slow_factor = factor;
+                }
+            }
+            FaultKind::Loss { link, rate } => self.overlay(*link, LinkEffect::Loss, *rate, start),
+            FaultKind::Duplicate { link, rate } => self.overlay(*link, LinkEffect::Duplicate, *rate, start),
+            FaultKind::Reorder { link, rate } => self.overlay(*link, LinkEffect::Reorder, *rate, start),
+            FaultKind::Tamper { link, rate } => self.overlay(*link, LinkEffect::Tamper, *rate, start),
+            FaultKind::Replay { link, rate } => self.overlay(*link, LinkEffect::Replay, *rate, start),
+            FaultKind::Toggle { provider, users } => self.toggle(index, *provider, *users, start),
+            FaultKind::IdentityReset { provider, users } => {
+                // Sessions are opaque until the Signal protocol is wired in: count the reinstalls.
+                if start {
+                    let range = self.dir.users_of(ProviderId(*provider as u32));
+                    let n = faults::pick_users(&self.tree, index, range, *users).len() as u64;
+                    self.count("identity_resets", n);
+                }
+            }
+        }
+    }
+
+    fn overlay(&mut self, link: HopClass, effect: LinkEffect, rate: f64, start: bool) {
+        let m = &mut self.link_models[link.index()];
+        if start {
+            m.add_overlay(effect, rate);
+        } else {
+            m.remove_overlay(effect, rate);
+        }
+    }
+
+    fn node_cpus(&mut self, node: &Endpoint) -> Vec<&mut Cpu> {
+        match *node {
+            Endpoint::Gateway => vec![&mut self.servers.gateway],
+            Endpoint::Provider(0) => vec![&mut self.servers.chat],
+            Endpoint::Provider(p) => {
+                let (a, ps) = (&mut self.servers.adapters, &mut self.servers.partner_servers);
+                a.get_mut(p).into_iter().chain(ps.get_mut(p)).collect()
+            }
+            Endpoint::Clients(_) => Vec::new(),
+        }
+    }
+
+    /// A crash takes a node down (frames to it are dropped); without durable storage its
+    /// queues are lost. On restart, the devices connected through it reconnect.
+    fn crash(&mut self, now: SimTime, node: &Endpoint, durable: bool, start: bool, sched: &mut Scheduler<'_, Event>) {
+        match *node {
+            Endpoint::Gateway => self.servers.gateway_down = start,
+            Endpoint::Provider(0) => {
+                self.servers.chat_down = start;
+                if start {
+                    self.nodes.chat.crash(durable);
+                }
+            }
+            Endpoint::Provider(p) => {
+                self.servers.provider_down[p] = start;
+                if start {
+                    if let Some(ps) = self.nodes.partner_servers[p].as_mut() {
+                        ps.crash(durable);
+                    }
+                }
+            }
+            Endpoint::Clients(_) => {}
+        }
+        if !start {
+            for i in 0..self.nodes.devices.len() {
+                if self.nodes.devices[i].is_online() {
+                    self.with_fx(now, Addr::Device(DeviceId(i as u32)), sched, |sim, fx| sim.nodes.devices[i].reconnect(&sim.dir, fx));
+                }
+            }
+        }
+    }
+
+    fn toggle(&mut self, index: usize, provider: usize, share: f64, start: bool) {
+        if start {
+            let range = self.dir.users_of(ProviderId(provider as u32));
+            let users: Vec<UserId> = faults::pick_users(&self.tree, index, range, share).into_iter().filter(|u| self.dir.is_enlisted(*u)).collect();
+            for u in &users {
+                self.dir.set_enlisted(*u, false);
+            }
+            self.count("users_toggled_off", users.len() as u64);
+            self.toggled.insert(index, users);
+        } else if let Some(users) = self.toggled.remove(&index) {
+            for u in users {
+                self.dir.set_enlisted(u, true);
+            }
+        }
+    }
+}
+
+impl World for Sim {
+    type Event = Event;
+
+    fn handle(&mut self, now: SimTime, event: Event, sched: &mut Scheduler<'_, Event>) {
+        match event {
+            Event::Arrive(slot) => self.arrive(now, slot, sched),
+            Event::Processed(slot) => self.process(now, slot, sched),
+            Event::Timer { node, timer } => self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx)),
+            Event::Compose => {
+                let d = self.workload.draft();
+                self.compose(now, d.from, d.to, sched);
+                if let Some(gap) = self.workload.next_gap_ns() {
+                    if now.plus(gap) < self.send_end {
+                        sched.at(now.plus(gap), Event::Compose);
+                    }
+                }
+            }
+            Event::Reply { from, to } => self.compose(now, from, to, sched),
+            Event::Read { msg, device } => {
+                let Some(sender) = self.ledger.record(msg).map(|r| r.from_user) else { return };
+                self.with_fx(now, Addr::Device(device), sched, |sim, fx| sim.nodes.devices[device.index()].read(msg, sender, &sim.dir, fx));
+            }
+            Event::Churn(d) => self.churn(now, d, sched),
+            Event::Fault { index, edge } => self.fault(now, index as usize, edge, sched),
+            Event::Sample => self.sample(now, sched),
+            Event::DrainStart => self.drain_start(now, sched),
+        }
+    }
+
+    fn fingerprint_word(&self, event: &Event) -> u64 {
+        match *event {
+            Event::Arrive(slot) | Event::Processed(slot) => {
+                let tag = if matches!(event, Event::Arrive(_)) { 1u64 } else { 2 };
+                let f = self.frames.get(slot);
+                let addr = f.map_or(0, |f| f.to.code());
+                let kind = f.map_or(0, |f| f.frame.kind_code());
+                (tag << 60) ^ (kind << 52) ^ addr
+            }
+            Event::Timer { node, timer } => (3 << 60) ^ node.code() ^ timer.code().rotate_left(17),
+            Event::Compose => 4 << 60,
+            Event::Reply { from, to } => (5 << 60) ^ ((from.0 as u64) << 24) ^ to.0 as u64,
+            Event::Read { msg, device } => (6 << 60) ^ (msg.0 << 20) ^ device.0 as u64,
+            Event::Churn(d) => (7 << 60) ^ d.0 as u64,
+            Event::Fault { index, .. } => (8 << 60) ^ index as u64,
+            Event::Sample => 9 << 60,
+            Event::DrainStart => 10 << 60,
+        }
+    }
+}
+
+impl Sim {
+    fn timer(&mut self, now: SimTime, node: Addr, timer: TimerKind, fx: &mut Effects) {
+        if self.is_down(node) {
+            return;
+        }
+        match node {
+            Addr::Device(d) => self.nodes.devices[d.index()].handle_timer(now, timer, &self.device_cfg, &self.dir, fx),
+            Addr::ChatServer => self.nodes.chat.handle_timer(now, timer, &self.dir, fx),
+            Addr::PartnerServer(p) => {
+                if let Some(ps) = self.nodes.partner_servers[p.index()].as_mut() {
+                    ps.handle_timer(now, timer, fx);
+                }
+            }
+            Addr::Gateway | Addr::Adapter(_) => {}
+        }
+    }
+
+    fn finish(mut self, outcome: engine::RunOutcome, scenario_hash: String) -> RunResult {
+        let elapsed = outcome.end_time.as_nanos().max(1);
+        let util = |c: &Cpu| Utilization { utilization_mean: c.mean_utilization(elapsed), utilization_peak: c.peak_utilization };
+        let mut nodes = BTreeMap::new();
+        nodes.insert("gateway".to_string(), util(&self.servers.gateway));
+        nodes.insert("chat_server".to_string(), util(&self.servers.chat));
+        let adapters: Vec<&Cpu> = self.servers.adapters.iter().enumerate().filter(|(p, _)| self.nodes.adapters[*p].is_some()).map(|(_, c)| c).collect();
+        if !adapters.is_empty() {
+            let n = adapters.len() as f64;
+            nodes.insert(
+                "adapter".to_string(),
+                Utilization {
+                    utilization_mean: adapters.iter().map(|c| c.mean_utilization(elapsed)).sum::<f64>() / n,
+                    utilization_peak: adapters.iter().map(|c| c.peak_utilization).fold(0.0, f64::max),
+                },
+            );
+        }
+        let rejected = self.servers.gateway.rejected;
+        self.count("gateway_queue_rejected", rejected);
+        let rl = self.nodes.gateway.rate_limited;
+        self.count("gateway_rate_limited", rl);
+        let refused = self.nodes.gateway.refused;
+        self.count("gateway_refused", refused);
+        let pushes: u64 = self.nodes.partner_servers.iter().flatten().map(|p| p.pushes_sent()).sum();
+        self.count("partner_pushes", pushes);
+        self.count("events_processed", outcome.events_processed);
+        let facts = RunFacts {
+            scenario: self.s.run.name.clone(),
+            scenario_hash,
+            seed: self.s.run.seed,
+            fingerprint: outcome.fingerprint.hex(),
+            events_processed: outcome.events_processed,
+            end_time_s: outcome.end_time.as_secs_f64(),
+            send_window_s: self.s.run.duration_ns as f64 / 1e9,
+            delivered_per_s_peak: self.series.delivered_per_s_peak(),
+            replay_rejected: self.replay_rejected,
+            nodes,
+            work: self.work.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        };
+        let summary = Summary::build(&self.ledger, facts, &self.s.expect);
+        RunResult { summary, timeseries: self.series, ledger: self.ledger, stop: outcome.stop }
+    }
+}
+
+/// Runs a validated scenario to the end of its drain.
+pub fn run_scenario(s: &Scenario, scenario_hash: &str) -> RunResult {
+    let mut sim = Sim::new(s.clone());
+    let mut q = EventQueue::new();
+    sim.seed_events(&mut q);
+    let limits = Limits {
+        events_max: s.run.events_max,
+        time_max: SimTime::from_nanos(s.run.duration_ns.saturating_add(s.run.drain_ns)),
+    };
+    let outcome = engine::run(&mut sim, &mut q, limits);
+    sim.finish(outcome, scenario_hash.to_string())
+}

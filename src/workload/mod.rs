@@ -1,0 +1,190 @@
+//! The workload: who talks to whom (a contact graph, mostly inside a provider, a
+//! `cross_provider` share across), when (one Poisson process at the total rate, each arrival
+//! picking its sender uniformly: the superposition of per-user Poisson processes), what (the
+//! content mix, with a size per kind), and conversational replies, so that ratchets turn.
+
+use crate::engine::{RngTree, SimRng};
+use crate::net::latency::{chance, exponential_ns, unit, LatencySampler};
+use crate::nodes::Directory;
+use crate::scenario::{ContentKind, Latency, Scenario};
+use crate::wire::UserId;
+use rand::Rng;
+
+/// One message the workload wants sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draft {
+    pub from: UserId,
+    pub to: UserId,
+    pub content: ContentKind,
+    /// Bytes of the plaintext message body (for media: the attachment pointer and caption).
+    pub body_bytes: u32,
+    /// Bytes of the media blob, 0 for text.
+    pub media_bytes: u64,
+}
+
+/// Body and media size distributions per content kind (medians from public messaging
+/// statistics, rounded; a long lognormal tail).
+fn size_models() -> [(Latency, Option<Latency>); 5] {
+    // Latency is a convenient (median, p99) lognormal in integer units; here the unit is bytes.
+    let ln = |median_ns, p99_ns| Latency::Lognormal { median_ns, p99_ns };
+    [
+        (ln(60, 900), None),                         // text
+        (ln(160, 400), Some(ln(150_000, 1_500_000))), // image
+        (ln(140, 300), Some(ln(40_000, 400_000))),    // voice
+        (ln(160, 400), Some(ln(4_000_000, 40_000_000))), // video
+        (ln(180, 400), Some(ln(500_000, 20_000_000))),   // file
+    ]
+}
+
+pub struct Workload {
+    /// Contacts of user `u` at `contacts[u * k .. (u + 1) * k]`.
+    contacts: Vec<u32>,
+    contacts_per_user: usize,
+    users: u32,
+    /// Mean gap between two arrivals of the whole population, in ns.
+    mean_gap_ns: f64,
+    /// Cumulative content weights in `ContentKind::ALL` order.
+    content_cdf: [f64; 5],
+    sizes: [(LatencySampler, Option<LatencySampler>); 5],
+    reply_probability: f64,
+    reply_delay_mean_ns: f64,
+    read_probability: f64,
+    arrivals: SimRng,
+    choices: SimRng,
+    reactions: SimRng,
+}
+
+impl Workload {
+    pub fn new(s: &Scenario, dir: &Directory, tree: &RngTree) -> Self {
+        let w = &s.workload;
+        let k = w.contacts_per_user.max(1) as usize;
+        let users = dir.users() as u32;
+        let mut graph_rng = tree.stream("workload/contacts", 0);
+        let mut contacts = Vec::with_capacity(users as usize * k);
+        for u in 0..users {
+            for _ in 0..k {
+                contacts.push(pick_contact(UserId(u), w.cross_provider, dir, &mut graph_rng).0);
+            }
+        }
+        let rate_per_s = users as f64 * w.messages_per_user_hour / 3600.0;
+        let mut acc = 0.0;
+        let mut content_cdf = [0.0; 5];
+        for (i, p) in w.content.iter().enumerate() {
+            acc += p;
+            content_cdf[i] = acc;
+        }
+        let sizes = size_models().map(|(b, m)| (LatencySampler::new(&b), m.as_ref().map(LatencySampler::new)));
+        Workload {
+            contacts,
+            contacts_per_user: k,
+            users,
+            mean_gap_ns: if rate_per_s > 0.0 { 1e9 / rate_per_s } else { f64::INFINITY },
+            content_cdf,
+            sizes,
+            reply_probability: w.reply_probability,
+            reply_delay_mean_ns: w.reply_delay_mean_ns as f64,
+            read_probability: w.read_probability,
+            arrivals: tree.stream("workload/arrivals", 0),
+            choices: tree.stream("workload/choices", 0),
+            reactions: tree.stream("workload/reactions", 0),
+        }
+    }
+
+    /// Time to the next arrival anywhere in the population; `None` when nobody sends.
+    pub fn next_gap_ns(&mut self) -> Option<u64> {
+        self.mean_gap_ns.is_finite().then(|| exponential_ns(&mut self.arrivals, self.mean_gap_ns).max(1))
+    }
+
+    /// A new conversation message: a uniform sender, one of its contacts, content from the mix.
+    pub fn draft(&mut self) -> Draft {
+        let from = UserId((self.choices.next_u64() % self.users as u64) as u32);
+        let c = (self.choices.next_u64() % self.contacts_per_user as u64) as usize;
+        let to = UserId(self.contacts[from.index() * self.contacts_per_user + c]);
+        self.draft_to(from, to)
+    }
+
+    /// A message from `from` to `to` (a reply) with content drawn from the mix.
+    pub fn draft_to(&mut self, from: UserId, to: UserId) -> Draft {
+        let x = unit(&mut self.choices);
+        let i = self.content_cdf.iter().position(|&c| x < c).unwrap_or(0);
+        let content = ContentKind::ALL[i];
+        let (body, media) = &self.sizes[i];
+        let body_bytes = body.sample(&mut self.choices).clamp(1, 65_536) as u32;
+        let media_bytes = media.map_or(0, |m| m.sample(&mut self.choices).max(1));
+        Draft { from, to, content, body_bytes, media_bytes }
+    }
+
+    /// Whether the recipient answers a shown message, and after how long.
+    pub fn reply_after_ns(&mut self) -> Option<u64> {
+        chance(&mut self.reactions, self.reply_probability)
+            .then(|| exponential_ns(&mut self.reactions, self.reply_delay_mean_ns).max(1))
+    }
+
+    /// Whether the recipient reads a shown message (a read receipt follows), and when.
+    pub fn read_after_ns(&mut self) -> Option<u64> {
+        chance(&mut self.reactions, self.read_probability).then(|| exponential_ns(&mut self.reactions, 5e9).max(1))
+    }
+}
+
+/// One contact of `u`: across providers with probability `cross`, else inside `u`'s provider.
+fn pick_contact(u: UserId, cross: f64, dir: &Directory, rng: &mut SimRng) -> UserId {
+    let own = dir.provider_of_user(u);
+    let own_users = dir.users_of(own);
+    let others = dir.users() as u32 - (own_users.end - own_users.start);
+    let go_cross = others > 0 && (own_users.end - own_users.start < 2 || chance(rng, cross));
+    if go_cross {
+        // Uniform over users of other providers: skip over the own range.
+        let mut i = (rng.next_u64() % others as u64) as u32;
+        if i >= own_users.start {
+            i += own_users.end - own_users.start;
+        }
+        return UserId(i);
+    }
+    if own_users.end - own_users.start < 2 {
+        return u; // a lone user with nobody else anywhere talks to themselves
+    }
+    let n = own_users.end - own_users.start - 1;
+    let mut i = own_users.start + (rng.next_u64() % n as u64) as u32;
+    if i >= u.0 {
+        i += 1;
+    }
+    UserId(i)
+}
+
+/// The ciphertext size of a Signal message carrying `body_bytes` of plaintext: the protobuf
+/// content padded to AES blocks, plus the SignalMessage framing (version byte, ratchet key,
+/// counters, 8-byte MAC: about 53 bytes).
+pub fn signal_ciphertext_len(body_bytes: u32) -> u32 {
+    let padded = (body_bytes + 16) / 16 * 16;
+    padded + 53
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nodes::directory::PartnerLink;
+
+    #[test]
+    fn cross_share_is_respected() {
+        let dir = Directory::new(&[800, 200], vec![PartnerLink::Proxied; 2], &[1; 1000], vec![true; 1000]);
+        let mut rng = RngTree::new(5).stream("t", 0);
+        let n = 20_000;
+        let cross = (0..n)
+            .filter(|i| {
+                let u = UserId(i % 1000);
+                let c = pick_contact(u, 0.3, &dir, &mut rng);
+                assert_ne!(c, u);
+                dir.is_interop(u, c)
+            })
+            .count();
+        let share = cross as f64 / n as f64;
+        assert!((share - 0.3).abs() < 0.02, "cross share {share}");
+    }
+
+    #[test]
+    fn ciphertext_len_pads_to_blocks() {
+        assert_eq!(signal_ciphertext_len(0), 16 + 53);
+        assert_eq!(signal_ciphertext_len(15), 16 + 53);
+        assert_eq!(signal_ciphertext_len(16), 32 + 53);
+    }
+}
