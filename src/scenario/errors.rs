@@ -65,7 +65,9 @@ impl ScenarioErrors {
             message,
             help: None,
         };
-        ScenarioErrors { problems: vec![problem] }
+        ScenarioErrors {
+            problems: vec![problem],
+        }
     }
 }
 
@@ -94,10 +96,21 @@ impl<'s> Ctx<'s> {
     pub fn new(source: &'s str, file: &'s str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        Ctx { source, file, line_starts, problems: Vec::new() }
+        Ctx {
+            source,
+            file,
+            line_starts,
+            problems: Vec::new(),
+        }
     }
 
-    pub fn problem(&mut self, span: Range<usize>, path: &str, message: String, help: Option<String>) {
+    pub fn problem(
+        &mut self,
+        span: Range<usize>,
+        path: &str,
+        message: String,
+        help: Option<String>,
+    ) {
         let (line, col) = self.line_col(span.start);
         let problem = Problem {
             file: self.file.to_string(),
@@ -121,12 +134,17 @@ impl<'s> Ctx<'s> {
     /// The problems in file order (stable: problems at one place keep the order found).
     pub fn finish(mut self) -> ScenarioErrors {
         self.problems.sort_by_key(|(offset, _)| *offset);
-        ScenarioErrors { problems: self.problems.into_iter().map(|(_, p)| p).collect() }
+        ScenarioErrors {
+            problems: self.problems.into_iter().map(|(_, p)| p).collect(),
+        }
     }
 
     pub fn line_col(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.source.len());
-        let line = self.line_starts.partition_point(|&start| start <= offset).max(1);
+        let line = self
+            .line_starts
+            .partition_point(|&start| start <= offset)
+            .max(1);
         let start = self.line_starts[line - 1];
         let col = match self.source.get(start..offset) {
             Some(text) => text.chars().count(),
@@ -183,8 +201,14 @@ mod tests {
 
     #[test]
     fn suggests_only_close_keys() {
-        assert_eq!(did_you_mean("los", &["loss", "latency"]).as_deref(), Some("did you mean 'loss'?"));
-        assert_eq!(did_you_mean("Seed", &["seed", "name"]).as_deref(), Some("did you mean 'seed'?"));
+        assert_eq!(
+            did_you_mean("los", &["loss", "latency"]).as_deref(),
+            Some("did you mean 'loss'?")
+        );
+        assert_eq!(
+            did_you_mean("Seed", &["seed", "name"]).as_deref(),
+            Some("did you mean 'seed'?")
+        );
         assert_eq!(did_you_mean("zzzzzz", &["loss", "latency"]), None);
     }
 
@@ -203,6 +227,9 @@ mod tests {
         ctx.problem(2..3, "a.b", "bad".into(), Some("did you mean 'c'?".into()));
         ctx.error(0..1, "", "first".into());
         let errors = ctx.finish();
-        assert_eq!(errors.to_string(), "s.toml:1:1: first\ns.toml:2:1: a.b: bad (did you mean 'c'?)");
+        assert_eq!(
+            errors.to_string(),
+            "s.toml:1:1: first\ns.toml:2:1: a.b: bad (did you mean 'c'?)"
+        );
     }
 }

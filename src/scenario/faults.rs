@@ -32,7 +32,9 @@ pub(crate) struct Refs<'a> {
 }
 
 pub(crate) fn faults(ctx: &mut Ctx, value: Option<&Value<'_>>, refs: &Refs<'_>) -> Vec<Fault> {
-    let Some(value) = value else { return Vec::new() };
+    let Some(value) = value else {
+        return Vec::new();
+    };
     let DeValue::Array(items) = value.get_ref() else {
         ctx.expected(value, "fault", "an array of tables ([[fault]])");
         return Vec::new();
@@ -40,7 +42,9 @@ pub(crate) fn faults(ctx: &mut Ctx, value: Option<&Value<'_>>, refs: &Refs<'_>) 
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("fault[{i}]");
-        let Some(t) = table(ctx, item, &path) else { continue };
+        let Some(t) = table(ctx, item, &path) else {
+            continue;
+        };
         if let Some(f) = fault(ctx, t, item, &path, refs) {
             out.push(f);
         }
@@ -48,15 +52,29 @@ pub(crate) fn faults(ctx: &mut Ctx, value: Option<&Value<'_>>, refs: &Refs<'_>) 
     out
 }
 
-fn fault(ctx: &mut Ctx, t: &DeTable<'_>, item: &Value<'_>, path: &str, refs: &Refs<'_>) -> Option<Fault> {
+fn fault(
+    ctx: &mut Ctx,
+    t: &DeTable<'_>,
+    item: &Value<'_>,
+    path: &str,
+    refs: &Refs<'_>,
+) -> Option<Fault> {
     let names = FAULT_KINDS.map(|(name, _)| name);
     let kind_path = join(path, "kind");
-    let kind = required(ctx, t, item.span(), path, "kind").and_then(|v| choice(ctx, v, &kind_path, &names));
+    let kind = required(ctx, t, item.span(), path, "kind")
+        .and_then(|v| choice(ctx, v, &kind_path, &names));
     check_fault_keys(ctx, t, path, kind);
-    let at = required(ctx, t, item.span(), path, "at").and_then(|v| duration(ctx, v, &join(path, "at")));
-    let for_ns = field(ctx, t, path, "for", None, |c, v, p| duration_positive(c, v, p).map(Some));
+    let at =
+        required(ctx, t, item.span(), path, "at").and_then(|v| duration(ctx, v, &join(path, "at")));
+    let for_ns = field(ctx, t, path, "for", None, |c, v, p| {
+        duration_positive(c, v, p).map(Some)
+    });
     let kind = fault_kind(ctx, t, item, path, FAULT_KINDS[kind?].0, refs);
-    let f = Fault { at_ns: at?, for_ns, kind: kind? };
+    let f = Fault {
+        at_ns: at?,
+        for_ns,
+        kind: kind?,
+    };
     check_window(ctx, t, path, &f, refs.run).then_some(f)
 }
 
@@ -78,16 +96,32 @@ fn check_fault_keys(ctx: &mut Ctx, t: &DeTable<'_>, path: &str, kind: Option<usi
         let mut known: Vec<&str> = FAULT_COMMON.to_vec();
         known.extend(own.iter());
         if all.contains(&name) {
-            let message = format!("key '{name}' does not belong to a \"{kind_name}\" fault (its keys: {})", known.join(", "));
+            let message = format!(
+                "key '{name}' does not belong to a \"{kind_name}\" fault (its keys: {})",
+                known.join(", ")
+            );
             ctx.error(key.span(), &join(path, name), message);
         } else {
-            let help = did_you_mean(name, &known).or_else(|| Some(format!("expected one of: {}", known.join(", "))));
-            ctx.problem(key.span(), &join(path, name), format!("unknown key '{name}'"), help);
+            let help = did_you_mean(name, &known)
+                .or_else(|| Some(format!("expected one of: {}", known.join(", "))));
+            ctx.problem(
+                key.span(),
+                &join(path, name),
+                format!("unknown key '{name}'"),
+                help,
+            );
         }
     }
 }
 
-fn fault_kind(ctx: &mut Ctx, t: &DeTable<'_>, item: &Value<'_>, path: &str, kind: &str, refs: &Refs<'_>) -> Option<FaultKind> {
+fn fault_kind(
+    ctx: &mut Ctx,
+    t: &DeTable<'_>,
+    item: &Value<'_>,
+    path: &str,
+    kind: &str,
+    refs: &Refs<'_>,
+) -> Option<FaultKind> {
     let req = |ctx: &mut Ctx, key: &str| required(ctx, t, item.span(), path, key);
     let p = |key: &str| join(path, key);
     let links = HopClass::ALL.map(HopClass::key);
@@ -101,15 +135,23 @@ fn fault_kind(ctx: &mut Ctx, t: &DeTable<'_>, item: &Value<'_>, path: &str, kind
         "crash" => {
             let node = req(ctx, "node").and_then(|v| endpoint(ctx, v, &p("node"), refs, false));
             let durable = field(ctx, t, path, "durable", true, boolean);
-            FaultKind::Crash { node: node?, durable }
+            FaultKind::Crash {
+                node: node?,
+                durable,
+            }
         }
         "slow" => {
             let node = req(ctx, "node").and_then(|v| endpoint(ctx, v, &p("node"), refs, false));
-            let factor = req(ctx, "factor").and_then(|v| number_in(ctx, v, &p("factor"), 1.0, f64::MAX, "a factor >= 1"));
-            FaultKind::Slow { node: node?, factor: factor? }
+            let factor = req(ctx, "factor")
+                .and_then(|v| number_in(ctx, v, &p("factor"), 1.0, f64::MAX, "a factor >= 1"));
+            FaultKind::Slow {
+                node: node?,
+                factor: factor?,
+            }
         }
         "identity_reset" | "toggle" => {
-            let provider = req(ctx, "provider").and_then(|v| endpoint(ctx, v, &p("provider"), refs, false));
+            let provider =
+                req(ctx, "provider").and_then(|v| endpoint(ctx, v, &p("provider"), refs, false));
             let users = req(ctx, "users").and_then(|v| probability(ctx, v, &p("users")));
             let provider = match provider? {
                 Endpoint::Provider(i) => i,
@@ -127,7 +169,9 @@ fn fault_kind(ctx: &mut Ctx, t: &DeTable<'_>, item: &Value<'_>, path: &str, kind
             }
         }
         _ => {
-            let link = req(ctx, "link").and_then(|v| choice(ctx, v, &p("link"), &links)).map(|i| HopClass::ALL[i]);
+            let link = req(ctx, "link")
+                .and_then(|v| choice(ctx, v, &p("link"), &links))
+                .map(|i| HopClass::ALL[i]);
             let rate = req(ctx, "rate").and_then(|v| probability(ctx, v, &p("rate")));
             let (link, rate) = (link?, rate?);
             match kind {
@@ -141,28 +185,50 @@ fn fault_kind(ctx: &mut Ctx, t: &DeTable<'_>, item: &Value<'_>, path: &str, kind
     })
 }
 
-fn between(ctx: &mut Ctx, value: &Value<'_>, path: &str, refs: &Refs<'_>) -> Option<(Endpoint, Endpoint)> {
+fn between(
+    ctx: &mut Ctx,
+    value: &Value<'_>,
+    path: &str,
+    refs: &Refs<'_>,
+) -> Option<(Endpoint, Endpoint)> {
     let what = "an array of two endpoints, like [\"gateway\", \"<provider>\"]";
     let DeValue::Array(items) = value.get_ref() else {
         ctx.expected(value, path, what);
         return None;
     };
     let [a, b] = items.as_ref() else {
-        ctx.error(value.span(), path, format!("expected {what}, found an array of {} elements", items.len()));
+        ctx.error(
+            value.span(),
+            path,
+            format!(
+                "expected {what}, found an array of {} elements",
+                items.len()
+            ),
+        );
         return None;
     };
     let ea = endpoint(ctx, a, &format!("{path}[0]"), refs, true);
     let eb = endpoint(ctx, b, &format!("{path}[1]"), refs, true);
     let (ea, eb) = (ea?, eb?);
     if ea == eb {
-        ctx.error(value.span(), path, "expected two different endpoints, found the same one twice".to_string());
+        ctx.error(
+            value.span(),
+            path,
+            "expected two different endpoints, found the same one twice".to_string(),
+        );
         return None;
     }
     Some((ea, eb))
 }
 
 /// "gateway", a provider name, or (if `clients`) "<provider>-clients".
-fn endpoint(ctx: &mut Ctx, value: &Value<'_>, path: &str, refs: &Refs<'_>, clients: bool) -> Option<Endpoint> {
+fn endpoint(
+    ctx: &mut Ctx,
+    value: &Value<'_>,
+    path: &str,
+    refs: &Refs<'_>,
+    clients: bool,
+) -> Option<Endpoint> {
     let name = string(ctx, value, path)?;
     if name == "gateway" {
         return Some(Endpoint::Gateway);
@@ -187,7 +253,11 @@ fn endpoint(ctx: &mut Ctx, value: &Value<'_>, path: &str, refs: &Refs<'_>, clien
         }
     }
     let refs_list: Vec<&str> = candidates.iter().map(String::as_str).collect();
-    let message = format!("no provider or node named {}; expected one of {}", describe(value.get_ref()), refs_list.join(", "));
+    let message = format!(
+        "no provider or node named {}; expected one of {}",
+        describe(value.get_ref()),
+        refs_list.join(", ")
+    );
     ctx.problem(value.span(), path, message, did_you_mean(name, &refs_list));
     None
 }
@@ -197,7 +267,7 @@ fn check_window(ctx: &mut Ctx, t: &DeTable<'_>, path: &str, f: &Fault, run: &Run
     let mut ok = true;
     if f.at_ns >= run.duration_ns {
         let message = format!(
-            "the fault starts at {}, not before the end of the workload (run.duration = {})",
+            "the fault starts at {}, at or after the end of the workload (run.duration = {})",
             format_duration_ns(f.at_ns),
             format_duration_ns(run.duration_ns)
         );

@@ -31,7 +31,9 @@ use values::{check_keys, get};
 /// Bound on the size of a scenario file; a real one is a few kilobytes.
 pub const FILE_BYTES_MAX: u64 = 16 << 20;
 
-const TOP_KEYS: [&str; 9] = ["run", "provider", "network", "workload", "capacity", "e2ee", "devices", "fault", "expect"];
+const TOP_KEYS: [&str; 9] = [
+    "run", "provider", "network", "workload", "capacity", "e2ee", "devices", "fault", "expect",
+];
 
 /// Reads and parses a scenario file. Unreadable, oversized, non-UTF-8 and empty files are
 /// problems like any other.
@@ -44,7 +46,9 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
             let valid_len = e.utf8_error().valid_up_to();
             let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid_len]).into_owned();
             let mut ctx = Ctx::new(&prefix, &file);
-            let message = format!("not a text file: invalid UTF-8 at byte {valid_len}; a scenario is UTF-8 TOML");
+            let message = format!(
+                "not a text file: invalid UTF-8 at byte {valid_len}; a scenario is UTF-8 TOML"
+            );
             ctx.error(valid_len..valid_len, "", message);
             Err(ctx.finish())
         }
@@ -54,9 +58,13 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
     let mut bytes = Vec::new();
-    file.take(FILE_BYTES_MAX + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read the file: {e}"))?;
+    file.take(FILE_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
     if bytes.len() as u64 > FILE_BYTES_MAX {
-        return Err(format!("the file is larger than {FILE_BYTES_MAX} bytes; a scenario is a few kilobytes"));
+        return Err(format!(
+            "the file is larger than {FILE_BYTES_MAX} bytes; a scenario is a few kilobytes"
+        ));
     }
     Ok(bytes)
 }
@@ -75,7 +83,15 @@ pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioErrors> 
         report_syntax(&mut ctx, &syntax_errors);
         return Err(ctx.finish());
     }
-    let stem = Path::new(file_name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    if doc.get_ref().is_empty() {
+        let message = "the file has no settings: a scenario needs at least a gatekeeper and a partner ([[provider]])";
+        ctx.error(0..0, "", message.to_string());
+        return Err(ctx.finish());
+    }
+    let stem = Path::new(file_name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let scenario = walk(&mut ctx, doc.get_ref(), &sections::name_from_stem(&stem));
     if ctx.has_problems() {
         Err(ctx.finish())
@@ -87,8 +103,10 @@ pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioErrors> 
 /// Syntax errors cascade (one missing bracket confuses the rest of its line), so only the first
 /// one of each line is kept.
 fn report_syntax(ctx: &mut Ctx, errors: &[toml::de::Error]) {
-    let mut found: Vec<(Range<usize>, String)> =
-        errors.iter().map(|e| (e.span().unwrap_or(0..0), e.message().trim().to_string())).collect();
+    let mut found: Vec<(Range<usize>, String)> = errors
+        .iter()
+        .map(|e| (e.span().unwrap_or(0..0), e.message().trim().to_string()))
+        .collect();
     found.sort_by_key(|(span, _)| span.start);
     let mut last_line = 0;
     for (span, message) in found {
@@ -121,15 +139,33 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         Some((t, span)) => workload::devices(ctx, Some(t), span),
         None => workload::default_devices(),
     };
-    let refs = faults::Refs { providers: &providers, names_written: &names_written, run: &run };
+    let refs = faults::Refs {
+        providers: &providers,
+        names_written: &names_written,
+        run: &run,
+    };
     let faults = faults::faults(ctx, get(doc, "fault"), &refs);
     let expect_table = section(ctx, doc, "expect").map(|(t, _)| t);
     let expect = expect::expect(ctx, expect_table);
-    Scenario { run, providers, network, workload, capacity, e2ee, devices, faults, expect }
+    Scenario {
+        run,
+        providers,
+        network,
+        workload,
+        capacity,
+        e2ee,
+        devices,
+        faults,
+        expect,
+    }
 }
 
 /// A top-level table, or a problem if the key holds something else.
-fn section<'a, 'i>(ctx: &mut Ctx, doc: &'a DeTable<'i>, key: &str) -> Option<(&'a DeTable<'i>, Range<usize>)> {
+fn section<'a, 'i>(
+    ctx: &mut Ctx,
+    doc: &'a DeTable<'i>,
+    key: &str,
+) -> Option<(&'a DeTable<'i>, Range<usize>)> {
     let value = get(doc, key)?;
     match value.get_ref() {
         DeValue::Table(t) => Some((t, value.span())),

@@ -48,7 +48,11 @@ pub fn to_toml(s: &Scenario) -> String {
     line(&mut out, "protocol", quote(protocol));
     line(&mut out, "crypto", quote(crypto));
     line(&mut out, "one_time_prekeys", e.one_time_prekeys.to_string());
-    line(&mut out, "prekey_refill_below", e.prekey_refill_below.to_string());
+    line(
+        &mut out,
+        "prekey_refill_below",
+        e.prekey_refill_below.to_string(),
+    );
     devices(&mut out, &s.devices);
     for f in &s.faults {
         fault(&mut out, f, &s.providers);
@@ -128,7 +132,10 @@ fn provider(out: &mut String, p: &Provider) {
     let devices = if p.devices_min == p.devices_max {
         p.devices_min.to_string()
     } else {
-        inline(&[("min", p.devices_min.to_string()), ("max", p.devices_max.to_string())])
+        inline(&[
+            ("min", p.devices_min.to_string()),
+            ("max", p.devices_max.to_string()),
+        ])
     };
     line(out, "devices_per_user", devices);
     line(out, "opt_in", float(p.opt_in));
@@ -142,10 +149,24 @@ fn provider(out: &mut String, p: &Provider) {
 fn latency(l: &Latency) -> String {
     let (dist, a, b) = match *l {
         Latency::Constant { value_ns } => ("constant", ("value", dur(value_ns)), None),
-        Latency::Uniform { min_ns, max_ns } => ("uniform", ("min", dur(min_ns)), Some(("max", dur(max_ns)))),
-        Latency::Normal { mean_ns, stddev_ns } => ("normal", ("mean", dur(mean_ns)), Some(("stddev", dur(stddev_ns)))),
-        Latency::Lognormal { median_ns, p99_ns } => ("lognormal", ("median", dur(median_ns)), Some(("p99", dur(p99_ns)))),
-        Latency::Pareto { min_ns, alpha } => ("pareto", ("min", dur(min_ns)), Some(("alpha", float(alpha)))),
+        Latency::Uniform { min_ns, max_ns } => {
+            ("uniform", ("min", dur(min_ns)), Some(("max", dur(max_ns))))
+        }
+        Latency::Normal { mean_ns, stddev_ns } => (
+            "normal",
+            ("mean", dur(mean_ns)),
+            Some(("stddev", dur(stddev_ns))),
+        ),
+        Latency::Lognormal { median_ns, p99_ns } => (
+            "lognormal",
+            ("median", dur(median_ns)),
+            Some(("p99", dur(p99_ns))),
+        ),
+        Latency::Pareto { min_ns, alpha } => (
+            "pareto",
+            ("min", dur(min_ns)),
+            Some(("alpha", float(alpha))),
+        ),
     };
     let mut pairs = vec![("dist", quote(dist)), a];
     pairs.extend(b);
@@ -173,12 +194,26 @@ fn network(out: &mut String, n: &Network) {
 
 fn workload(out: &mut String, w: &Workload) {
     out.push_str("\n[workload]\n");
-    line(out, "messages_per_user_hour", float(w.messages_per_user_hour));
+    line(
+        out,
+        "messages_per_user_hour",
+        float(w.messages_per_user_hour),
+    );
     line(out, "cross_provider", float(w.cross_provider));
-    let content: Vec<(&str, String)> = ContentKind::ALL.iter().map(|k| (k.key(), float(w.content[*k as usize]))).collect();
+    let content: Vec<(&str, String)> = ContentKind::ALL
+        .iter()
+        .map(|k| (k.key(), float(w.content[*k as usize])))
+        .collect();
     line(out, "content", inline(&content));
-    let size = inline(&[("min", w.group_size_min.to_string()), ("max", w.group_size_max.to_string())]);
-    line(out, "groups", inline(&[("share", float(w.groups_share)), ("size", size)]));
+    let size = inline(&[
+        ("min", w.group_size_min.to_string()),
+        ("max", w.group_size_max.to_string()),
+    ]);
+    line(
+        out,
+        "groups",
+        inline(&[("share", float(w.groups_share)), ("size", size)]),
+    );
     line(out, "contacts_per_user", w.contacts_per_user.to_string());
     line(out, "reply_probability", float(w.reply_probability));
     line(out, "reply_delay", dur(w.reply_delay_mean_ns));
@@ -187,14 +222,20 @@ fn workload(out: &mut String, w: &Workload) {
 
 fn capacity(out: &mut String, c: &Capacity) {
     out.push_str("\n[capacity]\n");
-    for (key, n, is_gateway) in [("gateway", &c.gateway, true), ("chat_server", &c.chat_server, false), ("adapter", &c.adapter, false)] {
+    for (key, n, is_gateway) in [
+        ("gateway", &c.gateway, true),
+        ("chat_server", &c.chat_server, false),
+        ("adapter", &c.adapter, false),
+    ] {
         let mut pairs = vec![
             ("cores", n.cores.to_string()),
             ("per_message", dur(n.per_message_ns)),
             ("queue_max", n.queue_max.to_string()),
         ];
         if is_gateway {
-            let limit = n.rate_limit_per_partner.map_or_else(|| quote("unlimited"), float);
+            let limit = n
+                .rate_limit_per_partner
+                .map_or_else(|| quote("unlimited"), float);
             pairs.push(("rate_limit_per_partner", limit));
         }
         line(out, key, inline(&pairs));
@@ -212,7 +253,12 @@ fn devices(out: &mut String, d: &Devices) {
 }
 
 fn endpoint(e: &Endpoint, providers: &[Provider]) -> String {
-    let name = |i: usize| providers.get(i).map_or("?", |p| p.name.as_str()).to_string();
+    let name = |i: usize| {
+        providers
+            .get(i)
+            .map_or("?", |p| p.name.as_str())
+            .to_string()
+    };
     quote(&match e {
         Endpoint::Gateway => "gateway".to_string(),
         Endpoint::Provider(i) => name(*i),
@@ -231,23 +277,40 @@ fn fault(out: &mut String, f: &Fault, providers: &[Provider]) {
         FaultKind::Partition { a, b, one_way } => (
             "partition",
             vec![
-                ("between", format!("[{}, {}]", endpoint(a, providers), endpoint(b, providers))),
+                (
+                    "between",
+                    format!("[{}, {}]", endpoint(a, providers), endpoint(b, providers)),
+                ),
                 ("one_way", one_way.to_string()),
             ],
         ),
-        FaultKind::Crash { node, durable } => {
-            ("crash", vec![("node", endpoint(node, providers)), ("durable", durable.to_string())])
-        }
-        FaultKind::Slow { node, factor } => ("slow", vec![("node", endpoint(node, providers)), ("factor", float(*factor))]),
+        FaultKind::Crash { node, durable } => (
+            "crash",
+            vec![
+                ("node", endpoint(node, providers)),
+                ("durable", durable.to_string()),
+            ],
+        ),
+        FaultKind::Slow { node, factor } => (
+            "slow",
+            vec![
+                ("node", endpoint(node, providers)),
+                ("factor", float(*factor)),
+            ],
+        ),
         FaultKind::Loss { link, rate } => ("loss", link_rate(*link, *rate)),
         FaultKind::Duplicate { link, rate } => ("duplicate", link_rate(*link, *rate)),
         FaultKind::Reorder { link, rate } => ("reorder", link_rate(*link, *rate)),
         FaultKind::Tamper { link, rate } => ("tamper", link_rate(*link, *rate)),
         FaultKind::Replay { link, rate } => ("replay", link_rate(*link, *rate)),
-        FaultKind::IdentityReset { provider: p, users } => {
-            ("identity_reset", vec![("provider", provider(*p)), ("users", float(*users))])
-        }
-        FaultKind::Toggle { provider: p, users } => ("toggle", vec![("provider", provider(*p)), ("users", float(*users))]),
+        FaultKind::IdentityReset { provider: p, users } => (
+            "identity_reset",
+            vec![("provider", provider(*p)), ("users", float(*users))],
+        ),
+        FaultKind::Toggle { provider: p, users } => (
+            "toggle",
+            vec![("provider", provider(*p)), ("users", float(*users))],
+        ),
     };
     line(out, "kind", quote(kind));
     for (key, value) in pairs {

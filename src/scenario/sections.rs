@@ -19,14 +19,28 @@ const I64_MAX: u64 = i64::MAX as u64;
 
 pub(crate) fn run(ctx: &mut Ctx, t: &DeTable<'_>, default_name: &str) -> RunSpec {
     let p = "run";
-    check_keys(ctx, t, p, &["name", "seed", "duration", "drain", "interval", "events_max"]);
+    check_keys(
+        ctx,
+        t,
+        p,
+        &[
+            "name",
+            "seed",
+            "duration",
+            "drain",
+            "interval",
+            "events_max",
+        ],
+    );
     RunSpec {
         name: field(ctx, t, p, "name", default_name.to_string(), run_name),
         seed: field(ctx, t, p, "seed", 1, |c, v, p| integer(c, v, p, 0, I64_MAX)),
         duration_ns: field(ctx, t, p, "duration", 60 * S, duration_positive),
         drain_ns: field(ctx, t, p, "drain", 120 * S, duration),
         interval_ns: field(ctx, t, p, "interval", S, duration_positive),
-        events_max: field(ctx, t, p, "events_max", 2_000_000_000, |c, v, p| integer(c, v, p, 1, I64_MAX)),
+        events_max: field(ctx, t, p, "events_max", 2_000_000_000, |c, v, p| {
+            integer(c, v, p, 1, I64_MAX)
+        }),
     }
 }
 
@@ -34,7 +48,11 @@ pub(crate) fn run(ctx: &mut Ctx, t: &DeTable<'_>, default_name: &str) -> RunSpec
 fn run_name(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<String> {
     let name = string(ctx, value, path)?;
     if !is_safe_name(name) {
-        ctx.expected(value, path, "a name of letters, digits, '_', '-' or '.', not starting with '.'");
+        ctx.expected(
+            value,
+            path,
+            "a name of letters, digits, '_', '-' or '.', not starting with '.'",
+        );
         return None;
     }
     Some(name.to_string())
@@ -45,7 +63,9 @@ pub(crate) fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= NAME_LEN_MAX
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
 /// A safe run name from a file stem ("my scenario" -> "my-scenario").
@@ -53,7 +73,13 @@ pub(crate) fn name_from_stem(stem: &str) -> String {
     let name: String = stem
         .chars()
         .take(128)
-        .map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let name = name.trim_start_matches('.').to_string();
     if name.is_empty() {
@@ -67,7 +93,8 @@ pub(crate) fn name_from_stem(stem: &str) -> String {
 /// so that a reference to a provider with its own problems is not reported twice).
 pub(crate) fn providers(ctx: &mut Ctx, value: Option<&Value<'_>>) -> (Vec<Provider>, Vec<String>) {
     let Some(value) = value else {
-        let message = "no [[provider]] tables: a scenario needs one gatekeeper and at least one partner";
+        let message =
+            "no [[provider]] tables: a scenario needs one gatekeeper and at least one partner";
         ctx.error(0..0, "provider", message.to_string());
         return (Vec::new(), Vec::new());
     };
@@ -77,51 +104,106 @@ pub(crate) fn providers(ctx: &mut Ctx, value: Option<&Value<'_>>) -> (Vec<Provid
     };
     let mut list: Vec<(Provider, Range<usize>)> = Vec::new();
     let mut names_written = Vec::new();
+    let mut roles_written = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("provider[{i}]");
-        let Some(t) = table(ctx, item, &path) else { continue };
+        let Some(t) = table(ctx, item, &path) else {
+            continue;
+        };
         if let Some(DeValue::String(name)) = get(t, "name").map(|v| v.get_ref()) {
             names_written.push(name.to_string());
+        }
+        if let Some(DeValue::String(role)) = get(t, "role").map(|v| v.get_ref()) {
+            roles_written.push((
+                role.to_string(),
+                get(t, "name").map(|v| describe(v.get_ref())),
+                item.span(),
+            ));
         }
         if let Some(p) = provider(ctx, t, item.span(), &path) {
             if let Some((_, first)) = list.iter().find(|(q, _)| q.name == p.name) {
                 let (line, _) = ctx.line_col(first.start);
-                let message = format!("duplicate provider name '{}' (first defined on line {line})", p.name);
+                let message = format!(
+                    "duplicate provider name '{}' (first defined on line {line})",
+                    p.name
+                );
                 ctx.error(item.span(), &join(&path, "name"), message);
             }
             list.push((p, item.span()));
         }
     }
-    check_roles(ctx, value.span(), &list);
-    let (gatekeepers, partners): (Vec<_>, Vec<_>) = list.into_iter().partition(|(p, _)| p.role == Role::Gatekeeper);
-    (gatekeepers.into_iter().chain(partners).map(|(p, _)| p).collect(), names_written)
+    check_roles(ctx, value.span(), &roles_written);
+    let (gatekeepers, partners): (Vec<_>, Vec<_>) = list
+        .into_iter()
+        .partition(|(p, _)| p.role == Role::Gatekeeper);
+    (
+        gatekeepers
+            .into_iter()
+            .chain(partners)
+            .map(|(p, _)| p)
+            .collect(),
+        names_written,
+    )
 }
 
-fn check_roles(ctx: &mut Ctx, span: Range<usize>, list: &[(Provider, Range<usize>)]) {
-    let gatekeepers: Vec<_> = list.iter().filter(|(p, _)| p.role == Role::Gatekeeper).collect();
-    if gatekeepers.len() > 1 {
-        for (p, span) in &gatekeepers[1..] {
-            let message = format!("a second gatekeeper '{}': a scenario has exactly one", p.name);
-            ctx.error(span.clone(), "provider", message);
-        }
+/// Role counts use the roles as written, so that a provider with another problem (a bad user
+/// count) does not also make the file look as if it lacked a gatekeeper.
+fn check_roles(
+    ctx: &mut Ctx,
+    span: Range<usize>,
+    roles: &[(String, Option<String>, Range<usize>)],
+) {
+    let gatekeepers: Vec<_> = roles
+        .iter()
+        .filter(|(role, _, _)| role == "gatekeeper")
+        .collect();
+    for (_, name, span) in gatekeepers.iter().skip(1) {
+        let name = name.as_deref().unwrap_or("without a name");
+        let message = format!("a second gatekeeper {name}: a scenario has exactly one");
+        ctx.error(span.clone(), "provider", message);
     }
     if gatekeepers.is_empty() {
-        ctx.error(span.clone(), "provider", "no provider has role = \"gatekeeper\": exactly one must".to_string());
+        ctx.error(
+            span.clone(),
+            "provider",
+            "no provider has role = \"gatekeeper\": exactly one must".to_string(),
+        );
     }
-    if !list.iter().any(|(p, _)| p.role == Role::Partner) {
-        ctx.error(span, "provider", "no provider has role = \"partner\": at least one must".to_string());
+    if !roles.iter().any(|(role, _, _)| role == "partner") {
+        ctx.error(
+            span,
+            "provider",
+            "no provider has role = \"partner\": at least one must".to_string(),
+        );
     }
 }
 
 fn provider(ctx: &mut Ctx, t: &DeTable<'_>, span: Range<usize>, path: &str) -> Option<Provider> {
-    check_keys(ctx, t, path, &["name", "role", "users", "devices_per_user", "opt_in", "adapter"]);
-    let name = required(ctx, t, span.clone(), path, "name").and_then(|v| provider_name(ctx, v, &join(path, "name")));
+    check_keys(
+        ctx,
+        t,
+        path,
+        &[
+            "name",
+            "role",
+            "users",
+            "devices_per_user",
+            "opt_in",
+            "adapter",
+        ],
+    );
+    let name = required(ctx, t, span.clone(), path, "name")
+        .and_then(|v| provider_name(ctx, v, &join(path, "name")));
     let role = required(ctx, t, span.clone(), path, "role")
         .and_then(|v| choice(ctx, v, &join(path, "role"), &["gatekeeper", "partner"]));
-    let users = required(ctx, t, span, path, "users").and_then(|v| integer(ctx, v, &join(path, "users"), 1, USERS_MAX));
-    let (devices_min, devices_max) = field(ctx, t, path, "devices_per_user", (1, 1), devices_per_user);
+    let users = required(ctx, t, span, path, "users")
+        .and_then(|v| integer(ctx, v, &join(path, "users"), 1, USERS_MAX));
+    let (devices_min, devices_max) =
+        field(ctx, t, path, "devices_per_user", (1, 1), devices_per_user);
     let opt_in = field(ctx, t, path, "opt_in", 1.0, probability);
-    let adapter = field(ctx, t, path, "adapter", 0, |c, v, p| choice(c, v, p, &["proxied", "direct"]));
+    let adapter = field(ctx, t, path, "adapter", 0, |c, v, p| {
+        choice(c, v, p, &["proxied", "direct"])
+    });
     Some(Provider {
         name: name?,
         role: [Role::Gatekeeper, Role::Partner][role?],
@@ -152,11 +234,17 @@ fn devices_per_user(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(u8,
         DeValue::Integer(_) => read(ctx, value, path).map(|n| (n, n)),
         DeValue::Table(t) => {
             check_keys(ctx, t, path, &["min", "max"]);
-            let min = required(ctx, t, value.span(), path, "min").and_then(|v| read(ctx, v, &join(path, "min")));
-            let max = required(ctx, t, value.span(), path, "max").and_then(|v| read(ctx, v, &join(path, "max")));
+            let min = required(ctx, t, value.span(), path, "min")
+                .and_then(|v| read(ctx, v, &join(path, "min")));
+            let max = required(ctx, t, value.span(), path, "max")
+                .and_then(|v| read(ctx, v, &join(path, "max")));
             let (min, max) = (min?, max?);
             if min > max {
-                ctx.error(value.span(), path, format!("expected min <= max, found min = {min}, max = {max}"));
+                ctx.error(
+                    value.span(),
+                    path,
+                    format!("expected min <= max, found min = {min}, max = {max}"),
+                );
                 return None;
             }
             Some((min, max))
@@ -170,8 +258,14 @@ fn devices_per_user(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(u8,
 
 pub(crate) fn default_link(hop: HopClass) -> LinkSpec {
     let latency = match hop {
-        HopClass::ClientServer => Latency::Lognormal { median_ns: 60 * MS, p99_ns: 400 * MS },
-        HopClass::ServerGateway => Latency::Normal { mean_ns: 8 * MS, stddev_ns: 2 * MS },
+        HopClass::ClientServer => Latency::Lognormal {
+            median_ns: 60 * MS,
+            p99_ns: 400 * MS,
+        },
+        HopClass::ServerGateway => Latency::Normal {
+            mean_ns: 8 * MS,
+            stddev_ns: 2 * MS,
+        },
         HopClass::GatewayPartner => Latency::Constant { value_ns: 25 * MS },
         HopClass::AdapterServer => Latency::Constant { value_ns: 5 * MS },
     };
@@ -203,7 +297,15 @@ pub(crate) fn network(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Network {
 }
 
 fn link(ctx: &mut Ctx, t: &DeTable<'_>, p: &str, d: LinkSpec) -> LinkSpec {
-    let keys = ["latency", "loss", "duplicate", "reorder", "reorder_delay", "bandwidth", "queue_max_bytes"];
+    let keys = [
+        "latency",
+        "loss",
+        "duplicate",
+        "reorder",
+        "reorder_delay",
+        "bandwidth",
+        "queue_max_bytes",
+    ];
     check_keys(ctx, t, p, &keys);
     LinkSpec {
         latency: field(ctx, t, p, "latency", d.latency, latency),
@@ -211,10 +313,22 @@ fn link(ctx: &mut Ctx, t: &DeTable<'_>, p: &str, d: LinkSpec) -> LinkSpec {
         duplicate: field(ctx, t, p, "duplicate", d.duplicate, probability),
         reorder: field(ctx, t, p, "reorder", d.reorder, probability),
         reorder_delay_ns: field(ctx, t, p, "reorder_delay", d.reorder_delay_ns, duration),
-        bandwidth_bytes_per_s: field(ctx, t, p, "bandwidth", d.bandwidth_bytes_per_s, |c, v, p| {
-            integer(c, v, p, 1, I64_MAX).map(Some)
-        }),
-        queue_max_bytes: field(ctx, t, p, "queue_max_bytes", d.queue_max_bytes, |c, v, p| integer(c, v, p, 1, I64_MAX)),
+        bandwidth_bytes_per_s: field(
+            ctx,
+            t,
+            p,
+            "bandwidth",
+            d.bandwidth_bytes_per_s,
+            |c, v, p| integer(c, v, p, 1, I64_MAX).map(Some),
+        ),
+        queue_max_bytes: field(
+            ctx,
+            t,
+            p,
+            "queue_max_bytes",
+            d.queue_max_bytes,
+            |c, v, p| integer(c, v, p, 1, I64_MAX),
+        ),
     }
 }
 
@@ -230,9 +344,17 @@ fn latency(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<Latency> {
     let t = table(ctx, value, path)?;
     let names = DISTS.map(|(name, _)| name);
     let dist_path = join(path, "dist");
-    let dist = required(ctx, t, value.span(), path, "dist").and_then(|v| choice(ctx, v, &dist_path, &names));
+    let dist = required(ctx, t, value.span(), path, "dist")
+        .and_then(|v| choice(ctx, v, &dist_path, &names));
     let Some(dist) = dist else {
-        check_keys(ctx, t, path, &["dist", "value", "min", "max", "mean", "stddev", "median", "p99", "alpha"]);
+        check_keys(
+            ctx,
+            t,
+            path,
+            &[
+                "dist", "value", "min", "max", "mean", "stddev", "median", "p99", "alpha",
+            ],
+        );
         return None;
     };
     let (name, params) = DISTS[dist];
@@ -241,7 +363,10 @@ fn latency(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<Latency> {
     for (key, _) in t.iter() {
         let key: &str = key.get_ref();
         if !known.contains(&key) {
-            let message = format!("key '{key}' does not belong to dist \"{name}\" (its keys: {})", known[1..].join(", "));
+            let message = format!(
+                "key '{key}' does not belong to dist \"{name}\" (its keys: {})",
+                known[1..].join(", ")
+            );
             let span = t.get_key_value(key).map_or(value.span(), |(k, _)| k.span());
             ctx.error(span, &join(path, key), message);
         }
@@ -251,34 +376,55 @@ fn latency(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<Latency> {
         required(ctx, t, span.clone(), path, key).and_then(|v| duration(ctx, v, &join(path, key)))
     };
     let latency = match name {
-        "constant" => Latency::Constant { value_ns: dur(ctx, "value")? },
+        "constant" => Latency::Constant {
+            value_ns: dur(ctx, "value")?,
+        },
         "uniform" => {
             let (min, max) = (dur(ctx, "min"), dur(ctx, "max"));
-            Latency::Uniform { min_ns: min?, max_ns: max? }
+            Latency::Uniform {
+                min_ns: min?,
+                max_ns: max?,
+            }
         }
         "normal" => {
             let (mean, stddev) = (dur(ctx, "mean"), dur(ctx, "stddev"));
-            Latency::Normal { mean_ns: mean?, stddev_ns: stddev? }
+            Latency::Normal {
+                mean_ns: mean?,
+                stddev_ns: stddev?,
+            }
         }
         "lognormal" => {
             let (median, p99) = (dur(ctx, "median"), dur(ctx, "p99"));
-            Latency::Lognormal { median_ns: median?, p99_ns: p99? }
+            Latency::Lognormal {
+                median_ns: median?,
+                p99_ns: p99?,
+            }
         }
         _ => {
             let min = dur(ctx, "min");
             let alpha_path = join(path, "alpha");
             let alpha = required(ctx, t, span.clone(), path, "alpha")
                 .and_then(|v| positive_number(ctx, v, &alpha_path));
-            Latency::Pareto { min_ns: min?, alpha: alpha? }
+            Latency::Pareto {
+                min_ns: min?,
+                alpha: alpha?,
+            }
         }
     };
     check_latency(ctx, value, path, latency)
 }
 
-fn check_latency(ctx: &mut Ctx, value: &Value<'_>, path: &str, latency: Latency) -> Option<Latency> {
+fn check_latency(
+    ctx: &mut Ctx,
+    value: &Value<'_>,
+    path: &str,
+    latency: Latency,
+) -> Option<Latency> {
     let problem = match latency {
         Latency::Uniform { min_ns, max_ns } if min_ns > max_ns => Some("expected min <= max"),
-        Latency::Lognormal { median_ns, p99_ns } if p99_ns <= median_ns => Some("expected p99 > median"),
+        Latency::Lognormal { median_ns, p99_ns } if p99_ns <= median_ns => {
+            Some("expected p99 > median")
+        }
         Latency::Lognormal { median_ns: 0, .. } => Some("expected median > 0"),
         _ => None,
     };

@@ -27,7 +27,11 @@ pub(crate) fn describe(value: &DeValue<'_>) -> String {
     match value {
         DeValue::String(s) => {
             let shown: String = s.chars().take(SHOWN_CHARS_MAX).collect();
-            let ellipsis = if s.chars().count() > SHOWN_CHARS_MAX { "..." } else { "" };
+            let ellipsis = if s.chars().count() > SHOWN_CHARS_MAX {
+                "..."
+            } else {
+                ""
+            };
             format!("{:?}", format!("{shown}{ellipsis}"))
         }
         DeValue::Integer(i) => i.to_string(),
@@ -47,7 +51,11 @@ impl Ctx<'_> {
     }
 }
 
-pub(crate) fn table<'a, 'i>(ctx: &mut Ctx, value: &'a Value<'i>, path: &str) -> Option<&'a DeTable<'i>> {
+pub(crate) fn table<'a, 'i>(
+    ctx: &mut Ctx,
+    value: &'a Value<'i>,
+    path: &str,
+) -> Option<&'a DeTable<'i>> {
     match value.get_ref() {
         DeValue::Table(t) => Some(t),
         _ => {
@@ -64,8 +72,14 @@ pub(crate) fn check_keys(ctx: &mut Ctx, t: &DeTable<'_>, path: &str, known: &[&s
         if known.contains(&name) {
             continue;
         }
-        let help = did_you_mean(name, known).or_else(|| Some(format!("expected one of: {}", known.join(", "))));
-        ctx.problem(key.span(), &join(path, name), format!("unknown key '{name}'"), help);
+        let help = did_you_mean(name, known)
+            .or_else(|| Some(format!("expected one of: {}", known.join(", "))));
+        ctx.problem(
+            key.span(),
+            &join(path, name),
+            format!("unknown key '{name}'"),
+            help,
+        );
     }
 }
 
@@ -83,7 +97,11 @@ pub(crate) fn required<'a, 'i>(
 ) -> Option<&'a Value<'i>> {
     let value = get(t, key);
     if value.is_none() {
-        ctx.error(table_span, &join(path, key), format!("missing required key '{key}'"));
+        ctx.error(
+            table_span,
+            &join(path, key),
+            format!("missing required key '{key}'"),
+        );
     }
     value
 }
@@ -125,7 +143,12 @@ pub(crate) fn boolean(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<bo
 }
 
 /// The index in `options` of a string value.
-pub(crate) fn choice(ctx: &mut Ctx, value: &Value<'_>, path: &str, options: &[&str]) -> Option<usize> {
+pub(crate) fn choice(
+    ctx: &mut Ctx,
+    value: &Value<'_>,
+    path: &str,
+    options: &[&str],
+) -> Option<usize> {
     let quoted: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
     let what = format!("one of {}", quoted.join(", "));
     let DeValue::String(s) = value.get_ref() else {
@@ -143,7 +166,9 @@ pub(crate) fn choice(ctx: &mut Ctx, value: &Value<'_>, path: &str, options: &[&s
 /// Any finite number, integer or float.
 pub(crate) fn number(ctx: &mut Ctx, value: &Value<'_>, path: &str, what: &str) -> Option<f64> {
     let parsed = match value.get_ref() {
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .map(|n| n as f64),
         DeValue::Float(f) => f.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
         _ => None,
     };
@@ -154,7 +179,14 @@ pub(crate) fn number(ctx: &mut Ctx, value: &Value<'_>, path: &str, what: &str) -
 }
 
 /// A number in `[min, max]`; `what` describes the range for the message.
-pub(crate) fn number_in(ctx: &mut Ctx, value: &Value<'_>, path: &str, min: f64, max: f64, what: &str) -> Option<f64> {
+pub(crate) fn number_in(
+    ctx: &mut Ctx,
+    value: &Value<'_>,
+    path: &str,
+    min: f64,
+    max: f64,
+    what: &str,
+) -> Option<f64> {
     let x = number(ctx, value, path, what)?;
     if x < min || x > max {
         ctx.expected(value, path, what);
@@ -178,18 +210,27 @@ pub(crate) fn probability(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Optio
 }
 
 /// An integer in `[min, max]`.
-pub(crate) fn integer(ctx: &mut Ctx, value: &Value<'_>, path: &str, min: u64, max: u64) -> Option<u64> {
-    let what = if max >= i64::MAX as u64 {
-        format!("an integer >= {min}")
-    } else {
-        format!("an integer in [{min}, {max}]")
-    };
+pub(crate) fn integer(
+    ctx: &mut Ctx,
+    value: &Value<'_>,
+    path: &str,
+    min: u64,
+    max: u64,
+) -> Option<u64> {
     let parsed = match value.get_ref() {
         DeValue::Integer(i) => i128::from_str_radix(i.as_str(), i.radix()).ok(),
         _ => None,
     };
-    let n = parsed.and_then(|n| u64::try_from(n).ok()).filter(|n| (min..=max).contains(n));
+    let n = parsed
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|n| (min..=max).contains(n));
     if n.is_none() {
+        // Huge maxima are limits of the representation, not of the model: name them only when hit.
+        let what = match parsed {
+            _ if max < u64::from(u32::MAX) => format!("an integer in [{min}, {max}]"),
+            Some(p) if p > i128::from(max) => format!("an integer <= {max}"),
+            _ => format!("an integer >= {min}"),
+        };
         ctx.expected(value, path, &what);
     }
     n
@@ -212,7 +253,11 @@ pub(crate) fn duration(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<D
 }
 
 /// A duration that must be positive.
-pub(crate) fn duration_positive(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<DurationNs> {
+pub(crate) fn duration_positive(
+    ctx: &mut Ctx,
+    value: &Value<'_>,
+    path: &str,
+) -> Option<DurationNs> {
     let ns = duration(ctx, value, path)?;
     if ns == 0 {
         ctx.expected(value, path, "a positive duration");
@@ -238,7 +283,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<DurationNs, String> {
     if text.starts_with('-') {
         return Err("expected a non-negative duration".to_string());
     }
-    let unit_start = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let unit_start = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(unit_start);
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
     if whole.is_empty() || (number.contains('.') && fraction.is_empty()) || fraction.contains('.') {
@@ -248,20 +295,29 @@ pub(crate) fn parse_duration(text: &str) -> Result<DurationNs, String> {
         return Err("expected a duration with a unit (ns, us, ms, s, m, h, d)".to_string());
     }
     let Some((_, unit_ns)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
-        return Err(format!("unknown duration unit '{unit}', expected one of ns, us, ms, s, m, h, d"));
+        return Err(format!(
+            "unknown duration unit '{unit}', expected one of ns, us, ms, s, m, h, d"
+        ));
     };
     let too_long = || "duration too large: at most about 584 years (2^64 ns)".to_string();
     if whole.trim_start_matches('0').len() > DIGITS_MAX || fraction.len() > DIGITS_MAX {
         return Err(too_long());
     }
     let whole: u128 = whole.parse().map_err(|_| too_long())?;
-    let fraction_value: u128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| too_long())? };
+    let fraction_value: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().map_err(|_| too_long())?
+    };
     let scale = 10u128.pow(u32::try_from(fraction.len()).map_err(|_| too_long())?);
     let fraction_ns = fraction_value.checked_mul(*unit_ns).ok_or_else(too_long)?;
     if fraction_ns % scale != 0 {
         return Err("expected a whole number of nanoseconds".to_string());
     }
-    let ns = whole.checked_mul(*unit_ns).and_then(|w| w.checked_add(fraction_ns / scale)).ok_or_else(too_long)?;
+    let ns = whole
+        .checked_mul(*unit_ns)
+        .and_then(|w| w.checked_add(fraction_ns / scale))
+        .ok_or_else(too_long)?;
     u64::try_from(ns).map_err(|_| too_long())
 }
 
@@ -284,13 +340,29 @@ mod tests {
     #[test]
     fn bad_durations_are_errors() {
         for bad in [
-            "", "-1s", "5", "5x", "s", ".5s", "5.s", "1.2.3s", "1 s", "1.0000000001ns", "18446744073709551616ns",
-            "999999d", "1e3s", "99999999999999999999999999999999999999999999d", "5sec", "+5s",
+            "",
+            "-1s",
+            "5",
+            "5x",
+            "s",
+            ".5s",
+            "5.s",
+            "1.2.3s",
+            "1 s",
+            "1.0000000001ns",
+            "18446744073709551616ns",
+            "999999d",
+            "1e3s",
+            "99999999999999999999999999999999999999999999d",
+            "5sec",
+            "+5s",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(parse_duration("-1s").unwrap_err().contains("non-negative"));
         assert!(parse_duration("5").unwrap_err().contains("unit"));
-        assert!(parse_duration("5x").unwrap_err().contains("unknown duration unit 'x'"));
+        assert!(parse_duration("5x")
+            .unwrap_err()
+            .contains("unknown duration unit 'x'"));
     }
 }

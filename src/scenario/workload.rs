@@ -34,27 +34,63 @@ pub(crate) fn workload(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Workload {
     let Some(t) = t else { return d };
     let p = "workload";
     let keys = [
-        "messages_per_user_hour", "cross_provider", "content", "groups", "contacts_per_user",
-        "reply_probability", "reply_delay", "read_probability",
+        "messages_per_user_hour",
+        "cross_provider",
+        "content",
+        "groups",
+        "contacts_per_user",
+        "reply_probability",
+        "reply_delay",
+        "read_probability",
     ];
     check_keys(ctx, t, p, &keys);
-    let (groups_share, group_size_min, group_size_max) =
-        field(ctx, t, p, "groups", (d.groups_share, d.group_size_min, d.group_size_max), groups);
+    let (groups_share, group_size_min, group_size_max) = field(
+        ctx,
+        t,
+        p,
+        "groups",
+        (d.groups_share, d.group_size_min, d.group_size_max),
+        groups,
+    );
     Workload {
-        messages_per_user_hour: field(ctx, t, p, "messages_per_user_hour", d.messages_per_user_hour, |c, v, p| {
-            number_in(c, v, p, 0.0, f64::MAX, "a number >= 0")
-        }),
+        messages_per_user_hour: field(
+            ctx,
+            t,
+            p,
+            "messages_per_user_hour",
+            d.messages_per_user_hour,
+            |c, v, p| number_in(c, v, p, 0.0, f64::MAX, "a number >= 0"),
+        ),
         cross_provider: field(ctx, t, p, "cross_provider", d.cross_provider, probability),
         content: field(ctx, t, p, "content", d.content, content),
         groups_share,
         group_size_min,
         group_size_max,
-        contacts_per_user: field(ctx, t, p, "contacts_per_user", d.contacts_per_user, |c, v, p| {
-            integer(c, v, p, 0, COUNT_MAX).map(|n| n as u32)
-        }),
-        reply_probability: field(ctx, t, p, "reply_probability", d.reply_probability, probability),
+        contacts_per_user: field(
+            ctx,
+            t,
+            p,
+            "contacts_per_user",
+            d.contacts_per_user,
+            |c, v, p| integer(c, v, p, 0, COUNT_MAX).map(|n| n as u32),
+        ),
+        reply_probability: field(
+            ctx,
+            t,
+            p,
+            "reply_probability",
+            d.reply_probability,
+            probability,
+        ),
         reply_delay_mean_ns: field(ctx, t, p, "reply_delay", d.reply_delay_mean_ns, duration),
-        read_probability: field(ctx, t, p, "read_probability", d.read_probability, probability),
+        read_probability: field(
+            ctx,
+            t,
+            p,
+            "read_probability",
+            d.read_probability,
+            probability,
+        ),
     }
 }
 
@@ -67,7 +103,14 @@ fn content(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<[f64; 5]> {
     let mut ok = true;
     for kind in ContentKind::ALL {
         if let Some(v) = get(t, kind.key()) {
-            let w = number_in(ctx, v, &join(path, kind.key()), 0.0, f64::MAX, "a weight >= 0");
+            let w = number_in(
+                ctx,
+                v,
+                &join(path, kind.key()),
+                0.0,
+                f64::MAX,
+                "a weight >= 0",
+            );
             ok &= w.is_some();
             weights[kind as usize] = w.unwrap_or(0.0);
         }
@@ -99,7 +142,14 @@ fn groups(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(f64, u32, u32
     let t = table(ctx, value, path)?;
     check_keys(ctx, t, path, &["share", "size"]);
     let share = field(ctx, t, path, "share", d.groups_share, probability);
-    let (min, max) = field(ctx, t, path, "size", (d.group_size_min, d.group_size_max), group_size);
+    let (min, max) = field(
+        ctx,
+        t,
+        path,
+        "size",
+        (d.group_size_min, d.group_size_max),
+        group_size,
+    );
     Some((share, min, max))
 }
 
@@ -107,11 +157,16 @@ fn group_size(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(u32, u32)
     let d = default_workload();
     let t = table(ctx, value, path)?;
     check_keys(ctx, t, path, &["min", "max"]);
-    let read = |c: &mut Ctx, v: &Value<'_>, p: &str| integer(c, v, p, 2, GROUP_SIZE_MAX).map(|n| n as u32);
+    let read =
+        |c: &mut Ctx, v: &Value<'_>, p: &str| integer(c, v, p, 2, GROUP_SIZE_MAX).map(|n| n as u32);
     let min = field(ctx, t, path, "min", d.group_size_min, read);
     let max = field(ctx, t, path, "max", d.group_size_max, read);
     if min > max {
-        ctx.error(value.span(), path, format!("expected min <= max, found min = {min}, max = {max}"));
+        ctx.error(
+            value.span(),
+            path,
+            format!("expected min <= max, found min = {min}, max = {max}"),
+        );
         return None;
     }
     Some((min, max))
@@ -119,9 +174,24 @@ fn group_size(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(u32, u32)
 
 pub(crate) fn default_capacity() -> Capacity {
     Capacity {
-        gateway: NodeCapacity { cores: 8, per_message_ns: 20 * US, queue_max: 100_000, rate_limit_per_partner: Some(20_000.0) },
-        chat_server: NodeCapacity { cores: 16, per_message_ns: 40 * US, queue_max: 1_000_000, rate_limit_per_partner: None },
-        adapter: NodeCapacity { cores: 2, per_message_ns: 30 * US, queue_max: 50_000, rate_limit_per_partner: None },
+        gateway: NodeCapacity {
+            cores: 8,
+            per_message_ns: 20 * US,
+            queue_max: 100_000,
+            rate_limit_per_partner: Some(20_000.0),
+        },
+        chat_server: NodeCapacity {
+            cores: 16,
+            per_message_ns: 40 * US,
+            queue_max: 1_000_000,
+            rate_limit_per_partner: None,
+        },
+        adapter: NodeCapacity {
+            cores: 2,
+            per_message_ns: 30 * US,
+            queue_max: 50_000,
+            rate_limit_per_partner: None,
+        },
     }
 }
 
@@ -129,7 +199,11 @@ pub(crate) fn capacity(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Capacity {
     let mut c = default_capacity();
     let Some(t) = t else { return c };
     check_keys(ctx, t, "capacity", &["gateway", "chat_server", "adapter"]);
-    for (key, slot) in [("gateway", &mut c.gateway), ("chat_server", &mut c.chat_server), ("adapter", &mut c.adapter)] {
+    for (key, slot) in [
+        ("gateway", &mut c.gateway),
+        ("chat_server", &mut c.chat_server),
+        ("adapter", &mut c.adapter),
+    ] {
         let path = join("capacity", key);
         if let Some(v) = get(t, key) {
             if let Some(node_table) = table(ctx, v, &path) {
@@ -140,8 +214,24 @@ pub(crate) fn capacity(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Capacity {
     c
 }
 
-fn node_capacity(ctx: &mut Ctx, t: &DeTable<'_>, p: &str, d: NodeCapacity, is_gateway: bool) -> NodeCapacity {
-    check_keys(ctx, t, p, &["cores", "per_message", "queue_max", "rate_limit_per_partner"]);
+fn node_capacity(
+    ctx: &mut Ctx,
+    t: &DeTable<'_>,
+    p: &str,
+    d: NodeCapacity,
+    is_gateway: bool,
+) -> NodeCapacity {
+    check_keys(
+        ctx,
+        t,
+        p,
+        &[
+            "cores",
+            "per_message",
+            "queue_max",
+            "rate_limit_per_partner",
+        ],
+    );
     if !is_gateway {
         if let Some((key, _)) = t.get_key_value("rate_limit_per_partner") {
             let message = "rate_limit_per_partner is only valid on capacity.gateway".to_string();
@@ -149,14 +239,25 @@ fn node_capacity(ctx: &mut Ctx, t: &DeTable<'_>, p: &str, d: NodeCapacity, is_ga
         }
     }
     let rate_limit_per_partner = if is_gateway {
-        field(ctx, t, p, "rate_limit_per_partner", d.rate_limit_per_partner, rate_limit)
+        field(
+            ctx,
+            t,
+            p,
+            "rate_limit_per_partner",
+            d.rate_limit_per_partner,
+            rate_limit,
+        )
     } else {
         d.rate_limit_per_partner
     };
     NodeCapacity {
-        cores: field(ctx, t, p, "cores", d.cores, |c, v, p| integer(c, v, p, 1, 4096).map(|n| n as u32)),
+        cores: field(ctx, t, p, "cores", d.cores, |c, v, p| {
+            integer(c, v, p, 1, 4096).map(|n| n as u32)
+        }),
         per_message_ns: field(ctx, t, p, "per_message", d.per_message_ns, duration),
-        queue_max: field(ctx, t, p, "queue_max", d.queue_max, |c, v, p| integer(c, v, p, 1, I64_MAX)),
+        queue_max: field(ctx, t, p, "queue_max", d.queue_max, |c, v, p| {
+            integer(c, v, p, 1, I64_MAX)
+        }),
         rate_limit_per_partner,
     }
 }
@@ -170,7 +271,9 @@ fn rate_limit(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<Option<f64
     }
     let what = "a number > 0 (messages per second) or \"unlimited\"";
     match value.get_ref() {
-        DeValue::Integer(_) | DeValue::Float(_) => number_in(ctx, value, path, f64::MIN_POSITIVE, f64::MAX, what).map(Some),
+        DeValue::Integer(_) | DeValue::Float(_) => {
+            number_in(ctx, value, path, f64::MIN_POSITIVE, f64::MAX, what).map(Some)
+        }
         _ => {
             ctx.expected(value, path, what);
             None
@@ -179,31 +282,57 @@ fn rate_limit(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<Option<f64
 }
 
 pub(crate) fn default_e2ee() -> E2ee {
-    E2ee { protocol: Protocol::X3dh, crypto: CryptoMode::Real, one_time_prekeys: 100, prekey_refill_below: 10 }
+    E2ee {
+        protocol: Protocol::X3dh,
+        crypto: CryptoMode::Real,
+        one_time_prekeys: 100,
+        prekey_refill_below: 10,
+    }
 }
 
 pub(crate) fn e2ee(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range<usize>) -> E2ee {
     let d = default_e2ee();
     let Some(t) = t else { return d };
     let p = "e2ee";
-    check_keys(ctx, t, p, &["protocol", "crypto", "one_time_prekeys", "prekey_refill_below"]);
-    let count = |c: &mut Ctx, v: &Value<'_>, p: &str| integer(c, v, p, 0, COUNT_MAX).map(|n| n as u32);
+    check_keys(
+        ctx,
+        t,
+        p,
+        &[
+            "protocol",
+            "crypto",
+            "one_time_prekeys",
+            "prekey_refill_below",
+        ],
+    );
+    let count =
+        |c: &mut Ctx, v: &Value<'_>, p: &str| integer(c, v, p, 0, COUNT_MAX).map(|n| n as u32);
     let e = E2ee {
         protocol: field(ctx, t, p, "protocol", d.protocol, |c, v, p| {
             choice(c, v, p, &["x3dh", "pqxdh"]).map(|i| [Protocol::X3dh, Protocol::Pqxdh][i])
         }),
         crypto: field(ctx, t, p, "crypto", d.crypto, |c, v, p| {
-            choice(c, v, p, &["real", "modeled"]).map(|i| [CryptoMode::Real, CryptoMode::Modeled][i])
+            choice(c, v, p, &["real", "modeled"])
+                .map(|i| [CryptoMode::Real, CryptoMode::Modeled][i])
         }),
         one_time_prekeys: field(ctx, t, p, "one_time_prekeys", d.one_time_prekeys, count),
-        prekey_refill_below: field(ctx, t, p, "prekey_refill_below", d.prekey_refill_below, count),
+        prekey_refill_below: field(
+            ctx,
+            t,
+            p,
+            "prekey_refill_below",
+            d.prekey_refill_below,
+            count,
+        ),
     };
     if e.prekey_refill_below > e.one_time_prekeys {
         let message = format!(
             "expected prekey_refill_below <= one_time_prekeys, found {} > {}",
             e.prekey_refill_below, e.one_time_prekeys
         );
-        let span = t.get_key_value("prekey_refill_below").map_or(span, |(k, _)| k.span());
+        let span = t
+            .get_key_value("prekey_refill_below")
+            .map_or(span, |(k, _)| k.span());
         ctx.error(span, "e2ee.prekey_refill_below", message);
     }
     e
@@ -220,23 +349,54 @@ pub(crate) fn default_devices() -> Devices {
     }
 }
 
-pub(crate) fn devices(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range<usize>) -> Devices {
+pub(crate) fn devices(
+    ctx: &mut Ctx,
+    t: Option<&DeTable<'_>>,
+    span: std::ops::Range<usize>,
+) -> Devices {
     let d = default_devices();
     let Some(t) = t else { return d };
     let p = "devices";
-    let keys = ["online_share", "online_mean", "offline_ttl", "retry_initial", "retry_max", "outbox_max"];
+    let keys = [
+        "online_share",
+        "online_mean",
+        "offline_ttl",
+        "retry_initial",
+        "retry_max",
+        "outbox_max",
+    ];
     check_keys(ctx, t, p, &keys);
     let devices = Devices {
         online_share: field(ctx, t, p, "online_share", d.online_share, probability),
-        online_mean_ns: field(ctx, t, p, "online_mean", d.online_mean_ns, duration_positive),
+        online_mean_ns: field(
+            ctx,
+            t,
+            p,
+            "online_mean",
+            d.online_mean_ns,
+            duration_positive,
+        ),
         offline_ttl_ns: field(ctx, t, p, "offline_ttl", d.offline_ttl_ns, duration),
-        retry_initial_ns: field(ctx, t, p, "retry_initial", d.retry_initial_ns, duration_positive),
+        retry_initial_ns: field(
+            ctx,
+            t,
+            p,
+            "retry_initial",
+            d.retry_initial_ns,
+            duration_positive,
+        ),
         retry_max_ns: field(ctx, t, p, "retry_max", d.retry_max_ns, duration_positive),
-        outbox_max: field(ctx, t, p, "outbox_max", d.outbox_max, |c, v, p| integer(c, v, p, 1, COUNT_MAX).map(|n| n as u32)),
+        outbox_max: field(ctx, t, p, "outbox_max", d.outbox_max, |c, v, p| {
+            integer(c, v, p, 1, COUNT_MAX).map(|n| n as u32)
+        }),
     };
     if devices.retry_initial_ns > devices.retry_max_ns {
         let span = t.get_key_value("retry_max").map_or(span, |(k, _)| k.span());
-        ctx.error(span, "devices.retry_max", "expected retry_max >= retry_initial".to_string());
+        ctx.error(
+            span,
+            "devices.retry_max",
+            "expected retry_max >= retry_initial".to_string(),
+        );
     }
     devices
 }
