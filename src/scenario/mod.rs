@@ -100,21 +100,18 @@ pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioErrors> 
     }
 }
 
-/// Syntax errors cascade (one missing bracket confuses the rest of its line), so only the first
-/// one of each line is kept.
+/// Only the first syntax error is reported: after it the parser guesses, and its later errors
+/// (a "duplicate key" where a header was not closed) are mostly echoes of the first. The rest of
+/// the file is checked once it parses.
 fn report_syntax(ctx: &mut Ctx, errors: &[toml::de::Error]) {
-    let mut found: Vec<(Range<usize>, String)> = errors
+    let first = errors
         .iter()
-        .map(|e| (e.span().unwrap_or(0..0), e.message().trim().to_string()))
-        .collect();
-    found.sort_by_key(|(span, _)| span.start);
-    let mut last_line = 0;
-    for (span, message) in found {
-        let (line, _) = ctx.line_col(span.start);
-        if line != last_line {
-            ctx.error(span, "", format!("invalid TOML: {message}"));
-            last_line = line;
-        }
+        .map(|e| (e.span().unwrap_or(0..0), e.message().trim()))
+        .min_by_key(|(span, _)| span.start);
+    if let Some((span, message)) = first {
+        let help = (errors.len() > 1)
+            .then(|| "the rest of the file is checked once this is fixed".to_string());
+        ctx.problem(span, "", format!("invalid TOML: {message}"), help);
     }
 }
 

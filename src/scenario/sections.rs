@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 use super::errors::Ctx;
 use super::model::*;
 use super::values::*;
+use crate::engine::time::format_duration_ns;
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -113,13 +114,19 @@ pub(crate) fn providers(ctx: &mut Ctx, value: Option<&Value<'_>>) -> (Vec<Provid
         if let Some(DeValue::String(name)) = get(t, "name").map(|v| v.get_ref()) {
             names_written.push(name.to_string());
         }
-        if let Some(DeValue::String(role)) = get(t, "role").map(|v| v.get_ref()) {
-            roles_written.push((
-                role.to_string(),
-                get(t, "name").map(|v| describe(v.get_ref())),
-                item.span(),
-            ));
+        if let Some(role) = get(t, "role") {
+            if let DeValue::String(written) = role.get_ref() {
+                let name = get(t, "name").map(|v| describe(v.get_ref()));
+                let at = RoleAt {
+                    role: written.to_string(),
+                    name,
+                    path: join(&path, "role"),
+                    span: role.span(),
+                };
+                roles_written.push(at);
+            }
         }
+        let name_span = get(t, "name").map_or(item.span(), |v| v.span());
         if let Some(p) = provider(ctx, t, item.span(), &path) {
             if let Some((_, first)) = list.iter().find(|(q, _)| q.name == p.name) {
                 let (line, _) = ctx.line_col(first.start);
@@ -127,9 +134,9 @@ pub(crate) fn providers(ctx: &mut Ctx, value: Option<&Value<'_>>) -> (Vec<Provid
                     "duplicate provider name '{}' (first defined on line {line})",
                     p.name
                 );
-                ctx.error(item.span(), &join(&path, "name"), message);
+                ctx.error(name_span.clone(), &join(&path, "name"), message);
             }
-            list.push((p, item.span()));
+            list.push((p, name_span));
         }
     }
     check_roles(ctx, value.span(), &roles_written);
@@ -148,19 +155,25 @@ pub(crate) fn providers(ctx: &mut Ctx, value: Option<&Value<'_>>) -> (Vec<Provid
 
 /// Role counts use the roles as written, so that a provider with another problem (a bad user
 /// count) does not also make the file look as if it lacked a gatekeeper.
-fn check_roles(
-    ctx: &mut Ctx,
+/// A `role = ..` as written, valid or not.
+struct RoleAt {
+    role: String,
+    name: Option<String>,
+    path: String,
     span: Range<usize>,
-    roles: &[(String, Option<String>, Range<usize>)],
-) {
-    let gatekeepers: Vec<_> = roles
-        .iter()
-        .filter(|(role, _, _)| role == "gatekeeper")
-        .collect();
-    for (_, name, span) in gatekeepers.iter().skip(1) {
-        let name = name.as_deref().unwrap_or("without a name");
-        let message = format!("a second gatekeeper {name}: a scenario has exactly one");
-        ctx.error(span.clone(), "provider", message);
+}
+
+/// Role counts use the roles as written, so that a provider with another problem (a bad user
+/// count) does not also make the file look as if it lacked a gatekeeper.
+fn check_roles(ctx: &mut Ctx, span: Range<usize>, roles: &[RoleAt]) {
+    let gatekeepers: Vec<&RoleAt> = roles.iter().filter(|r| r.role == "gatekeeper").collect();
+    for r in gatekeepers.iter().skip(1) {
+        let name = r.name.as_deref().unwrap_or("without a name");
+        let first = gatekeepers[0].name.as_deref().unwrap_or("without a name");
+        let message = format!(
+            "a second gatekeeper {name} (the first is {first}): a scenario has exactly one"
+        );
+        ctx.error(r.span.clone(), &r.path, message);
     }
     if gatekeepers.is_empty() {
         ctx.error(
@@ -169,7 +182,7 @@ fn check_roles(
             "no provider has role = \"gatekeeper\": exactly one must".to_string(),
         );
     }
-    if !roles.iter().any(|(role, _, _)| role == "partner") {
+    if !roles.iter().any(|r| r.role == "partner") {
         ctx.error(
             span,
             "provider",
@@ -420,17 +433,28 @@ fn check_latency(
     path: &str,
     latency: Latency,
 ) -> Option<Latency> {
+    let show = format_duration_ns;
     let problem = match latency {
-        Latency::Uniform { min_ns, max_ns } if min_ns > max_ns => Some("expected min <= max"),
-        Latency::Lognormal { median_ns, p99_ns } if p99_ns <= median_ns => {
-            Some("expected p99 > median")
+        Latency::Uniform { min_ns, max_ns } if min_ns > max_ns => Some(format!(
+            "expected min <= max, found min = {}, max = {}",
+            show(min_ns),
+            show(max_ns)
+        )),
+        Latency::Lognormal { median_ns, p99_ns } if p99_ns <= median_ns || median_ns == 0 => {
+            Some(format!(
+                "expected 0 < median < p99, found median = {}, p99 = {}",
+                show(median_ns),
+                show(p99_ns)
+            ))
         }
-        Latency::Lognormal { median_ns: 0, .. } => Some("expected median > 0"),
+        Latency::Pareto { min_ns: 0, .. } => {
+            Some("expected min > 0 (the scale of a pareto), found 0s".to_string())
+        }
         _ => None,
     };
     match problem {
         Some(message) => {
-            ctx.error(value.span(), path, message.to_string());
+            ctx.error(value.span(), path, message);
             None
         }
         None => Some(latency),

@@ -120,7 +120,16 @@ fn content(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<[f64; 5]> {
         return None;
     }
     if !(sum > 0.0 && sum.is_finite()) {
-        ctx.expected(value, path, "weights with a positive, finite sum");
+        let found = if sum == 0.0 {
+            "all weights zero"
+        } else {
+            "weights summing to more than a float holds"
+        };
+        ctx.error(
+            value.span(),
+            path,
+            format!("expected weights with a positive, finite sum, found {found}"),
+        );
         return None;
     }
     Some(normalize(weights, sum))
