@@ -1,0 +1,219 @@
+//! The walk over `[expect]`: each key names a summary metric, optionally behind a path kind
+//! (`interop.delivered_p99`) or a node kind (`gateway.utilization_peak`); its value is a bound.
+
+use toml::de::{DeTable, DeValue};
+
+use super::errors::{did_you_mean, Ctx};
+use super::model::{Bound, Expectation};
+use super::values::*;
+
+/// Counters that count bad things: a plain value is an upper bound.
+const BAD_COUNTERS: [&str; 8] = [
+    "lost",
+    "duplicates",
+    "out_of_order",
+    "decrypt_failures",
+    "unreachable",
+    "expired",
+    "tamper_detected",
+    "replay_rejected",
+];
+/// Counters that count good things: a plain value is a lower bound.
+const GOOD_COUNTERS: [&str; 3] = ["sent", "delivered", "delivered_ratio"];
+const LATENCIES: [&str; 4] = [
+    "delivered_p50",
+    "delivered_p99",
+    "delivered_p999",
+    "delivered_max",
+];
+const THROUGHPUTS: [&str; 2] = ["delivered_per_s_mean", "delivered_per_s_peak"];
+pub(crate) const PATH_KINDS: [&str; 3] = ["native", "interop", "group"];
+pub(crate) const NODE_KINDS: [&str; 3] = ["gateway", "chat_server", "adapter"];
+const UTILIZATIONS: [&str; 2] = ["utilization_mean", "utilization_peak"];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Metric {
+    /// A count (or, for `delivered_ratio`, a share) with its default direction.
+    Counter {
+        at_least: bool,
+        share: bool,
+    },
+    /// A duration, bounded in ns.
+    Latency,
+    Throughput,
+    Utilization,
+}
+
+impl Metric {
+    fn at_least(self) -> bool {
+        match self {
+            Metric::Counter { at_least, .. } => at_least,
+            Metric::Throughput => true,
+            Metric::Latency | Metric::Utilization => false,
+        }
+    }
+}
+
+/// The metric named by a full expectation key, if any.
+fn metric(key: &str) -> Option<Metric> {
+    if let Some((prefix, base)) = key.split_once('.') {
+        if NODE_KINDS.contains(&prefix) {
+            return UTILIZATIONS.contains(&base).then_some(Metric::Utilization);
+        }
+        return if PATH_KINDS.contains(&prefix) {
+            base_metric(base)
+        } else {
+            None
+        };
+    }
+    base_metric(key)
+}
+
+fn base_metric(key: &str) -> Option<Metric> {
+    if BAD_COUNTERS.contains(&key) {
+        Some(Metric::Counter {
+            at_least: false,
+            share: false,
+        })
+    } else if GOOD_COUNTERS.contains(&key) {
+        Some(Metric::Counter {
+            at_least: true,
+            share: key == "delivered_ratio",
+        })
+    } else if LATENCIES.contains(&key) {
+        Some(Metric::Latency)
+    } else if THROUGHPUTS.contains(&key) {
+        Some(Metric::Throughput)
+    } else {
+        None
+    }
+}
+
+/// Every key `[expect]` accepts, for did-you-mean.
+pub(crate) fn all_keys() -> Vec<String> {
+    let bases: Vec<&str> = BAD_COUNTERS
+        .iter()
+        .chain(&GOOD_COUNTERS)
+        .chain(&LATENCIES)
+        .chain(&THROUGHPUTS)
+        .copied()
+        .collect();
+    let mut keys: Vec<String> = bases.iter().map(|b| b.to_string()).collect();
+    for prefix in PATH_KINDS {
+        keys.extend(bases.iter().map(|b| format!("{prefix}.{b}")));
+    }
+    for node in NODE_KINDS {
+        keys.extend(UTILIZATIONS.iter().map(|u| format!("{node}.{u}")));
+    }
+    keys
+}
+
+/// The expectations, in file order.
+pub(crate) fn expect(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Vec<Expectation> {
+    let Some(t) = t else { return Vec::new() };
+    let mut found: Vec<(usize, Expectation)> = Vec::new();
+    walk(ctx, t, "", &mut found);
+    found.sort_by_key(|(offset, _)| *offset);
+    found.into_iter().map(|(_, e)| e).collect()
+}
+
+fn walk(ctx: &mut Ctx, t: &DeTable<'_>, prefix: &str, found: &mut Vec<(usize, Expectation)>) {
+    for (key, value) in t.iter() {
+        let full = join(prefix, key.get_ref());
+        let path = join("expect", &full);
+        if let Some(m) = metric(&full) {
+            if found.iter().any(|(_, e)| e.key == full) {
+                ctx.error(
+                    key.span(),
+                    &path,
+                    format!("expectation '{full}' is given twice"),
+                );
+            } else if let Some(bound) = bound(ctx, value, &path, m) {
+                found.push((key.span().start, Expectation { key: full, bound }));
+            }
+            continue;
+        }
+        let is_namespace = prefix.is_empty()
+            && (PATH_KINDS.contains(&full.as_str()) || NODE_KINDS.contains(&full.as_str()));
+        match value.get_ref() {
+            DeValue::Table(inner) if is_namespace => walk(ctx, inner, &full, found),
+            _ => {
+                let keys = all_keys();
+                let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let help = did_you_mean(&full, &known);
+                ctx.problem(
+                    key.span(),
+                    &path,
+                    format!("unknown expectation '{full}'"),
+                    help,
+                );
+            }
+        }
+    }
+}
+
+/// A plain value (default direction) or `{ max = X }` / `{ min = X }`.
+fn bound(ctx: &mut Ctx, value: &Value<'_>, path: &str, m: Metric) -> Option<Bound> {
+    let DeValue::Table(t) = value.get_ref() else {
+        let x = metric_value(ctx, value, path, m)?;
+        return Some(if m.at_least() {
+            Bound::AtLeast(x)
+        } else {
+            Bound::AtMost(x)
+        });
+    };
+    check_keys(ctx, t, path, &["min", "max"]);
+    match (get(t, "min"), get(t, "max")) {
+        (Some(v), None) => metric_value(ctx, v, &join(path, "min"), m).map(Bound::AtLeast),
+        (None, Some(v)) => metric_value(ctx, v, &join(path, "max"), m).map(Bound::AtMost),
+        _ => {
+            ctx.expected(value, path, "exactly one of { min = .. } or { max = .. }");
+            None
+        }
+    }
+}
+
+fn metric_value(ctx: &mut Ctx, value: &Value<'_>, path: &str, m: Metric) -> Option<f64> {
+    match m {
+        Metric::Latency => duration(ctx, value, path).map(|ns| ns as f64),
+        Metric::Counter { share: true, .. } | Metric::Utilization => {
+            number_in(ctx, value, path, 0.0, 1.0, "a number in [0, 1]")
+        }
+        Metric::Counter { share: false, .. } => {
+            number_in(ctx, value, path, 0.0, f64::MAX, "a count >= 0")
+        }
+        Metric::Throughput => {
+            number_in(ctx, value, path, 0.0, f64::MAX, "messages per second >= 0")
+        }
+    }
+}
+
+/// Whether a key names a latency (rendered as a duration string).
+pub(crate) fn is_latency(key: &str) -> bool {
+    metric(key) == Some(Metric::Latency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_by_key() {
+        assert_eq!(
+            metric("lost"),
+            Some(Metric::Counter {
+                at_least: false,
+                share: false
+            })
+        );
+        assert_eq!(metric("interop.delivered_p99"), Some(Metric::Latency));
+        assert_eq!(
+            metric("gateway.utilization_peak"),
+            Some(Metric::Utilization)
+        );
+        assert_eq!(metric("gateway.lost"), None);
+        assert_eq!(metric("native.utilization_mean"), None);
+        assert_eq!(metric("bogus"), None);
+        assert!(all_keys().len() > 60);
+    }
+}

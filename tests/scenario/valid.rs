@@ -1,0 +1,165 @@
+//! Valid files: defaults, resolution of references, order, and the `to_toml` round trip.
+
+use interop_sim::scenario::{self, Bound, Endpoint, FaultKind, HopClass, Latency, Role};
+
+use crate::valid;
+
+#[test]
+fn minimal_file_gets_every_default() {
+    let s = valid("minimal.toml");
+    assert_eq!(s.run.name, "minimal");
+    assert_eq!(s.run.seed, 1);
+    assert_eq!(s.run.duration_ns, 60_000_000_000);
+    assert_eq!(s.run.drain_ns, 120_000_000_000);
+    assert_eq!(s.run.interval_ns, 1_000_000_000);
+    assert_eq!(s.run.events_max, 2_000_000_000);
+    assert_eq!(s.providers.len(), 2);
+    assert_eq!(
+        (
+            s.providers[0].devices_min,
+            s.providers[0].devices_max,
+            s.providers[0].opt_in
+        ),
+        (1, 1, 1.0)
+    );
+    let cs = s.network.link(HopClass::ClientServer);
+    assert_eq!(
+        cs.latency,
+        Latency::Lognormal {
+            median_ns: 60_000_000,
+            p99_ns: 400_000_000
+        }
+    );
+    assert_eq!(
+        (
+            cs.loss,
+            cs.reorder_delay_ns,
+            cs.bandwidth_bytes_per_s,
+            cs.queue_max_bytes
+        ),
+        (0.0, 20_000_000, None, 67_108_864)
+    );
+    assert_eq!(
+        s.network.link(HopClass::ServerGateway).latency,
+        Latency::Normal {
+            mean_ns: 8_000_000,
+            stddev_ns: 2_000_000
+        }
+    );
+    assert_eq!(
+        s.network.link(HopClass::GatewayPartner).latency,
+        Latency::Constant {
+            value_ns: 25_000_000
+        }
+    );
+    assert_eq!(
+        s.network.link(HopClass::AdapterServer).latency,
+        Latency::Constant {
+            value_ns: 5_000_000
+        }
+    );
+    assert_eq!(s.workload.content, [0.7, 0.15, 0.08, 0.04, 0.03]);
+    assert_eq!(
+        (s.workload.group_size_min, s.workload.group_size_max),
+        (3, 32)
+    );
+    assert_eq!(s.capacity.gateway.rate_limit_per_partner, Some(20_000.0));
+    assert_eq!(s.capacity.chat_server.rate_limit_per_partner, None);
+    assert_eq!(s.devices.offline_ttl_ns, 30 * 86_400 * 1_000_000_000);
+    assert!(s.faults.is_empty() && s.expect.is_empty());
+}
+
+#[test]
+fn full_file_resolves_references_and_order() {
+    let s = valid("full.toml");
+    let names: Vec<&str> = s.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["whatsapp", "birdychat", "haiket"],
+        "gatekeeper first, partners in file order"
+    );
+    assert_eq!(s.providers[0].role, Role::Gatekeeper);
+    assert_eq!(
+        (s.providers[1].devices_min, s.providers[1].devices_max),
+        (1, 3)
+    );
+    assert_eq!(s.workload.content, [0.75, 0.25, 0.0, 0.0, 0.0]);
+    assert_eq!(s.capacity.adapter.per_message_ns, 30_000);
+    assert_eq!(
+        s.network.link(HopClass::GatewayPartner).latency,
+        Latency::Uniform {
+            min_ns: 10_000_000,
+            max_ns: 1_500_000_000
+        }
+    );
+    assert_eq!(
+        s.faults[0].kind,
+        FaultKind::Partition {
+            a: Endpoint::Gateway,
+            b: Endpoint::Clients(2),
+            one_way: true
+        }
+    );
+    assert_eq!(
+        s.faults[2].kind,
+        FaultKind::Slow {
+            node: Endpoint::Provider(1),
+            factor: 3.0
+        }
+    );
+    assert_eq!(
+        s.faults[4].kind,
+        FaultKind::IdentityReset {
+            provider: 0,
+            users: 0.05
+        }
+    );
+    let keys: Vec<&str> = s.expect.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "lost",
+            "sent",
+            "interop.delivered_p99",
+            "delivered_ratio",
+            "gateway.utilization_peak",
+            "delivered_per_s_mean",
+            "native.delivered_max",
+        ]
+    );
+    assert_eq!(s.expect[0].bound, Bound::AtMost(0.0));
+    assert_eq!(s.expect[1].bound, Bound::AtLeast(1000.0));
+    assert_eq!(s.expect[2].bound, Bound::AtMost(5e9));
+    assert_eq!(s.expect[3].bound, Bound::AtLeast(0.99));
+    assert_eq!(s.expect[6].bound, Bound::AtMost(60e9));
+}
+
+#[test]
+fn to_toml_round_trips_and_hash_is_stable() {
+    for name in ["minimal.toml", "contract.toml", "full.toml"] {
+        let s = valid(name);
+        let text = scenario::to_toml(&s);
+        let back = scenario::parse(&text, "resolved.toml")
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
+        assert_eq!(back, s, "{name} round trip:\n{text}");
+        assert_eq!(scenario::to_toml(&back), text);
+        let h = scenario::hash(&s);
+        assert_eq!(h.len(), 16);
+        assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(scenario::hash(&back), h);
+    }
+    assert_ne!(
+        scenario::hash(&valid("minimal.toml")),
+        scenario::hash(&valid("full.toml"))
+    );
+}
+
+#[test]
+fn the_contract_example_parses() {
+    let s = valid("contract.toml");
+    assert_eq!(s.run.name, "partner-outage");
+    assert_eq!(s.run.seed, 42);
+    assert_eq!(s.faults.len(), 1);
+    assert_eq!(s.faults[0].end_ns(), Some(270_000_000_000));
+    assert_eq!(s.expect.len(), 5);
+}
