@@ -56,7 +56,11 @@ impl ChatServer {
                 self.mailbox.ack(device, msg, &self.cfg);
             }
             Frame::Connect { device } => self.mailbox.connect(now, device, &self.cfg, &route, fx),
-            Frame::Disconnect { device } => self.mailbox.disconnect(device),
+            Frame::Disconnect { device } => {
+                if self.mailbox.disconnect(device) {
+                    self.push(device, dir, fx);
+                }
+            }
             Frame::Bounced { msg, device } => {
                 if self.mailbox.drop_copy(device, msg) {
                     fx.record(LedgerEvent::DeviceUnreachable { msg, device });
@@ -74,7 +78,7 @@ impl ChatServer {
             | Frame::Refused { .. }
             | Frame::Deliver(_)
             | Frame::PushRequest { .. }
-            | Frame::Push { .. } => {}
+            | Frame::Push { .. } | Frame::ConnectAck { .. } => {}
         }
     }
 

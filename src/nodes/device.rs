@@ -34,6 +34,12 @@ struct Stream {
     skipped: BTreeSet<u32>,
 }
 
+/// Whether a frame that came from `from` answers a Connect sent to `server`: acks from the
+/// hub come back through the adapter or the gateway, so the last hop stands for the server.
+fn from_server(server: Addr, from: Addr) -> bool {
+    server == from
+}
+
 /// Bound on remembered gaps per sender stream.
 const SKIPPED_MAX: usize = 1024;
 
@@ -51,6 +57,8 @@ pub struct Device {
     retry_ns: u64,
     streams: BTreeMap<DeviceId, Stream>,
     release_at: Option<SimTime>,
+    /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
+    connecting: Vec<Addr>,
 }
 
 impl Device {
@@ -67,6 +75,7 @@ impl Device {
             retry_ns: cfg.retry_initial_ns,
             streams: BTreeMap::new(),
             release_at: None,
+            connecting: Vec::new(),
         }
     }
 
@@ -155,14 +164,9 @@ impl Device {
             return;
         }
         self.online = true;
-        for server in self.servers(dir) {
-            fx.send(server, Frame::Connect { device: self.id });
-        }
         self.retry_ns = cfg.retry_initial_ns;
+        self.connect(now, dir, fx);
         self.resend_outbox(dir, fx);
-        if !self.outbox.is_empty() {
-            self.arm_retry(now, fx);
-        }
     }
 
     /// The device disconnects. What is in flight to it is lost; its servers keep it queued.
@@ -175,6 +179,16 @@ impl Device {
         }
         self.online = false;
         self.retry_at = None;
+        self.connecting.clear();
+    }
+
+    /// Connects to every server, retried until each acks.
+    fn connect(&mut self, now: SimTime, dir: &Directory, fx: &mut Effects) {
+        self.connecting = self.servers(dir).collect();
+        for &server in &self.connecting {
+            fx.send(server, Frame::Connect { device: self.id });
+        }
+        self.arm_retry(now, fx);
     }
 
     fn resend_outbox(&self, dir: &Directory, fx: &mut Effects) {
@@ -202,11 +216,9 @@ impl Device {
 
     /// The server this device talks to restarted: connect again (a real client reconnects
     /// with backoff; the model reconnects at once).
-    pub fn reconnect(&mut self, dir: &Directory, fx: &mut Effects) {
+    pub fn reconnect(&mut self, now: SimTime, dir: &Directory, fx: &mut Effects) {
         if self.online {
-            for server in self.servers(dir) {
-                fx.send(server, Frame::Connect { device: self.id });
-            }
+            self.connect(now, dir, fx);
             self.resend_outbox(dir, fx);
         }
     }
@@ -220,8 +232,11 @@ impl Device {
                     return; // stale: re-armed or went offline since
                 }
                 self.retry_at = None;
-                if !self.online || self.outbox.is_empty() {
+                if !self.online || (self.outbox.is_empty() && self.connecting.is_empty()) {
                     return;
+                }
+                for &server in &self.connecting {
+                    fx.send(server, Frame::Connect { device: self.id });
                 }
                 self.resend_outbox(dir, fx);
                 self.retry_ns = (self.retry_ns * 2).min(cfg.retry_max_ns);
@@ -240,12 +255,13 @@ impl Device {
 
     /// A frame arrived. `tampered`: its bytes were flipped in flight, so the MAC check fails and
     /// the frame is refused (not acked: the server will send it again).
-    pub fn handle_frame(&mut self, now: SimTime, frame: Frame, tampered: bool, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+    pub fn handle_frame(&mut self, now: SimTime, from: Addr, frame: Frame, tampered: bool, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
         if !self.online {
             return; // the connection is down: the frame never reaches the app
         }
         match frame {
             Frame::SubmitAck { msg, .. } => self.acked(msg, cfg),
+            Frame::ConnectAck { .. } => self.connecting.retain(|s| !from_server(*s, from)),
             Frame::Refused { msg, to_user, .. } => {
                 self.acked(msg, cfg);
                 fx.record(LedgerEvent::Refused { msg, to_user });

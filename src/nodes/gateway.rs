@@ -95,7 +95,7 @@ impl Gateway {
             Frame::PushRequest { device } => {
                 fx.send(Addr::PartnerServer(dir.provider_of_device(device)), Frame::PushRequest { device });
             }
-            Frame::SubmitAck { device, .. } | Frame::Refused { device, .. } => {
+            Frame::SubmitAck { device, .. } | Frame::Refused { device, .. } | Frame::ConnectAck { device } => {
                 fx.send(Self::partner_route(dir, device), frame);
             }
             Frame::Receipt { to_device: Some(d), .. } => fx.send(Self::partner_route(dir, d), frame),
@@ -135,7 +135,9 @@ pub fn adapter_route(from: Addr, frame: &Frame) -> Option<Addr> {
         Addr::Device(_) => Some(Addr::Gateway),
         Addr::Gateway => match frame {
             Frame::Deliver(env) => env.to_device.map(Addr::Device),
-            Frame::SubmitAck { device, .. } | Frame::Refused { device, .. } => Some(Addr::Device(*device)),
+            Frame::SubmitAck { device, .. } | Frame::Refused { device, .. } | Frame::ConnectAck { device } => {
+                Some(Addr::Device(*device))
+            }
             Frame::Receipt { to_device, .. } => to_device.map(Addr::Device),
             _ => None,
         },

@@ -141,6 +141,7 @@ impl Mailbox {
 
     pub fn connect(&mut self, now: SimTime, device: DeviceId, cfg: &MailboxConfig, route: Route, fx: &mut Effects) {
         let Some(i) = self.slot(device) else { return };
+        fx.send(route(device), Frame::ConnectAck { device });
         let b = &mut self.boxes[i];
         b.online = true;
         b.redeliver_ns = cfg.redeliver_initial_ns;
@@ -153,11 +154,14 @@ impl Mailbox {
         }
     }
 
-    pub fn disconnect(&mut self, device: DeviceId) {
-        if let Some(i) = self.slot(device) {
-            self.boxes[i].online = false;
-            self.boxes[i].redeliver_at = None;
-        }
+    /// The device went offline. Returns whether copies are still waiting for it (the server
+    /// then pushes, so that what was in flight when it left does not wait for its next visit).
+    pub fn disconnect(&mut self, device: DeviceId) -> bool {
+        let Some(i) = self.slot(device) else { return false };
+        let b = &mut self.boxes[i];
+        b.online = false;
+        b.redeliver_at = None;
+        !b.queue.is_empty()
     }
 
     /// Redelivery timer: resend what is still unacked, backing off.

@@ -49,7 +49,12 @@ impl PartnerServer {
                 self.mailbox.ack(device, msg, &self.cfg);
             }
             Frame::Connect { device } => self.mailbox.connect(now, device, &self.cfg, &route, fx),
-            Frame::Disconnect { device } => self.mailbox.disconnect(device),
+            Frame::Disconnect { device } => {
+                if self.mailbox.disconnect(device) {
+                    self.pushes_sent += 1;
+                    fx.send(Addr::Device(device), Frame::Push { device });
+                }
+            }
             Frame::PushRequest { device } => {
                 self.pushes_sent += 1;
                 fx.send(Addr::Device(device), Frame::Push { device });
@@ -61,7 +66,7 @@ impl PartnerServer {
                     }
                 }
             }
-            Frame::SubmitAck { .. } | Frame::Refused { .. } | Frame::Deliver(_) | Frame::Bounced { .. } | Frame::Push { .. } => {}
+            Frame::SubmitAck { .. } | Frame::Refused { .. } | Frame::Deliver(_) | Frame::Bounced { .. } | Frame::Push { .. } | Frame::ConnectAck { .. } => {}
         }
     }
 

@@ -3,6 +3,7 @@
 //! perf.json only.
 
 pub mod files;
+pub mod perf;
 pub mod screen;
 
 pub use files::{write_results, ReportError};

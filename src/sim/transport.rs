@@ -41,9 +41,6 @@ impl Slab {
         self.free.push(i);
         Some(f)
     }
-    pub fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
-    }
 }
 
 /// The partition side a node sits on.

@@ -42,12 +42,36 @@ pub enum Event {
     DrainStart,
 }
 
+/// Which frames `--trace` logs: all of them, or those of one message.
+#[derive(Clone, Copy, Debug)]
+pub enum TraceFilter {
+    All,
+    Msg(MsgId),
+}
+
+impl TraceFilter {
+    fn matches(&self, f: &Frame) -> bool {
+        match self {
+            TraceFilter::All => true,
+            TraceFilter::Msg(m) => f.msg() == Some(*m),
+        }
+    }
+    fn matches_ledger(&self, e: &LedgerEvent) -> bool {
+        match self {
+            TraceFilter::All => true,
+            TraceFilter::Msg(m) => format!("{e:?}").contains(&format!("msg: MsgId({})", m.0)),
+        }
+    }
+}
+
 /// What a run produced.
 pub struct RunResult {
     pub summary: Summary,
     pub timeseries: TimeSeries,
     pub ledger: Ledger,
     pub stop: StopReason,
+    /// `--trace` output: one JSON object per line.
+    pub trace: Vec<String>,
 }
 
 struct Nodes {
@@ -96,11 +120,28 @@ struct Sim {
     interval_shown: u64,
     replay_rejected: u64,
     work: BTreeMap<&'static str, u64>,
+    /// `--trace`: which frames to log, and the log (JSON lines).
+    trace: Option<TraceFilter>,
+    pub trace_lines: Vec<String>,
     /// Users affected per toggle fault, for the heal.
     toggled: BTreeMap<usize, Vec<UserId>>,
 }
 
 impl Sim {
+    fn trace_frame(&mut self, now: SimTime, what: &str, from: Addr, to: Addr, frame: &Frame) {
+        if self.trace.is_some_and(|t| t.matches(frame)) {
+            let line = format!(
+                "{{\"t_ns\":{},\"event\":\"{}\",\"from\":\"{:?}\",\"to\":\"{:?}\",\"frame\":{:?}}}",
+                now.as_nanos(),
+                what,
+                from,
+                to,
+                format!("{frame:?}")
+            );
+            self.trace_lines.push(line);
+        }
+    }
+
     fn count(&mut self, key: &'static str, n: u64) {
         *self.work.entry(key).or_insert(0) += n;
     }
@@ -195,6 +236,8 @@ impl Sim {
             replay_rejected: 0,
             work: BTreeMap::new(),
             toggled: BTreeMap::new(),
+            trace: None,
+            trace_lines: Vec::new(),
             s,
         }
     }
@@ -247,6 +290,11 @@ impl Sim {
             }
         }
         for ev in fx.ledger.drain(..) {
+            if let Some(t) = &self.trace {
+                if t.matches_ledger(&ev) {
+                    self.trace_lines.push(format!("{{\"t_ns\":{},\"ledger\":\"{:?}\"}}", now.as_nanos(), ev));
+                }
+            }
             let dir = &self.dir;
             self.ledger.apply(now, &ev, |d| dir.device_slot(d));
             self.react(now, &ev, sched);
@@ -274,7 +322,11 @@ impl Sim {
 
     /// Hands a frame to the link between `from` and `to`.
     fn transmit(&mut self, now: SimTime, from: Addr, to: Addr, frame: Frame, sched: &mut Scheduler<'_, Event>) {
-        if self.partitions.blocks(side_of(from, &self.dir), side_of(to, &self.dir)) {
+        let blocked = self.partitions.blocks(side_of(from, &self.dir), side_of(to, &self.dir));
+        if self.trace.is_some() {
+            self.trace_frame(now, if blocked { "blocked" } else { "send" }, from, to, &frame);
+        }
+        if blocked {
             self.count("dropped_partition", 1);
             return;
         }
@@ -369,6 +421,9 @@ impl Sim {
             return; // crashed while the frame was queued
         }
         let to = f.to;
+        if self.trace.is_some() {
+            self.trace_frame(now, "handle", f.from, f.to, &f.frame);
+        }
         self.with_fx(now, to, sched, |sim, fx| sim.dispatch(now, f, fx));
     }
 
@@ -384,7 +439,7 @@ impl Sim {
                         dev.go_online(now, &self.device_cfg, dir, fx);
                     }
                 } else {
-                    dev.handle_frame(now, f.frame, f.tampered, &self.device_cfg, dir, fx);
+                    dev.handle_frame(now, f.from, f.frame, f.tampered, &self.device_cfg, dir, fx);
                 }
             }
             Addr::ChatServer => self.nodes.chat.handle_frame(now, f.frame, dir, fx),
@@ -415,6 +470,12 @@ impl Sim {
         let path = if self.dir.is_interop(from, to) { PathKind::Interop } else { PathKind::Native };
         // The device in the user's hand: the first one online, else the phone.
         let device = self.dir.devices_of(from).find(|d| self.nodes.devices[d.index()].is_online()).unwrap_or(self.dir.primary_device(from));
+        // Writing a message means the app is open: an offline phone connects first.
+        if !self.nodes.devices[device.index()].is_online() {
+            self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
+                sim.nodes.devices[device.index()].go_online(now, &sim.device_cfg, &sim.dir, fx)
+            });
+        }
         let bytes = draft.body_bytes.saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
         let msg = self.ledger.create(now, from, device, to, draft.content, path, bytes);
         self.interval_sent += 1;
@@ -576,7 +637,7 @@ impl Sim {
         if !start {
             for i in 0..self.nodes.devices.len() {
                 if self.nodes.devices[i].is_online() {
-                    self.with_fx(now, Addr::Device(DeviceId(i as u32)), sched, |sim, fx| sim.nodes.devices[i].reconnect(&sim.dir, fx));
+                    self.with_fx(now, Addr::Device(DeviceId(i as u32)), sched, |sim, fx| sim.nodes.devices[i].reconnect(now, &sim.dir, fx));
                 }
             }
         }
@@ -706,13 +767,19 @@ impl Sim {
             work: self.work.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         };
         let summary = Summary::build(&self.ledger, facts, &self.s.expect);
-        RunResult { summary, timeseries: self.series, ledger: self.ledger, stop: outcome.stop }
+        RunResult { summary, timeseries: self.series, ledger: self.ledger, stop: outcome.stop, trace: self.trace_lines }
     }
 }
 
 /// Runs a validated scenario to the end of its drain.
 pub fn run_scenario(s: &Scenario, scenario_hash: &str) -> RunResult {
+    run_traced(s, scenario_hash, None)
+}
+
+/// Runs a scenario and logs the frames `trace` selects.
+pub fn run_traced(s: &Scenario, scenario_hash: &str, trace: Option<TraceFilter>) -> RunResult {
     let mut sim = Sim::new(s.clone());
+    sim.trace = trace;
     let mut q = EventQueue::new();
     sim.seed_events(&mut q);
     let limits = Limits {

@@ -93,6 +93,8 @@ pub enum Frame {
     DeliverAck { msg: MsgId, device: DeviceId, from_user: UserId, to_user: UserId },
     /// Device -> server: online now, drain my queue.
     Connect { device: DeviceId },
+    /// Server -> device: the connection is up (the device stops retrying its Connect).
+    ConnectAck { device: DeviceId },
     /// Device -> server: going offline.
     Disconnect { device: DeviceId },
     /// Chat server -> partner server: wake this device.
@@ -121,6 +123,40 @@ impl Frame {
         matches!(self, Frame::Submit(_) | Frame::Deliver(_))
     }
 
+    /// The message a frame is about, if any.
+    pub fn msg(&self) -> Option<MsgId> {
+        match self {
+            Frame::Submit(e) | Frame::Deliver(e) => Some(e.msg),
+            Frame::SubmitAck { msg, .. }
+            | Frame::Refused { msg, .. }
+            | Frame::DeliverAck { msg, .. }
+            | Frame::Bounced { msg, .. }
+            | Frame::Receipt { msg, .. } => Some(*msg),
+            Frame::Connect { .. }
+            | Frame::ConnectAck { .. }
+            | Frame::Disconnect { .. }
+            | Frame::PushRequest { .. }
+            | Frame::Push { .. } => None,
+        }
+    }
+
+    /// The device a frame is about, if any.
+    pub fn device(&self) -> Option<DeviceId> {
+        match self {
+            Frame::Submit(e) | Frame::Deliver(e) => e.to_device.or(Some(e.from_device)),
+            Frame::SubmitAck { device, .. }
+            | Frame::Refused { device, .. }
+            | Frame::DeliverAck { device, .. }
+            | Frame::Bounced { device, .. }
+            | Frame::Connect { device }
+            | Frame::ConnectAck { device }
+            | Frame::Disconnect { device }
+            | Frame::PushRequest { device }
+            | Frame::Push { device } => Some(*device),
+            Frame::Receipt { to_device, .. } => *to_device,
+        }
+    }
+
     /// A small stable code per frame kind, for the run fingerprint.
     pub fn kind_code(&self) -> u64 {
         match self {
@@ -135,6 +171,7 @@ impl Frame {
             Frame::Receipt { .. } => 9,
             Frame::Bounced { .. } => 10,
             Frame::Push { .. } => 11,
+            Frame::ConnectAck { .. } => 12,
         }
     }
 }

@@ -1,0 +1,58 @@
+//! Wall-clock figures of a run (events per second, wall time). They differ from machine to
+//! machine and run to run, so they live in perf.json, never in summary.json (determinism
+//! rule 1). This is the one place outside `live/` that reads the wall clock.
+
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+/// A started wall-clock measurement.
+pub struct Stopwatch(Instant);
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        Stopwatch(Instant::now())
+    }
+    pub fn elapsed_s(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Perf {
+    pub wall_s: f64,
+    pub events_processed: u64,
+    pub events_per_s: f64,
+    pub simulated_s: f64,
+    /// Simulated seconds per wall second.
+    pub speedup: f64,
+    pub peak_rss_mib: Option<f64>,
+}
+
+impl Perf {
+    pub fn new(wall_s: f64, events_processed: u64, simulated_s: f64) -> Self {
+        let wall = wall_s.max(1e-9);
+        Perf {
+            wall_s,
+            events_processed,
+            events_per_s: events_processed as f64 / wall,
+            simulated_s,
+            speedup: simulated_s / wall,
+            peak_rss_mib: peak_rss_mib(),
+        }
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let mut s = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        s.push('\n');
+        std::fs::write(dir.join("perf.json"), s)
+    }
+}
+
+/// Peak resident set size of this process (Linux: VmHWM in /proc/self/status).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
