@@ -125,6 +125,7 @@ impl Device {
 
     /// The user sends a message: it enters the outbox and goes out now if online.
     /// Returns `false` when the outbox is full (the app refuses to queue more).
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     pub fn compose(
         &mut self,
         now: SimTime,
@@ -255,6 +256,7 @@ impl Device {
 
     /// A frame arrived. `tampered`: its bytes were flipped in flight, so the MAC check fails and
     /// the frame is refused (not acked: the server will send it again).
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     pub fn handle_frame(&mut self, now: SimTime, from: Addr, frame: Frame, tampered: bool, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
         if !self.online {
             return; // the connection is down: the frame never reaches the app

@@ -1,24 +1,19 @@
 //! The scenario front end (`interop_sim::scenario`) as a library: broken files report every
 //! problem with its line and key path (this file), valid files resolve with their defaults and
-//! round-trip through `to_toml` (`scenario/valid.rs`), and no input makes the parser panic
-//! (`scenario/robust.rs`). One test binary, as STYLE.md asks.
-
-#[path = "scenario/robust.rs"]
-mod robust;
-#[path = "scenario/valid.rs"]
-mod valid_files;
+//! round-trip through `to_toml` (`scenario_valid.rs`), and no input makes the parser panic
+//! (`scenario_robust.rs`). One test binary, as STYLE.md asks.
 
 use std::path::{Path, PathBuf};
 
 use interop_sim::scenario::{self, Scenario, ScenarioErrors};
 
-fn data(rel: &str) -> PathBuf {
+pub fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(rel)
 }
 
-fn valid(name: &str) -> Scenario {
+pub fn valid(name: &str) -> Scenario {
     match scenario::load(&data(&format!("valid/{name}"))) {
         Ok(s) => s,
         Err(e) => panic!("{name} should parse:\n{e}"),

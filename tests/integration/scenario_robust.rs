@@ -5,7 +5,7 @@ use std::path::Path;
 
 use interop_sim::scenario;
 
-use crate::data;
+use crate::scenario_errors::data;
 
 #[test]
 fn empty_and_blank_files() {

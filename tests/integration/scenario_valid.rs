@@ -2,7 +2,7 @@
 
 use interop_sim::scenario::{self, Bound, Endpoint, FaultKind, HopClass, Latency, Role};
 
-use crate::valid;
+use crate::scenario_errors::valid;
 
 #[test]
 fn minimal_file_gets_every_default() {
