@@ -172,3 +172,123 @@ fn section<'a, 'i>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 10\n\n\
+                        [[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = 5\n";
+
+    fn with(extra: &str) -> Result<Scenario, ScenarioErrors> {
+        parse(&format!("{BASE}\n{extra}"), "t.toml")
+    }
+
+    fn problems(extra: &str) -> Vec<String> {
+        match with(extra) {
+            Ok(_) => panic!("should be rejected: {extra}"),
+            Err(e) => e
+                .iter()
+                .map(|p| format!("{}: {}", p.key_path, p.message))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn client_endpoints_only_in_partitions() {
+        let ok =
+            with("[[fault]]\nat = \"1s\"\nkind = \"partition\"\nbetween = [\"p-clients\", \"g\"]")
+                .expect("valid");
+        assert_eq!(
+            ok.faults[0].kind,
+            FaultKind::Partition {
+                a: Endpoint::Clients(1),
+                b: Endpoint::Provider(0),
+                one_way: false
+            }
+        );
+        let p = problems("[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"p-clients\"");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("fault[0].node: no provider or node named \"p-clients\""),
+            "{p:?}"
+        );
+        let p = problems(
+            "[[fault]]\nat = \"1s\"\nkind = \"toggle\"\nprovider = \"gateway\"\nusers = 0.5",
+        );
+        assert_eq!(
+            p,
+            ["fault[0].provider: expected a provider name, found \"gateway\""]
+        );
+    }
+
+    #[test]
+    fn a_provider_with_problems_is_not_reported_again_by_its_references() {
+        let text = "[[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 10\n\
+                    [[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = -5\n\
+                    [[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"p\"\n";
+        let e = parse(text, "t.toml").expect_err("users = -5");
+        assert_eq!(e.len(), 1, "{e}");
+        assert_eq!(e.problems[0].key_path, "provider[1].users");
+    }
+
+    #[test]
+    fn expectations_dotted_quoted_or_nested_are_the_same_key() {
+        let s = with(
+            "[expect]\n\"interop.lost\" = 1\nnative = { sent = 2 }\ngroup.delivered_p50 = \"1ms\"",
+        )
+        .expect("valid");
+        let keys: Vec<(&str, Bound)> = s.expect.iter().map(|e| (e.key.as_str(), e.bound)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("interop.lost", Bound::AtMost(1.0)),
+                ("native.sent", Bound::AtLeast(2.0)),
+                ("group.delivered_p50", Bound::AtMost(1e6))
+            ]
+        );
+        let p = problems("[expect]\n\"native.lost\" = 1\nnative.lost = 2");
+        assert_eq!(
+            p,
+            ["expect.native.lost: expectation 'native.lost' is given twice"]
+        );
+        let p = problems("[expect]\nlost = { min = 1, max = 2 }\ngateway.lost = 1\nsent = \"5s\"");
+        assert_eq!(p.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn sections_of_the_wrong_type() {
+        // After a [[provider]] header, `run = 5` is a key of that provider.
+        assert_eq!(problems("run = 5"), ["provider[1].run: unknown key 'run'"]);
+        let e = parse(&format!("run = 5\n{BASE}"), "t.toml").expect_err("run is not a table");
+        assert_eq!(
+            e.to_string(),
+            "t.toml:1:7: run: expected a table ([run]), found 5"
+        );
+        let p = problems("[[fault]]\nat = \"1s\"\nkind = \"slow\"\nnode = \"g\"\nfactor = 2\n[[expect]]\nlost = 1");
+        assert_eq!(p, ["expect: expected a table ([expect]), found an array"]);
+    }
+
+    #[test]
+    fn fault_keys_are_checked_even_without_a_kind() {
+        let p = problems("[[fault]]\nat = \"1s\"\nnod = \"g\"");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m == "fault[0].kind: missing required key 'kind'"),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m == "fault[0].nod: unknown key 'nod'"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn run_defaults_and_limits() {
+        let s = with("").expect("valid");
+        assert_eq!(s.run.name, "t");
+        let p = problems("[run]\nname = \"../x\"\nseed = -1\nduration = \"0s\"\nevents_max = 0");
+        assert_eq!(p.len(), 4, "{p:?}");
+    }
+}

@@ -409,3 +409,18 @@ pub(crate) fn devices(
     }
     devices
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizing_twice_changes_nothing() {
+        let once = normalize([3.0, 1.0, 0.0, 0.3, 0.1], 4.4);
+        let sum: f64 = once.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-12);
+        assert_eq!(normalize(once, sum), once);
+        let defaults = default_workload().content;
+        assert_eq!(normalize(defaults, defaults.iter().sum()), defaults);
+    }
+}

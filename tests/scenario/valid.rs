@@ -170,7 +170,11 @@ mod round_trip {
 
     fn duration() -> impl Strategy<Value = String> {
         let units = ["ns", "us", "ms", "s", "m", "h", "d"];
-        (1u64..100_000, 0..units.len(), proptest::option::of(0u32..1000))
+        (
+            1u64..100_000,
+            0..units.len(),
+            proptest::option::of(0u32..1000),
+        )
             .prop_map(move |(n, u, frac)| match frac {
                 Some(f) if u >= 2 => format!("{n}.{f:03}{}", units[u]),
                 _ => format!("{n}{}", units[u]),
@@ -181,15 +185,23 @@ mod round_trip {
         prop_oneof![
             duration().prop_map(|v| format!("{{ dist = \"constant\", value = \"{v}\" }}")),
             (1u64..1000, 0u64..1000).prop_map(|(a, b)| {
-                format!("{{ dist = \"uniform\", min = \"{a}ms\", max = \"{}ms\" }}", a + b)
+                format!(
+                    "{{ dist = \"uniform\", min = \"{a}ms\", max = \"{}ms\" }}",
+                    a + b
+                )
             }),
-            (duration(), duration())
-                .prop_map(|(m, s)| format!("{{ dist = \"normal\", mean = \"{m}\", stddev = \"{s}\" }}")),
+            (duration(), duration()).prop_map(|(m, s)| format!(
+                "{{ dist = \"normal\", mean = \"{m}\", stddev = \"{s}\" }}"
+            )),
             (1u64..1000, 1u64..1000).prop_map(|(m, d)| {
-                format!("{{ dist = \"lognormal\", median = \"{m}us\", p99 = \"{}us\" }}", m + d)
+                format!(
+                    "{{ dist = \"lognormal\", median = \"{m}us\", p99 = \"{}us\" }}",
+                    m + d
+                )
             }),
-            (duration(), 0.01f64..10.0)
-                .prop_map(|(m, a)| format!("{{ dist = \"pareto\", min = \"{m}\", alpha = {a:?} }}")),
+            (duration(), 0.01f64..10.0).prop_map(|(m, a)| format!(
+                "{{ dist = \"pareto\", min = \"{m}\", alpha = {a:?} }}"
+            )),
         ]
     }
 
@@ -217,16 +229,16 @@ mod round_trip {
             );
             let for_line = fault_for.map_or(String::new(), |f| format!("for = \"{f}s\"\n"));
             format!(
-"[run]\nseed = {seed}\nduration = \"1h\"\ndrain = \"{drain}\"\n\
-[[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = 3\nopt_in = {opt_in:?}\n\
-devices_per_user = {{ min = {dmin}, max = {dmax} }}\n\
-[[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 7\n\
-[network]\nclient_server = {{ latency = {}, loss = {loss:?} }}\nserver_gateway = {{ latency = {} }}\n\
-gateway_partner = {{ latency = {} }}\nadapter_server = {{ latency = {} }}\n\
-[workload]\ncontent = {content}\ngroups = {{ share = {:?}, size = {{ min = {}, max = {} }} }}\n\
-[[fault]]\nat = \"{fault_at}s\"\n{for_line}kind = \"replay\"\nlink = \"gateway_partner\"\nrate = {rate:?}\n\
-[[fault]]\nat = \"1s\"\nkind = \"partition\"\nbetween = [\"p-clients\", \"g\"]\n\
-[expect]\nlost = {lost:?}\ninterop.delivered_p99 = \"{p99}\"\ndelivered = {{ max = 5 }}\n",
+    "[run]\nseed = {seed}\nduration = \"1h\"\ndrain = \"{drain}\"\n\
+    [[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = 3\nopt_in = {opt_in:?}\n\
+    devices_per_user = {{ min = {dmin}, max = {dmax} }}\n\
+    [[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 7\n\
+    [network]\nclient_server = {{ latency = {}, loss = {loss:?} }}\nserver_gateway = {{ latency = {} }}\n\
+    gateway_partner = {{ latency = {} }}\nadapter_server = {{ latency = {} }}\n\
+    [workload]\ncontent = {content}\ngroups = {{ share = {:?}, size = {{ min = {}, max = {} }} }}\n\
+    [[fault]]\nat = \"{fault_at}s\"\n{for_line}kind = \"replay\"\nlink = \"gateway_partner\"\nrate = {rate:?}\n\
+    [[fault]]\nat = \"1s\"\nkind = \"partition\"\nbetween = [\"p-clients\", \"g\"]\n\
+    [expect]\nlost = {lost:?}\ninterop.delivered_p99 = \"{p99}\"\ndelivered = {{ max = 5 }}\n",
                 latencies[0], latencies[1], latencies[2], latencies[3],
                 groups.0, groups.1, groups.1 + groups.2,
             )
