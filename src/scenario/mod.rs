@@ -5,6 +5,25 @@
 //! only the first) is reported with its line, column and key path. Module map: `errors`
 //! (problems, line:col, did-you-mean), `values` (single values, durations), `sections`, `workload`,
 //! `faults` and `expect` (the walk, section by section), `render` (`to_toml`, `hash`).
+//!
+//! Keys beyond the SCENARIOS.md example (all optional; `interop-sim check` prints every value):
+//! - `[run]` `interval` ("1s", timeseries row width), `events_max` (2_000_000_000); `name`
+//!   defaults to the file stem, `seed` to 1, `duration` to "60s", `drain` to "2m".
+//! - `[[provider]]` `adapter = "proxied" | "direct"` (partners; default "proxied");
+//!   `devices_per_user` 1..=5 (default 1), `opt_in` (default 1.0).
+//! - `[network]` a fourth hop class `adapter_server`; per link also `reorder_delay` ("20ms"),
+//!   `bandwidth` (bytes/s, default unlimited), `queue_max_bytes` (67108864).
+//! - `[workload]` `contacts_per_user` (8), `reply_probability` (0.5), `reply_delay` ("20s"),
+//!   `read_probability` (0.8); `content` may name any subset of kinds (normalized to sum 1).
+//! - `[capacity.gateway]` `rate_limit_per_partner` also accepts "unlimited".
+//! - `[e2ee]` `prekey_refill_below` (10, at most `one_time_prekeys`).
+//! - `[devices]` `online_share` (0.8), `online_mean` ("10m"), `offline_ttl` ("30d"),
+//!   `retry_initial` ("1s"), `retry_max` ("60s", at least `retry_initial`), `outbox_max` (1000).
+//! - `[expect]` any metric may be written `{ max = X }` or `{ min = X }` to override its default
+//!   direction; `native.`, `interop.`, `group.` prefixes; `gateway.`, `chat_server.`, `adapter.`
+//!   with `utilization_mean` / `utilization_peak`.
+//!
+//! Key paths in problems index arrays of tables from 0: `provider[0]` is the first `[[provider]]`.
 
 mod errors;
 mod expect;
