@@ -289,6 +289,25 @@ mod tests {
     }
 
     #[test]
+    fn fault_window_is_checked_even_when_the_target_is_wrong() {
+        let p =
+            problems("[[fault]]\nat = \"2m\"\nfor = \"5m\"\nkind = \"crash\"\nnode = \"nobody\"");
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].starts_with("fault[0].at: the fault starts at 2m"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("fault[0].for: the fault ends at 7m"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("fault[0].node: no provider or node named \"nobody\""),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn fault_keys_are_checked_even_without_a_kind() {
         let p = problems("[[fault]]\nat = \"1s\"\nnod = \"g\"");
         assert_eq!(p.len(), 2, "{p:?}");
