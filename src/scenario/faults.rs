@@ -28,7 +28,9 @@ const FAULT_COMMON: [&str; 3] = ["at", "for", "kind"];
 pub(crate) struct Refs<'a> {
     pub providers: &'a [Provider],
     pub names_written: &'a [String],
-    pub run: &'a RunSpec,
+    /// `None` when `[run]` has problems of its own: windows are then not checked against
+    /// defaults the user did not mean.
+    pub run: Option<&'a RunSpec>,
 }
 
 pub(crate) fn faults(ctx: &mut Ctx, value: Option<&Value<'_>>, refs: &Refs<'_>) -> Vec<Fault> {
@@ -70,7 +72,10 @@ fn fault(
         duration_positive(c, v, p).map(Some)
     });
     // The window is checked even when the kind has problems: every problem is reported.
-    let window_ok = at.is_some_and(|at_ns| check_window(ctx, t, path, at_ns, for_ns, refs.run));
+    let window_ok = match (at, refs.run) {
+        (Some(at_ns), Some(run)) => check_window(ctx, t, path, at_ns, for_ns, run),
+        _ => true,
+    };
     let kind = fault_kind(ctx, t, item, path, FAULT_KINDS[kind?].0, refs);
     let f = Fault {
         at_ns: at?,

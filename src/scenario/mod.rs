@@ -136,6 +136,7 @@ fn report_syntax(ctx: &mut Ctx, errors: &[toml::de::Error]) {
 
 fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     check_keys(ctx, doc, "", &TOP_KEYS);
+    let problems_before_run = ctx.problem_count();
     let run = match section(ctx, doc, "run") {
         Some((t, _)) => sections::run(ctx, t, default_name),
         None => sections::run(ctx, &DeTable::new(), default_name),
@@ -158,7 +159,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     let refs = faults::Refs {
         providers: &providers,
         names_written: &names_written,
-        run: &run,
+        run: (ctx.problem_count() == problems_before_run).then_some(&run),
     };
     let faults = faults::faults(ctx, get(doc, "fault"), &refs);
     let expect_table = section(ctx, doc, "expect").map(|(t, _)| t);
@@ -305,6 +306,14 @@ mod tests {
             p[2].starts_with("fault[0].node: no provider or node named \"nobody\""),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_bad_run_duration_does_not_make_faults_look_late() {
+        let text = format!("[run]\nduration = \"10x\"\n{BASE}\n[[fault]]\nat = \"3m\"\nkind = \"crash\"\nnode = \"g\"");
+        let e = parse(&text, "t.toml").expect_err("bad unit");
+        assert_eq!(e.len(), 1, "{e}");
+        assert_eq!(e.problems[0].key_path, "run.duration");
     }
 
     #[test]
