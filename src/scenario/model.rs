@@ -69,11 +69,25 @@ pub struct Provider {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(tag = "dist", rename_all = "snake_case")]
 pub enum Latency {
-    Constant { value_ns: DurationNs },
-    Uniform { min_ns: DurationNs, max_ns: DurationNs },
-    Normal { mean_ns: DurationNs, stddev_ns: DurationNs },
-    Lognormal { median_ns: DurationNs, p99_ns: DurationNs },
-    Pareto { min_ns: DurationNs, alpha: f64 },
+    Constant {
+        value_ns: DurationNs,
+    },
+    Uniform {
+        min_ns: DurationNs,
+        max_ns: DurationNs,
+    },
+    Normal {
+        mean_ns: DurationNs,
+        stddev_ns: DurationNs,
+    },
+    Lognormal {
+        median_ns: DurationNs,
+        p99_ns: DurationNs,
+    },
+    Pareto {
+        min_ns: DurationNs,
+        alpha: f64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -102,8 +116,12 @@ pub enum HopClass {
 }
 
 impl HopClass {
-    pub const ALL: [HopClass; 4] =
-        [HopClass::ClientServer, HopClass::ServerGateway, HopClass::GatewayPartner, HopClass::AdapterServer];
+    pub const ALL: [HopClass; 4] = [
+        HopClass::ClientServer,
+        HopClass::ServerGateway,
+        HopClass::GatewayPartner,
+        HopClass::AdapterServer,
+    ];
     pub fn key(self) -> &'static str {
         match self {
             HopClass::ClientServer => "client_server",
@@ -140,8 +158,13 @@ pub enum ContentKind {
 }
 
 impl ContentKind {
-    pub const ALL: [ContentKind; 5] =
-        [ContentKind::Text, ContentKind::Image, ContentKind::Voice, ContentKind::Video, ContentKind::File];
+    pub const ALL: [ContentKind; 5] = [
+        ContentKind::Text,
+        ContentKind::Image,
+        ContentKind::Voice,
+        ContentKind::Video,
+        ContentKind::File,
+    ];
     pub fn key(self) -> &'static str {
         match self {
             ContentKind::Text => "text",
@@ -240,16 +263,47 @@ pub enum Endpoint {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultKind {
     /// `one_way`: only `from -> to` is cut ("the connection looks healthy but nothing arrives").
-    Partition { a: Endpoint, b: Endpoint, one_way: bool },
-    Crash { node: Endpoint, durable: bool },
-    Slow { node: Endpoint, factor: f64 },
-    Loss { link: HopClass, rate: f64 },
-    Duplicate { link: HopClass, rate: f64 },
-    Reorder { link: HopClass, rate: f64 },
-    Tamper { link: HopClass, rate: f64 },
-    Replay { link: HopClass, rate: f64 },
-    IdentityReset { provider: usize, users: f64 },
-    Toggle { provider: usize, users: f64 },
+    Partition {
+        a: Endpoint,
+        b: Endpoint,
+        one_way: bool,
+    },
+    Crash {
+        node: Endpoint,
+        durable: bool,
+    },
+    Slow {
+        node: Endpoint,
+        factor: f64,
+    },
+    Loss {
+        link: HopClass,
+        rate: f64,
+    },
+    Duplicate {
+        link: HopClass,
+        rate: f64,
+    },
+    Reorder {
+        link: HopClass,
+        rate: f64,
+    },
+    Tamper {
+        link: HopClass,
+        rate: f64,
+    },
+    Replay {
+        link: HopClass,
+        rate: f64,
+    },
+    IdentityReset {
+        provider: usize,
+        users: f64,
+    },
+    Toggle {
+        provider: usize,
+        users: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
