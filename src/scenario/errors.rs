@@ -131,6 +131,11 @@ impl<'s> Ctx<'s> {
         !self.problems.is_empty()
     }
 
+    /// Problems so far; comparing two counts tells whether a part of the walk found any.
+    pub fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
     /// The problems in file order (stable: problems at one place keep the order found).
     pub fn finish(mut self) -> ScenarioErrors {
         self.problems.sort_by_key(|(offset, _)| *offset);

@@ -28,7 +28,9 @@ const FAULT_COMMON: [&str; 3] = ["at", "for", "kind"];
 pub(crate) struct Refs<'a> {
     pub providers: &'a [Provider],
     pub names_written: &'a [String],
-    pub run: &'a RunSpec,
+    /// `None` when `[run]` has problems of its own: windows are then not checked against
+    /// defaults the user did not mean.
+    pub run: Option<&'a RunSpec>,
 }
 
 pub(crate) fn faults(ctx: &mut Ctx, value: Option<&Value<'_>>, refs: &Refs<'_>) -> Vec<Fault> {
@@ -69,13 +71,18 @@ fn fault(
     let for_ns = field(ctx, t, path, "for", None, |c, v, p| {
         duration_positive(c, v, p).map(Some)
     });
+    // The window is checked even when the kind has problems: every problem is reported.
+    let window_ok = match (at, refs.run) {
+        (Some(at_ns), Some(run)) => check_window(ctx, t, path, at_ns, for_ns, run),
+        _ => true,
+    };
     let kind = fault_kind(ctx, t, item, path, FAULT_KINDS[kind?].0, refs);
     let f = Fault {
         at_ns: at?,
         for_ns,
         kind: kind?,
     };
-    check_window(ctx, t, path, &f, refs.run).then_some(f)
+    window_ok.then_some(f)
 }
 
 fn check_fault_keys(ctx: &mut Ctx, t: &DeTable<'_>, path: &str, kind: Option<usize>) {
@@ -263,12 +270,19 @@ fn endpoint(
 }
 
 /// A fault starts while the workload sends and ends before the run does.
-fn check_window(ctx: &mut Ctx, t: &DeTable<'_>, path: &str, f: &Fault, run: &RunSpec) -> bool {
+fn check_window(
+    ctx: &mut Ctx,
+    t: &DeTable<'_>,
+    path: &str,
+    at_ns: DurationNs,
+    for_ns: Option<DurationNs>,
+    run: &RunSpec,
+) -> bool {
     let mut ok = true;
-    if f.at_ns >= run.duration_ns {
+    if at_ns >= run.duration_ns {
         let message = format!(
             "the fault starts at {}, at or after the end of the workload (run.duration = {})",
-            format_duration_ns(f.at_ns),
+            format_duration_ns(at_ns),
             format_duration_ns(run.duration_ns)
         );
         let span = get(t, "at").map_or(0..0, |v| v.span());
@@ -276,7 +290,8 @@ fn check_window(ctx: &mut Ctx, t: &DeTable<'_>, path: &str, f: &Fault, run: &Run
         ok = false;
     }
     let run_end = run.duration_ns.saturating_add(run.drain_ns);
-    if let Some(end) = f.end_ns().filter(|end| *end > run_end) {
+    let end = for_ns.map(|d| at_ns.saturating_add(d));
+    if let Some(end) = end.filter(|end| *end > run_end) {
         let message = format!(
             "the fault ends at {}, after the end of the run (run.duration + run.drain = {})",
             format_duration_ns(end),

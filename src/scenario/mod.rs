@@ -5,6 +5,25 @@
 //! only the first) is reported with its line, column and key path. Module map: `errors`
 //! (problems, line:col, did-you-mean), `values` (single values, durations), `sections`, `workload`,
 //! `faults` and `expect` (the walk, section by section), `render` (`to_toml`, `hash`).
+//!
+//! Keys beyond the SCENARIOS.md example (all optional; `interop-sim check` prints every value):
+//! - `[run]` `interval` ("1s", timeseries row width), `events_max` (2_000_000_000); `name`
+//!   defaults to the file stem, `seed` to 1, `duration` to "60s", `drain` to "2m".
+//! - `[[provider]]` `adapter = "proxied" | "direct"` (partners; default "proxied");
+//!   `devices_per_user` 1..=5 (default 1), `opt_in` (default 1.0).
+//! - `[network]` a fourth hop class `adapter_server`; per link also `reorder_delay` ("20ms"),
+//!   `bandwidth` (bytes/s, default unlimited), `queue_max_bytes` (67108864).
+//! - `[workload]` `contacts_per_user` (8), `reply_probability` (0.5), `reply_delay` ("20s"),
+//!   `read_probability` (0.8); `content` may name any subset of kinds (normalized to sum 1).
+//! - `[capacity.gateway]` `rate_limit_per_partner` also accepts "unlimited".
+//! - `[e2ee]` `prekey_refill_below` (10, at most `one_time_prekeys`).
+//! - `[devices]` `online_share` (0.8), `online_mean` ("10m"), `offline_ttl` ("30d"),
+//!   `retry_initial` ("1s"), `retry_max` ("60s", at least `retry_initial`), `outbox_max` (1000).
+//! - `[expect]` any metric may be written `{ max = X }` or `{ min = X }` to override its default
+//!   direction; `native.`, `interop.`, `group.` prefixes; `gateway.`, `chat_server.`, `adapter.`
+//!   with `utilization_mean` / `utilization_peak`.
+//!
+//! Key paths in problems index arrays of tables from 0: `provider[0]` is the first `[[provider]]`.
 
 mod errors;
 mod expect;
@@ -117,6 +136,7 @@ fn report_syntax(ctx: &mut Ctx, errors: &[toml::de::Error]) {
 
 fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     check_keys(ctx, doc, "", &TOP_KEYS);
+    let problems_before_run = ctx.problem_count();
     let run = match section(ctx, doc, "run") {
         Some((t, _)) => sections::run(ctx, t, default_name),
         None => sections::run(ctx, &DeTable::new(), default_name),
@@ -139,7 +159,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     let refs = faults::Refs {
         providers: &providers,
         names_written: &names_written,
-        run: &run,
+        run: (ctx.problem_count() == problems_before_run).then_some(&run),
     };
     let faults = faults::faults(ctx, get(doc, "fault"), &refs);
     let expect_table = section(ctx, doc, "expect").map(|(t, _)| t);
@@ -170,5 +190,152 @@ fn section<'a, 'i>(
             ctx.expected(value, key, &format!("a table ([{key}])"));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 10\n\n\
+                        [[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = 5\n";
+
+    fn with(extra: &str) -> Result<Scenario, ScenarioErrors> {
+        parse(&format!("{BASE}\n{extra}"), "t.toml")
+    }
+
+    fn problems(extra: &str) -> Vec<String> {
+        match with(extra) {
+            Ok(_) => panic!("should be rejected: {extra}"),
+            Err(e) => e
+                .iter()
+                .map(|p| format!("{}: {}", p.key_path, p.message))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn client_endpoints_only_in_partitions() {
+        let ok =
+            with("[[fault]]\nat = \"1s\"\nkind = \"partition\"\nbetween = [\"p-clients\", \"g\"]")
+                .expect("valid");
+        assert_eq!(
+            ok.faults[0].kind,
+            FaultKind::Partition {
+                a: Endpoint::Clients(1),
+                b: Endpoint::Provider(0),
+                one_way: false
+            }
+        );
+        let p = problems("[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"p-clients\"");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("fault[0].node: no provider or node named \"p-clients\""),
+            "{p:?}"
+        );
+        let p = problems(
+            "[[fault]]\nat = \"1s\"\nkind = \"toggle\"\nprovider = \"gateway\"\nusers = 0.5",
+        );
+        assert_eq!(
+            p,
+            ["fault[0].provider: expected a provider name, found \"gateway\""]
+        );
+    }
+
+    #[test]
+    fn a_provider_with_problems_is_not_reported_again_by_its_references() {
+        let text = "[[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 10\n\
+                    [[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = -5\n\
+                    [[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"p\"\n";
+        let e = parse(text, "t.toml").expect_err("users = -5");
+        assert_eq!(e.len(), 1, "{e}");
+        assert_eq!(e.problems[0].key_path, "provider[1].users");
+    }
+
+    #[test]
+    fn expectations_dotted_quoted_or_nested_are_the_same_key() {
+        let s = with(
+            "[expect]\n\"interop.lost\" = 1\nnative = { sent = 2 }\ngroup.delivered_p50 = \"1ms\"",
+        )
+        .expect("valid");
+        let keys: Vec<(&str, Bound)> = s.expect.iter().map(|e| (e.key.as_str(), e.bound)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("interop.lost", Bound::AtMost(1.0)),
+                ("native.sent", Bound::AtLeast(2.0)),
+                ("group.delivered_p50", Bound::AtMost(1e6))
+            ]
+        );
+        let p = problems("[expect]\n\"native.lost\" = 1\nnative.lost = 2");
+        assert_eq!(
+            p,
+            ["expect.native.lost: expectation 'native.lost' is given twice"]
+        );
+        let p = problems("[expect]\nlost = { min = 1, max = 2 }\ngateway.lost = 1\nsent = \"5s\"");
+        assert_eq!(p.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn sections_of_the_wrong_type() {
+        // After a [[provider]] header, `run = 5` is a key of that provider.
+        assert_eq!(problems("run = 5"), ["provider[1].run: unknown key 'run'"]);
+        let e = parse(&format!("run = 5\n{BASE}"), "t.toml").expect_err("run is not a table");
+        assert_eq!(
+            e.to_string(),
+            "t.toml:1:7: run: expected a table ([run]), found 5"
+        );
+        let p = problems("[[fault]]\nat = \"1s\"\nkind = \"slow\"\nnode = \"g\"\nfactor = 2\n[[expect]]\nlost = 1");
+        assert_eq!(p, ["expect: expected a table ([expect]), found an array"]);
+    }
+
+    #[test]
+    fn fault_window_is_checked_even_when_the_target_is_wrong() {
+        let p =
+            problems("[[fault]]\nat = \"2m\"\nfor = \"5m\"\nkind = \"crash\"\nnode = \"nobody\"");
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].starts_with("fault[0].at: the fault starts at 2m"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("fault[0].for: the fault ends at 7m"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("fault[0].node: no provider or node named \"nobody\""),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_run_duration_does_not_make_faults_look_late() {
+        let text = format!("[run]\nduration = \"10x\"\n{BASE}\n[[fault]]\nat = \"3m\"\nkind = \"crash\"\nnode = \"g\"");
+        let e = parse(&text, "t.toml").expect_err("bad unit");
+        assert_eq!(e.len(), 1, "{e}");
+        assert_eq!(e.problems[0].key_path, "run.duration");
+    }
+
+    #[test]
+    fn fault_keys_are_checked_even_without_a_kind() {
+        let p = problems("[[fault]]\nat = \"1s\"\nnod = \"g\"");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m == "fault[0].kind: missing required key 'kind'"),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m == "fault[0].nod: unknown key 'nod'"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn run_defaults_and_limits() {
+        let s = with("").expect("valid");
+        assert_eq!(s.run.name, "t");
+        let p = problems("[run]\nname = \"../x\"\nseed = -1\nduration = \"0s\"\nevents_max = 0");
+        assert_eq!(p.len(), 4, "{p:?}");
     }
 }

@@ -334,3 +334,47 @@ fn expectation(out: &mut String, e: &Expectation) {
     };
     line(out, &e.key, inline(&[(side, value)]));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_read_back_bit_for_bit() {
+        for x in [
+            0.0,
+            1.0,
+            0.1,
+            0.7,
+            1e-7,
+            1e20,
+            123456.789,
+            f64::MIN_POSITIVE,
+            5e-324,
+            0.1 + 0.2,
+        ] {
+            let text = format!("x = {}", float(x));
+            let table: toml::Table = toml::from_str(&text).expect("valid TOML");
+            assert_eq!(table["x"].as_float(), Some(x), "{text}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let s = "a\"b\\c\nd\u{1}é";
+        let table: toml::Table = toml::from_str(&format!("x = {}", quote(s))).expect("valid TOML");
+        assert_eq!(table["x"].as_str(), Some(s));
+    }
+
+    #[test]
+    fn hash_is_short_hex_and_changes_with_the_scenario() {
+        let text = "[[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 1\n\
+                    [[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = 1\n";
+        let a = crate::scenario::parse(text, "a.toml").expect("valid");
+        let mut b = a.clone();
+        b.run.seed += 1;
+        assert_eq!(hash(&a).len(), HASH_HEX_LEN);
+        assert_eq!(hash(&a), hash(&a.clone()));
+        assert_ne!(hash(&a), hash(&b));
+    }
+}

@@ -460,3 +460,33 @@ fn check_latency(
         None => Some(latency),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_file_stems_are_safe() {
+        assert_eq!(name_from_stem("partner-outage"), "partner-outage");
+        assert_eq!(name_from_stem("my scenario/x"), "my-scenario-x");
+        assert_eq!(name_from_stem("..hidden"), "hidden");
+        assert_eq!(name_from_stem(""), "scenario");
+        assert!(is_safe_name(&name_from_stem("ünïcode ☃")));
+        assert!(!is_safe_name("../etc"));
+        assert!(!is_safe_name(""));
+    }
+
+    #[test]
+    fn default_links_follow_the_contract() {
+        let cs = default_link(HopClass::ClientServer);
+        assert_eq!(
+            cs.latency,
+            Latency::Lognormal {
+                median_ns: 60 * MS,
+                p99_ns: 400 * MS
+            }
+        );
+        assert_eq!(cs.queue_max_bytes, 67_108_864);
+        assert_eq!(cs.reorder_delay_ns, 20 * MS);
+    }
+}

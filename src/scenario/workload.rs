@@ -168,13 +168,14 @@ fn group_size(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(u32, u32)
     check_keys(ctx, t, path, &["min", "max"]);
     let read =
         |c: &mut Ctx, v: &Value<'_>, p: &str| integer(c, v, p, 2, GROUP_SIZE_MAX).map(|n| n as u32);
+    let before = ctx.problem_count();
     let min = field(ctx, t, path, "min", d.group_size_min, read);
     let max = field(ctx, t, path, "max", d.group_size_max, read);
-    if min > max {
+    if ctx.problem_count() == before && min > max {
         ctx.error(
             value.span(),
             path,
-            format!("expected min <= max, found min = {min}, max = {max}"),
+            format!("expected min <= max, found min = {min}, max = {max} (max defaults to 32)"),
         );
         return None;
     }
@@ -316,6 +317,7 @@ pub(crate) fn e2ee(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range
     );
     let count =
         |c: &mut Ctx, v: &Value<'_>, p: &str| integer(c, v, p, 0, COUNT_MAX).map(|n| n as u32);
+    let before = ctx.problem_count();
     let e = E2ee {
         protocol: field(ctx, t, p, "protocol", d.protocol, |c, v, p| {
             choice(c, v, p, &["x3dh", "pqxdh"]).map(|i| [Protocol::X3dh, Protocol::Pqxdh][i])
@@ -334,7 +336,8 @@ pub(crate) fn e2ee(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range
             count,
         ),
     };
-    if e.prekey_refill_below > e.one_time_prekeys {
+    // Compared only when both were read fine, not against a default standing in for a bad value.
+    if ctx.problem_count() == before && e.prekey_refill_below > e.one_time_prekeys {
         let message = format!(
             "expected prekey_refill_below <= one_time_prekeys, found {} > {}",
             e.prekey_refill_below, e.one_time_prekeys
@@ -375,6 +378,7 @@ pub(crate) fn devices(
         "outbox_max",
     ];
     check_keys(ctx, t, p, &keys);
+    let before = ctx.problem_count();
     let devices = Devices {
         online_share: field(ctx, t, p, "online_share", d.online_share, probability),
         online_mean_ns: field(
@@ -399,7 +403,7 @@ pub(crate) fn devices(
             integer(c, v, p, 1, COUNT_MAX).map(|n| n as u32)
         }),
     };
-    if devices.retry_initial_ns > devices.retry_max_ns {
+    if ctx.problem_count() == before && devices.retry_initial_ns > devices.retry_max_ns {
         let span = t.get_key_value("retry_max").map_or(span, |(k, _)| k.span());
         ctx.error(
             span,
@@ -408,4 +412,19 @@ pub(crate) fn devices(
         );
     }
     devices
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizing_twice_changes_nothing() {
+        let once = normalize([3.0, 1.0, 0.0, 0.3, 0.1], 4.4);
+        let sum: f64 = once.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-12);
+        assert_eq!(normalize(once, sum), once);
+        let defaults = default_workload().content;
+        assert_eq!(normalize(defaults, defaults.iter().sum()), defaults);
+    }
 }

@@ -141,3 +141,100 @@ fn show_all() {
         println!("{}", scenario::load(&p).unwrap_err());
     }
 }
+
+mod fuzz {
+    use interop_sim::scenario;
+    use proptest::prelude::*;
+
+    const KEYS: [&str; 24] = [
+        "name",
+        "role",
+        "users",
+        "devices_per_user",
+        "min",
+        "max",
+        "dist",
+        "latency",
+        "loss",
+        "at",
+        "for",
+        "kind",
+        "between",
+        "node",
+        "link",
+        "rate",
+        "provider",
+        "content",
+        "text",
+        "groups",
+        "size",
+        "lost",
+        "interop.delivered_p99",
+        "gateway.utilization_peak",
+    ];
+    const VALUES: [&str; 24] = [
+        "1",
+        "0",
+        "-1",
+        "1.5",
+        "0.5",
+        "nan",
+        "inf",
+        "9223372036854775807",
+        "\"gatekeeper\"",
+        "\"partner\"",
+        "\"gateway\"",
+        "\"a\"",
+        "\"b-clients\"",
+        "\"1.5s\"",
+        "\"-1s\"",
+        "\"99999999d\"",
+        "\"partition\"",
+        "\"crash\"",
+        "\"lognormal\"",
+        "true",
+        "[\"a\", \"gateway\"]",
+        "[]",
+        "{ min = 2, max = 1 }",
+        "{ dist = \"pareto\", min = \"0s\", alpha = 0 }",
+    ];
+    const HEADERS: [&str; 10] = [
+        "[run]",
+        "[[provider]]",
+        "[network]",
+        "[network.client_server]",
+        "[workload]",
+        "[capacity.gateway]",
+        "[e2ee]",
+        "[devices]",
+        "[[fault]]",
+        "[expect]",
+    ];
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0..HEADERS.len()).prop_map(|h| HEADERS[h].to_string()),
+            (0..KEYS.len(), 0..VALUES.len())
+                .prop_map(|(k, v)| format!("{} = {}", KEYS[k], VALUES[v])),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Scenario-shaped text: known headers, keys and edge values in any order.
+        #[test]
+        fn scenario_shaped_text_never_panics(lines in proptest::collection::vec(line(), 0..40)) {
+            let text = lines.join("\n");
+            if let Err(e) = scenario::parse(&text, "fuzz.toml") {
+                prop_assert!(!e.is_empty());
+                prop_assert!(e.iter().all(|p| p.line >= 1 && p.col >= 1), "{}", e);
+            }
+        }
+
+        #[test]
+        fn any_text_never_panics(text in "\\PC{0,300}") {
+            let _ = scenario::parse(&text, "fuzz.toml");
+        }
+    }
+}

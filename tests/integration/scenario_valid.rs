@@ -163,3 +163,107 @@ fn the_contract_example_parses() {
     assert_eq!(s.faults[0].end_ns(), Some(270_000_000_000));
     assert_eq!(s.expect.len(), 5);
 }
+
+mod round_trip {
+    use interop_sim::scenario;
+    use proptest::prelude::*;
+
+    fn duration() -> impl Strategy<Value = String> {
+        let units = ["ns", "us", "ms", "s", "m", "h", "d"];
+        (
+            1u64..100_000,
+            0..units.len(),
+            proptest::option::of(0u32..1000),
+        )
+            .prop_map(move |(n, u, frac)| match frac {
+                Some(f) if u >= 2 => format!("{n}.{f:03}{}", units[u]),
+                _ => format!("{n}{}", units[u]),
+            })
+    }
+
+    fn latency() -> impl Strategy<Value = String> {
+        prop_oneof![
+            duration().prop_map(|v| format!("{{ dist = \"constant\", value = \"{v}\" }}")),
+            (1u64..1000, 0u64..1000).prop_map(|(a, b)| {
+                format!(
+                    "{{ dist = \"uniform\", min = \"{a}ms\", max = \"{}ms\" }}",
+                    a + b
+                )
+            }),
+            (duration(), duration()).prop_map(|(m, s)| format!(
+                "{{ dist = \"normal\", mean = \"{m}\", stddev = \"{s}\" }}"
+            )),
+            (1u64..1000, 1u64..1000).prop_map(|(m, d)| {
+                format!(
+                    "{{ dist = \"lognormal\", median = \"{m}us\", p99 = \"{}us\" }}",
+                    m + d
+                )
+            }),
+            (duration(), 0.01f64..10.0).prop_map(|(m, a)| format!(
+                "{{ dist = \"pareto\", min = \"{m}\", alpha = {a:?} }}"
+            )),
+        ]
+    }
+
+    prop_compose! {
+        fn scenario_text()(
+            seed in 0u64..=i64::MAX as u64,
+            drain in duration(),
+            opt_in in 0.0f64..=1.0,
+            devices in (1u8..=5, 0u8..=4),
+            latencies in proptest::collection::vec(latency(), 4),
+            loss in 0.0f64..=1.0,
+            weights in proptest::collection::vec(0.0f64..100.0, 5),
+            groups in (0.0f64..=1.0, 2u32..50, 0u32..50),
+            fault_at in 0u64..3600,
+            fault_for in proptest::option::of(1u64..3600),
+            rate in 0.0f64..=1.0,
+            lost in 0.0f64..1e9,
+            p99 in duration(),
+        ) -> String {
+            let (dmin, dextra) = devices;
+            let dmax = (dmin + dextra).min(5);
+            let content = format!(
+                "{{ text = {:?}, image = {:?}, voice = {:?}, video = {:?}, file = {:?} }}",
+                weights[0] + 0.001, weights[1], weights[2], weights[3], weights[4]
+            );
+            let for_line = fault_for.map_or(String::new(), |f| format!("for = \"{f}s\"\n"));
+            format!(
+    "[run]\nseed = {seed}\nduration = \"1h\"\ndrain = \"{drain}\"\n\
+    [[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = 3\nopt_in = {opt_in:?}\n\
+    devices_per_user = {{ min = {dmin}, max = {dmax} }}\n\
+    [[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 7\n\
+    [network]\nclient_server = {{ latency = {}, loss = {loss:?} }}\nserver_gateway = {{ latency = {} }}\n\
+    gateway_partner = {{ latency = {} }}\nadapter_server = {{ latency = {} }}\n\
+    [workload]\ncontent = {content}\ngroups = {{ share = {:?}, size = {{ min = {}, max = {} }} }}\n\
+    [[fault]]\nat = \"{fault_at}s\"\n{for_line}kind = \"replay\"\nlink = \"gateway_partner\"\nrate = {rate:?}\n\
+    [[fault]]\nat = \"1s\"\nkind = \"partition\"\nbetween = [\"p-clients\", \"g\"]\n\
+    [expect]\nlost = {lost:?}\ninterop.delivered_p99 = \"{p99}\"\ndelivered = {{ max = 5 }}\n",
+                latencies[0], latencies[1], latencies[2], latencies[3],
+                groups.0, groups.1, groups.1 + groups.2,
+            )
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// `to_toml` writes back exactly what `parse` resolved, for any valid values.
+        #[test]
+        fn parse_to_toml_parse_is_identity(text in scenario_text()) {
+            let s = match scenario::parse(&text, "generated.toml") {
+                Ok(s) => s,
+                // A fault window past the run end is a valid rejection of a generated file.
+                Err(e) if e.iter().all(|p| p.key_path.starts_with("fault[0].")) => return Ok(()),
+                Err(e) => return Err(TestCaseError::fail(format!("{e}\n{text}"))),
+            };
+            let written = scenario::to_toml(&s);
+            let back = scenario::parse(&written, "written.toml")
+                .map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
+            prop_assert_eq!(&back, &s, "{}", written);
+            prop_assert_eq!(scenario::hash(&back), scenario::hash(&s));
+            let sum: f64 = s.workload.content.iter().sum();
+            prop_assert!((sum - 1.0).abs() < 1e-9);
+        }
+    }
+}
