@@ -43,9 +43,7 @@ enum Command {
     },
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
-    Check {
-        file: PathBuf,
-    },
+    Check { file: PathBuf },
 }
 
 /// What ended the command, mapped to the documented exit codes.
@@ -57,8 +55,20 @@ enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Run { file: None, seed: None, out: None, trace: None, trace_msg: None }) {
-        Command::Run { file, seed, out, trace, trace_msg } => run(file.as_deref(), seed, out, trace.map(|t| (t, trace_msg))),
+    let result = match cli.command.unwrap_or(Command::Run {
+        file: None,
+        seed: None,
+        out: None,
+        trace: None,
+        trace_msg: None,
+    }) {
+        Command::Run {
+            file,
+            seed,
+            out,
+            trace,
+            trace_msg,
+        } => run(file.as_deref(), seed, out, trace.map(|t| (t, trace_msg))),
         Command::Check { file } => check(&file),
     };
     match result {
@@ -83,7 +93,12 @@ fn load(file: Option<&Path>) -> Result<Scenario, Outcome> {
     })
 }
 
-fn run(file: Option<&Path>, seed: Option<u64>, out: Option<PathBuf>, trace: Option<(PathBuf, Option<u64>)>) -> anyhow::Result<Outcome> {
+fn run(
+    file: Option<&Path>,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    trace: Option<(PathBuf, Option<u64>)>,
+) -> anyhow::Result<Outcome> {
     let mut s = match load(file) {
         Ok(s) => s,
         Err(o) => return Ok(o),
@@ -94,7 +109,11 @@ fn run(file: Option<&Path>, seed: Option<u64>, out: Option<PathBuf>, trace: Opti
     let hash = scenario::hash(&s);
     let out = out.unwrap_or_else(|| Path::new("results").join(&s.run.name));
     let watch = Stopwatch::start();
-    let filter = trace.as_ref().map(|(_, m)| m.map_or(sim::TraceFilter::All, |m| sim::TraceFilter::Msg(interop_sim::wire::MsgId(m))));
+    let filter = trace.as_ref().map(|(_, m)| {
+        m.map_or(sim::TraceFilter::All, |m| {
+            sim::TraceFilter::Msg(interop_sim::wire::MsgId(m))
+        })
+    });
     let result = sim::run_traced(&s, &hash, filter);
     if let Some((path, _)) = &trace {
         let mut text = result.trace.join("\n");
@@ -103,11 +122,22 @@ fn run(file: Option<&Path>, seed: Option<u64>, out: Option<PathBuf>, trace: Opti
     }
     let wall_s = watch.elapsed_s();
     report::write_results(&out, &result).context("writing results")?;
-    Perf::new(wall_s, result.summary.events_processed, result.summary.end_time_s)
-        .write(&out)
-        .with_context(|| format!("writing {}", out.join("perf.json").display()))?;
-    print!("{}", report::screen::render(&result.summary, &out.display().to_string()));
-    Ok(if result.summary.passed { Outcome::Passed } else { Outcome::Failed })
+    Perf::new(
+        wall_s,
+        result.summary.events_processed,
+        result.summary.end_time_s,
+    )
+    .write(&out)
+    .with_context(|| format!("writing {}", out.join("perf.json").display()))?;
+    print!(
+        "{}",
+        report::screen::render(&result.summary, &out.display().to_string())
+    );
+    Ok(if result.summary.passed {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn check(file: &Path) -> anyhow::Result<Outcome> {

@@ -39,9 +39,17 @@ pub fn side(e: &Endpoint) -> Side {
 
 /// The users of `range` a user-level fault hits: each with probability `share`, drawn from the
 /// fault's own stream so that other streams are untouched.
-pub fn pick_users(tree: &RngTree, fault_index: usize, range: std::ops::Range<u32>, share: f64) -> Vec<UserId> {
+pub fn pick_users(
+    tree: &RngTree,
+    fault_index: usize,
+    range: std::ops::Range<u32>,
+    share: f64,
+) -> Vec<UserId> {
     let mut rng = tree.stream("faults/users", fault_index as u64);
-    range.filter(|_| chance(&mut rng, share)).map(UserId).collect()
+    range
+        .filter(|_| chance(&mut rng, share))
+        .map(UserId)
+        .collect()
 }
 
 #[cfg(test)]
@@ -51,9 +59,25 @@ mod tests {
 
     #[test]
     fn edges_are_time_ordered_and_open_faults_never_end() {
-        let f = |at, dur| Fault { at_ns: at, for_ns: dur, kind: FaultKind::Loss { link: HopClass::ClientServer, rate: 0.1 } };
+        let f = |at, dur| Fault {
+            at_ns: at,
+            for_ns: dur,
+            kind: FaultKind::Loss {
+                link: HopClass::ClientServer,
+                rate: 0.1,
+            },
+        };
         let e = edges(&[f(50, Some(10)), f(10, None), f(60, Some(5))]);
         let got: Vec<_> = e.iter().map(|&(t, i, ed)| (t.as_nanos(), i, ed)).collect();
-        assert_eq!(got, vec![(10, 1, Edge::Start), (50, 0, Edge::Start), (60, 2, Edge::Start), (60, 0, Edge::End), (65, 2, Edge::End)]);
+        assert_eq!(
+            got,
+            vec![
+                (10, 1, Edge::Start),
+                (50, 0, Edge::Start),
+                (60, 2, Edge::Start),
+                (60, 0, Edge::End),
+                (65, 2, Edge::End)
+            ]
+        );
     }
 }

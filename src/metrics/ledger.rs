@@ -11,20 +11,54 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LedgerEvent {
     /// The sender's server has it (first time only), with the recipient's device count.
-    Accepted { msg: MsgId, devices: u8 },
+    Accepted {
+        msg: MsgId,
+        devices: u8,
+    },
     /// Refused for good: the recipient (or sender) has not enabled third-party chats.
-    Refused { msg: MsgId, to_user: UserId },
-    CrossedGateway { msg: MsgId },
-    StoredOffline { msg: MsgId, device: DeviceId },
+    Refused {
+        msg: MsgId,
+        to_user: UserId,
+    },
+    CrossedGateway {
+        msg: MsgId,
+    },
+    StoredOffline {
+        msg: MsgId,
+        device: DeviceId,
+    },
     /// Shown to the user on `device`.
-    Shown { msg: MsgId, device: DeviceId, from_device: DeviceId, seq: u32 },
-    DuplicateSuppressed { msg: MsgId, device: DeviceId },
+    Shown {
+        msg: MsgId,
+        device: DeviceId,
+        from_device: DeviceId,
+        seq: u32,
+    },
+    DuplicateSuppressed {
+        msg: MsgId,
+        device: DeviceId,
+    },
     /// A queued copy that could no longer cross (the recipient switched third-party chats off).
-    DeviceUnreachable { msg: MsgId, device: DeviceId },
-    Expired { msg: MsgId, device: DeviceId },
-    TamperDetected { msg: MsgId, device: DeviceId },
-    Read { msg: MsgId },
-    ReceiptSeen { msg: MsgId, kind: ReceiptKind, device: DeviceId },
+    DeviceUnreachable {
+        msg: MsgId,
+        device: DeviceId,
+    },
+    Expired {
+        msg: MsgId,
+        device: DeviceId,
+    },
+    TamperDetected {
+        msg: MsgId,
+        device: DeviceId,
+    },
+    Read {
+        msg: MsgId,
+    },
+    ReceiptSeen {
+        msg: MsgId,
+        kind: ReceiptKind,
+        device: DeviceId,
+    },
 }
 
 /// Which kind of chat a message belongs to; latency and delivery are reported per kind.
@@ -77,7 +111,9 @@ pub struct MsgRecord {
 impl MsgRecord {
     /// Every expected device is accounted for (shown, expired or unreachable).
     pub fn is_done(&self) -> bool {
-        self.accepted && (self.shown_mask | self.expired_mask | self.unreachable_mask).count_ones() >= self.expected_devices as u32
+        self.accepted
+            && (self.shown_mask | self.expired_mask | self.unreachable_mask).count_ones()
+                >= self.expected_devices as u32
     }
 }
 
@@ -140,7 +176,16 @@ impl Ledger {
 
     /// A message was created; returns its id.
     #[allow(clippy::too_many_arguments)]
-    pub fn create(&mut self, now: SimTime, from_user: UserId, from_device: DeviceId, to_user: UserId, content: ContentKind, path: PathKind, bytes: u32) -> MsgId {
+    pub fn create(
+        &mut self,
+        now: SimTime,
+        from_user: UserId,
+        from_device: DeviceId,
+        to_user: UserId,
+        content: ContentKind,
+        path: PathKind,
+        bytes: u32,
+    ) -> MsgId {
         let id = MsgId(self.records.len() as u64);
         self.records.push(MsgRecord {
             created: now,
@@ -184,12 +229,19 @@ impl Ledger {
                 }
             }
             LedgerEvent::Refused { msg, .. } => self.records[msg.0 as usize].refused = true,
-            LedgerEvent::CrossedGateway { msg } => self.records[msg.0 as usize].crossed_gateway = true,
+            LedgerEvent::CrossedGateway { msg } => {
+                self.records[msg.0 as usize].crossed_gateway = true
+            }
             LedgerEvent::StoredOffline { msg, .. } => {
                 let r = &mut self.records[msg.0 as usize];
                 r.stored_offline = r.stored_offline.saturating_add(1);
             }
-            LedgerEvent::Shown { msg, device, from_device, seq } => self.shown(now, msg, device, from_device, seq, slot(device)),
+            LedgerEvent::Shown {
+                msg,
+                device,
+                from_device,
+                seq,
+            } => self.shown(now, msg, device, from_device, seq, slot(device)),
             LedgerEvent::DuplicateSuppressed { msg, .. } => {
                 let r = &mut self.records[msg.0 as usize];
                 r.duplicates_suppressed = r.duplicates_suppressed.saturating_add(1);
@@ -224,7 +276,15 @@ impl Ledger {
         }
     }
 
-    fn shown(&mut self, now: SimTime, msg: MsgId, device: DeviceId, from_device: DeviceId, seq: u32, slot: u32) {
+    fn shown(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        device: DeviceId,
+        from_device: DeviceId,
+        seq: u32,
+        slot: u32,
+    ) {
         let bit = 1u8 << slot;
         let r = &self.records[msg.0 as usize];
         if r.shown_mask & bit != 0 {
@@ -243,7 +303,10 @@ impl Ledger {
         // Auto-resizing histograms accept any u64; record cannot fail.
         let _ = self.latency[path.index()].record(latency_ns);
         let _ = self.latency_all.record(latency_ns);
-        let last = self.last_seq.entry((device.0, from_device.0)).or_insert(seq);
+        let last = self
+            .last_seq
+            .entry((device.0, from_device.0))
+            .or_insert(seq);
         if seq < *last {
             self.counts.out_of_order += 1;
             if self.out_of_order_examples.len() < EXAMPLES_MAX {

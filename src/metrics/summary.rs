@@ -138,7 +138,11 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
             c.unsent += 1;
             continue;
         }
-        let expected_mask = if r.expected_devices >= 8 { u8::MAX } else { (1u8 << r.expected_devices) - 1 };
+        let expected_mask = if r.expected_devices >= 8 {
+            u8::MAX
+        } else {
+            (1u8 << r.expected_devices) - 1
+        };
         let missing = expected_mask & !(r.shown_mask | r.expired_mask | r.unreachable_mask);
         if r.shown_mask & expected_mask == expected_mask {
             c.delivered += 1;
@@ -156,7 +160,11 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
         }
     }
     let deliverable = c.sent - c.unreachable;
-    c.delivered_ratio = if deliverable == 0 { 1.0 } else { c.delivered as f64 / deliverable as f64 };
+    c.delivered_ratio = if deliverable == 0 {
+        1.0
+    } else {
+        c.delivered as f64 / deliverable as f64
+    };
     c
 }
 
@@ -188,14 +196,28 @@ impl Summary {
         let mut evidence = Evidence::default();
         let mut counters = classify(ledger.records(), None, Some(&mut evidence));
         counters.out_of_order = ledger.counts.out_of_order;
-        evidence.out_of_order = ledger.out_of_order_examples.iter().map(|m: &MsgId| m.0).collect();
+        evidence.out_of_order = ledger
+            .out_of_order_examples
+            .iter()
+            .map(|m: &MsgId| m.0)
+            .collect();
         let mut paths = BTreeMap::new();
         for p in PathKind::ALL {
             let mut c = classify(ledger.records(), Some(p), None);
             c.out_of_order = 0; // ordering is tracked per stream, not per path kind
-            paths.insert(p.key().to_string(), PathSummary { counters: c, latency: Latency::from_histogram(&ledger.latency[p.index()]) });
+            paths.insert(
+                p.key().to_string(),
+                PathSummary {
+                    counters: c,
+                    latency: Latency::from_histogram(&ledger.latency[p.index()]),
+                },
+            );
         }
-        let duplicates_suppressed = ledger.records().iter().map(|r| r.duplicates_suppressed as u64).sum();
+        let duplicates_suppressed = ledger
+            .records()
+            .iter()
+            .map(|r| r.duplicates_suppressed as u64)
+            .sum();
         let mut s = Summary {
             scenario: facts.scenario,
             scenario_hash: facts.scenario_hash,
@@ -249,12 +271,29 @@ impl Summary {
     fn evaluate(&self, e: &Expectation) -> Verdict {
         let latency = e.key.contains("delivered_p") || e.key.ends_with("delivered_max");
         let value = self.metric(&e.key);
-        let show = |x: f64| if latency { format!("{}ms", trim(x / 1e6)) } else { trim(x) };
-        let (bound, ok) = match e.bound {
-            Bound::AtMost(x) => (format!("<= {}", show(x)), value.is_some_and(|v| v <= if latency { x / 1e6 } else { x })),
-            Bound::AtLeast(x) => (format!(">= {}", show(x)), value.is_some_and(|v| v >= if latency { x / 1e6 } else { x })),
+        let show = |x: f64| {
+            if latency {
+                format!("{}ms", trim(x / 1e6))
+            } else {
+                trim(x)
+            }
         };
-        Verdict { key: e.key.clone(), bound, value, ok }
+        let (bound, ok) = match e.bound {
+            Bound::AtMost(x) => (
+                format!("<= {}", show(x)),
+                value.is_some_and(|v| v <= if latency { x / 1e6 } else { x }),
+            ),
+            Bound::AtLeast(x) => (
+                format!(">= {}", show(x)),
+                value.is_some_and(|v| v >= if latency { x / 1e6 } else { x }),
+            ),
+        };
+        Verdict {
+            key: e.key.clone(),
+            bound,
+            value,
+            ok,
+        }
     }
 }
 

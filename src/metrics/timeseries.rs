@@ -23,7 +23,10 @@ pub struct TimeSeries {
 
 impl TimeSeries {
     pub fn new(interval_s: f64) -> Self {
-        TimeSeries { interval_s, rows: Vec::new() }
+        TimeSeries {
+            interval_s,
+            rows: Vec::new(),
+        }
     }
 
     pub const HEADER: [&'static str; 9] = [
@@ -40,6 +43,9 @@ impl TimeSeries {
 
     /// Peak per-second delivery rate over the rows.
     pub fn delivered_per_s_peak(&self) -> f64 {
-        self.rows.iter().map(|r| r.delivered as f64 / self.interval_s).fold(0.0, f64::max)
+        self.rows
+            .iter()
+            .map(|r| r.delivered as f64 / self.interval_s)
+            .fold(0.0, f64::max)
     }
 }

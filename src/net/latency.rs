@@ -10,32 +10,49 @@ const Z_P99: f64 = 2.326_347_874_040_841;
 /// A latency distribution with its parameters pre-converted to what sampling needs.
 #[derive(Clone, Copy, Debug)]
 pub enum LatencySampler {
-    Constant { ns: u64 },
-    Uniform { min_ns: u64, span_ns: u64 },
-    Normal { mean: f64, stddev: f64 },
+    Constant {
+        ns: u64,
+    },
+    Uniform {
+        min_ns: u64,
+        span_ns: u64,
+    },
+    Normal {
+        mean: f64,
+        stddev: f64,
+    },
     /// ln-space parameters.
-    Lognormal { mu: f64, sigma: f64 },
-    Pareto { min: f64, inv_alpha: f64 },
+    Lognormal {
+        mu: f64,
+        sigma: f64,
+    },
+    Pareto {
+        min: f64,
+        inv_alpha: f64,
+    },
 }
 
 impl LatencySampler {
     pub fn new(spec: &Latency) -> Self {
         match *spec {
             Latency::Constant { value_ns } => LatencySampler::Constant { ns: value_ns },
-            Latency::Uniform { min_ns, max_ns } => {
-                LatencySampler::Uniform { min_ns, span_ns: max_ns.saturating_sub(min_ns) }
-            }
-            Latency::Normal { mean_ns, stddev_ns } => {
-                LatencySampler::Normal { mean: mean_ns as f64, stddev: stddev_ns as f64 }
-            }
+            Latency::Uniform { min_ns, max_ns } => LatencySampler::Uniform {
+                min_ns,
+                span_ns: max_ns.saturating_sub(min_ns),
+            },
+            Latency::Normal { mean_ns, stddev_ns } => LatencySampler::Normal {
+                mean: mean_ns as f64,
+                stddev: stddev_ns as f64,
+            },
             Latency::Lognormal { median_ns, p99_ns } => {
                 let mu = libm::log(median_ns.max(1) as f64);
                 let sigma = ((libm::log(p99_ns.max(1) as f64) - mu) / Z_P99).max(0.0);
                 LatencySampler::Lognormal { mu, sigma }
             }
-            Latency::Pareto { min_ns, alpha } => {
-                LatencySampler::Pareto { min: min_ns as f64, inv_alpha: 1.0 / alpha.max(1e-9) }
-            }
+            Latency::Pareto { min_ns, alpha } => LatencySampler::Pareto {
+                min: min_ns as f64,
+                inv_alpha: 1.0 / alpha.max(1e-9),
+            },
         }
     }
 
@@ -51,7 +68,9 @@ impl LatencySampler {
                 }
             }
             LatencySampler::Normal { mean, stddev } => to_ns(mean + stddev * standard_normal(rng)),
-            LatencySampler::Lognormal { mu, sigma } => to_ns(libm::exp(mu + sigma * standard_normal(rng))),
+            LatencySampler::Lognormal { mu, sigma } => {
+                to_ns(libm::exp(mu + sigma * standard_normal(rng)))
+            }
             LatencySampler::Pareto { min, inv_alpha } => {
                 to_ns(min / libm::pow(unit_open(rng), inv_alpha))
             }
@@ -129,7 +148,10 @@ mod tests {
 
     #[test]
     fn lognormal_hits_its_median_and_p99() {
-        let s = LatencySampler::new(&Latency::Lognormal { median_ns: 60_000_000, p99_ns: 400_000_000 });
+        let s = LatencySampler::new(&Latency::Lognormal {
+            median_ns: 60_000_000,
+            p99_ns: 400_000_000,
+        });
         let mut rng = RngTree::new(1).stream("t", 0);
         let v: Vec<u64> = (0..200_000).map(|_| s.sample(&mut rng)).collect();
         let p50 = percentile(v.clone(), 0.5) as f64;
@@ -140,8 +162,14 @@ mod tests {
 
     #[test]
     fn uniform_stays_in_bounds_and_normal_never_negative() {
-        let u = LatencySampler::new(&Latency::Uniform { min_ns: 10, max_ns: 20 });
-        let n = LatencySampler::new(&Latency::Normal { mean_ns: 1, stddev_ns: 1_000 });
+        let u = LatencySampler::new(&Latency::Uniform {
+            min_ns: 10,
+            max_ns: 20,
+        });
+        let n = LatencySampler::new(&Latency::Normal {
+            mean_ns: 1,
+            stddev_ns: 1_000,
+        });
         let mut rng = RngTree::new(2).stream("t", 0);
         for _ in 0..10_000 {
             let x = u.sample(&mut rng);
@@ -153,7 +181,10 @@ mod tests {
 
     #[test]
     fn pareto_is_at_least_its_minimum() {
-        let p = LatencySampler::new(&Latency::Pareto { min_ns: 5_000, alpha: 1.5 });
+        let p = LatencySampler::new(&Latency::Pareto {
+            min_ns: 5_000,
+            alpha: 1.5,
+        });
         let mut rng = RngTree::new(3).stream("t", 0);
         assert!((0..10_000).all(|_| p.sample(&mut rng) >= 5_000));
     }

@@ -132,7 +132,13 @@ impl LinkModel {
     /// the link's bandwidth, loss, propagation latency, FIFO unless reordered, then duplication,
     /// replay and tampering. Random draws happen only for features whose probability is
     /// non-zero, so a clean link consumes one draw per frame (its latency).
-    pub fn send<R: Rng + ?Sized>(&self, state: &mut LinkState, now: SimTime, bytes: u32, rng: &mut R) -> Transit {
+    pub fn send<R: Rng + ?Sized>(
+        &self,
+        state: &mut LinkState,
+        now: SimTime,
+        bytes: u32,
+        rng: &mut R,
+    ) -> Transit {
         let tx_start = now.max(state.tx_free_at);
         let mut tx_done = tx_start;
         if let Some(bw) = self.spec.bandwidth_bytes_per_s {
@@ -163,7 +169,12 @@ impl LinkModel {
             copy_is_replay = true;
         }
         let tampered = chance(rng, self.tamper);
-        Transit::Arrives { at, copy_at, copy_is_replay, tampered }
+        Transit::Arrives {
+            at,
+            copy_at,
+            copy_is_replay,
+            tampered,
+        }
     }
 }
 
@@ -175,7 +186,9 @@ mod tests {
 
     fn spec(latency_ns: u64) -> LinkSpec {
         LinkSpec {
-            latency: Latency::Constant { value_ns: latency_ns },
+            latency: Latency::Constant {
+                value_ns: latency_ns,
+            },
             loss: 0.0,
             duplicate: 0.0,
             reorder: 0.0,
@@ -195,9 +208,19 @@ mod tests {
         let mut rng = RngTree::new(1).stream("t", 0);
         let t0 = SimTime::ZERO;
         let first = m.send(&mut st, t0, 1_000, &mut rng);
-        assert_eq!(first, Transit::Arrives { at: SimTime::from_nanos(1_001_000), copy_at: None, copy_is_replay: false, tampered: false });
+        assert_eq!(
+            first,
+            Transit::Arrives {
+                at: SimTime::from_nanos(1_001_000),
+                copy_at: None,
+                copy_is_replay: false,
+                tampered: false
+            }
+        );
         let second = m.send(&mut st, t0, 1_000, &mut rng);
-        assert!(matches!(second, Transit::Arrives { at, .. } if at == SimTime::from_nanos(2_001_000)));
+        assert!(
+            matches!(second, Transit::Arrives { at, .. } if at == SimTime::from_nanos(2_001_000))
+        );
         let _third = m.send(&mut st, t0, 500, &mut rng);
         assert_eq!(m.send(&mut st, t0, 1_000, &mut rng), Transit::QueueFull);
     }
@@ -210,19 +233,27 @@ mod tests {
         m.add_overlay(LinkEffect::Loss, 1.0);
         assert_eq!(m.send(&mut st, SimTime::ZERO, 10, &mut rng), Transit::Lost);
         m.remove_overlay(LinkEffect::Loss, 1.0);
-        assert!(matches!(m.send(&mut st, SimTime::ZERO, 10, &mut rng), Transit::Arrives { .. }));
+        assert!(matches!(
+            m.send(&mut st, SimTime::ZERO, 10, &mut rng),
+            Transit::Arrives { .. }
+        ));
     }
 
     #[test]
     fn fifo_without_reorder() {
         let mut s = spec(0);
-        s.latency = Latency::Uniform { min_ns: 0, max_ns: 1_000_000 };
+        s.latency = Latency::Uniform {
+            min_ns: 0,
+            max_ns: 1_000_000,
+        };
         let m = LinkModel::new(&s);
         let mut st = LinkState::default();
         let mut rng = RngTree::new(9).stream("t", 0);
         let mut last = SimTime::ZERO;
         for i in 0..1_000 {
-            if let Transit::Arrives { at, .. } = m.send(&mut st, SimTime::from_nanos(i * 10), 10, &mut rng) {
+            if let Transit::Arrives { at, .. } =
+                m.send(&mut st, SimTime::from_nanos(i * 10), 10, &mut rng)
+            {
                 assert!(at >= last);
                 last = at;
             }

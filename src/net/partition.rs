@@ -32,7 +32,11 @@ pub struct Partitions {
 impl Partitions {
     pub fn new(providers: usize) -> Self {
         let sides = 1 + 2 * providers;
-        Partitions { sides, cuts: vec![0; sides * sides], active: 0 }
+        Partitions {
+            sides,
+            cuts: vec![0; sides * sides],
+            active: 0,
+        }
     }
 
     fn slot(&self, from: Side, to: Side) -> usize {
@@ -83,7 +87,10 @@ mod tests {
         assert!(!p.blocks(Side::Servers(2), Side::Gateway));
         p.cut(Side::Gateway, Side::Servers(2), false);
         p.heal(Side::Gateway, Side::Servers(2), true);
-        assert!(p.blocks(Side::Gateway, Side::Servers(2)), "the two-way cut is still active");
+        assert!(
+            p.blocks(Side::Gateway, Side::Servers(2)),
+            "the two-way cut is still active"
+        );
         p.heal(Side::Gateway, Side::Servers(2), false);
         assert!(!p.blocks(Side::Gateway, Side::Servers(2)));
         assert!(!p.blocks(Side::Servers(2), Side::Gateway));

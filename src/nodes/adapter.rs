@@ -14,7 +14,11 @@ pub struct Adapter {
 
 impl Adapter {
     pub fn new(provider: ProviderId) -> Self {
-        Adapter { provider, translated_up: 0, translated_down: 0 }
+        Adapter {
+            provider,
+            translated_up: 0,
+            translated_down: 0,
+        }
     }
 
     /// Translates and forwards: native frame -> stanza upstream, stanza -> native downstream.

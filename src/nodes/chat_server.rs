@@ -17,7 +17,10 @@ pub struct ChatServer {
 impl ChatServer {
     pub fn new(dir: &Directory, cfg: MailboxConfig) -> Self {
         let all = dir.devices() as u32;
-        ChatServer { mailbox: Mailbox::new(0..all, all as usize, &cfg), cfg }
+        ChatServer {
+            mailbox: Mailbox::new(0..all, all as usize, &cfg),
+            cfg,
+        }
     }
 
     // ---- getters
@@ -66,11 +69,26 @@ impl ChatServer {
                     fx.record(LedgerEvent::DeviceUnreachable { msg, device });
                 }
             }
-            Frame::Receipt { msg, kind, from_user, to_user, .. } => {
+            Frame::Receipt {
+                msg,
+                kind,
+                from_user,
+                to_user,
+                ..
+            } => {
                 // Best effort, to the connected devices of the original sender (`to_user`).
                 for d in dir.devices_of(to_user) {
                     if self.mailbox.is_online(d) {
-                        fx.send(route(d), Frame::Receipt { msg, kind, from_user, to_user, to_device: Some(d) });
+                        fx.send(
+                            route(d),
+                            Frame::Receipt {
+                                msg,
+                                kind,
+                                from_user,
+                                to_user,
+                                to_device: Some(d),
+                            },
+                        );
                     }
                 }
             }
@@ -78,27 +96,48 @@ impl ChatServer {
             | Frame::Refused { .. }
             | Frame::Deliver(_)
             | Frame::PushRequest { .. }
-            | Frame::Push { .. } | Frame::ConnectAck { .. } => {}
+            | Frame::Push { .. }
+            | Frame::ConnectAck { .. } => {}
         }
     }
 
     fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
         let back = Self::route(dir, env.from_device);
         if !dir.may_message(env.from_user, env.to_user) {
-            fx.send(back, Frame::Refused { msg: env.msg, device: env.from_device, to_user: env.to_user, reason: Refusal::Unreachable });
+            fx.send(
+                back,
+                Frame::Refused {
+                    msg: env.msg,
+                    device: env.from_device,
+                    to_user: env.to_user,
+                    reason: Refusal::Unreachable,
+                },
+            );
             return;
         }
         if self.mailbox.accept(&env, &self.cfg) {
-            fx.record(LedgerEvent::Accepted { msg: env.msg, devices: dir.device_count(env.to_user) as u8 });
+            fx.record(LedgerEvent::Accepted {
+                msg: env.msg,
+                devices: dir.device_count(env.to_user) as u8,
+            });
             let route = |d: DeviceId| Self::route(dir, d);
             for d in dir.devices_of(env.to_user) {
-                let copy = Envelope { to_device: Some(d), ..env.clone() };
+                let copy = Envelope {
+                    to_device: Some(d),
+                    ..env.clone()
+                };
                 if self.mailbox.enqueue(now, copy, &self.cfg, &route, fx) == Some(true) {
                     self.push(d, dir, fx);
                 }
             }
         }
-        fx.send(back, Frame::SubmitAck { msg: env.msg, device: env.from_device });
+        fx.send(
+            back,
+            Frame::SubmitAck {
+                msg: env.msg,
+                device: env.from_device,
+            },
+        );
     }
 
     /// Wakes an offline device: gatekeeper devices through the gatekeeper's own push, partner
@@ -111,7 +150,13 @@ impl ChatServer {
         }
     }
 
-    pub fn handle_timer(&mut self, now: SimTime, timer: TimerKind, dir: &Directory, fx: &mut Effects) {
+    pub fn handle_timer(
+        &mut self,
+        now: SimTime,
+        timer: TimerKind,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
         let route = |d: DeviceId| Self::route(dir, d);
         match timer {
             TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),

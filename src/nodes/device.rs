@@ -117,7 +117,11 @@ impl Device {
             super::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
             super::directory::PartnerLink::Direct => Addr::Gateway,
         };
-        let first = if partner { Addr::PartnerServer(self.provider) } else { Addr::ChatServer };
+        let first = if partner {
+            Addr::PartnerServer(self.provider)
+        } else {
+            Addr::ChatServer
+        };
         std::iter::once(first).chain(partner.then_some(interop))
     }
 
@@ -160,7 +164,13 @@ impl Device {
     }
 
     /// The device connects: announce itself to its servers and flush the outbox.
-    pub fn go_online(&mut self, now: SimTime, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+    pub fn go_online(
+        &mut self,
+        now: SimTime,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
         if self.online {
             return;
         }
@@ -210,7 +220,13 @@ impl Device {
     pub fn read(&mut self, msg: MsgId, sender: UserId, dir: &Directory, fx: &mut Effects) {
         fx.record(LedgerEvent::Read { msg });
         if self.online {
-            let receipt = Frame::Receipt { msg, kind: crate::wire::ReceiptKind::Read, from_user: self.user, to_user: sender, to_device: None };
+            let receipt = Frame::Receipt {
+                msg,
+                kind: crate::wire::ReceiptKind::Read,
+                from_user: self.user,
+                to_user: sender,
+                to_device: None,
+            };
             fx.send(self.uplink(sender, dir), receipt);
         }
     }
@@ -226,7 +242,14 @@ impl Device {
 
     // ---- inputs
 
-    pub fn handle_timer(&mut self, now: SimTime, timer: TimerKind, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+    pub fn handle_timer(
+        &mut self,
+        now: SimTime,
+        timer: TimerKind,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
         match timer {
             TimerKind::OutboxRetry => {
                 if self.retry_at != Some(now) {
@@ -257,7 +280,16 @@ impl Device {
     /// A frame arrived. `tampered`: its bytes were flipped in flight, so the MAC check fails and
     /// the frame is refused (not acked: the server will send it again).
     #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
-    pub fn handle_frame(&mut self, now: SimTime, from: Addr, frame: Frame, tampered: bool, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+    pub fn handle_frame(
+        &mut self,
+        now: SimTime,
+        from: Addr,
+        frame: Frame,
+        tampered: bool,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
         if !self.online {
             return; // the connection is down: the frame never reaches the app
         }
@@ -269,10 +301,17 @@ impl Device {
                 fx.record(LedgerEvent::Refused { msg, to_user });
             }
             Frame::Deliver(env) if tampered => {
-                fx.record(LedgerEvent::TamperDetected { msg: env.msg, device: self.id });
+                fx.record(LedgerEvent::TamperDetected {
+                    msg: env.msg,
+                    device: self.id,
+                });
             }
             Frame::Deliver(env) => self.receive(now, env, cfg, dir, fx),
-            Frame::Receipt { msg, kind, .. } => fx.record(LedgerEvent::ReceiptSeen { msg, kind, device: self.id }),
+            Frame::Receipt { msg, kind, .. } => fx.record(LedgerEvent::ReceiptSeen {
+                msg,
+                kind,
+                device: self.id,
+            }),
             // Server-bound frames never reach a device.
             Frame::Push { .. } => {} // handled by the driver, which wakes the device
             Frame::Submit(_)
@@ -293,11 +332,23 @@ impl Device {
         }
     }
 
-    fn receive(&mut self, now: SimTime, env: Envelope, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+    fn receive(
+        &mut self,
+        now: SimTime,
+        env: Envelope,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
         // Ack first, duplicate or not: a lost ack is why duplicates come.
         fx.send(
             self.uplink(env.from_user, dir),
-            Frame::DeliverAck { msg: env.msg, device: self.id, from_user: env.from_user, to_user: env.to_user },
+            Frame::DeliverAck {
+                msg: env.msg,
+                device: self.id,
+                from_user: env.from_user,
+                to_user: env.to_user,
+            },
         );
         let stream = self.streams.entry(env.from_device).or_default();
         if env.seq < stream.next_seq && stream.skipped.remove(&env.seq) {
@@ -305,7 +356,10 @@ impl Device {
             return;
         }
         if env.seq < stream.next_seq || stream.held.contains_key(&env.seq) {
-            fx.record(LedgerEvent::DuplicateSuppressed { msg: env.msg, device: self.id });
+            fx.record(LedgerEvent::DuplicateSuppressed {
+                msg: env.msg,
+                device: self.id,
+            });
             return;
         }
         if env.seq > stream.next_seq {
@@ -331,22 +385,33 @@ impl Device {
     fn show(&mut self, msg: MsgId, from: DeviceId, seq: u32, fx: &mut Effects) {
         let stream = self.streams.entry(from).or_default();
         stream.next_seq = stream.next_seq.max(seq + 1);
-        fx.record(LedgerEvent::Shown { msg, device: self.id, from_device: from, seq });
+        fx.record(LedgerEvent::Shown {
+            msg,
+            device: self.id,
+            from_device: from,
+            seq,
+        });
     }
 
     /// Shows held messages that are now next in line.
     fn release_in_order(&mut self, from: DeviceId, fx: &mut Effects) {
         loop {
-            let Some(stream) = self.streams.get_mut(&from) else { return };
+            let Some(stream) = self.streams.get_mut(&from) else {
+                return;
+            };
             let next = stream.next_seq;
-            let Some((msg, _)) = stream.held.remove(&next) else { return };
+            let Some((msg, _)) = stream.held.remove(&next) else {
+                return;
+            };
             self.show(msg, from, next, fx);
         }
     }
 
     /// Shows everything held for `from`, in order, skipping the gaps.
     fn flush_stream(&mut self, from: DeviceId, fx: &mut Effects) {
-        let Some(stream) = self.streams.get_mut(&from) else { return };
+        let Some(stream) = self.streams.get_mut(&from) else {
+            return;
+        };
         let held = std::mem::take(&mut stream.held);
         for (seq, (msg, _)) in held {
             let stream = self.streams.entry(from).or_default();

@@ -30,7 +30,12 @@ pub struct Directory {
 
 impl Directory {
     /// `devices_per_user[u]` devices for user `u`; users numbered provider by provider.
-    pub fn new(provider_users: &[u32], partner_link: Vec<PartnerLink>, devices_per_user: &[u8], enlisted: Vec<bool>) -> Self {
+    pub fn new(
+        provider_users: &[u32],
+        partner_link: Vec<PartnerLink>,
+        devices_per_user: &[u8],
+        enlisted: Vec<bool>,
+    ) -> Self {
         let mut ranges = Vec::with_capacity(provider_users.len());
         let mut user_provider = Vec::with_capacity(devices_per_user.len());
         let mut first = 0u32;
@@ -39,8 +44,16 @@ impl Directory {
             user_provider.extend(std::iter::repeat_n(p as u8, n as usize));
             first += n;
         }
-        assert_eq!(first as usize, devices_per_user.len(), "one device count per user");
-        assert_eq!(enlisted.len(), devices_per_user.len(), "one enlistment flag per user");
+        assert_eq!(
+            first as usize,
+            devices_per_user.len(),
+            "one device count per user"
+        );
+        assert_eq!(
+            enlisted.len(),
+            devices_per_user.len(),
+            "one enlistment flag per user"
+        );
         let mut user_first_device = Vec::with_capacity(devices_per_user.len() + 1);
         let mut device_user = Vec::new();
         let mut next = 0u32;
@@ -51,7 +64,14 @@ impl Directory {
             next += k as u32;
         }
         user_first_device.push(next);
-        Directory { provider_users: ranges, partner_link, user_provider, user_first_device, device_user, enlisted }
+        Directory {
+            provider_users: ranges,
+            partner_link,
+            user_provider,
+            user_first_device,
+            device_user,
+            enlisted,
+        }
     }
 
     pub fn providers(&self) -> usize {
@@ -125,9 +145,17 @@ mod tests {
 
     #[test]
     fn contiguous_ranges() {
-        let d = Directory::new(&[2, 1], vec![PartnerLink::Proxied; 2], &[1, 3, 2], vec![true, true, false]);
+        let d = Directory::new(
+            &[2, 1],
+            vec![PartnerLink::Proxied; 2],
+            &[1, 3, 2],
+            vec![true, true, false],
+        );
         assert_eq!(d.devices(), 6);
-        assert_eq!(d.devices_of(UserId(1)).collect::<Vec<_>>(), vec![DeviceId(1), DeviceId(2), DeviceId(3)]);
+        assert_eq!(
+            d.devices_of(UserId(1)).collect::<Vec<_>>(),
+            vec![DeviceId(1), DeviceId(2), DeviceId(3)]
+        );
         assert_eq!(d.devices_of_provider(ProviderId(1)), 4..6);
         assert_eq!(d.provider_of_device(DeviceId(5)), ProviderId(1));
         assert_eq!(d.device_slot(DeviceId(3)), 2);

@@ -23,8 +23,16 @@ pub struct RateLimit {
 impl RateLimit {
     /// `per_s` messages per second with a one-second burst.
     pub fn new(per_s: f64) -> Self {
-        let interval_ns = if per_s > 0.0 { (1e9 / per_s).max(1.0) as u64 } else { u64::MAX };
-        RateLimit { interval_ns, burst_ns: 1_000_000_000, tat: SimTime::ZERO }
+        let interval_ns = if per_s > 0.0 {
+            (1e9 / per_s).max(1.0) as u64
+        } else {
+            u64::MAX
+        };
+        RateLimit {
+            interval_ns,
+            burst_ns: 1_000_000_000,
+            tat: SimTime::ZERO,
+        }
     }
     /// Admits one message at `now`, or refuses it.
     pub fn admit(&mut self, now: SimTime) -> bool {
@@ -47,7 +55,11 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(providers: usize, rate_limit_per_partner: Option<f64>) -> Self {
-        Gateway { limits: vec![rate_limit_per_partner.map(RateLimit::new); providers], rate_limited: 0, refused: 0 }
+        Gateway {
+            limits: vec![rate_limit_per_partner.map(RateLimit::new); providers],
+            rate_limited: 0,
+            refused: 0,
+        }
     }
 
     /// The partner-side address of a partner device: its adapter, or the device itself.
@@ -69,7 +81,14 @@ impl Gateway {
 
     /// A frame from `from`. Frames from the chat server go out to partners; frames from a
     /// partner (its adapter or, in direct mode, its device) go in to the chat server.
-    pub fn handle_frame(&mut self, now: SimTime, from: Addr, frame: Frame, dir: &Directory, fx: &mut Effects) {
+    pub fn handle_frame(
+        &mut self,
+        now: SimTime,
+        from: Addr,
+        frame: Frame,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
         if from == Addr::ChatServer {
             self.outbound(now, frame, dir, fx);
         } else {
@@ -83,7 +102,13 @@ impl Gateway {
                 let Some(d) = env.to_device else { return };
                 if !dir.may_message(env.from_user, env.to_user) {
                     self.refused += 1;
-                    fx.send(Addr::ChatServer, Frame::Bounced { msg: env.msg, device: d });
+                    fx.send(
+                        Addr::ChatServer,
+                        Frame::Bounced {
+                            msg: env.msg,
+                            device: d,
+                        },
+                    );
                     return;
                 }
                 if !self.admit(dir.provider_of_device(d), now) {
@@ -93,12 +118,19 @@ impl Gateway {
                 fx.send(Self::partner_route(dir, d), Frame::Deliver(env));
             }
             Frame::PushRequest { device } => {
-                fx.send(Addr::PartnerServer(dir.provider_of_device(device)), Frame::PushRequest { device });
+                fx.send(
+                    Addr::PartnerServer(dir.provider_of_device(device)),
+                    Frame::PushRequest { device },
+                );
             }
-            Frame::SubmitAck { device, .. } | Frame::Refused { device, .. } | Frame::ConnectAck { device } => {
+            Frame::SubmitAck { device, .. }
+            | Frame::Refused { device, .. }
+            | Frame::ConnectAck { device } => {
                 fx.send(Self::partner_route(dir, device), frame);
             }
-            Frame::Receipt { to_device: Some(d), .. } => fx.send(Self::partner_route(dir, d), frame),
+            Frame::Receipt {
+                to_device: Some(d), ..
+            } => fx.send(Self::partner_route(dir, d), frame),
             _ => {}
         }
     }
@@ -109,7 +141,12 @@ impl Gateway {
                 let back = Self::partner_route(dir, env.from_device);
                 if !dir.may_message(env.from_user, env.to_user) {
                     self.refused += 1;
-                    let refusal = Frame::Refused { msg: env.msg, device: env.from_device, to_user: env.to_user, reason: Refusal::Unreachable };
+                    let refusal = Frame::Refused {
+                        msg: env.msg,
+                        device: env.from_device,
+                        to_user: env.to_user,
+                        reason: Refusal::Unreachable,
+                    };
                     fx.send(back, refusal);
                     return;
                 }
@@ -119,9 +156,10 @@ impl Gateway {
                 fx.record(LedgerEvent::CrossedGateway { msg: env.msg });
                 fx.send(Addr::ChatServer, Frame::Submit(env));
             }
-            Frame::DeliverAck { .. } | Frame::Connect { .. } | Frame::Disconnect { .. } | Frame::Receipt { .. } => {
-                fx.send(Addr::ChatServer, frame)
-            }
+            Frame::DeliverAck { .. }
+            | Frame::Connect { .. }
+            | Frame::Disconnect { .. }
+            | Frame::Receipt { .. } => fx.send(Addr::ChatServer, frame),
             _ => {}
         }
     }
@@ -135,9 +173,9 @@ pub fn adapter_route(from: Addr, frame: &Frame) -> Option<Addr> {
         Addr::Device(_) => Some(Addr::Gateway),
         Addr::Gateway => match frame {
             Frame::Deliver(env) => env.to_device.map(Addr::Device),
-            Frame::SubmitAck { device, .. } | Frame::Refused { device, .. } | Frame::ConnectAck { device } => {
-                Some(Addr::Device(*device))
-            }
+            Frame::SubmitAck { device, .. }
+            | Frame::Refused { device, .. }
+            | Frame::ConnectAck { device } => Some(Addr::Device(*device)),
             Frame::Receipt { to_device, .. } => to_device.map(Addr::Device),
             _ => None,
         },

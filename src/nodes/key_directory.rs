@@ -26,7 +26,12 @@ pub struct KeyDirectory {
 
 impl KeyDirectory {
     pub fn new(devices: usize, initial: u32, refill_below: u32) -> Self {
-        KeyDirectory { pools: vec![(0, initial); devices], refill_below, bundles_served: 0, bundles_without_one_time: 0 }
+        KeyDirectory {
+            pools: vec![(0, initial); devices],
+            refill_below,
+            bundles_served: 0,
+            bundles_without_one_time: 0,
+        }
     }
 
     pub fn pool_len(&self, d: DeviceId) -> u32 {
@@ -44,7 +49,11 @@ impl KeyDirectory {
             self.bundles_without_one_time += 1;
             None
         };
-        BundleServed { device: d, one_time_prekey, low: pool.1 - pool.0 < self.refill_below }
+        BundleServed {
+            device: d,
+            one_time_prekey,
+            low: pool.1 - pool.0 < self.refill_below,
+        }
     }
 
     /// The owner uploads `count` fresh one-time prekeys.

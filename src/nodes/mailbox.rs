@@ -50,7 +50,10 @@ pub type Route<'a> = &'a dyn Fn(DeviceId) -> Addr;
 impl Mailbox {
     pub fn new(devices: std::ops::Range<u32>, all_devices: usize, cfg: &MailboxConfig) -> Self {
         let boxes = (devices.start..devices.end)
-            .map(|_| DeviceBox { redeliver_ns: cfg.redeliver_initial_ns, ..DeviceBox::default() })
+            .map(|_| DeviceBox {
+                redeliver_ns: cfg.redeliver_initial_ns,
+                ..DeviceBox::default()
+            })
             .collect();
         Mailbox {
             first_device: devices.start,
@@ -92,7 +95,14 @@ impl Mailbox {
     /// Queues `env` for `device` and sends it now if the device is connected. Returns whether
     /// the device was offline (the caller may push to wake it; only when its queue was empty,
     /// so one backlog costs one push).
-    pub fn enqueue(&mut self, now: SimTime, env: Envelope, cfg: &MailboxConfig, route: Route, fx: &mut Effects) -> Option<bool> {
+    pub fn enqueue(
+        &mut self,
+        now: SimTime,
+        env: Envelope,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) -> Option<bool> {
         let device = env.to_device?;
         let i = self.slot(device)?;
         let b = &mut self.boxes[i];
@@ -100,9 +110,15 @@ impl Mailbox {
         if b.online {
             fx.send(route(device), Frame::Deliver(env.clone()));
         } else {
-            fx.record(LedgerEvent::StoredOffline { msg: env.msg, device });
+            fx.record(LedgerEvent::StoredOffline {
+                msg: env.msg,
+                device,
+            });
         }
-        b.queue.push_back(Pending { env, expires_at: now.plus(cfg.offline_ttl_ns) });
+        b.queue.push_back(Pending {
+            env,
+            expires_at: now.plus(cfg.offline_ttl_ns),
+        });
         self.queued_total += 1;
         let online = b.online;
         if online {
@@ -130,16 +146,27 @@ impl Mailbox {
 
     /// The device acked `msg`: drop its copy. Returns whether a copy was queued.
     pub fn ack(&mut self, device: DeviceId, msg: MsgId, cfg: &MailboxConfig) -> bool {
-        let Some(i) = self.slot(device) else { return false };
+        let Some(i) = self.slot(device) else {
+            return false;
+        };
         let b = &mut self.boxes[i];
-        let Some(pos) = b.queue.iter().position(|p| p.env.msg == msg) else { return false };
+        let Some(pos) = b.queue.iter().position(|p| p.env.msg == msg) else {
+            return false;
+        };
         b.queue.remove(pos);
         self.queued_total -= 1;
         b.redeliver_ns = cfg.redeliver_initial_ns;
         true
     }
 
-    pub fn connect(&mut self, now: SimTime, device: DeviceId, cfg: &MailboxConfig, route: Route, fx: &mut Effects) {
+    pub fn connect(
+        &mut self,
+        now: SimTime,
+        device: DeviceId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
         let Some(i) = self.slot(device) else { return };
         fx.send(route(device), Frame::ConnectAck { device });
         let b = &mut self.boxes[i];
@@ -157,7 +184,9 @@ impl Mailbox {
     /// The device went offline. Returns whether copies are still waiting for it (the server
     /// then pushes, so that what was in flight when it left does not wait for its next visit).
     pub fn disconnect(&mut self, device: DeviceId) -> bool {
-        let Some(i) = self.slot(device) else { return false };
+        let Some(i) = self.slot(device) else {
+            return false;
+        };
         let b = &mut self.boxes[i];
         b.online = false;
         b.redeliver_at = None;
@@ -165,7 +194,14 @@ impl Mailbox {
     }
 
     /// Redelivery timer: resend what is still unacked, backing off.
-    pub fn handle_redeliver(&mut self, now: SimTime, device: DeviceId, cfg: &MailboxConfig, route: Route, fx: &mut Effects) {
+    pub fn handle_redeliver(
+        &mut self,
+        now: SimTime,
+        device: DeviceId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
         let Some(i) = self.slot(device) else { return };
         let b = &mut self.boxes[i];
         if b.redeliver_at != Some(now) {
@@ -184,7 +220,9 @@ impl Mailbox {
 
     /// Drops the copies of `msg` queued for `device` for good (it can no longer be delivered).
     pub fn drop_copy(&mut self, device: DeviceId, msg: MsgId) -> bool {
-        let Some(i) = self.slot(device) else { return false };
+        let Some(i) = self.slot(device) else {
+            return false;
+        };
         let b = &mut self.boxes[i];
         let before = b.queue.len();
         b.queue.retain(|p| p.env.msg != msg);
@@ -203,7 +241,10 @@ impl Mailbox {
         for (i, b) in self.boxes.iter_mut().enumerate() {
             while b.queue.front().is_some_and(|p| p.expires_at <= now) {
                 if let Some(p) = b.queue.pop_front() {
-                    fx.record(LedgerEvent::Expired { msg: p.env.msg, device: DeviceId(first + i as u32) });
+                    fx.record(LedgerEvent::Expired {
+                        msg: p.env.msg,
+                        device: DeviceId(first + i as u32),
+                    });
                     self.queued_total -= 1;
                 }
             }

@@ -20,7 +20,12 @@ pub struct PartnerServer {
 impl PartnerServer {
     pub fn new(provider: ProviderId, dir: &Directory, cfg: MailboxConfig) -> Self {
         let mailbox = Mailbox::new(dir.devices_of_provider(provider), dir.devices(), &cfg);
-        PartnerServer { provider, mailbox, cfg, pushes_sent: 0 }
+        PartnerServer {
+            provider,
+            mailbox,
+            cfg,
+            pushes_sent: 0,
+        }
     }
 
     pub fn provider(&self) -> ProviderId {
@@ -59,31 +64,63 @@ impl PartnerServer {
                 self.pushes_sent += 1;
                 fx.send(Addr::Device(device), Frame::Push { device });
             }
-            Frame::Receipt { msg, kind, from_user, to_user, .. } => {
+            Frame::Receipt {
+                msg,
+                kind,
+                from_user,
+                to_user,
+                ..
+            } => {
                 for d in dir.devices_of(to_user) {
                     if self.mailbox.is_online(d) {
-                        fx.send(Addr::Device(d), Frame::Receipt { msg, kind, from_user, to_user, to_device: Some(d) });
+                        fx.send(
+                            Addr::Device(d),
+                            Frame::Receipt {
+                                msg,
+                                kind,
+                                from_user,
+                                to_user,
+                                to_device: Some(d),
+                            },
+                        );
                     }
                 }
             }
-            Frame::SubmitAck { .. } | Frame::Refused { .. } | Frame::Deliver(_) | Frame::Bounced { .. } | Frame::Push { .. } | Frame::ConnectAck { .. } => {}
+            Frame::SubmitAck { .. }
+            | Frame::Refused { .. }
+            | Frame::Deliver(_)
+            | Frame::Bounced { .. }
+            | Frame::Push { .. }
+            | Frame::ConnectAck { .. } => {}
         }
     }
 
     fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
         let back = Addr::Device(env.from_device);
         if self.mailbox.accept(&env, &self.cfg) {
-            fx.record(LedgerEvent::Accepted { msg: env.msg, devices: dir.device_count(env.to_user) as u8 });
+            fx.record(LedgerEvent::Accepted {
+                msg: env.msg,
+                devices: dir.device_count(env.to_user) as u8,
+            });
             let route = |d: DeviceId| Addr::Device(d);
             for d in dir.devices_of(env.to_user) {
-                let copy = Envelope { to_device: Some(d), ..env.clone() };
+                let copy = Envelope {
+                    to_device: Some(d),
+                    ..env.clone()
+                };
                 if self.mailbox.enqueue(now, copy, &self.cfg, &route, fx) == Some(true) {
                     self.pushes_sent += 1;
                     fx.send(Addr::Device(d), Frame::Push { device: d });
                 }
             }
         }
-        fx.send(back, Frame::SubmitAck { msg: env.msg, device: env.from_device });
+        fx.send(
+            back,
+            Frame::SubmitAck {
+                msg: env.msg,
+                device: env.from_device,
+            },
+        );
     }
 
     pub fn handle_timer(&mut self, now: SimTime, timer: TimerKind, fx: &mut Effects) {

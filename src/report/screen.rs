@@ -7,8 +7,16 @@ use std::fmt::Write as _;
 pub fn render(s: &Summary, out_dir: &str) -> String {
     let c = &s.counters;
     let mut o = String::new();
-    let _ = writeln!(o, "interop-sim {}  scenario {}  seed {}  hash {}", s.version, s.scenario, s.seed, s.scenario_hash);
-    let _ = writeln!(o, "events {}  simulated {:.1}s  fingerprint {}", s.events_processed, s.end_time_s, s.fingerprint);
+    let _ = writeln!(
+        o,
+        "interop-sim {}  scenario {}  seed {}  hash {}",
+        s.version, s.scenario, s.seed, s.scenario_hash
+    );
+    let _ = writeln!(
+        o,
+        "events {}  simulated {:.1}s  fingerprint {}",
+        s.events_processed, s.end_time_s, s.fingerprint
+    );
     let _ = writeln!(o);
     let _ = writeln!(
         o,
@@ -20,7 +28,11 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         "          unreachable {}  expired {}  unsent {}  decrypt_failures {}  delivered_ratio {:.4}",
         c.unreachable, c.expired, c.unsent, c.decrypt_failures, c.delivered_ratio
     );
-    let _ = writeln!(o, "latency   {:>9} {:>9} {:>9} {:>9} {:>9}", "", "p50", "p99", "p999", "max");
+    let _ = writeln!(
+        o,
+        "latency   {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "p50", "p99", "p999", "max"
+    );
     let mut row = |name: &str, l: &crate::metrics::summary::Latency| {
         let _ = writeln!(
             o,
@@ -34,9 +46,22 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
             row(name, &p.latency);
         }
     }
-    let _ = writeln!(o, "throughput  delivered/s mean {:.1}  peak {:.1}", s.delivered_per_s_mean, s.delivered_per_s_peak);
-    let util: Vec<String> =
-        s.nodes.iter().map(|(k, u)| format!("{k} {:.1}%/{:.1}%", u.utilization_mean * 100.0, u.utilization_peak * 100.0)).collect();
+    let _ = writeln!(
+        o,
+        "throughput  delivered/s mean {:.1}  peak {:.1}",
+        s.delivered_per_s_mean, s.delivered_per_s_peak
+    );
+    let util: Vec<String> = s
+        .nodes
+        .iter()
+        .map(|(k, u)| {
+            format!(
+                "{k} {:.1}%/{:.1}%",
+                u.utilization_mean * 100.0,
+                u.utilization_peak * 100.0
+            )
+        })
+        .collect();
     let _ = writeln!(o, "utilization (mean/peak)  {}", util.join("  "));
     let _ = writeln!(o);
     if s.expect.is_empty() {
@@ -44,11 +69,27 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     }
     for v in &s.expect {
         let value = v.value.map_or("not measured".to_string(), trim);
-        let _ = writeln!(o, "{}  {} = {} (expected {})", if v.ok { "PASS" } else { "FAIL" }, v.key, value, v.bound);
+        let _ = writeln!(
+            o,
+            "{}  {} = {} (expected {})",
+            if v.ok { "PASS" } else { "FAIL" },
+            v.key,
+            value,
+            v.bound
+        );
     }
-    let _ = writeln!(o, "\n{}  results in {}", if s.passed { "PASSED" } else { "FAILED" }, out_dir);
+    let _ = writeln!(
+        o,
+        "\n{}  results in {}",
+        if s.passed { "PASSED" } else { "FAILED" },
+        out_dir
+    );
     if !s.passed {
-        let _ = writeln!(o, "reproduce with: interop-sim run <scenario> --seed {}", s.seed);
+        let _ = writeln!(
+            o,
+            "reproduce with: interop-sim run <scenario> --seed {}",
+            s.seed
+        );
     }
     o
 }

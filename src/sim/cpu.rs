@@ -49,7 +49,11 @@ impl Cpu {
 
     /// Service time of a frame: a message costs `per_message`, a control frame a quarter.
     pub fn service_ns(&self, is_message: bool) -> u64 {
-        let base = if is_message { self.per_message_ns } else { self.per_message_ns / 4 };
+        let base = if is_message {
+            self.per_message_ns
+        } else {
+            self.per_message_ns / 4
+        };
         (base as f64 * self.slow_factor) as u64
     }
 
@@ -60,7 +64,11 @@ impl Cpu {
             self.rejected += 1;
             return None;
         }
-        let (core, _) = self.free_at.iter().enumerate().min_by_key(|&(i, t)| (*t, i))?;
+        let (core, _) = self
+            .free_at
+            .iter()
+            .enumerate()
+            .min_by_key(|&(i, t)| (*t, i))?;
         let start = self.free_at[core].max(now);
         let done = start.plus(service_ns);
         self.free_at[core] = done;
@@ -78,7 +86,8 @@ impl Cpu {
 
     /// Busy share of the cores over the interval just ended; resets the interval.
     pub fn take_interval_utilization(&mut self, interval_ns: u64) -> f64 {
-        let u = (self.busy_interval_ns as f64 / (interval_ns as f64 * self.cores() as f64)).min(1.0);
+        let u =
+            (self.busy_interval_ns as f64 / (interval_ns as f64 * self.cores() as f64)).min(1.0);
         self.busy_interval_ns = 0;
         self.peak_utilization = self.peak_utilization.max(u);
         u
@@ -98,12 +107,21 @@ mod tests {
 
     #[test]
     fn two_cores_serve_in_parallel_then_queue_and_refuse() {
-        let mut c = Cpu::new(&NodeCapacity { cores: 2, per_message_ns: 100, queue_max: 1, rate_limit_per_partner: None });
+        let mut c = Cpu::new(&NodeCapacity {
+            cores: 2,
+            per_message_ns: 100,
+            queue_max: 1,
+            rate_limit_per_partner: None,
+        });
         let t = SimTime::ZERO;
         assert_eq!(c.admit(t, 100), Some(SimTime::from_nanos(100)));
         assert_eq!(c.admit(t, 100), Some(SimTime::from_nanos(100)));
         assert_eq!(c.admit(t, 100), Some(SimTime::from_nanos(200)));
-        assert_eq!(c.admit(t, 100), None, "2 in service + 1 queued is the bound");
+        assert_eq!(
+            c.admit(t, 100),
+            None,
+            "2 in service + 1 queued is the bound"
+        );
         c.complete();
         assert!(c.admit(t, 100).is_some());
     }

@@ -83,14 +83,22 @@ impl Links {
             (_, Device(d)) => (HopClass::ClientServer, &mut self.device[d.index()][DOWN]),
             (ChatServer, Gateway) => (HopClass::ServerGateway, &mut self.server_gateway[UP]),
             (Gateway, ChatServer) => (HopClass::ServerGateway, &mut self.server_gateway[DOWN]),
-            (Gateway, Adapter(p)) | (Gateway, PartnerServer(p)) => {
-                (HopClass::GatewayPartner, &mut self.gateway_partner[p.index()][DOWN])
-            }
-            (Adapter(p), Gateway) | (PartnerServer(p), Gateway) => {
-                (HopClass::GatewayPartner, &mut self.gateway_partner[p.index()][UP])
-            }
-            (Adapter(p), PartnerServer(_)) => (HopClass::AdapterServer, &mut self.adapter_server[p.index()][UP]),
-            (PartnerServer(p), Adapter(_)) => (HopClass::AdapterServer, &mut self.adapter_server[p.index()][DOWN]),
+            (Gateway, Adapter(p)) | (Gateway, PartnerServer(p)) => (
+                HopClass::GatewayPartner,
+                &mut self.gateway_partner[p.index()][DOWN],
+            ),
+            (Adapter(p), Gateway) | (PartnerServer(p), Gateway) => (
+                HopClass::GatewayPartner,
+                &mut self.gateway_partner[p.index()][UP],
+            ),
+            (Adapter(p), PartnerServer(_)) => (
+                HopClass::AdapterServer,
+                &mut self.adapter_server[p.index()][UP],
+            ),
+            (PartnerServer(p), Adapter(_)) => (
+                HopClass::AdapterServer,
+                &mut self.adapter_server[p.index()][DOWN],
+            ),
             // Any other pair has no direct link in the modeled topology; route over the
             // server-gateway class rather than panic (a node bug shows up in the counters).
             _ => (HopClass::ServerGateway, &mut self.server_gateway[UP]),

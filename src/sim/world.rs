@@ -2,17 +2,19 @@
 
 use super::cpu::Cpu;
 use super::transport::{side_of, InFlight, Links, Slab};
-use crate::engine::{self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World};
+use crate::engine::{
+    self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World,
+};
 use crate::faults::{self, Edge};
 use crate::metrics::summary::{RunFacts, Utilization};
 use crate::metrics::{Ledger, LedgerEvent, PathKind, Sample, Summary, TimeSeries};
 use crate::net::latency::{exponential_ns, unit};
 use crate::net::{LinkEffect, LinkModel, Partitions, Transit};
+use crate::nodes::adapter::Adapter;
 use crate::nodes::chat_server::ChatServer;
 use crate::nodes::device::{Device, DeviceConfig};
 use crate::nodes::directory::PartnerLink;
 use crate::nodes::gateway::Gateway;
-use crate::nodes::adapter::Adapter;
 use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Directory, Effects, Output, TimerKind};
@@ -28,14 +30,26 @@ pub enum Event {
     Arrive(u32),
     /// The destination's CPU finished a frame: the node handles it now.
     Processed(u32),
-    Timer { node: Addr, timer: TimerKind },
+    Timer {
+        node: Addr,
+        timer: TimerKind,
+    },
     /// The next Poisson arrival of the workload.
     Compose,
-    Reply { from: UserId, to: UserId },
-    Read { msg: MsgId, device: DeviceId },
+    Reply {
+        from: UserId,
+        to: UserId,
+    },
+    Read {
+        msg: MsgId,
+        device: DeviceId,
+    },
     /// A device's connectivity flips (churn).
     Churn(DeviceId),
-    Fault { index: u16, edge: Edge },
+    Fault {
+        index: u16,
+        edge: Edge,
+    },
     /// End of a timeseries interval.
     Sample,
     /// The send window closes: churn stops and every device comes online to drain.
@@ -153,7 +167,13 @@ fn build_directory(s: &Scenario, tree: &RngTree) -> Directory {
     let links = s
         .providers
         .iter()
-        .map(|p| if p.adapter == AdapterMode::Direct { PartnerLink::Direct } else { PartnerLink::Proxied })
+        .map(|p| {
+            if p.adapter == AdapterMode::Direct {
+                PartnerLink::Direct
+            } else {
+                PartnerLink::Proxied
+            }
+        })
         .collect();
     let mut devices = Vec::new();
     let mut enlisted = Vec::new();
@@ -186,12 +206,18 @@ impl Sim {
             dedup_window_max: 4096,
         };
         let providers = s.providers.len();
-        let devices = (0..dir.devices() as u32).map(|i| Device::new(DeviceId(i), &dir, &device_cfg)).collect();
-        let adapters = (0..providers)
-            .map(|p| (p > 0 && s.providers[p].adapter == AdapterMode::Proxied).then(|| Adapter::new(ProviderId(p as u32))))
+        let devices = (0..dir.devices() as u32)
+            .map(|i| Device::new(DeviceId(i), &dir, &device_cfg))
             .collect();
-        let partner_servers =
-            (0..providers).map(|p| (p > 0).then(|| PartnerServer::new(ProviderId(p as u32), &dir, mailbox))).collect();
+        let adapters = (0..providers)
+            .map(|p| {
+                (p > 0 && s.providers[p].adapter == AdapterMode::Proxied)
+                    .then(|| Adapter::new(ProviderId(p as u32)))
+            })
+            .collect();
+        let partner_servers = (0..providers)
+            .map(|p| (p > 0).then(|| PartnerServer::new(ProviderId(p as u32), &dir, mailbox)))
+            .collect();
         let nodes = Nodes {
             devices,
             chat: ChatServer::new(&dir, mailbox),
@@ -202,15 +228,23 @@ impl Sim {
         let servers = Servers {
             chat: Cpu::new(&s.capacity.chat_server),
             gateway: Cpu::new(&s.capacity.gateway),
-            adapters: (0..providers).map(|_| Cpu::new(&s.capacity.adapter)).collect(),
-            partner_servers: (0..providers).map(|_| Cpu::new(&s.capacity.chat_server)).collect(),
+            adapters: (0..providers)
+                .map(|_| Cpu::new(&s.capacity.adapter))
+                .collect(),
+            partner_servers: (0..providers)
+                .map(|_| Cpu::new(&s.capacity.chat_server))
+                .collect(),
             chat_down: false,
             gateway_down: false,
             provider_down: vec![false; providers],
         };
         let share = d.online_share.clamp(0.0, 1.0);
         let on = d.online_mean_ns as f64;
-        let off = if share >= 1.0 { 0.0 } else { on * (1.0 - share) / share.max(1e-9) };
+        let off = if share >= 1.0 {
+            0.0
+        } else {
+            on * (1.0 - share) / share.max(1e-9)
+        };
         let link_models = HopClass::ALL.map(|h| LinkModel::new(s.network.link(h)));
         Sim {
             workload: Workload::new(&s, &dir, &tree),
@@ -255,7 +289,11 @@ impl Sim {
             }
             if share < 1.0 {
                 let online = self.nodes.devices[i].is_online();
-                let mean = if online { self.churn_means.0 } else { self.churn_means.1 };
+                let mean = if online {
+                    self.churn_means.0
+                } else {
+                    self.churn_means.1
+                };
                 let t = exponential_ns(&mut self.churn_rng, mean);
                 if t < self.s.run.duration_ns {
                     sched.at(SimTime::from_nanos(t), Event::Churn(d));
@@ -268,21 +306,39 @@ impl Sim {
             }
         }
         for (t, i, edge) in faults::edges(&self.s.faults) {
-            sched.at(t, Event::Fault { index: i as u16, edge });
+            sched.at(
+                t,
+                Event::Fault {
+                    index: i as u16,
+                    edge,
+                },
+            );
         }
         sched.at(SimTime::from_nanos(self.s.run.interval_ns), Event::Sample);
         sched.at(self.send_end, Event::DrainStart);
     }
 
     /// Runs `f` with the shared effects buffer, then turns its outputs into events.
-    fn with_fx(&mut self, now: SimTime, node: Addr, sched: &mut Scheduler<'_, Event>, f: impl FnOnce(&mut Sim, &mut Effects)) {
+    fn with_fx(
+        &mut self,
+        now: SimTime,
+        node: Addr,
+        sched: &mut Scheduler<'_, Event>,
+        f: impl FnOnce(&mut Sim, &mut Effects),
+    ) {
         let mut fx = std::mem::take(&mut self.fx);
         f(self, &mut fx);
         self.apply_effects(now, node, &mut fx, sched);
         self.fx = fx;
     }
 
-    fn apply_effects(&mut self, now: SimTime, node: Addr, fx: &mut Effects, sched: &mut Scheduler<'_, Event>) {
+    fn apply_effects(
+        &mut self,
+        now: SimTime,
+        node: Addr,
+        fx: &mut Effects,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
         for out in fx.outputs.drain(..) {
             match out {
                 Output::Send { to, frame } => self.transmit(now, node, to, frame, sched),
@@ -292,7 +348,11 @@ impl Sim {
         for ev in fx.ledger.drain(..) {
             if let Some(t) = &self.trace {
                 if t.matches_ledger(&ev) {
-                    self.trace_lines.push(format!("{{\"t_ns\":{},\"ledger\":\"{:?}\"}}", now.as_nanos(), ev));
+                    self.trace_lines.push(format!(
+                        "{{\"t_ns\":{},\"ledger\":\"{:?}\"}}",
+                        now.as_nanos(),
+                        ev
+                    ));
                 }
             }
             let dir = &self.dir;
@@ -303,12 +363,16 @@ impl Sim {
 
     /// The workload's reactions to what users see: replies and reads on the primary device.
     fn react(&mut self, now: SimTime, ev: &LedgerEvent, sched: &mut Scheduler<'_, Event>) {
-        let LedgerEvent::Shown { msg, device, .. } = *ev else { return };
+        let LedgerEvent::Shown { msg, device, .. } = *ev else {
+            return;
+        };
         self.interval_shown += 1;
         if self.dir.device_slot(device) != 0 {
             return;
         }
-        let Some(r) = self.ledger.record(msg) else { return };
+        let Some(r) = self.ledger.record(msg) else {
+            return;
+        };
         let (from, to) = (r.from_user, r.to_user);
         if let Some(delay) = self.workload.read_after_ns() {
             sched.at(now.plus(delay), Event::Read { msg, device });
@@ -321,10 +385,25 @@ impl Sim {
     }
 
     /// Hands a frame to the link between `from` and `to`.
-    fn transmit(&mut self, now: SimTime, from: Addr, to: Addr, frame: Frame, sched: &mut Scheduler<'_, Event>) {
-        let blocked = self.partitions.blocks(side_of(from, &self.dir), side_of(to, &self.dir));
+    fn transmit(
+        &mut self,
+        now: SimTime,
+        from: Addr,
+        to: Addr,
+        frame: Frame,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
+        let blocked = self
+            .partitions
+            .blocks(side_of(from, &self.dir), side_of(to, &self.dir));
         if self.trace.is_some() {
-            self.trace_frame(now, if blocked { "blocked" } else { "send" }, from, to, &frame);
+            self.trace_frame(
+                now,
+                if blocked { "blocked" } else { "send" },
+                from,
+                to,
+                &frame,
+            );
         }
         if blocked {
             self.count("dropped_partition", 1);
@@ -351,14 +430,38 @@ impl Sim {
         match transit {
             Transit::Lost => self.count("dropped_loss", 1),
             Transit::QueueFull => self.count("dropped_link_queue", 1),
-            Transit::Arrives { at, copy_at, copy_is_replay, tampered } => {
+            Transit::Arrives {
+                at,
+                copy_at,
+                copy_is_replay,
+                tampered,
+            } => {
                 if let Some(copy_at) = copy_at {
-                    let copy = InFlight { from, to, frame: frame.clone(), tampered: false, replay: copy_is_replay };
+                    let copy = InFlight {
+                        from,
+                        to,
+                        frame: frame.clone(),
+                        tampered: false,
+                        replay: copy_is_replay,
+                    };
                     let slot = self.frames.insert(copy);
                     sched.at(copy_at, Event::Arrive(slot));
-                    self.count(if copy_is_replay { "replayed_frames" } else { "duplicated_frames" }, 1);
+                    self.count(
+                        if copy_is_replay {
+                            "replayed_frames"
+                        } else {
+                            "duplicated_frames"
+                        },
+                        1,
+                    );
                 }
-                let slot = self.frames.insert(InFlight { from, to, frame, tampered, replay: false });
+                let slot = self.frames.insert(InFlight {
+                    from,
+                    to,
+                    frame,
+                    tampered,
+                    replay: false,
+                });
                 sched.at(at, Event::Arrive(slot));
             }
         }
@@ -385,7 +488,9 @@ impl Sim {
     }
 
     fn arrive(&mut self, now: SimTime, slot: u32, sched: &mut Scheduler<'_, Event>) {
-        let Some(f) = self.frames.get(slot) else { return };
+        let Some(f) = self.frames.get(slot) else {
+            return;
+        };
         let (to, is_message, tampered) = (f.to, f.frame.is_message(), f.tampered);
         if self.is_down(to) {
             self.frames.take(slot);
@@ -412,7 +517,9 @@ impl Sim {
     }
 
     fn process(&mut self, now: SimTime, slot: u32, sched: &mut Scheduler<'_, Event>) {
-        let Some(f) = self.frames.take(slot) else { return };
+        let Some(f) = self.frames.take(slot) else {
+            return;
+        };
         if let Some(cpu) = self.cpu(f.to) {
             cpu.complete();
         }
@@ -443,7 +550,10 @@ impl Sim {
                 }
             }
             Addr::ChatServer => self.nodes.chat.handle_frame(now, f.frame, dir, fx),
-            Addr::Gateway => self.nodes.gateway.handle_frame(now, f.from, f.frame, dir, fx),
+            Addr::Gateway => self
+                .nodes
+                .gateway
+                .handle_frame(now, f.from, f.frame, dir, fx),
             Addr::Adapter(p) => {
                 if let Some(a) = self.nodes.adapters[p.index()].as_mut() {
                     if let Some(to) = a.handle_frame(f.from, &f.frame) {
@@ -458,31 +568,62 @@ impl Sim {
             }
         }
         if replay {
-            let effective = fx.ledger[before..].iter().any(|e| matches!(e, LedgerEvent::Shown { .. } | LedgerEvent::Accepted { .. }));
+            let effective = fx.ledger[before..]
+                .iter()
+                .any(|e| matches!(e, LedgerEvent::Shown { .. } | LedgerEvent::Accepted { .. }));
             if !effective {
                 self.replay_rejected += 1;
             }
         }
     }
 
-    fn compose(&mut self, now: SimTime, from: UserId, to: UserId, sched: &mut Scheduler<'_, Event>) {
+    fn compose(
+        &mut self,
+        now: SimTime,
+        from: UserId,
+        to: UserId,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
         let draft = self.workload.draft_to(from, to);
-        let path = if self.dir.is_interop(from, to) { PathKind::Interop } else { PathKind::Native };
+        let path = if self.dir.is_interop(from, to) {
+            PathKind::Interop
+        } else {
+            PathKind::Native
+        };
         // The device in the user's hand: the first one online, else the phone.
-        let device = self.dir.devices_of(from).find(|d| self.nodes.devices[d.index()].is_online()).unwrap_or(self.dir.primary_device(from));
+        let device = self
+            .dir
+            .devices_of(from)
+            .find(|d| self.nodes.devices[d.index()].is_online())
+            .unwrap_or(self.dir.primary_device(from));
         // Writing a message means the app is open: an offline phone connects first.
         if !self.nodes.devices[device.index()].is_online() {
             self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
                 sim.nodes.devices[device.index()].go_online(now, &sim.device_cfg, &sim.dir, fx)
             });
         }
-        let bytes = draft.body_bytes.saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
-        let msg = self.ledger.create(now, from, device, to, draft.content, path, bytes);
+        let bytes = draft
+            .body_bytes
+            .saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
+        let msg = self
+            .ledger
+            .create(now, from, device, to, draft.content, path, bytes);
         self.interval_sent += 1;
-        let ct = Ciphertext { len: signal_ciphertext_len(draft.body_bytes), bytes: None };
+        let ct = Ciphertext {
+            len: signal_ciphertext_len(draft.body_bytes),
+            bytes: None,
+        };
         let mut accepted = true;
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
-            accepted = sim.nodes.devices[device.index()].compose(now, msg, to, ct, &sim.device_cfg, &sim.dir, fx);
+            accepted = sim.nodes.devices[device.index()].compose(
+                now,
+                msg,
+                to,
+                ct,
+                &sim.device_cfg,
+                &sim.dir,
+                fx,
+            );
         });
         if !accepted {
             self.count("outbox_full", 1);
@@ -502,7 +643,11 @@ impl Sim {
                 dev.go_online(now, &sim.device_cfg, &sim.dir, fx);
             }
         });
-        let mean = if online { self.churn_means.1 } else { self.churn_means.0 };
+        let mean = if online {
+            self.churn_means.1
+        } else {
+            self.churn_means.0
+        };
         let t = now.plus(exponential_ns(&mut self.churn_rng, mean).max(1));
         if t < self.send_end {
             sched.at(t, Event::Churn(d));
@@ -523,7 +668,13 @@ impl Sim {
     fn sample(&mut self, now: SimTime, sched: &mut Scheduler<'_, Event>) {
         let interval = self.s.run.interval_ns;
         let offline_queue = self.nodes.chat.queued()
-            + self.nodes.partner_servers.iter().flatten().map(|p| p.queued()).sum::<u64>();
+            + self
+                .nodes
+                .partner_servers
+                .iter()
+                .flatten()
+                .map(|p| p.queued())
+                .sum::<u64>();
         let adapters_util = {
             let n = self.servers.adapters.len().max(1);
             let mut acc = 0.0;
@@ -558,7 +709,14 @@ impl Sim {
     fn fault(&mut self, now: SimTime, index: usize, edge: Edge, sched: &mut Scheduler<'_, Event>) {
         let f = self.s.faults[index].clone();
         let start = edge == Edge::Start;
-        self.count(if start { "faults_started" } else { "faults_healed" }, 1);
+        self.count(
+            if start {
+                "faults_started"
+            } else {
+                "faults_healed"
+            },
+            1,
+        );
         match &f.kind {
             FaultKind::Partition { a, b, one_way } => {
                 let (a, b) = (faults::side(a), faults::side(b));
@@ -576,10 +734,18 @@ impl Sim {
                 }
             }
             FaultKind::Loss { link, rate } => self.overlay(*link, LinkEffect::Loss, *rate, start),
-            FaultKind::Duplicate { link, rate } => self.overlay(*link, LinkEffect::Duplicate, *rate, start),
-            FaultKind::Reorder { link, rate } => self.overlay(*link, LinkEffect::Reorder, *rate, start),
-            FaultKind::Tamper { link, rate } => self.overlay(*link, LinkEffect::Tamper, *rate, start),
-            FaultKind::Replay { link, rate } => self.overlay(*link, LinkEffect::Replay, *rate, start),
+            FaultKind::Duplicate { link, rate } => {
+                self.overlay(*link, LinkEffect::Duplicate, *rate, start)
+            }
+            FaultKind::Reorder { link, rate } => {
+                self.overlay(*link, LinkEffect::Reorder, *rate, start)
+            }
+            FaultKind::Tamper { link, rate } => {
+                self.overlay(*link, LinkEffect::Tamper, *rate, start)
+            }
+            FaultKind::Replay { link, rate } => {
+                self.overlay(*link, LinkEffect::Replay, *rate, start)
+            }
             FaultKind::Toggle { provider, users } => self.toggle(index, *provider, *users, start),
             FaultKind::IdentityReset { provider, users } => {
                 // Sessions are opaque until the Signal protocol is wired in: count the reinstalls.
@@ -606,7 +772,10 @@ impl Sim {
             Endpoint::Gateway => vec![&mut self.servers.gateway],
             Endpoint::Provider(0) => vec![&mut self.servers.chat],
             Endpoint::Provider(p) => {
-                let (a, ps) = (&mut self.servers.adapters, &mut self.servers.partner_servers);
+                let (a, ps) = (
+                    &mut self.servers.adapters,
+                    &mut self.servers.partner_servers,
+                );
                 a.get_mut(p).into_iter().chain(ps.get_mut(p)).collect()
             }
             Endpoint::Clients(_) => Vec::new(),
@@ -615,7 +784,14 @@ impl Sim {
 
     /// A crash takes a node down (frames to it are dropped); without durable storage its
     /// queues are lost. On restart, the devices connected through it reconnect.
-    fn crash(&mut self, now: SimTime, node: &Endpoint, durable: bool, start: bool, sched: &mut Scheduler<'_, Event>) {
+    fn crash(
+        &mut self,
+        now: SimTime,
+        node: &Endpoint,
+        durable: bool,
+        start: bool,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
         match *node {
             Endpoint::Gateway => self.servers.gateway_down = start,
             Endpoint::Provider(0) => {
@@ -637,7 +813,9 @@ impl Sim {
         if !start {
             for i in 0..self.nodes.devices.len() {
                 if self.nodes.devices[i].is_online() {
-                    self.with_fx(now, Addr::Device(DeviceId(i as u32)), sched, |sim, fx| sim.nodes.devices[i].reconnect(now, &sim.dir, fx));
+                    self.with_fx(now, Addr::Device(DeviceId(i as u32)), sched, |sim, fx| {
+                        sim.nodes.devices[i].reconnect(now, &sim.dir, fx)
+                    });
                 }
             }
         }
@@ -646,7 +824,10 @@ impl Sim {
     fn toggle(&mut self, index: usize, provider: usize, share: f64, start: bool) {
         if start {
             let range = self.dir.users_of(ProviderId(provider as u32));
-            let users: Vec<UserId> = faults::pick_users(&self.tree, index, range, share).into_iter().filter(|u| self.dir.is_enlisted(*u)).collect();
+            let users: Vec<UserId> = faults::pick_users(&self.tree, index, range, share)
+                .into_iter()
+                .filter(|u| self.dir.is_enlisted(*u))
+                .collect();
             for u in &users {
                 self.dir.set_enlisted(*u, false);
             }
@@ -667,7 +848,9 @@ impl World for Sim {
         match event {
             Event::Arrive(slot) => self.arrive(now, slot, sched),
             Event::Processed(slot) => self.process(now, slot, sched),
-            Event::Timer { node, timer } => self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx)),
+            Event::Timer { node, timer } => {
+                self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx))
+            }
             Event::Compose => {
                 let d = self.workload.draft();
                 self.compose(now, d.from, d.to, sched);
@@ -679,8 +862,12 @@ impl World for Sim {
             }
             Event::Reply { from, to } => self.compose(now, from, to, sched),
             Event::Read { msg, device } => {
-                let Some(sender) = self.ledger.record(msg).map(|r| r.from_user) else { return };
-                self.with_fx(now, Addr::Device(device), sched, |sim, fx| sim.nodes.devices[device.index()].read(msg, sender, &sim.dir, fx));
+                let Some(sender) = self.ledger.record(msg).map(|r| r.from_user) else {
+                    return;
+                };
+                self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
+                    sim.nodes.devices[device.index()].read(msg, sender, &sim.dir, fx)
+                });
             }
             Event::Churn(d) => self.churn(now, d, sched),
             Event::Fault { index, edge } => self.fault(now, index as usize, edge, sched),
@@ -692,7 +879,11 @@ impl World for Sim {
     fn fingerprint_word(&self, event: &Event) -> u64 {
         match *event {
             Event::Arrive(slot) | Event::Processed(slot) => {
-                let tag = if matches!(event, Event::Arrive(_)) { 1u64 } else { 2 };
+                let tag = if matches!(event, Event::Arrive(_)) {
+                    1u64
+                } else {
+                    2
+                };
                 let f = self.frames.get(slot);
                 let addr = f.map_or(0, |f| f.to.code());
                 let kind = f.map_or(0, |f| f.frame.kind_code());
@@ -716,7 +907,13 @@ impl Sim {
             return;
         }
         match node {
-            Addr::Device(d) => self.nodes.devices[d.index()].handle_timer(now, timer, &self.device_cfg, &self.dir, fx),
+            Addr::Device(d) => self.nodes.devices[d.index()].handle_timer(
+                now,
+                timer,
+                &self.device_cfg,
+                &self.dir,
+                fx,
+            ),
             Addr::ChatServer => self.nodes.chat.handle_timer(now, timer, &self.dir, fx),
             Addr::PartnerServer(p) => {
                 if let Some(ps) = self.nodes.partner_servers[p.index()].as_mut() {
@@ -729,18 +926,35 @@ impl Sim {
 
     fn finish(mut self, outcome: engine::RunOutcome, scenario_hash: String) -> RunResult {
         let elapsed = outcome.end_time.as_nanos().max(1);
-        let util = |c: &Cpu| Utilization { utilization_mean: c.mean_utilization(elapsed), utilization_peak: c.peak_utilization };
+        let util = |c: &Cpu| Utilization {
+            utilization_mean: c.mean_utilization(elapsed),
+            utilization_peak: c.peak_utilization,
+        };
         let mut nodes = BTreeMap::new();
         nodes.insert("gateway".to_string(), util(&self.servers.gateway));
         nodes.insert("chat_server".to_string(), util(&self.servers.chat));
-        let adapters: Vec<&Cpu> = self.servers.adapters.iter().enumerate().filter(|(p, _)| self.nodes.adapters[*p].is_some()).map(|(_, c)| c).collect();
+        let adapters: Vec<&Cpu> = self
+            .servers
+            .adapters
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| self.nodes.adapters[*p].is_some())
+            .map(|(_, c)| c)
+            .collect();
         if !adapters.is_empty() {
             let n = adapters.len() as f64;
             nodes.insert(
                 "adapter".to_string(),
                 Utilization {
-                    utilization_mean: adapters.iter().map(|c| c.mean_utilization(elapsed)).sum::<f64>() / n,
-                    utilization_peak: adapters.iter().map(|c| c.peak_utilization).fold(0.0, f64::max),
+                    utilization_mean: adapters
+                        .iter()
+                        .map(|c| c.mean_utilization(elapsed))
+                        .sum::<f64>()
+                        / n,
+                    utilization_peak: adapters
+                        .iter()
+                        .map(|c| c.peak_utilization)
+                        .fold(0.0, f64::max),
                 },
             );
         }
@@ -750,7 +964,13 @@ impl Sim {
         self.count("gateway_rate_limited", rl);
         let refused = self.nodes.gateway.refused;
         self.count("gateway_refused", refused);
-        let pushes: u64 = self.nodes.partner_servers.iter().flatten().map(|p| p.pushes_sent()).sum();
+        let pushes: u64 = self
+            .nodes
+            .partner_servers
+            .iter()
+            .flatten()
+            .map(|p| p.pushes_sent())
+            .sum();
         self.count("partner_pushes", pushes);
         self.count("events_processed", outcome.events_processed);
         let facts = RunFacts {
@@ -767,7 +987,13 @@ impl Sim {
             work: self.work.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         };
         let summary = Summary::build(&self.ledger, facts, &self.s.expect);
-        RunResult { summary, timeseries: self.series, ledger: self.ledger, stop: outcome.stop, trace: self.trace_lines }
+        RunResult {
+            summary,
+            timeseries: self.series,
+            ledger: self.ledger,
+            stop: outcome.stop,
+            trace: self.trace_lines,
+        }
     }
 }
 

@@ -86,11 +86,21 @@ pub enum Frame {
     /// Server -> sending device: the server has the message ("sent", one tick).
     SubmitAck { msg: MsgId, device: DeviceId },
     /// Server -> sending device: the message cannot be delivered, and why.
-    Refused { msg: MsgId, device: DeviceId, to_user: UserId, reason: Refusal },
+    Refused {
+        msg: MsgId,
+        device: DeviceId,
+        to_user: UserId,
+        reason: Refusal,
+    },
     /// Server -> recipient device (fan-out copy).
     Deliver(Envelope),
     /// Recipient device -> server: this device has it.
-    DeliverAck { msg: MsgId, device: DeviceId, from_user: UserId, to_user: UserId },
+    DeliverAck {
+        msg: MsgId,
+        device: DeviceId,
+        from_user: UserId,
+        to_user: UserId,
+    },
     /// Device -> server: online now, drain my queue.
     Connect { device: DeviceId },
     /// Server -> device: the connection is up (the device stops retrying its Connect).
@@ -105,7 +115,13 @@ pub enum Frame {
     /// A push notification (through the platform's push service) that wakes an offline device.
     Push { device: DeviceId },
     /// A delivery or read receipt, routed back to the sender's devices.
-    Receipt { msg: MsgId, kind: ReceiptKind, from_user: UserId, to_user: UserId, to_device: Option<DeviceId> },
+    Receipt {
+        msg: MsgId,
+        kind: ReceiptKind,
+        from_user: UserId,
+        to_user: UserId,
+        to_device: Option<DeviceId>,
+    },
 }
 
 impl Frame {

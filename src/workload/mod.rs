@@ -28,9 +28,9 @@ fn size_models() -> [(Latency, Option<Latency>); 5] {
     // Latency is a convenient (median, p99) lognormal in integer units; here the unit is bytes.
     let ln = |median_ns, p99_ns| Latency::Lognormal { median_ns, p99_ns };
     [
-        (ln(60, 900), None),                         // text
-        (ln(160, 400), Some(ln(150_000, 1_500_000))), // image
-        (ln(140, 300), Some(ln(40_000, 400_000))),    // voice
+        (ln(60, 900), None),                             // text
+        (ln(160, 400), Some(ln(150_000, 1_500_000))),    // image
+        (ln(140, 300), Some(ln(40_000, 400_000))),       // voice
         (ln(160, 400), Some(ln(4_000_000, 40_000_000))), // video
         (ln(180, 400), Some(ln(500_000, 20_000_000))),   // file
     ]
@@ -73,12 +73,17 @@ impl Workload {
             acc += p;
             content_cdf[i] = acc;
         }
-        let sizes = size_models().map(|(b, m)| (LatencySampler::new(&b), m.as_ref().map(LatencySampler::new)));
+        let sizes = size_models()
+            .map(|(b, m)| (LatencySampler::new(&b), m.as_ref().map(LatencySampler::new)));
         Workload {
             contacts,
             contacts_per_user: k,
             users,
-            mean_gap_ns: if rate_per_s > 0.0 { 1e9 / rate_per_s } else { f64::INFINITY },
+            mean_gap_ns: if rate_per_s > 0.0 {
+                1e9 / rate_per_s
+            } else {
+                f64::INFINITY
+            },
             content_cdf,
             sizes,
             reply_probability: w.reply_probability,
@@ -92,7 +97,9 @@ impl Workload {
 
     /// Time to the next arrival anywhere in the population; `None` when nobody sends.
     pub fn next_gap_ns(&mut self) -> Option<u64> {
-        self.mean_gap_ns.is_finite().then(|| exponential_ns(&mut self.arrivals, self.mean_gap_ns).max(1))
+        self.mean_gap_ns
+            .is_finite()
+            .then(|| exponential_ns(&mut self.arrivals, self.mean_gap_ns).max(1))
     }
 
     /// A new conversation message: a uniform sender, one of its contacts, content from the mix.
@@ -111,7 +118,13 @@ impl Workload {
         let (body, media) = &self.sizes[i];
         let body_bytes = body.sample(&mut self.choices).clamp(1, 65_536) as u32;
         let media_bytes = media.map_or(0, |m| m.sample(&mut self.choices).max(1));
-        Draft { from, to, content, body_bytes, media_bytes }
+        Draft {
+            from,
+            to,
+            content,
+            body_bytes,
+            media_bytes,
+        }
     }
 
     /// Whether the recipient answers a shown message, and after how long.
@@ -122,7 +135,8 @@ impl Workload {
 
     /// Whether the recipient reads a shown message (a read receipt follows), and when.
     pub fn read_after_ns(&mut self) -> Option<u64> {
-        chance(&mut self.reactions, self.read_probability).then(|| exponential_ns(&mut self.reactions, 5e9).max(1))
+        chance(&mut self.reactions, self.read_probability)
+            .then(|| exponential_ns(&mut self.reactions, 5e9).max(1))
     }
 }
 
@@ -166,7 +180,12 @@ mod tests {
 
     #[test]
     fn cross_share_is_respected() {
-        let dir = Directory::new(&[800, 200], vec![PartnerLink::Proxied; 2], &[1; 1000], vec![true; 1000]);
+        let dir = Directory::new(
+            &[800, 200],
+            vec![PartnerLink::Proxied; 2],
+            &[1; 1000],
+            vec![true; 1000],
+        );
         let mut rng = RngTree::new(5).stream("t", 0);
         let n = 20_000;
         let cross = (0..n)

@@ -7,12 +7,19 @@ use crate::{root, scratch};
 use std::process::{Command, Output};
 
 fn interop_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_interop-sim")).args(args).output().expect("spawn interop-sim")
+    Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args(args)
+        .output()
+        .expect("spawn interop-sim")
 }
 
 fn assert_invalid(out: &Output, what: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(2), "{what}: expected exit 2, stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{what}: expected exit 2, stderr:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{what}: panicked:\n{stderr}");
     stderr
 }
@@ -20,10 +27,14 @@ fn assert_invalid(out: &Output, what: &str) -> String {
 /// `path:line:col:` at the start of some line of the message.
 fn has_location(stderr: &str, file: &str) -> bool {
     stderr.lines().any(|l| {
-        let Some(rest) = l.strip_prefix(file) else { return false };
+        let Some(rest) = l.strip_prefix(file) else {
+            return false;
+        };
         let mut parts = rest.splitn(4, ':');
         parts.next() == Some("")
-            && parts.next().is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1))
+            && parts
+                .next()
+                .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1))
             && parts.next().is_some_and(|n| n.parse::<u32>().is_ok())
     })
 }
@@ -31,15 +42,28 @@ fn has_location(stderr: &str, file: &str) -> bool {
 #[test]
 fn every_broken_file_exits_2_with_its_location() {
     let dir = root().join("tests/data/broken");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("tests/data/broken").map(|e| e.expect("entry").path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/data/broken")
+        .map(|e| e.expect("entry").path())
+        .collect();
     files.sort();
     assert!(files.len() >= 15, "at least 15 broken scenarios");
     for f in files {
         let name = f.to_str().expect("utf-8 path");
         for cmd in ["run", "check"] {
-            let out = interop_sim(&[cmd, name, "--out", scratch("cli-broken").to_str().expect("utf-8")][..if cmd == "run" { 4 } else { 2 }]);
+            let out = interop_sim(
+                &[
+                    cmd,
+                    name,
+                    "--out",
+                    scratch("cli-broken").to_str().expect("utf-8"),
+                ][..if cmd == "run" { 4 } else { 2 }],
+            );
             let stderr = assert_invalid(&out, name);
-            assert!(has_location(&stderr, name), "{cmd} {name}: no file:line:col in\n{stderr}");
+            assert!(
+                has_location(&stderr, name),
+                "{cmd} {name}: no file:line:col in\n{stderr}"
+            );
         }
     }
 }
@@ -47,7 +71,10 @@ fn every_broken_file_exits_2_with_its_location() {
 #[test]
 fn the_message_names_the_key_and_suggests_the_right_one() {
     let f = root().join("tests/data/broken/misspelt_key.toml");
-    let stderr = assert_invalid(&interop_sim(&["check", f.to_str().expect("utf-8")]), "misspelt key");
+    let stderr = assert_invalid(
+        &interop_sim(&["check", f.to_str().expect("utf-8")]),
+        "misspelt key",
+    );
     assert!(stderr.contains("did you mean"), "{stderr}");
 }
 
@@ -55,9 +82,16 @@ fn the_message_names_the_key_and_suggests_the_right_one() {
 fn binary_garbage_missing_files_and_bad_arguments_exit_2() {
     let dir = scratch("cli-garbage");
     let garbage = dir.join("garbage.toml");
-    std::fs::write(&garbage, [0u8, 159, 146, 150, 0xff, 0xfe, 7, 0, 1, 2, 3]).expect("write garbage");
-    assert_invalid(&interop_sim(&["run", garbage.to_str().expect("utf-8")]), "binary garbage");
-    assert_invalid(&interop_sim(&["run", "no/such/scenario.toml"]), "missing file");
+    std::fs::write(&garbage, [0u8, 159, 146, 150, 0xff, 0xfe, 7, 0, 1, 2, 3])
+        .expect("write garbage");
+    assert_invalid(
+        &interop_sim(&["run", garbage.to_str().expect("utf-8")]),
+        "binary garbage",
+    );
+    assert_invalid(
+        &interop_sim(&["run", "no/such/scenario.toml"]),
+        "missing file",
+    );
     assert_invalid(&interop_sim(&["run", "--seed", "minus-one"]), "bad seed");
     assert_invalid(&interop_sim(&["frobnicate"]), "unknown command");
     let as_dir = interop_sim(&["check", dir.to_str().expect("utf-8")]);
@@ -70,28 +104,48 @@ fn check_prints_the_resolved_scenario_and_its_hash() {
     let out = interop_sim(&["check", f.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("[capacity"), "defaults filled in:\n{stdout}");
+    assert!(
+        stdout.contains("[capacity"),
+        "defaults filled in:\n{stdout}"
+    );
     assert!(stdout.contains("scenario hash: "), "{stdout}");
 }
 
 fn run_with_expect(name: &str, expect: &str) -> Output {
     let dir = scratch(name);
-    let base = std::fs::read_to_string(root().join("tests/data/scenarios/small.toml")).expect("small.toml");
+    let base = std::fs::read_to_string(root().join("tests/data/scenarios/small.toml"))
+        .expect("small.toml");
     let cut = base.find("[expect]").expect("small.toml has [expect]");
     let file = dir.join("s.toml");
     std::fs::write(&file, format!("{}[expect]\n{expect}\n", &base[..cut])).expect("write scenario");
-    interop_sim(&["run", file.to_str().expect("utf-8"), "--out", dir.join("out").to_str().expect("utf-8")])
+    interop_sim(&[
+        "run",
+        file.to_str().expect("utf-8"),
+        "--out",
+        dir.join("out").to_str().expect("utf-8"),
+    ])
 }
 
 #[test]
 fn exit_0_when_every_expectation_holds_and_1_when_one_fails() {
     let ok = run_with_expect("cli-pass", "lost = 0\ndelivered_p50 = \"1h\"");
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
     let stdout = String::from_utf8_lossy(&ok.stdout);
-    assert!(stdout.contains("PASS  lost = 0"), "one line per expectation:\n{stdout}");
+    assert!(
+        stdout.contains("PASS  lost = 0"),
+        "one line per expectation:\n{stdout}"
+    );
     let fail = run_with_expect("cli-fail", "delivered_p50 = \"1us\"");
     assert_eq!(fail.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&fail.stdout);
     assert!(stdout.contains("FAIL  delivered_p50"), "{stdout}");
-    assert!(stdout.contains("--seed 11"), "tells how to reproduce:\n{stdout}");
+    assert!(
+        stdout.contains("--seed 11"),
+        "tells how to reproduce:\n{stdout}"
+    );
 }

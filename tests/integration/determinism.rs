@@ -26,7 +26,10 @@ fn same_seed_same_files_in_one_process() {
     report::write_results(&a, &run_scenario(&s, &hash)).expect("write a");
     report::write_results(&b, &run_scenario(&s, &hash)).expect("write b");
     for f in DETERMINISTIC_FILES {
-        assert!(read(&a, f) == read(&b, f), "{f} differs between two runs of the same seed");
+        assert!(
+            read(&a, f) == read(&b, f),
+            "{f} differs between two runs of the same seed"
+        );
     }
 }
 
@@ -36,15 +39,30 @@ fn same_seed_same_files_in_two_processes() {
     let dirs = [scratch("det-proc-a"), scratch("det-proc-b")];
     for d in &dirs {
         let status = Command::new(env!("CARGO_BIN_EXE_interop-sim"))
-            .args(["run", file.to_str().expect("utf-8 path"), "--out", d.to_str().expect("utf-8 path")])
+            .args([
+                "run",
+                file.to_str().expect("utf-8 path"),
+                "--out",
+                d.to_str().expect("utf-8 path"),
+            ])
             .output()
             .expect("run interop-sim");
-        assert!(status.status.code().is_some_and(|c| c <= 1), "run failed: {}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.code().is_some_and(|c| c <= 1),
+            "run failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
     }
     for f in DETERMINISTIC_FILES {
-        assert!(read(&dirs[0], f) == read(&dirs[1], f), "{f} differs between two processes");
+        assert!(
+            read(&dirs[0], f) == read(&dirs[1], f),
+            "{f} differs between two processes"
+        );
     }
-    assert!(dirs[0].join("perf.json").exists(), "wall-clock figures go to perf.json");
+    assert!(
+        dirs[0].join("perf.json").exists(),
+        "wall-clock figures go to perf.json"
+    );
 }
 
 #[test]
