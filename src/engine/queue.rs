@@ -45,7 +45,11 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
-        EventQueue { heap: BinaryHeap::new(), next_seq: 0, last_popped: SimTime::ZERO }
+        EventQueue {
+            heap: BinaryHeap::new(),
+            next_seq: 0,
+            last_popped: SimTime::ZERO,
+        }
     }
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -56,7 +60,11 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `at`. Panics if `at` is before the last popped event: time never
     /// goes back, and a node that asks for it is a bug.
     pub fn push(&mut self, at: SimTime, event: E) {
-        assert!(at >= self.last_popped, "event scheduled in the past: {at:?} < {:?}", self.last_popped);
+        assert!(
+            at >= self.last_popped,
+            "event scheduled in the past: {at:?} < {:?}",
+            self.last_popped
+        );
         let seq = self.next_seq;
         self.next_seq += 1;
         self.heap.push(Reverse(Entry { at, seq, event }));

@@ -63,7 +63,11 @@ pub struct RunOutcome {
 }
 
 /// Runs `world` until a bound is hit.
-pub fn run<W: World>(world: &mut W, queue: &mut EventQueue<W::Event>, limits: Limits) -> RunOutcome {
+pub fn run<W: World>(
+    world: &mut W,
+    queue: &mut EventQueue<W::Event>,
+    limits: Limits,
+) -> RunOutcome {
     let mut fp = Fingerprint::new();
     let mut processed = 0u64;
     let mut now = SimTime::ZERO;
@@ -76,7 +80,9 @@ pub fn run<W: World>(world: &mut W, queue: &mut EventQueue<W::Event>, limits: Li
             Some(t) if t > limits.time_max => break StopReason::TimeMax,
             Some(_) => {}
         }
-        let Some((at, event)) = queue.pop() else { break StopReason::Drained };
+        let Some((at, event)) = queue.pop() else {
+            break StopReason::Drained;
+        };
         debug_assert!(at >= now, "time went back");
         now = at;
         fp.absorb(at.as_nanos());
@@ -85,5 +91,10 @@ pub fn run<W: World>(world: &mut W, queue: &mut EventQueue<W::Event>, limits: Li
         let mut sched = Scheduler::new(now, queue);
         world.handle(now, event, &mut sched);
     };
-    RunOutcome { events_processed: processed, end_time: now, fingerprint: fp, stop }
+    RunOutcome {
+        events_processed: processed,
+        end_time: now,
+        fingerprint: fp,
+        stop,
+    }
 }

@@ -59,6 +59,11 @@ pub struct Device {
     release_at: Option<SimTime>,
     /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
     connecting: Vec<Addr>,
+    /// How far this device's clock is off true time (the `clock_skew` fault), in ns.
+    clock_offset_ns: i64,
+    /// The gateway pushed back: new messages wait in the outbox until the retry timer, which
+    /// resends the outbox in order (so none overtakes a refused one).
+    throttled: bool,
 }
 
 impl Device {
@@ -76,6 +81,8 @@ impl Device {
             streams: BTreeMap::new(),
             release_at: None,
             connecting: Vec::new(),
+            clock_offset_ns: 0,
+            throttled: false,
         }
     }
 
@@ -127,6 +134,16 @@ impl Device {
 
     // ---- mutators
 
+    /// Sets how far this device's clock is off (it stamps the messages it sends).
+    pub fn set_clock_offset(&mut self, offset_ns: i64) {
+        self.clock_offset_ns = offset_ns;
+    }
+
+    /// The device's own idea of the time: true time plus its skew.
+    fn local_clock(&self, now: SimTime) -> SimTime {
+        SimTime::from_nanos(now.as_nanos().saturating_add_signed(self.clock_offset_ns))
+    }
+
     /// The user sends a message: it enters the outbox and goes out now if online.
     /// Returns `false` when the outbox is full (the app refuses to queue more).
     #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
@@ -151,11 +168,15 @@ impl Device {
             to_user,
             to_device: None,
             seq: *seq,
-            sent_at: now,
+            sent_at: SimTime::ZERO,
             ciphertext,
         };
         *seq += 1;
-        if self.online {
+        let env = Envelope {
+            sent_at: self.local_clock(now),
+            ..env
+        };
+        if self.online && !self.throttled {
             fx.send(self.uplink(to_user, dir), Frame::Submit(env.clone()));
             self.arm_retry(now, fx);
         }
@@ -256,6 +277,7 @@ impl Device {
                     return; // stale: re-armed or went offline since
                 }
                 self.retry_at = None;
+                self.throttled = false;
                 if !self.online || (self.outbox.is_empty() && self.connecting.is_empty()) {
                     return;
                 }
@@ -320,6 +342,13 @@ impl Device {
             | Frame::Disconnect { .. }
             | Frame::PushRequest { .. }
             | Frame::Bounced { .. } => {}
+            Frame::Throttle { until, .. } => {
+                // `until` is the gateway's clock; it may have passed while the frame travelled.
+                let until = until.max(now);
+                self.throttled = true;
+                self.retry_at = Some(until);
+                fx.timer(until, TimerKind::OutboxRetry);
+            }
         }
     }
 

@@ -300,6 +300,28 @@ pub enum FaultKind {
         provider: usize,
         users: f64,
     },
+    /// The workload sends `factor` times its rate (a flash crowd, new year's eve).
+    Surge {
+        factor: f64,
+    },
+    /// A node's clock runs `offset_ns` ahead (or behind): the timestamps it writes are off.
+    ClockSkew {
+        node: Endpoint,
+        offset_ns: DurationNs,
+        behind: bool,
+    },
+    /// Push notifications to the provider's devices are lost with probability `rate`.
+    PushLoss {
+        provider: usize,
+        rate: f64,
+    },
+    /// An adversarial client fetches prekey bundles of a `users` share of the provider's
+    /// users, `rate` fetches per second per victim, to empty their one-time prekey pools.
+    PrekeyDrain {
+        provider: usize,
+        users: f64,
+        rate: f64,
+    },
     Toggle {
         provider: usize,
         users: f64,

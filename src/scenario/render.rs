@@ -307,6 +307,35 @@ fn fault(out: &mut String, f: &Fault, providers: &[Provider]) {
             "identity_reset",
             vec![("provider", provider(*p)), ("users", float(*users))],
         ),
+        FaultKind::Surge { factor } => ("surge", vec![("factor", float(*factor))]),
+        FaultKind::ClockSkew {
+            node,
+            offset_ns,
+            behind,
+        } => (
+            "clock_skew",
+            vec![
+                ("node", endpoint(node, providers)),
+                ("offset", dur(*offset_ns)),
+                ("behind", behind.to_string()),
+            ],
+        ),
+        FaultKind::PushLoss { provider: p, rate } => (
+            "push_loss",
+            vec![("provider", provider(*p)), ("rate", float(*rate))],
+        ),
+        FaultKind::PrekeyDrain {
+            provider: p,
+            users,
+            rate,
+        } => (
+            "prekey_drain",
+            vec![
+                ("provider", provider(*p)),
+                ("users", float(*users)),
+                ("rate", float(*rate)),
+            ],
+        ),
         FaultKind::Toggle { provider: p, users } => (
             "toggle",
             vec![("provider", provider(*p)), ("users", float(*users))],

@@ -34,6 +34,8 @@ pub enum Event {
         node: Addr,
         timer: TimerKind,
     },
+    /// A frame a node held back (shaping) leaves now.
+    Emit(u32),
     /// The next Poisson arrival of the workload.
     Compose,
     Reply {
@@ -134,6 +136,10 @@ struct Sim {
     interval_shown: u64,
     replay_rejected: u64,
     work: BTreeMap<&'static str, u64>,
+    /// Active surge factors (the workload's rate is multiplied by each).
+    surges: Vec<f64>,
+    /// Per provider: active push-loss rates.
+    push_loss: Vec<Vec<f64>>,
     /// `--trace`: which frames to log, and the log (JSON lines).
     trace: Option<TraceFilter>,
     pub trace_lines: Vec<String>,
@@ -196,7 +202,7 @@ impl Sim {
             retry_initial_ns: d.retry_initial_ns,
             retry_max_ns: d.retry_max_ns,
             outbox_max: d.outbox_max,
-            reorder_hold_ns: 2_000_000_000,
+            reorder_hold_ns: 30_000_000_000,
             reorder_held_max: 256,
         };
         let mailbox = MailboxConfig {
@@ -204,6 +210,7 @@ impl Sim {
             redeliver_initial_ns: d.retry_initial_ns,
             redeliver_max_ns: d.retry_max_ns,
             dedup_window_max: 4096,
+            window_max: 32,
         };
         let providers = s.providers.len();
         let devices = (0..dir.devices() as u32)
@@ -272,6 +279,8 @@ impl Sim {
             toggled: BTreeMap::new(),
             trace: None,
             trace_lines: Vec::new(),
+            surges: Vec::new(),
+            push_loss: vec![Vec::new(); providers],
             s,
         }
     }
@@ -300,7 +309,7 @@ impl Sim {
                 }
             }
         }
-        if let Some(gap) = self.workload.next_gap_ns() {
+        if let Some(gap) = self.workload.next_gap_ns(1.0) {
             if gap < self.s.run.duration_ns {
                 sched.at(SimTime::from_nanos(gap), Event::Compose);
             }
@@ -342,6 +351,21 @@ impl Sim {
         for out in fx.outputs.drain(..) {
             match out {
                 Output::Send { to, frame } => self.transmit(now, node, to, frame, sched),
+                Output::SendAfter {
+                    delay_ns,
+                    to,
+                    frame,
+                } => {
+                    let held = InFlight {
+                        from: node,
+                        to,
+                        frame,
+                        tampered: false,
+                        replay: false,
+                    };
+                    let slot = self.frames.insert(held);
+                    sched.at(now.plus(delay_ns), Event::Emit(slot));
+                }
                 Output::Timer { at, timer } => sched.at(at, Event::Timer { node, timer }),
             }
         }
@@ -408,6 +432,16 @@ impl Sim {
         if blocked {
             self.count("dropped_partition", 1);
             return;
+        }
+        if let (Frame::Push { device }, Addr::Device(_)) = (&frame, to) {
+            let p = self.dir.provider_of_device(*device).index();
+            let lost = self.push_loss[p]
+                .iter()
+                .any(|&r| crate::net::latency::chance(&mut self.net_rng, r));
+            if lost {
+                self.count("push_lost", 1);
+                return;
+            }
         }
         let bytes = frame.wire_bytes();
         let (hop, state) = self.links.route(from, to);
@@ -492,6 +526,14 @@ impl Sim {
             return;
         };
         let (to, is_message, tampered) = (f.to, f.frame.is_message(), f.tampered);
+        if f.replay && !is_message {
+            // Control frames ride the Noise channel, whose nonces refuse a replay outright.
+            // Message frames are replayed as an attacker would, on a fresh connection, so
+            // that the application's dedup and the Signal counters have to catch them.
+            self.frames.take(slot);
+            self.replay_rejected += 1;
+            return;
+        }
         if self.is_down(to) {
             self.frames.take(slot);
             self.count("dropped_node_down", 1);
@@ -747,6 +789,42 @@ impl Sim {
                 self.overlay(*link, LinkEffect::Replay, *rate, start)
             }
             FaultKind::Toggle { provider, users } => self.toggle(index, *provider, *users, start),
+            FaultKind::Surge { factor } => {
+                if start {
+                    self.surges.push(*factor);
+                } else if let Some(i) = self.surges.iter().position(|f| f == factor) {
+                    self.surges.remove(i);
+                }
+            }
+            FaultKind::ClockSkew {
+                node,
+                offset_ns,
+                behind,
+            } => {
+                let offset = if *behind {
+                    -(*offset_ns as i64)
+                } else {
+                    *offset_ns as i64
+                };
+                let offset = if start { offset } else { 0 };
+                if let Endpoint::Clients(p) = node {
+                    for d in self.dir.devices_of_provider(ProviderId(*p as u32)) {
+                        self.nodes.devices[d as usize].set_clock_offset(offset);
+                    }
+                }
+                // Servers stamp nothing the model reads: their skew changes no behaviour.
+            }
+            FaultKind::PushLoss { provider, rate } => {
+                let list = &mut self.push_loss[*provider];
+                if start {
+                    list.push(*rate);
+                } else if let Some(i) = list.iter().position(|r| r == rate) {
+                    list.remove(i);
+                }
+            }
+            FaultKind::PrekeyDrain { .. } => {
+                // Applied by the key directory once prekey bundles are in the path.
+            }
             FaultKind::IdentityReset { provider, users } => {
                 // Sessions are opaque until the Signal protocol is wired in: count the reinstalls.
                 if start {
@@ -847,6 +925,11 @@ impl World for Sim {
     fn handle(&mut self, now: SimTime, event: Event, sched: &mut Scheduler<'_, Event>) {
         match event {
             Event::Arrive(slot) => self.arrive(now, slot, sched),
+            Event::Emit(slot) => {
+                if let Some(f) = self.frames.take(slot) {
+                    self.transmit(now, f.from, f.to, f.frame, sched);
+                }
+            }
             Event::Processed(slot) => self.process(now, slot, sched),
             Event::Timer { node, timer } => {
                 self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx))
@@ -854,7 +937,8 @@ impl World for Sim {
             Event::Compose => {
                 let d = self.workload.draft();
                 self.compose(now, d.from, d.to, sched);
-                if let Some(gap) = self.workload.next_gap_ns() {
+                let surge: f64 = self.surges.iter().product();
+                if let Some(gap) = self.workload.next_gap_ns(surge) {
                     if now.plus(gap) < self.send_end {
                         sched.at(now.plus(gap), Event::Compose);
                     }
@@ -882,6 +966,7 @@ impl World for Sim {
             // the frame itself here would cost a cache miss per event.
             Event::Arrive(slot) => (1 << 60) ^ slot as u64,
             Event::Processed(slot) => (2 << 60) ^ slot as u64,
+            Event::Emit(slot) => (11 << 60) ^ slot as u64,
             Event::Timer { node, timer } => (3 << 60) ^ node.code() ^ timer.code().rotate_left(17),
             Event::Compose => 4 << 60,
             Event::Reply { from, to } => (5 << 60) ^ ((from.0 as u64) << 24) ^ to.0 as u64,
@@ -955,6 +1040,8 @@ impl Sim {
         self.count("gateway_queue_rejected", rejected);
         let rl = self.nodes.gateway.rate_limited;
         self.count("gateway_rate_limited", rl);
+        let shaped = self.nodes.gateway.shaped;
+        self.count("gateway_shaped", shaped);
         let refused = self.nodes.gateway.refused;
         self.count("gateway_refused", refused);
         let pushes: u64 = self

@@ -112,6 +112,9 @@ pub enum Frame {
     /// Gateway -> chat server: this fan-out copy cannot cross (the recipient switched
     /// third-party chats off while it was queued).
     Bounced { msg: MsgId, device: DeviceId },
+    /// Gateway -> chat server: the partner's shaper is full; hold off this device until
+    /// `until`, then resend in order (backpressure).
+    Throttle { device: DeviceId, until: SimTime },
     /// A push notification (through the platform's push service) that wakes an offline device.
     Push { device: DeviceId },
     /// A delivery or read receipt, routed back to the sender's devices.
@@ -149,6 +152,7 @@ impl Frame {
             | Frame::Bounced { msg, .. }
             | Frame::Receipt { msg, .. } => Some(*msg),
             Frame::Connect { .. }
+            | Frame::Throttle { .. }
             | Frame::ConnectAck { .. }
             | Frame::Disconnect { .. }
             | Frame::PushRequest { .. }
@@ -165,6 +169,7 @@ impl Frame {
             | Frame::DeliverAck { device, .. }
             | Frame::Bounced { device, .. }
             | Frame::Connect { device }
+            | Frame::Throttle { device, .. }
             | Frame::ConnectAck { device }
             | Frame::Disconnect { device }
             | Frame::PushRequest { device }
@@ -188,6 +193,7 @@ impl Frame {
             Frame::Bounced { .. } => 10,
             Frame::Push { .. } => 11,
             Frame::ConnectAck { .. } => 12,
+            Frame::Throttle { .. } => 13,
         }
     }
 }
