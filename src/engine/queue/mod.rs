@@ -22,10 +22,13 @@
 //!   insertion-ordered subsequence of all pushes, and re-placing walks a slot in order into
 //!   slots that are empty (every lower level is empty when a slot is re-placed).
 //!
-//! Slot vectors keep their capacity when emptied, so the steady state does not allocate once
-//! each slot has reached its high-water mark. [`HeapQueue`], the binary heap this replaced, stays
+//! Upper slots are FIFO lists of fixed-size blocks from one shared pool (see `blocks`), so the
+//! queue holds about as much memory as the events pending at the peak (a `Vec` per slot kept
+//! each slot's own peak: ten times the contents at 10 M pending), and the steady state does not
+//! allocate once that peak has been reached. Level-0 slots, one instant each, are `VecDeque`s. [`HeapQueue`], the binary heap this replaced, stays
 //! as the reference for tests and benches; [`PendingEvents`] lets the run loop drive either.
 
+mod blocks;
 mod heap;
 #[cfg(test)]
 mod tests;
@@ -33,6 +36,7 @@ mod tests;
 pub use heap::HeapQueue;
 
 use super::time::SimTime;
+use blocks::{BlockPool, List};
 use std::collections::VecDeque;
 
 /// What the run loop needs from a pending-event set, so that the same loop can drive
@@ -53,12 +57,14 @@ pub trait PendingEvents<E> {
 const DIGIT_BITS: u32 = 6;
 /// Slots per level: one per digit value.
 const SLOTS: usize = 1 << DIGIT_BITS;
-/// Levels above level 0; `(1 + UPPER_LEVELS) * DIGIT_BITS >= 64` covers every `u64` time.
-const UPPER_LEVELS: usize = 10;
+/// Levels: `LEVELS * DIGIT_BITS >= 64` covers every `u64` time.
+const LEVELS: usize = 11;
+/// Capacity a level-0 slot keeps once emptied; a burst of more events at one instant is rare.
+const EXACT_RETAIN_MAX: usize = 1024;
 /// The low digit of a time: its level-0 slot.
 const DIGIT_MASK: u64 = SLOTS as u64 - 1;
 
-/// A pending event above level 0, where the slot does not pin down the exact time.
+/// A pending event above level 0, where the slot does not pin down the time.
 struct Timed<E> {
     at_ns: u64,
     event: E,
@@ -67,16 +73,19 @@ struct Timed<E> {
 /// Pending events, popped in (time, insertion sequence) order. See the module doc for the
 /// structure; push is O(1), pop is O(1) amortised per level an event descends (at most ten).
 pub struct EventQueue<E> {
-    /// Level 0: slot `s` holds, in insertion order, the events at `(now_ns & !63) | s`.
+    /// Level 0: slot `d` holds, in insertion order, the events at the instant
+    /// `(now_ns & !63) | d`.
     exact: Box<[VecDeque<E>; SLOTS]>,
-    /// Levels 1..=10: `upper[l - 1][d]` holds the events whose highest digit differing from
-    /// `now_ns` is digit `l`, and whose digit `l` is `d`.
-    upper: Box<[[Vec<Timed<E>>; SLOTS]; UPPER_LEVELS]>,
+    /// Levels 1..=10: `upper[l - 1][d]` holds, in insertion order, the events whose highest
+    /// base-64 digit differing from `now_ns` is digit `l`, and whose digit `l` is `d`.
+    upper: Box<[[List; SLOTS]; LEVELS - 1]>,
+    /// The blocks the upper slots' lists are made of.
+    pool: BlockPool<Timed<E>>,
     /// The smallest time in each upper slot (`u64::MAX` when empty), so that `peek_time` is O(1)
     /// and re-placing a slot needs no extra scan.
-    upper_min_ns: Box<[[u64; SLOTS]; UPPER_LEVELS]>,
-    /// Bit `s` of `occupied[l]` is set when slot `s` of level `l` is non-empty.
-    occupied: [u64; 1 + UPPER_LEVELS],
+    upper_min_ns: Box<[[u64; SLOTS]; LEVELS - 1]>,
+    /// Bit `d` of `occupied[l]` is set when slot `d` of level `l` is non-empty.
+    occupied: [u64; LEVELS],
     /// The last popped time (0 before the first pop); every pending time is at or after it.
     now_ns: u64,
     len: usize,
@@ -90,11 +99,17 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+    /// Storage for `pending_max` events allocated up front; past it, blocks are added as needed
+    /// and kept for reuse.
+    pub fn with_capacity(pending_max: usize) -> Self {
         EventQueue {
             exact: Box::new(std::array::from_fn(|_| VecDeque::new())),
-            upper: Box::new(std::array::from_fn(|_| std::array::from_fn(|_| Vec::new()))),
-            upper_min_ns: Box::new([[u64::MAX; SLOTS]; UPPER_LEVELS]),
-            occupied: [0; 1 + UPPER_LEVELS],
+            upper: Box::new([[List::EMPTY; SLOTS]; LEVELS - 1]),
+            pool: BlockPool::with_capacity(pending_max),
+            upper_min_ns: Box::new([[u64::MAX; SLOTS]; LEVELS - 1]),
+            occupied: [0; LEVELS],
             now_ns: 0,
             len: 0,
         }
@@ -125,7 +140,7 @@ impl<E> EventQueue<E> {
             return Some(SimTime::from_nanos((self.now_ns & !DIGIT_MASK) | slot));
         }
         let (level, slot) = self.lowest_upper_slot()?;
-        Some(SimTime::from_nanos(self.upper_min_ns[level][slot]))
+        Some(SimTime::from_nanos(self.upper_min_ns[level - 1][slot]))
     }
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
@@ -134,11 +149,14 @@ impl<E> EventQueue<E> {
         }
         let slot = self.occupied[0].trailing_zeros() as usize;
         let fifo = &mut self.exact[slot];
-        let event = fifo
-            .pop_front()
-            .expect("an occupied level-0 slot holds an event");
+        let event = fifo.pop_front().expect("an occupied level-0 slot holds an event");
         if fifo.is_empty() {
             self.occupied[0] &= !(1 << slot);
+            if fifo.capacity() > EXACT_RETAIN_MAX {
+                // After a burst at one instant, give the memory back rather than keep it
+                // for a slot that usually holds a handful.
+                fifo.shrink_to(EXACT_RETAIN_MAX);
+            }
         }
         self.now_ns = (self.now_ns & !DIGIT_MASK) | slot as u64;
         self.len -= 1;
@@ -155,17 +173,17 @@ impl<E> EventQueue<E> {
         if level == 0 {
             self.exact[slot].push_back(event);
         } else {
-            self.upper[level - 1][slot].push(Timed { at_ns, event });
+            self.pool.push_back(&mut self.upper[level - 1][slot], Timed { at_ns, event });
             let min_ns = &mut self.upper_min_ns[level - 1][slot];
             *min_ns = (*min_ns).min(at_ns);
         }
     }
 
-    /// The lowest occupied slot of the lowest occupied upper level, as (level - 1, slot).
+    /// The lowest occupied slot of the lowest occupied upper level, as (level, slot).
     #[inline]
     fn lowest_upper_slot(&self) -> Option<(usize, usize)> {
-        let level = self.occupied[1..].iter().position(|&bits| bits != 0)?;
-        Some((level, self.occupied[1 + level].trailing_zeros() as usize))
+        let level = 1 + self.occupied[1..].iter().position(|&bits| bits != 0)?;
+        Some((level, self.occupied[level].trailing_zeros() as usize))
     }
 
     /// Level 0 is empty: moves `now_ns` to the earliest pending time and re-places the slot that
@@ -174,19 +192,18 @@ impl<E> EventQueue<E> {
         let Some((level, slot)) = self.lowest_upper_slot() else {
             return false;
         };
-        self.occupied[1 + level] &= !(1 << slot);
-        self.now_ns = std::mem::replace(&mut self.upper_min_ns[level][slot], u64::MAX);
-        // Take the slot's vector out to re-place its events, then put it back empty so that its
-        // capacity is reused. Every event lands on a level below `1 + level`, never in this slot.
-        let mut moving = std::mem::take(&mut self.upper[level][slot]);
-        for Timed { at_ns, event } in moving.drain(..) {
-            self.place(at_ns, event);
+        self.occupied[level] &= !(1 << slot);
+        self.now_ns = std::mem::replace(&mut self.upper_min_ns[level - 1][slot], u64::MAX);
+        // Detach the slot's list and re-place its events in order, a block at a time; each
+        // lands on a level below `level`, never back in this slot.
+        let mut moving = std::mem::replace(&mut self.upper[level - 1][slot], List::EMPTY);
+        while let Some(mut taken) = self.pool.pop_block(&mut moving) {
+            for Timed { at_ns, event } in taken.items.drain(..) {
+                self.place(at_ns, event);
+            }
+            self.pool.recycle(taken);
         }
-        self.upper[level][slot] = moving;
-        debug_assert!(
-            self.occupied[0] != 0,
-            "the slot's earliest event reaches level 0"
-        );
+        debug_assert!(self.occupied[0] != 0, "the slot's earliest event reaches level 0");
         true
     }
 }
