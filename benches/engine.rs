@@ -131,7 +131,9 @@ fn engine(c: &mut Criterion) {
         group
             .throughput(Throughput::Elements(BATCH))
             .sampling_mode(SamplingMode::Flat);
-        bench_run_loop(&mut group, "EventQueue", pending, EventQueue::new);
+        bench_run_loop(&mut group, "EventQueue", pending, || {
+            EventQueue::with_capacity(pending + 1)
+        });
         bench_run_loop(&mut group, "HeapQueue", pending, || {
             HeapQueue::with_capacity(pending + 1)
         });
@@ -141,7 +143,9 @@ fn engine(c: &mut Criterion) {
         group
             .throughput(Throughput::Elements(BATCH))
             .sampling_mode(SamplingMode::Flat);
-        bench_queue_only(&mut group, "EventQueue", pending, EventQueue::new);
+        bench_queue_only(&mut group, "EventQueue", pending, || {
+            EventQueue::with_capacity(pending + 1)
+        });
         bench_queue_only(&mut group, "HeapQueue", pending, || {
             HeapQueue::with_capacity(pending + 1)
         });

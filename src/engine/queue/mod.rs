@@ -36,7 +36,7 @@ mod tests;
 pub use heap::HeapQueue;
 
 use super::time::SimTime;
-use blocks::{BlockPool, List};
+use blocks::{BlockPool, Bucket};
 use std::collections::VecDeque;
 
 /// What the run loop needs from a pending-event set, so that the same loop can drive
@@ -78,8 +78,8 @@ pub struct EventQueue<E> {
     exact: Box<[VecDeque<E>; SLOTS]>,
     /// Levels 1..=10: `upper[l - 1][d]` holds, in insertion order, the events whose highest
     /// base-64 digit differing from `now_ns` is digit `l`, and whose digit `l` is `d`.
-    upper: Box<[[List; SLOTS]; LEVELS - 1]>,
-    /// The blocks the upper slots' lists are made of.
+    upper: Box<[[Bucket<Timed<E>>; SLOTS]; LEVELS - 1]>,
+    /// The blocks upper slots overflow into past their own first block.
     pool: BlockPool<Timed<E>>,
     /// The smallest time in each upper slot (`u64::MAX` when empty), so that `peek_time` is O(1)
     /// and re-placing a slot needs no extra scan.
@@ -106,7 +106,9 @@ impl<E> EventQueue<E> {
     pub fn with_capacity(pending_max: usize) -> Self {
         EventQueue {
             exact: Box::new(std::array::from_fn(|_| VecDeque::new())),
-            upper: Box::new([[List::EMPTY; SLOTS]; LEVELS - 1]),
+            upper: Box::new(std::array::from_fn(|_| {
+                std::array::from_fn(|_| Bucket::default())
+            })),
             pool: BlockPool::with_capacity(pending_max),
             upper_min_ns: Box::new([[u64::MAX; SLOTS]; LEVELS - 1]),
             occupied: [0; LEVELS],
@@ -149,7 +151,9 @@ impl<E> EventQueue<E> {
         }
         let slot = self.occupied[0].trailing_zeros() as usize;
         let fifo = &mut self.exact[slot];
-        let event = fifo.pop_front().expect("an occupied level-0 slot holds an event");
+        let event = fifo
+            .pop_front()
+            .expect("an occupied level-0 slot holds an event");
         if fifo.is_empty() {
             self.occupied[0] &= !(1 << slot);
             if fifo.capacity() > EXACT_RETAIN_MAX {
@@ -173,7 +177,7 @@ impl<E> EventQueue<E> {
         if level == 0 {
             self.exact[slot].push_back(event);
         } else {
-            self.pool.push_back(&mut self.upper[level - 1][slot], Timed { at_ns, event });
+            self.upper[level - 1][slot].push_back(&mut self.pool, Timed { at_ns, event });
             let min_ns = &mut self.upper_min_ns[level - 1][slot];
             *min_ns = (*min_ns).min(at_ns);
         }
@@ -194,16 +198,23 @@ impl<E> EventQueue<E> {
         };
         self.occupied[level] &= !(1 << slot);
         self.now_ns = std::mem::replace(&mut self.upper_min_ns[level - 1][slot], u64::MAX);
-        // Detach the slot's list and re-place its events in order, a block at a time; each
-        // lands on a level below `level`, never back in this slot.
-        let mut moving = std::mem::replace(&mut self.upper[level - 1][slot], List::EMPTY);
-        while let Some(mut taken) = self.pool.pop_block(&mut moving) {
+        // Empty the slot and re-place its events in order; each lands on a level below
+        // `level`, never back in this slot. Drained vectors go back where they came from.
+        let (mut own, mut overflow) = self.upper[level - 1][slot].take();
+        for Timed { at_ns, event } in own.drain(..) {
+            self.place(at_ns, event);
+        }
+        self.upper[level - 1][slot].restore_own(own);
+        while let Some(mut taken) = self.pool.pop_block(&mut overflow) {
             for Timed { at_ns, event } in taken.items.drain(..) {
                 self.place(at_ns, event);
             }
             self.pool.recycle(taken);
         }
-        debug_assert!(self.occupied[0] != 0, "the slot's earliest event reaches level 0");
+        debug_assert!(
+            self.occupied[0] != 0,
+            "the slot's earliest event reaches level 0"
+        );
         true
     }
 }
