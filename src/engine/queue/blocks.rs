@@ -155,7 +155,8 @@ impl<T> BlockPool<T> {
 /// (the common case with few pending events) then never touches the pool, and pushes at the
 /// speed of a plain `Vec`, while a slot's retained memory stays capped at one block.
 pub(super) struct Bucket<T> {
-    /// The first items, up to `block_len::<T>()`; grows like a `Vec` until then and keeps its capacity.
+    /// The first items, up to `block_len::<T>()`; grows like a `Vec` until then and keeps its
+    /// capacity.
     own: Vec<T>,
     /// Everything after the first `block_len::<T>()` items.
     overflow: List,

@@ -22,11 +22,14 @@
 //!   insertion-ordered subsequence of all pushes, and re-placing walks a slot in order into
 //!   slots that are empty (every lower level is empty when a slot is re-placed).
 //!
-//! Upper slots are FIFO lists of fixed-size blocks from one shared pool (see `blocks`), so the
-//! queue holds about as much memory as the events pending at the peak (a `Vec` per slot kept
-//! each slot's own peak: ten times the contents at 10 M pending), and the steady state does not
-//! allocate once that peak has been reached. Level-0 slots, one instant each, are `VecDeque`s. [`HeapQueue`], the binary heap this replaced, stays
-//! as the reference for tests and benches; [`PendingEvents`] lets the run loop drive either.
+//! Memory: an upper slot keeps its first 16 KiB block and overflows into blocks from one shared
+//! pool (see `blocks`), so the queue holds about as much memory as the events pending at the
+//! peak plus at most ~10 MiB, and the steady state does not allocate once that peak has been
+//! reached. (A `Vec` per slot kept each slot's own peak: ten times the contents at 10 M
+//! pending.) Level-0 slots, one instant each, are `VecDeque`s that shed capacity after a burst.
+//!
+//! [`HeapQueue`], the binary heap this replaced, stays as the reference for tests and benches;
+//! [`PendingEvents`] lets the run loop drive either.
 
 mod blocks;
 mod heap;

@@ -180,7 +180,8 @@ proptest! {
                     let got = q.pop();
                     prop_assert_eq!(got, reference.pop());
                     if let Some(popped) = got {
-                        prop_assert!(last.is_none_or(|l| l < popped), "{:?} after {:?}", popped, last);
+                        let in_order = last.is_none_or(|l| l < popped);
+                        prop_assert!(in_order, "{:?} after {:?}", popped, last);
                         last = Some(popped);
                         now = popped.0;
                     }
