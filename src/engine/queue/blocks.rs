@@ -132,6 +132,12 @@ impl<T> BlockPool<T> {
         self.free.push(taken.block);
     }
 
+    /// Blocks allocated so far (in lists or free): the pool's high-water mark.
+    #[cfg(test)]
+    pub(super) fn blocks_allocated(&self) -> usize {
+        self.blocks.len()
+    }
+
     fn alloc(&mut self) -> u32 {
         match self.free.pop() {
             Some(b) => b,
