@@ -62,7 +62,7 @@ pub fn format_duration_ns(ns: u64) -> String {
         return "0s".to_string();
     }
     for (unit_ns, name) in UNITS {
-        if ns % unit_ns == 0 {
+        if ns.is_multiple_of(unit_ns) {
             return format!("{}{}", ns / unit_ns, name);
         }
     }

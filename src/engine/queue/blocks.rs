@@ -212,7 +212,7 @@ mod tests {
     fn drain(pool: &mut BlockPool<usize>, list: &mut List) -> Vec<usize> {
         let mut out = Vec::new();
         while let Some(mut taken) = pool.pop_block(list) {
-            out.extend(taken.items.drain(..));
+            out.append(&mut taken.items);
             pool.recycle(taken);
         }
         out
@@ -266,7 +266,8 @@ mod tests {
                 bucket.push_back(&mut pool, i);
             }
             let (mut own, mut overflow) = bucket.take();
-            let mut got: Vec<usize> = own.drain(..).collect();
+            let mut got: Vec<usize> = Vec::new();
+            got.append(&mut own); // keeps `own`'s allocation, as the wheel does
             got.extend(drain(&mut pool, &mut overflow));
             bucket.restore_own(own);
             assert_eq!(got, (0..n).collect::<Vec<_>>());
