@@ -1,5 +1,5 @@
-//! The bounded run loop: next-event time advance over an [`EventQueue`], folding every event
-//! into the run [`Fingerprint`], stopping at the first of: no events left, `time_max`, or
+//! The bounded run loop: next-event time advance over an [`super::EventQueue`], folding every
+//! event into the run [`Fingerprint`], stopping at the first of: no events left, `time_max`, or
 //! `events_max` (every loop has a named bound).
 
 use super::queue::PendingEvents;
