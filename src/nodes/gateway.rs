@@ -191,7 +191,13 @@ impl Gateway {
                 let Some(delay) = self.admit(dir.provider_of_device(from), from, now) else {
                     // Backpressure: the device holds its outbox until the throttle ends.
                     let until = self.throttled.get(&from).copied().unwrap_or(now);
-                    fx.send(Self::partner_route(dir, from), Frame::Throttle { device: from, until });
+                    fx.send(
+                        Self::partner_route(dir, from),
+                        Frame::Throttle {
+                            device: from,
+                            until,
+                        },
+                    );
                     return;
                 };
                 fx.record(LedgerEvent::CrossedGateway { msg: env.msg });
