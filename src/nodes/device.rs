@@ -19,6 +19,8 @@ pub struct DeviceConfig {
     pub reorder_hold_ns: u64,
     /// Bound on held messages per sender stream.
     pub reorder_held_max: usize,
+    /// Deliberate bugs (test builds only).
+    pub bugs: super::buggify::Bugs,
 }
 
 /// Messages from one sender device to this device's user, shown in `seq` order.
@@ -380,6 +382,17 @@ impl Device {
             },
         );
         let stream = self.streams.entry(env.from_device).or_default();
+        if cfg.bugs.break_dedup || cfg.bugs.break_ordering {
+            // BUGGIFY: show whatever arrives, as it arrives.
+            fx.record(LedgerEvent::Shown {
+                msg: env.msg,
+                device: self.id,
+                from_device: env.from_device,
+                seq: env.seq,
+            });
+            stream.next_seq = stream.next_seq.max(env.seq + 1);
+            return;
+        }
         if env.seq < stream.next_seq && stream.skipped.remove(&env.seq) {
             self.show(env.msg, env.from_device, env.seq, fx);
             return;

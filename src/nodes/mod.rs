@@ -11,6 +11,7 @@
 //! and feed the same nodes.
 
 pub mod adapter;
+pub mod buggify;
 pub mod chat_server;
 pub mod device;
 pub mod directory;

@@ -6,11 +6,13 @@ use crate::engine::{
     self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World,
 };
 use crate::faults::{self, Edge};
+use crate::metrics::checker::{self, FaultWindow};
 use crate::metrics::summary::{RunFacts, Utilization};
 use crate::metrics::{Ledger, LedgerEvent, PathKind, Sample, Summary, TimeSeries};
 use crate::net::latency::{exponential_ns, unit};
 use crate::net::{LinkEffect, LinkModel, Partitions, Transit};
 use crate::nodes::adapter::Adapter;
+use crate::nodes::buggify::Bugs;
 use crate::nodes::chat_server::ChatServer;
 use crate::nodes::device::{Device, DeviceConfig};
 use crate::nodes::directory::PartnerLink;
@@ -136,6 +138,7 @@ struct Sim {
     interval_shown: u64,
     replay_rejected: u64,
     work: BTreeMap<&'static str, u64>,
+    bugs: Bugs,
     /// Active surge factors (the workload's rate is multiplied by each).
     surges: Vec<f64>,
     /// Per provider: active push-loss rates.
@@ -204,6 +207,7 @@ impl Sim {
             outbox_max: d.outbox_max,
             reorder_hold_ns: 30_000_000_000,
             reorder_held_max: 256,
+            bugs: Bugs::NONE,
         };
         let mailbox = MailboxConfig {
             offline_ttl_ns: d.offline_ttl_ns,
@@ -280,6 +284,7 @@ impl Sim {
             trace: None,
             trace_lines: Vec::new(),
             surges: Vec::new(),
+            bugs: Bugs::NONE,
             push_loss: vec![Vec::new(); providers],
             s,
         }
@@ -875,14 +880,16 @@ impl Sim {
             Endpoint::Provider(0) => {
                 self.servers.chat_down = start;
                 if start {
-                    self.nodes.chat.crash(durable);
+                    self.nodes
+                        .chat
+                        .crash(durable && !self.bugs.break_durability);
                 }
             }
             Endpoint::Provider(p) => {
                 self.servers.provider_down[p] = start;
                 if start {
                     if let Some(ps) = self.nodes.partner_servers[p].as_mut() {
-                        ps.crash(durable);
+                        ps.crash(durable && !self.bugs.break_durability);
                     }
                 }
             }
@@ -916,6 +923,85 @@ impl Sim {
                 self.dir.set_enlisted(u, true);
             }
         }
+    }
+}
+
+impl Sim {
+    /// Every fault's window with a readable label, for the checker's evidence.
+    fn fault_windows(&self) -> Vec<FaultWindow> {
+        use crate::engine::time::format_duration_ns as d;
+        let name = |e: &Endpoint| match e {
+            Endpoint::Gateway => "gateway".to_string(),
+            Endpoint::Provider(p) => self.s.providers[*p].name.clone(),
+            Endpoint::Clients(p) => format!("{}-clients", self.s.providers[*p].name),
+        };
+        let pname = |p: &usize| self.s.providers[*p].name.clone();
+        self.s
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let what = match &f.kind {
+                    FaultKind::Partition { a, b, one_way } => {
+                        format!(
+                            "partition {} {} {}",
+                            name(a),
+                            if *one_way { "->" } else { "<->" },
+                            name(b)
+                        )
+                    }
+                    FaultKind::Crash { node, durable } => {
+                        format!(
+                            "crash {} ({})",
+                            name(node),
+                            if *durable { "durable" } else { "volatile" }
+                        )
+                    }
+                    FaultKind::Slow { node, factor } => format!("slow {} x{factor}", name(node)),
+                    FaultKind::Loss { link, rate } => format!("loss {} {rate}", link.key()),
+                    FaultKind::Duplicate { link, rate } => {
+                        format!("duplicate {} {rate}", link.key())
+                    }
+                    FaultKind::Reorder { link, rate } => format!("reorder {} {rate}", link.key()),
+                    FaultKind::Tamper { link, rate } => format!("tamper {} {rate}", link.key()),
+                    FaultKind::Replay { link, rate } => format!("replay {} {rate}", link.key()),
+                    FaultKind::IdentityReset { provider, users } => {
+                        format!("identity_reset {} {users}", pname(provider))
+                    }
+                    FaultKind::Toggle { provider, users } => {
+                        format!("toggle {} {users}", pname(provider))
+                    }
+                    FaultKind::Surge { factor } => format!("surge x{factor}"),
+                    FaultKind::ClockSkew {
+                        node,
+                        offset_ns,
+                        behind,
+                    } => {
+                        format!(
+                            "clock_skew {} {}{}",
+                            name(node),
+                            if *behind { "-" } else { "+" },
+                            d(*offset_ns)
+                        )
+                    }
+                    FaultKind::PushLoss { provider, rate } => {
+                        format!("push_loss {} {rate}", pname(provider))
+                    }
+                    FaultKind::PrekeyDrain { provider, .. } => {
+                        format!("prekey_drain {}", pname(provider))
+                    }
+                };
+                let window = match f.end_ns() {
+                    Some(end) => format!("{}..{}", d(f.at_ns), d(end)),
+                    None => format!("{}..end", d(f.at_ns)),
+                };
+                FaultWindow {
+                    label: format!("fault[{i}] {what} at {window}"),
+                    at_ns: f.at_ns,
+                    end_ns: f.end_ns(),
+                }
+            })
+            .collect()
     }
 }
 
@@ -1053,7 +1139,16 @@ impl Sim {
             .sum();
         self.count("partner_pushes", pushes);
         self.count("events_processed", outcome.events_processed);
+        let windows = self.fault_windows();
+        let dir = &self.dir;
+        let names: Vec<String> = self.s.providers.iter().map(|p| p.name.clone()).collect();
+        let user = |u: UserId| format!("user {} ({})", u.0, names[dir.provider_of_user(u).index()]);
+        let end_ns = outcome.end_time.as_nanos();
+        let violations = checker::violations(&self.ledger, &windows, &user, end_ns);
+        let liveness = checker::liveness(&self.ledger, &windows, end_ns);
         let facts = RunFacts {
+            violations,
+            liveness,
             scenario: self.s.run.name.clone(),
             scenario_hash,
             seed: self.s.run.seed,
@@ -1079,13 +1174,35 @@ impl Sim {
 
 /// Runs a validated scenario to the end of its drain.
 pub fn run_scenario(s: &Scenario, scenario_hash: &str) -> RunResult {
-    run_traced(s, scenario_hash, None)
+    run_with(s, scenario_hash, RunOptions::default())
 }
 
 /// Runs a scenario and logs the frames `trace` selects.
 pub fn run_traced(s: &Scenario, scenario_hash: &str, trace: Option<TraceFilter>) -> RunResult {
+    run_with(
+        s,
+        scenario_hash,
+        RunOptions {
+            trace,
+            ..RunOptions::default()
+        },
+    )
+}
+
+/// How to run, beyond the scenario itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    pub trace: Option<TraceFilter>,
+    /// Deliberate bugs; only test builds can turn them on.
+    pub bugs: Bugs,
+}
+
+/// Runs a scenario with options.
+pub fn run_with(s: &Scenario, scenario_hash: &str, options: RunOptions) -> RunResult {
     let mut sim = Sim::new(s.clone());
-    sim.trace = trace;
+    sim.trace = options.trace;
+    sim.device_cfg.bugs = options.bugs;
+    sim.bugs = options.bugs;
     let mut q = EventQueue::new();
     sim.seed_events(&mut q);
     let limits = Limits {
