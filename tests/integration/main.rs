@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod faults;
 mod determinism;
 mod scenario_errors;
 mod scenario_robust;
