@@ -9,6 +9,7 @@ pub mod net;
 pub mod nodes;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod sim;
 pub mod wire;
 pub mod workload;

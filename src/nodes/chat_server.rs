@@ -58,9 +58,11 @@ impl ChatServer {
             Frame::DeliverAck { msg, device, .. } => {
                 self.mailbox.ack(device, msg, &self.cfg, &route, fx);
             }
-            Frame::Connect { device } => self.mailbox.connect(now, device, &self.cfg, &route, fx),
-            Frame::Disconnect { device } => {
-                if self.mailbox.disconnect(device) {
+            Frame::Connect { device, epoch } => self
+                .mailbox
+                .connect(now, device, epoch, &self.cfg, &route, fx),
+            Frame::Disconnect { device, epoch } => {
+                if self.mailbox.disconnect(device, epoch) {
                     self.push(device, dir, fx);
                 }
             }

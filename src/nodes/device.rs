@@ -63,6 +63,8 @@ pub struct Device {
     connecting: Vec<Addr>,
     /// How far this device's clock is off true time (the `clock_skew` fault), in ns.
     clock_offset_ns: i64,
+    /// Counts this device's connections; tags Connect and Disconnect.
+    epoch: u32,
     /// The gateway pushed back: new messages wait in the outbox until the retry timer, which
     /// resends the outbox in order (so none overtakes a refused one).
     throttled: bool,
@@ -85,6 +87,7 @@ impl Device {
             connecting: Vec::new(),
             clock_offset_ns: 0,
             throttled: false,
+            epoch: 0,
         }
     }
 
@@ -178,8 +181,13 @@ impl Device {
             sent_at: self.local_clock(now),
             ..env
         };
-        if self.online && !self.throttled {
-            fx.send(self.uplink(to_user, dir), Frame::Submit(env.clone()));
+        let uplink = self.uplink(to_user, dir);
+        let first_for_uplink = !self
+            .outbox
+            .iter()
+            .any(|e| self.uplink(e.to_user, dir) == uplink);
+        if self.online && !self.throttled && first_for_uplink {
+            fx.send(uplink, Frame::Submit(env.clone()));
             self.arm_retry(now, fx);
         }
         self.outbox.push_back(env);
@@ -209,7 +217,13 @@ impl Device {
             return;
         }
         for server in self.servers(dir) {
-            fx.send(server, Frame::Disconnect { device: self.id });
+            fx.send(
+                server,
+                Frame::Disconnect {
+                    device: self.id,
+                    epoch: self.epoch,
+                },
+            );
         }
         self.online = false;
         self.retry_at = None;
@@ -218,16 +232,34 @@ impl Device {
 
     /// Connects to every server, retried until each acks.
     fn connect(&mut self, now: SimTime, dir: &Directory, fx: &mut Effects) {
+        self.epoch += 1;
         self.connecting = self.servers(dir).collect();
         for &server in &self.connecting {
-            fx.send(server, Frame::Connect { device: self.id });
+            fx.send(
+                server,
+                Frame::Connect {
+                    device: self.id,
+                    epoch: self.epoch,
+                },
+            );
         }
         self.arm_retry(now, fx);
     }
 
+    /// Sends the oldest unacked message of each uplink. One message in flight per uplink
+    /// (stop and wait): the server then receives a device's messages in the order they were
+    /// written, so the fan-out is in order too. A phone writes a message every few seconds at
+    /// most, far slower than a round trip, so the window costs nothing; and native and
+    /// third-party chats have their own uplinks, so a partner outage blocks no native chat.
     fn resend_outbox(&self, dir: &Directory, fx: &mut Effects) {
+        // A device has at most two uplinks (its own server, and the interop path).
+        let mut sent: Vec<Addr> = Vec::with_capacity(2);
         for env in &self.outbox {
-            fx.send(self.uplink(env.to_user, dir), Frame::Submit(env.clone()));
+            let uplink = self.uplink(env.to_user, dir);
+            if !sent.contains(&uplink) {
+                fx.send(uplink, Frame::Submit(env.clone()));
+                sent.push(uplink);
+            }
         }
     }
 
@@ -284,7 +316,13 @@ impl Device {
                     return;
                 }
                 for &server in &self.connecting {
-                    fx.send(server, Frame::Connect { device: self.id });
+                    fx.send(
+                        server,
+                        Frame::Connect {
+                            device: self.id,
+                            epoch: self.epoch,
+                        },
+                    );
                 }
                 self.resend_outbox(dir, fx);
                 self.retry_ns = (self.retry_ns * 2).min(cfg.retry_max_ns);
@@ -318,10 +356,13 @@ impl Device {
             return; // the connection is down: the frame never reaches the app
         }
         match frame {
-            Frame::SubmitAck { msg, .. } => self.acked(msg, cfg),
-            Frame::ConnectAck { .. } => self.connecting.retain(|s| !from_server(*s, from)),
+            Frame::SubmitAck { msg, .. } => self.acked(msg, cfg, dir, fx),
+            Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
+                self.connecting.retain(|s| !from_server(*s, from))
+            }
+            Frame::ConnectAck { .. } => {} // the ack of an older connection
             Frame::Refused { msg, to_user, .. } => {
-                self.acked(msg, cfg);
+                self.acked(msg, cfg, dir, fx);
                 fx.record(LedgerEvent::Refused { msg, to_user });
             }
             Frame::Deliver(env) if tampered => {
@@ -354,12 +395,26 @@ impl Device {
         }
     }
 
-    fn acked(&mut self, msg: MsgId, cfg: &DeviceConfig) {
-        if let Some(i) = self.outbox.iter().position(|e| e.msg == msg) {
-            self.outbox.remove(i);
-        }
+    /// The server has `msg` (or refused it for good): the next message of its uplink goes.
+    fn acked(&mut self, msg: MsgId, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+        let Some(i) = self.outbox.iter().position(|e| e.msg == msg) else {
+            return;
+        };
+        let Some(done) = self.outbox.remove(i) else {
+            return;
+        };
+        let uplink = self.uplink(done.to_user, dir);
         if self.outbox.is_empty() {
             self.retry_ns = cfg.retry_initial_ns;
+        }
+        if self.online && !self.throttled {
+            if let Some(next) = self
+                .outbox
+                .iter()
+                .find(|e| self.uplink(e.to_user, dir) == uplink)
+            {
+                fx.send(uplink, Frame::Submit(next.clone()));
+            }
         }
     }
 
@@ -382,8 +437,8 @@ impl Device {
             },
         );
         let stream = self.streams.entry(env.from_device).or_default();
-        if cfg.bugs.break_dedup || cfg.bugs.break_ordering {
-            // BUGGIFY: show whatever arrives, as it arrives.
+        if cfg.bugs.break_dedup {
+            // BUGGIFY: show whatever arrives, as it arrives, duplicates included.
             fx.record(LedgerEvent::Shown {
                 msg: env.msg,
                 device: self.id,
@@ -405,7 +460,8 @@ impl Device {
             return;
         }
         if env.seq > stream.next_seq {
-            if stream.held.len() >= cfg.reorder_held_max {
+            if stream.held.len() >= cfg.reorder_held_max || cfg.bugs.break_ordering {
+                // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
                 // The bound is reached: show what is held now rather than grow without limit.
                 stream.held.insert(env.seq, (env.msg, now));
                 self.flush_stream(env.from_device, fx);
@@ -469,6 +525,13 @@ impl Device {
 
     /// Gaps that outlived the hold bound: give up waiting and show what came after them.
     fn release_expired_gaps(&mut self, now: SimTime, cfg: &DeviceConfig, fx: &mut Effects) {
+        if !self.online {
+            // Nothing can fill a gap while offline; the hold restarts when the device is back.
+            let at = now.plus(cfg.reorder_hold_ns);
+            self.release_at = Some(at);
+            fx.timer(at, TimerKind::ReorderRelease);
+            return;
+        }
         let mut due = Vec::new();
         let mut next_release: Option<SimTime> = None;
         for (from, stream) in &self.streams {

@@ -162,7 +162,7 @@ impl Gateway {
             }
             Frame::SubmitAck { device, .. }
             | Frame::Refused { device, .. }
-            | Frame::ConnectAck { device } => {
+            | Frame::ConnectAck { device, .. } => {
                 fx.send(Self::partner_route(dir, device), frame);
             }
             Frame::Receipt {
@@ -222,7 +222,7 @@ pub fn adapter_route(from: Addr, frame: &Frame) -> Option<Addr> {
             Frame::Deliver(env) => env.to_device.map(Addr::Device),
             Frame::SubmitAck { device, .. }
             | Frame::Refused { device, .. }
-            | Frame::ConnectAck { device }
+            | Frame::ConnectAck { device, .. }
             | Frame::Throttle { device, .. } => Some(Addr::Device(*device)),
             Frame::Receipt { to_device, .. } => to_device.map(Addr::Device),
             _ => None,

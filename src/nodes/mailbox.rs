@@ -40,6 +40,9 @@ struct DeviceBox {
     /// The gateway asked the hub to hold off this device (its partner's shaper is full):
     /// nothing new goes out until the redelivery timer, which then resends in order.
     paused: bool,
+    /// The device's latest connection epoch seen, and whether that connection closed.
+    epoch: u32,
+    closed: bool,
 }
 
 /// Per-device queues for a contiguous range of devices.
@@ -197,17 +200,28 @@ impl Mailbox {
         true
     }
 
+    /// Connection `epoch` of `device` is up. A Connect from an older epoch, or from one this
+    /// server already saw closed, is a late frame and changes nothing.
     pub fn connect(
         &mut self,
         now: SimTime,
         device: DeviceId,
+        epoch: u32,
         cfg: &MailboxConfig,
         route: Route,
         fx: &mut Effects,
     ) {
         let Some(i) = self.slot(device) else { return };
-        fx.send(route(device), Frame::ConnectAck { device });
         let b = &mut self.boxes[i];
+        if epoch < b.epoch || (epoch == b.epoch && b.closed) {
+            return;
+        }
+        fx.send(route(device), Frame::ConnectAck { device, epoch });
+        if epoch == b.epoch && b.online {
+            return; // a retried Connect whose ack was lost: acked again, nothing else
+        }
+        b.epoch = epoch;
+        b.closed = false;
         b.online = true;
         b.redeliver_ns = cfg.redeliver_initial_ns;
         for p in b.queue.iter_mut() {
@@ -238,11 +252,16 @@ impl Mailbox {
 
     /// The device went offline. Returns whether copies are still waiting for it (the server
     /// then pushes, so that what was in flight when it left does not wait for its next visit).
-    pub fn disconnect(&mut self, device: DeviceId) -> bool {
+    pub fn disconnect(&mut self, device: DeviceId, epoch: u32) -> bool {
         let Some(i) = self.slot(device) else {
             return false;
         };
         let b = &mut self.boxes[i];
+        if epoch < b.epoch {
+            return false; // the close of an old connection, overtaken by a newer one
+        }
+        b.epoch = epoch;
+        b.closed = true;
         b.online = false;
         b.redeliver_at = None;
         !b.queue.is_empty()

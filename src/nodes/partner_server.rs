@@ -53,9 +53,11 @@ impl PartnerServer {
             Frame::DeliverAck { msg, device, .. } => {
                 self.mailbox.ack(device, msg, &self.cfg, &route, fx);
             }
-            Frame::Connect { device } => self.mailbox.connect(now, device, &self.cfg, &route, fx),
-            Frame::Disconnect { device } => {
-                if self.mailbox.disconnect(device) {
+            Frame::Connect { device, epoch } => self
+                .mailbox
+                .connect(now, device, epoch, &self.cfg, &route, fx),
+            Frame::Disconnect { device, epoch } => {
+                if self.mailbox.disconnect(device, epoch) {
                     self.pushes_sent += 1;
                     fx.send(Addr::Device(device), Frame::Push { device });
                 }

@@ -31,6 +31,7 @@ mod faults;
 pub mod model;
 mod render;
 mod sections;
+pub mod swarm;
 mod values;
 mod workload;
 
@@ -50,8 +51,9 @@ use values::{check_keys, get};
 /// Bound on the size of a scenario file; a real one is a few kilobytes.
 pub const FILE_BYTES_MAX: u64 = 16 << 20;
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "run", "provider", "network", "workload", "capacity", "e2ee", "devices", "fault", "expect",
+    "swarm",
 ];
 
 /// Reads and parses a scenario file. Unreadable, oversized, non-UTF-8 and empty files are
@@ -164,6 +166,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     let faults = faults::faults(ctx, get(doc, "fault"), &refs);
     let expect_table = section(ctx, doc, "expect").map(|(t, _)| t);
     let expect = expect::expect(ctx, expect_table);
+    let swarm = section(ctx, doc, "swarm").and_then(|(t, _)| swarm::swarm(ctx, t));
     Scenario {
         run,
         providers,
@@ -174,6 +177,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         devices,
         faults,
         expect,
+        swarm,
     }
 }
 

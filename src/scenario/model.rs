@@ -19,6 +19,17 @@ pub struct Scenario {
     pub devices: Devices,
     pub faults: Vec<Fault>,
     pub expect: Vec<Expectation>,
+    /// `[swarm]`: faults drawn from the seed, on top of `faults`.
+    pub swarm: Option<Swarm>,
+}
+
+/// A fault mix drawn from the seed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Swarm {
+    /// 0 to 1: how many faults, how long, how strong.
+    pub intensity: f64,
+    /// Fault kinds to draw from.
+    pub kinds: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -57,6 +57,12 @@ pub fn to_toml(s: &Scenario) -> String {
     for f in &s.faults {
         fault(&mut out, f, &s.providers);
     }
+    if let Some(sw) = &s.swarm {
+        out.push_str("\n[swarm]\n");
+        line(&mut out, "intensity", float(sw.intensity));
+        let kinds: Vec<String> = sw.kinds.iter().map(|k| quote(k)).collect();
+        line(&mut out, "kinds", format!("[{}]", kinds.join(", ")));
+    }
     if !s.expect.is_empty() {
         out.push_str("\n[expect]\n");
         for e in &s.expect {

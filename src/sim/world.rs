@@ -205,7 +205,8 @@ impl Sim {
             retry_initial_ns: d.retry_initial_ns,
             retry_max_ns: d.retry_max_ns,
             outbox_max: d.outbox_max,
-            reorder_hold_ns: 30_000_000_000,
+            // Long enough for the slowest redelivery to fill a gap.
+            reorder_hold_ns: (2 * d.retry_max_ns).max(30_000_000_000),
             reorder_held_max: 256,
             bugs: Bugs::NONE,
         };
@@ -1199,6 +1200,7 @@ pub struct RunOptions {
 
 /// Runs a scenario with options.
 pub fn run_with(s: &Scenario, scenario_hash: &str, options: RunOptions) -> RunResult {
+    let s = &crate::faults::swarm::materialize(s);
     let mut sim = Sim::new(s.clone());
     sim.trace = options.trace;
     sim.device_cfg.bugs = options.bugs;

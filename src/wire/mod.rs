@@ -101,12 +101,13 @@ pub enum Frame {
         from_user: UserId,
         to_user: UserId,
     },
-    /// Device -> server: online now, drain my queue.
-    Connect { device: DeviceId },
+    /// Device -> server: online now (connection `epoch`, counted per device), drain my queue.
+    /// The epoch lets a server tell a late frame of an old connection from the current one.
+    Connect { device: DeviceId, epoch: u32 },
     /// Server -> device: the connection is up (the device stops retrying its Connect).
-    ConnectAck { device: DeviceId },
-    /// Device -> server: going offline.
-    Disconnect { device: DeviceId },
+    ConnectAck { device: DeviceId, epoch: u32 },
+    /// Device -> server: connection `epoch` is closing.
+    Disconnect { device: DeviceId, epoch: u32 },
     /// Chat server -> partner server: wake this device.
     PushRequest { device: DeviceId },
     /// Gateway -> chat server: this fan-out copy cannot cross (the recipient switched
@@ -168,10 +169,10 @@ impl Frame {
             | Frame::Refused { device, .. }
             | Frame::DeliverAck { device, .. }
             | Frame::Bounced { device, .. }
-            | Frame::Connect { device }
+            | Frame::Connect { device, .. }
             | Frame::Throttle { device, .. }
-            | Frame::ConnectAck { device }
-            | Frame::Disconnect { device }
+            | Frame::ConnectAck { device, .. }
+            | Frame::Disconnect { device, .. }
             | Frame::PushRequest { device }
             | Frame::Push { device } => Some(*device),
             Frame::Receipt { to_device, .. } => *to_device,

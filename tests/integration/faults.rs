@@ -35,9 +35,21 @@ fn every_healed_fault_scenario_loses_nothing() {
         assert!(!s.faults.is_empty(), "{name} has faults");
         let r = run_scenario(&s, "test").summary;
         let c = &r.counters;
-        assert!(r.passed, "{name}: expectations failed: {:?}\nviolations: {:#?}", r.expect, r.violations);
-        assert_eq!((c.lost, c.duplicates, c.out_of_order, c.decrypt_failures), (0, 0, 0, 0), "{name}");
-        assert!(r.liveness.verdict.starts_with("ok"), "{name}: {}", r.liveness.verdict);
+        assert!(
+            r.passed,
+            "{name}: expectations failed: {:?}\nviolations: {:#?}",
+            r.expect, r.violations
+        );
+        assert_eq!(
+            (c.lost, c.duplicates, c.out_of_order, c.decrypt_failures),
+            (0, 0, 0, 0),
+            "{name}"
+        );
+        assert!(
+            r.liveness.verdict.starts_with("ok"),
+            "{name}: {}",
+            r.liveness.verdict
+        );
         assert!(c.delivered > 1_000, "{name} delivered only {}", c.delivered);
     }
 }
@@ -45,35 +57,68 @@ fn every_healed_fault_scenario_loses_nothing() {
 #[test]
 fn attacks_are_detected_not_just_survived() {
     let tamper = run_scenario(&load("tamper-mitm.toml"), "test").summary;
-    assert!(tamper.tamper_detected > 10, "tampered frames refused: {}", tamper.tamper_detected);
+    assert!(
+        tamper.tamper_detected > 10,
+        "tampered frames refused: {}",
+        tamper.tamper_detected
+    );
     let replay = run_scenario(&load("replay-attack.toml"), "test").summary;
-    assert!(replay.replay_rejected > 10, "replays rejected: {}", replay.replay_rejected);
-    assert!(replay.duplicates_suppressed > 0, "replayed messages reach the app's dedup");
+    assert!(
+        replay.replay_rejected > 10,
+        "replays rejected: {}",
+        replay.replay_rejected
+    );
+    assert!(
+        replay.duplicates_suppressed > 0,
+        "replayed messages reach the app's dedup"
+    );
 }
 
 #[test]
 fn backpressure_costs_latency_not_messages() {
     let s = load("gateway-overload.toml");
     let r = run_scenario(&s, "test").summary;
-    assert!(r.work["gateway_rate_limited"] > 0 && r.work["gateway_shaped"] > 0, "the rate limit bit: {:?}", r.work);
+    assert!(
+        r.work["gateway_rate_limited"] > 0 && r.work["gateway_shaped"] > 0,
+        "the rate limit bit: {:?}",
+        r.work
+    );
     assert_eq!(r.counters.lost, 0);
     let interop_p99 = r.paths["interop"].latency.delivered_p99;
     let native_p99 = r.paths["native"].latency.delivered_p99;
-    assert!(interop_p99 > 5.0 * native_p99, "the cost shows in interop latency: {interop_p99} vs {native_p99}");
+    assert!(
+        interop_p99 > 5.0 * native_p99,
+        "the cost shows in interop latency: {interop_p99} vs {native_p99}"
+    );
 }
 
 #[test]
 fn volatile_crash_losses_are_reported_and_named() {
     let r = run_scenario(&load("volatile-crash.toml"), "test").summary;
-    assert!(r.counters.lost > 0, "a crash without durable queues loses what it held");
+    assert!(
+        r.counters.lost > 0,
+        "a crash without durable queues loses what it held"
+    );
     assert!(r.passed, "the scenario's [expect] says lost >= 1");
     let lost: Vec<_> = r.violations.iter().filter(|v| v.kind == "lost").collect();
     assert!(!lost.is_empty());
     for v in lost {
-        assert!(v.conversation.contains("->") && v.hops.contains("accepted"), "{v:?}");
-        assert!(v.faults_active.iter().any(|f| f.contains("crash whatsapp (volatile)")), "{v:?}");
+        assert!(
+            v.conversation.contains("->") && v.hops.contains("accepted"),
+            "{v:?}"
+        );
+        assert!(
+            v.faults_active
+                .iter()
+                .any(|f| f.contains("crash whatsapp (volatile)")),
+            "{v:?}"
+        );
     }
-    assert!(r.liveness.verdict.starts_with("STUCK"), "{}", r.liveness.verdict);
+    assert!(
+        r.liveness.verdict.starts_with("STUCK"),
+        "{}",
+        r.liveness.verdict
+    );
 }
 
 /// A scenario that exercises duplicates, reordering and a durable crash at once.
@@ -94,20 +139,44 @@ fn stress() -> Scenario {
 fn the_stress_scenario_passes_without_bugs() {
     let r = run_with(&stress(), "test", RunOptions::default()).summary;
     let c = &r.counters;
-    assert_eq!((c.lost, c.duplicates, c.out_of_order), (0, 0, 0), "{:#?}", r.violations);
+    assert_eq!(
+        (c.lost, c.duplicates, c.out_of_order),
+        (0, 0, 0),
+        "{:#?}",
+        r.violations
+    );
 }
 
 #[test]
 fn each_bug_switch_is_caught() {
     let s = stress();
-    let run = |bugs| run_with(&s, "test", RunOptions { bugs, ..RunOptions::default() }).summary;
+    let run = |bugs| {
+        run_with(
+            &s,
+            "test",
+            RunOptions {
+                bugs,
+                ..RunOptions::default()
+            },
+        )
+        .summary
+    };
     let dedup = run(Bugs::new(true, false, false));
-    assert!(dedup.counters.duplicates > 0, "broken dedup must show duplicates");
+    assert!(
+        dedup.counters.duplicates > 0,
+        "broken dedup must show duplicates"
+    );
     assert!(dedup.violations.iter().any(|v| v.kind == "duplicate"));
     let ordering = run(Bugs::new(false, true, false));
-    assert!(ordering.counters.out_of_order > 0, "broken ordering must show out-of-order messages");
+    assert!(
+        ordering.counters.out_of_order > 0,
+        "broken ordering must show out-of-order messages"
+    );
     assert!(ordering.violations.iter().any(|v| v.kind == "out_of_order"));
     let durability = run(Bugs::new(false, false, true));
-    assert!(durability.counters.lost > 0, "broken durability must lose messages");
+    assert!(
+        durability.counters.lost > 0,
+        "broken durability must lose messages"
+    );
     assert!(durability.violations.iter().any(|v| v.kind == "lost"));
 }

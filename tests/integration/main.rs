@@ -3,8 +3,9 @@
 
 mod cli;
 mod delivery;
-mod faults;
 mod determinism;
+mod explore;
+mod faults;
 mod scenario_errors;
 mod scenario_robust;
 mod scenario_valid;
