@@ -2,4 +2,5 @@
 //! end-to-end encrypted messaging under the EU Digital Markets Act. See DESIGN.md for the
 //! architecture; the module tree mirrors the modeled system.
 
+pub mod e2ee;
 pub mod engine;
