@@ -39,6 +39,8 @@ pub struct SessionState {
     pub(crate) remote_registration_id: u32,
     /// The initiator's base key: names the X3DH run this state came from.
     pub(crate) base_key: PublicKey,
+    /// (one-time prekey id, signed prekey id) the run used.
+    pub(crate) prekey_ids: (Option<u32>, u32),
     root: RootKey,
     sender_ratchet: KeyPair,
     sender_chain: ChainKey,
@@ -62,6 +64,7 @@ pub(crate) struct StateInit {
     pub remote_identity: PublicKey,
     pub remote_registration_id: u32,
     pub base_key: PublicKey,
+    pub prekey_ids: (Option<u32>, u32),
     pub root: RootKey,
     pub sender_ratchet: KeyPair,
     pub sender_chain: ChainKey,
@@ -76,6 +79,7 @@ impl SessionState {
             remote_identity: init.remote_identity,
             remote_registration_id: init.remote_registration_id,
             base_key: init.base_key,
+            prekey_ids: init.prekey_ids,
             root: init.root,
             sender_ratchet: init.sender_ratchet,
             sender_chain: init.sender_chain,

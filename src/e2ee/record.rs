@@ -94,6 +94,7 @@ impl SessionRecord {
             remote_identity: bundle.identity_key,
             remote_registration_id: bundle.registration_id,
             base_key: base.public,
+            prekey_ids: (bundle.pre_key.map(|(id, _)| id), bundle.signed_pre_key_id),
             root,
             sender_ratchet,
             sender_chain,
@@ -151,8 +152,14 @@ impl SessionRecord {
         Ok(PreKeyDecrypted { plaintext, used_pre_key: message.pre_key_id })
     }
 
+    /// Same X3DH run: same version and base key, and the unauthenticated outer fields agree
+    /// with what the run recorded (so a tampered repeat is refused, not silently accepted).
     fn matches(state: &SessionState, message: &PreKeySignalMessage) -> bool {
-        state.version == message.version && state.base_key == message.base_key
+        state.version == message.version
+            && state.base_key == message.base_key
+            && state.remote_identity == message.identity_key
+            && state.remote_registration_id == message.registration_id
+            && state.prekey_ids == (message.pre_key_id, message.signed_pre_key_id)
     }
 
     fn find_run(&self, message: &PreKeySignalMessage) -> Option<usize> {
@@ -204,6 +211,7 @@ fn responder_state(message: &PreKeySignalMessage, keys: &impl PreKeyStore) -> Re
         remote_identity: message.identity_key,
         remote_registration_id: message.registration_id,
         base_key: message.base_key,
+        prekey_ids: (message.pre_key_id, message.signed_pre_key_id),
         root,
         sender_ratchet: signed.clone(),
         sender_chain,

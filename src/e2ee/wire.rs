@@ -242,9 +242,14 @@ impl PreKeySignalMessage {
         let (&first, rest) = bytes.split_first().ok_or(E2eeError::Decode("empty"))?;
         let version = check_version(first)?;
         let body = proto::PreKeySignalMessage::decode(rest).map_err(|_| E2eeError::Decode("protobuf"))?;
+        // Only the inner message is MAC'd: refusing non-canonical encodings (unknown or repeated
+        // fields, padded varints) means a flipped tag or length cannot pass unnoticed.
+        if body.encode_to_vec() != rest {
+            return Err(E2eeError::Decode("non-canonical protobuf"));
+        }
         let message = SignalMessage::deserialize(&need(body.message, "inner message")?)?;
-        if message.version != version {
-            return Err(E2eeError::Decode("inner message version differs"));
+        if message.serialized.first() != Some(&first) {
+            return Err(E2eeError::Decode("outer and inner version bytes differ"));
         }
         let kem = match (body.kem_pre_key_id, body.kem_ciphertext) {
             (Some(id), Some(ct)) if version == VERSION_PQ => Some((id, ct)),
