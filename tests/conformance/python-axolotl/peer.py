@@ -4,6 +4,7 @@ libsignal-v3 implementation), so that `interop-sim peer` can be tested against i
 One request per line on stdin, one answer per line on stdout."""
 import base64
 import json
+import logging
 import sys
 
 from axolotl.axolotladdress import AxolotlAddress
@@ -18,6 +19,7 @@ from axolotl.protocol.ciphertextmessage import CiphertextMessage
 from axolotl.protocol.prekeywhispermessage import PreKeyWhisperMessage
 from axolotl.protocol.senderkeydistributionmessage import SenderKeyDistributionMessage
 from axolotl.protocol.whispermessage import WhisperMessage
+from axolotl.protocol import whisperprotos_pb2
 from axolotl.sessionbuilder import SessionBuilder
 from axolotl.sessioncipher import SessionCipher
 from axolotl.state.prekeybundle import PreKeyBundle
@@ -32,6 +34,18 @@ def b64(data):
 
 def unb64(text):
     return base64.b64decode(text, validate=True)
+
+
+def parse_prekey_message(body):
+    """python-axolotl 0.2.3 reads an absent preKeyId as 0 (the proto2 default) and then looks up
+    one-time prekey 0; libsignal reads it as absent. Restore that reading here (adapter fix, the
+    library is untouched)."""
+    msg = PreKeyWhisperMessage(serialized=body)
+    proto = whisperprotos_pb2.PreKeyWhisperMessage()
+    proto.ParseFromString(body[1:])
+    if not proto.HasField("preKeyId"):
+        msg.preKeyId = None
+    return msg
 
 
 class SenderKeys:
@@ -110,7 +124,7 @@ class Peer:
         body = unb64(req["body"])
         cipher = self.cipher(req["peer"])
         if req["type"] == "prekey":
-            plaintext = cipher.decryptPkmsg(PreKeyWhisperMessage(serialized=body), False)
+            plaintext = cipher.decryptPkmsg(parse_prekey_message(body), False)
         elif req["type"] == "message":
             plaintext = cipher.decryptMsg(WhisperMessage(serialized=body), False)
         else:
@@ -139,6 +153,7 @@ class Peer:
 
 
 def main():
+    logging.disable(logging.WARNING)  # python-axolotl logs expected refusals as warnings
     peer = None
     for line in sys.stdin:
         if not line.strip():
