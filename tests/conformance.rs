@@ -184,16 +184,18 @@ fn deliver(to: &mut Peer, from: &str, msg: &Msg, rng: &mut SimRng) {
 
 /// A conversation of `turns` turns with random batch sizes, shuffled delivery within a batch,
 /// and messages held back across the next DH ratchet turn.
-fn converse(peers: &mut [Peer; 2], first: usize, turns: usize, seed: u64) {
+fn converse(peers: &mut [Peer; 2], first: usize, turns: usize, seed: u64) -> usize {
     let mut rng = SimRng::seed_from_u64(seed);
     let names = [peers[0].name.clone(), peers[1].name.clone()];
     let mut held: Vec<(usize, Msg)> = Vec::new();
+    let mut sent = 0;
     for turn in 0..turns {
         let from = (first + turn) % 2;
         let to = 1 - from;
         let count = rng.random_range(1..=4);
         let mut batch: Vec<Msg> =
             (0..count).map(|i| peers[from].encrypt(&names[to], &format!("{} t{turn} m{i}", names[from]))).collect();
+        sent += batch.len();
         shuffle(&mut batch, &mut rng);
         // a batch's first delivery goes at once, so that the other side can answer
         let now = batch.remove(0);
@@ -213,6 +215,7 @@ fn converse(peers: &mut [Peer; 2], first: usize, turns: usize, seed: u64) {
     for (dest, msg) in held {
         deliver(&mut peers[dest], &names[1 - dest], &msg, &mut rng);
     }
+    sent
 }
 
 fn shuffle<T>(items: &mut [T], rng: &mut SimRng) {
@@ -226,7 +229,8 @@ fn session_test(initiator: Impl, responder: Impl, one_time: bool, seed: u64) {
     let mut peers = [Peer::spawn(initiator, "alice", 1001), Peer::spawn(responder, "bob", 2002)];
     let bundle = peers[1].bundle(one_time);
     peers[0].ok(json!({"op": "start", "peer": "bob", "bundle": bundle}));
-    converse(&mut peers, 0, 40, seed);
+    let delivered = converse(&mut peers, 0, 40, seed);
+    assert!(delivered >= 60, "only {delivered} messages: the conversation is too small to mean much");
 }
 
 #[test]
@@ -250,6 +254,20 @@ fn ours_with_ours() {
     session_test(Impl::Ours, Impl::Ours, true, 5);
 }
 
+/// PQXDH (our extension, message version 4) between two of our peers.
+#[test]
+fn pqxdh_ours_with_ours() {
+    let mut peers = [Peer::spawn(Impl::Ours, "alice", 1001), Peer::spawn(Impl::Ours, "bob", 2002)];
+    peers[1].ok(json!({"op": "init", "name": "bob", "registration_id": 2002, "seed": 42, "pqxdh": true}));
+    let bundle = peers[1].bundle(true);
+    assert!(bundle["kem_prekey"].is_string(), "PQ bundle carries a KEM prekey: {bundle}");
+    peers[0].ok(json!({"op": "start", "peer": "bob", "bundle": bundle}));
+    let first = peers[0].encrypt("bob", "pq hello");
+    assert_eq!(B64.decode(&first.body).unwrap()[0], 0x44, "PQXDH messages are version 4");
+    peers[1].expect_decrypt("alice", &first);
+    let _ = converse(&mut peers, 1, 10, 8);
+}
+
 /// Both sides open a session at once; both keep both runs and converge on one.
 #[test]
 fn simultaneous_initiation_converges() {
@@ -262,7 +280,7 @@ fn simultaneous_initiation_converges() {
         let from_bob = peers[1].encrypt("alice", "bob first");
         peers[1].expect_decrypt("alice", &from_alice);
         peers[0].expect_decrypt("bob", &from_bob);
-        converse(&mut peers, 0, 12, 6);
+        let _ = converse(&mut peers, 0, 12, 6);
     }
 }
 
