@@ -2,14 +2,17 @@
 //! cost table and guard against regressions (DESIGN.md, CI regression benches). Short
 //! measurement times: the machine is two shared cores.
 
+// Benches measure wall-clock time by definition (iter_custom times only the routine).
+#![allow(clippy::disallowed_methods)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use interop_sim::e2ee::attachment::{self, MediaKind};
 use interop_sim::e2ee::{
-    CiphertextMessage, DeviceKeys, IdentityKeyPair, KeyPair, PreKeyStore, SenderKeyRecord, SenderKeyState,
-    SessionRecord,
+    CiphertextMessage, DeviceKeys, IdentityKeyPair, KeyPair, PreKeyStore, SenderKeyRecord,
+    SenderKeyState, SessionRecord,
 };
 use interop_sim::engine::SimRng;
 use rand::SeedableRng;
@@ -31,8 +34,14 @@ impl Pair {
         }
         let bundle = bob.bundle(true, &mut rng);
         let mut records = [SessionRecord::new(), SessionRecord::new()];
-        records[0].process_prekey_bundle(alice.identity(), 1, &bundle, &mut rng).unwrap();
-        let mut pair = Pair { rng, keys: [alice, bob], records };
+        records[0]
+            .process_prekey_bundle(alice.identity(), 1, &bundle, &mut rng)
+            .unwrap();
+        let mut pair = Pair {
+            rng,
+            keys: [alice, bob],
+            records,
+        };
         let m = pair.records[0].encrypt(b"hello").unwrap();
         pair.deliver(1, &m);
         let m = pair.records[1].encrypt(b"hello").unwrap();
@@ -43,7 +52,10 @@ impl Pair {
     fn deliver(&mut self, to: usize, m: &CiphertextMessage) -> Vec<u8> {
         match m {
             CiphertextMessage::PreKey(p) => {
-                self.records[to].decrypt_prekey(p, &self.keys[to], &mut self.rng).unwrap().plaintext
+                self.records[to]
+                    .decrypt_prekey(p, &self.keys[to], &mut self.rng)
+                    .unwrap()
+                    .plaintext
             }
             CiphertextMessage::Signal(s) => self.records[to].decrypt(s, &mut self.rng).unwrap(),
         }
@@ -54,13 +66,21 @@ fn primitives(c: &mut Criterion) {
     let mut rng = SimRng::seed_from_u64(2);
     let a = KeyPair::generate(&mut rng);
     let b = KeyPair::generate(&mut rng);
-    c.bench_function("x25519/keygen", |bench| bench.iter(|| KeyPair::generate(&mut rng)));
-    c.bench_function("x25519/dh", |bench| bench.iter(|| a.private.agree(black_box(&b.public))));
+    c.bench_function("x25519/keygen", |bench| {
+        bench.iter(|| KeyPair::generate(&mut rng))
+    });
+    c.bench_function("x25519/dh", |bench| {
+        bench.iter(|| a.private.agree(black_box(&b.public)))
+    });
     let id = IdentityKeyPair::generate(&mut rng);
     let msg = [7u8; 33];
     let sig = id.sign(&[&msg], &mut rng);
-    c.bench_function("xeddsa/sign", |bench| bench.iter(|| id.sign(&[black_box(&msg)], &mut rng)));
-    c.bench_function("xeddsa/verify", |bench| bench.iter(|| id.public_key().verify(&[&msg], black_box(&sig))));
+    c.bench_function("xeddsa/sign", |bench| {
+        bench.iter(|| id.sign(&[black_box(&msg)], &mut rng))
+    });
+    c.bench_function("xeddsa/verify", |bench| {
+        bench.iter(|| id.public_key().verify(&[&msg], black_box(&sig)))
+    });
 }
 
 fn handshakes(c: &mut Criterion) {
@@ -75,17 +95,25 @@ fn handshakes(c: &mut Criterion) {
         c.bench_function(&format!("{name}/initiate"), |bench| {
             bench.iter(|| {
                 let mut record = SessionRecord::new();
-                record.process_prekey_bundle(alice.identity(), 1, black_box(&bundle), &mut rng).unwrap();
+                record
+                    .process_prekey_bundle(alice.identity(), 1, black_box(&bundle), &mut rng)
+                    .unwrap();
                 record
             })
         });
         let mut record = SessionRecord::new();
-        record.process_prekey_bundle(alice.identity(), 1, &bundle, &mut rng).unwrap();
-        let Ok(CiphertextMessage::PreKey(first)) = record.encrypt(&[0u8; 100]) else { unreachable!() };
+        record
+            .process_prekey_bundle(alice.identity(), 1, &bundle, &mut rng)
+            .unwrap();
+        let Ok(CiphertextMessage::PreKey(first)) = record.encrypt(&[0u8; 100]) else {
+            unreachable!()
+        };
         c.bench_function(&format!("{name}/respond"), |bench| {
             bench.iter(|| {
                 let mut record = SessionRecord::new();
-                record.decrypt_prekey(black_box(&first), &bob, &mut rng).unwrap();
+                record
+                    .decrypt_prekey(black_box(&first), &bob, &mut rng)
+                    .unwrap();
                 record
             })
         });
@@ -115,12 +143,16 @@ fn ratchet(c: &mut Criterion) {
             })
         });
         let mut pair = Pair::new(false);
-        group.bench_with_input(BenchmarkId::new("encrypt+decrypt", size), &plaintext, |bench, p| {
-            bench.iter(|| {
-                let m = pair.records[0].encrypt(black_box(p)).unwrap();
-                pair.deliver(1, &m)
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("encrypt+decrypt", size),
+            &plaintext,
+            |bench, p| {
+                bench.iter(|| {
+                    let m = pair.records[0].encrypt(black_box(p)).unwrap();
+                    pair.deliver(1, &m)
+                })
+            },
+        );
     }
     group.finish();
     let mut pair = Pair::new(false);
@@ -142,7 +174,11 @@ fn ratchet(c: &mut Criterion) {
 }
 
 /// Times `routine` alone, `setup` producing its input untimed.
-fn timed<T, R>(iters: u64, mut setup: impl FnMut() -> T, mut routine: impl FnMut(T) -> R) -> Duration {
+fn timed<T, R>(
+    iters: u64,
+    mut setup: impl FnMut() -> T,
+    mut routine: impl FnMut(T) -> R,
+) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let input = setup();
@@ -157,22 +193,46 @@ fn groups_and_media(c: &mut Criterion) {
     let mut rng = SimRng::seed_from_u64(4);
     let mut sender = SenderKeyState::generate(&mut rng);
     let mut member = SenderKeyRecord::new();
-    member.add(SenderKeyState::from_distribution(&sender.distribution_message()));
+    member.add(SenderKeyState::from_distribution(
+        &sender.distribution_message(),
+    ));
     let plaintext = [0x42u8; 100];
-    c.bench_function("sender_key/encrypt_100B", |bench| bench.iter(|| sender.encrypt(black_box(&plaintext), &mut rng).unwrap()));
+    c.bench_function("sender_key/encrypt_100B", |bench| {
+        bench.iter(|| sender.encrypt(black_box(&plaintext), &mut rng).unwrap())
+    });
+    let mut sender = SenderKeyState::generate(&mut rng);
+    let mut member = SenderKeyRecord::new();
+    member.add(SenderKeyState::from_distribution(
+        &sender.distribution_message(),
+    ));
     c.bench_function("sender_key/decrypt_100B", |bench| {
         bench.iter_custom(|iters| {
-            timed(iters, || sender.encrypt(&plaintext, &mut rng).unwrap(), |m| member.decrypt(m.serialized()).unwrap())
+            timed(
+                iters,
+                || sender.encrypt(&plaintext, &mut rng).unwrap(),
+                |m| member.decrypt(m.serialized()).unwrap(),
+            )
         })
     });
     let file = vec![0x17u8; 1 << 20];
     let key = [9u8; 32];
     let mut group = c.benchmark_group("attachment");
     group.throughput(Throughput::Bytes(file.len() as u64));
-    group.bench_function("encrypt_1MiB", |bench| bench.iter(|| attachment::encrypt(&key, MediaKind::Image, black_box(&file))));
+    group.bench_function("encrypt_1MiB", |bench| {
+        bench.iter(|| attachment::encrypt(&key, MediaKind::Image, black_box(&file)))
+    });
     let enc = attachment::encrypt(&key, MediaKind::Image, &file);
     group.bench_function("decrypt_1MiB", |bench| {
-        bench.iter(|| attachment::decrypt(&key, MediaKind::Image, &enc.blob, &enc.blob_sha256, &enc.plaintext_sha256).unwrap())
+        bench.iter(|| {
+            attachment::decrypt(
+                &key,
+                MediaKind::Image,
+                &enc.blob,
+                &enc.blob_sha256,
+                &enc.plaintext_sha256,
+            )
+            .unwrap()
+        })
     });
     group.finish();
     c.bench_function("prekey_bundle/100_one_time", |bench| {

@@ -30,7 +30,10 @@ fn axolotl_python() -> &'static Path {
         let python = dir.join(".venv/bin/python");
         let probe = || {
             Command::new(&python)
-                .args(["-c", "import axolotl.sessioncipher, axolotl.groups.groupcipher"])
+                .args([
+                    "-c",
+                    "import axolotl.sessioncipher, axolotl.groups.groupcipher",
+                ])
                 .status()
                 .is_ok_and(|s| s.success())
         };
@@ -44,7 +47,11 @@ fn axolotl_python() -> &'static Path {
 
 fn install_axolotl(dir: &Path) {
     let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run_loud(Command::new(&system_python).args(["-m", "venv", "--clear"]).arg(dir.join(".venv")));
+    run_loud(
+        Command::new(&system_python)
+            .args(["-m", "venv", "--clear"])
+            .arg(dir.join(".venv")),
+    );
     run_loud(
         Command::new(dir.join(".venv/bin/pip"))
             .args(["install", "--disable-pip-version-check", "--no-input", "-r"])
@@ -53,7 +60,9 @@ fn install_axolotl(dir: &Path) {
 }
 
 fn run_loud(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "installing the reference implementation failed: {cmd:?}\n{}\n{}",
@@ -99,8 +108,15 @@ impl Peer {
             .unwrap_or_else(|e| panic!("cannot start {kind:?} peer: {e}"));
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut peer = Peer { name: name.into(), kind, child, stdin, stdout };
-        let init = json!({"op": "init", "name": name, "registration_id": registration_id, "seed": 42});
+        let mut peer = Peer {
+            name: name.into(),
+            kind,
+            child,
+            stdin,
+            stdout,
+        };
+        let init =
+            json!({"op": "init", "name": name, "registration_id": registration_id, "seed": 42});
         peer.ok(init);
         peer
     }
@@ -110,18 +126,31 @@ impl Peer {
         self.stdin.flush().unwrap();
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{:?} answered {line:?}: {e}", self.kind))
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("{:?} answered {line:?}: {e}", self.kind))
     }
 
     fn ok(&mut self, request: Value) -> Value {
         let answer = self.call(&request);
-        assert_eq!(answer["ok"], json!(true), "{:?} {} refused {request}: {answer}", self.kind, self.name);
+        assert_eq!(
+            answer["ok"],
+            json!(true),
+            "{:?} {} refused {request}: {answer}",
+            self.kind,
+            self.name
+        );
         answer
     }
 
     fn refuses(&mut self, request: Value) {
         let answer = self.call(&request);
-        assert_eq!(answer["ok"], json!(false), "{:?} {} accepted {request}: {answer}", self.kind, self.name);
+        assert_eq!(
+            answer["ok"],
+            json!(false),
+            "{:?} {} accepted {request}: {answer}",
+            self.kind,
+            self.name
+        );
     }
 
     fn bundle(&mut self, one_time: bool) -> Value {
@@ -132,7 +161,11 @@ impl Peer {
 
     fn encrypt(&mut self, to: &str, text: &str) -> Msg {
         let a = self.ok(json!({"op": "encrypt", "peer": to, "plaintext": B64.encode(text)}));
-        Msg { kind: a["type"].as_str().unwrap().into(), body: a["body"].as_str().unwrap().into(), text: text.into() }
+        Msg {
+            kind: a["type"].as_str().unwrap().into(),
+            body: a["body"].as_str().unwrap().into(),
+            text: text.into(),
+        }
     }
 
     fn decrypt_request(&self, from: &str, kind: &str, body: &str) -> Value {
@@ -141,7 +174,10 @@ impl Peer {
 
     fn expect_decrypt(&mut self, from: &str, msg: &Msg) {
         let a = self.ok(self.decrypt_request(from, &msg.kind, &msg.body));
-        assert_eq!(B64.decode(a["plaintext"].as_str().unwrap()).unwrap(), msg.text.as_bytes());
+        assert_eq!(
+            B64.decode(a["plaintext"].as_str().unwrap()).unwrap(),
+            msg.text.as_bytes()
+        );
     }
 }
 
@@ -193,8 +229,9 @@ fn converse(peers: &mut [Peer; 2], first: usize, turns: usize, seed: u64) -> usi
         let from = (first + turn) % 2;
         let to = 1 - from;
         let count = rng.random_range(1..=4);
-        let mut batch: Vec<Msg> =
-            (0..count).map(|i| peers[from].encrypt(&names[to], &format!("{} t{turn} m{i}", names[from]))).collect();
+        let mut batch: Vec<Msg> = (0..count)
+            .map(|i| peers[from].encrypt(&names[to], &format!("{} t{turn} m{i}", names[from])))
+            .collect();
         sent += batch.len();
         shuffle(&mut batch, &mut rng);
         // a batch's first delivery goes at once, so that the other side can answer
@@ -226,11 +263,17 @@ fn shuffle<T>(items: &mut [T], rng: &mut SimRng) {
 
 /// `initiator` fetches `responder`'s bundle, starts a session, and they converse.
 fn session_test(initiator: Impl, responder: Impl, one_time: bool, seed: u64) {
-    let mut peers = [Peer::spawn(initiator, "alice", 1001), Peer::spawn(responder, "bob", 2002)];
+    let mut peers = [
+        Peer::spawn(initiator, "alice", 1001),
+        Peer::spawn(responder, "bob", 2002),
+    ];
     let bundle = peers[1].bundle(one_time);
     peers[0].ok(json!({"op": "start", "peer": "bob", "bundle": bundle}));
     let delivered = converse(&mut peers, 0, 40, seed);
-    assert!(delivered >= 60, "only {delivered} messages: the conversation is too small to mean much");
+    assert!(
+        delivered >= 60,
+        "only {delivered} messages: the conversation is too small to mean much"
+    );
 }
 
 #[test]
@@ -257,13 +300,25 @@ fn ours_with_ours() {
 /// PQXDH (our extension, message version 4) between two of our peers.
 #[test]
 fn pqxdh_ours_with_ours() {
-    let mut peers = [Peer::spawn(Impl::Ours, "alice", 1001), Peer::spawn(Impl::Ours, "bob", 2002)];
-    peers[1].ok(json!({"op": "init", "name": "bob", "registration_id": 2002, "seed": 42, "pqxdh": true}));
+    let mut peers = [
+        Peer::spawn(Impl::Ours, "alice", 1001),
+        Peer::spawn(Impl::Ours, "bob", 2002),
+    ];
+    peers[1].ok(
+        json!({"op": "init", "name": "bob", "registration_id": 2002, "seed": 42, "pqxdh": true}),
+    );
     let bundle = peers[1].bundle(true);
-    assert!(bundle["kem_prekey"].is_string(), "PQ bundle carries a KEM prekey: {bundle}");
+    assert!(
+        bundle["kem_prekey"].is_string(),
+        "PQ bundle carries a KEM prekey: {bundle}"
+    );
     peers[0].ok(json!({"op": "start", "peer": "bob", "bundle": bundle}));
     let first = peers[0].encrypt("bob", "pq hello");
-    assert_eq!(B64.decode(&first.body).unwrap()[0], 0x44, "PQXDH messages are version 4");
+    assert_eq!(
+        B64.decode(&first.body).unwrap()[0],
+        0x44,
+        "PQXDH messages are version 4"
+    );
     peers[1].expect_decrypt("alice", &first);
     let _ = converse(&mut peers, 1, 10, 8);
 }
@@ -287,16 +342,24 @@ fn simultaneous_initiation_converges() {
 /// Group messages both ways, out of order, with tampered and replayed copies refused.
 #[test]
 fn sender_keys_both_ways() {
-    let mut peers = [Peer::spawn(Impl::Ours, "alice", 1001), Peer::spawn(Impl::Axolotl, "bob", 2002)];
+    let mut peers = [
+        Peer::spawn(Impl::Ours, "alice", 1001),
+        Peer::spawn(Impl::Axolotl, "bob", 2002),
+    ];
     let mut rng = SimRng::seed_from_u64(7);
     for (sender, receiver) in [(0usize, 1usize), (1, 0)] {
         let sender_name = peers[sender].name.clone();
-        let dist = peers[sender].ok(json!({"op": "group_create", "group": "g1"}))["distribution"].clone();
-        peers[receiver].ok(json!({"op": "group_join", "group": "g1", "sender": sender_name, "distribution": dist}));
+        let dist =
+            peers[sender].ok(json!({"op": "group_create", "group": "g1"}))["distribution"].clone();
+        peers[receiver].ok(
+            json!({"op": "group_join", "group": "g1", "sender": sender_name, "distribution": dist}),
+        );
         let mut msgs: Vec<(String, String)> = (0..30)
             .map(|i| {
                 let text = format!("{sender_name} group message {i}");
-                let a = peers[sender].ok(json!({"op": "group_encrypt", "group": "g1", "plaintext": B64.encode(&text)}));
+                let a = peers[sender].ok(
+                    json!({"op": "group_encrypt", "group": "g1", "plaintext": B64.encode(&text)}),
+                );
                 (text, a["body"].as_str().unwrap().to_string())
             })
             .collect();
@@ -307,7 +370,10 @@ fn sender_keys_both_ways() {
                 peers[receiver].refuses(request(&tamper(&body, &mut rng)));
             }
             let a = peers[receiver].ok(request(&body));
-            assert_eq!(B64.decode(a["plaintext"].as_str().unwrap()).unwrap(), text.as_bytes());
+            assert_eq!(
+                B64.decode(a["plaintext"].as_str().unwrap()).unwrap(),
+                text.as_bytes()
+            );
             peers[receiver].refuses(request(&body));
         }
     }
@@ -320,7 +386,9 @@ fn refusals_leave_the_peer_serving() {
         let mut alice = Peer::spawn(Impl::Ours, "alice", 1001);
         let mut bob = Peer::spawn(kind, "bob", 2002);
         let mut bundle = bob.bundle(true);
-        let mut sig = B64.decode(bundle["signed_prekey_signature"].as_str().unwrap()).unwrap();
+        let mut sig = B64
+            .decode(bundle["signed_prekey_signature"].as_str().unwrap())
+            .unwrap();
         sig[10] ^= 4;
         let good = bundle.clone();
         bundle["signed_prekey_signature"] = json!(B64.encode(sig));

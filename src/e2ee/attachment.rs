@@ -49,7 +49,11 @@ struct MediaKeys {
 fn expand(media_key: &[u8; 32], kind: MediaKind) -> MediaKeys {
     let mut okm = Zeroizing::new([0u8; 112]);
     hkdf_sha256(None, media_key, kind.info(), okm.as_mut());
-    let mut keys = MediaKeys { iv: [0; 16], cipher_key: Zeroizing::new([0; 32]), mac_key: Zeroizing::new([0; 32]) };
+    let mut keys = MediaKeys {
+        iv: [0; 16],
+        cipher_key: Zeroizing::new([0; 32]),
+        mac_key: Zeroizing::new([0; 32]),
+    };
     keys.iv.copy_from_slice(&okm[..16]);
     keys.cipher_key.copy_from_slice(&okm[16..48]);
     keys.mac_key.copy_from_slice(&okm[48..80]);
@@ -80,7 +84,10 @@ pub fn decrypt(
     if !ct_eq(&Sha256::digest(blob), blob_sha256) {
         return Err(E2eeError::BadMac);
     }
-    let split = blob.len().checked_sub(MEDIA_MAC_LEN).ok_or(E2eeError::Decode("blob shorter than its MAC"))?;
+    let split = blob
+        .len()
+        .checked_sub(MEDIA_MAC_LEN)
+        .ok_or(E2eeError::Decode("blob shorter than its MAC"))?;
     let (ciphertext, tag) = blob.split_at(split);
     let keys = expand(media_key, kind);
     let mac = hmac_sha256(keys.mac_key.as_ref(), &[&keys.iv, ciphertext]);
@@ -104,14 +111,36 @@ mod tests {
         let file = vec![0x5au8; 1000];
         let enc = encrypt(&key, MediaKind::Image, &file);
         assert_eq!(enc.blob.len(), 1008 + MEDIA_MAC_LEN);
-        let ok = decrypt(&key, MediaKind::Image, &enc.blob, &enc.blob_sha256, &enc.plaintext_sha256);
+        let ok = decrypt(
+            &key,
+            MediaKind::Image,
+            &enc.blob,
+            &enc.blob_sha256,
+            &enc.plaintext_sha256,
+        );
         assert_eq!(ok.unwrap(), file);
-        let wrong_kind = decrypt(&key, MediaKind::Video, &enc.blob, &enc.blob_sha256, &enc.plaintext_sha256);
+        let wrong_kind = decrypt(
+            &key,
+            MediaKind::Video,
+            &enc.blob,
+            &enc.blob_sha256,
+            &enc.plaintext_sha256,
+        );
         assert_eq!(wrong_kind, Err(E2eeError::BadMac));
         let mut bad = enc.blob.clone();
         bad[5] ^= 1;
         let digest: [u8; 32] = Sha256::digest(&bad).into();
-        assert_eq!(decrypt(&key, MediaKind::Image, &bad, &digest, &enc.plaintext_sha256), Err(E2eeError::BadMac));
-        assert!(decrypt(&key, MediaKind::Image, &[1, 2], &Sha256::digest([1u8, 2]).into(), &[0; 32]).is_err());
+        assert_eq!(
+            decrypt(&key, MediaKind::Image, &bad, &digest, &enc.plaintext_sha256),
+            Err(E2eeError::BadMac)
+        );
+        assert!(decrypt(
+            &key,
+            MediaKind::Image,
+            &[1, 2],
+            &Sha256::digest([1u8, 2]).into(),
+            &[0; 32]
+        )
+        .is_err());
     }
 }

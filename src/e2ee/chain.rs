@@ -35,7 +35,13 @@ pub(crate) fn split_root_chain(okm: &[u8; 64]) -> (RootKey, ChainKey) {
     let mut chain = [0u8; 32];
     root.copy_from_slice(&okm[..32]);
     chain.copy_from_slice(&okm[32..]);
-    (RootKey(root), ChainKey { key: chain, index: 0 })
+    (
+        RootKey(root),
+        ChainKey {
+            key: chain,
+            index: 0,
+        },
+    )
 }
 
 /// A sending or receiving chain key and its index.
@@ -57,12 +63,18 @@ impl ChainKey {
     }
     /// HMAC(chain key, 0x02): the chain key one step on.
     pub fn next(&self) -> ChainKey {
-        ChainKey { key: hmac_sha256(&self.key, &[&CHAIN_KEY_SEED]), index: self.index + 1 }
+        ChainKey {
+            key: hmac_sha256(&self.key, &[&CHAIN_KEY_SEED]),
+            index: self.index.wrapping_add(1),
+        }
     }
     /// HMAC(chain key, 0x01): the seed of this index's message keys (what skipped-key storage
     /// keeps, deriving the keys only when used).
     pub fn message_key_seed(&self) -> MessageKeySeed {
-        MessageKeySeed { seed: hmac_sha256(&self.key, &[&MESSAGE_KEY_SEED]), counter: self.index }
+        MessageKeySeed {
+            seed: hmac_sha256(&self.key, &[&MESSAGE_KEY_SEED]),
+            counter: self.index,
+        }
     }
     pub fn message_keys(&self) -> MessageKeys {
         self.message_key_seed().derive()

@@ -13,7 +13,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// HKDF-SHA256 (RFC 5869). `salt = None` means 32 zero bytes, as libsignal's v3 HKDF. The output
 /// lengths used by the protocol are constants far below the RFC limit of 255 hash lengths.
 pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], okm: &mut [u8]) {
-    assert!(okm.len() <= 255 * 32, "HKDF output length is a protocol constant");
+    assert!(
+        okm.len() <= 255 * 32,
+        "HKDF output length is a protocol constant"
+    );
     let hk = hkdf::Hkdf::<Sha256>::new(salt, ikm);
     if hk.expand(info, okm).is_err() {
         unreachable!("HKDF output length checked above");
@@ -43,12 +46,15 @@ pub fn aes_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u
 
 /// AES-256-CBC with PKCS#7 padding; a bad length or padding is an error, never a panic.
 pub fn aes_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> Result<Vec<u8>> {
-    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
         return Err(E2eeError::BadCiphertext);
     }
     let mut buf = ciphertext.to_vec();
     let dec = cbc::Decryptor::<Aes256>::new(key.into(), iv.into());
-    let len = dec.decrypt_padded::<Pkcs7>(&mut buf).map_err(|_| E2eeError::BadCiphertext)?.len();
+    let len = dec
+        .decrypt_padded::<Pkcs7>(&mut buf)
+        .map_err(|_| E2eeError::BadCiphertext)?
+        .len();
     buf.truncate(len);
     Ok(buf)
 }
@@ -91,7 +97,13 @@ mod tests {
             assert_eq!(ct.len(), (len / 16 + 1) * 16);
             assert_eq!(aes_cbc_decrypt(&key, &iv, &ct).unwrap(), pt);
         }
-        assert_eq!(aes_cbc_decrypt(&key, &iv, &[0u8; 15]), Err(E2eeError::BadCiphertext));
-        assert_eq!(aes_cbc_decrypt(&key, &iv, &[]), Err(E2eeError::BadCiphertext));
+        assert_eq!(
+            aes_cbc_decrypt(&key, &iv, &[0u8; 15]),
+            Err(E2eeError::BadCiphertext)
+        );
+        assert_eq!(
+            aes_cbc_decrypt(&key, &iv, &[]),
+            Err(E2eeError::BadCiphertext)
+        );
     }
 }

@@ -78,7 +78,9 @@ impl PrivateKey {
     }
     /// X25519 agreement.
     pub fn agree(&self, their: &PublicKey) -> Zeroizing<[u8; 32]> {
-        let shared = self.0.diffie_hellman(&x25519_dalek::PublicKey::from(their.0));
+        let shared = self
+            .0
+            .diffie_hellman(&x25519_dalek::PublicKey::from(their.0));
         Zeroizing::new(shared.to_bytes())
     }
 }
@@ -95,7 +97,10 @@ impl KeyPair {
         Self::from_private(PrivateKey::generate(rng))
     }
     pub fn from_private(private: PrivateKey) -> Self {
-        KeyPair { public: private.public_key(), private }
+        KeyPair {
+            public: private.public_key(),
+            private,
+        }
     }
 }
 
@@ -113,7 +118,10 @@ impl IdentityKeyPair {
     }
     pub fn from_private(private: PrivateKey) -> Self {
         let signing = SigningKey::new(&private.to_bytes());
-        IdentityKeyPair { key_pair: KeyPair::from_private(private), signing }
+        IdentityKeyPair {
+            key_pair: KeyPair::from_private(private),
+            signing,
+        }
     }
     pub fn public_key(&self) -> &PublicKey {
         &self.key_pair.public
@@ -205,7 +213,8 @@ mod tests {
             "ab7e717d4a163b7d9a1d8071dfe9dcf8cdcd1cea3339b6356be84d887e322c64"
         );
         let message =
-            hex::decode("05edce9d9c415ca78cb7252e72c2c4a554d3eb29485a0e1d503118d1a82d99fb4a").unwrap();
+            hex::decode("05edce9d9c415ca78cb7252e72c2c4a554d3eb29485a0e1d503118d1a82d99fb4a")
+                .unwrap();
         let signature = hex::decode(concat!(
             "5de88ca9a89b4a115da79109c67c9c7464a3e4180274f1cb8c63c2984e286dfb",
             "ede82deb9dcd9fae0bfbb821569b3d9001bd8130cd11d486cef047bd60b86e88"

@@ -49,5 +49,8 @@ pub use keys::{IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 pub use record::{PreKeyDecrypted, SessionRecord};
 pub use sender_keys::{SenderKeyRecord, SenderKeyState};
 pub use store::{DeviceKeys, PreKeyStore};
-pub use wire::{CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage, SignalMessage};
+pub use wire::{
+    CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage,
+    SignalMessage,
+};
 pub use x3dh::PreKeyBundle;

@@ -19,8 +19,12 @@ use serde_json::{json, Map, Value};
 use super::error::E2eeError;
 use super::keys::PublicKey;
 use super::pqxdh::KemPreKeyPublic;
-use super::wire::{CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage, SignalMessage};
-use super::{DeviceKeys, PreKeyBundle, PreKeyStore, SenderKeyRecord, SenderKeyState, SessionRecord};
+use super::wire::{
+    CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage, SignalMessage,
+};
+use super::{
+    DeviceKeys, PreKeyBundle, PreKeyStore, SenderKeyRecord, SenderKeyState, SessionRecord,
+};
 use crate::engine::{RngTree, SimRng};
 
 /// Why a request was refused.
@@ -105,11 +109,19 @@ impl Device {
         let name = str_field(request, "name")?;
         let registration_id = u32_field(request, "registration_id")?;
         let device_id = opt_u32(request, "device_id")?.unwrap_or(1);
-        let seed = request.get("seed").map(|v| v.as_u64().ok_or_else(|| bad("seed is not a u64"))).transpose()?;
+        let seed = request
+            .get("seed")
+            .map(|v| v.as_u64().ok_or_else(|| bad("seed is not a u64")))
+            .transpose()?;
         let stream_id = (u64::from(registration_id) << 32) | u64::from(device_id);
-        let mut rng = RngTree::new(seed.unwrap_or(0)).stream(&format!("e2ee/peer/{name}"), stream_id);
+        let mut rng =
+            RngTree::new(seed.unwrap_or(0)).stream(&format!("e2ee/peer/{name}"), stream_id);
         let mut keys = DeviceKeys::generate(registration_id, device_id, &mut rng);
-        if request.get("pqxdh").and_then(Value::as_bool).unwrap_or(false) {
+        if request
+            .get("pqxdh")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
             keys.enable_pqxdh(&mut rng);
         }
         let identity = B64.encode(keys.identity().public_key().serialize());
@@ -124,7 +136,10 @@ impl Device {
     }
 
     fn bundle(&mut self, request: &Value, rng: &mut SimRng) -> Answer {
-        let one_time = request.get("one_time").and_then(Value::as_bool).unwrap_or(true);
+        let one_time = request
+            .get("one_time")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         Ok(bundle_to_json(&self.keys.bundle(one_time, rng)))
     }
 
@@ -132,20 +147,30 @@ impl Device {
         let peer = str_field(request, "peer")?;
         let bundle = bundle_from_json(request.get("bundle").ok_or_else(|| bad("missing bundle"))?)?;
         let mut record = self.sessions.get(peer).cloned().unwrap_or_default();
-        record.process_prekey_bundle(self.keys.identity(), self.keys.registration_id(), &bundle, rng)?;
+        record.process_prekey_bundle(
+            self.keys.identity(),
+            self.keys.registration_id(),
+            &bundle,
+            rng,
+        )?;
         self.sessions.insert(peer.to_string(), record);
         Ok(Map::new())
     }
 
     fn encrypt(&mut self, request: &Value) -> Answer {
         let plaintext = b64_field(request, "plaintext")?;
-        let record = self.sessions.get_mut(str_field(request, "peer")?).ok_or(E2eeError::NoSession)?;
+        let record = self
+            .sessions
+            .get_mut(str_field(request, "peer")?)
+            .ok_or(E2eeError::NoSession)?;
         let message = record.encrypt(&plaintext)?;
         let kind = match message {
             CiphertextMessage::PreKey(_) => "prekey",
             CiphertextMessage::Signal(_) => "message",
         };
-        Ok(fields(json!({ "type": kind, "body": B64.encode(message.serialized()) })))
+        Ok(fields(
+            json!({ "type": kind, "body": B64.encode(message.serialized()) }),
+        ))
     }
 
     fn decrypt(&mut self, request: &Value, rng: &mut SimRng) -> Answer {
@@ -167,7 +192,11 @@ impl Device {
                 let record = self.sessions.get_mut(peer).ok_or(E2eeError::NoSession)?;
                 record.decrypt(&message, rng)?
             }
-            other => return Err(bad(&format!("type {other:?} is neither prekey nor message"))),
+            other => {
+                return Err(bad(&format!(
+                    "type {other:?} is neither prekey nor message"
+                )))
+            }
         };
         Ok(fields(json!({ "plaintext": B64.encode(plaintext) })))
     }
@@ -183,22 +212,32 @@ impl Device {
     fn group_join(&mut self, request: &Value) -> Answer {
         let group = str_field(request, "group")?;
         let sender = str_field(request, "sender")?;
-        let message = SenderKeyDistributionMessage::deserialize(&b64_field(request, "distribution")?)?;
+        let message =
+            SenderKeyDistributionMessage::deserialize(&b64_field(request, "distribution")?)?;
         let key = (group.to_string(), sender.to_string());
-        self.members.entry(key).or_default().add(SenderKeyState::from_distribution(&message));
+        self.members
+            .entry(key)
+            .or_default()
+            .add(SenderKeyState::from_distribution(&message));
         Ok(Map::new())
     }
 
     fn group_encrypt(&mut self, request: &Value, rng: &mut SimRng) -> Answer {
         let group = str_field(request, "group")?;
         let plaintext = b64_field(request, "plaintext")?;
-        let state = self.own_groups.get_mut(group).ok_or_else(|| PeerError::UnknownGroup(group.into()))?;
+        let state = self
+            .own_groups
+            .get_mut(group)
+            .ok_or_else(|| PeerError::UnknownGroup(group.into()))?;
         let message = state.encrypt(&plaintext, rng)?;
         Ok(fields(json!({ "body": B64.encode(message.serialized()) })))
     }
 
     fn group_decrypt(&mut self, request: &Value) -> Answer {
-        let key = (str_field(request, "group")?.to_string(), str_field(request, "sender")?.to_string());
+        let key = (
+            str_field(request, "group")?.to_string(),
+            str_field(request, "sender")?.to_string(),
+        );
         let body = b64_field(request, "body")?;
         let record = self.members.get_mut(&key).ok_or(E2eeError::NoSenderKey)?;
         let plaintext = record.decrypt(&body)?;
@@ -222,13 +261,19 @@ fn bundle_to_json(b: &PreKeyBundle) -> Map<String, Value> {
     if let Some(kem) = &b.kem_pre_key {
         out.insert("kem_prekey_id".into(), json!(kem.id));
         out.insert("kem_prekey".into(), json!(B64.encode(kem.encoded())));
-        out.insert("kem_prekey_signature".into(), json!(B64.encode(kem.signature)));
+        out.insert(
+            "kem_prekey_signature".into(),
+            json!(B64.encode(kem.signature)),
+        );
     }
     out
 }
 
 fn bundle_from_json(v: &Value) -> Result<PreKeyBundle, PeerError> {
-    let pre_key = match (opt_u32(v, "prekey_id")?, v.get("prekey").filter(|p| !p.is_null())) {
+    let pre_key = match (
+        opt_u32(v, "prekey_id")?,
+        v.get("prekey").filter(|p| !p.is_null()),
+    ) {
         (Some(id), Some(_)) => Some((id, key_field(v, "prekey")?)),
         (None, None) => None,
         _ => return Err(bad("prekey_id and prekey go together")),
@@ -265,7 +310,9 @@ fn bad(what: &str) -> PeerError {
 }
 
 fn str_field<'a>(v: &'a Value, name: &str) -> Result<&'a str, PeerError> {
-    v.get(name).and_then(Value::as_str).ok_or_else(|| bad(&format!("missing string field {name:?}")))
+    v.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(&format!("missing string field {name:?}")))
 }
 
 fn opt_u32(v: &Value, name: &str) -> Result<Option<u32>, PeerError> {
@@ -284,7 +331,8 @@ fn u32_field(v: &Value, name: &str) -> Result<u32, PeerError> {
 }
 
 fn b64_field(v: &Value, name: &str) -> Result<Vec<u8>, PeerError> {
-    B64.decode(str_field(v, name)?).map_err(|_| bad(&format!("field {name:?} is not base64")))
+    B64.decode(str_field(v, name)?)
+        .map_err(|_| bad(&format!("field {name:?} is not base64")))
 }
 
 fn key_field(v: &Value, name: &str) -> Result<PublicKey, PeerError> {
@@ -292,5 +340,7 @@ fn key_field(v: &Value, name: &str) -> Result<PublicKey, PeerError> {
 }
 
 fn sig_field(v: &Value, name: &str) -> Result<[u8; 64], PeerError> {
-    b64_field(v, name)?.try_into().map_err(|_| bad(&format!("field {name:?} is not 64 bytes")))
+    b64_field(v, name)?
+        .try_into()
+        .map_err(|_| bad(&format!("field {name:?} is not 64 bytes")))
 }

@@ -10,7 +10,9 @@
 //! bundle's KEM signature is XEdDSA by the identity key over that encoding. The ratchet itself is
 //! the v3 Double Ratchet (no SPQR).
 
-use libcrux_ml_kem::mlkem1024::{self, MlKem1024Ciphertext, MlKem1024PrivateKey, MlKem1024PublicKey};
+use libcrux_ml_kem::mlkem1024::{
+    self, MlKem1024Ciphertext, MlKem1024PrivateKey, MlKem1024PublicKey,
+};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -41,7 +43,10 @@ impl KemKeyPair {
         rng.fill_bytes(seed.as_mut());
         let pair = mlkem1024::generate_key_pair(*seed);
         let private = Box::new(*pair.private_key().as_slice());
-        KemKeyPair { public: Box::new(pair.public_key().clone()), private }
+        KemKeyPair {
+            public: Box::new(pair.public_key().clone()),
+            private,
+        }
     }
     /// 0x0A || encapsulation key.
     pub fn encoded_public(&self) -> Vec<u8> {
@@ -71,16 +76,29 @@ pub struct KemPreKeyPublic {
 
 impl KemPreKeyPublic {
     /// Signs `pair`'s public key with the identity key.
-    pub fn sign(id: u32, pair: &KemKeyPair, identity: &IdentityKeyPair, rng: &mut impl CryptoRng) -> Self {
+    pub fn sign(
+        id: u32,
+        pair: &KemKeyPair,
+        identity: &IdentityKeyPair,
+        rng: &mut impl CryptoRng,
+    ) -> Self {
         let encoded = pair.encoded_public();
         let signature = identity.sign(&[&encoded], rng);
-        KemPreKeyPublic { id, encoded, signature }
+        KemPreKeyPublic {
+            id,
+            encoded,
+            signature,
+        }
     }
     /// Parses the encoded form (type byte checked, key validated per FIPS 203).
     pub fn from_parts(id: u32, encoded: Vec<u8>, signature: [u8; 64]) -> Result<Self> {
         match encoded.split_first() {
             Some((&KEM_TYPE_MLKEM1024, key)) if key.len() == KEM_PUBLIC_KEY_LEN => {
-                Ok(KemPreKeyPublic { id, encoded, signature })
+                Ok(KemPreKeyPublic {
+                    id,
+                    encoded,
+                    signature,
+                })
             }
             _ => Err(E2eeError::BadKey("not an ML-KEM-1024 public key")),
         }

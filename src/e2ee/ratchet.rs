@@ -52,9 +52,21 @@ pub struct SessionState {
 
 /// The state change a successful decryption makes; applied only after MAC and padding checks.
 pub(crate) enum Commit {
-    UseSkipped { chain: usize, pos: usize },
-    Advance { chain: usize, next: ChainKey, skipped: Vec<MessageKeySeed> },
-    NewChain { root: RootKey, sender: KeyPair, sender_chain: ChainKey, receiver: ReceiverChain },
+    UseSkipped {
+        chain: usize,
+        pos: usize,
+    },
+    Advance {
+        chain: usize,
+        next: ChainKey,
+        skipped: Vec<MessageKeySeed>,
+    },
+    NewChain {
+        root: RootKey,
+        sender: KeyPair,
+        sender_chain: ChainKey,
+        receiver: ReceiverChain,
+    },
 }
 
 /// How a state starts: identities, versions, and the keys the handshake produced.
@@ -91,7 +103,11 @@ impl SessionState {
 
     /// Adds the initiator's first receiving chain (their signed prekey is their first ratchet key).
     pub(crate) fn add_receiver_chain(&mut self, their_ratchet: PublicKey, chain: ChainKey) {
-        self.push_receiver(ReceiverChain { their_ratchet, chain, skipped: VecDeque::new() });
+        self.push_receiver(ReceiverChain {
+            their_ratchet,
+            chain,
+            skipped: VecDeque::new(),
+        });
     }
 
     fn push_receiver(&mut self, receiver: ReceiverChain) {
@@ -116,7 +132,10 @@ impl SessionState {
     }
     /// The receiving chain key for `their_ratchet`, if the state has one.
     pub fn receiver_chain_key(&self, their_ratchet: &PublicKey) -> Option<&[u8; 32]> {
-        self.receivers.iter().find(|r| r.their_ratchet == *their_ratchet).map(|r| r.chain.key())
+        self.receivers
+            .iter()
+            .find(|r| r.their_ratchet == *their_ratchet)
+            .map(|r| r.chain.key())
     }
 
     fn mac_input<'a>(&'a self, keys: &'a MessageKeys, sending: bool) -> MacInput<'a> {
@@ -125,7 +144,11 @@ impl SessionState {
         } else {
             (&self.remote_identity, &self.local_identity)
         };
-        MacInput { sender_identity, receiver_identity, mac_key: &keys.mac_key }
+        MacInput {
+            sender_identity,
+            receiver_identity,
+            mac_key: &keys.mac_key,
+        }
     }
 
     /// Encrypts on the sending chain (symmetric step; no randomness needed in v3).
@@ -134,10 +157,18 @@ impl SessionState {
         let ciphertext = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
         let counters = (keys.counter, self.previous_counter);
         let ratchet = self.sender_ratchet.public;
-        let message = SignalMessage::new(self.version, ratchet, counters, ciphertext, &self.mac_input(&keys, true));
+        let message = SignalMessage::new(
+            self.version,
+            ratchet,
+            counters,
+            ciphertext,
+            &self.mac_input(&keys, true),
+        );
         self.sender_chain = self.sender_chain.next();
         match &self.pending_prekey {
-            Some(header) => CiphertextMessage::PreKey(PreKeySignalMessage::new(header.clone(), message)),
+            Some(header) => {
+                CiphertextMessage::PreKey(PreKeySignalMessage::new(header.clone(), message))
+            }
             None => CiphertextMessage::Signal(message),
         }
     }
@@ -151,7 +182,10 @@ impl SessionState {
         if message.version != self.version {
             return Err(E2eeError::NoMatchingState);
         }
-        let position = self.receivers.iter().position(|r| r.their_ratchet == message.ratchet_key);
+        let position = self
+            .receivers
+            .iter()
+            .position(|r| r.their_ratchet == message.ratchet_key);
         match position {
             Some(idx) => self.decrypt_on_chain(idx, message),
             None => self.decrypt_on_new_chain(message, rng),
@@ -171,7 +205,14 @@ impl SessionState {
         }
         let (keys, next, skipped) = advance_chain(&receiver.chain, message.counter)?;
         let plaintext = self.open(message, &keys)?;
-        Ok((plaintext, Commit::Advance { chain: idx, next, skipped }))
+        Ok((
+            plaintext,
+            Commit::Advance {
+                chain: idx,
+                next,
+                skipped,
+            },
+        ))
     }
 
     fn decrypt_on_new_chain(
@@ -186,8 +227,20 @@ impl SessionState {
         let sender = KeyPair::generate(rng);
         let (root, sender_chain) = root.step(&their, &sender.private);
         let skipped = skipped.into_iter().collect();
-        let receiver = ReceiverChain { their_ratchet: their, chain: next, skipped };
-        Ok((plaintext, Commit::NewChain { root, sender, sender_chain, receiver }))
+        let receiver = ReceiverChain {
+            their_ratchet: their,
+            chain: next,
+            skipped,
+        };
+        Ok((
+            plaintext,
+            Commit::NewChain {
+                root,
+                sender,
+                sender_chain,
+                receiver,
+            },
+        ))
     }
 
     fn open(&self, message: &SignalMessage, keys: &MessageKeys) -> Result<Vec<u8>> {
@@ -204,12 +257,21 @@ impl SessionState {
             Commit::UseSkipped { chain, pos } => {
                 self.receivers[chain].skipped.remove(pos);
             }
-            Commit::Advance { chain, next, skipped } => {
+            Commit::Advance {
+                chain,
+                next,
+                skipped,
+            } => {
                 let receiver = &mut self.receivers[chain];
                 receiver.chain = next;
                 store_skipped(&mut receiver.skipped, skipped);
             }
-            Commit::NewChain { root, sender, sender_chain, receiver } => {
+            Commit::NewChain {
+                root,
+                sender,
+                sender_chain,
+                receiver,
+            } => {
                 self.root = root;
                 self.previous_counter = self.sender_chain.index().saturating_sub(1);
                 self.sender_ratchet = sender;
@@ -222,10 +284,16 @@ impl SessionState {
 
 /// Steps `chain` to `counter`: (that message's keys, the chain after it, skipped key seeds).
 /// Only the last `SKIPPED_KEYS_MAX` skipped seeds are kept, as libsignal does.
-fn advance_chain(chain: &ChainKey, counter: u32) -> Result<(MessageKeys, ChainKey, Vec<MessageKeySeed>)> {
+fn advance_chain(
+    chain: &ChainKey,
+    counter: u32,
+) -> Result<(MessageKeys, ChainKey, Vec<MessageKeySeed>)> {
     let jump = counter - chain.index();
     if jump > FORWARD_JUMP_MAX {
-        return Err(E2eeError::TooFarAhead { counter, max_jump: FORWARD_JUMP_MAX });
+        return Err(E2eeError::TooFarAhead {
+            counter,
+            max_jump: FORWARD_JUMP_MAX,
+        });
     }
     let keep_from = counter.saturating_sub(SKIPPED_KEYS_MAX as u32);
     let mut skipped = Vec::with_capacity((jump as usize).min(SKIPPED_KEYS_MAX));

@@ -13,7 +13,9 @@ use super::error::{E2eeError, Result};
 use super::keys::{IdentityKeyPair, KeyPair};
 use super::ratchet::{SessionState, StateInit};
 use super::store::PreKeyStore;
-use super::wire::{CiphertextMessage, PreKeyHeader, PreKeySignalMessage, SignalMessage, VERSION_PQ, VERSION_V3};
+use super::wire::{
+    CiphertextMessage, PreKeyHeader, PreKeySignalMessage, SignalMessage, VERSION_PQ, VERSION_V3,
+};
 use super::x3dh::{self, PreKeyBundle, INFO_PQXDH, INFO_X3DH};
 
 /// libsignal consts.rs `ARCHIVED_STATES_MAX_LENGTH`.
@@ -107,12 +109,19 @@ impl SessionRecord {
 
     /// Encrypts for the current state (a prekey message until the peer has answered).
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage> {
-        self.current.as_mut().map(|s| s.encrypt(plaintext)).ok_or(E2eeError::NoSession)
+        self.current
+            .as_mut()
+            .map(|s| s.encrypt(plaintext))
+            .ok_or(E2eeError::NoSession)
     }
 
     /// Decrypts a `SignalMessage` on the current state or, failing that, an earlier one (which
     /// is then promoted). On error nothing changes.
-    pub fn decrypt(&mut self, message: &SignalMessage, rng: &mut impl CryptoRng) -> Result<Vec<u8>> {
+    pub fn decrypt(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<u8>> {
         let current = self.current.as_mut().ok_or(E2eeError::NoSession)?;
         let first_error = match current.decrypt_staged(message, rng) {
             Ok((plaintext, commit)) => {
@@ -142,14 +151,20 @@ impl SessionRecord {
     ) -> Result<PreKeyDecrypted> {
         if let Some(idx) = self.find_run(message) {
             let plaintext = self.decrypt_on_run(idx, &message.message, rng)?;
-            return Ok(PreKeyDecrypted { plaintext, used_pre_key: None });
+            return Ok(PreKeyDecrypted {
+                plaintext,
+                used_pre_key: None,
+            });
         }
         let state = responder_state(message, keys)?;
         let (plaintext, commit) = state.decrypt_staged(&message.message, rng)?;
         let mut state = state;
         state.apply(commit);
         self.promote(state);
-        Ok(PreKeyDecrypted { plaintext, used_pre_key: message.pre_key_id })
+        Ok(PreKeyDecrypted {
+            plaintext,
+            used_pre_key: message.pre_key_id,
+        })
     }
 
     /// Same X3DH run: same version and base key, and the unauthenticated outer fields agree
@@ -163,14 +178,26 @@ impl SessionRecord {
     }
 
     fn find_run(&self, message: &PreKeySignalMessage) -> Option<usize> {
-        if self.current.as_ref().is_some_and(|s| Self::matches(s, message)) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|s| Self::matches(s, message))
+        {
             return Some(0);
         }
-        self.previous.iter().position(|s| Self::matches(s, message)).map(|i| i + 1)
+        self.previous
+            .iter()
+            .position(|s| Self::matches(s, message))
+            .map(|i| i + 1)
     }
 
     /// Decrypts on state `idx` (0 = current, i = previous[i - 1]), promoting it on success.
-    fn decrypt_on_run(&mut self, idx: usize, message: &SignalMessage, rng: &mut impl CryptoRng) -> Result<Vec<u8>> {
+    fn decrypt_on_run(
+        &mut self,
+        idx: usize,
+        message: &SignalMessage,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<u8>> {
         let state = match idx {
             0 => self.current.as_mut(),
             i => self.previous.get_mut(i - 1),
@@ -228,11 +255,12 @@ fn kem_part(
     match (&message.kem, message.version) {
         (None, VERSION_V3) => Ok(INFO_X3DH),
         (Some((id, ciphertext)), VERSION_PQ) => {
-            let pair = keys.kem_pre_key(*id).ok_or(E2eeError::UnknownKemPreKey(*id))?;
+            let pair = keys
+                .kem_pre_key(*id)
+                .ok_or(E2eeError::UnknownKemPreKey(*id))?;
             secret.extend_from_slice(pair.decapsulate(ciphertext)?.as_ref());
             Ok(INFO_PQXDH)
         }
         _ => Err(E2eeError::MissingKem),
     }
 }
-

@@ -27,10 +27,16 @@ struct SenderChainKey {
 
 impl SenderChainKey {
     fn next(&self) -> Self {
-        SenderChainKey { iteration: self.iteration + 1, key: hmac_sha256(&self.key, &[&[0x02]]) }
+        SenderChainKey {
+            iteration: self.iteration.wrapping_add(1),
+            key: hmac_sha256(&self.key, &[&[0x02]]),
+        }
     }
     fn seed(&self) -> SenderMessageSeed {
-        SenderMessageSeed { iteration: self.iteration, seed: hmac_sha256(&self.key, &[&[0x01]]) }
+        SenderMessageSeed {
+            iteration: self.iteration,
+            seed: hmac_sha256(&self.key, &[&[0x01]]),
+        }
     }
 }
 
@@ -84,7 +90,10 @@ impl SenderKeyState {
     pub fn from_distribution(message: &SenderKeyDistributionMessage) -> Self {
         SenderKeyState {
             key_id: message.key_id,
-            chain: SenderChainKey { iteration: message.iteration, key: message.chain_key },
+            chain: SenderChainKey {
+                iteration: message.iteration,
+                key: message.chain_key,
+            },
             signing_public: message.signing_key,
             signing_private: None,
             skipped: VecDeque::new(),
@@ -97,12 +106,24 @@ impl SenderKeyState {
 
     /// What the sender hands each member (over 1:1 sessions) so they can decrypt.
     pub fn distribution_message(&self) -> SenderKeyDistributionMessage {
-        SenderKeyDistributionMessage::new(self.key_id, self.chain.iteration, self.chain.key, self.signing_public)
+        SenderKeyDistributionMessage::new(
+            self.key_id,
+            self.chain.iteration,
+            self.chain.key,
+            self.signing_public,
+        )
     }
 
     /// Encrypts and signs one group message (draws: 64 signature bytes).
-    pub fn encrypt(&mut self, plaintext: &[u8], rng: &mut impl CryptoRng) -> Result<SenderKeyMessage> {
-        let signer = self.signing_private.as_ref().ok_or(E2eeError::NoSenderKey)?;
+    pub fn encrypt(
+        &mut self,
+        plaintext: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Result<SenderKeyMessage> {
+        let signer = self
+            .signing_private
+            .as_ref()
+            .ok_or(E2eeError::NoSenderKey)?;
         let seed = self.chain.seed();
         let (iv, key) = seed.keys();
         let ciphertext = aes_cbc_encrypt(&key, &iv, plaintext);
@@ -124,7 +145,10 @@ impl SenderKeyState {
         }
         let jump = message.iteration - self.chain.iteration;
         if jump > FORWARD_JUMP_MAX {
-            return Err(E2eeError::TooFarAhead { counter: message.iteration, max_jump: FORWARD_JUMP_MAX });
+            return Err(E2eeError::TooFarAhead {
+                counter: message.iteration,
+                max_jump: FORWARD_JUMP_MAX,
+            });
         }
         let keep_from = message.iteration.saturating_sub(SKIPPED_KEYS_MAX as u32);
         let mut chain = self.chain.clone();

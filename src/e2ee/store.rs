@@ -51,7 +51,11 @@ impl DeviceKeys {
             identity,
             registration_id,
             device_id,
-            signed: SignedPreKey { id: 1, pair, signature },
+            signed: SignedPreKey {
+                id: 1,
+                pair,
+                signature,
+            },
             one_time: BTreeMap::new(),
             next_pre_key_id: 1,
             kem: None,
@@ -70,7 +74,11 @@ impl DeviceKeys {
     }
 
     /// Generates `count` one-time prekeys and returns their public halves.
-    pub fn add_one_time_pre_keys(&mut self, count: u32, rng: &mut impl CryptoRng) -> Vec<(u32, PublicKey)> {
+    pub fn add_one_time_pre_keys(
+        &mut self,
+        count: u32,
+        rng: &mut impl CryptoRng,
+    ) -> Vec<(u32, PublicKey)> {
         (0..count)
             .map(|_| {
                 let id = self.next_pre_key_id;
@@ -85,7 +93,11 @@ impl DeviceKeys {
 
     /// A bundle; with `one_time` a fresh one-time prekey is generated and offered.
     pub fn bundle(&mut self, one_time: bool, rng: &mut impl CryptoRng) -> PreKeyBundle {
-        let pre_key = if one_time { self.add_one_time_pre_keys(1, rng).pop() } else { None };
+        let pre_key = if one_time {
+            self.add_one_time_pre_keys(1, rng).pop()
+        } else {
+            None
+        };
         PreKeyBundle {
             registration_id: self.registration_id,
             device_id: self.device_id,
@@ -118,6 +130,9 @@ impl PreKeyStore for DeviceKeys {
         self.one_time.get(&id)
     }
     fn kem_pre_key(&self, id: u32) -> Option<&KemKeyPair> {
-        self.kem.as_ref().filter(|k| k.public.id == id).map(|k| &k.pair)
+        self.kem
+            .as_ref()
+            .filter(|k| k.public.id == id)
+            .map(|k| &k.pair)
     }
 }

@@ -24,20 +24,31 @@ fn libsignal_session_setup_as_bob() {
     let bob_identity = IdentityKeyPair::from_private(PrivateKey::from_bytes(key(
         "4875cc69ddf8ea0719ec947d61081135868d5fd801f02c0225e516df2156605e",
     )));
-    assert_eq!(*bob_identity.public_key(), public("05f1f43874f6966956c2dd473f8fa15adeb71d1cb991b2341692324cefb1c5e626"));
+    assert_eq!(
+        *bob_identity.public_key(),
+        public("05f1f43874f6966956c2dd473f8fa15adeb71d1cb991b2341692324cefb1c5e626")
+    );
     let bob_signed = KeyPair::from_private(PrivateKey::from_bytes(key(
         "583900131fb727998b7803fe6ac22cc591f342e4e42a8c8d5d78194209b8d253",
     )));
-    assert_eq!(bob_signed.public, public("05ac248a8f263be6863576eb0362e28c828f0107a3379d34bab1586bf8c770cd67"));
+    assert_eq!(
+        bob_signed.public,
+        public("05ac248a8f263be6863576eb0362e28c828f0107a3379d34bab1586bf8c770cd67")
+    );
     let secret = x3dh::responder_secret(&x3dh::ResponderKeys {
         our_identity: &bob_identity,
         our_signed_pre_key: &bob_signed,
         our_one_time: None,
-        their_identity: &public("05b4a8455660ada65b401007f615e654041746432e3339c6875149bceefcb42b4a"),
+        their_identity: &public(
+            "05b4a8455660ada65b401007f615e654041746432e3339c6875149bceefcb42b4a",
+        ),
         their_base: &public("05e2c05860f2ac6b2b57ba564b421ffe71e4b128c591e46e0491cc9b33dbf22a27"),
     });
     let (_root, sender_chain) = x3dh::derive_initial_keys(&secret, INFO_X3DH);
-    assert_eq!(hex::encode(sender_chain.key()), "ab9be50e5cb22a925446ab90ee5670545f4fd32902459ec274b6ad0ae5d6031a");
+    assert_eq!(
+        hex::encode(sender_chain.key()),
+        "ab9be50e5cb22a925446ab90ee5670545f4fd32902459ec274b6ad0ae5d6031a"
+    );
 }
 
 /// libsignal @3157a9be55918a8f4b88bb9ace5e8c587b42bab8, rust/protocol/tests/ratchet.rs,
@@ -47,20 +58,33 @@ fn libsignal_session_setup_as_alice() {
     let alice_identity = IdentityKeyPair::from_private(PrivateKey::from_bytes(key(
         "9040f0d4e09cf38f6dc7c13779c908c015a1da4fa78737a080eb0a6f4f5f8f58",
     )));
-    assert_eq!(*alice_identity.public_key(), public("05b4a8455660ada65b401007f615e654041746432e3339c6875149bceefcb42b4a"));
+    assert_eq!(
+        *alice_identity.public_key(),
+        public("05b4a8455660ada65b401007f615e654041746432e3339c6875149bceefcb42b4a")
+    );
     let alice_base = KeyPair::from_private(PrivateKey::from_bytes(key(
         "10ae7c64d1e61cd596b76a0db5012673391cae66edbfcf073b4da80516a47449",
     )));
-    assert_eq!(alice_base.public, public("05e2c05860f2ac6b2b57ba564b421ffe71e4b128c591e46e0491cc9b33dbf22a27"));
+    assert_eq!(
+        alice_base.public,
+        public("05e2c05860f2ac6b2b57ba564b421ffe71e4b128c591e46e0491cc9b33dbf22a27")
+    );
     let secret = x3dh::initiator_secret(&x3dh::InitiatorKeys {
         our_identity: &alice_identity,
         our_base: &alice_base,
-        their_identity: &public("05f1f43874f6966956c2dd473f8fa15adeb71d1cb991b2341692324cefb1c5e626"),
-        their_signed_pre_key: &public("05ac248a8f263be6863576eb0362e28c828f0107a3379d34bab1586bf8c770cd67"),
+        their_identity: &public(
+            "05f1f43874f6966956c2dd473f8fa15adeb71d1cb991b2341692324cefb1c5e626",
+        ),
+        their_signed_pre_key: &public(
+            "05ac248a8f263be6863576eb0362e28c828f0107a3379d34bab1586bf8c770cd67",
+        ),
         their_one_time: None,
     });
     let (_root, receiver_chain) = x3dh::derive_initial_keys(&secret, INFO_X3DH);
-    assert_eq!(hex::encode(receiver_chain.key()), "ab9be50e5cb22a925446ab90ee5670545f4fd32902459ec274b6ad0ae5d6031a");
+    assert_eq!(
+        hex::encode(receiver_chain.key()),
+        "ab9be50e5cb22a925446ab90ee5670545f4fd32902459ec274b6ad0ae5d6031a"
+    );
 }
 
 /// Two devices with sessions; each side's messages are delivered by the test.
@@ -80,8 +104,19 @@ impl Pair {
         }
         let bundle = bob.bundle(one_time, &mut rng);
         let mut records = [SessionRecord::new(), SessionRecord::new()];
-        records[0].process_prekey_bundle(super::PreKeyStore::identity(&alice), 1111, &bundle, &mut rng).unwrap();
-        Pair { rng, keys: [alice, bob], records }
+        records[0]
+            .process_prekey_bundle(
+                super::PreKeyStore::identity(&alice),
+                1111,
+                &bundle,
+                &mut rng,
+            )
+            .unwrap();
+        Pair {
+            rng,
+            keys: [alice, bob],
+            records,
+        }
     }
     fn send(&mut self, from: usize, text: &[u8]) -> Vec<u8> {
         let m = self.records[from].encrypt(text).unwrap();
@@ -128,13 +163,28 @@ fn conversation_with_ratchet_turns_pq_and_plain() {
 #[test]
 fn simultaneous_initiation_converges() {
     let mut rng = SimRng::seed_from_u64(5);
-    let mut keys = [DeviceKeys::generate(1, 1, &mut rng), DeviceKeys::generate(2, 1, &mut rng)];
-    let bundles = [keys[0].bundle(true, &mut rng), keys[1].bundle(true, &mut rng)];
-    let mut pair = Pair { rng, keys: [DeviceKeys::generate(0, 0, &mut SimRng::seed_from_u64(0)), DeviceKeys::generate(0, 0, &mut SimRng::seed_from_u64(0))], records: [SessionRecord::new(), SessionRecord::new()] };
+    let mut keys = [
+        DeviceKeys::generate(1, 1, &mut rng),
+        DeviceKeys::generate(2, 1, &mut rng),
+    ];
+    let bundles = [
+        keys[0].bundle(true, &mut rng),
+        keys[1].bundle(true, &mut rng),
+    ];
+    let mut pair = Pair {
+        rng,
+        keys: [
+            DeviceKeys::generate(0, 0, &mut SimRng::seed_from_u64(0)),
+            DeviceKeys::generate(0, 0, &mut SimRng::seed_from_u64(0)),
+        ],
+        records: [SessionRecord::new(), SessionRecord::new()],
+    };
     std::mem::swap(&mut pair.keys, &mut keys);
     for side in 0..2 {
         let id = super::PreKeyStore::identity(&pair.keys[side]).clone();
-        pair.records[side].process_prekey_bundle(&id, side as u32 + 1, &bundles[1 - side], &mut pair.rng).unwrap();
+        pair.records[side]
+            .process_prekey_bundle(&id, side as u32 + 1, &bundles[1 - side], &mut pair.rng)
+            .unwrap();
     }
     let a = pair.send(0, b"hi from 0");
     let b = pair.send(1, b"hi from 1");
@@ -159,8 +209,14 @@ fn refused_message_leaves_state_unchanged() {
     bad[last] ^= 0x80;
     assert_eq!(pair.recv(0, &bad), Err(E2eeError::BadMac));
     assert_eq!(pair.recv(0, &reply).unwrap(), b"two");
-    assert!(matches!(pair.recv(0, &[0, 0x33]), Err(E2eeError::Decode(_))));
-    assert!(matches!(pair.recv(0, &[0, 0x23, 1, 2, 3, 4, 5, 6, 7, 8]), Err(E2eeError::Version(0x23))));
+    assert!(matches!(
+        pair.recv(0, &[0, 0x33]),
+        Err(E2eeError::Decode(_))
+    ));
+    assert!(matches!(
+        pair.recv(0, &[0, 0x23, 1, 2, 3, 4, 5, 6, 7, 8]),
+        Err(E2eeError::Version(0x23))
+    ));
 }
 
 #[test]
@@ -180,16 +236,29 @@ fn sender_keys_out_of_order_replay_and_tamper() {
     let mut rng = SimRng::seed_from_u64(8);
     let mut sender = SenderKeyState::generate(&mut rng);
     let mut member = SenderKeyRecord::new();
-    let dist = super::SenderKeyDistributionMessage::deserialize(sender.distribution_message().serialized()).unwrap();
+    let dist = super::SenderKeyDistributionMessage::deserialize(
+        sender.distribution_message().serialized(),
+    )
+    .unwrap();
     member.add(SenderKeyState::from_distribution(&dist));
-    let msgs: Vec<Vec<u8>> =
-        (0..10u8).map(|i| sender.encrypt(&[i; 20], &mut rng).unwrap().serialized().to_vec()).collect();
+    let msgs: Vec<Vec<u8>> = (0..10u8)
+        .map(|i| {
+            sender
+                .encrypt(&[i; 20], &mut rng)
+                .unwrap()
+                .serialized()
+                .to_vec()
+        })
+        .collect();
     for &i in &[3usize, 0, 9, 1, 2, 8, 4, 7, 5, 6] {
         let mut bad = msgs[i].clone();
         bad[4] ^= 1;
         assert!(member.decrypt(&bad).is_err());
         assert_eq!(member.decrypt(&msgs[i]).unwrap(), vec![i as u8; 20]);
-        assert_eq!(member.decrypt(&msgs[i]), Err(E2eeError::Duplicate(i as u32)));
+        assert_eq!(
+            member.decrypt(&msgs[i]),
+            Err(E2eeError::Duplicate(i as u32))
+        );
     }
 }
 
@@ -203,7 +272,10 @@ struct Plan {
 
 fn plan_strategy() -> impl Strategy<Value = Plan> {
     let batch = prop::collection::vec(any::<bool>(), 1..6);
-    (prop::collection::vec(batch, 1..8), any::<u64>()).prop_map(|(batches, shuffle_seed)| Plan { batches, shuffle_seed })
+    (prop::collection::vec(batch, 1..8), any::<u64>()).prop_map(|(batches, shuffle_seed)| Plan {
+        batches,
+        shuffle_seed,
+    })
 }
 
 fn shuffle<T>(items: &mut [T], rng: &mut SimRng) {
@@ -225,7 +297,11 @@ fn play(plan: &Plan, flip: Option<usize>) {
             let text = format!("b{b} m{i}").into_bytes();
             let wire = pair.send(from, &text);
             // the first message of a batch always goes at once, so the peer can answer
-            if hold && i > 0 { held.push((1 - from, wire, text)) } else { now.push((1 - from, wire, text)) }
+            if hold && i > 0 {
+                held.push((1 - from, wire, text))
+            } else {
+                now.push((1 - from, wire, text))
+            }
         }
         shuffle(&mut now, &mut order_rng);
         for (to, wire, text) in now {
@@ -249,7 +325,10 @@ fn deliver(pair: &mut Pair, to: usize, wire: &[u8], text: &[u8], flip: Option<us
             idx = 1;
         }
         bad[idx] ^= 1 << (bit % 8);
-        assert!(pair.recv(to, &bad).is_err(), "bit flip at byte {idx} accepted");
+        assert!(
+            pair.recv(to, &bad).is_err(),
+            "bit flip at byte {idx} accepted"
+        );
     }
     assert_eq!(pair.recv(to, wire).unwrap(), text);
     assert!(pair.recv(to, wire).is_err(), "replay accepted");
@@ -269,4 +348,79 @@ proptest! {
     ) {
         play(&plan, Some(bit));
     }
+}
+
+/// Plays `order` (a permutation source) of `count` group messages at a member.
+fn play_group(count: usize, seed: u64, flip: Option<usize>) {
+    let mut rng = SimRng::seed_from_u64(seed);
+    let mut sender = SenderKeyState::generate(&mut rng);
+    let mut member = SenderKeyRecord::new();
+    member.add(SenderKeyState::from_distribution(
+        &sender.distribution_message(),
+    ));
+    let mut msgs: Vec<(usize, Vec<u8>)> = (0..count)
+        .map(|i| {
+            (
+                i,
+                sender
+                    .encrypt(&i.to_le_bytes(), &mut rng)
+                    .unwrap()
+                    .serialized()
+                    .to_vec(),
+            )
+        })
+        .collect();
+    shuffle(&mut msgs, &mut rng);
+    for (i, body) in msgs {
+        if let Some(bit) = flip {
+            let mut bad = body.clone();
+            bad[(bit / 8) % body.len()] ^= 1 << (bit % 8);
+            assert!(member.decrypt(&bad).is_err(), "group bit flip accepted");
+        }
+        assert_eq!(member.decrypt(&body).unwrap(), i.to_le_bytes());
+        assert!(member.decrypt(&body).is_err(), "group replay accepted");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn group_messages_in_any_order_decrypt_once_and_bit_flips_are_refused(
+        count in 1usize..40, seed in any::<u64>(), bit in 0usize..2048
+    ) {
+        play_group(count, seed, None);
+        play_group(count, seed, Some(bit));
+    }
+
+    /// No input bytes can cause a panic: every decoder and decrypt path returns a value.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300), version in 0u8..3) {
+        let mut bytes = bytes;
+        if let (Some(first), 1..) = (bytes.first_mut(), version) {
+            *first = if version == 1 { 0x33 } else { 0x44 };
+        }
+        let mut pair = Pair::new(11, true, false);
+        let _ = super::SignalMessage::deserialize(&bytes);
+        let _ = super::SenderKeyDistributionMessage::deserialize(&bytes);
+        let _ = pair.recv(1, &[&[1u8][..], &bytes].concat());
+        let _ = pair.recv(0, &[&[0u8][..], &bytes].concat());
+        let mut group = SenderKeyRecord::new();
+        let _ = group.decrypt(&bytes);
+        let _ = PublicKey::deserialize(&bytes);
+        let _ = super::attachment::decrypt(&[0; 32], super::attachment::MediaKind::Audio, &bytes, &[0; 32], &[0; 32]);
+    }
+}
+
+/// A distribution message can carry any iteration, up to u32::MAX: the chain must not overflow.
+#[test]
+fn sender_key_iteration_at_the_top_of_u32() {
+    let mut rng = SimRng::seed_from_u64(12);
+    let sender = SenderKeyState::generate(&mut rng);
+    let d = sender.distribution_message();
+    let top =
+        super::SenderKeyDistributionMessage::new(d.key_id, u32::MAX, d.chain_key, d.signing_key);
+    let mut member = SenderKeyRecord::new();
+    member.add(SenderKeyState::from_distribution(&top));
+    assert!(member.decrypt(&[0x33; 80]).is_err());
 }

@@ -132,7 +132,14 @@ impl SignalMessage {
         let tag = compute_mac(mac, &serialized);
         serialized.extend_from_slice(&tag);
         let (counter, previous_counter) = counters;
-        SignalMessage { version, ratchet_key, counter, previous_counter, ciphertext, serialized }
+        SignalMessage {
+            version,
+            ratchet_key,
+            counter,
+            previous_counter,
+            ciphertext,
+            serialized,
+        }
     }
 
     pub fn deserialize(bytes: &[u8]) -> Result<Self> {
@@ -241,7 +248,8 @@ impl PreKeySignalMessage {
     pub fn deserialize(bytes: &[u8]) -> Result<Self> {
         let (&first, rest) = bytes.split_first().ok_or(E2eeError::Decode("empty"))?;
         let version = check_version(first)?;
-        let body = proto::PreKeySignalMessage::decode(rest).map_err(|_| E2eeError::Decode("protobuf"))?;
+        let body =
+            proto::PreKeySignalMessage::decode(rest).map_err(|_| E2eeError::Decode("protobuf"))?;
         // Only the inner message is MAC'd: refusing non-canonical encodings (unknown or repeated
         // fields, padded varints) means a flipped tag or length cannot pass unnoticed.
         if body.encode_to_vec() != rest {
@@ -301,7 +309,12 @@ impl SenderKeyMessage {
         body.encode(&mut serialized).expect("Vec grows as needed");
         let signature = signer.sign(&[&serialized], rng);
         serialized.extend_from_slice(&signature);
-        SenderKeyMessage { key_id, iteration, ciphertext, serialized }
+        SenderKeyMessage {
+            key_id,
+            iteration,
+            ciphertext,
+            serialized,
+        }
     }
 
     pub fn deserialize(bytes: &[u8]) -> Result<Self> {
@@ -352,7 +365,13 @@ impl SenderKeyDistributionMessage {
         };
         let mut serialized = vec![version_byte(VERSION_V3)];
         body.encode(&mut serialized).expect("Vec grows as needed");
-        SenderKeyDistributionMessage { key_id, iteration, chain_key, signing_key, serialized }
+        SenderKeyDistributionMessage {
+            key_id,
+            iteration,
+            chain_key,
+            signing_key,
+            serialized,
+        }
     }
 
     pub fn deserialize(bytes: &[u8]) -> Result<Self> {

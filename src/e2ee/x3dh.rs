@@ -34,7 +34,10 @@ impl PreKeyBundle {
     /// the KEM prekey's encoding.
     pub fn verify(&self) -> Result<()> {
         let spk = self.signed_pre_key.serialize();
-        if !self.identity_key.verify(&[&spk], &self.signed_pre_key_signature) {
+        if !self
+            .identity_key
+            .verify(&[&spk], &self.signed_pre_key_signature)
+        {
             return Err(E2eeError::BadSignature);
         }
         match &self.kem_pre_key {
@@ -81,7 +84,12 @@ pub fn initiator_secret(k: &InitiatorKeys<'_>) -> Zeroizing<Vec<u8>> {
 pub fn responder_secret(k: &ResponderKeys<'_>) -> Zeroizing<Vec<u8>> {
     let mut secret = Zeroizing::new(Vec::with_capacity(32 * 5 + 32));
     secret.extend_from_slice(&DISCONTINUITY);
-    secret.extend_from_slice(k.our_signed_pre_key.private.agree(k.their_identity).as_ref());
+    secret.extend_from_slice(
+        k.our_signed_pre_key
+            .private
+            .agree(k.their_identity)
+            .as_ref(),
+    );
     secret.extend_from_slice(k.our_identity.agree(k.their_base).as_ref());
     secret.extend_from_slice(k.our_signed_pre_key.private.agree(k.their_base).as_ref());
     if let Some(otpk) = k.our_one_time {

@@ -33,7 +33,11 @@ impl SigningKey {
     pub fn new(clamped: &[u8; 32]) -> Self {
         let a = Scalar::from_bytes_mod_order(*clamped);
         let ed_public = (&a * ED25519_BASEPOINT_TABLE).compress().to_bytes();
-        SigningKey { key_bytes: *clamped, a, ed_public }
+        SigningKey {
+            key_bytes: *clamped,
+            a,
+            ed_public,
+        }
     }
 
     /// Signs the concatenation of `message` parts; `random` is 64 caller-drawn bytes.
