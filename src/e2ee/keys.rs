@@ -221,10 +221,14 @@ mod tests {
         ))
         .unwrap();
         assert!(public.verify(&[&message], &signature));
+        let prepared = xeddsa::VerifyingKey::new(public.as_bytes());
+        let sig: [u8; 64] = signature.clone().try_into().unwrap();
+        assert!(prepared.verify(&[&message], &sig));
         for bit in 0..signature.len() * 8 {
-            let mut bad = signature.clone();
+            let mut bad = sig;
             bad[bit / 8] ^= 1 << (bit % 8);
             assert!(!public.verify(&[&message], &bad), "bit {bit} flip accepted");
+            assert!(!prepared.verify(&[&message], &bad), "bit {bit} flip accepted (prepared)");
         }
     }
 

@@ -14,6 +14,7 @@ use super::kdf::{aes_cbc_decrypt, aes_cbc_encrypt, hkdf_sha256, hmac_sha256};
 use super::keys::{IdentityKeyPair, PublicKey};
 use super::ratchet::{FORWARD_JUMP_MAX, SKIPPED_KEYS_MAX};
 use super::wire::{SenderKeyDistributionMessage, SenderKeyMessage};
+use super::xeddsa::VerifyingKey;
 
 /// libsignal consts.rs `MAX_SENDER_KEY_STATES`: key ids kept per (group, sender).
 pub const SENDER_KEY_STATES_MAX: usize = 5;
@@ -65,6 +66,7 @@ pub struct SenderKeyState {
     key_id: u32,
     chain: SenderChainKey,
     signing_public: PublicKey,
+    verifier: VerifyingKey,
     signing_private: Option<IdentityKeyPair>,
     skipped: VecDeque<SenderMessageSeed>,
 }
@@ -81,6 +83,7 @@ impl SenderKeyState {
             key_id: u32::from_le_bytes(id) & 0x7FFF_FFFF,
             chain: SenderChainKey { iteration: 0, key },
             signing_public: *signer.public_key(),
+            verifier: VerifyingKey::new(signer.public_key().as_bytes()),
             signing_private: Some(signer),
             skipped: VecDeque::new(),
         }
@@ -95,6 +98,7 @@ impl SenderKeyState {
                 key: message.chain_key,
             },
             signing_public: message.signing_key,
+            verifier: VerifyingKey::new(message.signing_key.as_bytes()),
             signing_private: None,
             skipped: VecDeque::new(),
         }
@@ -137,7 +141,7 @@ impl SenderKeyState {
         if message.key_id != self.key_id {
             return Err(E2eeError::UnknownSenderKey(message.key_id));
         }
-        if !message.verify_signature(&self.signing_public) {
+        if !message.verify_signature_with(&self.verifier) {
             return Err(E2eeError::BadSignature);
         }
         if message.iteration < self.chain.iteration {

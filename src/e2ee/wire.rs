@@ -340,6 +340,17 @@ impl SenderKeyMessage {
         signing_key.verify(&[&self.serialized[..split]], &self.serialized[split..])
     }
 
+    /// The same check with a prepared key (no per-message point decompression).
+    pub fn verify_signature_with(&self, key: &super::xeddsa::VerifyingKey) -> bool {
+        let (body, sig) = self
+            .serialized
+            .split_at(self.serialized.len() - SIGNATURE_LEN);
+        match <&[u8; SIGNATURE_LEN]>::try_from(sig) {
+            Ok(sig) => key.verify(&[body], sig),
+            Err(_) => false,
+        }
+    }
+
     pub fn serialized(&self) -> &[u8] {
         &self.serialized
     }

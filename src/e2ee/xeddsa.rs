@@ -61,10 +61,46 @@ impl SigningKey {
 
 /// Verifies a signature by the Curve25519 public key `public_u` (32-byte Montgomery u).
 pub fn verify(public_u: &[u8; 32], message: &[&[u8]], sig: &[u8; SIGNATURE_LEN]) -> bool {
-    let sign_bit = (sig[63] & 0x80) >> 7;
-    let Some(a_point) = MontgomeryPoint(*public_u).to_edwards(sign_bit) else {
-        return false;
-    };
+    match MontgomeryPoint(*public_u).to_edwards(sig[63] >> 7) {
+        Some(a) => verify_with(&-a, &a.compress().to_bytes(), message, sig),
+        None => false,
+    }
+}
+
+/// A public key that verifies many signatures (a sender-key signing key): its Edwards form for
+/// each sign bit, as (-A, compressed A), computed once instead of once per message.
+#[derive(Clone, Debug)]
+pub struct VerifyingKey {
+    forms: [Option<(EdwardsPoint, [u8; 32])>; 2],
+}
+
+impl VerifyingKey {
+    pub fn new(public_u: &[u8; 32]) -> Self {
+        let form = |sign: u8| {
+            MontgomeryPoint(*public_u)
+                .to_edwards(sign)
+                .map(|a| (-a, a.compress().to_bytes()))
+        };
+        VerifyingKey {
+            forms: [form(0), form(1)],
+        }
+    }
+
+    pub fn verify(&self, message: &[&[u8]], sig: &[u8; SIGNATURE_LEN]) -> bool {
+        match &self.forms[usize::from(sig[63] >> 7)] {
+            Some((neg_a, cap_a)) => verify_with(neg_a, cap_a, message, sig),
+            None => false,
+        }
+    }
+}
+
+/// The XEdDSA check R == s*B - h*A, with h = SHA-512(R || A || M), s's top three bits zero.
+fn verify_with(
+    neg_a: &EdwardsPoint,
+    cap_a: &[u8; 32],
+    message: &[&[u8]],
+    sig: &[u8; SIGNATURE_LEN],
+) -> bool {
     let mut s_bytes = [0u8; 32];
     s_bytes.copy_from_slice(&sig[32..]);
     s_bytes[31] &= 0x7F;
@@ -73,10 +109,9 @@ pub fn verify(public_u: &[u8; 32], message: &[&[u8]], sig: &[u8; SIGNATURE_LEN])
     }
     let mut cap_r = [0u8; 32];
     cap_r.copy_from_slice(&sig[..32]);
-    let cap_a = a_point.compress().to_bytes();
-    let h = challenge(&cap_r, &cap_a, message);
+    let h = challenge(&cap_r, cap_a, message);
     let s = Scalar::from_bytes_mod_order(s_bytes);
-    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &-a_point, &s);
+    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, neg_a, &s);
     crate::e2ee::kdf::ct_eq(check.compress().as_bytes(), &cap_r)
 }
 
