@@ -45,15 +45,36 @@ fn axolotl_python() -> &'static Path {
     })
 }
 
+/// Creates the venv with the first Python that can (`$PYTHON`, `python3`, Debian's), then
+/// installs the pinned requirements. Any failure panics with the tools' own output.
 fn install_axolotl(dir: &Path) {
-    let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run_loud(
-        Command::new(&system_python)
+    let venv = dir.join(".venv");
+    let mut candidates: Vec<String> = std::env::var("PYTHON").into_iter().collect();
+    candidates.extend(["python3".to_string(), "/usr/bin/python3".to_string()]);
+    let mut failures = String::new();
+    let created = candidates.iter().any(|python| {
+        let result = Command::new(python)
             .args(["-m", "venv", "--clear"])
-            .arg(dir.join(".venv")),
+            .arg(&venv)
+            .output();
+        match result {
+            Ok(out) if out.status.success() => true,
+            Ok(out) => {
+                failures += &format!("{python}: {}\n", String::from_utf8_lossy(&out.stderr));
+                false
+            }
+            Err(e) => {
+                failures += &format!("{python}: {e}\n");
+                false
+            }
+        }
+    });
+    assert!(
+        created,
+        "cannot create a Python venv for python-axolotl:\n{failures}"
     );
     run_loud(
-        Command::new(dir.join(".venv/bin/pip"))
+        Command::new(venv.join("bin/pip"))
             .args(["install", "--disable-pip-version-check", "--no-input", "-r"])
             .arg(dir.join("requirements.txt")),
     );
