@@ -228,7 +228,10 @@ mod tests {
             let mut bad = sig;
             bad[bit / 8] ^= 1 << (bit % 8);
             assert!(!public.verify(&[&message], &bad), "bit {bit} flip accepted");
-            assert!(!prepared.verify(&[&message], &bad), "bit {bit} flip accepted (prepared)");
+            assert!(
+                !prepared.verify(&[&message], &bad),
+                "bit {bit} flip accepted (prepared)"
+            );
         }
     }
 

@@ -76,12 +76,15 @@ impl SenderKeyState {
     pub fn generate(rng: &mut impl CryptoRng) -> Self {
         let mut id = [0u8; 4];
         rng.fill_bytes(&mut id);
-        let mut key = [0u8; 32];
-        rng.fill_bytes(&mut key);
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut());
         let signer = IdentityKeyPair::generate(rng);
         SenderKeyState {
             key_id: u32::from_le_bytes(id) & 0x7FFF_FFFF,
-            chain: SenderChainKey { iteration: 0, key },
+            chain: SenderChainKey {
+                iteration: 0,
+                key: *key,
+            },
             signing_public: *signer.public_key(),
             verifier: VerifyingKey::new(signer.public_key().as_bytes()),
             signing_private: Some(signer),

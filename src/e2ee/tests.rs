@@ -171,21 +171,14 @@ fn simultaneous_initiation_converges() {
         keys[0].bundle(true, &mut rng),
         keys[1].bundle(true, &mut rng),
     ];
-    let mut pair = Pair {
-        rng,
-        keys: [
-            DeviceKeys::generate(0, 0, &mut SimRng::seed_from_u64(0)),
-            DeviceKeys::generate(0, 0, &mut SimRng::seed_from_u64(0)),
-        ],
-        records: [SessionRecord::new(), SessionRecord::new()],
-    };
-    std::mem::swap(&mut pair.keys, &mut keys);
+    let mut records = [SessionRecord::new(), SessionRecord::new()];
     for side in 0..2 {
-        let id = super::PreKeyStore::identity(&pair.keys[side]).clone();
-        pair.records[side]
-            .process_prekey_bundle(&id, side as u32 + 1, &bundles[1 - side], &mut pair.rng)
+        let identity = super::PreKeyStore::identity(&keys[side]);
+        records[side]
+            .process_prekey_bundle(identity, side as u32 + 1, &bundles[1 - side], &mut rng)
             .unwrap();
     }
+    let mut pair = Pair { rng, keys, records };
     let a = pair.send(0, b"hi from 0");
     let b = pair.send(1, b"hi from 1");
     assert_eq!(pair.recv(1, &a).unwrap(), b"hi from 0");
@@ -195,6 +188,26 @@ fn simultaneous_initiation_converges() {
         let w = pair.send(from, b"after");
         assert_eq!(pair.recv(1 - from, &w).unwrap(), b"after");
     }
+}
+
+/// A flipped bit in the ML-KEM ciphertext yields (implicit rejection) a different shared
+/// secret, so the first message's MAC refuses it; the genuine message then opens.
+#[test]
+fn pqxdh_tampered_kem_ciphertext_is_refused() {
+    let mut pair = Pair::new(13, true, true);
+    let wire = pair.send(0, b"post-quantum");
+    let message = super::PreKeySignalMessage::deserialize(&wire[1..]).unwrap();
+    let (_, ciphertext) = message.kem.clone().unwrap();
+    assert_eq!(ciphertext.len(), super::pqxdh::KEM_CIPHERTEXT_LEN);
+    let at = wire
+        .windows(32)
+        .position(|w| w == &ciphertext[..32])
+        .unwrap()
+        + 100;
+    let mut bad = wire.clone();
+    bad[at] ^= 0x10;
+    assert_eq!(pair.recv(1, &bad), Err(E2eeError::BadMac));
+    assert_eq!(pair.recv(1, &wire).unwrap(), b"post-quantum");
 }
 
 #[test]
