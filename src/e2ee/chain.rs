@@ -5,7 +5,7 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::kdf::{hkdf_sha256, hmac_sha256};
+use super::kdf::{hkdf_sha256, hmac_sha256_pair};
 use super::keys::{PrivateKey, PublicKey};
 
 const MESSAGE_KEY_SEED: [u8; 1] = [0x01];
@@ -63,18 +63,27 @@ impl ChainKey {
     }
     /// HMAC(chain key, 0x02): the chain key one step on.
     pub fn next(&self) -> ChainKey {
-        ChainKey {
-            key: hmac_sha256(&self.key, &[&CHAIN_KEY_SEED]),
-            index: self.index.wrapping_add(1),
-        }
+        self.step().1
     }
     /// HMAC(chain key, 0x01): the seed of this index's message keys (what skipped-key storage
     /// keeps, deriving the keys only when used).
     pub fn message_key_seed(&self) -> MessageKeySeed {
-        MessageKeySeed {
-            seed: hmac_sha256(&self.key, &[&MESSAGE_KEY_SEED]),
-            counter: self.index,
-        }
+        self.step().0
+    }
+    /// Both of the above with one HMAC key schedule.
+    pub fn step(&self) -> (MessageKeySeed, ChainKey) {
+        let (seed, next) = hmac_sha256_pair(&self.key, &MESSAGE_KEY_SEED, &CHAIN_KEY_SEED);
+        let next = ChainKey {
+            key: next,
+            index: self.index.wrapping_add(1),
+        };
+        (
+            MessageKeySeed {
+                seed,
+                counter: self.index,
+            },
+            next,
+        )
     }
     pub fn message_keys(&self) -> MessageKeys {
         self.message_key_seed().derive()

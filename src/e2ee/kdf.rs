@@ -5,10 +5,23 @@ use aes::Aes256;
 use cbc::cipher::{block_padding::Pkcs7, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use std::sync::OnceLock;
+use zeroize::Zeroize;
 
 use super::error::{E2eeError, Result};
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 keyed with HKDF's default salt (32 zero bytes), keyed once per process: the
+/// ratchet's message keys use it for every message.
+fn zero_salt_hmac() -> &'static HmacSha256 {
+    static KEYED: OnceLock<HmacSha256> = OnceLock::new();
+    KEYED.get_or_init(|| keyed_hmac(&[0u8; 32]))
+}
+
+fn keyed_hmac(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
 
 /// HKDF-SHA256 (RFC 5869). `salt = None` means 32 zero bytes, as libsignal's v3 HKDF. The output
 /// lengths used by the protocol are constants far below the RFC limit of 255 hash lengths.
@@ -17,19 +30,49 @@ pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], okm: &mut [u8])
         okm.len() <= 255 * 32,
         "HKDF output length is a protocol constant"
     );
-    let hk = hkdf::Hkdf::<Sha256>::new(salt, ikm);
-    if hk.expand(info, okm).is_err() {
-        unreachable!("HKDF output length checked above");
+    let mut extract = match salt {
+        None => zero_salt_hmac().clone(),
+        Some(salt) => keyed_hmac(salt),
+    };
+    extract.update(ikm);
+    let mut prk: [u8; 32] = extract.finalize().into_bytes().into();
+    let expand = keyed_hmac(&prk);
+    prk.zeroize();
+    let mut block = [0u8; 32];
+    for (i, chunk) in okm.chunks_mut(32).enumerate() {
+        let mut mac = expand.clone();
+        if i > 0 {
+            mac.update(&block);
+        }
+        mac.update(info);
+        mac.update(&[i as u8 + 1]);
+        block = mac.finalize().into_bytes().into();
+        chunk.copy_from_slice(&block[..chunk.len()]);
     }
+    block.zeroize();
 }
 
 /// HMAC-SHA256 over the concatenation of `parts`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac = keyed_hmac(key);
     for part in parts {
         mac.update(part);
     }
     mac.finalize().into_bytes().into()
+}
+
+/// (HMAC(key, a), HMAC(key, b)) with one key schedule: a chain step needs both the message key
+/// seed (0x01) and the next chain key (0x02).
+pub fn hmac_sha256_pair(key: &[u8], a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let keyed = keyed_hmac(key);
+    let mut first = keyed.clone();
+    first.update(a);
+    let mut second = keyed;
+    second.update(b);
+    (
+        first.finalize().into_bytes().into(),
+        second.finalize().into_bytes().into(),
+    )
 }
 
 /// AES-256-CBC with PKCS#7 padding.
@@ -86,6 +129,29 @@ mod tests {
             hex::encode(okm),
             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
         );
+    }
+
+    #[test]
+    fn hmac_pair_matches_two_hmacs() {
+        let (a, b) = hmac_sha256_pair(b"key", &[1], &[2]);
+        assert_eq!(a, hmac_sha256(b"key", &[&[1]]));
+        assert_eq!(b, hmac_sha256(b"key", &[&[2]]));
+    }
+
+    /// HKDF with every output length up to 3 blocks agrees with the `hkdf` crate.
+    #[test]
+    fn hkdf_matches_reference_crate() {
+        for len in 1..=96 {
+            for salt in [None, Some(&b"salt"[..])] {
+                let mut ours = vec![0u8; len];
+                let mut theirs = vec![0u8; len];
+                hkdf_sha256(salt, b"input keying material", b"info", &mut ours);
+                hkdf::Hkdf::<Sha256>::new(salt, b"input keying material")
+                    .expand(b"info", &mut theirs)
+                    .unwrap();
+                assert_eq!(ours, theirs, "len {len} salt {salt:?}");
+            }
+        }
     }
 
     #[test]

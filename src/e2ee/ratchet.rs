@@ -153,7 +153,8 @@ impl SessionState {
 
     /// Encrypts on the sending chain (symmetric step; no randomness needed in v3).
     pub fn encrypt(&mut self, plaintext: &[u8]) -> CiphertextMessage {
-        let keys = self.sender_chain.message_keys();
+        let (seed, next) = self.sender_chain.step();
+        let keys = seed.derive();
         let ciphertext = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
         let counters = (keys.counter, self.previous_counter);
         let ratchet = self.sender_ratchet.public;
@@ -164,7 +165,7 @@ impl SessionState {
             ciphertext,
             &self.mac_input(&keys, true),
         );
-        self.sender_chain = self.sender_chain.next();
+        self.sender_chain = next;
         match &self.pending_prekey {
             Some(header) => {
                 CiphertextMessage::PreKey(PreKeySignalMessage::new(header.clone(), message))
@@ -298,14 +299,16 @@ fn advance_chain(
     let keep_from = counter.saturating_sub(SKIPPED_KEYS_MAX as u32);
     let mut skipped = Vec::with_capacity((jump as usize).min(SKIPPED_KEYS_MAX));
     let mut current = chain.clone();
-    while current.index() < counter {
-        if current.index() >= keep_from {
-            skipped.push(current.message_key_seed());
+    loop {
+        let (seed, next) = current.step();
+        if current.index() == counter {
+            return Ok((seed.derive(), next, skipped));
         }
-        current = current.next();
+        if current.index() >= keep_from {
+            skipped.push(seed);
+        }
+        current = next;
     }
-    let keys = current.message_keys();
-    Ok((keys, current.next(), skipped))
 }
 
 fn store_skipped(store: &mut VecDeque<MessageKeySeed>, new: Vec<MessageKeySeed>) {
