@@ -10,7 +10,7 @@ use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::{E2eeError, Result};
-use super::kdf::{aes_cbc_decrypt, aes_cbc_encrypt, hkdf_sha256, hmac_sha256};
+use super::kdf::{aes_cbc_decrypt, aes_cbc_encrypt, hkdf_sha256, hmac_sha256_pair};
 use super::keys::{IdentityKeyPair, PublicKey};
 use super::ratchet::{FORWARD_JUMP_MAX, SKIPPED_KEYS_MAX};
 use super::wire::{SenderKeyDistributionMessage, SenderKeyMessage};
@@ -27,17 +27,20 @@ struct SenderChainKey {
 }
 
 impl SenderChainKey {
-    fn next(&self) -> Self {
-        SenderChainKey {
+    /// (message key seed = HMAC(chain, 0x01), next chain = HMAC(chain, 0x02)).
+    fn step(&self) -> (SenderMessageSeed, SenderChainKey) {
+        let (seed, next) = hmac_sha256_pair(&self.key, &[0x01], &[0x02]);
+        let next = SenderChainKey {
             iteration: self.iteration.wrapping_add(1),
-            key: hmac_sha256(&self.key, &[&[0x02]]),
-        }
-    }
-    fn seed(&self) -> SenderMessageSeed {
-        SenderMessageSeed {
-            iteration: self.iteration,
-            seed: hmac_sha256(&self.key, &[&[0x01]]),
-        }
+            key: next,
+        };
+        (
+            SenderMessageSeed {
+                iteration: self.iteration,
+                seed,
+            },
+            next,
+        )
     }
 }
 
@@ -131,11 +134,11 @@ impl SenderKeyState {
             .signing_private
             .as_ref()
             .ok_or(E2eeError::NoSenderKey)?;
-        let seed = self.chain.seed();
+        let (seed, next) = self.chain.step();
         let (iv, key) = seed.keys();
         let ciphertext = aes_cbc_encrypt(&key, &iv, plaintext);
         let message = SenderKeyMessage::new(self.key_id, seed.iteration, ciphertext, signer, rng);
-        self.chain = self.chain.next();
+        self.chain = next;
         Ok(message)
     }
 
@@ -160,15 +163,19 @@ impl SenderKeyState {
         let keep_from = message.iteration.saturating_sub(SKIPPED_KEYS_MAX as u32);
         let mut chain = self.chain.clone();
         let mut skipped = Vec::new();
-        while chain.iteration < message.iteration {
-            if chain.iteration >= keep_from {
-                skipped.push(chain.seed());
+        let (seed, next) = loop {
+            let (seed, next) = chain.step();
+            if chain.iteration == message.iteration {
+                break (seed, next);
             }
-            chain = chain.next();
-        }
-        let (iv, key) = chain.seed().keys();
+            if chain.iteration >= keep_from {
+                skipped.push(seed);
+            }
+            chain = next;
+        };
+        let (iv, key) = seed.keys();
         let plaintext = aes_cbc_decrypt(&key, &iv, &message.ciphertext)?;
-        self.chain = chain.next();
+        self.chain = next;
         self.skipped.extend(skipped);
         while self.skipped.len() > SKIPPED_KEYS_MAX {
             self.skipped.pop_front();
