@@ -18,7 +18,16 @@
 //! - Media: [`attachment::encrypt`] / [`attachment::decrypt`].
 //!
 //! Every failure is an [`E2eeError`]; a refused message leaves every state as it was (decryption
-//! is staged and committed only on success). Secrets are zeroized on drop.
+//! is staged and committed only on success). Secrets are zeroized on drop. Sending draws nothing
+//! in v3 (the ratchet key is drawn when a reply turns the ratchet), so `encrypt` takes no RNG;
+//! session setup, decryption (a new ratchet key), sender keys (signatures) and key generation do.
+//!
+//! Bounds, from libsignal's consts.rs: `ratchet::SKIPPED_KEYS_MAX` (2,000 skipped message keys
+//! per chain), `ratchet::FORWARD_JUMP_MAX` (25,000), `ratchet::RECEIVER_CHAINS_MAX` (5),
+//! `record::ARCHIVED_STATES_MAX` (40 earlier states), `sender_keys::SENDER_KEY_STATES_MAX` (5).
+//!
+//! Wire: exactly libsignal v3 (see `wire`). PQXDH sessions are our documented extension: version
+//! byte 0x44, KEM fields 7 and 8 in the prekey message (see `pqxdh`).
 //!
 //! # Files
 //! `keys`/`xeddsa` (Curve25519, XEdDSA), `kdf` (HKDF, HMAC, AES-CBC), `chain` (root and chain
