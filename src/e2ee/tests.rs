@@ -437,3 +437,83 @@ fn sender_key_iteration_at_the_top_of_u32() {
     member.add(SenderKeyState::from_distribution(&top));
     assert!(member.decrypt(&[0x33; 80]).is_err());
 }
+
+/// Skipped keys are bounded per chain (libsignal's 2,000): a message further behind than that
+/// is refused, one within it still opens.
+#[test]
+fn skipped_keys_bound() {
+    let mut pair = Pair::new(21, true, false);
+    let first = pair.send(0, b"open");
+    pair.recv(1, &first).unwrap();
+    let msgs: Vec<Vec<u8>> = (0..2_100u32)
+        .map(|i| pair.send(1, &i.to_le_bytes()))
+        .collect();
+    assert_eq!(pair.recv(0, &msgs[2_099]).unwrap(), 2_099u32.to_le_bytes());
+    assert!(
+        pair.recv(0, &msgs[50]).is_err(),
+        "key older than the bound was kept"
+    );
+    assert_eq!(pair.recv(0, &msgs[150]).unwrap(), 150u32.to_le_bytes());
+}
+
+/// A message more than 25,000 past its chain is refused before any key is derived; the chain
+/// then still opens the next genuine message.
+#[test]
+fn forward_jump_refused_beyond_bound() {
+    let mut pair = Pair::new(22, true, false);
+    let first = pair.send(0, b"open");
+    pair.recv(1, &first).unwrap();
+    let early = pair.send(1, b"early");
+    let mut far = Vec::new();
+    for _ in 0..25_001 {
+        far = pair.send(1, b"far");
+    }
+    let refused = pair.recv(0, &far);
+    assert!(
+        matches!(refused, Err(E2eeError::TooFarAhead { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(pair.recv(0, &early).unwrap(), b"early");
+}
+
+/// Only the newest 5 receiving chains are kept: a straggler from the 6th-newest is refused.
+#[test]
+fn receiver_chains_bound() {
+    let mut pair = Pair::new(23, true, false);
+    let first = pair.send(0, b"open");
+    pair.recv(1, &first).unwrap();
+    let mut stragglers = Vec::new();
+    for _ in 0..7 {
+        let reply = pair.send(1, b"turn");
+        stragglers.push(pair.send(1, b"straggler"));
+        pair.recv(0, &reply).unwrap();
+        let back = pair.send(0, b"back");
+        pair.recv(1, &back).unwrap();
+    }
+    assert!(
+        pair.recv(0, &stragglers[0]).is_err(),
+        "evicted chain still opened"
+    );
+    assert_eq!(pair.recv(0, &stragglers[6]).unwrap(), b"straggler");
+    assert_eq!(pair.recv(0, &stragglers[3]).unwrap(), b"straggler");
+}
+
+/// Regression (found by `any_single_bit_flip_is_refused...`, seed in proptest-regressions/):
+/// a repeated prekey message (same base key as an existing session) with a flipped bit in its
+/// identity key, registration id or prekey ids was decrypted on the existing session, since
+/// those outer fields are not MAC'd. Postmortem: the run is now matched on every outer field,
+/// and non-canonical protobuf is refused.
+#[test]
+fn regression_repeated_prekey_message_with_tampered_outer_fields() {
+    let mut pair = Pair::new(24, true, false);
+    let first = pair.send(0, b"one");
+    let second = pair.send(0, b"two");
+    assert_eq!(pair.recv(1, &first).unwrap(), b"one");
+    let genuine = super::PreKeySignalMessage::deserialize(&second[1..]).unwrap();
+    let identity = genuine.identity_key.serialize();
+    let at = second.windows(33).position(|w| w == identity).unwrap() + 9;
+    let mut bad = second.clone();
+    bad[at] ^= 0x04;
+    assert!(pair.recv(1, &bad).is_err(), "tampered identity accepted");
+    assert_eq!(pair.recv(1, &second).unwrap(), b"two");
+}
