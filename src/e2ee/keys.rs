@@ -31,16 +31,24 @@ impl PublicKey {
         out[1..].copy_from_slice(&self.0);
         out
     }
-    /// Parses the 33-byte wire form; anything else is refused.
+    /// Parses the 33-byte wire form; anything else is refused, including a non-canonical u
+    /// (u >= 2^255 - 19). X25519 ignores bit 255, so without this check a flipped top bit of an
+    /// unauthenticated key (a prekey message's base key) would pass unnoticed; honest encoders
+    /// (libsignal, curve25519-donna) always emit u < p.
     pub fn deserialize(bytes: &[u8]) -> Result<Self> {
-        match bytes {
+        let u: [u8; 32] = match bytes {
             [KEY_TYPE_DJB, rest @ ..] => rest
                 .try_into()
-                .map(PublicKey)
-                .map_err(|_| E2eeError::BadKey("length is not 33")),
-            [] => Err(E2eeError::BadKey("empty")),
-            _ => Err(E2eeError::BadKey("type byte is not 0x05")),
+                .map_err(|_| E2eeError::BadKey("length is not 33"))?,
+            [] => return Err(E2eeError::BadKey("empty")),
+            _ => return Err(E2eeError::BadKey("type byte is not 0x05")),
+        };
+        if !is_canonical(&u) {
+            return Err(E2eeError::BadKey(
+                "u-coordinate is not reduced mod 2^255 - 19",
+            ));
         }
+        Ok(PublicKey(u))
     }
     /// XEdDSA verification of `signature` over the concatenated `message` parts.
     pub fn verify(&self, message: &[&[u8]], signature: &[u8]) -> bool {
@@ -49,6 +57,12 @@ impl PublicKey {
             Err(_) => false,
         }
     }
+}
+
+/// u < p = 2^255 - 19, read little-endian.
+fn is_canonical(u: &[u8; 32]) -> bool {
+    let top_is_max = u[31] == 0x7F && u[1..31].iter().all(|&b| b == 0xFF);
+    u[31] & 0x80 == 0 && !(top_is_max && u[0] >= 0xED)
 }
 
 /// A clamped Curve25519 private key; zeroized on drop.
@@ -248,6 +262,17 @@ mod tests {
             assert_eq!(PublicKey::deserialize(&enc).unwrap(), *id.public_key());
         }
         assert!(PublicKey::deserialize(&[0x05; 32]).is_err());
+        let mut top = [0u8; 33];
+        top[0] = 0x05;
+        top[32] = 0x80;
+        assert!(PublicKey::deserialize(&top).is_err(), "bit 255 set");
+        let mut p = [0xFFu8; 33];
+        p[0] = 0x05;
+        p[1] = 0xED;
+        p[32] = 0x7F;
+        assert!(PublicKey::deserialize(&p).is_err(), "u = p");
+        p[1] = 0xEC;
+        assert!(PublicKey::deserialize(&p).is_ok(), "u = p - 1");
         assert!(PublicKey::deserialize(&[0x06; 33]).is_err());
         assert!(PublicKey::deserialize(&[]).is_err());
     }

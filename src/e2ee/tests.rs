@@ -517,3 +517,20 @@ fn regression_repeated_prekey_message_with_tampered_outer_fields() {
     assert!(pair.recv(1, &bad).is_err(), "tampered identity accepted");
     assert_eq!(pair.recv(1, &second).unwrap(), b"two");
 }
+
+/// Regression (found by `any_single_bit_flip_is_refused...`: plan [[false]], seed 0, bit 303):
+/// flipping bit 255 of a first prekey message's base key was accepted, because X25519 ignores
+/// that bit and the base key is outside the MAC. Postmortem: public keys must now be canonical
+/// (u < 2^255 - 19) to decode, which every honest encoder already guarantees.
+#[test]
+fn regression_base_key_top_bit_flip_is_refused() {
+    let mut pair = Pair::new(0, true, false);
+    let wire = pair.send(0, b"first");
+    let message = super::PreKeySignalMessage::deserialize(&wire[1..]).unwrap();
+    let base = message.base_key.serialize();
+    let at = wire.windows(33).position(|w| w == base).unwrap() + 32;
+    let mut bad = wire.clone();
+    bad[at] ^= 0x80;
+    assert!(matches!(pair.recv(1, &bad), Err(E2eeError::BadKey(_))));
+    assert_eq!(pair.recv(1, &wire).unwrap(), b"first");
+}
