@@ -41,10 +41,12 @@ impl KemKeyPair {
     pub fn generate(rng: &mut impl CryptoRng) -> Self {
         let mut seed = Zeroizing::new([0u8; 64]);
         rng.fill_bytes(seed.as_mut());
-        let pair = mlkem1024::generate_key_pair(*seed);
-        let private = Box::new(*pair.private_key().as_slice());
+        let (sk, pk) = mlkem1024::generate_key_pair(*seed).into_parts();
+        let mut sk_bytes: [u8; KEM_PRIVATE_KEY_LEN] = sk.into();
+        let private = Box::new(sk_bytes);
+        sk_bytes.zeroize();
         KemKeyPair {
-            public: Box::new(pair.public_key().clone()),
+            public: Box::new(pk),
             private,
         }
     }
@@ -60,9 +62,11 @@ impl KemKeyPair {
     pub fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let ct = MlKem1024Ciphertext::try_from(ciphertext)
             .map_err(|_| E2eeError::Decode("KEM ciphertext length"))?;
-        let sk = Zeroizing::new(*self.private);
-        let sk = MlKem1024PrivateKey::from(&*sk);
-        Ok(Zeroizing::new(mlkem1024::decapsulate(&sk, &ct)))
+        let sk = MlKem1024PrivateKey::from(&*self.private);
+        let shared = Zeroizing::new(mlkem1024::decapsulate(&sk, &ct));
+        let mut sk_bytes: [u8; KEM_PRIVATE_KEY_LEN] = sk.into();
+        sk_bytes.zeroize();
+        Ok(shared)
     }
 }
 
