@@ -328,6 +328,28 @@ fn ours_with_ours() {
     session_test(Impl::Ours, Impl::Ours, true, 5);
 }
 
+/// Long gaps within one chain (hundreds of skipped keys), delivered newest first then backwards,
+/// in both directions.
+#[test]
+fn large_gaps_both_directions() {
+    for (a, b) in [(Impl::Ours, Impl::Axolotl), (Impl::Axolotl, Impl::Ours)] {
+        let mut peers = [Peer::spawn(a, "alice", 1001), Peer::spawn(b, "bob", 2002)];
+        let bundle = peers[1].bundle(true);
+        peers[0].ok(json!({"op": "start", "peer": "bob", "bundle": bundle}));
+        let hello = peers[0].encrypt("bob", "hello");
+        peers[1].expect_decrypt("alice", &hello);
+        for (from, to) in [(1usize, 0usize), (0, 1)] {
+            let (sender, receiver) = (peers[from].name.clone(), peers[to].name.clone());
+            let msgs: Vec<Msg> = (0..300)
+                .map(|i| peers[from].encrypt(&receiver, &format!("gap {i}")))
+                .collect();
+            for msg in msgs.iter().rev() {
+                peers[to].expect_decrypt(&sender, msg);
+            }
+        }
+    }
+}
+
 /// PQXDH (our extension, message version 4) between two of our peers.
 #[test]
 fn pqxdh_ours_with_ours() {
