@@ -344,3 +344,66 @@ fn sig_field(v: &Value, name: &str) -> Result<[u8; 64], PeerError> {
         .try_into()
         .map_err(|_| bad(&format!("field {name:?} is not 64 bytes")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(requests: &[&str]) -> Vec<Value> {
+        let input = requests.join("\n");
+        let mut out = Vec::new();
+        serve(input.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Same requests, same answers: keys come from the seed (or 0) and the device's names only.
+    #[test]
+    fn deterministic_with_and_without_seed() {
+        for init in [
+            r#"{"op":"init","name":"alice","registration_id":1234,"seed":7}"#,
+            r#"{"op":"init","name":"alice","registration_id":1234}"#,
+        ] {
+            let requests = [
+                init,
+                r#"{"op":"bundle"}"#,
+                r#"{"op":"group_create","group":"g"}"#,
+            ];
+            let first = run(&requests);
+            assert_eq!(first, run(&requests));
+            assert!(first.iter().all(|a| a["ok"] == json!(true)), "{first:?}");
+        }
+        let other = run(&[r#"{"op":"init","name":"bob","registration_id":1234,"seed":7}"#]);
+        let alice = run(&[r#"{"op":"init","name":"alice","registration_id":1234,"seed":7}"#]);
+        assert_ne!(other[0]["identity_key"], alice[0]["identity_key"]);
+    }
+
+    #[test]
+    fn failures_answer_and_keep_serving() {
+        let answers = run(&[
+            r#"{"op":"bundle"}"#,
+            r#"{"op":"init","name":"alice"}"#,
+            r#"{"op":"init","name":"alice","registration_id":1}"#,
+            r#"{"op":"encrypt","peer":"bob","plaintext":"aGk="}"#,
+            r#"{"op":"decrypt","peer":"bob","type":"message","body":"not base64!"}"#,
+            r#"{"op":"decrypt","peer":"bob","type":"other","body":"aGk="}"#,
+            r#"{"op":"group_encrypt","group":"none","plaintext":"aGk="}"#,
+            r#"{"op":"group_decrypt","group":"g","sender":"x","body":"aGk="}"#,
+            r#"{"op":"fly"}"#,
+            r#"[1,2]"#,
+            r#"{"op":"bundle","one_time":false}"#,
+        ]);
+        let ok: Vec<bool> = answers.iter().map(|a| a["ok"] == json!(true)).collect();
+        let expected = [
+            false, false, true, false, false, false, false, false, false, false, true,
+        ];
+        assert_eq!(ok, expected, "{answers:?}");
+        assert!(answers
+            .iter()
+            .all(|a| a["ok"] == json!(true) || a["error"].is_string()));
+        assert!(answers[10].get("prekey").is_none());
+    }
+}
