@@ -226,3 +226,33 @@ impl SenderKeyRecord {
         state.decrypt(&message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// The sender-key chain has the ratchet's bounds: 25,000 forward, 2,000 skipped keys kept.
+    #[test]
+    fn forward_jump_and_skipped_bounds() {
+        let mut rng = crate::engine::SimRng::seed_from_u64(1);
+        let mut sender = SenderKeyState::generate(&mut rng);
+        let mut member = SenderKeyRecord::new();
+        member.add(SenderKeyState::from_distribution(
+            &sender.distribution_message(),
+        ));
+        let first = sender.encrypt(b"0", &mut rng).unwrap();
+        for _ in 0..FORWARD_JUMP_MAX {
+            sender.chain = sender.chain.step().1;
+        }
+        let far = sender.encrypt(b"far", &mut rng).unwrap();
+        assert!(matches!(
+            member.decrypt(far.serialized()),
+            Err(E2eeError::TooFarAhead { .. })
+        ));
+        assert_eq!(member.decrypt(first.serialized()).unwrap(), b"0");
+        assert_eq!(member.decrypt(far.serialized()).unwrap(), b"far");
+        let state = member.newest_mut().unwrap();
+        assert_eq!(state.skipped.len(), SKIPPED_KEYS_MAX);
+    }
+}
