@@ -406,4 +406,18 @@ mod tests {
             .all(|a| a["ok"] == json!(true) || a["error"].is_string()));
         assert!(answers[10].get("prekey").is_none());
     }
+
+    proptest::proptest! {
+        /// Any line gets exactly one JSON answer and the peer keeps serving.
+        #[test]
+        fn any_line_gets_one_answer(line in "[ -~]{0,80}", body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {
+            let decrypt = json!({"op": "decrypt", "peer": "bob", "type": "prekey", "body": B64.encode(&body)}).to_string();
+            let init = r#"{"op":"init","name":"alice","registration_id":1}"#;
+            let requests = [init, line.as_str(), decrypt.as_str(), r#"{"op":"bundle"}"#];
+            let answers = run(&requests);
+            let non_empty = requests.iter().filter(|r| !r.trim().is_empty()).count();
+            proptest::prop_assert_eq!(answers.len(), non_empty);
+            proptest::prop_assert_eq!(&answers[answers.len() - 1]["ok"], &json!(true));
+        }
+    }
 }
