@@ -57,6 +57,9 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Serve CONFORMANCE.md's JSON-lines peer protocol on stdin/stdout: one Signal device
+    /// (libsignal v3 wire format) that any other implementation can hold a conversation with.
+    Peer,
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
     Check { file: PathBuf },
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
             seeds: None,
         } => run(file.as_deref(), seed, out, trace.map(|t| (t, trace_msg))),
         Command::Shrink { file, seed, out } => shrink(&file, seed, out),
+        Command::Peer => peer(),
         Command::Check { file } => check(&file),
     };
     match result {
@@ -249,6 +253,13 @@ replay: interop-sim run {} --seed {seed}",
         out.display()
     );
     Ok(Outcome::Failed)
+}
+
+fn peer() -> anyhow::Result<Outcome> {
+    let stdin = std::io::stdin();
+    interop_sim::e2ee::peer::serve(stdin.lock(), std::io::stdout().lock())
+        .context("peer: stdin/stdout")?;
+    Ok(Outcome::Passed)
 }
 
 fn check(file: &Path) -> anyhow::Result<Outcome> {
