@@ -285,6 +285,9 @@ impl Device {
         content: ContentKind,
         cfg: &DeviceConfig,
     ) {
+        if cfg.plaintext_cache_max == 0 {
+            return;
+        }
         if self.plaintext_cache.len() >= cfg.plaintext_cache_max {
             self.plaintext_cache.pop_front();
         }

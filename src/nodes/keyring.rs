@@ -168,6 +168,8 @@ struct Session {
     peer_generation: u32,
     /// The next message still carries the prekey header (no reply received yet).
     prekey_pending: bool,
+    /// A retry receipt asked for a new session: the next message starts one.
+    renew: bool,
     real: Option<SessionRecord>,
 }
 
@@ -294,8 +296,13 @@ impl Keyring {
     }
 
     /// Forgets the session with `peer` (a retry receipt said it is broken).
+    ///
+    /// The next message starts a new session; the old states stay archived in the record (as
+    /// libsignal keeps them), so what the peer still sends on them decrypts.
     pub fn drop_session(&mut self, d: DeviceId, peer: DeviceId) {
-        self.devices[d.index()].sessions.remove(&peer.0);
+        if let Some(s) = self.devices[d.index()].sessions.get_mut(&peer.0) {
+            s.renew = true;
+        }
     }
 
     /// Encrypts `plaintext` from `from` to `to`, setting up a session on first contact (the
@@ -311,7 +318,8 @@ impl Keyring {
     ) -> (Option<Box<[u8]>>, SealInfo, u64) {
         let mut ns = self.ensure_keys(from, runner);
         // A stale session (the peer reinstalled) is only found out through a retry receipt.
-        if !self.devices[from.index()].sessions.contains_key(&to.0) {
+        let current = self.devices[from.index()].sessions.get(&to.0);
+        if current.is_none_or(|s| s.renew) {
             let served = self.directory.fetch(to);
             if served.one_time_prekey.is_none() {
                 self.counts.bundles_without_one_time += 1;
@@ -355,7 +363,8 @@ impl Keyring {
         ns += self.charge(runner, kind, op, 0);
         let peer_generation = self.devices[to.index()].generation;
         let real = if self.mode == CryptoMode::Real {
-            self.real_session(from, to, one_time)
+            let archived = self.devices[from.index()].sessions.remove(&to.0).and_then(|s| s.real);
+            self.real_session(from, to, one_time, archived)
         } else {
             None
         };
@@ -370,6 +379,7 @@ impl Keyring {
             Session {
                 peer_generation,
                 prekey_pending: true,
+                renew: false,
                 real,
             },
         );
@@ -382,6 +392,7 @@ impl Keyring {
         from: DeviceId,
         to: DeviceId,
         one_time: bool,
+        archived: Option<SessionRecord>,
     ) -> Option<SessionRecord> {
         let (lo, hi) = (from.index().min(to.index()), from.index().max(to.index()));
         if lo == hi {
@@ -398,7 +409,7 @@ impl Keyring {
         let bundle = peer.keys.as_mut()?.bundle(one_time, peer_rng);
         let keys = me.keys.as_ref()?;
         let rng = me.rng.as_mut()?;
-        let mut record = SessionRecord::new();
+        let mut record = archived.unwrap_or_default();
         use crate::e2ee::PreKeyStore;
         record
             .process_prekey_bundle(keys.identity(), keys.registration_id(), &bundle, rng)
@@ -447,6 +458,7 @@ impl Keyring {
                 Session {
                     peer_generation: info.sender_generation,
                     prekey_pending: false,
+                    renew: false,
                     real: Some(SessionRecord::new()),
                 },
             );

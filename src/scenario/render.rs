@@ -261,6 +261,7 @@ fn devices(out: &mut String, d: &Devices) {
     line(out, "retry_initial", dur(d.retry_initial_ns));
     line(out, "retry_max", dur(d.retry_max_ns));
     line(out, "outbox_max", d.outbox_max.to_string());
+    line(out, "plaintext_cache", d.plaintext_cache.to_string());
 }
 
 fn endpoint(e: &Endpoint, providers: &[Provider]) -> String {

@@ -101,6 +101,11 @@ pub struct RunResult {
     pub verified_plaintexts: u64,
     /// Simulated CPU time charged for crypto, from the cost table.
     pub crypto_charged_ns: u64,
+    /// The random word every plaintext of the run carries.
+    pub canary: u64,
+    /// With `RunOptions::tap`: each frame the gateway, adapters and partner servers handled,
+    /// as its debug text followed by the raw ciphertext bytes it carried.
+    pub tapped: Vec<Vec<u8>>,
 }
 
 struct Nodes {
@@ -155,6 +160,8 @@ struct Sim {
     /// A random word every plaintext carries (metadata-isolation tests look for it).
     pub canary: u64,
     plaintexts_made: u64,
+    tap: bool,
+    tapped: Vec<Vec<u8>>,
     /// Victims per prekey-drain fault.
     drained_victims: BTreeMap<usize, Vec<DeviceId>>,
     /// Active surge factors (the workload's rate is multiplied by each).
@@ -226,7 +233,7 @@ impl Sim {
             // Long enough for the slowest redelivery to fill a gap.
             reorder_hold_ns: (2 * d.retry_max_ns).max(30_000_000_000),
             reorder_held_max: 256,
-            plaintext_cache_max: 256,
+            plaintext_cache_max: d.plaintext_cache as usize,
             bugs: Bugs::NONE,
         };
         let mailbox = MailboxConfig {
@@ -318,6 +325,8 @@ impl Sim {
             canary: rand::Rng::next_u64(&mut tree.stream("canary", 0)),
             plaintexts_made: 0,
             drained_victims: BTreeMap::new(),
+            tap: false,
+            tapped: Vec::new(),
             push_loss: vec![Vec::new(); providers],
             s,
         }
@@ -619,6 +628,9 @@ impl Sim {
             return; // crashed while the frame was queued
         }
         let to = f.to;
+        if self.tap && matches!(to, Addr::Gateway | Addr::Adapter(_) | Addr::PartnerServer(_)) {
+            self.tapped.push(tap_bytes(&f.frame));
+        }
         if self.trace.is_some() {
             self.trace_frame(now, "handle", f.from, f.to, &f.frame);
         }
@@ -1333,6 +1345,8 @@ impl Sim {
         let summary = Summary::build(&self.ledger, facts, &self.s.expect);
         RunResult {
             verified_plaintexts: self.ledger.counts.verified,
+            canary: self.canary,
+            tapped: std::mem::take(&mut self.tapped),
             crypto_charged_ns: self.keys.counts.by_node.values().map(|(_, ns)| ns).sum(),
             summary,
             timeseries: self.series,
@@ -1341,6 +1355,18 @@ impl Sim {
             trace: self.trace_lines,
         }
     }
+}
+
+/// A frame as an infrastructure node sees it: its debug text and every ciphertext byte.
+fn tap_bytes(frame: &Frame) -> Vec<u8> {
+    let mut out = format!("{frame:?}").into_bytes();
+    if let Frame::Submit(e) | Frame::Deliver(e) = frame {
+        let cts = std::iter::once(&e.ciphertext).chain(e.per_device.iter().map(|(_, c)| c));
+        for c in cts {
+            out.extend_from_slice(c.bytes.as_deref().unwrap_or(&[]));
+        }
+    }
+    out
 }
 
 /// Runs a validated scenario to the end of its drain.
@@ -1366,6 +1392,9 @@ pub struct RunOptions {
     pub trace: Option<TraceFilter>,
     /// Deliberate bugs; only test builds can turn them on.
     pub bugs: Bugs,
+    /// Keep a copy of everything the gateway, the adapters and the partner servers handle
+    /// (`RunResult::tapped`), for metadata-isolation tests.
+    pub tap: bool,
 }
 
 /// Runs a scenario with options.
@@ -1375,6 +1404,7 @@ pub fn run_with(s: &Scenario, scenario_hash: &str, options: RunOptions) -> RunRe
     sim.trace = options.trace;
     sim.device_cfg.bugs = options.bugs;
     sim.bugs = options.bugs;
+    sim.tap = options.tap;
     let mut q = EventQueue::new();
     sim.seed_events(&mut q);
     let limits = Limits {
