@@ -40,6 +40,9 @@ enum Command {
         /// With --trace: only the frames of this message id.
         #[arg(long, requires = "trace")]
         trace_msg: Option<u64>,
+        /// Also write messages.csv: one row per message from the ledger.
+        #[arg(long)]
+        ledger: bool,
     },
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         out: None,
         trace: None,
         trace_msg: None,
+        ledger: false,
     }) {
         Command::Run {
             file,
@@ -68,7 +72,14 @@ fn main() -> ExitCode {
             out,
             trace,
             trace_msg,
-        } => run(file.as_deref(), seed, out, trace.map(|t| (t, trace_msg))),
+            ledger,
+        } => run(
+            file.as_deref(),
+            seed,
+            out,
+            trace.map(|t| (t, trace_msg)),
+            report::RunOptions { ledger },
+        ),
         Command::Check { file } => check(&file),
     };
     match result {
@@ -98,6 +109,7 @@ fn run(
     seed: Option<u64>,
     out: Option<PathBuf>,
     trace: Option<(PathBuf, Option<u64>)>,
+    opts: report::RunOptions,
 ) -> anyhow::Result<Outcome> {
     let mut s = match load(file) {
         Ok(s) => s,
@@ -121,7 +133,7 @@ fn run(
         std::fs::write(path, text).with_context(|| format!("writing trace {}", path.display()))?;
     }
     let wall_s = watch.elapsed_s();
-    report::write_results(&out, &result).context("writing results")?;
+    report::write_run(&out, &s, &result, opts).context("writing results")?;
     Perf::new(
         wall_s,
         result.summary.events_processed,

@@ -696,6 +696,7 @@ impl Sim {
             gateway_utilization: self.servers.gateway.take_interval_utilization(interval),
             chat_server_utilization: self.servers.chat.take_interval_utilization(interval),
             adapter_utilization: adapters_util,
+            latency: self.ledger.take_interval_latency(),
         };
         self.series.rows.push(row);
         let next = now.plus(interval);
