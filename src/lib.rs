@@ -10,5 +10,6 @@ pub mod nodes;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 pub mod wire;
 pub mod workload;

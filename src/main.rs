@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{Perf, Stopwatch};
 use interop_sim::scenario::{self, Scenario};
 use interop_sim::{report, sim};
@@ -47,10 +48,45 @@ enum Command {
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
     Check { file: PathBuf },
+    /// Run every point of a scenario's [sweep] grid (in parallel) and write sweep.csv,
+    /// runs.json and a report.html with capacity curves.
+    #[command(after_help = EXIT_CODES)]
+    Sweep {
+        file: PathBuf,
+        /// Output folder. Default: results/<name>-sweep/ (with --shard: its shard-K-of-N/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads. Default: the number of cores. The output does not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run only slice K of N (0 <= K < N) and write shard.json, for `merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Combine the shard folders of one sweep into the output of the unsharded sweep.
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        /// Shard folders (each with a shard.json), or shard.json files.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compare two results folders: overlaid latency spectra and a delta table of summary.json.
+    #[command(after_help = EXIT_CODES)]
+    Compare {
+        run_a: PathBuf,
+        run_b: PathBuf,
+        /// Output folder. Default: results/compare/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
+mod commands;
+
 /// What ended the command, mapped to the documented exit codes.
-enum Outcome {
+pub(crate) enum Outcome {
     Passed,
     Failed,
     Invalid,
@@ -81,6 +117,14 @@ fn main() -> ExitCode {
             report::RunOptions { ledger },
         ),
         Command::Check { file } => check(&file),
+        Command::Sweep {
+            file,
+            out,
+            threads,
+            shard,
+        } => commands::sweep(&file, out, threads, shard.as_deref()),
+        Command::Merge { dirs, out } => commands::merge(&dirs, &out),
+        Command::Compare { run_a, run_b, out } => commands::compare(&run_a, &run_b, out),
     };
     match result {
         Ok(Outcome::Passed) => ExitCode::from(0),
@@ -93,7 +137,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(file: Option<&Path>) -> Result<Scenario, Outcome> {
+pub(crate) fn load(file: Option<&Path>) -> Result<Scenario, Outcome> {
     let loaded = match file {
         Some(path) => scenario::load(path),
         None => scenario::parse(BASELINE, BASELINE_NAME),
@@ -121,6 +165,7 @@ fn run(
     let hash = scenario::hash(&s);
     let out = out.unwrap_or_else(|| Path::new("results").join(&s.run.name));
     let watch = Stopwatch::start();
+    let progress = Progress::new(&format!("simulating {}", s.run.name), None);
     let filter = trace.as_ref().map(|(_, m)| {
         m.map_or(sim::TraceFilter::All, |m| {
             sim::TraceFilter::Msg(interop_sim::wire::MsgId(m))
@@ -132,6 +177,7 @@ fn run(
         text.push('\n');
         std::fs::write(path, text).with_context(|| format!("writing trace {}", path.display()))?;
     }
+    progress.finish();
     let wall_s = watch.elapsed_s();
     report::write_run(&out, &s, &result, opts).context("writing results")?;
     Perf::new(

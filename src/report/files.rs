@@ -15,6 +15,9 @@ pub enum ReportError {
     },
     #[error("cannot encode {path}: {message}")]
     Encode { path: PathBuf, message: String },
+    /// An input of `compare` (a results folder) is missing or unreadable: bad input, exit 2.
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
     #[error("plot: {0}")]
     Plot(#[from] super::plots::PlotError),
 }

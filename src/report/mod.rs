@@ -2,6 +2,7 @@
 //! and the one-screen summary. Every file here is a pure function of the run's deterministic
 //! results; wall-clock figures go to perf.json only (written through `perf`).
 
+pub mod compare;
 pub mod files;
 pub mod html;
 pub mod messages;
@@ -10,6 +11,7 @@ pub mod plots;
 pub mod run;
 mod run_tables;
 pub mod screen;
+pub mod sweep_page;
 
 pub use files::{write_results, ReportError};
 pub use run::{write_run, RunOptions};

@@ -31,6 +31,7 @@ mod faults;
 pub mod model;
 mod render;
 mod sections;
+pub mod sweep;
 mod values;
 mod workload;
 
@@ -50,8 +51,9 @@ use values::{check_keys, get};
 /// Bound on the size of a scenario file; a real one is a few kilobytes.
 pub const FILE_BYTES_MAX: u64 = 16 << 20;
 
-const TOP_KEYS: [&str; 9] = [
+const TOP_KEYS: [&str; 10] = [
     "run", "provider", "network", "workload", "capacity", "e2ee", "devices", "fault", "expect",
+    "sweep",
 ];
 
 /// Reads and parses a scenario file. Unreadable, oversized, non-UTF-8 and empty files are
@@ -164,7 +166,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     let faults = faults::faults(ctx, get(doc, "fault"), &refs);
     let expect_table = section(ctx, doc, "expect").map(|(t, _)| t);
     let expect = expect::expect(ctx, expect_table);
-    Scenario {
+    let mut scenario = Scenario {
         run,
         providers,
         network,
@@ -174,7 +176,19 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         devices,
         faults,
         expect,
+        sweep: None,
+    };
+    if let Some((t, span)) = section(ctx, doc, "sweep") {
+        let problems_before = ctx.problem_count();
+        let parsed = sweep::sweep(ctx, t, span.clone(), &scenario);
+        if let Some(sw) = parsed {
+            if ctx.problem_count() == problems_before && problems_before == 0 {
+                sweep::check_points(ctx, span, &scenario, &sw);
+            }
+            scenario.sweep = Some(sw);
+        }
     }
+    scenario
 }
 
 /// A top-level table, or a problem if the key holds something else.

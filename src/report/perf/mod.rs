@@ -6,6 +6,8 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
+pub mod progress;
+
 /// A started wall-clock measurement.
 pub struct Stopwatch(Instant);
 
