@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod determinism;
+mod reports;
 mod scenario_errors;
 mod scenario_robust;
 mod scenario_valid;
