@@ -88,7 +88,7 @@ impl GroupedBars {
             .y_desc(self.y_desc.as_str())
             .label_style(font(TICK_PT))
             .axis_desc_style(font(AXIS_PT))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)
     }

@@ -1,7 +1,7 @@
 //! Capacity curves of a sweep: offered load against delivered latency percentiles and delivered
 //! ratio, one line per value of the other swept parameters, with the knee marked.
 
-use super::{color, err, font, log_range, ms_label, short_count, trim_float, DrawResult, Figure};
+use super::{color, err, font, log_range, ms_label, short_count, DrawResult, Figure};
 use super::{AXIS_PT, LEGEND_PT, TICK_PT, TITLE_PT};
 use crate::report::sweep_page::{Curve, CurvePoint};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -89,21 +89,22 @@ impl Figure for CapacityFigure<'_> {
             .flat_map(|c| c.points.iter().map(|p| self.metric.of(p)));
         match (self.metric, log_x) {
             (Metric::Ratio, lx) => {
+                // At least 90%..100.5%, so that a flat 100% line reads as what it is.
                 let lo = ys.fold(1.0f64, f64::min);
-                let y =
-                    (lo - (1.0 - lo).max(0.001) * 0.2).max(0.0)..1.0 + (1.0 - lo).max(0.001) * 0.1;
+                let y_lo = ((lo - (1.0 - lo) * 0.1) * 100.0).floor() / 100.0;
+                let y = y_lo.clamp(0.0, 0.9)..1.005;
                 if lx {
-                    self.chart(root, (x_lo / 1.3..x_hi * 1.3).log_scale(), y)
+                    self.chart(root, (x_lo / 1.3..x_hi * 1.3).log_scale(), y, true)
                 } else {
-                    self.chart(root, (x_lo - pad)..(x_hi + pad), y)
+                    self.chart(root, (x_lo - pad)..(x_hi + pad), y, false)
                 }
             }
             (_, lx) => {
                 let y = log_range(ys).log_scale();
                 if lx {
-                    self.chart(root, (x_lo / 1.3..x_hi * 1.3).log_scale(), y)
+                    self.chart(root, (x_lo / 1.3..x_hi * 1.3).log_scale(), y, true)
                 } else {
-                    self.chart(root, (x_lo - pad)..(x_hi + pad), y)
+                    self.chart(root, (x_lo - pad)..(x_hi + pad), y, false)
                 }
             }
         }
@@ -111,7 +112,13 @@ impl Figure for CapacityFigure<'_> {
 }
 
 impl CapacityFigure<'_> {
-    fn chart<DB, XS, YS>(&self, root: &DrawingArea<DB, Shift>, x: XS, y: YS) -> DrawResult
+    fn chart<DB, XS, YS>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        x: XS,
+        y: YS,
+        log_x: bool,
+    ) -> DrawResult
     where
         DB: DrawingBackend,
         XS: AsRangedCoord<Value = f64>,
@@ -130,9 +137,11 @@ impl CapacityFigure<'_> {
             .map_err(err)?;
         let y_fmt = |v: &f64| {
             if ratio {
-                format!("{}%", trim_float(*v * 100.0))
-            } else {
+                format!("{:.1}%", *v * 100.0)
+            } else if super::is_125(*v) {
                 ms_label(*v)
+            } else {
+                String::new()
             }
         };
         let y_desc = if ratio {
@@ -144,11 +153,17 @@ impl CapacityFigure<'_> {
             .configure_mesh()
             .x_desc(self.x_desc)
             .y_desc(y_desc)
-            .x_label_formatter(&|v| short_count(*v))
+            .x_label_formatter(&|v| {
+                if log_x && !super::is_125(*v) {
+                    String::new()
+                } else {
+                    short_count(*v)
+                }
+            })
             .y_label_formatter(&y_fmt)
             .label_style(font(TICK_PT))
             .axis_desc_style(font(AXIS_PT))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
         for (i, c) in self.curves.iter().enumerate() {

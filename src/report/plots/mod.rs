@@ -169,10 +169,10 @@ pub fn trim_float(x: f64) -> String {
     }
 }
 
-/// A latency in ms as an axis label: "250ms", "1.5s", "2m".
+/// A latency in ms as an axis label: "250ms", "1.5s", "1000s", "30h".
 pub fn ms_label(ms: f64) -> String {
-    if ms >= 600_000.0 {
-        format!("{}m", trim_float(ms / 60_000.0))
+    if ms >= 100_000_000.0 {
+        format!("{}h", trim_float(ms / 3_600_000.0))
     } else if ms >= 1000.0 {
         format!("{}s", trim_float(ms / 1000.0))
     } else {
@@ -180,7 +180,8 @@ pub fn ms_label(ms: f64) -> String {
     }
 }
 
-/// A log-axis range for positive values, padded to whole decades-ish, never empty.
+/// A log-axis range for positive values, from a 1-2-5 step at or below the smallest to one at
+/// or above the largest (with 5% headroom), never empty.
 pub fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
     for v in values.filter(|v| v.is_finite() && *v > 0.0) {
@@ -190,9 +191,37 @@ pub fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     if !lo.is_finite() {
         return 0.1..10.0;
     }
-    let lo = 10f64.powf(lo.log10().floor());
-    let hi = 10f64.powf((hi * 1.05).log10().ceil()).max(lo * 10.0);
+    let lo = step_125(lo, false);
+    let hi = step_125(hi * 1.05, true).max(lo * 10.0);
     lo..hi
+}
+
+/// The 1-2-5 step (1, 2, 5, 10, 20, ...) at or below `x` (`up`: at or above).
+fn step_125(x: f64, up: bool) -> f64 {
+    let decade = 10f64.powf(x.log10().floor());
+    let steps = [1.0, 2.0, 5.0, 10.0];
+    let m = x / decade;
+    if up {
+        steps.iter().find(|s| **s >= m - 1e-9).map_or(10.0, |s| *s) * decade
+    } else {
+        steps
+            .iter()
+            .rev()
+            .find(|s| **s <= m + 1e-9)
+            .map_or(1.0, |s| *s)
+            * decade
+    }
+}
+
+/// Whether `x` is 1, 2 or 5 times a power of ten: the labels kept on a log axis.
+pub fn is_125(x: f64) -> bool {
+    if !(x > 0.0) {
+        return false;
+    }
+    let m = x / 10f64.powf(x.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .any(|s| (m - s).abs() < 1e-6 * s)
 }
 
 /// An empty figure with a centered message, for data that is absent.
@@ -226,8 +255,11 @@ mod tests {
         assert_eq!(ms_label(250.0), "250ms");
         assert_eq!(ms_label(1500.0), "1.5s");
         assert_eq!(ms_label(120_000.0), "120s");
-        assert_eq!(ms_label(1_200_000.0), "20m");
+        assert_eq!(ms_label(1_000_000.0), "1000s");
         let r = log_range([3.0, 450.0].into_iter());
-        assert_eq!((r.start, r.end), (1.0, 1000.0));
+        assert_eq!((r.start, r.end), (2.0, 500.0));
+        let r = log_range([0.3, 0.4].into_iter());
+        assert_eq!((r.start, r.end), (0.2, 2.0));
+        assert!(is_125(200.0) && is_125(0.05) && !is_125(300.0));
     }
 }

@@ -110,12 +110,18 @@ impl Figure for Spectrum {
             .configure_mesh()
             .x_labels(x_max as usize + 1)
             .x_label_formatter(&|x| percentile_label(*x))
-            .y_label_formatter(&|v| ms_label(*v))
+            .y_label_formatter(&|v| {
+                if super::is_125(*v) {
+                    ms_label(*v)
+                } else {
+                    String::new()
+                }
+            })
             .x_desc("percentile (log scale of 1/(1-p))")
             .y_desc("delivery latency (log scale)")
             .label_style(font(TICK_PT))
             .axis_desc_style(font(AXIS_PT))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
         for s in live {

@@ -110,10 +110,16 @@ impl TimeFigure<'_> {
             .x_desc("simulated time (s)")
             .x_label_formatter(&|v| super::trim_float(*v))
             .y_desc("delivery latency (log scale)")
-            .y_label_formatter(&|v| ms_label(*v))
+            .y_label_formatter(&|v| {
+                if super::is_125(*v) {
+                    ms_label(*v)
+                } else {
+                    String::new()
+                }
+            })
             .label_style(font(TICK_PT))
             .axis_desc_style(font(AXIS_PT))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
         self.shade_faults(&mut chart, y.start, y.end)?;
