@@ -555,3 +555,125 @@ pub(crate) fn check_points(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{parse, to_toml};
+
+    const BASE: &str = "[[provider]]\nname = \"g\"\nrole = \"gatekeeper\"\nusers = 10\n\n\
+                        [[provider]]\nname = \"p\"\nrole = \"partner\"\nusers = 5\n\n\
+                        [network]\nclient_server = { latency = { dist = \"lognormal\", median = \"40ms\", p99 = \"300ms\" } }\n";
+
+    fn with(extra: &str) -> Result<Scenario, crate::scenario::ScenarioErrors> {
+        parse(&format!("{BASE}\n{extra}"), "t.toml")
+    }
+
+    fn problems(extra: &str) -> Vec<String> {
+        match with(extra) {
+            Ok(_) => panic!("should be rejected: {extra}"),
+            Err(e) => e.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn grid_keys_resolve_in_file_order_and_round_trip() {
+        let s = with(
+            "[sweep]\nrepeats = 3\ngrid = { \"workload.messages_per_user_hour\" = [10, 40.5], \"provider.p.users\" = [5, 50], \"network.client_server.latency.median\" = [\"20ms\"], \"provider[0].opt_in\" = [0.5] }",
+        )
+        .expect("valid");
+        let sw = s.sweep.as_ref().expect("sweep");
+        assert_eq!(sw.repeats, 3);
+        let targets: Vec<SweepTarget> = sw.axes.iter().map(|a| a.target).collect();
+        assert_eq!(
+            targets,
+            [
+                SweepTarget::MessagesPerUserHour,
+                SweepTarget::ProviderUsers(1),
+                SweepTarget::LinkLatency(HopClass::ClientServer, LatencyParam::Median),
+                SweepTarget::ProviderOptIn(0),
+            ]
+        );
+        assert_eq!(sw.axes[2].values, [SweepValue::Duration(20_000_000)]);
+        let back = parse(&to_toml(&s), "back.toml").expect("to_toml parses");
+        assert_eq!(back, s);
+        assert_eq!(crate::scenario::hash(&back), crate::scenario::hash(&s));
+    }
+
+    #[test]
+    fn nested_tables_are_the_same_keys() {
+        let s = with("[sweep.grid.capacity.gateway]\ncores = [1, 2]\nper_message = [\"10us\"]")
+            .expect("valid");
+        let keys: Vec<&str> = s
+            .sweep
+            .as_ref()
+            .expect("sweep")
+            .axes
+            .iter()
+            .map(|a| a.key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            ["capacity.gateway.cores", "capacity.gateway.per_message"]
+        );
+    }
+
+    #[test]
+    fn without_sweep_the_hash_is_unchanged() {
+        let s = with("").expect("valid");
+        assert!(s.sweep.is_none());
+        assert!(!serde_json::to_string(&s).expect("json").contains("sweep"));
+    }
+
+    #[test]
+    fn apply_sets_the_value() {
+        let mut s = with("").expect("valid");
+        apply(
+            &mut s,
+            SweepTarget::Cores(NodeKind::Adapter),
+            SweepValue::Number(7.0),
+        );
+        apply(
+            &mut s,
+            SweepTarget::LinkLoss(HopClass::GatewayPartner),
+            SweepValue::Number(0.25),
+        );
+        apply(&mut s, SweepTarget::OnlineMean, SweepValue::Duration(5));
+        assert_eq!(s.capacity.adapter.cores, 7);
+        assert_eq!(s.network.links[HopClass::GatewayPartner.index()].loss, 0.25);
+        assert_eq!(s.devices.online_mean_ns, 5);
+    }
+
+    #[test]
+    fn bad_sweeps_are_reported_with_places() {
+        let p =
+            problems("[sweep]\ngrid = { \"workload.mesages_per_user_hour\" = [1] }\nrepeat = 2");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].contains("t.toml:")
+                && p[0].contains("did you mean 'workload.messages_per_user_hour'?"),
+            "{p:?}"
+        );
+        assert!(p[1].contains("sweep.repeat: unknown key 'repeat'"), "{p:?}");
+        let p = problems("[sweep]\ngrid = { \"network.client_server.latency.mean\" = [\"1ms\"] }");
+        assert!(
+            p[0].contains("has no parameter 'mean' (it is lognormal)"),
+            "{p:?}"
+        );
+        let p = problems("[sweep]\ngrid = { \"run.seed\" = [1, 2] }");
+        assert!(
+            p[0].contains("unknown or unsupported sweep key 'run.seed'"),
+            "{p:?}"
+        );
+        let p = problems("[sweep]\ngrid = { \"workload.cross_provider\" = [0.5, 1.5], \"capacity.gateway.cores\" = [] }");
+        assert_eq!(p.len(), 2, "{p:?}");
+        let p =
+            problems("[sweep]\ngrid = { \"provider.p.users\" = [1], \"provider[1].users\" = [2] }");
+        assert!(p[0].contains("two keys set the same value"), "{p:?}");
+        let p = problems("[sweep]\ngrid = { \"network.client_server.latency.median\" = [\"1s\"] }");
+        assert!(
+            p[0].contains("makes the scenario invalid") && p[0].contains("median"),
+            "{p:?}"
+        );
+    }
+}
