@@ -6,7 +6,15 @@ use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::Stopwatch;
 use interop_sim::sweep::{self, Plan, Shard, SweepError, SweepOutput};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+/// Prints a line on stdout; a closed stdout (`| head`) is not an error of the command.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 /// Bad input (exit 2) or a failure of ours (exit 3).
 fn classify(e: SweepError) -> anyhow::Result<Outcome> {
@@ -79,7 +87,7 @@ pub fn sweep(
     };
     write_perf(&out, wall_s, runs.len(), threads)?;
     let passed = records.iter().filter(|r| r.passed).count();
-    println!(
+    say!(
         "sweep {}: {} runs ({} points x {} repeats{}), {passed} met every expectation, {wall_s:.1}s on {threads} threads\nresults in {}",
         s.run.name,
         runs.len(),
@@ -126,7 +134,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
     if let Err(e) = sweep::write_sweep(out, &output) {
         return classify(e);
     }
-    println!(
+    say!(
         "merged {} shards, {} runs of sweep {}\nresults in {}",
         dirs.len(),
         merged.records.len(),
@@ -140,7 +148,7 @@ pub fn compare(a: &Path, b: &Path, out: Option<PathBuf>) -> anyhow::Result<Outco
     let out = out.unwrap_or_else(|| Path::new("results").join("compare"));
     match interop_sim::report::compare::compare(a, b, &out) {
         Ok(()) => {
-            println!("comparison in {}", out.join("report.html").display());
+            say!("comparison in {}", out.join("report.html").display());
             Ok(Outcome::Passed)
         }
         Err(interop_sim::report::ReportError::Input { path, message }) => {
