@@ -2,6 +2,7 @@
 //! end-to-end encrypted messaging under the EU Digital Markets Act. See DESIGN.md for the
 //! architecture; the module tree mirrors the modeled system.
 
+pub mod e2ee;
 pub mod engine;
 pub mod faults;
 pub mod metrics;
@@ -9,6 +10,7 @@ pub mod net;
 pub mod nodes;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod sim;
 pub mod sweep;
 pub mod wire;

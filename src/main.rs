@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{Perf, Stopwatch};
 use interop_sim::scenario::{self, Scenario};
-use interop_sim::{report, sim};
+use interop_sim::{report, shrink, sim};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -44,7 +44,26 @@ enum Command {
         /// Also write messages.csv: one row per message from the ledger.
         #[arg(long)]
         ledger: bool,
+        /// Run many seeds (e.g. 1..200, inclusive) and list the failing ones with the command
+        /// that replays each; writes no results folder.
+        #[arg(long, conflicts_with_all = ["seed", "trace"])]
+        seeds: Option<String>,
     },
+    /// Shrink a failing run: remove faults, users and time while the same expectation still
+    /// fails; write the minimal scenario and print its replay command.
+    #[command(after_help = EXIT_CODES)]
+    Shrink {
+        file: PathBuf,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the shrunk scenario. Default: results/<name>/shrunk.toml.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Serve CONFORMANCE.md's JSON-lines peer protocol on stdin/stdout: one Signal device
+    /// (libsignal v3 wire format) that any other implementation can hold a conversation with.
+    Peer,
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
     Check { file: PathBuf },
@@ -101,6 +120,7 @@ fn main() -> ExitCode {
         trace: None,
         trace_msg: None,
         ledger: false,
+        seeds: None,
     }) {
         Command::Run {
             file,
@@ -108,6 +128,19 @@ fn main() -> ExitCode {
             out,
             trace,
             trace_msg,
+            seeds: Some(range),
+            ledger,
+        } => {
+            let _ = (seed, out, trace, trace_msg, ledger);
+            run_seeds(file.as_deref(), &range)
+        }
+        Command::Run {
+            file,
+            seed,
+            out,
+            trace,
+            trace_msg,
+            seeds: None,
             ledger,
         } => run(
             file.as_deref(),
@@ -116,6 +149,8 @@ fn main() -> ExitCode {
             trace.map(|t| (t, trace_msg)),
             report::RunOptions { ledger },
         ),
+        Command::Shrink { file, seed, out } => shrink(&file, seed, out),
+        Command::Peer => peer(),
         Command::Check { file } => check(&file),
         Command::Sweep {
             file,
@@ -196,6 +231,94 @@ fn run(
     } else {
         Outcome::Failed
     })
+}
+
+fn run_seeds(file: Option<&Path>, range: &str) -> anyhow::Result<Outcome> {
+    let s = match load(file) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let range = match shrink::seeds::parse_range(range) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("interop-sim: --seeds: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (first, last) = (*range.start(), *range.end());
+    let results = shrink::seeds::run_seeds(&s, range, threads, sim::RunOptions::default());
+    let file_arg = file.map_or(BASELINE_NAME.to_string(), |f| f.display().to_string());
+    let failing: Vec<_> = results.iter().filter(|r| !r.passed).collect();
+    for r in &failing {
+        println!("seed {} FAILED: {}", r.seed, r.failures.join("; "));
+        println!("    {}", r.liveness);
+        println!("    replay: interop-sim run {file_arg} --seed {}", r.seed);
+        println!(
+            "    shrink: interop-sim shrink {file_arg} --seed {}",
+            r.seed
+        );
+    }
+    println!(
+        "{} of {} seeds ({first}..{last}) passed",
+        results.len() - failing.len(),
+        results.len()
+    );
+    Ok(if failing.is_empty() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn shrink(file: &Path, seed: u64, out: Option<PathBuf>) -> anyhow::Result<Outcome> {
+    let mut s = match load(Some(file)) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    s.run.seed = seed;
+    let shrunk = match shrink::shrink(&s, sim::RunOptions::default()) {
+        Ok(sh) => sh,
+        Err(e) => {
+            eprintln!("interop-sim shrink: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let out = out.unwrap_or_else(|| Path::new("results").join(&s.run.name).join("shrunk.toml"));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&out, shrink::render(&shrunk))
+        .with_context(|| format!("writing {}", out.display()))?;
+    let users: u64 = shrunk
+        .scenario
+        .providers
+        .iter()
+        .map(|p| p.users as u64)
+        .sum();
+    println!(
+        "shrunk in {} runs: {} -> {} faults, {} -> {} users; still fails: {}",
+        shrunk.runs,
+        shrunk.faults_before,
+        shrunk.scenario.faults.len(),
+        shrunk.users_before,
+        users,
+        shrunk.signature.join(", ")
+    );
+    println!(
+        "wrote {}
+replay: interop-sim run {} --seed {seed}",
+        out.display(),
+        out.display()
+    );
+    Ok(Outcome::Failed)
+}
+
+fn peer() -> anyhow::Result<Outcome> {
+    let stdin = std::io::stdin();
+    interop_sim::e2ee::peer::serve(stdin.lock(), std::io::stdout().lock())
+        .context("peer: stdin/stdout")?;
+    Ok(Outcome::Passed)
 }
 
 fn check(file: &Path) -> anyhow::Result<Outcome> {

@@ -26,7 +26,9 @@ fn mix64(mut z: u64) -> u64 {
 
 impl Fingerprint {
     pub const fn new() -> Self {
-        Fingerprint { state: 0x6a09_e667_f3bc_c908 }
+        Fingerprint {
+            state: 0x6a09_e667_f3bc_c908,
+        }
     }
     #[inline]
     pub fn absorb(&mut self, word: u64) {

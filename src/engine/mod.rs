@@ -9,7 +9,7 @@ pub mod run;
 pub mod time;
 
 pub use fingerprint::Fingerprint;
-pub use queue::EventQueue;
+pub use queue::{EventQueue, HeapQueue, PendingEvents};
 pub use rng::{RngTree, SimRng};
 pub use run::{run, Limits, RunOutcome, Scheduler, StopReason, World};
 pub use time::SimTime;

@@ -2,6 +2,8 @@
 //! edge. The simulator applies the edges; this module only orders them and picks the users a
 //! user-level fault (toggle, identity reset) affects, from the fault's own RNG stream.
 
+pub mod swarm;
+
 use crate::engine::{RngTree, SimTime};
 use crate::net::latency::chance;
 use crate::net::Side;

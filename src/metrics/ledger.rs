@@ -5,7 +5,7 @@ use crate::engine::SimTime;
 use crate::scenario::ContentKind;
 use crate::wire::{DeviceId, MsgId, ReceiptKind, UserId};
 use hdrhistogram::Histogram;
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap; // determinism: ok (lookups only, see `last_seq`)
 
 /// What nodes report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,8 +148,9 @@ pub struct Ledger {
     /// Latency (ns) of the deliveries since the last timeseries row; reset by
     /// [`Ledger::take_interval_latency`].
     interval_latency: Histogram<u64>,
-    /// Highest sequence shown per (device, sender device), for the ordering check.
-    last_seq: BTreeMap<(u32, u32), u32>,
+    /// Highest sequence shown per (device, sender device), for the ordering check. Looked up,
+    /// never iterated, so its order cannot reach any output.
+    last_seq: FxHashMap<u64, u32>, // determinism: ok (lookups only)
     /// Messages shown out of order, first few, for the verdict's evidence.
     pub out_of_order_examples: Vec<MsgId>,
     pub counts: LiveCounts,
@@ -176,7 +177,7 @@ impl Ledger {
             latency: [histogram(), histogram(), histogram()],
             latency_all: histogram(),
             interval_latency: histogram(),
-            last_seq: BTreeMap::new(),
+            last_seq: FxHashMap::default(),
             out_of_order_examples: Vec::new(),
             counts: LiveCounts::default(),
         }
@@ -336,7 +337,7 @@ impl Ledger {
         let _ = self.interval_latency.record(latency_ns);
         let last = self
             .last_seq
-            .entry((device.0, from_device.0))
+            .entry(((device.0 as u64) << 32) | from_device.0 as u64)
             .or_insert(seq);
         if seq < *last {
             self.counts.out_of_order += 1;

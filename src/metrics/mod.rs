@@ -3,6 +3,7 @@
 //! series; the [`summary`] turns the ledger into the counters of SCENARIOS.md and evaluates
 //! `[expect]`. No node ever decides whether a guarantee held.
 
+pub mod checker;
 pub mod ledger;
 pub mod summary;
 pub mod timeseries;

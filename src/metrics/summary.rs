@@ -2,6 +2,7 @@
 //! the latency percentiles per path kind, throughput and utilization, and the verdict of
 //! `[expect]`. Everything here is deterministic; wall-clock figures live in perf.json.
 
+use super::checker::{Liveness, Violation};
 use super::ledger::{Ledger, MsgRecord, PathKind, EXAMPLES_MAX};
 use crate::scenario::{Bound, Expectation};
 use crate::wire::MsgId;
@@ -116,6 +117,9 @@ pub struct Summary {
     /// Deterministic work counters (bytes per hop class, frames, drops by cause, ...).
     pub work: BTreeMap<String, u64>,
     pub evidence: Evidence,
+    /// Each violated guarantee with its message, conversation, hops and active faults.
+    pub violations: Vec<Violation>,
+    pub liveness: Liveness,
     pub expect: Vec<Verdict>,
     pub passed: bool,
 }
@@ -189,6 +193,8 @@ pub struct RunFacts {
     pub replay_rejected: u64,
     pub nodes: BTreeMap<String, Utilization>,
     pub work: BTreeMap<String, u64>,
+    pub violations: Vec<Violation>,
+    pub liveness: Liveness,
 }
 
 impl Summary {
@@ -238,6 +244,8 @@ impl Summary {
             nodes: facts.nodes,
             work: facts.work,
             evidence,
+            violations: facts.violations,
+            liveness: facts.liveness,
             expect: Vec::new(),
             passed: true,
         };

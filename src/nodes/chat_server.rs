@@ -56,16 +56,19 @@ impl ChatServer {
         match frame {
             Frame::Submit(env) => self.submit(now, env, dir, fx),
             Frame::DeliverAck { msg, device, .. } => {
-                self.mailbox.ack(device, msg, &self.cfg);
+                self.mailbox.ack(device, msg, &self.cfg, &route, fx);
             }
-            Frame::Connect { device } => self.mailbox.connect(now, device, &self.cfg, &route, fx),
-            Frame::Disconnect { device } => {
-                if self.mailbox.disconnect(device) {
+            Frame::Connect { device, epoch } => self
+                .mailbox
+                .connect(now, device, epoch, &self.cfg, &route, fx),
+            Frame::Disconnect { device, epoch } => {
+                if self.mailbox.disconnect(device, epoch) {
                     self.push(device, dir, fx);
                 }
             }
+            Frame::Throttle { device, until } => self.mailbox.throttle(now, device, until, fx),
             Frame::Bounced { msg, device } => {
-                if self.mailbox.drop_copy(device, msg) {
+                if self.mailbox.drop_copy(device, msg, &self.cfg, &route, fx) {
                     fx.record(LedgerEvent::DeviceUnreachable { msg, device });
                 }
             }
@@ -160,7 +163,7 @@ impl ChatServer {
         let route = |d: DeviceId| Self::route(dir, d);
         match timer {
             TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),
-            TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, fx),
+            TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, &route, fx),
             TimerKind::OutboxRetry | TimerKind::ReorderRelease => {}
         }
     }

@@ -19,6 +19,8 @@ pub struct DeviceConfig {
     pub reorder_hold_ns: u64,
     /// Bound on held messages per sender stream.
     pub reorder_held_max: usize,
+    /// Deliberate bugs (test builds only).
+    pub bugs: super::buggify::Bugs,
 }
 
 /// Messages from one sender device to this device's user, shown in `seq` order.
@@ -59,6 +61,13 @@ pub struct Device {
     release_at: Option<SimTime>,
     /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
     connecting: Vec<Addr>,
+    /// How far this device's clock is off true time (the `clock_skew` fault), in ns.
+    clock_offset_ns: i64,
+    /// Counts this device's connections; tags Connect and Disconnect.
+    epoch: u32,
+    /// The gateway pushed back: new messages wait in the outbox until the retry timer, which
+    /// resends the outbox in order (so none overtakes a refused one).
+    throttled: bool,
 }
 
 impl Device {
@@ -76,6 +85,9 @@ impl Device {
             streams: BTreeMap::new(),
             release_at: None,
             connecting: Vec::new(),
+            clock_offset_ns: 0,
+            throttled: false,
+            epoch: 0,
         }
     }
 
@@ -127,6 +139,16 @@ impl Device {
 
     // ---- mutators
 
+    /// Sets how far this device's clock is off (it stamps the messages it sends).
+    pub fn set_clock_offset(&mut self, offset_ns: i64) {
+        self.clock_offset_ns = offset_ns;
+    }
+
+    /// The device's own idea of the time: true time plus its skew.
+    fn local_clock(&self, now: SimTime) -> SimTime {
+        SimTime::from_nanos(now.as_nanos().saturating_add_signed(self.clock_offset_ns))
+    }
+
     /// The user sends a message: it enters the outbox and goes out now if online.
     /// Returns `false` when the outbox is full (the app refuses to queue more).
     #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
@@ -151,12 +173,21 @@ impl Device {
             to_user,
             to_device: None,
             seq: *seq,
-            sent_at: now,
+            sent_at: SimTime::ZERO,
             ciphertext,
         };
         *seq += 1;
-        if self.online {
-            fx.send(self.uplink(to_user, dir), Frame::Submit(env.clone()));
+        let env = Envelope {
+            sent_at: self.local_clock(now),
+            ..env
+        };
+        let uplink = self.uplink(to_user, dir);
+        let first_for_uplink = !self
+            .outbox
+            .iter()
+            .any(|e| self.uplink(e.to_user, dir) == uplink);
+        if self.online && !self.throttled && first_for_uplink {
+            fx.send(uplink, Frame::Submit(env.clone()));
             self.arm_retry(now, fx);
         }
         self.outbox.push_back(env);
@@ -186,7 +217,13 @@ impl Device {
             return;
         }
         for server in self.servers(dir) {
-            fx.send(server, Frame::Disconnect { device: self.id });
+            fx.send(
+                server,
+                Frame::Disconnect {
+                    device: self.id,
+                    epoch: self.epoch,
+                },
+            );
         }
         self.online = false;
         self.retry_at = None;
@@ -195,16 +232,34 @@ impl Device {
 
     /// Connects to every server, retried until each acks.
     fn connect(&mut self, now: SimTime, dir: &Directory, fx: &mut Effects) {
+        self.epoch += 1;
         self.connecting = self.servers(dir).collect();
         for &server in &self.connecting {
-            fx.send(server, Frame::Connect { device: self.id });
+            fx.send(
+                server,
+                Frame::Connect {
+                    device: self.id,
+                    epoch: self.epoch,
+                },
+            );
         }
         self.arm_retry(now, fx);
     }
 
+    /// Sends the oldest unacked message of each uplink. One message in flight per uplink
+    /// (stop and wait): the server then receives a device's messages in the order they were
+    /// written, so the fan-out is in order too. A phone writes a message every few seconds at
+    /// most, far slower than a round trip, so the window costs nothing; and native and
+    /// third-party chats have their own uplinks, so a partner outage blocks no native chat.
     fn resend_outbox(&self, dir: &Directory, fx: &mut Effects) {
+        // A device has at most two uplinks (its own server, and the interop path).
+        let mut sent: Vec<Addr> = Vec::with_capacity(2);
         for env in &self.outbox {
-            fx.send(self.uplink(env.to_user, dir), Frame::Submit(env.clone()));
+            let uplink = self.uplink(env.to_user, dir);
+            if !sent.contains(&uplink) {
+                fx.send(uplink, Frame::Submit(env.clone()));
+                sent.push(uplink);
+            }
         }
     }
 
@@ -256,11 +311,18 @@ impl Device {
                     return; // stale: re-armed or went offline since
                 }
                 self.retry_at = None;
+                self.throttled = false;
                 if !self.online || (self.outbox.is_empty() && self.connecting.is_empty()) {
                     return;
                 }
                 for &server in &self.connecting {
-                    fx.send(server, Frame::Connect { device: self.id });
+                    fx.send(
+                        server,
+                        Frame::Connect {
+                            device: self.id,
+                            epoch: self.epoch,
+                        },
+                    );
                 }
                 self.resend_outbox(dir, fx);
                 self.retry_ns = (self.retry_ns * 2).min(cfg.retry_max_ns);
@@ -294,10 +356,13 @@ impl Device {
             return; // the connection is down: the frame never reaches the app
         }
         match frame {
-            Frame::SubmitAck { msg, .. } => self.acked(msg, cfg),
-            Frame::ConnectAck { .. } => self.connecting.retain(|s| !from_server(*s, from)),
+            Frame::SubmitAck { msg, .. } => self.acked(msg, cfg, dir, fx),
+            Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
+                self.connecting.retain(|s| !from_server(*s, from))
+            }
+            Frame::ConnectAck { .. } => {} // the ack of an older connection
             Frame::Refused { msg, to_user, .. } => {
-                self.acked(msg, cfg);
+                self.acked(msg, cfg, dir, fx);
                 fx.record(LedgerEvent::Refused { msg, to_user });
             }
             Frame::Deliver(env) if tampered => {
@@ -320,15 +385,36 @@ impl Device {
             | Frame::Disconnect { .. }
             | Frame::PushRequest { .. }
             | Frame::Bounced { .. } => {}
+            Frame::Throttle { until, .. } => {
+                // `until` is the gateway's clock; it may have passed while the frame travelled.
+                let until = until.max(now);
+                self.throttled = true;
+                self.retry_at = Some(until);
+                fx.timer(until, TimerKind::OutboxRetry);
+            }
         }
     }
 
-    fn acked(&mut self, msg: MsgId, cfg: &DeviceConfig) {
-        if let Some(i) = self.outbox.iter().position(|e| e.msg == msg) {
-            self.outbox.remove(i);
-        }
+    /// The server has `msg` (or refused it for good): the next message of its uplink goes.
+    fn acked(&mut self, msg: MsgId, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
+        let Some(i) = self.outbox.iter().position(|e| e.msg == msg) else {
+            return;
+        };
+        let Some(done) = self.outbox.remove(i) else {
+            return;
+        };
+        let uplink = self.uplink(done.to_user, dir);
         if self.outbox.is_empty() {
             self.retry_ns = cfg.retry_initial_ns;
+        }
+        if self.online && !self.throttled {
+            if let Some(next) = self
+                .outbox
+                .iter()
+                .find(|e| self.uplink(e.to_user, dir) == uplink)
+            {
+                fx.send(uplink, Frame::Submit(next.clone()));
+            }
         }
     }
 
@@ -351,6 +437,17 @@ impl Device {
             },
         );
         let stream = self.streams.entry(env.from_device).or_default();
+        if cfg.bugs.break_dedup {
+            // BUGGIFY: show whatever arrives, as it arrives, duplicates included.
+            fx.record(LedgerEvent::Shown {
+                msg: env.msg,
+                device: self.id,
+                from_device: env.from_device,
+                seq: env.seq,
+            });
+            stream.next_seq = stream.next_seq.max(env.seq + 1);
+            return;
+        }
         if env.seq < stream.next_seq && stream.skipped.remove(&env.seq) {
             self.show(env.msg, env.from_device, env.seq, fx);
             return;
@@ -363,7 +460,8 @@ impl Device {
             return;
         }
         if env.seq > stream.next_seq {
-            if stream.held.len() >= cfg.reorder_held_max {
+            if stream.held.len() >= cfg.reorder_held_max || cfg.bugs.break_ordering {
+                // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
                 // The bound is reached: show what is held now rather than grow without limit.
                 stream.held.insert(env.seq, (env.msg, now));
                 self.flush_stream(env.from_device, fx);
@@ -427,6 +525,13 @@ impl Device {
 
     /// Gaps that outlived the hold bound: give up waiting and show what came after them.
     fn release_expired_gaps(&mut self, now: SimTime, cfg: &DeviceConfig, fx: &mut Effects) {
+        if !self.online {
+            // Nothing can fill a gap while offline; the hold restarts when the device is back.
+            let at = now.plus(cfg.reorder_hold_ns);
+            self.release_at = Some(at);
+            fx.timer(at, TimerKind::ReorderRelease);
+            return;
+        }
         let mut due = Vec::new();
         let mut next_release: Option<SimTime> = None;
         for (from, stream) in &self.streams {

@@ -8,6 +8,7 @@ use super::{Addr, Directory, Effects};
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::wire::{DeviceId, Frame, ProviderId, Refusal};
+use std::collections::BTreeMap;
 
 /// A per-partner rate limit as a generic cell rate algorithm: integer nanoseconds, no float
 /// drift, one word of state.
@@ -35,21 +36,37 @@ impl RateLimit {
         }
     }
     /// Admits one message at `now`, or refuses it.
-    pub fn admit(&mut self, now: SimTime) -> bool {
+    /// Admits one message at `now`: `Some(delay)` passes it after `delay` ns (shaping, in
+    /// order: later admissions never overtake earlier ones), `None` refuses it because the
+    /// shaping delay would pass `delay_max_ns` (the bounded queue is full).
+    pub fn admit(&mut self, now: SimTime, delay_max_ns: u64) -> Option<u64> {
         let tat = self.tat.max(now);
-        if tat.since(now) > self.burst_ns {
-            return false;
+        let delay = tat.since(now).saturating_sub(self.burst_ns);
+        if delay > delay_max_ns {
+            return None;
         }
         self.tat = tat.plus(self.interval_ns);
-        true
+        Some(delay)
     }
 }
+
+/// How long a device stays throttled after the shaper refused one of its frames.
+pub const THROTTLE_NS: u64 = 2_000_000_000;
+
+/// Bound on how long the per-partner shaper holds a frame before it refuses new ones.
+pub const SHAPING_DELAY_MAX_NS: u64 = 5_000_000_000;
 
 #[derive(Clone, Debug)]
 pub struct Gateway {
     /// Indexed by provider; the gatekeeper's entry is unused.
     limits: Vec<Option<RateLimit>>,
     pub rate_limited: u64,
+    /// Frames held back by the shaper (delayed, not dropped).
+    pub shaped: u64,
+    /// Devices whose traffic the shaper refused, until when: later frames of that device are
+    /// refused too, so that none overtakes the refused one (order survives backpressure).
+    /// Bounded by the devices in the run; expired entries go on the next refusal.
+    throttled: BTreeMap<DeviceId, SimTime>,
     pub refused: u64,
 }
 
@@ -58,6 +75,8 @@ impl Gateway {
         Gateway {
             limits: vec![rate_limit_per_partner.map(RateLimit::new); providers],
             rate_limited: 0,
+            shaped: 0,
+            throttled: BTreeMap::new(),
             refused: 0,
         }
     }
@@ -71,12 +90,27 @@ impl Gateway {
         }
     }
 
-    fn admit(&mut self, p: ProviderId, now: SimTime) -> bool {
-        let ok = self.limits[p.index()].as_mut().is_none_or(|l| l.admit(now));
-        if !ok {
+    /// Applies partner `p`'s rate limit: the delay to hold the frame for, or `None` when the
+    /// partner's shaping queue is full (the frame is dropped; the sender's retry brings it back).
+    fn admit(&mut self, p: ProviderId, d: DeviceId, now: SimTime) -> Option<u64> {
+        if self.throttled.get(&d).is_some_and(|&until| until > now) {
             self.rate_limited += 1;
+            return None;
         }
-        ok
+        let Some(limit) = self.limits[p.index()].as_mut() else {
+            return Some(0);
+        };
+        let admitted = limit.admit(now, SHAPING_DELAY_MAX_NS);
+        match admitted {
+            None => {
+                self.rate_limited += 1;
+                self.throttled.retain(|_, until| *until > now);
+                self.throttled.insert(d, now.plus(THROTTLE_NS));
+            }
+            Some(d) if d > 0 => self.shaped += 1,
+            Some(_) => {}
+        }
+        admitted
     }
 
     /// A frame from `from`. Frames from the chat server go out to partners; frames from a
@@ -111,11 +145,14 @@ impl Gateway {
                     );
                     return;
                 }
-                if !self.admit(dir.provider_of_device(d), now) {
-                    return; // dropped: the hub redelivers after its timeout
-                }
+                let Some(delay) = self.admit(dir.provider_of_device(d), d, now) else {
+                    // Backpressure: the hub holds this device's copies until the throttle ends.
+                    let until = self.throttled.get(&d).copied().unwrap_or(now);
+                    fx.send(Addr::ChatServer, Frame::Throttle { device: d, until });
+                    return;
+                };
                 fx.record(LedgerEvent::CrossedGateway { msg: env.msg });
-                fx.send(Self::partner_route(dir, d), Frame::Deliver(env));
+                fx.send_after(delay, Self::partner_route(dir, d), Frame::Deliver(env));
             }
             Frame::PushRequest { device } => {
                 fx.send(
@@ -125,7 +162,7 @@ impl Gateway {
             }
             Frame::SubmitAck { device, .. }
             | Frame::Refused { device, .. }
-            | Frame::ConnectAck { device } => {
+            | Frame::ConnectAck { device, .. } => {
                 fx.send(Self::partner_route(dir, device), frame);
             }
             Frame::Receipt {
@@ -150,11 +187,21 @@ impl Gateway {
                     fx.send(back, refusal);
                     return;
                 }
-                if !self.admit(dir.provider_of_device(env.from_device), now) {
-                    return; // dropped: the device's outbox retries
-                }
+                let from = env.from_device;
+                let Some(delay) = self.admit(dir.provider_of_device(from), from, now) else {
+                    // Backpressure: the device holds its outbox until the throttle ends.
+                    let until = self.throttled.get(&from).copied().unwrap_or(now);
+                    fx.send(
+                        Self::partner_route(dir, from),
+                        Frame::Throttle {
+                            device: from,
+                            until,
+                        },
+                    );
+                    return;
+                };
                 fx.record(LedgerEvent::CrossedGateway { msg: env.msg });
-                fx.send(Addr::ChatServer, Frame::Submit(env));
+                fx.send_after(delay, Addr::ChatServer, Frame::Submit(env));
             }
             Frame::DeliverAck { .. }
             | Frame::Connect { .. }
@@ -175,7 +222,8 @@ pub fn adapter_route(from: Addr, frame: &Frame) -> Option<Addr> {
             Frame::Deliver(env) => env.to_device.map(Addr::Device),
             Frame::SubmitAck { device, .. }
             | Frame::Refused { device, .. }
-            | Frame::ConnectAck { device } => Some(Addr::Device(*device)),
+            | Frame::ConnectAck { device, .. }
+            | Frame::Throttle { device, .. } => Some(Addr::Device(*device)),
             Frame::Receipt { to_device, .. } => to_device.map(Addr::Device),
             _ => None,
         },
@@ -191,9 +239,14 @@ mod tests {
     fn rate_limit_admits_the_burst_then_the_rate() {
         let mut l = RateLimit::new(10.0); // 100 ms per message, 1 s burst
         let t0 = SimTime::from_secs(5);
-        let admitted = (0..30).filter(|_| l.admit(t0)).count();
+        let admitted = (0..30).filter(|_| l.admit(t0, 0) == Some(0)).count();
         assert_eq!(admitted, 11, "one second of burst plus the first message");
-        assert!(!l.admit(t0.plus(50_000_000)));
-        assert!(l.admit(t0.plus(200_000_000)));
+        assert_eq!(l.admit(t0.plus(50_000_000), 0), None);
+        assert_eq!(
+            l.admit(t0.plus(50_000_000), u64::MAX),
+            Some(50_000_000),
+            "shaped: held back, not dropped"
+        );
+        assert!(l.admit(t0.plus(300_000_000), 0).is_some());
     }
 }

@@ -17,12 +17,18 @@ pub struct MailboxConfig {
     pub redeliver_max_ns: u64,
     /// Bound on remembered message ids per sender device, for dedup of retried submissions.
     pub dedup_window_max: usize,
+    /// Bound on copies in flight to one device (sent, not yet acked). Copies go out in queue
+    /// order within this window, as over one flow-controlled connection, so a backlog drains
+    /// in order instead of racing through a rate limiter.
+    pub window_max: usize,
 }
 
 #[derive(Clone, Debug)]
 struct Pending {
     env: Envelope,
     expires_at: SimTime,
+    /// Sent on the current connection (and not yet acked).
+    sent: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -31,6 +37,12 @@ struct DeviceBox {
     online: bool,
     redeliver_at: Option<SimTime>,
     redeliver_ns: u64,
+    /// The gateway asked the hub to hold off this device (its partner's shaper is full):
+    /// nothing new goes out until the redelivery timer, which then resends in order.
+    paused: bool,
+    /// The device's latest connection epoch seen, and whether that connection closed.
+    epoch: u32,
+    closed: bool,
 }
 
 /// Per-device queues for a contiguous range of devices.
@@ -107,9 +119,8 @@ impl Mailbox {
         let i = self.slot(device)?;
         let b = &mut self.boxes[i];
         let was_empty = b.queue.is_empty();
-        if b.online {
-            fx.send(route(device), Frame::Deliver(env.clone()));
-        } else {
+        let online = b.online;
+        if !online {
             fx.record(LedgerEvent::StoredOffline {
                 msg: env.msg,
                 device,
@@ -118,14 +129,34 @@ impl Mailbox {
         b.queue.push_back(Pending {
             env,
             expires_at: now.plus(cfg.offline_ttl_ns),
+            sent: false,
         });
         self.queued_total += 1;
-        let online = b.online;
         if online {
+            Self::fill_window(b, device, cfg, route, fx);
             Self::arm(b, device, now, fx);
         }
         self.arm_sweep(now, cfg, fx);
         Some(!online && was_empty)
+    }
+
+    /// Sends what has entered the window and was not sent on this connection yet.
+    fn fill_window(
+        b: &mut DeviceBox,
+        device: DeviceId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
+        if b.paused {
+            return;
+        }
+        for p in b.queue.iter_mut().take(cfg.window_max) {
+            if !p.sent {
+                p.sent = true;
+                fx.send(route(device), Frame::Deliver(p.env.clone()));
+            }
+        }
     }
 
     fn arm(b: &mut DeviceBox, device: DeviceId, now: SimTime, fx: &mut Effects) {
@@ -145,7 +176,14 @@ impl Mailbox {
     }
 
     /// The device acked `msg`: drop its copy. Returns whether a copy was queued.
-    pub fn ack(&mut self, device: DeviceId, msg: MsgId, cfg: &MailboxConfig) -> bool {
+    pub fn ack(
+        &mut self,
+        device: DeviceId,
+        msg: MsgId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) -> bool {
         let Some(i) = self.slot(device) else {
             return false;
         };
@@ -156,38 +194,74 @@ impl Mailbox {
         b.queue.remove(pos);
         self.queued_total -= 1;
         b.redeliver_ns = cfg.redeliver_initial_ns;
+        if b.online {
+            Self::fill_window(b, device, cfg, route, fx);
+        }
         true
     }
 
+    /// Connection `epoch` of `device` is up. A Connect from an older epoch, or from one this
+    /// server already saw closed, is a late frame and changes nothing.
     pub fn connect(
         &mut self,
         now: SimTime,
         device: DeviceId,
+        epoch: u32,
         cfg: &MailboxConfig,
         route: Route,
         fx: &mut Effects,
     ) {
         let Some(i) = self.slot(device) else { return };
-        fx.send(route(device), Frame::ConnectAck { device });
         let b = &mut self.boxes[i];
+        if epoch < b.epoch || (epoch == b.epoch && b.closed) {
+            return;
+        }
+        fx.send(route(device), Frame::ConnectAck { device, epoch });
+        if epoch == b.epoch && b.online {
+            return; // a retried Connect whose ack was lost: acked again, nothing else
+        }
+        b.epoch = epoch;
+        b.closed = false;
         b.online = true;
         b.redeliver_ns = cfg.redeliver_initial_ns;
-        for p in &b.queue {
-            fx.send(route(device), Frame::Deliver(p.env.clone()));
+        for p in b.queue.iter_mut() {
+            p.sent = false;
         }
+        Self::fill_window(b, device, cfg, route, fx);
         if !b.queue.is_empty() {
             b.redeliver_at = None;
             Self::arm(b, device, now, fx);
         }
     }
 
+    /// Backpressure from the gateway: hold off `device` until `until`, then resend its window
+    /// in order (what was sent after the refused copy is sent again, behind it).
+    pub fn throttle(&mut self, now: SimTime, device: DeviceId, until: SimTime, fx: &mut Effects) {
+        let until = until.max(now); // it may have passed while the frame travelled
+        let Some(i) = self.slot(device) else { return };
+        let b = &mut self.boxes[i];
+        b.paused = true;
+        for p in b.queue.iter_mut() {
+            p.sent = false;
+        }
+        if b.redeliver_at.is_none_or(|t| t < until) {
+            b.redeliver_at = Some(until);
+            fx.timer(until, TimerKind::Redeliver(device));
+        }
+    }
+
     /// The device went offline. Returns whether copies are still waiting for it (the server
     /// then pushes, so that what was in flight when it left does not wait for its next visit).
-    pub fn disconnect(&mut self, device: DeviceId) -> bool {
+    pub fn disconnect(&mut self, device: DeviceId, epoch: u32) -> bool {
         let Some(i) = self.slot(device) else {
             return false;
         };
         let b = &mut self.boxes[i];
+        if epoch < b.epoch {
+            return false; // the close of an old connection, overtaken by a newer one
+        }
+        b.epoch = epoch;
+        b.closed = true;
         b.online = false;
         b.redeliver_at = None;
         !b.queue.is_empty()
@@ -208,10 +282,11 @@ impl Mailbox {
             return; // stale
         }
         b.redeliver_at = None;
+        b.paused = false;
         if !b.online || b.queue.is_empty() {
             return;
         }
-        for p in &b.queue {
+        for p in b.queue.iter().take(cfg.window_max) {
             fx.send(route(device), Frame::Deliver(p.env.clone()));
         }
         b.redeliver_ns = (b.redeliver_ns * 2).min(cfg.redeliver_max_ns);
@@ -219,7 +294,14 @@ impl Mailbox {
     }
 
     /// Drops the copies of `msg` queued for `device` for good (it can no longer be delivered).
-    pub fn drop_copy(&mut self, device: DeviceId, msg: MsgId) -> bool {
+    pub fn drop_copy(
+        &mut self,
+        device: DeviceId,
+        msg: MsgId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) -> bool {
         let Some(i) = self.slot(device) else {
             return false;
         };
@@ -228,11 +310,20 @@ impl Mailbox {
         b.queue.retain(|p| p.env.msg != msg);
         let dropped = (before - b.queue.len()) as u64;
         self.queued_total -= dropped;
+        if b.online {
+            Self::fill_window(b, device, cfg, route, fx);
+        }
         dropped > 0
     }
 
     /// TTL sweep: expire what waited longer than the offline TTL.
-    pub fn handle_sweep(&mut self, now: SimTime, cfg: &MailboxConfig, fx: &mut Effects) {
+    pub fn handle_sweep(
+        &mut self,
+        now: SimTime,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
         if self.sweep_at != Some(now) {
             return;
         }
@@ -247,6 +338,9 @@ impl Mailbox {
                     });
                     self.queued_total -= 1;
                 }
+            }
+            if b.online {
+                Self::fill_window(b, DeviceId(first + i as u32), cfg, route, fx);
             }
         }
         if self.queued_total > 0 {

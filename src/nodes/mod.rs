@@ -11,6 +11,7 @@
 //! and feed the same nodes.
 
 pub mod adapter;
+pub mod buggify;
 pub mod chat_server;
 pub mod device;
 pub mod directory;
@@ -76,8 +77,20 @@ impl TimerKind {
 /// One output of a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    Send { to: Addr, frame: Frame },
-    Timer { at: SimTime, timer: TimerKind },
+    Send {
+        to: Addr,
+        frame: Frame,
+    },
+    /// Send after holding the frame for `delay_ns` (a shaper's queue).
+    SendAfter {
+        delay_ns: u64,
+        to: Addr,
+        frame: Frame,
+    },
+    Timer {
+        at: SimTime,
+        timer: TimerKind,
+    },
 }
 
 /// The buffer a node writes its outputs into; the driver drains it after each call.
@@ -90,6 +103,17 @@ pub struct Effects {
 impl Effects {
     pub fn send(&mut self, to: Addr, frame: Frame) {
         self.outputs.push(Output::Send { to, frame });
+    }
+    pub fn send_after(&mut self, delay_ns: u64, to: Addr, frame: Frame) {
+        if delay_ns == 0 {
+            self.send(to, frame);
+        } else {
+            self.outputs.push(Output::SendAfter {
+                delay_ns,
+                to,
+                frame,
+            });
+        }
     }
     pub fn timer(&mut self, at: SimTime, timer: TimerKind) {
         self.outputs.push(Output::Timer { at, timer });

@@ -51,11 +51,13 @@ impl PartnerServer {
         match frame {
             Frame::Submit(env) => self.submit(now, env, dir, fx),
             Frame::DeliverAck { msg, device, .. } => {
-                self.mailbox.ack(device, msg, &self.cfg);
+                self.mailbox.ack(device, msg, &self.cfg, &route, fx);
             }
-            Frame::Connect { device } => self.mailbox.connect(now, device, &self.cfg, &route, fx),
-            Frame::Disconnect { device } => {
-                if self.mailbox.disconnect(device) {
+            Frame::Connect { device, epoch } => self
+                .mailbox
+                .connect(now, device, epoch, &self.cfg, &route, fx),
+            Frame::Disconnect { device, epoch } => {
+                if self.mailbox.disconnect(device, epoch) {
                     self.pushes_sent += 1;
                     fx.send(Addr::Device(device), Frame::Push { device });
                 }
@@ -91,7 +93,8 @@ impl PartnerServer {
             | Frame::Deliver(_)
             | Frame::Bounced { .. }
             | Frame::Push { .. }
-            | Frame::ConnectAck { .. } => {}
+            | Frame::ConnectAck { .. }
+            | Frame::Throttle { .. } => {}
         }
     }
 
@@ -127,7 +130,7 @@ impl PartnerServer {
         let route = |d: DeviceId| Addr::Device(d);
         match timer {
             TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),
-            TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, fx),
+            TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, &route, fx),
             TimerKind::OutboxRetry | TimerKind::ReorderRelease => {}
         }
     }

@@ -63,6 +63,24 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         })
         .collect();
     let _ = writeln!(o, "utilization (mean/peak)  {}", util.join("  "));
+    let _ = writeln!(o, "liveness  {}", s.liveness.verdict);
+    for v in s.violations.iter().take(5) {
+        let _ = writeln!(
+            o,
+            "  {} msg {} [{}] {} at {:.1}s: {}",
+            v.kind, v.msg, v.path, v.conversation, v.created_s, v.hops
+        );
+        if !v.faults_active.is_empty() {
+            let _ = writeln!(o, "      faults active: {}", v.faults_active.join("; "));
+        }
+    }
+    if s.violations.len() > 5 {
+        let _ = writeln!(
+            o,
+            "  ... {} more in summary.json (violations)",
+            s.violations.len() - 5
+        );
+    }
     let _ = writeln!(o);
     if s.expect.is_empty() {
         let _ = writeln!(o, "expect    (no [expect] block)");

@@ -9,7 +9,7 @@ use super::values::*;
 use crate::engine::time::format_duration_ns;
 
 /// The kinds of fault and their own keys, besides `at`, `for` and `kind`.
-pub(crate) const FAULT_KINDS: [(&str, &[&str]); 10] = [
+pub(crate) const FAULT_KINDS: [(&str, &[&str]); 14] = [
     ("partition", &["between", "one_way"]),
     ("crash", &["node", "durable"]),
     ("slow", &["node", "factor"]),
@@ -20,6 +20,10 @@ pub(crate) const FAULT_KINDS: [(&str, &[&str]); 10] = [
     ("replay", &["link", "rate"]),
     ("identity_reset", &["provider", "users"]),
     ("toggle", &["provider", "users"]),
+    ("surge", &["factor"]),
+    ("clock_skew", &["node", "offset", "behind"]),
+    ("push_loss", &["provider", "rate"]),
+    ("prekey_drain", &["provider", "users", "rate"]),
 ];
 const FAULT_COMMON: [&str; 3] = ["at", "for", "kind"];
 
@@ -154,6 +158,63 @@ fn fault_kind(
             FaultKind::Slow {
                 node: node?,
                 factor: factor?,
+            }
+        }
+        "surge" => {
+            let factor = req(ctx, "factor").and_then(|v| {
+                number_in(
+                    ctx,
+                    v,
+                    &p("factor"),
+                    1.0,
+                    1000.0,
+                    "a factor between 1 and 1000",
+                )
+            });
+            FaultKind::Surge { factor: factor? }
+        }
+        "clock_skew" => {
+            let node = req(ctx, "node").and_then(|v| endpoint(ctx, v, &p("node"), refs, true));
+            let offset = req(ctx, "offset").and_then(|v| duration(ctx, v, &p("offset")));
+            let behind = field(ctx, t, path, "behind", false, boolean);
+            FaultKind::ClockSkew {
+                node: node?,
+                offset_ns: offset?,
+                behind,
+            }
+        }
+        "push_loss" | "prekey_drain" => {
+            let provider =
+                req(ctx, "provider").and_then(|v| endpoint(ctx, v, &p("provider"), refs, false));
+            let rate = if kind == "push_loss" {
+                req(ctx, "rate").and_then(|v| probability(ctx, v, &p("rate")))
+            } else {
+                req(ctx, "rate").and_then(|v| {
+                    number_in(ctx, v, &p("rate"), 0.0, 1e6, "fetches per second, 0 to 1e6")
+                })
+            };
+            let users = if kind == "prekey_drain" {
+                req(ctx, "users").and_then(|v| probability(ctx, v, &p("users")))
+            } else {
+                Some(0.0)
+            };
+            let provider = match provider? {
+                Endpoint::Provider(i) => i,
+                _ => {
+                    let v = get(t, "provider")?;
+                    ctx.expected(v, &p("provider"), "a provider name");
+                    return None;
+                }
+            };
+            let (rate, users) = (rate?, users?);
+            if kind == "push_loss" {
+                FaultKind::PushLoss { provider, rate }
+            } else {
+                FaultKind::PrekeyDrain {
+                    provider,
+                    users,
+                    rate,
+                }
             }
         }
         "identity_reset" | "toggle" => {

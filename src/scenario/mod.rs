@@ -31,6 +31,7 @@ mod faults;
 pub mod model;
 mod render;
 mod sections;
+pub mod swarm;
 pub mod sweep;
 mod values;
 mod workload;
@@ -51,9 +52,9 @@ use values::{check_keys, get};
 /// Bound on the size of a scenario file; a real one is a few kilobytes.
 pub const FILE_BYTES_MAX: u64 = 16 << 20;
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "run", "provider", "network", "workload", "capacity", "e2ee", "devices", "fault", "expect",
-    "sweep",
+    "swarm", "sweep",
 ];
 
 /// Reads and parses a scenario file. Unreadable, oversized, non-UTF-8 and empty files are
@@ -166,6 +167,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     let faults = faults::faults(ctx, get(doc, "fault"), &refs);
     let expect_table = section(ctx, doc, "expect").map(|(t, _)| t);
     let expect = expect::expect(ctx, expect_table);
+    let swarm = section(ctx, doc, "swarm").and_then(|(t, _)| swarm::swarm(ctx, t));
     let mut scenario = Scenario {
         run,
         providers,
@@ -176,6 +178,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         devices,
         faults,
         expect,
+        swarm,
         sweep: None,
     };
     if let Some((t, span)) = section(ctx, doc, "sweep") {

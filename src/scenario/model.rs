@@ -23,6 +23,17 @@ pub struct Scenario {
     /// the table changed no existing scenario's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep: Option<super::sweep::Sweep>,
+    /// `[swarm]`: faults drawn from the seed, on top of `faults`.
+    pub swarm: Option<Swarm>,
+}
+
+/// A fault mix drawn from the seed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Swarm {
+    /// 0 to 1: how many faults, how long, how strong.
+    pub intensity: f64,
+    /// Fault kinds to draw from.
+    pub kinds: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -303,6 +314,28 @@ pub enum FaultKind {
     IdentityReset {
         provider: usize,
         users: f64,
+    },
+    /// The workload sends `factor` times its rate (a flash crowd, new year's eve).
+    Surge {
+        factor: f64,
+    },
+    /// A node's clock runs `offset_ns` ahead (or behind): the timestamps it writes are off.
+    ClockSkew {
+        node: Endpoint,
+        offset_ns: DurationNs,
+        behind: bool,
+    },
+    /// Push notifications to the provider's devices are lost with probability `rate`.
+    PushLoss {
+        provider: usize,
+        rate: f64,
+    },
+    /// An adversarial client fetches prekey bundles of a `users` share of the provider's
+    /// users, `rate` fetches per second per victim, to empty their one-time prekey pools.
+    PrekeyDrain {
+        provider: usize,
+        users: f64,
+        rate: f64,
     },
     Toggle {
         provider: usize,

@@ -57,6 +57,12 @@ pub fn to_toml(s: &Scenario) -> String {
     for f in &s.faults {
         fault(&mut out, f, &s.providers);
     }
+    if let Some(sw) = &s.swarm {
+        out.push_str("\n[swarm]\n");
+        line(&mut out, "intensity", float(sw.intensity));
+        let kinds: Vec<String> = sw.kinds.iter().map(|k| quote(k)).collect();
+        line(&mut out, "kinds", format!("[{}]", kinds.join(", ")));
+    }
     if !s.expect.is_empty() {
         out.push_str("\n[expect]\n");
         for e in &s.expect {
@@ -334,6 +340,35 @@ fn fault(out: &mut String, f: &Fault, providers: &[Provider]) {
         FaultKind::IdentityReset { provider: p, users } => (
             "identity_reset",
             vec![("provider", provider(*p)), ("users", float(*users))],
+        ),
+        FaultKind::Surge { factor } => ("surge", vec![("factor", float(*factor))]),
+        FaultKind::ClockSkew {
+            node,
+            offset_ns,
+            behind,
+        } => (
+            "clock_skew",
+            vec![
+                ("node", endpoint(node, providers)),
+                ("offset", dur(*offset_ns)),
+                ("behind", behind.to_string()),
+            ],
+        ),
+        FaultKind::PushLoss { provider: p, rate } => (
+            "push_loss",
+            vec![("provider", provider(*p)), ("rate", float(*rate))],
+        ),
+        FaultKind::PrekeyDrain {
+            provider: p,
+            users,
+            rate,
+        } => (
+            "prekey_drain",
+            vec![
+                ("provider", provider(*p)),
+                ("users", float(*users)),
+                ("rate", float(*rate)),
+            ],
         ),
         FaultKind::Toggle { provider: p, users } => (
             "toggle",

@@ -6,4 +6,4 @@ pub mod cpu;
 mod transport;
 mod world;
 
-pub use world::{run_scenario, run_traced, RunResult, TraceFilter};
+pub use world::{run_scenario, run_traced, run_with, RunOptions, RunResult, TraceFilter};

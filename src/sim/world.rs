@@ -6,11 +6,13 @@ use crate::engine::{
     self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World,
 };
 use crate::faults::{self, Edge};
+use crate::metrics::checker::{self, FaultWindow};
 use crate::metrics::summary::{RunFacts, Utilization};
 use crate::metrics::{Ledger, LedgerEvent, PathKind, Sample, Summary, TimeSeries};
 use crate::net::latency::{exponential_ns, unit};
 use crate::net::{LinkEffect, LinkModel, Partitions, Transit};
 use crate::nodes::adapter::Adapter;
+use crate::nodes::buggify::Bugs;
 use crate::nodes::chat_server::ChatServer;
 use crate::nodes::device::{Device, DeviceConfig};
 use crate::nodes::directory::PartnerLink;
@@ -34,6 +36,8 @@ pub enum Event {
         node: Addr,
         timer: TimerKind,
     },
+    /// A frame a node held back (shaping) leaves now.
+    Emit(u32),
     /// The next Poisson arrival of the workload.
     Compose,
     Reply {
@@ -134,6 +138,11 @@ struct Sim {
     interval_shown: u64,
     replay_rejected: u64,
     work: BTreeMap<&'static str, u64>,
+    bugs: Bugs,
+    /// Active surge factors (the workload's rate is multiplied by each).
+    surges: Vec<f64>,
+    /// Per provider: active push-loss rates.
+    push_loss: Vec<Vec<f64>>,
     /// `--trace`: which frames to log, and the log (JSON lines).
     trace: Option<TraceFilter>,
     pub trace_lines: Vec<String>,
@@ -196,14 +205,17 @@ impl Sim {
             retry_initial_ns: d.retry_initial_ns,
             retry_max_ns: d.retry_max_ns,
             outbox_max: d.outbox_max,
-            reorder_hold_ns: 2_000_000_000,
+            // Long enough for the slowest redelivery to fill a gap.
+            reorder_hold_ns: (2 * d.retry_max_ns).max(30_000_000_000),
             reorder_held_max: 256,
+            bugs: Bugs::NONE,
         };
         let mailbox = MailboxConfig {
             offline_ttl_ns: d.offline_ttl_ns,
             redeliver_initial_ns: d.retry_initial_ns,
             redeliver_max_ns: d.retry_max_ns,
             dedup_window_max: 4096,
+            window_max: 32,
         };
         let providers = s.providers.len();
         let devices = (0..dir.devices() as u32)
@@ -272,6 +284,9 @@ impl Sim {
             toggled: BTreeMap::new(),
             trace: None,
             trace_lines: Vec::new(),
+            surges: Vec::new(),
+            bugs: Bugs::NONE,
+            push_loss: vec![Vec::new(); providers],
             s,
         }
     }
@@ -300,7 +315,7 @@ impl Sim {
                 }
             }
         }
-        if let Some(gap) = self.workload.next_gap_ns() {
+        if let Some(gap) = self.workload.next_gap_ns(1.0) {
             if gap < self.s.run.duration_ns {
                 sched.at(SimTime::from_nanos(gap), Event::Compose);
             }
@@ -342,6 +357,21 @@ impl Sim {
         for out in fx.outputs.drain(..) {
             match out {
                 Output::Send { to, frame } => self.transmit(now, node, to, frame, sched),
+                Output::SendAfter {
+                    delay_ns,
+                    to,
+                    frame,
+                } => {
+                    let held = InFlight {
+                        from: node,
+                        to,
+                        frame,
+                        tampered: false,
+                        replay: false,
+                    };
+                    let slot = self.frames.insert(held);
+                    sched.at(now.plus(delay_ns), Event::Emit(slot));
+                }
                 Output::Timer { at, timer } => sched.at(at, Event::Timer { node, timer }),
             }
         }
@@ -408,6 +438,16 @@ impl Sim {
         if blocked {
             self.count("dropped_partition", 1);
             return;
+        }
+        if let (Frame::Push { device }, Addr::Device(_)) = (&frame, to) {
+            let p = self.dir.provider_of_device(*device).index();
+            let lost = self.push_loss[p]
+                .iter()
+                .any(|&r| crate::net::latency::chance(&mut self.net_rng, r));
+            if lost {
+                self.count("push_lost", 1);
+                return;
+            }
         }
         let bytes = frame.wire_bytes();
         let (hop, state) = self.links.route(from, to);
@@ -492,6 +532,14 @@ impl Sim {
             return;
         };
         let (to, is_message, tampered) = (f.to, f.frame.is_message(), f.tampered);
+        if f.replay && !is_message {
+            // Control frames ride the Noise channel, whose nonces refuse a replay outright.
+            // Message frames are replayed as an attacker would, on a fresh connection, so
+            // that the application's dedup and the Signal counters have to catch them.
+            self.frames.take(slot);
+            self.replay_rejected += 1;
+            return;
+        }
         if self.is_down(to) {
             self.frames.take(slot);
             self.count("dropped_node_down", 1);
@@ -748,6 +796,42 @@ impl Sim {
                 self.overlay(*link, LinkEffect::Replay, *rate, start)
             }
             FaultKind::Toggle { provider, users } => self.toggle(index, *provider, *users, start),
+            FaultKind::Surge { factor } => {
+                if start {
+                    self.surges.push(*factor);
+                } else if let Some(i) = self.surges.iter().position(|f| f == factor) {
+                    self.surges.remove(i);
+                }
+            }
+            FaultKind::ClockSkew {
+                node,
+                offset_ns,
+                behind,
+            } => {
+                let offset = if *behind {
+                    -(*offset_ns as i64)
+                } else {
+                    *offset_ns as i64
+                };
+                let offset = if start { offset } else { 0 };
+                if let Endpoint::Clients(p) = node {
+                    for d in self.dir.devices_of_provider(ProviderId(*p as u32)) {
+                        self.nodes.devices[d as usize].set_clock_offset(offset);
+                    }
+                }
+                // Servers stamp nothing the model reads: their skew changes no behaviour.
+            }
+            FaultKind::PushLoss { provider, rate } => {
+                let list = &mut self.push_loss[*provider];
+                if start {
+                    list.push(*rate);
+                } else if let Some(i) = list.iter().position(|r| r == rate) {
+                    list.remove(i);
+                }
+            }
+            FaultKind::PrekeyDrain { .. } => {
+                // Applied by the key directory once prekey bundles are in the path.
+            }
             FaultKind::IdentityReset { provider, users } => {
                 // Sessions are opaque until the Signal protocol is wired in: count the reinstalls.
                 if start {
@@ -798,14 +882,16 @@ impl Sim {
             Endpoint::Provider(0) => {
                 self.servers.chat_down = start;
                 if start {
-                    self.nodes.chat.crash(durable);
+                    self.nodes
+                        .chat
+                        .crash(durable && !self.bugs.break_durability);
                 }
             }
             Endpoint::Provider(p) => {
                 self.servers.provider_down[p] = start;
                 if start {
                     if let Some(ps) = self.nodes.partner_servers[p].as_mut() {
-                        ps.crash(durable);
+                        ps.crash(durable && !self.bugs.break_durability);
                     }
                 }
             }
@@ -842,12 +928,96 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// Every fault's window with a readable label, for the checker's evidence.
+    fn fault_windows(&self) -> Vec<FaultWindow> {
+        use crate::engine::time::format_duration_ns as d;
+        let name = |e: &Endpoint| match e {
+            Endpoint::Gateway => "gateway".to_string(),
+            Endpoint::Provider(p) => self.s.providers[*p].name.clone(),
+            Endpoint::Clients(p) => format!("{}-clients", self.s.providers[*p].name),
+        };
+        let pname = |p: &usize| self.s.providers[*p].name.clone();
+        self.s
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let what = match &f.kind {
+                    FaultKind::Partition { a, b, one_way } => {
+                        format!(
+                            "partition {} {} {}",
+                            name(a),
+                            if *one_way { "->" } else { "<->" },
+                            name(b)
+                        )
+                    }
+                    FaultKind::Crash { node, durable } => {
+                        format!(
+                            "crash {} ({})",
+                            name(node),
+                            if *durable { "durable" } else { "volatile" }
+                        )
+                    }
+                    FaultKind::Slow { node, factor } => format!("slow {} x{factor}", name(node)),
+                    FaultKind::Loss { link, rate } => format!("loss {} {rate}", link.key()),
+                    FaultKind::Duplicate { link, rate } => {
+                        format!("duplicate {} {rate}", link.key())
+                    }
+                    FaultKind::Reorder { link, rate } => format!("reorder {} {rate}", link.key()),
+                    FaultKind::Tamper { link, rate } => format!("tamper {} {rate}", link.key()),
+                    FaultKind::Replay { link, rate } => format!("replay {} {rate}", link.key()),
+                    FaultKind::IdentityReset { provider, users } => {
+                        format!("identity_reset {} {users}", pname(provider))
+                    }
+                    FaultKind::Toggle { provider, users } => {
+                        format!("toggle {} {users}", pname(provider))
+                    }
+                    FaultKind::Surge { factor } => format!("surge x{factor}"),
+                    FaultKind::ClockSkew {
+                        node,
+                        offset_ns,
+                        behind,
+                    } => {
+                        format!(
+                            "clock_skew {} {}{}",
+                            name(node),
+                            if *behind { "-" } else { "+" },
+                            d(*offset_ns)
+                        )
+                    }
+                    FaultKind::PushLoss { provider, rate } => {
+                        format!("push_loss {} {rate}", pname(provider))
+                    }
+                    FaultKind::PrekeyDrain { provider, .. } => {
+                        format!("prekey_drain {}", pname(provider))
+                    }
+                };
+                let window = match f.end_ns() {
+                    Some(end) => format!("{}..{}", d(f.at_ns), d(end)),
+                    None => format!("{}..end", d(f.at_ns)),
+                };
+                FaultWindow {
+                    label: format!("fault[{i}] {what} at {window}"),
+                    at_ns: f.at_ns,
+                    end_ns: f.end_ns(),
+                }
+            })
+            .collect()
+    }
+}
+
 impl World for Sim {
     type Event = Event;
 
     fn handle(&mut self, now: SimTime, event: Event, sched: &mut Scheduler<'_, Event>) {
         match event {
             Event::Arrive(slot) => self.arrive(now, slot, sched),
+            Event::Emit(slot) => {
+                if let Some(f) = self.frames.take(slot) {
+                    self.transmit(now, f.from, f.to, f.frame, sched);
+                }
+            }
             Event::Processed(slot) => self.process(now, slot, sched),
             Event::Timer { node, timer } => {
                 self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx))
@@ -855,7 +1025,8 @@ impl World for Sim {
             Event::Compose => {
                 let d = self.workload.draft();
                 self.compose(now, d.from, d.to, sched);
-                if let Some(gap) = self.workload.next_gap_ns() {
+                let surge: f64 = self.surges.iter().product();
+                if let Some(gap) = self.workload.next_gap_ns(surge) {
                     if now.plus(gap) < self.send_end {
                         sched.at(now.plus(gap), Event::Compose);
                     }
@@ -879,17 +1050,11 @@ impl World for Sim {
 
     fn fingerprint_word(&self, event: &Event) -> u64 {
         match *event {
-            Event::Arrive(slot) | Event::Processed(slot) => {
-                let tag = if matches!(event, Event::Arrive(_)) {
-                    1u64
-                } else {
-                    2
-                };
-                let f = self.frames.get(slot);
-                let addr = f.map_or(0, |f| f.to.code());
-                let kind = f.map_or(0, |f| f.frame.kind_code());
-                (tag << 60) ^ (kind << 52) ^ addr
-            }
+            // The slot stands for the frame: slots are handed out deterministically, and reading
+            // the frame itself here would cost a cache miss per event.
+            Event::Arrive(slot) => (1 << 60) ^ slot as u64,
+            Event::Processed(slot) => (2 << 60) ^ slot as u64,
+            Event::Emit(slot) => (11 << 60) ^ slot as u64,
             Event::Timer { node, timer } => (3 << 60) ^ node.code() ^ timer.code().rotate_left(17),
             Event::Compose => 4 << 60,
             Event::Reply { from, to } => (5 << 60) ^ ((from.0 as u64) << 24) ^ to.0 as u64,
@@ -963,6 +1128,8 @@ impl Sim {
         self.count("gateway_queue_rejected", rejected);
         let rl = self.nodes.gateway.rate_limited;
         self.count("gateway_rate_limited", rl);
+        let shaped = self.nodes.gateway.shaped;
+        self.count("gateway_shaped", shaped);
         let refused = self.nodes.gateway.refused;
         self.count("gateway_refused", refused);
         let pushes: u64 = self
@@ -974,7 +1141,16 @@ impl Sim {
             .sum();
         self.count("partner_pushes", pushes);
         self.count("events_processed", outcome.events_processed);
+        let windows = self.fault_windows();
+        let dir = &self.dir;
+        let names: Vec<String> = self.s.providers.iter().map(|p| p.name.clone()).collect();
+        let user = |u: UserId| format!("user {} ({})", u.0, names[dir.provider_of_user(u).index()]);
+        let end_ns = outcome.end_time.as_nanos();
+        let violations = checker::violations(&self.ledger, &windows, &user, end_ns);
+        let liveness = checker::liveness(&self.ledger, &windows, end_ns);
         let facts = RunFacts {
+            violations,
+            liveness,
             scenario: self.s.run.name.clone(),
             scenario_hash,
             seed: self.s.run.seed,
@@ -1000,13 +1176,36 @@ impl Sim {
 
 /// Runs a validated scenario to the end of its drain.
 pub fn run_scenario(s: &Scenario, scenario_hash: &str) -> RunResult {
-    run_traced(s, scenario_hash, None)
+    run_with(s, scenario_hash, RunOptions::default())
 }
 
 /// Runs a scenario and logs the frames `trace` selects.
 pub fn run_traced(s: &Scenario, scenario_hash: &str, trace: Option<TraceFilter>) -> RunResult {
+    run_with(
+        s,
+        scenario_hash,
+        RunOptions {
+            trace,
+            ..RunOptions::default()
+        },
+    )
+}
+
+/// How to run, beyond the scenario itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    pub trace: Option<TraceFilter>,
+    /// Deliberate bugs; only test builds can turn them on.
+    pub bugs: Bugs,
+}
+
+/// Runs a scenario with options.
+pub fn run_with(s: &Scenario, scenario_hash: &str, options: RunOptions) -> RunResult {
+    let s = &crate::faults::swarm::materialize(s);
     let mut sim = Sim::new(s.clone());
-    sim.trace = trace;
+    sim.trace = options.trace;
+    sim.device_cfg.bugs = options.bugs;
+    sim.bugs = options.bugs;
     let mut q = EventQueue::new();
     sim.seed_events(&mut q);
     let limits = Limits {

@@ -101,17 +101,21 @@ pub enum Frame {
         from_user: UserId,
         to_user: UserId,
     },
-    /// Device -> server: online now, drain my queue.
-    Connect { device: DeviceId },
+    /// Device -> server: online now (connection `epoch`, counted per device), drain my queue.
+    /// The epoch lets a server tell a late frame of an old connection from the current one.
+    Connect { device: DeviceId, epoch: u32 },
     /// Server -> device: the connection is up (the device stops retrying its Connect).
-    ConnectAck { device: DeviceId },
-    /// Device -> server: going offline.
-    Disconnect { device: DeviceId },
+    ConnectAck { device: DeviceId, epoch: u32 },
+    /// Device -> server: connection `epoch` is closing.
+    Disconnect { device: DeviceId, epoch: u32 },
     /// Chat server -> partner server: wake this device.
     PushRequest { device: DeviceId },
     /// Gateway -> chat server: this fan-out copy cannot cross (the recipient switched
     /// third-party chats off while it was queued).
     Bounced { msg: MsgId, device: DeviceId },
+    /// Gateway -> chat server: the partner's shaper is full; hold off this device until
+    /// `until`, then resend in order (backpressure).
+    Throttle { device: DeviceId, until: SimTime },
     /// A push notification (through the platform's push service) that wakes an offline device.
     Push { device: DeviceId },
     /// A delivery or read receipt, routed back to the sender's devices.
@@ -149,6 +153,7 @@ impl Frame {
             | Frame::Bounced { msg, .. }
             | Frame::Receipt { msg, .. } => Some(*msg),
             Frame::Connect { .. }
+            | Frame::Throttle { .. }
             | Frame::ConnectAck { .. }
             | Frame::Disconnect { .. }
             | Frame::PushRequest { .. }
@@ -164,9 +169,10 @@ impl Frame {
             | Frame::Refused { device, .. }
             | Frame::DeliverAck { device, .. }
             | Frame::Bounced { device, .. }
-            | Frame::Connect { device }
-            | Frame::ConnectAck { device }
-            | Frame::Disconnect { device }
+            | Frame::Connect { device, .. }
+            | Frame::Throttle { device, .. }
+            | Frame::ConnectAck { device, .. }
+            | Frame::Disconnect { device, .. }
             | Frame::PushRequest { device }
             | Frame::Push { device } => Some(*device),
             Frame::Receipt { to_device, .. } => *to_device,
@@ -188,6 +194,7 @@ impl Frame {
             Frame::Bounced { .. } => 10,
             Frame::Push { .. } => 11,
             Frame::ConnectAck { .. } => 12,
+            Frame::Throttle { .. } => 13,
         }
     }
 }

@@ -95,11 +95,12 @@ impl Workload {
         }
     }
 
-    /// Time to the next arrival anywhere in the population; `None` when nobody sends.
-    pub fn next_gap_ns(&mut self) -> Option<u64> {
-        self.mean_gap_ns
-            .is_finite()
-            .then(|| exponential_ns(&mut self.arrivals, self.mean_gap_ns).max(1))
+    /// Time to the next arrival anywhere in the population, at `surge` times the scenario's
+    /// rate; `None` when nobody sends.
+    pub fn next_gap_ns(&mut self, surge: f64) -> Option<u64> {
+        let mean = self.mean_gap_ns / surge.max(1e-9);
+        mean.is_finite()
+            .then(|| exponential_ns(&mut self.arrivals, mean).max(1))
     }
 
     /// A new conversation message: a uniform sender, one of its contacts, content from the mix.

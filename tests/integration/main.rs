@@ -4,6 +4,8 @@
 mod cli;
 mod delivery;
 mod determinism;
+mod explore;
+mod faults;
 mod reports;
 mod scenario_errors;
 mod scenario_robust;

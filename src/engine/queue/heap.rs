@@ -1,10 +1,9 @@
-//! The pending-event set, ordered by (time, insertion sequence) so that events at the same
-//! instant fire in the order they were scheduled (determinism rule 6).
-//!
-//! PLACEHOLDER: a BinaryHeap; to be replaced by a structure that stays fast with millions of
-//! pending events (see issue 2), keeping this API.
+//! The reference pending-event set: a binary heap keyed on (time, insertion sequence). It was the
+//! engine's first queue; it stays as the oracle the property tests compare [`super::EventQueue`]
+//! against and as the baseline of `benches/engine.rs`. Same API as `EventQueue`.
 
-use super::time::SimTime;
+use super::PendingEvents;
+use crate::engine::time::SimTime;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -30,22 +29,30 @@ impl<E> Ord for Entry<E> {
     }
 }
 
-/// Pending events, popped in (time, insertion sequence) order.
-pub struct EventQueue<E> {
+/// Pending events, popped in (time, insertion sequence) order; O(log n) push and pop.
+pub struct HeapQueue<E> {
     heap: BinaryHeap<Reverse<Entry<E>>>,
     next_seq: u64,
     last_popped: SimTime,
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E> Default for HeapQueue<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> EventQueue<E> {
+impl<E> HeapQueue<E> {
     pub fn new() -> Self {
-        EventQueue { heap: BinaryHeap::new(), next_seq: 0, last_popped: SimTime::ZERO }
+        Self::with_capacity(0)
+    }
+    /// Room for `pending_max` events before the heap reallocates.
+    pub fn with_capacity(pending_max: usize) -> Self {
+        HeapQueue {
+            heap: BinaryHeap::with_capacity(pending_max),
+            next_seq: 0,
+            last_popped: SimTime::ZERO,
+        }
     }
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -56,7 +63,11 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `at`. Panics if `at` is before the last popped event: time never
     /// goes back, and a node that asks for it is a bug.
     pub fn push(&mut self, at: SimTime, event: E) {
-        assert!(at >= self.last_popped, "event scheduled in the past: {at:?} < {:?}", self.last_popped);
+        assert!(
+            at >= self.last_popped,
+            "event scheduled in the past: {at:?} < {:?}",
+            self.last_popped
+        );
         let seq = self.next_seq;
         self.next_seq += 1;
         self.heap.push(Reverse(Entry { at, seq, event }));
@@ -68,5 +79,24 @@ impl<E> EventQueue<E> {
         let Reverse(e) = self.heap.pop()?;
         self.last_popped = e.at;
         Some((e.at, e.event))
+    }
+}
+
+impl<E> PendingEvents<E> for HeapQueue<E> {
+    #[inline]
+    fn len(&self) -> usize {
+        HeapQueue::len(self)
+    }
+    #[inline]
+    fn push(&mut self, at: SimTime, event: E) {
+        HeapQueue::push(self, at, event)
+    }
+    #[inline]
+    fn peek_time(&self) -> Option<SimTime> {
+        HeapQueue::peek_time(self)
+    }
+    #[inline]
+    fn pop(&mut self) -> Option<(SimTime, E)> {
+        HeapQueue::pop(self)
     }
 }

@@ -1,0 +1,279 @@
+//! Curve25519 keys in libsignal's encoding: a public key is 33 bytes, the type byte 0x05 then the
+//! X25519 u-coordinate. Keys are built from bytes drawn from a caller-supplied `CryptoRng`, so the
+//! simulator's seeded ChaCha stream (never the OS) decides every key.
+
+use rand_core::CryptoRng;
+use x25519_dalek::StaticSecret;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::error::{E2eeError, Result};
+use super::xeddsa::{self, SigningKey, SIGNATURE_LEN};
+
+/// libsignal's key type byte for Curve25519 ("DJB") keys.
+pub const KEY_TYPE_DJB: u8 = 0x05;
+pub const PUBLIC_KEY_ENCODED_LEN: usize = 33;
+
+/// A Curve25519 public key (X25519 u-coordinate).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    pub const fn from_bytes(u: [u8; 32]) -> Self {
+        PublicKey(u)
+    }
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+    /// The 33-byte wire form (0x05 || u).
+    pub fn serialize(&self) -> [u8; PUBLIC_KEY_ENCODED_LEN] {
+        let mut out = [0u8; PUBLIC_KEY_ENCODED_LEN];
+        out[0] = KEY_TYPE_DJB;
+        out[1..].copy_from_slice(&self.0);
+        out
+    }
+    /// Parses the 33-byte wire form; anything else is refused, including a non-canonical u
+    /// (u >= 2^255 - 19). X25519 ignores bit 255, so without this check a flipped top bit of an
+    /// unauthenticated key (a prekey message's base key) would pass unnoticed; honest encoders
+    /// (libsignal, curve25519-donna) always emit u < p.
+    pub fn deserialize(bytes: &[u8]) -> Result<Self> {
+        let u: [u8; 32] = match bytes {
+            [KEY_TYPE_DJB, rest @ ..] => rest
+                .try_into()
+                .map_err(|_| E2eeError::BadKey("length is not 33"))?,
+            [] => return Err(E2eeError::BadKey("empty")),
+            _ => return Err(E2eeError::BadKey("type byte is not 0x05")),
+        };
+        if !is_canonical(&u) {
+            return Err(E2eeError::BadKey(
+                "u-coordinate is not reduced mod 2^255 - 19",
+            ));
+        }
+        Ok(PublicKey(u))
+    }
+    /// XEdDSA verification of `signature` over the concatenated `message` parts.
+    pub fn verify(&self, message: &[&[u8]], signature: &[u8]) -> bool {
+        match <&[u8; SIGNATURE_LEN]>::try_from(signature) {
+            Ok(sig) => xeddsa::verify(&self.0, message, sig),
+            Err(_) => false,
+        }
+    }
+}
+
+/// u < p = 2^255 - 19, read little-endian.
+fn is_canonical(u: &[u8; 32]) -> bool {
+    let top_is_max = u[31] == 0x7F && u[1..31].iter().all(|&b| b == 0xFF);
+    u[31] & 0x80 == 0 && !(top_is_max && u[0] >= 0xED)
+}
+
+/// A clamped Curve25519 private key; zeroized on drop.
+#[derive(Clone)]
+pub struct PrivateKey(StaticSecret);
+
+impl PrivateKey {
+    /// Clamps `bytes` (libsignal stores private keys clamped, and XEdDSA signs with them as is).
+    pub fn from_bytes(mut bytes: [u8; 32]) -> Self {
+        bytes[0] &= 248;
+        bytes[31] &= 127;
+        bytes[31] |= 64;
+        let key = PrivateKey(StaticSecret::from(bytes));
+        bytes.zeroize();
+        key
+    }
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(bytes.as_mut());
+        Self::from_bytes(*bytes)
+    }
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(x25519_dalek::PublicKey::from(&self.0).to_bytes())
+    }
+    /// X25519 agreement.
+    pub fn agree(&self, their: &PublicKey) -> Zeroizing<[u8; 32]> {
+        let shared = self
+            .0
+            .diffie_hellman(&x25519_dalek::PublicKey::from(their.0));
+        Zeroizing::new(shared.to_bytes())
+    }
+}
+
+/// A key pair (ratchet keys, base keys, prekeys).
+#[derive(Clone)]
+pub struct KeyPair {
+    pub public: PublicKey,
+    pub private: PrivateKey,
+}
+
+impl KeyPair {
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
+        Self::from_private(PrivateKey::generate(rng))
+    }
+    pub fn from_private(private: PrivateKey) -> Self {
+        KeyPair {
+            public: private.public_key(),
+            private,
+        }
+    }
+}
+
+/// A long-term identity key pair, which also signs (XEdDSA); its Edwards form is cached.
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct IdentityKeyPair {
+    #[zeroize(skip)]
+    key_pair: KeyPair,
+    signing: SigningKey,
+}
+
+impl IdentityKeyPair {
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
+        Self::from_private(PrivateKey::generate(rng))
+    }
+    pub fn from_private(private: PrivateKey) -> Self {
+        let signing = SigningKey::new(&private.to_bytes());
+        IdentityKeyPair {
+            key_pair: KeyPair::from_private(private),
+            signing,
+        }
+    }
+    pub fn public_key(&self) -> &PublicKey {
+        &self.key_pair.public
+    }
+    pub fn private_key(&self) -> &PrivateKey {
+        &self.key_pair.private
+    }
+    pub fn agree(&self, their: &PublicKey) -> Zeroizing<[u8; 32]> {
+        self.key_pair.private.agree(their)
+    }
+    /// XEdDSA signature over the concatenated `message` parts, with 64 bytes drawn from `rng`.
+    pub fn sign(&self, message: &[&[u8]], rng: &mut impl CryptoRng) -> [u8; SIGNATURE_LEN] {
+        let mut random = Zeroizing::new([0u8; 64]);
+        rng.fill_bytes(random.as_mut());
+        self.signing.sign(message, &random)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arr(h: &str) -> [u8; 32] {
+        hex::decode(h).unwrap().try_into().unwrap()
+    }
+
+    /// RFC 7748 section 6.1 (Alice and Bob's X25519 key pairs and shared secret).
+    #[test]
+    fn rfc7748_diffie_hellman() {
+        let a = PrivateKey::from_bytes(arr(
+            "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        ));
+        let b = PrivateKey::from_bytes(arr(
+            "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+        ));
+        let a_pub = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
+        let b_pub = "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f";
+        assert_eq!(hex::encode(a.public_key().as_bytes()), a_pub);
+        assert_eq!(hex::encode(b.public_key().as_bytes()), b_pub);
+        let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
+        assert_eq!(hex::encode(*a.agree(&b.public_key())), shared);
+        assert_eq!(hex::encode(*b.agree(&a.public_key())), shared);
+    }
+
+    /// RFC 7748 section 5.2, first X25519 test vector (scalar clamping, arbitrary u).
+    #[test]
+    fn rfc7748_function_vector() {
+        let k = PrivateKey::from_bytes(arr(
+            "a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+        ));
+        let u = PublicKey::from_bytes(arr(
+            "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
+        ));
+        assert_eq!(
+            hex::encode(*k.agree(&u)),
+            "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"
+        );
+    }
+
+    /// libsignal @3157a9be55918a8f4b88bb9ace5e8c587b42bab8, rust/core/src/curve/curve25519.rs,
+    /// `test_agreement`.
+    #[test]
+    fn libsignal_agreement() {
+        let alice = PrivateKey::from_bytes(arr(
+            "c806439dc9d2c476ffed8f2580c0888d58ab406bf7ae3698879021b96bb4bf59",
+        ));
+        let bob = PrivateKey::from_bytes(arr(
+            "b03b34c33a1c44f225b662d2bf4859b8135411fa7b0386d45fb75dc5b91b4466",
+        ));
+        let alice_pub = "1bb75966f2e93a3691dfff942bb2a466a1c08b8d78ca3f4d6df8b8bfa2e4ee28";
+        let bob_pub = "653614993d2b15ee9e5fd3d86ce719ef4ec1daae1886a87b3f5fa9565a27a22f";
+        assert_eq!(hex::encode(alice.public_key().as_bytes()), alice_pub);
+        assert_eq!(hex::encode(bob.public_key().as_bytes()), bob_pub);
+        let shared = "325f239328941ced6e673b86ba41017448e99b649a9c3806c1dd7ca4c477e629";
+        assert_eq!(hex::encode(*alice.agree(&bob.public_key())), shared);
+        assert_eq!(hex::encode(*bob.agree(&alice.public_key())), shared);
+    }
+
+    /// libsignal @3157a9be55918a8f4b88bb9ace5e8c587b42bab8, rust/core/src/curve/curve25519.rs,
+    /// `test_signature`: verification, and every single-bit flip of the signature refused.
+    #[test]
+    fn libsignal_xeddsa_verification() {
+        let private = PrivateKey::from_bytes(arr(
+            "c097248412e58bf05df487968205132794178e367637f5818f81e0e6ce73e865",
+        ));
+        let public = private.public_key();
+        assert_eq!(
+            hex::encode(public.as_bytes()),
+            "ab7e717d4a163b7d9a1d8071dfe9dcf8cdcd1cea3339b6356be84d887e322c64"
+        );
+        let message =
+            hex::decode("05edce9d9c415ca78cb7252e72c2c4a554d3eb29485a0e1d503118d1a82d99fb4a")
+                .unwrap();
+        let signature = hex::decode(concat!(
+            "5de88ca9a89b4a115da79109c67c9c7464a3e4180274f1cb8c63c2984e286dfb",
+            "ede82deb9dcd9fae0bfbb821569b3d9001bd8130cd11d486cef047bd60b86e88"
+        ))
+        .unwrap();
+        assert!(public.verify(&[&message], &signature));
+        let prepared = xeddsa::VerifyingKey::new(public.as_bytes());
+        let sig: [u8; 64] = signature.clone().try_into().unwrap();
+        assert!(prepared.verify(&[&message], &sig));
+        for bit in 0..signature.len() * 8 {
+            let mut bad = sig;
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(!public.verify(&[&message], &bad), "bit {bit} flip accepted");
+            assert!(
+                !prepared.verify(&[&message], &bad),
+                "bit {bit} flip accepted (prepared)"
+            );
+        }
+    }
+
+    #[test]
+    fn sign_verify_round_trip_and_encoding() {
+        use rand::SeedableRng;
+        let mut rng = crate::engine::SimRng::seed_from_u64(1);
+        for _ in 0..20 {
+            let id = IdentityKeyPair::generate(&mut rng);
+            let sig = id.sign(&[b"hello", b" world"], &mut rng);
+            assert!(id.public_key().verify(&[b"hello world"], &sig));
+            assert!(!id.public_key().verify(&[b"hello worle"], &sig));
+            let enc = id.public_key().serialize();
+            assert_eq!(PublicKey::deserialize(&enc).unwrap(), *id.public_key());
+        }
+        assert!(PublicKey::deserialize(&[0x05; 32]).is_err());
+        let mut top = [0u8; 33];
+        top[0] = 0x05;
+        top[32] = 0x80;
+        assert!(PublicKey::deserialize(&top).is_err(), "bit 255 set");
+        let mut p = [0xFFu8; 33];
+        p[0] = 0x05;
+        p[1] = 0xED;
+        p[32] = 0x7F;
+        assert!(PublicKey::deserialize(&p).is_err(), "u = p");
+        p[1] = 0xEC;
+        assert!(PublicKey::deserialize(&p).is_ok(), "u = p - 1");
+        assert!(PublicKey::deserialize(&[0x06; 33]).is_err());
+        assert!(PublicKey::deserialize(&[]).is_err());
+    }
+}

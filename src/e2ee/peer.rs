@@ -1,0 +1,423 @@
+//! `interop-sim peer`: one device speaking the JSON-lines protocol of CONFORMANCE.md, so that any
+//! other Signal implementation can hold a conversation with ours and the interop claim is tested
+//! rather than asserted. One request per line in, one answer per line out, flushed each time.
+//! A failed request answers `{"ok":false,"error":...}` and changes nothing (the device and its
+//! random stream are staged and committed only on success).
+//!
+//! Keys come from a ChaCha stream seeded from (`seed`, or 0 without one) and the device's name,
+//! registration id and device id: never from the OS. Extension beyond CONFORMANCE.md: `init` may
+//! say `"pqxdh":true`; bundles then carry `kem_prekey_id`, `kem_prekey`, `kem_prekey_signature`,
+//! and `start` with such a bundle runs PQXDH (message version 4, see `pqxdh.rs`).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::error::E2eeError;
+use super::keys::PublicKey;
+use super::pqxdh::KemPreKeyPublic;
+use super::wire::{
+    CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage, SignalMessage,
+};
+use super::{
+    DeviceKeys, PreKeyBundle, PreKeyStore, SenderKeyRecord, SenderKeyState, SessionRecord,
+};
+use crate::engine::{RngTree, SimRng};
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("not initialized: send init first")]
+    NotInitialized,
+    #[error("unknown op {0:?}")]
+    UnknownOp(String),
+    #[error("no group {0:?} created here")]
+    UnknownGroup(String),
+    #[error(transparent)]
+    Protocol(#[from] E2eeError),
+}
+
+type Answer = Result<Map<String, Value>, PeerError>;
+
+/// Serves requests from `input` until end of input.
+pub fn serve(input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
+    let mut peer: Option<Device> = None;
+    for line in input.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let answer = match serde_json::from_str::<Value>(&line) {
+            Ok(request) => handle(&mut peer, &request),
+            Err(e) => Err(PeerError::BadRequest(format!("not JSON: {e}"))),
+        };
+        let value = match answer {
+            Ok(mut fields) => {
+                fields.insert("ok".into(), Value::Bool(true));
+                Value::Object(fields)
+            }
+            Err(e) => json!({"ok": false, "error": e.to_string()}),
+        };
+        serde_json::to_writer(&mut output, &value)?;
+        output.write_all(b"\n")?;
+        output.flush()?;
+    }
+    Ok(())
+}
+
+fn handle(peer: &mut Option<Device>, request: &Value) -> Answer {
+    let op = str_field(request, "op")?;
+    if op == "init" {
+        let (device, identity) = Device::init(request)?;
+        *peer = Some(device);
+        return Ok(fields(json!({ "identity_key": identity })));
+    }
+    let device = peer.as_mut().ok_or(PeerError::NotInitialized)?;
+    let mut rng = device.rng.clone();
+    let answer = match op {
+        "bundle" => device.bundle(request, &mut rng),
+        "start" => device.start(request, &mut rng),
+        "encrypt" => device.encrypt(request),
+        "decrypt" => device.decrypt(request, &mut rng),
+        "group_create" => device.group_create(request, &mut rng),
+        "group_join" => device.group_join(request),
+        "group_encrypt" => device.group_encrypt(request, &mut rng),
+        "group_decrypt" => device.group_decrypt(request),
+        other => Err(PeerError::UnknownOp(other.to_string())),
+    }?;
+    device.rng = rng;
+    Ok(answer)
+}
+
+/// One device: its keys, its random stream, its sessions and group keys (ordered maps, so that
+/// nothing depends on hash order).
+struct Device {
+    keys: DeviceKeys,
+    rng: SimRng,
+    sessions: BTreeMap<String, SessionRecord>,
+    own_groups: BTreeMap<String, SenderKeyState>,
+    members: BTreeMap<(String, String), SenderKeyRecord>,
+}
+
+impl Device {
+    fn init(request: &Value) -> Result<(Device, String), PeerError> {
+        let name = str_field(request, "name")?;
+        let registration_id = u32_field(request, "registration_id")?;
+        let device_id = opt_u32(request, "device_id")?.unwrap_or(1);
+        let seed = request
+            .get("seed")
+            .map(|v| v.as_u64().ok_or_else(|| bad("seed is not a u64")))
+            .transpose()?;
+        let stream_id = (u64::from(registration_id) << 32) | u64::from(device_id);
+        let mut rng =
+            RngTree::new(seed.unwrap_or(0)).stream(&format!("e2ee/peer/{name}"), stream_id);
+        let mut keys = DeviceKeys::generate(registration_id, device_id, &mut rng);
+        if request
+            .get("pqxdh")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            keys.enable_pqxdh(&mut rng);
+        }
+        let identity = B64.encode(keys.identity().public_key().serialize());
+        let device = Device {
+            keys,
+            rng,
+            sessions: BTreeMap::new(),
+            own_groups: BTreeMap::new(),
+            members: BTreeMap::new(),
+        };
+        Ok((device, identity))
+    }
+
+    fn bundle(&mut self, request: &Value, rng: &mut SimRng) -> Answer {
+        let one_time = request
+            .get("one_time")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        Ok(bundle_to_json(&self.keys.bundle(one_time, rng)))
+    }
+
+    fn start(&mut self, request: &Value, rng: &mut SimRng) -> Answer {
+        let peer = str_field(request, "peer")?;
+        let bundle = bundle_from_json(request.get("bundle").ok_or_else(|| bad("missing bundle"))?)?;
+        let mut record = self.sessions.get(peer).cloned().unwrap_or_default();
+        record.process_prekey_bundle(
+            self.keys.identity(),
+            self.keys.registration_id(),
+            &bundle,
+            rng,
+        )?;
+        self.sessions.insert(peer.to_string(), record);
+        Ok(Map::new())
+    }
+
+    fn encrypt(&mut self, request: &Value) -> Answer {
+        let plaintext = b64_field(request, "plaintext")?;
+        let record = self
+            .sessions
+            .get_mut(str_field(request, "peer")?)
+            .ok_or(E2eeError::NoSession)?;
+        let message = record.encrypt(&plaintext)?;
+        let kind = match message {
+            CiphertextMessage::PreKey(_) => "prekey",
+            CiphertextMessage::Signal(_) => "message",
+        };
+        Ok(fields(
+            json!({ "type": kind, "body": B64.encode(message.serialized()) }),
+        ))
+    }
+
+    fn decrypt(&mut self, request: &Value, rng: &mut SimRng) -> Answer {
+        let peer = str_field(request, "peer")?;
+        let body = b64_field(request, "body")?;
+        let plaintext = match str_field(request, "type")? {
+            "prekey" => {
+                let message = PreKeySignalMessage::deserialize(&body)?;
+                let mut record = self.sessions.get(peer).cloned().unwrap_or_default();
+                let out = record.decrypt_prekey(&message, &self.keys, rng)?;
+                if let Some(id) = out.used_pre_key {
+                    self.keys.remove_pre_key(id);
+                }
+                self.sessions.insert(peer.to_string(), record);
+                out.plaintext
+            }
+            "message" => {
+                let message = SignalMessage::deserialize(&body)?;
+                let record = self.sessions.get_mut(peer).ok_or(E2eeError::NoSession)?;
+                record.decrypt(&message, rng)?
+            }
+            other => {
+                return Err(bad(&format!(
+                    "type {other:?} is neither prekey nor message"
+                )))
+            }
+        };
+        Ok(fields(json!({ "plaintext": B64.encode(plaintext) })))
+    }
+
+    fn group_create(&mut self, request: &Value, rng: &mut SimRng) -> Answer {
+        let group = str_field(request, "group")?;
+        let state = SenderKeyState::generate(rng);
+        let distribution = B64.encode(state.distribution_message().serialized());
+        self.own_groups.insert(group.to_string(), state);
+        Ok(fields(json!({ "distribution": distribution })))
+    }
+
+    fn group_join(&mut self, request: &Value) -> Answer {
+        let group = str_field(request, "group")?;
+        let sender = str_field(request, "sender")?;
+        let message =
+            SenderKeyDistributionMessage::deserialize(&b64_field(request, "distribution")?)?;
+        let key = (group.to_string(), sender.to_string());
+        self.members
+            .entry(key)
+            .or_default()
+            .add(SenderKeyState::from_distribution(&message));
+        Ok(Map::new())
+    }
+
+    fn group_encrypt(&mut self, request: &Value, rng: &mut SimRng) -> Answer {
+        let group = str_field(request, "group")?;
+        let plaintext = b64_field(request, "plaintext")?;
+        let state = self
+            .own_groups
+            .get_mut(group)
+            .ok_or_else(|| PeerError::UnknownGroup(group.into()))?;
+        let message = state.encrypt(&plaintext, rng)?;
+        Ok(fields(json!({ "body": B64.encode(message.serialized()) })))
+    }
+
+    fn group_decrypt(&mut self, request: &Value) -> Answer {
+        let key = (
+            str_field(request, "group")?.to_string(),
+            str_field(request, "sender")?.to_string(),
+        );
+        let body = b64_field(request, "body")?;
+        let record = self.members.get_mut(&key).ok_or(E2eeError::NoSenderKey)?;
+        let plaintext = record.decrypt(&body)?;
+        Ok(fields(json!({ "plaintext": B64.encode(plaintext) })))
+    }
+}
+
+fn bundle_to_json(b: &PreKeyBundle) -> Map<String, Value> {
+    let mut out = fields(json!({
+        "registration_id": b.registration_id,
+        "device_id": b.device_id,
+        "identity_key": B64.encode(b.identity_key.serialize()),
+        "signed_prekey_id": b.signed_pre_key_id,
+        "signed_prekey": B64.encode(b.signed_pre_key.serialize()),
+        "signed_prekey_signature": B64.encode(b.signed_pre_key_signature),
+    }));
+    if let Some((id, key)) = &b.pre_key {
+        out.insert("prekey_id".into(), json!(id));
+        out.insert("prekey".into(), json!(B64.encode(key.serialize())));
+    }
+    if let Some(kem) = &b.kem_pre_key {
+        out.insert("kem_prekey_id".into(), json!(kem.id));
+        out.insert("kem_prekey".into(), json!(B64.encode(kem.encoded())));
+        out.insert(
+            "kem_prekey_signature".into(),
+            json!(B64.encode(kem.signature)),
+        );
+    }
+    out
+}
+
+fn bundle_from_json(v: &Value) -> Result<PreKeyBundle, PeerError> {
+    let pre_key = match (
+        opt_u32(v, "prekey_id")?,
+        v.get("prekey").filter(|p| !p.is_null()),
+    ) {
+        (Some(id), Some(_)) => Some((id, key_field(v, "prekey")?)),
+        (None, None) => None,
+        _ => return Err(bad("prekey_id and prekey go together")),
+    };
+    let kem_pre_key = match opt_u32(v, "kem_prekey_id")? {
+        Some(id) => Some(KemPreKeyPublic::from_parts(
+            id,
+            b64_field(v, "kem_prekey")?,
+            sig_field(v, "kem_prekey_signature")?,
+        )?),
+        None => None,
+    };
+    Ok(PreKeyBundle {
+        registration_id: u32_field(v, "registration_id")?,
+        device_id: opt_u32(v, "device_id")?.unwrap_or(1),
+        pre_key,
+        signed_pre_key_id: u32_field(v, "signed_prekey_id")?,
+        signed_pre_key: key_field(v, "signed_prekey")?,
+        signed_pre_key_signature: sig_field(v, "signed_prekey_signature")?,
+        identity_key: key_field(v, "identity_key")?,
+        kem_pre_key,
+    })
+}
+
+fn fields(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn bad(what: &str) -> PeerError {
+    PeerError::BadRequest(what.to_string())
+}
+
+fn str_field<'a>(v: &'a Value, name: &str) -> Result<&'a str, PeerError> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(&format!("missing string field {name:?}")))
+}
+
+fn opt_u32(v: &Value, name: &str) -> Result<Option<u32>, PeerError> {
+    match v.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => x
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| bad(&format!("field {name:?} is not a u32"))),
+    }
+}
+
+fn u32_field(v: &Value, name: &str) -> Result<u32, PeerError> {
+    opt_u32(v, name)?.ok_or_else(|| bad(&format!("missing field {name:?}")))
+}
+
+fn b64_field(v: &Value, name: &str) -> Result<Vec<u8>, PeerError> {
+    B64.decode(str_field(v, name)?)
+        .map_err(|_| bad(&format!("field {name:?} is not base64")))
+}
+
+fn key_field(v: &Value, name: &str) -> Result<PublicKey, PeerError> {
+    Ok(PublicKey::deserialize(&b64_field(v, name)?)?)
+}
+
+fn sig_field(v: &Value, name: &str) -> Result<[u8; 64], PeerError> {
+    b64_field(v, name)?
+        .try_into()
+        .map_err(|_| bad(&format!("field {name:?} is not 64 bytes")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(requests: &[&str]) -> Vec<Value> {
+        let input = requests.join("\n");
+        let mut out = Vec::new();
+        serve(input.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Same requests, same answers: keys come from the seed (or 0) and the device's names only.
+    #[test]
+    fn deterministic_with_and_without_seed() {
+        for init in [
+            r#"{"op":"init","name":"alice","registration_id":1234,"seed":7}"#,
+            r#"{"op":"init","name":"alice","registration_id":1234}"#,
+        ] {
+            let requests = [
+                init,
+                r#"{"op":"bundle"}"#,
+                r#"{"op":"group_create","group":"g"}"#,
+            ];
+            let first = run(&requests);
+            assert_eq!(first, run(&requests));
+            assert!(first.iter().all(|a| a["ok"] == json!(true)), "{first:?}");
+        }
+        let other = run(&[r#"{"op":"init","name":"bob","registration_id":1234,"seed":7}"#]);
+        let alice = run(&[r#"{"op":"init","name":"alice","registration_id":1234,"seed":7}"#]);
+        assert_ne!(other[0]["identity_key"], alice[0]["identity_key"]);
+    }
+
+    #[test]
+    fn failures_answer_and_keep_serving() {
+        let answers = run(&[
+            r#"{"op":"bundle"}"#,
+            r#"{"op":"init","name":"alice"}"#,
+            r#"{"op":"init","name":"alice","registration_id":1}"#,
+            r#"{"op":"encrypt","peer":"bob","plaintext":"aGk="}"#,
+            r#"{"op":"decrypt","peer":"bob","type":"message","body":"not base64!"}"#,
+            r#"{"op":"decrypt","peer":"bob","type":"other","body":"aGk="}"#,
+            r#"{"op":"group_encrypt","group":"none","plaintext":"aGk="}"#,
+            r#"{"op":"group_decrypt","group":"g","sender":"x","body":"aGk="}"#,
+            r#"{"op":"fly"}"#,
+            r#"[1,2]"#,
+            r#"{"op":"bundle","one_time":false}"#,
+        ]);
+        let ok: Vec<bool> = answers.iter().map(|a| a["ok"] == json!(true)).collect();
+        let expected = [
+            false, false, true, false, false, false, false, false, false, false, true,
+        ];
+        assert_eq!(ok, expected, "{answers:?}");
+        assert!(answers
+            .iter()
+            .all(|a| a["ok"] == json!(true) || a["error"].is_string()));
+        assert!(answers[10].get("prekey").is_none());
+    }
+
+    proptest::proptest! {
+        /// Any line gets exactly one JSON answer and the peer keeps serving.
+        #[test]
+        fn any_line_gets_one_answer(line in "[ -~]{0,80}", body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {
+            let decrypt = json!({"op": "decrypt", "peer": "bob", "type": "prekey", "body": B64.encode(&body)}).to_string();
+            let init = r#"{"op":"init","name":"alice","registration_id":1}"#;
+            let requests = [init, line.as_str(), decrypt.as_str(), r#"{"op":"bundle"}"#];
+            let answers = run(&requests);
+            let non_empty = requests.iter().filter(|r| !r.trim().is_empty()).count();
+            proptest::prop_assert_eq!(answers.len(), non_empty);
+            proptest::prop_assert_eq!(&answers[answers.len() - 1]["ok"], &json!(true));
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The checker: reads the ledger after the drain and names every violation with its evidence:
+//! the message, its conversation, the hops it took, and the faults active during its life.
+//! Safety first (nothing shown twice, nothing out of order), then liveness (VOPR): once the
+//! last fault heals, every accepted message must be delivered within the drain.
+
+use super::ledger::{Ledger, MsgRecord};
+use crate::engine::time::format_duration_ns;
+use crate::wire::{MsgId, UserId};
+use serde::Serialize;
+
+/// A fault's window, as the checker reports it.
+#[derive(Clone, Debug)]
+pub struct FaultWindow {
+    pub label: String,
+    pub at_ns: u64,
+    /// `None`: never heals.
+    pub end_ns: Option<u64>,
+}
+
+/// One violated guarantee, with the evidence an engineer needs at 3 a.m.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Violation {
+    pub kind: String,
+    pub msg: u64,
+    pub conversation: String,
+    pub path: String,
+    pub created_s: f64,
+    pub hops: String,
+    pub faults_active: Vec<String>,
+}
+
+/// Whether every accepted message was delivered once the faults healed.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Liveness {
+    /// When the last fault healed (seconds), if every fault heals.
+    pub last_heal_s: Option<f64>,
+    /// Accepted messages still undelivered at the end of the drain.
+    pub stuck: u64,
+    pub verdict: String,
+}
+
+/// Bound on violations listed per kind.
+pub const VIOLATIONS_PER_KIND_MAX: usize = 10;
+
+fn hops(r: &MsgRecord) -> String {
+    let mut h = vec![if r.accepted {
+        "accepted by the sender's server"
+    } else {
+        "never accepted"
+    }
+    .to_string()];
+    if r.crossed_gateway {
+        h.push("crossed the gateway".to_string());
+    }
+    if r.stored_offline > 0 {
+        h.push(format!("stored offline {}x", r.stored_offline));
+    }
+    h.push(format!(
+        "shown on {} of {} devices",
+        r.shown_mask.count_ones(),
+        r.expected_devices
+    ));
+    if r.expired_mask != 0 {
+        h.push(format!(
+            "expired on {} devices",
+            r.expired_mask.count_ones()
+        ));
+    }
+    if r.duplicates_suppressed > 0 {
+        h.push(format!("{} duplicates suppressed", r.duplicates_suppressed));
+    }
+    h.join(", ")
+}
+
+fn active_faults(r: &MsgRecord, faults: &[FaultWindow], end_ns: u64) -> Vec<String> {
+    let born = r.created.as_nanos();
+    // A message still stuck lived until the end; a delivered one until its last showing.
+    let until = if !is_stuck(r) && r.last_shown.as_nanos() > born {
+        r.last_shown.as_nanos()
+    } else {
+        end_ns
+    };
+    faults
+        .iter()
+        .filter(|f| f.at_ns <= until && f.end_ns.is_none_or(|e| e >= born))
+        .map(|f| f.label.clone())
+        .collect()
+}
+
+/// The violations in the ledger, at most [`VIOLATIONS_PER_KIND_MAX`] per kind.
+pub fn violations(
+    ledger: &Ledger,
+    faults: &[FaultWindow],
+    user: &dyn Fn(UserId) -> String,
+    end_ns: u64,
+) -> Vec<Violation> {
+    let records = ledger.records();
+    let mut out = Vec::new();
+    let push = |kind: &str, i: usize, out: &mut Vec<Violation>| {
+        if out.iter().filter(|v| v.kind == kind).count() >= VIOLATIONS_PER_KIND_MAX {
+            return;
+        }
+        let r = &records[i];
+        out.push(Violation {
+            kind: kind.to_string(),
+            msg: i as u64,
+            conversation: format!("{} -> {}", user(r.from_user), user(r.to_user)),
+            path: r.path.key().to_string(),
+            created_s: r.created.as_secs_f64(),
+            hops: hops(r),
+            faults_active: active_faults(r, faults, end_ns),
+        });
+    };
+    for (i, r) in records.iter().enumerate() {
+        if is_stuck(r) {
+            push("lost", i, &mut out);
+        }
+        if r.duplicates_shown > 0 {
+            push("duplicate", i, &mut out);
+        }
+    }
+    for m in &ledger.out_of_order_examples {
+        push("out_of_order", m.0 as usize, &mut out);
+    }
+    out
+}
+
+/// Accepted, and some expected device neither showed it nor gave it up (expired, unreachable).
+pub fn is_stuck(r: &MsgRecord) -> bool {
+    if !r.accepted {
+        return false;
+    }
+    let expected = if r.expected_devices >= 8 {
+        u8::MAX
+    } else {
+        (1u8 << r.expected_devices) - 1
+    };
+    expected & !(r.shown_mask | r.expired_mask | r.unreachable_mask) != 0
+}
+
+/// Liveness after the last heal.
+pub fn liveness(ledger: &Ledger, faults: &[FaultWindow], end_ns: u64) -> Liveness {
+    let stuck: Vec<MsgId> = ledger
+        .records()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| is_stuck(r))
+        .map(|(i, _)| MsgId(i as u64))
+        .collect();
+    let heals: Option<Vec<u64>> = faults.iter().map(|f| f.end_ns).collect();
+    let last_heal = heals.map(|h| h.into_iter().max().unwrap_or(0));
+    let verdict =
+        match (last_heal, stuck.len()) {
+            (_, 0) => "ok: every accepted message was delivered".to_string(),
+            (None, n) => format!(
+                "{n} messages undelivered; a fault never heals, so liveness is not required"
+            ),
+            (Some(t), n) => format!(
+            "STUCK: {n} accepted messages undelivered {} after the last fault healed (first: {})",
+            format_duration_ns(end_ns.saturating_sub(t)),
+            stuck.iter().take(5).map(|m| m.0.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        };
+    Liveness {
+        last_heal_s: last_heal.map(|t| t as f64 / 1e9),
+        stuck: stuck.len() as u64,
+        verdict,
+    }
+}

@@ -1,0 +1,38 @@
+//! Deliberate bugs, for proving that the checker can fail (FoundationDB's BUGGIFY). Each
+//! switch breaks one delivery mechanism; a test turns it on and asserts that the checker
+//! reports the violation. The switches can only be turned on in builds with the `buggify`
+//! feature, which only the test build enables (a dev-dependency of the crate on itself), so a
+//! release binary always runs with [`Bugs::NONE`].
+
+/// Which mechanisms to break.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bugs {
+    /// Devices show a message again instead of suppressing the duplicate.
+    pub(crate) break_dedup: bool,
+    /// Devices show messages as they arrive, ignoring sequence numbers.
+    pub(crate) break_ordering: bool,
+    /// A "durable" server crash loses its queues anyway.
+    pub(crate) break_durability: bool,
+}
+
+impl Bugs {
+    pub const NONE: Bugs = Bugs {
+        break_dedup: false,
+        break_ordering: false,
+        break_durability: false,
+    };
+
+    /// Turns the named switches on. Test builds only.
+    #[cfg(feature = "buggify")]
+    pub fn new(break_dedup: bool, break_ordering: bool, break_durability: bool) -> Self {
+        Bugs {
+            break_dedup,
+            break_ordering,
+            break_durability,
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.break_dedup || self.break_ordering || self.break_durability
+    }
+}
