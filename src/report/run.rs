@@ -9,7 +9,7 @@ use super::plots::time::{FaultWindow, TimeFigure, TimeKind};
 use super::plots::{self, Drawn, Figure};
 use crate::engine::time::format_duration_ns;
 use crate::metrics::{PathKind, Summary};
-use crate::scenario::{Endpoint, Fault, FaultKind, Provider, Role, Scenario};
+use crate::scenario::{Endpoint, Fault, FaultKind, Provider, Scenario};
 use crate::sim::RunResult;
 use hdrhistogram::Histogram;
 use std::path::{Path, PathBuf};
@@ -268,6 +268,33 @@ pub fn fault_label(f: &Fault, providers: &[Provider]) -> String {
                 ep(&Endpoint::Provider(*provider))
             )
         }
+        FaultKind::Surge { factor } => format!("surge ×{}", plots::trim_float(*factor)),
+        FaultKind::ClockSkew {
+            node,
+            offset_ns,
+            behind,
+        } => format!(
+            "clock skew {} {}{}",
+            ep(node),
+            if *behind { "-" } else { "+" },
+            format_duration_ns(*offset_ns)
+        ),
+        FaultKind::PushLoss { provider, rate } => {
+            format!(
+                "push loss {} {}",
+                pct(*rate),
+                ep(&Endpoint::Provider(*provider))
+            )
+        }
+        FaultKind::PrekeyDrain {
+            provider, users, ..
+        } => {
+            format!(
+                "prekey drain {} of {}",
+                pct(*users),
+                ep(&Endpoint::Provider(*provider))
+            )
+        }
     }
 }
 
@@ -371,7 +398,5 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
         files.insert(2, link("messages.csv", "messages.csv"));
     }
     p.raw(&format!("<p>{}</p>", files.join(" · ")));
-    let _ = Role::Gatekeeper;
-    let _ = format_duration_ns;
     p.finish(&format!("interop-sim: {}", sm.scenario))
 }
