@@ -192,3 +192,51 @@ fn compare_two_runs() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Users above which a scenario is a scale test (scale-1m), not run here.
+const USERS_MAX_IN_TESTS: u64 = 100_000;
+
+#[test]
+fn every_scenario_writes_every_file() {
+    use interop_sim::{report, scenario, sim};
+    let mut dirs: Vec<_> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    dirs.sort();
+    let mut ran = 0;
+    for file in dirs {
+        let s = scenario::load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let users: u64 = s.providers.iter().map(|p| p.users as u64).sum();
+        if users > USERS_MAX_IN_TESTS {
+            continue;
+        }
+        let dir = scratch(&format!("scenario-{}", s.run.name));
+        let r = sim::run_scenario(&s, &scenario::hash(&s));
+        let opts = report::RunOptions { ledger: true };
+        report::write_run(&dir, &s, &r, opts).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for f in [
+            "summary.json",
+            "timeseries.csv",
+            "latency.hgrm",
+            "messages.csv",
+            "report.html",
+        ] {
+            assert!(
+                !read(&dir, f).is_empty(),
+                "{}: {f} is empty",
+                file.display()
+            );
+        }
+        let html = String::from_utf8(read(&dir, "report.html")).expect("HTML is text");
+        assert_eq!(
+            html.matches("data:image/png;base64,").count(),
+            PLOTS.len(),
+            "{}: a plot is missing",
+            file.display()
+        );
+        ran += 1;
+    }
+    assert!(ran >= 1, "no scenario ran");
+}
