@@ -22,6 +22,8 @@
 //! - `[expect]` any metric may be written `{ max = X }` or `{ min = X }` to override its default
 //!   direction; `native.`, `interop.`, `group.` prefixes; `gateway.`, `chat_server.`, `adapter.`
 //!   with `utilization_mean` / `utilization_peak`.
+//! - `[sweep]` `grid` (scenario key paths to lists of values) and `repeats` (1): see `sweep`;
+//!   every grid point is validated as a scenario of its own.
 //!
 //! Key paths in problems index arrays of tables from 0: `provider[0]` is the first `[[provider]]`.
 
@@ -33,6 +35,7 @@ mod render;
 mod sections;
 pub mod swarm;
 pub mod sweep;
+mod sweep_keys;
 mod values;
 mod workload;
 
