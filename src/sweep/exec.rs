@@ -30,20 +30,19 @@ pub fn run_all(
     let order = heaviest_first(plan, runs);
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| loop {
-                let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                let run = &runs[i];
-                let s = plan.scenario(run);
-                let result = sim::run_scenario(&s, &scenario::hash(&s));
-                let record = RunRecord::new(run, send_window_s, &result);
-                drop(result);
-                // A poisoned lock means another worker panicked; the scope re-raises that panic.
-                if let Ok(mut slots) = slots.lock() {
-                    slots[i] = Some(record);
+            scope.spawn(|| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let run = &runs[i];
+                    let s = plan.scenario(run);
+                    let result = sim::run_scenario(&s, &scenario::hash(&s));
+                    let record = RunRecord::new(run, send_window_s, &result);
+                    drop(result);
+                    // A poisoned lock means another worker panicked; the scope re-raises that panic.
+                    if let Ok(mut slots) = slots.lock() {
+                        slots[i] = Some(record);
+                    }
+                    progress();
                 }
-                progress();
             });
         }
     });

@@ -215,7 +215,7 @@ fn step_125(x: f64, up: bool) -> f64 {
 
 /// Whether `x` is 1, 2 or 5 times a power of ten: the labels kept on a log axis.
 pub fn is_125(x: f64) -> bool {
-    if !(x > 0.0) {
+    if x.is_nan() || x <= 0.0 {
         return false;
     }
     let m = x / 10f64.powf(x.log10().floor());

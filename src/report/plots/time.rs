@@ -17,6 +17,9 @@ pub struct FaultWindow {
     pub label: String,
 }
 
+/// A line of a figure: its label, palette index and value per row.
+type Line<T> = (&'static str, usize, fn(&Sample) -> T);
+
 /// Which time figure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeKind {
@@ -123,7 +126,7 @@ impl TimeFigure<'_> {
             .draw()
             .map_err(err)?;
         self.shade_faults(&mut chart, y.start, y.end)?;
-        let lines: [(&str, usize, fn(&Sample) -> Option<f64>); 3] = [
+        let lines: [Line<Option<f64>>; 3] = [
             ("p50", 0, |r| r.latency.p50_ms),
             ("p99", 1, |r| r.latency.p99_ms),
             ("max", 6, |r| r.latency.max_ms),
@@ -224,15 +227,12 @@ impl TimeFigure<'_> {
             .map_err(err)?;
         let (_, h) = root.dim_in_pixel();
         let (top, bottom) = root.split_vertically(h / 2);
-        let panels: [(&DrawingArea<DB, Shift>, &str, usize, fn(&Sample) -> f64); 2] = [
-            (&top, "offline queue (messages)", 0, |r| {
-                r.offline_queue as f64
-            }),
-            (&bottom, "gateway queue (frames)", 1, |r| {
-                r.gateway_queue as f64
-            }),
+        let areas = [&top, &bottom];
+        let panels: [Line<f64>; 2] = [
+            ("offline queue (messages)", 0, |r| r.offline_queue as f64),
+            ("gateway queue (frames)", 1, |r| r.gateway_queue as f64),
         ];
-        for (area, label, c, f) in panels {
+        for (area, (label, c, f)) in areas.into_iter().zip(panels) {
             let rows = &self.series.rows;
             let y_max = rows.iter().map(f).fold(1.0, f64::max) * 1.15;
             let mut chart = ChartBuilder::on(area)
