@@ -48,10 +48,14 @@ pub fn numbers(v: &Value, prefix: &str, out: &mut Vec<(String, f64)>) {
             }
         }
         Value::Object(o) => o.iter().for_each(|(k, v)| numbers(v, &key(k), out)),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| numbers(v, &format!("{prefix}[{i}]"), out)),
+        // Verdicts are named by their key (`expect[lost].value`), other arrays by index.
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| {
+            let name = v
+                .get("key")
+                .and_then(Value::as_str)
+                .map_or(i.to_string(), str::to_string);
+            numbers(v, &format!("{prefix}[{name}]"), out)
+        }),
         _ => {}
     }
 }
