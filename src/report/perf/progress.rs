@@ -27,7 +27,7 @@ impl Progress {
         };
         let style = match total {
             Some(_) => ProgressStyle::with_template(
-                "{msg} [{bar:40}] {pos}/{len} runs, {elapsed_precise} elapsed, ~{eta} left",
+                "{msg} [{bar:30}] {pos}/{len} runs, {elapsed} (~{eta} left)",
             ),
             None => ProgressStyle::with_template("{spinner} {msg} ({elapsed})"),
         };
