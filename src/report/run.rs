@@ -165,7 +165,11 @@ fn outcomes(sm: &Summary) -> GroupedBars {
 /// The crypto figure from a `crypto` object in summary.json: `{ kind: number }` or
 /// `{ kind: { field: number, ... } }` (one bar per numeric field). `None` when absent.
 fn crypto_bars(sm: &Summary) -> Option<GroupedBars> {
-    let json = serde_json::to_value(sm).ok()?;
+    crypto_bars_of(&serde_json::to_value(sm).ok()?)
+}
+
+/// [`crypto_bars`] of a summary.json document.
+pub fn crypto_bars_of(json: &serde_json::Value) -> Option<GroupedBars> {
     let crypto = json.get("crypto")?.as_object()?;
     let kinds: Vec<&String> = crypto.keys().collect();
     let mut fields: Vec<String> = Vec::new();
@@ -399,4 +403,29 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
     }
     p.raw(&format!("<p>{}</p>", files.join(" · ")));
     p.finish(&format!("interop-sim: {}", sm.scenario))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crypto_figure_from_a_crypto_section() {
+        let json = serde_json::json!({
+            "crypto": {
+                "text": { "encrypt_us": 2.5, "decrypt_us": 2.7 },
+                "image": { "encrypt_us": 9.0, "decrypt_us": 8.0 },
+                "session": 338.0
+            }
+        });
+        let fig = crypto_bars_of(&json).expect("a crypto section gives a figure");
+        assert_eq!(fig.categories, ["image", "session", "text"]);
+        let labels: Vec<&str> = fig.series.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["decrypt_us", "encrypt_us", "cost"]);
+        assert!(crypto_bars_of(&serde_json::json!({ "sent": 1 })).is_none());
+        let dir = std::env::temp_dir().join(format!("interop-sim-crypto-{}", std::process::id()));
+        let drawn = plots::render(&fig, &dir).expect("draws");
+        assert!(drawn.png.starts_with(b"\x89PNG"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
