@@ -17,6 +17,8 @@ best() { # threads -> best wall seconds
   for _ in $(seq "$repeats"); do
     "$bin" sweep "$file" --threads "$t" --out "$out/t$t" > /dev/null
     w=$(grep -o '"wall_s": [0-9.]*' "$out/t$t/perf.json" | cut -d' ' -f2)
+    c=$(grep -o '"cpu_s": [0-9.]*' "$out/t$t/perf.json" | cut -d' ' -f2)
+    echo "  $t thread(s): wall ${w}s, cpu ${c}s" >&2
     if [ -z "$best" ] || awk "BEGIN{exit !($w < $best)}"; then best=$w; fi
   done
   echo "$best"

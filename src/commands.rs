@@ -4,7 +4,7 @@
 use crate::{load, Outcome};
 use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
-use interop_sim::report::perf::Stopwatch;
+use interop_sim::report::perf::{self, Stopwatch};
 use interop_sim::sweep::{self, Plan, Shard, SweepError, SweepOutput};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -57,6 +57,7 @@ pub fn sweep(
         Some(sh) => plan.shard(sh),
         None => plan.runs.clone(),
     };
+    let cpu_start_s = perf::process_cpu_s();
     let watch = Stopwatch::start();
     let progress = Progress::new(&format!("sweep {}", s.run.name), Some(runs.len() as u64));
     let records = match sweep::run_all(&plan, &runs, threads, &|| progress.inc()) {
@@ -65,6 +66,7 @@ pub fn sweep(
     };
     progress.finish();
     let wall_s = watch.elapsed_s();
+    let cpu_s = cpu_start_s.zip(perf::process_cpu_s()).map(|(a, b)| b - a);
     let out = match shard {
         Some(sh) => {
             let out =
@@ -85,7 +87,7 @@ pub fn sweep(
             out
         }
     };
-    write_perf(&out, wall_s, runs.len(), threads)?;
+    write_perf(&out, wall_s, cpu_s, runs.len(), threads)?;
     let passed = records.iter().filter(|r| r.passed).count();
     say!(
         "sweep {}: {} runs ({} points x {} repeats{}), {passed} met every expectation, {wall_s:.1}s on {threads} threads\nresults in {}",
@@ -100,12 +102,19 @@ pub fn sweep(
 }
 
 /// perf.json of a sweep: wall-clock figures only, beside the deterministic files.
-fn write_perf(dir: &Path, wall_s: f64, runs: usize, threads: usize) -> anyhow::Result<()> {
+fn write_perf(
+    dir: &Path,
+    wall_s: f64,
+    cpu_s: Option<f64>,
+    runs: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
     let perf = serde_json::json!({
         "wall_s": wall_s,
         "runs": runs,
         "threads": threads,
         "runs_per_s": runs as f64 / wall_s.max(1e-9),
+        "cpu_s": cpu_s,
         "peak_rss_mib": interop_sim::report::perf::peak_rss_mib(),
     });
     let mut text = serde_json::to_string_pretty(&perf)?;
