@@ -230,7 +230,10 @@ pub fn draw_message<DB: DrawingBackend>(
     title: &str,
     message: &str,
 ) -> DrawResult {
-    let root = root.titled(title, font(TITLE_PT)).map_err(err)?;
+    let root = root
+        .margin(14, 0, 0, 0)
+        .titled(title, font(TITLE_PT))
+        .map_err(err)?;
     let (w, h) = root.dim_in_pixel();
     let style = font(AXIS_PT).pos(plotters::style::text_anchor::Pos::new(
         plotters::style::text_anchor::HPos::Center,

@@ -223,6 +223,7 @@ impl TimeFigure<'_> {
 
     fn queues<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let root = root
+            .margin(14, 0, 0, 0)
             .titled("Queue depth over time", font(TITLE_PT))
             .map_err(err)?;
         let (_, h) = root.dim_in_pixel();
@@ -316,10 +317,14 @@ impl TimeFigure<'_> {
                 style,
             ))
             .map_err(err)?;
-        let p = at(chart, self.send_end_s, y_hi);
+        // Half-way down: clear of the legend (top right) and of the near-zero lines of the drain.
+        let (top, bottom) = (
+            at(chart, self.send_end_s, y_hi),
+            at(chart, self.send_end_s, y_lo),
+        );
         let label = Text::new(
             "drain →".to_string(),
-            (p.0 + 6, p.1 + 8),
+            (top.0 + 6, (top.1 + bottom.1) / 2),
             font(TICK_PT).color(&drain),
         );
         chart
