@@ -12,5 +12,6 @@ pub mod report;
 pub mod scenario;
 pub mod shrink;
 pub mod sim;
+pub mod sweep;
 pub mod wire;
 pub mod workload;

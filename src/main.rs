@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{Perf, Stopwatch};
 use interop_sim::scenario::{self, Scenario};
 use interop_sim::{report, shrink, sim};
@@ -40,6 +41,9 @@ enum Command {
         /// With --trace: only the frames of this message id.
         #[arg(long, requires = "trace")]
         trace_msg: Option<u64>,
+        /// Also write messages.csv: one row per message from the ledger.
+        #[arg(long)]
+        ledger: bool,
         /// Run many seeds (e.g. 1..200, inclusive) and list the failing ones with the command
         /// that replays each; writes no results folder.
         #[arg(long, conflicts_with_all = ["seed", "trace"])]
@@ -63,6 +67,39 @@ enum Command {
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
     Check { file: PathBuf },
+    /// Run every point of a scenario's [sweep] grid (in parallel) and write sweep.csv,
+    /// runs.json and a report.html with capacity curves.
+    #[command(after_help = EXIT_CODES)]
+    Sweep {
+        file: PathBuf,
+        /// Output folder. Default: results/<name>-sweep/ (with --shard: its shard-K-of-N/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads. Default: the number of cores. The output does not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run only slice K of N (0 <= K < N) and write shard.json, for `merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Combine the shard folders of one sweep into the output of the unsharded sweep.
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        /// Shard folders (each with a shard.json), or shard.json files.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compare two results folders: overlaid latency spectra and a delta table of summary.json.
+    #[command(after_help = EXIT_CODES)]
+    Compare {
+        run_a: PathBuf,
+        run_b: PathBuf,
+        /// Output folder. Default: results/compare/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Prints to stdout, ignoring a closed pipe (`interop-sim run | head` must not panic): the
@@ -80,8 +117,10 @@ macro_rules! outln {
     }};
 }
 
+mod commands;
+
 /// What ended the command, mapped to the documented exit codes.
-enum Outcome {
+pub(crate) enum Outcome {
     Passed,
     Failed,
     Invalid,
@@ -95,6 +134,7 @@ fn main() -> ExitCode {
         out: None,
         trace: None,
         trace_msg: None,
+        ledger: false,
         seeds: None,
     }) {
         Command::Run {
@@ -104,8 +144,9 @@ fn main() -> ExitCode {
             trace,
             trace_msg,
             seeds: Some(range),
+            ledger,
         } => {
-            let _ = (seed, out, trace, trace_msg);
+            let _ = (seed, out, trace, trace_msg, ledger);
             run_seeds(file.as_deref(), &range)
         }
         Command::Run {
@@ -115,10 +156,25 @@ fn main() -> ExitCode {
             trace,
             trace_msg,
             seeds: None,
-        } => run(file.as_deref(), seed, out, trace.map(|t| (t, trace_msg))),
+            ledger,
+        } => run(
+            file.as_deref(),
+            seed,
+            out,
+            trace.map(|t| (t, trace_msg)),
+            report::RunOptions { ledger },
+        ),
         Command::Shrink { file, seed, out } => shrink(&file, seed, out),
         Command::Peer => peer(),
         Command::Check { file } => check(&file),
+        Command::Sweep {
+            file,
+            out,
+            threads,
+            shard,
+        } => commands::sweep(&file, out, threads, shard.as_deref()),
+        Command::Merge { dirs, out } => commands::merge(&dirs, &out),
+        Command::Compare { run_a, run_b, out } => commands::compare(&run_a, &run_b, out),
     };
     match result {
         Ok(Outcome::Passed) => ExitCode::from(0),
@@ -131,7 +187,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(file: Option<&Path>) -> Result<Scenario, Outcome> {
+pub(crate) fn load(file: Option<&Path>) -> Result<Scenario, Outcome> {
     let loaded = match file {
         Some(path) => scenario::load(path),
         None => scenario::parse(BASELINE, BASELINE_NAME),
@@ -147,6 +203,7 @@ fn run(
     seed: Option<u64>,
     out: Option<PathBuf>,
     trace: Option<(PathBuf, Option<u64>)>,
+    opts: report::RunOptions,
 ) -> anyhow::Result<Outcome> {
     let mut s = match load(file) {
         Ok(s) => s,
@@ -158,6 +215,7 @@ fn run(
     let hash = scenario::hash(&s);
     let out = out.unwrap_or_else(|| Path::new("results").join(&s.run.name));
     let watch = Stopwatch::start();
+    let progress = Progress::new(&format!("simulating {}", s.run.name), None);
     let filter = trace.as_ref().map(|(_, m)| {
         m.map_or(sim::TraceFilter::All, |m| {
             sim::TraceFilter::Msg(interop_sim::wire::MsgId(m))
@@ -169,8 +227,9 @@ fn run(
         text.push('\n');
         std::fs::write(path, text).with_context(|| format!("writing trace {}", path.display()))?;
     }
+    progress.finish();
     let wall_s = watch.elapsed_s();
-    report::write_results(&out, &result).context("writing results")?;
+    report::write_run(&out, &s, &result, opts).context("writing results")?;
     Perf::new(
         wall_s,
         result.summary.events_processed,

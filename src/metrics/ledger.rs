@@ -176,12 +176,23 @@ pub struct LiveCounts {
     pub verified: u64,
 }
 
+/// Delivery latency percentiles of one timeseries interval; `None` when nothing was delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct IntervalLatency {
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
 /// The ledger of a run.
 pub struct Ledger {
     records: Vec<MsgRecord>,
     /// Latency (ns) created -> shown, per device delivery, by path kind and overall.
     pub latency: [Histogram<u64>; 3],
     pub latency_all: Histogram<u64>,
+    /// Latency (ns) of the deliveries since the last timeseries row; reset by
+    /// [`Ledger::take_interval_latency`].
+    interval_latency: Histogram<u64>,
     /// Highest sequence shown per (device, sender device), for the ordering check. Looked up,
     /// never iterated, so its order cannot reach any output.
     last_seq: FxHashMap<u64, u32>, // determinism: ok (lookups only)
@@ -210,6 +221,7 @@ impl Ledger {
             records: Vec::new(),
             latency: [histogram(), histogram(), histogram()],
             latency_all: histogram(),
+            interval_latency: histogram(),
             last_seq: FxHashMap::default(),
             out_of_order_examples: Vec::new(),
             counts: LiveCounts::default(),
@@ -264,6 +276,24 @@ impl Ledger {
 
     pub fn record(&self, msg: MsgId) -> Option<&MsgRecord> {
         self.records.get(msg.0 as usize)
+    }
+
+    /// Percentiles of the deliveries since the previous call (one timeseries interval), from the
+    /// same `Shown` events as the run's histograms; clears the interval histogram.
+    pub fn take_interval_latency(&mut self) -> IntervalLatency {
+        let h = &mut self.interval_latency;
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let l = if h.is_empty() {
+            IntervalLatency::default()
+        } else {
+            IntervalLatency {
+                p50_ms: Some(ms(h.value_at_quantile(0.50))),
+                p99_ms: Some(ms(h.value_at_quantile(0.99))),
+                max_ms: Some(ms(h.max())),
+            }
+        };
+        h.reset();
+        l
     }
 
     /// Folds one node event in. `slot` is the device's position among its user's devices.
@@ -379,6 +409,7 @@ impl Ledger {
         // Auto-resizing histograms accept any u64; record cannot fail.
         let _ = self.latency[path.index()].record(latency_ns);
         let _ = self.latency_all.record(latency_ns);
+        let _ = self.interval_latency.record(latency_ns);
         let last = self
             .last_seq
             .entry(((device.0 as u64) << 32) | from_device.0 as u64)

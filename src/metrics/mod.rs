@@ -8,6 +8,6 @@ pub mod ledger;
 pub mod summary;
 pub mod timeseries;
 
-pub use ledger::{Ledger, LedgerEvent, PathKind};
+pub use ledger::{IntervalLatency, Ledger, LedgerEvent, PathKind};
 pub use summary::{Summary, Verdict};
 pub use timeseries::{Sample, TimeSeries};

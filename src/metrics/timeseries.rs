@@ -1,6 +1,8 @@
 //! Per-interval rows for timeseries.csv: what was sent and delivered in each interval, and the
 //! gauges (in flight, queue depths, utilization) sampled at its end.
 
+use super::ledger::IntervalLatency;
+
 /// One row.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sample {
@@ -13,6 +15,8 @@ pub struct Sample {
     pub gateway_utilization: f64,
     pub chat_server_utilization: f64,
     pub adapter_utilization: f64,
+    /// Latency percentiles of the deliveries in this interval.
+    pub latency: IntervalLatency,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -29,7 +33,7 @@ impl TimeSeries {
         }
     }
 
-    pub const HEADER: [&'static str; 9] = [
+    pub const HEADER: [&'static str; 12] = [
         "t_s",
         "sent",
         "delivered",
@@ -39,6 +43,9 @@ impl TimeSeries {
         "gateway_utilization",
         "chat_server_utilization",
         "adapter_utilization",
+        "delivered_p50_ms",
+        "delivered_p99_ms",
+        "delivered_max_ms",
     ];
 
     /// Peak per-second delivery rate over the rows.

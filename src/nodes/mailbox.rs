@@ -212,7 +212,13 @@ impl Mailbox {
     }
 
     /// Resends the copy in flight of each sender stream (the redelivery timer).
-    fn resend_window(b: &DeviceBox, device: DeviceId, cfg: &MailboxConfig, route: Route, fx: &mut Effects) {
+    fn resend_window(
+        b: &DeviceBox,
+        device: DeviceId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
         let mut streams: Vec<DeviceId> = Vec::new();
         for p in b.queue.iter().take(cfg.window_max) {
             if !streams.contains(&p.env.from_device) {

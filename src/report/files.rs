@@ -15,6 +15,16 @@ pub enum ReportError {
     },
     #[error("cannot encode {path}: {message}")]
     Encode { path: PathBuf, message: String },
+    /// An input of `compare` (a results folder) is missing or unreadable: bad input, exit 2.
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
+    #[error("plot: {0}")]
+    Plot(#[from] super::plots::PlotError),
+}
+
+/// Writes a whole file, naming it in the error.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    write(path, bytes)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
@@ -73,6 +83,9 @@ pub fn timeseries_csv(ts: &TimeSeries, path: &Path) -> Result<String, ReportErro
             format!("{:.4}", r.gateway_utilization),
             format!("{:.4}", r.chat_server_utilization),
             format!("{:.4}", r.adapter_utilization),
+            optional_ms(r.latency.p50_ms),
+            optional_ms(r.latency.p99_ms),
+            optional_ms(r.latency.max_ms),
         ])
         .map_err(enc)?;
     }
@@ -84,6 +97,11 @@ pub fn timeseries_csv(ts: &TimeSeries, path: &Path) -> Result<String, ReportErro
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+/// A latency cell: empty when the interval delivered nothing.
+fn optional_ms(ms: Option<f64>) -> String {
+    ms.map_or(String::new(), |v| format!("{v:.3}"))
 }
 
 /// HdrHistogram's percentile-distribution text format (what `HistogramLogProcessor` writes and

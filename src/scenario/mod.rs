@@ -22,6 +22,8 @@
 //! - `[expect]` any metric may be written `{ max = X }` or `{ min = X }` to override its default
 //!   direction; `native.`, `interop.`, `group.` prefixes; `gateway.`, `chat_server.`, `adapter.`
 //!   with `utilization_mean` / `utilization_peak`.
+//! - `[sweep]` `grid` (scenario key paths to lists of values) and `repeats` (1): see `sweep`;
+//!   every grid point is validated as a scenario of its own.
 //!
 //! Key paths in problems index arrays of tables from 0: `provider[0]` is the first `[[provider]]`.
 
@@ -32,6 +34,8 @@ pub mod model;
 mod render;
 mod sections;
 pub mod swarm;
+pub mod sweep;
+mod sweep_keys;
 mod values;
 mod workload;
 
@@ -51,9 +55,9 @@ use values::{check_keys, get};
 /// Bound on the size of a scenario file; a real one is a few kilobytes.
 pub const FILE_BYTES_MAX: u64 = 16 << 20;
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "run", "provider", "network", "workload", "capacity", "e2ee", "devices", "fault", "expect",
-    "swarm",
+    "swarm", "sweep",
 ];
 
 /// Reads and parses a scenario file. Unreadable, oversized, non-UTF-8 and empty files are
@@ -167,7 +171,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     let expect_table = section(ctx, doc, "expect").map(|(t, _)| t);
     let expect = expect::expect(ctx, expect_table);
     let swarm = section(ctx, doc, "swarm").and_then(|(t, _)| swarm::swarm(ctx, t));
-    Scenario {
+    let mut scenario = Scenario {
         run,
         providers,
         network,
@@ -178,7 +182,19 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         faults,
         expect,
         swarm,
+        sweep: None,
+    };
+    if let Some((t, span)) = section(ctx, doc, "sweep") {
+        let problems_before = ctx.problem_count();
+        let parsed = sweep::sweep(ctx, t, span.clone(), &scenario);
+        if let Some(sw) = parsed {
+            if ctx.problem_count() == problems_before && problems_before == 0 {
+                sweep::check_points(ctx, span, &scenario, &sw);
+            }
+            scenario.sweep = Some(sw);
+        }
     }
+    scenario
 }
 
 /// A top-level table, or a problem if the key holds something else.

@@ -19,6 +19,10 @@ pub struct Scenario {
     pub devices: Devices,
     pub faults: Vec<Fault>,
     pub expect: Vec<Expectation>,
+    /// `[sweep]`, for `interop-sim sweep`; left out of the hash when absent, so that adding
+    /// the table changed no existing scenario's hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<super::sweep::Sweep>,
     /// `[swarm]`: faults drawn from the seed, on top of `faults`.
     pub swarm: Option<Swarm>,
 }

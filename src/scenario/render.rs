@@ -74,7 +74,35 @@ pub fn to_toml(s: &Scenario) -> String {
             expectation(&mut out, e);
         }
     }
+    if let Some(sw) = &s.sweep {
+        sweep(&mut out, sw);
+    }
     out
+}
+
+fn sweep(out: &mut String, sw: &super::sweep::Sweep) {
+    use super::sweep::SweepValue;
+    out.push_str("\n[sweep]\n");
+    line(out, "repeats", sw.repeats.to_string());
+    let keys: Vec<String> = sw.axes.iter().map(|a| quote(&a.key)).collect();
+    let pairs: Vec<(&str, String)> = sw
+        .axes
+        .iter()
+        .zip(&keys)
+        .map(|(a, k)| {
+            let values: Vec<String> = a
+                .values
+                .iter()
+                .map(|v| match *v {
+                    SweepValue::Number(x) if a.target.is_integer() => format!("{}", x as u64),
+                    SweepValue::Number(x) => float(x),
+                    SweepValue::Duration(ns) => dur(ns),
+                })
+                .collect();
+            (k.as_str(), format!("[{}]", values.join(", ")))
+        })
+        .collect();
+    line(out, "grid", inline(&pairs));
 }
 
 fn line(out: &mut String, key: &str, value: String) {

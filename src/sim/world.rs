@@ -628,7 +628,12 @@ impl Sim {
             return; // crashed while the frame was queued
         }
         let to = f.to;
-        if self.tap && matches!(to, Addr::Gateway | Addr::Adapter(_) | Addr::PartnerServer(_)) {
+        if self.tap
+            && matches!(
+                to,
+                Addr::Gateway | Addr::Adapter(_) | Addr::PartnerServer(_)
+            )
+        {
             self.tapped.push(tap_bytes(&f.frame));
         }
         if self.trace.is_some() {
@@ -835,6 +840,7 @@ impl Sim {
             gateway_utilization: self.servers.gateway.take_interval_utilization(interval),
             chat_server_utilization: self.servers.chat.take_interval_utilization(interval),
             adapter_utilization: adapters_util,
+            latency: self.ledger.take_interval_latency(),
         };
         self.series.rows.push(row);
         let next = now.plus(interval);

@@ -7,6 +7,7 @@ mod determinism;
 mod e2ee;
 mod explore;
 mod faults;
+mod reports;
 mod scenario_errors;
 mod scenario_robust;
 mod scenario_valid;

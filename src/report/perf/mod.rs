@@ -6,6 +6,8 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
+pub mod progress;
+
 /// A started wall-clock measurement.
 pub struct Stopwatch(Instant);
 
@@ -70,4 +72,18 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// CPU time of this process so far, user + system, in seconds (Linux: /proc/self/stat, at the
+/// kernel's USER_HZ of 100 ticks per second). With the wall time it tells how many cores a
+/// parallel sweep really had.
+pub fn process_cpu_s() -> Option<f64> {
+    const TICKS_PER_S: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_S)
 }

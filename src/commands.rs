@@ -1,0 +1,169 @@
+//! The sweep, merge and compare subcommands: argument handling and exit codes only; the work
+//! is in `interop_sim::sweep` and `interop_sim::report`.
+
+use crate::{load, Outcome};
+use anyhow::Context;
+use interop_sim::report::perf::progress::Progress;
+use interop_sim::report::perf::{self, Stopwatch};
+use interop_sim::sweep::{self, Plan, Shard, SweepError, SweepOutput};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Prints a line on stdout; a closed stdout (`| head`) is not an error of the command.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Bad input (exit 2) or a failure of ours (exit 3).
+fn classify(e: SweepError) -> anyhow::Result<Outcome> {
+    match e {
+        SweepError::NoSweep { .. }
+        | SweepError::BadShard { .. }
+        | SweepError::Read { .. }
+        | SweepError::BadShardFile { .. }
+        | SweepError::Mismatch(_) => {
+            eprintln!("interop-sim: {e}");
+            Ok(Outcome::Invalid)
+        }
+        other => Err(other.into()),
+    }
+}
+
+pub fn sweep(
+    file: &Path,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    shard: Option<&str>,
+) -> anyhow::Result<Outcome> {
+    let s = match load(Some(file)) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let plan = match Plan::new(&s, &file.display().to_string()) {
+        Ok(p) => p,
+        Err(e) => return classify(e),
+    };
+    let shard: Option<Shard> = match shard.map(str::parse).transpose() {
+        Ok(sh) => sh,
+        Err(e) => return classify(e),
+    };
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let base_out = Path::new("results").join(format!("{}-sweep", s.run.name));
+    let runs = match shard {
+        Some(sh) => plan.shard(sh),
+        None => plan.runs.clone(),
+    };
+    let cpu_start_s = perf::process_cpu_s();
+    let watch = Stopwatch::start();
+    let progress = Progress::new(&format!("sweep {}", s.run.name), Some(runs.len() as u64));
+    let records = match sweep::run_all(&plan, &runs, threads, &|| progress.inc()) {
+        Ok(r) => r,
+        Err(e) => return classify(e),
+    };
+    progress.finish();
+    let wall_s = watch.elapsed_s();
+    let cpu_s = cpu_start_s.zip(perf::process_cpu_s()).map(|(a, b)| b - a);
+    let out = match shard {
+        Some(sh) => {
+            let out =
+                out.unwrap_or_else(|| base_out.join(format!("shard-{}-of-{}", sh.index, sh.count)));
+            sweep::write_shard(&out, &plan, sh, &records).context("writing the shard")?;
+            out
+        }
+        None => {
+            let out = out.unwrap_or(base_out);
+            let output = SweepOutput {
+                base: &plan.base,
+                hash: &plan.hash,
+                records: &records,
+            };
+            if let Err(e) = sweep::write_sweep(&out, &output) {
+                return classify(e);
+            }
+            out
+        }
+    };
+    write_perf(&out, wall_s, cpu_s, runs.len(), threads)?;
+    let passed = records.iter().filter(|r| r.passed).count();
+    say!(
+        "sweep {}: {} runs ({} points x {} repeats{}), {passed} met every expectation, {wall_s:.1}s on {threads} threads\nresults in {}",
+        s.run.name,
+        runs.len(),
+        plan.points(),
+        plan.sweep.repeats,
+        shard.map_or(String::new(), |sh| format!(", shard {}/{}", sh.index, sh.count)),
+        out.display()
+    );
+    Ok(Outcome::Passed)
+}
+
+/// perf.json of a sweep: wall-clock figures only, beside the deterministic files.
+fn write_perf(
+    dir: &Path,
+    wall_s: f64,
+    cpu_s: Option<f64>,
+    runs: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let perf = serde_json::json!({
+        "wall_s": wall_s,
+        "runs": runs,
+        "threads": threads,
+        "runs_per_s": runs as f64 / wall_s.max(1e-9),
+        "cpu_s": cpu_s,
+        "peak_rss_mib": interop_sim::report::perf::peak_rss_mib(),
+    });
+    let mut text = serde_json::to_string_pretty(&perf)?;
+    text.push('\n');
+    let path = dir.join("perf.json");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
+    let mut shards = Vec::new();
+    for d in dirs {
+        match sweep::read_shard(d) {
+            Ok(s) => shards.push(s),
+            Err(e) => return classify(e),
+        }
+    }
+    let merged = match sweep::merge(shards) {
+        Ok(m) => m,
+        Err(e) => return classify(e),
+    };
+    let output = SweepOutput {
+        base: &merged.base,
+        hash: &merged.hash,
+        records: &merged.records,
+    };
+    if let Err(e) = sweep::write_sweep(out, &output) {
+        return classify(e);
+    }
+    say!(
+        "merged {} shards, {} runs of sweep {}\nresults in {}",
+        dirs.len(),
+        merged.records.len(),
+        merged.base.run.name,
+        out.display()
+    );
+    Ok(Outcome::Passed)
+}
+
+pub fn compare(a: &Path, b: &Path, out: Option<PathBuf>) -> anyhow::Result<Outcome> {
+    let out = out.unwrap_or_else(|| Path::new("results").join("compare"));
+    match interop_sim::report::compare::compare(a, b, &out) {
+        Ok(()) => {
+            say!("comparison in {}", out.join("report.html").display());
+            Ok(Outcome::Passed)
+        }
+        Err(interop_sim::report::ReportError::Input { path, message }) => {
+            eprintln!("interop-sim: {}: {message}", path.display());
+            Ok(Outcome::Invalid)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

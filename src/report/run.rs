@@ -1,0 +1,431 @@
+//! A run's results folder, complete: the deterministic files of `files`, messages.csv (with
+//! `--ledger`), the plots and report.html. perf.json (wall clock) is written by the caller.
+
+use super::files::{write_results, ReportError};
+use super::html::{link, num, pass_cell, Cell, Page};
+use super::plots::bars::GroupedBars;
+use super::plots::spectrum::{self, Spectrum};
+use super::plots::time::{FaultWindow, TimeFigure, TimeKind};
+use super::plots::{self, Drawn, Figure};
+use crate::engine::time::format_duration_ns;
+use crate::metrics::{PathKind, Summary};
+use crate::scenario::{Endpoint, Fault, FaultKind, Provider, Scenario};
+use crate::sim::RunResult;
+use hdrhistogram::Histogram;
+use std::path::{Path, PathBuf};
+
+/// What to write besides the default files.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// messages.csv, one row per message.
+    pub ledger: bool,
+}
+
+/// Writes summary.json, timeseries.csv, latency.hgrm, messages.csv (if asked), plots/ and
+/// report.html into `dir`; returns the files written.
+pub fn write_run(
+    dir: &Path,
+    s: &Scenario,
+    r: &RunResult,
+    opts: RunOptions,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = write_results(dir, r)?;
+    if opts.ledger {
+        let path = dir.join("messages.csv");
+        super::files::write_file(
+            &path,
+            super::messages::messages_csv(r.ledger.records()).as_bytes(),
+        )?;
+        written.push(path);
+    }
+    let figures = draw_figures(&dir.join("plots"), s, r)?;
+    let html = page(s, r, &figures, opts);
+    let path = dir.join("report.html");
+    super::files::write_file(&path, html.as_bytes())?;
+    written.push(path);
+    Ok(written)
+}
+
+/// The drawn figures, and the note that replaces the crypto figure when there is no data.
+pub struct Figures {
+    pub drawn: Vec<Drawn>,
+    pub crypto_note: Option<String>,
+}
+
+fn draw_figures(dir: &Path, s: &Scenario, r: &RunResult) -> Result<Figures, ReportError> {
+    let mut drawn = Vec::new();
+    let mut add = |fig: &dyn FigureDyn| -> Result<(), ReportError> {
+        drawn.push(fig.render_to(dir)?);
+        Ok(())
+    };
+    add(&latency_spectrum(r))?;
+    let faults = fault_windows(s, r.summary.end_time_s);
+    let send_end_s = s.run.duration_ns as f64 / 1e9;
+    for kind in [
+        TimeKind::Percentiles,
+        TimeKind::Throughput,
+        TimeKind::Queues,
+    ] {
+        add(&TimeFigure {
+            kind,
+            series: &r.timeseries,
+            faults: &faults,
+            send_end_s,
+        })?;
+    }
+    add(&outcomes(&r.summary))?;
+    let crypto_note = match crypto_bars(&r.summary) {
+        Some(fig) => {
+            add(&fig)?;
+            None
+        }
+        None => Some(
+            "No crypto cost figure: this run's summary.json has no `crypto` section (the crypto \
+             accounting is not built yet)."
+                .to_string(),
+        ),
+    };
+    Ok(Figures { drawn, crypto_note })
+}
+
+/// Object-safe rendering, so that figures of different types go through one loop.
+trait FigureDyn {
+    fn render_to(&self, dir: &Path) -> Result<Drawn, ReportError>;
+}
+
+impl<F: Figure> FigureDyn for F {
+    fn render_to(&self, dir: &Path) -> Result<Drawn, ReportError> {
+        plots::render(self, dir).map_err(ReportError::Plot)
+    }
+}
+
+fn latency_spectrum(r: &RunResult) -> Spectrum {
+    let mut series = Vec::new();
+    for p in PathKind::ALL {
+        let h = &r.ledger.latency[p.index()];
+        series.push(spectrum::series(path_label(p), p.index(), h));
+    }
+    let mut all = spectrum::series("all", 6, &r.ledger.latency_all);
+    all.width = 2;
+    series.push(all);
+    Spectrum {
+        name: "latency_spectrum".to_string(),
+        title: "Delivery latency by percentile".to_string(),
+        caption: "Latency from creation to display, per device delivery, by path kind (HdrHistogram percentile spectrum)."
+            .to_string(),
+        series,
+    }
+}
+
+pub fn path_label(p: PathKind) -> &'static str {
+    match p {
+        PathKind::Native => "same provider",
+        PathKind::Interop => "cross provider",
+        PathKind::Group => "group",
+    }
+}
+
+fn outcomes(sm: &Summary) -> GroupedBars {
+    let cats = [
+        "delivered",
+        "unreachable",
+        "expired",
+        "lost",
+        "unsent",
+        "duplicates",
+    ];
+    let series = PathKind::ALL
+        .iter()
+        .filter_map(|p| {
+            let c = &sm.paths.get(p.key())?.counters;
+            let values = vec![
+                c.delivered as f64,
+                c.unreachable as f64,
+                c.expired as f64,
+                c.lost as f64,
+                c.unsent as f64,
+                c.duplicates as f64,
+            ];
+            Some((path_label(*p).to_string(), values))
+        })
+        .filter(|(_, v)| v.iter().any(|x| *x > 0.0))
+        .collect();
+    GroupedBars {
+        name: "outcomes".to_string(),
+        title: "Message outcomes".to_string(),
+        caption: "What became of each message, by path kind (log scale; duplicates are extra displays, not messages)."
+            .to_string(),
+        y_desc: "messages (log scale)".to_string(),
+        categories: cats.iter().map(|c| c.to_string()).collect(),
+        series,
+        log_y: true,
+    }
+}
+
+/// The crypto figure from a `crypto` object in summary.json: `{ kind: number }` or
+/// `{ kind: { field: number, ... } }` (one bar per numeric field). `None` when absent.
+fn crypto_bars(sm: &Summary) -> Option<GroupedBars> {
+    crypto_bars_of(&serde_json::to_value(sm).ok()?)
+}
+
+/// [`crypto_bars`] of a summary.json document.
+pub fn crypto_bars_of(json: &serde_json::Value) -> Option<GroupedBars> {
+    let crypto = json.get("crypto")?.as_object()?;
+    let kinds: Vec<&String> = crypto.keys().collect();
+    let mut fields: Vec<String> = Vec::new();
+    for v in crypto.values() {
+        match v {
+            serde_json::Value::Number(_) if !fields.iter().any(|f| f == "cost") => {
+                fields.push("cost".to_string())
+            }
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    if x.is_number() && !fields.contains(k) {
+                        fields.push(k.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if kinds.is_empty() || fields.is_empty() {
+        return None;
+    }
+    let series = fields
+        .iter()
+        .map(|f| {
+            let values = kinds
+                .iter()
+                .map(|k| match &crypto[k.as_str()] {
+                    serde_json::Value::Number(n) if f == "cost" => n.as_f64().unwrap_or(0.0),
+                    serde_json::Value::Object(o) => {
+                        o.get(f).and_then(|x| x.as_f64()).unwrap_or(0.0)
+                    }
+                    _ => 0.0,
+                })
+                .collect();
+            (f.clone(), values)
+        })
+        .collect();
+    let unit = if fields.iter().all(|f| f.ends_with("_us")) {
+        " (µs)"
+    } else if fields.iter().all(|f| f.ends_with("_ns")) {
+        " (ns)"
+    } else {
+        ""
+    };
+    Some(GroupedBars {
+        name: "crypto".to_string(),
+        title: "Crypto cost per message kind".to_string(),
+        caption: "From the crypto section of summary.json.".to_string(),
+        y_desc: format!("cost{unit}"),
+        categories: kinds.iter().map(|k| k.to_string()).collect(),
+        series,
+        log_y: false,
+    })
+}
+
+fn endpoint_name(e: &Endpoint, providers: &[Provider]) -> String {
+    let name = |i: usize| providers.get(i).map_or("?".to_string(), |p| p.name.clone());
+    match e {
+        Endpoint::Gateway => "gateway".to_string(),
+        Endpoint::Provider(i) => name(*i),
+        Endpoint::Clients(i) => format!("{}-clients", name(*i)),
+    }
+}
+
+/// "partition gateway–haiket", "crash birdychat", "loss 5% gateway_partner".
+pub fn fault_label(f: &Fault, providers: &[Provider]) -> String {
+    let ep = |e: &Endpoint| endpoint_name(e, providers);
+    let pct = |x: f64| format!("{}%", plots::trim_float(x * 100.0));
+    match &f.kind {
+        FaultKind::Partition { a, b, one_way } => {
+            let arrow = if *one_way { "→" } else { "–" };
+            format!("partition {}{arrow}{}", ep(a), ep(b))
+        }
+        FaultKind::Crash { node, durable } => {
+            format!(
+                "crash {}{}",
+                ep(node),
+                if *durable { "" } else { " (volatile)" }
+            )
+        }
+        FaultKind::Slow { node, factor } => {
+            format!("slow {} ×{}", ep(node), plots::trim_float(*factor))
+        }
+        FaultKind::Loss { link, rate } => format!("loss {} {}", pct(*rate), link.key()),
+        FaultKind::Duplicate { link, rate } => format!("duplicate {} {}", pct(*rate), link.key()),
+        FaultKind::Reorder { link, rate } => format!("reorder {} {}", pct(*rate), link.key()),
+        FaultKind::Tamper { link, rate } => format!("tamper {} {}", pct(*rate), link.key()),
+        FaultKind::Replay { link, rate } => format!("replay {} {}", pct(*rate), link.key()),
+        FaultKind::IdentityReset { provider, users } => {
+            format!(
+                "identity reset {} of {}",
+                pct(*users),
+                ep(&Endpoint::Provider(*provider))
+            )
+        }
+        FaultKind::Toggle { provider, users } => {
+            format!(
+                "opt-out {} of {}",
+                pct(*users),
+                ep(&Endpoint::Provider(*provider))
+            )
+        }
+        FaultKind::Surge { factor } => format!("surge ×{}", plots::trim_float(*factor)),
+        FaultKind::ClockSkew {
+            node,
+            offset_ns,
+            behind,
+        } => format!(
+            "clock skew {} {}{}",
+            ep(node),
+            if *behind { "-" } else { "+" },
+            format_duration_ns(*offset_ns)
+        ),
+        FaultKind::PushLoss { provider, rate } => {
+            format!(
+                "push loss {} {}",
+                pct(*rate),
+                ep(&Endpoint::Provider(*provider))
+            )
+        }
+        FaultKind::PrekeyDrain {
+            provider, users, ..
+        } => {
+            format!(
+                "prekey drain {} of {}",
+                pct(*users),
+                ep(&Endpoint::Provider(*provider))
+            )
+        }
+    }
+}
+
+pub fn fault_windows(s: &Scenario, end_s: f64) -> Vec<FaultWindow> {
+    s.faults
+        .iter()
+        .map(|f| FaultWindow {
+            start_s: f.at_ns as f64 / 1e9,
+            end_s: f.end_ns().map_or(end_s, |e| e as f64 / 1e9),
+            label: fault_label(f, &s.providers),
+        })
+        .collect()
+}
+
+/// Percentiles of the percentile table.
+const TABLE_QUANTILES: [(f64, &str); 6] = [
+    (0.5, "p50"),
+    (0.9, "p90"),
+    (0.99, "p99"),
+    (0.999, "p99.9"),
+    (0.9999, "p99.99"),
+    (1.0, "max"),
+];
+
+/// One row of the percentile table, values in ms.
+pub fn percentile_row(label: &str, h: &Histogram<u64>) -> Vec<Cell> {
+    let mut row: Vec<Cell> = vec![label.into(), h.len().to_string().into()];
+    for (q, _) in TABLE_QUANTILES {
+        let v = if h.is_empty() {
+            "–".to_string()
+        } else if q >= 1.0 {
+            format!("{:.1}", h.max() as f64 / 1e6)
+        } else {
+            format!("{:.1}", h.value_at_quantile(q) as f64 / 1e6)
+        };
+        row.push(v.into());
+    }
+    row
+}
+
+pub fn percentile_header() -> Vec<&'static str> {
+    let mut h = vec!["path kind", "deliveries"];
+    h.extend(TABLE_QUANTILES.iter().map(|(_, l)| *l));
+    h
+}
+
+fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String {
+    let sm = &r.summary;
+    let mut p = Page::new();
+    p.h1(&format!("interop-sim run: {}", sm.scenario));
+    let badge = if sm.passed {
+        "<span class=\"badge pass\">PASSED</span>"
+    } else {
+        "<span class=\"badge fail\">FAILED</span>"
+    };
+    p.raw(&format!(
+        "<p class=\"meta\">{badge} seed {} · scenario hash {} · fingerprint {} · interop-sim {} · {} events · {:.1} s simulated</p>",
+        sm.seed, sm.scenario_hash, sm.fingerprint, sm.version, sm.events_processed, sm.end_time_s
+    ));
+    super::run_tables::scenario_section(&mut p, s);
+    p.h2("Verdict");
+    if sm.expect.is_empty() {
+        p.para("note", "This scenario has no [expect] block.");
+    } else {
+        let rows: Vec<Vec<Cell>> = sm
+            .expect
+            .iter()
+            .map(|v| {
+                vec![
+                    v.key.as_str().into(),
+                    v.bound.as_str().into(),
+                    v.value.map_or("not measured".to_string(), num).into(),
+                    pass_cell(v.ok),
+                ]
+            })
+            .collect();
+        p.table(&["expectation", "bound", "measured", "verdict"], &rows);
+    }
+    p.h2("Delivery latency (ms)");
+    let mut rows = vec![percentile_row("all", &r.ledger.latency_all)];
+    for k in PathKind::ALL {
+        rows.push(percentile_row(path_label(k), &r.ledger.latency[k.index()]));
+    }
+    p.table(&percentile_header(), &rows);
+    super::run_tables::counters_section(&mut p, sm);
+    p.h2("Plots");
+    for d in &figs.drawn {
+        p.figure(d);
+    }
+    if let Some(note) = &figs.crypto_note {
+        p.para("note", note);
+    }
+    p.h2("Files");
+    let mut files = vec![
+        link("summary.json", "summary.json"),
+        link("timeseries.csv", "timeseries.csv"),
+        link("latency.hgrm", "latency.hgrm"),
+        link("perf.json", "perf.json (wall clock)"),
+    ];
+    if opts.ledger {
+        files.insert(2, link("messages.csv", "messages.csv"));
+    }
+    p.raw(&format!("<p>{}</p>", files.join(" · ")));
+    p.finish(&format!("interop-sim: {}", sm.scenario))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crypto_figure_from_a_crypto_section() {
+        let json = serde_json::json!({
+            "crypto": {
+                "text": { "encrypt_us": 2.5, "decrypt_us": 2.7 },
+                "image": { "encrypt_us": 9.0, "decrypt_us": 8.0 },
+                "session": 338.0
+            }
+        });
+        let fig = crypto_bars_of(&json).expect("a crypto section gives a figure");
+        assert_eq!(fig.categories, ["image", "session", "text"]);
+        let labels: Vec<&str> = fig.series.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["decrypt_us", "encrypt_us", "cost"]);
+        assert!(crypto_bars_of(&serde_json::json!({ "sent": 1 })).is_none());
+        let dir = std::env::temp_dir().join(format!("interop-sim-crypto-{}", std::process::id()));
+        let drawn = plots::render(&fig, &dir).expect("draws");
+        assert!(drawn.png.starts_with(b"\x89PNG"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,199 @@
+//! The tables of a run's report.html: the scenario in brief, and the counters, throughput and
+//! utilization of the summary.
+
+use super::html::{num, Cell, Page};
+use super::run::{fault_label, path_label};
+use crate::engine::time::format_duration_ns;
+use crate::metrics::{PathKind, Summary};
+use crate::scenario::{AdapterMode, HopClass, Latency, Role, Scenario};
+
+pub fn scenario_section(p: &mut Page, s: &Scenario) {
+    p.h2("Scenario");
+    let w = &s.workload;
+    let users: u64 = s.providers.iter().map(|p| p.users as u64).sum();
+    p.raw(&format!(
+        "<p>{} users; each sends {} messages an hour ({} messages/s offered in all), {}% of conversations across providers, {}% in groups. Sends for {}, then drains for {}; one timeseries row per {}.</p>",
+        users,
+        num(w.messages_per_user_hour),
+        super::plots::trim_float(users as f64 * w.messages_per_user_hour / 3600.0),
+        super::plots::trim_float(w.cross_provider * 100.0),
+        super::plots::trim_float(w.groups_share * 100.0),
+        format_duration_ns(s.run.duration_ns),
+        format_duration_ns(s.run.drain_ns),
+        format_duration_ns(s.run.interval_ns),
+    ));
+    let rows: Vec<Vec<Cell>> = s
+        .providers
+        .iter()
+        .map(|pr| {
+            let devices = if pr.devices_min == pr.devices_max {
+                pr.devices_min.to_string()
+            } else {
+                format!("{}–{}", pr.devices_min, pr.devices_max)
+            };
+            let role = match pr.role {
+                Role::Gatekeeper => "gatekeeper",
+                Role::Partner => "partner",
+            };
+            let adapter = match (pr.role, pr.adapter) {
+                (Role::Gatekeeper, _) => "–",
+                (_, AdapterMode::Proxied) => "proxied",
+                (_, AdapterMode::Direct) => "direct",
+            };
+            vec![
+                pr.name.as_str().into(),
+                role.into(),
+                pr.users.to_string().into(),
+                devices.into(),
+                format!("{}%", super::plots::trim_float(pr.opt_in * 100.0)).into(),
+                adapter.into(),
+            ]
+        })
+        .collect();
+    p.table(
+        &[
+            "provider",
+            "role",
+            "users",
+            "devices per user",
+            "opted in",
+            "adapter",
+        ],
+        &rows,
+    );
+    let links: Vec<Vec<Cell>> = HopClass::ALL
+        .iter()
+        .map(|h| {
+            let l = s.network.link(*h);
+            vec![
+                h.key().into(),
+                latency_text(&l.latency).into(),
+                format!("{}%", super::plots::trim_float(l.loss * 100.0)).into(),
+                l.bandwidth_bytes_per_s
+                    .map_or("unlimited".to_string(), |b| format!("{b} B/s"))
+                    .into(),
+            ]
+        })
+        .collect();
+    p.table(&["link", "latency", "loss", "bandwidth"], &links);
+    let c = &s.capacity;
+    let caps: Vec<Vec<Cell>> = [
+        ("gateway", &c.gateway),
+        ("chat_server", &c.chat_server),
+        ("adapter", &c.adapter),
+    ]
+    .iter()
+    .map(|(n, k)| {
+        vec![
+            (*n).into(),
+            k.cores.to_string().into(),
+            format_duration_ns(k.per_message_ns).into(),
+            k.queue_max.to_string().into(),
+            k.rate_limit_per_partner
+                .map_or("–".to_string(), |r| format!("{}/s", num(r)))
+                .into(),
+        ]
+    })
+    .collect();
+    p.table(
+        &[
+            "node",
+            "cores",
+            "per message",
+            "queue max",
+            "rate limit per partner",
+        ],
+        &caps,
+    );
+    if s.faults.is_empty() {
+        p.para("meta", "No faults.");
+    } else {
+        let rows: Vec<Vec<Cell>> = s
+            .faults
+            .iter()
+            .map(|f| {
+                vec![
+                    fault_label(f, &s.providers).into(),
+                    format_duration_ns(f.at_ns).into(),
+                    f.for_ns
+                        .map_or("to the end".to_string(), format_duration_ns)
+                        .into(),
+                ]
+            })
+            .collect();
+        p.table(&["fault", "at", "for"], &rows);
+    }
+}
+
+fn latency_text(l: &Latency) -> String {
+    let d = |ns: u64| format_duration_ns(ns);
+    match *l {
+        Latency::Constant { value_ns } => d(value_ns),
+        Latency::Uniform { min_ns, max_ns } => format!("uniform {}–{}", d(min_ns), d(max_ns)),
+        Latency::Normal { mean_ns, stddev_ns } => {
+            format!("normal {} ± {}", d(mean_ns), d(stddev_ns))
+        }
+        Latency::Lognormal { median_ns, p99_ns } => {
+            format!("lognormal median {}, p99 {}", d(median_ns), d(p99_ns))
+        }
+        Latency::Pareto { min_ns, alpha } => format!("pareto min {}, α {}", d(min_ns), alpha),
+    }
+}
+
+pub fn counters_section(p: &mut Page, sm: &Summary) {
+    p.h2("Outcomes");
+    let header = [
+        "path kind",
+        "sent",
+        "delivered",
+        "unreachable",
+        "expired",
+        "lost",
+        "unsent",
+        "duplicates",
+        "delivered ratio",
+    ];
+    let row = |label: &str, c: &crate::metrics::summary::Counters| -> Vec<Cell> {
+        vec![
+            label.into(),
+            c.sent.to_string().into(),
+            c.delivered.to_string().into(),
+            c.unreachable.to_string().into(),
+            c.expired.to_string().into(),
+            c.lost.to_string().into(),
+            c.unsent.to_string().into(),
+            c.duplicates.to_string().into(),
+            format!("{:.4}", c.delivered_ratio).into(),
+        ]
+    };
+    let mut rows = vec![row("all", &sm.counters)];
+    for k in PathKind::ALL {
+        if let Some(ps) = sm.paths.get(k.key()) {
+            rows.push(row(path_label(k), &ps.counters));
+        }
+    }
+    p.table(&header, &rows);
+    p.raw(&format!(
+        "<p>Throughput: {} deliveries/s mean over the send window, {} peak (per interval). Out of order {}, decrypt failures {}, tamper detected {}, replays rejected {}, duplicates suppressed {}, read {}.</p>",
+        num(sm.delivered_per_s_mean),
+        num(sm.delivered_per_s_peak),
+        sm.counters.out_of_order,
+        sm.counters.decrypt_failures,
+        sm.tamper_detected,
+        sm.replay_rejected,
+        sm.duplicates_suppressed,
+        sm.read
+    ));
+    let util: Vec<Vec<Cell>> = sm
+        .nodes
+        .iter()
+        .map(|(k, u)| {
+            vec![
+                k.as_str().into(),
+                format!("{:.1}%", u.utilization_mean * 100.0).into(),
+                format!("{:.1}%", u.utilization_peak * 100.0).into(),
+            ]
+        })
+        .collect();
+    p.table(&["node", "utilization mean", "utilization peak"], &util);
+}

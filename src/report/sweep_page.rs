@@ -1,0 +1,119 @@
+//! A sweep's report.html: the grid, the capacity curves and a table of the grid points. The
+//! sweep module computes the view (it knows runs and histograms); this module only presents it.
+
+use super::files::{write_file, ReportError};
+use super::html::{esc, link, Cell, Page};
+use super::plots::capacity::{CapacityFigure, Metric};
+use super::plots::{self, Drawn};
+use std::path::Path;
+
+/// One point of a capacity curve (a grid point with its repeats merged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurvePoint {
+    pub x: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub delivered_ratio: f64,
+}
+
+/// A line: the points sharing the values of the parameters that do not set the load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<CurvePoint>,
+    /// Index into `points` of the knee.
+    pub knee: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepView {
+    pub name: String,
+    pub hash: String,
+    pub seed: u64,
+    pub keys: Vec<String>,
+    /// Per key, its values as written.
+    pub axis_values: Vec<Vec<String>>,
+    pub repeats: u32,
+    pub runs: u64,
+    pub runs_passed: u64,
+    pub x_desc: String,
+    /// Per grid point: point, one value per key, offered/s, p50, p99, p999, ratio, passed.
+    pub rows: Vec<Vec<String>>,
+    pub curves: Vec<Curve>,
+    pub knee_rule: String,
+}
+
+/// Draws the capacity plots into `dir/plots` and writes `dir/report.html`.
+pub fn write(dir: &Path, v: &SweepView) -> Result<(), ReportError> {
+    let plots_dir = dir.join("plots");
+    let mut drawn: Vec<Drawn> = Vec::new();
+    for metric in [Metric::P50, Metric::P99, Metric::P999, Metric::Ratio] {
+        let fig = CapacityFigure {
+            metric,
+            curves: &v.curves,
+            x_desc: &v.x_desc,
+        };
+        drawn.push(plots::render(&fig, &plots_dir)?);
+    }
+    let html = page(v, &drawn);
+    write_file(&dir.join("report.html"), html.as_bytes())
+}
+
+fn page(v: &SweepView, drawn: &[Drawn]) -> String {
+    let mut p = Page::new();
+    p.h1(&format!("interop-sim sweep: {}", v.name));
+    p.raw(&format!(
+        "<p class=\"meta\">sweep hash {} · base seed {} · {} runs ({} grid points × {} repeats) · {} runs met every expectation</p>",
+        esc(&v.hash),
+        v.seed,
+        v.runs,
+        v.rows.len(),
+        v.repeats,
+        v.runs_passed
+    ));
+    p.h2("Grid");
+    let rows: Vec<Vec<Cell>> = v
+        .keys
+        .iter()
+        .zip(&v.axis_values)
+        .map(|(k, vals)| vec![k.as_str().into(), vals.join(", ").into()])
+        .collect();
+    if rows.is_empty() {
+        p.para("meta", "No grid: repeats of the base scenario only.");
+    } else {
+        p.table(&["key", "values"], &rows);
+    }
+    p.raw(&format!(
+        "<p>Each repeat runs with its own seed, derived from the base seed; a grid point's percentiles are of all its repeats' deliveries together (histograms merged). {}</p>",
+        esc(&v.knee_rule)
+    ));
+    p.h2("Capacity curves");
+    for d in drawn {
+        p.figure(d);
+    }
+    p.h2("Grid points");
+    let mut header: Vec<&str> = vec!["point"];
+    header.extend(v.keys.iter().map(|k| k.as_str()));
+    header.extend([
+        "offered/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "delivered ratio",
+        "runs passed",
+    ]);
+    let rows: Vec<Vec<Cell>> = v
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
+        .collect();
+    p.table(&header, &rows);
+    p.h2("Files");
+    p.raw(&format!(
+        "<p>{} (one row per run) · {} (every run, with its latency histograms in HdrHistogram V2 form, base64)</p>",
+        link("sweep.csv", "sweep.csv"),
+        link("runs.json", "runs.json")
+    ));
+    p.finish(&format!("interop-sim sweep: {}", v.name))
+}

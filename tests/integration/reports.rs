@@ -1,0 +1,242 @@
+//! Results a capacity planner reads: a run's folder holds every file (plots in PNG and SVG,
+//! report.html with the plots inline, messages.csv with --ledger); a sweep gives the same
+//! sweep.csv and histograms on 1 or 2 threads, and in 3 shards merged; compare writes its page.
+
+use crate::{root, scratch};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn interop_sim(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args(args)
+        .output()
+        .expect("spawn interop-sim");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    out
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("scratch paths are UTF-8")
+}
+
+fn read(dir: &Path, f: &str) -> Vec<u8> {
+    std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{} missing: {e}", dir.join(f).display()))
+}
+
+const PLOTS: [&str; 5] = [
+    "latency_spectrum",
+    "latency_over_time",
+    "throughput",
+    "queues",
+    "outcomes",
+];
+
+#[test]
+fn a_run_writes_every_file_and_a_self_contained_page() {
+    let dir = scratch("report-run");
+    let file = root().join("tests/data/scenarios/small.toml");
+    let out = interop_sim(&["run", path(&file), "--out", path(&dir), "--ledger"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for f in [
+        "summary.json",
+        "timeseries.csv",
+        "latency.hgrm",
+        "messages.csv",
+        "perf.json",
+    ] {
+        assert!(!read(&dir, f).is_empty(), "{f} is empty");
+    }
+    for p in PLOTS {
+        let png = read(&dir, &format!("plots/{p}.png"));
+        assert!(png.starts_with(b"\x89PNG"), "{p}.png is not a PNG");
+        let svg = String::from_utf8(read(&dir, &format!("plots/{p}.svg"))).expect("SVG is text");
+        assert!(svg.contains("<svg"), "{p}.svg is not an SVG");
+    }
+    let html = String::from_utf8(read(&dir, "report.html")).expect("HTML is text");
+    assert_eq!(html.matches("data:image/png;base64,").count(), PLOTS.len());
+    for needle in [
+        "Verdict",
+        "p99.9",
+        "timeseries.csv",
+        "messages.csv",
+        "no `crypto` section",
+    ] {
+        assert!(html.contains(needle), "report.html lacks {needle:?}");
+    }
+    // messages.csv: one row per message, outcomes adding up to summary.json's counters.
+    let csv = String::from_utf8(read(&dir, "messages.csv")).expect("CSV is text");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&read(&dir, "summary.json")).expect("summary.json");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len() as u64, summary["sent"].as_u64().expect("sent"));
+    for outcome in ["delivered", "unreachable", "lost", "expired", "unsent"] {
+        let n = rows
+            .iter()
+            .filter(|r| r.split(',').nth(8) == Some(outcome))
+            .count() as u64;
+        assert_eq!(n, summary[outcome].as_u64().expect("counter"), "{outcome}");
+    }
+}
+
+#[test]
+fn three_shards_merged_equal_the_unsharded_sweep_on_any_thread_count() {
+    let file = root().join("tests/data/scenarios/small-sweep.toml");
+    let (one, two) = (scratch("sweep-t1"), scratch("sweep-t2"));
+    for (dir, threads) in [(&one, "1"), (&two, "2")] {
+        let out = interop_sim(&[
+            "sweep",
+            path(&file),
+            "--out",
+            path(dir),
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut shard_dirs = Vec::new();
+    for k in 0..3 {
+        let dir = scratch(&format!("sweep-shard-{k}"));
+        let shard = format!("{k}/3");
+        let out = interop_sim(&["sweep", path(&file), "--shard", &shard, "--out", path(&dir)]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        shard_dirs.push(dir);
+    }
+    let merged = scratch("sweep-merged");
+    let mut args = vec!["merge"];
+    args.extend(shard_dirs.iter().map(|d| path(d)));
+    args.extend(["--out", path(&merged)]);
+    let out = interop_sim(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // runs.json holds every run's histograms (V2, base64): equal files, equal histograms.
+    for f in ["sweep.csv", "runs.json", "report.html"] {
+        assert!(
+            read(&one, f) == read(&two, f),
+            "{f}: 1 thread and 2 threads differ"
+        );
+        assert!(
+            read(&one, f) == read(&merged, f),
+            "{f}: 3 shards merged differ"
+        );
+    }
+    let csv = String::from_utf8(read(&one, "sweep.csv")).expect("CSV is text");
+    assert_eq!(csv.lines().count(), 1 + 12, "12 runs and a header");
+    let html = String::from_utf8(read(&one, "report.html")).expect("HTML is text");
+    assert_eq!(html.matches("data:image/png;base64,").count(), 4);
+    // A shard missing, or one given twice, is bad input.
+    let out = interop_sim(&[
+        "merge",
+        path(&shard_dirs[0]),
+        path(&shard_dirs[1]),
+        "--out",
+        path(&merged),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let twice = [
+        path(&shard_dirs[0]),
+        path(&shard_dirs[0]),
+        path(&shard_dirs[2]),
+    ];
+    let out = interop_sim(&[
+        "merge",
+        twice[0],
+        twice[1],
+        twice[2],
+        "--out",
+        path(&merged),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn compare_two_runs() {
+    let file = root().join("tests/data/scenarios/small.toml");
+    let (a, b, c) = (scratch("cmp-a"), scratch("cmp-b"), scratch("cmp-out"));
+    interop_sim(&["run", path(&file), "--out", path(&a)]);
+    interop_sim(&["run", path(&file), "--out", path(&b), "--seed", "12"]);
+    let out = interop_sim(&["compare", path(&a), path(&b), "--out", path(&c)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8(read(&c, "report.html")).expect("HTML is text");
+    assert!(html.contains("delivered_p99") && html.contains("data:image/png;base64,"));
+    let out = interop_sim(&[
+        "compare",
+        path(&a),
+        path(&root().join("nowhere")),
+        "--out",
+        path(&c),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Users above which a scenario is a scale test (scale-1m), not run here.
+const USERS_MAX_IN_TESTS: u64 = 100_000;
+
+#[test]
+fn every_scenario_writes_every_file() {
+    use interop_sim::{report, scenario, sim};
+    let mut dirs: Vec<_> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    dirs.sort();
+    let mut ran = 0;
+    for file in dirs {
+        let s = scenario::load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let users: u64 = s.providers.iter().map(|p| p.users as u64).sum();
+        if users > USERS_MAX_IN_TESTS {
+            continue;
+        }
+        let dir = scratch(&format!("scenario-{}", s.run.name));
+        let r = sim::run_scenario(&s, &scenario::hash(&s));
+        let opts = report::RunOptions { ledger: true };
+        report::write_run(&dir, &s, &r, opts).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for f in [
+            "summary.json",
+            "timeseries.csv",
+            "latency.hgrm",
+            "messages.csv",
+            "report.html",
+        ] {
+            assert!(
+                !read(&dir, f).is_empty(),
+                "{}: {f} is empty",
+                file.display()
+            );
+        }
+        let html = String::from_utf8(read(&dir, "report.html")).expect("HTML is text");
+        assert_eq!(
+            html.matches("data:image/png;base64,").count(),
+            PLOTS.len(),
+            "{}: a plot is missing",
+            file.display()
+        );
+        ran += 1;
+    }
+    assert!(ran >= 1, "no scenario ran");
+}
