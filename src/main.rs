@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use interop_sim::bench::{self as regress, BenchError};
 use interop_sim::report::perf::{Perf, Stopwatch};
 use interop_sim::scenario::{self, Scenario};
 use interop_sim::{report, shrink, sim};
@@ -63,6 +64,37 @@ enum Command {
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
     Check { file: PathBuf },
+    /// Regression benches for CI: deterministic counters and instruction counts against
+    /// results/baseline/ (see benches/README.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Re-run every CI scenario (scenarios/*.toml but scale-*) and compare its counters with
+    /// results/baseline/<scenario>.json; exit 1 naming each differing scenario and counter.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        #[command(flatten)]
+        dirs: BenchDirs,
+    },
+    /// Re-run every CI scenario and rewrite its baseline file (review the diff, then commit).
+    #[command(after_help = EXIT_CODES)]
+    Update {
+        #[command(flatten)]
+        dirs: BenchDirs,
+    },
+}
+
+#[derive(clap::Args)]
+struct BenchDirs {
+    /// Folder of scenario files.
+    #[arg(long, default_value = "scenarios")]
+    scenarios: PathBuf,
+    /// Folder of baseline files.
+    #[arg(long, default_value = "results/baseline")]
+    baseline: PathBuf,
 }
 
 /// What ended the command, mapped to the documented exit codes.
@@ -104,6 +136,7 @@ fn main() -> ExitCode {
         Command::Shrink { file, seed, out } => shrink(&file, seed, out),
         Command::Peer => peer(),
         Command::Check { file } => check(&file),
+        Command::Bench(b) => bench(b),
     };
     match result {
         Ok(Outcome::Passed) => ExitCode::from(0),
@@ -269,5 +302,59 @@ fn check(file: &Path) -> anyhow::Result<Outcome> {
     };
     print!("{}", scenario::to_toml(&s));
     println!("# scenario hash: {}", scenario::hash(&s));
+    Ok(Outcome::Passed)
+}
+
+fn bench(command: BenchCommand) -> anyhow::Result<Outcome> {
+    let result = match command {
+        BenchCommand::Check { dirs } => bench_check(&dirs),
+        BenchCommand::Update { dirs } => bench_update(&dirs),
+    };
+    match result {
+        Err(e) if e.is_invalid_input() => {
+            eprintln!("interop-sim bench: {e}");
+            Ok(Outcome::Invalid)
+        }
+        other => Ok(other?),
+    }
+}
+
+fn bench_check(dirs: &BenchDirs) -> Result<Outcome, BenchError> {
+    let checks = regress::counters::check(&dirs.scenarios, &dirs.baseline)?;
+    let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
+    for c in &checks {
+        for line in c.report() {
+            println!("{line}");
+        }
+    }
+    println!(
+        "bench check: {} of {} scenarios match {}",
+        checks.len() - failed.len(),
+        checks.len(),
+        dirs.baseline.display()
+    );
+    if failed.is_empty() {
+        return Ok(Outcome::Passed);
+    }
+    println!(
+        "if the change is intended: interop-sim bench update, then review and commit the diff"
+    );
+    Ok(Outcome::Failed)
+}
+
+fn bench_update(dirs: &BenchDirs) -> Result<Outcome, BenchError> {
+    let written = regress::counters::update(&dirs.scenarios, &dirs.baseline)?;
+    let changed: Vec<&str> = written
+        .iter()
+        .filter(|(_, c)| *c)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    println!(
+        "bench update: {} scenarios, {} baseline files changed{}{}",
+        written.len(),
+        changed.len(),
+        if changed.is_empty() { "" } else { ": " },
+        changed.join(", ")
+    );
     Ok(Outcome::Passed)
 }
