@@ -6,6 +6,8 @@
 //! criterion benches (`benches/`) stay for people; they time, these count.
 
 pub mod counters;
+pub mod hotpaths;
+pub mod instructions;
 
 use std::path::PathBuf;
 
