@@ -94,15 +94,23 @@ pub struct ScenarioCheck {
     pub baseline_hash: Option<String>,
     pub scenario_hash: String,
     pub diffs: Vec<CounterDiff>,
+    /// A baseline file whose scenario is gone (`bench update` deletes it).
+    pub stale: bool,
 }
 
 impl ScenarioCheck {
     pub fn passed(&self) -> bool {
-        self.baseline_hash.is_some() && self.diffs.is_empty()
+        !self.stale && self.baseline_hash.is_some() && self.diffs.is_empty()
     }
 
     /// Lines for the terminal: one per differing counter, each naming the scenario.
     pub fn report(&self) -> Vec<String> {
+        if self.stale {
+            return vec![format!(
+                "{}: a baseline without a CI scenario (`interop-sim bench update` deletes it)",
+                self.scenario
+            )];
+        }
         let Some(old_hash) = &self.baseline_hash else {
             return vec![format!(
                 "{}: no baseline (run `interop-sim bench update`)",
@@ -279,18 +287,59 @@ pub fn check(scenarios: &Path, baseline_dir: &Path) -> Result<Vec<ScenarioCheck>
             baseline_hash: old.map(|o| o.scenario_hash),
             scenario_hash: fresh.scenario_hash,
             scenario,
+            stale: false,
+        });
+    }
+    let names: Vec<String> = checks.iter().map(|c| c.scenario.clone()).collect();
+    for scenario in stale_baselines(baseline_dir, &names)? {
+        checks.push(ScenarioCheck {
+            scenario,
+            baseline_hash: None,
+            scenario_hash: String::new(),
+            diffs: Vec::new(),
+            stale: true,
         });
     }
     Ok(checks)
 }
 
-/// `bench update`: re-runs every CI scenario and rewrites its baseline file; returns each
-/// scenario with whether its file changed.
+/// Counter baseline files (those that parse as [`Baseline`]; the folder also holds other
+/// results) whose scenario is not among `scenarios`, by name.
+fn stale_baselines(baseline_dir: &Path, scenarios: &[String]) -> Result<Vec<String>, BenchError> {
+    let entries = match std::fs::read_dir(baseline_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(BenchError::io(baseline_dir, e)),
+    };
+    let mut stale = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| BenchError::io(baseline_dir, e))?.path();
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let is_json = path.extension().is_some_and(|e| e == "json");
+        if is_json && !scenarios.iter().any(|s| s == stem) && read_baseline(&path).is_ok() {
+            stale.push(stem.to_string());
+        }
+    }
+    stale.sort();
+    Ok(stale)
+}
+
+/// `bench update`: re-runs every CI scenario and rewrites its baseline file, and deletes the
+/// baseline files of scenarios that are gone; returns each scenario with whether its file
+/// changed.
 pub fn update(scenarios: &Path, baseline_dir: &Path) -> Result<Vec<(String, bool)>, BenchError> {
     let mut written = Vec::new();
     for (scenario, fresh) in measure_all(scenarios)? {
         let changed = write_if_changed(&baseline_path(baseline_dir, &scenario), &render(&fresh))?;
         written.push((scenario, changed));
+    }
+    let names: Vec<String> = written.iter().map(|(n, _)| n.clone()).collect();
+    for scenario in stale_baselines(baseline_dir, &names)? {
+        let path = baseline_path(baseline_dir, &scenario);
+        std::fs::remove_file(&path).map_err(|e| BenchError::io(&path, e))?;
+        written.push((format!("{scenario} (deleted)"), true));
     }
     Ok(written)
 }

@@ -80,3 +80,34 @@ fn changed_routing_fails_counter_check_naming_scenario_and_counter() {
     assert!(text.contains("baseline: fingerprint: "), "{text}");
     assert!(text.contains("0 of 1 scenarios match"), "{text}");
 }
+
+/// A baseline whose scenario file is gone fails the check, and `bench update` deletes it;
+/// other files of the folder (a run's summary.json) are left alone.
+#[test]
+fn stale_baseline_fails_check_and_update_deletes_it() {
+    let dir = scratch("bench-stale");
+    let (scenarios, baseline) = (dir.join("scenarios"), dir.join("baseline"));
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::copy(
+        root().join("scenarios/push-loss.toml"),
+        scenarios.join("push-loss.toml"),
+    )
+    .unwrap();
+    counters::update(&scenarios, &baseline).unwrap();
+    std::fs::copy(baseline.join("push-loss.json"), baseline.join("gone.json")).unwrap();
+    std::fs::write(baseline.join("summary.json"), "{}").unwrap();
+    let checks = counters::check(&scenarios, &baseline).unwrap();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.passed())
+        .map(|c| c.scenario.as_str())
+        .collect();
+    assert_eq!(failed, ["gone"]);
+    counters::update(&scenarios, &baseline).unwrap();
+    assert!(!baseline.join("gone.json").exists());
+    assert!(baseline.join("summary.json").exists());
+    assert!(counters::check(&scenarios, &baseline)
+        .unwrap()
+        .iter()
+        .all(|c| c.passed()));
+}
