@@ -168,9 +168,14 @@ fn crypto_bars(sm: &Summary) -> Option<GroupedBars> {
     crypto_bars_of(&serde_json::to_value(sm).ok()?)
 }
 
-/// [`crypto_bars`] of a summary.json document.
+/// [`crypto_bars`] of a summary.json document. The simulator's own layout (flat keys
+/// `by_message.<kind>.<op>_ns` and `by_message.<kind>.<op>`) gives the mean CPU time per
+/// operation for each message kind; other layouts are drawn as they are.
 pub fn crypto_bars_of(json: &serde_json::Value) -> Option<GroupedBars> {
     let crypto = json.get("crypto")?.as_object()?;
+    if let Some(bars) = per_message_kind(crypto) {
+        return Some(bars);
+    }
     let kinds: Vec<&String> = crypto.keys().collect();
     let mut fields: Vec<String> = Vec::new();
     for v in crypto.values() {
@@ -222,6 +227,59 @@ pub fn crypto_bars_of(json: &serde_json::Value) -> Option<GroupedBars> {
         categories: kinds.iter().map(|k| k.to_string()).collect(),
         series,
         log_y: false,
+    })
+}
+
+/// Crypto CPU time per message kind, split by operation, from the flat `by_message.*` counters
+/// (total charged µs per kind: what a planner prices per message mix).
+fn per_message_kind(crypto: &serde_json::Map<String, serde_json::Value>) -> Option<GroupedBars> {
+    use std::collections::BTreeMap;
+    let mut table: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for (key, value) in crypto {
+        let Some(rest) = key.strip_prefix("by_message.") else {
+            continue;
+        };
+        let Some((kind, op)) = rest.split_once('.') else {
+            continue;
+        };
+        let Some(op) = op.strip_suffix("_ns") else {
+            continue;
+        };
+        let ns = value.as_f64().unwrap_or(0.0);
+        *table
+            .entry(op.to_string())
+            .or_default()
+            .entry(kind.to_string())
+            .or_default() += ns / 1e3;
+    }
+    if table.is_empty() {
+        return None;
+    }
+    let mut kinds: Vec<String> = table.values().flat_map(|m| m.keys().cloned()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let series = table
+        .iter()
+        .map(|(op, by_kind)| {
+            (
+                op.clone(),
+                kinds
+                    .iter()
+                    .map(|k| by_kind.get(k).copied().unwrap_or(0.0))
+                    .collect(),
+            )
+        })
+        .collect();
+    Some(GroupedBars {
+        name: "crypto".to_string(),
+        title: "Crypto CPU time by message kind and operation".to_string(),
+        caption: "Simulated CPU charged from the cost table (devices and gateway), summed over the run. \
+                  \"control\" is work not tied to one message (key generation, session responses, Noise)."
+            .to_string(),
+        y_desc: "CPU time (µs, log)".to_string(),
+        categories: kinds,
+        series,
+        log_y: true,
     })
 }
 
