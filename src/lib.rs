@@ -4,6 +4,7 @@
 
 pub mod e2ee;
 pub mod engine;
+pub mod live;
 pub mod faults;
 pub mod metrics;
 pub mod net;

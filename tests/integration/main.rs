@@ -6,6 +6,7 @@ mod delivery;
 mod determinism;
 mod explore;
 mod faults;
+mod live;
 mod scenario_errors;
 mod scenario_robust;
 mod scenario_valid;

@@ -1,0 +1,560 @@
+//! One live run on loopback: bind every server's listener (ephemeral ports), start the server
+//! tasks and the generator shards, run the schedule, drain, shut down (also on Ctrl-C), and
+//! judge the ledger with the simulator's checker and summary.
+
+use super::client::{Shard, ShardReport, ShardSpec};
+use super::clock::Clock;
+use super::conn::{ConnStats, Inspector};
+use super::crypto::{Crypto, KeyDirectory};
+use super::ledger::{histogram, LedgerSink};
+use super::node::{spawn_acceptor, Dial, NodeTask, ServerNode, Shared};
+use super::schedule::{self, Arrivals, Load};
+use super::LiveError;
+use crate::e2ee::DeviceKeys;
+use crate::engine::{RngTree, SimTime, StopReason};
+use crate::metrics::checker;
+use crate::metrics::summary::{Latency, RunFacts};
+use crate::metrics::Summary;
+use crate::net::latency::unit;
+use crate::nodes::adapter::Adapter;
+use crate::nodes::chat_server::ChatServer;
+use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::directory::PartnerLink;
+use crate::nodes::gateway::Gateway;
+use crate::nodes::mailbox::MailboxConfig;
+use crate::nodes::partner_server::PartnerServer;
+use crate::nodes::{buggify::Bugs, Addr, Directory};
+use crate::scenario::{AdapterMode, Scenario};
+use crate::sim::RunResult;
+use crate::wire::{DeviceId, ProviderId, UserId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The marker every plaintext starts with; the gateway probe looks for it.
+pub const PLAINTEXT_MARKER: &[u8] = b"PLAINTEXT-MARKER:interop-sim:";
+/// Time between binding the listeners and the first arrival.
+pub const WARMUP_NS: u64 = 300_000_000;
+
+/// How to run live, beyond the scenario.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Scale the scenario's users down (or up) to this many in all, providers in proportion.
+    pub users: Option<u32>,
+    /// Messages per second; default: the scenario's users x messages_per_user_hour.
+    pub rate_per_s: Option<f64>,
+    /// Sending window; default: the scenario's duration.
+    pub duration_ns: Option<u64>,
+    pub arrivals: Arrivals,
+    pub ramp_ns: u64,
+    /// Generator shards (tasks holding client devices).
+    pub shards: usize,
+    /// An arrival more than this late is dropped and counted.
+    pub lag_max_ns: u64,
+    /// Bound on the drain after the sending window.
+    pub drain_max_ns: u64,
+    /// Tokio worker threads.
+    pub threads: usize,
+    /// The rate counts as reached when at least this share of the planned arrivals went out.
+    pub rate_tolerance: f64,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            users: None,
+            rate_per_s: None,
+            duration_ns: None,
+            arrivals: Arrivals::Constant,
+            ramp_ns: 0,
+            shards: 1,
+            lag_max_ns: 1_000_000_000,
+            drain_max_ns: 10_000_000_000,
+            threads: 2,
+            rate_tolerance: 0.99,
+        }
+    }
+}
+
+/// Wall-clock figures of a live run (live.json).
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveReport {
+    pub target_rate_per_s: f64,
+    pub planned: u64,
+    pub sent: u64,
+    pub dropped_arrivals: u64,
+    pub achieved_rate_per_s: f64,
+    pub rate_reached: bool,
+    pub delivered: u64,
+    pub delivered_per_s: f64,
+    /// Coordinated-omission corrected (from the intended send time), ms.
+    pub corrected: Latency,
+    /// From the actual send time, ms.
+    pub uncorrected: Latency,
+    /// How late arrivals went out, ms.
+    pub schedule_lag: Latency,
+    pub decrypt_failures: u64,
+    pub plaintext_verified: u64,
+    pub encrypted: u64,
+    pub sessions_started: u64,
+    pub gateway_plaintext_hits: u64,
+    pub gateway_messages_inspected: u64,
+    pub gateway_bytes_inspected: u64,
+    pub noise_messages: u64,
+    pub dropped_queue_full: u64,
+    pub interrupted: bool,
+    pub wall_s: f64,
+}
+
+/// A finished live run.
+pub struct LiveOutcome {
+    pub result: RunResult,
+    pub report: LiveReport,
+    /// Corrected latency per interval: (start ns, end ns, histogram), for the .hlog.
+    pub intervals: Vec<(u64, u64, hdrhistogram::Histogram<u64>)>,
+}
+
+impl LiveOutcome {
+    /// Expectations held and the target rate was reached.
+    pub fn passed(&self) -> bool {
+        self.result.summary.passed && self.report.rate_reached
+    }
+}
+
+/// The scenario with live's simplifications: one device per user, users scaled.
+pub fn live_scenario(s: &Scenario, users: Option<u32>) -> Scenario {
+    let mut s = s.clone();
+    let total: u64 = s.providers.iter().map(|p| p.users as u64).sum();
+    for p in &mut s.providers {
+        if let Some(u) = users {
+            p.users = ((p.users as u64 * u as u64) / total.max(1)).max(2) as u32;
+        }
+        p.devices_min = 1;
+        p.devices_max = 1;
+    }
+    s
+}
+
+fn directory(s: &Scenario, tree: &RngTree) -> Directory {
+    let mut rng = tree.stream("live-directory", 0);
+    let users: Vec<u32> = s.providers.iter().map(|p| p.users).collect();
+    let links = s
+        .providers
+        .iter()
+        .map(|p| match p.adapter {
+            AdapterMode::Direct => PartnerLink::Direct,
+            _ => PartnerLink::Proxied,
+        })
+        .collect();
+    let mut enlisted = Vec::new();
+    for p in &s.providers {
+        for _ in 0..p.users {
+            enlisted.push(unit(&mut rng) < p.opt_in);
+        }
+    }
+    let devices = vec![1u8; enlisted.len()];
+    Directory::new(&users, links, &devices, enlisted)
+}
+
+async fn bind() -> Result<(TcpListener, SocketAddr), LiveError> {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(LiveError::io("bind 127.0.0.1:0"))?;
+    let a = l.local_addr().map_err(LiveError::io("local_addr"))?;
+    Ok((l, a))
+}
+
+/// Runs `s` live on loopback (blocking: builds its own runtime).
+pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutcome, LiveError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(LiveError::io("tokio runtime"))?;
+    rt.block_on(run_async(s, hash, opts))
+}
+
+struct Servers {
+    handles: Vec<tokio::task::JoinHandle<NodeTask>>,
+    chat: SocketAddr,
+    gateway: SocketAddr,
+    adapters: BTreeMap<u32, SocketAddr>,
+    partners: BTreeMap<u32, SocketAddr>,
+    inspector: Arc<Inspector>,
+}
+
+async fn start_servers(s: &Scenario, sh: &Shared) -> Result<Servers, LiveError> {
+    let dir = &sh.dir;
+    let d = &s.devices;
+    let mailbox = MailboxConfig {
+        offline_ttl_ns: d.offline_ttl_ns,
+        redeliver_initial_ns: d.retry_initial_ns,
+        redeliver_max_ns: d.retry_max_ns,
+        dedup_window_max: 4096,
+        window_max: 32,
+    };
+    let (chat_l, chat) = bind().await?;
+    let (gw_l, gateway) = bind().await?;
+    let mut adapters = BTreeMap::new();
+    let mut partners = BTreeMap::new();
+    let mut tasks = Vec::new();
+    let mut gw_dials = Vec::new();
+    for p in 1..s.providers.len() as u32 {
+        let (l, a) = bind().await?;
+        partners.insert(p, a);
+        gw_dials.push(Dial {
+            to: Addr::PartnerServer(ProviderId(p)),
+            at: a,
+            noise: false,
+        });
+        let node = ServerNode::Partner(PartnerServer::new(ProviderId(p), dir, mailbox));
+        tasks.push((
+            l,
+            false,
+            NodeTask::new(Addr::PartnerServer(ProviderId(p)), node, sh.clone(), vec![]),
+        ));
+        if dir.partner_link(ProviderId(p)) == PartnerLink::Proxied {
+            let (l, a) = bind().await?;
+            adapters.insert(p, a);
+            let node = ServerNode::Adapter(Adapter::new(ProviderId(p)));
+            let up = Dial {
+                to: Addr::Gateway,
+                at: gateway,
+                noise: true,
+            };
+            tasks.push((
+                l,
+                false,
+                NodeTask::new(Addr::Adapter(ProviderId(p)), node, sh.clone(), vec![up]),
+            ));
+        }
+    }
+    let gw = Gateway::new(s.providers.len(), s.capacity.gateway.rate_limit_per_partner);
+    tasks.push((
+        gw_l,
+        true,
+        NodeTask::new(Addr::Gateway, ServerNode::Gateway(gw), sh.clone(), gw_dials),
+    ));
+    let up = Dial {
+        to: Addr::Gateway,
+        at: gateway,
+        noise: true,
+    };
+    let chat_node = ServerNode::Chat(ChatServer::new(dir, mailbox));
+    tasks.push((
+        chat_l,
+        false,
+        NodeTask::new(Addr::ChatServer, chat_node, sh.clone(), vec![up]),
+    ));
+    let inspector = Arc::new(Inspector::new(PLAINTEXT_MARKER));
+    let mut handles = Vec::new();
+    let mut ready = Vec::new();
+    for (l, noise, task) in tasks {
+        let probe = noise.then(|| inspector.clone());
+        spawn_acceptor(l, noise, "gateway", sh.clone(), task.inbox(), probe);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        ready.push(rx);
+        handles.push(tokio::spawn(task.run(tx)));
+    }
+    for r in ready {
+        let _ = r.await;
+    }
+    Ok(Servers {
+        handles,
+        chat,
+        gateway,
+        adapters,
+        partners,
+        inspector,
+    })
+}
+
+fn client_dials(srv: &Servers, dir: &Directory) -> Vec<Dial> {
+    let plain = |to, at| Dial {
+        to,
+        at,
+        noise: false,
+    };
+    let mut dials = vec![plain(Addr::ChatServer, srv.chat)];
+    for (&p, &a) in &srv.partners {
+        dials.push(plain(Addr::PartnerServer(ProviderId(p)), a));
+    }
+    for (&p, &a) in &srv.adapters {
+        dials.push(plain(Addr::Adapter(ProviderId(p)), a));
+    }
+    let direct =
+        (1..dir.providers() as u32).any(|p| dir.partner_link(ProviderId(p)) == PartnerLink::Direct);
+    if direct {
+        dials.push(Dial {
+            to: Addr::Gateway,
+            at: srv.gateway,
+            noise: true,
+        });
+    }
+    dials
+}
+
+/// Every device's keys and the published key directory.
+fn keys(dir: &Directory, tree: &RngTree) -> (Vec<DeviceKeys>, KeyDirectory) {
+    let mut rng = tree.stream("live-keys", 0);
+    let mut all = Vec::with_capacity(dir.devices());
+    let mut bundles = Vec::with_capacity(dir.devices());
+    for i in 0..dir.devices() as u32 {
+        let mut k = DeviceKeys::generate(i + 1, 1, &mut rng);
+        bundles.push(k.bundle(false, &mut rng));
+        all.push(k);
+    }
+    (all, Arc::new(bundles))
+}
+
+async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutcome, LiveError> {
+    let s = &live_scenario(s, opts.users);
+    let tree = RngTree::new(s.run.seed);
+    let dir = Arc::new(directory(s, &tree));
+    let users: u64 = dir.users() as u64;
+    let rate = opts
+        .rate_per_s
+        .unwrap_or(users as f64 * s.workload.messages_per_user_hour / 3600.0);
+    let duration_ns = opts.duration_ns.unwrap_or(s.run.duration_ns);
+    let load = Load {
+        rate_per_s: rate,
+        duration_ns,
+        arrivals: opts.arrivals,
+        ramp_ns: opts.ramp_ns,
+        start_ns: WARMUP_NS,
+    };
+    let plan = schedule::plan(s, &dir, &tree, &load)?;
+    let messages = plan.arrivals.len();
+    let (all_keys, directory) = keys(&dir, &tree);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let clock = Clock::start();
+    let ledger = LedgerSink::new(plan.ledger, dir.clone(), s.run.interval_ns);
+    let sh = Shared {
+        dir: dir.clone(),
+        clock,
+        ledger: ledger.clone(),
+        stats: Arc::new(ConnStats::default()),
+        tree,
+        conn_ids: Arc::new(AtomicU64::new(1)),
+        shutdown: stop_rx,
+    };
+    let srv = start_servers(s, &sh).await?;
+    let shards = opts.shards.max(1);
+    let cfg = DeviceConfig {
+        retry_initial_ns: s.devices.retry_initial_ns,
+        retry_max_ns: s.devices.retry_max_ns,
+        outbox_max: s.devices.outbox_max,
+        reorder_hold_ns: (2 * s.devices.retry_max_ns).max(30_000_000_000),
+        reorder_held_max: 256,
+        bugs: Bugs::NONE,
+    };
+    let mut keys_by_shard: Vec<Vec<Option<DeviceKeys>>> = (0..shards)
+        .map(|_| (0..dir.devices()).map(|_| None).collect())
+        .collect();
+    for (i, k) in all_keys.into_iter().enumerate() {
+        keys_by_shard[i % shards][i] = Some(k);
+    }
+    let mut handles = Vec::new();
+    for (j, keys) in keys_by_shard.into_iter().enumerate() {
+        let devices = (0..dir.devices() as u32)
+            .map(|i| (i as usize % shards == j).then(|| Device::new(DeviceId(i), &dir, &cfg)))
+            .collect();
+        let arrivals = plan
+            .arrivals
+            .iter()
+            .filter(|a| dir.primary_device(a.from).index() % shards == j)
+            .copied()
+            .collect();
+        let spec = ShardSpec {
+            me: j,
+            devices,
+            cfg,
+            crypto: Crypto::new(
+                keys,
+                directory.clone(),
+                sh.tree.stream("live-ratchet", j as u64),
+            ),
+            arrivals,
+            lag_max_ns: opts.lag_max_ns,
+            marker: PLAINTEXT_MARKER.to_vec(),
+            messages,
+            dials: client_dials(&srv, &dir),
+        };
+        handles.push(tokio::spawn(Shard::new(spec, sh.clone()).run()));
+    }
+    let interrupted =
+        wait_for_end(&clock, &ledger, WARMUP_NS + duration_ns, opts.drain_max_ns).await;
+    let end = clock.now();
+    let _ = stop_tx.send(true);
+    let mut reports = Vec::new();
+    for h in handles {
+        if let Ok(r) = h.await {
+            reports.push(r);
+        }
+    }
+    for h in srv.handles {
+        let _ = h.await;
+    }
+    let stats = sh.stats.clone();
+    drop(sh);
+    let summary_in = SummaryInputs {
+        s,
+        hash,
+        load: &load,
+        end,
+        reports: &reports,
+        inspector: &srv.inspector,
+        stats: &stats,
+        interrupted,
+        users: &dir,
+    };
+    Ok(finish(ledger, summary_in))
+}
+
+/// Waits out the sending window, then drains until every sent message is settled or the drain
+/// bound passes; Ctrl-C ends it early. Returns whether it was interrupted.
+async fn wait_for_end(
+    clock: &Clock,
+    ledger: &LedgerSink,
+    send_end_ns: u64,
+    drain_max_ns: u64,
+) -> bool {
+    let send_end = SimTime::from_nanos(send_end_ns);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    tokio::select! {
+        _ = tokio::time::sleep_until(clock.instant(send_end)) => {}
+        _ = &mut ctrl_c => return true,
+    }
+    let deadline = send_end.plus(drain_max_ns);
+    loop {
+        if clock.now() >= deadline || settled(ledger) {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+            _ = &mut ctrl_c => return true,
+        }
+    }
+}
+
+/// Every message that went out is delivered, refused or given up.
+fn settled(ledger: &LedgerSink) -> bool {
+    let l = ledger.lock();
+    l.ledger
+        .records()
+        .iter()
+        .zip(&l.actual_sent_ns)
+        .all(|(r, &sent)| {
+            sent == super::ledger::NOT_SENT || r.is_done() || (r.refused && !r.accepted)
+        })
+}
+
+struct SummaryInputs<'a> {
+    s: &'a Scenario,
+    hash: &'a str,
+    load: &'a Load,
+    end: SimTime,
+    reports: &'a [ShardReport],
+    inspector: &'a Inspector,
+    stats: &'a ConnStats,
+    interrupted: bool,
+    users: &'a Directory,
+}
+
+fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
+    let mut guard = ledger.lock();
+    guard.finish(i.end);
+    let l = &*guard;
+    let mut lag = histogram();
+    let (mut sent, mut dropped, mut dfail, mut verified, mut enc, mut sessions) =
+        (0, 0, 0, 0, 0, 0);
+    for r in i.reports {
+        let _ = lag.add(&r.lag);
+        sent += r.sent;
+        dropped += r.dropped_arrivals;
+        dfail += r.decrypt_failures;
+        verified += r.plaintext_verified;
+        enc += r.encrypted;
+        sessions += r.sessions_started;
+    }
+    let planned = l.ledger.records().len() as u64;
+    let window_s = i.load.duration_ns as f64 / 1e9;
+    let names: Vec<String> = i.s.providers.iter().map(|p| p.name.clone()).collect();
+    let dir = i.users;
+    let user = |u: UserId| format!("user {} ({})", u.0, names[dir.provider_of_user(u).index()]);
+    let end_ns = i.end.as_nanos();
+    let ts = l.timeseries();
+    let mut work = BTreeMap::new();
+    work.insert("dropped_arrivals".to_string(), dropped);
+    work.insert("decrypt_failures_live".to_string(), dfail);
+    work.insert(
+        "queue_full_drops".to_string(),
+        i.stats.dropped_full.load(Ordering::Relaxed),
+    );
+    let facts = RunFacts {
+        violations: checker::violations(&l.ledger, &[], &user, end_ns),
+        liveness: checker::liveness(&l.ledger, &[], end_ns),
+        scenario: i.s.run.name.clone(),
+        scenario_hash: i.hash.to_string(),
+        seed: i.s.run.seed,
+        fingerprint: "live (wall clock: not reproducible)".to_string(),
+        events_processed: 0,
+        end_time_s: i.end.as_secs_f64(),
+        send_window_s: window_s,
+        delivered_per_s_peak: ts.delivered_per_s_peak(),
+        replay_rejected: 0,
+        nodes: BTreeMap::new(),
+        work,
+    };
+    let summary = Summary::build(&l.ledger, facts, &i.s.expect);
+    let delivered = l.ledger.counts.shown;
+    let report = LiveReport {
+        target_rate_per_s: i.load.rate_per_s,
+        planned,
+        sent,
+        dropped_arrivals: dropped,
+        achieved_rate_per_s: sent as f64 / window_s.max(1e-9),
+        rate_reached: !i.interrupted && sent as f64 >= planned as f64 * 0.99,
+        delivered,
+        delivered_per_s: delivered as f64 / window_s.max(1e-9),
+        corrected: Latency::from_histogram(&l.ledger.latency_all),
+        uncorrected: Latency::from_histogram(&l.uncorrected),
+        schedule_lag: Latency::from_histogram(&lag),
+        decrypt_failures: dfail,
+        plaintext_verified: verified,
+        encrypted: enc,
+        sessions_started: sessions,
+        gateway_plaintext_hits: i.inspector.hits.load(Ordering::Relaxed),
+        gateway_messages_inspected: i.inspector.messages.load(Ordering::Relaxed),
+        gateway_bytes_inspected: i.inspector.bytes.load(Ordering::Relaxed),
+        noise_messages: i.stats.noise_messages.load(Ordering::Relaxed),
+        dropped_queue_full: i.stats.dropped_full.load(Ordering::Relaxed),
+        interrupted: i.interrupted,
+        wall_s: i.end.as_secs_f64(),
+    };
+    let intervals = l
+        .intervals
+        .iter()
+        .map(|r| (r.start_ns, r.end_ns, r.hist.clone()))
+        .collect();
+    drop(guard);
+    let live_ledger = ledger
+        .into_inner()
+        .map_or_else(crate::metrics::Ledger::new, |l| l.ledger);
+    LiveOutcome {
+        result: RunResult {
+            summary,
+            timeseries: ts,
+            ledger: live_ledger,
+            stop: StopReason::Drained,
+            trace: Vec::new(),
+        },
+        report,
+        intervals,
+    }
+}
