@@ -60,9 +60,84 @@ enum Command {
     /// Serve CONFORMANCE.md's JSON-lines peer protocol on stdin/stdout: one Signal device
     /// (libsignal v3 wire format) that any other implementation can hold a conversation with.
     Peer,
+    /// Run a scenario live on loopback: the servers as tokio tasks behind real TCP (the
+    /// gateway's links under Noise), load-generator clients with real Signal encryption, an
+    /// open-model schedule; CO-corrected latency. Fails (exit 1) when an expectation fails or
+    /// the target rate was not reached.
+    #[command(after_help = EXIT_CODES)]
+    Live {
+        /// Scenario file (TOML). Default: scenarios/baseline.toml.
+        file: Option<PathBuf>,
+        /// Results folder. Default: results/<scenario name>-live/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        load: LiveArgs,
+    },
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
     Check { file: PathBuf },
+}
+
+/// How to drive a live run (`live`).
+#[derive(clap::Args, Clone, Debug)]
+struct LiveArgs {
+    /// Scale the scenario down (or up) to this many users in all.
+    #[arg(long)]
+    users: Option<u32>,
+    /// Target messages per second (default: users x messages_per_user_hour / 3600).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Sending window in seconds (default: the scenario's duration).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Arrival process.
+    #[arg(long, value_enum, default_value = "constant")]
+    arrivals: ArrivalsArg,
+    /// Ramp from zero to the target rate over this many seconds.
+    #[arg(long, default_value_t = 0.0)]
+    ramp: f64,
+    /// Load-generator shards (client tasks).
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
+    /// Tokio worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Bound on the drain after the sending window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    drain: f64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ArrivalsArg {
+    Constant,
+    Poisson,
+}
+
+impl LiveArgs {
+    fn options(&self) -> Result<interop_sim::live::LiveOptions, String> {
+        let secs = |x: f64, what: &str| {
+            if x.is_finite() && x >= 0.0 && x < 1e7 {
+                Ok((x * 1e9) as u64)
+            } else {
+                Err(format!("--{what} must be a number of seconds >= 0"))
+            }
+        };
+        Ok(interop_sim::live::LiveOptions {
+            users: self.users,
+            rate_per_s: self.rate,
+            duration_ns: self.duration.map(|d| secs(d, "duration")).transpose()?,
+            arrivals: match self.arrivals {
+                ArrivalsArg::Constant => interop_sim::live::Arrivals::Constant,
+                ArrivalsArg::Poisson => interop_sim::live::Arrivals::Poisson,
+            },
+            ramp_ns: secs(self.ramp, "ramp")?,
+            shards: self.shards.clamp(1, 64),
+            threads: self.threads.clamp(1, 64),
+            drain_max_ns: secs(self.drain, "drain")?,
+            ..Default::default()
+        })
+    }
 }
 
 /// What ended the command, mapped to the documented exit codes.
@@ -104,6 +179,7 @@ fn main() -> ExitCode {
         Command::Shrink { file, seed, out } => shrink(&file, seed, out),
         Command::Peer => peer(),
         Command::Check { file } => check(&file),
+        Command::Live { file, out, load } => live(file.as_deref(), out, &load),
     };
     match result {
         Ok(Outcome::Passed) => ExitCode::from(0),
@@ -260,6 +336,41 @@ fn peer() -> anyhow::Result<Outcome> {
     interop_sim::e2ee::peer::serve(stdin.lock(), std::io::stdout().lock())
         .context("peer: stdin/stdout")?;
     Ok(Outcome::Passed)
+}
+
+fn live(file: Option<&Path>, out: Option<PathBuf>, args: &LiveArgs) -> anyhow::Result<Outcome> {
+    let s = match load(file) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let opts = match args.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("interop-sim live: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let hash = scenario::hash(&s);
+    let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-live", s.run.name)));
+    let outcome = match interop_sim::live::run_live(&s, &hash, &opts) {
+        Ok(o) => o,
+        Err(interop_sim::live::LiveError::Schedule(e)) => {
+            eprintln!("interop-sim live: {e}");
+            return Ok(Outcome::Invalid);
+        }
+        Err(e) => return Err(e).context("live run"),
+    };
+    interop_sim::live::output::write_live_results(&out, &outcome).context("writing results")?;
+    print!(
+        "{}",
+        report::screen::render(&outcome.result.summary, &out.display().to_string())
+    );
+    println!("{}", interop_sim::live::run::render(&outcome.report));
+    Ok(if outcome.passed() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn check(file: &Path) -> anyhow::Result<Outcome> {

@@ -44,6 +44,8 @@ pub struct Shard {
     crypto: Crypto,
     arrivals: Vec<Arrival>,
     cursor: usize,
+    /// Arrivals taken and already reported to `arrivals_pending`.
+    taken_reported: usize,
     lag_max_ns: u64,
     marker: Vec<u8>,
     /// Bit per message id: already decrypted here (a redelivered copy is not decrypted twice:
@@ -87,6 +89,7 @@ impl Shard {
             crypto: spec.crypto,
             arrivals: spec.arrivals,
             cursor: 0,
+            taken_reported: 0,
             lag_max_ns: spec.lag_max_ns,
             marker: spec.marker,
             decrypted: vec![0; spec.messages.div_ceil(64)],
@@ -181,9 +184,17 @@ impl Shard {
     }
 
     fn flush_sent(&mut self) {
+        let taken = (self.cursor - self.taken_reported) as u64;
         if !self.sent_batch.is_empty() {
             self.sh.ledger.sent(&self.sent_batch);
             self.sent_batch.clear();
+        }
+        if taken > 0 {
+            // After the ledger knows of them: the drain checks the ledger once this is zero.
+            self.sh
+                .arrivals_pending
+                .fetch_sub(taken, std::sync::atomic::Ordering::SeqCst);
+            self.taken_reported = self.cursor;
         }
     }
 
@@ -195,6 +206,9 @@ impl Shard {
             }
             self.cursor += 1;
             self.send_arrival(now, a);
+            if self.sent_batch.len() >= 256 {
+                self.flush_sent();
+            }
         }
         while let Some(entry) = self.timers.first_entry() {
             let at = entry.key().0;

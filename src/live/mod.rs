@@ -22,10 +22,11 @@ pub mod crypto;
 pub mod ledger;
 pub mod node;
 pub mod noise;
+pub mod output;
 pub mod run;
 pub mod schedule;
 
-pub use run::{run_live, LiveOptions, LiveOutcome};
+pub use run::{run_live, LiveOptions, LiveOutcome, LiveReport};
 pub use schedule::Arrivals;
 
 use std::net::SocketAddr;

@@ -83,6 +83,8 @@ pub struct Shared {
     pub stats: Arc<ConnStats>,
     pub tree: RngTree,
     pub conn_ids: Arc<AtomicU64>,
+    /// Scheduled arrivals not yet taken (sent or dropped) by a generator.
+    pub arrivals_pending: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
 }
 

@@ -116,6 +116,8 @@ pub struct LiveOutcome {
     pub report: LiveReport,
     /// Corrected latency per interval: (start ns, end ns, histogram), for the .hlog.
     pub intervals: Vec<(u64, u64, hdrhistogram::Histogram<u64>)>,
+    /// Latency from the actual send time (ns).
+    pub uncorrected: hdrhistogram::Histogram<u64>,
 }
 
 impl LiveOutcome {
@@ -340,6 +342,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         stats: Arc::new(ConnStats::default()),
         tree,
         conn_ids: Arc::new(AtomicU64::new(1)),
+        arrivals_pending: Arc::new(AtomicU64::new(messages as u64)),
         shutdown: stop_rx,
     };
     let srv = start_servers(s, &sh).await?;
@@ -386,8 +389,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         };
         handles.push(tokio::spawn(Shard::new(spec, sh.clone()).run()));
     }
-    let interrupted =
-        wait_for_end(&clock, &ledger, WARMUP_NS + duration_ns, opts.drain_max_ns).await;
+    let interrupted = wait_for_end(&sh, WARMUP_NS + duration_ns, opts.drain_max_ns).await;
     let end = clock.now();
     let _ = stop_tx.send(true);
     let mut reports = Vec::new();
@@ -417,12 +419,8 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
 
 /// Waits out the sending window, then drains until every sent message is settled or the drain
 /// bound passes; Ctrl-C ends it early. Returns whether it was interrupted.
-async fn wait_for_end(
-    clock: &Clock,
-    ledger: &LedgerSink,
-    send_end_ns: u64,
-    drain_max_ns: u64,
-) -> bool {
+async fn wait_for_end(sh: &Shared, send_end_ns: u64, drain_max_ns: u64) -> bool {
+    let (clock, ledger) = (&sh.clock, &sh.ledger);
     let send_end = SimTime::from_nanos(send_end_ns);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -432,7 +430,8 @@ async fn wait_for_end(
     }
     let deadline = send_end.plus(drain_max_ns);
     loop {
-        if clock.now() >= deadline || settled(ledger) {
+        let taken = sh.arrivals_pending.load(Ordering::SeqCst) == 0;
+        if clock.now() >= deadline || (taken && settled(ledger)) {
             return false;
         }
         tokio::select! {
@@ -542,6 +541,7 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         .iter()
         .map(|r| (r.start_ns, r.end_ns, r.hist.clone()))
         .collect();
+    let uncorrected = l.uncorrected.clone();
     drop(guard);
     let live_ledger = ledger
         .into_inner()
@@ -556,5 +556,30 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         },
         report,
         intervals,
+        uncorrected,
     }
+}
+
+/// The live-only lines of the screen summary; loud when the target rate was not reached.
+pub fn render(r: &LiveReport) -> String {
+    let mut s = format!(
+        "live: target {:.0}/s, sent {} of {} planned ({:.0}/s), delivered {} ({:.0}/s)\n\
+         live: latency CO-corrected p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms; uncorrected p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms\n\
+         live: schedule lag p99 {:.3} ms, max {:.3} ms; dropped arrivals {}; queue-full drops {}; decrypt failures {}; gateway plaintext hits {} in {} messages inspected",
+        r.target_rate_per_s, r.sent, r.planned, r.achieved_rate_per_s, r.delivered, r.delivered_per_s,
+        r.corrected.delivered_p50, r.corrected.delivered_p99, r.corrected.delivered_p999,
+        r.uncorrected.delivered_p50, r.uncorrected.delivered_p99, r.uncorrected.delivered_p999,
+        r.schedule_lag.delivered_p99, r.schedule_lag.delivered_max, r.dropped_arrivals,
+        r.dropped_queue_full, r.decrypt_failures, r.gateway_plaintext_hits, r.gateway_messages_inspected,
+    );
+    if !r.rate_reached {
+        s.push_str(&format!(
+            "\nlive: FAILED: the target rate was NOT reached ({:.0}/s of {:.0}/s, {} arrivals dropped{})",
+            r.achieved_rate_per_s,
+            r.target_rate_per_s,
+            r.dropped_arrivals,
+            if r.interrupted { ", interrupted" } else { "" }
+        ));
+    }
+    s
 }
