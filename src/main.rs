@@ -74,6 +74,21 @@ enum Command {
         #[command(flatten)]
         load: LiveArgs,
     },
+    /// Run a scenario in the simulator and live, and write the comparison (p50, p99,
+    /// throughput, delivered, with relative errors) to validate.json in the results folder.
+    #[command(after_help = EXIT_CODES)]
+    Validate {
+        file: PathBuf,
+        /// Results folder. Default: results/<scenario name>-validate/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Model loopback links in the simulated copy (100 us a hop, no loss) instead of the
+        /// scenario's network, so that the two runs see the same network.
+        #[arg(long)]
+        loopback_network: bool,
+        #[command(flatten)]
+        load: LiveArgs,
+    },
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
     Check { file: PathBuf },
@@ -180,6 +195,12 @@ fn main() -> ExitCode {
         Command::Peer => peer(),
         Command::Check { file } => check(&file),
         Command::Live { file, out, load } => live(file.as_deref(), out, &load),
+        Command::Validate {
+            file,
+            out,
+            loopback_network,
+            load,
+        } => validate(&file, out, loopback_network, &load),
     };
     match result {
         Ok(Outcome::Passed) => ExitCode::from(0),
@@ -371,6 +392,46 @@ fn live(file: Option<&Path>, out: Option<PathBuf>, args: &LiveArgs) -> anyhow::R
     } else {
         Outcome::Failed
     })
+}
+
+fn validate(
+    file: &Path,
+    out: Option<PathBuf>,
+    loopback: bool,
+    args: &LiveArgs,
+) -> anyhow::Result<Outcome> {
+    let s = match load(Some(file)) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let opts = match args.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("interop-sim validate: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let hash = scenario::hash(&s);
+    let out =
+        out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
+    let (cmp, sim, live) = match interop_sim::live::validate::validate(&s, &hash, &opts, loopback) {
+        Ok(r) => r,
+        Err(interop_sim::live::LiveError::Schedule(e)) => {
+            eprintln!("interop-sim validate: {e}");
+            return Ok(Outcome::Invalid);
+        }
+        Err(e) => return Err(e).context("validate"),
+    };
+    report::write_results(&out.join("sim"), &sim).context("writing sim results")?;
+    interop_sim::live::output::write_live_results(&out.join("live"), &live)
+        .context("writing live results")?;
+    let json = serde_json::to_string_pretty(&cmp).context("encoding validate.json")?;
+    std::fs::write(out.join("validate.json"), json + "\n").context("writing validate.json")?;
+    let table = interop_sim::live::validate::render(&cmp);
+    std::fs::write(out.join("validate.txt"), &table).context("writing validate.txt")?;
+    print!("{table}");
+    println!("wrote {}", out.display());
+    Ok(Outcome::Passed)
 }
 
 fn check(file: &Path) -> anyhow::Result<Outcome> {

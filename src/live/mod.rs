@@ -25,6 +25,7 @@ pub mod noise;
 pub mod output;
 pub mod run;
 pub mod schedule;
+pub mod validate;
 
 pub use run::{run_live, LiveOptions, LiveOutcome, LiveReport};
 pub use schedule::Arrivals;
