@@ -121,6 +121,10 @@ struct LiveArgs {
     /// Bound on the drain after the sending window, seconds.
     #[arg(long, default_value_t = 10.0)]
     drain: f64,
+    /// Encrypt every message before the run (senders' Signal work off the measured path;
+    /// recipients still decrypt live).
+    #[arg(long)]
+    precrypt: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -150,6 +154,7 @@ impl LiveArgs {
             shards: self.shards.clamp(1, 64),
             threads: self.threads.clamp(1, 64),
             drain_max_ns: secs(self.drain, "drain")?,
+            precrypt: self.precrypt,
             ..Default::default()
         })
     }

@@ -63,6 +63,7 @@ pub struct Shard {
     sent_batch: Vec<(MsgId, SimTime)>,
     report: ShardReport,
     plain: Vec<u8>,
+    precrypted: Vec<Option<Box<[u8]>>>,
 }
 
 /// How a shard is set up.
@@ -76,6 +77,8 @@ pub struct ShardSpec {
     pub marker: Vec<u8>,
     pub messages: usize,
     pub dials: Vec<Dial>,
+    /// Per arrival, its ciphertext encrypted ahead (empty: encrypt at send time).
+    pub precrypted: Vec<Option<Box<[u8]>>>,
 }
 
 impl Shard {
@@ -114,6 +117,7 @@ impl Shard {
                 unroutable: 0,
             },
             plain: Vec::with_capacity(16 * 1024),
+            precrypted: spec.precrypted,
         }
     }
 
@@ -204,8 +208,10 @@ impl Shard {
             if a.at > now {
                 break;
             }
+            let i = self.cursor;
             self.cursor += 1;
-            self.send_arrival(now, a);
+            let ahead = self.precrypted.get_mut(i).map(|c| c.take());
+            self.send_arrival(now, a, ahead);
             if self.sent_batch.len() >= 256 {
                 self.flush_sent();
             }
@@ -229,7 +235,9 @@ impl Shard {
         }
     }
 
-    fn send_arrival(&mut self, now: SimTime, a: Arrival) {
+    /// `ahead`: `Some` when the message was encrypted before the run (`None` inside: that
+    /// encryption failed).
+    fn send_arrival(&mut self, now: SimTime, a: Arrival, ahead: Option<Option<Box<[u8]>>>) {
         let lag = now.since(a.at);
         if lag > self.lag_max_ns {
             self.report.dropped_arrivals += 1;
@@ -238,8 +246,14 @@ impl Shard {
         let _ = self.report.lag.record(lag.max(1));
         let dir = &self.sh.dir;
         let (own, peer) = (dir.primary_device(a.from), dir.primary_device(a.to));
-        crypto::plaintext(&self.marker, a.msg, a.body_bytes, &mut self.plain);
-        let bytes = match self.crypto.encrypt(own, peer, &self.plain) {
+        let bytes = match ahead {
+            Some(b) => b.ok_or(crate::e2ee::E2eeError::NoSession),
+            None => {
+                crypto::plaintext(&self.marker, a.msg, a.body_bytes, &mut self.plain);
+                self.crypto.encrypt(own, peer, &self.plain)
+            }
+        };
+        let bytes = match bytes {
             Ok(b) => b,
             Err(_) => {
                 self.report.decrypt_failures += 1;

@@ -61,7 +61,13 @@ pub struct LiveOptions {
     pub threads: usize,
     /// The rate counts as reached when at least this share of the planned arrivals went out.
     pub rate_tolerance: f64,
+    /// Encrypt every message before the run (senders' Signal work off the measured path;
+    /// recipients still decrypt live). Bounded by [`PRECRYPT_MAX`] messages.
+    pub precrypt: bool,
 }
+
+/// Bound on messages encrypted ahead with `precrypt`.
+pub const PRECRYPT_MAX: usize = 5_000_000;
 
 impl Default for LiveOptions {
     fn default() -> Self {
@@ -76,6 +82,7 @@ impl Default for LiveOptions {
             drain_max_ns: 10_000_000_000,
             threads: 2,
             rate_tolerance: 0.99,
+            precrypt: false,
         }
     }
 }
@@ -330,8 +337,18 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         start_ns: WARMUP_NS,
     };
     let plan = schedule::plan(s, &dir, &tree, &load)?;
+    if opts.precrypt && plan.arrivals.len() > PRECRYPT_MAX {
+        return Err(LiveError::Invalid(format!(
+            "--precrypt holds every ciphertext in memory: at most {PRECRYPT_MAX} messages, this load plans {}",
+            plan.arrivals.len()
+        )));
+    }
     let messages = plan.arrivals.len();
     let (all_keys, directory) = keys(&dir, &tree);
+    let mut specs = shard_specs(s, opts, &dir, &tree, all_keys, directory, &plan.arrivals);
+    if opts.precrypt {
+        precrypt(&mut specs, &dir);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let clock = Clock::start();
     let ledger = LedgerSink::new(plan.ledger, dir.clone(), s.run.interval_ns);
@@ -346,47 +363,9 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         shutdown: stop_rx,
     };
     let srv = start_servers(s, &sh).await?;
-    let shards = opts.shards.max(1);
-    let cfg = DeviceConfig {
-        retry_initial_ns: s.devices.retry_initial_ns,
-        retry_max_ns: s.devices.retry_max_ns,
-        outbox_max: s.devices.outbox_max,
-        reorder_hold_ns: (2 * s.devices.retry_max_ns).max(30_000_000_000),
-        reorder_held_max: 256,
-        bugs: Bugs::NONE,
-    };
-    let mut keys_by_shard: Vec<Vec<Option<DeviceKeys>>> = (0..shards)
-        .map(|_| (0..dir.devices()).map(|_| None).collect())
-        .collect();
-    for (i, k) in all_keys.into_iter().enumerate() {
-        keys_by_shard[i % shards][i] = Some(k);
-    }
     let mut handles = Vec::new();
-    for (j, keys) in keys_by_shard.into_iter().enumerate() {
-        let devices = (0..dir.devices() as u32)
-            .map(|i| (i as usize % shards == j).then(|| Device::new(DeviceId(i), &dir, &cfg)))
-            .collect();
-        let arrivals = plan
-            .arrivals
-            .iter()
-            .filter(|a| dir.primary_device(a.from).index() % shards == j)
-            .copied()
-            .collect();
-        let spec = ShardSpec {
-            me: j,
-            devices,
-            cfg,
-            crypto: Crypto::new(
-                keys,
-                directory.clone(),
-                sh.tree.stream("live-ratchet", j as u64),
-            ),
-            arrivals,
-            lag_max_ns: opts.lag_max_ns,
-            marker: PLAINTEXT_MARKER.to_vec(),
-            messages,
-            dials: client_dials(&srv, &dir),
-        };
+    for mut spec in specs {
+        spec.dials = client_dials(&srv, &dir);
         handles.push(tokio::spawn(Shard::new(spec, sh.clone()).run()));
     }
     let interrupted = wait_for_end(&sh, WARMUP_NS + duration_ns, opts.drain_max_ns).await;
@@ -413,8 +392,84 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         stats: &stats,
         interrupted,
         users: &dir,
+        rate_tolerance: opts.rate_tolerance,
     };
     Ok(finish(ledger, summary_in))
+}
+
+/// The generator shards: devices, keys and arrivals split by device (dials come later).
+fn shard_specs(
+    s: &Scenario,
+    opts: &LiveOptions,
+    dir: &Directory,
+    tree: &RngTree,
+    all_keys: Vec<DeviceKeys>,
+    directory: KeyDirectory,
+    arrivals: &[schedule::Arrival],
+) -> Vec<ShardSpec> {
+    let shards = opts.shards.max(1);
+    let cfg = DeviceConfig {
+        retry_initial_ns: s.devices.retry_initial_ns,
+        retry_max_ns: s.devices.retry_max_ns,
+        outbox_max: s.devices.outbox_max,
+        reorder_hold_ns: (2 * s.devices.retry_max_ns).max(30_000_000_000),
+        reorder_held_max: 256,
+        bugs: Bugs::NONE,
+    };
+    let mut keys_by_shard: Vec<Vec<Option<DeviceKeys>>> = (0..shards)
+        .map(|_| (0..dir.devices()).map(|_| None).collect())
+        .collect();
+    for (i, k) in all_keys.into_iter().enumerate() {
+        keys_by_shard[i % shards][i] = Some(k);
+    }
+    let mine = |j: usize, d: DeviceId| d.index() % shards == j;
+    keys_by_shard
+        .into_iter()
+        .enumerate()
+        .map(|(j, keys)| ShardSpec {
+            me: j,
+            devices: (0..dir.devices() as u32)
+                .map(|i| mine(j, DeviceId(i)).then(|| Device::new(DeviceId(i), dir, &cfg)))
+                .collect(),
+            cfg,
+            crypto: Crypto::new(
+                keys,
+                directory.clone(),
+                tree.stream("live-ratchet", j as u64),
+            ),
+            arrivals: arrivals
+                .iter()
+                .filter(|a| mine(j, dir.primary_device(a.from)))
+                .copied()
+                .collect(),
+            lag_max_ns: opts.lag_max_ns,
+            marker: PLAINTEXT_MARKER.to_vec(),
+            messages: arrivals.len(),
+            dials: Vec::new(),
+            precrypted: Vec::new(),
+        })
+        .collect()
+}
+
+/// Encrypts every shard's messages before the clock starts (one thread per shard), so that
+/// the senders' Signal work is off the measured path; recipients still decrypt live.
+fn precrypt(specs: &mut [ShardSpec], dir: &Directory) {
+    std::thread::scope(|scope| {
+        for spec in specs.iter_mut() {
+            scope.spawn(move || {
+                let mut plain = Vec::new();
+                spec.precrypted = spec
+                    .arrivals
+                    .iter()
+                    .map(|a| {
+                        let (own, peer) = (dir.primary_device(a.from), dir.primary_device(a.to));
+                        super::crypto::plaintext(&spec.marker, a.msg, a.body_bytes, &mut plain);
+                        spec.crypto.encrypt(own, peer, &plain).ok()
+                    })
+                    .collect();
+            });
+        }
+    });
 }
 
 /// Waits out the sending window, then drains until every sent message is settled or the drain
@@ -463,6 +518,7 @@ struct SummaryInputs<'a> {
     stats: &'a ConnStats,
     interrupted: bool,
     users: &'a Directory,
+    rate_tolerance: f64,
 }
 
 fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
@@ -518,7 +574,7 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         sent,
         dropped_arrivals: dropped,
         achieved_rate_per_s: sent as f64 / window_s.max(1e-9),
-        rate_reached: !i.interrupted && sent as f64 >= planned as f64 * 0.99,
+        rate_reached: !i.interrupted && sent as f64 >= planned as f64 * i.rate_tolerance,
         delivered,
         delivered_per_s: delivered as f64 / window_s.max(1e-9),
         corrected: Latency::from_histogram(&l.ledger.latency_all),
