@@ -140,6 +140,9 @@ impl LedgerSink {
         let l = &mut *guard;
         l.roll(now);
         for e in events.drain(..) {
+            if msg_of(&e).0 as usize >= l.actual_sent_ns.len() {
+                continue; // a message this process did not plan (a server-only process)
+            }
             let before = l.ledger.counts.shown;
             let dir = &l.dir;
             l.ledger.apply(now, &e, |d| dir.device_slot(d));
@@ -160,5 +163,21 @@ impl LedgerSink {
                     .record(now.as_nanos().saturating_sub(actual).max(1));
             }
         }
+    }
+}
+
+fn msg_of(e: &LedgerEvent) -> MsgId {
+    match *e {
+        LedgerEvent::Accepted { msg, .. }
+        | LedgerEvent::Refused { msg, .. }
+        | LedgerEvent::CrossedGateway { msg }
+        | LedgerEvent::StoredOffline { msg, .. }
+        | LedgerEvent::Shown { msg, .. }
+        | LedgerEvent::DuplicateSuppressed { msg, .. }
+        | LedgerEvent::DeviceUnreachable { msg, .. }
+        | LedgerEvent::Expired { msg, .. }
+        | LedgerEvent::TamperDetected { msg, .. }
+        | LedgerEvent::Read { msg }
+        | LedgerEvent::ReceiptSeen { msg, .. } => msg,
     }
 }

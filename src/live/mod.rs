@@ -23,8 +23,10 @@ pub mod ledger;
 pub mod node;
 pub mod noise;
 pub mod output;
+pub mod remote;
 pub mod run;
 pub mod schedule;
+pub mod topology;
 pub mod validate;
 
 pub use run::{run_live, LiveOptions, LiveOutcome, LiveReport};

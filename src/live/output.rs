@@ -55,16 +55,18 @@ pub fn write_live_results(dir: &Path, out: &LiveOutcome) -> Result<Vec<PathBuf>,
     std::fs::write(&unc, percentile_distribution(h)).map_err(io(&unc))?;
     written.push(unc);
     let log = dir.join("latency.hlog");
-    let counters = &out.result.summary.counters;
-    let comment = format!(
-        "interop-sim counters: planned={} sent={} delivered={} lost={} duplicates={} dropped_arrivals={}",
-        out.report.planned,
-        counters.sent,
-        counters.delivered,
-        counters.lost,
-        counters.duplicates,
-        out.report.dropped_arrivals
-    );
+    let c = &out.result.summary.counters;
+    let comment = super::remote::LogCounters {
+        planned: out.report.planned,
+        sent: out.report.sent,
+        delivered: c.delivered,
+        lost: c.lost,
+        duplicates: c.duplicates,
+        dropped_arrivals: out.report.dropped_arrivals,
+        unreachable: c.unreachable,
+        window_ms: out.report.window_ms,
+    }
+    .comment();
     std::fs::write(&log, hlog(&out.intervals, &comment)).map_err(io(&log))?;
     written.push(log);
     Ok(written)

@@ -7,7 +7,7 @@ use super::clock::Clock;
 use super::conn::{ConnStats, Inspector};
 use super::crypto::{Crypto, KeyDirectory};
 use super::ledger::{histogram, LedgerSink};
-use super::node::{spawn_acceptor, Dial, NodeTask, ServerNode, Shared};
+use super::node::Shared;
 use super::schedule::{self, Arrivals, Load};
 use super::LiveError;
 use crate::e2ee::DeviceKeys;
@@ -16,27 +16,20 @@ use crate::metrics::checker;
 use crate::metrics::summary::{Latency, RunFacts};
 use crate::metrics::Summary;
 use crate::net::latency::unit;
-use crate::nodes::adapter::Adapter;
-use crate::nodes::chat_server::ChatServer;
 use crate::nodes::device::{Device, DeviceConfig};
 use crate::nodes::directory::PartnerLink;
-use crate::nodes::gateway::Gateway;
-use crate::nodes::mailbox::MailboxConfig;
-use crate::nodes::partner_server::PartnerServer;
-use crate::nodes::{buggify::Bugs, Addr, Directory};
+use crate::nodes::{buggify::Bugs, Directory};
 use crate::scenario::{AdapterMode, Scenario};
 use crate::sim::RunResult;
-use crate::wire::{DeviceId, ProviderId, UserId};
+use crate::wire::{DeviceId, UserId};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// The marker every plaintext starts with; the gateway probe looks for it.
-pub const PLAINTEXT_MARKER: &[u8] = b"PLAINTEXT-MARKER:interop-sim:";
+pub use super::topology::PLAINTEXT_MARKER;
+use super::topology::{client_dials, server_addrs, start_servers, Layout, Role, Servers};
 /// Time between binding the listeners and the first arrival.
 pub const WARMUP_NS: u64 = 300_000_000;
 
@@ -64,6 +57,17 @@ pub struct LiveOptions {
     /// Encrypt every message before the run (senders' Signal work off the measured path;
     /// recipients still decrypt live). Bounded by [`PRECRYPT_MAX`] messages.
     pub precrypt: bool,
+    /// Load only (`interop-sim load`): the servers run elsewhere, at this layout, and this
+    /// generator is `k` of `n`.
+    pub remote: Option<Remote>,
+}
+
+/// A load generator against servers in other processes.
+#[derive(Clone, Copy, Debug)]
+pub struct Remote {
+    pub layout: Layout,
+    pub k: u32,
+    pub n: u32,
 }
 
 /// Bound on messages encrypted ahead with `precrypt`.
@@ -83,6 +87,7 @@ impl Default for LiveOptions {
             threads: 2,
             rate_tolerance: 0.99,
             precrypt: false,
+            remote: None,
         }
     }
 }
@@ -115,6 +120,8 @@ pub struct LiveReport {
     pub dropped_queue_full: u64,
     pub interrupted: bool,
     pub wall_s: f64,
+    /// The sending window, ms.
+    pub window_ms: u64,
 }
 
 /// A finished live run.
@@ -148,7 +155,8 @@ pub fn live_scenario(s: &Scenario, users: Option<u32>) -> Scenario {
     s
 }
 
-fn directory(s: &Scenario, tree: &RngTree) -> Directory {
+/// The live directory: one device per user, enlistment drawn from the seed.
+pub fn directory(s: &Scenario, tree: &RngTree) -> Directory {
     let mut rng = tree.stream("live-directory", 0);
     let users: Vec<u32> = s.providers.iter().map(|p| p.users).collect();
     let links = s
@@ -169,14 +177,6 @@ fn directory(s: &Scenario, tree: &RngTree) -> Directory {
     Directory::new(&users, links, &devices, enlisted)
 }
 
-async fn bind() -> Result<(TcpListener, SocketAddr), LiveError> {
-    let l = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(LiveError::io("bind 127.0.0.1:0"))?;
-    let a = l.local_addr().map_err(LiveError::io("local_addr"))?;
-    Ok((l, a))
-}
-
 /// Runs `s` live on loopback (blocking: builds its own runtime).
 pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutcome, LiveError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -185,126 +185,6 @@ pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutc
         .build()
         .map_err(LiveError::io("tokio runtime"))?;
     rt.block_on(run_async(s, hash, opts))
-}
-
-struct Servers {
-    handles: Vec<tokio::task::JoinHandle<NodeTask>>,
-    chat: SocketAddr,
-    gateway: SocketAddr,
-    adapters: BTreeMap<u32, SocketAddr>,
-    partners: BTreeMap<u32, SocketAddr>,
-    inspector: Arc<Inspector>,
-}
-
-async fn start_servers(s: &Scenario, sh: &Shared) -> Result<Servers, LiveError> {
-    let dir = &sh.dir;
-    let d = &s.devices;
-    let mailbox = MailboxConfig {
-        offline_ttl_ns: d.offline_ttl_ns,
-        redeliver_initial_ns: d.retry_initial_ns,
-        redeliver_max_ns: d.retry_max_ns,
-        dedup_window_max: 4096,
-        window_max: 32,
-    };
-    let (chat_l, chat) = bind().await?;
-    let (gw_l, gateway) = bind().await?;
-    let mut adapters = BTreeMap::new();
-    let mut partners = BTreeMap::new();
-    let mut tasks = Vec::new();
-    let mut gw_dials = Vec::new();
-    for p in 1..s.providers.len() as u32 {
-        let (l, a) = bind().await?;
-        partners.insert(p, a);
-        gw_dials.push(Dial {
-            to: Addr::PartnerServer(ProviderId(p)),
-            at: a,
-            noise: false,
-        });
-        let node = ServerNode::Partner(PartnerServer::new(ProviderId(p), dir, mailbox));
-        tasks.push((
-            l,
-            false,
-            NodeTask::new(Addr::PartnerServer(ProviderId(p)), node, sh.clone(), vec![]),
-        ));
-        if dir.partner_link(ProviderId(p)) == PartnerLink::Proxied {
-            let (l, a) = bind().await?;
-            adapters.insert(p, a);
-            let node = ServerNode::Adapter(Adapter::new(ProviderId(p)));
-            let up = Dial {
-                to: Addr::Gateway,
-                at: gateway,
-                noise: true,
-            };
-            tasks.push((
-                l,
-                false,
-                NodeTask::new(Addr::Adapter(ProviderId(p)), node, sh.clone(), vec![up]),
-            ));
-        }
-    }
-    let gw = Gateway::new(s.providers.len(), s.capacity.gateway.rate_limit_per_partner);
-    tasks.push((
-        gw_l,
-        true,
-        NodeTask::new(Addr::Gateway, ServerNode::Gateway(gw), sh.clone(), gw_dials),
-    ));
-    let up = Dial {
-        to: Addr::Gateway,
-        at: gateway,
-        noise: true,
-    };
-    let chat_node = ServerNode::Chat(ChatServer::new(dir, mailbox));
-    tasks.push((
-        chat_l,
-        false,
-        NodeTask::new(Addr::ChatServer, chat_node, sh.clone(), vec![up]),
-    ));
-    let inspector = Arc::new(Inspector::new(PLAINTEXT_MARKER));
-    let mut handles = Vec::new();
-    let mut ready = Vec::new();
-    for (l, noise, task) in tasks {
-        let probe = noise.then(|| inspector.clone());
-        spawn_acceptor(l, noise, "gateway", sh.clone(), task.inbox(), probe);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        ready.push(rx);
-        handles.push(tokio::spawn(task.run(tx)));
-    }
-    for r in ready {
-        let _ = r.await;
-    }
-    Ok(Servers {
-        handles,
-        chat,
-        gateway,
-        adapters,
-        partners,
-        inspector,
-    })
-}
-
-fn client_dials(srv: &Servers, dir: &Directory) -> Vec<Dial> {
-    let plain = |to, at| Dial {
-        to,
-        at,
-        noise: false,
-    };
-    let mut dials = vec![plain(Addr::ChatServer, srv.chat)];
-    for (&p, &a) in &srv.partners {
-        dials.push(plain(Addr::PartnerServer(ProviderId(p)), a));
-    }
-    for (&p, &a) in &srv.adapters {
-        dials.push(plain(Addr::Adapter(ProviderId(p)), a));
-    }
-    let direct =
-        (1..dir.providers() as u32).any(|p| dir.partner_link(ProviderId(p)) == PartnerLink::Direct);
-    if direct {
-        dials.push(Dial {
-            to: Addr::Gateway,
-            at: srv.gateway,
-            noise: true,
-        });
-    }
-    dials
 }
 
 /// Every device's keys and the published key directory.
@@ -336,7 +216,10 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         ramp_ns: opts.ramp_ns,
         start_ns: WARMUP_NS,
     };
-    let plan = schedule::plan(s, &dir, &tree, &load)?;
+    let mut plan = schedule::plan(s, &dir, &tree, &load)?;
+    if let Some(r) = opts.remote {
+        plan = schedule::slice(&plan, &dir, r.k, r.n);
+    }
     if opts.precrypt && plan.arrivals.len() > PRECRYPT_MAX {
         return Err(LiveError::Invalid(format!(
             "--precrypt holds every ciphertext in memory: at most {PRECRYPT_MAX} messages, this load plans {}",
@@ -362,10 +245,20 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         arrivals_pending: Arc::new(AtomicU64::new(messages as u64)),
         shutdown: stop_rx,
     };
-    let srv = start_servers(s, &sh).await?;
+    let srv = match opts.remote {
+        None => start_servers(s, &sh, Role::All, None).await?,
+        Some(r) => Servers {
+            handles: Vec::new(),
+            addrs: server_addrs(&dir)
+                .into_iter()
+                .map(|a| (a, r.layout.addr_of(a)))
+                .collect(),
+            inspector: Arc::new(Inspector::new(PLAINTEXT_MARKER)),
+        },
+    };
     let mut handles = Vec::new();
     for mut spec in specs {
-        spec.dials = client_dials(&srv, &dir);
+        spec.dials = client_dials(&srv.addrs, &dir);
         handles.push(tokio::spawn(Shard::new(spec, sh.clone()).run()));
     }
     let interrupted = wait_for_end(&sh, WARMUP_NS + duration_ns, opts.drain_max_ns).await;
@@ -419,10 +312,17 @@ fn shard_specs(
     let mut keys_by_shard: Vec<Vec<Option<DeviceKeys>>> = (0..shards)
         .map(|_| (0..dir.devices()).map(|_| None).collect())
         .collect();
-    for (i, k) in all_keys.into_iter().enumerate() {
-        keys_by_shard[i % shards][i] = Some(k);
+    // Which shard holds device d: a load generator k of n holds only the devices = k mod n.
+    let (k, n) = opts
+        .remote
+        .map_or((0, 1), |r| (r.k as usize, r.n.max(1) as usize));
+    let owner = |d: usize| (d % n == k).then_some((d / n) % shards);
+    for (i, key) in all_keys.into_iter().enumerate() {
+        if let Some(j) = owner(i) {
+            keys_by_shard[j][i] = Some(key);
+        }
     }
-    let mine = |j: usize, d: DeviceId| d.index() % shards == j;
+    let mine = |j: usize, d: DeviceId| owner(d.index()) == Some(j);
     keys_by_shard
         .into_iter()
         .enumerate()
@@ -447,6 +347,7 @@ fn shard_specs(
             messages: arrivals.len(),
             dials: Vec::new(),
             precrypted: Vec::new(),
+            remote: opts.remote.is_some(),
         })
         .collect()
 }
@@ -591,6 +492,7 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         dropped_queue_full: i.stats.dropped_full.load(Ordering::Relaxed),
         interrupted: i.interrupted,
         wall_s: i.end.as_secs_f64(),
+        window_ms: i.load.duration_ns / 1_000_000,
     };
     let intervals = l
         .intervals

@@ -129,3 +129,39 @@ pub fn plan(
     }
     Ok(Schedule { arrivals, ledger })
 }
+
+/// The part of `plan` that load generator `k` of `n` sends: the arrivals from its users (those
+/// whose device index is `k` mod `n`), each recipient moved to the nearest user of the same
+/// slice so that each generator sees both ends of its messages (its ledger is complete).
+/// Message ids are renumbered densely; distinct sender devices keep them apart at the servers.
+pub fn slice(plan: &Schedule, dir: &Directory, k: u32, n: u32) -> Schedule {
+    let n = n.max(1);
+    let users = dir.users() as u32;
+    let mut ledger = Ledger::new();
+    let mut arrivals = Vec::new();
+    for a in &plan.arrivals {
+        if dir.primary_device(a.from).0 % n != k {
+            continue;
+        }
+        let mut to = a.to.0 - a.to.0 % n + k;
+        if to >= users {
+            to = to.saturating_sub(n);
+        }
+        let to = UserId(to);
+        if to == a.from || dir.primary_device(to).0 % n != k {
+            continue;
+        }
+        let Some(r) = plan.ledger.record(a.msg) else {
+            continue;
+        };
+        let path = if dir.is_interop(a.from, to) {
+            PathKind::Interop
+        } else {
+            PathKind::Native
+        };
+        let from_device = dir.primary_device(a.from);
+        let msg = ledger.create(a.at, a.from, from_device, to, r.content, path, a.body_bytes);
+        arrivals.push(Arrival { msg, to, ..*a });
+    }
+    Schedule { arrivals, ledger }
+}
