@@ -57,6 +57,8 @@ pub struct Shard {
     inbox: mpsc::Receiver<Inbound>,
     /// Connection id -> the server it reaches.
     conn_of: BTreeMap<u64, usize>,
+    /// Per dial: connected at least once (a later connection is a reconnection).
+    ever_connected: Vec<bool>,
     timers: BTreeMap<(SimTime, u64), (DeviceId, Option<TimerKind>)>,
     timer_seq: u64,
     fx: Effects,
@@ -105,6 +107,7 @@ impl Shard {
             inbox_tx,
             inbox,
             conn_of: BTreeMap::new(),
+            ever_connected: Vec::new(),
             timers: BTreeMap::new(),
             timer_seq: 0,
             fx: Effects::default(),
@@ -133,6 +136,7 @@ impl Shard {
     /// Connects to every server, brings the devices online, then runs the send loop until
     /// shutdown.
     pub async fn run(mut self) -> ShardReport {
+        self.ever_connected = vec![false; self.dials.len()];
         for i in 0..self.dials.len() {
             self.connect(i).await;
         }
@@ -177,8 +181,21 @@ impl Shard {
         let me = Addr::Device(codec::HELLO_DEVICE);
         match dial(&d, me, id, &self.sh, self.inbox_tx.clone()).await {
             Ok(tx) => {
+                let again = self.ever_connected[i];
+                self.ever_connected[i] = true;
                 self.routes.insert(d.to, tx);
                 self.conn_of.insert(id, i);
+                if again {
+                    // The server came back: every device connects again (a real client
+                    // reconnects when its socket drops).
+                    let now = self.clock().now();
+                    for j in 0..self.devices.len() {
+                        if let Some(dev) = self.devices[j].as_mut() {
+                            dev.reconnect(now, &self.sh.dir, &mut self.fx);
+                            self.apply_effects(now, DeviceId(j as u32));
+                        }
+                    }
+                }
             }
             Err(_) => {
                 let at = self.clock().now().plus(REDIAL_NS);
@@ -304,6 +321,9 @@ impl Shard {
         if codec::is_hello(&rec) || self.devices.get(d.index()).is_none_or(|x| x.is_none()) {
             return;
         }
+        if self.sh.cuts.blocks(rec.from, rec.to, &self.sh.dir) {
+            return;
+        }
         if let Frame::Deliver(env) = &rec.frame {
             if !self.open(d, env) {
                 return; // not acked: the server sends it again
@@ -371,6 +391,9 @@ impl Shard {
         for o in outputs {
             match o {
                 Output::Send { to, frame } | Output::SendAfter { to, frame, .. } => {
+                    if self.sh.cuts.blocks(Addr::Device(d), to, &self.sh.dir) {
+                        continue;
+                    }
                     let rec = Record {
                         from: Addr::Device(d),
                         to,

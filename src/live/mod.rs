@@ -19,6 +19,7 @@ pub mod clock;
 pub mod codec;
 pub mod conn;
 pub mod crypto;
+pub mod faults;
 pub mod ledger;
 pub mod node;
 pub mod noise;

@@ -6,6 +6,7 @@
 use super::clock::Clock;
 use super::codec::{self, Record};
 use super::conn::{self, Cipher, ConnId, ConnStats, Inbound, Inspector};
+use super::faults::Control;
 use super::ledger::LedgerSink;
 use super::noise::{self, NoiseKeys};
 use crate::engine::{RngTree, SimTime};
@@ -57,6 +58,15 @@ impl ServerNode {
             ServerNode::Partner(p) => p.handle_frame(now, frame, dir, fx),
         }
     }
+    /// A crash: state lost as the simulator's crash loses it.
+    fn crash(&mut self, durable: bool) {
+        match self {
+            ServerNode::Chat(c) => c.crash(durable),
+            ServerNode::Partner(p) => p.crash(durable),
+            ServerNode::Adapter(a) => *a = Adapter::new(a.provider),
+            ServerNode::Gateway(_) => {} // its state is soft (rate limits)
+        }
+    }
     fn timer(&mut self, now: SimTime, t: TimerKind, dir: &Directory, fx: &mut Effects) {
         match self {
             ServerNode::Chat(c) => c.handle_timer(now, t, dir, fx),
@@ -83,6 +93,8 @@ pub struct Shared {
     pub stats: Arc<ConnStats>,
     pub tree: RngTree,
     pub conn_ids: Arc<AtomicU64>,
+    /// Partitions in force.
+    pub cuts: Arc<super::faults::Cuts>,
     /// Scheduled arrivals not yet taken (sent or dropped) by a generator.
     pub arrivals_pending: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
@@ -176,11 +188,16 @@ pub struct NodeTask {
     fx: Effects,
     /// Records with no route (the peer is not connected): dropped, the retries recover.
     pub unroutable: u64,
+    control_tx: mpsc::Sender<Control>,
+    control: mpsc::Receiver<Control>,
+    /// Crashed, until restarted: no connections, no processing.
+    down: bool,
 }
 
 impl NodeTask {
     pub fn new(me: Addr, node: ServerNode, sh: Shared, dials: Vec<Dial>) -> Self {
         let (inbox_tx, inbox) = mpsc::channel(INBOX_MAX);
+        let (control_tx, control) = mpsc::channel(16);
         let n = dials.len();
         NodeTask {
             me,
@@ -196,6 +213,34 @@ impl NodeTask {
             timer_seq: 0,
             fx: Effects::default(),
             unroutable: 0,
+            control_tx,
+            control,
+            down: false,
+        }
+    }
+
+    /// Where faults are sent.
+    pub fn control(&self) -> mpsc::Sender<Control> {
+        self.control_tx.clone()
+    }
+
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Crash { durable } => {
+                self.down = true;
+                self.node.crash(durable);
+                self.conns.clear(); // dropping the senders closes every connection
+                self.routes.clear();
+                self.timers.retain(|_, p| matches!(p, Pending::Redial(_)));
+                self.dialed.iter_mut().for_each(|d| *d = None);
+            }
+            Control::Restart => {
+                self.down = false;
+                let at = self.sh.clock.now();
+                for i in 0..self.dials.len() {
+                    self.push_pending(at, Pending::Redial(i));
+                }
+            }
         }
     }
 
@@ -224,6 +269,7 @@ impl NodeTask {
                     None => break,
                 },
                 _ = tokio::time::sleep_until(wake), if next.is_some() => self.on_timers().await,
+                Some(c) = self.control.recv() => self.on_control(c),
                 _ = shutdown.changed() => break,
             }
         }
@@ -232,6 +278,14 @@ impl NodeTask {
 
     async fn redial(&mut self, i: usize) {
         let d = self.dials[i];
+        if self.down || self.dialed[i].is_some() {
+            return;
+        }
+        if self.sh.cuts.blocks(self.me, d.to, &self.sh.dir) {
+            let at = self.sh.clock.now().plus(REDIAL_NS);
+            self.push_pending(at, Pending::Redial(i));
+            return;
+        }
         let id = self.sh.next_conn_id();
         match dial(&d, self.me, id, &self.sh, self.inbox_tx.clone()).await {
             Ok(tx) => {
@@ -257,7 +311,9 @@ impl NodeTask {
     fn on_inbound(&mut self, m: Inbound) {
         match m {
             Inbound::Opened(id, tx) => {
-                self.conns.insert(id, tx);
+                if !self.down {
+                    self.conns.insert(id, tx);
+                } // else: dropped at once, which closes it (a crashed server refuses)
             }
             Inbound::Closed(id) => {
                 self.conns.remove(&id);
@@ -269,8 +325,20 @@ impl NodeTask {
                 }
             }
             Inbound::Records(id, recs) => {
+                if self.down {
+                    return;
+                }
                 let now = self.sh.clock.now();
                 for rec in recs {
+                    if self.sh.cuts.blocks(rec.from, self.me, &self.sh.dir) {
+                        if !matches!(rec.from, Addr::Device(_)) {
+                            // A partition between two servers drops their connection.
+                            self.conns.remove(&id);
+                            self.routes.retain(|_, c| *c != id);
+                            break;
+                        }
+                        continue;
+                    }
                     self.routes.insert(rec.from, id);
                     if codec::is_hello(&rec) {
                         continue;
@@ -290,7 +358,11 @@ impl NodeTask {
             if at > now {
                 break;
             }
-            match entry.remove() {
+            let pending = entry.remove();
+            if self.down && !matches!(pending, Pending::Redial(_)) {
+                continue;
+            }
+            match pending {
                 // The node sees the instant it armed: it tells a stale timer by it.
                 Pending::Timer(t) => self.node.timer(at, t, &self.sh.dir, &mut self.fx),
                 Pending::Send(to, frame) => self.fx.send(to, frame),
@@ -319,6 +391,14 @@ impl NodeTask {
     }
 
     fn send(&mut self, to: Addr, frame: Frame) {
+        if self.sh.cuts.blocks(self.me, to, &self.sh.dir) {
+            if !matches!(to, Addr::Device(_)) {
+                if let Some(c) = self.routes.remove(&to) {
+                    self.conns.remove(&c);
+                }
+            }
+            return;
+        }
         let tx = self.routes.get(&to).and_then(|c| self.conns.get(c));
         let sent = tx.is_some_and(|tx| {
             let rec = Record {

@@ -52,6 +52,7 @@ pub fn serve(
             tree,
             conn_ids: Arc::new(AtomicU64::new(1)),
             arrivals_pending: Arc::new(AtomicU64::new(0)),
+            cuts: Arc::new(super::faults::Cuts::default()),
             shutdown: stop_rx,
         };
         let srv = start_servers(s, &sh, role, Some(Layout::around(role, listen))).await?;

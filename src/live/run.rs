@@ -243,6 +243,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         tree,
         conn_ids: Arc::new(AtomicU64::new(1)),
         arrivals_pending: Arc::new(AtomicU64::new(messages as u64)),
+        cuts: Arc::new(super::faults::Cuts::default()),
         shutdown: stop_rx,
     };
     let srv = match opts.remote {
@@ -254,8 +255,17 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
                 .map(|a| (a, r.layout.addr_of(a)))
                 .collect(),
             inspector: Arc::new(Inspector::new(PLAINTEXT_MARKER)),
+            controls: BTreeMap::new(),
         },
     };
+    super::faults::spawn_controller(
+        s.faults.clone(),
+        WARMUP_NS,
+        clock,
+        sh.cuts.clone(),
+        srv.controls.clone(),
+        dir.clone(),
+    );
     let mut handles = Vec::new();
     for mut spec in specs {
         spec.dials = client_dials(&srv.addrs, &dir);
@@ -444,17 +454,19 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     let dir = i.users;
     let user = |u: UserId| format!("user {} ({})", u.0, names[dir.provider_of_user(u).index()]);
     let end_ns = i.end.as_nanos();
+    let (windows, skipped) = super::faults::windows(i.s, WARMUP_NS);
     let ts = l.timeseries();
     let mut work = BTreeMap::new();
     work.insert("dropped_arrivals".to_string(), dropped);
+    work.insert("faults_not_played_live".to_string(), skipped as u64);
     work.insert("decrypt_failures_live".to_string(), dfail);
     work.insert(
         "queue_full_drops".to_string(),
         i.stats.dropped_full.load(Ordering::Relaxed),
     );
     let facts = RunFacts {
-        violations: checker::violations(&l.ledger, &[], &user, end_ns),
-        liveness: checker::liveness(&l.ledger, &[], end_ns),
+        violations: checker::violations(&l.ledger, &windows, &user, end_ns),
+        liveness: checker::liveness(&l.ledger, &windows, end_ns),
         scenario: i.s.run.name.clone(),
         scenario_hash: i.hash.to_string(),
         seed: i.s.run.seed,

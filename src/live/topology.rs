@@ -109,6 +109,8 @@ pub struct Servers {
     pub handles: Vec<tokio::task::JoinHandle<NodeTask>>,
     pub addrs: BTreeMap<Addr, SocketAddr>,
     pub inspector: Arc<Inspector>,
+    /// Where to send each server's faults.
+    pub controls: BTreeMap<Addr, tokio::sync::mpsc::Sender<super::faults::Control>>,
 }
 
 async fn bind(at: SocketAddr) -> Result<(TcpListener, SocketAddr), LiveError> {
@@ -185,6 +187,7 @@ pub async fn start_servers(
     let inspector = Arc::new(Inspector::new(PLAINTEXT_MARKER));
     let mut handles = Vec::new();
     let mut ready = Vec::new();
+    let mut controls = BTreeMap::new();
     for (a, l) in listeners {
         let task = NodeTask::new(
             a,
@@ -192,6 +195,7 @@ pub async fn start_servers(
             sh.clone(),
             dials_of(a, dir, &addrs),
         );
+        controls.insert(a, task.control());
         let noise = a == Addr::Gateway;
         let probe = noise.then(|| inspector.clone());
         spawn_acceptor(l, noise, "gateway", sh.clone(), task.inbox(), probe);
@@ -206,6 +210,7 @@ pub async fn start_servers(
         handles,
         addrs,
         inspector,
+        controls,
     })
 }
 
