@@ -229,6 +229,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
     let messages = plan.arrivals.len();
     let (all_keys, directory) = keys(&dir, &tree);
     let mut specs = shard_specs(s, opts, &dir, &tree, all_keys, directory, &plan.arrivals);
+    warm_up_sessions(&mut specs, &dir, opts.shards.max(1), opts.remote);
     if opts.precrypt {
         precrypt(&mut specs, &dir);
     }
@@ -360,6 +361,38 @@ fn shard_specs(
             remote: opts.remote.is_some(),
         })
         .collect()
+}
+
+/// Establishes a Signal session for every conversation in the schedule before the clock
+/// starts, as between contacts who have talked before: one message each way, encrypted and
+/// decrypted for real. The live run then measures steady-state messaging, not a burst of
+/// X3DH handshakes in its first seconds.
+fn warm_up_sessions(
+    specs: &mut [ShardSpec],
+    dir: &Directory,
+    shards: usize,
+    remote: Option<Remote>,
+) {
+    let (k, n) = remote.map_or((0, 1), |r| (r.k as usize, r.n.max(1) as usize));
+    let shard_of = |d: DeviceId| (d.index() % n == k).then_some((d.index() / n) % shards);
+    let mut pairs = std::collections::BTreeSet::new();
+    for spec in specs.iter() {
+        for a in &spec.arrivals {
+            let (x, y) = (dir.primary_device(a.from), dir.primary_device(a.to));
+            pairs.insert((x.min(y), x.max(y)));
+        }
+    }
+    for (x, y) in pairs {
+        let (Some(i), Some(j)) = (shard_of(x), shard_of(y)) else {
+            continue;
+        };
+        for (from, to, si, sj) in [(x, y, i, j), (y, x, j, i)] {
+            let Ok(ct) = specs[si].crypto.encrypt(from, to, b"hello") else {
+                continue;
+            };
+            let _ = specs[sj].crypto.decrypt(to, from, &ct);
+        }
+    }
 }
 
 /// Encrypts every shard's messages before the clock starts (one thread per shard), so that
