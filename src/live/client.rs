@@ -15,7 +15,7 @@ use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::nodes::device::{Device, DeviceConfig};
 use crate::nodes::{Addr, Effects, Output, TimerKind};
-use crate::wire::{Ciphertext, DeviceId, Frame, MsgId};
+use crate::wire::{Ciphertext, DeviceId, Frame};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
@@ -62,7 +62,6 @@ pub struct Shard {
     timers: BTreeMap<(SimTime, u64), (DeviceId, Option<TimerKind>)>,
     timer_seq: u64,
     fx: Effects,
-    sent_batch: Vec<(MsgId, SimTime)>,
     report: ShardReport,
     plain: Vec<u8>,
     precrypted: Vec<Option<Box<[u8]>>>,
@@ -111,7 +110,6 @@ impl Shard {
             timers: BTreeMap::new(),
             timer_seq: 0,
             fx: Effects::default(),
-            sent_batch: Vec::new(),
             report: ShardReport {
                 lag: histogram(),
                 sent: 0,
@@ -209,12 +207,9 @@ impl Shard {
         self.timers.insert((at, self.timer_seq), (d, t));
     }
 
+    /// Reports the arrivals taken since the last call (the drain waits for all of them).
     fn flush_sent(&mut self) {
         let taken = (self.cursor - self.taken_reported) as u64;
-        if !self.sent_batch.is_empty() {
-            self.sh.ledger.sent(&self.sent_batch);
-            self.sent_batch.clear();
-        }
         if taken > 0 {
             // After the ledger knows of them: the drain checks the ledger once this is zero.
             self.sh
@@ -234,7 +229,7 @@ impl Shard {
             self.cursor += 1;
             let ahead = self.precrypted.get_mut(i).map(|c| c.take());
             self.send_arrival(now, a, ahead);
-            if self.sent_batch.len() >= 256 {
+            if self.cursor - self.taken_reported >= 256 {
                 self.flush_sent();
             }
         }
@@ -293,7 +288,8 @@ impl Shard {
             self.report.outbox_full += 1;
         }
         self.report.sent += 1;
-        self.sent_batch.push((a.msg, now));
+        // Before the frame leaves: its delivery must find the actual send time recorded.
+        self.sh.ledger.sent(&[(a.msg, now)]);
         self.apply_effects(now, own);
     }
 
@@ -387,6 +383,10 @@ impl Shard {
     }
 
     fn apply_effects(&mut self, now: SimTime, d: DeviceId) {
+        // The ledger first (see the server task's `apply_effects`).
+        if !self.fx.ledger.is_empty() {
+            self.sh.ledger.apply(now, &mut self.fx.ledger);
+        }
         let outputs = std::mem::take(&mut self.fx.outputs);
         for o in outputs {
             match o {
@@ -409,9 +409,6 @@ impl Shard {
                 }
                 Output::Timer { at, timer } => self.push_timer(at, d, Some(timer)),
             }
-        }
-        if !self.fx.ledger.is_empty() {
-            self.sh.ledger.apply(now, &mut self.fx.ledger);
         }
         let _ = self.me;
     }

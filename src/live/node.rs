@@ -373,6 +373,11 @@ impl NodeTask {
     }
 
     fn apply_effects(&mut self, now: SimTime) {
+        // The ledger first: a frame sent below may cause an event in another task (a device
+        // shows the message) that must not overtake this one (the server accepted it).
+        if !self.fx.ledger.is_empty() {
+            self.sh.ledger.apply(now, &mut self.fx.ledger);
+        }
         let outputs = std::mem::take(&mut self.fx.outputs);
         for o in outputs {
             match o {
@@ -384,9 +389,6 @@ impl NodeTask {
                 } => self.push_pending(now.plus(delay_ns), Pending::Send(to, frame)),
                 Output::Timer { at, timer } => self.push_pending(at, Pending::Timer(timer)),
             }
-        }
-        if !self.fx.ledger.is_empty() {
-            self.sh.ledger.apply(now, &mut self.fx.ledger);
         }
     }
 
