@@ -133,3 +133,92 @@ duplicates = 0
     assert!(sum.passed);
     assert_eq!(out.report.gateway_plaintext_hits, 0);
 }
+
+/// Several processes' worth (here threads): the servers on a port layout, two load
+/// generators (slices 0/2 and 1/2) against them, and their interval logs merged losslessly.
+#[test]
+fn two_load_generators_against_served_roles_merge_their_logs() {
+    use interop_sim::live::output::hlog;
+    use interop_sim::live::remote::{merge_logs, merged_summary, serve, LogCounters};
+    use interop_sim::live::run::Remote;
+    use interop_sim::live::topology::{Layout, Role};
+
+    let mut s = scenario::parse(
+        include_str!("../../scenarios/live-bench.toml"),
+        "live-bench.toml",
+    )
+    .expect("valid");
+    s.providers.truncate(2); // gatekeeper + the proxied partner: three listeners
+                             // A free port: bind one, let it go, lay the servers out from it.
+    let base = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("an ephemeral port");
+    let served = s.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        serve(&served, None, Role::All, base, Some(6_000_000_000), |_| {
+            let _ = ready_tx.send(());
+        })
+    });
+    ready_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("servers up");
+    let gens: Vec<_> = (0..2)
+        .map(|k| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let opts = LiveOptions {
+                    rate_per_s: Some(1_000.0),
+                    duration_ns: Some(1_500_000_000),
+                    drain_max_ns: 3_000_000_000,
+                    remote: Some(Remote {
+                        layout: Layout { base },
+                        k,
+                        n: 2,
+                    }),
+                    ..LiveOptions::default()
+                };
+                run_live(&s, "test", &opts).expect("generator runs")
+            })
+        })
+        .collect();
+    let outs: Vec<_> = gens.into_iter().map(|g| g.join().unwrap()).collect();
+    let logs: Vec<(String, Vec<u8>)> = outs
+        .iter()
+        .enumerate()
+        .map(|(k, o)| {
+            let c = &o.result.summary.counters;
+            assert_eq!(c.lost, 0, "generator {k} lost messages");
+            assert_eq!(c.duplicates, 0);
+            assert!(c.delivered > 500, "generator {k} delivered {}", c.delivered);
+            let counters = LogCounters {
+                planned: o.report.planned,
+                sent: o.report.sent,
+                delivered: c.delivered,
+                lost: c.lost,
+                duplicates: c.duplicates,
+                window_ms: o.report.window_ms,
+                ..LogCounters::default()
+            };
+            (format!("gen{k}"), hlog(&o.intervals, &counters.comment()))
+        })
+        .collect();
+    let m = merge_logs(&logs).expect("logs merge");
+    let delivered: u64 = outs
+        .iter()
+        .map(|o| o.result.summary.counters.delivered)
+        .sum();
+    assert_eq!(m.counters.delivered, delivered);
+    assert_eq!(
+        m.latency.len(),
+        delivered,
+        "lossless: one latency sample per delivery"
+    );
+    let sum = merged_summary(&s, "test", &m);
+    assert!(
+        sum.passed,
+        "[expect] on the merged result: {:?}",
+        sum.expect
+    );
+    server.join().unwrap().expect("servers ran");
+}
