@@ -192,7 +192,7 @@ enum ArrivalsArg {
 impl LiveArgs {
     fn options(&self) -> Result<interop_sim::live::LiveOptions, String> {
         let secs = |x: f64, what: &str| {
-            if x.is_finite() && x >= 0.0 && x < 1e7 {
+            if (0.0..1e7).contains(&x) {
                 Ok((x * 1e9) as u64)
             } else {
                 Err(format!("--{what} must be a number of seconds >= 0"))
