@@ -4,8 +4,8 @@
 
 pub mod e2ee;
 pub mod engine;
-pub mod live;
 pub mod faults;
+pub mod live;
 pub mod metrics;
 pub mod net;
 pub mod nodes;
