@@ -489,8 +489,7 @@ fn validate(
         }
     };
     let hash = scenario::hash(&s);
-    let out =
-        out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
+    let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
     let (cmp, sim, live) = match interop_sim::live::validate::validate(&s, &hash, &opts, loopback) {
         Ok(r) => r,
         Err(interop_sim::live::LiveError::Schedule(e)) => {
@@ -621,7 +620,11 @@ fn live_merge(file: &Path, logs: &[PathBuf], out: Option<PathBuf>) -> anyhow::Re
     };
     let mut inputs = Vec::new();
     for p in logs {
-        let path = if p.is_dir() { p.join("latency.hlog") } else { p.clone() };
+        let path = if p.is_dir() {
+            p.join("latency.hlog")
+        } else {
+            p.clone()
+        };
         match std::fs::read(&path) {
             Ok(b) => inputs.push((path.display().to_string(), b)),
             Err(e) => {
@@ -640,14 +643,7 @@ fn live_merge(file: &Path, logs: &[PathBuf], out: Option<PathBuf>) -> anyhow::Re
     let hash = scenario::hash(&s);
     let summary = interop_sim::live::remote::merged_summary(&s, &hash, &merged);
     let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-merged", s.run.name)));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let json = report::files::summary_json(&summary, &out.join("summary.json"))?;
-    std::fs::write(out.join("summary.json"), json).context("writing summary.json")?;
-    std::fs::write(
-        out.join("latency.hgrm"),
-        report::files::percentile_distribution(&merged.latency),
-    )
-    .context("writing latency.hgrm")?;
+    interop_sim::live::output::write_merged(&out, &summary, &merged).context("writing results")?;
     println!(
         "merged {} logs ({} intervals): sent {}, delivered {}, lost {}, duplicates {}",
         merged.logs,
@@ -657,7 +653,10 @@ fn live_merge(file: &Path, logs: &[PathBuf], out: Option<PathBuf>) -> anyhow::Re
         merged.counters.lost,
         merged.counters.duplicates
     );
-    print!("{}", report::screen::render(&summary, &out.display().to_string()));
+    print!(
+        "{}",
+        report::screen::render(&summary, &out.display().to_string())
+    );
     Ok(if summary.passed {
         Outcome::Passed
     } else {

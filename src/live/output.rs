@@ -71,3 +71,18 @@ pub fn write_live_results(dir: &Path, out: &LiveOutcome) -> Result<Vec<PathBuf>,
     written.push(log);
     Ok(written)
 }
+
+/// Writes `live-merge`'s folder: summary.json and latency.hgrm of the merged logs.
+pub fn write_merged(
+    dir: &Path,
+    summary: &crate::metrics::Summary,
+    merged: &super::remote::Merged,
+) -> Result<(), ReportError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join("summary.json");
+    let json = crate::report::files::summary_json(summary, &path)?;
+    std::fs::write(&path, json).map_err(io(&path))?;
+    let path = dir.join("latency.hgrm");
+    std::fs::write(&path, percentile_distribution(&merged.latency)).map_err(io(&path))?;
+    Ok(())
+}
