@@ -30,8 +30,9 @@ use tokio::sync::watch;
 
 pub use super::topology::PLAINTEXT_MARKER;
 use super::topology::{client_dials, server_addrs, start_servers, Layout, Role, Servers};
-/// Time between binding the listeners and the first arrival.
-pub const WARMUP_NS: u64 = 300_000_000;
+/// Time between binding the listeners and the first arrival: every device connects first (a
+/// burst of Connect frames that must not delay the first arrivals).
+pub const WARMUP_NS: u64 = 1_000_000_000;
 
 /// How to run live, beyond the scenario.
 #[derive(Clone, Debug)]
