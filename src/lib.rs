@@ -6,6 +6,7 @@ pub mod bench;
 pub mod e2ee;
 pub mod engine;
 pub mod faults;
+pub mod live;
 pub mod metrics;
 pub mod net;
 pub mod nodes;

@@ -286,7 +286,9 @@ impl Summary {
         }
     }
 
-    fn evaluate(&self, e: &Expectation) -> Verdict {
+    /// One expectation against this summary (public for `live-merge`, which evaluates `[expect]`
+    /// on merged load-generator logs).
+    pub fn evaluate(&self, e: &Expectation) -> Verdict {
         let latency = e.key.contains("delivered_p") || e.key.ends_with("delivered_max");
         let value = self.metric(&e.key);
         let show = |x: f64| {

@@ -253,6 +253,41 @@ impl Device {
         true
     }
 
+    /// The user sends a message its driver already encrypted (the live load generator does
+    /// its Signal work itself): one ciphertext for every recipient device.
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    pub fn compose_sealed(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        to_user: UserId,
+        ciphertext: Ciphertext,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) -> bool {
+        if self.outbox.len() >= cfg.outbox_max as usize {
+            return false;
+        }
+        let seq = self.next_seq.entry(to_user).or_insert(0);
+        let this_seq = *seq;
+        *seq += 1;
+        let env = Envelope {
+            msg,
+            from_user: self.user,
+            from_device: self.id,
+            to_user,
+            to_device: None,
+            seq: this_seq,
+            retry: 0,
+            sent_at: self.local_clock(now),
+            ciphertext,
+            per_device: Vec::new(),
+        };
+        self.enqueue_outbox(now, env, 0, dir, fx);
+        true
+    }
+
     /// Encrypts for one device, with the modeled wire size.
     fn seal(
         &self,

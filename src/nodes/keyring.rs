@@ -188,6 +188,8 @@ struct DeviceState {
 pub use crate::metrics::ledger::DecryptReason as OpenError;
 
 pub struct Keyring {
+    /// The driver does the crypto itself (live mode): `open` lets every copy through.
+    external: bool,
     mode: CryptoMode,
     protocol: Protocol,
     tree: RngTree,
@@ -220,6 +222,7 @@ impl Keyring {
             })
             .collect();
         Keyring {
+            external: false,
             mode,
             protocol,
             tree: RngTree::new(seed),
@@ -230,6 +233,22 @@ impl Keyring {
             directory: KeyDirectory::new(devices, one_time_prekeys, refill_below),
             refill_batch: one_time_prekeys,
         }
+    }
+
+    /// A keyring for a driver that encrypts and decrypts itself (the live load generator):
+    /// devices pass every copy through and only the prekey pools are kept.
+    pub fn external(devices: usize) -> Self {
+        let mut k = Keyring::new(
+            devices,
+            CryptoMode::Modeled,
+            Protocol::X3dh,
+            0,
+            CostTable::default(),
+            100,
+            10,
+        );
+        k.external = true;
+        k
     }
 
     pub fn mode(&self) -> CryptoMode {
@@ -431,6 +450,9 @@ impl Keyring {
         kind: Option<ContentKind>,
         runner: Runner,
     ) -> Result<(Option<Vec<u8>>, u64), OpenError> {
+        if self.external {
+            return Ok((None, 0));
+        }
         let mut ns = self.ensure_keys(to, runner);
         let my_generation = self.devices[to.index()].generation;
         if info.target_generation != my_generation {

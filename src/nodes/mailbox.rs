@@ -134,11 +134,13 @@ impl Mailbox {
         let only = env.to_device;
         let mut wake = Vec::new();
         for d in recipients.filter(|d| only.is_none_or(|o| o == *d)) {
+            // One ciphertext per device; a driver that sealed once (live) sends it in
+            // `ciphertext` for all of them.
             let ciphertext = per_device
                 .iter()
                 .find(|(t, _)| *t == d)
                 .map(|(_, c)| c.clone())
-                .unwrap_or_default();
+                .unwrap_or_else(|| env.ciphertext.clone());
             let copy = Envelope {
                 to_device: Some(d),
                 ciphertext,

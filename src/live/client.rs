@@ -1,0 +1,424 @@
+//! A load-generator shard: the client devices of a slice of the users (the simulator's own
+//! sans-IO [`Device`] nodes: outbox, retries, dedup, ordering), real Signal encryption before
+//! a message leaves and decryption when it arrives, and the open-model send loop: each arrival
+//! goes at its scheduled time whatever the system is doing; one that is already later than
+//! `lag_max` is dropped and counted, never sent late in silence.
+
+use super::clock::Clock;
+use super::codec::{self, Record};
+use super::conn::{self, Inbound};
+use super::crypto::{self, Crypto};
+use super::ledger::histogram;
+use super::node::{dial, Dial, Shared, INBOX_MAX, REDIAL_NS};
+use super::schedule::Arrival;
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::keyring::Keyring;
+use crate::nodes::{Addr, Effects, Output, TimerKind};
+use crate::wire::{Ciphertext, DeviceId, Frame, SealInfo};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+
+/// What a shard measured.
+pub struct ShardReport {
+    /// How late each arrival went out (ns).
+    pub lag: Histogram<u64>,
+    pub sent: u64,
+    /// Arrivals dropped because they were more than `lag_max` behind schedule.
+    pub dropped_arrivals: u64,
+    pub outbox_full: u64,
+    pub decrypt_failures: u64,
+    /// Decrypted plaintexts that carried the marker and their own message id.
+    pub plaintext_verified: u64,
+    pub encrypted: u64,
+    pub sessions_started: u64,
+    pub unroutable: u64,
+}
+
+pub struct Shard {
+    sh: Shared,
+    me: usize,
+    devices: Vec<Option<Device>>,
+    cfg: DeviceConfig,
+    crypto: Crypto,
+    arrivals: Vec<Arrival>,
+    cursor: usize,
+    /// Arrivals taken and already reported to `arrivals_pending`.
+    taken_reported: usize,
+    lag_max_ns: u64,
+    marker: Vec<u8>,
+    /// Bit per message id: already decrypted here (a redelivered copy is not decrypted twice:
+    /// the ratchet would refuse the replay; the device's dedup then suppresses it).
+    decrypted: Vec<u64>,
+    dials: Vec<Dial>,
+    routes: BTreeMap<Addr, mpsc::Sender<Record>>,
+    inbox_tx: mpsc::Sender<Inbound>,
+    inbox: mpsc::Receiver<Inbound>,
+    /// Connection id -> the server it reaches.
+    conn_of: BTreeMap<u64, usize>,
+    /// Per dial: connected at least once (a later connection is a reconnection).
+    ever_connected: Vec<bool>,
+    timers: BTreeMap<(SimTime, u64), (DeviceId, Option<TimerKind>)>,
+    timer_seq: u64,
+    fx: Effects,
+    /// Prekey pools only: this driver does its Signal work itself.
+    keys: Keyring,
+    report: ShardReport,
+    plain: Vec<u8>,
+    precrypted: Vec<Option<Box<[u8]>>>,
+    remote: bool,
+}
+
+/// How a shard is set up.
+pub struct ShardSpec {
+    pub me: usize,
+    pub devices: Vec<Option<Device>>,
+    pub cfg: DeviceConfig,
+    pub crypto: Crypto,
+    pub arrivals: Vec<Arrival>,
+    pub lag_max_ns: u64,
+    pub marker: Vec<u8>,
+    pub messages: usize,
+    pub dials: Vec<Dial>,
+    /// Per arrival, its ciphertext encrypted ahead (empty: encrypt at send time).
+    pub precrypted: Vec<Option<Box<[u8]>>>,
+    /// The servers run in other processes, whose ledger events this one never sees: a
+    /// SubmitAck stands for the chat server's `Accepted`.
+    pub remote: bool,
+}
+
+impl Shard {
+    pub fn new(spec: ShardSpec, sh: Shared) -> Self {
+        let devices_in_run = sh.dir.devices();
+        let (inbox_tx, inbox) = mpsc::channel(INBOX_MAX);
+        Shard {
+            sh,
+            me: spec.me,
+            devices: spec.devices,
+            cfg: spec.cfg,
+            crypto: spec.crypto,
+            arrivals: spec.arrivals,
+            cursor: 0,
+            taken_reported: 0,
+            lag_max_ns: spec.lag_max_ns,
+            marker: spec.marker,
+            decrypted: vec![0; spec.messages.div_ceil(64)],
+            dials: spec.dials,
+            routes: BTreeMap::new(),
+            inbox_tx,
+            inbox,
+            conn_of: BTreeMap::new(),
+            ever_connected: Vec::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            fx: Effects::default(),
+            keys: Keyring::external(devices_in_run),
+            report: ShardReport {
+                lag: histogram(),
+                sent: 0,
+                dropped_arrivals: 0,
+                outbox_full: 0,
+                decrypt_failures: 0,
+                plaintext_verified: 0,
+                encrypted: 0,
+                sessions_started: 0,
+                unroutable: 0,
+            },
+            plain: Vec::with_capacity(16 * 1024),
+            precrypted: spec.precrypted,
+            remote: spec.remote,
+        }
+    }
+
+    fn clock(&self) -> Clock {
+        self.sh.clock
+    }
+
+    /// Connects to every server, brings the devices online, then runs the send loop until
+    /// shutdown.
+    pub async fn run(mut self) -> ShardReport {
+        self.ever_connected = vec![false; self.dials.len()];
+        for i in 0..self.dials.len() {
+            self.connect(i).await;
+        }
+        let now = self.clock().now();
+        for i in 0..self.devices.len() {
+            if let Some(d) = self.devices[i].as_mut() {
+                d.go_online(now, &self.cfg, &self.sh.dir, &mut self.keys, &mut self.fx);
+                self.apply_effects(now, DeviceId(i as u32));
+            }
+        }
+        let mut shutdown = self.sh.shutdown.clone();
+        loop {
+            let next_arrival = self.arrivals.get(self.cursor).map(|a| a.at);
+            let next_timer = self.timers.first_key_value().map(|(k, _)| k.0);
+            let next = match (next_arrival, next_timer) {
+                (Some(a), Some(t)) => Some(a.min(t)),
+                (a, t) => a.or(t),
+            };
+            let wake = self
+                .clock()
+                .instant(next.unwrap_or(SimTime::from_secs(1 << 30)));
+            tokio::select! {
+                biased;
+                m = self.inbox.recv() => match m {
+                    Some(m) => self.on_inbound(m),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(wake), if next.is_some() => self.on_wake().await,
+                _ = shutdown.changed() => break,
+            }
+            self.flush_sent();
+        }
+        self.report.encrypted = self.crypto.encrypted;
+        self.report.sessions_started = self.crypto.sessions_started;
+        self.report
+    }
+
+    async fn connect(&mut self, i: usize) {
+        let d = self.dials[i];
+        let id = self.sh.next_conn_id();
+        // The hello comes from the shard; devices then speak for themselves.
+        let me = Addr::Device(codec::HELLO_DEVICE);
+        match dial(&d, me, id, &self.sh, self.inbox_tx.clone()).await {
+            Ok(tx) => {
+                let again = self.ever_connected[i];
+                self.ever_connected[i] = true;
+                self.routes.insert(d.to, tx);
+                self.conn_of.insert(id, i);
+                if again {
+                    // The server came back: every device connects again (a real client
+                    // reconnects when its socket drops).
+                    let now = self.clock().now();
+                    for j in 0..self.devices.len() {
+                        if let Some(dev) = self.devices[j].as_mut() {
+                            dev.reconnect(now, &self.sh.dir, &mut self.fx);
+                            self.apply_effects(now, DeviceId(j as u32));
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                let at = self.clock().now().plus(REDIAL_NS);
+                self.push_timer(at, DeviceId(i as u32), None);
+            }
+        }
+    }
+
+    fn push_timer(&mut self, at: SimTime, d: DeviceId, t: Option<TimerKind>) {
+        self.timer_seq += 1;
+        self.timers.insert((at, self.timer_seq), (d, t));
+    }
+
+    /// Reports the arrivals taken since the last call (the drain waits for all of them).
+    fn flush_sent(&mut self) {
+        let taken = (self.cursor - self.taken_reported) as u64;
+        if taken > 0 {
+            // After the ledger knows of them: the drain checks the ledger once this is zero.
+            self.sh
+                .arrivals_pending
+                .fetch_sub(taken, std::sync::atomic::Ordering::SeqCst);
+            self.taken_reported = self.cursor;
+        }
+    }
+
+    async fn on_wake(&mut self) {
+        let now = self.clock().now();
+        while let Some(a) = self.arrivals.get(self.cursor).copied() {
+            if a.at > now {
+                break;
+            }
+            let i = self.cursor;
+            self.cursor += 1;
+            let ahead = self.precrypted.get_mut(i).map(|c| c.take());
+            self.send_arrival(now, a, ahead);
+            if self.cursor - self.taken_reported >= 256 {
+                self.flush_sent();
+            }
+        }
+        while let Some(entry) = self.timers.first_entry() {
+            let at = entry.key().0;
+            if at > now {
+                break;
+            }
+            let (d, t) = entry.remove();
+            match t {
+                Some(t) => {
+                    if let Some(dev) = self.devices[d.index()].as_mut() {
+                        // The device sees the instant it armed: it tells a stale timer by it.
+                        dev.handle_timer(at, t, &self.cfg, &self.sh.dir, &mut self.fx);
+                        self.apply_effects(at, d);
+                    }
+                }
+                None => self.connect(d.index()).await,
+            }
+        }
+    }
+
+    /// `ahead`: `Some` when the message was encrypted before the run (`None` inside: that
+    /// encryption failed).
+    fn send_arrival(&mut self, now: SimTime, a: Arrival, ahead: Option<Option<Box<[u8]>>>) {
+        let lag = now.since(a.at);
+        if lag > self.lag_max_ns {
+            self.report.dropped_arrivals += 1;
+            return;
+        }
+        let _ = self.report.lag.record(lag.max(1));
+        let dir = &self.sh.dir;
+        let (own, peer) = (dir.primary_device(a.from), dir.primary_device(a.to));
+        let bytes = match ahead {
+            Some(b) => b.ok_or(crate::e2ee::E2eeError::NoSession),
+            None => {
+                crypto::plaintext(&self.marker, a.msg, a.body_bytes, &mut self.plain);
+                self.crypto.encrypt(own, peer, &self.plain)
+            }
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(_) => {
+                self.report.decrypt_failures += 1;
+                return;
+            }
+        };
+        let ct = Ciphertext {
+            len: bytes.len() as u32,
+            bytes: Some(bytes),
+            seal: SealInfo::default(),
+        };
+        let Some(dev) = self.devices[own.index()].as_mut() else {
+            return;
+        };
+        if !dev.compose_sealed(now, a.msg, a.to, ct, &self.cfg, dir, &mut self.fx) {
+            self.report.outbox_full += 1;
+        }
+        self.report.sent += 1;
+        // Before the frame leaves: its delivery must find the actual send time recorded.
+        self.sh.ledger.sent(&[(a.msg, now)]);
+        self.apply_effects(now, own);
+    }
+
+    fn on_inbound(&mut self, m: Inbound) {
+        match m {
+            Inbound::Opened(..) => {}
+            Inbound::Closed(id) => {
+                if let Some(i) = self.conn_of.remove(&id) {
+                    self.routes.remove(&self.dials[i].to);
+                    let at = self.clock().now().plus(REDIAL_NS);
+                    self.push_timer(at, DeviceId(i as u32), None);
+                }
+            }
+            Inbound::Records(_, recs) => {
+                let now = self.clock().now();
+                for rec in recs {
+                    self.on_record(now, rec);
+                }
+            }
+        }
+    }
+
+    fn on_record(&mut self, now: SimTime, rec: Record) {
+        let Addr::Device(d) = rec.to else { return };
+        if codec::is_hello(&rec) || self.devices.get(d.index()).is_none_or(|x| x.is_none()) {
+            return;
+        }
+        if self.sh.cuts.blocks(rec.from, rec.to, &self.sh.dir) {
+            return;
+        }
+        if let Frame::Deliver(env) = &rec.frame {
+            if !self.open(d, env) {
+                return; // not acked: the server sends it again
+            }
+        }
+        if let (Frame::SubmitAck { msg, .. }, true) = (&rec.frame, self.remote) {
+            // One device per user in live runs.
+            self.fx.record(LedgerEvent::Accepted {
+                msg: *msg,
+                devices: 1,
+            });
+        }
+        let dev = self.devices[d.index()].as_mut().expect("checked above");
+        match rec.frame {
+            Frame::Push { .. } => {
+                dev.go_online(now, &self.cfg, &self.sh.dir, &mut self.keys, &mut self.fx)
+            }
+            frame => dev.handle_frame(
+                now,
+                rec.from,
+                frame,
+                false,
+                &self.cfg,
+                &self.sh.dir,
+                &mut self.keys,
+                &mut self.fx,
+            ),
+        }
+        self.apply_effects(now, d);
+    }
+
+    /// Decrypts a delivered message once; `false` if it does not decrypt.
+    fn open(&mut self, d: DeviceId, env: &crate::wire::Envelope) -> bool {
+        let i = env.msg.0 as usize;
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if self.decrypted.get(word).is_some_and(|w| w & bit != 0) {
+            return true;
+        }
+        let Some(bytes) = env.ciphertext.bytes.as_deref() else {
+            self.report.decrypt_failures += 1;
+            return false;
+        };
+        match self.crypto.decrypt(d, env.from_device, bytes) {
+            Ok(p) => {
+                if p.starts_with(&self.marker)
+                    && p[self.marker.len()..].starts_with(&env.msg.0.to_le_bytes())
+                {
+                    self.report.plaintext_verified += 1;
+                }
+                if let Some(w) = self.decrypted.get_mut(word) {
+                    *w |= bit;
+                }
+                true
+            }
+            Err(_) => {
+                self.report.decrypt_failures += 1;
+                self.fx.record(LedgerEvent::TamperDetected {
+                    msg: env.msg,
+                    device: d,
+                });
+                false
+            }
+        }
+    }
+
+    fn apply_effects(&mut self, now: SimTime, d: DeviceId) {
+        // The ledger first (see the server task's `apply_effects`).
+        if !self.fx.ledger.is_empty() {
+            self.sh.ledger.apply(now, &mut self.fx.ledger);
+        }
+        let outputs = std::mem::take(&mut self.fx.outputs);
+        for o in outputs {
+            match o {
+                Output::Send { to, frame } | Output::SendAfter { to, frame, .. } => {
+                    if self.sh.cuts.blocks(Addr::Device(d), to, &self.sh.dir) {
+                        continue;
+                    }
+                    let rec = Record {
+                        from: Addr::Device(d),
+                        to,
+                        frame,
+                    };
+                    let sent = self
+                        .routes
+                        .get(&to)
+                        .is_some_and(|tx| conn::try_send(tx, rec, &self.sh.stats));
+                    if !sent {
+                        self.report.unroutable += 1;
+                    }
+                }
+                Output::Timer { at, timer } => self.push_timer(at, d, Some(timer)),
+            }
+        }
+        let _ = self.me;
+    }
+}

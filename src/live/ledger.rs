@@ -1,0 +1,185 @@
+//! The live run's ledger: the simulator's [`Ledger`] (same records, same checker), shared by
+//! the live tasks behind a mutex, plus what only a live run has: the actual send time of each
+//! message beside its intended one (the schedule's), the uncorrected latency histogram, and
+//! per-interval histograms for the HdrHistogram interval log.
+//!
+//! Records are created up front, one per scheduled arrival, with `created` = the intended send
+//! time: the ledger's latency is therefore coordinated-omission corrected (as wrk2 measures).
+
+use crate::engine::SimTime;
+use crate::metrics::{Ledger, LedgerEvent, Sample, TimeSeries};
+use crate::nodes::Directory;
+use crate::wire::MsgId;
+use hdrhistogram::Histogram;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Marks a message that never left its generator.
+pub const NOT_SENT: u64 = u64::MAX;
+
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant figures is a valid histogram precision")
+}
+
+/// One interval of the run, for timeseries.csv and the .hlog.
+pub struct IntervalRow {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Corrected latency (ns) of deliveries in the interval.
+    pub hist: Histogram<u64>,
+    pub sent: u64,
+    pub delivered: u64,
+    pub in_flight: u64,
+}
+
+pub struct LiveLedger {
+    pub ledger: Ledger,
+    dir: Arc<Directory>,
+    /// Per message: when its generator actually sent it (ns), or [`NOT_SENT`].
+    pub actual_sent_ns: Vec<u64>,
+    /// Latency from the actual send (what a closed-loop tester would report).
+    pub uncorrected: Histogram<u64>,
+    pub intervals: Vec<IntervalRow>,
+    interval_ns: u64,
+    current: IntervalRow,
+}
+
+impl LiveLedger {
+    fn roll(&mut self, now: SimTime) {
+        while now.as_nanos() >= self.current.end_ns {
+            let start = self.current.end_ns;
+            let next = IntervalRow {
+                start_ns: start,
+                end_ns: start + self.interval_ns,
+                hist: histogram(),
+                sent: 0,
+                delivered: 0,
+                in_flight: 0,
+            };
+            let mut done = std::mem::replace(&mut self.current, next);
+            done.in_flight = self.ledger.counts.in_flight;
+            self.intervals.push(done);
+        }
+    }
+
+    /// Closes the interval in progress (at the end of the run).
+    pub fn finish(&mut self, now: SimTime) {
+        self.roll(now);
+        let end = now.as_nanos().max(self.current.start_ns + 1);
+        self.current.end_ns = end;
+        self.roll(SimTime::from_nanos(end));
+    }
+
+    pub fn timeseries(&self) -> TimeSeries {
+        let mut ts = TimeSeries::new(self.interval_ns as f64 / 1e9);
+        ts.rows = self
+            .intervals
+            .iter()
+            .map(|r| Sample {
+                t_s: r.end_ns as f64 / 1e9,
+                sent: r.sent,
+                delivered: r.delivered,
+                in_flight: r.in_flight,
+                ..Sample::default()
+            })
+            .collect();
+        ts
+    }
+}
+
+/// The handle every live task holds.
+#[derive(Clone)]
+pub struct LedgerSink(Arc<Mutex<LiveLedger>>);
+
+impl LedgerSink {
+    /// A ledger whose records are already created (one per scheduled message).
+    pub fn new(ledger: Ledger, dir: Arc<Directory>, interval_ns: u64) -> Self {
+        let n = ledger.records().len();
+        LedgerSink(Arc::new(Mutex::new(LiveLedger {
+            ledger,
+            dir,
+            actual_sent_ns: vec![NOT_SENT; n],
+            uncorrected: histogram(),
+            intervals: Vec::new(),
+            interval_ns: interval_ns.max(1),
+            current: IntervalRow {
+                start_ns: 0,
+                end_ns: interval_ns.max(1),
+                hist: histogram(),
+                sent: 0,
+                delivered: 0,
+                in_flight: 0,
+            },
+        })))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, LiveLedger> {
+        // A task that panicked while holding the lock leaves counters, not broken invariants.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ledger, once every other holder is gone.
+    pub fn into_inner(self) -> Option<LiveLedger> {
+        Arc::try_unwrap(self.0)
+            .ok()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A generator sent `msg` at `now`.
+    pub fn sent(&self, msgs: &[(MsgId, SimTime)]) {
+        let mut l = self.lock();
+        for &(msg, now) in msgs {
+            l.roll(now);
+            l.actual_sent_ns[msg.0 as usize] = now.as_nanos();
+            l.current.sent += 1;
+        }
+    }
+
+    /// Folds node events in (draining `events`).
+    pub fn apply(&self, now: SimTime, events: &mut Vec<LedgerEvent>) {
+        let mut guard = self.lock();
+        let l = &mut *guard;
+        l.roll(now);
+        for e in events.drain(..) {
+            if msg_of(&e).0 as usize >= l.actual_sent_ns.len() {
+                continue; // a message this process did not plan (a server-only process)
+            }
+            let before = l.ledger.counts.shown;
+            let dir = &l.dir;
+            l.ledger.apply(now, &e, |d| dir.device_slot(d));
+            if l.ledger.counts.shown == before {
+                continue;
+            }
+            let LedgerEvent::Shown { msg, .. } = e else {
+                continue;
+            };
+            let i = msg.0 as usize;
+            let created = l.ledger.records()[i].created;
+            let _ = l.current.hist.record(now.since(created).max(1));
+            l.current.delivered += 1;
+            let actual = l.actual_sent_ns[i];
+            if actual != NOT_SENT {
+                let _ = l
+                    .uncorrected
+                    .record(now.as_nanos().saturating_sub(actual).max(1));
+            }
+        }
+    }
+}
+
+fn msg_of(e: &LedgerEvent) -> MsgId {
+    match *e {
+        LedgerEvent::Accepted { msg, .. }
+        | LedgerEvent::Refused { msg, .. }
+        | LedgerEvent::CrossedGateway { msg }
+        | LedgerEvent::StoredOffline { msg, .. }
+        | LedgerEvent::Shown { msg, .. }
+        | LedgerEvent::DuplicateSuppressed { msg, .. }
+        | LedgerEvent::DeviceUnreachable { msg, .. }
+        | LedgerEvent::Expired { msg, .. }
+        | LedgerEvent::TamperDetected { msg, .. }
+        | LedgerEvent::Read { msg }
+        | LedgerEvent::DecryptFailed { msg, .. }
+        | LedgerEvent::RetryRefused { msg, .. }
+        | LedgerEvent::ReceiptSeen { msg, .. } => msg,
+    }
+}

@@ -1,0 +1,279 @@
+//! Several processes, for several machines: `serve` runs one server role (or all of them) on
+//! the agreed port layout; `load` is one load generator (`k` of `n`) against them; each writes
+//! its results folder with an HdrHistogram interval log, and `live-merge` adds the logs up
+//! losslessly (same precision, counts summed) and judges `[expect]` on the merged figures.
+
+use super::clock::Clock;
+use super::conn::ConnStats;
+use super::ledger::{histogram, LedgerSink};
+use super::node::Shared;
+use super::run::{directory, live_scenario};
+use super::topology::{start_servers, Layout, Role};
+use super::LiveError;
+use crate::engine::RngTree;
+use crate::metrics::summary::{Latency, RunFacts};
+use crate::metrics::{checker, Ledger, Summary};
+use crate::scenario::Scenario;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Runs the servers of `role` until Ctrl-C or `for_ns` (blocking). Returns the addresses
+/// served.
+pub fn serve(
+    s: &Scenario,
+    users: Option<u32>,
+    role: Role,
+    listen: SocketAddr,
+    for_ns: Option<u64>,
+    on_ready: impl FnOnce(&[(String, SocketAddr)]),
+) -> Result<(), LiveError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(LiveError::io("tokio runtime"))?;
+    rt.block_on(async {
+        let s = &live_scenario(s, users);
+        let tree = RngTree::new(s.run.seed);
+        let dir = Arc::new(directory(s, &tree));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sh = Shared {
+            dir: dir.clone(),
+            clock: Clock::start(),
+            // Servers keep no verdicts: the generators' ledgers do.
+            ledger: LedgerSink::new(Ledger::new(), dir, s.run.interval_ns),
+            stats: Arc::new(ConnStats::default()),
+            tree,
+            conn_ids: Arc::new(AtomicU64::new(1)),
+            arrivals_pending: Arc::new(AtomicU64::new(0)),
+            cuts: Arc::new(super::faults::Cuts::default()),
+            shutdown: stop_rx,
+        };
+        let srv = start_servers(s, &sh, role, Some(Layout::around(role, listen))).await?;
+        let served: Vec<(String, SocketAddr)> = srv
+            .addrs
+            .iter()
+            .filter(|(a, _)| role == Role::All || role.addr() == Some(**a))
+            .map(|(a, at)| (format!("{a:?}"), *at))
+            .collect();
+        on_ready(&served);
+        match for_ns {
+            Some(ns) => tokio::time::sleep(std::time::Duration::from_nanos(ns)).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        let _ = stop_tx.send(true);
+        for h in srv.handles {
+            let _ = h.await;
+        }
+        Ok(())
+    })
+}
+
+/// Counters a generator writes into its log's header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogCounters {
+    pub planned: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub dropped_arrivals: u64,
+    pub unreachable: u64,
+    /// The sending window, ms (merged: the longest).
+    pub window_ms: u64,
+}
+
+impl LogCounters {
+    /// The header line's text (after "#").
+    pub fn comment(&self) -> String {
+        format!(
+            "interop-sim counters: planned={} sent={} delivered={} lost={} duplicates={} dropped_arrivals={} unreachable={} window_ms={}",
+            self.planned, self.sent, self.delivered, self.lost, self.duplicates, self.dropped_arrivals,
+            self.unreachable, self.window_ms
+        )
+    }
+    fn parse(line: &str) -> Option<Self> {
+        let rest = line
+            .trim_start_matches('#')
+            .trim()
+            .strip_prefix("interop-sim counters:")?;
+        let mut c = LogCounters::default();
+        for kv in rest.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            let v: u64 = v.parse().ok()?;
+            match k {
+                "planned" => c.planned = v,
+                "sent" => c.sent = v,
+                "delivered" => c.delivered = v,
+                "lost" => c.lost = v,
+                "duplicates" => c.duplicates = v,
+                "dropped_arrivals" => c.dropped_arrivals = v,
+                "unreachable" => c.unreachable = v,
+                "window_ms" => c.window_ms = v,
+                _ => {}
+            }
+        }
+        Some(c)
+    }
+    fn add(&mut self, o: &LogCounters) {
+        self.planned += o.planned;
+        self.sent += o.sent;
+        self.delivered += o.delivered;
+        self.lost += o.lost;
+        self.duplicates += o.duplicates;
+        self.dropped_arrivals += o.dropped_arrivals;
+        self.unreachable += o.unreachable;
+        self.window_ms = self.window_ms.max(o.window_ms);
+    }
+}
+
+/// Merged logs.
+pub struct Merged {
+    pub latency: Histogram<u64>,
+    pub counters: LogCounters,
+    /// Seconds covered by the logs' intervals (the longest log).
+    pub span_s: f64,
+    pub logs: usize,
+    pub intervals: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("{path}: {message}")]
+    Bad { path: String, message: String },
+}
+
+/// Adds up interval logs: every interval histogram of every log into one.
+pub fn merge_logs(logs: &[(String, Vec<u8>)]) -> Result<Merged, MergeError> {
+    let mut latency = histogram();
+    let mut counters = LogCounters::default();
+    let (mut span_s, mut intervals) = (0f64, 0usize);
+    for (path, bytes) in logs {
+        let bad = |message: String| MergeError::Bad {
+            path: path.clone(),
+            message,
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| bad(e.to_string()))?;
+        let c = text.lines().find_map(LogCounters::parse).ok_or_else(|| {
+            bad("no interop-sim counters line: not a load generator's log".into())
+        })?;
+        counters.add(&c);
+        let mut de = Deserializer::new();
+        for entry in IntervalLogIterator::new(bytes) {
+            let entry = entry.map_err(|e| bad(format!("{e:?}")))?;
+            let LogEntry::Interval(iv) = entry else {
+                continue;
+            };
+            let raw = base64_decode(iv.encoded_histogram()).map_err(bad)?;
+            let h: Histogram<u64> = de
+                .deserialize(&mut &raw[..])
+                .map_err(|e| bad(format!("{e:?}")))?;
+            latency.add(&h).map_err(|e| bad(format!("{e:?}")))?;
+            span_s = span_s.max((iv.start_timestamp() + iv.duration()).as_secs_f64());
+            intervals += 1;
+        }
+    }
+    Ok(Merged {
+        latency,
+        counters,
+        span_s,
+        logs: logs.len(),
+        intervals,
+    })
+}
+
+fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| e.to_string())
+}
+
+/// The merged figures as a summary, `[expect]` judged on them (overall latency and counters;
+/// per-path figures are not in the logs).
+pub fn merged_summary(s: &Scenario, hash: &str, m: &Merged) -> Summary {
+    let window_s = (m.counters.window_ms as f64 / 1e3).max(1e-3);
+    let mut ledger = Ledger::new();
+    ledger.latency_all = m.latency.clone();
+    let liveness = checker::liveness(&ledger, &[], 0);
+    let facts = RunFacts {
+        crypto: Default::default(),
+        violations: Vec::new(),
+        liveness,
+        scenario: s.run.name.clone(),
+        scenario_hash: hash.to_string(),
+        seed: s.run.seed,
+        fingerprint: format!("live-merge of {} logs", m.logs),
+        events_processed: 0,
+        end_time_s: m.span_s,
+        send_window_s: window_s,
+        delivered_per_s_peak: 0.0,
+        replay_rejected: 0,
+        nodes: BTreeMap::new(),
+        work: BTreeMap::new(),
+    };
+    let mut sum = Summary::build(&ledger, facts, &[]);
+    let c = &m.counters;
+    sum.counters.sent = c.sent;
+    sum.counters.delivered = c.delivered;
+    sum.counters.lost = c.lost;
+    sum.counters.duplicates = c.duplicates;
+    sum.counters.unreachable = c.unreachable;
+    sum.counters.unsent = c.planned.saturating_sub(c.sent);
+    let deliverable = c.sent.saturating_sub(c.unreachable);
+    sum.counters.delivered_ratio = if deliverable == 0 {
+        1.0
+    } else {
+        c.delivered as f64 / deliverable as f64
+    };
+    sum.latency = Latency::from_histogram(&m.latency);
+    sum.delivered_per_s_mean = c.delivered as f64 / window_s.max(1e-9);
+    sum.expect = s.expect.iter().map(|e| sum.evaluate(e)).collect();
+    sum.passed = sum.expect.iter().all(|v| v.ok);
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::output::hlog;
+
+    #[test]
+    fn merging_two_logs_adds_every_count() {
+        let mut a = histogram();
+        let mut b = histogram();
+        for v in 1..=1000u64 {
+            a.record(v * 1_000).unwrap();
+            b.record(v * 7_000).unwrap();
+        }
+        let ca = LogCounters {
+            sent: 10,
+            delivered: 9,
+            ..LogCounters::default()
+        };
+        let cb = LogCounters {
+            sent: 5,
+            delivered: 5,
+            lost: 1,
+            ..LogCounters::default()
+        };
+        let la = hlog(&[(0, 1_000_000_000, a.clone())], &ca.comment());
+        let lb = hlog(&[(0, 1_000_000_000, b.clone())], &cb.comment());
+        let m = merge_logs(&[("a".into(), la), ("b".into(), lb)]).unwrap();
+        let mut both = a;
+        both.add(&b).unwrap();
+        assert_eq!(m.latency, both, "lossless: the merged histogram is the sum");
+        assert_eq!(m.counters.sent, 15);
+        assert_eq!(m.counters.delivered, 14);
+        assert_eq!(m.counters.lost, 1);
+        assert!(merge_logs(&[("x".into(), b"not a log".to_vec())]).is_err());
+    }
+}
