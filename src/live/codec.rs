@@ -358,11 +358,14 @@ mod tests {
             to_user: UserId(3),
             to_device: Some(DeviceId(4)),
             seq: 5,
+            retry: 0,
             sent_at: SimTime::from_nanos(6),
             ciphertext: Ciphertext {
                 len: 9,
                 bytes: bytes.map(|b| b.to_vec().into_boxed_slice()),
+                seal: Default::default(),
             },
+            per_device: Vec::new(),
         }
     }
 
@@ -372,7 +375,18 @@ mod tests {
         let frames = vec![
             Frame::Submit(env(Some(b"abc"))),
             Frame::Deliver(env(None)),
-            Frame::SubmitAck { msg, device },
+            Frame::SubmitAck {
+                msg,
+                device,
+                copy: 0,
+            },
+            Frame::RetryReceipt {
+                msg,
+                requester: device,
+                sender: device,
+                sender_user: user,
+                attempt: 2,
+            },
             Frame::Refused {
                 msg,
                 device,
