@@ -459,6 +459,9 @@ fn live(file: Option<&Path>, out: Option<PathBuf>, args: &LiveArgs) -> anyhow::R
         Err(e) => return Err(e).context("live run"),
     };
     interop_sim::live::output::write_live_results(&out, &outcome).context("writing results")?;
+    Perf::new(outcome.report.wall_s, 0, outcome.result.summary.end_time_s)
+        .write(&out)
+        .with_context(|| format!("writing {}", out.join("perf.json").display()))?;
     print!(
         "{}",
         report::screen::render(&outcome.result.summary, &out.display().to_string())
@@ -601,6 +604,9 @@ fn load_gen(
         Err(e) => return Err(e).context("load"),
     };
     interop_sim::live::output::write_live_results(&out, &outcome).context("writing results")?;
+    Perf::new(outcome.report.wall_s, 0, outcome.result.summary.end_time_s)
+        .write(&out)
+        .with_context(|| format!("writing {}", out.join("perf.json").display()))?;
     print!(
         "{}",
         report::screen::render(&outcome.result.summary, &out.display().to_string())
