@@ -38,7 +38,6 @@ pub struct ShardReport {
 
 pub struct Shard {
     sh: Shared,
-    me: usize,
     devices: Vec<Option<Device>>,
     cfg: DeviceConfig,
     crypto: Crypto,
@@ -70,6 +69,7 @@ pub struct Shard {
 
 /// How a shard is set up.
 pub struct ShardSpec {
+    /// This shard's index (for its RNG stream and the report).
     pub me: usize,
     pub devices: Vec<Option<Device>>,
     pub cfg: DeviceConfig,
@@ -91,7 +91,6 @@ impl Shard {
         let (inbox_tx, inbox) = mpsc::channel(INBOX_MAX);
         Shard {
             sh,
-            me: spec.me,
             devices: spec.devices,
             cfg: spec.cfg,
             crypto: spec.crypto,
@@ -410,6 +409,5 @@ impl Shard {
                 Output::Timer { at, timer } => self.push_timer(at, d, Some(timer)),
             }
         }
-        let _ = self.me;
     }
 }
