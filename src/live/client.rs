@@ -39,7 +39,6 @@ pub struct ShardReport {
 
 pub struct Shard {
     sh: Shared,
-    me: usize,
     devices: Vec<Option<Device>>,
     cfg: DeviceConfig,
     crypto: Crypto,
@@ -73,6 +72,7 @@ pub struct Shard {
 
 /// How a shard is set up.
 pub struct ShardSpec {
+    /// This shard's index (for its RNG stream and the report).
     pub me: usize,
     pub devices: Vec<Option<Device>>,
     pub cfg: DeviceConfig,
@@ -95,7 +95,6 @@ impl Shard {
         let (inbox_tx, inbox) = mpsc::channel(INBOX_MAX);
         Shard {
             sh,
-            me: spec.me,
             devices: spec.devices,
             cfg: spec.cfg,
             crypto: spec.crypto,
@@ -419,6 +418,5 @@ impl Shard {
                 Output::Timer { at, timer } => self.push_timer(at, d, Some(timer)),
             }
         }
-        let _ = self.me;
     }
 }

@@ -81,6 +81,7 @@ pub fn spawn(
     inbox: mpsc::Sender<Inbound>,
     inspector: Option<Arc<Inspector>>,
     stats: Arc<ConnStats>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> mpsc::Sender<Record> {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
@@ -93,6 +94,7 @@ pub fn spawn(
         }
         let _ = read_loop(rd, cipher, id, &inbox, inspector).await;
         let _ = inbox.send(Inbound::Closed(id)).await;
+        drop(permit); // the listener may accept another connection
     });
     tx
 }

@@ -117,13 +117,6 @@ impl LedgerSink {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The ledger, once every other holder is gone.
-    pub fn into_inner(self) -> Option<LiveLedger> {
-        Arc::try_unwrap(self.0)
-            .ok()
-            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
-    }
-
     /// A generator sent `msg` at `now`.
     pub fn sent(&self, msgs: &[(MsgId, SimTime)]) {
         let mut l = self.lock();

@@ -27,6 +27,10 @@ use tokio::sync::{mpsc, watch};
 pub const INBOX_MAX: usize = 4096;
 /// Bound on pending timers and delayed sends of one node.
 pub const TIMERS_MAX: usize = 1_000_000;
+/// Bound on open connections per listener.
+pub const CONNECTIONS_MAX: usize = 1024;
+/// Bound on a Noise handshake.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Pause between two dial attempts.
 pub const REDIAL_NS: u64 = 50_000_000;
 
@@ -126,11 +130,15 @@ pub async fn dial(
         .map_err(super::LiveError::io("connect"))?;
     let cipher = if d.noise {
         let keys = NoiseKeys::derive(&sh.tree, "initiator", id);
-        Cipher::Noise(Arc::new(noise::handshake(&mut s, true, &keys).await?))
+        let hs = noise::handshake(&mut s, true, &keys);
+        let t = tokio::time::timeout(HANDSHAKE_TIMEOUT, hs)
+            .await
+            .map_err(|_| super::LiveError::Noise("handshake timed out".into()))??;
+        Cipher::Noise(Arc::new(t))
     } else {
         Cipher::Plain
     };
-    let tx = conn::spawn(s, cipher, id, inbox, None, sh.stats.clone());
+    let tx = conn::spawn(s, cipher, id, inbox, None, sh.stats.clone(), None);
     // Introduce ourselves so that the peer can route to us before we send anything else.
     conn::try_send(&tx, codec::hello(me, d.to), &sh.stats);
     Ok(tx)
@@ -146,6 +154,7 @@ pub fn spawn_acceptor(
     inspector: Option<Arc<Inspector>>,
 ) {
     let mut shutdown = sh.shutdown.clone();
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -153,19 +162,32 @@ pub fn spawn_acceptor(
                 _ = shutdown.changed() => return,
             };
             let Ok((mut s, _)) = accepted else { continue };
+            // Bounded: past the limit a connection is closed at once.
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                continue;
+            };
             let (sh, inbox, inspector) = (sh.clone(), inbox.clone(), inspector.clone());
             tokio::spawn(async move {
                 let id = sh.next_conn_id();
                 let cipher = if noise {
                     let keys = NoiseKeys::derive(&sh.tree, label, 0);
-                    match noise::handshake(&mut s, false, &keys).await {
-                        Ok(t) => Cipher::Noise(Arc::new(t)),
-                        Err(_) => return,
+                    let hs = noise::handshake(&mut s, false, &keys);
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, hs).await {
+                        Ok(Ok(t)) => Cipher::Noise(Arc::new(t)),
+                        _ => return, // a bad or silent peer: dropped, its slot freed
                     }
                 } else {
                     Cipher::Plain
                 };
-                conn::spawn(s, cipher, id, inbox, inspector, sh.stats.clone());
+                conn::spawn(
+                    s,
+                    cipher,
+                    id,
+                    inbox,
+                    inspector,
+                    sh.stats.clone(),
+                    Some(permit),
+                );
             });
         }
     });

@@ -549,10 +549,10 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         .map(|r| (r.start_ns, r.end_ns, r.hist.clone()))
         .collect();
     let uncorrected = l.uncorrected.clone();
+    // Taken under the lock: a task may still hold the sink for a moment after shutdown.
+    let live_ledger = std::mem::take(&mut guard.ledger);
     drop(guard);
-    let live_ledger = ledger
-        .into_inner()
-        .map_or_else(crate::metrics::Ledger::new, |l| l.ledger);
+
     LiveOutcome {
         result: RunResult {
             summary,

@@ -222,3 +222,27 @@ fn two_load_generators_against_served_roles_merge_their_logs() {
     );
     server.join().unwrap().expect("servers ran");
 }
+
+/// Load goes to loopback only: any other address is refused up front, with a clear error.
+#[test]
+fn non_loopback_targets_and_listen_addresses_are_refused() {
+    let bin = env!("CARGO_BIN_EXE_interop-sim");
+    let baseline = crate::root().join("scenarios/baseline.toml");
+    for args in [
+        vec![
+            "load",
+            baseline.to_str().unwrap(),
+            "--target",
+            "10.0.0.1:7000",
+        ],
+        vec!["serve", "--role", "gateway", "--listen", "192.168.1.5:7001"],
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(&args)
+            .output()
+            .expect("the binary runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("not a loopback address"), "{args:?}: {err}");
+    }
+}
