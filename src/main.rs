@@ -102,6 +102,21 @@ enum Command {
     },
 }
 
+/// Prints to stdout, ignoring a closed pipe (`interop-sim run | head` must not panic): the
+/// results are on disk whatever happens to the screen copy.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod commands;
 
 /// What ended the command, mapped to the documented exit codes.
@@ -220,12 +235,17 @@ fn run(
         result.summary.events_processed,
         result.summary.end_time_s,
     )
+    .with_crypto(result.verified_plaintexts, result.crypto_charged_ns)
     .write(&out)
     .with_context(|| format!("writing {}", out.join("perf.json").display()))?;
-    print!(
+    out!(
         "{}",
         report::screen::render(&result.summary, &out.display().to_string())
     );
+    if result.verified_plaintexts > 0 {
+        let shown: u64 = result.summary.latency.samples;
+        outln!("e2ee: {} of {shown} deliveries decrypted to exactly the plaintext sent (real Signal crypto)", result.verified_plaintexts);
+    }
     Ok(if result.summary.passed {
         Outcome::Passed
     } else {
@@ -251,15 +271,15 @@ fn run_seeds(file: Option<&Path>, range: &str) -> anyhow::Result<Outcome> {
     let file_arg = file.map_or(BASELINE_NAME.to_string(), |f| f.display().to_string());
     let failing: Vec<_> = results.iter().filter(|r| !r.passed).collect();
     for r in &failing {
-        println!("seed {} FAILED: {}", r.seed, r.failures.join("; "));
-        println!("    {}", r.liveness);
-        println!("    replay: interop-sim run {file_arg} --seed {}", r.seed);
-        println!(
+        outln!("seed {} FAILED: {}", r.seed, r.failures.join("; "));
+        outln!("    {}", r.liveness);
+        outln!("    replay: interop-sim run {file_arg} --seed {}", r.seed);
+        outln!(
             "    shrink: interop-sim shrink {file_arg} --seed {}",
             r.seed
         );
     }
-    println!(
+    outln!(
         "{} of {} seeds ({first}..{last}) passed",
         results.len() - failing.len(),
         results.len()
@@ -296,7 +316,7 @@ fn shrink(file: &Path, seed: u64, out: Option<PathBuf>) -> anyhow::Result<Outcom
         .iter()
         .map(|p| p.users as u64)
         .sum();
-    println!(
+    outln!(
         "shrunk in {} runs: {} -> {} faults, {} -> {} users; still fails: {}",
         shrunk.runs,
         shrunk.faults_before,
@@ -305,7 +325,7 @@ fn shrink(file: &Path, seed: u64, out: Option<PathBuf>) -> anyhow::Result<Outcom
         users,
         shrunk.signature.join(", ")
     );
-    println!(
+    outln!(
         "wrote {}
 replay: interop-sim run {} --seed {seed}",
         out.display(),
@@ -326,7 +346,7 @@ fn check(file: &Path) -> anyhow::Result<Outcome> {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };
-    print!("{}", scenario::to_toml(&s));
-    println!("# scenario hash: {}", scenario::hash(&s));
+    out!("{}", scenario::to_toml(&s));
+    outln!("# scenario hash: {}", scenario::hash(&s));
     Ok(Outcome::Passed)
 }

@@ -69,6 +69,17 @@ fn hops(r: &MsgRecord) -> String {
     if r.duplicates_suppressed > 0 {
         h.push(format!("{} duplicates suppressed", r.duplicates_suppressed));
     }
+    if r.undecryptable_mask != 0 {
+        let why = match r.retry_refused {
+            Some(super::ledger::RetryRefusal::Exhausted) => "retries exhausted",
+            Some(super::ledger::RetryRefusal::Evicted) => "the sender's plaintext cache evicted it",
+            None => "no re-encryption arrived (sender offline or receipt lost)",
+        };
+        h.push(format!(
+            "undecryptable on {} devices: {why}",
+            r.undecryptable_mask.count_ones()
+        ));
+    }
     h.join(", ")
 }
 
@@ -112,8 +123,10 @@ pub fn violations(
         });
     };
     for (i, r) in records.iter().enumerate() {
-        if is_stuck(r) {
+        if is_stuck(r) && r.undecryptable_mask == 0 {
             push("lost", i, &mut out);
+        } else if is_stuck(r) {
+            push("decrypt_failure", i, &mut out);
         }
         if r.duplicates_shown > 0 {
             push("duplicate", i, &mut out);
@@ -130,6 +143,7 @@ pub fn is_stuck(r: &MsgRecord) -> bool {
     if !r.accepted {
         return false;
     }
+    // (Undecryptable copies are decrypt failures, reported as such, not lost.)
     let expected = if r.expected_devices >= 8 {
         u8::MAX
     } else {

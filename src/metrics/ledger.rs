@@ -27,12 +27,27 @@ pub enum LedgerEvent {
         msg: MsgId,
         device: DeviceId,
     },
-    /// Shown to the user on `device`.
+    /// Shown to the user on `device`; `digest` of the decrypted plaintext (real crypto), `late`
+    /// when it fills the "waiting for this message" placeholder at its place.
     Shown {
         msg: MsgId,
         device: DeviceId,
         from_device: DeviceId,
         seq: u32,
+        digest: Option<u64>,
+        late: bool,
+    },
+    /// The device could not decrypt its copy (a placeholder shows; a retry receipt went out).
+    DecryptFailed {
+        msg: MsgId,
+        device: DeviceId,
+        reason: DecryptReason,
+    },
+    /// The sender could not answer a retry receipt.
+    RetryRefused {
+        msg: MsgId,
+        device: DeviceId,
+        reason: RetryRefusal,
     },
     DuplicateSuppressed {
         msg: MsgId,
@@ -59,6 +74,26 @@ pub enum LedgerEvent {
         kind: ReceiptKind,
         device: DeviceId,
     },
+}
+
+/// Why a device could not decrypt a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecryptReason {
+    /// The sender's session is for an older identity of this device (it reinstalled).
+    StaleSession,
+    /// No session with the sender, and the message is not a prekey message.
+    NoSession,
+    /// Real crypto refused the bytes although the model expected them to decrypt.
+    Refused,
+}
+
+/// Why a sender could not re-encrypt for a retry receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryRefusal {
+    /// Already re-encrypted the maximum number of times.
+    Exhausted,
+    /// The plaintext left the sender's bounded cache.
+    Evicted,
 }
 
 /// Which kind of chat a message belongs to; latency and delivery are reported per kind.
@@ -106,6 +141,11 @@ pub struct MsgRecord {
     pub duplicates_shown: u8,
     pub duplicates_suppressed: u16,
     pub last_shown: SimTime,
+    /// Devices whose copy failed to decrypt and has not been shown since.
+    pub undecryptable_mask: u8,
+    /// Digest of the plaintext the sender wrote (checked against what devices show).
+    pub digest: u64,
+    pub retry_refused: Option<RetryRefusal>,
 }
 
 impl MsgRecord {
@@ -129,6 +169,11 @@ pub struct LiveCounts {
     pub tamper_detected: u64,
     pub replay_injected: u64,
     pub read: u64,
+    /// Devices that showed a plaintext other than the one written (a crypto bug).
+    pub plaintext_mismatch: u64,
+    pub decrypt_failed_events: u64,
+    /// Shown with a verified digest (real crypto).
+    pub verified: u64,
 }
 
 /// Delivery latency percentiles of one timeseries interval; `None` when nothing was delivered.
@@ -198,6 +243,7 @@ impl Ledger {
         content: ContentKind,
         path: PathKind,
         bytes: u32,
+        digest: u64,
     ) -> MsgId {
         let id = MsgId(self.records.len() as u64);
         self.records.push(MsgRecord {
@@ -220,6 +266,9 @@ impl Ledger {
             duplicates_shown: 0,
             duplicates_suppressed: 0,
             last_shown: SimTime::ZERO,
+            undecryptable_mask: 0,
+            digest,
+            retry_refused: None,
         });
         self.counts.created += 1;
         id
@@ -272,7 +321,32 @@ impl Ledger {
                 device,
                 from_device,
                 seq,
-            } => self.shown(now, msg, device, from_device, seq, slot(device)),
+                digest,
+                late,
+            } => {
+                let bit = 1u8 << slot(device);
+                let r = &mut self.records[msg.0 as usize];
+                r.undecryptable_mask &= !bit;
+                if let Some(d) = digest {
+                    if d == r.digest {
+                        self.counts.verified += 1;
+                    } else {
+                        self.counts.plaintext_mismatch += 1;
+                    }
+                }
+                self.shown(now, msg, device, from_device, seq, slot(device), late)
+            }
+            LedgerEvent::DecryptFailed { msg, device, .. } => {
+                self.counts.decrypt_failed_events += 1;
+                let bit = 1u8 << slot(device);
+                let r = &mut self.records[msg.0 as usize];
+                if r.shown_mask & bit == 0 {
+                    r.undecryptable_mask |= bit;
+                }
+            }
+            LedgerEvent::RetryRefused { msg, reason, .. } => {
+                self.records[msg.0 as usize].retry_refused = Some(reason);
+            }
             LedgerEvent::DuplicateSuppressed { msg, .. } => {
                 let r = &mut self.records[msg.0 as usize];
                 r.duplicates_suppressed = r.duplicates_suppressed.saturating_add(1);
@@ -315,6 +389,7 @@ impl Ledger {
         from_device: DeviceId,
         seq: u32,
         slot: u32,
+        late: bool,
     ) {
         let bit = 1u8 << slot;
         let r = &self.records[msg.0 as usize];
@@ -339,7 +414,8 @@ impl Ledger {
             .last_seq
             .entry(((device.0 as u64) << 32) | from_device.0 as u64)
             .or_insert(seq);
-        if seq < *last {
+        // A late fill of a placeholder shows at its place: not out of order.
+        if seq < *last && !late {
             self.counts.out_of_order += 1;
             if self.out_of_order_examples.len() < EXAMPLES_MAX {
                 self.out_of_order_examples.push(msg);

@@ -116,6 +116,9 @@ pub struct Summary {
     pub nodes: BTreeMap<String, Utilization>,
     /// Deterministic work counters (bytes per hop class, frames, drops by cause, ...).
     pub work: BTreeMap<String, u64>,
+    /// Crypto operations by node kind and message kind, with the CPU time charged (ns), and
+    /// the E2EE health counters (security codes changed, plaintexts verified).
+    pub crypto: BTreeMap<String, u64>,
     pub evidence: Evidence,
     /// Each violated guarantee with its message, conversation, hops and active faults.
     pub violations: Vec<Violation>,
@@ -150,6 +153,9 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
         let missing = expected_mask & !(r.shown_mask | r.expired_mask | r.unreachable_mask);
         if r.shown_mask & expected_mask == expected_mask {
             c.delivered += 1;
+        } else if missing & r.undecryptable_mask != 0 {
+            // Arrived, did not decrypt, and no re-encryption fixed it: "waiting for this message".
+            c.decrypt_failures += 1;
         } else if missing != 0 {
             c.lost += 1;
             push_example(ev.as_deref_mut().map(|e| &mut e.lost), i);
@@ -195,6 +201,7 @@ pub struct RunFacts {
     pub work: BTreeMap<String, u64>,
     pub violations: Vec<Violation>,
     pub liveness: Liveness,
+    pub crypto: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -202,6 +209,8 @@ impl Summary {
         let mut evidence = Evidence::default();
         let mut counters = classify(ledger.records(), None, Some(&mut evidence));
         counters.out_of_order = ledger.counts.out_of_order;
+        // A device that showed another plaintext than the one written decrypted wrongly.
+        counters.decrypt_failures += ledger.counts.plaintext_mismatch;
         evidence.out_of_order = ledger
             .out_of_order_examples
             .iter()
@@ -243,6 +252,7 @@ impl Summary {
             paths,
             nodes: facts.nodes,
             work: facts.work,
+            crypto: facts.crypto,
             evidence,
             violations: facts.violations,
             liveness: facts.liveness,

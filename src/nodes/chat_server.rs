@@ -72,6 +72,10 @@ impl ChatServer {
                     fx.record(LedgerEvent::DeviceUnreachable { msg, device });
                 }
             }
+            Frame::RetryReceipt { sender, .. } => {
+                // Held for the sender's device until it connects, like any receipt.
+                self.mailbox.deliver_control(sender, frame, &route, fx);
+            }
             Frame::Receipt {
                 msg,
                 kind,
@@ -118,27 +122,30 @@ impl ChatServer {
             );
             return;
         }
-        if self.mailbox.accept(&env, &self.cfg) {
-            fx.record(LedgerEvent::Accepted {
-                msg: env.msg,
-                devices: dir.device_count(env.to_user) as u8,
-            });
-            let route = |d: DeviceId| Self::route(dir, d);
-            for d in dir.devices_of(env.to_user) {
-                let copy = Envelope {
-                    to_device: Some(d),
-                    ..env.clone()
-                };
-                if self.mailbox.enqueue(now, copy, &self.cfg, &route, fx) == Some(true) {
-                    self.push(d, dir, fx);
-                }
+        let (msg, from_device, retry, copy) = (env.msg, env.from_device, env.retry, env.copy_key());
+        let route = |d: DeviceId| Self::route(dir, d);
+        let recipients = dir.devices_of(env.to_user);
+        let count = dir.device_count(env.to_user) as u8;
+        if let Some(wake) = self
+            .mailbox
+            .fan_out(now, env, recipients, &self.cfg, &route, fx)
+        {
+            if retry == 0 {
+                fx.record(LedgerEvent::Accepted {
+                    msg,
+                    devices: count,
+                });
+            }
+            for d in wake {
+                self.push(d, dir, fx);
             }
         }
         fx.send(
             back,
             Frame::SubmitAck {
-                msg: env.msg,
-                device: env.from_device,
+                msg,
+                device: from_device,
+                copy,
             },
         );
     }

@@ -2,9 +2,12 @@
 //! acks, delivers incoming messages to the user in per-sender order (a bounded reorder buffer),
 //! suppresses duplicates, and acks what it received.
 
+use super::keyring::{Keyring, Runner};
 use super::{Addr, Directory, Effects, TimerKind};
 use crate::engine::SimTime;
+use crate::metrics::ledger::RetryRefusal;
 use crate::metrics::LedgerEvent;
+use crate::scenario::ContentKind;
 use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, MsgId, ProviderId, UserId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -19,6 +22,8 @@ pub struct DeviceConfig {
     pub reorder_hold_ns: u64,
     /// Bound on held messages per sender stream.
     pub reorder_held_max: usize,
+    /// Bound on sent plaintexts kept for retry receipts (an evicted one cannot be re-sent).
+    pub plaintext_cache_max: usize,
     /// Deliberate bugs (test builds only).
     pub bugs: super::buggify::Bugs,
 }
@@ -29,17 +34,62 @@ struct Stream {
     /// The next sequence number to show.
     next_seq: u32,
     /// Arrived ahead of a gap: seq -> (message, held since).
-    held: BTreeMap<u32, (MsgId, SimTime)>,
+    held: BTreeMap<u32, (Slot, SimTime)>,
     /// Gaps given up on: sequence numbers passed over when held messages were shown anyway.
     /// A message that fills one later still shows (late, out of order) instead of being taken
     /// for a duplicate. Bounded by [`SKIPPED_MAX`].
     skipped: BTreeSet<u32>,
+    /// Placeholders shown for messages that did not decrypt, waiting for a re-encryption.
+    awaiting: BTreeSet<u32>,
 }
 
 /// Whether a frame that came from `from` answers a Connect sent to `server`: acks from the
 /// hub come back through the adapter or the gateway, so the last hop stands for the server.
 fn from_server(server: Addr, from: Addr) -> bool {
     server == from
+}
+
+/// Bound on re-encryptions per message and recipient device (WhatsApp's retry receipts).
+pub const RETRIES_MAX: u8 = 5;
+
+/// The modeled size of a Signal message with `plaintext_len` bytes of content: AES-CBC padding,
+/// the SignalMessage framing and MAC (53 bytes), and a prekey header (about 100 bytes) on a
+/// session's first messages. The same formula in real and modeled crypto keeps their runs equal.
+pub fn signal_len(plaintext_len: usize, prekey: bool) -> u32 {
+    let padded = (plaintext_len as u32 + 16) / 16 * 16;
+    padded + 53 + if prekey { 100 } else { 0 }
+}
+
+/// Bound on how often one retry receipt is sent (it is resent with the outbox retries).
+pub const RETRY_RECEIPT_SENDS_MAX: u8 = 10;
+
+/// A retry receipt waiting for its answer.
+#[derive(Clone, Debug)]
+struct PendingRetry {
+    msg: MsgId,
+    sender: DeviceId,
+    sender_user: UserId,
+    attempt: u8,
+    sends: u8,
+}
+
+/// A sent message kept for retry receipts.
+#[derive(Clone, Debug)]
+struct Cached {
+    msg: MsgId,
+    to_user: UserId,
+    seq: u32,
+    plaintext: Box<[u8]>,
+    content: ContentKind,
+}
+
+/// What a stream shows at a sequence number: a decrypted message, or the "waiting for this
+/// message" placeholder of one that did not decrypt (yet).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    msg: MsgId,
+    digest: Option<u64>,
+    placeholder: bool,
 }
 
 /// Bound on remembered gaps per sender stream.
@@ -63,6 +113,10 @@ pub struct Device {
     connecting: Vec<Addr>,
     /// How far this device's clock is off true time (the `clock_skew` fault), in ns.
     clock_offset_ns: i64,
+    /// Retry receipts sent and not yet answered by a decryptable copy.
+    retry_receipts: Vec<PendingRetry>,
+    /// Sent plaintexts, oldest first, for retry receipts.
+    plaintext_cache: VecDeque<Cached>,
     /// Counts this device's connections; tags Connect and Disconnect.
     epoch: u32,
     /// The gateway pushed back: new messages wait in the outbox until the retry timer, which
@@ -86,6 +140,8 @@ impl Device {
             release_at: None,
             connecting: Vec::new(),
             clock_offset_ns: 0,
+            plaintext_cache: VecDeque::new(),
+            retry_receipts: Vec::new(),
             throttled: false,
             epoch: 0,
         }
@@ -149,49 +205,162 @@ impl Device {
         SimTime::from_nanos(now.as_nanos().saturating_add_signed(self.clock_offset_ns))
     }
 
-    /// The user sends a message: it enters the outbox and goes out now if online.
-    /// Returns `false` when the outbox is full (the app refuses to queue more).
+    /// The user sends a message: it is encrypted for each of the recipient's devices (a session
+    /// set up on first contact), enters the outbox and goes out once the encryption's CPU time
+    /// has passed, if the device is online and nothing older waits on the same uplink. The
+    /// plaintext stays in a bounded cache for retry receipts. Returns `false` when the outbox is
+    /// full (the app refuses to queue more).
     #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     pub fn compose(
         &mut self,
         now: SimTime,
         msg: MsgId,
         to_user: UserId,
-        ciphertext: Ciphertext,
+        plaintext: &[u8],
+        content: ContentKind,
         cfg: &DeviceConfig,
         dir: &Directory,
+        keys: &mut Keyring,
         fx: &mut Effects,
     ) -> bool {
         if self.outbox.len() >= cfg.outbox_max as usize {
             return false;
         }
         let seq = self.next_seq.entry(to_user).or_insert(0);
+        let this_seq = *seq;
+        *seq += 1;
+        let mut cost_ns = 0;
+        let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
+        for d in dir.devices_of(to_user) {
+            let (ct, ns) = self.seal(d, plaintext, Some(content), dir, keys);
+            cost_ns += ns;
+            per_device.push((d, ct));
+        }
         let env = Envelope {
             msg,
             from_user: self.user,
             from_device: self.id,
             to_user,
             to_device: None,
-            seq: *seq,
-            sent_at: SimTime::ZERO,
-            ciphertext,
-        };
-        *seq += 1;
-        let env = Envelope {
+            seq: this_seq,
+            retry: 0,
             sent_at: self.local_clock(now),
-            ..env
+            ciphertext: Ciphertext::default(),
+            per_device,
         };
-        let uplink = self.uplink(to_user, dir);
+        self.cache_plaintext(msg, to_user, this_seq, plaintext, content, cfg);
+        self.enqueue_outbox(now, env, cost_ns, dir, fx);
+        true
+    }
+
+    /// Encrypts for one device, with the modeled wire size.
+    fn seal(
+        &self,
+        to: DeviceId,
+        plaintext: &[u8],
+        content: Option<ContentKind>,
+        dir: &Directory,
+        keys: &mut Keyring,
+    ) -> (Ciphertext, u64) {
+        let runner = self.runner(dir);
+        let (bytes, seal, ns) = keys.seal(self.id, to, plaintext, content, runner);
+        let len = signal_len(plaintext.len(), seal.prekey);
+        (Ciphertext { len, bytes, seal }, ns)
+    }
+
+    fn runner(&self, dir: &Directory) -> Runner {
+        if dir.is_gatekeeper(self.provider) {
+            Runner::GatekeeperDevice
+        } else {
+            Runner::PartnerDevice
+        }
+    }
+
+    fn cache_plaintext(
+        &mut self,
+        msg: MsgId,
+        to_user: UserId,
+        seq: u32,
+        plaintext: &[u8],
+        content: ContentKind,
+        cfg: &DeviceConfig,
+    ) {
+        if cfg.plaintext_cache_max == 0 {
+            return;
+        }
+        if self.plaintext_cache.len() >= cfg.plaintext_cache_max {
+            self.plaintext_cache.pop_front();
+        }
+        self.plaintext_cache.push_back(Cached {
+            msg,
+            to_user,
+            seq,
+            plaintext: plaintext.into(),
+            content,
+        });
+    }
+
+    /// Puts `env` in the outbox and sends it after `delay_ns` if it is first in its uplink.
+    fn enqueue_outbox(
+        &mut self,
+        now: SimTime,
+        env: Envelope,
+        delay_ns: u64,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
+        let uplink = self.uplink(env.to_user, dir);
         let first_for_uplink = !self
             .outbox
             .iter()
             .any(|e| self.uplink(e.to_user, dir) == uplink);
         if self.online && !self.throttled && first_for_uplink {
-            fx.send(uplink, Frame::Submit(env.clone()));
+            fx.send_after(delay_ns, uplink, Frame::Submit(env.clone()));
             self.arm_retry(now, fx);
         }
         self.outbox.push_back(env);
-        true
+    }
+
+    /// A recipient device could not decrypt `msg`: encrypt it again for that device on a fresh
+    /// session, from the plaintext cache, at most [`RETRIES_MAX`] times.
+    fn answer_retry(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        requester: DeviceId,
+        attempt: u8,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) {
+        let refuse = |reason, fx: &mut Effects| {
+            fx.record(LedgerEvent::RetryRefused {
+                msg,
+                device: requester,
+                reason,
+            })
+        };
+        if attempt > RETRIES_MAX {
+            return refuse(RetryRefusal::Exhausted, fx);
+        }
+        let Some(c) = self.plaintext_cache.iter().find(|c| c.msg == msg).cloned() else {
+            return refuse(RetryRefusal::Evicted, fx);
+        };
+        keys.drop_session(self.id, requester);
+        let (ct, ns) = self.seal(requester, &c.plaintext, Some(c.content), dir, keys);
+        let env = Envelope {
+            msg,
+            from_user: self.user,
+            from_device: self.id,
+            to_user: c.to_user,
+            to_device: Some(requester),
+            seq: c.seq,
+            retry: attempt,
+            sent_at: self.local_clock(now),
+            ciphertext: Ciphertext::default(),
+            per_device: vec![(requester, ct)],
+        };
+        self.enqueue_outbox(now, env, ns, dir, fx);
     }
 
     /// The device connects: announce itself to its servers and flush the outbox.
@@ -200,12 +369,15 @@ impl Device {
         now: SimTime,
         cfg: &DeviceConfig,
         dir: &Directory,
+        keys: &mut Keyring,
         fx: &mut Effects,
     ) {
         if self.online {
             return;
         }
         self.online = true;
+        // Online again: top the one-time prekey pool up if it ran low.
+        keys.refill(self.id, self.runner(dir));
         self.retry_ns = cfg.retry_initial_ns;
         self.connect(now, dir, fx);
         self.resend_outbox(dir, fx);
@@ -263,6 +435,29 @@ impl Device {
         }
     }
 
+    /// Retry receipts still unanswered go out again (receipts can be lost like any frame),
+    /// each at most [`RETRY_RECEIPT_SENDS_MAX`] times.
+    fn resend_retry_receipts(&mut self, dir: &Directory, fx: &mut Effects) {
+        let uplinks: Vec<Addr> = self
+            .retry_receipts
+            .iter()
+            .map(|r| self.uplink(r.sender_user, dir))
+            .collect();
+        for (r, uplink) in self.retry_receipts.iter_mut().zip(uplinks) {
+            r.sends += 1;
+            let frame = Frame::RetryReceipt {
+                msg: r.msg,
+                requester: self.id,
+                sender: r.sender,
+                sender_user: r.sender_user,
+                attempt: r.attempt,
+            };
+            fx.send(uplink, frame);
+        }
+        self.retry_receipts
+            .retain(|r| r.sends < RETRY_RECEIPT_SENDS_MAX);
+    }
+
     fn arm_retry(&mut self, now: SimTime, fx: &mut Effects) {
         if self.retry_at.is_none() {
             let at = now.plus(self.retry_ns);
@@ -312,9 +507,13 @@ impl Device {
                 }
                 self.retry_at = None;
                 self.throttled = false;
-                if !self.online || (self.outbox.is_empty() && self.connecting.is_empty()) {
+                let idle = self.outbox.is_empty()
+                    && self.connecting.is_empty()
+                    && self.retry_receipts.is_empty();
+                if !self.online || idle {
                     return;
                 }
+                self.resend_retry_receipts(dir, fx);
                 for &server in &self.connecting {
                     fx.send(
                         server,
@@ -350,19 +549,20 @@ impl Device {
         tampered: bool,
         cfg: &DeviceConfig,
         dir: &Directory,
+        keys: &mut Keyring,
         fx: &mut Effects,
     ) {
         if !self.online {
             return; // the connection is down: the frame never reaches the app
         }
         match frame {
-            Frame::SubmitAck { msg, .. } => self.acked(msg, cfg, dir, fx),
+            Frame::SubmitAck { msg, copy, .. } => self.acked(msg, copy, cfg, dir, fx),
             Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
                 self.connecting.retain(|s| !from_server(*s, from))
             }
             Frame::ConnectAck { .. } => {} // the ack of an older connection
             Frame::Refused { msg, to_user, .. } => {
-                self.acked(msg, cfg, dir, fx);
+                self.acked(msg, 0, cfg, dir, fx);
                 fx.record(LedgerEvent::Refused { msg, to_user });
             }
             Frame::Deliver(env) if tampered => {
@@ -371,7 +571,13 @@ impl Device {
                     device: self.id,
                 });
             }
-            Frame::Deliver(env) => self.receive(now, env, cfg, dir, fx),
+            Frame::Deliver(env) => self.receive(now, env, cfg, dir, keys, fx),
+            Frame::RetryReceipt {
+                msg,
+                requester,
+                attempt,
+                ..
+            } => self.answer_retry(now, msg, requester, attempt, dir, keys, fx),
             Frame::Receipt { msg, kind, .. } => fx.record(LedgerEvent::ReceiptSeen {
                 msg,
                 kind,
@@ -396,8 +602,19 @@ impl Device {
     }
 
     /// The server has `msg` (or refused it for good): the next message of its uplink goes.
-    fn acked(&mut self, msg: MsgId, cfg: &DeviceConfig, dir: &Directory, fx: &mut Effects) {
-        let Some(i) = self.outbox.iter().position(|e| e.msg == msg) else {
+    fn acked(
+        &mut self,
+        msg: MsgId,
+        copy: u32,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
+        let Some(i) = self
+            .outbox
+            .iter()
+            .position(|e| e.msg == msg && e.copy_key() == copy)
+        else {
             return;
         };
         let Some(done) = self.outbox.remove(i) else {
@@ -418,56 +635,79 @@ impl Device {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     fn receive(
         &mut self,
         now: SimTime,
         env: Envelope,
         cfg: &DeviceConfig,
         dir: &Directory,
+        keys: &mut Keyring,
         fx: &mut Effects,
     ) {
         // Ack first, duplicate or not: a lost ack is why duplicates come.
-        fx.send(
-            self.uplink(env.from_user, dir),
-            Frame::DeliverAck {
-                msg: env.msg,
-                device: self.id,
-                from_user: env.from_user,
-                to_user: env.to_user,
-            },
-        );
-        let stream = self.streams.entry(env.from_device).or_default();
+        let ack = Frame::DeliverAck {
+            msg: env.msg,
+            device: self.id,
+            from_user: env.from_user,
+            to_user: env.to_user,
+        };
+        fx.send(self.uplink(env.from_user, dir), ack);
+        let (seq, from) = (env.seq, env.from_device);
+        let stream = self.streams.entry(from).or_default();
         if cfg.bugs.break_dedup {
             // BUGGIFY: show whatever arrives, as it arrives, duplicates included.
-            fx.record(LedgerEvent::Shown {
+            stream.next_seq = stream.next_seq.max(seq + 1);
+            let shown = LedgerEvent::Shown {
                 msg: env.msg,
                 device: self.id,
-                from_device: env.from_device,
-                seq: env.seq,
-            });
-            stream.next_seq = stream.next_seq.max(env.seq + 1);
-            return;
+                from_device: from,
+                seq,
+                digest: None,
+                late: false,
+            };
+            return fx.record(shown);
         }
-        if env.seq < stream.next_seq && stream.skipped.remove(&env.seq) {
-            self.show(env.msg, env.from_device, env.seq, fx);
-            return;
-        }
-        if env.seq < stream.next_seq || stream.held.contains_key(&env.seq) {
-            fx.record(LedgerEvent::DuplicateSuppressed {
+        let fills_placeholder = seq < stream.next_seq && stream.awaiting.contains(&seq);
+        let fills_gap = seq < stream.next_seq && stream.skipped.contains(&seq);
+        if !fills_placeholder
+            && !fills_gap
+            && (seq < stream.next_seq || stream.held.contains_key(&seq))
+        {
+            return fx.record(LedgerEvent::DuplicateSuppressed {
                 msg: env.msg,
                 device: self.id,
             });
-            return;
         }
-        if env.seq > stream.next_seq {
-            if stream.held.len() >= cfg.reorder_held_max || cfg.bugs.break_ordering {
-                // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
-                // The bound is reached: show what is held now rather than grow without limit.
-                stream.held.insert(env.seq, (env.msg, now));
-                self.flush_stream(env.from_device, fx);
-                return;
+        let slot = self.open(now, &env, dir, keys, fx);
+        let stream = self.streams.entry(from).or_default();
+        if fills_placeholder {
+            if !slot.placeholder {
+                stream.awaiting.remove(&seq);
+                self.retry_receipts.retain(|r| r.msg != env.msg);
+                let shown = LedgerEvent::Shown {
+                    msg: env.msg,
+                    device: self.id,
+                    from_device: from,
+                    seq,
+                    digest: slot.digest,
+                    late: true,
+                };
+                fx.record(shown);
             }
-            stream.held.insert(env.seq, (env.msg, now));
+            return;
+        }
+        if fills_gap {
+            stream.skipped.remove(&seq);
+            return self.show(slot, from, seq, fx);
+        }
+        if seq > stream.next_seq {
+            stream.held.insert(seq, (slot, now));
+            if stream.held.len() > cfg.reorder_held_max || cfg.bugs.break_ordering {
+                // The bound is reached: show what is held now rather than grow without limit.
+                // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
+                return self.flush_stream(from, fx);
+            }
             let at = now.plus(cfg.reorder_hold_ns);
             if self.release_at.is_none_or(|t| t > at) {
                 self.release_at = Some(at);
@@ -475,20 +715,86 @@ impl Device {
             }
             return;
         }
-        self.show(env.msg, env.from_device, env.seq, fx);
-        self.release_in_order(env.from_device, fx);
+        self.show(slot, from, seq, fx);
+        self.release_in_order(from, fx);
     }
 
-    /// Shows a message to the user and advances the stream past it.
-    fn show(&mut self, msg: MsgId, from: DeviceId, seq: u32, fx: &mut Effects) {
+    /// Decrypts a delivered copy. A failure leaves a placeholder in the conversation and sends
+    /// a retry receipt to the sender's device.
+    fn open(
+        &mut self,
+        now: SimTime,
+        env: &Envelope,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) -> Slot {
+        let ct = &env.ciphertext;
+        let opened = keys.open(
+            self.id,
+            env.from_device,
+            ct.bytes.as_deref(),
+            ct.seal,
+            ct.len as u64,
+            None,
+            self.runner(dir),
+        );
+        match opened {
+            Ok((plaintext, _ns)) => Slot {
+                msg: env.msg,
+                digest: plaintext.map(|p| digest(&p)),
+                placeholder: false,
+            },
+            Err(reason) => {
+                fx.record(LedgerEvent::DecryptFailed {
+                    msg: env.msg,
+                    device: self.id,
+                    reason,
+                });
+                let attempt = env.retry + 1;
+                let receipt = Frame::RetryReceipt {
+                    msg: env.msg,
+                    requester: self.id,
+                    sender: env.from_device,
+                    sender_user: env.from_user,
+                    attempt,
+                };
+                fx.send(self.uplink(env.from_user, dir), receipt);
+                self.retry_receipts.retain(|r| r.msg != env.msg);
+                let pending = PendingRetry {
+                    msg: env.msg,
+                    sender: env.from_device,
+                    sender_user: env.from_user,
+                    attempt,
+                    sends: 1,
+                };
+                self.retry_receipts.push(pending);
+                self.arm_retry(now, fx);
+                let stream = self.streams.entry(env.from_device).or_default();
+                stream.awaiting.insert(env.seq);
+                Slot {
+                    msg: env.msg,
+                    digest: None,
+                    placeholder: true,
+                }
+            }
+        }
+    }
+
+    /// Shows a message (or its placeholder) to the user and advances the stream past it.
+    fn show(&mut self, slot: Slot, from: DeviceId, seq: u32, fx: &mut Effects) {
         let stream = self.streams.entry(from).or_default();
         stream.next_seq = stream.next_seq.max(seq + 1);
-        fx.record(LedgerEvent::Shown {
-            msg,
-            device: self.id,
-            from_device: from,
-            seq,
-        });
+        if !slot.placeholder {
+            fx.record(LedgerEvent::Shown {
+                msg: slot.msg,
+                device: self.id,
+                from_device: from,
+                seq,
+                digest: slot.digest,
+                late: false,
+            });
+        }
     }
 
     /// Shows held messages that are now next in line.
@@ -498,10 +804,10 @@ impl Device {
                 return;
             };
             let next = stream.next_seq;
-            let Some((msg, _)) = stream.held.remove(&next) else {
+            let Some((slot, _)) = stream.held.remove(&next) else {
                 return;
             };
-            self.show(msg, from, next, fx);
+            self.show(slot, from, next, fx);
         }
     }
 
@@ -511,7 +817,7 @@ impl Device {
             return;
         };
         let held = std::mem::take(&mut stream.held);
-        for (seq, (msg, _)) in held {
+        for (seq, (slot, _)) in held {
             let stream = self.streams.entry(from).or_default();
             for gap in stream.next_seq..seq {
                 if stream.skipped.len() >= SKIPPED_MAX {
@@ -519,7 +825,7 @@ impl Device {
                 }
                 stream.skipped.insert(gap);
             }
-            self.show(msg, from, seq, fx);
+            self.show(slot, from, seq, fx);
         }
     }
 
@@ -552,4 +858,17 @@ impl Device {
             fx.timer(at, TimerKind::ReorderRelease);
         }
     }
+}
+
+/// A 64-bit digest of a plaintext, so the checker can tell that what a device shows is what its
+/// sender wrote (real crypto only).
+pub fn digest(bytes: &[u8]) -> u64 {
+    let mut f = crate::engine::Fingerprint::new();
+    for chunk in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        f.absorb(u64::from_le_bytes(w));
+    }
+    f.absorb(bytes.len() as u64);
+    f.value()
 }

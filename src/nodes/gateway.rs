@@ -168,6 +168,7 @@ impl Gateway {
             Frame::Receipt {
                 to_device: Some(d), ..
             } => fx.send(Self::partner_route(dir, d), frame),
+            Frame::RetryReceipt { sender, .. } => fx.send(Self::partner_route(dir, sender), frame),
             _ => {}
         }
     }
@@ -204,6 +205,7 @@ impl Gateway {
                 fx.send_after(delay, Addr::ChatServer, Frame::Submit(env));
             }
             Frame::DeliverAck { .. }
+            | Frame::RetryReceipt { .. }
             | Frame::Connect { .. }
             | Frame::Disconnect { .. }
             | Frame::Receipt { .. } => fx.send(Addr::ChatServer, frame),
@@ -225,6 +227,7 @@ pub fn adapter_route(from: Addr, frame: &Frame) -> Option<Addr> {
             | Frame::ConnectAck { device, .. }
             | Frame::Throttle { device, .. } => Some(Addr::Device(*device)),
             Frame::Receipt { to_device, .. } => to_device.map(Addr::Device),
+            Frame::RetryReceipt { sender, .. } => Some(Addr::Device(*sender)),
             _ => None,
         },
         _ => None,

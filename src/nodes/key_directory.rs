@@ -34,6 +34,11 @@ impl KeyDirectory {
         }
     }
 
+    /// Whether the pool is below the refill threshold.
+    pub fn is_low(&self, d: DeviceId) -> bool {
+        self.pool_len(d) < self.refill_below
+    }
+
     pub fn pool_len(&self, d: DeviceId) -> u32 {
         let (next, end) = self.pools[d.index()];
         end - next

@@ -8,7 +8,7 @@ use super::{Addr, Effects, TimerKind};
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::wire::{DeviceId, Envelope, Frame, MsgId};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Clone, Copy, Debug)]
 pub struct MailboxConfig {
@@ -50,11 +50,17 @@ struct DeviceBox {
 pub struct Mailbox {
     first_device: u32,
     boxes: Vec<DeviceBox>,
-    /// Per sender device (any device in the run): ids already accepted, bounded.
-    accepted: Vec<BTreeSet<u64>>,
+    /// Per sender device (any device in the run): (message, copy) already accepted, bounded.
+    accepted: Vec<BTreeSet<(u64, u32)>>,
     queued_total: u64,
     sweep_at: Option<SimTime>,
+    /// Control frames (retry receipts) for offline devices, sent when they connect; bounded
+    /// per device by [`CONTROL_HELD_MAX`].
+    held_control: BTreeMap<u32, VecDeque<Frame>>,
 }
+
+/// Bound on control frames held per offline device.
+pub const CONTROL_HELD_MAX: usize = 64;
 
 /// How a server reaches a device (directly, or through the gateway).
 pub type Route<'a> = &'a dyn Fn(DeviceId) -> Addr;
@@ -73,6 +79,7 @@ impl Mailbox {
             accepted: vec![BTreeSet::new(); all_devices],
             queued_total: 0,
             sweep_at: None,
+            held_control: BTreeMap::new(),
         }
     }
 
@@ -95,13 +102,51 @@ impl Mailbox {
     /// Records a submission; `false` if it was accepted before (a retry whose ack was lost).
     pub fn accept(&mut self, env: &Envelope, cfg: &MailboxConfig) -> bool {
         let seen = &mut self.accepted[env.from_device.index()];
-        if !seen.insert(env.msg.0) {
+        // A re-encryption (retry receipt) is a new submission of the same message.
+        if !seen.insert((env.msg.0, env.copy_key())) {
             return false;
         }
         if seen.len() > cfg.dedup_window_max {
             seen.pop_first();
         }
         true
+    }
+
+    /// Accepts a submission and queues one copy per recipient device, each with the ciphertext
+    /// the sender made for that device: every device of the recipient, or only the device a
+    /// re-encryption is for. Returns `None` for a duplicate submission, else the devices that
+    /// were offline with nothing queued (the caller pushes to wake them).
+    pub fn fan_out(
+        &mut self,
+        now: SimTime,
+        mut env: Envelope,
+        recipients: impl Iterator<Item = DeviceId>,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) -> Option<Vec<DeviceId>> {
+        if !self.accept(&env, cfg) {
+            return None;
+        }
+        let per_device = std::mem::take(&mut env.per_device);
+        let only = env.to_device;
+        let mut wake = Vec::new();
+        for d in recipients.filter(|d| only.is_none_or(|o| o == *d)) {
+            let ciphertext = per_device
+                .iter()
+                .find(|(t, _)| *t == d)
+                .map(|(_, c)| c.clone())
+                .unwrap_or_default();
+            let copy = Envelope {
+                to_device: Some(d),
+                ciphertext,
+                ..env.clone()
+            };
+            if self.enqueue(now, copy, cfg, route, fx) == Some(true) {
+                wake.push(d);
+            }
+        }
+        Some(wake)
     }
 
     /// Queues `env` for `device` and sends it now if the device is connected. Returns whether
@@ -151,9 +196,27 @@ impl Mailbox {
         if b.paused {
             return;
         }
+        // One copy in flight per sender stream: a later message of the same sender never
+        // overtakes an earlier one that was lost or held back on the way.
+        let mut streams: Vec<DeviceId> = Vec::new();
         for p in b.queue.iter_mut().take(cfg.window_max) {
+            if streams.contains(&p.env.from_device) {
+                continue;
+            }
+            streams.push(p.env.from_device);
             if !p.sent {
                 p.sent = true;
+                fx.send(route(device), Frame::Deliver(p.env.clone()));
+            }
+        }
+    }
+
+    /// Resends the copy in flight of each sender stream (the redelivery timer).
+    fn resend_window(b: &DeviceBox, device: DeviceId, cfg: &MailboxConfig, route: Route, fx: &mut Effects) {
+        let mut streams: Vec<DeviceId> = Vec::new();
+        for p in b.queue.iter().take(cfg.window_max) {
+            if !streams.contains(&p.env.from_device) {
+                streams.push(p.env.from_device);
                 fx.send(route(device), Frame::Deliver(p.env.clone()));
             }
         }
@@ -228,10 +291,32 @@ impl Mailbox {
             p.sent = false;
         }
         Self::fill_window(b, device, cfg, route, fx);
+        for frame in self.held_control.remove(&device.0).unwrap_or_default() {
+            fx.send(route(device), frame);
+        }
+        let b = &mut self.boxes[i];
         if !b.queue.is_empty() {
             b.redeliver_at = None;
             Self::arm(b, device, now, fx);
         }
+    }
+
+    /// A control frame for `device`: sent now if it is connected, else held until it connects.
+    pub fn deliver_control(
+        &mut self,
+        device: DeviceId,
+        frame: Frame,
+        route: Route,
+        fx: &mut Effects,
+    ) {
+        if self.is_online(device) {
+            return fx.send(route(device), frame);
+        }
+        let held = self.held_control.entry(device.0).or_default();
+        if held.len() >= CONTROL_HELD_MAX {
+            held.pop_front();
+        }
+        held.push_back(frame);
     }
 
     /// Backpressure from the gateway: hold off `device` until `until`, then resend its window
@@ -286,9 +371,7 @@ impl Mailbox {
         if !b.online || b.queue.is_empty() {
             return;
         }
-        for p in b.queue.iter().take(cfg.window_max) {
-            fx.send(route(device), Frame::Deliver(p.env.clone()));
-        }
+        Self::resend_window(b, device, cfg, route, fx);
         b.redeliver_ns = (b.redeliver_ns * 2).min(cfg.redeliver_max_ns);
         Self::arm(b, device, now, fx);
     }

@@ -17,6 +17,7 @@ pub mod device;
 pub mod directory;
 pub mod gateway;
 pub mod key_directory;
+pub mod keyring;
 pub mod mailbox;
 pub mod partner_server;
 

@@ -66,6 +66,9 @@ impl PartnerServer {
                 self.pushes_sent += 1;
                 fx.send(Addr::Device(device), Frame::Push { device });
             }
+            Frame::RetryReceipt { sender, .. } => {
+                self.mailbox.deliver_control(sender, frame, &route, fx);
+            }
             Frame::Receipt {
                 msg,
                 kind,
@@ -100,28 +103,31 @@ impl PartnerServer {
 
     fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
         let back = Addr::Device(env.from_device);
-        if self.mailbox.accept(&env, &self.cfg) {
-            fx.record(LedgerEvent::Accepted {
-                msg: env.msg,
-                devices: dir.device_count(env.to_user) as u8,
-            });
-            let route = |d: DeviceId| Addr::Device(d);
-            for d in dir.devices_of(env.to_user) {
-                let copy = Envelope {
-                    to_device: Some(d),
-                    ..env.clone()
-                };
-                if self.mailbox.enqueue(now, copy, &self.cfg, &route, fx) == Some(true) {
-                    self.pushes_sent += 1;
-                    fx.send(Addr::Device(d), Frame::Push { device: d });
-                }
+        let (msg, from_device, retry, copy) = (env.msg, env.from_device, env.retry, env.copy_key());
+        let route = |d: DeviceId| Addr::Device(d);
+        let recipients = dir.devices_of(env.to_user);
+        let count = dir.device_count(env.to_user) as u8;
+        if let Some(wake) = self
+            .mailbox
+            .fan_out(now, env, recipients, &self.cfg, &route, fx)
+        {
+            if retry == 0 {
+                fx.record(LedgerEvent::Accepted {
+                    msg,
+                    devices: count,
+                });
+            }
+            for d in wake {
+                self.pushes_sent += 1;
+                fx.send(Addr::Device(d), Frame::Push { device: d });
             }
         }
         fx.send(
             back,
             Frame::SubmitAck {
-                msg: env.msg,
-                device: env.from_device,
+                msg,
+                device: from_device,
+                copy,
             },
         );
     }

@@ -262,6 +262,8 @@ pub struct Devices {
     pub retry_max_ns: DurationNs,
     /// Bound on unacked messages in a device's outbox.
     pub outbox_max: u32,
+    /// Sent plaintexts a device keeps for retry receipts (an evicted one cannot be re-sent).
+    pub plaintext_cache: u32,
 }
 
 /// A fault endpoint: a provider (its servers), the gateway, or a provider's clients.

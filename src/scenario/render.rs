@@ -14,8 +14,13 @@ use crate::engine::time::format_duration_ns;
 pub const HASH_HEX_LEN: usize = 16;
 
 /// The first 16 hex characters of the SHA-256 of the resolved scenario's canonical JSON.
+///
+/// `e2ee.crypto` is left out: real and modeled crypto run the same simulated system and, by
+/// contract, give the same results, so they share a hash (and a summary.json).
 pub fn hash(s: &Scenario) -> String {
-    let json = serde_json::to_vec(s).unwrap_or_default();
+    let mut canonical = s.clone();
+    canonical.e2ee.crypto = CryptoMode::Real;
+    let json = serde_json::to_vec(&canonical).unwrap_or_default();
     let digest = Sha256::digest(&json);
     let mut hex = String::with_capacity(2 * digest.len());
     for byte in digest.iter() {
@@ -284,6 +289,7 @@ fn devices(out: &mut String, d: &Devices) {
     line(out, "retry_initial", dur(d.retry_initial_ns));
     line(out, "retry_max", dur(d.retry_max_ns));
     line(out, "outbox_max", d.outbox_max.to_string());
+    line(out, "plaintext_cache", d.plaintext_cache.to_string());
 }
 
 fn endpoint(e: &Endpoint, providers: &[Provider]) -> String {

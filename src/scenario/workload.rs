@@ -358,6 +358,7 @@ pub(crate) fn default_devices() -> Devices {
         retry_initial_ns: S,
         retry_max_ns: 60 * S,
         outbox_max: 1000,
+        plaintext_cache: 256,
     }
 }
 
@@ -376,6 +377,7 @@ pub(crate) fn devices(
         "retry_initial",
         "retry_max",
         "outbox_max",
+        "plaintext_cache",
     ];
     check_keys(ctx, t, p, &keys);
     let before = ctx.problem_count();
@@ -401,6 +403,9 @@ pub(crate) fn devices(
         retry_max_ns: field(ctx, t, p, "retry_max", d.retry_max_ns, duration_positive),
         outbox_max: field(ctx, t, p, "outbox_max", d.outbox_max, |c, v, p| {
             integer(c, v, p, 1, COUNT_MAX).map(|n| n as u32)
+        }),
+        plaintext_cache: field(ctx, t, p, "plaintext_cache", d.plaintext_cache, |c, v, p| {
+            integer(c, v, p, 0, COUNT_MAX).map(|n| n as u32)
         }),
     };
     if ctx.problem_count() == before && devices.retry_initial_ns > devices.retry_max_ns {

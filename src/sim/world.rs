@@ -17,12 +17,13 @@ use crate::nodes::chat_server::ChatServer;
 use crate::nodes::device::{Device, DeviceConfig};
 use crate::nodes::directory::PartnerLink;
 use crate::nodes::gateway::Gateway;
+use crate::nodes::keyring::{CostTable, Keyring, Op};
 use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Directory, Effects, Output, TimerKind};
-use crate::scenario::{AdapterMode, Endpoint, FaultKind, HopClass, Scenario};
-use crate::wire::{Ciphertext, DeviceId, Frame, MsgId, ProviderId, UserId};
-use crate::workload::{signal_ciphertext_len, Workload};
+use crate::scenario::{AdapterMode, ContentKind, Endpoint, FaultKind, HopClass, Scenario};
+use crate::wire::{DeviceId, Frame, MsgId, ProviderId, UserId};
+use crate::workload::Workload;
 use std::collections::BTreeMap;
 
 /// Everything that can happen.
@@ -38,6 +39,11 @@ pub enum Event {
     },
     /// A frame a node held back (shaping) leaves now.
     Emit(u32),
+    /// The prekey-drain adversary fetches bundles (once a second while its fault lasts).
+    DrainTick {
+        index: u16,
+        fetches: u32,
+    },
     /// The next Poisson arrival of the workload.
     Compose,
     Reply {
@@ -90,6 +96,16 @@ pub struct RunResult {
     pub stop: StopReason,
     /// `--trace` output: one JSON object per line.
     pub trace: Vec<String>,
+    /// Deliveries whose decrypted plaintext matched what the sender wrote (real crypto only;
+    /// kept out of summary.json, which is the same in real and modeled mode).
+    pub verified_plaintexts: u64,
+    /// Simulated CPU time charged for crypto, from the cost table.
+    pub crypto_charged_ns: u64,
+    /// The random word every plaintext of the run carries.
+    pub canary: u64,
+    /// With `RunOptions::tap`: each frame the gateway, adapters and partner servers handled,
+    /// as its debug text followed by the raw ciphertext bytes it carried.
+    pub tapped: Vec<Vec<u8>>,
 }
 
 struct Nodes {
@@ -139,6 +155,15 @@ struct Sim {
     replay_rejected: u64,
     work: BTreeMap<&'static str, u64>,
     bugs: Bugs,
+    /// Devices' Signal state and the key directory's prekey pools.
+    keys: Keyring,
+    /// A random word every plaintext carries (metadata-isolation tests look for it).
+    pub canary: u64,
+    plaintexts_made: u64,
+    tap: bool,
+    tapped: Vec<Vec<u8>>,
+    /// Victims per prekey-drain fault.
+    drained_victims: BTreeMap<usize, Vec<DeviceId>>,
     /// Active surge factors (the workload's rate is multiplied by each).
     surges: Vec<f64>,
     /// Per provider: active push-loss rates.
@@ -208,6 +233,7 @@ impl Sim {
             // Long enough for the slowest redelivery to fill a gap.
             reorder_hold_ns: (2 * d.retry_max_ns).max(30_000_000_000),
             reorder_held_max: 256,
+            plaintext_cache_max: d.plaintext_cache as usize,
             bugs: Bugs::NONE,
         };
         let mailbox = MailboxConfig {
@@ -258,6 +284,7 @@ impl Sim {
             on * (1.0 - share) / share.max(1e-9)
         };
         let link_models = HopClass::ALL.map(|h| LinkModel::new(s.network.link(h)));
+        let dir_devices = dir.devices();
         Sim {
             workload: Workload::new(&s, &dir, &tree),
             links: Links::new(dir.devices(), providers),
@@ -286,6 +313,20 @@ impl Sim {
             trace_lines: Vec::new(),
             surges: Vec::new(),
             bugs: Bugs::NONE,
+            keys: Keyring::new(
+                dir_devices,
+                s.e2ee.crypto,
+                s.e2ee.protocol,
+                s.run.seed,
+                CostTable::default(),
+                s.e2ee.one_time_prekeys,
+                s.e2ee.prekey_refill_below,
+            ),
+            canary: rand::Rng::next_u64(&mut tree.stream("canary", 0)),
+            plaintexts_made: 0,
+            drained_victims: BTreeMap::new(),
+            tap: false,
+            tapped: Vec::new(),
             push_loss: vec![Vec::new(); providers],
             s,
         }
@@ -299,7 +340,13 @@ impl Sim {
             let d = DeviceId(i as u32);
             if unit(&mut self.churn_rng) < share {
                 self.with_fx(SimTime::ZERO, Addr::Device(d), &mut sched, |sim, fx| {
-                    sim.nodes.devices[i].go_online(SimTime::ZERO, &sim.device_cfg, &sim.dir, fx)
+                    sim.nodes.devices[i].go_online(
+                        SimTime::ZERO,
+                        &sim.device_cfg,
+                        &sim.dir,
+                        &mut sim.keys,
+                        fx,
+                    )
                 });
             }
             if share < 1.0 {
@@ -551,10 +598,15 @@ impl Sim {
             self.ledger.counts.tamper_detected += 1;
             return;
         }
+        let noise_ns = if to == Addr::Gateway {
+            self.noise_cost(slot)
+        } else {
+            0
+        };
         let Some(cpu) = self.cpu(to) else {
             return self.process(now, slot, sched);
         };
-        let service = cpu.service_ns(is_message);
+        let service = cpu.service_ns(is_message) + noise_ns;
         match cpu.admit(now, service) {
             Some(done) => sched.at(done, Event::Processed(slot)),
             None => {
@@ -576,6 +628,9 @@ impl Sim {
             return; // crashed while the frame was queued
         }
         let to = f.to;
+        if self.tap && matches!(to, Addr::Gateway | Addr::Adapter(_) | Addr::PartnerServer(_)) {
+            self.tapped.push(tap_bytes(&f.frame));
+        }
         if self.trace.is_some() {
             self.trace_frame(now, "handle", f.from, f.to, &f.frame);
         }
@@ -591,10 +646,19 @@ impl Sim {
                 let dev = &mut self.nodes.devices[d.index()];
                 if let Frame::Push { .. } = f.frame {
                     if !self.drained || !dev.is_online() {
-                        dev.go_online(now, &self.device_cfg, dir, fx);
+                        dev.go_online(now, &self.device_cfg, dir, &mut self.keys, fx);
                     }
                 } else {
-                    dev.handle_frame(now, f.from, f.frame, f.tampered, &self.device_cfg, dir, fx);
+                    dev.handle_frame(
+                        now,
+                        f.from,
+                        f.frame,
+                        f.tampered,
+                        &self.device_cfg,
+                        dir,
+                        &mut self.keys,
+                        fx,
+                    );
                 }
             }
             Addr::ChatServer => self.nodes.chat.handle_frame(now, f.frame, dir, fx),
@@ -647,35 +711,56 @@ impl Sim {
         // Writing a message means the app is open: an offline phone connects first.
         if !self.nodes.devices[device.index()].is_online() {
             self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
-                sim.nodes.devices[device.index()].go_online(now, &sim.device_cfg, &sim.dir, fx)
+                sim.nodes.devices[device.index()].go_online(
+                    now,
+                    &sim.device_cfg,
+                    &sim.dir,
+                    &mut sim.keys,
+                    fx,
+                )
             });
         }
         let bytes = draft
             .body_bytes
             .saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
+        let plaintext = self.plaintext(draft.content, draft.body_bytes);
+        let digest = crate::nodes::device::digest(&plaintext);
         let msg = self
             .ledger
-            .create(now, from, device, to, draft.content, path, bytes);
+            .create(now, from, device, to, draft.content, path, bytes, digest);
         self.interval_sent += 1;
-        let ct = Ciphertext {
-            len: signal_ciphertext_len(draft.body_bytes),
-            bytes: None,
-        };
         let mut accepted = true;
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
+            let (cfg, dir, keys) = (&sim.device_cfg, &sim.dir, &mut sim.keys);
             accepted = sim.nodes.devices[device.index()].compose(
                 now,
                 msg,
                 to,
-                ct,
-                &sim.device_cfg,
-                &sim.dir,
+                &plaintext,
+                draft.content,
+                cfg,
+                dir,
+                keys,
                 fx,
             );
         });
         if !accepted {
             self.count("outbox_full", 1);
         }
+    }
+
+    /// A message body as an app would serialize it: its content type, the run's canary (so a
+    /// test can prove no plaintext leaks into the gateway, adapters or partner servers), a
+    /// counter that makes every plaintext unique, and filler up to the drawn size.
+    fn plaintext(&mut self, content: ContentKind, body_bytes: u32) -> Vec<u8> {
+        self.plaintexts_made += 1;
+        let mut p = Vec::with_capacity(body_bytes as usize + 32);
+        p.push(content as u8);
+        p.extend_from_slice(content.key().as_bytes());
+        p.extend_from_slice(&self.canary.to_le_bytes());
+        p.extend_from_slice(&self.plaintexts_made.to_le_bytes());
+        p.resize(p.len().max(body_bytes as usize), b'.');
+        p
     }
 
     fn churn(&mut self, now: SimTime, d: DeviceId, sched: &mut Scheduler<'_, Event>) {
@@ -688,7 +773,7 @@ impl Sim {
             if online {
                 dev.go_offline(&sim.dir, fx);
             } else {
-                dev.go_online(now, &sim.device_cfg, &sim.dir, fx);
+                dev.go_online(now, &sim.device_cfg, &sim.dir, &mut sim.keys, fx);
             }
         });
         let mean = if online {
@@ -707,7 +792,13 @@ impl Sim {
         for i in 0..self.nodes.devices.len() {
             if !self.nodes.devices[i].is_online() {
                 self.with_fx(now, Addr::Device(DeviceId(i as u32)), sched, |sim, fx| {
-                    sim.nodes.devices[i].go_online(now, &sim.device_cfg, &sim.dir, fx)
+                    sim.nodes.devices[i].go_online(
+                        now,
+                        &sim.device_cfg,
+                        &sim.dir,
+                        &mut sim.keys,
+                        fx,
+                    )
                 });
             }
         }
@@ -829,15 +920,43 @@ impl Sim {
                     list.remove(i);
                 }
             }
-            FaultKind::PrekeyDrain { .. } => {
-                // Applied by the key directory once prekey bundles are in the path.
-            }
-            FaultKind::IdentityReset { provider, users } => {
-                // Sessions are opaque until the Signal protocol is wired in: count the reinstalls.
+            FaultKind::PrekeyDrain {
+                provider,
+                users,
+                rate,
+            } => {
                 if start {
                     let range = self.dir.users_of(ProviderId(*provider as u32));
-                    let n = faults::pick_users(&self.tree, index, range, *users).len() as u64;
-                    self.count("identity_resets", n);
+                    let victims: Vec<DeviceId> =
+                        faults::pick_users(&self.tree, index, range, *users)
+                            .into_iter()
+                            .flat_map(|u| self.dir.devices_of(u))
+                            .collect();
+                    self.drained_victims.insert(index, victims);
+                    let per_tick = rate.ceil().max(1.0) as u64;
+                    sched.at(
+                        now,
+                        Event::DrainTick {
+                            index: index as u16,
+                            fetches: per_tick as u32,
+                        },
+                    );
+                } else {
+                    self.drained_victims.remove(&index);
+                }
+            }
+            FaultKind::IdentityReset { provider, users } => {
+                // Reinstalls: a new identity on every device of the picked users; their peers
+                // find out through retry receipts and the new prekey messages.
+                if start {
+                    let range = self.dir.users_of(ProviderId(*provider as u32));
+                    let picked = faults::pick_users(&self.tree, index, range, *users);
+                    self.count("identity_resets", picked.len() as u64);
+                    for u in picked {
+                        for d in self.dir.devices_of(u) {
+                            self.keys.reset_identity(d);
+                        }
+                    }
                 }
             }
         }
@@ -929,6 +1048,51 @@ impl Sim {
 }
 
 impl Sim {
+    /// The gateway's transport cost for a frame: a Noise handshake when a partner device
+    /// connects, an AEAD (decrypt on the way in, encrypt on the way out) for every frame on a
+    /// partner connection. Charged to the gateway's CPU; counted as crypto work.
+    fn noise_cost(&mut self, slot: u32) -> u64 {
+        let Some(f) = self.frames.get(slot) else {
+            return 0;
+        };
+        let bytes = f.frame.wire_bytes() as u64;
+        let handshake = matches!(f.frame, Frame::Connect { .. }) && f.from != Addr::ChatServer;
+        let mut ns = self.keys.charge_gateway(Op::NoiseAead, bytes);
+        if handshake {
+            ns += self.keys.charge_gateway(Op::NoiseHandshake, 0);
+        }
+        ns
+    }
+
+    /// The prekey-drain adversary's fetches for one second, while its fault lasts.
+    fn drain_tick(
+        &mut self,
+        now: SimTime,
+        index: usize,
+        fetches: u32,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
+        let Some(victims) = self.drained_victims.get(&index) else {
+            return;
+        };
+        for d in victims {
+            for _ in 0..fetches {
+                self.keys.drain_one(*d);
+            }
+        }
+        self.count(
+            "prekey_drain_fetches",
+            victims.len() as u64 * fetches as u64,
+        );
+        sched.at(
+            now.plus(1_000_000_000),
+            Event::DrainTick {
+                index: index as u16,
+                fetches,
+            },
+        );
+    }
+
     /// Every fault's window with a readable label, for the checker's evidence.
     fn fault_windows(&self) -> Vec<FaultWindow> {
         use crate::engine::time::format_duration_ns as d;
@@ -997,10 +1161,12 @@ impl Sim {
                     Some(end) => format!("{}..{}", d(f.at_ns), d(end)),
                     None => format!("{}..end", d(f.at_ns)),
                 };
+                // A reinstall is one instant: it has healed once it happened.
+                let one_shot = matches!(f.kind, FaultKind::IdentityReset { .. });
                 FaultWindow {
                     label: format!("fault[{i}] {what} at {window}"),
                     at_ns: f.at_ns,
-                    end_ns: f.end_ns(),
+                    end_ns: f.end_ns().or(one_shot.then_some(f.at_ns)),
                 }
             })
             .collect()
@@ -1013,6 +1179,9 @@ impl World for Sim {
     fn handle(&mut self, now: SimTime, event: Event, sched: &mut Scheduler<'_, Event>) {
         match event {
             Event::Arrive(slot) => self.arrive(now, slot, sched),
+            Event::DrainTick { index, fetches } => {
+                self.drain_tick(now, index as usize, fetches, sched)
+            }
             Event::Emit(slot) => {
                 if let Some(f) = self.frames.take(slot) {
                     self.transmit(now, f.from, f.to, f.frame, sched);
@@ -1055,6 +1224,7 @@ impl World for Sim {
             Event::Arrive(slot) => (1 << 60) ^ slot as u64,
             Event::Processed(slot) => (2 << 60) ^ slot as u64,
             Event::Emit(slot) => (11 << 60) ^ slot as u64,
+            Event::DrainTick { index, .. } => (12 << 60) ^ index as u64,
             Event::Timer { node, timer } => (3 << 60) ^ node.code() ^ timer.code().rotate_left(17),
             Event::Compose => 4 << 60,
             Event::Reply { from, to } => (5 << 60) ^ ((from.0 as u64) << 24) ^ to.0 as u64,
@@ -1148,7 +1318,17 @@ impl Sim {
         let end_ns = outcome.end_time.as_nanos();
         let violations = checker::violations(&self.ledger, &windows, &user, end_ns);
         let liveness = checker::liveness(&self.ledger, &windows, end_ns);
+        let mut crypto = self.keys.counts.flatten();
+        crypto.insert(
+            "security_code_changed".to_string(),
+            self.keys.security_code_changed,
+        );
+        crypto.insert(
+            "decrypt_failed_events".to_string(),
+            self.ledger.counts.decrypt_failed_events,
+        );
         let facts = RunFacts {
+            crypto,
             violations,
             liveness,
             scenario: self.s.run.name.clone(),
@@ -1165,6 +1345,10 @@ impl Sim {
         };
         let summary = Summary::build(&self.ledger, facts, &self.s.expect);
         RunResult {
+            verified_plaintexts: self.ledger.counts.verified,
+            canary: self.canary,
+            tapped: std::mem::take(&mut self.tapped),
+            crypto_charged_ns: self.keys.counts.by_node.values().map(|(_, ns)| ns).sum(),
             summary,
             timeseries: self.series,
             ledger: self.ledger,
@@ -1172,6 +1356,18 @@ impl Sim {
             trace: self.trace_lines,
         }
     }
+}
+
+/// A frame as an infrastructure node sees it: its debug text and every ciphertext byte.
+fn tap_bytes(frame: &Frame) -> Vec<u8> {
+    let mut out = format!("{frame:?}").into_bytes();
+    if let Frame::Submit(e) | Frame::Deliver(e) = frame {
+        let cts = std::iter::once(&e.ciphertext).chain(e.per_device.iter().map(|(_, c)| c));
+        for c in cts {
+            out.extend_from_slice(c.bytes.as_deref().unwrap_or(&[]));
+        }
+    }
+    out
 }
 
 /// Runs a validated scenario to the end of its drain.
@@ -1197,6 +1393,9 @@ pub struct RunOptions {
     pub trace: Option<TraceFilter>,
     /// Deliberate bugs; only test builds can turn them on.
     pub bugs: Bugs,
+    /// Keep a copy of everything the gateway, the adapters and the partner servers handle
+    /// (`RunResult::tapped`), for metadata-isolation tests.
+    pub tap: bool,
 }
 
 /// Runs a scenario with options.
@@ -1206,6 +1405,7 @@ pub fn run_with(s: &Scenario, scenario_hash: &str, options: RunOptions) -> RunRe
     sim.trace = options.trace;
     sim.device_cfg.bugs = options.bugs;
     sim.bugs = options.bugs;
+    sim.tap = options.tap;
     let mut q = EventQueue::new();
     sim.seed_events(&mut q);
     let limits = Limits {

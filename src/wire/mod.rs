@@ -36,12 +36,23 @@ dense_id!(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct MsgId(pub u64);
 
-/// The end-to-end encrypted payload. In this layer it is opaque bytes: a sealed length, and the
-/// bytes themselves when crypto runs for real (`None` when only sizes are modeled).
+/// The end-to-end encrypted payload: opaque bytes to every node but the two devices. `len` is
+/// the modeled wire size (the same in real and modeled crypto, so both give the same run);
+/// `bytes` is the real Signal message when crypto runs for real.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Ciphertext {
     pub len: u32,
     pub bytes: Option<Box<[u8]>>,
+    pub seal: SealInfo,
+}
+
+/// What a Signal message's header tells its receiver, which the wire format carries too: its
+/// type (prekey message or not) and which identities it is between (bound by the MAC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SealInfo {
+    pub prekey: bool,
+    pub sender_generation: u32,
+    pub target_generation: u32,
 }
 
 /// A message in transit: routing fields and ciphertext only.
@@ -55,9 +66,46 @@ pub struct Envelope {
     pub to_device: Option<DeviceId>,
     /// Per (sender device, recipient user) sequence number, so that messages show in order.
     pub seq: u32,
+    /// Re-encryption attempt after a retry receipt (0: the original).
+    pub retry: u8,
     /// When the sender's device created it (the sender's clock).
     pub sent_at: SimTime,
+    /// The delivered copy's ciphertext (on `Deliver`).
     pub ciphertext: Ciphertext,
+    /// One ciphertext per recipient device (on `Submit`: the sender encrypts for each device).
+    pub per_device: Vec<(DeviceId, Ciphertext)>,
+}
+
+impl Envelope {
+    /// Which submission of a message this is: 0 for the original, else the re-encryption
+    /// attempt and the one device it is for (two devices may ask for the same message).
+    pub fn copy_key(&self) -> u32 {
+        match (self.retry, self.to_device) {
+            (0, _) | (_, None) => 0,
+            (r, Some(d)) => ((r as u32) << 24) | ((d.0 + 1) & 0x00ff_ffff),
+        }
+    }
+
+    /// An envelope with only defaults, to fill with `..` where a few fields matter.
+    pub fn ack_stub() -> Envelope {
+        Envelope {
+            msg: MsgId(0),
+            from_user: UserId(0),
+            from_device: DeviceId(0),
+            to_user: UserId(0),
+            to_device: None,
+            seq: 0,
+            retry: 0,
+            sent_at: SimTime::ZERO,
+            ciphertext: Ciphertext::default(),
+            per_device: Vec::new(),
+        }
+    }
+
+    /// Ciphertext bytes on the wire.
+    pub fn payload_len(&self) -> u32 {
+        self.ciphertext.len + self.per_device.iter().map(|(_, c)| c.len).sum::<u32>()
+    }
 }
 
 /// Fixed bytes of routing fields on the wire, on top of the ciphertext.
@@ -83,8 +131,13 @@ pub enum Refusal {
 pub enum Frame {
     /// Device -> its server (through adapter and gateway for a partner's interop traffic).
     Submit(Envelope),
-    /// Server -> sending device: the server has the message ("sent", one tick).
-    SubmitAck { msg: MsgId, device: DeviceId },
+    /// Server -> sending device: the server has the message ("sent", one tick). `copy` names
+    /// which submission of it (see [`Envelope::copy_key`]).
+    SubmitAck {
+        msg: MsgId,
+        device: DeviceId,
+        copy: u32,
+    },
     /// Server -> sending device: the message cannot be delivered, and why.
     Refused {
         msg: MsgId,
@@ -118,6 +171,15 @@ pub enum Frame {
     Throttle { device: DeviceId, until: SimTime },
     /// A push notification (through the platform's push service) that wakes an offline device.
     Push { device: DeviceId },
+    /// Recipient device -> the sender's device (through the servers, best effort): "I could
+    /// not decrypt `msg`; encrypt it again" (attempt `attempt`, at most five).
+    RetryReceipt {
+        msg: MsgId,
+        requester: DeviceId,
+        sender: DeviceId,
+        sender_user: UserId,
+        attempt: u8,
+    },
     /// A delivery or read receipt, routed back to the sender's devices.
     Receipt {
         msg: MsgId,
@@ -132,7 +194,7 @@ impl Frame {
     /// Bytes on the wire, for bandwidth and byte counters.
     pub fn wire_bytes(&self) -> u32 {
         match self {
-            Frame::Submit(e) | Frame::Deliver(e) => ENVELOPE_OVERHEAD_BYTES + e.ciphertext.len,
+            Frame::Submit(e) | Frame::Deliver(e) => ENVELOPE_OVERHEAD_BYTES + e.payload_len(),
             _ => CONTROL_FRAME_BYTES,
         }
     }
@@ -151,6 +213,7 @@ impl Frame {
             | Frame::Refused { msg, .. }
             | Frame::DeliverAck { msg, .. }
             | Frame::Bounced { msg, .. }
+            | Frame::RetryReceipt { msg, .. }
             | Frame::Receipt { msg, .. } => Some(*msg),
             Frame::Connect { .. }
             | Frame::Throttle { .. }
@@ -176,6 +239,7 @@ impl Frame {
             | Frame::PushRequest { device }
             | Frame::Push { device } => Some(*device),
             Frame::Receipt { to_device, .. } => *to_device,
+            Frame::RetryReceipt { sender, .. } => Some(*sender),
         }
     }
 
@@ -195,6 +259,7 @@ impl Frame {
             Frame::Push { .. } => 11,
             Frame::ConnectAck { .. } => 12,
             Frame::Throttle { .. } => 13,
+            Frame::RetryReceipt { .. } => 14,
         }
     }
 }

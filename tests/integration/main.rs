@@ -4,6 +4,7 @@
 mod cli;
 mod delivery;
 mod determinism;
+mod e2ee;
 mod explore;
 mod faults;
 mod reports;

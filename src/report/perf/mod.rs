@@ -30,6 +30,11 @@ pub struct Perf {
     /// Simulated seconds per wall second.
     pub speedup: f64,
     pub peak_rss_mib: Option<f64>,
+    /// Deliveries whose decrypted plaintext was checked against what the sender wrote (real
+    /// crypto; 0 when crypto is modeled).
+    pub verified_plaintexts: u64,
+    /// Crypto CPU time the cost table charged to the simulated nodes, in seconds.
+    pub crypto_charged_s: f64,
 }
 
 impl Perf {
@@ -42,7 +47,16 @@ impl Perf {
             simulated_s,
             speedup: simulated_s / wall,
             peak_rss_mib: peak_rss_mib(),
+            verified_plaintexts: 0,
+            crypto_charged_s: 0.0,
         }
+    }
+
+    /// Adds the run's crypto figures.
+    pub fn with_crypto(mut self, verified_plaintexts: u64, crypto_charged_ns: u64) -> Self {
+        self.verified_plaintexts = verified_plaintexts;
+        self.crypto_charged_s = crypto_charged_ns as f64 / 1e9;
+        self
     }
 
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {

@@ -1,0 +1,511 @@
+//! Devices' Signal state and the key directory's prekey pools, in one arena the device nodes
+//! call into (like a keystore library on a phone): identity keys generated lazily from each
+//! device's own seeded stream, one session per (device, peer device), X3DH (or PQXDH) on first
+//! contact, the Double Ratchet for every message.
+//!
+//! Two modes give the same run: `real` performs every operation with the `e2ee` module;
+//! `modeled` skips the work. Both decide success and failure from the same model (a session is
+//! good while the peer's identity generation is the one it was built for), count the same
+//! operations and charge the same cost-table time, so summary.json is identical; in real mode
+//! the actual decryption must agree with the model, and a disagreement is a decrypt failure.
+
+use super::key_directory::KeyDirectory;
+use crate::e2ee::{DeviceKeys, PreKeySignalMessage, SessionRecord, SignalMessage};
+use crate::engine::{RngTree, SimRng};
+use crate::scenario::{ContentKind, CryptoMode, Protocol};
+use crate::wire::{DeviceId, SealInfo};
+use std::collections::BTreeMap;
+
+/// Every crypto operation the model counts and prices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    KeyGeneration,
+    X3dhInitiate,
+    X3dhRespond,
+    PqxdhInitiate,
+    PqxdhRespond,
+    RatchetEncrypt,
+    RatchetDecrypt,
+    SenderKeyEncrypt,
+    SenderKeyDecrypt,
+    NoiseHandshake,
+    NoiseAead,
+}
+
+impl Op {
+    pub const ALL: [Op; 11] = [
+        Op::KeyGeneration,
+        Op::X3dhInitiate,
+        Op::X3dhRespond,
+        Op::PqxdhInitiate,
+        Op::PqxdhRespond,
+        Op::RatchetEncrypt,
+        Op::RatchetDecrypt,
+        Op::SenderKeyEncrypt,
+        Op::SenderKeyDecrypt,
+        Op::NoiseHandshake,
+        Op::NoiseAead,
+    ];
+    pub fn key(self) -> &'static str {
+        match self {
+            Op::KeyGeneration => "key_generation",
+            Op::X3dhInitiate => "x3dh_initiate",
+            Op::X3dhRespond => "x3dh_respond",
+            Op::PqxdhInitiate => "pqxdh_initiate",
+            Op::PqxdhRespond => "pqxdh_respond",
+            Op::RatchetEncrypt => "ratchet_encrypt",
+            Op::RatchetDecrypt => "ratchet_decrypt",
+            Op::SenderKeyEncrypt => "sender_key_encrypt",
+            Op::SenderKeyDecrypt => "sender_key_decrypt",
+            Op::NoiseHandshake => "noise_handshake",
+            Op::NoiseAead => "noise_aead",
+        }
+    }
+}
+
+/// Simulated CPU cost of each operation: a fixed part and a part per KiB of payload. Defaults
+/// are this project's criterion figures (benches/e2ee.rs, DESIGN.md); `interop-sim calibrate`
+/// measures a table for the machine at hand.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CostTable {
+    /// Per op key: (fixed ns, ns per KiB).
+    pub ops: BTreeMap<String, (u64, u64)>,
+}
+
+impl Default for CostTable {
+    fn default() -> Self {
+        let mut ops = BTreeMap::new();
+        for (op, fixed, per_kib) in [
+            (Op::KeyGeneration, 30_000, 0),
+            (Op::X3dhInitiate, 250_000, 0),
+            (Op::X3dhRespond, 255_000, 0),
+            (Op::PqxdhInitiate, 315_000, 0),
+            (Op::PqxdhRespond, 280_000, 0),
+            (Op::RatchetEncrypt, 1_300, 1_600),
+            (Op::RatchetDecrypt, 1_200, 700),
+            (Op::SenderKeyEncrypt, 14_000, 1_600),
+            (Op::SenderKeyDecrypt, 28_000, 700),
+            (Op::NoiseHandshake, 180_000, 0),
+            (Op::NoiseAead, 400, 300),
+        ] {
+            ops.insert(op.key().to_string(), (fixed, per_kib));
+        }
+        CostTable { ops }
+    }
+}
+
+impl CostTable {
+    pub fn cost_ns(&self, op: Op, bytes: u64) -> u64 {
+        let (fixed, per_kib) = self.ops.get(op.key()).copied().unwrap_or((0, 0));
+        fixed + per_kib * bytes / 1024
+    }
+}
+
+/// Where an operation ran, for the per-node-kind counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Runner {
+    GatekeeperDevice,
+    PartnerDevice,
+    Gateway,
+}
+
+impl Runner {
+    pub fn key(self) -> &'static str {
+        match self {
+            Runner::GatekeeperDevice => "gatekeeper_device",
+            Runner::PartnerDevice => "partner_device",
+            Runner::Gateway => "gateway",
+        }
+    }
+}
+
+/// Operation counts and charged time, by node kind and by message kind.
+#[derive(Clone, Debug, Default)]
+pub struct CryptoCounts {
+    /// (runner, op) -> (count, ns charged).
+    pub by_node: BTreeMap<(Runner, Op), (u64, u64)>,
+    /// (content kind or "control", op) -> (count, ns charged).
+    pub by_message: BTreeMap<(&'static str, Op), (u64, u64)>,
+    pub plaintext_bytes: u64,
+    pub bundles_without_one_time: u64,
+    pub prekey_refills: u64,
+}
+
+impl CryptoCounts {
+    pub fn add(&mut self, runner: Runner, kind: Option<ContentKind>, op: Op, ns: u64) {
+        let e = self.by_node.entry((runner, op)).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += ns;
+        let k = kind.map_or("control", ContentKind::key);
+        let e = self.by_message.entry((k, op)).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += ns;
+    }
+
+    /// Flat counters for summary.json: `<node>.<op>`, `<node>.<op>_ns`, `by_message.<kind>.<op>`.
+    pub fn flatten(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for ((r, op), (n, ns)) in &self.by_node {
+            out.insert(format!("{}.{}", r.key(), op.key()), *n);
+            out.insert(format!("{}.{}_ns", r.key(), op.key()), *ns);
+        }
+        for ((k, op), (n, ns)) in &self.by_message {
+            out.insert(format!("by_message.{k}.{}", op.key()), *n);
+            out.insert(format!("by_message.{k}.{}_ns", op.key()), *ns);
+        }
+        out.insert("plaintext_bytes".to_string(), self.plaintext_bytes);
+        out.insert(
+            "bundles_without_one_time".to_string(),
+            self.bundles_without_one_time,
+        );
+        out.insert("prekey_refills".to_string(), self.prekey_refills);
+        out
+    }
+}
+
+/// A session as the model sees it: which identity generation of the peer it was built for.
+struct Session {
+    peer_generation: u32,
+    /// The next message still carries the prekey header (no reply received yet).
+    prekey_pending: bool,
+    /// A retry receipt asked for a new session: the next message starts one.
+    renew: bool,
+    real: Option<SessionRecord>,
+}
+
+struct DeviceState {
+    /// Bumped by a reinstall: a new identity.
+    generation: u32,
+    keys: Option<DeviceKeys>,
+    rng: Option<SimRng>,
+    /// Per peer device.
+    sessions: BTreeMap<u32, Session>,
+    /// Peers whose identity this device has seen, by generation (for "security code changed").
+    seen_identity: BTreeMap<u32, u32>,
+}
+
+/// Why a device could not decrypt (the ledger's reason).
+pub use crate::metrics::ledger::DecryptReason as OpenError;
+
+pub struct Keyring {
+    mode: CryptoMode,
+    protocol: Protocol,
+    tree: RngTree,
+    devices: Vec<DeviceState>,
+    pub costs: CostTable,
+    pub counts: CryptoCounts,
+    /// The key directory's one-time prekey pools.
+    pub directory: KeyDirectory,
+    refill_batch: u32,
+    pub security_code_changed: u64,
+}
+
+impl Keyring {
+    pub fn new(
+        devices: usize,
+        mode: CryptoMode,
+        protocol: Protocol,
+        seed: u64,
+        costs: CostTable,
+        one_time_prekeys: u32,
+        refill_below: u32,
+    ) -> Self {
+        let states = (0..devices)
+            .map(|_| DeviceState {
+                generation: 0,
+                keys: None,
+                rng: None,
+                sessions: BTreeMap::new(),
+                seen_identity: BTreeMap::new(),
+            })
+            .collect();
+        Keyring {
+            mode,
+            protocol,
+            tree: RngTree::new(seed),
+            devices: states,
+            costs,
+            counts: CryptoCounts::default(),
+            security_code_changed: 0,
+            directory: KeyDirectory::new(devices, one_time_prekeys, refill_below),
+            refill_batch: one_time_prekeys,
+        }
+    }
+
+    pub fn mode(&self) -> CryptoMode {
+        self.mode
+    }
+
+    fn charge(&mut self, runner: Runner, kind: Option<ContentKind>, op: Op, bytes: u64) -> u64 {
+        let ns = self.costs.cost_ns(op, bytes);
+        self.counts.add(runner, kind, op, ns);
+        ns
+    }
+
+    /// Charges a gateway transport operation (Noise), returning its cost.
+    pub fn charge_gateway(&mut self, op: Op, bytes: u64) -> u64 {
+        self.charge(Runner::Gateway, None, op, bytes)
+    }
+
+    /// Makes sure device `d` has keys (real mode: generated from its own stream on first use).
+    fn ensure_keys(&mut self, d: DeviceId, runner: Runner) -> u64 {
+        let real = self.mode == CryptoMode::Real;
+        let pq = self.protocol == Protocol::Pqxdh;
+        let generation = self.devices[d.index()].generation;
+        if self.devices[d.index()].rng.is_some() {
+            return 0;
+        }
+        let mut rng = self
+            .tree
+            .stream("crypto/device", ((generation as u64) << 32) | d.0 as u64);
+        if real {
+            let mut keys = DeviceKeys::generate(d.0 & 0x3fff, 1, &mut rng);
+            if pq {
+                keys.enable_pqxdh(&mut rng);
+            }
+            self.devices[d.index()].keys = Some(keys);
+        }
+        self.devices[d.index()].rng = Some(rng);
+        self.charge(runner, None, Op::KeyGeneration, 0)
+    }
+
+    /// The owner of `d` is online: it tops its one-time prekey pool up when it runs low
+    /// (Signal's defaults: a batch of 100 when fewer than 10 are left).
+    pub fn refill(&mut self, d: DeviceId, runner: Runner) {
+        if self.directory.is_low(d) {
+            let missing = self.refill_batch.saturating_sub(self.directory.pool_len(d));
+            self.directory.upload(d, missing);
+            self.counts.prekey_refills += 1;
+            let ns = self.costs.cost_ns(Op::KeyGeneration, 0) * missing as u64;
+            self.counts.add(runner, None, Op::KeyGeneration, ns);
+        }
+    }
+
+    /// An adversary fetches a bundle of `d` (the prekey-drain attack).
+    pub fn drain_one(&mut self, d: DeviceId) {
+        self.directory.fetch(d);
+    }
+
+    /// A reinstall: a new identity; every session of the device is gone.
+    pub fn reset_identity(&mut self, d: DeviceId) {
+        let s = &mut self.devices[d.index()];
+        s.generation += 1;
+        s.keys = None;
+        s.rng = None;
+        s.sessions.clear();
+    }
+
+    /// Forgets the session with `peer` (a retry receipt said it is broken).
+    ///
+    /// The next message starts a new session; the old states stay archived in the record (as
+    /// libsignal keeps them), so what the peer still sends on them decrypts.
+    pub fn drop_session(&mut self, d: DeviceId, peer: DeviceId) {
+        if let Some(s) = self.devices[d.index()].sessions.get_mut(&peer.0) {
+            s.renew = true;
+        }
+    }
+
+    /// Encrypts `plaintext` from `from` to `to`, setting up a session on first contact (the
+    /// bundle comes from the key directory: `one_time` says whether it had a one-time prekey).
+    /// Returns the bytes (real mode), what the receiver's model needs, and the CPU time charged.
+    pub fn seal(
+        &mut self,
+        from: DeviceId,
+        to: DeviceId,
+        plaintext: &[u8],
+        kind: Option<ContentKind>,
+        runner: Runner,
+    ) -> (Option<Box<[u8]>>, SealInfo, u64) {
+        let mut ns = self.ensure_keys(from, runner);
+        // A stale session (the peer reinstalled) is only found out through a retry receipt.
+        let current = self.devices[from.index()].sessions.get(&to.0);
+        if current.is_none_or(|s| s.renew) {
+            let served = self.directory.fetch(to);
+            if served.one_time_prekey.is_none() {
+                self.counts.bundles_without_one_time += 1;
+            }
+            ns += self.start_session(from, to, kind, runner, served.one_time_prekey.is_some());
+        }
+        self.counts.plaintext_bytes += plaintext.len() as u64;
+        ns += self.charge(runner, kind, Op::RatchetEncrypt, plaintext.len() as u64);
+        let sender_generation = self.devices[from.index()].generation;
+        let Some(session) = self.devices[from.index()].sessions.get_mut(&to.0) else {
+            unreachable!("a session was just set up")
+        };
+        let info = SealInfo {
+            prekey: session.prekey_pending,
+            sender_generation,
+            target_generation: session.peer_generation,
+        };
+        let bytes = session
+            .real
+            .as_mut()
+            .and_then(|r| r.encrypt(plaintext).ok())
+            .map(|m| m.serialized().to_vec().into_boxed_slice());
+        (bytes, info, ns)
+    }
+
+    fn start_session(
+        &mut self,
+        from: DeviceId,
+        to: DeviceId,
+        kind: Option<ContentKind>,
+        runner: Runner,
+        one_time: bool,
+    ) -> u64 {
+        let peer_runner = runner; // the responder's keys are made on its own account, below
+        let mut ns = self.ensure_keys(to, peer_runner);
+        let op = if self.protocol == Protocol::Pqxdh {
+            Op::PqxdhInitiate
+        } else {
+            Op::X3dhInitiate
+        };
+        ns += self.charge(runner, kind, op, 0);
+        let peer_generation = self.devices[to.index()].generation;
+        let real = if self.mode == CryptoMode::Real {
+            let archived = self.devices[from.index()].sessions.remove(&to.0).and_then(|s| s.real);
+            self.real_session(from, to, one_time, archived)
+        } else {
+            None
+        };
+        let prev = self.devices[from.index()]
+            .seen_identity
+            .insert(to.0, peer_generation);
+        if prev.is_some_and(|g| g != peer_generation) {
+            self.security_code_changed += 1;
+        }
+        self.devices[from.index()].sessions.insert(
+            to.0,
+            Session {
+                peer_generation,
+                prekey_pending: true,
+                renew: false,
+                real,
+            },
+        );
+        ns
+    }
+
+    /// Real X3DH/PQXDH with the peer's published bundle.
+    fn real_session(
+        &mut self,
+        from: DeviceId,
+        to: DeviceId,
+        one_time: bool,
+        archived: Option<SessionRecord>,
+    ) -> Option<SessionRecord> {
+        let (lo, hi) = (from.index().min(to.index()), from.index().max(to.index()));
+        if lo == hi {
+            return None;
+        }
+        let (left, right) = self.devices.split_at_mut(hi);
+        let (a, b) = (&mut left[lo], &mut right[0]);
+        let (me, peer) = if from.index() < to.index() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let peer_rng = peer.rng.as_mut()?;
+        let bundle = peer.keys.as_mut()?.bundle(one_time, peer_rng);
+        let keys = me.keys.as_ref()?;
+        let rng = me.rng.as_mut()?;
+        let mut record = archived.unwrap_or_default();
+        use crate::e2ee::PreKeyStore;
+        record
+            .process_prekey_bundle(keys.identity(), keys.registration_id(), &bundle, rng)
+            .ok()?;
+        Some(record)
+    }
+
+    /// Decrypts at `to` what `from` sealed. The model decides; real mode must agree.
+    pub fn open(
+        &mut self,
+        to: DeviceId,
+        from: DeviceId,
+        bytes: Option<&[u8]>,
+        info: SealInfo,
+        plaintext_len: u64,
+        kind: Option<ContentKind>,
+        runner: Runner,
+    ) -> Result<(Option<Vec<u8>>, u64), OpenError> {
+        let mut ns = self.ensure_keys(to, runner);
+        let my_generation = self.devices[to.index()].generation;
+        if info.target_generation != my_generation {
+            return Err(OpenError::StaleSession);
+        }
+        let has_session = self.devices[to.index()]
+            .sessions
+            .get(&from.0)
+            .is_some_and(|s| s.peer_generation == info.sender_generation);
+        if !has_session && !info.prekey {
+            return Err(OpenError::NoSession);
+        }
+        if info.prekey && !has_session {
+            let op = if self.protocol == Protocol::Pqxdh {
+                Op::PqxdhRespond
+            } else {
+                Op::X3dhRespond
+            };
+            ns += self.charge(runner, kind, op, 0);
+            let prev = self.devices[to.index()]
+                .seen_identity
+                .insert(from.0, info.sender_generation);
+            if prev.is_some_and(|g| g != info.sender_generation) {
+                self.security_code_changed += 1;
+            }
+            self.devices[to.index()].sessions.insert(
+                from.0,
+                Session {
+                    peer_generation: info.sender_generation,
+                    prekey_pending: false,
+                    renew: false,
+                    real: Some(SessionRecord::new()),
+                },
+            );
+        }
+        ns += self.charge(runner, kind, Op::RatchetDecrypt, plaintext_len);
+        let plaintext = match (self.mode, bytes) {
+            (CryptoMode::Real, Some(b)) => Some(
+                self.real_open(to, from, b, info.prekey)
+                    .ok_or(OpenError::Refused)?,
+            ),
+            (CryptoMode::Real, None) => return Err(OpenError::Refused),
+            (CryptoMode::Modeled, _) => None,
+        };
+        // Having heard from `from`, this device's own messages to it need no prekey header.
+        self.confirm(to, from);
+        Ok((plaintext, ns))
+    }
+
+    fn real_open(
+        &mut self,
+        to: DeviceId,
+        from: DeviceId,
+        bytes: &[u8],
+        prekey: bool,
+    ) -> Option<Vec<u8>> {
+        let me = &mut self.devices[to.index()];
+        let rng = me.rng.as_mut()?;
+        let keys = me.keys.as_ref()?;
+        let session = me.sessions.get_mut(&from.0)?;
+        let record = session.real.get_or_insert_with(SessionRecord::new);
+        if prekey {
+            let msg = PreKeySignalMessage::deserialize(bytes).ok()?;
+            let out = record.decrypt_prekey(&msg, keys, rng).ok()?;
+            if let (Some(id), Some(keys)) = (out.used_pre_key, me.keys.as_mut()) {
+                keys.remove_pre_key(id);
+            }
+            Some(out.plaintext)
+        } else {
+            let msg = SignalMessage::deserialize(bytes).ok()?;
+            record.decrypt(&msg, rng).ok()
+        }
+    }
+
+    /// The sender heard back from `peer` on this session: later messages carry no prekey header.
+    pub fn confirm(&mut self, d: DeviceId, peer: DeviceId) {
+        if let Some(s) = self.devices[d.index()].sessions.get_mut(&peer.0) {
+            s.prekey_pending = false;
+        }
+    }
+}
