@@ -24,12 +24,13 @@ fn read(dir: &Path, f: &str) -> Vec<u8> {
     std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{} missing: {e}", dir.join(f).display()))
 }
 
-const PLOTS: [&str; 5] = [
+const PLOTS: [&str; 6] = [
     "latency_spectrum",
     "latency_over_time",
     "throughput",
     "queues",
     "outcomes",
+    "crypto",
 ];
 
 #[test]
@@ -65,7 +66,7 @@ fn a_run_writes_every_file_and_a_self_contained_page() {
         "p99.9",
         "timeseries.csv",
         "messages.csv",
-        "no `crypto` section",
+        "Crypto cost",
     ] {
         assert!(html.contains(needle), "report.html lacks {needle:?}");
     }
