@@ -2,6 +2,7 @@
 //! end-to-end encrypted messaging under the EU Digital Markets Act. See DESIGN.md for the
 //! architecture; the module tree mirrors the modeled system.
 
+pub mod bench;
 pub mod e2ee;
 pub mod engine;
 pub mod faults;

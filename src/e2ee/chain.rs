@@ -73,6 +73,10 @@ impl ChainKey {
     /// Both of the above with one HMAC key schedule.
     pub fn step(&self) -> (MessageKeySeed, ChainKey) {
         let (seed, next) = hmac_sha256_pair(&self.key, &MESSAGE_KEY_SEED, &CHAIN_KEY_SEED);
+        // A deliberate regression for the instruction gate's demo (benches/demo-gate.sh): one
+        // wasted HMAC per message. Only the `demo-slow-ratchet` feature compiles it.
+        #[cfg(feature = "demo-slow-ratchet")]
+        std::hint::black_box(super::kdf::hmac_sha256(&self.key, &[&CHAIN_KEY_SEED]));
         let next = ChainKey {
             key: next,
             index: self.index.wrapping_add(1),

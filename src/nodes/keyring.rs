@@ -363,7 +363,10 @@ impl Keyring {
         ns += self.charge(runner, kind, op, 0);
         let peer_generation = self.devices[to.index()].generation;
         let real = if self.mode == CryptoMode::Real {
-            let archived = self.devices[from.index()].sessions.remove(&to.0).and_then(|s| s.real);
+            let archived = self.devices[from.index()]
+                .sessions
+                .remove(&to.0)
+                .and_then(|s| s.real);
             self.real_session(from, to, one_time, archived)
         } else {
             None

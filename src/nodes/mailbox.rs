@@ -21,6 +21,8 @@ pub struct MailboxConfig {
     /// order within this window, as over one flow-controlled connection, so a backlog drains
     /// in order instead of racing through a rate limiter.
     pub window_max: usize,
+    /// BUGGIFY (test builds only): send the whole window, several copies per sender stream.
+    pub break_ordering: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -200,7 +202,7 @@ impl Mailbox {
         // overtakes an earlier one that was lost or held back on the way.
         let mut streams: Vec<DeviceId> = Vec::new();
         for p in b.queue.iter_mut().take(cfg.window_max) {
-            if streams.contains(&p.env.from_device) {
+            if streams.contains(&p.env.from_device) && !cfg.break_ordering {
                 continue;
             }
             streams.push(p.env.from_device);
@@ -212,10 +214,16 @@ impl Mailbox {
     }
 
     /// Resends the copy in flight of each sender stream (the redelivery timer).
-    fn resend_window(b: &DeviceBox, device: DeviceId, cfg: &MailboxConfig, route: Route, fx: &mut Effects) {
+    fn resend_window(
+        b: &DeviceBox,
+        device: DeviceId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
         let mut streams: Vec<DeviceId> = Vec::new();
         for p in b.queue.iter().take(cfg.window_max) {
-            if !streams.contains(&p.env.from_device) {
+            if !streams.contains(&p.env.from_device) || cfg.break_ordering {
                 streams.push(p.env.from_device);
                 fx.send(route(device), Frame::Deliver(p.env.clone()));
             }

@@ -404,9 +404,14 @@ pub(crate) fn devices(
         outbox_max: field(ctx, t, p, "outbox_max", d.outbox_max, |c, v, p| {
             integer(c, v, p, 1, COUNT_MAX).map(|n| n as u32)
         }),
-        plaintext_cache: field(ctx, t, p, "plaintext_cache", d.plaintext_cache, |c, v, p| {
-            integer(c, v, p, 0, COUNT_MAX).map(|n| n as u32)
-        }),
+        plaintext_cache: field(
+            ctx,
+            t,
+            p,
+            "plaintext_cache",
+            d.plaintext_cache,
+            |c, v, p| integer(c, v, p, 0, COUNT_MAX).map(|n| n as u32),
+        ),
     };
     if ctx.problem_count() == before && devices.retry_initial_ns > devices.retry_max_ns {
         let span = t.get_key_value("retry_max").map_or(span, |(k, _)| k.span());

@@ -222,7 +222,7 @@ fn build_directory(s: &Scenario, tree: &RngTree) -> Directory {
 }
 
 impl Sim {
-    fn new(s: Scenario) -> Self {
+    fn new(s: Scenario, bugs: Bugs) -> Self {
         let tree = RngTree::new(s.run.seed);
         let dir = build_directory(&s, &tree);
         let d = &s.devices;
@@ -242,6 +242,7 @@ impl Sim {
             redeliver_max_ns: d.retry_max_ns,
             dedup_window_max: 4096,
             window_max: 32,
+            break_ordering: bugs.break_ordering,
         };
         let providers = s.providers.len();
         let devices = (0..dir.devices() as u32)
@@ -628,7 +629,12 @@ impl Sim {
             return; // crashed while the frame was queued
         }
         let to = f.to;
-        if self.tap && matches!(to, Addr::Gateway | Addr::Adapter(_) | Addr::PartnerServer(_)) {
+        if self.tap
+            && matches!(
+                to,
+                Addr::Gateway | Addr::Adapter(_) | Addr::PartnerServer(_)
+            )
+        {
             self.tapped.push(tap_bytes(&f.frame));
         }
         if self.trace.is_some() {
@@ -1401,7 +1407,7 @@ pub struct RunOptions {
 /// Runs a scenario with options.
 pub fn run_with(s: &Scenario, scenario_hash: &str, options: RunOptions) -> RunResult {
     let s = &crate::faults::swarm::materialize(s);
-    let mut sim = Sim::new(s.clone());
+    let mut sim = Sim::new(s.clone(), options.bugs);
     sim.trace = options.trace;
     sim.device_cfg.bugs = options.bugs;
     sim.bugs = options.bugs;
