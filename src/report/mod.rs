@@ -3,6 +3,7 @@
 //! results; wall-clock figures go to perf.json only (written through `perf`).
 
 pub mod compare;
+pub mod crypto;
 pub mod files;
 pub mod html;
 pub mod messages;

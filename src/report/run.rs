@@ -74,15 +74,13 @@ fn draw_figures(dir: &Path, s: &Scenario, r: &RunResult) -> Result<Figures, Repo
         })?;
     }
     add(&outcomes(&r.summary))?;
-    let crypto_note = match crypto_bars(&r.summary) {
+    let crypto_note = match super::crypto::figure(&r.summary) {
         Some(fig) => {
             add(&fig)?;
             None
         }
         None => Some(
-            "No crypto cost figure: this run's summary.json has no `crypto` section (the crypto \
-             accounting is not built yet)."
-                .to_string(),
+            "No crypto cost figure: this run's summary.json has no `crypto` section.".to_string(),
         ),
     };
     Ok(Figures { drawn, crypto_note })
@@ -160,127 +158,6 @@ fn outcomes(sm: &Summary) -> GroupedBars {
         series,
         log_y: true,
     }
-}
-
-/// The crypto figure from a `crypto` object in summary.json: `{ kind: number }` or
-/// `{ kind: { field: number, ... } }` (one bar per numeric field). `None` when absent.
-fn crypto_bars(sm: &Summary) -> Option<GroupedBars> {
-    crypto_bars_of(&serde_json::to_value(sm).ok()?)
-}
-
-/// [`crypto_bars`] of a summary.json document. The simulator's own layout (flat keys
-/// `by_message.<kind>.<op>_ns` and `by_message.<kind>.<op>`) gives the mean CPU time per
-/// operation for each message kind; other layouts are drawn as they are.
-pub fn crypto_bars_of(json: &serde_json::Value) -> Option<GroupedBars> {
-    let crypto = json.get("crypto")?.as_object()?;
-    if let Some(bars) = per_message_kind(crypto) {
-        return Some(bars);
-    }
-    let kinds: Vec<&String> = crypto.keys().collect();
-    let mut fields: Vec<String> = Vec::new();
-    for v in crypto.values() {
-        match v {
-            serde_json::Value::Number(_) if !fields.iter().any(|f| f == "cost") => {
-                fields.push("cost".to_string())
-            }
-            serde_json::Value::Object(o) => {
-                for (k, x) in o {
-                    if x.is_number() && !fields.contains(k) {
-                        fields.push(k.clone());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if kinds.is_empty() || fields.is_empty() {
-        return None;
-    }
-    let series = fields
-        .iter()
-        .map(|f| {
-            let values = kinds
-                .iter()
-                .map(|k| match &crypto[k.as_str()] {
-                    serde_json::Value::Number(n) if f == "cost" => n.as_f64().unwrap_or(0.0),
-                    serde_json::Value::Object(o) => {
-                        o.get(f).and_then(|x| x.as_f64()).unwrap_or(0.0)
-                    }
-                    _ => 0.0,
-                })
-                .collect();
-            (f.clone(), values)
-        })
-        .collect();
-    let unit = if fields.iter().all(|f| f.ends_with("_us")) {
-        " (µs)"
-    } else if fields.iter().all(|f| f.ends_with("_ns")) {
-        " (ns)"
-    } else {
-        ""
-    };
-    Some(GroupedBars {
-        name: "crypto".to_string(),
-        title: "Crypto cost per message kind".to_string(),
-        caption: "From the crypto section of summary.json.".to_string(),
-        y_desc: format!("cost{unit}"),
-        categories: kinds.iter().map(|k| k.to_string()).collect(),
-        series,
-        log_y: false,
-    })
-}
-
-/// Crypto CPU time per message kind, split by operation, from the flat `by_message.*` counters
-/// (total charged µs per kind: what a planner prices per message mix).
-fn per_message_kind(crypto: &serde_json::Map<String, serde_json::Value>) -> Option<GroupedBars> {
-    use std::collections::BTreeMap;
-    let mut table: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
-    for (key, value) in crypto {
-        let Some(rest) = key.strip_prefix("by_message.") else {
-            continue;
-        };
-        let Some((kind, op)) = rest.split_once('.') else {
-            continue;
-        };
-        let Some(op) = op.strip_suffix("_ns") else {
-            continue;
-        };
-        let ns = value.as_f64().unwrap_or(0.0);
-        *table
-            .entry(op.to_string())
-            .or_default()
-            .entry(kind.to_string())
-            .or_default() += ns / 1e3;
-    }
-    if table.is_empty() {
-        return None;
-    }
-    let mut kinds: Vec<String> = table.values().flat_map(|m| m.keys().cloned()).collect();
-    kinds.sort();
-    kinds.dedup();
-    let series = table
-        .iter()
-        .map(|(op, by_kind)| {
-            (
-                op.clone(),
-                kinds
-                    .iter()
-                    .map(|k| by_kind.get(k).copied().unwrap_or(0.0))
-                    .collect(),
-            )
-        })
-        .collect();
-    Some(GroupedBars {
-        name: "crypto".to_string(),
-        title: "Crypto CPU time by message kind and operation".to_string(),
-        caption: "Simulated CPU charged from the cost table (devices and gateway), summed over the run. \
-                  \"control\" is work not tied to one message (key generation, session responses, Noise)."
-            .to_string(),
-        y_desc: "CPU time (µs, log)".to_string(),
-        categories: kinds,
-        series,
-        log_y: true,
-    })
 }
 
 fn endpoint_name(e: &Endpoint, providers: &[Provider]) -> String {
@@ -449,6 +326,10 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
     if let Some(note) = &figs.crypto_note {
         p.para("note", note);
     }
+    if let Some((header, rows)) = super::crypto::table(sm, r.ledger.records()) {
+        p.h2("Crypto cost");
+        p.table(&header, &rows);
+    }
     p.h2("Files");
     let mut files = vec![
         link("summary.json", "summary.json"),
@@ -461,29 +342,4 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
     }
     p.raw(&format!("<p>{}</p>", files.join(" · ")));
     p.finish(&format!("interop-sim: {}", sm.scenario))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crypto_figure_from_a_crypto_section() {
-        let json = serde_json::json!({
-            "crypto": {
-                "text": { "encrypt_us": 2.5, "decrypt_us": 2.7 },
-                "image": { "encrypt_us": 9.0, "decrypt_us": 8.0 },
-                "session": 338.0
-            }
-        });
-        let fig = crypto_bars_of(&json).expect("a crypto section gives a figure");
-        assert_eq!(fig.categories, ["image", "session", "text"]);
-        let labels: Vec<&str> = fig.series.iter().map(|(l, _)| l.as_str()).collect();
-        assert_eq!(labels, ["decrypt_us", "encrypt_us", "cost"]);
-        assert!(crypto_bars_of(&serde_json::json!({ "sent": 1 })).is_none());
-        let dir = std::env::temp_dir().join(format!("interop-sim-crypto-{}", std::process::id()));
-        let drawn = plots::render(&fig, &dir).expect("draws");
-        assert!(drawn.png.starts_with(b"\x89PNG"));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

@@ -40,7 +40,9 @@ impl Figure for GroupedBars {
         }
         let n = self.categories.len() as f64;
         if self.log_y {
-            let top = 10f64.powf((max.max(1.0) * 3.0).log10().ceil());
+            // Headroom for the legend above the tallest bar: a decade or two.
+            let headroom = if self.series.len() > 3 { 300.0 } else { 3.0 };
+            let top = 10f64.powf((max.max(1.0) * headroom).log10().ceil());
             let mut chart = ChartBuilder::on(root)
                 .caption(&self.title, font(TITLE_PT))
                 .margin(24)
@@ -115,12 +117,19 @@ impl GroupedBars {
                 .map_err(err)?
                 .label(label.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 24, y + 8)], c.filled()));
-            let style = font(TICK_PT - 2).pos(Pos::new(HPos::Center, VPos::Bottom));
-            let texts = values.iter().enumerate().map(|(ci, v)| {
-                let x = ci as f64 + 0.1 + (si as f64 + 0.46) * width;
-                let y = if *v > floor { *v } else { floor };
-                Text::new(short_count_exact(*v), (x, y), style.clone())
-            });
+            // Many series: smaller labels, and none for zero (the missing bar says it).
+            let crowded = self.series.len() > 3;
+            let pt = if crowded { TICK_PT - 8 } else { TICK_PT - 2 };
+            let style = font(pt).pos(Pos::new(HPos::Center, VPos::Bottom));
+            let texts = values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !crowded || **v > floor)
+                .map(|(ci, v)| {
+                    let x = ci as f64 + 0.1 + (si as f64 + 0.46) * width;
+                    let y = if *v > floor { *v } else { floor };
+                    Text::new(short_count_exact(*v), (x, y), style.clone())
+                });
             chart.draw_series(texts).map_err(err)?;
         }
         chart
@@ -136,11 +145,13 @@ impl GroupedBars {
     }
 }
 
-/// Counts below 10k in full, larger ones shortened.
+/// Counts below 10k in full (no decimals from 100 up), larger ones shortened.
 fn short_count_exact(v: f64) -> String {
-    if v.abs() < 10_000.0 {
-        trim_float(v)
-    } else {
+    if v.abs() >= 10_000.0 {
         short_count(v)
+    } else if v.abs() >= 100.0 {
+        format!("{}", v.round())
+    } else {
+        trim_float(v)
     }
 }
