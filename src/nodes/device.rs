@@ -7,7 +7,7 @@ use super::{Addr, Directory, Effects, TimerKind};
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
 use crate::metrics::LedgerEvent;
-use crate::scenario::ContentKind;
+use crate::scenario::{ContentKind, CryptoMode};
 use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, MsgId, ProviderId, UserId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -79,7 +79,9 @@ struct Cached {
     msg: MsgId,
     to_user: UserId,
     seq: u32,
+    /// The bytes (real crypto) or nothing (modeled crypto, which needs only `len`).
     plaintext: Box<[u8]>,
+    len: u32,
     content: ContentKind,
 }
 
@@ -248,7 +250,22 @@ impl Device {
             ciphertext: Ciphertext::default(),
             per_device,
         };
-        self.cache_plaintext(msg, to_user, this_seq, plaintext, content, cfg);
+        // Modeled crypto needs only the length to re-encrypt: keep no bytes (a million devices
+        // with full caches would hold gigabytes).
+        let kept: &[u8] = if keys.mode() == CryptoMode::Real {
+            plaintext
+        } else {
+            &[]
+        };
+        self.cache_plaintext(
+            msg,
+            to_user,
+            this_seq,
+            kept,
+            plaintext.len() as u32,
+            content,
+            cfg,
+        );
         self.enqueue_outbox(now, env, cost_ns, dir, fx);
         true
     }
@@ -317,6 +334,7 @@ impl Device {
         to_user: UserId,
         seq: u32,
         plaintext: &[u8],
+        len: u32,
         content: ContentKind,
         cfg: &DeviceConfig,
     ) {
@@ -331,6 +349,7 @@ impl Device {
             to_user,
             seq,
             plaintext: plaintext.into(),
+            len,
             content,
         });
     }
@@ -382,7 +401,14 @@ impl Device {
             return refuse(RetryRefusal::Evicted, fx);
         };
         keys.drop_session(self.id, requester);
-        let (ct, ns) = self.seal(requester, &c.plaintext, Some(c.content), dir, keys);
+        let modeled;
+        let plaintext: &[u8] = if c.plaintext.len() as u32 == c.len {
+            &c.plaintext
+        } else {
+            modeled = vec![0u8; c.len as usize];
+            &modeled
+        };
+        let (ct, ns) = self.seal(requester, plaintext, Some(c.content), dir, keys);
         let env = Envelope {
             msg,
             from_user: self.user,
