@@ -170,14 +170,16 @@ struct Session {
     prekey_pending: bool,
     /// A retry receipt asked for a new session: the next message starts one.
     renew: bool,
-    real: Option<SessionRecord>,
+    /// Boxed: a session record is large and most runs at scale model crypto (`None`).
+    real: Option<Box<SessionRecord>>,
 }
 
 struct DeviceState {
     /// Bumped by a reinstall: a new identity.
     generation: u32,
-    keys: Option<DeviceKeys>,
-    rng: Option<SimRng>,
+    // Boxed: a million devices must not each carry key and stream state inline.
+    keys: Option<Box<DeviceKeys>>,
+    rng: Option<Box<SimRng>>,
     /// Per peer device.
     sessions: BTreeMap<u32, Session>,
     /// Peers whose identity this device has seen, by generation (for "security code changed").
@@ -282,9 +284,9 @@ impl Keyring {
             if pq {
                 keys.enable_pqxdh(&mut rng);
             }
-            self.devices[d.index()].keys = Some(keys);
+            self.devices[d.index()].keys = Some(Box::new(keys));
         }
-        self.devices[d.index()].rng = Some(rng);
+        self.devices[d.index()].rng = Some(Box::new(rng));
         self.charge(runner, None, Op::KeyGeneration, 0)
     }
 
@@ -414,8 +416,8 @@ impl Keyring {
         from: DeviceId,
         to: DeviceId,
         one_time: bool,
-        archived: Option<SessionRecord>,
-    ) -> Option<SessionRecord> {
+        archived: Option<Box<SessionRecord>>,
+    ) -> Option<Box<SessionRecord>> {
         let (lo, hi) = (from.index().min(to.index()), from.index().max(to.index()));
         if lo == hi {
             return None;
@@ -484,7 +486,7 @@ impl Keyring {
                     peer_generation: info.sender_generation,
                     prekey_pending: false,
                     renew: false,
-                    real: Some(SessionRecord::new()),
+                    real: Some(Box::new(SessionRecord::new())),
                 },
             );
         }
@@ -513,10 +515,12 @@ impl Keyring {
         let rng = me.rng.as_mut()?;
         let keys = me.keys.as_ref()?;
         let session = me.sessions.get_mut(&from.0)?;
-        let record = session.real.get_or_insert_with(SessionRecord::new);
+        let record = session
+            .real
+            .get_or_insert_with(|| Box::new(SessionRecord::new()));
         if prekey {
             let msg = PreKeySignalMessage::deserialize(bytes).ok()?;
-            let out = record.decrypt_prekey(&msg, keys, rng).ok()?;
+            let out = record.decrypt_prekey(&msg, keys.as_ref(), rng).ok()?;
             if let (Some(id), Some(keys)) = (out.used_pre_key, me.keys.as_mut()) {
                 keys.remove_pre_key(id);
             }
