@@ -84,20 +84,9 @@ impl ChatServer {
                 ..
             } => {
                 // Best effort, to the connected devices of the original sender (`to_user`).
-                for d in dir.devices_of(to_user) {
-                    if self.mailbox.is_online(d) {
-                        fx.send(
-                            route(d),
-                            Frame::Receipt {
-                                msg,
-                                kind,
-                                from_user,
-                                to_user,
-                                to_device: Some(d),
-                            },
-                        );
-                    }
-                }
+                let receipt = (msg, kind, from_user, to_user);
+                self.mailbox
+                    .forward_receipt(receipt, dir.devices_of(to_user), &route, fx);
             }
             Frame::SubmitAck { .. }
             | Frame::Refused { .. }

@@ -7,7 +7,7 @@
 use super::{Addr, Effects, TimerKind};
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::wire::{DeviceId, Envelope, Frame, MsgId};
+use crate::wire::{DeviceId, Envelope, Frame, MsgId, ReceiptKind, UserId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Clone, Copy, Debug)]
@@ -308,6 +308,29 @@ impl Mailbox {
         if !b.queue.is_empty() {
             b.redeliver_at = None;
             Self::arm(b, device, now, fx);
+        }
+    }
+
+    /// Forwards a delivery or read receipt `(msg, kind, from_user, to_user)` to the connected
+    /// devices among `devices` (the original sender's): best effort, like WhatsApp's.
+    pub fn forward_receipt(
+        &self,
+        (msg, kind, from_user, to_user): (MsgId, ReceiptKind, UserId, UserId),
+        devices: impl Iterator<Item = DeviceId>,
+        route: Route,
+        fx: &mut Effects,
+    ) {
+        for d in devices.filter(|d| self.is_online(*d)) {
+            fx.send(
+                route(d),
+                Frame::Receipt {
+                    msg,
+                    kind,
+                    from_user,
+                    to_user,
+                    to_device: Some(d),
+                },
+            );
         }
     }
 

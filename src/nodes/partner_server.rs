@@ -76,20 +76,10 @@ impl PartnerServer {
                 to_user,
                 ..
             } => {
-                for d in dir.devices_of(to_user) {
-                    if self.mailbox.is_online(d) {
-                        fx.send(
-                            Addr::Device(d),
-                            Frame::Receipt {
-                                msg,
-                                kind,
-                                from_user,
-                                to_user,
-                                to_device: Some(d),
-                            },
-                        );
-                    }
-                }
+                let route = |d: DeviceId| Addr::Device(d);
+                let receipt = (msg, kind, from_user, to_user);
+                self.mailbox
+                    .forward_receipt(receipt, dir.devices_of(to_user), &route, fx);
             }
             Frame::SubmitAck { .. }
             | Frame::Refused { .. }
