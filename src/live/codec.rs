@@ -263,6 +263,8 @@ impl Reader<'_> {
                 seal: Default::default(),
             },
             per_device: Vec::new(),
+            group: None,
+            members: None,
         })
     }
     fn frame(&mut self) -> Result<Frame, CodecError> {
@@ -366,6 +368,8 @@ mod tests {
                 seal: Default::default(),
             },
             per_device: Vec::new(),
+            group: None,
+            members: None,
         }
     }
 

@@ -108,7 +108,8 @@ pub fn plan(
         if t_ns >= end_ns || arrivals.len() as u64 >= ARRIVALS_MAX {
             break;
         }
-        let d = workload.draft();
+        // Live load sends 1:1 messages only: group fan-out is not in the live servers yet.
+        let d = workload.draft_direct();
         let at = SimTime::from_nanos(t_ns);
         let body_bytes = d.body_bytes.min(BODY_BYTES_MAX);
         let path = if dir.is_interop(d.from, d.to) {

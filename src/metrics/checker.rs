@@ -144,11 +144,7 @@ pub fn is_stuck(r: &MsgRecord) -> bool {
         return false;
     }
     // (Undecryptable copies are decrypt failures, reported as such, not lost.)
-    let expected = if r.expected_devices >= 8 {
-        u8::MAX
-    } else {
-        (1u8 << r.expected_devices) - 1
-    };
+    let expected = r.expected_mask;
     expected & !(r.shown_mask | r.expired_mask | r.unreachable_mask) != 0
 }
 

@@ -3,14 +3,16 @@
 
 use crate::engine::SimTime;
 use crate::scenario::ContentKind;
-use crate::wire::{DeviceId, MsgId, ReceiptKind, UserId};
+use crate::wire::{Conversation, DeviceId, MsgId, ReceiptKind, UserId};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap; // determinism: ok (lookups only, see `last_seq`)
 
 /// What nodes report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LedgerEvent {
-    /// The sender's server has it (first time only), with the recipient's device count.
+    /// The sender's server has it (first time only), with the devices it is for: a bit per
+    /// device slot of the recipient (all of them, but the sending device on the sender's own
+    /// other devices).
     Accepted {
         msg: MsgId,
         devices: u8,
@@ -33,6 +35,7 @@ pub enum LedgerEvent {
         msg: MsgId,
         device: DeviceId,
         from_device: DeviceId,
+        conversation: Conversation,
         seq: u32,
         digest: Option<u64>,
         late: bool,
@@ -83,6 +86,9 @@ pub enum DecryptReason {
     StaleSession,
     /// No session with the sender, and the message is not a prekey message.
     NoSession,
+    /// A group message under a Sender Key this device never received (its distribution was
+    /// lost, or this device reinstalled since).
+    NoSenderKey,
     /// Real crypto refused the bytes although the model expected them to decrypt.
     Refused,
 }
@@ -134,6 +140,8 @@ pub struct MsgRecord {
     pub crossed_gateway: bool,
     pub read: bool,
     pub expected_devices: u8,
+    /// The device slots the message is for (set when accepted).
+    pub expected_mask: u8,
     pub shown_mask: u8,
     pub expired_mask: u8,
     pub unreachable_mask: u8,
@@ -152,8 +160,8 @@ impl MsgRecord {
     /// Every expected device is accounted for (shown, expired or unreachable).
     pub fn is_done(&self) -> bool {
         self.accepted
-            && (self.shown_mask | self.expired_mask | self.unreachable_mask).count_ones()
-                >= self.expected_devices as u32
+            && (self.shown_mask | self.expired_mask | self.unreachable_mask) & self.expected_mask
+                == self.expected_mask
     }
 }
 
@@ -193,9 +201,9 @@ pub struct Ledger {
     /// Latency (ns) of the deliveries since the last timeseries row; reset by
     /// [`Ledger::take_interval_latency`].
     interval_latency: Histogram<u64>,
-    /// Highest sequence shown per (device, sender device), for the ordering check. Looked up,
-    /// never iterated, so its order cannot reach any output.
-    last_seq: FxHashMap<u64, u32>, // determinism: ok (lookups only)
+    /// Highest sequence shown per (device, sender device, conversation), for the ordering
+    /// check. Looked up, never iterated, so its order cannot reach any output.
+    last_seq: FxHashMap<(DeviceId, DeviceId, Conversation), u32>, // determinism: ok (lookups only)
     /// Messages shown out of order, first few, for the verdict's evidence.
     pub out_of_order_examples: Vec<MsgId>,
     pub counts: LiveCounts,
@@ -259,6 +267,7 @@ impl Ledger {
             crossed_gateway: false,
             read: false,
             expected_devices: 0,
+            expected_mask: 0,
             shown_mask: 0,
             expired_mask: 0,
             unreachable_mask: 0,
@@ -303,7 +312,8 @@ impl Ledger {
                 let r = &mut self.records[msg.0 as usize];
                 if !r.accepted {
                     r.accepted = true;
-                    r.expected_devices = devices;
+                    r.expected_devices = devices.count_ones() as u8;
+                    r.expected_mask = devices;
                     self.counts.accepted += 1;
                     self.counts.in_flight += 1;
                 }
@@ -320,6 +330,7 @@ impl Ledger {
                 msg,
                 device,
                 from_device,
+                conversation,
                 seq,
                 digest,
                 late,
@@ -334,7 +345,8 @@ impl Ledger {
                         self.counts.plaintext_mismatch += 1;
                     }
                 }
-                self.shown(now, msg, device, from_device, seq, slot(device), late)
+                let stream = (device, from_device, conversation);
+                self.shown(now, msg, stream, seq, slot(device), late)
             }
             LedgerEvent::DecryptFailed { msg, device, .. } => {
                 self.counts.decrypt_failed_events += 1;
@@ -385,8 +397,7 @@ impl Ledger {
         &mut self,
         now: SimTime,
         msg: MsgId,
-        device: DeviceId,
-        from_device: DeviceId,
+        stream: (DeviceId, DeviceId, Conversation),
         seq: u32,
         slot: u32,
         late: bool,
@@ -410,10 +421,7 @@ impl Ledger {
         let _ = self.latency[path.index()].record(latency_ns);
         let _ = self.latency_all.record(latency_ns);
         let _ = self.interval_latency.record(latency_ns);
-        let last = self
-            .last_seq
-            .entry(((device.0 as u64) << 32) | from_device.0 as u64)
-            .or_insert(seq);
+        let last = self.last_seq.entry(stream).or_insert(seq);
         // A late fill of a placeholder shows at its place: not out of order.
         if seq < *last && !late {
             self.counts.out_of_order += 1;

@@ -145,11 +145,7 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
             c.unsent += 1;
             continue;
         }
-        let expected_mask = if r.expected_devices >= 8 {
-            u8::MAX
-        } else {
-            (1u8 << r.expected_devices) - 1
-        };
+        let expected_mask = r.expected_mask;
         let missing = expected_mask & !(r.shown_mask | r.expired_mask | r.unreachable_mask);
         if r.shown_mask & expected_mask == expected_mask {
             c.delivered += 1;

@@ -99,7 +99,9 @@ impl ChatServer {
 
     fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
         let back = Self::route(dir, env.from_device);
-        if !dir.may_message(env.from_user, env.to_user) {
+        // A group message is checked member by member in the fan-out.
+        let group = env.group.is_some() && env.to_device.is_none();
+        if !group && !dir.may_message(env.from_user, env.to_user) {
             fx.send(
                 back,
                 Frame::Refused {
@@ -111,20 +113,9 @@ impl ChatServer {
             );
             return;
         }
-        let (msg, from_device, retry, copy) = (env.msg, env.from_device, env.retry, env.copy_key());
+        let (msg, from_device, copy) = (env.msg, env.from_device, env.copy_key());
         let route = |d: DeviceId| Self::route(dir, d);
-        let recipients = dir.devices_of(env.to_user);
-        let count = dir.device_count(env.to_user) as u8;
-        if let Some(wake) = self
-            .mailbox
-            .fan_out(now, env, recipients, &self.cfg, &route, fx)
-        {
-            if retry == 0 {
-                fx.record(LedgerEvent::Accepted {
-                    msg,
-                    devices: count,
-                });
-            }
+        if let Some(wake) = self.mailbox.submit(now, env, dir, &self.cfg, &route, fx) {
             for d in wake {
                 self.push(d, dir, fx);
             }

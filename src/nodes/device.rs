@@ -2,14 +2,18 @@
 //! acks, delivers incoming messages to the user in per-sender order (a bounded reorder buffer),
 //! suppresses duplicates, and acks what it received.
 
-use super::keyring::{Keyring, Runner};
+use super::keyring::{Keyring, Runner, Sealed, SKDM_PLAINTEXT_LEN};
 use super::{Addr, Directory, Effects, TimerKind};
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
 use crate::metrics::LedgerEvent;
 use crate::scenario::{ContentKind, CryptoMode};
-use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, MsgId, ProviderId, UserId};
+use crate::wire::{
+    Ciphertext, Conversation, DeviceId, Envelope, Frame, GroupId, GroupMembers, MsgId, ProviderId,
+    UserId,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Bounds and timings of the delivery machinery on a device.
 #[derive(Clone, Copy, Debug)]
@@ -28,7 +32,7 @@ pub struct DeviceConfig {
     pub bugs: super::buggify::Bugs,
 }
 
-/// Messages from one sender device to this device's user, shown in `seq` order.
+/// Messages from one sender device in one conversation, shown in `seq` order.
 #[derive(Clone, Debug, Default)]
 struct Stream {
     /// The next sequence number to show.
@@ -60,6 +64,22 @@ pub fn signal_len(plaintext_len: usize, prekey: bool) -> u32 {
     padded + 53 + if prekey { 100 } else { 0 }
 }
 
+/// The modeled size of a Sender Key message: AES-CBC padding, the header (key id, iteration)
+/// and the 64-byte signature.
+pub fn sender_key_len(plaintext_len: usize) -> u32 {
+    let padded = (plaintext_len as u32 + 16) / 16 * 16;
+    padded + 80
+}
+
+/// A group message to send: the group, its membership epoch (a change re-keys), and the
+/// members it goes to (member `k` gets message id `msg + k`).
+#[derive(Clone, Debug)]
+pub struct GroupSend {
+    pub group: GroupId,
+    pub epoch: u32,
+    pub members: Arc<[UserId]>,
+}
+
 /// Bound on how often one retry receipt is sent (it is resent with the outbox retries).
 pub const RETRY_RECEIPT_SENDS_MAX: u8 = 10;
 
@@ -77,7 +97,9 @@ struct PendingRetry {
 #[derive(Clone, Debug)]
 struct Cached {
     msg: MsgId,
-    to_user: UserId,
+    /// A group message: its group and its members with their sequence numbers (member `k`
+    /// has message id `msg + k`).
+    group: Option<(GroupId, GroupMembers)>,
     seq: u32,
     /// The bytes (real crypto) or nothing (modeled crypto, which needs only `len`).
     plaintext: Box<[u8]>,
@@ -94,6 +116,9 @@ struct Slot {
     placeholder: bool,
 }
 
+/// A sender device's stream: its device and the conversation.
+type StreamKey = (DeviceId, Conversation);
+
 /// Bound on remembered gaps per sender stream.
 const SKIPPED_MAX: usize = 1024;
 
@@ -104,12 +129,12 @@ pub struct Device {
     user: UserId,
     provider: ProviderId,
     online: bool,
-    /// Next sequence number per recipient user.
-    next_seq: BTreeMap<UserId, u32>,
+    /// Next sequence number per conversation and recipient (in a group, per member).
+    next_seq: BTreeMap<(Conversation, UserId), u32>,
     outbox: VecDeque<Envelope>,
     retry_at: Option<SimTime>,
     retry_ns: u64,
-    streams: BTreeMap<DeviceId, Stream>,
+    streams: BTreeMap<(DeviceId, Conversation), Stream>,
     release_at: Option<SimTime>,
     /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
     connecting: Vec<Addr>,
@@ -228,9 +253,7 @@ impl Device {
         if self.outbox.len() >= cfg.outbox_max as usize {
             return false;
         }
-        let seq = self.next_seq.entry(to_user).or_insert(0);
-        let this_seq = *seq;
-        *seq += 1;
+        let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
         let mut cost_ns = 0;
         let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
         for d in dir.devices_of(to_user) {
@@ -249,25 +272,111 @@ impl Device {
             sent_at: self.local_clock(now),
             ciphertext: Ciphertext::default(),
             per_device,
+            group: None,
+            members: None,
         };
-        // Modeled crypto needs only the length to re-encrypt: keep no bytes (a million devices
-        // with full caches would hold gigabytes).
-        let kept: &[u8] = if keys.mode() == CryptoMode::Real {
-            plaintext
-        } else {
-            &[]
-        };
-        self.cache_plaintext(
+        let cached = Cached {
             msg,
-            to_user,
-            this_seq,
-            kept,
-            plaintext.len() as u32,
+            group: None,
+            seq: this_seq,
+            plaintext: Box::default(),
+            len: plaintext.len() as u32,
             content,
-            cfg,
-        );
+        };
+        self.cache_plaintext(cached, plaintext, keys.mode(), cfg);
         self.enqueue_outbox(now, env, cost_ns, dir, fx);
         true
+    }
+
+    /// The user writes to a group: the message is encrypted once with this device's Sender
+    /// Key, plus a distribution of that key (over the pairwise session) for each member device
+    /// that lacks it, and the server fans the one ciphertext out to every member's devices and
+    /// this user's other devices. Returns `false` when the outbox is full.
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    pub fn compose_group(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        send: &GroupSend,
+        plaintext: &[u8],
+        content: ContentKind,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) -> bool {
+        if self.outbox.len() >= cfg.outbox_max as usize {
+            return false;
+        }
+        let conv = Conversation::Group(send.group);
+        let members: GroupMembers = send
+            .members
+            .iter()
+            .map(|&u| (u, self.take_seq(conv, u)))
+            .collect();
+        let targets: Vec<DeviceId> = send
+            .members
+            .iter()
+            .flat_map(|&u| dir.devices_of(u))
+            .filter(|&d| d != self.id)
+            .collect();
+        let (g, epoch, runner) = (send.group, send.epoch, self.runner(dir));
+        let sealed = keys.group_seal(
+            self.id,
+            g,
+            epoch,
+            &targets,
+            plaintext,
+            Some(content),
+            runner,
+        );
+        let env = Envelope {
+            msg,
+            from_user: self.user,
+            from_device: self.id,
+            to_user: self.group_route_user(&send.members, dir),
+            to_device: None,
+            seq: 0, // per member, in `members`
+            retry: 0,
+            sent_at: self.local_clock(now),
+            ciphertext: shared_ciphertext(sealed.shared, plaintext.len()),
+            per_device: distributions(sealed.distributions),
+            group: Some(g),
+            members: Some(members.clone()),
+        };
+        let cached = Cached {
+            msg,
+            group: Some((g, members)),
+            seq: 0,
+            plaintext: Box::default(),
+            len: plaintext.len() as u32,
+            content,
+        };
+        self.cache_plaintext(cached, plaintext, keys.mode(), cfg);
+        self.enqueue_outbox(now, env, sealed.ns, dir, fx);
+        true
+    }
+
+    /// The next sequence number of this device in a conversation, for one recipient.
+    fn take_seq(&mut self, conv: Conversation, to: UserId) -> u32 {
+        let seq = self.next_seq.entry((conv, to)).or_insert(0);
+        *seq += 1;
+        *seq - 1
+    }
+
+    /// Whom a group submission is addressed to for routing: a member at another provider (an
+    /// enlisted one if there is one) sends it over the interop path to the hub, which fans it
+    /// out everywhere; a group inside this device's provider stays on its own server.
+    fn group_route_user(&self, members: &[UserId], dir: &Directory) -> UserId {
+        let mut across = members
+            .iter()
+            .copied()
+            .filter(|&u| dir.is_interop(self.user, u));
+        let first = across.clone().next();
+        across
+            .find(|&u| dir.is_enlisted(u))
+            .or(first)
+            .unwrap_or(self.user)
     }
 
     /// The user sends a message its driver already encrypted (the live load generator does
@@ -286,9 +395,7 @@ impl Device {
         if self.outbox.len() >= cfg.outbox_max as usize {
             return false;
         }
-        let seq = self.next_seq.entry(to_user).or_insert(0);
-        let this_seq = *seq;
-        *seq += 1;
+        let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
         let env = Envelope {
             msg,
             from_user: self.user,
@@ -300,6 +407,8 @@ impl Device {
             sent_at: self.local_clock(now),
             ciphertext,
             per_device: Vec::new(),
+            group: None,
+            members: None,
         };
         self.enqueue_outbox(now, env, 0, dir, fx);
         true
@@ -328,14 +437,13 @@ impl Device {
         }
     }
 
+    /// Keeps a sent message for retry receipts. Modeled crypto needs only the length to
+    /// re-encrypt: it keeps no bytes (a million devices with full caches would hold gigabytes).
     fn cache_plaintext(
         &mut self,
-        msg: MsgId,
-        to_user: UserId,
-        seq: u32,
+        mut cached: Cached,
         plaintext: &[u8],
-        len: u32,
-        content: ContentKind,
+        mode: CryptoMode,
         cfg: &DeviceConfig,
     ) {
         if cfg.plaintext_cache_max == 0 {
@@ -344,14 +452,10 @@ impl Device {
         if self.plaintext_cache.len() >= cfg.plaintext_cache_max {
             self.plaintext_cache.pop_front();
         }
-        self.plaintext_cache.push_back(Cached {
-            msg,
-            to_user,
-            seq,
-            plaintext: plaintext.into(),
-            len,
-            content,
-        });
+        if mode == CryptoMode::Real {
+            cached.plaintext = plaintext.into();
+        }
+        self.plaintext_cache.push_back(cached);
     }
 
     /// Puts `env` in the outbox and sends it after `delay_ns` if it is first in its uplink.
@@ -377,6 +481,7 @@ impl Device {
 
     /// A recipient device could not decrypt `msg`: encrypt it again for that device on a fresh
     /// session, from the plaintext cache, at most [`RETRIES_MAX`] times.
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     fn answer_retry(
         &mut self,
         now: SimTime,
@@ -397,7 +502,11 @@ impl Device {
         if attempt > RETRIES_MAX {
             return refuse(RetryRefusal::Exhausted, fx);
         }
-        let Some(c) = self.plaintext_cache.iter().find(|c| c.msg == msg).cloned() else {
+        let covers = |c: &&Cached| {
+            let span = c.group.as_ref().map_or(1, |(_, m)| m.len() as u64);
+            (c.msg.0..c.msg.0 + span).contains(&msg.0)
+        };
+        let Some(c) = self.plaintext_cache.iter().find(covers).cloned() else {
             return refuse(RetryRefusal::Evicted, fx);
         };
         keys.drop_session(self.id, requester);
@@ -408,18 +517,45 @@ impl Device {
             modeled = vec![0u8; c.len as usize];
             &modeled
         };
-        let (ct, ns) = self.seal(requester, plaintext, Some(c.content), dir, keys);
+        let seq = match &c.group {
+            Some((_, members)) => members[(msg.0 - c.msg.0) as usize].1,
+            None => c.seq,
+        };
+        let (ciphertext, per_device, ns, group) = match c.group {
+            None => {
+                let (ct, ns) = self.seal(requester, plaintext, Some(c.content), dir, keys);
+                (Ciphertext::default(), vec![(requester, ct)], ns, None)
+            }
+            Some((g, _)) => {
+                // The member gets the key again (its copy may be what it lacked) with a new
+                // Sender Key encryption of the message, on a fresh pairwise session.
+                keys.forget_holder(self.id, g, requester);
+                let epoch = keys.sender_key_epoch(self.id, g).unwrap_or(0);
+                let (runner, kind) = (self.runner(dir), Some(c.content));
+                let sealed =
+                    keys.group_seal(self.id, g, epoch, &[requester], plaintext, kind, runner);
+                let shared = shared_ciphertext(sealed.shared, plaintext.len());
+                (
+                    shared,
+                    distributions(sealed.distributions),
+                    sealed.ns,
+                    Some(g),
+                )
+            }
+        };
         let env = Envelope {
             msg,
             from_user: self.user,
             from_device: self.id,
-            to_user: c.to_user,
+            to_user: dir.user_of(requester),
             to_device: Some(requester),
-            seq: c.seq,
+            seq,
             retry: attempt,
             sent_at: self.local_clock(now),
-            ciphertext: Ciphertext::default(),
-            per_device: vec![(requester, ct)],
+            ciphertext,
+            per_device,
+            group,
+            members: None,
         };
         self.enqueue_outbox(now, env, ns, dir, fx);
     }
@@ -623,8 +759,22 @@ impl Device {
             }
             Frame::ConnectAck { .. } => {} // the ack of an older connection
             Frame::Refused { msg, to_user, .. } => {
+                // A refused group message is refused for every member it was for.
+                let members = self
+                    .outbox
+                    .iter()
+                    .find(|e| e.msg == msg && e.copy_key() == 0)
+                    .and_then(|e| e.members.clone());
                 self.acked(msg, 0, cfg, dir, fx);
-                fx.record(LedgerEvent::Refused { msg, to_user });
+                match members {
+                    Some(members) => {
+                        for (k, &(to_user, _)) in members.iter().enumerate() {
+                            let msg = MsgId(msg.0 + k as u64);
+                            fx.record(LedgerEvent::Refused { msg, to_user });
+                        }
+                    }
+                    None => fx.record(LedgerEvent::Refused { msg, to_user }),
+                }
             }
             Frame::Deliver(env) if tampered => {
                 fx.record(LedgerEvent::TamperDetected {
@@ -632,7 +782,7 @@ impl Device {
                     device: self.id,
                 });
             }
-            Frame::Deliver(env) => self.receive(now, env, cfg, dir, keys, fx),
+            Frame::Deliver(env) => self.receive(now, from, env, cfg, dir, keys, fx),
             Frame::RetryReceipt {
                 msg,
                 requester,
@@ -697,24 +847,27 @@ impl Device {
     }
 
     #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     fn receive(
         &mut self,
         now: SimTime,
+        hop: Addr,
         env: Envelope,
         cfg: &DeviceConfig,
         dir: &Directory,
         keys: &mut Keyring,
         fx: &mut Effects,
     ) {
-        // Ack first, duplicate or not: a lost ack is why duplicates come.
+        // Ack first, duplicate or not: a lost ack is why duplicates come. The ack goes back the
+        // way the copy came (a group's hub may deliver a same-provider member's copy too).
         let ack = Frame::DeliverAck {
             msg: env.msg,
             device: self.id,
             from_user: env.from_user,
             to_user: env.to_user,
         };
-        fx.send(self.uplink(env.from_user, dir), ack);
-        let (seq, from) = (env.seq, env.from_device);
+        fx.send(hop, ack);
+        let (seq, from) = (env.seq, (env.from_device, env.conversation()));
         let stream = self.streams.entry(from).or_default();
         if cfg.bugs.break_dedup {
             // BUGGIFY: show whatever arrives, as it arrives, duplicates included.
@@ -722,7 +875,8 @@ impl Device {
             let shown = LedgerEvent::Shown {
                 msg: env.msg,
                 device: self.id,
-                from_device: from,
+                from_device: from.0,
+                conversation: from.1,
                 seq,
                 digest: None,
                 late: false,
@@ -749,7 +903,8 @@ impl Device {
                 let shown = LedgerEvent::Shown {
                     msg: env.msg,
                     device: self.id,
-                    from_device: from,
+                    from_device: from.0,
+                    conversation: from.1,
                     seq,
                     digest: slot.digest,
                     late: true,
@@ -790,18 +945,18 @@ impl Device {
         keys: &mut Keyring,
         fx: &mut Effects,
     ) -> Slot {
-        let ct = &env.ciphertext;
-        let opened = keys.open(
-            self.id,
-            env.from_device,
-            ct.bytes.as_deref(),
-            ct.seal,
-            ct.len as u64,
-            None,
-            self.runner(dir),
-        );
+        let opened = match env.group {
+            None => {
+                let ct = &env.ciphertext;
+                let (from, runner) = (env.from_device, self.runner(dir));
+                let (bytes, len) = (ct.bytes.as_deref(), ct.len as u64);
+                keys.open(self.id, from, bytes, ct.seal, len, None, runner)
+                    .map(|(p, _)| p)
+            }
+            Some(g) => self.open_group(env, g, dir, keys),
+        };
         match opened {
-            Ok((plaintext, _ns)) => Slot {
+            Ok(plaintext) => Slot {
                 msg: env.msg,
                 digest: plaintext.map(|p| digest(&p)),
                 placeholder: false,
@@ -831,7 +986,10 @@ impl Device {
                 };
                 self.retry_receipts.push(pending);
                 self.arm_retry(now, fx);
-                let stream = self.streams.entry(env.from_device).or_default();
+                let stream = self
+                    .streams
+                    .entry((env.from_device, env.conversation()))
+                    .or_default();
                 stream.awaiting.insert(env.seq);
                 Slot {
                     msg: env.msg,
@@ -842,15 +1000,38 @@ impl Device {
         }
     }
 
+    /// Decrypts a group copy: first the Sender Key distribution riding with it, if any (over
+    /// the pairwise session), then the one Sender Key ciphertext.
+    fn open_group(
+        &self,
+        env: &Envelope,
+        g: GroupId,
+        dir: &Directory,
+        keys: &mut Keyring,
+    ) -> Result<Option<Vec<u8>>, crate::metrics::ledger::DecryptReason> {
+        let (from, runner) = (env.from_device, self.runner(dir));
+        let shared = &env.ciphertext;
+        if let Some((_, d)) = env.per_device.iter().find(|(to, _)| *to == self.id) {
+            let (bytes, len) = (d.bytes.as_deref(), d.len as u64);
+            let (skdm, _) = keys.open(self.id, from, bytes, d.seal, len, None, runner)?;
+            let key_id = shared.seal.target_generation;
+            keys.install_sender_key(self.id, from, g, key_id, skdm.as_deref());
+        }
+        let (bytes, len) = (shared.bytes.as_deref(), shared.len as u64);
+        keys.group_open(self.id, from, g, bytes, shared.seal, len, None, runner)
+            .map(|(p, _)| p)
+    }
+
     /// Shows a message (or its placeholder) to the user and advances the stream past it.
-    fn show(&mut self, slot: Slot, from: DeviceId, seq: u32, fx: &mut Effects) {
+    fn show(&mut self, slot: Slot, from: StreamKey, seq: u32, fx: &mut Effects) {
         let stream = self.streams.entry(from).or_default();
         stream.next_seq = stream.next_seq.max(seq + 1);
         if !slot.placeholder {
             fx.record(LedgerEvent::Shown {
                 msg: slot.msg,
                 device: self.id,
-                from_device: from,
+                from_device: from.0,
+                conversation: from.1,
                 seq,
                 digest: slot.digest,
                 late: false,
@@ -859,7 +1040,7 @@ impl Device {
     }
 
     /// Shows held messages that are now next in line.
-    fn release_in_order(&mut self, from: DeviceId, fx: &mut Effects) {
+    fn release_in_order(&mut self, from: StreamKey, fx: &mut Effects) {
         loop {
             let Some(stream) = self.streams.get_mut(&from) else {
                 return;
@@ -873,7 +1054,7 @@ impl Device {
     }
 
     /// Shows everything held for `from`, in order, skipping the gaps.
-    fn flush_stream(&mut self, from: DeviceId, fx: &mut Effects) {
+    fn flush_stream(&mut self, from: StreamKey, fx: &mut Effects) {
         let Some(stream) = self.streams.get_mut(&from) else {
             return;
         };
@@ -919,6 +1100,26 @@ impl Device {
             fx.timer(at, TimerKind::ReorderRelease);
         }
     }
+}
+
+/// The Sender Key ciphertext of a group message, with its modeled size.
+fn shared_ciphertext((bytes, seal): Sealed, plaintext_len: usize) -> Ciphertext {
+    Ciphertext {
+        len: sender_key_len(plaintext_len),
+        bytes,
+        seal,
+    }
+}
+
+/// Pairwise Sender Key distributions, with their modeled size.
+fn distributions(sealed: Vec<(DeviceId, Sealed)>) -> Vec<(DeviceId, Ciphertext)> {
+    sealed
+        .into_iter()
+        .map(|(to, (bytes, seal))| {
+            let len = signal_len(SKDM_PLAINTEXT_LEN, seal.prekey);
+            (to, Ciphertext { len, bytes, seal })
+        })
+        .collect()
 }
 
 /// A 64-bit digest of a plaintext, so the checker can tell that what a device shows is what its

@@ -6,7 +6,6 @@
 use super::mailbox::{Mailbox, MailboxConfig};
 use super::{Addr, Directory, Effects, TimerKind};
 use crate::engine::SimTime;
-use crate::metrics::LedgerEvent;
 use crate::wire::{DeviceId, Envelope, Frame, ProviderId};
 
 #[derive(Clone, Debug)]
@@ -93,20 +92,9 @@ impl PartnerServer {
 
     fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
         let back = Addr::Device(env.from_device);
-        let (msg, from_device, retry, copy) = (env.msg, env.from_device, env.retry, env.copy_key());
+        let (msg, from_device, copy) = (env.msg, env.from_device, env.copy_key());
         let route = |d: DeviceId| Addr::Device(d);
-        let recipients = dir.devices_of(env.to_user);
-        let count = dir.device_count(env.to_user) as u8;
-        if let Some(wake) = self
-            .mailbox
-            .fan_out(now, env, recipients, &self.cfg, &route, fx)
-        {
-            if retry == 0 {
-                fx.record(LedgerEvent::Accepted {
-                    msg,
-                    devices: count,
-                });
-            }
+        if let Some(wake) = self.mailbox.submit(now, env, dir, &self.cfg, &route, fx) {
             for d in wake {
                 self.pushes_sent += 1;
                 fx.send(Addr::Device(d), Frame::Push { device: d });

@@ -35,11 +35,7 @@ pub fn outcome(r: &MsgRecord) -> Outcome {
     if !r.accepted {
         return Outcome::Unsent;
     }
-    let expected = if r.expected_devices >= 8 {
-        u8::MAX
-    } else {
-        (1u8 << r.expected_devices) - 1
-    };
+    let expected = r.expected_mask;
     let missing = expected & !(r.shown_mask | r.expired_mask | r.unreachable_mask);
     if r.shown_mask & expected == expected {
         Outcome::Delivered

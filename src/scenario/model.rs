@@ -200,6 +200,9 @@ pub struct Workload {
     pub groups_share: f64,
     pub group_size_min: u32,
     pub group_size_max: u32,
+    /// Probability, per group message, that a member leaves the group just before it (and a
+    /// newcomer joins, so sizes hold): every sender then re-keys (a new Sender Key).
+    pub group_leave: f64,
     /// Conversations per user (contact graph degree).
     pub contacts_per_user: u32,
     /// Probability that a received message is answered.

@@ -248,11 +248,12 @@ fn workload(out: &mut String, w: &Workload) {
         ("min", w.group_size_min.to_string()),
         ("max", w.group_size_max.to_string()),
     ]);
-    line(
-        out,
-        "groups",
-        inline(&[("share", float(w.groups_share)), ("size", size)]),
-    );
+    let groups = [
+        ("share", float(w.groups_share)),
+        ("size", size),
+        ("leave", float(w.group_leave)),
+    ];
+    line(out, "groups", inline(&groups));
     line(out, "contacts_per_user", w.contacts_per_user.to_string());
     line(out, "reply_probability", float(w.reply_probability));
     line(out, "reply_delay", dur(w.reply_delay_mean_ns));

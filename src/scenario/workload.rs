@@ -10,8 +10,8 @@ use super::values::*;
 const US: u64 = 1_000;
 const S: u64 = 1_000_000_000;
 const I64_MAX: u64 = i64::MAX as u64;
-/// Bound on group size; large enough for the biggest groups of today's messengers.
-pub const GROUP_SIZE_MAX: u64 = 100_000;
+/// Bound on group size: WhatsApp's limit, and the largest group the interop groups will carry.
+pub const GROUP_SIZE_MAX: u64 = 1024;
 const COUNT_MAX: u64 = u32::MAX as u64;
 
 pub(crate) fn default_workload() -> Workload {
@@ -22,6 +22,7 @@ pub(crate) fn default_workload() -> Workload {
         groups_share: 0.0,
         group_size_min: 3,
         group_size_max: 32,
+        group_leave: 0.0,
         contacts_per_user: 8,
         reply_probability: 0.5,
         reply_delay_mean_ns: 20 * S,
@@ -44,12 +45,17 @@ pub(crate) fn workload(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Workload {
         "read_probability",
     ];
     check_keys(ctx, t, p, &keys);
-    let (groups_share, group_size_min, group_size_max) = field(
+    let (groups_share, group_size_min, group_size_max, group_leave) = field(
         ctx,
         t,
         p,
         "groups",
-        (d.groups_share, d.group_size_min, d.group_size_max),
+        (
+            d.groups_share,
+            d.group_size_min,
+            d.group_size_max,
+            d.group_leave,
+        ),
         groups,
     );
     Workload {
@@ -66,6 +72,7 @@ pub(crate) fn workload(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Workload {
         groups_share,
         group_size_min,
         group_size_max,
+        group_leave,
         contacts_per_user: field(
             ctx,
             t,
@@ -146,11 +153,12 @@ fn normalize(weights: [f64; 5], sum: f64) -> [f64; 5] {
     }
 }
 
-fn groups(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(f64, u32, u32)> {
+fn groups(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(f64, u32, u32, f64)> {
     let d = default_workload();
     let t = table(ctx, value, path)?;
-    check_keys(ctx, t, path, &["share", "size"]);
+    check_keys(ctx, t, path, &["share", "size", "leave"]);
     let share = field(ctx, t, path, "share", d.groups_share, probability);
+    let leave = field(ctx, t, path, "leave", d.group_leave, probability);
     let (min, max) = field(
         ctx,
         t,
@@ -159,7 +167,7 @@ fn groups(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(f64, u32, u32
         (d.group_size_min, d.group_size_max),
         group_size,
     );
-    Some((share, min, max))
+    Some((share, min, max, leave))
 }
 
 fn group_size(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<(u32, u32)> {

@@ -14,7 +14,7 @@ use crate::net::{LinkEffect, LinkModel, Partitions, Transit};
 use crate::nodes::adapter::Adapter;
 use crate::nodes::buggify::Bugs;
 use crate::nodes::chat_server::ChatServer;
-use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::device::{Device, DeviceConfig, GroupSend};
 use crate::nodes::directory::PartnerLink;
 use crate::nodes::gateway::Gateway;
 use crate::nodes::keyring::{CostTable, Keyring, Op};
@@ -22,7 +22,7 @@ use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Directory, Effects, Output, TimerKind};
 use crate::scenario::{AdapterMode, ContentKind, Endpoint, FaultKind, HopClass, Scenario};
-use crate::wire::{DeviceId, Frame, MsgId, ProviderId, UserId};
+use crate::wire::{DeviceId, Frame, GroupId, MsgId, ProviderId, UserId};
 use crate::workload::Workload;
 use std::collections::BTreeMap;
 
@@ -49,6 +49,11 @@ pub enum Event {
     Reply {
         from: UserId,
         to: UserId,
+    },
+    /// A member answers in a group.
+    GroupReply {
+        from: UserId,
+        group: GroupId,
     },
     Read {
         msg: MsgId,
@@ -173,6 +178,9 @@ struct Sim {
     pub trace_lines: Vec<String>,
     /// Users affected per toggle fault, for the heal.
     toggled: BTreeMap<usize, Vec<UserId>>,
+    /// Group messages by first message id: their group and member count (member `k` of a
+    /// group message has id `first + k`).
+    group_sends: BTreeMap<u64, (GroupId, u32)>,
 }
 
 impl Sim {
@@ -310,6 +318,7 @@ impl Sim {
             replay_rejected: 0,
             work: BTreeMap::new(),
             toggled: BTreeMap::new(),
+            group_sends: BTreeMap::new(),
             trace: None,
             trace_lines: Vec::new(),
             surges: Vec::new(),
@@ -452,12 +461,25 @@ impl Sim {
             return;
         };
         let (from, to) = (r.from_user, r.to_user);
+        if from == to {
+            return; // a copy on the sender's own other device
+        }
         if let Some(delay) = self.workload.read_after_ns() {
             sched.at(now.plus(delay), Event::Read { msg, device });
         }
-        if let Some(delay) = self.workload.reply_after_ns() {
+        let (answer, reply) = match self.group_of(msg) {
+            Some((group, recipients)) => (
+                self.workload.group_reply_after_ns(recipients),
+                Event::GroupReply { from: to, group },
+            ),
+            None => (
+                self.workload.reply_after_ns(),
+                Event::Reply { from: to, to: from },
+            ),
+        };
+        if let Some(delay) = answer {
             if now.plus(delay) < self.send_end {
-                sched.at(now.plus(delay), Event::Reply { from: to, to: from });
+                sched.at(now.plus(delay), reply);
             }
         }
     }
@@ -708,24 +730,7 @@ impl Sim {
         } else {
             PathKind::Native
         };
-        // The device in the user's hand: the first one online, else the phone.
-        let device = self
-            .dir
-            .devices_of(from)
-            .find(|d| self.nodes.devices[d.index()].is_online())
-            .unwrap_or(self.dir.primary_device(from));
-        // Writing a message means the app is open: an offline phone connects first.
-        if !self.nodes.devices[device.index()].is_online() {
-            self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
-                sim.nodes.devices[device.index()].go_online(
-                    now,
-                    &sim.device_cfg,
-                    &sim.dir,
-                    &mut sim.keys,
-                    fx,
-                )
-            });
-        }
+        let device = self.device_in_hand(now, from, sched);
         let bytes = draft
             .body_bytes
             .saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
@@ -749,6 +754,98 @@ impl Sim {
                 keys,
                 fx,
             );
+        });
+        if !accepted {
+            self.count("outbox_full", 1);
+        }
+    }
+
+    /// The device in the user's hand: the first one online, else the phone. Writing a message
+    /// means the app is open: an offline phone connects first.
+    fn device_in_hand(
+        &mut self,
+        now: SimTime,
+        user: UserId,
+        sched: &mut Scheduler<'_, Event>,
+    ) -> DeviceId {
+        let device = self
+            .dir
+            .devices_of(user)
+            .find(|d| self.nodes.devices[d.index()].is_online())
+            .unwrap_or(self.dir.primary_device(user));
+        if !self.nodes.devices[device.index()].is_online() {
+            self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
+                sim.nodes.devices[device.index()].go_online(
+                    now,
+                    &sim.device_cfg,
+                    &sim.dir,
+                    &mut sim.keys,
+                    fx,
+                )
+            });
+        }
+        device
+    }
+
+    /// The group a message was written to, if any, and its number of recipients.
+    fn group_of(&self, msg: MsgId) -> Option<(GroupId, u32)> {
+        let (&first, &(group, members)) = self.group_sends.range(..=msg.0).next_back()?;
+        (msg.0 < first + members as u64).then_some((group, members))
+    }
+
+    /// A member writes to a group: one ledger record per recipient member (ids in a row), the
+    /// sender's other devices counting as one more recipient, since they get the message too.
+    fn compose_group(
+        &mut self,
+        now: SimTime,
+        draft: crate::workload::Draft,
+        g: GroupId,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
+        let from = draft.from;
+        let group = self.workload.groups.get(g);
+        let epoch = group.epoch;
+        let mut members: Vec<UserId> = group
+            .members
+            .iter()
+            .copied()
+            .filter(|&u| u != from)
+            .collect();
+        if self.dir.device_count(from) > 1 {
+            members.push(from);
+        }
+        if members.is_empty() {
+            return;
+        }
+        let device = self.device_in_hand(now, from, sched);
+        let bytes = draft
+            .body_bytes
+            .saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
+        let plaintext = self.plaintext(draft.content, draft.body_bytes);
+        let digest = crate::nodes::device::digest(&plaintext);
+        let (content, path) = (draft.content, PathKind::Group);
+        let first = members
+            .iter()
+            .map(|&m| {
+                self.ledger
+                    .create(now, from, device, m, content, path, bytes, digest)
+            })
+            .min()
+            .unwrap_or(MsgId(0));
+        self.group_sends.insert(first.0, (g, members.len() as u32));
+        self.interval_sent += members.len() as u64;
+        self.count("group_sends", 1);
+        let send = GroupSend {
+            group: g,
+            epoch,
+            members: members.into(),
+        };
+        let mut accepted = true;
+        self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
+            let (cfg, dir, keys) = (&sim.device_cfg, &sim.dir, &mut sim.keys);
+            let dev = &mut sim.nodes.devices[device.index()];
+            accepted =
+                dev.compose_group(now, first, &send, &plaintext, content, cfg, dir, keys, fx);
         });
         if !accepted {
             self.count("outbox_full", 1);
@@ -1198,8 +1295,11 @@ impl World for Sim {
                 self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx))
             }
             Event::Compose => {
-                let d = self.workload.draft();
-                self.compose(now, d.from, d.to, sched);
+                let d = self.workload.draft(&self.dir);
+                match d.group {
+                    Some(g) => self.compose_group(now, d, g, sched),
+                    None => self.compose(now, d.from, d.to, sched),
+                }
                 let surge: f64 = self.surges.iter().product();
                 if let Some(gap) = self.workload.next_gap_ns(surge) {
                     if now.plus(gap) < self.send_end {
@@ -1208,6 +1308,13 @@ impl World for Sim {
                 }
             }
             Event::Reply { from, to } => self.compose(now, from, to, sched),
+            Event::GroupReply { from, group } => {
+                // A member who left since does not answer.
+                if self.workload.groups.get(group).members.contains(&from) {
+                    let d = self.workload.draft_group(from, group, &self.dir);
+                    self.compose_group(now, d, group, sched);
+                }
+            }
             Event::Read { msg, device } => {
                 let Some(sender) = self.ledger.record(msg).map(|r| r.from_user) else {
                     return;
@@ -1234,6 +1341,9 @@ impl World for Sim {
             Event::Timer { node, timer } => (3 << 60) ^ node.code() ^ timer.code().rotate_left(17),
             Event::Compose => 4 << 60,
             Event::Reply { from, to } => (5 << 60) ^ ((from.0 as u64) << 24) ^ to.0 as u64,
+            Event::GroupReply { from, group } => {
+                (13 << 60) ^ ((from.0 as u64) << 24) ^ group.0 as u64
+            }
             Event::Read { msg, device } => (6 << 60) ^ (msg.0 << 20) ^ device.0 as u64,
             Event::Churn(d) => (7 << 60) ^ d.0 as u64,
             Event::Fault { index, .. } => (8 << 60) ^ index as u64,
@@ -1316,6 +1426,10 @@ impl Sim {
             .map(|p| p.pushes_sent())
             .sum();
         self.count("partner_pushes", pushes);
+        if self.workload.group_leaves > 0 {
+            let leaves = self.workload.group_leaves;
+            self.count("group_leaves", leaves);
+        }
         self.count("events_processed", outcome.events_processed);
         let windows = self.fault_windows();
         let dir = &self.dir;

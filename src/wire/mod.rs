@@ -31,6 +31,19 @@ dense_id!(
     /// A provider: 0 is the gatekeeper, partners follow.
     ProviderId
 );
+dense_id!(
+    /// A group chat, across providers.
+    GroupId
+);
+
+/// Which conversation a message belongs to, from the point of view of the two devices: the
+/// 1:1 chat with a user, or a group. Sequence numbers and ordering are per (sender device,
+/// conversation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Conversation {
+    Direct(UserId),
+    Group(GroupId),
+}
 
 /// A message, numbered in creation order across the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -51,9 +64,15 @@ pub struct Ciphertext {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SealInfo {
     pub prekey: bool,
+    /// A Sender Key message (one ciphertext for a whole group): `target_generation` then holds
+    /// the sender key's id, as the real message's header does.
+    pub sender_key: bool,
     pub sender_generation: u32,
     pub target_generation: u32,
 }
+
+/// A group message's recipients: each member with its sequence number.
+pub type GroupMembers = std::sync::Arc<[(UserId, u32)]>;
 
 /// A message in transit: routing fields and ciphertext only.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +92,18 @@ pub struct Envelope {
     /// The delivered copy's ciphertext (on `Deliver`).
     pub ciphertext: Ciphertext,
     /// One ciphertext per recipient device (on `Submit`: the sender encrypts for each device).
+    /// In a group message: the pairwise Sender Key distributions for the devices that lack the
+    /// sender's current key (on `Deliver`: the one for this device, if any), while
+    /// `ciphertext` is the one Sender Key ciphertext every member device gets.
     pub per_device: Vec<(DeviceId, Ciphertext)>,
+    /// The group a message is for (the server fans it out to the members).
+    pub group: Option<GroupId>,
+    /// On a group `Submit`: the members it goes to, in the order of their message ids (member
+    /// `k` gets message id `msg + k`), each with its sequence number (numbered per sender
+    /// device and recipient, as 1:1 messages are, so that a newcomer's stream starts at 0).
+    /// The sender's server needs them for the fan-out, as every messaging server knows group
+    /// membership. Shared, not copied, by the fan-out.
+    pub members: Option<GroupMembers>,
 }
 
 impl Envelope {
@@ -99,6 +129,16 @@ impl Envelope {
             sent_at: SimTime::ZERO,
             ciphertext: Ciphertext::default(),
             per_device: Vec::new(),
+            group: None,
+            members: None,
+        }
+    }
+
+    /// The conversation this copy belongs to, seen from its sender and its recipient.
+    pub fn conversation(&self) -> Conversation {
+        match self.group {
+            Some(g) => Conversation::Group(g),
+            None => Conversation::Direct(self.to_user),
         }
     }
 

@@ -1,20 +1,27 @@
 //! The workload: who talks to whom (a contact graph, mostly inside a provider, a
 //! `cross_provider` share across), when (one Poisson process at the total rate, each arrival
 //! picking its sender uniformly: the superposition of per-user Poisson processes), what (the
-//! content mix, with a size per kind), and conversational replies, so that ratchets turn.
+//! content mix, with a size per kind), conversational replies, so that ratchets turn, and a
+//! `groups.share` of messages written to group chats.
+
+pub mod groups;
 
 use crate::engine::{RngTree, SimRng};
 use crate::net::latency::{chance, exponential_ns, unit, LatencySampler};
 use crate::nodes::Directory;
 use crate::scenario::{ContentKind, Latency, Scenario};
-use crate::wire::UserId;
+use crate::wire::{GroupId, UserId};
+use groups::Groups;
 use rand::Rng;
 
 /// One message the workload wants sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Draft {
     pub from: UserId,
+    /// The recipient of a 1:1 message (for a group message: the sender itself).
     pub to: UserId,
+    /// A group message: the group (its members are the recipients).
+    pub group: Option<GroupId>,
     pub content: ContentKind,
     /// Bytes of the plaintext message body (for media: the attachment pointer and caption).
     pub body_bytes: u32,
@@ -49,6 +56,12 @@ pub struct Workload {
     reply_probability: f64,
     reply_delay_mean_ns: f64,
     read_probability: f64,
+    cross_provider: f64,
+    groups_share: f64,
+    group_leave: f64,
+    pub groups: Groups,
+    /// Membership changes (each re-keys the group).
+    pub group_leaves: u64,
     arrivals: SimRng,
     choices: SimRng,
     reactions: SimRng,
@@ -73,6 +86,19 @@ impl Workload {
             acc += p;
             content_cdf[i] = acc;
         }
+        // Drawn from their own stream, and only when groups are on, so that scenarios without
+        // groups replay exactly as before.
+        let groups = if w.groups_share > 0.0 {
+            let mut rng = tree.stream("workload/groups", 0);
+            Groups::new(
+                dir,
+                (w.group_size_min, w.group_size_max),
+                w.cross_provider,
+                &mut rng,
+            )
+        } else {
+            Groups::default()
+        };
         let sizes = size_models()
             .map(|(b, m)| (LatencySampler::new(&b), m.as_ref().map(LatencySampler::new)));
         Workload {
@@ -89,6 +115,11 @@ impl Workload {
             reply_probability: w.reply_probability,
             reply_delay_mean_ns: w.reply_delay_mean_ns as f64,
             read_probability: w.read_probability,
+            cross_provider: w.cross_provider,
+            groups_share: w.groups_share,
+            group_leave: w.group_leave,
+            groups,
+            group_leaves: 0,
             arrivals: tree.stream("workload/arrivals", 0),
             choices: tree.stream("workload/choices", 0),
             reactions: tree.stream("workload/reactions", 0),
@@ -103,12 +134,39 @@ impl Workload {
             .then(|| exponential_ns(&mut self.arrivals, mean).max(1))
     }
 
-    /// A new conversation message: a uniform sender, one of its contacts, content from the mix.
-    pub fn draft(&mut self) -> Draft {
+    /// A new conversation message: a uniform sender, one of its contacts, content from the mix;
+    /// or, for a `groups.share` of them, a message from a random member to a random group.
+    pub fn draft(&mut self, dir: &Directory) -> Draft {
+        if self.groups_share > 0.0 && chance(&mut self.choices, self.groups_share) {
+            if let Some((g, from)) = self.groups.pick(&mut self.choices) {
+                return self.draft_group(from, g, dir);
+            }
+        }
+        self.draft_direct()
+    }
+
+    /// A 1:1 message: a uniform sender, one of its contacts, content from the mix.
+    pub fn draft_direct(&mut self) -> Draft {
         let from = UserId((self.choices.next_u64() % self.users as u64) as u32);
         let c = (self.choices.next_u64() % self.contacts_per_user as u64) as usize;
         let to = UserId(self.contacts[from.index() * self.contacts_per_user + c]);
         self.draft_to(from, to)
+    }
+
+    /// A group message from member `from`. Membership may change just before (a member
+    /// leaves, `groups.leave`), which re-keys the group.
+    pub fn draft_group(&mut self, from: UserId, g: GroupId, dir: &Directory) -> Draft {
+        let (leave, cross) = (self.group_leave, self.cross_provider);
+        if self
+            .groups
+            .churn(g, from, leave, cross, dir, &mut self.reactions)
+        {
+            self.group_leaves += 1;
+        }
+        Draft {
+            group: Some(g),
+            ..self.draft_to(from, from)
+        }
     }
 
     /// A message from `from` to `to` (a reply) with content drawn from the mix.
@@ -122,6 +180,7 @@ impl Workload {
         Draft {
             from,
             to,
+            group: None,
             content,
             body_bytes,
             media_bytes,
@@ -130,7 +189,19 @@ impl Workload {
 
     /// Whether the recipient answers a shown message, and after how long.
     pub fn reply_after_ns(&mut self) -> Option<u64> {
-        chance(&mut self.reactions, self.reply_probability)
+        self.answer_after_ns(self.reply_probability)
+    }
+
+    /// Whether one of `recipients` members answers a group message it was shown: each with a
+    /// `1 / recipients` share of the reply probability, so that a group message draws as many
+    /// answers on average as a 1:1 message (each member answering everything would make every
+    /// group message breed more than one, without end).
+    pub fn group_reply_after_ns(&mut self, recipients: u32) -> Option<u64> {
+        self.answer_after_ns(self.reply_probability / recipients.max(1) as f64)
+    }
+
+    fn answer_after_ns(&mut self, p: f64) -> Option<u64> {
+        chance(&mut self.reactions, p)
             .then(|| exponential_ns(&mut self.reactions, self.reply_delay_mean_ns).max(1))
     }
 
@@ -142,7 +213,7 @@ impl Workload {
 }
 
 /// One contact of `u`: across providers with probability `cross`, else inside `u`'s provider.
-fn pick_contact(u: UserId, cross: f64, dir: &Directory, rng: &mut SimRng) -> UserId {
+pub(crate) fn pick_contact(u: UserId, cross: f64, dir: &Directory, rng: &mut SimRng) -> UserId {
     let own = dir.provider_of_user(u);
     let own_users = dir.users_of(own);
     let others = dir.users() as u32 - (own_users.end - own_users.start);

@@ -8,6 +8,7 @@ mod determinism;
 mod e2ee;
 mod explore;
 mod faults;
+mod groups;
 mod live;
 mod reports;
 mod scenario_errors;
