@@ -335,6 +335,7 @@ impl Shard {
             self.fx.record(LedgerEvent::Accepted {
                 msg: *msg,
                 devices: 1,
+                sync: 0,
             });
         }
         let dev = self.devices[d.index()].as_mut().expect("checked above");

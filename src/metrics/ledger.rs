@@ -12,10 +12,11 @@ use rustc_hash::FxHashMap; // determinism: ok (lookups only, see `last_seq`)
 pub enum LedgerEvent {
     /// The sender's server has it (first time only), with the devices it is for: a bit per
     /// device slot of the recipient (all of them, but the sending device on the sender's own
-    /// other devices).
+    /// other devices), and `sync`, the sender's other devices that get a copy of a 1:1 message.
     Accepted {
         msg: MsgId,
         devices: u8,
+        sync: u8,
     },
     /// Refused for good: the recipient (or sender) has not enabled third-party chats.
     Refused {
@@ -77,6 +78,25 @@ pub enum LedgerEvent {
         kind: ReceiptKind,
         device: DeviceId,
     },
+}
+
+/// The message and device of an event about one device's copy.
+fn per_device(event: &LedgerEvent) -> Option<(MsgId, DeviceId)> {
+    match *event {
+        LedgerEvent::StoredOffline { msg, device }
+        | LedgerEvent::Shown { msg, device, .. }
+        | LedgerEvent::DecryptFailed { msg, device, .. }
+        | LedgerEvent::DuplicateSuppressed { msg, device }
+        | LedgerEvent::DeviceUnreachable { msg, device }
+        | LedgerEvent::Expired { msg, device }
+        | LedgerEvent::RetryRefused { msg, device, .. } => Some((msg, device)),
+        LedgerEvent::Accepted { .. }
+        | LedgerEvent::Refused { .. }
+        | LedgerEvent::CrossedGateway { .. }
+        | LedgerEvent::TamperDetected { .. }
+        | LedgerEvent::Read { .. }
+        | LedgerEvent::ReceiptSeen { .. } => None,
+    }
 }
 
 /// Why a device could not decrypt a message.
@@ -142,6 +162,10 @@ pub struct MsgRecord {
     pub expected_devices: u8,
     /// The device slots the message is for (set when accepted).
     pub expected_mask: u8,
+    /// The sender's other devices that get a copy of a 1:1 message (sync copies), and those
+    /// that showed it. Kept apart from the recipient's: a sync copy is not a delivery.
+    pub sync_mask: u8,
+    pub synced_mask: u8,
     pub shown_mask: u8,
     pub expired_mask: u8,
     pub unreachable_mask: u8,
@@ -268,6 +292,8 @@ impl Ledger {
             read: false,
             expected_devices: 0,
             expected_mask: 0,
+            sync_mask: 0,
+            synced_mask: 0,
             shown_mask: 0,
             expired_mask: 0,
             unreachable_mask: 0,
@@ -305,12 +331,39 @@ impl Ledger {
         l
     }
 
-    /// Folds one node event in. `slot` is the device's position among its user's devices.
-    pub fn apply(&mut self, now: SimTime, event: &LedgerEvent, slot: impl Fn(DeviceId) -> u32) {
+    /// Folds one node event in. `owner` gives a device's user and its position among the
+    /// user's devices.
+    pub fn apply(
+        &mut self,
+        now: SimTime,
+        event: &LedgerEvent,
+        owner: impl Fn(DeviceId) -> (UserId, u32),
+    ) {
+        if let Some((msg, device)) = per_device(event) {
+            let r = &mut self.records[msg.0 as usize];
+            let (user, slot) = owner(device);
+            if user != r.to_user {
+                // A sync copy on the sender's other device: shown or not, no delivery.
+                if matches!(event, LedgerEvent::Shown { .. }) {
+                    r.synced_mask |= 1 << slot;
+                    if let LedgerEvent::Shown {
+                        digest: Some(d), ..
+                    } = event
+                    {
+                        if *d != r.digest {
+                            self.counts.plaintext_mismatch += 1;
+                        }
+                    }
+                }
+                return;
+            }
+        }
+        let slot = |d: DeviceId| owner(d).1;
         match *event {
-            LedgerEvent::Accepted { msg, devices } => {
+            LedgerEvent::Accepted { msg, devices, sync } => {
                 let r = &mut self.records[msg.0 as usize];
                 if !r.accepted {
+                    r.sync_mask = sync;
                     r.accepted = true;
                     r.expected_devices = devices.count_ones() as u8;
                     r.expected_mask = devices;

@@ -97,6 +97,8 @@ struct PendingRetry {
 #[derive(Clone, Debug)]
 struct Cached {
     msg: MsgId,
+    /// The recipient (for a group message: the routing stand-in, see `compose_group`).
+    to_user: UserId,
     /// A group message: its group and its members with their sequence numbers (member `k`
     /// has message id `msg + k`).
     group: Option<(GroupId, GroupMembers)>,
@@ -232,7 +234,8 @@ impl Device {
         SimTime::from_nanos(now.as_nanos().saturating_add_signed(self.clock_offset_ns))
     }
 
-    /// The user sends a message: it is encrypted for each of the recipient's devices (a session
+    /// The user sends a message: it is encrypted for each of the recipient's devices and for
+    /// this user's other devices (sync copies, so every device shows the whole chat; a session
     /// set up on first contact), enters the outbox and goes out once the encryption's CPU time
     /// has passed, if the device is online and nothing older waits on the same uplink. The
     /// plaintext stays in a bounded cache for retry receipts. Returns `false` when the outbox is
@@ -255,8 +258,11 @@ impl Device {
         }
         let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
         let mut cost_ns = 0;
+        let own = dir
+            .devices_of(self.user)
+            .filter(|&d| d != self.id && to_user != self.user);
         let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
-        for d in dir.devices_of(to_user) {
+        for d in dir.devices_of(to_user).chain(own) {
             let (ct, ns) = self.seal(d, plaintext, Some(content), dir, keys);
             cost_ns += ns;
             per_device.push((d, ct));
@@ -277,6 +283,7 @@ impl Device {
         };
         let cached = Cached {
             msg,
+            to_user,
             group: None,
             seq: this_seq,
             plaintext: Box::default(),
@@ -346,6 +353,7 @@ impl Device {
         };
         let cached = Cached {
             msg,
+            to_user: env.to_user,
             group: Some((g, members)),
             seq: 0,
             plaintext: Box::default(),
@@ -547,7 +555,12 @@ impl Device {
             msg,
             from_user: self.user,
             from_device: self.id,
-            to_user: dir.user_of(requester),
+            // A 1:1 message stays in its chat (a sync copy too); a group copy goes to its member.
+            to_user: if group.is_some() {
+                dir.user_of(requester)
+            } else {
+                c.to_user
+            },
             to_device: Some(requester),
             seq,
             retry: attempt,

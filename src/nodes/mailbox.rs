@@ -180,10 +180,17 @@ impl Mailbox {
             return self.fan_out_group(now, env, dir, reachable, cfg, route, fx);
         }
         let (msg, retry, to_user) = (env.msg, env.retry, env.to_user);
-        let wake = self.fan_out(now, env, dir.devices_of(to_user), cfg, route, fx)?;
+        // The recipient's devices, and the sender's other devices (sync copies).
+        let (from_user, from_device) = (env.from_user, env.from_device);
+        let own = dir
+            .devices_of(from_user)
+            .filter(move |&d| d != from_device && from_user != to_user);
+        let sync = own.clone().fold(0u8, |m, d| m | 1 << dir.device_slot(d));
+        let recipients = dir.devices_of(to_user).chain(own);
+        let wake = self.fan_out(now, env, recipients, cfg, route, fx)?;
         if retry == 0 {
             let devices = (1u8 << dir.device_count(to_user)) - 1;
-            fx.record(LedgerEvent::Accepted { msg, devices });
+            fx.record(LedgerEvent::Accepted { msg, devices, sync });
         }
         Some(wake)
     }
@@ -224,7 +231,11 @@ impl Mailbox {
             let mask = devices
                 .clone()
                 .fold(0u8, |m, d| m | 1 << dir.device_slot(d));
-            fx.record(LedgerEvent::Accepted { msg, devices: mask });
+            fx.record(LedgerEvent::Accepted {
+                msg,
+                devices: mask,
+                sync: 0,
+            });
             for d in devices {
                 let mine = per_device
                     .binary_search_by_key(&d, |(t, _)| *t)

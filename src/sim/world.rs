@@ -443,7 +443,8 @@ impl Sim {
                 }
             }
             let dir = &self.dir;
-            self.ledger.apply(now, &ev, |d| dir.device_slot(d));
+            self.ledger
+                .apply(now, &ev, |d| (dir.user_of(d), dir.device_slot(d)));
             self.react(now, &ev, sched);
         }
     }
@@ -461,7 +462,7 @@ impl Sim {
             return;
         };
         let (from, to) = (r.from_user, r.to_user);
-        if from == to {
+        if from == to || self.dir.user_of(device) != to {
             return; // a copy on the sender's own other device
         }
         if let Some(delay) = self.workload.read_after_ns() {
@@ -1426,6 +1427,16 @@ impl Sim {
             .map(|p| p.pushes_sent())
             .sum();
         self.count("partner_pushes", pushes);
+        let (sync, synced) = self.ledger.records().iter().fold((0, 0), |(a, b), r| {
+            (
+                a + r.sync_mask.count_ones() as u64,
+                b + (r.synced_mask & r.sync_mask).count_ones() as u64,
+            )
+        });
+        if sync > 0 {
+            self.count("sync_copies", sync);
+            self.count("sync_copies_shown", synced);
+        }
         if self.workload.group_leaves > 0 {
             let leaves = self.workload.group_leaves;
             self.count("group_leaves", leaves);
