@@ -135,8 +135,21 @@ fn pqxdh_replaces_x3dh_and_costs_more() {
 fn no_plaintext_content_type_or_profile_data_reaches_the_infrastructure() {
     let mut s = load("pqxdh.toml");
     s.e2ee.protocol = scenario::Protocol::X3dh;
+    assert_isolated(&s);
+}
+
+#[test]
+fn group_messages_leak_nothing_to_the_infrastructure_either() {
+    let path = root().join("tests/data/scenarios/groups-small.toml");
+    let s = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_isolated(&s);
+}
+
+/// Runs `s` with real crypto, taps everything the gateway, adapters and partner servers
+/// handle, and scans it for the plaintext canary, content types and profile fields.
+fn assert_isolated(s: &Scenario) {
     let r = run_with(
-        &s,
+        s,
         "test",
         RunOptions {
             tap: true,
