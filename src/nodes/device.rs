@@ -234,7 +234,7 @@ impl Device {
         let mut cost_ns = 0;
         let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
         for d in dir.devices_of(to_user) {
-            let (ct, ns) = self.seal(d, plaintext, Some(content), dir, keys);
+            let (ct, ns) = self.seal(now, d, plaintext, Some(content), dir, keys);
             cost_ns += ns;
             per_device.push((d, ct));
         }
@@ -305,9 +305,11 @@ impl Device {
         true
     }
 
-    /// Encrypts for one device, with the modeled wire size.
+    /// Encrypts for one device, with the modeled wire size; `now` for the key directory's rate
+    /// limit (the returned delay includes any wait for it).
     fn seal(
         &self,
+        now: SimTime,
         to: DeviceId,
         plaintext: &[u8],
         content: Option<ContentKind>,
@@ -315,7 +317,7 @@ impl Device {
         keys: &mut Keyring,
     ) -> (Ciphertext, u64) {
         let runner = self.runner(dir);
-        let (bytes, seal, ns) = keys.seal(self.id, to, plaintext, content, runner);
+        let (bytes, seal, ns) = keys.seal(now, self.id, to, plaintext, content, runner);
         let len = signal_len(plaintext.len(), seal.prekey);
         (Ciphertext { len, bytes, seal }, ns)
     }
@@ -408,7 +410,7 @@ impl Device {
             modeled = vec![0u8; c.len as usize];
             &modeled
         };
-        let (ct, ns) = self.seal(requester, plaintext, Some(c.content), dir, keys);
+        let (ct, ns) = self.seal(now, requester, plaintext, Some(c.content), dir, keys);
         let env = Envelope {
             msg,
             from_user: self.user,

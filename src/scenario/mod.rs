@@ -27,6 +27,7 @@
 //!
 //! Key paths in problems index arrays of tables from 0: `provider[0]` is the first `[[provider]]`.
 
+pub mod cost_table;
 mod errors;
 mod expect;
 mod faults;
