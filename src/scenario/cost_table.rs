@@ -89,9 +89,10 @@ pub struct OpCost {
 /// Operations a cost table file names, with their prices.
 pub type CostOverrides = BTreeMap<Op, OpCost>;
 
-/// Bound on either part of a price: 1,000 s per operation (or per KiB) is far beyond any real
-/// figure and keeps `fixed + per_kib * bytes / 1024` well inside u64 for any message size.
-pub const COST_NS_MAX: u64 = 1_000_000_000_000;
+/// Bound on either part of a price: 10 s per operation (or per KiB) is far beyond any real
+/// figure and keeps `fixed + per_kib * bytes / 1024` exact for payloads up to 1 GiB (beyond,
+/// it saturates).
+pub const COST_NS_MAX: u64 = 10_000_000_000;
 
 /// Simulated CPU cost of each operation: a fixed part and a part per KiB of payload. Defaults
 /// are this project's criterion figures (benches/e2ee.rs, DESIGN.md); `interop-sim calibrate`
@@ -360,6 +361,16 @@ mod tests {
             },
         )]);
         let table = CostTable::default().with_overrides(&ops);
-        assert_eq!(table.cost_ns(Op::NoiseAead, u64::MAX), u64::MAX);
+        let huge = table.cost_ns(Op::NoiseAead, u64::MAX);
+        assert!(
+            huge >= u64::MAX / 1024,
+            "saturates instead of wrapping: {huge}"
+        );
+        let gib = table.cost_ns(Op::NoiseAead, 1 << 30);
+        assert_eq!(
+            gib,
+            COST_NS_MAX + COST_NS_MAX * (1 << 20),
+            "exact at any real size"
+        );
     }
 }
