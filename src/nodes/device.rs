@@ -306,7 +306,7 @@ impl Device {
     }
 
     /// Encrypts for one device, with the modeled wire size; `now` for the key directory's rate
-    /// limit (the returned delay includes any wait for it).
+    /// limit.
     fn seal(
         &self,
         now: SimTime,

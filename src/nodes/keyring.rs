@@ -50,8 +50,8 @@ pub struct CryptoCounts {
     /// Bundle fetches the key directory refused (over its rate limit) and nobody retried: the
     /// prekey-drain adversary's.
     pub bundle_fetches_limited: u64,
-    /// Honest fetches over the rate limit: the message waited for the next permit.
-    pub bundle_fetches_delayed: u64,
+    /// Honest fetches over the rate limit: counted, served all the same (see `key_directory`).
+    pub bundle_fetches_limited_honest: u64,
 }
 
 impl CryptoCounts {
@@ -87,8 +87,8 @@ impl CryptoCounts {
             self.bundle_fetches_limited,
         );
         out.insert(
-            "bundle_fetches_delayed".to_string(),
-            self.bundle_fetches_delayed,
+            "bundle_fetches_limited_honest".to_string(),
+            self.bundle_fetches_limited_honest,
         );
         out
     }
@@ -271,10 +271,8 @@ impl Keyring {
 
     /// Encrypts `plaintext` from `from` to `to`, setting up a session on first contact (the
     /// bundle comes from the key directory: `one_time` says whether it had a one-time prekey).
-    /// Returns the bytes (real mode), what the receiver's model needs, and how long until the
-    /// ciphertext is ready: the CPU time charged, plus the wait for the key directory's next
-    /// permit when the bundle fetch was over its rate limit (the client retries the fetch after
-    /// Retry-After, as Signal's do).
+    /// Returns the bytes (real mode), what the receiver's model needs, and the CPU time charged.
+    /// `now` books the bundle fetch in the key directory's rate limit.
     pub fn seal(
         &mut self,
         now: SimTime,
@@ -290,10 +288,9 @@ impl Keyring {
         if current.is_none_or(|s| s.renew) {
             let (served, wait_ns) = self
                 .directory
-                .fetch_waiting(now, Requester::Device(from), to);
+                .fetch_honest(now, Requester::Device(from), to);
             if wait_ns > 0 {
-                self.counts.bundle_fetches_delayed += 1;
-                ns += wait_ns;
+                self.counts.bundle_fetches_limited_honest += 1;
             }
             if served.one_time_prekey.is_none() {
                 self.counts.bundles_without_one_time += 1;

@@ -25,9 +25,10 @@
 //!   `bundle_fetch_burst` (6, at least 1) and `bundle_fetch_per_hour` (6; a number >= 0, where 0
 //!   means the burst is never refilled, or "unlimited" to switch the limit off): the key
 //!   directory's token bucket per (requesting device, fetched device), Signal's server figures.
-//!   Honest devices fetch a peer device once per session and do not meet it at the default (if
-//!   they do, the message waits for the next permit: `crypto.bundle_fetches_delayed`); a
-//!   `prekey_drain` adversary's excess fetches are refused (`crypto.bundle_fetches_limited`).
+//!   A `prekey_drain` adversary's excess fetches are refused (`crypto.bundle_fetches_limited`);
+//!   the limit is enforced on it only: honest devices fetch a peer device once per session and
+//!   do not meet it at the default, and if a tighter one would stop them their fetches are
+//!   counted (`crypto.bundle_fetches_limited_honest`) but served (`nodes::key_directory`).
 //! - `[devices]` `online_share` (0.8), `online_mean` ("10m"), `offline_ttl` ("30d"),
 //!   `retry_initial` ("1s"), `retry_max` ("60s", at least `retry_initial`), `outbox_max` (1000).
 //! - `[expect]` any metric may be written `{ max = X }` or `{ min = X }` to override its default

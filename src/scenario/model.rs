@@ -259,7 +259,8 @@ pub struct E2ee {
 /// A token bucket per (requesting device, fetched device), as Signal's server keys its
 /// `prekeys` limiter (`<account>.<device>__<target>.<device>`, 6 permits, one more every 10
 /// minutes): an honest device fetches a peer device's bundle once per session, so only repeated
-/// fetches of the same device (a prekey-drain adversary) meet the limit.
+/// fetches of the same device (a prekey-drain adversary) meet the limit. Enforced on the
+/// adversary; honest fetches over it are counted only (`nodes::key_directory` says why).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct BundleFetchLimit {
     /// Fetches allowed at once (the bucket's size), at least 1.
