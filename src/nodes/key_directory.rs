@@ -81,7 +81,11 @@ impl KeyDirectory {
         d: DeviceId,
     ) -> Result<BundleServed, Limited> {
         if let Some(l) = self.limiter.as_mut() {
-            l.admit(now, (requester, d), false)?;
+            let retry_after_ns = l.wait_ns(now, (requester, d));
+            if retry_after_ns > 0 {
+                return Err(Limited { retry_after_ns });
+            }
+            l.take(now, (requester, d));
         }
         Ok(self.fetch(d))
     }
@@ -95,13 +99,11 @@ impl KeyDirectory {
         requester: Requester,
         d: DeviceId,
     ) -> (BundleServed, u64) {
-        let wait_ns = match self.limiter.as_mut() {
-            Some(l) => match l.admit(now, (requester, d), true) {
-                Ok(wait_ns) => wait_ns,
-                Err(_) => unreachable!("a booked fetch is never refused"),
-            },
-            None => 0,
-        };
+        let mut wait_ns = 0;
+        if let Some(l) = self.limiter.as_mut() {
+            wait_ns = l.wait_ns(now, (requester, d));
+            l.take(now, (requester, d));
+        }
         (self.fetch(d), wait_ns)
     }
 
@@ -177,29 +179,27 @@ impl FetchLimiter {
         }
     }
 
-    /// Books a fetch of the pair at `now`: `Ok(0)` within the limit. Over it, `book` takes the
-    /// next permit anyway (returning the wait for it); otherwise the fetch is refused.
-    fn admit(
-        &mut self,
-        now: SimTime,
-        pair: (Requester, DeviceId),
-        book: bool,
-    ) -> Result<u64, Limited> {
+    /// The pair's TAT as of `now` (a full bucket's is `now`).
+    fn tat_ns(&self, now: u64, pair: &(Requester, DeviceId)) -> u64 {
+        self.tat.get(pair).map_or(now, |&t| t.max(now))
+    }
+
+    /// How long the pair has to wait at `now` for its next permit (0: it has one).
+    fn wait_ns(&self, now: SimTime, pair: (Requester, DeviceId)) -> u64 {
         let now = now.as_nanos();
-        let tat = self.tat.get(&pair).copied().unwrap_or(now).max(now);
-        let allowed_at = tat.saturating_sub(self.tolerance_ns).max(now);
-        let wait_ns = allowed_at - now;
-        if wait_ns > 0 && !book {
-            return Err(Limited {
-                retry_after_ns: wait_ns,
-            });
-        }
-        self.tat.insert(pair, tat.saturating_add(self.emission_ns));
+        let allowed_at = self.tat_ns(now, &pair).saturating_sub(self.tolerance_ns);
+        allowed_at.saturating_sub(now)
+    }
+
+    /// Takes the pair's next permit: now, or (over the limit) the one still to come.
+    fn take(&mut self, now: SimTime, pair: (Requester, DeviceId)) {
+        let now = now.as_nanos();
+        let tat = self.tat_ns(now, &pair).saturating_add(self.emission_ns);
+        self.tat.insert(pair, tat);
         if self.tat.len() >= self.prune_at {
             self.tat.retain(|_, t| *t > now);
             self.prune_at = (2 * self.tat.len()).max(PRUNE_LEN_MIN);
         }
-        Ok(wait_ns)
     }
 }
 
@@ -276,16 +276,17 @@ mod tests {
         let mut l = FetchLimiter::new(BundleFetchLimit::SIGNAL);
         let pair = |r: u32, d: u32| (Requester::Adversary(r), DeviceId(d));
         for d in 0..(PRUNE_LEN_MIN as u32 - 1) {
-            assert_eq!(l.admit(at(0), pair(0, d), false), Ok(0));
+            l.take(at(0), pair(0, d));
         }
         // Fetched once at 0, those buckets are full again at 10 minutes: the next insertion
         // reaches the bound and prunes them.
-        assert_eq!(l.admit(at(11), pair(1, 0), false), Ok(0));
+        l.take(at(11), pair(1, 0));
         assert_eq!(l.tat.len(), 1);
         for _ in 0..6 {
-            assert_eq!(l.admit(at(11), pair(0, 0), false), Ok(0));
+            assert_eq!(l.wait_ns(at(11), pair(0, 0)), 0);
+            l.take(at(11), pair(0, 0));
         }
-        assert!(l.admit(at(11), pair(0, 0), false).is_err());
+        assert_eq!(l.wait_ns(at(11), pair(0, 0)), 10 * MIN);
     }
 
     #[test]
