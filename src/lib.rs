@@ -3,6 +3,7 @@
 //! architecture; the module tree mirrors the modeled system.
 
 pub mod bench;
+pub mod calibrate;
 pub mod e2ee;
 pub mod engine;
 pub mod faults;

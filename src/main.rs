@@ -107,6 +107,18 @@ enum Command {
     /// results/baseline/ (see benches/README.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Measure the crypto cost table on this machine with the real Signal and Noise code
+    /// (median of timed batches, about ten seconds) and write it as TOML; a scenario uses it
+    /// with `[e2ee] cost_table = "<path relative to the scenario file>"`. Exits 0, or 3 if
+    /// the table cannot be written.
+    Calibrate {
+        /// Where to write the table. Default: results/calibration.toml.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Rough figures in well under a second (few, short batches), for tests.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +242,7 @@ fn main() -> ExitCode {
         Command::Merge { dirs, out } => commands::merge(&dirs, &out),
         Command::Compare { run_a, run_b, out } => commands::compare(&run_a, &run_b, out),
         Command::Bench(b) => bench(b),
+        Command::Calibrate { out, quick } => calibrate(out, quick),
         Command::Live(cmd) => live(cmd),
     };
     match result {
@@ -415,6 +428,31 @@ fn check(file: &Path) -> anyhow::Result<Outcome> {
     };
     out!("{}", scenario::to_toml(&s));
     outln!("# scenario hash: {}", scenario::hash(&s));
+    Ok(Outcome::Passed)
+}
+
+fn calibrate(out: Option<PathBuf>, quick: bool) -> anyhow::Result<Outcome> {
+    use interop_sim::calibrate::{self as cal, Settings};
+    let settings = if quick {
+        Settings::QUICK
+    } else {
+        Settings::FULL
+    };
+    let out = out.unwrap_or_else(|| PathBuf::from(cal::DEFAULT_OUT));
+    let progress = Progress::new("calibrating", Some(cal::ops::MEASURES.len() as u64));
+    let measured = cal::calibrate(settings, |_| progress.inc());
+    progress.finish();
+    let measured = measured?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&out, measured.file_text())
+        .with_context(|| format!("writing {}", out.display()))?;
+    out!("{}", measured.screen());
+    outln!(
+        "wrote {} (use it: [e2ee] cost_table = \"<path from the scenario's folder>\")",
+        out.display()
+    );
     Ok(Outcome::Passed)
 }
 

@@ -96,15 +96,16 @@ impl EngineLoop {
     }
 }
 
-/// Two devices with an acknowledged session (both have sent and received).
+/// Two devices with an acknowledged session (both have sent and received); `calibrate` times
+/// the ratchet on one too.
 pub struct Pair {
-    rng: SimRng,
+    pub(crate) rng: SimRng,
     keys: [DeviceKeys; 2],
-    records: [SessionRecord; 2],
+    pub(crate) records: [SessionRecord; 2],
 }
 
 impl Pair {
-    fn new(seed: u64) -> Pair {
+    pub(crate) fn new(seed: u64) -> Pair {
         let mut rng = SimRng::seed_from_u64(seed);
         let alice = DeviceKeys::generate(1, 1, &mut rng);
         let mut bob = DeviceKeys::generate(2, 1, &mut rng);
@@ -237,7 +238,7 @@ impl X3dh {
 }
 
 /// A group sender's state and a member's record of it.
-fn sender_and_member(seed: u64) -> (SimRng, SenderKeyState, SenderKeyRecord) {
+pub(crate) fn sender_and_member(seed: u64) -> (SimRng, SenderKeyState, SenderKeyRecord) {
     let mut rng = SimRng::seed_from_u64(seed);
     let sender = SenderKeyState::generate(&mut rng);
     let mut member = SenderKeyRecord::new();

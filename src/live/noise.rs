@@ -68,7 +68,8 @@ impl NoiseKeys {
     }
 }
 
-fn builder(keys: &NoiseKeys) -> Result<Builder<'_>, LiveError> {
+/// A snow builder for `keys` with the seeded resolver (`calibrate` times handshakes with it).
+pub(crate) fn builder(keys: &NoiseKeys) -> Result<Builder<'_>, LiveError> {
     let params: NoiseParams = NOISE_PATTERN
         .parse()
         .map_err(|e: snow::Error| LiveError::Noise(e.to_string()))?;

@@ -263,7 +263,7 @@ impl Device {
             .filter(|&d| d != self.id && to_user != self.user);
         let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
         for d in dir.devices_of(to_user).chain(own) {
-            let (ct, ns) = self.seal(d, plaintext, Some(content), dir, keys);
+            let (ct, ns) = self.seal(now, d, plaintext, Some(content), dir, keys);
             cost_ns += ns;
             per_device.push((d, ct));
         }
@@ -329,6 +329,7 @@ impl Device {
             .collect();
         let (g, epoch, runner) = (send.group, send.epoch, self.runner(dir));
         let sealed = keys.group_seal(
+            now,
             self.id,
             g,
             epoch,
@@ -422,9 +423,11 @@ impl Device {
         true
     }
 
-    /// Encrypts for one device, with the modeled wire size.
+    /// Encrypts for one device, with the modeled wire size; `now` for the key directory's rate
+    /// limit.
     fn seal(
         &self,
+        now: SimTime,
         to: DeviceId,
         plaintext: &[u8],
         content: Option<ContentKind>,
@@ -432,7 +435,7 @@ impl Device {
         keys: &mut Keyring,
     ) -> (Ciphertext, u64) {
         let runner = self.runner(dir);
-        let (bytes, seal, ns) = keys.seal(self.id, to, plaintext, content, runner);
+        let (bytes, seal, ns) = keys.seal(now, self.id, to, plaintext, content, runner);
         let len = signal_len(plaintext.len(), seal.prekey);
         (Ciphertext { len, bytes, seal }, ns)
     }
@@ -531,7 +534,7 @@ impl Device {
         };
         let (ciphertext, per_device, ns, group) = match c.group {
             None => {
-                let (ct, ns) = self.seal(requester, plaintext, Some(c.content), dir, keys);
+                let (ct, ns) = self.seal(now, requester, plaintext, Some(c.content), dir, keys);
                 (Ciphertext::default(), vec![(requester, ct)], ns, None)
             }
             Some((g, _)) => {
@@ -540,8 +543,16 @@ impl Device {
                 keys.forget_holder(self.id, g, requester);
                 let epoch = keys.sender_key_epoch(self.id, g).unwrap_or(0);
                 let (runner, kind) = (self.runner(dir), Some(c.content));
-                let sealed =
-                    keys.group_seal(self.id, g, epoch, &[requester], plaintext, kind, runner);
+                let sealed = keys.group_seal(
+                    now,
+                    self.id,
+                    g,
+                    epoch,
+                    &[requester],
+                    plaintext,
+                    kind,
+                    runner,
+                );
                 let shared = shared_ciphertext(sealed.shared, plaintext.len());
                 (
                     shared,

@@ -2,8 +2,25 @@
 //! one-time prekeys. A fetch consumes one one-time prekey; a drained pool serves the signed
 //! prekey alone (weaker forward secrecy for that session's first message, as libsignal does);
 //! the owner refills while online when the pool runs low.
+//!
+//! Fetches are rate-limited as Signal's server limits them: a token bucket per (requesting
+//! device, fetched device), `[e2ee] bundle_fetch_burst` permits that refill at
+//! `bundle_fetch_per_hour` (Signal's 6, one every 10 minutes). A prekey-drain adversary fetches
+//! the same victims over and over: its excess fetches are refused and draw nothing, so the
+//! pools drain at the refill rate at most.
+//!
+//! The limit is enforced on the adversary only. An honest device fetches a peer device's bundle
+//! once per session (again only when a retry receipt or a reinstall renews it), so at Signal's
+//! figures it never meets the limit (no CI scenario does). Its fetches are booked in the same
+//! buckets, and one over the limit is counted but served: a real client would wait for the
+//! Retry-After, but holding one message back means holding every later message of its uplink
+//! behind it (the outbox is stop-and-wait, in order), which the device model does not do. The
+//! count says whether a tighter limit than Signal's would bite honest users.
 
+use crate::engine::SimTime;
+use crate::scenario::BundleFetchLimit;
 use crate::wire::DeviceId;
+use std::collections::BTreeMap;
 
 /// What a bundle fetch returns, as the model needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,11 +32,27 @@ pub struct BundleServed {
     pub low: bool,
 }
 
+/// Who asks for a bundle, for the rate limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Requester {
+    Device(DeviceId),
+    /// The prekey-drain adversary of fault `index`: one account of its own.
+    Adversary(u32),
+}
+
+/// A refused fetch: the same pair may fetch again after `retry_after_ns` (Retry-After).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after_ns: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct KeyDirectory {
     /// Per device: one-time prekey ids available, as a half-open range `next..end`.
     pools: Vec<(u32, u32)>,
     refill_below: u32,
+    /// `None`: fetches are not limited.
+    limiter: Option<FetchLimiter>,
     pub bundles_served: u64,
     pub bundles_without_one_time: u64,
 }
@@ -29,9 +62,49 @@ impl KeyDirectory {
         KeyDirectory {
             pools: vec![(0, initial); devices],
             refill_below,
+            limiter: None,
             bundles_served: 0,
             bundles_without_one_time: 0,
         }
+    }
+
+    /// Limits fetches from now on (`None`: unlimited).
+    pub fn set_fetch_limit(&mut self, limit: Option<BundleFetchLimit>) {
+        self.limiter = limit.map(FetchLimiter::new);
+    }
+
+    /// A fetch of `d`'s bundle by `requester` at `now`, refused over the limit.
+    pub fn fetch_limited(
+        &mut self,
+        now: SimTime,
+        requester: Requester,
+        d: DeviceId,
+    ) -> Result<BundleServed, Limited> {
+        if let Some(l) = self.limiter.as_mut() {
+            let retry_after_ns = l.wait_ns(now, (requester, d));
+            if retry_after_ns > 0 {
+                return Err(Limited { retry_after_ns });
+            }
+            l.take(now, (requester, d));
+        }
+        Ok(self.fetch(d))
+    }
+
+    /// An honest client's fetch: booked in its bucket and served, over the limit too (see the
+    /// module doc). Returns the bundle and how long the client would have had to wait for the
+    /// permit (0 within the limit).
+    pub fn fetch_honest(
+        &mut self,
+        now: SimTime,
+        requester: Requester,
+        d: DeviceId,
+    ) -> (BundleServed, u64) {
+        let mut wait_ns = 0;
+        if let Some(l) = self.limiter.as_mut() {
+            wait_ns = l.wait_ns(now, (requester, d));
+            l.take(now, (requester, d));
+        }
+        (self.fetch(d), wait_ns)
     }
 
     /// Whether the pool is below the refill threshold.
@@ -68,9 +141,153 @@ impl KeyDirectory {
     }
 }
 
+/// Bound below which the limiter's table is never pruned (pruning is amortized over as many
+/// fetches as the table holds).
+const PRUNE_LEN_MIN: usize = 4096;
+
+/// Token buckets as GCRA (the generic cell rate algorithm): per pair one instant, the
+/// theoretical arrival time (TAT), at which the bucket is full again. Integer nanoseconds of
+/// simulated time only. A pair whose TAT has passed has a full bucket, the same as a pair never
+/// seen, so such entries are pruned: the table holds only pairs that fetched within the last
+/// refill interval, not one entry per session ever set up.
+#[derive(Clone, Debug)]
+struct FetchLimiter {
+    /// Time to earn one permit.
+    emission_ns: u64,
+    /// How far the TAT may run ahead of now: `(burst - 1) * emission_ns`.
+    tolerance_ns: u64,
+    tat: BTreeMap<(Requester, DeviceId), u64>,
+    prune_at: usize,
+}
+
+impl FetchLimiter {
+    fn new(limit: BundleFetchLimit) -> Self {
+        const NS_PER_HOUR: f64 = 3.6e12;
+        let burst = u64::from(limit.burst.max(1));
+        // "Never" (a rate of 0) is an interval no run reaches that still cannot overflow.
+        let never_ns = u64::MAX / 4 / burst;
+        let emission_ns = if limit.per_hour > 0.0 {
+            ((NS_PER_HOUR / limit.per_hour).round() as u64).clamp(1, never_ns)
+        } else {
+            never_ns
+        };
+        FetchLimiter {
+            emission_ns,
+            tolerance_ns: emission_ns * (burst - 1),
+            tat: BTreeMap::new(),
+            prune_at: PRUNE_LEN_MIN,
+        }
+    }
+
+    /// The pair's TAT as of `now` (a full bucket's is `now`).
+    fn tat_ns(&self, now: u64, pair: &(Requester, DeviceId)) -> u64 {
+        self.tat.get(pair).map_or(now, |&t| t.max(now))
+    }
+
+    /// How long the pair has to wait at `now` for its next permit (0: it has one).
+    fn wait_ns(&self, now: SimTime, pair: (Requester, DeviceId)) -> u64 {
+        let now = now.as_nanos();
+        let allowed_at = self.tat_ns(now, &pair).saturating_sub(self.tolerance_ns);
+        allowed_at.saturating_sub(now)
+    }
+
+    /// Takes the pair's next permit: now, or (over the limit) the one still to come.
+    fn take(&mut self, now: SimTime, pair: (Requester, DeviceId)) {
+        let now = now.as_nanos();
+        let tat = self.tat_ns(now, &pair).saturating_add(self.emission_ns);
+        self.tat.insert(pair, tat);
+        if self.tat.len() >= self.prune_at {
+            self.tat.retain(|_, t| *t > now);
+            self.prune_at = (2 * self.tat.len()).max(PRUNE_LEN_MIN);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MIN: u64 = 60_000_000_000;
+
+    fn at(minutes: u64) -> SimTime {
+        SimTime::from_nanos(minutes * MIN)
+    }
+
+    #[test]
+    fn signal_limit_allows_a_burst_of_six_then_one_per_ten_minutes() {
+        let mut k = KeyDirectory::new(2, 100, 10);
+        k.set_fetch_limit(Some(BundleFetchLimit::SIGNAL));
+        let adversary = Requester::Adversary(0);
+        let victim = DeviceId(1);
+        for _ in 0..6 {
+            assert!(k.fetch_limited(at(0), adversary, victim).is_ok());
+        }
+        let refused = k.fetch_limited(at(0), adversary, victim);
+        assert_eq!(
+            refused,
+            Err(Limited {
+                retry_after_ns: 10 * MIN
+            })
+        );
+        assert!(k.fetch_limited(at(5), adversary, victim).is_err());
+        assert!(k.fetch_limited(at(10), adversary, victim).is_ok());
+        assert!(k.fetch_limited(at(10), adversary, victim).is_err());
+        // Another requester, or another device, has a bucket of its own.
+        assert!(k
+            .fetch_limited(at(10), Requester::Device(DeviceId(0)), victim)
+            .is_ok());
+        assert!(k.fetch_limited(at(10), adversary, DeviceId(0)).is_ok());
+        assert_eq!(k.pool_len(victim), 100 - 8, "refused fetches draw nothing");
+    }
+
+    #[test]
+    fn an_honest_fetch_over_the_limit_is_served_and_says_how_long_it_would_wait() {
+        let mut k = KeyDirectory::new(2, 100, 10);
+        k.set_fetch_limit(Some(BundleFetchLimit {
+            burst: 1,
+            per_hour: 6.0,
+        }));
+        let me = Requester::Device(DeviceId(0));
+        assert_eq!(k.fetch_honest(at(0), me, DeviceId(1)).1, 0);
+        assert_eq!(k.fetch_honest(at(0), me, DeviceId(1)).1, 10 * MIN);
+        assert_eq!(k.fetch_honest(at(0), me, DeviceId(1)).1, 20 * MIN);
+        assert_eq!(k.fetch_honest(at(60), me, DeviceId(1)).1, 0);
+    }
+
+    #[test]
+    fn a_rate_of_zero_gives_the_burst_once_and_unlimited_gives_everything() {
+        let mut k = KeyDirectory::new(1, 1000, 10);
+        k.set_fetch_limit(Some(BundleFetchLimit {
+            burst: 2,
+            per_hour: 0.0,
+        }));
+        let a = Requester::Adversary(3);
+        assert!(k.fetch_limited(at(0), a, DeviceId(0)).is_ok());
+        assert!(k.fetch_limited(at(0), a, DeviceId(0)).is_ok());
+        assert!(k.fetch_limited(at(100_000), a, DeviceId(0)).is_err());
+        k.set_fetch_limit(None);
+        for _ in 0..500 {
+            assert!(k.fetch_limited(at(0), a, DeviceId(0)).is_ok());
+        }
+    }
+
+    #[test]
+    fn pruning_forgets_only_full_buckets() {
+        let mut l = FetchLimiter::new(BundleFetchLimit::SIGNAL);
+        let pair = |r: u32, d: u32| (Requester::Adversary(r), DeviceId(d));
+        for d in 0..(PRUNE_LEN_MIN as u32 - 1) {
+            l.take(at(0), pair(0, d));
+        }
+        // Fetched once at 0, those buckets are full again at 10 minutes: the next insertion
+        // reaches the bound and prunes them.
+        l.take(at(11), pair(1, 0));
+        assert_eq!(l.tat.len(), 1);
+        for _ in 0..6 {
+            assert_eq!(l.wait_ns(at(11), pair(0, 0)), 0);
+            l.take(at(11), pair(0, 0));
+        }
+        assert_eq!(l.wait_ns(at(11), pair(0, 0)), 10 * MIN);
+    }
 
     #[test]
     fn drained_pool_serves_signed_prekey_only_until_refilled() {

@@ -9,13 +9,13 @@
 //! operations and charge the same cost-table time, so summary.json is identical; in real mode
 //! the actual decryption must agree with the model, and a disagreement is a decrypt failure.
 
-use super::key_directory::KeyDirectory;
+use super::key_directory::{KeyDirectory, Requester};
 use crate::e2ee::{
     DeviceKeys, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyRecord, SenderKeyState,
     SessionRecord, SignalMessage,
 };
-use crate::engine::{RngTree, SimRng};
-use crate::scenario::{ContentKind, CryptoMode, Protocol};
+use crate::engine::{RngTree, SimRng, SimTime};
+use crate::scenario::{BundleFetchLimit, ContentKind, CryptoMode, Protocol};
 use crate::wire::{DeviceId, GroupId, SealInfo};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,90 +27,8 @@ pub const SKDM_PLAINTEXT_LEN: usize = 96;
 /// Sender Key states a member keeps per (sender, group), as libsignal does.
 const PEER_SENDER_KEYS_MAX: usize = 5;
 
-/// Every crypto operation the model counts and prices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Op {
-    KeyGeneration,
-    X3dhInitiate,
-    X3dhRespond,
-    PqxdhInitiate,
-    PqxdhRespond,
-    RatchetEncrypt,
-    RatchetDecrypt,
-    SenderKeyEncrypt,
-    SenderKeyDecrypt,
-    NoiseHandshake,
-    NoiseAead,
-}
-
-impl Op {
-    pub const ALL: [Op; 11] = [
-        Op::KeyGeneration,
-        Op::X3dhInitiate,
-        Op::X3dhRespond,
-        Op::PqxdhInitiate,
-        Op::PqxdhRespond,
-        Op::RatchetEncrypt,
-        Op::RatchetDecrypt,
-        Op::SenderKeyEncrypt,
-        Op::SenderKeyDecrypt,
-        Op::NoiseHandshake,
-        Op::NoiseAead,
-    ];
-    pub fn key(self) -> &'static str {
-        match self {
-            Op::KeyGeneration => "key_generation",
-            Op::X3dhInitiate => "x3dh_initiate",
-            Op::X3dhRespond => "x3dh_respond",
-            Op::PqxdhInitiate => "pqxdh_initiate",
-            Op::PqxdhRespond => "pqxdh_respond",
-            Op::RatchetEncrypt => "ratchet_encrypt",
-            Op::RatchetDecrypt => "ratchet_decrypt",
-            Op::SenderKeyEncrypt => "sender_key_encrypt",
-            Op::SenderKeyDecrypt => "sender_key_decrypt",
-            Op::NoiseHandshake => "noise_handshake",
-            Op::NoiseAead => "noise_aead",
-        }
-    }
-}
-
-/// Simulated CPU cost of each operation: a fixed part and a part per KiB of payload. Defaults
-/// are this project's criterion figures (benches/e2ee.rs, DESIGN.md); `interop-sim calibrate`
-/// measures a table for the machine at hand.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CostTable {
-    /// Per op key: (fixed ns, ns per KiB).
-    pub ops: BTreeMap<String, (u64, u64)>,
-}
-
-impl Default for CostTable {
-    fn default() -> Self {
-        let mut ops = BTreeMap::new();
-        for (op, fixed, per_kib) in [
-            (Op::KeyGeneration, 30_000, 0),
-            (Op::X3dhInitiate, 250_000, 0),
-            (Op::X3dhRespond, 255_000, 0),
-            (Op::PqxdhInitiate, 315_000, 0),
-            (Op::PqxdhRespond, 280_000, 0),
-            (Op::RatchetEncrypt, 1_300, 1_600),
-            (Op::RatchetDecrypt, 1_200, 700),
-            (Op::SenderKeyEncrypt, 14_000, 1_600),
-            (Op::SenderKeyDecrypt, 28_000, 700),
-            (Op::NoiseHandshake, 180_000, 0),
-            (Op::NoiseAead, 400, 300),
-        ] {
-            ops.insert(op.key().to_string(), (fixed, per_kib));
-        }
-        CostTable { ops }
-    }
-}
-
-impl CostTable {
-    pub fn cost_ns(&self, op: Op, bytes: u64) -> u64 {
-        let (fixed, per_kib) = self.ops.get(op.key()).copied().unwrap_or((0, 0));
-        fixed + per_kib * bytes / 1024
-    }
-}
+// The cost model's vocabulary lives with the scenario, which names a cost table.
+pub use crate::scenario::cost_table::{CostTable, Op};
 
 /// Where an operation ran, for the per-node-kind counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -144,6 +62,11 @@ pub struct CryptoCounts {
     pub sender_key_distributions: u64,
     /// New Sender Keys made to replace one (a member left, or a reinstall lost it).
     pub sender_key_rotations: u64,
+    /// Bundle fetches the key directory refused (over its rate limit) and nobody retried: the
+    /// prekey-drain adversary's.
+    pub bundle_fetches_limited: u64,
+    /// Honest fetches over the rate limit: counted, served all the same (see `key_directory`).
+    pub bundle_fetches_limited_honest: u64,
 }
 
 impl CryptoCounts {
@@ -181,6 +104,14 @@ impl CryptoCounts {
         out.insert(
             "sender_key_rotations".to_string(),
             self.sender_key_rotations,
+        );
+        out.insert(
+            "bundle_fetches_limited".to_string(),
+            self.bundle_fetches_limited,
+        );
+        out.insert(
+            "bundle_fetches_limited_honest".to_string(),
+            self.bundle_fetches_limited_honest,
         );
         out
     }
@@ -321,6 +252,12 @@ impl Keyring {
         k
     }
 
+    /// Rate-limits the key directory's bundle fetches (`None`: unlimited).
+    pub fn with_bundle_fetch_limit(mut self, limit: Option<BundleFetchLimit>) -> Self {
+        self.directory.set_fetch_limit(limit);
+        self
+    }
+
     pub fn mode(&self) -> CryptoMode {
         self.mode
     }
@@ -370,9 +307,15 @@ impl Keyring {
         }
     }
 
-    /// An adversary fetches a bundle of `d` (the prekey-drain attack).
-    pub fn drain_one(&mut self, d: DeviceId) {
-        self.directory.fetch(d);
+    /// The adversary of prekey-drain fault `adversary` fetches a bundle of `d` at `now` (the
+    /// prekey-drain attack); a fetch over the rate limit is refused and counted.
+    pub fn drain_one(&mut self, now: SimTime, adversary: u32, d: DeviceId) {
+        let served = self
+            .directory
+            .fetch_limited(now, Requester::Adversary(adversary), d);
+        if served.is_err() {
+            self.counts.bundle_fetches_limited += 1;
+        }
     }
 
     /// A reinstall: a new identity; every session of the device is gone.
@@ -398,8 +341,10 @@ impl Keyring {
     /// Encrypts `plaintext` from `from` to `to`, setting up a session on first contact (the
     /// bundle comes from the key directory: `one_time` says whether it had a one-time prekey).
     /// Returns the bytes (real mode), what the receiver's model needs, and the CPU time charged.
+    /// `now` books the bundle fetch in the key directory's rate limit.
     pub fn seal(
         &mut self,
+        now: SimTime,
         from: DeviceId,
         to: DeviceId,
         plaintext: &[u8],
@@ -410,7 +355,12 @@ impl Keyring {
         // A stale session (the peer reinstalled) is only found out through a retry receipt.
         let current = self.devices[from.index()].sessions.get(&to.0);
         if current.is_none_or(|s| s.renew) {
-            let served = self.directory.fetch(to);
+            let (served, wait_ns) = self
+                .directory
+                .fetch_honest(now, Requester::Device(from), to);
+            if wait_ns > 0 {
+                self.counts.bundle_fetches_limited_honest += 1;
+            }
             if served.one_time_prekey.is_none() {
                 self.counts.bundles_without_one_time += 1;
             }
@@ -615,6 +565,7 @@ impl Keyring {
     #[allow(clippy::too_many_arguments)] // every input is explicit
     pub fn group_seal(
         &mut self,
+        now: SimTime,
         from: DeviceId,
         g: GroupId,
         epoch: u32,
@@ -665,7 +616,7 @@ impl Keyring {
         let skdm = self.distribution_plaintext(from, g);
         let mut distributions = Vec::with_capacity(lacking.len());
         for d in lacking {
-            let (bytes, info, n) = self.seal(from, d, &skdm, kind, runner);
+            let (bytes, info, n) = self.seal(now, from, d, &skdm, kind, runner);
             ns += n;
             distributions.push((d, (bytes, info)));
             self.counts.sender_key_distributions += 1;

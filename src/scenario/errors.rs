@@ -127,6 +127,18 @@ impl<'s> Ctx<'s> {
         self.problem(span, path, message, None);
     }
 
+    /// The name of the file being checked, as problems show it.
+    pub fn file_name(&self) -> &str {
+        self.file
+    }
+
+    /// Adds the problems of another file (one this file names, such as a cost table), sorted
+    /// with this file's problems as if found at byte `offset` of this file.
+    pub fn append(&mut self, offset: usize, errors: ScenarioErrors) {
+        self.problems
+            .extend(errors.problems.into_iter().map(|p| (offset, p)));
+    }
+
     pub fn has_problems(&self) -> bool {
         !self.problems.is_empty()
     }

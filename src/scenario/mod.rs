@@ -17,6 +17,18 @@
 //!   `read_probability` (0.8); `content` may name any subset of kinds (normalized to sum 1).
 //! - `[capacity.gateway]` `rate_limit_per_partner` also accepts "unlimited".
 //! - `[e2ee]` `prekey_refill_below` (10, at most `one_time_prekeys`).
+//!   `cost_table`: a cost table file (what `interop-sim calibrate` writes; a path relative to
+//!   the scenario file's directory) or the same table inline,
+//!   `{ ratchet_encrypt = { fixed_ns = 1300, per_kib_ns = 1600 }, .. }`; the operations it names
+//!   replace the default prices, the others keep theirs (`cost_table`: format, why `to_toml`
+//!   writes the table inline and why the hash follows its content, not its path).
+//!   `bundle_fetch_burst` (6, at least 1) and `bundle_fetch_per_hour` (6; a number >= 0, where 0
+//!   means the burst is never refilled, or "unlimited" to switch the limit off): the key
+//!   directory's token bucket per (requesting device, fetched device), Signal's server figures.
+//!   A `prekey_drain` adversary's excess fetches are refused (`crypto.bundle_fetches_limited`);
+//!   the limit is enforced on it only: honest devices fetch a peer device once per session and
+//!   do not meet it at the default, and if a tighter one would stop them their fetches are
+//!   counted (`crypto.bundle_fetches_limited_honest`) but served (`nodes::key_directory`).
 //! - `[devices]` `online_share` (0.8), `online_mean` ("10m"), `offline_ttl` ("30d"),
 //!   `retry_initial` ("1s"), `retry_max` ("60s", at least `retry_initial`), `outbox_max` (1000).
 //! - `[expect]` any metric may be written `{ max = X }` or `{ min = X }` to override its default
@@ -27,6 +39,7 @@
 //!
 //! Key paths in problems index arrays of tables from 0: `provider[0]` is the first `[[provider]]`.
 
+pub mod cost_table;
 mod errors;
 mod expect;
 mod faults;
@@ -349,6 +362,64 @@ mod tests {
             p.iter().any(|m| m == "fault[0].nod: unknown key 'nod'"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn bundle_fetch_limit_defaults_to_signal_and_can_be_switched_off() {
+        let s = with("").expect("valid");
+        assert_eq!(s.e2ee.bundle_fetch_limit, Some(BundleFetchLimit::SIGNAL));
+        let s = with("[e2ee]\nbundle_fetch_burst = 2\nbundle_fetch_per_hour = 0.5").expect("valid");
+        assert_eq!(
+            s.e2ee.bundle_fetch_limit,
+            Some(BundleFetchLimit {
+                burst: 2,
+                per_hour: 0.5
+            })
+        );
+        let s = with("[e2ee]\nbundle_fetch_per_hour = \"unlimited\"").expect("valid");
+        assert_eq!(s.e2ee.bundle_fetch_limit, None);
+        let p = problems("[e2ee]\nbundle_fetch_burst = 0\nbundle_fetch_per_hour = -1");
+        assert_eq!(
+            p,
+            [
+                "e2ee.bundle_fetch_burst: expected an integer >= 1, found 0",
+                "e2ee.bundle_fetch_per_hour: expected a number >= 0 or \"unlimited\", found -1"
+            ]
+        );
+    }
+
+    #[test]
+    fn new_e2ee_keys_at_their_defaults_keep_the_hash_and_round_trip() {
+        let plain = with("").expect("valid");
+        let explicit =
+            with("[e2ee]\nbundle_fetch_burst = 6\nbundle_fetch_per_hour = 6\ncost_table = {}");
+        // An empty inline table is a table naming no operation: accepted, nothing replaced.
+        let explicit = explicit.expect("valid");
+        assert_eq!(hash(&plain), hash(&explicit));
+        let custom = with(
+            "[e2ee]\nbundle_fetch_per_hour = \"unlimited\"\n\
+             cost_table = { ratchet_encrypt = { fixed_ns = 5, per_kib_ns = 6 } }",
+        )
+        .expect("valid");
+        assert_ne!(hash(&plain), hash(&custom));
+        for s in [plain, custom] {
+            let text = to_toml(&s);
+            let back = parse(&text, "back.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(back, s, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_inline_cost_table_is_checked_where_it_is_written() {
+        let p = problems("[e2ee]\ncost_table = { ratchet = { fixed_ns = 1, per_kib_ns = 1 } }");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("e2ee.cost_table.ratchet: unknown operation 'ratchet'"),
+            "{p:?}"
+        );
+        let p = problems("[e2ee]\ncost_table = 3");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("a path to a cost table file"), "{p:?}");
     }
 
     #[test]

@@ -249,6 +249,38 @@ pub struct E2ee {
     pub crypto: CryptoMode,
     pub one_time_prekeys: u32,
     pub prekey_refill_below: u32,
+    /// `cost_table`: prices replacing the defaults for the operations named. Left out of the
+    /// hash when empty (and so are the limits below at their defaults), so that scenarios
+    /// written before these keys keep their hash.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cost_table: super::cost_table::CostOverrides,
+    /// The key directory's limit on bundle fetches; `None`: unlimited.
+    #[serde(skip_serializing_if = "BundleFetchLimit::is_default")]
+    pub bundle_fetch_limit: Option<BundleFetchLimit>,
+}
+
+/// A token bucket per (requesting device, fetched device), as Signal's server keys its
+/// `prekeys` limiter (`<account>.<device>__<target>.<device>`, 6 permits, one more every 10
+/// minutes): an honest device fetches a peer device's bundle once per session, so only repeated
+/// fetches of the same device (a prekey-drain adversary) meet the limit. Enforced on the
+/// adversary; honest fetches over it are counted only (`nodes::key_directory` says why).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct BundleFetchLimit {
+    /// Fetches allowed at once (the bucket's size), at least 1.
+    pub burst: u32,
+    /// Permits added per hour; 0: the burst is all a pair ever gets.
+    pub per_hour: f64,
+}
+
+impl BundleFetchLimit {
+    pub const SIGNAL: BundleFetchLimit = BundleFetchLimit {
+        burst: 6,
+        per_hour: 6.0,
+    };
+
+    fn is_default(limit: &Option<BundleFetchLimit>) -> bool {
+        *limit == Some(BundleFetchLimit::SIGNAL)
+    }
 }
 
 /// Device behaviour: connectivity churn and the delivery machinery's bounds.

@@ -58,6 +58,7 @@ pub fn to_toml(s: &Scenario) -> String {
         "prekey_refill_below",
         e.prekey_refill_below.to_string(),
     );
+    e2ee_limits(&mut out, e);
     devices(&mut out, &s.devices);
     for f in &s.faults {
         fault(&mut out, f, &s.providers);
@@ -279,6 +280,32 @@ fn capacity(out: &mut String, c: &Capacity) {
             pairs.push(("rate_limit_per_partner", limit));
         }
         line(out, key, inline(&pairs));
+    }
+}
+
+/// The bundle-fetch limit, and the cost table inline (its content, not the path it came from:
+/// the rendered scenario is read again from other directories).
+fn e2ee_limits(out: &mut String, e: &E2ee) {
+    match e.bundle_fetch_limit {
+        Some(limit) => {
+            line(out, "bundle_fetch_burst", limit.burst.to_string());
+            line(out, "bundle_fetch_per_hour", float(limit.per_hour));
+        }
+        None => line(out, "bundle_fetch_per_hour", quote("unlimited")),
+    }
+    if !e.cost_table.is_empty() {
+        let ops: Vec<(&str, String)> = e
+            .cost_table
+            .iter()
+            .map(|(op, c)| {
+                let price = inline(&[
+                    ("fixed_ns", c.fixed_ns.to_string()),
+                    ("per_kib_ns", c.per_kib_ns.to_string()),
+                ]);
+                (op.key(), price)
+            })
+            .collect();
+        line(out, "cost_table", inline(&ops));
     }
 }
 

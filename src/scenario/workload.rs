@@ -3,6 +3,7 @@
 
 use toml::de::{DeTable, DeValue};
 
+use super::cost_table::cost_table;
 use super::errors::Ctx;
 use super::model::*;
 use super::values::*;
@@ -305,6 +306,8 @@ pub(crate) fn default_e2ee() -> E2ee {
         crypto: CryptoMode::Real,
         one_time_prekeys: 100,
         prekey_refill_below: 10,
+        cost_table: super::cost_table::CostOverrides::new(),
+        bundle_fetch_limit: Some(BundleFetchLimit::SIGNAL),
     }
 }
 
@@ -321,6 +324,9 @@ pub(crate) fn e2ee(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range
             "crypto",
             "one_time_prekeys",
             "prekey_refill_below",
+            "cost_table",
+            "bundle_fetch_burst",
+            "bundle_fetch_per_hour",
         ],
     );
     let count =
@@ -343,6 +349,8 @@ pub(crate) fn e2ee(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range
             d.prekey_refill_below,
             count,
         ),
+        cost_table: field(ctx, t, p, "cost_table", d.cost_table, cost_table),
+        bundle_fetch_limit: bundle_fetch_limit(ctx, t, p),
     };
     // Compared only when both were read fine, not against a default standing in for a bad value.
     if ctx.problem_count() == before && e.prekey_refill_below > e.one_time_prekeys {
@@ -356,6 +364,27 @@ pub(crate) fn e2ee(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range
         ctx.error(span, "e2ee.prekey_refill_below", message);
     }
     e
+}
+
+/// `bundle_fetch_burst` (an integer >= 1) and `bundle_fetch_per_hour` (a number >= 0, or
+/// "unlimited" to switch the limit off); each defaults to Signal's figure.
+fn bundle_fetch_limit(ctx: &mut Ctx, t: &DeTable<'_>, p: &str) -> Option<BundleFetchLimit> {
+    let d = BundleFetchLimit::SIGNAL;
+    let burst = field(ctx, t, p, "bundle_fetch_burst", d.burst, |c, v, p| {
+        integer(c, v, p, 1, COUNT_MAX).map(|n| n as u32)
+    });
+    let per_hour = field(
+        ctx,
+        t,
+        p,
+        "bundle_fetch_per_hour",
+        Some(d.per_hour),
+        |c, v, p| match v.get_ref() {
+            DeValue::String(s) if s == "unlimited" => Some(None),
+            _ => number_in(c, v, p, 0.0, f64::MAX, "a number >= 0 or \"unlimited\"").map(Some),
+        },
+    );
+    per_hour.map(|per_hour| BundleFetchLimit { burst, per_hour })
 }
 
 pub(crate) fn default_devices() -> Devices {

@@ -328,10 +328,11 @@ impl Sim {
                 s.e2ee.crypto,
                 s.e2ee.protocol,
                 s.run.seed,
-                CostTable::default(),
+                CostTable::default().with_overrides(&s.e2ee.cost_table),
                 s.e2ee.one_time_prekeys,
                 s.e2ee.prekey_refill_below,
-            ),
+            )
+            .with_bundle_fetch_limit(s.e2ee.bundle_fetch_limit),
             canary: rand::Rng::next_u64(&mut tree.stream("canary", 0)),
             plaintexts_made: 0,
             drained_victims: BTreeMap::new(),
@@ -1181,7 +1182,7 @@ impl Sim {
         };
         for d in victims {
             for _ in 0..fetches {
-                self.keys.drain_one(*d);
+                self.keys.drain_one(now, index as u32, *d);
             }
         }
         self.count(

@@ -149,3 +149,72 @@ fn exit_0_when_every_expectation_holds_and_1_when_one_fails() {
         "tells how to reproduce:\n{stdout}"
     );
 }
+
+/// `calibrate --quick` writes a cost table that a scenario in the same folder names by a
+/// relative path; the run with it charges other CPU times for the same operations.
+#[test]
+fn calibrate_writes_a_cost_table_that_a_scenario_runs_with() {
+    use interop_sim::scenario::{self, cost_table::Op};
+    use interop_sim::sim::run_scenario;
+    let dir = scratch("cli-calibrate");
+    let table = dir.join("calibration.toml");
+    let out = interop_sim(&[
+        "calibrate",
+        "--quick",
+        "--out",
+        table.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ratchet_encrypt") && stdout.contains("ratio"),
+        "{stdout}"
+    );
+    let base = std::fs::read_to_string(root().join("tests/data/scenarios/small.toml"))
+        .expect("small.toml");
+    let named = base.replace("[e2ee]\n", "[e2ee]\ncost_table = \"calibration.toml\"\n");
+    assert_ne!(named, base, "small.toml has an [e2ee] table");
+    let file = dir.join("s.toml");
+    std::fs::write(&file, named).expect("write scenario");
+    let check = interop_sim(&["check", file.to_str().expect("utf-8")]);
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+    let measured = scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(measured.e2ee.cost_table.len(), Op::ALL.len());
+    let mut plain = measured.clone();
+    plain.e2ee.cost_table.clear();
+    assert_ne!(scenario::hash(&plain), scenario::hash(&measured));
+    // Only the prices differ: no loss, churn, replies or reads, whose draws would follow the
+    // event order that other CPU times change.
+    let steady = |mut s: scenario::Scenario| {
+        for hop in scenario::HopClass::ALL {
+            s.network.links[hop.index()].loss = 0.0;
+        }
+        s.devices.online_share = 1.0;
+        s.workload.reply_probability = 0.0;
+        s.workload.read_probability = 0.0;
+        s
+    };
+    let a = run_scenario(&steady(plain), "plain").summary.crypto;
+    let b = run_scenario(&steady(measured), "measured").summary.crypto;
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the same operations"
+    );
+    let mut charges_differ = 0;
+    for (key, n) in &a {
+        if key.ends_with("_ns") {
+            charges_differ += usize::from(b[key] != *n);
+        } else if !key.contains("noise_") {
+            // The gateway's Noise work is per frame, and control frames (outbox resends,
+            // acks) follow the timing; the Signal work follows the messages only.
+            assert_eq!(b[key], *n, "{key}: counts do not depend on prices");
+        }
+    }
+    assert!(charges_differ > 5, "{charges_differ} charges differ");
+}

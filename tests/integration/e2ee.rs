@@ -108,6 +108,79 @@ fn a_drained_pool_falls_back_to_the_signed_prekey_then_refills() {
 }
 
 #[test]
+fn a_bundle_fetch_limit_throttles_the_drain_and_leaves_one_time_prekeys() {
+    let open = load("prekey-drain.toml");
+    assert_eq!(
+        open.e2ee.bundle_fetch_limit, None,
+        "the scenario runs the drain unlimited"
+    );
+    let mut tight = open.clone();
+    tight.e2ee.bundle_fetch_limit = Some(scenario::BundleFetchLimit {
+        burst: 2,
+        per_hour: 1.0,
+    });
+    let mut signal = open.clone();
+    signal.e2ee.bundle_fetch_limit = Some(scenario::BundleFetchLimit::SIGNAL);
+    let open = run_scenario(&open, "open").summary;
+    let tight = run_scenario(&tight, "tight").summary;
+    let signal = run_scenario(&signal, "signal").summary;
+    let c = |s: &interop_sim::metrics::Summary, key: &str| s.crypto[key];
+    assert_eq!(c(&open, "bundle_fetches_limited"), 0);
+    assert!(
+        c(&tight, "bundles_without_one_time") < c(&open, "bundles_without_one_time"),
+        "the drained pools run dry less often: {} with the limit, {} without",
+        c(&tight, "bundles_without_one_time"),
+        c(&open, "bundles_without_one_time")
+    );
+    assert!(c(&tight, "prekey_refills") < c(&open, "prekey_refills"));
+    let attempts = tight.work["prekey_drain_fetches"];
+    assert!(
+        c(&tight, "bundle_fetches_limited") > attempts * 99 / 100,
+        "almost all of the adversary's {attempts} fetches are refused"
+    );
+    for s in [&tight, &signal] {
+        assert_eq!(
+            c(s, "bundle_fetches_limited_honest"),
+            0,
+            "honest devices fetch a peer device once per session"
+        );
+        assert_eq!(s.counters.decrypt_failures, 0);
+        assert!(s.passed);
+    }
+    assert_eq!(
+        c(&signal, "bundles_without_one_time"),
+        0,
+        "at Signal's limit no pool runs dry"
+    );
+}
+
+#[test]
+fn honest_fetches_over_a_tight_limit_are_counted_not_held_back() {
+    // Identity resets renew sessions: each renewal fetches the peer device's bundle again, and
+    // with one permit per pair an hour some renewals come too soon.
+    let open = load("identity-reset.toml");
+    let mut tight = open.clone();
+    tight.e2ee.bundle_fetch_limit = Some(scenario::BundleFetchLimit {
+        burst: 1,
+        per_hour: 1.0,
+    });
+    let mut a = run_scenario(&open, "test").summary;
+    let mut b = run_scenario(&tight, "test").summary;
+    assert_eq!(a.crypto["bundle_fetches_limited_honest"], 0);
+    assert!(
+        b.crypto["bundle_fetches_limited_honest"] > 0,
+        "renewals meet the limit"
+    );
+    assert_eq!(b.crypto["bundle_fetches_limited"], 0, "no adversary here");
+    // Served all the same: the run is the one without the limit, but for that count.
+    for s in [&mut a, &mut b] {
+        s.crypto.remove("bundle_fetches_limited_honest");
+    }
+    let path = Path::new("summary.json");
+    assert_eq!(summary_json(&a, path).ok(), summary_json(&b, path).ok());
+}
+
+#[test]
 fn pqxdh_replaces_x3dh_and_costs_more() {
     let pq = load("pqxdh.toml");
     let mut classic = pq.clone();

@@ -365,6 +365,56 @@ fn every_problem_of_a_file_is_reported_in_order() {
 }
 
 #[test]
+fn a_bad_cost_table_is_reported_in_its_own_file_after_the_key_that_names_it() {
+    let e = one(
+        "cost_table_unknown_op.toml",
+        13,
+        "e2ee.cost_table",
+        "cost_tables/unknown_op.toml is invalid (1 problem, below)",
+    );
+    has(
+        &e,
+        3,
+        "ratchet_encryption",
+        "unknown operation 'ratchet_encryption' (did you mean 'ratchet_encrypt'?)",
+    );
+    assert!(e.problems[1].file.ends_with("cost_tables/unknown_op.toml"));
+    let e = one(
+        "cost_table_negative.toml",
+        13,
+        "e2ee.cost_table",
+        "(2 problems, below)",
+    );
+    has(
+        &e,
+        2,
+        "noise_aead.fixed_ns",
+        "expected an integer >= 0, found -400",
+    );
+    has(&e, 3, "noise_handshake.fixed_ns", "found 180000.5");
+    let e = one(
+        "cost_table_bad_toml.toml",
+        13,
+        "e2ee.cost_table",
+        "is invalid",
+    );
+    has(&e, 3, "", "invalid TOML");
+    let e = one(
+        "cost_table_missing_file.toml",
+        13,
+        "e2ee.cost_table",
+        "no-such-table.toml: cannot read the file",
+    );
+    assert_eq!(e.len(), 1, "{e}");
+    one(
+        "bundle_fetch_burst_zero.toml",
+        13,
+        "e2ee.bundle_fetch_burst",
+        "expected an integer >= 1, found 0",
+    );
+}
+
+#[test]
 fn every_broken_file_says_why_and_is_rejected_with_a_place() {
     let mut count = 0;
     for entry in std::fs::read_dir(data("broken")).expect("tests/data/broken exists") {

@@ -85,6 +85,27 @@ fn full_file_resolves_references_and_order() {
     );
     assert_eq!(s.workload.content, [0.75, 0.25, 0.0, 0.0, 0.0]);
     assert_eq!(s.capacity.adapter.per_message_ns, 30_000);
+    let table: Vec<(&str, u64, u64)> = s
+        .e2ee
+        .cost_table
+        .iter()
+        .map(|(op, c)| (op.key(), c.fixed_ns, c.per_kib_ns))
+        .collect();
+    assert_eq!(
+        table,
+        [
+            ("ratchet_encrypt", 13_000, 16_000),
+            ("ratchet_decrypt", 12_000, 7_000)
+        ],
+        "read from ../cost_tables/valid.toml, relative to the scenario file"
+    );
+    assert_eq!(
+        s.e2ee.bundle_fetch_limit,
+        Some(scenario::BundleFetchLimit {
+            burst: 3,
+            per_hour: 12.0
+        })
+    );
     assert_eq!(
         s.network.link(HopClass::GatewayPartner).latency,
         Latency::Uniform {

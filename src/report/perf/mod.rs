@@ -19,6 +19,10 @@ impl Stopwatch {
     pub fn elapsed_s(&self) -> f64 {
         self.0.elapsed().as_secs_f64()
     }
+    /// For short spans (`calibrate` times batches of crypto operations).
+    pub fn elapsed_ns(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
 }
 
 #[derive(Debug, Serialize)]
