@@ -595,7 +595,7 @@ impl Device {
                 self.release_at = None;
                 self.release_expired_gaps(now, cfg, fx);
             }
-            TimerKind::Redeliver(_) | TimerKind::ExpirySweep => {}
+            TimerKind::Redeliver(_) | TimerKind::ExpirySweep | TimerKind::MediaRetry => {}
         }
     }
 
@@ -652,6 +652,8 @@ impl Device {
             | Frame::Disconnect { .. }
             | Frame::PushRequest { .. }
             | Frame::Bounced { .. } => {}
+            // Media transfers are the device's media client's (nodes/media), driven beside it.
+            Frame::Media(_) => {}
             Frame::Throttle { until, .. } => {
                 // `until` is the gateway's clock; it may have passed while the frame travelled.
                 let until = until.max(now);
@@ -801,11 +803,16 @@ impl Device {
             self.runner(dir),
         );
         match opened {
-            Ok((plaintext, _ns)) => Slot {
-                msg: env.msg,
-                digest: plaintext.map(|p| digest(&p)),
-                placeholder: false,
-            },
+            Ok((plaintext, _ns)) => {
+                if let Some(p) = plaintext.as_deref() {
+                    super::media::note_opened(self.id, env.msg, p, fx); // a media pointer
+                }
+                Slot {
+                    msg: env.msg,
+                    digest: plaintext.map(|p| digest(&p)),
+                    placeholder: false,
+                }
+            }
             Err(reason) => {
                 fx.record(LedgerEvent::DecryptFailed {
                     msg: env.msg,

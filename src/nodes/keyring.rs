@@ -30,10 +30,14 @@ pub enum Op {
     SenderKeyDecrypt,
     NoiseHandshake,
     NoiseAead,
+    /// A media blob: HKDF, AES-256-CBC, HMAC and the two SHA-256 digests (e2ee/attachment.rs).
+    AttachmentEncrypt,
+    /// The same in reverse, digests and MAC verified.
+    AttachmentDecrypt,
 }
 
 impl Op {
-    pub const ALL: [Op; 11] = [
+    pub const ALL: [Op; 13] = [
         Op::KeyGeneration,
         Op::X3dhInitiate,
         Op::X3dhRespond,
@@ -45,6 +49,8 @@ impl Op {
         Op::SenderKeyDecrypt,
         Op::NoiseHandshake,
         Op::NoiseAead,
+        Op::AttachmentEncrypt,
+        Op::AttachmentDecrypt,
     ];
     pub fn key(self) -> &'static str {
         match self {
@@ -59,9 +65,19 @@ impl Op {
             Op::SenderKeyDecrypt => "sender_key_decrypt",
             Op::NoiseHandshake => "noise_handshake",
             Op::NoiseAead => "noise_aead",
+            Op::AttachmentEncrypt => "attachment_encrypt",
+            Op::AttachmentDecrypt => "attachment_decrypt",
         }
     }
 }
+
+// Attachment crypto, measured on this project's machine (see the `attachment_cost` test in
+// nodes/media/mod.rs): a fixed part (HKDF, key schedule) and a per-KiB part (AES-256-CBC, HMAC
+// and two SHA-256 passes over the blob).
+const ATTACHMENT_ENCRYPT_FIXED_NS: u64 = 3_000;
+const ATTACHMENT_ENCRYPT_PER_KIB_NS: u64 = 2_500;
+const ATTACHMENT_DECRYPT_FIXED_NS: u64 = 3_000;
+const ATTACHMENT_DECRYPT_PER_KIB_NS: u64 = 1_800;
 
 /// Simulated CPU cost of each operation: a fixed part and a part per KiB of payload. Defaults
 /// are this project's criterion figures (benches/e2ee.rs, DESIGN.md); `interop-sim calibrate`
@@ -87,6 +103,16 @@ impl Default for CostTable {
             (Op::SenderKeyDecrypt, 28_000, 700),
             (Op::NoiseHandshake, 180_000, 0),
             (Op::NoiseAead, 400, 300),
+            (
+                Op::AttachmentEncrypt,
+                ATTACHMENT_ENCRYPT_FIXED_NS,
+                ATTACHMENT_ENCRYPT_PER_KIB_NS,
+            ),
+            (
+                Op::AttachmentDecrypt,
+                ATTACHMENT_DECRYPT_FIXED_NS,
+                ATTACHMENT_DECRYPT_PER_KIB_NS,
+            ),
         ] {
             ops.insert(op.key().to_string(), (fixed, per_kib));
         }
@@ -261,6 +287,18 @@ impl Keyring {
         let ns = self.costs.cost_ns(op, bytes);
         self.counts.add(runner, kind, op, ns);
         ns
+    }
+
+    /// Charges a device's media crypto (attachment encrypt or decrypt of `bytes`), returning its
+    /// cost: the blob work is the device's, beside its Signal work.
+    pub fn charge_device(
+        &mut self,
+        runner: Runner,
+        kind: Option<ContentKind>,
+        op: Op,
+        bytes: u64,
+    ) -> u64 {
+        self.charge(runner, kind, op, bytes)
     }
 
     /// Charges a gateway transport operation (Noise), returning its cost.

@@ -1,6 +1,7 @@
 //! The simulated world and its event loop handler.
 
 use super::cpu::Cpu;
+use super::media::{MediaDraft, MediaWorld};
 use super::transport::{side_of, InFlight, Links, Slab};
 use crate::engine::{
     self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World,
@@ -22,9 +23,11 @@ use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Directory, Effects, Output, TimerKind};
 use crate::scenario::{AdapterMode, ContentKind, Endpoint, FaultKind, HopClass, Scenario};
-use crate::wire::{DeviceId, Frame, MsgId, ProviderId, UserId};
+use crate::wire::{DeviceId, Frame, MediaFrame, MsgId, ProviderId, UserId};
 use crate::workload::Workload;
 use std::collections::BTreeMap;
+
+mod media_hooks;
 
 /// Everything that can happen.
 #[derive(Clone, Copy, Debug)]
@@ -103,9 +106,15 @@ pub struct RunResult {
     pub crypto_charged_ns: u64,
     /// The random word every plaintext of the run carries.
     pub canary: u64,
-    /// With `RunOptions::tap`: each frame the gateway, adapters and partner servers handled,
-    /// as its debug text followed by the raw ciphertext bytes it carried.
+    /// With `RunOptions::tap`: each frame the gateway, adapters, partner servers, media stores
+    /// and the media proxy handled, as its debug text followed by the raw ciphertext bytes it
+    /// carried (for an upload: the first bytes of the stored blob).
     pub tapped: Vec<Vec<u8>>,
+    /// Media blobs whose pointer (parsed from the decrypted plaintext) and bytes verified and
+    /// decrypted on the recipient device (real crypto only; kept out of summary.json).
+    pub media_verified: u64,
+    /// Real crypto disagreeing with the model about a media pointer or blob (a bug if not 0).
+    pub media_disagreed: u64,
 }
 
 struct Nodes {
@@ -173,6 +182,8 @@ struct Sim {
     pub trace_lines: Vec<String>,
     /// Users affected per toggle fault, for the heal.
     toggled: BTreeMap<usize, Vec<UserId>>,
+    /// Media stores, the media proxy, devices' media transfers (sim/media.rs).
+    media: MediaWorld,
 }
 
 impl Sim {
@@ -286,7 +297,9 @@ impl Sim {
         };
         let link_models = HopClass::ALL.map(|h| LinkModel::new(s.network.link(h)));
         let dir_devices = dir.devices();
+        let canary = rand::Rng::next_u64(&mut tree.stream("canary", 0));
         Sim {
+            media: MediaWorld::new(providers, s.e2ee.crypto, &tree, canary),
             workload: Workload::new(&s, &dir, &tree),
             links: Links::new(dir.devices(), providers),
             partitions: Partitions::new(providers),
@@ -323,7 +336,7 @@ impl Sim {
                 s.e2ee.one_time_prekeys,
                 s.e2ee.prekey_refill_below,
             ),
-            canary: rand::Rng::next_u64(&mut tree.stream("canary", 0)),
+            canary,
             plaintexts_made: 0,
             drained_victims: BTreeMap::new(),
             tap: false,
@@ -423,6 +436,9 @@ impl Sim {
                 Output::Timer { at, timer } => sched.at(at, Event::Timer { node, timer }),
             }
         }
+        for opened in fx.media.drain(..) {
+            self.media.opened(opened);
+        }
         for ev in fx.ledger.drain(..) {
             if let Some(t) = &self.trace {
                 if t.matches_ledger(&ev) {
@@ -435,6 +451,12 @@ impl Sim {
             }
             let dir = &self.dir;
             self.ledger.apply(now, &ev, |d| dir.device_slot(d));
+            if let LedgerEvent::Shown { msg, device, .. } = ev {
+                // A media message's blob is fetched once it shows (nodes/media).
+                self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
+                    sim.media.shown(now, msg, device, &sim.dir, fx)
+                });
+            }
             self.react(now, &ev, sched);
         }
     }
@@ -471,6 +493,9 @@ impl Sim {
         frame: Frame,
         sched: &mut Scheduler<'_, Event>,
     ) {
+        if let Frame::Media(m) = frame {
+            return self.transmit_media(now, from, to, m, sched);
+        }
         let blocked = self
             .partitions
             .blocks(side_of(from, &self.dir), side_of(to, &self.dir));
@@ -563,6 +588,8 @@ impl Sim {
             Addr::Gateway => Some(&mut self.servers.gateway),
             Addr::Adapter(p) => self.servers.adapters.get_mut(p.index()),
             Addr::PartnerServer(p) => self.servers.partner_servers.get_mut(p.index()),
+            // Media services are priced by their links' bandwidth, not by a CPU queue.
+            Addr::MediaStore(_) | Addr::MediaProxy => None,
         }
     }
 
@@ -572,6 +599,11 @@ impl Sim {
             Addr::ChatServer => self.servers.chat_down,
             Addr::Gateway => self.servers.gateway_down,
             Addr::Adapter(p) | Addr::PartnerServer(p) => self.servers.provider_down[p.index()],
+            // A provider's crash takes its media store down (blobs are durable); the gateway's
+            // takes the media proxy beside it.
+            Addr::MediaStore(p) if p.0 == 0 => self.servers.chat_down,
+            Addr::MediaStore(p) => self.servers.provider_down[p.index()],
+            Addr::MediaProxy => self.servers.gateway_down,
         }
     }
 
@@ -589,7 +621,9 @@ impl Sim {
             return;
         }
         if self.is_down(to) {
-            self.frames.take(slot);
+            if let Some(f) = self.frames.take(slot) {
+                self.media_dropped(now, &f, sched);
+            }
             self.count("dropped_node_down", 1);
             return;
         }
@@ -611,7 +645,9 @@ impl Sim {
         match cpu.admit(now, service) {
             Some(done) => sched.at(done, Event::Processed(slot)),
             None => {
-                self.frames.take(slot);
+                if let Some(f) = self.frames.take(slot) {
+                    self.media_dropped(now, &f, sched);
+                }
                 self.count("dropped_server_queue", 1);
             }
         }
@@ -625,6 +661,7 @@ impl Sim {
             cpu.complete();
         }
         if self.is_down(f.to) {
+            self.media_dropped(now, &f, sched);
             self.count("dropped_node_down", 1);
             return; // crashed while the frame was queued
         }
@@ -632,10 +669,18 @@ impl Sim {
         if self.tap
             && matches!(
                 to,
-                Addr::Gateway | Addr::Adapter(_) | Addr::PartnerServer(_)
+                Addr::Gateway
+                    | Addr::Adapter(_)
+                    | Addr::PartnerServer(_)
+                    | Addr::MediaStore(_)
+                    | Addr::MediaProxy
             )
         {
-            self.tapped.push(tap_bytes(&f.frame));
+            let mut tapped = tap_bytes(&f.frame);
+            if let Frame::Media(MediaFrame::Upload { blob, .. }) = f.frame {
+                tapped.extend_from_slice(self.media.tap_blob(blob).unwrap_or(&[]));
+            }
+            self.tapped.push(tapped);
         }
         if self.trace.is_some() {
             self.trace_frame(now, "handle", f.from, f.to, &f.frame);
@@ -644,6 +689,9 @@ impl Sim {
     }
 
     fn dispatch(&mut self, now: SimTime, f: InFlight, fx: &mut Effects) {
+        if let Frame::Media(m) = f.frame {
+            return self.dispatch_media(now, f.from, f.to, m, fx);
+        }
         let dir = &self.dir;
         let replay = f.replay;
         let before = fx.ledger.len();
@@ -684,6 +732,7 @@ impl Sim {
                     ps.handle_frame(now, f.frame, dir, fx);
                 }
             }
+            Addr::MediaStore(_) | Addr::MediaProxy => {} // media frames only (dispatch_media)
         }
         if replay {
             let effective = fx.ledger[before..]
@@ -729,12 +778,24 @@ impl Sim {
         let bytes = draft
             .body_bytes
             .saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
-        let plaintext = self.plaintext(draft.content, draft.body_bytes);
+        let attached = self.attach(device, &draft);
+        let plaintext = self.plaintext_with(draft.content, draft.body_bytes, attached.as_ref());
         let digest = crate::nodes::device::digest(&plaintext);
         let msg = self
             .ledger
             .create(now, from, device, to, draft.content, path, bytes, digest);
         self.interval_sent += 1;
+        if let Some((pointer, encrypt_ns)) = attached {
+            let draft = MediaDraft {
+                msg,
+                device,
+                to_user: to,
+                body: plaintext,
+                pointer,
+                encrypt_ns,
+            };
+            return self.upload_then_send(now, draft, sched);
+        }
         let mut accepted = true;
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
             let (cfg, dir, keys) = (&sim.device_cfg, &sim.dir, &mut sim.keys);
@@ -1248,6 +1309,10 @@ impl Sim {
         if self.is_down(node) {
             return;
         }
+        if let (TimerKind::MediaRetry, Addr::Device(d)) = (timer, node) {
+            let online = self.nodes.devices[d.index()].is_online();
+            return self.media.timer(now, d, online, &self.dir, fx);
+        }
         match node {
             Addr::Device(d) => self.nodes.devices[d.index()].handle_timer(
                 now,
@@ -1262,7 +1327,7 @@ impl Sim {
                     ps.handle_timer(now, timer, fx);
                 }
             }
-            Addr::Gateway | Addr::Adapter(_) => {}
+            Addr::Gateway | Addr::Adapter(_) | Addr::MediaStore(_) | Addr::MediaProxy => {}
         }
     }
 
@@ -1317,6 +1382,10 @@ impl Sim {
             .sum();
         self.count("partner_pushes", pushes);
         self.count("events_processed", outcome.events_processed);
+        let upstream = self.media.proxy_upstream_failures();
+        if upstream > 0 {
+            self.count("media_proxy_upstream_failures", upstream);
+        }
         let windows = self.fault_windows();
         let dir = &self.dir;
         let names: Vec<String> = self.s.providers.iter().map(|p| p.name.clone()).collect();
@@ -1335,6 +1404,7 @@ impl Sim {
         );
         let facts = RunFacts {
             crypto,
+            media: self.media.summary(),
             violations,
             liveness,
             scenario: self.s.run.name.clone(),
@@ -1352,6 +1422,8 @@ impl Sim {
         let summary = Summary::build(&self.ledger, facts, &self.s.expect);
         RunResult {
             verified_plaintexts: self.ledger.counts.verified,
+            media_verified: self.media.verified,
+            media_disagreed: self.media.disagreed,
             canary: self.canary,
             tapped: std::mem::take(&mut self.tapped),
             crypto_charged_ns: self.keys.counts.by_node.values().map(|(_, ns)| ns).sum(),
