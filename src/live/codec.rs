@@ -205,7 +205,7 @@ fn put_media(out: &mut Vec<u8>, m: &MediaFrame) {
         }
         MediaFrame::Fetch { host, .. } => put_u32(out, host.0),
         MediaFrame::Data { len, .. } => put_u32(out, len),
-        MediaFrame::UploadAck { .. } | MediaFrame::Error { .. } => {}
+        MediaFrame::UploadAck { .. } | MediaFrame::Error { .. } | MediaFrame::Delete { .. } => {}
     }
 }
 
@@ -403,6 +403,7 @@ impl Reader<'_> {
                 device,
                 attempt,
             },
+            6 => MediaFrame::Delete { blob, device },
             tag => {
                 return Err(CodecError::Tag {
                     what: "media frame",
@@ -515,6 +516,7 @@ mod tests {
                 device,
                 attempt: 7,
             },
+            MediaFrame::Delete { blob, device },
         ];
         let frames: Vec<Frame> = frames
             .into_iter()

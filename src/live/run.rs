@@ -563,6 +563,7 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
             trace: Vec::new(),
             verified_plaintexts: 0,
             media_verified: 0,
+            media_blobs_opened: 0,
             media_disagreed: 0,
             crypto_charged_ns: 0,
             canary: 0,

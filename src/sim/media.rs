@@ -4,9 +4,14 @@
 //!
 //! - the **files**: a media message's file is drawn from the run's seed (its own stream per
 //!   blob) and encrypted for real in real crypto; modeled crypto draws and keeps nothing;
-//! - the **vault** of real blob bytes (real crypto only), keyed by blob id, from encryption until
-//!   the host store drops the blob: the uploader's copy until the store has it, then the
-//!   store's. Frames in flight carry lengths only, so a video exists once, not per frame copy;
+//! - the **vault** of real blob bytes (real crypto only), keyed by blob id: the uploader's copy
+//!   until the store has it, then the store's, until the first recipient device has verified
+//!   and decrypted it. From then on the vault keeps only the secret that opened it: opening is a
+//!   pure function of the bytes and the secret, so another device whose parsed secret is the
+//!   same byte for byte gets the same verdict (and a different secret cannot open the blob).
+//!   A video is thus held once, for seconds, not per frame copy nor per recipient device, and
+//!   hashed once per device kind of work that differs, not per identical repetition. Each
+//!   device is still charged its own decryption;
 //! - the **model table**: per media message, the public part of its pointer. Modeled crypto
 //!   has no plaintext to parse, so the table stands for what it would say; real crypto parses
 //!   the pointer from the decrypted plaintext and must agree with the table.
@@ -19,7 +24,7 @@ use crate::e2ee::attachment;
 use crate::engine::{RngTree, SimRng, SimTime};
 use crate::metrics::media::{MediaCounters, MediaStats};
 use crate::nodes::keyring::{Keyring, Op};
-use crate::nodes::media::store::UploadOutcome;
+use crate::nodes::media::store::Change;
 use crate::nodes::media::{
     self, pointer, Done, Download, MediaClient, MediaProxy, MediaStore, Opened, Pointer, Secret,
     Upload,
@@ -37,6 +42,36 @@ const INBOX_MAX: usize = 65_536;
 /// How much of a stored blob the metadata-isolation tap copies: the file's first bytes hold
 /// the canary, so its absence there shows the store holds ciphertext.
 pub const TAP_BLOB_PREFIX: usize = 4_096;
+
+/// Bound on the file buffer kept between files (a larger one is freed after use).
+const FILE_BUFFER_KEPT_MAX: usize = 64 << 20;
+
+/// Fills a file with noise from `seed` (SplitMix64, Steele et al. 2014): reproducible and
+/// incompressible, which is all a file's content must be here, at a fraction of a ChaCha
+/// stream's cost per byte (the seed itself comes from the blob's ChaCha stream).
+fn fill_noise(file: &mut [u8], seed: u64) {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut chunks = file.chunks_exact_mut(8);
+    for c in &mut chunks {
+        c.copy_from_slice(&next().to_le_bytes());
+    }
+    let rest = chunks.into_remainder();
+    let word = next().to_le_bytes();
+    rest.copy_from_slice(&word[..rest.len()]);
+}
+
+/// A blob in the vault: its bytes until a recipient device opened them, then the secret that did.
+enum Held {
+    Bytes(Box<[u8]>),
+    Opened(Secret),
+}
 
 /// A media message as its sender composes it.
 pub struct MediaDraft {
@@ -60,15 +95,20 @@ pub struct MediaWorld {
     proxy: MediaProxy,
     table: BTreeMap<MsgId, Pointer>,
     inbox: BTreeMap<(DeviceId, MsgId), Pointer>,
-    vault: BTreeMap<BlobId, Box<[u8]>>,
+    vault: BTreeMap<BlobId, Held>,
+    /// The file being encrypted (real crypto), kept between files so that a large one does not
+    /// cost a fresh allocation and page faults each time.
+    file: Vec<u8>,
     next_blob: u64,
     pub stats: MediaStats,
     /// Link draws of media transfers: their own stream, so that adding media traffic does not
     /// shift the draws of message frames.
     pub net_rng: SimRng,
-    /// Real crypto: blobs that verified and decrypted, and disagreements with the model (a
-    /// pointer or a blob that did not open although the model says it should: a bug).
+    /// Real crypto: downloads whose pointer verified the blob and decrypted it, blobs really
+    /// opened (the first verifying device of each), and disagreements with the model (a pointer
+    /// or a blob that did not open although the model says it should: a bug).
     pub verified: u64,
+    pub blobs_opened: u64,
     pub disagreed: u64,
 }
 
@@ -86,10 +126,12 @@ impl MediaWorld {
             table: BTreeMap::new(),
             inbox: BTreeMap::new(),
             vault: BTreeMap::new(),
+            file: Vec::new(),
             next_blob: 0,
             stats: MediaStats::default(),
             net_rng: tree.stream("net/media", 0),
             verified: 0,
+            blobs_opened: 0,
             disagreed: 0,
         }
     }
@@ -142,18 +184,22 @@ impl MediaWorld {
         rand::Rng::fill_bytes(&mut rng, &mut media_key);
         // The file: the run's canary (so the isolation test can look for it in what stores
         // hold), then seeded noise, as incompressible as real media.
-        let mut file = vec![0u8; plaintext_len as usize];
-        rand::Rng::fill_bytes(&mut rng, &mut file);
+        let file = &mut self.file;
+        file.resize(plaintext_len as usize, 0);
+        fill_noise(file, rand::Rng::next_u64(&mut rng));
         let n = file.len().min(8);
         file[..n].copy_from_slice(&self.canary.to_le_bytes()[..n]);
-        let enc = attachment::encrypt(&media_key, kind, &file);
-        drop(file);
+        let enc = attachment::encrypt(&media_key, kind, file);
+        if file.capacity() > FILE_BUFFER_KEPT_MAX {
+            *file = Vec::new(); // a rare huge file: give its memory back
+        }
         assert_eq!(
             enc.blob.len() as u32,
             pointer::blob_len(plaintext_len),
             "the modeled blob size is the real one"
         );
-        self.vault.insert(blob, enc.blob.into_boxed_slice());
+        self.vault
+            .insert(blob, Held::Bytes(enc.blob.into_boxed_slice()));
 
         Secret {
             media_key,
@@ -274,11 +320,7 @@ impl MediaWorld {
         );
         if self.mode == CryptoMode::Real {
             if let Some(secret) = down.secret.as_deref() {
-                let opened = self
-                    .vault
-                    .get(&down.blob)
-                    .is_some_and(|b| media::open_blob(secret, down.content, b));
-                if opened {
+                if self.open(down.blob, secret, down.content) {
                     self.verified += 1;
                 } else {
                     // The model says it opens: a disagreement is a bug, shown in the summary.
@@ -298,6 +340,23 @@ impl MediaWorld {
         }
     }
 
+    /// Whether `secret` opens the blob (real crypto): really, the first time; after that by
+    /// comparison with the secret that did (see the module doc), the bytes being gone.
+    fn open(&mut self, blob: BlobId, secret: &Secret, content: ContentKind) -> bool {
+        match self.vault.get(&blob) {
+            Some(Held::Bytes(bytes)) => {
+                if !media::open_blob(secret, content, bytes) {
+                    return false;
+                }
+                self.blobs_opened += 1;
+                self.vault.insert(blob, Held::Opened(*secret));
+                true
+            }
+            Some(Held::Opened(opened_with)) => opened_with == secret,
+            None => false,
+        }
+    }
+
     fn forget_if_idle(&mut self, device: DeviceId) {
         if self.clients.get(&device).is_some_and(MediaClient::is_idle) {
             self.clients.remove(&device);
@@ -307,12 +366,30 @@ impl MediaWorld {
     /// A media frame reached provider `p`'s store.
     pub fn at_store(&mut self, p: ProviderId, from: Addr, frame: MediaFrame, fx: &mut Effects) {
         if let Some(store) = self.stores.get_mut(p.index()) {
-            let stored = store.handle_frame(from, frame, fx);
-            if let (Some(UploadOutcome::New), MediaFrame::Upload { len, .. }) = (stored, frame) {
-                self.stats.counters.media_uploads += 1;
-                self.stats.counters.media_bytes_uploaded += len as u64;
+            match (store.handle_frame(from, frame, fx), frame) {
+                (Some(Change::New), MediaFrame::Upload { len, .. }) => {
+                    self.stats.counters.media_uploads += 1;
+                    self.stats.counters.media_bytes_uploaded += len as u64;
+                }
+                (Some(Change::Deleted), _) => {
+                    self.vault.remove(&frame.blob());
+                }
+                _ => {}
             }
         }
+    }
+
+    /// The server refused a media message for good (its recipient has not enabled third-party
+    /// chats): nobody will fetch its blob, so the sender's app deletes it from its store.
+    pub fn refused(&mut self, msg: MsgId, device: DeviceId, dir: &Directory, fx: &mut Effects) {
+        let Some(p) = self.table.get(&msg) else {
+            return;
+        };
+        let delete = MediaFrame::Delete {
+            blob: p.blob,
+            device,
+        };
+        fx.send(media::upload_route(dir, device), Frame::Media(delete));
     }
 
     /// A media frame reached the gatekeeper's media proxy.
@@ -377,8 +454,10 @@ impl MediaWorld {
 
     /// The first bytes of a stored blob (real crypto), for the metadata-isolation tap.
     pub fn tap_blob(&self, blob: BlobId) -> Option<&[u8]> {
-        let b = self.vault.get(&blob)?;
-        Some(&b[..b.len().min(TAP_BLOB_PREFIX)])
+        match self.vault.get(&blob)? {
+            Held::Bytes(b) => Some(&b[..b.len().min(TAP_BLOB_PREFIX)]),
+            Held::Opened(_) => None,
+        }
     }
 
     /// Relays the media proxy could not complete (answered with an error), for `work`.

@@ -113,6 +113,9 @@ pub struct RunResult {
     /// Media blobs whose pointer (parsed from the decrypted plaintext) and bytes verified and
     /// decrypted on the recipient device (real crypto only; kept out of summary.json).
     pub media_verified: u64,
+    /// Blobs really decrypted: the first verifying device of each; the other devices' pointers
+    /// are compared with the secret that opened it (sim/media.rs).
+    pub media_blobs_opened: u64,
     /// Real crypto disagreeing with the model about a media pointer or blob (a bug if not 0).
     pub media_disagreed: u64,
 }
@@ -451,12 +454,7 @@ impl Sim {
             }
             let dir = &self.dir;
             self.ledger.apply(now, &ev, |d| dir.device_slot(d));
-            if let LedgerEvent::Shown { msg, device, .. } = ev {
-                // A media message's blob is fetched once it shows (nodes/media).
-                self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
-                    sim.media.shown(now, msg, device, &sim.dir, fx)
-                });
-            }
+            self.media_reacts(now, node, &ev, sched);
             self.react(now, &ev, sched);
         }
     }
@@ -1423,6 +1421,7 @@ impl Sim {
         RunResult {
             verified_plaintexts: self.ledger.counts.verified,
             media_verified: self.media.verified,
+            media_blobs_opened: self.media.blobs_opened,
             media_disagreed: self.media.disagreed,
             canary: self.canary,
             tapped: std::mem::take(&mut self.tapped),

@@ -19,8 +19,9 @@ pub struct BlobId(pub u64);
 /// on top of the blob itself.
 pub const MEDIA_HEADER_BYTES: u32 = 400;
 
-/// A media transfer frame. Requests (`Upload`, `Fetch`) are answered by exactly one response
-/// (`UploadAck`, `Data`, `Error`) for the same blob, device and attempt.
+/// A media transfer frame. Requests (`Upload`, `Fetch`) are answered by one response
+/// (`UploadAck`, `Data`, `Error`) for the same blob, device and attempt; `Delete` is not
+/// answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MediaFrame {
     /// Device -> its own provider's store: the encrypted blob, `len` bytes on the wire.
@@ -62,6 +63,9 @@ pub enum MediaFrame {
         device: DeviceId,
         attempt: u8,
     },
+    /// Uploader -> its store: the message of this blob was refused (its recipient has not
+    /// enabled third-party chats), nobody will fetch it: drop it.
+    Delete { blob: BlobId, device: DeviceId },
 }
 
 impl MediaFrame {
@@ -71,7 +75,8 @@ impl MediaFrame {
             | MediaFrame::UploadAck { blob, .. }
             | MediaFrame::Fetch { blob, .. }
             | MediaFrame::Data { blob, .. }
-            | MediaFrame::Error { blob, .. } => blob,
+            | MediaFrame::Error { blob, .. }
+            | MediaFrame::Delete { blob, .. } => blob,
         }
     }
 
@@ -82,7 +87,8 @@ impl MediaFrame {
             | MediaFrame::UploadAck { device, .. }
             | MediaFrame::Fetch { device, .. }
             | MediaFrame::Data { device, .. }
-            | MediaFrame::Error { device, .. } => device,
+            | MediaFrame::Error { device, .. }
+            | MediaFrame::Delete { device, .. } => device,
         }
     }
 
@@ -93,13 +99,17 @@ impl MediaFrame {
             | MediaFrame::Fetch { attempt, .. }
             | MediaFrame::Data { attempt, .. }
             | MediaFrame::Error { attempt, .. } => attempt,
+            MediaFrame::Delete { .. } => 0,
         }
     }
 
-    /// Whether the frame asks for an answer (its sender waits for one); else it is the answer
-    /// (its receiver waits for it). Decides who notices when the frame is lost.
+    /// Whether the frame goes from the party that started the exchange (which notices when it
+    /// is lost); else it is an answer (whose receiver waits for it and notices).
     pub fn is_request(&self) -> bool {
-        matches!(self, MediaFrame::Upload { .. } | MediaFrame::Fetch { .. })
+        matches!(
+            self,
+            MediaFrame::Upload { .. } | MediaFrame::Fetch { .. } | MediaFrame::Delete { .. }
+        )
     }
 
     /// Bytes on the wire: the blob for uploads and data, a small request or response otherwise.
@@ -120,6 +130,7 @@ impl MediaFrame {
             MediaFrame::Fetch { .. } => 3,
             MediaFrame::Data { .. } => 4,
             MediaFrame::Error { .. } => 5,
+            MediaFrame::Delete { .. } => 6,
         }
     }
 }

@@ -172,7 +172,9 @@ impl MediaClient {
                 None
             }
             // Requests never come to a device.
-            MediaFrame::Upload { .. } | MediaFrame::Fetch { .. } => None,
+            MediaFrame::Upload { .. } | MediaFrame::Fetch { .. } | MediaFrame::Delete { .. } => {
+                None
+            }
         }
     }
 

@@ -6,11 +6,12 @@
 //! duration but loses nothing.
 
 use super::super::{Addr, Effects};
-use crate::wire::{BlobId, Frame, MediaFrame, ProviderId};
+use crate::wire::{BlobId, DeviceId, Frame, MediaFrame, ProviderId};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug)]
 struct Stored {
+    uploader: DeviceId,
     len: u32,
     /// Recipient devices that will fetch it.
     fetches: u8,
@@ -29,13 +30,15 @@ pub struct MediaStore {
     pub not_found: u64,
 }
 
-/// What an upload did to the store.
+/// What a frame did to the store's blobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UploadOutcome {
+pub enum Change {
     /// A new blob.
     New,
     /// The blob was there already (a retried upload whose ack was lost).
     Again,
+    /// Its uploader deleted it.
+    Deleted,
 }
 
 impl MediaStore {
@@ -65,13 +68,13 @@ impl MediaStore {
     // ---- inputs
 
     /// A media frame from `from` (a device, or the media proxy). Answers go back to `from`.
-    /// Returns what an upload did, for the driver (which keeps real bytes beside the store).
+    /// Returns what it did to the blobs, for the driver (which keeps real bytes beside them).
     pub fn handle_frame(
         &mut self,
         from: Addr,
         frame: MediaFrame,
         fx: &mut Effects,
-    ) -> Option<UploadOutcome> {
+    ) -> Option<Change> {
         match frame {
             MediaFrame::Upload {
                 blob,
@@ -81,9 +84,10 @@ impl MediaStore {
                 fetches,
             } => {
                 let outcome = if self.blobs.contains_key(&blob) {
-                    UploadOutcome::Again
+                    Change::Again
                 } else {
                     let stored = Stored {
+                        uploader: device,
                         len,
                         fetches,
                         fetched_mask: 0,
@@ -91,7 +95,7 @@ impl MediaStore {
                     self.blobs.insert(blob, stored);
                     self.uploads += 1;
                     self.bytes_uploaded += len as u64;
-                    UploadOutcome::New
+                    Change::New
                 };
                 let ack = MediaFrame::UploadAck {
                     blob,
@@ -129,6 +133,11 @@ impl MediaStore {
                 fx.send(from, Frame::Media(answer));
                 None
             }
+            // Only its uploader deletes a blob (the others who hold its id only fetch it).
+            MediaFrame::Delete { blob, device } => {
+                let own = self.blobs.get(&blob).is_some_and(|s| s.uploader == device);
+                (own && self.blobs.remove(&blob).is_some()).then_some(Change::Deleted)
+            }
             // Answers never come to a store.
             MediaFrame::UploadAck { .. } | MediaFrame::Data { .. } | MediaFrame::Error { .. } => {
                 None
@@ -157,7 +166,6 @@ impl MediaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::DeviceId;
 
     fn answers(fx: &mut Effects) -> Vec<(Addr, MediaFrame)> {
         fx.outputs
@@ -185,14 +193,8 @@ mod tests {
             fetches: 2,
         };
         let me = Addr::Device(up);
-        assert_eq!(
-            s.handle_frame(me, upload, &mut fx),
-            Some(UploadOutcome::New)
-        );
-        assert_eq!(
-            s.handle_frame(me, upload, &mut fx),
-            Some(UploadOutcome::Again)
-        );
+        assert_eq!(s.handle_frame(me, upload, &mut fx), Some(Change::New));
+        assert_eq!(s.handle_frame(me, upload, &mut fx), Some(Change::Again));
         assert_eq!((s.uploads, s.bytes_uploaded), (1, 1_000), "counted once");
         let acks = answers(&mut fx);
         assert_eq!(acks.len(), 2, "a repeated upload is acked again");
@@ -226,6 +228,36 @@ mod tests {
         assert!(
             !s.fetched(BlobId(77), 40),
             "unknown blob, slot past the mask: no panic"
+        );
+    }
+
+    #[test]
+    fn only_the_uploader_deletes() {
+        let mut s = MediaStore::new(ProviderId(0));
+        let mut fx = Effects::default();
+        let (blob, up) = (BlobId(1), DeviceId(4));
+        let upload = MediaFrame::Upload {
+            blob,
+            device: up,
+            attempt: 0,
+            len: 10,
+            fetches: 1,
+        };
+        s.handle_frame(Addr::Device(up), upload, &mut fx);
+        let by = |device| MediaFrame::Delete { blob, device };
+        let other = DeviceId(5);
+        assert_eq!(
+            s.handle_frame(Addr::Device(other), by(other), &mut fx),
+            None
+        );
+        assert!(s.holds(blob));
+        let deleted = s.handle_frame(Addr::Device(up), by(up), &mut fx);
+        assert_eq!(deleted, Some(Change::Deleted));
+        assert!(!s.holds(blob) && s.blob_count() == 0);
+        assert_eq!(
+            s.handle_frame(Addr::Device(up), by(up), &mut fx),
+            None,
+            "once"
         );
     }
 }

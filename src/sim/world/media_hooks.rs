@@ -4,6 +4,7 @@
 
 use super::{Event, Sim};
 use crate::engine::{Scheduler, SimTime};
+use crate::metrics::LedgerEvent;
 use crate::net::Transit;
 use crate::nodes::media::{self, pointer, Pointer, POINTER_LEN};
 use crate::nodes::{Addr, Effects};
@@ -53,6 +54,30 @@ impl Sim {
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
             sim.media.begin_upload(draft, fetches, &sim.dir, fx)
         });
+    }
+
+    /// What the media side does about what users see: a shown media message's blob is
+    /// fetched; a refused one's is deleted by its sender.
+    pub(super) fn media_reacts(
+        &mut self,
+        now: SimTime,
+        node: Addr,
+        ev: &LedgerEvent,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
+        match (ev, node) {
+            (&LedgerEvent::Shown { msg, device, .. }, _) => {
+                self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
+                    sim.media.shown(now, msg, device, &sim.dir, fx)
+                });
+            }
+            (&LedgerEvent::Refused { msg, .. }, Addr::Device(d)) => {
+                self.with_fx(now, node, sched, |sim, fx| {
+                    sim.media.refused(msg, d, &sim.dir, fx)
+                });
+            }
+            _ => {}
+        }
     }
 
     /// A media frame reached the node it was sent to.
