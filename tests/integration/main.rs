@@ -9,6 +9,7 @@ mod e2ee;
 mod explore;
 mod faults;
 mod live;
+mod media;
 mod reports;
 mod scenario_errors;
 mod scenario_robust;

@@ -326,3 +326,194 @@ fn fetch_frame(device: DeviceId, down: &Download, attempt: u8) -> Frame {
         attempt,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::store::MediaStore;
+    use super::*;
+    use crate::nodes::directory::PartnerLink;
+    use crate::nodes::{Addr, Output};
+
+    /// A client on device 0 (gatekeeper user 0) and its provider's store, frames moved by
+    /// hand: the two-node harness of STYLE.md, with a switch to lose what goes to the store.
+    struct Pair {
+        dir: Directory,
+        client: MediaClient,
+        store: MediaStore,
+        stats: MediaCounters,
+        now: SimTime,
+        store_down: bool,
+    }
+
+    impl Pair {
+        fn new() -> Self {
+            Pair {
+                dir: Directory::new(&[2], vec![PartnerLink::Proxied], &[1, 1], vec![true; 2]),
+                client: MediaClient::new(DeviceId(0)),
+                store: MediaStore::new(ProviderId(0)),
+                stats: MediaCounters::default(),
+                now: SimTime::ZERO,
+                store_down: false,
+            }
+        }
+
+        /// Delivers what the client sent (or reports it lost), and the store's answers back.
+        /// Returns what finished, and the client's timer if it armed one.
+        fn pump(&mut self, mut fx: Effects) -> (Vec<Done>, Option<SimTime>) {
+            let mut done = Vec::new();
+            let mut timer = None;
+            for out in std::mem::take(&mut fx.outputs) {
+                match out {
+                    Output::Send {
+                        frame: Frame::Media(m),
+                        ..
+                    }
+                    | Output::SendAfter {
+                        frame: Frame::Media(m),
+                        ..
+                    } => {
+                        if self.store_down {
+                            let mut fx = Effects::default();
+                            let d = super::super::DETECT_NS;
+                            self.client
+                                .failed(self.now, m.blob(), m.attempt(), d, &mut fx);
+                            timer = timer.or(self.pump(fx).1);
+                            continue;
+                        }
+                        let mut answers = Effects::default();
+                        self.store
+                            .handle_frame(Addr::Device(DeviceId(0)), m, &mut answers);
+                        for a in answers.outputs {
+                            let Output::Send {
+                                frame: Frame::Media(a),
+                                ..
+                            } = a
+                            else {
+                                continue;
+                            };
+                            let mut fx = Effects::default();
+                            done.extend(self.client.handle_frame(self.now, a, &mut fx));
+                            let (more, t) = self.pump(fx);
+                            done.extend(more);
+                            timer = timer.or(t);
+                        }
+                    }
+                    Output::Timer { at, .. } => timer = Some(at),
+                    _ => {}
+                }
+            }
+            (done, timer)
+        }
+
+        fn fire(&mut self, at: SimTime, online: bool) -> (Vec<Done>, Option<SimTime>) {
+            self.now = at;
+            let mut fx = Effects::default();
+            let (dir, stats) = (&self.dir, &mut self.stats);
+            self.client.handle_timer(at, online, dir, stats, &mut fx);
+            self.pump(fx)
+        }
+    }
+
+    fn upload(blob: u64) -> Upload {
+        Upload {
+            blob: BlobId(blob),
+            msg: MsgId(blob),
+            to_user: UserId(1),
+            content: ContentKind::Image,
+            body: Box::new([1, 2, 3]),
+            len: 4_000,
+            fetches: 1,
+        }
+    }
+
+    #[test]
+    fn an_upload_finishes_on_the_stores_ack_and_a_download_on_its_data() {
+        let mut p = Pair::new();
+        let mut fx = Effects::default();
+        p.client.upload(upload(1), 5_000, &p.dir, &mut fx);
+        assert!(matches!(
+            fx.outputs[0],
+            Output::SendAfter {
+                delay_ns: 5_000,
+                ..
+            }
+        ));
+        let (done, timer) = p.pump(fx);
+        assert!(matches!(&done[..], [Done::Uploaded(u)] if u.msg == MsgId(1)));
+        assert_eq!(timer, None);
+        let down = Download {
+            blob: BlobId(1),
+            msg: MsgId(1),
+            host: ProviderId(0),
+            len: 4_000,
+            content: ContentKind::Image,
+            shown_at: SimTime::ZERO,
+            secret: None,
+        };
+        let mut fx = Effects::default();
+        p.client.download(down.clone(), &p.dir, &mut fx);
+        p.client.download(down, &p.dir, &mut fx);
+        assert_eq!(fx.outputs.len(), 1, "one download per blob");
+        let (done, _) = p.pump(fx);
+        assert!(matches!(&done[..], [Done::Downloaded(d)] if d.blob == BlobId(1)));
+        assert!(p.client.is_idle());
+    }
+
+    #[test]
+    fn a_store_down_is_retried_with_backoff_then_given_up_at_the_bound() {
+        let mut p = Pair::new();
+        p.store_down = true;
+        let mut fx = Effects::default();
+        p.client.upload(upload(2), 0, &p.dir, &mut fx);
+        let (_, mut timer) = p.pump(fx);
+        let mut fired = Vec::new();
+        while let Some(at) = timer {
+            fired.push(at);
+            let (done, next) = p.fire(at, true);
+            assert!(done.is_empty());
+            timer = next;
+        }
+        assert_eq!(
+            fired.len(),
+            ATTEMPTS_MAX as usize,
+            "7 retries, then the give-up"
+        );
+        assert_eq!(p.stats.media_upload_retries, ATTEMPTS_MAX as u64 - 1);
+        assert_eq!(p.stats.media_upload_failures, 1);
+        assert!(p.client.is_idle());
+        let gaps: Vec<u64> = fired.windows(2).map(|w| w[1].since(w[0])).collect();
+        let detect = super::super::DETECT_NS;
+        assert_eq!(gaps[0], detect + 2 * BACKOFF_INITIAL_NS, "backoff doubles");
+        assert_eq!(gaps[5], detect + BACKOFF_MAX_NS, "up to its bound");
+        assert_eq!(
+            *gaps.last().unwrap(),
+            detect,
+            "the last failure is only noticed"
+        );
+    }
+
+    #[test]
+    fn offline_puts_retries_off_and_a_late_success_still_counts() {
+        let mut p = Pair::new();
+        p.store_down = true;
+        let mut fx = Effects::default();
+        p.client.upload(upload(3), 0, &p.dir, &mut fx);
+        let (_, timer) = p.pump(fx);
+        let at = timer.expect("a retry is due");
+        let (_, later) = p.fire(at, false);
+        assert_eq!(
+            later,
+            Some(at.plus(OFFLINE_POLL_NS)),
+            "polled while offline"
+        );
+        assert_eq!(p.stats.media_upload_retries, 0, "no attempt spent offline");
+        p.store_down = false;
+        let (done, _) = p.fire(at.plus(OFFLINE_POLL_NS), true);
+        assert_eq!(done.len(), 1, "the store is back: stored on the retry");
+        assert_eq!(p.stats.media_upload_retries, 1);
+        // A stale error for an old attempt changes nothing.
+        let mut fx = Effects::default();
+        p.client.failed(p.now, BlobId(3), 0, 0, &mut fx);
+        assert!(fx.outputs.is_empty());
+    }
+}
