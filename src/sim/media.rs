@@ -12,9 +12,9 @@
 //!   A video is thus held once, for seconds, not per frame copy nor per recipient device, and
 //!   hashed once per device kind of work that differs, not per identical repetition. Each
 //!   device is still charged its own decryption;
-//! - the **model table**: per media message, the public part of its pointer. Modeled crypto
-//!   has no plaintext to parse, so the table stands for what it would say; real crypto parses
-//!   the pointer from the decrypted plaintext and must agree with the table.
+//! - the **model table**: per media message, the public part of its pointer (24 bytes, until its
+//!   blob is dropped). Modeled crypto has no plaintext to parse, so the table stands for what it
+//!   would say; real crypto parses the pointer from the decrypted plaintext and must agree.
 //!
 //! Real and modeled crypto take the same decisions from the same model (sizes from
 //! [`pointer::blob_len`], costs from the cost table), so their summaries are identical; real
@@ -67,6 +67,26 @@ fn fill_noise(file: &mut [u8], seed: u64) {
     rest.copy_from_slice(&word[..rest.len()]);
 }
 
+/// The public part of a media message's pointer: what a recipient acts on, in both modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MediaRef {
+    blob: BlobId,
+    host: ProviderId,
+    blob_len: u32,
+    content: ContentKind,
+}
+
+impl MediaRef {
+    fn of(p: &Pointer) -> Self {
+        MediaRef {
+            blob: p.blob,
+            host: p.host,
+            blob_len: p.blob_len,
+            content: p.content,
+        }
+    }
+}
+
 /// A blob in the vault: its bytes until a recipient device opened them, then the secret that did.
 enum Held {
     Bytes(Box<[u8]>),
@@ -93,7 +113,7 @@ pub struct MediaWorld {
     /// Indexed by provider.
     stores: Vec<MediaStore>,
     proxy: MediaProxy,
-    table: BTreeMap<MsgId, Pointer>,
+    table: BTreeMap<MsgId, MediaRef>,
     inbox: BTreeMap<(DeviceId, MsgId), Pointer>,
     vault: BTreeMap<BlobId, Held>,
     /// The file being encrypted (real crypto), kept between files so that a large one does not
@@ -217,7 +237,7 @@ impl MediaWorld {
         fx: &mut Effects,
     ) {
         let p = draft.pointer;
-        self.table.insert(draft.msg, p.public());
+        self.table.insert(draft.msg, MediaRef::of(&p));
         let up = Upload {
             blob: p.blob,
             msg: draft.msg,
@@ -256,7 +276,10 @@ impl MediaWorld {
             return;
         };
         let parsed = self.inbox.remove(&(device, msg));
-        if self.mode == CryptoMode::Real && parsed.is_some_and(|p| p.public() != model) {
+        let agrees = |p: &Pointer| {
+            MediaRef::of(p) == model && p.blob_len == pointer::blob_len(p.plaintext_len)
+        };
+        if self.mode == CryptoMode::Real && parsed.is_some_and(|p| !agrees(&p)) {
             self.disagreed += 1;
         }
         let down = Download {
@@ -337,6 +360,7 @@ impl MediaWorld {
         let host = &mut self.stores[down.host.index()];
         if host.fetched(down.blob, dir.device_slot(device)) {
             self.vault.remove(&down.blob);
+            self.table.remove(&down.msg);
         }
     }
 
@@ -382,7 +406,7 @@ impl MediaWorld {
     /// The server refused a media message for good (its recipient has not enabled third-party
     /// chats): nobody will fetch its blob, so the sender's app deletes it from its store.
     pub fn refused(&mut self, msg: MsgId, device: DeviceId, dir: &Directory, fx: &mut Effects) {
-        let Some(p) = self.table.get(&msg) else {
+        let Some(p) = self.table.remove(&msg) else {
             return;
         };
         let delete = MediaFrame::Delete {

@@ -50,15 +50,6 @@ pub struct Pointer {
 }
 
 impl Pointer {
-    /// The same pointer with its secrets blanked: what the model table keeps (the routing part
-    /// the recipient acts on, in both crypto modes).
-    pub fn public(&self) -> Pointer {
-        Pointer {
-            secret: Secret::default(),
-            ..*self
-        }
-    }
-
     pub fn to_bytes(&self) -> [u8; POINTER_LEN] {
         let mut out = [0u8; POINTER_LEN];
         let mut w = Writer(&mut out, 0);
@@ -191,7 +182,6 @@ mod tests {
         embed(&mut plaintext, &p);
         assert_eq!(plaintext.len(), 40 + POINTER_LEN);
         assert_eq!(Pointer::from_plaintext(&plaintext), Some(p));
-        assert_eq!(p.public().secret, Secret::default());
         assert_eq!(format!("{:?}", p.secret), "Secret(..)", "no key in traces");
     }
 
