@@ -291,7 +291,7 @@ enum Step {
 }
 
 fn step<T>(t: &mut Transfer<T>, now: SimTime, online: bool) -> Step {
-    if !t.phase.due().is_some_and(|at| at <= now) {
+    if t.phase.due().is_none_or(|at| at > now) {
         return Step::Keep;
     }
     match t.phase {

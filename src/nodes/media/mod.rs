@@ -153,7 +153,7 @@ mod tests {
     fn own_store_directly_else_the_proxy_the_interop_way() {
         let d = dir();
         let (gk, proxied, direct) = (DeviceId(0), DeviceId(2), DeviceId(3));
-        let (p0, p1, p2) = (ProviderId(0), ProviderId(1), ProviderId(2));
+        let (p0, p1) = (ProviderId(0), ProviderId(1));
         assert_eq!(upload_route(&d, proxied), Addr::MediaStore(p1));
         assert_eq!(fetch_route(&d, gk, p0), Addr::MediaStore(p0));
         assert_eq!(fetch_route(&d, gk, p1), Addr::MediaProxy);

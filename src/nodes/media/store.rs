@@ -7,6 +7,7 @@
 
 use super::super::{Addr, Effects};
 use crate::wire::{BlobId, DeviceId, Frame, MediaFrame, ProviderId};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug)]
@@ -83,19 +84,19 @@ impl MediaStore {
                 len,
                 fetches,
             } => {
-                let outcome = if self.blobs.contains_key(&blob) {
-                    Change::Again
-                } else {
-                    let stored = Stored {
-                        uploader: device,
-                        len,
-                        fetches,
-                        fetched_mask: 0,
-                    };
-                    self.blobs.insert(blob, stored);
-                    self.uploads += 1;
-                    self.bytes_uploaded += len as u64;
-                    Change::New
+                let outcome = match self.blobs.entry(blob) {
+                    Entry::Occupied(_) => Change::Again,
+                    Entry::Vacant(slot) => {
+                        slot.insert(Stored {
+                            uploader: device,
+                            len,
+                            fetches,
+                            fetched_mask: 0,
+                        });
+                        self.uploads += 1;
+                        self.bytes_uploaded += len as u64;
+                        Change::New
+                    }
                 };
                 let ack = MediaFrame::UploadAck {
                     blob,
