@@ -305,6 +305,7 @@ fn run(
         result.summary.end_time_s,
     )
     .with_crypto(result.verified_plaintexts, result.crypto_charged_ns)
+    .with_media(result.media_verified, result.media_blobs_opened)
     .write(&out)
     .with_context(|| format!("writing {}", out.join("perf.json").display()))?;
     out!(
@@ -314,6 +315,14 @@ fn run(
     if result.verified_plaintexts > 0 {
         let shown: u64 = result.summary.latency.samples;
         outln!("e2ee: {} of {shown} deliveries decrypted to exactly the plaintext sent (real Signal crypto)", result.verified_plaintexts);
+    }
+    if result.media_verified > 0 {
+        let downloads = result.summary.media.media_downloads;
+        outln!(
+            "media: {} of {downloads} downloads verified and decrypted with the key and digests from their message ({} blobs decrypted, AES-CBC + HMAC)",
+            result.media_verified,
+            result.media_blobs_opened
+        );
     }
     Ok(if result.summary.passed {
         Outcome::Passed

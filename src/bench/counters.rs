@@ -6,8 +6,9 @@
 //!
 //! Extraction is generic over summary.json so that a counter added to the simulator shows up
 //! after the next `bench update` without touching this file: every integer of `work`, every
-//! integer (at any depth) of `crypto` when present, every integer of each `paths` entry, and
-//! the fixed list [`TOP_LEVEL`].
+//! integer (at any depth) of `crypto` when present, every integer of each `paths` entry, every
+//! top-level integer whose key starts with [`TOP_LEVEL_PREFIX`] (the media counters), and the
+//! fixed list [`TOP_LEVEL`].
 
 use super::{write_if_changed, BenchError};
 use crate::scenario;
@@ -37,6 +38,10 @@ pub const TOP_LEVEL: &[&str] = &[
     "duplicates_suppressed",
     "read",
 ];
+
+/// Top-level integer keys with this prefix are counters too (`media_uploads`, ...; the media
+/// latencies are floats and stay out).
+pub const TOP_LEVEL_PREFIX: &str = "media_";
 
 /// Maps whose integers are all counters, flattened as `map.key` (`crypto` may nest).
 const COUNTER_MAPS: &[&str] = &["work", "crypto", "paths"];
@@ -160,6 +165,13 @@ pub fn extract(summary_json: &Value) -> Counters {
                 counters.insert(key.to_string(), v.clone());
             }
             _ => {}
+        }
+    }
+    if let Some(top) = summary_json.as_object() {
+        for (key, v) in top {
+            if key.starts_with(TOP_LEVEL_PREFIX) && (v.is_u64() || v.is_i64()) {
+                counters.insert(key.clone(), v.clone());
+            }
         }
     }
     for &map in COUNTER_MAPS {
@@ -358,6 +370,8 @@ mod tests {
             "crypto": {"encrypt": 3, "x3dh": {"initiate": 1}},
             "paths": {"interop": {"sent": 2, "delivered_p50": 1.5}},
             "nodes": {"gateway": {"utilization_mean": 0.1}},
+            "media_uploads": 4,
+            "media_download_p99": 12.5,
         });
         let c = extract(&summary);
         let keys: Vec<&str> = c.keys().map(String::as_str).collect();
@@ -368,6 +382,7 @@ mod tests {
                 "crypto.x3dh.initiate",
                 "delivered",
                 "fingerprint",
+                "media_uploads",
                 "paths.interop.sent",
                 "work.bytes_client_server"
             ]

@@ -16,6 +16,7 @@ use std::hint::black_box;
 use rand::SeedableRng;
 
 use crate::bench::hotpaths::{sender_and_member, Pair};
+use crate::e2ee::attachment::{self, MediaKind};
 use crate::e2ee::{CiphertextMessage, DeviceKeys, KeyPair, PreKeyStore, SessionRecord};
 use crate::engine::{RngTree, SimRng};
 use crate::live::noise::{builder, NoiseKeys, NOISE_MSG_MAX, NOISE_TAG_LEN};
@@ -93,6 +94,16 @@ pub const MEASURES: &[Measure] = &[
         sized: true,
         prepare: noise_aead,
     },
+    Measure {
+        op: Op::AttachmentEncrypt,
+        sized: true,
+        prepare: attachment_encrypt,
+    },
+    Measure {
+        op: Op::AttachmentDecrypt,
+        sized: true,
+        prepare: attachment_decrypt,
+    },
 ];
 
 /// Largest payload a sized measurement may ask for: one Noise transport message.
@@ -107,6 +118,43 @@ fn timed(run: impl FnOnce() -> Result<(), String>) -> Result<u64, String> {
     let watch = Stopwatch::start();
     run()?;
     Ok(watch.elapsed_ns())
+}
+
+/// Encrypts `n` files of `bytes` bytes as a sender does before the upload.
+fn attachment_encrypt(n: usize, bytes: usize) -> Result<Batch, String> {
+    let file = vec![0x5a; bytes];
+    Ok(Box::new(move || {
+        timed(|| {
+            for i in 0..n {
+                let key = [i as u8; 32];
+                black_box(attachment::encrypt(&key, MediaKind::Image, &file));
+            }
+            Ok(())
+        })
+    }))
+}
+
+/// Verifies and decrypts `n` blobs of `bytes` bytes of file, as a recipient does after the
+/// download.
+fn attachment_decrypt(n: usize, bytes: usize) -> Result<Batch, String> {
+    let key = [7u8; 32];
+    let enc = attachment::encrypt(&key, MediaKind::Image, &vec![0x5a; bytes]);
+    Ok(Box::new(move || {
+        timed(|| {
+            for _ in 0..n {
+                let file = attachment::decrypt(
+                    &key,
+                    MediaKind::Image,
+                    &enc.blob,
+                    &enc.blob_sha256,
+                    &enc.plaintext_sha256,
+                )
+                .map_err(text)?;
+                black_box(file);
+            }
+            Ok(())
+        })
+    }))
 }
 
 fn key_generation(n: usize, _: usize) -> Result<Batch, String> {

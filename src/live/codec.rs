@@ -6,7 +6,8 @@
 use crate::engine::SimTime;
 use crate::nodes::Addr;
 use crate::wire::{
-    Ciphertext, DeviceId, Envelope, Frame, MsgId, ProviderId, ReceiptKind, Refusal, UserId,
+    BlobId, Ciphertext, DeviceId, Envelope, Frame, MediaFrame, MsgId, ProviderId, ReceiptKind,
+    Refusal, UserId,
 };
 
 /// Bound on one encoded record; a larger length prefix is a protocol error.
@@ -88,6 +89,8 @@ fn put_addr(out: &mut Vec<u8>, a: Addr) {
         Addr::Gateway => (3, 0),
         Addr::Adapter(p) => (4, p.0),
         Addr::PartnerServer(p) => (5, p.0),
+        Addr::MediaStore(p) => (6, p.0),
+        Addr::MediaProxy => (7, 0),
     };
     out.push(tag);
     out.extend_from_slice(&id.to_le_bytes());
@@ -185,6 +188,24 @@ fn put_frame(out: &mut Vec<u8>, f: &Frame) {
             put_u32(out, to_user.0);
             put_u32(out, to_device.map_or(u32::MAX, |d| d.0));
         }
+        Frame::Media(m) => put_media(out, m),
+    }
+}
+
+/// A media frame: its kind, the fields every kind has, then the kind's own.
+fn put_media(out: &mut Vec<u8>, m: &MediaFrame) {
+    out.push(m.kind_code());
+    put_u64(out, m.blob().0);
+    put_u32(out, m.device().0);
+    out.push(m.attempt());
+    match *m {
+        MediaFrame::Upload { len, fetches, .. } => {
+            put_u32(out, len);
+            out.push(fetches);
+        }
+        MediaFrame::Fetch { host, .. } => put_u32(out, host.0),
+        MediaFrame::Data { len, .. } => put_u32(out, len),
+        MediaFrame::UploadAck { .. } | MediaFrame::Error { .. } | MediaFrame::Delete { .. } => {}
     }
 }
 
@@ -225,6 +246,8 @@ impl Reader<'_> {
             3 => Addr::Gateway,
             4 => Addr::Adapter(ProviderId(id)),
             5 => Addr::PartnerServer(ProviderId(id)),
+            6 => Addr::MediaStore(ProviderId(id)),
+            7 => Addr::MediaProxy,
             tag => {
                 return Err(CodecError::Tag {
                     what: "address",
@@ -343,7 +366,52 @@ impl Reader<'_> {
                 to_user: UserId(self.u32()?),
                 to_device: self.device_opt()?,
             },
+            15 => Frame::Media(self.media()?),
             tag => return Err(CodecError::Tag { what: "frame", tag }),
+        })
+    }
+    fn media(&mut self) -> Result<MediaFrame, CodecError> {
+        let kind = self.u8()?;
+        let blob = BlobId(self.u64()?);
+        let device = DeviceId(self.u32()?);
+        let attempt = self.u8()?;
+        Ok(match kind {
+            1 => MediaFrame::Upload {
+                blob,
+                device,
+                attempt,
+                len: self.u32()?,
+                fetches: self.u8()?,
+            },
+            2 => MediaFrame::UploadAck {
+                blob,
+                device,
+                attempt,
+            },
+            3 => MediaFrame::Fetch {
+                blob,
+                host: ProviderId(self.u32()?),
+                device,
+                attempt,
+            },
+            4 => MediaFrame::Data {
+                blob,
+                device,
+                attempt,
+                len: self.u32()?,
+            },
+            5 => MediaFrame::Error {
+                blob,
+                device,
+                attempt,
+            },
+            6 => MediaFrame::Delete { blob, device },
+            tag => {
+                return Err(CodecError::Tag {
+                    what: "media frame",
+                    tag,
+                })
+            }
         })
     }
 }
@@ -421,6 +489,43 @@ mod tests {
                 to_device: None,
             },
         ];
+        let blob = BlobId(77);
+        let media = [
+            MediaFrame::Upload {
+                blob,
+                device,
+                attempt: 1,
+                len: 5_000,
+                fetches: 3,
+            },
+            MediaFrame::UploadAck {
+                blob,
+                device,
+                attempt: 1,
+            },
+            MediaFrame::Fetch {
+                blob,
+                host: ProviderId(2),
+                device,
+                attempt: 0,
+            },
+            MediaFrame::Data {
+                blob,
+                device,
+                attempt: 0,
+                len: 5_000,
+            },
+            MediaFrame::Error {
+                blob,
+                device,
+                attempt: 7,
+            },
+            MediaFrame::Delete { blob, device },
+        ];
+        let frames: Vec<Frame> = frames
+            .into_iter()
+            .chain(media.into_iter().map(Frame::Media))
+            .collect();
         let mut buf = Vec::new();
         let recs: Vec<Record> = frames
             .into_iter()

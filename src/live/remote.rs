@@ -206,6 +206,7 @@ pub fn merged_summary(s: &Scenario, hash: &str, m: &Merged) -> Summary {
     let liveness = checker::liveness(&ledger, &[], 0);
     let facts = RunFacts {
         crypto: Default::default(),
+        media: Default::default(),
         violations: Vec::new(),
         liveness,
         scenario: s.run.name.clone(),

@@ -502,6 +502,7 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     );
     let facts = RunFacts {
         crypto: Default::default(),
+        media: Default::default(),
         violations: checker::violations(&l.ledger, &windows, &user, end_ns),
         liveness: checker::liveness(&l.ledger, &windows, end_ns),
         scenario: i.s.run.name.clone(),
@@ -561,6 +562,9 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
             stop: StopReason::Drained,
             trace: Vec::new(),
             verified_plaintexts: 0,
+            media_verified: 0,
+            media_blobs_opened: 0,
+            media_disagreed: 0,
             crypto_charged_ns: 0,
             canary: 0,
             tapped: Vec::new(),

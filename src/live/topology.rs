@@ -73,7 +73,8 @@ impl Layout {
             Addr::Gateway => 1,
             Addr::PartnerServer(p) => 2 * p.0 as u16,
             Addr::Adapter(p) => 2 * p.0 as u16 + 1,
-            Addr::Device(_) => 0,
+            // The live driver runs no media services (live runs send no media).
+            Addr::Device(_) | Addr::MediaStore(_) | Addr::MediaProxy => 0,
         }
     }
     pub fn addr_of(&self, a: Addr) -> SocketAddr {
@@ -151,6 +152,9 @@ fn node(a: Addr, s: &Scenario, dir: &Directory, mailbox: MailboxConfig) -> Serve
         Addr::Adapter(p) => ServerNode::Adapter(Adapter::new(p)),
         Addr::PartnerServer(p) => ServerNode::Partner(PartnerServer::new(p, dir, mailbox)),
         Addr::Device(_) => unreachable!("devices are clients, not servers"),
+        Addr::MediaStore(_) | Addr::MediaProxy => {
+            unreachable!("the live driver runs no media services")
+        }
     }
 }
 

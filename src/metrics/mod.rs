@@ -5,6 +5,7 @@
 
 pub mod checker;
 pub mod ledger;
+pub mod media;
 pub mod summary;
 pub mod timeseries;
 

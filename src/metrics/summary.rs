@@ -4,6 +4,7 @@
 
 use super::checker::{Liveness, Violation};
 use super::ledger::{Ledger, MsgRecord, PathKind, EXAMPLES_MAX};
+use super::media::MediaCounters;
 use crate::scenario::{Bound, Expectation};
 use crate::wire::MsgId;
 use hdrhistogram::Histogram;
@@ -112,6 +113,9 @@ pub struct Summary {
     pub read: u64,
     pub delivered_per_s_mean: f64,
     pub delivered_per_s_peak: f64,
+    /// Media transfers: `media_uploads`, `media_bytes_downloaded`, `media_download_p99`, ...
+    #[serde(flatten)]
+    pub media: MediaCounters,
     pub paths: BTreeMap<String, PathSummary>,
     pub nodes: BTreeMap<String, Utilization>,
     /// Deterministic work counters (bytes per hop class, frames, drops by cause, ...).
@@ -198,6 +202,7 @@ pub struct RunFacts {
     pub violations: Vec<Violation>,
     pub liveness: Liveness,
     pub crypto: BTreeMap<String, u64>,
+    pub media: MediaCounters,
 }
 
 impl Summary {
@@ -245,6 +250,7 @@ impl Summary {
             read: ledger.counts.read,
             delivered_per_s_mean: ledger.counts.shown as f64 / facts.send_window_s.max(1e-9),
             delivered_per_s_peak: facts.delivered_per_s_peak,
+            media: facts.media,
             paths,
             nodes: facts.nodes,
             work: facts.work,
@@ -278,6 +284,7 @@ impl Summary {
             "replay_rejected" => Some(self.replay_rejected as f64),
             "delivered_per_s_mean" => Some(self.delivered_per_s_mean),
             "delivered_per_s_peak" => Some(self.delivered_per_s_peak),
+            _ if key.starts_with("media_") => self.media.metric(key),
             _ => counter_or_latency(&self.counters, &self.latency, key),
         }
     }
@@ -285,7 +292,9 @@ impl Summary {
     /// One expectation against this summary (public for `live-merge`, which evaluates `[expect]`
     /// on merged load-generator logs).
     pub fn evaluate(&self, e: &Expectation) -> Verdict {
-        let latency = e.key.contains("delivered_p") || e.key.ends_with("delivered_max");
+        let latency = e.key.contains("delivered_p")
+            || e.key.ends_with("delivered_max")
+            || super::media::LATENCY_KEYS.contains(&e.key.as_str());
         let value = self.metric(&e.key);
         let show = |x: f64| {
             if latency {

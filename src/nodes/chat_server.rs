@@ -93,6 +93,7 @@ impl ChatServer {
             | Frame::Deliver(_)
             | Frame::PushRequest { .. }
             | Frame::Push { .. }
+            | Frame::Media(_)
             | Frame::ConnectAck { .. } => {}
         }
     }
@@ -151,7 +152,7 @@ impl ChatServer {
         match timer {
             TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),
             TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, &route, fx),
-            TimerKind::OutboxRetry | TimerKind::ReorderRelease => {}
+            TimerKind::OutboxRetry | TimerKind::ReorderRelease | TimerKind::MediaRetry => {}
         }
     }
 }

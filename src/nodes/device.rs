@@ -755,7 +755,7 @@ impl Device {
                 self.release_at = None;
                 self.release_expired_gaps(now, cfg, fx);
             }
-            TimerKind::Redeliver(_) | TimerKind::ExpirySweep => {}
+            TimerKind::Redeliver(_) | TimerKind::ExpirySweep | TimerKind::MediaRetry => {}
         }
     }
 
@@ -826,6 +826,8 @@ impl Device {
             | Frame::Disconnect { .. }
             | Frame::PushRequest { .. }
             | Frame::Bounced { .. } => {}
+            // Media transfers are the device's media client's (nodes/media), driven beside it.
+            Frame::Media(_) => {}
             Frame::Throttle { until, .. } => {
                 // `until` is the gateway's clock; it may have passed while the frame travelled.
                 let until = until.max(now);
@@ -980,11 +982,16 @@ impl Device {
             Some(g) => self.open_group(env, g, dir, keys),
         };
         match opened {
-            Ok(plaintext) => Slot {
-                msg: env.msg,
-                digest: plaintext.map(|p| digest(&p)),
-                placeholder: false,
-            },
+            Ok(plaintext) => {
+                if let Some(p) = plaintext.as_deref() {
+                    super::media::note_opened(self.id, env.msg, p, fx); // a media pointer
+                }
+                Slot {
+                    msg: env.msg,
+                    digest: plaintext.map(|p| digest(&p)),
+                    placeholder: false,
+                }
+            }
             Err(reason) => {
                 fx.record(LedgerEvent::DecryptFailed {
                     msg: env.msg,

@@ -268,6 +268,18 @@ impl Keyring {
         ns
     }
 
+    /// Charges a device's media crypto (attachment encrypt or decrypt of `bytes`), returning its
+    /// cost: the blob work is the device's, beside its Signal work.
+    pub fn charge_device(
+        &mut self,
+        runner: Runner,
+        kind: Option<ContentKind>,
+        op: Op,
+        bytes: u64,
+    ) -> u64 {
+        self.charge(runner, kind, op, bytes)
+    }
+
     /// Charges a gateway transport operation (Noise), returning its cost.
     pub fn charge_gateway(&mut self, op: Op, bytes: u64) -> u64 {
         self.charge(Runner::Gateway, None, op, bytes)

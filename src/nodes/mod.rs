@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod key_directory;
 pub mod keyring;
 pub mod mailbox;
+pub mod media;
 pub mod partner_server;
 
 use crate::engine::SimTime;
@@ -35,6 +36,10 @@ pub enum Addr {
     Gateway,
     Adapter(ProviderId),
     PartnerServer(ProviderId),
+    /// A provider's media store (blob host), the gatekeeper's included.
+    MediaStore(ProviderId),
+    /// The gatekeeper's media proxy: the one door for media between providers.
+    MediaProxy,
 }
 
 impl Addr {
@@ -46,6 +51,8 @@ impl Addr {
             Addr::Gateway => 3 << 40,
             Addr::Adapter(p) => (4 << 40) | p.0 as u64,
             Addr::PartnerServer(p) => (5 << 40) | p.0 as u64,
+            Addr::MediaStore(p) => (6 << 40) | p.0 as u64,
+            Addr::MediaProxy => 7 << 40,
         }
     }
 }
@@ -62,6 +69,8 @@ pub enum TimerKind {
     Redeliver(DeviceId),
     /// A server's offline-queue TTL sweep.
     ExpirySweep,
+    /// A device's media transfers: retry (with backoff) or give up on failed ones.
+    MediaRetry,
 }
 
 impl TimerKind {
@@ -71,6 +80,7 @@ impl TimerKind {
             TimerKind::ReorderRelease => 2,
             TimerKind::Redeliver(d) => (3 << 32) | d.0 as u64,
             TimerKind::ExpirySweep => 4,
+            TimerKind::MediaRetry => 5,
         }
     }
 }
@@ -99,6 +109,8 @@ pub enum Output {
 pub struct Effects {
     pub outputs: Vec<Output>,
     pub ledger: Vec<LedgerEvent>,
+    /// Media pointers found in decrypted plaintexts, for the driver's media download.
+    pub media: Vec<media::Opened>,
 }
 
 impl Effects {
@@ -123,6 +135,6 @@ impl Effects {
         self.ledger.push(event);
     }
     pub fn is_empty(&self) -> bool {
-        self.outputs.is_empty() && self.ledger.is_empty()
+        self.outputs.is_empty() && self.ledger.is_empty() && self.media.is_empty()
     }
 }

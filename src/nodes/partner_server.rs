@@ -85,6 +85,7 @@ impl PartnerServer {
             | Frame::Deliver(_)
             | Frame::Bounced { .. }
             | Frame::Push { .. }
+            | Frame::Media(_)
             | Frame::ConnectAck { .. }
             | Frame::Throttle { .. } => {}
         }
@@ -115,7 +116,7 @@ impl PartnerServer {
         match timer {
             TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),
             TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, &route, fx),
-            TimerKind::OutboxRetry | TimerKind::ReorderRelease => {}
+            TimerKind::OutboxRetry | TimerKind::ReorderRelease | TimerKind::MediaRetry => {}
         }
     }
 }

@@ -4,6 +4,36 @@ use crate::metrics::summary::trim;
 use crate::metrics::Summary;
 use std::fmt::Write as _;
 
+/// Two lines on media transfers, when the run had any.
+fn media_lines(o: &mut String, m: &crate::metrics::media::MediaCounters) {
+    if m.media_uploads == 0 && m.media_upload_failures == 0 {
+        return;
+    }
+    let mb = |b: u64| b as f64 / 1e6;
+    let _ = writeln!(
+        o,
+        "media     uploads {} ({:.1} MB)  downloads {} ({:.1} MB, {} via proxy)  proxy {:.1} MB",
+        m.media_uploads,
+        mb(m.media_bytes_uploaded),
+        m.media_downloads,
+        mb(m.media_bytes_downloaded),
+        m.media_downloads_via_proxy,
+        mb(m.media_proxy_bytes)
+    );
+    let _ = writeln!(
+        o,
+        "          download p50 {:.1}ms p99 {:.1}ms max {:.1}ms  retries {}/{}  failures {}/{}  pending {}",
+        m.media_download_p50,
+        m.media_download_p99,
+        m.media_download_max,
+        m.media_upload_retries,
+        m.media_download_retries,
+        m.media_upload_failures,
+        m.media_download_failures,
+        m.media_transfers_pending
+    );
+}
+
 pub fn render(s: &Summary, out_dir: &str) -> String {
     let c = &s.counters;
     let mut o = String::new();
@@ -46,6 +76,7 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
             row(name, &p.latency);
         }
     }
+    media_lines(&mut o, &s.media);
     let _ = writeln!(
         o,
         "throughput  delivered/s mean {:.1}  peak {:.1}",

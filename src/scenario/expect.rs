@@ -27,6 +27,31 @@ const LATENCIES: [&str; 4] = [
     "delivered_max",
 ];
 const THROUGHPUTS: [&str; 2] = ["delivered_per_s_mean", "delivered_per_s_peak"];
+/// Media counters (summary.json's `media_*`), top level only: failures bound from above...
+const MEDIA_BAD: [&str; 4] = [
+    "media_upload_failures",
+    "media_download_failures",
+    "media_verify_failures",
+    "media_transfers_pending",
+];
+/// ... work done (and retries) from below ...
+const MEDIA_GOOD: [&str; 9] = [
+    "media_uploads",
+    "media_bytes_uploaded",
+    "media_downloads",
+    "media_bytes_downloaded",
+    "media_downloads_via_proxy",
+    "media_bytes_downloaded_via_proxy",
+    "media_proxy_bytes",
+    "media_upload_retries",
+    "media_download_retries",
+];
+/// ... and download latencies, durations bound from above.
+const MEDIA_LATENCIES: [&str; 3] = [
+    "media_download_p50",
+    "media_download_p99",
+    "media_download_max",
+];
 pub(crate) const PATH_KINDS: [&str; 3] = ["native", "interop", "group"];
 pub(crate) const NODE_KINDS: [&str; 3] = ["gateway", "chat_server", "adapter"];
 const UTILIZATIONS: [&str; 2] = ["utilization_mean", "utilization_peak"];
@@ -66,7 +91,20 @@ fn metric(key: &str) -> Option<Metric> {
             None
         };
     }
-    base_metric(key)
+    base_metric(key).or_else(|| media_metric(key))
+}
+
+fn media_metric(key: &str) -> Option<Metric> {
+    if MEDIA_BAD.contains(&key) || MEDIA_GOOD.contains(&key) {
+        Some(Metric::Counter {
+            at_least: MEDIA_GOOD.contains(&key),
+            share: false,
+        })
+    } else if MEDIA_LATENCIES.contains(&key) {
+        Some(Metric::Latency)
+    } else {
+        None
+    }
 }
 
 fn base_metric(key: &str) -> Option<Metric> {
@@ -105,6 +143,8 @@ pub(crate) fn all_keys() -> Vec<String> {
     for node in NODE_KINDS {
         keys.extend(UTILIZATIONS.iter().map(|u| format!("{node}.{u}")));
     }
+    let media = MEDIA_BAD.iter().chain(&MEDIA_GOOD).chain(&MEDIA_LATENCIES);
+    keys.extend(media.map(|k| k.to_string()));
     keys
 }
 
@@ -215,5 +255,24 @@ mod tests {
         assert_eq!(metric("native.utilization_mean"), None);
         assert_eq!(metric("bogus"), None);
         assert!(all_keys().len() > 60);
+    }
+
+    #[test]
+    fn media_keys_are_top_level_and_measured() {
+        use crate::metrics::media::{MediaCounters, LATENCY_KEYS};
+        assert_eq!(metric("media_download_p99"), Some(Metric::Latency));
+        assert!(metric("media_download_failures").is_some_and(|m| !m.at_least()));
+        assert!(metric("media_bytes_downloaded").is_some_and(|m| m.at_least()));
+        assert_eq!(
+            metric("interop.media_downloads"),
+            None,
+            "no per-path media counters"
+        );
+        assert_eq!(MEDIA_LATENCIES, LATENCY_KEYS);
+        let c = MediaCounters::default();
+        for k in MEDIA_BAD.iter().chain(&MEDIA_GOOD).chain(&MEDIA_LATENCIES) {
+            assert!(c.metric(k).is_some(), "summary measures {k}");
+            assert!(all_keys().iter().any(|a| a == k));
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! and the messaging system: nodes stay sans-IO, the engine stays generic.
 
 pub mod cpu;
+mod media;
 mod transport;
 mod world;
 

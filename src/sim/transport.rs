@@ -49,7 +49,9 @@ pub fn side_of(a: Addr, dir: &Directory) -> Side {
         Addr::Device(d) => Side::Clients(dir.provider_of_device(d).index()),
         Addr::ChatServer => Side::Servers(0),
         Addr::Gateway => Side::Gateway,
-        Addr::Adapter(p) | Addr::PartnerServer(p) => Side::Servers(p.index()),
+        Addr::Adapter(p) | Addr::PartnerServer(p) | Addr::MediaStore(p) => Side::Servers(p.index()),
+        // The media proxy stands at the gatekeeper's edge, beside the interop gateway.
+        Addr::MediaProxy => Side::Gateway,
     }
 }
 
@@ -60,6 +62,12 @@ pub struct Links {
     server_gateway: [LinkState; 2],
     gateway_partner: Vec<[LinkState; 2]>,
     adapter_server: Vec<[LinkState; 2]>,
+    /// Media transfers ride connections of their own (to a media host), so a blob never queues
+    /// behind or ahead of messages: one pair per device, one per partner between the media proxy
+    /// and that partner (its store or its adapter), one for the proxy and the gatekeeper's store.
+    media_device: Vec<[LinkState; 2]>,
+    media_partner: Vec<[LinkState; 2]>,
+    media_internal: [LinkState; 2],
 }
 
 const UP: usize = 0;
@@ -72,6 +80,35 @@ impl Links {
             server_gateway: [LinkState::default(); 2],
             gateway_partner: vec![[LinkState::default(); 2]; providers],
             adapter_server: vec![[LinkState::default(); 2]; providers],
+            media_device: vec![[LinkState::default(); 2]; devices],
+            media_partner: vec![[LinkState::default(); 2]; providers],
+            media_internal: [LinkState::default(); 2],
+        }
+    }
+
+    /// The hop class and link instance a media frame from `from` to `to` takes (see the field
+    /// docs: its own connections, the same hop classes as messages).
+    pub fn route_media(&mut self, from: Addr, to: Addr) -> (HopClass, &mut LinkState) {
+        use Addr::*;
+        match (from, to) {
+            (Device(d), _) => (
+                HopClass::ClientServer,
+                &mut self.media_device[d.index()][UP],
+            ),
+            (_, Device(d)) => (
+                HopClass::ClientServer,
+                &mut self.media_device[d.index()][DOWN],
+            ),
+            (MediaProxy, MediaStore(p)) | (MediaProxy, Adapter(p)) if p.0 != 0 => (
+                HopClass::GatewayPartner,
+                &mut self.media_partner[p.index()][DOWN],
+            ),
+            (MediaStore(p), MediaProxy) | (Adapter(p), MediaProxy) if p.0 != 0 => (
+                HopClass::GatewayPartner,
+                &mut self.media_partner[p.index()][UP],
+            ),
+            (MediaProxy, _) => (HopClass::ServerGateway, &mut self.media_internal[UP]),
+            _ => (HopClass::ServerGateway, &mut self.media_internal[DOWN]),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The simulated world and its event loop handler.
 
 use super::cpu::Cpu;
+use super::media::{MediaDraft, MediaWorld};
 use super::transport::{side_of, InFlight, Links, Slab};
 use crate::engine::{
     self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World,
@@ -22,9 +23,11 @@ use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Directory, Effects, Output, TimerKind};
 use crate::scenario::{AdapterMode, ContentKind, Endpoint, FaultKind, HopClass, Scenario};
-use crate::wire::{DeviceId, Frame, GroupId, MsgId, ProviderId, UserId};
+use crate::wire::{DeviceId, Frame, GroupId, MediaFrame, MsgId, ProviderId, UserId};
 use crate::workload::Workload;
 use std::collections::BTreeMap;
+
+mod media_hooks;
 
 /// Everything that can happen.
 #[derive(Clone, Copy, Debug)]
@@ -108,9 +111,18 @@ pub struct RunResult {
     pub crypto_charged_ns: u64,
     /// The random word every plaintext of the run carries.
     pub canary: u64,
-    /// With `RunOptions::tap`: each frame the gateway, adapters and partner servers handled,
-    /// as its debug text followed by the raw ciphertext bytes it carried.
+    /// With `RunOptions::tap`: each frame the gateway, adapters, partner servers, media stores
+    /// and the media proxy handled, as its debug text followed by the raw ciphertext bytes it
+    /// carried (for an upload: the first bytes of the stored blob).
     pub tapped: Vec<Vec<u8>>,
+    /// Media blobs whose pointer (parsed from the decrypted plaintext) and bytes verified and
+    /// decrypted on the recipient device (real crypto only; kept out of summary.json).
+    pub media_verified: u64,
+    /// Blobs really decrypted: the first verifying device of each; the other devices' pointers
+    /// are compared with the secret that opened it (sim/media.rs).
+    pub media_blobs_opened: u64,
+    /// Real crypto disagreeing with the model about a media pointer or blob (a bug if not 0).
+    pub media_disagreed: u64,
 }
 
 struct Nodes {
@@ -181,6 +193,8 @@ struct Sim {
     /// Group messages by first message id: their group and member count (member `k` of a
     /// group message has id `first + k`).
     group_sends: BTreeMap<u64, (GroupId, u32)>,
+    /// Media stores, the media proxy, devices' media transfers (sim/media.rs).
+    media: MediaWorld,
 }
 
 impl Sim {
@@ -294,7 +308,9 @@ impl Sim {
         };
         let link_models = HopClass::ALL.map(|h| LinkModel::new(s.network.link(h)));
         let dir_devices = dir.devices();
+        let canary = rand::Rng::next_u64(&mut tree.stream("canary", 0));
         Sim {
+            media: MediaWorld::new(providers, s.e2ee.crypto, &tree, canary),
             workload: Workload::new(&s, &dir, &tree),
             links: Links::new(dir.devices(), providers),
             partitions: Partitions::new(providers),
@@ -333,7 +349,7 @@ impl Sim {
                 s.e2ee.prekey_refill_below,
             )
             .with_bundle_fetch_limit(s.e2ee.bundle_fetch_limit),
-            canary: rand::Rng::next_u64(&mut tree.stream("canary", 0)),
+            canary,
             plaintexts_made: 0,
             drained_victims: BTreeMap::new(),
             tap: false,
@@ -433,6 +449,9 @@ impl Sim {
                 Output::Timer { at, timer } => sched.at(at, Event::Timer { node, timer }),
             }
         }
+        for opened in fx.media.drain(..) {
+            self.media.opened(opened);
+        }
         for ev in fx.ledger.drain(..) {
             if let Some(t) = &self.trace {
                 if t.matches_ledger(&ev) {
@@ -446,6 +465,7 @@ impl Sim {
             let dir = &self.dir;
             self.ledger
                 .apply(now, &ev, |d| (dir.user_of(d), dir.device_slot(d)));
+            self.media_reacts(now, node, &ev, sched);
             self.react(now, &ev, sched);
         }
     }
@@ -495,6 +515,9 @@ impl Sim {
         frame: Frame,
         sched: &mut Scheduler<'_, Event>,
     ) {
+        if let Frame::Media(m) = frame {
+            return self.transmit_media(now, from, to, m, sched);
+        }
         let blocked = self
             .partitions
             .blocks(side_of(from, &self.dir), side_of(to, &self.dir));
@@ -587,6 +610,8 @@ impl Sim {
             Addr::Gateway => Some(&mut self.servers.gateway),
             Addr::Adapter(p) => self.servers.adapters.get_mut(p.index()),
             Addr::PartnerServer(p) => self.servers.partner_servers.get_mut(p.index()),
+            // Media services are priced by their links' bandwidth, not by a CPU queue.
+            Addr::MediaStore(_) | Addr::MediaProxy => None,
         }
     }
 
@@ -596,6 +621,11 @@ impl Sim {
             Addr::ChatServer => self.servers.chat_down,
             Addr::Gateway => self.servers.gateway_down,
             Addr::Adapter(p) | Addr::PartnerServer(p) => self.servers.provider_down[p.index()],
+            // A provider's crash takes its media store down (blobs are durable); the gateway's
+            // takes the media proxy beside it.
+            Addr::MediaStore(p) if p.0 == 0 => self.servers.chat_down,
+            Addr::MediaStore(p) => self.servers.provider_down[p.index()],
+            Addr::MediaProxy => self.servers.gateway_down,
         }
     }
 
@@ -613,7 +643,9 @@ impl Sim {
             return;
         }
         if self.is_down(to) {
-            self.frames.take(slot);
+            if let Some(f) = self.frames.take(slot) {
+                self.media_dropped(now, &f, sched);
+            }
             self.count("dropped_node_down", 1);
             return;
         }
@@ -635,7 +667,9 @@ impl Sim {
         match cpu.admit(now, service) {
             Some(done) => sched.at(done, Event::Processed(slot)),
             None => {
-                self.frames.take(slot);
+                if let Some(f) = self.frames.take(slot) {
+                    self.media_dropped(now, &f, sched);
+                }
                 self.count("dropped_server_queue", 1);
             }
         }
@@ -649,6 +683,7 @@ impl Sim {
             cpu.complete();
         }
         if self.is_down(f.to) {
+            self.media_dropped(now, &f, sched);
             self.count("dropped_node_down", 1);
             return; // crashed while the frame was queued
         }
@@ -656,10 +691,18 @@ impl Sim {
         if self.tap
             && matches!(
                 to,
-                Addr::Gateway | Addr::Adapter(_) | Addr::PartnerServer(_)
+                Addr::Gateway
+                    | Addr::Adapter(_)
+                    | Addr::PartnerServer(_)
+                    | Addr::MediaStore(_)
+                    | Addr::MediaProxy
             )
         {
-            self.tapped.push(tap_bytes(&f.frame));
+            let mut tapped = tap_bytes(&f.frame);
+            if let Frame::Media(MediaFrame::Upload { blob, .. }) = f.frame {
+                tapped.extend_from_slice(self.media.tap_blob(blob).unwrap_or(&[]));
+            }
+            self.tapped.push(tapped);
         }
         if self.trace.is_some() {
             self.trace_frame(now, "handle", f.from, f.to, &f.frame);
@@ -668,6 +711,9 @@ impl Sim {
     }
 
     fn dispatch(&mut self, now: SimTime, f: InFlight, fx: &mut Effects) {
+        if let Frame::Media(m) = f.frame {
+            return self.dispatch_media(now, f.from, f.to, m, fx);
+        }
         let dir = &self.dir;
         let replay = f.replay;
         let before = fx.ledger.len();
@@ -708,6 +754,7 @@ impl Sim {
                     ps.handle_frame(now, f.frame, dir, fx);
                 }
             }
+            Addr::MediaStore(_) | Addr::MediaProxy => {} // media frames only (dispatch_media)
         }
         if replay {
             let effective = fx.ledger[before..]
@@ -736,12 +783,24 @@ impl Sim {
         let bytes = draft
             .body_bytes
             .saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
-        let plaintext = self.plaintext(draft.content, draft.body_bytes);
+        let attached = self.attach(device, &draft);
+        let plaintext = self.plaintext_with(draft.content, draft.body_bytes, attached.as_ref());
         let digest = crate::nodes::device::digest(&plaintext);
         let msg = self
             .ledger
             .create(now, from, device, to, draft.content, path, bytes, digest);
         self.interval_sent += 1;
+        if let Some((pointer, encrypt_ns)) = attached {
+            let draft = MediaDraft {
+                msg,
+                device,
+                to_user: to,
+                body: plaintext,
+                pointer,
+                encrypt_ns,
+            };
+            return self.upload_then_send(now, draft, sched);
+        }
         let mut accepted = true;
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
             let (cfg, dir, keys) = (&sim.device_cfg, &sim.dir, &mut sim.keys);
@@ -1360,6 +1419,10 @@ impl Sim {
         if self.is_down(node) {
             return;
         }
+        if let (TimerKind::MediaRetry, Addr::Device(d)) = (timer, node) {
+            let online = self.nodes.devices[d.index()].is_online();
+            return self.media.timer(now, d, online, &self.dir, fx);
+        }
         match node {
             Addr::Device(d) => self.nodes.devices[d.index()].handle_timer(
                 now,
@@ -1374,7 +1437,7 @@ impl Sim {
                     ps.handle_timer(now, timer, fx);
                 }
             }
-            Addr::Gateway | Addr::Adapter(_) => {}
+            Addr::Gateway | Addr::Adapter(_) | Addr::MediaStore(_) | Addr::MediaProxy => {}
         }
     }
 
@@ -1443,6 +1506,10 @@ impl Sim {
             self.count("group_leaves", leaves);
         }
         self.count("events_processed", outcome.events_processed);
+        let upstream = self.media.proxy_upstream_failures();
+        if upstream > 0 {
+            self.count("media_proxy_upstream_failures", upstream);
+        }
         let windows = self.fault_windows();
         let dir = &self.dir;
         let names: Vec<String> = self.s.providers.iter().map(|p| p.name.clone()).collect();
@@ -1461,6 +1528,7 @@ impl Sim {
         );
         let facts = RunFacts {
             crypto,
+            media: self.media.summary(),
             violations,
             liveness,
             scenario: self.s.run.name.clone(),
@@ -1478,6 +1546,9 @@ impl Sim {
         let summary = Summary::build(&self.ledger, facts, &self.s.expect);
         RunResult {
             verified_plaintexts: self.ledger.counts.verified,
+            media_verified: self.media.verified,
+            media_blobs_opened: self.media.blobs_opened,
+            media_disagreed: self.media.disagreed,
             canary: self.canary,
             tapped: std::mem::take(&mut self.tapped),
             crypto_charged_ns: self.keys.counts.by_node.values().map(|(_, ns)| ns).sum(),

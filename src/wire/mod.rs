@@ -4,6 +4,9 @@
 
 use crate::engine::SimTime;
 
+pub mod media;
+pub use media::{BlobId, MediaFrame};
+
 /// Dense ids: `u32` newtypes that index the simulator's arenas.
 macro_rules! dense_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -228,6 +231,8 @@ pub enum Frame {
         to_user: UserId,
         to_device: Option<DeviceId>,
     },
+    /// A media transfer between a device and a media store (see [`media`]).
+    Media(MediaFrame),
 }
 
 impl Frame {
@@ -235,6 +240,7 @@ impl Frame {
     pub fn wire_bytes(&self) -> u32 {
         match self {
             Frame::Submit(e) | Frame::Deliver(e) => ENVELOPE_OVERHEAD_BYTES + e.payload_len(),
+            Frame::Media(m) => m.wire_bytes(),
             _ => CONTROL_FRAME_BYTES,
         }
     }
@@ -260,7 +266,8 @@ impl Frame {
             | Frame::ConnectAck { .. }
             | Frame::Disconnect { .. }
             | Frame::PushRequest { .. }
-            | Frame::Push { .. } => None,
+            | Frame::Push { .. }
+            | Frame::Media(_) => None,
         }
     }
 
@@ -280,6 +287,7 @@ impl Frame {
             | Frame::Push { device } => Some(*device),
             Frame::Receipt { to_device, .. } => *to_device,
             Frame::RetryReceipt { sender, .. } => Some(*sender),
+            Frame::Media(m) => Some(m.device()),
         }
     }
 
@@ -300,6 +308,7 @@ impl Frame {
             Frame::ConnectAck { .. } => 12,
             Frame::Throttle { .. } => 13,
             Frame::RetryReceipt { .. } => 14,
+            Frame::Media(_) => 15,
         }
     }
 }

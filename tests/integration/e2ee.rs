@@ -20,7 +20,12 @@ fn with_crypto(s: &Scenario, mode: CryptoMode) -> Scenario {
 
 #[test]
 fn real_and_modeled_crypto_give_identical_summaries() {
-    for name in ["identity-reset.toml", "pqxdh.toml", "prekey-drain.toml"] {
+    for name in [
+        "identity-reset.toml",
+        "pqxdh.toml",
+        "prekey-drain.toml",
+        "media-heavy.toml",
+    ] {
         let s = load(name);
         let real = with_crypto(&s, CryptoMode::Real);
         let modeled = with_crypto(&s, CryptoMode::Modeled);

@@ -10,6 +10,7 @@ mod explore;
 mod faults;
 mod groups;
 mod live;
+mod media;
 mod reports;
 mod scenario_errors;
 mod scenario_robust;

@@ -39,6 +39,10 @@ pub struct Perf {
     pub verified_plaintexts: u64,
     /// Crypto CPU time the cost table charged to the simulated nodes, in seconds.
     pub crypto_charged_s: f64,
+    /// Media downloads whose pointer (from the decrypted plaintext) verified and decrypted the
+    /// blob, and blobs really decrypted (the first verifying device of each); real crypto only.
+    pub media_verified: u64,
+    pub media_blobs_opened: u64,
 }
 
 impl Perf {
@@ -53,7 +57,16 @@ impl Perf {
             peak_rss_mib: peak_rss_mib(),
             verified_plaintexts: 0,
             crypto_charged_s: 0.0,
+            media_verified: 0,
+            media_blobs_opened: 0,
         }
+    }
+
+    /// Adds the run's real media checks.
+    pub fn with_media(mut self, verified: u64, blobs_opened: u64) -> Self {
+        self.media_verified = verified;
+        self.media_blobs_opened = blobs_opened;
+        self
     }
 
     /// Adds the run's crypto figures.
