@@ -17,6 +17,7 @@ use crate::e2ee::{
 use crate::engine::{RngTree, SimRng};
 use crate::scenario::{ContentKind, CryptoMode, Protocol};
 use crate::wire::{DeviceId, GroupId, SealInfo};
+use super::vec_map::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Plaintext bytes of a Sender Key distribution message as it travels inside a pairwise
@@ -202,11 +203,15 @@ struct DeviceState {
     generation: u32,
     // Boxed: a million devices must not each carry key and stream state inline.
     keys: Option<Box<DeviceKeys>>,
+    /// The device's keys were made (its first crypto operation was charged).
+    keyed: bool,
+    /// Real crypto only: modeled crypto draws nothing, and a ChaCha state per device was
+    /// hundreds of bytes at a million devices.
     rng: Option<Box<SimRng>>,
-    /// Per peer device.
-    sessions: BTreeMap<u32, Session>,
+    /// Per peer device (a sorted `Vec`: a device talks to a handful of peers).
+    sessions: VecMap<u32, Session>,
     /// Peers whose identity this device has seen, by generation (for "security code changed").
-    seen_identity: BTreeMap<u32, u32>,
+    seen_identity: VecMap<u32, u32>,
     /// Sender Keys, own and received; boxed, absent for devices in no group.
     groups: Option<Box<GroupKeys>>,
 }
@@ -284,9 +289,10 @@ impl Keyring {
             .map(|_| DeviceState {
                 generation: 0,
                 keys: None,
+                keyed: false,
                 rng: None,
-                sessions: BTreeMap::new(),
-                seen_identity: BTreeMap::new(),
+                sessions: VecMap::new(),
+                seen_identity: VecMap::new(),
                 groups: None,
             })
             .collect();
@@ -341,20 +347,21 @@ impl Keyring {
         let real = self.mode == CryptoMode::Real;
         let pq = self.protocol == Protocol::Pqxdh;
         let generation = self.devices[d.index()].generation;
-        if self.devices[d.index()].rng.is_some() {
+        if self.devices[d.index()].keyed {
             return 0;
         }
-        let mut rng = self
-            .tree
-            .stream("crypto/device", ((generation as u64) << 32) | d.0 as u64);
+        self.devices[d.index()].keyed = true;
         if real {
+            let mut rng = self
+                .tree
+                .stream("crypto/device", ((generation as u64) << 32) | d.0 as u64);
             let mut keys = DeviceKeys::generate(d.0 & 0x3fff, 1, &mut rng);
             if pq {
                 keys.enable_pqxdh(&mut rng);
             }
             self.devices[d.index()].keys = Some(Box::new(keys));
+            self.devices[d.index()].rng = Some(Box::new(rng));
         }
-        self.devices[d.index()].rng = Some(Box::new(rng));
         self.charge(runner, None, Op::KeyGeneration, 0)
     }
 
@@ -380,6 +387,7 @@ impl Keyring {
         let s = &mut self.devices[d.index()];
         s.generation += 1;
         s.keys = None;
+        s.keyed = false;
         s.rng = None;
         s.sessions.clear();
         s.groups = None;
@@ -557,7 +565,9 @@ impl Keyring {
                     peer_generation: info.sender_generation,
                     prekey_pending: false,
                     renew: false,
-                    real: Some(Box::new(SessionRecord::new())),
+                    // Real crypto only (`real_open` makes it on demand too); a record per
+                    // session was gigabytes at a million devices with modeled crypto.
+                    real: (self.mode == CryptoMode::Real).then(|| Box::new(SessionRecord::new())),
                 },
             );
         }

@@ -20,6 +20,7 @@ pub mod key_directory;
 pub mod keyring;
 pub mod mailbox;
 pub mod partner_server;
+pub mod vec_map;
 
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
