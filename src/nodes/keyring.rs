@@ -131,13 +131,22 @@ impl Runner {
     }
 }
 
-/// Operation counts and charged time, by node kind and by message kind.
+impl Runner {
+    pub const ALL: [Runner; 3] = [Runner::GatekeeperDevice, Runner::PartnerDevice, Runner::Gateway];
+}
+
+/// Per op: (count, ns charged). Indexed by `op as usize` (`Op::ALL` is in declaration order).
+type PerOp = [(u64, u64); Op::ALL.len()];
+
+/// Operation counts and charged time, by node kind and by message kind. Plain arrays: every
+/// seal and open adds to them (two string-keyed map lookups each were a few percent of a run);
+/// an entry exists once its count is non-zero, as a map entry did once inserted.
 #[derive(Clone, Debug, Default)]
 pub struct CryptoCounts {
-    /// (runner, op) -> (count, ns charged).
-    pub by_node: BTreeMap<(Runner, Op), (u64, u64)>,
-    /// (content kind or "control", op) -> (count, ns charged).
-    pub by_message: BTreeMap<(&'static str, Op), (u64, u64)>,
+    /// By runner (`Runner::ALL` order), then op.
+    node: [PerOp; Runner::ALL.len()],
+    /// By content kind (`ContentKind::ALL` order), then "control" (no kind), then op.
+    message: [PerOp; ContentKind::ALL.len() + 1],
     pub plaintext_bytes: u64,
     pub bundles_without_one_time: u64,
     pub prekey_refills: u64,
@@ -149,23 +158,51 @@ pub struct CryptoCounts {
 
 impl CryptoCounts {
     pub fn add(&mut self, runner: Runner, kind: Option<ContentKind>, op: Op, ns: u64) {
-        let e = self.by_node.entry((runner, op)).or_insert((0, 0));
+        let e = &mut self.node[runner as usize][op as usize];
         e.0 += 1;
         e.1 += ns;
-        let k = kind.map_or("control", ContentKind::key);
-        let e = self.by_message.entry((k, op)).or_insert((0, 0));
+        let k = kind.map_or(ContentKind::ALL.len(), |k| k as usize);
+        let e = &mut self.message[k][op as usize];
         e.0 += 1;
         e.1 += ns;
+    }
+
+    /// (runner, op) -> (count, ns charged), for the ops that ran.
+    pub fn by_node(&self) -> BTreeMap<(Runner, Op), (u64, u64)> {
+        let mut out = BTreeMap::new();
+        for (r, per_op) in Runner::ALL.iter().zip(&self.node) {
+            for (op, &(n, ns)) in Op::ALL.iter().zip(per_op) {
+                if n > 0 {
+                    out.insert((*r, *op), (n, ns));
+                }
+            }
+        }
+        out
+    }
+
+    /// (content kind or "control", op) -> (count, ns charged), for the ops that ran.
+    pub fn by_message(&self) -> BTreeMap<(&'static str, Op), (u64, u64)> {
+        let kinds = ContentKind::ALL.map(ContentKind::key);
+        let keys = kinds.iter().copied().chain(std::iter::once("control"));
+        let mut out = BTreeMap::new();
+        for (k, per_op) in keys.zip(&self.message) {
+            for (op, &(n, ns)) in Op::ALL.iter().zip(per_op) {
+                if n > 0 {
+                    out.insert((k, *op), (n, ns));
+                }
+            }
+        }
+        out
     }
 
     /// Flat counters for summary.json: `<node>.<op>`, `<node>.<op>_ns`, `by_message.<kind>.<op>`.
     pub fn flatten(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
-        for ((r, op), (n, ns)) in &self.by_node {
+        for ((r, op), (n, ns)) in &self.by_node() {
             out.insert(format!("{}.{}", r.key(), op.key()), *n);
             out.insert(format!("{}.{}_ns", r.key(), op.key()), *ns);
         }
-        for ((k, op), (n, ns)) in &self.by_message {
+        for ((k, op), (n, ns)) in &self.by_message() {
             out.insert(format!("by_message.{k}.{}", op.key()), *n);
             out.insert(format!("by_message.{k}.{}_ns", op.key()), *ns);
         }
@@ -266,6 +303,9 @@ pub struct Keyring {
     tree: RngTree,
     devices: Vec<DeviceState>,
     pub costs: CostTable,
+    /// `costs` per op (`op as usize`), looked up once: a string-keyed lookup per operation was
+    /// a few percent of a run. `costs` is not changed after construction.
+    op_costs: [(u64, u64); Op::ALL.len()],
     pub counts: CryptoCounts,
     /// The key directory's one-time prekey pools.
     pub directory: KeyDirectory,
@@ -302,6 +342,7 @@ impl Keyring {
             protocol,
             tree: RngTree::new(seed),
             devices: states,
+            op_costs: Op::ALL.map(|op| costs.ops.get(op.key()).copied().unwrap_or((0, 0))),
             costs,
             counts: CryptoCounts::default(),
             security_code_changed: 0,
@@ -331,8 +372,14 @@ impl Keyring {
         self.mode
     }
 
+    /// `CostTable::cost_ns` from the cached table.
+    fn cost_ns(&self, op: Op, bytes: u64) -> u64 {
+        let (fixed, per_kib) = self.op_costs[op as usize];
+        fixed + per_kib * bytes / 1024
+    }
+
     fn charge(&mut self, runner: Runner, kind: Option<ContentKind>, op: Op, bytes: u64) -> u64 {
-        let ns = self.costs.cost_ns(op, bytes);
+        let ns = self.cost_ns(op, bytes);
         self.counts.add(runner, kind, op, ns);
         ns
     }
@@ -372,7 +419,7 @@ impl Keyring {
             let missing = self.refill_batch.saturating_sub(self.directory.pool_len(d));
             self.directory.upload(d, missing);
             self.counts.prekey_refills += 1;
-            let ns = self.costs.cost_ns(Op::KeyGeneration, 0) * missing as u64;
+            let ns = self.cost_ns(Op::KeyGeneration, 0) * missing as u64;
             self.counts.add(runner, None, Op::KeyGeneration, ns);
         }
     }
