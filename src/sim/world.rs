@@ -524,9 +524,12 @@ impl Sim {
         frame: Frame,
         sched: &mut Scheduler<'_, Event>,
     ) {
-        let blocked = self
-            .partitions
-            .blocks(side_of(from, &self.dir), side_of(to, &self.dir));
+        // Sides only while a partition is active: each is a directory lookup (a cache miss per
+        // device at a million devices).
+        let blocked = self.partitions.any_active()
+            && self
+                .partitions
+                .blocks(side_of(from, &self.dir), side_of(to, &self.dir));
         if self.trace.is_some() {
             self.trace_frame(
                 now,
