@@ -10,6 +10,7 @@
 //! the actual decryption must agree with the model, and a disagreement is a decrypt failure.
 
 use super::key_directory::KeyDirectory;
+use super::vec_map::VecMap;
 use crate::e2ee::{
     DeviceKeys, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyRecord, SenderKeyState,
     SessionRecord, SignalMessage,
@@ -17,7 +18,6 @@ use crate::e2ee::{
 use crate::engine::{RngTree, SimRng};
 use crate::scenario::{ContentKind, CryptoMode, Protocol};
 use crate::wire::{DeviceId, GroupId, SealInfo};
-use super::vec_map::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Plaintext bytes of a Sender Key distribution message as it travels inside a pairwise
@@ -132,7 +132,11 @@ impl Runner {
 }
 
 impl Runner {
-    pub const ALL: [Runner; 3] = [Runner::GatekeeperDevice, Runner::PartnerDevice, Runner::Gateway];
+    pub const ALL: [Runner; 3] = [
+        Runner::GatekeeperDevice,
+        Runner::PartnerDevice,
+        Runner::Gateway,
+    ];
 }
 
 /// Per op: (count, ns charged). Indexed by `op as usize` (`Op::ALL` is in declaration order).

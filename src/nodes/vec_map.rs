@@ -115,7 +115,9 @@ mod tests {
         let mut b = BTreeMap::new();
         let mut x = 7u64;
         for step in 0..5000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let k = (x >> 40) % 97;
             match step % 4 {
                 0 | 1 => assert_eq!(a.insert(k, step), b.insert(k, step)),

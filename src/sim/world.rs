@@ -1372,7 +1372,11 @@ impl World for Sim {
             Event::Timer {
                 node: Addr::Device(d),
                 ..
-            } => self.nodes.devices.get(d.index()).is_some_and(|d| d.is_online()),
+            } => self
+                .nodes
+                .devices
+                .get(d.index())
+                .is_some_and(|d| d.is_online()),
             _ => false,
         };
         std::hint::black_box(word);
