@@ -12,6 +12,13 @@ pub trait World {
     fn handle(&mut self, now: SimTime, event: Self::Event, sched: &mut Scheduler<'_, Self::Event>);
     /// A word identifying the event for the fingerprint (its kind and target, say).
     fn fingerprint_word(&self, event: &Self::Event) -> u64;
+    /// Whether the loop should show the world the next pending event before handling the
+    /// current one (see [`World::prefetch`]).
+    const PREFETCH: bool = false;
+    /// A hint: `next` is probably the event after the one about to be handled. A world with
+    /// millions of nodes reads the state `next` will touch, so that its cache misses overlap
+    /// the current event's work. Must not change any state.
+    fn prefetch(&self, _next: &Self::Event) {}
 }
 
 /// The handle a world schedules through: it knows `now`, so delays are relative.
@@ -94,6 +101,11 @@ where
         fp.absorb(at.as_nanos());
         fp.absorb(world.fingerprint_word(&event));
         processed += 1;
+        if W::PREFETCH {
+            if let Some(next) = queue.peek_next() {
+                world.prefetch(next);
+            }
+        }
         let mut sched = Scheduler::new(now, queue);
         world.handle(now, event, &mut sched);
     };

@@ -69,6 +69,12 @@ impl Partitions {
     }
 
     /// Whether a frame from `from` to `to` is blocked now. Free when nothing is cut.
+    /// Whether any cut is in force (when not, nothing is blocked).
+    #[inline]
+    pub fn any_active(&self) -> bool {
+        self.active > 0
+    }
+
     #[inline]
     pub fn blocks(&self, from: Side, to: Side) -> bool {
         self.active > 0 && self.cuts[self.slot(from, to)] > 0

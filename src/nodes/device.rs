@@ -3,6 +3,7 @@
 //! suppresses duplicates, and acks what it received.
 
 use super::keyring::{Keyring, Runner, Sealed, SKDM_PLAINTEXT_LEN};
+use super::vec_map::VecMap;
 use super::{Addr, Directory, Effects, TimerKind};
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
@@ -37,6 +38,15 @@ pub struct DeviceConfig {
 struct Stream {
     /// The next sequence number to show.
     next_seq: u32,
+    /// Held messages, skipped gaps and placeholders; boxed and absent while all are empty
+    /// (nearly always: a million devices each hold several streams).
+    extra: Option<Box<StreamExtra>>,
+}
+
+/// What a stream holds besides its next sequence number: empty unless messages arrived out
+/// of order or did not decrypt.
+#[derive(Clone, Debug, Default)]
+struct StreamExtra {
     /// Arrived ahead of a gap: seq -> (message, held since).
     held: BTreeMap<u32, (Slot, SimTime)>,
     /// Gaps given up on: sequence numbers passed over when held messages were shown anyway.
@@ -45,6 +55,22 @@ struct Stream {
     skipped: BTreeSet<u32>,
     /// Placeholders shown for messages that did not decrypt, waiting for a re-encryption.
     awaiting: BTreeSet<u32>,
+}
+
+/// What a stream without extra state reads as.
+static NO_EXTRA: StreamExtra = StreamExtra {
+    held: BTreeMap::new(),
+    skipped: BTreeSet::new(),
+    awaiting: BTreeSet::new(),
+};
+
+impl Stream {
+    fn ext(&self) -> &StreamExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+    fn ext_mut(&mut self) -> &mut StreamExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
 }
 
 /// Whether a frame that came from `from` answers a Connect sent to `server`: acks from the
@@ -93,20 +119,36 @@ struct PendingRetry {
     sends: u8,
 }
 
-/// A sent message kept for retry receipts.
+/// A sent message kept for retry receipts. 32 bytes: a million devices keep their last
+/// messages; what only group messages and real crypto need is boxed apart.
 #[derive(Clone, Debug)]
 struct Cached {
     msg: MsgId,
     /// The recipient (for a group message: the routing stand-in, see `compose_group`).
     to_user: UserId,
+    seq: u32,
+    len: u32,
+    content: ContentKind,
+    /// The group and the plaintext bytes, when there are any.
+    extra: Option<Box<CachedExtra>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct CachedExtra {
     /// A group message: its group and its members with their sequence numbers (member `k`
     /// has message id `msg + k`).
     group: Option<(GroupId, GroupMembers)>,
-    seq: u32,
     /// The bytes (real crypto) or nothing (modeled crypto, which needs only `len`).
     plaintext: Box<[u8]>,
-    len: u32,
-    content: ContentKind,
+}
+
+impl Cached {
+    fn group(&self) -> Option<&(GroupId, GroupMembers)> {
+        self.extra.as_ref().and_then(|e| e.group.as_ref())
+    }
+    fn plaintext(&self) -> &[u8] {
+        self.extra.as_ref().map_or(&[], |e| &e.plaintext)
+    }
 }
 
 /// What a stream shows at a sequence number: a decrypted message, or the "waiting for this
@@ -132,11 +174,11 @@ pub struct Device {
     provider: ProviderId,
     online: bool,
     /// Next sequence number per conversation and recipient (in a group, per member).
-    next_seq: BTreeMap<(Conversation, UserId), u32>,
+    next_seq: VecMap<(Conversation, UserId), u32>,
     outbox: VecDeque<Envelope>,
     retry_at: Option<SimTime>,
     retry_ns: u64,
-    streams: BTreeMap<(DeviceId, Conversation), Stream>,
+    streams: VecMap<(DeviceId, Conversation), Stream>,
     release_at: Option<SimTime>,
     /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
     connecting: Vec<Addr>,
@@ -161,11 +203,11 @@ impl Device {
             user,
             provider: dir.provider_of_user(user),
             online: false,
-            next_seq: BTreeMap::new(),
+            next_seq: VecMap::new(),
             outbox: VecDeque::new(),
             retry_at: None,
             retry_ns: cfg.retry_initial_ns,
-            streams: BTreeMap::new(),
+            streams: VecMap::new(),
             release_at: None,
             connecting: Vec::new(),
             clock_offset_ns: 0,
@@ -284,11 +326,10 @@ impl Device {
         let cached = Cached {
             msg,
             to_user,
-            group: None,
             seq: this_seq,
-            plaintext: Box::default(),
             len: plaintext.len() as u32,
             content,
+            extra: None,
         };
         self.cache_plaintext(cached, plaintext, keys.mode(), cfg);
         self.enqueue_outbox(now, env, cost_ns, dir, fx);
@@ -355,11 +396,13 @@ impl Device {
         let cached = Cached {
             msg,
             to_user: env.to_user,
-            group: Some((g, members)),
             seq: 0,
-            plaintext: Box::default(),
             len: plaintext.len() as u32,
             content,
+            extra: Some(Box::new(CachedExtra {
+                group: Some((g, members)),
+                plaintext: Box::default(),
+            })),
         };
         self.cache_plaintext(cached, plaintext, keys.mode(), cfg);
         self.enqueue_outbox(now, env, sealed.ns, dir, fx);
@@ -368,7 +411,7 @@ impl Device {
 
     /// The next sequence number of this device in a conversation, for one recipient.
     fn take_seq(&mut self, conv: Conversation, to: UserId) -> u32 {
-        let seq = self.next_seq.entry((conv, to)).or_insert(0);
+        let seq = self.next_seq.entry_or_default((conv, to));
         *seq += 1;
         *seq - 1
     }
@@ -464,7 +507,12 @@ impl Device {
             self.plaintext_cache.pop_front();
         }
         if mode == CryptoMode::Real {
-            cached.plaintext = plaintext.into();
+            cached.extra.get_or_insert_with(Box::default).plaintext = plaintext.into();
+        }
+        let (len, cap) = (self.plaintext_cache.len(), self.plaintext_cache.capacity());
+        if len == cap {
+            // Grow by half, not double: most devices send a few messages.
+            self.plaintext_cache.reserve_exact((len / 2).max(2));
         }
         self.plaintext_cache.push_back(cached);
     }
@@ -486,6 +534,10 @@ impl Device {
         if self.online && !self.throttled && first_for_uplink {
             fx.send_after(delay_ns, uplink, Frame::Submit(env.clone()));
             self.arm_retry(now, fx);
+        }
+        if self.outbox.capacity() == 0 {
+            // Usually the only message waiting: room for one (see `acked`).
+            self.outbox.reserve_exact(1);
         }
         self.outbox.push_back(env);
     }
@@ -514,7 +566,7 @@ impl Device {
             return refuse(RetryRefusal::Exhausted, fx);
         }
         let covers = |c: &&Cached| {
-            let span = c.group.as_ref().map_or(1, |(_, m)| m.len() as u64);
+            let span = c.group().map_or(1, |(_, m)| m.len() as u64);
             (c.msg.0..c.msg.0 + span).contains(&msg.0)
         };
         let Some(c) = self.plaintext_cache.iter().find(covers).cloned() else {
@@ -522,22 +574,22 @@ impl Device {
         };
         keys.drop_session(self.id, requester);
         let modeled;
-        let plaintext: &[u8] = if c.plaintext.len() as u32 == c.len {
-            &c.plaintext
+        let plaintext: &[u8] = if c.plaintext().len() as u32 == c.len {
+            c.plaintext()
         } else {
             modeled = vec![0u8; c.len as usize];
             &modeled
         };
-        let seq = match &c.group {
+        let seq = match c.group() {
             Some((_, members)) => members[(msg.0 - c.msg.0) as usize].1,
             None => c.seq,
         };
-        let (ciphertext, per_device, ns, group) = match c.group {
+        let (ciphertext, per_device, ns, group) = match c.group() {
             None => {
                 let (ct, ns) = self.seal(now, requester, plaintext, Some(c.content), dir, keys);
                 (Ciphertext::default(), vec![(requester, ct)], ns, None)
             }
-            Some((g, _)) => {
+            Some(&(g, _)) => {
                 // The member gets the key again (its copy may be what it lacked) with a new
                 // Sender Key encryption of the message, on a fresh pairwise session.
                 keys.forget_holder(self.id, g, requester);
@@ -860,6 +912,8 @@ impl Device {
         let uplink = self.uplink(done.to_user, dir);
         if self.outbox.is_empty() {
             self.retry_ns = cfg.retry_initial_ns;
+            // An idle device keeps no outbox buffer: a million of them would hold gigabytes.
+            self.outbox = VecDeque::new();
         }
         if self.online && !self.throttled {
             if let Some(next) = self
@@ -894,7 +948,7 @@ impl Device {
         };
         fx.send(hop, ack);
         let (seq, from) = (env.seq, (env.from_device, env.conversation()));
-        let stream = self.streams.entry(from).or_default();
+        let stream = self.streams.entry_or_default(from);
         if cfg.bugs.break_dedup {
             // BUGGIFY: show whatever arrives, as it arrives, duplicates included.
             stream.next_seq = stream.next_seq.max(seq + 1);
@@ -909,11 +963,11 @@ impl Device {
             };
             return fx.record(shown);
         }
-        let fills_placeholder = seq < stream.next_seq && stream.awaiting.contains(&seq);
-        let fills_gap = seq < stream.next_seq && stream.skipped.contains(&seq);
+        let fills_placeholder = seq < stream.next_seq && stream.ext().awaiting.contains(&seq);
+        let fills_gap = seq < stream.next_seq && stream.ext().skipped.contains(&seq);
         if !fills_placeholder
             && !fills_gap
-            && (seq < stream.next_seq || stream.held.contains_key(&seq))
+            && (seq < stream.next_seq || stream.ext().held.contains_key(&seq))
         {
             return fx.record(LedgerEvent::DuplicateSuppressed {
                 msg: env.msg,
@@ -921,10 +975,10 @@ impl Device {
             });
         }
         let slot = self.open(now, &env, dir, keys, fx);
-        let stream = self.streams.entry(from).or_default();
+        let stream = self.streams.entry_or_default(from);
         if fills_placeholder {
             if !slot.placeholder {
-                stream.awaiting.remove(&seq);
+                stream.ext_mut().awaiting.remove(&seq);
                 self.retry_receipts.retain(|r| r.msg != env.msg);
                 let shown = LedgerEvent::Shown {
                     msg: env.msg,
@@ -940,12 +994,13 @@ impl Device {
             return;
         }
         if fills_gap {
-            stream.skipped.remove(&seq);
+            stream.ext_mut().skipped.remove(&seq);
             return self.show(slot, from, seq, fx);
         }
         if seq > stream.next_seq {
-            stream.held.insert(seq, (slot, now));
-            if stream.held.len() > cfg.reorder_held_max || cfg.bugs.break_ordering {
+            let held = &mut stream.ext_mut().held;
+            held.insert(seq, (slot, now));
+            if held.len() > cfg.reorder_held_max || cfg.bugs.break_ordering {
                 // The bound is reached: show what is held now rather than grow without limit.
                 // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
                 return self.flush_stream(from, fx);
@@ -1019,9 +1074,8 @@ impl Device {
                 self.arm_retry(now, fx);
                 let stream = self
                     .streams
-                    .entry((env.from_device, env.conversation()))
-                    .or_default();
-                stream.awaiting.insert(env.seq);
+                    .entry_or_default((env.from_device, env.conversation()));
+                stream.ext_mut().awaiting.insert(env.seq);
                 Slot {
                     msg: env.msg,
                     digest: None,
@@ -1055,7 +1109,7 @@ impl Device {
 
     /// Shows a message (or its placeholder) to the user and advances the stream past it.
     fn show(&mut self, slot: Slot, from: StreamKey, seq: u32, fx: &mut Effects) {
-        let stream = self.streams.entry(from).or_default();
+        let stream = self.streams.entry_or_default(from);
         stream.next_seq = stream.next_seq.max(seq + 1);
         if !slot.placeholder {
             fx.record(LedgerEvent::Shown {
@@ -1077,7 +1131,7 @@ impl Device {
                 return;
             };
             let next = stream.next_seq;
-            let Some((slot, _)) = stream.held.remove(&next) else {
+            let Some((slot, _)) = stream.extra.as_mut().and_then(|e| e.held.remove(&next)) else {
                 return;
             };
             self.show(slot, from, next, fx);
@@ -1089,14 +1143,18 @@ impl Device {
         let Some(stream) = self.streams.get_mut(&from) else {
             return;
         };
-        let held = std::mem::take(&mut stream.held);
+        let Some(extra) = stream.extra.as_mut() else {
+            return;
+        };
+        let held = std::mem::take(&mut extra.held);
         for (seq, (slot, _)) in held {
-            let stream = self.streams.entry(from).or_default();
+            let stream = self.streams.entry_or_default(from);
             for gap in stream.next_seq..seq {
-                if stream.skipped.len() >= SKIPPED_MAX {
-                    stream.skipped.pop_first();
+                let skipped = &mut stream.ext_mut().skipped;
+                if skipped.len() >= SKIPPED_MAX {
+                    skipped.pop_first();
                 }
-                stream.skipped.insert(gap);
+                skipped.insert(gap);
             }
             self.show(slot, from, seq, fx);
         }
@@ -1113,8 +1171,8 @@ impl Device {
         }
         let mut due = Vec::new();
         let mut next_release: Option<SimTime> = None;
-        for (from, stream) in &self.streams {
-            if let Some((_, &(_, since))) = stream.held.iter().next() {
+        for (from, stream) in self.streams.iter() {
+            if let Some((_, &(_, since))) = stream.ext().held.iter().next() {
                 let deadline = since.plus(cfg.reorder_hold_ns);
                 if deadline <= now {
                     due.push(*from);

@@ -10,6 +10,7 @@
 //! the actual decryption must agree with the model, and a disagreement is a decrypt failure.
 
 use super::key_directory::{KeyDirectory, Requester};
+use super::vec_map::VecMap;
 use crate::e2ee::{
     DeviceKeys, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyRecord, SenderKeyState,
     SessionRecord, SignalMessage,
@@ -48,13 +49,26 @@ impl Runner {
     }
 }
 
-/// Operation counts and charged time, by node kind and by message kind.
+impl Runner {
+    pub const ALL: [Runner; 3] = [
+        Runner::GatekeeperDevice,
+        Runner::PartnerDevice,
+        Runner::Gateway,
+    ];
+}
+
+/// Per op: (count, ns charged). Indexed by `op as usize` (`Op::ALL` is in declaration order).
+type PerOp = [(u64, u64); Op::ALL.len()];
+
+/// Operation counts and charged time, by node kind and by message kind. Plain arrays: every
+/// seal and open adds to them (two string-keyed map lookups each were a few percent of a run);
+/// an entry exists once its count is non-zero, as a map entry did once inserted.
 #[derive(Clone, Debug, Default)]
 pub struct CryptoCounts {
-    /// (runner, op) -> (count, ns charged).
-    pub by_node: BTreeMap<(Runner, Op), (u64, u64)>,
-    /// (content kind or "control", op) -> (count, ns charged).
-    pub by_message: BTreeMap<(&'static str, Op), (u64, u64)>,
+    /// By runner (`Runner::ALL` order), then op.
+    node: [PerOp; Runner::ALL.len()],
+    /// By content kind (`ContentKind::ALL` order), then "control" (no kind), then op.
+    message: [PerOp; ContentKind::ALL.len() + 1],
     pub plaintext_bytes: u64,
     pub bundles_without_one_time: u64,
     pub prekey_refills: u64,
@@ -71,23 +85,51 @@ pub struct CryptoCounts {
 
 impl CryptoCounts {
     pub fn add(&mut self, runner: Runner, kind: Option<ContentKind>, op: Op, ns: u64) {
-        let e = self.by_node.entry((runner, op)).or_insert((0, 0));
+        let e = &mut self.node[runner as usize][op as usize];
         e.0 += 1;
         e.1 += ns;
-        let k = kind.map_or("control", ContentKind::key);
-        let e = self.by_message.entry((k, op)).or_insert((0, 0));
+        let k = kind.map_or(ContentKind::ALL.len(), |k| k as usize);
+        let e = &mut self.message[k][op as usize];
         e.0 += 1;
         e.1 += ns;
+    }
+
+    /// (runner, op) -> (count, ns charged), for the ops that ran.
+    pub fn by_node(&self) -> BTreeMap<(Runner, Op), (u64, u64)> {
+        let mut out = BTreeMap::new();
+        for (r, per_op) in Runner::ALL.iter().zip(&self.node) {
+            for (op, &(n, ns)) in Op::ALL.iter().zip(per_op) {
+                if n > 0 {
+                    out.insert((*r, *op), (n, ns));
+                }
+            }
+        }
+        out
+    }
+
+    /// (content kind or "control", op) -> (count, ns charged), for the ops that ran.
+    pub fn by_message(&self) -> BTreeMap<(&'static str, Op), (u64, u64)> {
+        let kinds = ContentKind::ALL.map(ContentKind::key);
+        let keys = kinds.iter().copied().chain(std::iter::once("control"));
+        let mut out = BTreeMap::new();
+        for (k, per_op) in keys.zip(&self.message) {
+            for (op, &(n, ns)) in Op::ALL.iter().zip(per_op) {
+                if n > 0 {
+                    out.insert((k, *op), (n, ns));
+                }
+            }
+        }
+        out
     }
 
     /// Flat counters for summary.json: `<node>.<op>`, `<node>.<op>_ns`, `by_message.<kind>.<op>`.
     pub fn flatten(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
-        for ((r, op), (n, ns)) in &self.by_node {
+        for ((r, op), (n, ns)) in &self.by_node() {
             out.insert(format!("{}.{}", r.key(), op.key()), *n);
             out.insert(format!("{}.{}_ns", r.key(), op.key()), *ns);
         }
-        for ((k, op), (n, ns)) in &self.by_message {
+        for ((k, op), (n, ns)) in &self.by_message() {
             out.insert(format!("by_message.{k}.{}", op.key()), *n);
             out.insert(format!("by_message.{k}.{}_ns", op.key()), *ns);
         }
@@ -133,11 +175,15 @@ struct DeviceState {
     generation: u32,
     // Boxed: a million devices must not each carry key and stream state inline.
     keys: Option<Box<DeviceKeys>>,
+    /// The device's keys were made (its first crypto operation was charged).
+    keyed: bool,
+    /// Real crypto only: modeled crypto draws nothing, and a ChaCha state per device was
+    /// hundreds of bytes at a million devices.
     rng: Option<Box<SimRng>>,
-    /// Per peer device.
-    sessions: BTreeMap<u32, Session>,
+    /// Per peer device (a sorted `Vec`: a device talks to a handful of peers).
+    sessions: VecMap<u32, Session>,
     /// Peers whose identity this device has seen, by generation (for "security code changed").
-    seen_identity: BTreeMap<u32, u32>,
+    seen_identity: VecMap<u32, u32>,
     /// Sender Keys, own and received; boxed, absent for devices in no group.
     groups: Option<Box<GroupKeys>>,
 }
@@ -192,6 +238,9 @@ pub struct Keyring {
     tree: RngTree,
     devices: Vec<DeviceState>,
     pub costs: CostTable,
+    /// `costs` per op (`op as usize`), looked up once: a string-keyed lookup per operation was
+    /// a few percent of a run. `costs` is not changed after construction.
+    op_costs: [(u64, u64); Op::ALL.len()],
     pub counts: CryptoCounts,
     /// The key directory's one-time prekey pools.
     pub directory: KeyDirectory,
@@ -215,9 +264,10 @@ impl Keyring {
             .map(|_| DeviceState {
                 generation: 0,
                 keys: None,
+                keyed: false,
                 rng: None,
-                sessions: BTreeMap::new(),
-                seen_identity: BTreeMap::new(),
+                sessions: VecMap::new(),
+                seen_identity: VecMap::new(),
                 groups: None,
             })
             .collect();
@@ -227,6 +277,7 @@ impl Keyring {
             protocol,
             tree: RngTree::new(seed),
             devices: states,
+            op_costs: Op::ALL.map(|op| costs.ops.get(op.key()).copied().unwrap_or((0, 0))),
             costs,
             counts: CryptoCounts::default(),
             security_code_changed: 0,
@@ -262,8 +313,14 @@ impl Keyring {
         self.mode
     }
 
+    /// `CostTable::cost_ns` from the cached table.
+    fn cost_ns(&self, op: Op, bytes: u64) -> u64 {
+        let (fixed, per_kib) = self.op_costs[op as usize];
+        fixed + per_kib * bytes / 1024
+    }
+
     fn charge(&mut self, runner: Runner, kind: Option<ContentKind>, op: Op, bytes: u64) -> u64 {
-        let ns = self.costs.cost_ns(op, bytes);
+        let ns = self.cost_ns(op, bytes);
         self.counts.add(runner, kind, op, ns);
         ns
     }
@@ -290,20 +347,21 @@ impl Keyring {
         let real = self.mode == CryptoMode::Real;
         let pq = self.protocol == Protocol::Pqxdh;
         let generation = self.devices[d.index()].generation;
-        if self.devices[d.index()].rng.is_some() {
+        if self.devices[d.index()].keyed {
             return 0;
         }
-        let mut rng = self
-            .tree
-            .stream("crypto/device", ((generation as u64) << 32) | d.0 as u64);
+        self.devices[d.index()].keyed = true;
         if real {
+            let mut rng = self
+                .tree
+                .stream("crypto/device", ((generation as u64) << 32) | d.0 as u64);
             let mut keys = DeviceKeys::generate(d.0 & 0x3fff, 1, &mut rng);
             if pq {
                 keys.enable_pqxdh(&mut rng);
             }
             self.devices[d.index()].keys = Some(Box::new(keys));
+            self.devices[d.index()].rng = Some(Box::new(rng));
         }
-        self.devices[d.index()].rng = Some(Box::new(rng));
         self.charge(runner, None, Op::KeyGeneration, 0)
     }
 
@@ -314,7 +372,7 @@ impl Keyring {
             let missing = self.refill_batch.saturating_sub(self.directory.pool_len(d));
             self.directory.upload(d, missing);
             self.counts.prekey_refills += 1;
-            let ns = self.costs.cost_ns(Op::KeyGeneration, 0) * missing as u64;
+            let ns = self.cost_ns(Op::KeyGeneration, 0) * missing as u64;
             self.counts.add(runner, None, Op::KeyGeneration, ns);
         }
     }
@@ -335,6 +393,7 @@ impl Keyring {
         let s = &mut self.devices[d.index()];
         s.generation += 1;
         s.keys = None;
+        s.keyed = false;
         s.rng = None;
         s.sessions.clear();
         s.groups = None;
@@ -519,7 +578,9 @@ impl Keyring {
                     peer_generation: info.sender_generation,
                     prekey_pending: false,
                     renew: false,
-                    real: Some(Box::new(SessionRecord::new())),
+                    // Real crypto only (`real_open` makes it on demand too); a record per
+                    // session was gigabytes at a million devices with modeled crypto.
+                    real: (self.mode == CryptoMode::Real).then(|| Box::new(SessionRecord::new())),
                 },
             );
         }

@@ -8,7 +8,7 @@ use super::{Addr, Directory, Effects, TimerKind};
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::wire::{DeviceId, Envelope, Frame, MsgId, ReceiptKind, UserId};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Clone, Copy, Debug)]
 pub struct MailboxConfig {
@@ -53,7 +53,7 @@ pub struct Mailbox {
     first_device: u32,
     boxes: Vec<DeviceBox>,
     /// Per sender device (any device in the run): (message, copy) already accepted, bounded.
-    accepted: Vec<BTreeSet<(u64, u32)>>,
+    accepted: Accepted,
     queued_total: u64,
     sweep_at: Option<SimTime>,
     /// Control frames (retry receipts) for offline devices, sent when they connect; bounded
@@ -78,7 +78,7 @@ impl Mailbox {
         Mailbox {
             first_device: devices.start,
             boxes,
-            accepted: vec![BTreeSet::new(); all_devices],
+            accepted: Accepted::new(all_devices),
             queued_total: 0,
             sweep_at: None,
             held_control: BTreeMap::new(),
@@ -103,15 +103,10 @@ impl Mailbox {
 
     /// Records a submission; `false` if it was accepted before (a retry whose ack was lost).
     pub fn accept(&mut self, env: &Envelope, cfg: &MailboxConfig) -> bool {
-        let seen = &mut self.accepted[env.from_device.index()];
         // A re-encryption (retry receipt) is a new submission of the same message.
-        if !seen.insert((env.msg.0, env.copy_key())) {
-            return false;
-        }
-        if seen.len() > cfg.dedup_window_max {
-            seen.pop_first();
-        }
-        true
+        let key = (env.msg.0, env.copy_key());
+        self.accepted
+            .insert(env.from_device, key, cfg.dedup_window_max)
     }
 
     /// Accepts a submission and queues one copy per recipient device, each with the ciphertext
@@ -369,6 +364,10 @@ impl Mailbox {
             return false;
         };
         b.queue.remove(pos);
+        if b.queue.is_empty() {
+            // An idle device keeps no queue buffer (a million of them would hold gigabytes).
+            b.queue = VecDeque::new();
+        }
         self.queued_total -= 1;
         b.redeliver_ns = cfg.redeliver_initial_ns;
         if b.online {
@@ -575,9 +574,7 @@ impl Mailbox {
             b.online = false;
             b.redeliver_at = None;
         }
-        for s in &mut self.accepted {
-            s.clear();
-        }
+        self.accepted.clear();
         self.queued_total = 0;
         self.sweep_at = None;
     }
@@ -589,6 +586,53 @@ impl Mailbox {
             b.redeliver_at = None;
         }
         self.sweep_at = None;
+    }
+}
+
+/// The dedup memory of a mailbox: per sender device, the (message, copy) pairs accepted, in
+/// order, at most `dedup_window_max` (the smallest goes first, as a `BTreeSet`'s `pop_first`).
+/// Most devices of a large run never send through a given server: a `u32` each, and a window
+/// only for those that do.
+#[derive(Clone, Debug)]
+struct Accepted {
+    /// Per device: 0, or 1 + its index in `windows`.
+    index: Vec<u32>,
+    windows: Vec<VecDeque<(u64, u32)>>,
+}
+
+impl Accepted {
+    fn new(devices: usize) -> Self {
+        Accepted {
+            index: vec![0; devices],
+            windows: Vec::new(),
+        }
+    }
+
+    /// Records `key` for `device`; `false` if it was there already.
+    fn insert(&mut self, device: DeviceId, key: (u64, u32), max: usize) -> bool {
+        let slot = &mut self.index[device.index()];
+        if *slot == 0 {
+            self.windows.push(VecDeque::new());
+            *slot = self.windows.len() as u32;
+        }
+        let seen = &mut self.windows[*slot as usize - 1];
+        let Err(at) = seen.binary_search(&key) else {
+            return false;
+        };
+        if seen.len() == seen.capacity() {
+            seen.reserve_exact((seen.len() / 2).max(2)); // many small windows: grow by half
+        }
+        seen.insert(at, key);
+        if seen.len() > max {
+            seen.pop_front();
+        }
+        true
+    }
+
+    fn clear(&mut self) {
+        for w in &mut self.windows {
+            w.clear();
+        }
     }
 }
 

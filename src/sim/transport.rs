@@ -33,6 +33,11 @@ impl Slab {
             (self.slots.len() - 1) as u32
         }
     }
+    /// Reads slot `i`'s first word (to pull it into the cache ahead of use).
+    #[inline]
+    pub fn touch(&self, i: u32) -> bool {
+        self.slots.get(i as usize).is_some_and(|s| s.is_some())
+    }
     pub fn get(&self, i: u32) -> Option<&InFlight> {
         self.slots.get(i as usize)?.as_ref()
     }

@@ -54,6 +54,11 @@ pub trait PendingEvents<E> {
     fn peek_time(&self) -> Option<SimTime>;
     /// The earliest event; among equal times, the first pushed.
     fn pop(&mut self) -> Option<(SimTime, E)>;
+    /// The event `pop` would return next, when that is cheap to tell (else `None`): a hint for
+    /// [`crate::engine::World::prefetch`], never needed for correctness.
+    fn peek_next(&self) -> Option<&E> {
+        None
+    }
 }
 
 /// Bits of the time per wheel level.
@@ -245,5 +250,14 @@ impl<E> PendingEvents<E> for EventQueue<E> {
     #[inline]
     fn pop(&mut self) -> Option<(SimTime, E)> {
         EventQueue::pop(self)
+    }
+    /// The front of the lowest occupied level-0 slot; `None` when level 0 is empty (a refill
+    /// would be needed to tell).
+    #[inline]
+    fn peek_next(&self) -> Option<&E> {
+        if self.occupied[0] == 0 {
+            return None;
+        }
+        self.exact[self.occupied[0].trailing_zeros() as usize].front()
     }
 }
