@@ -126,7 +126,7 @@ impl Default for CostTable {
             (Op::SenderKeyDecrypt, 28_000, 700),
             (Op::NoiseHandshake, 180_000, 0),
             (Op::NoiseAead, 400, 300),
-            // Measured on this project's machine (nodes/media/mod.rs, `attachment_cost`): a
+            // Measured on this project's machine (`interop-sim calibrate` times them too): a
             // fixed part (HKDF, key schedule) and a per-KiB part (AES-256-CBC, HMAC and two
             // SHA-256 passes; CBC encryption is serial, decryption is not).
             (Op::AttachmentEncrypt, 1_300, 3_000),

@@ -199,43 +199,4 @@ mod tests {
         );
         assert!(!open_blob(&secret, ContentKind::Text, &enc.blob));
     }
-
-    /// Measures attachment crypto for the cost table (`nodes/keyring.rs`):
-    /// `cargo test --release attachment_cost -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    #[allow(clippy::disallowed_methods)] // wall-clock timing of crypto, not simulation
-    fn attachment_cost() {
-        use crate::e2ee::attachment::{decrypt, encrypt};
-        for kib in [1usize, 64, 1024, 8192] {
-            let file = vec![7u8; kib * 1024];
-            let rounds = (16_384 / kib).max(3);
-            let t = std::time::Instant::now();
-            let mut enc = encrypt(&[1; 32], crate::e2ee::attachment::MediaKind::Image, &file);
-            for _ in 1..rounds {
-                enc = encrypt(&[1; 32], crate::e2ee::attachment::MediaKind::Image, &file);
-            }
-            let e_ns = t.elapsed().as_nanos() as f64 / rounds as f64;
-            let t = std::time::Instant::now();
-            for _ in 0..rounds {
-                let k = crate::e2ee::attachment::MediaKind::Image;
-                let out = decrypt(
-                    &[1; 32],
-                    k,
-                    &enc.blob,
-                    &enc.blob_sha256,
-                    &enc.plaintext_sha256,
-                );
-                assert!(out.is_ok());
-            }
-            let d_ns = t.elapsed().as_nanos() as f64 / rounds as f64;
-            println!(
-                "{kib} KiB: encrypt {:.0} ns ({:.0}/KiB), decrypt {:.0} ns ({:.0}/KiB)",
-                e_ns,
-                e_ns / kib as f64,
-                d_ns,
-                d_ns / kib as f64
-            );
-        }
-    }
 }
