@@ -10,6 +10,12 @@ use interop_sim::{report, shrink, sim};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a simulated run allocates and frees small envelopes and
+/// buffers at millions per second, and glibc's consolidation and chunk unlinking cost about 7 %
+/// of a 1 M-user run. Allocation order never reaches the results (no address is observed).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The baseline scenario, built in so that `interop-sim run` works from any directory.
 const BASELINE: &str = include_str!("../scenarios/baseline.toml");
 const BASELINE_NAME: &str = "scenarios/baseline.toml";
