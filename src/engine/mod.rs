@@ -3,6 +3,7 @@
 //! later capability plugs into one small, well-tested core (DESIGN.md, "Architecture").
 
 pub mod fingerprint;
+pub mod prefetch;
 pub mod queue;
 pub mod rng;
 pub mod run;

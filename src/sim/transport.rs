@@ -35,8 +35,11 @@ impl Slab {
     }
     /// Reads slot `i`'s first word (to pull it into the cache ahead of use).
     #[inline]
-    pub fn touch(&self, i: u32) -> bool {
-        self.slots.get(i as usize).is_some_and(|s| s.is_some())
+    /// A cache hint for slot `i` (see [`crate::engine::prefetch`]).
+    pub fn prefetch(&self, i: u32) {
+        if let Some(slot) = self.slots.get(i as usize) {
+            crate::engine::prefetch::prefetch(slot);
+        }
     }
     pub fn get(&self, i: u32) -> Option<&InFlight> {
         self.slots.get(i as usize)?.as_ref()

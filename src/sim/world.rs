@@ -3,6 +3,7 @@
 use super::cpu::Cpu;
 use super::media::{MediaDraft, MediaWorld};
 use super::transport::{side_of, InFlight, Links, Slab};
+use crate::engine::prefetch::prefetch;
 use crate::engine::{
     self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World,
 };
@@ -1425,21 +1426,20 @@ impl World for Sim {
     /// Reads what the next event will read first (its frame's slot; a timer's device), so that
     /// at a million devices the cache miss overlaps the current event instead of following it.
     fn prefetch(&self, next: &Event) {
-        let word = match *next {
+        match *next {
             Event::Arrive(slot) | Event::Processed(slot) | Event::Emit(slot) => {
-                self.frames.touch(slot)
+                self.frames.prefetch(slot)
             }
             Event::Timer {
                 node: Addr::Device(d),
                 ..
-            } => self
-                .nodes
-                .devices
-                .get(d.index())
-                .is_some_and(|d| d.is_online()),
-            _ => false,
-        };
-        std::hint::black_box(word);
+            } => {
+                if let Some(device) = self.nodes.devices.get(d.index()) {
+                    prefetch(device);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn fingerprint_word(&self, event: &Event) -> u64 {

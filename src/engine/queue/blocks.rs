@@ -188,6 +188,13 @@ impl<T> Bucket<T> {
         }
     }
 
+    /// The oldest item, if any.
+    #[inline]
+    pub(super) fn first(&self) -> Option<&T> {
+        // `own` fills first and is only ever emptied whole, so it holds the oldest item.
+        self.own.first()
+    }
+
     /// Empties the bucket, handing out its items in order: first its own block (give the vector
     /// back with [`Bucket::restore_own`] to keep its capacity), then the overflow list.
     #[inline]

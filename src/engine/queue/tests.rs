@@ -245,7 +245,12 @@ proptest! {
                     seq += 1;
                 }
                 Op::Pop => {
+                    // The prefetch hint, when given, names exactly the event that pops next.
+                    let hinted = PendingEvents::peek_next(q).copied();
                     let got = q.pop();
+                    if let Some(h) = hinted {
+                        prop_assert_eq!(Some(h), got.map(|(_, e)| e));
+                    }
                     prop_assert_eq!(got, reference.pop());
                     if let Some(popped) = got {
                         let in_order = last.is_none_or(|l| l < popped);
