@@ -251,6 +251,13 @@ pub struct Keyring {
 }
 
 impl Keyring {
+    /// A cache hint for device `d`'s key state (see [`crate::engine::prefetch`]).
+    pub fn prefetch(&self, d: DeviceId) {
+        if let Some(state) = self.devices.get(d.index()) {
+            crate::engine::prefetch::prefetch(state);
+        }
+    }
+
     pub fn new(
         devices: usize,
         mode: CryptoMode,

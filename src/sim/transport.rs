@@ -121,6 +121,13 @@ impl Links {
     }
 
     /// The hop class and the link instance a frame from `from` to `to` takes.
+    /// A cache hint for device `d`'s link state (see [`crate::engine::prefetch`]).
+    pub fn prefetch_device(&self, d: crate::wire::DeviceId) {
+        if let Some(state) = self.device.get(d.index()) {
+            crate::engine::prefetch::prefetch(state);
+        }
+    }
+
     pub fn route(&mut self, from: Addr, to: Addr) -> (HopClass, &mut LinkState) {
         use Addr::*;
         match (from, to) {

@@ -33,8 +33,13 @@ mod media_hooks;
 /// Everything that can happen.
 #[derive(Clone, Copy, Debug)]
 pub enum Event {
-    /// A frame lands at its destination's input (before its CPU queue).
-    Arrive(u32),
+    /// A frame lands at its destination's input (before its CPU queue). `to` repeats the
+    /// frame's destination so that the prefetch hook can ask for the destination's state
+    /// before the frame itself has been read.
+    Arrive {
+        slot: u32,
+        to: Addr,
+    },
     /// The destination's CPU finished a frame: the node handles it now.
     Processed(u32),
     Timer {
@@ -610,7 +615,7 @@ impl Sim {
                         replay: copy_is_replay,
                     };
                     let slot = self.frames.insert(copy);
-                    sched.at(copy_at, Event::Arrive(slot));
+                    sched.at(copy_at, Event::Arrive { slot, to });
                     self.count(
                         if copy_is_replay {
                             "replayed_frames"
@@ -627,7 +632,7 @@ impl Sim {
                     tampered,
                     replay: false,
                 });
-                sched.at(at, Event::Arrive(slot));
+                sched.at(at, Event::Arrive { slot, to });
             }
         }
     }
@@ -1372,7 +1377,7 @@ impl World for Sim {
 
     fn handle(&mut self, now: SimTime, event: Event, sched: &mut Scheduler<'_, Event>) {
         match event {
-            Event::Arrive(slot) => self.arrive(now, slot, sched),
+            Event::Arrive { slot, .. } => self.arrive(now, slot, sched),
             Event::DrainTick { index, fetches } => {
                 self.drain_tick(now, index as usize, fetches, sched)
             }
@@ -1427,7 +1432,20 @@ impl World for Sim {
     /// at a million devices the cache miss overlaps the current event instead of following it.
     fn prefetch(&self, next: &Event) {
         match *next {
-            Event::Arrive(slot) | Event::Processed(slot) | Event::Emit(slot) => {
+            Event::Arrive {
+                slot,
+                to: Addr::Device(d),
+            } => {
+                // A device's frame reads the device, its keys and (for its ack) its uplink:
+                // ask for all of them at once instead of one miss after the other.
+                self.frames.prefetch(slot);
+                if let Some(device) = self.nodes.devices.get(d.index()) {
+                    prefetch(device);
+                }
+                self.keys.prefetch(d);
+                self.links.prefetch_device(d);
+            }
+            Event::Arrive { slot, .. } | Event::Processed(slot) | Event::Emit(slot) => {
                 self.frames.prefetch(slot)
             }
             Event::Timer {
@@ -1446,7 +1464,7 @@ impl World for Sim {
         match *event {
             // The slot stands for the frame: slots are handed out deterministically, and reading
             // the frame itself here would cost a cache miss per event.
-            Event::Arrive(slot) => (1 << 60) ^ slot as u64,
+            Event::Arrive { slot, .. } => (1 << 60) ^ slot as u64,
             Event::Processed(slot) => (2 << 60) ^ slot as u64,
             Event::Emit(slot) => (11 << 60) ^ slot as u64,
             Event::DrainTick { index, .. } => (12 << 60) ^ index as u64,

@@ -176,7 +176,7 @@ impl Sim {
                     replay: false,
                 };
                 let slot = self.frames.insert(f);
-                sched.at(at, Event::Arrive(slot));
+                sched.at(at, Event::Arrive { slot, to });
             }
             Transit::Arrives { .. } | Transit::Lost | Transit::QueueFull => {
                 self.count("media_dropped", 1);
