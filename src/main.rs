@@ -16,6 +16,19 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (`mi_option_e` in mimalloc.h, v2 as built by
+/// libmimalloc-sys 0.1): how long freed memory stays committed before it goes back to the OS.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory for a second instead of mimalloc's 10 ms. A run frees and reallocates
+/// hundreds of MB a second; purging it at once had the kernel zero pages for 14 % of a 1 M-user
+/// run (same peak RSS either way).
+fn tune_allocator() {
+    // SAFETY: `mi_option_set` only writes an option word; it is not thread-safe, and this runs
+    // first thing in `main`, before any thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) }
+}
+
 /// The baseline scenario, built in so that `interop-sim run` works from any directory.
 const BASELINE: &str = include_str!("../scenarios/baseline.toml");
 const BASELINE_NAME: &str = "scenarios/baseline.toml";
@@ -199,6 +212,7 @@ pub(crate) enum Outcome {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Run {
         file: None,
