@@ -80,6 +80,19 @@ pub enum Event {
     DrainStart,
 }
 
+/// Bound on the ledger records reserved up front (a scenario's rate can be anything).
+const EXPECTED_MESSAGES_MAX: f64 = 32e6;
+
+/// About how many messages a run writes: the Poisson arrivals and their answers, before group
+/// fan-out and surges (the ledger grows past it if needed).
+fn expected_messages(s: &Scenario) -> usize {
+    let users: f64 = s.providers.iter().map(|p| f64::from(p.users)).sum();
+    let hours = s.run.duration_ns as f64 / 3.6e12;
+    let arrivals = users * s.workload.messages_per_user_hour * hours;
+    let n = arrivals * (1.0 + s.workload.reply_probability) * 1.05;
+    n.clamp(0.0, EXPECTED_MESSAGES_MAX) as usize
+}
+
 /// Which frames `--trace` logs: all of them, or those of one message.
 #[derive(Clone, Copy, Debug)]
 pub enum TraceFilter {
@@ -361,7 +374,7 @@ impl Sim {
             device_cfg,
             link_models,
             frames: Slab::default(),
-            ledger: Ledger::new(),
+            ledger: Ledger::with_capacity(expected_messages(&s)),
             fx: Effects::default(),
             drained: false,
             interval_sent: 0,
