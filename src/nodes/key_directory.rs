@@ -20,7 +20,7 @@
 use crate::engine::SimTime;
 use crate::scenario::BundleFetchLimit;
 use crate::wire::DeviceId;
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 /// What a bundle fetch returns, as the model needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct BundleServed {
 }
 
 /// Who asks for a bundle, for the rate limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Requester {
     Device(DeviceId),
     /// The prekey-drain adversary of fault `index`: one account of its own.
@@ -156,7 +156,10 @@ struct FetchLimiter {
     emission_ns: u64,
     /// How far the TAT may run ahead of now: `(burst - 1) * emission_ns`.
     tolerance_ns: u64,
-    tat: BTreeMap<(Requester, DeviceId), u64>,
+    /// A hash table: at a million devices every session start adds a pair, and a B-tree walk
+    /// was a chain of cache misses per fetch. Only looked up and pruned, never iterated, so
+    /// its order reaches nothing.
+    tat: FxHashMap<(Requester, DeviceId), u64>, // determinism: ok (lookups and retain only)
     prune_at: usize,
 }
 
@@ -174,7 +177,7 @@ impl FetchLimiter {
         FetchLimiter {
             emission_ns,
             tolerance_ns: emission_ns * (burst - 1),
-            tat: BTreeMap::new(),
+            tat: FxHashMap::default(),
             prune_at: PRUNE_LEN_MIN,
         }
     }
