@@ -107,6 +107,13 @@ impl KeyDirectory {
         (self.fetch(d), wait_ns)
     }
 
+    /// A cache hint for device `d`'s pool (see [`crate::engine::prefetch`]).
+    pub fn prefetch(&self, d: DeviceId) {
+        if let Some(pool) = self.pools.get(d.index()) {
+            crate::engine::prefetch::prefetch(pool);
+        }
+    }
+
     /// Whether the pool is below the refill threshold.
     pub fn is_low(&self, d: DeviceId) -> bool {
         self.pool_len(d) < self.refill_below

@@ -251,6 +251,11 @@ pub struct Keyring {
 }
 
 impl Keyring {
+    /// A cache hint for device `d`'s prekey pool in the key directory.
+    pub fn prefetch_directory(&self, d: DeviceId) {
+        self.directory.prefetch(d);
+    }
+
     /// A cache hint for device `d`'s key state (see [`crate::engine::prefetch`]).
     pub fn prefetch(&self, d: DeviceId) {
         if let Some(state) = self.devices.get(d.index()) {
