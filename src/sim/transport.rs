@@ -24,6 +24,16 @@ pub struct Slab {
 }
 
 impl Slab {
+    /// Room for `frames` in flight. Every device connects at the start of a run, so a large
+    /// run begins with one frame in flight per device: growing to that by doubling copied the
+    /// slab into fresh memory each time (4 % of a 90 s, 1 M-user run).
+    pub fn with_capacity(frames: usize) -> Self {
+        Slab {
+            slots: Vec::with_capacity(frames),
+            free: Vec::new(),
+        }
+    }
+
     pub fn insert(&mut self, f: InFlight) -> u32 {
         if let Some(i) = self.free.pop() {
             self.slots[i as usize] = Some(f);
@@ -33,9 +43,8 @@ impl Slab {
             (self.slots.len() - 1) as u32
         }
     }
-    /// Reads slot `i`'s first word (to pull it into the cache ahead of use).
-    #[inline]
     /// A cache hint for slot `i` (see [`crate::engine::prefetch`]).
+    #[inline]
     pub fn prefetch(&self, i: u32) {
         if let Some(slot) = self.slots.get(i as usize) {
             crate::engine::prefetch::prefetch(slot);

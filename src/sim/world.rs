@@ -295,6 +295,7 @@ impl Sim {
     fn new(s: Scenario, bugs: Bugs) -> Self {
         let tree = RngTree::new(s.run.seed);
         let dir = build_directory(&s, &tree);
+        let frames_in_flight = dir.devices() + dir.devices() / 4;
         let d = &s.devices;
         let device_cfg = DeviceConfig {
             retry_initial_ns: d.retry_initial_ns,
@@ -373,7 +374,7 @@ impl Sim {
             servers,
             device_cfg,
             link_models,
-            frames: Slab::default(),
+            frames: Slab::with_capacity(frames_in_flight),
             ledger: Ledger::with_capacity(expected_messages(&s)),
             fx: Effects::default(),
             drained: false,
