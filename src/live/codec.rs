@@ -296,8 +296,8 @@ impl Reader<'_> {
             Ok((MsgId(r.u64()?), DeviceId(r.u32()?)))
         };
         Ok(match tag {
-            1 => Frame::Submit(self.envelope()?),
-            4 => Frame::Deliver(self.envelope()?),
+            1 => Frame::Submit(Box::new(self.envelope()?)),
+            4 => Frame::Deliver(Box::new(self.envelope()?)),
             2 => {
                 let (msg, device) = msg_device(self)?;
                 // Live runs send no re-encryptions: every submission is the original copy.
@@ -445,8 +445,8 @@ mod tests {
     fn every_frame_kind_round_trips() {
         let (msg, device, user) = (MsgId(1), DeviceId(2), UserId(3));
         let frames = vec![
-            Frame::Submit(env(Some(b"abc"))),
-            Frame::Deliver(env(None)),
+            Frame::Submit(Box::new(env(Some(b"abc")))),
+            Frame::Deliver(Box::new(env(None))),
             Frame::SubmitAck {
                 msg,
                 device,

@@ -532,7 +532,7 @@ impl Device {
             .iter()
             .any(|e| self.uplink(e.to_user, dir) == uplink);
         if self.online && !self.throttled && first_for_uplink {
-            fx.send_after(delay_ns, uplink, Frame::Submit(env.clone()));
+            fx.send_after(delay_ns, uplink, Frame::Submit(Box::new(env.clone())));
             self.arm_retry(now, fx);
         }
         if self.outbox.capacity() == 0 {
@@ -702,7 +702,7 @@ impl Device {
         for env in &self.outbox {
             let uplink = self.uplink(env.to_user, dir);
             if !sent.contains(&uplink) {
-                fx.send(uplink, Frame::Submit(env.clone()));
+                fx.send(uplink, Frame::Submit(Box::new(env.clone())));
                 sent.push(uplink);
             }
         }
@@ -858,7 +858,7 @@ impl Device {
                     device: self.id,
                 });
             }
-            Frame::Deliver(env) => self.receive(now, from, env, cfg, dir, keys, fx),
+            Frame::Deliver(env) => self.receive(now, from, *env, cfg, dir, keys, fx),
             Frame::RetryReceipt {
                 msg,
                 requester,
@@ -921,7 +921,7 @@ impl Device {
                 .iter()
                 .find(|e| self.uplink(e.to_user, dir) == uplink)
             {
-                fx.send(uplink, Frame::Submit(next.clone()));
+                fx.send(uplink, Frame::Submit(Box::new(next.clone())));
             }
         }
     }

@@ -309,7 +309,7 @@ impl Mailbox {
             streams.push(p.env.from_device);
             if !p.sent {
                 p.sent = true;
-                fx.send(route(device), Frame::Deliver(p.env.clone()));
+                fx.send(route(device), Frame::Deliver(Box::new(p.env.clone())));
             }
         }
     }
@@ -326,7 +326,7 @@ impl Mailbox {
         for p in b.queue.iter().take(cfg.window_max) {
             if !streams.contains(&p.env.from_device) || cfg.break_ordering {
                 streams.push(p.env.from_device);
-                fx.send(route(device), Frame::Deliver(p.env.clone()));
+                fx.send(route(device), Frame::Deliver(Box::new(p.env.clone())));
             }
         }
     }

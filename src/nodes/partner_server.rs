@@ -48,7 +48,7 @@ impl PartnerServer {
     pub fn handle_frame(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
         let route = |d: DeviceId| Addr::Device(d);
         match frame {
-            Frame::Submit(env) => self.submit(now, env, dir, fx),
+            Frame::Submit(env) => self.submit(now, *env, dir, fx),
             Frame::DeliverAck { msg, device, .. } => {
                 self.mailbox.ack(device, msg, &self.cfg, &route, fx);
             }

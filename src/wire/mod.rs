@@ -173,7 +173,7 @@ pub enum Refusal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// Device -> its server (through adapter and gateway for a partner's interop traffic).
-    Submit(Envelope),
+    Submit(Box<Envelope>),
     /// Server -> sending device: the server has the message ("sent", one tick). `copy` names
     /// which submission of it (see [`Envelope::copy_key`]).
     SubmitAck {
@@ -189,7 +189,7 @@ pub enum Frame {
         reason: Refusal,
     },
     /// Server -> recipient device (fan-out copy).
-    Deliver(Envelope),
+    Deliver(Box<Envelope>),
     /// Recipient device -> server: this device has it.
     DeliverAck {
         msg: MsgId,
