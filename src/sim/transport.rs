@@ -166,3 +166,22 @@ impl Links {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames are moved through the slab and the handlers by value millions of times a
+    /// second: message frames box their envelope so that every frame stays this small.
+    #[test]
+    fn frames_in_flight_stay_small() {
+        let (frame, in_flight) = (
+            std::mem::size_of::<Frame>(),
+            std::mem::size_of::<InFlight>(),
+        );
+        assert!(
+            frame <= 32 && in_flight <= 64,
+            "Frame {frame} bytes, InFlight {in_flight}"
+        );
+    }
+}
