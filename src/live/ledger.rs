@@ -7,6 +7,7 @@
 //! time: the ledger's latency is therefore coordinated-omission corrected (as wrk2 measures).
 
 use crate::engine::SimTime;
+use crate::metrics::ledger::IntervalLatency;
 use crate::metrics::{Ledger, LedgerEvent, Sample, TimeSeries};
 use crate::nodes::Directory;
 use crate::wire::MsgId;
@@ -79,10 +80,25 @@ impl LiveLedger {
                 sent: r.sent,
                 delivered: r.delivered,
                 in_flight: r.in_flight,
+                latency: interval_latency(&r.hist),
                 ..Sample::default()
             })
             .collect();
         ts
+    }
+}
+
+/// The corrected latency percentiles of one interval's deliveries (timeseries.csv), so that a
+/// transient (the first second's ratchet steps, a fault) shows where it happened.
+fn interval_latency(h: &Histogram<u64>) -> IntervalLatency {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    if h.is_empty() {
+        return IntervalLatency::default();
+    }
+    IntervalLatency {
+        p50_ms: Some(ms(h.value_at_quantile(0.50))),
+        p99_ms: Some(ms(h.value_at_quantile(0.99))),
+        max_ms: Some(ms(h.max())),
     }
 }
 

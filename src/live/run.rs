@@ -7,7 +7,7 @@ use super::clock::Clock;
 use super::conn::{ConnStats, Inspector};
 use super::crypto::{Crypto, KeyDirectory};
 use super::ledger::{histogram, LedgerSink};
-use super::node::Shared;
+use super::node::{NodeTask, ServerNode, Shared};
 use super::schedule::{self, Arrivals, Load};
 use super::LiveError;
 use crate::e2ee::DeviceKeys;
@@ -117,12 +117,22 @@ pub struct LiveReport {
     pub gateway_plaintext_hits: u64,
     pub gateway_messages_inspected: u64,
     pub gateway_bytes_inspected: u64,
+    /// Frames the gateway's per-partner rate limit held back (shaped) and refused: when not
+    /// zero, the delivered rate was set by `[capacity.gateway] rate_limit_per_partner`, a
+    /// policy, not by the machine.
+    pub gateway_shaped: u64,
+    pub gateway_rate_limited: u64,
     pub noise_messages: u64,
     pub dropped_queue_full: u64,
     pub interrupted: bool,
     pub wall_s: f64,
     /// The sending window, ms.
     pub window_ms: u64,
+    /// CPU time of the whole process (servers, gateway, generators: user + system) from the
+    /// clock's start to the end of the drain, s; `None` where /proc is not available.
+    pub cpu_s: Option<f64>,
+    /// `cpu_s` per delivered message, us: what one message costs end to end on this machine.
+    pub cpu_us_per_delivered: Option<f64>,
 }
 
 /// A finished live run.
@@ -236,6 +246,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let clock = Clock::start();
+    let cpu_start_s = crate::report::perf::process_cpu_s();
     let ledger = LedgerSink::new(plan.ledger, dir.clone(), s.run.interval_ns);
     let sh = Shared {
         dir: dir.clone(),
@@ -275,6 +286,9 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
     }
     let interrupted = wait_for_end(&sh, WARMUP_NS + duration_ns, opts.drain_max_ns).await;
     let end = clock.now();
+    let cpu_s = crate::report::perf::process_cpu_s()
+        .zip(cpu_start_s)
+        .map(|(b, a)| b - a);
     let _ = stop_tx.send(true);
     let mut reports = Vec::new();
     for h in handles {
@@ -282,8 +296,15 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
             reports.push(r);
         }
     }
+    let mut shaping = (0, 0);
     for h in srv.handles {
-        let _ = h.await;
+        if let Ok(NodeTask {
+            node: ServerNode::Gateway(g),
+            ..
+        }) = h.await
+        {
+            shaping = (g.shaped, g.rate_limited);
+        }
     }
     let stats = sh.stats.clone();
     drop(sh);
@@ -298,6 +319,8 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         interrupted,
         users: &dir,
         rate_tolerance: opts.rate_tolerance,
+        cpu_s,
+        shaping,
     };
     Ok(finish(ledger, summary_in))
 }
@@ -368,8 +391,12 @@ fn shard_specs(
 
 /// Establishes a Signal session for every conversation in the schedule before the clock
 /// starts, as between contacts who have talked before: one message each way, encrypted and
-/// decrypted for real. The live run then measures steady-state messaging, not a burst of
-/// X3DH handshakes in its first seconds.
+/// decrypted for real, the last one in the direction of the conversation's first scheduled
+/// message (the sender spoke last). The live run then measures steady-state messaging, not a
+/// burst of X3DH handshakes in its first seconds, nor every conversation turning at once: a
+/// recipient does its Double Ratchet DH step (three X25519 operations) when the conversation
+/// turns, and ending the warm-up the other way round would put one such turn per
+/// conversation in the first milliseconds of the run (3,110 of them in live-bench).
 fn warm_up_sessions(
     specs: &mut [ShardSpec],
     dir: &Directory,
@@ -378,22 +405,26 @@ fn warm_up_sessions(
 ) {
     let (k, n) = remote.map_or((0, 1), |r| (r.k as usize, r.n.max(1) as usize));
     let shard_of = |d: DeviceId| (d.index() % n == k).then_some((d.index() / n) % shards);
-    let mut pairs = std::collections::BTreeSet::new();
+    // Per conversation, its first scheduled message: (time, from, to).
+    let mut first = BTreeMap::new();
     for spec in specs.iter() {
         for a in &spec.arrivals {
             let (x, y) = (dir.primary_device(a.from), dir.primary_device(a.to));
-            pairs.insert((x.min(y), x.max(y)));
+            let e = first.entry((x.min(y), x.max(y))).or_insert((a.at, x, y));
+            if a.at < e.0 {
+                *e = (a.at, x, y);
+            }
         }
     }
-    for (x, y) in pairs {
-        let (Some(i), Some(j)) = (shard_of(x), shard_of(y)) else {
+    for (_, from, to) in first.into_values() {
+        let (Some(i), Some(j)) = (shard_of(from), shard_of(to)) else {
             continue;
         };
-        for (from, to, si, sj) in [(x, y, i, j), (y, x, j, i)] {
-            let Ok(ct) = specs[si].crypto.encrypt(from, to, b"hello") else {
+        for (a, b, sa, sb) in [(to, from, j, i), (from, to, i, j)] {
+            let Ok(ct) = specs[sa].crypto.encrypt(a, b, b"hello") else {
                 continue;
             };
-            let _ = specs[sj].crypto.decrypt(to, from, &ct);
+            let _ = specs[sb].crypto.decrypt(b, a, &ct);
         }
     }
 }
@@ -466,6 +497,9 @@ struct SummaryInputs<'a> {
     interrupted: bool,
     users: &'a Directory,
     rate_tolerance: f64,
+    cpu_s: Option<f64>,
+    /// The gateway's (shaped, rate-limited) frames.
+    shaping: (u64, u64),
 }
 
 fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
@@ -538,11 +572,15 @@ fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         gateway_plaintext_hits: i.inspector.hits.load(Ordering::Relaxed),
         gateway_messages_inspected: i.inspector.messages.load(Ordering::Relaxed),
         gateway_bytes_inspected: i.inspector.bytes.load(Ordering::Relaxed),
+        gateway_shaped: i.shaping.0,
+        gateway_rate_limited: i.shaping.1,
         noise_messages: i.stats.noise_messages.load(Ordering::Relaxed),
         dropped_queue_full: i.stats.dropped_full.load(Ordering::Relaxed),
         interrupted: i.interrupted,
         wall_s: i.end.as_secs_f64(),
         window_ms: i.load.duration_ns / 1_000_000,
+        cpu_s: i.cpu_s,
+        cpu_us_per_delivered: i.cpu_s.map(|c| c * 1e6 / delivered.max(1) as f64),
     };
     let intervals = l
         .intervals
@@ -580,13 +618,25 @@ pub fn render(r: &LiveReport) -> String {
     let mut s = format!(
         "live: target {:.0}/s, sent {} of {} planned ({:.0}/s), delivered {} ({:.0}/s)\n\
          live: latency CO-corrected p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms; uncorrected p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms\n\
-         live: schedule lag p99 {:.3} ms, max {:.3} ms; dropped arrivals {}; queue-full drops {}; decrypt failures {}; gateway plaintext hits {} in {} messages inspected",
+         live: schedule lag p99 {:.3} ms, max {:.3} ms; dropped arrivals {}; queue-full drops {}; decrypt failures {}; gateway plaintext hits {} in {} messages inspected{}",
         r.target_rate_per_s, r.sent, r.planned, r.achieved_rate_per_s, r.delivered, r.delivered_per_s,
         r.corrected.delivered_p50, r.corrected.delivered_p99, r.corrected.delivered_p999,
         r.uncorrected.delivered_p50, r.uncorrected.delivered_p99, r.uncorrected.delivered_p999,
         r.schedule_lag.delivered_p99, r.schedule_lag.delivered_max, r.dropped_arrivals,
         r.dropped_queue_full, r.decrypt_failures, r.gateway_plaintext_hits, r.gateway_messages_inspected,
+        match (r.cpu_s, r.cpu_us_per_delivered) {
+            (Some(c), Some(u)) => format!("\nlive: process CPU {c:.2} s over the run ({u:.1} us per delivered message)"),
+            _ => String::new(),
+        },
     );
+    if r.gateway_shaped + r.gateway_rate_limited > 0 {
+        s.push_str(&format!(
+            "\nlive: the gateway's per-partner rate limit held back {} frames and refused {}: \
+             the delivered rate and latency reflect [capacity.gateway] rate_limit_per_partner, \
+             not the machine's capacity",
+            r.gateway_shaped, r.gateway_rate_limited
+        ));
+    }
     if !r.rate_reached {
         s.push_str(&format!(
             "\nlive: FAILED: the target rate was NOT reached ({:.0}/s of {:.0}/s, {} arrivals dropped{})",

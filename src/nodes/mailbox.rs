@@ -127,6 +127,12 @@ impl Mailbox {
         }
         let per_device = std::mem::take(&mut env.per_device);
         let only = env.to_device;
+        // A 1:1 message's shared ciphertext, taken out so that `..env.clone()` below does not
+        // copy its bytes only to drop them.
+        let shared = match env.group {
+            Some(_) => None,
+            None => Some(std::mem::take(&mut env.ciphertext)),
+        };
         let mut wake = Vec::new();
         for d in recipients.filter(|d| only.is_none_or(|o| o == *d)) {
             let mine = per_device.iter().find(|(t, _)| *t == d);
@@ -143,7 +149,8 @@ impl Mailbox {
                 // `ciphertext` for all of them.
                 let ciphertext = mine
                     .map(|(_, c)| c.clone())
-                    .unwrap_or_else(|| env.ciphertext.clone());
+                    .or_else(|| shared.clone())
+                    .unwrap_or_default();
                 Envelope {
                     to_device: Some(d),
                     ciphertext,
@@ -616,8 +623,15 @@ impl Accepted {
             *slot = self.windows.len() as u32;
         }
         let seen = &mut self.windows[*slot as usize - 1];
-        let Err(at) = seen.binary_search(&key) else {
-            return false;
+        // A sender's message ids mostly grow: past the newest, no search (a binary search over
+        // a full window touches a dozen cache lines of a window that is cold by now).
+        let at = match seen.back() {
+            Some(&newest) if newest < key => seen.len(),
+            None => 0,
+            Some(_) => match seen.binary_search(&key) {
+                Ok(_) => return false,
+                Err(at) => at,
+            },
         };
         if seen.len() == seen.capacity() {
             seen.reserve_exact((seen.len() / 2).max(2)); // many small windows: grow by half
