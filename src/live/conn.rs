@@ -263,7 +263,7 @@ mod tests {
         Record {
             from: Addr::Device(DeviceId(1)),
             to: Addr::ChatServer,
-            frame: Frame::Submit(Envelope {
+            frame: Frame::Submit(Box::new(Envelope {
                 msg: MsgId(i),
                 from_user: UserId(1),
                 from_device: DeviceId(1),
@@ -280,7 +280,7 @@ mod tests {
                 per_device: Vec::new(),
                 group: None,
                 members: None,
-            }),
+            })),
         }
     }
 
