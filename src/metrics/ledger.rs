@@ -262,10 +262,12 @@ impl Ledger {
 
     /// A ledger with room for `records` messages. A large run's record vector is the biggest
     /// allocation of all; growing it by doubling copied it each time into freshly zeroed
-    /// memory. Reserved room costs no memory until a record is written there.
+    /// memory. Reserved room costs no memory until a record is written there, and a machine
+    /// that cannot reserve it just grows the vector as before.
     pub fn with_capacity(records: usize) -> Self {
         let mut ledger = Self::new();
-        ledger.records.reserve_exact(records);
+        // An optimisation only: on failure the vector grows on demand.
+        let _ = ledger.records.try_reserve_exact(records);
         ledger
     }
 
