@@ -16,8 +16,8 @@ pub trait World {
     /// current one (see [`World::prefetch`]).
     const PREFETCH: bool = false;
     /// A hint: `next` is probably the event after the one about to be handled. A world with
-    /// millions of nodes reads the state `next` will touch, so that its cache misses overlap
-    /// the current event's work. Must not change any state.
+    /// millions of nodes asks for the state `next` will touch (see [`super::prefetch`]), so
+    /// that its cache misses overlap the current event's work. Must not change any state.
     fn prefetch(&self, _next: &Self::Event) {}
 }
 

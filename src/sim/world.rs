@@ -1460,8 +1460,9 @@ impl World for Sim {
 
     const PREFETCH: bool = true;
 
-    /// Reads what the next event will read first (its frame's slot; a timer's device), so that
-    /// at a million devices the cache miss overlaps the current event instead of following it.
+    /// Asks the cache for what the next event reads first (its frame's slot; a device's state,
+    /// keys and uplink; a timer's device), so that at a million devices those misses overlap
+    /// the current event instead of following it.
     fn prefetch(&self, next: &Event) {
         match *next {
             Event::Arrive {
