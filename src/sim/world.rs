@@ -568,12 +568,7 @@ impl Sim {
         if let Frame::Media(m) = frame {
             return self.transmit_media(now, from, to, m, sched);
         }
-        // Sides only while a partition is active: each is a directory lookup (a cache miss per
-        // device at a million devices).
-        let blocked = self.partitions.any_active()
-            && self
-                .partitions
-                .blocks(side_of(from, &self.dir), side_of(to, &self.dir));
+        let blocked = self.partitioned(from, to);
         if self.trace.is_some() {
             self.trace_frame(
                 now,
@@ -649,6 +644,16 @@ impl Sim {
                 sched.at(at, Event::Arrive { slot, to });
             }
         }
+    }
+
+    /// Whether an active partition cuts `from` off from `to`. The sides are looked up only while
+    /// a partition is active: each is a directory lookup (a cache miss per device at a million
+    /// devices).
+    fn partitioned(&self, from: Addr, to: Addr) -> bool {
+        self.partitions.any_active()
+            && self
+                .partitions
+                .blocks(side_of(from, &self.dir), side_of(to, &self.dir))
     }
 
     /// The CPU of a server node; devices have none.

@@ -10,7 +10,7 @@ use crate::nodes::media::{self, pointer, Pointer, POINTER_LEN};
 use crate::nodes::{Addr, Effects};
 use crate::scenario::{ContentKind, HopClass};
 use crate::sim::media::MediaDraft;
-use crate::sim::transport::{side_of, InFlight};
+use crate::sim::transport::InFlight;
 use crate::wire::{DeviceId, Frame, MediaFrame};
 use crate::workload::Draft;
 
@@ -139,9 +139,7 @@ impl Sim {
         sched: &mut Scheduler<'_, Event>,
     ) {
         let frame = Frame::Media(m);
-        let blocked = self
-            .partitions
-            .blocks(side_of(from, &self.dir), side_of(to, &self.dir));
+        let blocked = self.partitioned(from, to);
         if self.trace.is_some() {
             let what = if blocked { "blocked" } else { "send" };
             self.trace_frame(now, what, from, to, &frame);
