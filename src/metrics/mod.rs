@@ -4,6 +4,7 @@
 //! `[expect]`. No node ever decides whether a guarantee held.
 
 pub mod checker;
+pub mod feed;
 pub mod ledger;
 pub mod media;
 pub mod summary;

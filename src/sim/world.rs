@@ -9,8 +9,9 @@ use crate::engine::{
 };
 use crate::faults::{self, Edge};
 use crate::metrics::checker::{self, FaultWindow};
+use crate::metrics::feed::LedgerFeed;
 use crate::metrics::summary::{RunFacts, Utilization};
-use crate::metrics::{Ledger, LedgerEvent, PathKind, Sample, Summary, TimeSeries};
+use crate::metrics::{IntervalLatency, Ledger, LedgerEvent, PathKind, Sample, Summary, TimeSeries};
 use crate::net::latency::{exponential_ns, unit};
 use crate::net::{LinkEffect, LinkModel, Partitions, Transit};
 use crate::nodes::adapter::Adapter;
@@ -79,6 +80,9 @@ pub enum Event {
     /// The send window closes: churn stops and every device comes online to drain.
     DrainStart,
 }
+
+/// Largest plaintext buffer kept for the next message (a text's largest body is 64 KiB).
+const SPARE_PLAINTEXT_MAX: usize = 128 * 1024;
 
 /// Bound on the ledger records reserved up front (a scenario's rate can be anything).
 const EXPECTED_MESSAGES_MAX: f64 = 32e6;
@@ -176,7 +180,7 @@ struct Sim {
     link_models: [LinkModel; 4],
     partitions: Partitions,
     frames: Slab,
-    ledger: Ledger,
+    ledger: LedgerFeed,
     series: TimeSeries,
     workload: Workload,
     net_rng: SimRng,
@@ -197,6 +201,9 @@ struct Sim {
     /// A random word every plaintext carries (metadata-isolation tests look for it).
     pub canary: u64,
     plaintexts_made: u64,
+    /// The last plaintext's buffer, for the next one: a plaintext lives only while it is
+    /// sealed, and at ten million messages its allocation showed.
+    spare_plaintext: Vec<u8>,
     tap: bool,
     tapped: Vec<Vec<u8>>,
     /// Victims per prekey-drain fault.
@@ -375,7 +382,7 @@ impl Sim {
             device_cfg,
             link_models,
             frames: Slab::with_capacity(frames_in_flight),
-            ledger: Ledger::with_capacity(expected_messages(&s)),
+            ledger: LedgerFeed::new(expected_messages(&s)),
             fx: Effects::default(),
             drained: false,
             interval_sent: 0,
@@ -401,6 +408,7 @@ impl Sim {
             .with_bundle_fetch_limit(s.e2ee.bundle_fetch_limit),
             canary,
             plaintexts_made: 0,
+            spare_plaintext: Vec::new(),
             drained_victims: BTreeMap::new(),
             tap: false,
             tapped: Vec::new(),
@@ -514,7 +522,7 @@ impl Sim {
             }
             let dir = &self.dir;
             self.ledger
-                .apply(now, &ev, |d| (dir.user_of(d), dir.device_slot(d)));
+                .apply(now, ev.clone(), |d| (dir.user_of(d), dir.device_slot(d)));
             self.media_reacts(now, node, &ev, sched);
             self.react(now, &ev, sched);
         }
@@ -529,10 +537,9 @@ impl Sim {
         if self.dir.device_slot(device) != 0 {
             return;
         }
-        let Some(r) = self.ledger.record(msg) else {
+        let Some((from, to)) = self.ledger.parties(msg) else {
             return;
         };
-        let (from, to) = (r.from_user, r.to_user);
         if from == to || self.dir.user_of(device) != to {
             return; // a copy on the sender's own other device
         }
@@ -706,7 +713,7 @@ impl Sim {
         if tampered && !matches!(to, Addr::Device(_)) {
             // The Noise transport's AEAD refuses the frame before any handler sees it.
             self.frames.take(slot);
-            self.ledger.counts.tamper_detected += 1;
+            self.ledger.tamper_detected();
             return;
         }
         let noise_ns = if to == Addr::Gateway {
@@ -874,6 +881,7 @@ impl Sim {
         if !accepted {
             self.count("outbox_full", 1);
         }
+        self.keep_spare(plaintext);
     }
 
     /// Asks for the state a message from `from` to `to` reads (both users' devices and keys,
@@ -983,14 +991,24 @@ impl Sim {
         if !accepted {
             self.count("outbox_full", 1);
         }
+        self.keep_spare(plaintext);
     }
 
     /// A message body as an app would serialize it: its content type, the run's canary (so a
     /// test can prove no plaintext leaks into the gateway, adapters or partner servers), a
     /// counter that makes every plaintext unique, and filler up to the drawn size.
+    /// Keeps a sealed plaintext's buffer for the next message (not a huge one).
+    fn keep_spare(&mut self, plaintext: Vec<u8>) {
+        if plaintext.capacity() <= SPARE_PLAINTEXT_MAX {
+            self.spare_plaintext = plaintext;
+        }
+    }
+
     fn plaintext(&mut self, content: ContentKind, body_bytes: u32) -> Vec<u8> {
         self.plaintexts_made += 1;
-        let mut p = Vec::with_capacity(body_bytes as usize + 32);
+        let mut p = std::mem::take(&mut self.spare_plaintext);
+        p.clear();
+        p.reserve(body_bytes as usize + 32);
         p.push(content as u8);
         p.extend_from_slice(content.key().as_bytes());
         p.extend_from_slice(&self.canary.to_le_bytes());
@@ -1065,15 +1083,17 @@ impl Sim {
             t_s: now.as_secs_f64(),
             sent: std::mem::take(&mut self.interval_sent),
             delivered: std::mem::take(&mut self.interval_shown),
-            in_flight: self.ledger.counts.in_flight,
+            // The ledger fills these in (`LedgerFeed::sample`).
+            in_flight: 0,
             offline_queue,
             gateway_queue: self.servers.gateway.in_system(),
             gateway_utilization: self.servers.gateway.take_interval_utilization(interval),
             chat_server_utilization: self.servers.chat.take_interval_utilization(interval),
             adapter_utilization: adapters_util,
-            latency: self.ledger.take_interval_latency(),
+            latency: IntervalLatency::default(),
         };
         self.series.rows.push(row);
+        self.ledger.sample();
         let next = now.plus(interval);
         if next.as_nanos() <= self.s.run.duration_ns + self.s.run.drain_ns {
             sched.at(next, Event::Sample);
@@ -1449,7 +1469,7 @@ impl World for Sim {
                 }
             }
             Event::Read { msg, device } => {
-                let Some(sender) = self.ledger.record(msg).map(|r| r.from_user) else {
+                let Some(sender) = self.ledger.parties(msg).map(|(from, _)| from) else {
                     return;
                 };
                 self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
@@ -1548,7 +1568,15 @@ impl Sim {
         }
     }
 
-    fn finish(mut self, outcome: engine::RunOutcome, scenario_hash: String) -> RunResult {
+    /// The run's results. Takes what they need out of the simulation and leaves the rest of
+    /// its state for the caller to drop.
+    fn finish(&mut self, outcome: engine::RunOutcome, scenario_hash: String) -> RunResult {
+        let kept = self.ledger.finish();
+        for (row, (in_flight, latency)) in self.series.rows.iter_mut().zip(kept.samples) {
+            row.in_flight = in_flight;
+            row.latency = latency;
+        }
+        let ledger = kept.ledger;
         let elapsed = outcome.end_time.as_nanos().max(1);
         let util = |c: &Cpu| Utilization {
             utilization_mean: c.mean_utilization(elapsed),
@@ -1599,7 +1627,7 @@ impl Sim {
             .map(|p| p.pushes_sent())
             .sum();
         self.count("partner_pushes", pushes);
-        let (sync, synced) = self.ledger.records().iter().fold((0, 0), |(a, b), r| {
+        let (sync, synced) = ledger.records().iter().fold((0, 0), |(a, b), r| {
             (
                 a + r.sync_mask.count_ones() as u64,
                 b + (r.synced_mask & r.sync_mask).count_ones() as u64,
@@ -1623,8 +1651,8 @@ impl Sim {
         let names: Vec<String> = self.s.providers.iter().map(|p| p.name.clone()).collect();
         let user = |u: UserId| format!("user {} ({})", u.0, names[dir.provider_of_user(u).index()]);
         let end_ns = outcome.end_time.as_nanos();
-        let violations = checker::violations(&self.ledger, &windows, &user, end_ns);
-        let liveness = checker::liveness(&self.ledger, &windows, end_ns);
+        let violations = checker::violations(&ledger, &windows, &user, end_ns);
+        let liveness = checker::liveness(&ledger, &windows, end_ns);
         let mut crypto = self.keys.counts.flatten();
         crypto.insert(
             "security_code_changed".to_string(),
@@ -1632,7 +1660,7 @@ impl Sim {
         );
         crypto.insert(
             "decrypt_failed_events".to_string(),
-            self.ledger.counts.decrypt_failed_events,
+            ledger.counts.decrypt_failed_events,
         );
         let facts = RunFacts {
             crypto,
@@ -1651,9 +1679,9 @@ impl Sim {
             nodes,
             work: self.work.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         };
-        let summary = Summary::build(&self.ledger, facts, &self.s.expect);
+        let summary = Summary::build(&ledger, facts, &self.s.expect);
         RunResult {
-            verified_plaintexts: self.ledger.counts.verified,
+            verified_plaintexts: ledger.counts.verified,
             media_verified: self.media.verified,
             media_blobs_opened: self.media.blobs_opened,
             media_disagreed: self.media.disagreed,
@@ -1661,10 +1689,10 @@ impl Sim {
             tapped: std::mem::take(&mut self.tapped),
             crypto_charged_ns: self.keys.counts.by_node().values().map(|(_, ns)| ns).sum(),
             summary,
-            timeseries: self.series,
-            ledger: self.ledger,
+            timeseries: std::mem::take(&mut self.series),
+            ledger,
             stop: outcome.stop,
-            trace: self.trace_lines,
+            trace: std::mem::take(&mut self.trace_lines),
         }
     }
 }
@@ -1724,5 +1752,20 @@ pub fn run_with(s: &Scenario, scenario_hash: &str, options: RunOptions) -> RunRe
         time_max: SimTime::from_nanos(s.run.duration_ns.saturating_add(s.run.drain_ns)),
     };
     let outcome = engine::run(&mut sim, &mut q, limits);
-    sim.finish(outcome, scenario_hash.to_string())
+    let result = sim.finish(outcome, scenario_hash.to_string());
+    drop_aside((sim, q));
+    result
+}
+
+/// Drops a finished run's state on a thread of its own: freeing a million devices' state
+/// takes about a second, which the caller spends writing results instead. Nothing observable
+/// depends on when memory is freed.
+fn drop_aside<T: Send + 'static>(state: T) {
+    if std::thread::Builder::new()
+        .name("drop-sim".into())
+        .spawn(move || drop(state))
+        .is_err()
+    {
+        // No thread to spare: the state was moved into the failed closure and dropped here.
+    }
 }

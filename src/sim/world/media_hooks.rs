@@ -69,7 +69,7 @@ impl Sim {
             (&LedgerEvent::Shown { msg, device, .. }, _) => {
                 // The recipient's devices fetch the blob; the sender's other devices (sync
                 // copies) are not counted among the fetches the store waits for.
-                let recipient = self.ledger.record(msg).map(|r| r.to_user);
+                let recipient = self.ledger.parties(msg).map(|(_, to)| to);
                 if recipient != Some(self.dir.user_of(device)) {
                     return;
                 }

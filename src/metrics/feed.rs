@@ -1,0 +1,389 @@
+//! The simulation's handle on its [`Ledger`], which lives on a thread of its own.
+//!
+//! Bookkeeping is a tenth of a large run: the in-order check's table of streams, the latency
+//! histograms, and the first touch of gigabytes of records. None of it feeds back into the
+//! simulation, which only needs a message's sender and recipient while it runs (for replies,
+//! reads and media fetches), so the ledger can follow on the other core. What it computes is
+//! unchanged: it folds the same operations in the same order, whichever thread does it, and
+//! the interval values the timeseries reads mid-run (messages in flight, latency percentiles)
+//! are taken at a marker in that order and handed back at the end.
+
+use super::ledger::{IntervalLatency, Ledger, LedgerEvent, PathKind};
+use crate::engine::SimTime;
+use crate::scenario::ContentKind;
+use crate::wire::{DeviceId, MsgId, UserId};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+/// Operations sent to the ledger thread in one go: a few hundred kilobytes.
+const BATCH: usize = 4096;
+/// Batches in flight at most: the simulation waits for the ledger beyond that.
+const BATCHES_IN_FLIGHT: usize = 16;
+
+/// One thing the ledger is told, in the order the simulation did it.
+#[derive(Debug)]
+enum Op {
+    Create {
+        now: SimTime,
+        from_user: UserId,
+        from_device: DeviceId,
+        to_user: UserId,
+        content: ContentKind,
+        path: PathKind,
+        bytes: u32,
+        digest: u64,
+    },
+    /// A node's event, with the user and slot of the device it is about (resolved by the
+    /// simulation, which owns the directory).
+    Apply {
+        now: SimTime,
+        event: LedgerEvent,
+        owner: (UserId, u32),
+    },
+    TamperDetected,
+    /// The end of a timeseries interval.
+    Sample,
+}
+
+/// What the ledger thread hands back.
+pub struct Kept {
+    pub ledger: Ledger,
+    /// Per timeseries interval, in order: messages in flight at its end, and its latency.
+    pub samples: Vec<(u64, IntervalLatency)>,
+}
+
+impl Kept {
+    fn new(records: usize) -> Self {
+        Kept {
+            ledger: Ledger::with_capacity(records),
+            samples: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, op: Op) {
+        match op {
+            Op::Create {
+                now,
+                from_user,
+                from_device,
+                to_user,
+                content,
+                path,
+                bytes,
+                digest,
+            } => {
+                self.ledger.create(
+                    now,
+                    from_user,
+                    from_device,
+                    to_user,
+                    content,
+                    path,
+                    bytes,
+                    digest,
+                );
+            }
+            Op::Apply { now, event, owner } => self.ledger.apply(now, &event, |_| owner),
+            Op::TamperDetected => self.ledger.counts.tamper_detected += 1,
+            Op::Sample => {
+                let in_flight = self.ledger.counts.in_flight;
+                let latency = self.ledger.take_interval_latency();
+                self.samples.push((in_flight, latency));
+            }
+        }
+    }
+}
+
+/// The ledger thread's end of the pipe.
+struct Worker {
+    ops: SyncSender<Vec<Op>>,
+    /// Emptied batches coming back, so that the steady state allocates none.
+    empties: Receiver<Vec<Op>>,
+    thread: JoinHandle<Kept>,
+}
+
+enum Keeper {
+    Thread(Worker),
+    /// No thread could be started: the ledger is kept here, and told at once.
+    Inline(Box<Kept>),
+}
+
+/// The simulation's side of the ledger.
+pub struct LedgerFeed {
+    /// Sender and recipient by message id (ids are dense, in creation order).
+    parties: Vec<(UserId, UserId)>,
+    batch: Vec<Op>,
+    keeper: Keeper,
+}
+
+impl LedgerFeed {
+    /// A ledger with room for `records` messages, kept on a thread of its own when one can be
+    /// started.
+    pub fn new(records: usize) -> Self {
+        let mut parties = Vec::new();
+        // An optimisation only: on failure the vector grows on demand.
+        let _ = parties.try_reserve_exact(records);
+        LedgerFeed {
+            parties,
+            batch: Vec::new(),
+            keeper: spawn(records),
+        }
+    }
+
+    /// A ledger folded on the caller's thread (tests compare the two).
+    pub fn inline(records: usize) -> Self {
+        LedgerFeed {
+            parties: Vec::new(),
+            batch: Vec::new(),
+            keeper: Keeper::Inline(Box::new(Kept::new(records))),
+        }
+    }
+
+    /// A message was created; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &mut self,
+        now: SimTime,
+        from_user: UserId,
+        from_device: DeviceId,
+        to_user: UserId,
+        content: ContentKind,
+        path: PathKind,
+        bytes: u32,
+        digest: u64,
+    ) -> MsgId {
+        let id = MsgId(self.parties.len() as u64);
+        self.parties.push((from_user, to_user));
+        self.send(Op::Create {
+            now,
+            from_user,
+            from_device,
+            to_user,
+            content,
+            path,
+            bytes,
+            digest,
+        });
+        id
+    }
+
+    /// A node's event; `owner` gives a device's user and its position among the user's
+    /// devices (only the event's own device is asked for).
+    pub fn apply(
+        &mut self,
+        now: SimTime,
+        event: LedgerEvent,
+        owner: impl Fn(DeviceId) -> (UserId, u32),
+    ) {
+        let owner = event.device().map_or((UserId(u32::MAX), 0), owner);
+        self.send(Op::Apply { now, event, owner });
+    }
+
+    pub fn tamper_detected(&mut self) {
+        self.send(Op::TamperDetected);
+    }
+
+    /// Marks the end of a timeseries interval; its values come back with [`Kept::samples`].
+    pub fn sample(&mut self) {
+        self.send(Op::Sample);
+    }
+
+    /// The sender and recipient of message `msg`.
+    pub fn parties(&self, msg: MsgId) -> Option<(UserId, UserId)> {
+        self.parties.get(msg.0 as usize).copied()
+    }
+
+    /// Waits for the ledger to take everything told so far, and returns it (the feed is left
+    /// with an empty ledger of its own).
+    pub fn finish(&mut self) -> Kept {
+        self.flush();
+        let keeper = std::mem::replace(&mut self.keeper, Keeper::Inline(Box::new(Kept::new(0))));
+        match keeper {
+            Keeper::Inline(kept) => *kept,
+            Keeper::Thread(w) => {
+                drop(w.ops);
+                match w.thread.join() {
+                    Ok(kept) => kept,
+                    // A bug in the ledger: carry its panic over to the caller's thread.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, op: Op) {
+        match &mut self.keeper {
+            Keeper::Inline(kept) => kept.take(op),
+            Keeper::Thread(_) => {
+                if self.batch.capacity() == 0 {
+                    self.batch.reserve_exact(BATCH);
+                }
+                self.batch.push(op);
+                if self.batch.len() >= BATCH {
+                    self.flush();
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let Keeper::Thread(w) = &mut self.keeper else {
+            return;
+        };
+        if self.batch.is_empty() {
+            return;
+        }
+        let next = w.empties.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut self.batch, next);
+        if let Err(mpsc::SendError(full)) = w.ops.send(full) {
+            // The ledger thread is gone (it panicked): `finish` reports why. Keep the batch so
+            // that nothing is silently dropped before then.
+            self.batch = full;
+        }
+    }
+}
+
+/// Starts the ledger thread, or keeps the ledger inline when no thread can be started. The
+/// thread makes the ledger itself, so that its records are first touched on its own core.
+fn spawn(records: usize) -> Keeper {
+    let (ops, inbox) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
+    let (give_back, empties) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
+    let started = std::thread::Builder::new()
+        .name("ledger".into())
+        .spawn(move || {
+            let mut kept = Kept::new(records);
+            for mut batch in inbox {
+                for op in batch.drain(..) {
+                    kept.take(op);
+                }
+                let _ = give_back.try_send(batch);
+            }
+            kept
+        });
+    match started {
+        Ok(thread) => Keeper::Thread(Worker {
+            ops,
+            empties,
+            thread,
+        }),
+        Err(_) => Keeper::Inline(Box::new(Kept::new(records))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Conversation;
+
+    /// Tells `feed` a small run: messages to two-device users (user `u` has devices `2u` and
+    /// `2u + 1`), shown out of order once and twice on one device, with interval markers.
+    fn tell(feed: &mut LedgerFeed) {
+        let owner = |d: DeviceId| (UserId(d.0 / 2), d.0 % 2);
+        let t = SimTime::from_nanos;
+        for m in 0..3u32 {
+            let to = UserId(1 + m % 2);
+            let msg = feed.create(
+                t(u64::from(m)),
+                UserId(0),
+                DeviceId(0),
+                to,
+                ContentKind::Text,
+                PathKind::Native,
+                100,
+                7,
+            );
+            assert_eq!(msg, MsgId(u64::from(m)));
+            let accepted = LedgerEvent::Accepted {
+                msg,
+                devices: 0b11,
+                sync: 0,
+            };
+            feed.apply(t(10), accepted, owner);
+        }
+        feed.sample();
+        for (msg, device, seq) in [
+            (1, 4, 0),
+            (0, 2, 0),
+            (2, 2, 1),
+            (2, 2, 1),
+            (2, 3, 1),
+            (0, 3, 0),
+        ] {
+            let shown = LedgerEvent::Shown {
+                msg: MsgId(msg),
+                device: DeviceId(device),
+                from_device: DeviceId(0),
+                conversation: Conversation::Direct(UserId(0)),
+                seq,
+                digest: None,
+                late: false,
+            };
+            feed.apply(t(1_000_000 * (msg + 1)), shown, owner);
+        }
+        feed.tamper_detected();
+        feed.sample();
+    }
+
+    #[test]
+    fn the_ledger_thread_keeps_what_an_inline_ledger_keeps() {
+        let mut threaded = LedgerFeed::new(16);
+        assert!(matches!(threaded.keeper, Keeper::Thread(_)));
+        let mut inline = LedgerFeed::inline(16);
+        tell(&mut threaded);
+        tell(&mut inline);
+        assert_eq!(threaded.parties(MsgId(1)), Some((UserId(0), UserId(2))));
+        assert_eq!(threaded.parties(MsgId(3)), None);
+        let (a, b) = (threaded.finish(), inline.finish());
+        assert_eq!(a.ledger.records().len(), 3);
+        assert_eq!(
+            format!("{:?}", a.ledger.records()),
+            format!("{:?}", b.ledger.records())
+        );
+        assert_eq!(
+            format!("{:?}", a.ledger.counts),
+            format!("{:?}", b.ledger.counts)
+        );
+        assert_eq!(a.samples, b.samples);
+        assert_eq!(a.samples.len(), 2);
+        assert_eq!(
+            a.samples[0].0, 3,
+            "three accepted, none shown at the first marker"
+        );
+        assert_eq!(a.ledger.counts.duplicates_shown, 1);
+        assert_eq!(a.ledger.counts.tamper_detected, 1);
+        assert_eq!(
+            a.ledger.counts.out_of_order, 1,
+            "message 0 after 2 on device 3"
+        );
+        assert_eq!(a.ledger.latency_all.len(), 5);
+    }
+
+    #[test]
+    fn more_operations_than_a_batch_all_arrive_in_order() {
+        let mut feed = LedgerFeed::new(0);
+        let n = 3 * BATCH + 5;
+        for i in 0..n {
+            feed.create(
+                SimTime::from_nanos(i as u64),
+                UserId(0),
+                DeviceId(0),
+                UserId(1),
+                ContentKind::Text,
+                PathKind::Native,
+                1,
+                0,
+            );
+            if i % 1000 == 0 {
+                feed.sample();
+            }
+        }
+        let kept = feed.finish();
+        assert_eq!(kept.ledger.records().len(), n);
+        assert!(kept
+            .ledger
+            .records()
+            .windows(2)
+            .all(|w| w[0].created < w[1].created));
+        assert_eq!(kept.samples.len(), n.div_ceil(1000));
+    }
+}
