@@ -417,6 +417,8 @@ impl Shard {
                     }
                 }
                 Output::Timer { at, timer } => self.push_timer(at, d, Some(timer)),
+                // Left to fire: the device ignores a timer it no longer has armed.
+                Output::CancelTimer { .. } => {}
             }
         }
     }

@@ -410,6 +410,8 @@ impl NodeTask {
                     frame,
                 } => self.push_pending(now.plus(delay_ns), Pending::Send(to, frame)),
                 Output::Timer { at, timer } => self.push_pending(at, Pending::Timer(timer)),
+                // Left to fire: the node ignores a timer it no longer has armed.
+                Output::CancelTimer { .. } => {}
             }
         }
     }

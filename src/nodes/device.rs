@@ -731,6 +731,21 @@ impl Device {
             .retain(|r| r.sends < RETRY_RECEIPT_SENDS_MAX);
     }
 
+    /// Nothing left to retry: the retry timer would only find the device idle, so it goes,
+    /// and the next message arms its own (instead of inheriting this one's, which fired
+    /// early for it and resent it needlessly). Not while throttled: the timer ends that.
+    fn disarm_retry_if_idle(&mut self, fx: &mut Effects) {
+        let idle = self.outbox.is_empty()
+            && self.connecting.is_empty()
+            && self.retry_receipts.is_empty()
+            && !self.throttled;
+        if idle {
+            if let Some(at) = self.retry_at.take() {
+                fx.cancel_timer(at, TimerKind::OutboxRetry);
+            }
+        }
+    }
+
     fn arm_retry(&mut self, now: SimTime, fx: &mut Effects) {
         if self.retry_at.is_none() {
             let at = now.plus(self.retry_ns);
@@ -831,7 +846,8 @@ impl Device {
         match frame {
             Frame::SubmitAck { msg, copy, .. } => self.acked(msg, copy, cfg, dir, fx),
             Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
-                self.connecting.retain(|s| !from_server(*s, from))
+                self.connecting.retain(|s| !from_server(*s, from));
+                self.disarm_retry_if_idle(fx);
             }
             Frame::ConnectAck { .. } => {} // the ack of an older connection
             Frame::Refused { msg, to_user, .. } => {
@@ -914,6 +930,7 @@ impl Device {
             self.retry_ns = cfg.retry_initial_ns;
             // An idle device keeps no outbox buffer: a million of them would hold gigabytes.
             self.outbox = VecDeque::new();
+            self.disarm_retry_if_idle(fx);
         }
         if self.online && !self.throttled {
             if let Some(next) = self

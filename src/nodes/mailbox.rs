@@ -374,6 +374,13 @@ impl Mailbox {
         if b.queue.is_empty() {
             // An idle device keeps no queue buffer (a million of them would hold gigabytes).
             b.queue = VecDeque::new();
+            // Nothing left to redeliver: the timer goes (the next copy arms its own). Not
+            // while paused: the timer ends the pause.
+            if !b.paused {
+                if let Some(at) = b.redeliver_at.take() {
+                    fx.cancel_timer(at, TimerKind::Redeliver(device));
+                }
+            }
         }
         self.queued_total -= 1;
         b.redeliver_ns = cfg.redeliver_initial_ns;

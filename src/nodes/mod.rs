@@ -59,7 +59,7 @@ impl Addr {
 }
 
 /// A node's timers. Nodes keep the instant each one is armed for and ignore a stale firing, so
-/// the driver never has to cancel an event.
+/// a driver need not drop a cancelled timer ([`Output::CancelTimer`] lets it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerKind {
     /// A device's outbox retry.
@@ -103,6 +103,12 @@ pub enum Output {
         at: SimTime,
         timer: TimerKind,
     },
+    /// The timer armed for `at` is no longer needed. A driver may drop it (the simulator does,
+    /// see `sim::timers`) or let it fire: the node ignores a timer it no longer has armed.
+    CancelTimer {
+        at: SimTime,
+        timer: TimerKind,
+    },
 }
 
 /// The buffer a node writes its outputs into; the driver drains it after each call.
@@ -131,6 +137,9 @@ impl Effects {
     }
     pub fn timer(&mut self, at: SimTime, timer: TimerKind) {
         self.outputs.push(Output::Timer { at, timer });
+    }
+    pub fn cancel_timer(&mut self, at: SimTime, timer: TimerKind) {
+        self.outputs.push(Output::CancelTimer { at, timer });
     }
     pub fn record(&mut self, event: LedgerEvent) {
         self.ledger.push(event);

@@ -4,6 +4,7 @@
 
 pub mod cpu;
 mod media;
+mod timers;
 mod transport;
 mod world;
 

@@ -2,6 +2,7 @@
 
 use super::cpu::Cpu;
 use super::media::{MediaDraft, MediaWorld};
+use super::timers::TimerFifo;
 use super::transport::{side_of, InFlight, Links, Slab};
 use crate::engine::prefetch::prefetch;
 use crate::engine::{
@@ -49,6 +50,8 @@ pub enum Event {
     },
     /// A frame a node held back (shaping) leaves now.
     Emit(u32),
+    /// Retry timers of the initial delay are due (see [`TimerFifo`]).
+    RetryTimersDue,
     /// The prekey-drain adversary fetches bundles (once a second while its fault lasts).
     DrainTick {
         index: u16,
@@ -176,6 +179,9 @@ struct Sim {
     nodes: Nodes,
     servers: Servers,
     device_cfg: DeviceConfig,
+    /// Outbox retries and redeliveries armed with the initial delay: almost all are cancelled
+    /// by the ack, and kept out of the event queue they cost nothing more.
+    retry_timers: TimerFifo,
     links: Links,
     link_models: [LinkModel; 4],
     partitions: Partitions,
@@ -379,6 +385,7 @@ impl Sim {
             dir,
             nodes,
             servers,
+            retry_timers: TimerFifo::new(device_cfg.retry_initial_ns),
             device_cfg,
             link_models,
             frames: Slab::with_capacity(frames_in_flight),
@@ -504,7 +511,21 @@ impl Sim {
                     let slot = self.frames.insert(held);
                     sched.at(now.plus(delay_ns), Event::Emit(slot));
                 }
-                Output::Timer { at, timer } => sched.at(at, Event::Timer { node, timer }),
+                Output::Timer { at, timer } => {
+                    let (taken, wake) = match timer {
+                        TimerKind::OutboxRetry | TimerKind::Redeliver(_) => {
+                            self.retry_timers.arm(now, at, node, timer)
+                        }
+                        _ => (false, None),
+                    };
+                    if let Some(wake) = wake {
+                        sched.at(wake, Event::RetryTimersDue);
+                    }
+                    if !taken {
+                        sched.at(at, Event::Timer { node, timer });
+                    }
+                }
+                Output::CancelTimer { at, timer } => self.retry_timers.cancel(at, node, timer),
             }
         }
         for opened in fx.media.drain(..) {
@@ -1447,6 +1468,14 @@ impl World for Sim {
             Event::Timer { node, timer } => {
                 self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx))
             }
+            Event::RetryTimersDue => {
+                for (node, timer) in self.retry_timers.take_due(now) {
+                    self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx));
+                }
+                if let Some(wake) = self.retry_timers.rewake() {
+                    sched.at(wake, Event::RetryTimersDue);
+                }
+            }
             Event::Compose => {
                 let d = self.workload.draft(&self.dir);
                 match d.group {
@@ -1537,6 +1566,7 @@ impl World for Sim {
             Event::Fault { index, .. } => (8 << 60) ^ index as u64,
             Event::Sample => 9 << 60,
             Event::DrainStart => 10 << 60,
+            Event::RetryTimersDue => 14 << 60,
         }
     }
 }
