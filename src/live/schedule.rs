@@ -3,6 +3,7 @@
 //! is then measured from each arrival's intended time, which corrects coordinated omission.
 
 use crate::engine::{RngTree, SimTime};
+use crate::metrics::ledger::NewMessage;
 use crate::metrics::{Ledger, PathKind};
 use crate::net::latency::exponential_ns;
 use crate::nodes::Directory;
@@ -119,7 +120,16 @@ pub fn plan(
         };
         let device = dir.primary_device(d.from);
         let content: ContentKind = d.content;
-        let msg = ledger.create(at, d.from, device, d.to, content, path, body_bytes, 0);
+        let message = NewMessage {
+            from_user: d.from,
+            from_device: device,
+            to_user: d.to,
+            content,
+            path,
+            bytes: body_bytes,
+            digest: 0,
+        };
+        let msg = ledger.create(at, message);
         arrivals.push(Arrival {
             msg,
             at,
@@ -161,16 +171,16 @@ pub fn slice(plan: &Schedule, dir: &Directory, k: u32, n: u32) -> Schedule {
             PathKind::Native
         };
         let from_device = dir.primary_device(a.from);
-        let msg = ledger.create(
-            a.at,
-            a.from,
+        let message = NewMessage {
+            from_user: a.from,
             from_device,
-            to,
-            r.content,
+            to_user: to,
+            content: r.content,
             path,
-            a.body_bytes,
-            0,
-        );
+            bytes: a.body_bytes,
+            digest: 0,
+        };
+        let msg = ledger.create(a.at, message);
         arrivals.push(Arrival { msg, to, ..*a });
     }
     Schedule { arrivals, ledger }

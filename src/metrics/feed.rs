@@ -8,9 +8,8 @@
 //! the interval values the timeseries reads mid-run (messages in flight, latency percentiles)
 //! are taken at a marker in that order and handed back at the end.
 
-use super::ledger::{IntervalLatency, Ledger, LedgerEvent, PathKind};
+use super::ledger::{IntervalLatency, Ledger, LedgerEvent, NewMessage};
 use crate::engine::SimTime;
-use crate::scenario::ContentKind;
 use crate::wire::{DeviceId, MsgId, UserId};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -25,13 +24,7 @@ const BATCHES_IN_FLIGHT: usize = 16;
 enum Op {
     Create {
         now: SimTime,
-        from_user: UserId,
-        from_device: DeviceId,
-        to_user: UserId,
-        content: ContentKind,
-        path: PathKind,
-        bytes: u32,
-        digest: u64,
+        message: NewMessage,
     },
     /// A node's event, with the user and slot of the device it is about (resolved by the
     /// simulation, which owns the directory).
@@ -62,26 +55,8 @@ impl Kept {
 
     fn take(&mut self, op: Op) {
         match op {
-            Op::Create {
-                now,
-                from_user,
-                from_device,
-                to_user,
-                content,
-                path,
-                bytes,
-                digest,
-            } => {
-                self.ledger.create(
-                    now,
-                    from_user,
-                    from_device,
-                    to_user,
-                    content,
-                    path,
-                    bytes,
-                    digest,
-                );
+            Op::Create { now, message } => {
+                self.ledger.create(now, message);
             }
             Op::Apply { now, event, owner } => self.ledger.apply(now, &event, |_| owner),
             Op::TamperDetected => self.ledger.counts.tamper_detected += 1,
@@ -140,30 +115,10 @@ impl LedgerFeed {
     }
 
     /// A message was created; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn create(
-        &mut self,
-        now: SimTime,
-        from_user: UserId,
-        from_device: DeviceId,
-        to_user: UserId,
-        content: ContentKind,
-        path: PathKind,
-        bytes: u32,
-        digest: u64,
-    ) -> MsgId {
+    pub fn create(&mut self, now: SimTime, message: NewMessage) -> MsgId {
         let id = MsgId(self.parties.len() as u64);
-        self.parties.push((from_user, to_user));
-        self.send(Op::Create {
-            now,
-            from_user,
-            from_device,
-            to_user,
-            content,
-            path,
-            bytes,
-            digest,
-        });
+        self.parties.push((message.from_user, message.to_user));
+        self.send(Op::Create { now, message });
         id
     }
 
@@ -273,7 +228,22 @@ fn spawn(records: usize) -> Keeper {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::PathKind;
+    use crate::scenario::ContentKind;
     use crate::wire::Conversation;
+
+    /// A text from user 0's first device.
+    fn text(to: UserId) -> NewMessage {
+        NewMessage {
+            from_user: UserId(0),
+            from_device: DeviceId(0),
+            to_user: to,
+            content: ContentKind::Text,
+            path: PathKind::Native,
+            bytes: 100,
+            digest: 7,
+        }
+    }
 
     /// Tells `feed` a small run: messages to two-device users (user `u` has devices `2u` and
     /// `2u + 1`), shown out of order once and twice on one device, with interval markers.
@@ -282,16 +252,7 @@ mod tests {
         let t = SimTime::from_nanos;
         for m in 0..3u32 {
             let to = UserId(1 + m % 2);
-            let msg = feed.create(
-                t(u64::from(m)),
-                UserId(0),
-                DeviceId(0),
-                to,
-                ContentKind::Text,
-                PathKind::Native,
-                100,
-                7,
-            );
+            let msg = feed.create(t(u64::from(m)), text(to));
             assert_eq!(msg, MsgId(u64::from(m)));
             let accepted = LedgerEvent::Accepted {
                 msg,
@@ -363,16 +324,7 @@ mod tests {
         let mut feed = LedgerFeed::new(0);
         let n = 3 * BATCH + 5;
         for i in 0..n {
-            feed.create(
-                SimTime::from_nanos(i as u64),
-                UserId(0),
-                DeviceId(0),
-                UserId(1),
-                ContentKind::Text,
-                PathKind::Native,
-                1,
-                0,
-            );
+            feed.create(SimTime::from_nanos(i as u64), text(UserId(1)));
             if i % 1000 == 0 {
                 feed.sample();
             }

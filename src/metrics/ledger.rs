@@ -110,6 +110,20 @@ fn per_device(event: &LedgerEvent) -> Option<(MsgId, DeviceId)> {
     }
 }
 
+/// What the ledger is told about a new message.
+#[derive(Clone, Copy, Debug)]
+pub struct NewMessage {
+    pub from_user: UserId,
+    pub from_device: DeviceId,
+    pub to_user: UserId,
+    pub content: ContentKind,
+    pub path: PathKind,
+    /// Body and media bytes.
+    pub bytes: u32,
+    /// Digest of the plaintext written (checked against what devices show).
+    pub digest: u64,
+}
+
 /// Why a device could not decrypt a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecryptReason {
@@ -287,27 +301,16 @@ impl Ledger {
     }
 
     /// A message was created; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn create(
-        &mut self,
-        now: SimTime,
-        from_user: UserId,
-        from_device: DeviceId,
-        to_user: UserId,
-        content: ContentKind,
-        path: PathKind,
-        bytes: u32,
-        digest: u64,
-    ) -> MsgId {
+    pub fn create(&mut self, created: SimTime, m: NewMessage) -> MsgId {
         let id = MsgId(self.records.len() as u64);
         self.records.push(MsgRecord {
-            created: now,
-            from_user,
-            to_user,
-            from_device,
-            content,
-            path,
-            bytes,
+            created,
+            from_user: m.from_user,
+            to_user: m.to_user,
+            from_device: m.from_device,
+            content: m.content,
+            path: m.path,
+            bytes: m.bytes,
             accepted: false,
             refused: false,
             crossed_gateway: false,
@@ -324,7 +327,7 @@ impl Ledger {
             duplicates_suppressed: 0,
             last_shown: SimTime::ZERO,
             undecryptable_mask: 0,
-            digest,
+            digest: m.digest,
             retry_refused: None,
         });
         self.counts.created += 1;

@@ -11,6 +11,7 @@ use crate::engine::{
 use crate::faults::{self, Edge};
 use crate::metrics::checker::{self, FaultWindow};
 use crate::metrics::feed::LedgerFeed;
+use crate::metrics::ledger::NewMessage;
 use crate::metrics::summary::{RunFacts, Utilization};
 use crate::metrics::{IntervalLatency, Ledger, LedgerEvent, PathKind, Sample, Summary, TimeSeries};
 use crate::net::latency::{exponential_ns, unit};
@@ -869,9 +870,18 @@ impl Sim {
         let attached = self.attach(device, &draft);
         let plaintext = self.plaintext_with(draft.content, draft.body_bytes, attached.as_ref());
         let digest = crate::nodes::device::digest(&plaintext);
-        let msg = self
-            .ledger
-            .create(now, from, device, to, draft.content, path, bytes, digest);
+        let msg = self.ledger.create(
+            now,
+            NewMessage {
+                from_user: from,
+                from_device: device,
+                to_user: to,
+                content: draft.content,
+                path,
+                bytes,
+                digest,
+            },
+        );
         self.interval_sent += 1;
         if let Some((pointer, encrypt_ns)) = attached {
             let draft = MediaDraft {
@@ -988,9 +998,17 @@ impl Sim {
         let (content, path) = (draft.content, PathKind::Group);
         let first = members
             .iter()
-            .map(|&m| {
-                self.ledger
-                    .create(now, from, device, m, content, path, bytes, digest)
+            .map(|&to_user| {
+                let message = NewMessage {
+                    from_user: from,
+                    from_device: device,
+                    to_user,
+                    content,
+                    path,
+                    bytes,
+                    digest,
+                };
+                self.ledger.create(now, message)
             })
             .min()
             .unwrap_or(MsgId(0));
