@@ -13,6 +13,9 @@ use crate::nodes::{Addr, TimerKind};
 use rustc_hash::FxHashMap; // determinism: ok (looked up, inserted and removed, never iterated)
 use std::collections::VecDeque;
 
+/// Below this many timers, the FIFO and its table keep whatever room they have.
+const SHRINK_BELOW: usize = 4096;
+
 /// A timer's identity: its node and kind (a node has at most one of each armed).
 type Key = (u64, u64);
 
@@ -64,9 +67,23 @@ impl TimerFifo {
         }
         debug_assert!(self.entries.back().is_none_or(|e| e.at <= at));
         self.drop_cancelled_front();
+        self.shrink_after_burst();
         self.entries.push_back(Entry { at, node, timer });
         self.armed.insert(key(node, timer), at);
         (true, self.wake())
+    }
+
+    /// A connect storm arms a timer on every device at once; once those are gone, the table
+    /// and the FIFO give back the room, so that the steady state's few seconds of timers stay
+    /// in cache instead of being spread over a table sized for millions.
+    fn shrink_after_burst(&mut self) {
+        let room = |len: usize| 8 * len.max(SHRINK_BELOW);
+        if self.armed.capacity() > room(self.armed.len()) {
+            self.armed.shrink_to(2 * self.armed.len());
+        }
+        if self.entries.capacity() > room(self.entries.len()) {
+            self.entries.shrink_to(2 * self.entries.len());
+        }
     }
 
     /// Cancels the timer of `node` and `timer` due at `at`, if this FIFO holds it armed.
