@@ -95,22 +95,22 @@ impl LedgerFeed {
     /// A ledger with room for `records` messages, kept on a thread of its own when one can be
     /// started.
     pub fn new(records: usize) -> Self {
+        Self::with_keeper(records, spawn(records))
+    }
+
+    /// A ledger folded on the caller's thread (tests compare the two).
+    pub fn inline(records: usize) -> Self {
+        Self::with_keeper(records, Keeper::Inline(Box::new(Kept::new(records))))
+    }
+
+    fn with_keeper(records: usize, keeper: Keeper) -> Self {
         let mut parties = Vec::new();
         // An optimisation only: on failure the vector grows on demand.
         let _ = parties.try_reserve_exact(records);
         LedgerFeed {
             parties,
             batch: Vec::new(),
-            keeper: spawn(records),
-        }
-    }
-
-    /// A ledger folded on the caller's thread (tests compare the two).
-    pub fn inline(records: usize) -> Self {
-        LedgerFeed {
-            parties: Vec::new(),
-            batch: Vec::new(),
-            keeper: Keeper::Inline(Box::new(Kept::new(records))),
+            keeper,
         }
     }
 
