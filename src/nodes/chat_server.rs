@@ -39,6 +39,11 @@ impl ChatServer {
         }
     }
 
+    /// Cache hints for `frame`, about to be handled (see [`Mailbox::prefetch_frame`]).
+    pub fn prefetch(&self, frame: &Frame, dir: &Directory, deep: bool) {
+        self.mailbox.prefetch_frame(frame, dir, deep);
+    }
+
     // ---- mutators
 
     pub fn crash(&mut self, durable: bool) {

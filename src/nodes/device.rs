@@ -229,6 +229,20 @@ impl Device {
     pub fn is_online(&self) -> bool {
         self.online
     }
+
+    /// A cache hint for what sending a message reads besides the device itself: its sequence
+    /// numbers, its outbox and the tail of its plaintext cache. Call it once the device is in
+    /// the cache (see [`crate::engine::prefetch`]).
+    pub fn prefetch_for_send(&self) {
+        use crate::engine::prefetch::prefetch_slice;
+        self.next_seq.prefetch();
+        let (head, tail) = self.outbox.as_slices();
+        prefetch_slice(head, 128);
+        prefetch_slice(tail, 128);
+        let (head, tail) = self.plaintext_cache.as_slices();
+        let newest = if tail.is_empty() { head } else { tail };
+        prefetch_slice(&newest[newest.len().saturating_sub(2)..], 128);
+    }
     pub fn outbox_len(&self) -> usize {
         self.outbox.len()
     }

@@ -256,6 +256,15 @@ impl Keyring {
         self.directory.prefetch(d);
     }
 
+    /// A cache hint for device `d`'s sessions and seen identities, the heap half of its key
+    /// state; call it once [`Keyring::prefetch`] has brought the state itself.
+    pub fn prefetch_sessions(&self, d: DeviceId) {
+        if let Some(state) = self.devices.get(d.index()) {
+            state.sessions.prefetch();
+            state.seen_identity.prefetch();
+        }
+    }
+
     /// A cache hint for device `d`'s key state (see [`crate::engine::prefetch`]).
     pub fn prefetch(&self, d: DeviceId) {
         if let Some(state) = self.devices.get(d.index()) {

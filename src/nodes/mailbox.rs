@@ -99,6 +99,52 @@ impl Mailbox {
         (i < self.boxes.len()).then_some(i)
     }
 
+    /// Cache hints for `frame`, about to be handled: a 1:1 submission reads the sender's dedup
+    /// window and the box of every device it fans out to, an ack the acking device's box.
+    pub fn prefetch_frame(&self, frame: &Frame, dir: &Directory, deep: bool) {
+        match frame {
+            Frame::Submit(env) if env.group.is_none() => {
+                let own = dir.devices_of(env.from_user);
+                let recipients = dir.devices_of(env.to_user).chain(own);
+                self.prefetch(Some(env.from_device), recipients, deep);
+            }
+            Frame::DeliverAck { device, .. } => self.prefetch(None, std::iter::once(*device), deep),
+            _ => {}
+        }
+    }
+
+    /// Cache hints (see [`crate::engine::prefetch`]) in two levels: `deep` false asks for the
+    /// sender's dedup slot and the devices' boxes, `deep` true (once those are in the cache)
+    /// for what they point to, the dedup window's newest entries and the boxes' queues.
+    fn prefetch(
+        &self,
+        from: Option<DeviceId>,
+        devices: impl Iterator<Item = DeviceId>,
+        deep: bool,
+    ) {
+        use crate::engine::prefetch::{prefetch, prefetch_slice};
+        if let Some(slot) = from.and_then(|d| self.accepted.index.get(d.index())) {
+            match (deep, *slot as usize) {
+                (false, _) => prefetch(slot),
+                (true, 0) => {}
+                (true, i) => {
+                    if let Some(w) = self.accepted.windows.get(i - 1) {
+                        let (head, tail) = w.as_slices();
+                        let newest = if tail.is_empty() { head } else { tail };
+                        prefetch_slice(&newest[newest.len().saturating_sub(1)..], 64);
+                    }
+                }
+            }
+        }
+        for b in devices.filter_map(|d| self.slot(d)).map(|i| &self.boxes[i]) {
+            if deep {
+                prefetch_slice(b.queue.as_slices().0, 256);
+            } else {
+                prefetch(b);
+            }
+        }
+    }
+
     // ---- inputs
 
     /// Records a submission; `false` if it was accepted before (a retry whose ack was lost).

@@ -45,6 +45,11 @@ impl PartnerServer {
         }
     }
 
+    /// Cache hints for `frame`, about to be handled (see [`Mailbox::prefetch_frame`]).
+    pub fn prefetch(&self, frame: &Frame, dir: &Directory, deep: bool) {
+        self.mailbox.prefetch_frame(frame, dir, deep);
+    }
+
     pub fn handle_frame(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
         let route = |d: DeviceId| Addr::Device(d);
         match frame {

@@ -87,6 +87,12 @@ impl<K: Ord + Copy, V> VecMap<K, V> {
         }
     }
 
+    /// A cache hint for the first entries (see [`crate::engine::prefetch`]): the few a
+    /// device's map holds, which a lookup's binary search reads.
+    pub fn prefetch(&self) {
+        crate::engine::prefetch::prefetch_slice(&self.entries, 128);
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
     }

@@ -26,7 +26,9 @@ use crate::nodes::keyring::{CostTable, Keyring, Op};
 use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Directory, Effects, Output, TimerKind};
-use crate::scenario::{AdapterMode, ContentKind, CryptoMode, Endpoint, FaultKind, HopClass, Scenario};
+use crate::scenario::{
+    AdapterMode, ContentKind, CryptoMode, Endpoint, FaultKind, HopClass, Scenario,
+};
 use crate::wire::{DeviceId, Frame, GroupId, MediaFrame, MsgId, ProviderId, UserId};
 use crate::workload::Workload;
 use std::collections::BTreeMap;
@@ -211,6 +213,8 @@ struct Sim {
     /// The last plaintext's buffer, for the next one: a plaintext lives only while it is
     /// sealed, and at ten million messages its allocation showed.
     spare_plaintext: Vec<u8>,
+    /// The sender and recipient the next workload arrival is expected to pick (a cache hint).
+    next_pair: Option<(UserId, UserId)>,
     tap: bool,
     tapped: Vec<Vec<u8>>,
     /// Victims per prekey-drain fault.
@@ -417,6 +421,7 @@ impl Sim {
             canary,
             plaintexts_made: 0,
             spare_plaintext: Vec::new(),
+            next_pair: None,
             drained_victims: BTreeMap::new(),
             tap: false,
             tapped: Vec::new(),
@@ -748,7 +753,12 @@ impl Sim {
         };
         let service = cpu.service_ns(is_message) + noise_ns;
         match cpu.admit(now, service) {
-            Some(done) => sched.at(done, Event::Processed(slot)),
+            Some(done) => {
+                // The frame waits its service time, a few events: enough for the state it
+                // reads to come into the cache (the second level follows in `prefetch`).
+                self.prefetch_frame_state(slot, false);
+                sched.at(done, Event::Processed(slot))
+            }
             None => {
                 if let Some(f) = self.frames.take(slot) {
                     self.media_dropped(now, &f, sched);
@@ -791,6 +801,30 @@ impl Sim {
             self.trace_frame(now, "handle", f.from, f.to, &f.frame);
         }
         self.with_fx(now, to, sched, |sim, fx| sim.dispatch(now, f, fx));
+    }
+
+    /// Cache hints for what a queued server frame will read when handled: the mailbox state
+    /// and, for a submission, the links its copies leave on. Two levels (see
+    /// [`crate::nodes::Mailbox::prefetch_frame`]); changes nothing.
+    fn prefetch_frame_state(&self, slot: u32, deep: bool) {
+        let Some(f) = self.frames.get(slot) else {
+            return;
+        };
+        match f.to {
+            Addr::ChatServer => self.nodes.chat.prefetch(&f.frame, &self.dir, deep),
+            Addr::PartnerServer(p) => {
+                if let Some(Some(ps)) = self.nodes.partner_servers.get(p.index()) {
+                    ps.prefetch(&f.frame, &self.dir, deep);
+                }
+            }
+            _ => return,
+        }
+        if let (false, Frame::Submit(env)) = (deep, &f.frame) {
+            self.links.prefetch_device(env.from_device);
+            for d in self.dir.devices_of(env.to_user) {
+                self.links.prefetch_device(d);
+            }
+        }
     }
 
     fn dispatch(&mut self, now: SimTime, f: InFlight, fx: &mut Effects) {
@@ -1510,6 +1544,12 @@ impl World for Sim {
                     Some(g) => self.compose_group(now, d, g, sched),
                     None => self.compose(now, d.from, d.to, sched),
                 }
+                // The next arrival's pair, guessed now: its state comes into the cache while
+                // the events before it run (see `prefetch`).
+                self.next_pair = self.workload.peek_pair();
+                if let Some((from, to)) = self.next_pair {
+                    self.prefetch_conversation(from, to);
+                }
                 let surge: f64 = self.surges.iter().product();
                 if let Some(gap) = self.workload.next_gap_ns(surge) {
                     if now.plus(gap) < self.send_end {
@@ -1560,15 +1600,26 @@ impl World for Sim {
                 self.keys.prefetch(d);
                 self.links.prefetch_device(d);
             }
-            Event::Arrive { slot, .. } | Event::Processed(slot) | Event::Emit(slot) => {
-                self.frames.prefetch(slot)
-            }
+            Event::Processed(slot) => self.prefetch_frame_state(slot, true),
+            Event::Arrive { slot, .. } | Event::Emit(slot) => self.frames.prefetch(slot),
             Event::Timer {
                 node: Addr::Device(d),
                 ..
             } => {
                 if let Some(device) = self.nodes.devices.get(d.index()) {
                     prefetch(device);
+                }
+            }
+            Event::Compose => {
+                // The second level of the guessed pair's state: the sender's device and keys
+                // were asked for at the previous arrival and are in the cache by now.
+                if let Some((from, _)) = self.next_pair {
+                    for d in self.dir.devices_of(from) {
+                        if let Some(device) = self.nodes.devices.get(d.index()) {
+                            device.prefetch_for_send();
+                        }
+                        self.keys.prefetch_sessions(d);
+                    }
                 }
             }
             _ => {}

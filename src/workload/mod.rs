@@ -147,10 +147,30 @@ impl Workload {
 
     /// A 1:1 message: a uniform sender, one of its contacts, content from the mix.
     pub fn draft_direct(&mut self) -> Draft {
-        let from = UserId((self.choices.next_u64() % self.users as u64) as u32);
-        let c = (self.choices.next_u64() % self.contacts_per_user as u64) as usize;
-        let to = UserId(self.contacts[from.index() * self.contacts_per_user + c]);
+        let (from, to) = pick_pair(
+            &self.contacts,
+            self.contacts_per_user,
+            self.users,
+            &mut self.choices,
+        );
         self.draft_to(from, to)
+    }
+
+    /// The sender and recipient the next [`Workload::draft`] will pick, if nothing else draws
+    /// from its stream first (a reply does); `None` when it will be a group message. A guess
+    /// for cache hints only: the draft itself is drawn when it is due, so a wrong guess costs
+    /// a wasted hint and changes no result.
+    pub fn peek_pair(&self) -> Option<(UserId, UserId)> {
+        let mut rng = self.choices.clone();
+        if self.groups_share > 0.0 && chance(&mut rng, self.groups_share) {
+            return None;
+        }
+        Some(pick_pair(
+            &self.contacts,
+            self.contacts_per_user,
+            self.users,
+            &mut rng,
+        ))
     }
 
     /// A group message from member `from`. Membership may change just before (a member
@@ -212,6 +232,13 @@ impl Workload {
     }
 }
 
+/// A uniform sender and one of its contacts (`contacts` holds `k` per user).
+fn pick_pair(contacts: &[u32], k: usize, users: u32, rng: &mut SimRng) -> (UserId, UserId) {
+    let from = UserId((rng.next_u64() % users as u64) as u32);
+    let c = (rng.next_u64() % k as u64) as usize;
+    (from, UserId(contacts[from.index() * k + c]))
+}
+
 /// One contact of `u`: across providers with probability `cross`, else inside `u`'s provider.
 pub(crate) fn pick_contact(u: UserId, cross: f64, dir: &Directory, rng: &mut SimRng) -> UserId {
     let own = dir.provider_of_user(u);
@@ -270,6 +297,33 @@ mod tests {
             .count();
         let share = cross as f64 / n as f64;
         assert!((share - 0.3).abs() < 0.02, "cross share {share}");
+    }
+
+    #[test]
+    fn peek_pair_names_the_next_direct_draft() {
+        let source = include_str!("../../scenarios/baseline.toml");
+        let s = crate::scenario::parse(source, "baseline.toml").expect("baseline parses");
+        let dir = Directory::new(
+            &[800, 200],
+            vec![PartnerLink::Proxied; 2],
+            &[1; 1000],
+            vec![true; 1000],
+        );
+        let mut w = Workload::new(&s, &dir, &RngTree::new(9));
+        let mut guessed = 0;
+        for _ in 0..500 {
+            let guess = w.peek_pair();
+            let d = w.draft(&dir);
+            match guess {
+                Some(pair) => {
+                    assert_eq!((d.from, d.to), pair);
+                    assert!(d.group.is_none());
+                    guessed += 1;
+                }
+                None => assert!(d.group.is_some(), "no guess only for a group message"),
+            }
+        }
+        assert!(guessed > 250, "{guessed} of 500 drafts guessed");
     }
 
     #[test]
