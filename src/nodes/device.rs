@@ -230,6 +230,12 @@ impl Device {
         self.online
     }
 
+    /// A cache hint for what receiving a message reads besides the device itself: its
+    /// streams. Call it once the device is in the cache (see [`crate::engine::prefetch`]).
+    pub fn prefetch_for_receive(&self) {
+        self.streams.prefetch();
+    }
+
     /// A cache hint for what sending a message reads besides the device itself: its sequence
     /// numbers, its outbox and the tail of its plaintext cache. Call it once the device is in
     /// the cache (see [`crate::engine::prefetch`]).

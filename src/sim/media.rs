@@ -256,6 +256,11 @@ impl MediaWorld {
     }
 
     /// A device decrypted a media message (real crypto): keep its pointer until it shows.
+    /// Whether `msg` carries an attachment.
+    pub fn has(&self, msg: MsgId) -> bool {
+        self.table.contains_key(&msg)
+    }
+
     pub fn opened(&mut self, o: Opened) {
         if self.inbox.len() < INBOX_MAX {
             self.inbox.insert((o.device, o.msg), o.pointer);

@@ -561,7 +561,7 @@ impl Sim {
             return;
         };
         self.interval_shown += 1;
-        if self.dir.device_slot(device) != 0 {
+        if !self.workload.reacts() || self.dir.device_slot(device) != 0 {
             return;
         }
         let Some((from, to)) = self.ledger.parties(msg) else {
@@ -772,6 +772,14 @@ impl Sim {
         let Some(f) = self.frames.take(slot) else {
             return;
         };
+        if let (Addr::Device(d), Frame::Deliver(_)) = (f.to, &f.frame) {
+            // The device and its keys were asked for one event ago; what they point to is
+            // asked for now, all at once, rather than one miss after the other in the handler.
+            if let Some(device) = self.nodes.devices.get(d.index()) {
+                device.prefetch_for_receive();
+            }
+            self.keys.prefetch_sessions(d);
+        }
         if let Some(cpu) = self.cpu(f.to) {
             cpu.complete();
         }

@@ -207,6 +207,12 @@ impl Workload {
         }
     }
 
+    /// Whether a shown message can draw any reaction (a reply or a read): when not, the
+    /// reactions draw nothing and the driver need not look up who sent it.
+    pub fn reacts(&self) -> bool {
+        self.reply_probability > 0.0 || self.read_probability > 0.0
+    }
+
     /// Whether the recipient answers a shown message, and after how long.
     pub fn reply_after_ns(&mut self) -> Option<u64> {
         self.answer_after_ns(self.reply_probability)

@@ -67,6 +67,9 @@ impl Sim {
     ) {
         match (ev, node) {
             (&LedgerEvent::Shown { msg, device, .. }, _) => {
+                if !self.media.has(msg) {
+                    return; // asked first: the sender and recipient are a cache miss away
+                }
                 // The recipient's devices fetch the blob; the sender's other devices (sync
                 // copies) are not counted among the fetches the store waits for.
                 let recipient = self.ledger.parties(msg).map(|(_, to)| to);
