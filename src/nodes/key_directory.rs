@@ -17,10 +17,10 @@
 //! behind it (the outbox is stop-and-wait, in order), which the device model does not do. The
 //! count says whether a tighter limit than Signal's would bite honest users.
 
+use super::tat_table::TatTable;
 use crate::engine::SimTime;
 use crate::scenario::BundleFetchLimit;
 use crate::wire::DeviceId;
-use rustc_hash::FxHashMap;
 
 /// What a bundle fetch returns, as the model needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +107,14 @@ impl KeyDirectory {
         (self.fetch(d), wait_ns)
     }
 
+    /// A cache hint for the limiter's entry of an honest fetch of `d`'s bundle by device
+    /// `from` (see [`crate::engine::prefetch`]).
+    pub fn prefetch_fetch(&self, from: DeviceId, d: DeviceId) {
+        if let Some(l) = &self.limiter {
+            l.tat.prefetch(pair_key(Requester::Device(from), d));
+        }
+    }
+
     /// A cache hint for device `d`'s pool (see [`crate::engine::prefetch`]).
     pub fn prefetch(&self, d: DeviceId) {
         if let Some(pool) = self.pools.get(d.index()) {
@@ -163,11 +171,23 @@ struct FetchLimiter {
     emission_ns: u64,
     /// How far the TAT may run ahead of now: `(burst - 1) * emission_ns`.
     tolerance_ns: u64,
-    /// A hash table: at a million devices every session start adds a pair, and a B-tree walk
-    /// was a chain of cache misses per fetch. Only looked up and pruned, never iterated, so
-    /// its order reaches nothing.
-    tat: FxHashMap<(Requester, DeviceId), u64>, // determinism: ok (lookups and retain only)
+    /// Per pair (see [`pair_key`]): at a million devices every session start adds one, so the
+    /// table is flat and its slots can be asked for ahead ([`KeyDirectory::prefetch_fetch`]).
+    tat: TatTable,
     prune_at: usize,
+}
+
+/// A (requester, device) pair as the limiter's nonzero table key: the requester in the high
+/// half (an adversary with the top bit set), the device in the low half, plus one. Device ids
+/// and adversary indexes stay below 2^31 (a device's state is hundreds of bytes: 2^31 of them
+/// would not fit in memory), so no two pairs share a key and none is 0.
+fn pair_key(requester: Requester, d: DeviceId) -> u64 {
+    const ADVERSARY: u64 = 1 << 31;
+    let high = match requester {
+        Requester::Device(r) => u64::from(r.0 & 0x7fff_ffff),
+        Requester::Adversary(i) => ADVERSARY | u64::from(i & 0x7fff_ffff),
+    };
+    (high << 32 | u64::from(d.0 & 0x7fff_ffff)) + 1
 }
 
 impl FetchLimiter {
@@ -184,14 +204,15 @@ impl FetchLimiter {
         FetchLimiter {
             emission_ns,
             tolerance_ns: emission_ns * (burst - 1),
-            tat: FxHashMap::default(),
+            tat: TatTable::default(),
             prune_at: PRUNE_LEN_MIN,
         }
     }
 
     /// The pair's TAT as of `now` (a full bucket's is `now`).
     fn tat_ns(&self, now: u64, pair: &(Requester, DeviceId)) -> u64 {
-        self.tat.get(pair).map_or(now, |&t| t.max(now))
+        let key = pair_key(pair.0, pair.1);
+        self.tat.get(key).map_or(now, |t| t.max(now))
     }
 
     /// How long the pair has to wait at `now` for its next permit (0: it has one).
@@ -205,9 +226,9 @@ impl FetchLimiter {
     fn take(&mut self, now: SimTime, pair: (Requester, DeviceId)) {
         let now = now.as_nanos();
         let tat = self.tat_ns(now, &pair).saturating_add(self.emission_ns);
-        self.tat.insert(pair, tat);
+        self.tat.insert(pair_key(pair.0, pair.1), tat);
         if self.tat.len() >= self.prune_at {
-            self.tat.retain(|_, t| *t > now);
+            self.tat.retain(|t| t > now);
             self.prune_at = (2 * self.tat.len()).max(PRUNE_LEN_MIN);
         }
     }
@@ -279,6 +300,21 @@ mod tests {
         for _ in 0..500 {
             assert!(k.fetch_limited(at(0), a, DeviceId(0)).is_ok());
         }
+    }
+
+    #[test]
+    fn pair_keys_tell_requesters_apart_and_are_never_zero() {
+        let d = |i| DeviceId(i);
+        let keys = [
+            pair_key(Requester::Device(d(5)), d(7)),
+            pair_key(Requester::Adversary(5), d(7)),
+            pair_key(Requester::Device(d(7)), d(5)),
+            pair_key(Requester::Device(d(0)), d(0)),
+            pair_key(Requester::Adversary(0x7fff_ffff), d(0x7fff_ffff)),
+        ];
+        let distinct: std::collections::BTreeSet<u64> = keys.iter().copied().collect();
+        assert_eq!(distinct.len(), keys.len());
+        assert!(keys.iter().all(|&k| k != 0));
     }
 
     #[test]

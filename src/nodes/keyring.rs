@@ -256,6 +256,11 @@ impl Keyring {
         self.directory.prefetch(d);
     }
 
+    /// A cache hint for the fetch limiter's entry of `from` fetching `to`'s bundle.
+    pub fn prefetch_fetch(&self, from: DeviceId, to: DeviceId) {
+        self.directory.prefetch_fetch(from, to);
+    }
+
     /// A cache hint for device `d`'s sessions and seen identities, the heap half of its key
     /// state; call it once [`Keyring::prefetch`] has brought the state itself.
     pub fn prefetch_sessions(&self, d: DeviceId) {

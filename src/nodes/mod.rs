@@ -21,6 +21,7 @@ pub mod keyring;
 pub mod mailbox;
 pub mod media;
 pub mod partner_server;
+pub mod tat_table;
 pub mod vec_map;
 
 use crate::engine::SimTime;

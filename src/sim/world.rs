@@ -1621,12 +1621,18 @@ impl World for Sim {
             Event::Compose => {
                 // The second level of the guessed pair's state: the sender's device and keys
                 // were asked for at the previous arrival and are in the cache by now.
-                if let Some((from, _)) = self.next_pair {
+                if let Some((from, to)) = self.next_pair {
                     for d in self.dir.devices_of(from) {
                         if let Some(device) = self.nodes.devices.get(d.index()) {
                             device.prefetch_for_send();
                         }
                         self.keys.prefetch_sessions(d);
+                    }
+                    // A new session fetches a bundle per recipient device; the sender is
+                    // usually the phone (see `device_in_hand`).
+                    let sender = self.dir.primary_device(from);
+                    for d in self.dir.devices_of(to) {
+                        self.keys.prefetch_fetch(sender, d);
                     }
                 }
             }
