@@ -124,11 +124,79 @@ pub fn chance<R: Rng + ?Sized>(rng: &mut R, p: f64) -> bool {
     }
 }
 
-/// Box-Muller, one output per call (the second is discarded: simpler state, same distribution).
+/// A standard normal draw by the ziggurat method (Marsaglia and Tsang, "The Ziggurat Method
+/// for Generating Random Variables", Journal of Statistical Software 5(8), 2000, with its 128
+/// layers and constants). Every frame on every link draws one, and 98.8 % of draws cost one
+/// random word, a table lookup and a multiply: Box-Muller's logarithm, square root and cosine
+/// per draw were a twentieth of a 1 M-user run. Stateless, and the tables come from `libm`,
+/// so a seed gives the same draws on every platform.
 pub fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
-    let u1 = unit_open(rng);
-    let u2 = unit(rng);
-    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * core::f64::consts::PI * u2)
+    let z = &*ZIGGURAT;
+    loop {
+        let word = rng.next_u64();
+        let hz = (word >> 32) as u32 as i32;
+        let iz = (word & 0x7f) as usize;
+        if u64::from(hz.unsigned_abs()) < u64::from(z.k[iz]) {
+            return f64::from(hz) * z.w[iz];
+        }
+        if let Some(x) = z.fix(hz, iz, rng) {
+            return x;
+        }
+    }
+}
+
+/// The ziggurat's layer tables: `k` (acceptance bounds on `|hz|`), `w` (scale from `hz` to
+/// `x`) and `f` (the density at each layer's edge).
+struct Ziggurat {
+    k: [u32; 128],
+    w: [f64; 128],
+    f: [f64; 128],
+}
+
+/// Where the tail begins, and the area of each layer (Marsaglia and Tsang, 128 layers).
+const ZIG_R: f64 = 3.442_619_855_899;
+const ZIG_V: f64 = 9.912_563_035_262_17e-3;
+
+static ZIGGURAT: std::sync::LazyLock<Ziggurat> = std::sync::LazyLock::new(|| {
+    let m1 = 2_147_483_648.0; // 2^31
+    let (mut k, mut w, mut f) = ([0u32; 128], [0f64; 128], [0f64; 128]);
+    let mut dn = ZIG_R;
+    let mut tn = dn;
+    let q = ZIG_V / libm::exp(-0.5 * dn * dn);
+    k[0] = ((dn / q) * m1) as u32;
+    k[1] = 0;
+    w[0] = q / m1;
+    w[127] = dn / m1;
+    f[0] = 1.0;
+    f[127] = libm::exp(-0.5 * dn * dn);
+    for i in (1..=126).rev() {
+        dn = libm::sqrt(-2.0 * libm::log(ZIG_V / dn + libm::exp(-0.5 * dn * dn)));
+        k[i + 1] = ((dn / tn) * m1) as u32;
+        tn = dn;
+        f[i] = libm::exp(-0.5 * dn * dn);
+        w[i] = dn / m1;
+    }
+    Ziggurat { k, w, f }
+});
+
+impl Ziggurat {
+    /// The slow path of a rejected `hz` in layer `iz`: the base layer's tail, or the wedge
+    /// test under the density. `None`: draw again.
+    fn fix<R: Rng + ?Sized>(&self, hz: i32, iz: usize, rng: &mut R) -> Option<f64> {
+        let x = f64::from(hz) * self.w[iz];
+        if iz == 0 {
+            // The tail beyond ZIG_R (Marsaglia's method for the normal tail).
+            loop {
+                let x = -libm::log(unit_open(rng)) / ZIG_R;
+                let y = -libm::log(unit_open(rng));
+                if y + y >= x * x {
+                    return Some(if hz > 0 { ZIG_R + x } else { -ZIG_R - x });
+                }
+            }
+        }
+        let under = self.f[iz] + unit(rng) * (self.f[iz - 1] - self.f[iz]);
+        (under < libm::exp(-0.5 * x * x)).then_some(x)
+    }
 }
 
 /// An exponential draw with the given mean, in ns.
@@ -144,6 +212,26 @@ mod tests {
     fn percentile(mut v: Vec<u64>, p: f64) -> u64 {
         v.sort_unstable();
         v[((v.len() as f64 - 1.0) * p) as usize]
+    }
+
+    #[test]
+    fn ziggurat_draws_a_standard_normal() {
+        let mut rng = crate::engine::RngTree::new(3).stream("z", 0);
+        let n = 400_000;
+        let draws: Vec<f64> = (0..n).map(|_| standard_normal(&mut rng)).collect();
+        let mean = draws.iter().sum::<f64>() / n as f64;
+        let var = draws.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+        let share =
+            |p: &dyn Fn(f64) -> bool| draws.iter().filter(|&&x| p(x)).count() as f64 / n as f64;
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.01, "variance {var}");
+        // Normal CDF values: P(|z| < 1) = 0.6827, P(z > 2) = 0.02275, P(|z| > 3.4426) (the
+        // tail, drawn by its own path) = 5.76e-4.
+        assert!((share(&|x| x.abs() < 1.0) - 0.6827).abs() < 0.003);
+        assert!((share(&|x| x > 2.0) - 0.02275).abs() < 0.001);
+        let tail = share(&|x| x.abs() > ZIG_R);
+        assert!(tail > 3.0e-4 && tail < 9.0e-4, "tail share {tail}");
+        assert!(draws.iter().any(|&x| x < -ZIG_R) && draws.iter().any(|&x| x > ZIG_R));
     }
 
     #[test]
