@@ -251,6 +251,12 @@ impl MediaWorld {
             .upload(up, draft.encrypt_ns, dir, fx);
     }
 
+    /// The recipient of the message waiting for `device`'s upload of `blob`: a cache hint's
+    /// input (the upload's ack seals the message for that user's devices).
+    pub fn upload_recipient(&self, device: DeviceId, blob: BlobId) -> Option<UserId> {
+        self.clients.get(&device)?.upload_recipient(blob)
+    }
+
     fn client(&mut self, d: DeviceId) -> &mut MediaClient {
         self.clients.entry(d).or_insert_with(|| MediaClient::new(d))
     }

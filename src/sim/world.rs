@@ -772,13 +772,24 @@ impl Sim {
         let Some(f) = self.frames.take(slot) else {
             return;
         };
-        if let (Addr::Device(d), Frame::Deliver(_)) = (f.to, &f.frame) {
-            // The device and its keys were asked for one event ago; what they point to is
-            // asked for now, all at once, rather than one miss after the other in the handler.
-            if let Some(device) = self.nodes.devices.get(d.index()) {
-                device.prefetch_for_receive();
+        match (f.to, &f.frame) {
+            (Addr::Device(d), Frame::Deliver(_)) => {
+                // The device and its keys were asked for one event ago; what they point to is
+                // asked for now, all at once, rather than one miss after the other in the
+                // handler.
+                if let Some(device) = self.nodes.devices.get(d.index()) {
+                    device.prefetch_for_receive();
+                }
+                self.keys.prefetch_sessions(d);
             }
-            self.keys.prefetch_sessions(d);
+            (Addr::Device(d), Frame::Media(MediaFrame::UploadAck { blob, .. })) => {
+                // The stored blob's message is sealed now, for the recipient's devices.
+                if let Some(to) = self.media.upload_recipient(d, *blob) {
+                    self.prefetch_conversation(self.dir.user_of(d), to);
+                    self.prefetch_seal(d, to);
+                }
+            }
+            _ => {}
         }
         if let Some(cpu) = self.cpu(f.to) {
             cpu.complete();
@@ -971,6 +982,20 @@ impl Sim {
         for d in self.dir.devices_of(to) {
             self.keys.prefetch(d);
             self.keys.prefetch_directory(d);
+        }
+    }
+
+    /// The second level of sealing a message on `device` for `to`: the device's sequence
+    /// numbers, outbox and sessions, and the fetch limiter's entries for a new session with
+    /// each of `to`'s devices. Call it once the first level ([`Sim::prefetch_conversation`])
+    /// is in the cache.
+    fn prefetch_seal(&self, device: DeviceId, to: UserId) {
+        if let Some(d) = self.nodes.devices.get(device.index()) {
+            d.prefetch_for_send();
+        }
+        self.keys.prefetch_sessions(device);
+        for peer in self.dir.devices_of(to) {
+            self.keys.prefetch_fetch(device, peer);
         }
     }
 
@@ -1620,20 +1645,10 @@ impl World for Sim {
             }
             Event::Compose => {
                 // The second level of the guessed pair's state: the sender's device and keys
-                // were asked for at the previous arrival and are in the cache by now.
+                // were asked for at the previous arrival and are in the cache by now. The
+                // sender is usually the phone (see `device_in_hand`).
                 if let Some((from, to)) = self.next_pair {
-                    for d in self.dir.devices_of(from) {
-                        if let Some(device) = self.nodes.devices.get(d.index()) {
-                            device.prefetch_for_send();
-                        }
-                        self.keys.prefetch_sessions(d);
-                    }
-                    // A new session fetches a bundle per recipient device; the sender is
-                    // usually the phone (see `device_in_hand`).
-                    let sender = self.dir.primary_device(from);
-                    for d in self.dir.devices_of(to) {
-                        self.keys.prefetch_fetch(sender, d);
-                    }
+                    self.prefetch_seal(self.dir.primary_device(from), to);
                 }
             }
             _ => {}

@@ -99,6 +99,12 @@ fn backoff_ns(attempt: u8) -> u64 {
 }
 
 impl MediaClient {
+    /// The recipient of the message whose blob `blob` this device is uploading.
+    pub fn upload_recipient(&self, blob: BlobId) -> Option<UserId> {
+        let t = self.uploads.iter().find(|t| t.what.blob == blob)?;
+        Some(t.what.to_user)
+    }
+
     pub fn new(device: DeviceId) -> Self {
         MediaClient {
             device,
