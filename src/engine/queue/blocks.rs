@@ -188,6 +188,13 @@ impl<T> Bucket<T> {
         }
     }
 
+    /// How many items the bucket holds, when it has not overflowed its own block (else
+    /// `None`: a large bucket is not worth counting).
+    #[inline]
+    pub(super) fn own_len(&self) -> Option<usize> {
+        self.overflow.is_empty().then_some(self.own.len())
+    }
+
     /// The oldest item, if any.
     #[inline]
     pub(super) fn first(&self) -> Option<&T> {

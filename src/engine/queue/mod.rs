@@ -17,6 +17,13 @@
 //!   `now`, each landing on a strictly lower level. An event therefore moves at most ten times,
 //!   in practice two or three (one per digit between its delay and 1 ns), and each move is a
 //!   sequential append.
+//! - A slot of at most [`RUN_MAX`] events is not re-placed when it is emptied: its events are
+//!   sorted (stably, so equal times keep their order) into the *run*, a short sorted FIFO that
+//!   pops before the wheel. At a million devices a slot holds a few dozen events spread over
+//!   microseconds, and re-placing them digit by digit was two or three moves per event. Every
+//!   event left in the wheel is later than the whole run; an event pushed no later than the
+//!   run's last joins the run in order, and a run grown past [`RUN_CAP`] goes back into the
+//!   wheel.
 //! - FIFO among equal times is structural, so no sequence number is stored: equal times always
 //!   share a slot (the slot is a function of the time and `now`), a slot is an
 //!   insertion-ordered subsequence of all pushes, and re-placing walks a slot in order into
@@ -72,6 +79,12 @@ const EXACT_RETAIN_MAX: usize = 1024;
 /// The low digit of a time: its level-0 slot.
 const DIGIT_MASK: u64 = SLOTS as u64 - 1;
 
+/// Emptied slots of at most this many events are sorted into the run instead of re-placed.
+const RUN_MAX: usize = 48;
+/// A run grown by pushes past this many events goes back into the wheel (inserting into a long
+/// run would cost a move per event behind the insertion point).
+const RUN_CAP: usize = 256;
+
 /// A pending event above level 0, where the slot does not pin down the time.
 struct Timed<E> {
     at_ns: u64,
@@ -94,8 +107,13 @@ pub struct EventQueue<E> {
     upper_min_ns: Box<[[u64; SLOTS]; LEVELS - 1]>,
     /// Bit `d` of `occupied[l]` is set when slot `d` of level `l` is non-empty.
     occupied: [u64; LEVELS],
-    /// The last popped time (0 before the first pop); every pending time is at or after it.
+    /// The wheel's reference: every event in the wheel is at or after it, and placed by the
+    /// digits in which it differs from it. At or before the last popped time.
     now_ns: u64,
+    /// The last popped time (0 before the first pop); every pending time is at or after it.
+    popped_ns: u64,
+    /// Events earlier than everything in the wheel, sorted by time, equal times in push order.
+    run: VecDeque<Timed<E>>,
     len: usize,
 }
 
@@ -121,6 +139,8 @@ impl<E> EventQueue<E> {
             upper_min_ns: Box::new([[u64::MAX; SLOTS]; LEVELS - 1]),
             occupied: [0; LEVELS],
             now_ns: 0,
+            popped_ns: 0,
+            run: VecDeque::new(),
             len: 0,
         }
     }
@@ -136,15 +156,29 @@ impl<E> EventQueue<E> {
     pub fn push(&mut self, at: SimTime, event: E) {
         let at_ns = at.as_nanos();
         assert!(
-            at_ns >= self.now_ns,
+            at_ns >= self.popped_ns,
             "event scheduled in the past: {at:?} < {:?}",
-            SimTime::from_nanos(self.now_ns)
+            SimTime::from_nanos(self.popped_ns)
         );
         self.len += 1;
+        if self.run.back().is_some_and(|last| at_ns <= last.at_ns) {
+            if self.run.len() < RUN_CAP {
+                let at = self.run.partition_point(|t| t.at_ns <= at_ns);
+                self.run.insert(at, Timed { at_ns, event });
+                return;
+            }
+            // Back into the wheel, in order (all of it is at or after `now_ns`).
+            while let Some(Timed { at_ns, event }) = self.run.pop_front() {
+                self.place(at_ns, event);
+            }
+        }
         self.place(at_ns, event);
     }
     #[inline]
     pub fn peek_time(&self) -> Option<SimTime> {
+        if let Some(first) = self.run.front() {
+            return Some(SimTime::from_nanos(first.at_ns));
+        }
         if self.occupied[0] != 0 {
             let slot = u64::from(self.occupied[0].trailing_zeros());
             return Some(SimTime::from_nanos((self.now_ns & !DIGIT_MASK) | slot));
@@ -154,8 +188,13 @@ impl<E> EventQueue<E> {
     }
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        if self.occupied[0] == 0 && !self.refill_level0() {
+        if self.run.is_empty() && self.occupied[0] == 0 && !self.refill_level0() {
             return None;
+        }
+        if let Some(Timed { at_ns, event }) = self.run.pop_front() {
+            self.popped_ns = at_ns;
+            self.len -= 1;
+            return Some((SimTime::from_nanos(at_ns), event));
         }
         let slot = self.occupied[0].trailing_zeros() as usize;
         let fifo = &mut self.exact[slot];
@@ -171,6 +210,7 @@ impl<E> EventQueue<E> {
             }
         }
         self.now_ns = (self.now_ns & !DIGIT_MASK) | slot as u64;
+        self.popped_ns = self.now_ns;
         self.len -= 1;
         Some((SimTime::from_nanos(self.now_ns), event))
     }
@@ -206,6 +246,15 @@ impl<E> EventQueue<E> {
         };
         self.occupied[level] &= !(1 << slot);
         self.now_ns = std::mem::replace(&mut self.upper_min_ns[level - 1][slot], u64::MAX);
+        let bucket = &mut self.upper[level - 1][slot];
+        if bucket.own_len().is_some_and(|n| n <= RUN_MAX) {
+            // Small: sorted into the run (stable, so equal times keep their push order).
+            let (mut own, _) = bucket.take();
+            self.run.extend(own.drain(..));
+            bucket.restore_own(own);
+            self.run.make_contiguous().sort_by_key(|t| t.at_ns);
+            return true;
+        }
         // Empty the slot and re-place its events in order; each lands on a level below
         // `level`, never back in this slot. Drained vectors go back where they came from.
         let (mut own, mut overflow) = self.upper[level - 1][slot].take();
@@ -257,6 +306,9 @@ impl<E> PendingEvents<E> for EventQueue<E> {
     /// first pushed among equal times); `None` when telling would need a scan.
     #[inline]
     fn peek_next(&self) -> Option<&E> {
+        if let Some(first) = self.run.front() {
+            return Some(&first.event);
+        }
         if self.occupied[0] != 0 {
             return self.exact[self.occupied[0].trailing_zeros() as usize].front();
         }

@@ -172,6 +172,44 @@ fn matches_heap_queue_when_slots_overflow_their_first_block() {
 }
 
 #[test]
+fn matches_heap_queue_when_pushes_land_inside_the_run() {
+    // A small slot becomes the run; then many pushes fall between the last popped time and
+    // the run's last event, in no order and with repeats, until the run grows past its cap
+    // and goes back into the wheel, and again on later slots.
+    let mut q = EventQueue::new();
+    let mut reference = HeapQueue::new();
+    let mut jitter = delays_ns(7, 64);
+    let mut seq = 0u64;
+    let mut push = |q: &mut EventQueue<u64>, r: &mut HeapQueue<u64>, at: SimTime| {
+        q.push(at, seq);
+        r.push(at, seq);
+        seq += 1;
+    };
+    let mut now = SimTime::ZERO;
+    for round in 0..20u64 {
+        let base = now.plus(10_000 + round * 7);
+        for i in 0..10 {
+            push(&mut q, &mut reference, base.plus(i * 3));
+        }
+        let popped = q.pop();
+        assert_eq!(popped, reference.pop());
+        now = popped.expect("non-empty").0;
+        for i in 0..(100 + 40 * round) {
+            push(&mut q, &mut reference, now.plus(jitter() % 28));
+            if i % 7 == 0 {
+                let popped = q.pop();
+                assert_eq!(popped, reference.pop());
+                now = popped.expect("non-empty").0;
+            }
+        }
+    }
+    while let Some(popped) = reference.pop() {
+        assert_eq!(q.pop(), Some(popped));
+    }
+    assert!(q.is_empty());
+}
+
+#[test]
 fn steady_state_allocates_no_new_blocks() {
     // The hold model: each pop pushes one event, so the pending count stays at 50 000.
     let mut q = EventQueue::new();
