@@ -143,6 +143,14 @@ fn delays_ns(seed: u64, max_ns: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// Pops `q` empty, checking each event against the reference heap.
+fn drains_like(q: &mut EventQueue<u64>, reference: &mut HeapQueue<u64>) {
+    while let Some(popped) = reference.pop() {
+        assert_eq!(q.pop(), Some(popped));
+    }
+    assert!(q.is_empty());
+}
+
 #[test]
 fn matches_heap_queue_when_slots_overflow_their_first_block() {
     // Thousands of events per slot and per instant: every slot spills into pooled blocks, and
@@ -165,10 +173,7 @@ fn matches_heap_queue_when_slots_overflow_their_first_block() {
             now = popped.expect("non-empty").0;
         }
     }
-    while let Some(popped) = reference.pop() {
-        assert_eq!(q.pop(), Some(popped));
-    }
-    assert!(q.is_empty());
+    drains_like(&mut q, &mut reference);
 }
 
 #[test]
@@ -203,10 +208,7 @@ fn matches_heap_queue_when_pushes_land_inside_the_run() {
             }
         }
     }
-    while let Some(popped) = reference.pop() {
-        assert_eq!(q.pop(), Some(popped));
-    }
-    assert!(q.is_empty());
+    drains_like(&mut q, &mut reference);
 }
 
 #[test]
