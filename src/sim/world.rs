@@ -909,7 +909,10 @@ impl Sim {
         to: UserId,
         sched: &mut Scheduler<'_, Event>,
     ) {
-        self.prefetch_conversation(from, to);
+        if self.next_pair != Some((from, to)) {
+            // Not guessed at the previous arrival (a reply, or a wrong guess): ask now.
+            self.prefetch_conversation(from, to);
+        }
         let draft = self.workload.draft_to(from, to);
         let path = if self.dir.is_interop(from, to) {
             PathKind::Interop
