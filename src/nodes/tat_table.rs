@@ -71,13 +71,17 @@ impl TatTable {
         self.slots[i] = (key, tat_ns);
     }
 
-    /// Keeps only the entries `keep` accepts, in a table sized for them.
-    pub fn retain(&mut self, keep: impl Fn(u64) -> bool) {
-        let kept = self
-            .slots
+    /// How many entries `keep` accepts.
+    pub fn count(&self, keep: impl Fn(u64) -> bool) -> usize {
+        self.slots
             .iter()
             .filter(|&&(k, t)| k != 0 && keep(t))
-            .count();
+            .count()
+    }
+
+    /// Keeps only the entries `keep` accepts, in a table sized for them.
+    pub fn retain(&mut self, keep: impl Fn(u64) -> bool) {
+        let kept = self.count(&keep);
         let mut capacity = CAPACITY_MIN;
         while !fits(kept + 1, capacity) {
             capacity *= 2;
