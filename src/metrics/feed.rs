@@ -10,8 +10,10 @@
 
 use super::ledger::{IntervalLatency, Ledger, LedgerEvent, NewMessage};
 use crate::engine::SimTime;
-use crate::wire::{DeviceId, MsgId, UserId};
+use crate::nodes::directory::Owners;
+use crate::wire::{MsgId, UserId};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Operations sent to the ledger thread in one go: a few hundred kilobytes.
@@ -26,13 +28,8 @@ enum Op {
         now: SimTime,
         message: NewMessage,
     },
-    /// A node's event, with the user and slot of the device it is about (resolved by the
-    /// simulation, which owns the directory).
-    Apply {
-        now: SimTime,
-        event: LedgerEvent,
-        owner: (UserId, u32),
-    },
+    /// A node's event (the ledger resolves the user and slot of the device it is about).
+    Apply { now: SimTime, event: LedgerEvent },
     TamperDetected,
     /// The end of a timeseries interval.
     Sample,
@@ -43,13 +40,15 @@ pub struct Kept {
     pub ledger: Ledger,
     /// Per timeseries interval, in order: messages in flight at its end, and its latency.
     pub samples: Vec<(u64, IntervalLatency)>,
+    owners: Arc<Owners>,
 }
 
 impl Kept {
-    fn new(records: usize) -> Self {
+    fn new(records: usize, owners: Arc<Owners>) -> Self {
         Kept {
             ledger: Ledger::with_capacity(records),
             samples: Vec::new(),
+            owners,
         }
     }
 
@@ -58,7 +57,10 @@ impl Kept {
             Op::Create { now, message } => {
                 self.ledger.create(now, message);
             }
-            Op::Apply { now, event, owner } => self.ledger.apply(now, &event, |_| owner),
+            Op::Apply { now, event } => {
+                let owners = &self.owners;
+                self.ledger.apply(now, &event, |d| owners.owner(d))
+            }
             Op::TamperDetected => self.ledger.counts.tamper_detected += 1,
             Op::Sample => {
                 let in_flight = self.ledger.counts.in_flight;
@@ -75,6 +77,7 @@ struct Worker {
     /// Emptied batches coming back, so that the steady state allocates none.
     empties: Receiver<Vec<Op>>,
     thread: JoinHandle<Kept>,
+    owners: Arc<Owners>,
 }
 
 enum Keeper {
@@ -93,14 +96,14 @@ pub struct LedgerFeed {
 
 impl LedgerFeed {
     /// A ledger with room for `records` messages, kept on a thread of its own when one can be
-    /// started.
-    pub fn new(records: usize) -> Self {
-        Self::with_keeper(records, spawn(records))
+    /// started; `owners` tells it whose each device is.
+    pub fn new(records: usize, owners: Arc<Owners>) -> Self {
+        Self::with_keeper(records, spawn(records, owners))
     }
 
     /// A ledger folded on the caller's thread (tests compare the two).
-    pub fn inline(records: usize) -> Self {
-        Self::with_keeper(records, Keeper::Inline(Box::new(Kept::new(records))))
+    pub fn inline(records: usize, owners: Arc<Owners>) -> Self {
+        Self::with_keeper(records, Keeper::Inline(Box::new(Kept::new(records, owners))))
     }
 
     fn with_keeper(records: usize, keeper: Keeper) -> Self {
@@ -122,16 +125,9 @@ impl LedgerFeed {
         id
     }
 
-    /// A node's event; `owner` gives a device's user and its position among the user's
-    /// devices (only the event's own device is asked for).
-    pub fn apply(
-        &mut self,
-        now: SimTime,
-        event: LedgerEvent,
-        owner: impl Fn(DeviceId) -> (UserId, u32),
-    ) {
-        let owner = event.device().map_or((UserId(u32::MAX), 0), owner);
-        self.send(Op::Apply { now, event, owner });
+    /// A node's event.
+    pub fn apply(&mut self, now: SimTime, event: LedgerEvent) {
+        self.send(Op::Apply { now, event });
     }
 
     pub fn tamper_detected(&mut self) {
@@ -152,7 +148,14 @@ impl LedgerFeed {
     /// with an empty ledger of its own).
     pub fn finish(&mut self) -> Kept {
         self.flush();
-        let keeper = std::mem::replace(&mut self.keeper, Keeper::Inline(Box::new(Kept::new(0))));
+        let owners = match &self.keeper {
+            Keeper::Inline(kept) => Arc::clone(&kept.owners),
+            Keeper::Thread(w) => Arc::clone(&w.owners),
+        };
+        let keeper = std::mem::replace(
+            &mut self.keeper,
+            Keeper::Inline(Box::new(Kept::new(0, owners))),
+        );
         match keeper {
             Keeper::Inline(kept) => *kept,
             Keeper::Thread(w) => {
@@ -200,13 +203,14 @@ impl LedgerFeed {
 
 /// Starts the ledger thread, or keeps the ledger inline when no thread can be started. The
 /// thread makes the ledger itself, so that its records are first touched on its own core.
-fn spawn(records: usize) -> Keeper {
+fn spawn(records: usize, owners: Arc<Owners>) -> Keeper {
     let (ops, inbox) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
     let (give_back, empties) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
+    let theirs = Arc::clone(&owners);
     let started = std::thread::Builder::new()
         .name("ledger".into())
         .spawn(move || {
-            let mut kept = Kept::new(records);
+            let mut kept = Kept::new(records, theirs);
             for mut batch in inbox {
                 for op in batch.drain(..) {
                     kept.take(op);
@@ -220,8 +224,9 @@ fn spawn(records: usize) -> Keeper {
             ops,
             empties,
             thread,
+            owners,
         }),
-        Err(_) => Keeper::Inline(Box::new(Kept::new(records))),
+        Err(_) => Keeper::Inline(Box::new(Kept::new(records, owners))),
     }
 }
 
@@ -230,7 +235,7 @@ mod tests {
     use super::*;
     use crate::metrics::PathKind;
     use crate::scenario::ContentKind;
-    use crate::wire::Conversation;
+    use crate::wire::{Conversation, DeviceId};
 
     /// A text from user 0's first device.
     fn text(to: UserId) -> NewMessage {
@@ -245,10 +250,15 @@ mod tests {
         }
     }
 
-    /// Tells `feed` a small run: messages to two-device users (user `u` has devices `2u` and
-    /// `2u + 1`), shown out of order once and twice on one device, with interval markers.
+    /// Three users of two devices each: user `u` has devices `2u` and `2u + 1`.
+    fn owners() -> Arc<Owners> {
+        use crate::nodes::directory::{Directory, PartnerLink};
+        Directory::new(&[3], vec![PartnerLink::Direct], &[2; 3], vec![true; 3]).owners()
+    }
+
+    /// Tells `feed` a small run: messages to two-device users, shown out of order once and
+    /// twice on one device, with interval markers.
     fn tell(feed: &mut LedgerFeed) {
-        let owner = |d: DeviceId| (UserId(d.0 / 2), d.0 % 2);
         let t = SimTime::from_nanos;
         for m in 0..3u32 {
             let to = UserId(1 + m % 2);
@@ -259,7 +269,7 @@ mod tests {
                 devices: 0b11,
                 sync: 0,
             };
-            feed.apply(t(10), accepted, owner);
+            feed.apply(t(10), accepted);
         }
         feed.sample();
         for (msg, device, seq) in [
@@ -279,7 +289,7 @@ mod tests {
                 digest: None,
                 late: false,
             };
-            feed.apply(t(1_000_000 * (msg + 1)), shown, owner);
+            feed.apply(t(1_000_000 * (msg + 1)), shown);
         }
         feed.tamper_detected();
         feed.sample();
@@ -287,9 +297,9 @@ mod tests {
 
     #[test]
     fn the_ledger_thread_keeps_what_an_inline_ledger_keeps() {
-        let mut threaded = LedgerFeed::new(16);
+        let mut threaded = LedgerFeed::new(16, owners());
         assert!(matches!(threaded.keeper, Keeper::Thread(_)));
-        let mut inline = LedgerFeed::inline(16);
+        let mut inline = LedgerFeed::inline(16, owners());
         tell(&mut threaded);
         tell(&mut inline);
         assert_eq!(threaded.parties(MsgId(1)), Some((UserId(0), UserId(2))));
@@ -321,7 +331,7 @@ mod tests {
 
     #[test]
     fn more_operations_than_a_batch_all_arrive_in_order() {
-        let mut feed = LedgerFeed::new(0);
+        let mut feed = LedgerFeed::new(0, owners());
         let n = 3 * BATCH + 5;
         for i in 0..n {
             feed.create(SimTime::from_nanos(i as u64), text(UserId(1)));

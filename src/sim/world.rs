@@ -313,6 +313,7 @@ impl Sim {
     fn new(s: Scenario, bugs: Bugs) -> Self {
         let tree = RngTree::new(s.run.seed);
         let dir = build_directory(&s, &tree);
+        let owners = dir.owners();
         let frames_in_flight = dir.devices() + dir.devices() / 4;
         let d = &s.devices;
         let device_cfg = DeviceConfig {
@@ -394,7 +395,7 @@ impl Sim {
             device_cfg,
             link_models,
             frames: Slab::with_capacity(frames_in_flight),
-            ledger: LedgerFeed::new(expected_messages(&s)),
+            ledger: LedgerFeed::new(expected_messages(&s), owners),
             fx: Effects::default(),
             drained: false,
             interval_sent: 0,
@@ -547,9 +548,7 @@ impl Sim {
                     ));
                 }
             }
-            let dir = &self.dir;
-            self.ledger
-                .apply(now, ev.clone(), |d| (dir.user_of(d), dir.device_slot(d)));
+            self.ledger.apply(now, ev.clone());
             self.media_reacts(now, node, &ev, sched);
             self.react(now, &ev, sched);
         }
