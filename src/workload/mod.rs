@@ -13,6 +13,22 @@ use crate::scenario::{ContentKind, Latency, Scenario};
 use crate::wire::{GroupId, UserId};
 use groups::Groups;
 use rand::Rng;
+use std::collections::VecDeque;
+
+/// How many arrivals ahead senders and contacts are drawn: the contact-list entry an arrival
+/// reads is asked for (a cache hint) that many arrivals before, instead of being a miss that
+/// the event loop waits on (at a million users the contact graph is tens of megabytes).
+const PICKS_AHEAD: usize = 4;
+
+/// An arrival's draw from the `workload/pairs` stream: whether it goes to a group, and its
+/// sender and contact (used when it is not a group message).
+#[derive(Clone, Copy, Debug)]
+struct Pick {
+    group: bool,
+    from: UserId,
+    /// Index of the contact in `Workload::contacts`.
+    contact: usize,
+}
 
 /// One message the workload wants sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +79,12 @@ pub struct Workload {
     /// Membership changes (each re-keys the group).
     pub group_leaves: u64,
     arrivals: SimRng,
+    /// Each arrival's group-or-not, sender and contact: a stream of their own, drawn
+    /// [`PICKS_AHEAD`] arrivals early (nothing else draws from it, so drawing early changes
+    /// nothing).
+    pairs: SimRng,
+    picks: VecDeque<Pick>,
+    /// Contents and sizes (of arrivals and replies alike), and groups.
     choices: SimRng,
     reactions: SimRng,
 }
@@ -101,7 +123,7 @@ impl Workload {
         };
         let sizes = size_models()
             .map(|(b, m)| (LatencySampler::new(&b), m.as_ref().map(LatencySampler::new)));
-        Workload {
+        let mut w = Workload {
             contacts,
             contacts_per_user: k,
             users,
@@ -121,9 +143,46 @@ impl Workload {
             groups,
             group_leaves: 0,
             arrivals: tree.stream("workload/arrivals", 0),
+            pairs: tree.stream("workload/pairs", 0),
+            picks: VecDeque::with_capacity(PICKS_AHEAD + 1),
             choices: tree.stream("workload/choices", 0),
             reactions: tree.stream("workload/reactions", 0),
+        };
+        if users > 0 {
+            for _ in 0..PICKS_AHEAD {
+                let pick = w.draw_pick();
+                w.picks.push_back(pick);
+            }
         }
+        w
+    }
+
+    /// The next arrival's pick, with one more drawn at the back.
+    fn next_pick(&mut self) -> Pick {
+        let pick = self.draw_pick();
+        self.picks.push_back(pick);
+        self.picks.pop_front().unwrap_or(pick)
+    }
+
+    /// Draws a pick and asks for the contact entry it will read.
+    fn draw_pick(&mut self) -> Pick {
+        let rng = &mut self.pairs;
+        let group = self.groups_share > 0.0 && chance(rng, self.groups_share);
+        let from = (rng.next_u64() % u64::from(self.users)) as u32;
+        let k = self.contacts_per_user;
+        let contact = from as usize * k + (rng.next_u64() % k as u64) as usize;
+        if let Some(entry) = self.contacts.get(contact) {
+            crate::engine::prefetch::prefetch(entry);
+        }
+        Pick {
+            group,
+            from: UserId(from),
+            contact,
+        }
+    }
+
+    fn contact(&self, pick: &Pick) -> UserId {
+        UserId(self.contacts[pick.contact])
     }
 
     /// Time to the next arrival anywhere in the population, at `surge` times the scenario's
@@ -137,40 +196,27 @@ impl Workload {
     /// A new conversation message: a uniform sender, one of its contacts, content from the mix;
     /// or, for a `groups.share` of them, a message from a random member to a random group.
     pub fn draft(&mut self, dir: &Directory) -> Draft {
-        if self.groups_share > 0.0 && chance(&mut self.choices, self.groups_share) {
+        let pick = self.next_pick();
+        if pick.group {
             if let Some((g, from)) = self.groups.pick(&mut self.choices) {
                 return self.draft_group(from, g, dir);
             }
         }
-        self.draft_direct()
+        self.draft_to(pick.from, self.contact(&pick))
     }
 
     /// A 1:1 message: a uniform sender, one of its contacts, content from the mix.
     pub fn draft_direct(&mut self) -> Draft {
-        let (from, to) = pick_pair(
-            &self.contacts,
-            self.contacts_per_user,
-            self.users,
-            &mut self.choices,
-        );
-        self.draft_to(from, to)
+        let pick = self.next_pick();
+        self.draft_to(pick.from, self.contact(&pick))
     }
 
-    /// The sender and recipient the next [`Workload::draft`] will pick, if nothing else draws
-    /// from its stream first (a reply does); `None` when it will be a group message. A guess
-    /// for cache hints only: the draft itself is drawn when it is due, so a wrong guess costs
-    /// a wasted hint and changes no result.
+    /// The sender and recipient the next [`Workload::draft`] will pick; `None` when it will be
+    /// a group message. Drawn already, so the guess is exact: the driver asks for their state
+    /// one arrival ahead.
     pub fn peek_pair(&self) -> Option<(UserId, UserId)> {
-        let mut rng = self.choices.clone();
-        if self.groups_share > 0.0 && chance(&mut rng, self.groups_share) {
-            return None;
-        }
-        Some(pick_pair(
-            &self.contacts,
-            self.contacts_per_user,
-            self.users,
-            &mut rng,
-        ))
+        let pick = self.picks.front()?;
+        (!pick.group).then(|| (pick.from, self.contact(pick)))
     }
 
     /// A group message from member `from`. Membership may change just before (a member
@@ -238,13 +284,6 @@ impl Workload {
     }
 }
 
-/// A uniform sender and one of its contacts (`contacts` holds `k` per user).
-fn pick_pair(contacts: &[u32], k: usize, users: u32, rng: &mut SimRng) -> (UserId, UserId) {
-    let from = UserId((rng.next_u64() % users as u64) as u32);
-    let c = (rng.next_u64() % k as u64) as usize;
-    (from, UserId(contacts[from.index() * k + c]))
-}
-
 /// One contact of `u`: across providers with probability `cross`, else inside `u`'s provider.
 pub(crate) fn pick_contact(u: UserId, cross: f64, dir: &Directory, rng: &mut SimRng) -> UserId {
     let own = dir.provider_of_user(u);
@@ -303,6 +342,33 @@ mod tests {
             .count();
         let share = cross as f64 / n as f64;
         assert!((share - 0.3).abs() < 0.02, "cross share {share}");
+    }
+
+    #[test]
+    fn replies_between_arrivals_do_not_move_their_senders_and_recipients() {
+        let source = include_str!("../../scenarios/baseline.toml");
+        let s = crate::scenario::parse(source, "baseline.toml").expect("baseline parses");
+        let dir = Directory::new(
+            &[800, 200],
+            vec![PartnerLink::Proxied; 2],
+            &[1; 1000],
+            vec![true; 1000],
+        );
+        let arrivals = |replies: bool| {
+            let mut w = Workload::new(&s, &dir, &RngTree::new(3));
+            (0..300)
+                .map(|_| {
+                    if replies {
+                        w.draft_to(UserId(1), UserId(2));
+                    }
+                    let d = w.draft(&dir);
+                    d.group.map_or(Some((d.from, d.to)), |_| None)
+                })
+                .collect::<Vec<_>>()
+        };
+        let (quiet, chatty) = (arrivals(false), arrivals(true));
+        assert_eq!(quiet, chatty);
+        assert!(quiet.iter().flatten().count() > 150, "mostly 1:1 messages");
     }
 
     #[test]

@@ -163,7 +163,8 @@ fn a_bundle_fetch_limit_throttles_the_drain_and_leaves_one_time_prekeys() {
 fn honest_fetches_over_a_tight_limit_are_counted_not_held_back() {
     // Identity resets renew sessions: each renewal fetches the peer device's bundle again, and
     // with one permit per pair an hour some renewals come too soon.
-    let open = load("identity-reset.toml");
+    let mut open = load("identity-reset.toml");
+    open.e2ee.bundle_fetch_limit = None;
     let mut tight = open.clone();
     tight.e2ee.bundle_fetch_limit = Some(scenario::BundleFetchLimit {
         burst: 1,
