@@ -29,7 +29,10 @@ enum Op {
         message: NewMessage,
     },
     /// A node's event (the ledger resolves the user and slot of the device it is about).
-    Apply { now: SimTime, event: LedgerEvent },
+    Apply {
+        now: SimTime,
+        event: LedgerEvent,
+    },
     TamperDetected,
     /// The end of a timeseries interval.
     Sample,
@@ -103,7 +106,10 @@ impl LedgerFeed {
 
     /// A ledger folded on the caller's thread (tests compare the two).
     pub fn inline(records: usize, owners: Arc<Owners>) -> Self {
-        Self::with_keeper(records, Keeper::Inline(Box::new(Kept::new(records, owners))))
+        Self::with_keeper(
+            records,
+            Keeper::Inline(Box::new(Kept::new(records, owners))),
+        )
     }
 
     fn with_keeper(records: usize, keeper: Keeper) -> Self {

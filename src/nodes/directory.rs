@@ -129,7 +129,8 @@ impl Directory {
         self.owners.user_of(d)
     }
     pub fn devices_of(&self, u: UserId) -> impl Iterator<Item = DeviceId> + Clone {
-        (self.owners.user_first_device[u.index()]..self.owners.user_first_device[u.index() + 1]).map(DeviceId)
+        (self.owners.user_first_device[u.index()]..self.owners.user_first_device[u.index() + 1])
+            .map(DeviceId)
     }
     pub fn device_count(&self, u: UserId) -> u32 {
         self.owners.user_first_device[u.index() + 1] - self.owners.user_first_device[u.index()]
@@ -154,7 +155,8 @@ impl Directory {
     /// Devices of provider `p`, as a contiguous range of ids.
     pub fn devices_of_provider(&self, p: ProviderId) -> std::ops::Range<u32> {
         let users = self.users_of(p);
-        self.owners.user_first_device[users.start as usize]..self.owners.user_first_device[users.end as usize]
+        self.owners.user_first_device[users.start as usize]
+            ..self.owners.user_first_device[users.end as usize]
     }
     pub fn partner_link(&self, p: ProviderId) -> PartnerLink {
         self.partner_link[p.index()]
