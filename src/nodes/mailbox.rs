@@ -327,6 +327,11 @@ impl Mailbox {
                 device,
             });
         }
+        if b.queue.capacity() == 0 {
+            // Usually the only copy waiting: room for one (a small block, which the event
+            // loop's allocator cache hands out warm; see `ack`).
+            b.queue.reserve_exact(1);
+        }
         b.queue.push_back(Pending {
             env,
             expires_at: now.plus(cfg.offline_ttl_ns),
