@@ -62,8 +62,9 @@ pub struct Recycling<A>(pub A);
 
 // SAFETY: a cached block was allocated by `A` and freed by the program; it is handed out again
 // only for a request of the same size class (whose size it covers: every block in class `c`
-// came from `A` for a size above `8 * c`, and `A` rounds block sizes up to whole 8-byte words)
-// and an alignment its address meets. Each thread's cache is its own (thread-local), and no
+// came from `A` for a size above `8 * c`, and `A` rounds block sizes up to whole 8-byte words,
+// so it holds `8 * (c + 1)` bytes; the same bound lets a reallocation within a class keep its
+// block) and an alignment its address meets. Each thread's cache is its own (thread-local), and no
 // cache operation allocates, so none re-enters itself.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Recycling<A> {
     #[inline]
@@ -101,8 +102,27 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Recycling<A> {
         self.0.dealloc(ptr, layout)
     }
 
+    /// Small vectors grow through small sizes (a device's sessions: 2, 3, 4, 6 entries): a
+    /// size within the block's class keeps the block, and a block of the new class comes from
+    /// the cache when it has one, the old block going into it. (mimalloc first reads the
+    /// block's page to learn its usable size: another miss.)
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+        if let (Some(old), Some(new)) = (class(&layout), class(&new_layout)) {
+            if enabled() {
+                if old == new {
+                    return ptr;
+                }
+                if let Some(p) = take(new, layout.align()) {
+                    std::ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_size));
+                    if !keep(old, ptr) {
+                        self.0.dealloc(ptr, layout);
+                    }
+                    return p;
+                }
+            }
+        }
         self.0.realloc(ptr, layout, new_size)
     }
 }
@@ -196,6 +216,21 @@ mod tests {
             .iter()
             .flatten()
             .all(|&p| p as usize != big_at)));
+
+        // A reallocation within a class keeps the block; across classes it takes a cached
+        // block, and the old one is cached.
+        let mut v: Vec<u8> = Vec::with_capacity(65); // class 8: 65..=72 bytes
+        v.extend_from_slice(&[7; 65]);
+        let first = addr(&v);
+        v.reserve_exact(7); // 72 bytes
+        assert_eq!(addr(&v), first, "same class: same block");
+        let spare = block(80, 5); // class 9: 73..=80 bytes
+        let spare_at = addr(&spare);
+        drop(spare);
+        v.reserve_exact(15); // 80 bytes
+        assert_eq!(addr(&v), spare_at, "the cached block of the new class");
+        assert_eq!(v, [7; 65], "contents kept");
+        assert_eq!(addr(&block(72, 6)), first, "the old block was cached");
 
         // Another thread does not cache.
         std::thread::spawn(move || {
