@@ -143,6 +143,12 @@ impl Directory {
     pub fn device_slot(&self, d: DeviceId) -> u32 {
         self.owners.slot(d)
     }
+    /// A cache hint for the user's device range (see [`crate::engine::prefetch`]).
+    pub fn prefetch_user(&self, u: UserId) {
+        if let Some(first) = self.owners.user_first_device.get(u.index()) {
+            crate::engine::prefetch::prefetch(first);
+        }
+    }
     /// The device-to-user map, to share with another thread.
     pub fn owners(&self) -> Arc<Owners> {
         Arc::clone(&self.owners)

@@ -1585,6 +1585,12 @@ impl World for Sim {
                 if let Some((from, to)) = self.next_pair {
                     self.prefetch_conversation(from, to);
                 }
+                // Two arrivals further, the users' device ranges, which the conversation hint
+                // above reads first.
+                if let Some((from, to)) = self.workload.peek_pair_at(2) {
+                    self.dir.prefetch_user(from);
+                    self.dir.prefetch_user(to);
+                }
                 let surge: f64 = self.surges.iter().product();
                 if let Some(gap) = self.workload.next_gap_ns(surge) {
                     if now.plus(gap) < self.send_end {

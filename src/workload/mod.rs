@@ -215,7 +215,13 @@ impl Workload {
     /// a group message. Drawn already, so the guess is exact: the driver asks for their state
     /// one arrival ahead.
     pub fn peek_pair(&self) -> Option<(UserId, UserId)> {
-        let pick = self.picks.front()?;
+        self.peek_pair_at(0)
+    }
+
+    /// The pair of the arrival `ahead` arrivals after the next one (while it is drawn: up to
+    /// `PICKS_AHEAD - 1`), for cache hints further ahead.
+    pub fn peek_pair_at(&self, ahead: usize) -> Option<(UserId, UserId)> {
+        let pick = self.picks.get(ahead)?;
         (!pick.group).then(|| (pick.from, self.contact(pick)))
     }
 
