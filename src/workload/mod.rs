@@ -350,8 +350,8 @@ mod tests {
         assert!((share - 0.3).abs() < 0.02, "cross share {share}");
     }
 
-    #[test]
-    fn replies_between_arrivals_do_not_move_their_senders_and_recipients() {
+    /// The baseline scenario's workload over 1000 single-device users of two providers.
+    fn baseline_with_one_device_each() -> (Scenario, Directory) {
         let source = include_str!("../../scenarios/baseline.toml");
         let s = crate::scenario::parse(source, "baseline.toml").expect("baseline parses");
         let dir = Directory::new(
@@ -360,6 +360,12 @@ mod tests {
             &[1; 1000],
             vec![true; 1000],
         );
+        (s, dir)
+    }
+
+    #[test]
+    fn replies_between_arrivals_do_not_move_their_senders_and_recipients() {
+        let (s, dir) = baseline_with_one_device_each();
         let arrivals = |replies: bool| {
             let mut w = Workload::new(&s, &dir, &RngTree::new(3));
             (0..300)
@@ -379,14 +385,7 @@ mod tests {
 
     #[test]
     fn peek_pair_names_the_next_direct_draft() {
-        let source = include_str!("../../scenarios/baseline.toml");
-        let s = crate::scenario::parse(source, "baseline.toml").expect("baseline parses");
-        let dir = Directory::new(
-            &[800, 200],
-            vec![PartnerLink::Proxied; 2],
-            &[1; 1000],
-            vec![true; 1000],
-        );
+        let (s, dir) = baseline_with_one_device_each();
         let mut w = Workload::new(&s, &dir, &RngTree::new(9));
         let mut guessed = 0;
         for _ in 0..500 {
