@@ -112,7 +112,7 @@ mod linux {
     }
 
     /// Whether this kernel knows `MADV_POPULATE_WRITE` (asked on an empty range).
-    fn populate_works() -> bool {
+    pub(super) fn populate_works() -> bool {
         let page = CHUNK as *mut c_void;
         // SAFETY: a zero-length advice touches nothing; the kernel still validates the advice.
         unsafe { libc::madvise(page, 0, libc::MADV_POPULATE_WRITE) == 0 }
@@ -139,7 +139,7 @@ mod linux {
     /// as it is. The chunk is usually the allocator's next (fresh, mapped read-write); if it is
     /// not mapped, or not writable, the kernel refuses and nothing happens; if it belongs to
     /// another mapping, its untouched pages only count as resident early.
-    fn populate(chunk: usize) {
+    pub(super) fn populate(chunk: usize) {
         // SAFETY: the advice never changes a byte of memory, mapped or not.
         unsafe {
             libc::madvise(
@@ -148,5 +148,36 @@ mod linux {
                 libc::MADV_POPULATE_WRITE,
             );
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The warmer's one promise: populating a chunk the program is using changes none of its
+    /// bytes (and a chunk nobody mapped is refused without harm).
+    #[test]
+    fn populating_leaves_memory_in_use_as_it_is() {
+        if !linux::populate_works() {
+            eprintln!("this kernel has no MADV_POPULATE_WRITE: the warmer stays off");
+            return;
+        }
+        let pattern = |i: usize| (i % 251) as u8;
+        let mut v = vec![0u8; 3 * CHUNK];
+        v.iter_mut().enumerate().for_each(|(i, b)| *b = pattern(i));
+        let first_whole = (v.as_ptr() as usize).div_ceil(CHUNK);
+        linux::populate(first_whole);
+        assert!(v.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+        linux::populate(0); // the null page's chunk: never mapped
+    }
+
+    #[test]
+    fn an_allocation_in_a_new_chunk_is_noted() {
+        let b = vec![1u8; 3 * CHUNK / 2];
+        let end = b.as_ptr() as usize + b.len();
+        // Through the binary's global allocator, which notes on the way (this thread's note:
+        // the shared word may hold another test thread's by now).
+        assert_eq!(LAST_CHUNK.with(Cell::get), end / CHUNK);
     }
 }
