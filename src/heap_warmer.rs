@@ -84,8 +84,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Noting<A> {
     }
 }
 
-/// Starts the helper thread, if this platform can have one. Call before the large
-/// allocations: only memory in the arena reserved here is warmed.
+/// Starts the helper thread, if this platform can have one. Call before the run grows its
+/// heap: only memory allocated after this is warmed ahead.
 pub fn start() {
     #[cfg(target_os = "linux")]
     linux::start();

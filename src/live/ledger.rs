@@ -154,8 +154,7 @@ impl LedgerSink {
             }
             let before = l.ledger.counts.shown;
             let dir = &l.dir;
-            l.ledger
-                .apply(now, &e, |d| (dir.user_of(d), dir.device_slot(d)));
+            l.ledger.apply(now, &e, |d| dir.owner(d));
             if l.ledger.counts.shown == before {
                 continue;
             }

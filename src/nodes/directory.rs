@@ -149,6 +149,10 @@ impl Directory {
             crate::engine::prefetch::prefetch(first);
         }
     }
+    /// The device's user and slot, as a ledger wants them.
+    pub fn owner(&self, d: DeviceId) -> (UserId, u32) {
+        self.owners.owner(d)
+    }
     /// The device-to-user map, to share with another thread.
     pub fn owners(&self) -> Arc<Owners> {
         Arc::clone(&self.owners)
