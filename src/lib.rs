@@ -4,6 +4,8 @@
 
 pub mod bench;
 pub mod calibrate;
+pub mod collections;
+pub mod directory;
 pub mod e2ee;
 pub mod engine;
 pub mod faults;

@@ -5,9 +5,10 @@
 //! reported as skipped. Times count from the start of the sending window.
 
 use super::clock::Clock;
+use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::checker::FaultWindow;
-use crate::nodes::{Addr, Directory};
+use crate::nodes::Addr;
 use crate::scenario::{Endpoint, Fault, FaultKind, Scenario};
 use crate::wire::ProviderId;
 use std::collections::BTreeMap;
@@ -75,10 +76,8 @@ pub fn crash_target(node: &Endpoint, dir: &Directory) -> Option<Addr> {
         Endpoint::Gateway => Some(Addr::Gateway),
         Endpoint::Provider(0) => Some(Addr::ChatServer),
         Endpoint::Provider(p) => Some(match dir.partner_link(ProviderId(p as u32)) {
-            crate::nodes::directory::PartnerLink::Proxied => Addr::Adapter(ProviderId(p as u32)),
-            crate::nodes::directory::PartnerLink::Direct => {
-                Addr::PartnerServer(ProviderId(p as u32))
-            }
+            crate::directory::PartnerLink::Proxied => Addr::Adapter(ProviderId(p as u32)),
+            crate::directory::PartnerLink::Direct => Addr::PartnerServer(ProviderId(p as u32)),
         }),
         Endpoint::Clients(_) => None,
     }

@@ -6,10 +6,10 @@
 //! Records are created up front, one per scheduled arrival, with `created` = the intended send
 //! time: the ledger's latency is therefore coordinated-omission corrected (as wrk2 measures).
 
+use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::IntervalLatency;
 use crate::metrics::{Ledger, LedgerEvent, Sample, TimeSeries};
-use crate::nodes::Directory;
 use crate::wire::MsgId;
 use hdrhistogram::Histogram;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -2,11 +2,11 @@
 //! big), so that the generator never waits on the system to decide when to send next. Latency
 //! is then measured from each arrival's intended time, which corrects coordinated omission.
 
+use crate::directory::Directory;
 use crate::engine::{RngTree, SimTime};
 use crate::metrics::ledger::NewMessage;
 use crate::metrics::{Ledger, PathKind};
 use crate::net::latency::exponential_ns;
-use crate::nodes::Directory;
 use crate::scenario::{ContentKind, Scenario};
 use crate::wire::{MsgId, UserId};
 use crate::workload::Workload;

@@ -10,13 +10,14 @@
 use super::conn::Inspector;
 use super::node::{spawn_acceptor, Dial, NodeTask, ServerNode, Shared};
 use super::LiveError;
+use crate::directory::Directory;
+use crate::directory::PartnerLink;
 use crate::nodes::adapter::Adapter;
 use crate::nodes::chat_server::ChatServer;
-use crate::nodes::directory::PartnerLink;
 use crate::nodes::gateway::Gateway;
 use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
-use crate::nodes::{Addr, Directory};
+use crate::nodes::Addr;
 use crate::scenario::Scenario;
 use crate::wire::ProviderId;
 use std::collections::BTreeMap;

@@ -9,8 +9,8 @@
 //! are taken at a marker in that order and handed back at the end.
 
 use super::ledger::{IntervalLatency, Ledger, LedgerEvent, NewMessage};
+use crate::directory::Owners;
 use crate::engine::SimTime;
-use crate::nodes::directory::Owners;
 use crate::wire::{MsgId, UserId};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
@@ -258,7 +258,7 @@ mod tests {
 
     /// Three users of two devices each: user `u` has devices `2u` and `2u + 1`.
     fn owners() -> Arc<Owners> {
-        use crate::nodes::directory::{Directory, PartnerLink};
+        use crate::directory::{Directory, PartnerLink};
         Directory::new(&[3], vec![PartnerLink::Direct], &[2; 3], vec![true; 3]).owners()
     }
 

@@ -3,7 +3,8 @@
 //! forwards receipts, and asks partner servers to push to their sleeping devices.
 
 use super::mailbox::{Mailbox, MailboxConfig};
-use super::{Addr, Directory, Effects, TimerKind};
+use super::{Addr, Effects, TimerKind};
+use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::wire::{DeviceId, Envelope, Frame, Refusal};

@@ -3,8 +3,9 @@
 //! suppresses duplicates, and acks what it received.
 
 use super::keyring::{Keyring, Runner, Sealed, SKDM_PLAINTEXT_LEN};
-use super::vec_map::VecMap;
-use super::{Addr, Directory, Effects, TimerKind};
+use super::{Addr, Effects, TimerKind};
+use crate::collections::vec_map::VecMap;
+use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
 use crate::metrics::LedgerEvent;
@@ -264,8 +265,8 @@ impl Device {
             return Addr::PartnerServer(self.provider);
         }
         match dir.partner_link(self.provider) {
-            super::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
-            super::directory::PartnerLink::Direct => Addr::Gateway,
+            crate::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
+            crate::directory::PartnerLink::Direct => Addr::Gateway,
         }
     }
 
@@ -273,8 +274,8 @@ impl Device {
     fn servers(&self, dir: &Directory) -> impl Iterator<Item = Addr> {
         let partner = !dir.is_gatekeeper(self.provider);
         let interop = match dir.partner_link(self.provider) {
-            super::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
-            super::directory::PartnerLink::Direct => Addr::Gateway,
+            crate::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
+            crate::directory::PartnerLink::Direct => Addr::Gateway,
         };
         let first = if partner {
             Addr::PartnerServer(self.provider)

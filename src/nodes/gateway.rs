@@ -4,7 +4,8 @@
 //! content type and no plaintext. Its CPU queue and backpressure live in the driver's capacity
 //! model, like every server's.
 
-use super::{Addr, Directory, Effects};
+use super::{Addr, Effects};
+use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::wire::{DeviceId, Frame, ProviderId, Refusal};
@@ -85,8 +86,8 @@ impl Gateway {
     pub fn partner_route(dir: &Directory, d: DeviceId) -> Addr {
         let p = dir.provider_of_device(d);
         match dir.partner_link(p) {
-            super::directory::PartnerLink::Proxied => Addr::Adapter(p),
-            super::directory::PartnerLink::Direct => Addr::Device(d),
+            crate::directory::PartnerLink::Proxied => Addr::Adapter(p),
+            crate::directory::PartnerLink::Direct => Addr::Device(d),
         }
     }
 

@@ -17,7 +17,7 @@
 //! behind it (the outbox is stop-and-wait, in order), which the device model does not do. The
 //! count says whether a tighter limit than Signal's would bite honest users.
 
-use super::tat_table::TatTable;
+use crate::collections::tat_table::TatTable;
 use crate::engine::SimTime;
 use crate::scenario::BundleFetchLimit;
 use crate::wire::DeviceId;

@@ -10,7 +10,7 @@
 //! the actual decryption must agree with the model, and a disagreement is a decrypt failure.
 
 use super::key_directory::{KeyDirectory, Requester};
-use super::vec_map::VecMap;
+use crate::collections::vec_map::VecMap;
 use crate::e2ee::{
     DeviceKeys, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyRecord, SenderKeyState,
     SessionRecord, SignalMessage,

@@ -4,7 +4,8 @@
 //! and expire it after the TTL. The chat server (the gatekeeper's hub) and each partner server
 //! (for its native chats) run one.
 
-use super::{Addr, Directory, Effects, TimerKind};
+use super::{Addr, Effects, TimerKind};
+use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::wire::{DeviceId, Envelope, Frame, MsgId, ReceiptKind, UserId};

@@ -14,21 +14,16 @@ pub mod adapter;
 pub mod buggify;
 pub mod chat_server;
 pub mod device;
-pub mod directory;
 pub mod gateway;
 pub mod key_directory;
 pub mod keyring;
 pub mod mailbox;
 pub mod media;
 pub mod partner_server;
-pub mod tat_table;
-pub mod vec_map;
 
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::wire::{DeviceId, Frame, ProviderId};
-
-pub use directory::Directory;
 
 /// Where a frame goes: one variant per node kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -4,7 +4,8 @@
 //! (used once media transfer is modeled).
 
 use super::mailbox::{Mailbox, MailboxConfig};
-use super::{Addr, Directory, Effects, TimerKind};
+use super::{Addr, Effects, TimerKind};
+use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::wire::{DeviceId, Envelope, Frame, ProviderId};
 

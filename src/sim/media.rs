@@ -20,6 +20,7 @@
 //! [`pointer::blob_len`], costs from the cost table), so their summaries are identical; real
 //! crypto additionally verifies and decrypts every fetched blob and counts what it checked.
 
+use crate::directory::Directory;
 use crate::e2ee::attachment;
 use crate::engine::{RngTree, SimRng, SimTime};
 use crate::metrics::media::{MediaCounters, MediaStats};
@@ -29,7 +30,7 @@ use crate::nodes::media::{
     self, pointer, Done, Download, MediaClient, MediaProxy, MediaStore, Opened, Pointer, Secret,
     Upload,
 };
-use crate::nodes::{Addr, Directory, Effects};
+use crate::nodes::{Addr, Effects};
 use crate::scenario::{ContentKind, CryptoMode};
 use crate::wire::{BlobId, DeviceId, Frame, MediaFrame, MsgId, ProviderId, UserId};
 use std::collections::BTreeMap;

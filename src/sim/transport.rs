@@ -1,8 +1,9 @@
 //! Frames in flight: which link a frame takes between two nodes, which partition side each
 //! node sits on, and a slab of frames so that events carry a `u32` instead of a frame.
 
+use crate::directory::Directory;
 use crate::net::{LinkState, Side};
-use crate::nodes::{Addr, Directory};
+use crate::nodes::Addr;
 use crate::scenario::HopClass;
 use crate::wire::Frame;
 

@@ -4,6 +4,8 @@ use super::cpu::Cpu;
 use super::media::{MediaDraft, MediaWorld};
 use super::timers::TimerFifo;
 use super::transport::{side_of, InFlight, Links, Slab};
+use crate::directory::Directory;
+use crate::directory::PartnerLink;
 use crate::engine::prefetch::prefetch;
 use crate::engine::{
     self, EventQueue, Limits, RngTree, Scheduler, SimRng, SimTime, StopReason, World,
@@ -20,12 +22,11 @@ use crate::nodes::adapter::Adapter;
 use crate::nodes::buggify::Bugs;
 use crate::nodes::chat_server::ChatServer;
 use crate::nodes::device::{Device, DeviceConfig, GroupSend};
-use crate::nodes::directory::PartnerLink;
 use crate::nodes::gateway::Gateway;
 use crate::nodes::keyring::{CostTable, Keyring, Op};
 use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
-use crate::nodes::{Addr, Directory, Effects, Output, TimerKind};
+use crate::nodes::{Addr, Effects, Output, TimerKind};
 use crate::scenario::{
     AdapterMode, ContentKind, CryptoMode, Endpoint, FaultKind, HopClass, Scenario,
 };

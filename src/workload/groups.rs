@@ -5,9 +5,9 @@
 //! because a Sender Key the leaver holds must not protect later messages.
 
 use super::pick_contact;
+use crate::directory::Directory;
 use crate::engine::SimRng;
 use crate::net::latency::chance;
-use crate::nodes::Directory;
 use crate::wire::{GroupId, UserId};
 use rand::Rng;
 
@@ -125,8 +125,8 @@ fn may_join(members: &[UserId], u: UserId, dir: &Directory) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::PartnerLink;
     use crate::engine::RngTree;
-    use crate::nodes::directory::PartnerLink;
 
     fn dir() -> Directory {
         Directory::new(

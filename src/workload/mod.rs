@@ -6,9 +6,9 @@
 
 pub mod groups;
 
+use crate::directory::Directory;
 use crate::engine::{RngTree, SimRng};
 use crate::net::latency::{chance, exponential_ns, unit, LatencySampler};
-use crate::nodes::Directory;
 use crate::scenario::{ContentKind, Latency, Scenario};
 use crate::wire::{GroupId, UserId};
 use groups::Groups;
@@ -326,7 +326,7 @@ pub fn signal_ciphertext_len(body_bytes: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nodes::directory::PartnerLink;
+    use crate::directory::PartnerLink;
 
     #[test]
     fn cross_share_is_respected() {

@@ -8,8 +8,9 @@
 //! The client keeps the instant its one timer is armed for and ignores a stale firing, like the
 //! device's outbox timer.
 
-use super::super::{Directory, Effects, TimerKind};
+use super::super::{Effects, TimerKind};
 use super::pointer::Secret;
+use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::media::MediaCounters;
 use crate::scenario::ContentKind;
@@ -337,7 +338,7 @@ fn fetch_frame(device: DeviceId, down: &Download, attempt: u8) -> Frame {
 mod tests {
     use super::super::store::MediaStore;
     use super::*;
-    use crate::nodes::directory::PartnerLink;
+    use crate::directory::PartnerLink;
     use crate::nodes::{Addr, Output};
 
     /// A client on device 0 (gatekeeper user 0) and its provider's store, frames moved by

@@ -32,9 +32,10 @@ pub use pointer::{Pointer, Secret, POINTER_LEN};
 pub use proxy::MediaProxy;
 pub use store::MediaStore;
 
-use super::directory::PartnerLink;
 use super::keyring::Runner;
-use super::{Addr, Directory, Effects};
+use super::{Addr, Effects};
+use crate::directory::Directory;
+use crate::directory::PartnerLink;
 use crate::scenario::ContentKind;
 use crate::wire::{DeviceId, MediaFrame, MsgId, ProviderId};
 

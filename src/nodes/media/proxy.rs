@@ -8,7 +8,8 @@
 //! after [`super::DETECT_NS`] and answers the device with an error (an HTTP 502), so that the
 //! device backs off and retries.
 
-use super::super::{Addr, Directory, Effects};
+use super::super::{Addr, Effects};
+use crate::directory::Directory;
 use crate::wire::{DeviceId, Frame, MediaFrame};
 
 #[derive(Clone, Debug, Default)]
@@ -29,8 +30,8 @@ pub fn back_route(dir: &Directory, device: DeviceId) -> Addr {
         return Addr::Device(device);
     }
     match dir.partner_link(p) {
-        super::super::directory::PartnerLink::Proxied => Addr::Adapter(p),
-        super::super::directory::PartnerLink::Direct => Addr::Device(device),
+        crate::directory::PartnerLink::Proxied => Addr::Adapter(p),
+        crate::directory::PartnerLink::Direct => Addr::Device(device),
     }
 }
 
@@ -81,7 +82,7 @@ impl MediaProxy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nodes::directory::PartnerLink;
+    use crate::directory::PartnerLink;
     use crate::nodes::Output;
     use crate::wire::{BlobId, ProviderId};
 
