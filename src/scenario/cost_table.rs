@@ -185,6 +185,16 @@ pub(crate) fn cost_table(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option
 fn from_file(ctx: &mut Ctx, value: &Value<'_>, path: &str, rel: &str) -> Option<CostOverrides> {
     let file = resolve(ctx.file_name(), rel);
     let shown = file.display().to_string();
+    if let Some(folder) = outside_scenario_folder(ctx.file_name(), &file) {
+        // A scenario from elsewhere must not make the tool read (and quote, in its problems)
+        // any file the user can read.
+        let message = format!(
+            "the cost table {shown} is outside the scenario's folder ({folder}); a scenario reads files beside it only"
+        );
+        let help = "copy the table into the scenario's folder (or a folder below it)".to_string();
+        ctx.problem(value.span(), path, message, Some(help));
+        return None;
+    }
     let text = match super::read_bounded(&file) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string()),
         Err(why) => Err(why),
@@ -218,13 +228,28 @@ fn resolve(scenario_file: &str, rel: &str) -> PathBuf {
     dir.join(rel)
 }
 
+/// The scenario's folder, when `file` (existing) resolves to a place outside it (through `..`,
+/// an absolute path or a link). A file that does not exist is left to the read, which says so.
+fn outside_scenario_folder(scenario_file: &str, file: &Path) -> Option<String> {
+    let dir = Path::new(scenario_file).parent().unwrap_or(Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let folder = dir.canonicalize().ok()?;
+    let target = file.canonicalize().ok()?;
+    (!target.starts_with(&folder)).then(|| folder.display().to_string())
+}
+
 /// Parses a cost table file; `file_name` is used in problems only.
 pub fn parse_file(source: &str, file_name: &str) -> Result<CostOverrides, ScenarioErrors> {
     let mut ctx = Ctx::new(source, file_name);
     let (doc, syntax_errors) = DeTable::parse_recoverable(source);
     if let Some(e) = syntax_errors.first() {
         let span = e.span().unwrap_or(0..0);
-        ctx.error(span, "", format!("invalid TOML: {}", e.message().trim()));
+        let explained = super::syntax::explain(source, span.clone(), e.message().trim());
+        ctx.problem(span, &explained.key_path, explained.message, explained.help);
         return Err(ctx.finish());
     }
     let ops = entries(&mut ctx, doc.get_ref(), "");
@@ -311,7 +336,11 @@ mod tests {
     fn problems(source: &str) -> Vec<String> {
         match parse_file(source, "c.toml") {
             Ok(ops) => panic!("should be rejected, parsed as {ops:?}"),
-            Err(e) => e.iter().map(ToString::to_string).collect(),
+            // The headline of each problem (the source line and caret follow it).
+            Err(e) => e
+                .iter()
+                .map(|p| p.to_string().lines().next().unwrap_or("").to_string())
+                .collect(),
         }
     }
 

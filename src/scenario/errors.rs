@@ -19,7 +19,23 @@ pub struct Problem {
     pub message: String,
     /// A suggestion, such as "did you mean 'loss'?".
     pub help: Option<String>,
+    /// The line of the file the problem is on, to show under it with a caret.
+    pub snippet: Option<Snippet>,
 }
+
+/// A line of the source and the part of it a problem is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snippet {
+    /// The line's text, without its end of line (cut at [`SNIPPET_CHARS_MAX`] characters).
+    pub text: String,
+    /// 0-based, in characters, within `text`.
+    pub caret_col: u32,
+    /// Characters under the caret, at least 1.
+    pub caret_width: u32,
+}
+
+/// Longest line shown under a problem; a scenario line is short, a pasted blob is not.
+const SNIPPET_CHARS_MAX: usize = 160;
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,6 +50,13 @@ impl fmt::Display for Problem {
         write!(f, "{}", self.message)?;
         if let Some(help) = &self.help {
             write!(f, " ({help})")?;
+        }
+        if let Some(s) = &self.snippet {
+            let number = self.line.to_string();
+            let pad = " ".repeat(number.len());
+            let indent = " ".repeat(s.caret_col as usize);
+            let carets = "^".repeat(s.caret_width as usize);
+            write!(f, "\n {number} | {}\n {pad} | {indent}{carets}", s.text)?;
         }
         Ok(())
     }
@@ -64,6 +87,7 @@ impl ScenarioErrors {
             key_path: String::new(),
             message,
             help: None,
+            snippet: None,
         };
         ScenarioErrors {
             problems: vec![problem],
@@ -119,12 +143,18 @@ impl<'s> Ctx<'s> {
             key_path: path.to_string(),
             message,
             help,
+            snippet: self.snippet(line, col, &span),
         };
         self.problems.push((span.start, problem));
     }
 
     pub fn error(&mut self, span: Range<usize>, path: &str, message: String) {
         self.problem(span, path, message, None);
+    }
+
+    /// The text being checked.
+    pub fn source(&self) -> &'s str {
+        self.source
     }
 
     /// The name of the file being checked, as problems show it.
@@ -154,6 +184,32 @@ impl<'s> Ctx<'s> {
         ScenarioErrors {
             problems: self.problems.into_iter().map(|(_, p)| p).collect(),
         }
+    }
+
+    /// The text of `line` with a caret under `span` (clipped to the line), when the file has
+    /// that line.
+    fn snippet(&self, line: u32, col: u32, span: &Range<usize>) -> Option<Snippet> {
+        let start = *self.line_starts.get((line as usize).checked_sub(1)?)?;
+        let rest = self.source.get(start..)?;
+        let text = rest.split('\n').next().unwrap_or("").trim_end_matches('\r');
+        if line as usize == self.line_starts.len() && text.is_empty() {
+            return None; // the end of the file: nothing to point at
+        }
+        let shown: String = text.chars().take(SNIPPET_CHARS_MAX).collect();
+        let shown_chars = shown.chars().count() as u32;
+        let caret_col = col.saturating_sub(1).min(shown_chars);
+        let line_end = start + text.len();
+        let (from, to) = (span.start.min(line_end), span.end.min(line_end));
+        let spanned = self
+            .source
+            .get(from..to.max(from))
+            .map_or(0, |t| t.chars().count()) as u32;
+        let caret_width = spanned.min(shown_chars.saturating_sub(caret_col)).max(1);
+        Some(Snippet {
+            text: shown,
+            caret_col,
+            caret_width,
+        })
     }
 
     pub fn line_col(&self, offset: usize) -> (u32, u32) {
@@ -230,6 +286,24 @@ mod tests {
     }
 
     #[test]
+    fn caret_sits_under_the_span() {
+        let mut ctx = Ctx::new("[run]\nseed = \"x\"\n", "s.toml");
+        ctx.error(13..16, "run.seed", "expected an integer".into());
+        let shown = ctx.finish().to_string();
+        assert_eq!(
+            shown,
+            "s.toml:2:8: run.seed: expected an integer\n 2 | seed = \"x\"\n   |        ^^^"
+        );
+    }
+
+    #[test]
+    fn no_snippet_without_a_line() {
+        let mut ctx = Ctx::new("a = 1\n", "s.toml");
+        ctx.error(6..6, "", "at the end".into());
+        assert_eq!(ctx.finish().problems[0].snippet, None);
+    }
+
+    #[test]
     fn line_col_counts_characters() {
         let ctx = Ctx::new("a = 1\nbé = 2\n", "x.toml");
         assert_eq!(ctx.line_col(0), (1, 1));
@@ -246,7 +320,7 @@ mod tests {
         let errors = ctx.finish();
         assert_eq!(
             errors.to_string(),
-            "s.toml:1:1: first\ns.toml:2:1: a.b: bad (did you mean 'c'?)"
+            "s.toml:1:1: first\n 1 | x\n   | ^\ns.toml:2:1: a.b: bad (did you mean 'c'?)\n 2 | y\n   | ^"
         );
     }
 }

@@ -49,6 +49,7 @@ mod sections;
 pub mod swarm;
 pub mod sweep;
 mod sweep_keys;
+mod syntax;
 mod values;
 mod workload;
 
@@ -147,9 +148,14 @@ fn report_syntax(ctx: &mut Ctx, errors: &[toml::de::Error]) {
         .map(|e| (e.span().unwrap_or(0..0), e.message().trim()))
         .min_by_key(|(span, _)| span.start);
     if let Some((span, message)) = first {
-        let help = (errors.len() > 1)
-            .then(|| "the rest of the file is checked once this is fixed".to_string());
-        ctx.problem(span, "", format!("invalid TOML: {message}"), help);
+        let explained = syntax::explain(ctx.source(), span.clone(), message);
+        let rest =
+            (errors.len() > 1).then_some("the rest of the file is checked once this is fixed");
+        let help = match (explained.help, rest) {
+            (Some(h), Some(r)) => Some(format!("{h}; {r}")),
+            (h, r) => h.or(r.map(str::to_string)),
+        };
+        ctx.problem(span, &explained.key_path, explained.message, help);
     }
 }
 
@@ -316,7 +322,7 @@ mod tests {
         let e = parse(&format!("run = 5\n{BASE}"), "t.toml").expect_err("run is not a table");
         assert_eq!(
             e.to_string(),
-            "t.toml:1:7: run: expected a table ([run]), found 5"
+            "t.toml:1:7: run: expected a table ([run]), found 5\n 1 | run = 5\n   |       ^"
         );
         let p = problems("[[fault]]\nat = \"1s\"\nkind = \"slow\"\nnode = \"g\"\nfactor = 2\n[[expect]]\nlost = 1");
         assert_eq!(p, ["expect: expected a table ([expect]), found an array"]);

@@ -65,7 +65,10 @@ fn mutated_inputs_never_panic() {
     let mut sources = Vec::new();
     for dir in ["valid", "broken"] {
         for entry in std::fs::read_dir(data(dir)).expect("data dir") {
-            sources.push(std::fs::read_to_string(entry.expect("entry").path()).expect("text"));
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                sources.push(std::fs::read_to_string(path).expect("text"));
+            }
         }
     }
     let replacements = [
@@ -135,6 +138,7 @@ fn show_all() {
     let mut paths: Vec<_> = std::fs::read_dir(data("broken"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
         .collect();
     paths.sort();
     for p in paths {

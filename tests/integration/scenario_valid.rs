@@ -97,7 +97,7 @@ fn full_file_resolves_references_and_order() {
             ("ratchet_encrypt", 13_000, 16_000),
             ("ratchet_decrypt", 12_000, 7_000)
         ],
-        "read from ../cost_tables/valid.toml, relative to the scenario file"
+        "read from cost_tables/valid.toml, relative to the scenario file"
     );
     assert_eq!(
         s.e2ee.bundle_fetch_limit,
