@@ -1,8 +1,12 @@
 //! The fault schedule: each `[[fault]]` becomes a start edge and, if it has a `for`, an end
-//! edge. The simulator applies the edges; this module only orders them and picks the users a
-//! user-level fault (toggle, identity reset) affects, from the fault's own RNG stream.
+//! edge. This module orders the edges, picks the users a user-level fault (toggle, identity
+//! reset) affects, from the fault's own RNG stream, and decides what each edge does
+//! ([`act`]); the simulator lends the mechanisms ([`FaultTarget`]) and schedules the edges.
 
+pub mod act;
 pub mod swarm;
+
+pub use act::{apply, ActiveFaults, FaultTarget};
 
 use crate::engine::{RngTree, SimTime};
 use crate::net::latency::chance;

@@ -106,6 +106,17 @@ pub struct MediaDraft {
     pub encrypt_ns: u64,
 }
 
+/// Where and when a media frame reaches a device, and what taking it may read or charge: the
+/// directory, and the key ring that pays for decrypting a downloaded blob.
+pub struct AtDevice<'a> {
+    pub now: SimTime,
+    pub device: DeviceId,
+    /// Whether the device's connection is up: if not, the answer never reaches the app.
+    pub online: bool,
+    pub dir: &'a Directory,
+    pub keys: &'a mut Keyring,
+}
+
 pub struct MediaWorld {
     mode: CryptoMode,
     tree: RngTree,
@@ -308,17 +319,19 @@ impl MediaWorld {
 
     /// A media frame reached a device. Returns an upload whose blob is now stored: its message
     /// is sealed and sent next.
-    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     pub fn at_device(
         &mut self,
-        now: SimTime,
-        device: DeviceId,
-        online: bool,
+        at: AtDevice<'_>,
         frame: MediaFrame,
-        dir: &Directory,
-        keys: &mut Keyring,
         fx: &mut Effects,
     ) -> Option<Upload> {
+        let AtDevice {
+            now,
+            device,
+            online,
+            dir,
+            keys,
+        } = at;
         let client = self.clients.get_mut(&device)?;
         if !online {
             // The connection is down: the answer never reaches the app, which retries later.

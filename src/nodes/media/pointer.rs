@@ -5,9 +5,9 @@
 //! stores, the proxy and the gateway never see the key or the kind.
 //!
 //! Layout: the pointer is the last [`POINTER_LEN`] bytes of a media message's plaintext, whose
-//! first byte is the content code (see `sim/world.rs`, `plaintext`). Real crypto writes it and
-//! the recipient parses it after decrypting; modeled crypto writes zeros for the secrets (the
-//! plaintext has the same length either way, so both runs are the same).
+//! first byte is the content code (see `sim/world/compose.rs`, `plaintext`). Real crypto writes
+//! it and the recipient parses it after decrypting; modeled crypto writes zeros for the secrets
+//! (the plaintext has the same length either way, so both runs are the same).
 
 use crate::e2ee::attachment::{MediaKind, MEDIA_MAC_LEN};
 use crate::scenario::ContentKind;

@@ -1,6 +1,6 @@
 //! The world's media hooks: where a media message is composed, where media frames travel,
-//! land and get lost. Kept apart from `world.rs` so that the message path there stays as it
-//! was; the media state itself is in `sim/media.rs`, the nodes in `nodes/media/`.
+//! land and get lost. Kept apart from the other files of `world/` so that the message path there
+//! stays as it was; the media state itself is in `sim/media.rs`, the nodes in `nodes/media/`.
 
 use super::{Event, Sim};
 use crate::engine::{Scheduler, SimTime};
@@ -9,7 +9,7 @@ use crate::net::Transit;
 use crate::nodes::media::{self, pointer, Pointer, POINTER_LEN};
 use crate::nodes::{Addr, Effects};
 use crate::scenario::{ContentKind, HopClass};
-use crate::sim::media::MediaDraft;
+use crate::sim::media::{AtDevice, MediaDraft};
 use crate::sim::transport::InFlight;
 use crate::wire::{DeviceId, Frame, MediaFrame};
 use crate::workload::Draft;
@@ -34,9 +34,11 @@ impl Sim {
         attached: Option<&(Pointer, u64)>,
     ) -> Vec<u8> {
         let Some((p, _)) = attached else {
-            return self.plaintext(content, body_bytes);
+            return self.traffic.plaintext(content, body_bytes);
         };
-        let mut plaintext = self.plaintext(content, body_bytes.saturating_sub(POINTER_LEN as u32));
+        let mut plaintext = self
+            .traffic
+            .plaintext(content, body_bytes.saturating_sub(POINTER_LEN as u32));
         pointer::embed(&mut plaintext, p);
         plaintext
     }
@@ -101,8 +103,14 @@ impl Sim {
         match to {
             Addr::Device(d) => {
                 let online = self.nodes.devices[d.index()].is_online();
-                let (dir, keys) = (&self.dir, &mut self.keys);
-                let Some(up) = self.media.at_device(now, d, online, m, dir, keys, fx) else {
+                let at = AtDevice {
+                    now,
+                    device: d,
+                    online,
+                    dir: &self.dir,
+                    keys: &mut self.keys,
+                };
+                let Some(up) = self.media.at_device(at, m, fx) else {
                     return;
                 };
                 // The blob is stored: the message is sealed and enters the outbox.
@@ -118,7 +126,7 @@ impl Sim {
                     fx,
                 );
                 if !accepted {
-                    self.count("outbox_full", 1);
+                    self.obs.count("outbox_full", 1);
                 }
             }
             Addr::MediaStore(p) => self.media.at_store(p, from, m, fx),
@@ -142,18 +150,18 @@ impl Sim {
         sched: &mut Scheduler<'_, Event>,
     ) {
         let frame = Frame::Media(m);
-        let blocked = self.partitioned(from, to);
-        if self.trace.is_some() {
+        let blocked = self.net.partitioned(&self.dir, from, to);
+        if self.obs.trace.is_some() {
             let what = if blocked { "blocked" } else { "send" };
-            self.trace_frame(now, what, from, to, &frame);
+            self.obs.trace_frame(now, what, from, to, &frame);
         }
         if blocked {
-            self.count("media_dropped", 1);
+            self.obs.count("media_dropped", 1);
             return self.media_lost(now, from, to, m, sched);
         }
         let bytes = frame.wire_bytes();
-        let (hop, state) = self.links.route_media(from, to);
-        let model = &self.link_models[hop.index()];
+        let (hop, state) = self.net.links.route_media(from, to);
+        let model = &self.net.link_models[hop.index()];
         let transit = model.send(state, now, bytes, &mut self.media.net_rng);
         let key = match hop {
             HopClass::ClientServer => "media_bytes_client_server",
@@ -161,8 +169,8 @@ impl Sim {
             HopClass::GatewayPartner => "media_bytes_gateway_partner",
             HopClass::AdapterServer => "media_bytes_adapter_server",
         };
-        self.count(key, bytes as u64);
-        self.count("media_frames_sent", 1);
+        self.obs.count(key, bytes as u64);
+        self.obs.count("media_frames_sent", 1);
         match transit {
             Transit::Arrives {
                 at,
@@ -176,11 +184,11 @@ impl Sim {
                     tampered: false,
                     replay: false,
                 };
-                let slot = self.frames.insert(f);
+                let slot = self.net.frames.insert(f);
                 sched.at(at, Event::Arrive { slot, to });
             }
             Transit::Arrives { .. } | Transit::Lost | Transit::QueueFull => {
-                self.count("media_dropped", 1);
+                self.obs.count("media_dropped", 1);
                 self.media_lost(now, from, to, m, sched);
             }
         }

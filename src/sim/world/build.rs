@@ -1,0 +1,232 @@
+//! The world built from a validated scenario: the directory, the nodes and their CPUs, the
+//! links, the workload and the key ring, each drawing from its own stream of the run's RNG
+//! tree; then the events a run starts with.
+
+use super::compose::Traffic;
+use super::hop::Transport;
+use super::observe::Observer;
+use super::{Event, Nodes, Servers, Sim};
+use crate::directory::{Directory, PartnerLink};
+use crate::engine::{EventQueue, RngTree, Scheduler, SimTime};
+use crate::faults::{self, ActiveFaults};
+use crate::metrics::feed::LedgerFeed;
+use crate::net::latency::{exponential_ns, unit};
+use crate::net::{LinkModel, Partitions};
+use crate::nodes::adapter::Adapter;
+use crate::nodes::buggify::Bugs;
+use crate::nodes::chat_server::ChatServer;
+use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::gateway::Gateway;
+use crate::nodes::keyring::{CostTable, Keyring};
+use crate::nodes::mailbox::MailboxConfig;
+use crate::nodes::partner_server::PartnerServer;
+use crate::nodes::{Addr, Effects};
+use crate::scenario::{AdapterMode, HopClass, Scenario};
+use crate::sim::cpu::Cpu;
+use crate::sim::media::MediaWorld;
+use crate::sim::timers::TimerFifo;
+use crate::sim::transport::{Links, Slab};
+use crate::wire::{DeviceId, ProviderId};
+use crate::workload::Workload;
+use std::collections::BTreeMap;
+
+/// Bound on the ledger records reserved up front (a scenario's rate can be anything).
+const EXPECTED_MESSAGES_MAX: f64 = 32e6;
+
+/// About how many messages a run writes: the Poisson arrivals and their answers, before group
+/// fan-out and surges (the ledger grows past it if needed).
+fn expected_messages(s: &Scenario) -> usize {
+    let users: f64 = s.providers.iter().map(|p| f64::from(p.users)).sum();
+    let hours = s.run.duration_ns as f64 / 3.6e12;
+    let arrivals = users * s.workload.messages_per_user_hour * hours;
+    let n = arrivals * (1.0 + s.workload.reply_probability) * 1.05;
+    n.clamp(0.0, EXPECTED_MESSAGES_MAX) as usize
+}
+
+fn build_directory(s: &Scenario, tree: &RngTree) -> Directory {
+    let mut rng = tree.stream("directory", 0);
+    let provider_users: Vec<u32> = s.providers.iter().map(|p| p.users).collect();
+    let links = s
+        .providers
+        .iter()
+        .map(|p| {
+            if p.adapter == AdapterMode::Direct {
+                PartnerLink::Direct
+            } else {
+                PartnerLink::Proxied
+            }
+        })
+        .collect();
+    let mut devices = Vec::new();
+    let mut enlisted = Vec::new();
+    for p in &s.providers {
+        for _ in 0..p.users {
+            let span = (p.devices_max - p.devices_min) as u64 + 1;
+            devices.push(p.devices_min + (rand::Rng::next_u64(&mut rng) % span) as u8);
+            enlisted.push(unit(&mut rng) < p.opt_in);
+        }
+    }
+    Directory::new(&provider_users, links, &devices, enlisted)
+}
+
+impl Sim {
+    pub(super) fn new(s: Scenario, bugs: Bugs) -> Self {
+        let tree = RngTree::new(s.run.seed);
+        let dir = build_directory(&s, &tree);
+        let owners = dir.owners();
+        let frames_in_flight = dir.devices() + dir.devices() / 4;
+        let d = &s.devices;
+        let device_cfg = DeviceConfig {
+            retry_initial_ns: d.retry_initial_ns,
+            retry_max_ns: d.retry_max_ns,
+            outbox_max: d.outbox_max,
+            // Long enough for the slowest redelivery to fill a gap.
+            reorder_hold_ns: (2 * d.retry_max_ns).max(30_000_000_000),
+            reorder_held_max: 256,
+            plaintext_cache_max: d.plaintext_cache as usize,
+            bugs: Bugs::NONE,
+        };
+        let mailbox = MailboxConfig {
+            offline_ttl_ns: d.offline_ttl_ns,
+            redeliver_initial_ns: d.retry_initial_ns,
+            redeliver_max_ns: d.retry_max_ns,
+            dedup_window_max: 4096,
+            window_max: 32,
+            break_ordering: bugs.break_ordering,
+        };
+        let providers = s.providers.len();
+        let devices = (0..dir.devices() as u32)
+            .map(|i| Device::new(DeviceId(i), &dir, &device_cfg))
+            .collect();
+        let adapters = (0..providers)
+            .map(|p| {
+                (p > 0 && s.providers[p].adapter == AdapterMode::Proxied)
+                    .then(|| Adapter::new(ProviderId(p as u32)))
+            })
+            .collect();
+        let partner_servers = (0..providers)
+            .map(|p| (p > 0).then(|| PartnerServer::new(ProviderId(p as u32), &dir, mailbox)))
+            .collect();
+        let nodes = Nodes {
+            devices,
+            chat: ChatServer::new(&dir, mailbox),
+            gateway: Gateway::new(providers, s.capacity.gateway.rate_limit_per_partner),
+            adapters,
+            partner_servers,
+        };
+        let servers = Servers {
+            chat: Cpu::new(&s.capacity.chat_server),
+            gateway: Cpu::new(&s.capacity.gateway),
+            adapters: (0..providers)
+                .map(|_| Cpu::new(&s.capacity.adapter))
+                .collect(),
+            partner_servers: (0..providers)
+                .map(|_| Cpu::new(&s.capacity.chat_server))
+                .collect(),
+            chat_down: false,
+            gateway_down: false,
+            provider_down: vec![false; providers],
+        };
+        let share = d.online_share.clamp(0.0, 1.0);
+        let on = d.online_mean_ns as f64;
+        let off = if share >= 1.0 {
+            0.0
+        } else {
+            on * (1.0 - share) / share.max(1e-9)
+        };
+        let dir_devices = dir.devices();
+        let canary = rand::Rng::next_u64(&mut tree.stream("canary", 0));
+        Sim {
+            media: MediaWorld::new(providers, s.e2ee.crypto, &tree, canary),
+            traffic: Traffic {
+                workload: Workload::new(&s, &dir, &tree),
+                churn_rng: tree.stream("churn", 0),
+                churn_means: (on, off),
+                send_end: SimTime::from_nanos(s.run.duration_ns),
+                drained: false,
+                canary,
+                plaintexts_made: 0,
+                spare_plaintext: Vec::new(),
+                next_pair: None,
+                group_sends: BTreeMap::new(),
+            },
+            net: Transport {
+                links: Links::new(dir.devices(), providers),
+                link_models: HopClass::ALL.map(|h| LinkModel::new(s.network.link(h))),
+                partitions: Partitions::new(providers),
+                frames: Slab::with_capacity(frames_in_flight),
+                net_rng: tree.stream("net", 0),
+            },
+            obs: Observer::new(s.run.interval_ns),
+            faults: ActiveFaults::new(providers),
+            tree,
+            dir,
+            nodes,
+            servers,
+            retry_timers: TimerFifo::new(device_cfg.retry_initial_ns),
+            device_cfg,
+            ledger: LedgerFeed::new(expected_messages(&s), owners),
+            fx: Effects::default(),
+            bugs: Bugs::NONE,
+            keys: Keyring::new(
+                dir_devices,
+                s.e2ee.crypto,
+                s.e2ee.protocol,
+                s.run.seed,
+                CostTable::default().with_overrides(&s.e2ee.cost_table),
+                s.e2ee.one_time_prekeys,
+                s.e2ee.prekey_refill_below,
+            )
+            .with_bundle_fetch_limit(s.e2ee.bundle_fetch_limit),
+            s,
+        }
+    }
+
+    /// Initial events: device states and churn, the first arrival, faults, sampling, drain.
+    pub(super) fn seed_events(&mut self, q: &mut EventQueue<Event>) {
+        let share = self.s.devices.online_share;
+        let mut sched = Scheduler::new(SimTime::ZERO, q);
+        for i in 0..self.nodes.devices.len() {
+            let d = DeviceId(i as u32);
+            if unit(&mut self.traffic.churn_rng) < share {
+                self.with_fx(SimTime::ZERO, Addr::Device(d), &mut sched, |sim, fx| {
+                    sim.nodes.devices[i].go_online(
+                        SimTime::ZERO,
+                        &sim.device_cfg,
+                        &sim.dir,
+                        &mut sim.keys,
+                        fx,
+                    )
+                });
+            }
+            if share < 1.0 {
+                let online = self.nodes.devices[i].is_online();
+                let mean = if online {
+                    self.traffic.churn_means.0
+                } else {
+                    self.traffic.churn_means.1
+                };
+                let t = exponential_ns(&mut self.traffic.churn_rng, mean);
+                if t < self.s.run.duration_ns {
+                    sched.at(SimTime::from_nanos(t), Event::Churn(d));
+                }
+            }
+        }
+        if let Some(gap) = self.traffic.workload.next_gap_ns(1.0) {
+            if gap < self.s.run.duration_ns {
+                sched.at(SimTime::from_nanos(gap), Event::Compose);
+            }
+        }
+        for (t, i, edge) in faults::edges(&self.s.faults) {
+            sched.at(
+                t,
+                Event::Fault {
+                    index: i as u16,
+                    edge,
+                },
+            );
+        }
+        sched.at(SimTime::from_nanos(self.s.run.interval_ns), Event::Sample);
+        sched.at(self.traffic.send_end, Event::DrainStart);
+    }
+}

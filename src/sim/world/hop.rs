@@ -1,0 +1,454 @@
+//! One hop of a frame: a node's outputs become frames on links (`apply_effects`, `transmit`),
+//! a frame lands (`arrive`), waits for its node's CPU and is handled (`process`, `dispatch`);
+//! and node timers. The links and frames in flight are this file's part, [`Transport`].
+
+use super::{Event, Servers, Sim};
+use crate::directory::Directory;
+use crate::engine::{Scheduler, SimRng, SimTime};
+use crate::metrics::LedgerEvent;
+use crate::net::{LinkModel, LinkState, Partitions, Transit};
+use crate::nodes::keyring::Op;
+use crate::nodes::{Addr, Effects, Output, TimerKind};
+use crate::sim::cpu::Cpu;
+use crate::sim::transport::{side_of, InFlight, Links, Slab};
+use crate::wire::{Frame, MediaFrame};
+
+/// The network between the nodes: links and their models, partitions, and the frames on
+/// their way (events carry a slot of `frames`, not the frame).
+pub(super) struct Transport {
+    pub(super) links: Links,
+    /// Per hop class; faults add overlays (loss, duplicates...) to them.
+    pub(super) link_models: [LinkModel; 4],
+    pub(super) partitions: Partitions,
+    pub(super) frames: Slab,
+    /// Link draws of message frames (media transfers have their own, in `MediaWorld`).
+    pub(super) net_rng: SimRng,
+}
+
+impl Transport {
+    /// Whether an active partition cuts `from` off from `to`. The sides are looked up only while
+    /// a partition is active: each is a directory lookup (a cache miss per device at a million
+    /// devices).
+    pub(super) fn partitioned(&self, dir: &Directory, from: Addr, to: Addr) -> bool {
+        self.partitions.any_active() && self.partitions.blocks(side_of(from, dir), side_of(to, dir))
+    }
+}
+
+impl Servers {
+    /// The CPU of a server node; devices have none.
+    fn cpu(&mut self, a: Addr) -> Option<&mut Cpu> {
+        match a {
+            Addr::Device(_) => None,
+            Addr::ChatServer => Some(&mut self.chat),
+            Addr::Gateway => Some(&mut self.gateway),
+            Addr::Adapter(p) => self.adapters.get_mut(p.index()),
+            Addr::PartnerServer(p) => self.partner_servers.get_mut(p.index()),
+            // Media services are priced by their links' bandwidth, not by a CPU queue.
+            Addr::MediaStore(_) | Addr::MediaProxy => None,
+        }
+    }
+
+    pub(super) fn is_down(&self, a: Addr) -> bool {
+        match a {
+            Addr::Device(_) => false,
+            Addr::ChatServer => self.chat_down,
+            Addr::Gateway => self.gateway_down,
+            Addr::Adapter(p) | Addr::PartnerServer(p) => self.provider_down[p.index()],
+            // A provider's crash takes its media store down (blobs are durable); the gateway's
+            // takes the media proxy beside it.
+            Addr::MediaStore(p) if p.0 == 0 => self.chat_down,
+            Addr::MediaStore(p) => self.provider_down[p.index()],
+            Addr::MediaProxy => self.gateway_down,
+        }
+    }
+}
+
+impl Sim {
+    /// Runs `f` with the shared effects buffer, then turns its outputs into events.
+    pub(super) fn with_fx(
+        &mut self,
+        now: SimTime,
+        node: Addr,
+        sched: &mut Scheduler<'_, Event>,
+        f: impl FnOnce(&mut Sim, &mut Effects),
+    ) {
+        let mut fx = std::mem::take(&mut self.fx);
+        f(self, &mut fx);
+        self.apply_effects(now, node, &mut fx, sched);
+        self.fx = fx;
+    }
+
+    fn apply_effects(
+        &mut self,
+        now: SimTime,
+        node: Addr,
+        fx: &mut Effects,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
+        for out in fx.outputs.drain(..) {
+            match out {
+                Output::Send { to, frame } => self.transmit(now, node, to, frame, sched),
+                Output::SendAfter {
+                    delay_ns,
+                    to,
+                    frame,
+                } => {
+                    let held = InFlight {
+                        from: node,
+                        to,
+                        frame,
+                        tampered: false,
+                        replay: false,
+                    };
+                    let slot = self.net.frames.insert(held);
+                    sched.at(now.plus(delay_ns), Event::Emit(slot));
+                }
+                Output::Timer { at, timer } => {
+                    let (taken, wake) = match timer {
+                        TimerKind::OutboxRetry | TimerKind::Redeliver(_) => {
+                            self.retry_timers.arm(now, at, node, timer)
+                        }
+                        _ => (false, None),
+                    };
+                    if let Some(wake) = wake {
+                        sched.at(wake, Event::RetryTimersDue);
+                    }
+                    if !taken {
+                        sched.at(at, Event::Timer { node, timer });
+                    }
+                }
+                Output::CancelTimer { at, timer } => self.retry_timers.cancel(at, node, timer),
+            }
+        }
+        for opened in fx.media.drain(..) {
+            self.media.opened(opened);
+        }
+        for ev in fx.ledger.drain(..) {
+            self.obs.trace_ledger(now, &ev);
+            self.ledger.apply(now, ev.clone());
+            self.media_reacts(now, node, &ev, sched);
+            self.react(now, &ev, sched);
+        }
+    }
+
+    /// A held-back frame leaves its node now.
+    pub(super) fn emit(&mut self, now: SimTime, slot: u32, sched: &mut Scheduler<'_, Event>) {
+        if let Some(f) = self.net.frames.take(slot) {
+            self.transmit(now, f.from, f.to, f.frame, sched);
+        }
+    }
+
+    /// Hands a frame to the link between `from` and `to`.
+    fn transmit(
+        &mut self,
+        now: SimTime,
+        from: Addr,
+        to: Addr,
+        frame: Frame,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
+        if let Frame::Media(m) = frame {
+            return self.transmit_media(now, from, to, m, sched);
+        }
+        let blocked = self.net.partitioned(&self.dir, from, to);
+        if self.obs.trace.is_some() {
+            self.obs.trace_frame(
+                now,
+                if blocked { "blocked" } else { "send" },
+                from,
+                to,
+                &frame,
+            );
+        }
+        if blocked {
+            self.obs.count("dropped_partition", 1);
+            return;
+        }
+        if let (Frame::Push { device }, Addr::Device(_)) = (&frame, to) {
+            let p = self.dir.provider_of_device(*device).index();
+            let lost = self.faults.push_loss[p]
+                .iter()
+                .any(|&r| crate::net::latency::chance(&mut self.net.net_rng, r));
+            if lost {
+                self.obs.count("push_lost", 1);
+                return;
+            }
+        }
+        let net = &mut self.net;
+        let bytes = frame.wire_bytes();
+        let (hop, state) = net.links.route(from, to);
+        let model = &net.link_models[hop.index()];
+        let transit = if matches!(frame, Frame::Push { .. }) {
+            // Push goes through the platform's push service, not the device's connection.
+            let mut scratch = LinkState::default();
+            model.send(&mut scratch, now, bytes, &mut net.net_rng)
+        } else {
+            model.send(state, now, bytes, &mut net.net_rng)
+        };
+        self.obs.count_frame(hop, bytes);
+        match transit {
+            Transit::Lost => self.obs.count("dropped_loss", 1),
+            Transit::QueueFull => self.obs.count("dropped_link_queue", 1),
+            Transit::Arrives {
+                at,
+                copy_at,
+                copy_is_replay,
+                tampered,
+            } => {
+                if let Some(copy_at) = copy_at {
+                    let copy = InFlight {
+                        from,
+                        to,
+                        frame: frame.clone(),
+                        tampered: false,
+                        replay: copy_is_replay,
+                    };
+                    let slot = self.net.frames.insert(copy);
+                    sched.at(copy_at, Event::Arrive { slot, to });
+                    self.obs.count(
+                        if copy_is_replay {
+                            "replayed_frames"
+                        } else {
+                            "duplicated_frames"
+                        },
+                        1,
+                    );
+                }
+                let slot = self.net.frames.insert(InFlight {
+                    from,
+                    to,
+                    frame,
+                    tampered,
+                    replay: false,
+                });
+                sched.at(at, Event::Arrive { slot, to });
+            }
+        }
+    }
+
+    pub(super) fn is_down(&self, a: Addr) -> bool {
+        self.servers.is_down(a)
+    }
+
+    pub(super) fn arrive(&mut self, now: SimTime, slot: u32, sched: &mut Scheduler<'_, Event>) {
+        let Some(f) = self.net.frames.get(slot) else {
+            return;
+        };
+        let (to, is_message, tampered) = (f.to, f.frame.is_message(), f.tampered);
+        if f.replay && !is_message {
+            // Control frames ride the Noise channel, whose nonces refuse a replay outright.
+            // Message frames are replayed as an attacker would, on a fresh connection, so
+            // that the application's dedup and the Signal counters have to catch them.
+            self.net.frames.take(slot);
+            self.obs.replay_rejected += 1;
+            return;
+        }
+        if self.is_down(to) {
+            if let Some(f) = self.net.frames.take(slot) {
+                self.media_dropped(now, &f, sched);
+            }
+            self.obs.count("dropped_node_down", 1);
+            return;
+        }
+        if tampered && !matches!(to, Addr::Device(_)) {
+            // The Noise transport's AEAD refuses the frame before any handler sees it.
+            self.net.frames.take(slot);
+            self.ledger.tamper_detected();
+            return;
+        }
+        let noise_ns = if to == Addr::Gateway {
+            self.noise_cost(slot)
+        } else {
+            0
+        };
+        let Some(cpu) = self.servers.cpu(to) else {
+            return self.process(now, slot, sched);
+        };
+        let service = cpu.service_ns(is_message) + noise_ns;
+        match cpu.admit(now, service) {
+            Some(done) => {
+                // The frame waits its service time, a few events: enough for the state it
+                // reads to come into the cache (the second level follows in `prefetch`).
+                self.prefetch_frame_state(slot, false);
+                sched.at(done, Event::Processed(slot))
+            }
+            None => {
+                if let Some(f) = self.net.frames.take(slot) {
+                    self.media_dropped(now, &f, sched);
+                }
+                self.obs.count("dropped_server_queue", 1);
+            }
+        }
+    }
+
+    /// The gateway's transport cost for a frame: a Noise handshake when a partner device
+    /// connects, an AEAD (decrypt on the way in, encrypt on the way out) for every frame on a
+    /// partner connection. Charged to the gateway's CPU; counted as crypto work.
+    fn noise_cost(&mut self, slot: u32) -> u64 {
+        let Some(f) = self.net.frames.get(slot) else {
+            return 0;
+        };
+        let bytes = f.frame.wire_bytes() as u64;
+        let handshake = matches!(f.frame, Frame::Connect { .. }) && f.from != Addr::ChatServer;
+        let mut ns = self.keys.charge_gateway(Op::NoiseAead, bytes);
+        if handshake {
+            ns += self.keys.charge_gateway(Op::NoiseHandshake, 0);
+        }
+        ns
+    }
+
+    pub(super) fn process(&mut self, now: SimTime, slot: u32, sched: &mut Scheduler<'_, Event>) {
+        let Some(f) = self.net.frames.take(slot) else {
+            return;
+        };
+        match (f.to, &f.frame) {
+            (Addr::Device(d), Frame::Deliver(_)) => {
+                // The device and its keys were asked for one event ago; what they point to is
+                // asked for now, all at once, rather than one miss after the other in the
+                // handler.
+                if let Some(device) = self.nodes.devices.get(d.index()) {
+                    device.prefetch_for_receive();
+                }
+                self.keys.prefetch_sessions(d);
+            }
+            (Addr::Device(d), Frame::Media(MediaFrame::UploadAck { blob, .. })) => {
+                // The stored blob's message is sealed now, for the recipient's devices.
+                if let Some(to) = self.media.upload_recipient(d, *blob) {
+                    self.prefetch_conversation(self.dir.user_of(d), to);
+                    self.prefetch_seal(d, to);
+                }
+            }
+            _ => {}
+        }
+        if let Some(cpu) = self.servers.cpu(f.to) {
+            cpu.complete();
+        }
+        if self.is_down(f.to) {
+            self.media_dropped(now, &f, sched);
+            self.obs.count("dropped_node_down", 1);
+            return; // crashed while the frame was queued
+        }
+        let to = f.to;
+        self.obs.tap(to, &f.frame, &self.media);
+        if self.obs.trace.is_some() {
+            self.obs.trace_frame(now, "handle", f.from, f.to, &f.frame);
+        }
+        self.with_fx(now, to, sched, |sim, fx| sim.dispatch(now, f, fx));
+    }
+
+    /// Cache hints for what a queued server frame will read when handled: the mailbox state
+    /// and, for a submission, the links its copies leave on. Two levels (see
+    /// [`crate::nodes::Mailbox::prefetch_frame`]); changes nothing.
+    pub(super) fn prefetch_frame_state(&self, slot: u32, deep: bool) {
+        let Some(f) = self.net.frames.get(slot) else {
+            return;
+        };
+        match f.to {
+            Addr::ChatServer => self.nodes.chat.prefetch(&f.frame, &self.dir, deep),
+            Addr::PartnerServer(p) => {
+                if let Some(Some(ps)) = self.nodes.partner_servers.get(p.index()) {
+                    ps.prefetch(&f.frame, &self.dir, deep);
+                }
+            }
+            _ => return,
+        }
+        if let (false, Frame::Submit(env)) = (deep, &f.frame) {
+            self.net.links.prefetch_device(env.from_device);
+            for d in self.dir.devices_of(env.to_user) {
+                self.net.links.prefetch_device(d);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: SimTime, f: InFlight, fx: &mut Effects) {
+        if let Frame::Media(m) = f.frame {
+            return self.dispatch_media(now, f.from, f.to, m, fx);
+        }
+        let dir = &self.dir;
+        let replay = f.replay;
+        let before = fx.ledger.len();
+        match f.to {
+            Addr::Device(d) => {
+                let dev = &mut self.nodes.devices[d.index()];
+                if let Frame::Push { .. } = f.frame {
+                    if !self.traffic.drained || !dev.is_online() {
+                        dev.go_online(now, &self.device_cfg, dir, &mut self.keys, fx);
+                    }
+                } else {
+                    dev.handle_frame(
+                        now,
+                        f.from,
+                        f.frame,
+                        f.tampered,
+                        &self.device_cfg,
+                        dir,
+                        &mut self.keys,
+                        fx,
+                    );
+                }
+            }
+            Addr::ChatServer => self.nodes.chat.handle_frame(now, f.frame, dir, fx),
+            Addr::Gateway => self
+                .nodes
+                .gateway
+                .handle_frame(now, f.from, f.frame, dir, fx),
+            Addr::Adapter(p) => {
+                if let Some(a) = self.nodes.adapters[p.index()].as_mut() {
+                    if let Some(to) = a.handle_frame(f.from, &f.frame) {
+                        fx.send(to, f.frame);
+                    }
+                }
+            }
+            Addr::PartnerServer(p) => {
+                if let Some(ps) = self.nodes.partner_servers[p.index()].as_mut() {
+                    ps.handle_frame(now, f.frame, dir, fx);
+                }
+            }
+            Addr::MediaStore(_) | Addr::MediaProxy => {} // media frames only (dispatch_media)
+        }
+        if replay {
+            let effective = fx.ledger[before..]
+                .iter()
+                .any(|e| matches!(e, LedgerEvent::Shown { .. } | LedgerEvent::Accepted { .. }));
+            if !effective {
+                self.obs.replay_rejected += 1;
+            }
+        }
+    }
+
+    /// Retry timers of the initial delay that came due, handled in the order they were armed.
+    pub(super) fn retry_timers_due(&mut self, now: SimTime, sched: &mut Scheduler<'_, Event>) {
+        for (node, timer) in self.retry_timers.take_due(now) {
+            self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx));
+        }
+        if let Some(wake) = self.retry_timers.rewake() {
+            sched.at(wake, Event::RetryTimersDue);
+        }
+    }
+
+    pub(super) fn timer(&mut self, now: SimTime, node: Addr, timer: TimerKind, fx: &mut Effects) {
+        if self.is_down(node) {
+            return;
+        }
+        if let (TimerKind::MediaRetry, Addr::Device(d)) = (timer, node) {
+            let online = self.nodes.devices[d.index()].is_online();
+            return self.media.timer(now, d, online, &self.dir, fx);
+        }
+        match node {
+            Addr::Device(d) => self.nodes.devices[d.index()].handle_timer(
+                now,
+                timer,
+                &self.device_cfg,
+                &self.dir,
+                fx,
+            ),
+            Addr::ChatServer => self.nodes.chat.handle_timer(now, timer, &self.dir, fx),
+            Addr::PartnerServer(p) => {
+                if let Some(ps) = self.nodes.partner_servers[p.index()].as_mut() {
+                    ps.handle_timer(now, timer, fx);
+                }
+            }
+            Addr::Gateway | Addr::Adapter(_) | Addr::MediaStore(_) | Addr::MediaProxy => {}
+        }
+    }
+}
