@@ -1,0 +1,253 @@
+//! A client device: gatekeeper app or partner app. It holds an outbox retried until its server
+//! acks, delivers incoming messages to the user in per-sender order (a bounded reorder buffer),
+//! suppresses duplicates, and acks what it received.
+//!
+//! This file holds the device's state, its getters and its connection lifecycle; the rest is
+//! split by concern: `send` (compose, seal, the outbox), `receive` (frames in, decrypt,
+//! the reorder hold, show) and `retry` (the retry timer, retry receipts, the plaintext cache).
+
+mod receive;
+mod retry;
+mod send;
+
+pub use receive::digest;
+pub use retry::{RETRIES_MAX, RETRY_RECEIPT_SENDS_MAX};
+pub use send::{sender_key_len, signal_len, GroupSend};
+
+use super::keyring::Keyring;
+use super::{Addr, Effects};
+use crate::collections::vec_map::VecMap;
+use crate::directory::Directory;
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::wire::{Conversation, DeviceId, Envelope, Frame, MsgId, ProviderId, UserId};
+use receive::Stream;
+use retry::{Cached, PendingRetry};
+use std::collections::VecDeque;
+
+/// Bounds and timings of the delivery machinery on a device.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceConfig {
+    pub retry_initial_ns: u64,
+    pub retry_max_ns: u64,
+    /// Bound on unacked messages; a compose past it is refused locally.
+    pub outbox_max: u32,
+    /// How long a gap in a sender's sequence holds later messages back before they show anyway.
+    pub reorder_hold_ns: u64,
+    /// Bound on held messages per sender stream.
+    pub reorder_held_max: usize,
+    /// Bound on sent plaintexts kept for retry receipts (an evicted one cannot be re-sent).
+    pub plaintext_cache_max: usize,
+    /// Deliberate bugs (test builds only).
+    pub bugs: super::buggify::Bugs,
+}
+
+/// A client device's state.
+#[derive(Clone, Debug)]
+pub struct Device {
+    id: DeviceId,
+    user: UserId,
+    provider: ProviderId,
+    online: bool,
+    /// Next sequence number per conversation and recipient (in a group, per member).
+    next_seq: VecMap<(Conversation, UserId), u32>,
+    outbox: VecDeque<Envelope>,
+    retry_at: Option<SimTime>,
+    retry_ns: u64,
+    streams: VecMap<(DeviceId, Conversation), Stream>,
+    release_at: Option<SimTime>,
+    /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
+    connecting: Vec<Addr>,
+    /// How far this device's clock is off true time (the `clock_skew` fault), in ns.
+    clock_offset_ns: i64,
+    /// Retry receipts sent and not yet answered by a decryptable copy.
+    retry_receipts: Vec<PendingRetry>,
+    /// Sent plaintexts, oldest first, for retry receipts.
+    plaintext_cache: VecDeque<Cached>,
+    /// Counts this device's connections; tags Connect and Disconnect.
+    epoch: u32,
+    /// The gateway pushed back: new messages wait in the outbox until the retry timer, which
+    /// resends the outbox in order (so none overtakes a refused one).
+    throttled: bool,
+}
+
+impl Device {
+    pub fn new(id: DeviceId, dir: &Directory, cfg: &DeviceConfig) -> Self {
+        let user = dir.user_of(id);
+        Device {
+            id,
+            user,
+            provider: dir.provider_of_user(user),
+            online: false,
+            next_seq: VecMap::new(),
+            outbox: VecDeque::new(),
+            retry_at: None,
+            retry_ns: cfg.retry_initial_ns,
+            streams: VecMap::new(),
+            release_at: None,
+            connecting: Vec::new(),
+            clock_offset_ns: 0,
+            plaintext_cache: VecDeque::new(),
+            retry_receipts: Vec::new(),
+            throttled: false,
+            epoch: 0,
+        }
+    }
+
+    // ---- getters
+
+    pub fn id(&self) -> DeviceId {
+        self.id
+    }
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    /// A cache hint for what receiving a message reads besides the device itself: its
+    /// streams. Call it once the device is in the cache (see [`crate::engine::prefetch`]).
+    pub fn prefetch_for_receive(&self) {
+        self.streams.prefetch();
+    }
+
+    /// A cache hint for what sending a message reads besides the device itself: its sequence
+    /// numbers, its outbox and the tail of its plaintext cache. Call it once the device is in
+    /// the cache (see [`crate::engine::prefetch`]).
+    pub fn prefetch_for_send(&self) {
+        use crate::engine::prefetch::prefetch_slice;
+        self.next_seq.prefetch();
+        let (head, tail) = self.outbox.as_slices();
+        prefetch_slice(head, 128);
+        prefetch_slice(tail, 128);
+        let (head, tail) = self.plaintext_cache.as_slices();
+        let newest = if tail.is_empty() { head } else { tail };
+        prefetch_slice(&newest[newest.len().saturating_sub(2)..], 128);
+    }
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// The first hop for traffic about `peer`: the provider's own server for native chats,
+    /// and for third-party chats the gatekeeper's chat server (the hub), reached through the
+    /// adapter or directly through the gateway.
+    pub fn uplink(&self, peer: UserId, dir: &Directory) -> Addr {
+        if dir.is_gatekeeper(self.provider) {
+            return Addr::ChatServer;
+        }
+        if !dir.is_interop(self.user, peer) {
+            return Addr::PartnerServer(self.provider);
+        }
+        match dir.partner_link(self.provider) {
+            crate::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
+            crate::directory::PartnerLink::Direct => Addr::Gateway,
+        }
+    }
+
+    /// The servers this device keeps a connection to.
+    fn servers(&self, dir: &Directory) -> impl Iterator<Item = Addr> {
+        let partner = !dir.is_gatekeeper(self.provider);
+        let interop = match dir.partner_link(self.provider) {
+            crate::directory::PartnerLink::Proxied => Addr::Adapter(self.provider),
+            crate::directory::PartnerLink::Direct => Addr::Gateway,
+        };
+        let first = if partner {
+            Addr::PartnerServer(self.provider)
+        } else {
+            Addr::ChatServer
+        };
+        std::iter::once(first).chain(partner.then_some(interop))
+    }
+
+    // ---- mutators
+
+    /// Sets how far this device's clock is off (it stamps the messages it sends).
+    pub fn set_clock_offset(&mut self, offset_ns: i64) {
+        self.clock_offset_ns = offset_ns;
+    }
+
+    /// The device's own idea of the time: true time plus its skew.
+    fn local_clock(&self, now: SimTime) -> SimTime {
+        SimTime::from_nanos(now.as_nanos().saturating_add_signed(self.clock_offset_ns))
+    }
+
+    /// The device connects: announce itself to its servers and flush the outbox.
+    pub fn go_online(
+        &mut self,
+        now: SimTime,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) {
+        if self.online {
+            return;
+        }
+        self.online = true;
+        // Online again: top the one-time prekey pool up if it ran low.
+        keys.refill(self.id, self.runner(dir));
+        self.retry_ns = cfg.retry_initial_ns;
+        self.connect(now, dir, fx);
+        self.resend_outbox(dir, fx);
+    }
+
+    /// The device disconnects. What is in flight to it is lost; its servers keep it queued.
+    pub fn go_offline(&mut self, dir: &Directory, fx: &mut Effects) {
+        if !self.online {
+            return;
+        }
+        for server in self.servers(dir) {
+            fx.send(
+                server,
+                Frame::Disconnect {
+                    device: self.id,
+                    epoch: self.epoch,
+                },
+            );
+        }
+        self.online = false;
+        self.retry_at = None;
+        self.connecting.clear();
+    }
+
+    /// Connects to every server, retried until each acks.
+    fn connect(&mut self, now: SimTime, dir: &Directory, fx: &mut Effects) {
+        self.epoch += 1;
+        self.connecting = self.servers(dir).collect();
+        for &server in &self.connecting {
+            fx.send(
+                server,
+                Frame::Connect {
+                    device: self.id,
+                    epoch: self.epoch,
+                },
+            );
+        }
+        self.arm_retry(now, fx);
+    }
+
+    /// The user reads a shown message: a read receipt goes back to its sender (best effort).
+    pub fn read(&mut self, msg: MsgId, sender: UserId, dir: &Directory, fx: &mut Effects) {
+        fx.record(LedgerEvent::Read { msg });
+        if self.online {
+            let receipt = Frame::Receipt {
+                msg,
+                kind: crate::wire::ReceiptKind::Read,
+                from_user: self.user,
+                to_user: sender,
+                to_device: None,
+            };
+            fx.send(self.uplink(sender, dir), receipt);
+        }
+    }
+
+    /// The server this device talks to restarted: connect again (a real client reconnects
+    /// with backoff; the model reconnects at once).
+    pub fn reconnect(&mut self, now: SimTime, dir: &Directory, fx: &mut Effects) {
+        if self.online {
+            self.connect(now, dir, fx);
+            self.resend_outbox(dir, fx);
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! Receiving: frames from the device's servers, decryption of delivered copies (a failure
+//! leaves a placeholder and sends a retry receipt), duplicate suppression, and the bounded
+//! reorder hold that shows each sender stream in sequence order.
+
+use super::retry::PendingRetry;
+use super::{Device, DeviceConfig};
+use crate::directory::Directory;
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::nodes::keyring::Keyring;
+use crate::nodes::{Addr, Effects, TimerKind};
+use crate::wire::{Conversation, DeviceId, Envelope, Frame, GroupId, MsgId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Messages from one sender device in one conversation, shown in `seq` order.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Stream {
+    /// The next sequence number to show.
+    next_seq: u32,
+    /// Held messages, skipped gaps and placeholders; boxed and absent while all are empty
+    /// (nearly always: a million devices each hold several streams).
+    extra: Option<Box<StreamExtra>>,
+}
+
+/// What a stream holds besides its next sequence number: empty unless messages arrived out
+/// of order or did not decrypt.
+#[derive(Clone, Debug, Default)]
+struct StreamExtra {
+    /// Arrived ahead of a gap: seq -> (message, held since).
+    held: BTreeMap<u32, (Slot, SimTime)>,
+    /// Gaps given up on: sequence numbers passed over when held messages were shown anyway.
+    /// A message that fills one later still shows (late, out of order) instead of being taken
+    /// for a duplicate. Bounded by [`SKIPPED_MAX`].
+    skipped: BTreeSet<u32>,
+    /// Placeholders shown for messages that did not decrypt, waiting for a re-encryption.
+    awaiting: BTreeSet<u32>,
+}
+
+/// What a stream without extra state reads as.
+static NO_EXTRA: StreamExtra = StreamExtra {
+    held: BTreeMap::new(),
+    skipped: BTreeSet::new(),
+    awaiting: BTreeSet::new(),
+};
+
+impl Stream {
+    fn ext(&self) -> &StreamExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+    fn ext_mut(&mut self) -> &mut StreamExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+}
+
+/// Whether a frame that came from `from` answers a Connect sent to `server`: acks from the
+/// hub come back through the adapter or the gateway, so the last hop stands for the server.
+fn from_server(server: Addr, from: Addr) -> bool {
+    server == from
+}
+
+/// What a stream shows at a sequence number: a decrypted message, or the "waiting for this
+/// message" placeholder of one that did not decrypt (yet).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    msg: MsgId,
+    digest: Option<u64>,
+    placeholder: bool,
+}
+
+/// A sender device's stream: its device and the conversation.
+type StreamKey = (DeviceId, Conversation);
+
+/// Bound on remembered gaps per sender stream.
+const SKIPPED_MAX: usize = 1024;
+
+impl Device {
+    /// A frame arrived. `tampered`: its bytes were flipped in flight, so the MAC check fails and
+    /// the frame is refused (not acked: the server will send it again).
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    pub fn handle_frame(
+        &mut self,
+        now: SimTime,
+        from: Addr,
+        frame: Frame,
+        tampered: bool,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) {
+        if !self.online {
+            return; // the connection is down: the frame never reaches the app
+        }
+        match frame {
+            Frame::SubmitAck { msg, copy, .. } => self.acked(msg, copy, cfg, dir, fx),
+            Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
+                self.connecting.retain(|s| !from_server(*s, from));
+                self.disarm_retry_if_idle(fx);
+            }
+            Frame::ConnectAck { .. } => {} // the ack of an older connection
+            Frame::Refused { msg, to_user, .. } => {
+                // A refused group message is refused for every member it was for.
+                let members = self
+                    .outbox
+                    .iter()
+                    .find(|e| e.msg == msg && e.copy_key() == 0)
+                    .and_then(|e| e.members.clone());
+                self.acked(msg, 0, cfg, dir, fx);
+                match members {
+                    Some(members) => {
+                        for (k, &(to_user, _)) in members.iter().enumerate() {
+                            let msg = MsgId(msg.0 + k as u64);
+                            fx.record(LedgerEvent::Refused { msg, to_user });
+                        }
+                    }
+                    None => fx.record(LedgerEvent::Refused { msg, to_user }),
+                }
+            }
+            Frame::Deliver(env) if tampered => {
+                fx.record(LedgerEvent::TamperDetected {
+                    msg: env.msg,
+                    device: self.id,
+                });
+            }
+            Frame::Deliver(env) => self.receive(now, from, *env, cfg, dir, keys, fx),
+            Frame::RetryReceipt {
+                msg,
+                requester,
+                attempt,
+                ..
+            } => self.answer_retry(now, msg, requester, attempt, dir, keys, fx),
+            Frame::Receipt { msg, kind, .. } => fx.record(LedgerEvent::ReceiptSeen {
+                msg,
+                kind,
+                device: self.id,
+            }),
+            // Server-bound frames never reach a device.
+            Frame::Push { .. } => {} // handled by the driver, which wakes the device
+            Frame::Submit(_)
+            | Frame::DeliverAck { .. }
+            | Frame::Connect { .. }
+            | Frame::Disconnect { .. }
+            | Frame::PushRequest { .. }
+            | Frame::Bounced { .. } => {}
+            // Media transfers are the device's media client's (nodes/media), driven beside it.
+            Frame::Media(_) => {}
+            Frame::Throttle { until, .. } => {
+                // `until` is the gateway's clock; it may have passed while the frame travelled.
+                let until = until.max(now);
+                self.throttled = true;
+                self.retry_at = Some(until);
+                fx.timer(until, TimerKind::OutboxRetry);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    fn receive(
+        &mut self,
+        now: SimTime,
+        hop: Addr,
+        env: Envelope,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) {
+        // Ack first, duplicate or not: a lost ack is why duplicates come. The ack goes back the
+        // way the copy came (a group's hub may deliver a same-provider member's copy too).
+        let ack = Frame::DeliverAck {
+            msg: env.msg,
+            device: self.id,
+            from_user: env.from_user,
+            to_user: env.to_user,
+        };
+        fx.send(hop, ack);
+        let (seq, from) = (env.seq, (env.from_device, env.conversation()));
+        let stream = self.streams.entry_or_default(from);
+        if cfg.bugs.break_dedup {
+            // BUGGIFY: show whatever arrives, as it arrives, duplicates included.
+            stream.next_seq = stream.next_seq.max(seq + 1);
+            let shown = LedgerEvent::Shown {
+                msg: env.msg,
+                device: self.id,
+                from_device: from.0,
+                conversation: from.1,
+                seq,
+                digest: None,
+                late: false,
+            };
+            return fx.record(shown);
+        }
+        let fills_placeholder = seq < stream.next_seq && stream.ext().awaiting.contains(&seq);
+        let fills_gap = seq < stream.next_seq && stream.ext().skipped.contains(&seq);
+        if !fills_placeholder
+            && !fills_gap
+            && (seq < stream.next_seq || stream.ext().held.contains_key(&seq))
+        {
+            return fx.record(LedgerEvent::DuplicateSuppressed {
+                msg: env.msg,
+                device: self.id,
+            });
+        }
+        let slot = self.open(now, &env, dir, keys, fx);
+        let stream = self.streams.entry_or_default(from);
+        if fills_placeholder {
+            if !slot.placeholder {
+                stream.ext_mut().awaiting.remove(&seq);
+                self.retry_receipts.retain(|r| r.msg != env.msg);
+                let shown = LedgerEvent::Shown {
+                    msg: env.msg,
+                    device: self.id,
+                    from_device: from.0,
+                    conversation: from.1,
+                    seq,
+                    digest: slot.digest,
+                    late: true,
+                };
+                fx.record(shown);
+            }
+            return;
+        }
+        if fills_gap {
+            stream.ext_mut().skipped.remove(&seq);
+            return self.show(slot, from, seq, fx);
+        }
+        if seq > stream.next_seq {
+            let held = &mut stream.ext_mut().held;
+            held.insert(seq, (slot, now));
+            if held.len() > cfg.reorder_held_max || cfg.bugs.break_ordering {
+                // The bound is reached: show what is held now rather than grow without limit.
+                // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
+                return self.flush_stream(from, fx);
+            }
+            let at = now.plus(cfg.reorder_hold_ns);
+            if self.release_at.is_none_or(|t| t > at) {
+                self.release_at = Some(at);
+                fx.timer(at, TimerKind::ReorderRelease);
+            }
+            return;
+        }
+        self.show(slot, from, seq, fx);
+        self.release_in_order(from, fx);
+    }
+
+    /// Decrypts a delivered copy. A failure leaves a placeholder in the conversation and sends
+    /// a retry receipt to the sender's device.
+    fn open(
+        &mut self,
+        now: SimTime,
+        env: &Envelope,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) -> Slot {
+        let opened = match env.group {
+            None => {
+                let ct = &env.ciphertext;
+                let (from, runner) = (env.from_device, self.runner(dir));
+                let (bytes, len) = (ct.bytes.as_deref(), ct.len as u64);
+                keys.open(self.id, from, bytes, ct.seal, len, None, runner)
+                    .map(|(p, _)| p)
+            }
+            Some(g) => self.open_group(env, g, dir, keys),
+        };
+        match opened {
+            Ok(plaintext) => {
+                if let Some(p) = plaintext.as_deref() {
+                    crate::nodes::media::note_opened(self.id, env.msg, p, fx); // a media pointer
+                }
+                Slot {
+                    msg: env.msg,
+                    digest: plaintext.map(|p| digest(&p)),
+                    placeholder: false,
+                }
+            }
+            Err(reason) => {
+                fx.record(LedgerEvent::DecryptFailed {
+                    msg: env.msg,
+                    device: self.id,
+                    reason,
+                });
+                let attempt = env.retry + 1;
+                let receipt = Frame::RetryReceipt {
+                    msg: env.msg,
+                    requester: self.id,
+                    sender: env.from_device,
+                    sender_user: env.from_user,
+                    attempt,
+                };
+                fx.send(self.uplink(env.from_user, dir), receipt);
+                self.retry_receipts.retain(|r| r.msg != env.msg);
+                let pending = PendingRetry {
+                    msg: env.msg,
+                    sender: env.from_device,
+                    sender_user: env.from_user,
+                    attempt,
+                    sends: 1,
+                };
+                self.retry_receipts.push(pending);
+                self.arm_retry(now, fx);
+                let stream = self
+                    .streams
+                    .entry_or_default((env.from_device, env.conversation()));
+                stream.ext_mut().awaiting.insert(env.seq);
+                Slot {
+                    msg: env.msg,
+                    digest: None,
+                    placeholder: true,
+                }
+            }
+        }
+    }
+
+    /// Decrypts a group copy: first the Sender Key distribution riding with it, if any (over
+    /// the pairwise session), then the one Sender Key ciphertext.
+    fn open_group(
+        &self,
+        env: &Envelope,
+        g: GroupId,
+        dir: &Directory,
+        keys: &mut Keyring,
+    ) -> Result<Option<Vec<u8>>, crate::metrics::ledger::DecryptReason> {
+        let (from, runner) = (env.from_device, self.runner(dir));
+        let shared = &env.ciphertext;
+        if let Some((_, d)) = env.per_device.iter().find(|(to, _)| *to == self.id) {
+            let (bytes, len) = (d.bytes.as_deref(), d.len as u64);
+            let (skdm, _) = keys.open(self.id, from, bytes, d.seal, len, None, runner)?;
+            let key_id = shared.seal.target_generation;
+            keys.install_sender_key(self.id, from, g, key_id, skdm.as_deref());
+        }
+        let (bytes, len) = (shared.bytes.as_deref(), shared.len as u64);
+        keys.group_open(self.id, from, g, bytes, shared.seal, len, None, runner)
+            .map(|(p, _)| p)
+    }
+
+    /// Shows a message (or its placeholder) to the user and advances the stream past it.
+    fn show(&mut self, slot: Slot, from: StreamKey, seq: u32, fx: &mut Effects) {
+        let stream = self.streams.entry_or_default(from);
+        stream.next_seq = stream.next_seq.max(seq + 1);
+        if !slot.placeholder {
+            fx.record(LedgerEvent::Shown {
+                msg: slot.msg,
+                device: self.id,
+                from_device: from.0,
+                conversation: from.1,
+                seq,
+                digest: slot.digest,
+                late: false,
+            });
+        }
+    }
+
+    /// Shows held messages that are now next in line.
+    fn release_in_order(&mut self, from: StreamKey, fx: &mut Effects) {
+        loop {
+            let Some(stream) = self.streams.get_mut(&from) else {
+                return;
+            };
+            let next = stream.next_seq;
+            let Some((slot, _)) = stream.extra.as_mut().and_then(|e| e.held.remove(&next)) else {
+                return;
+            };
+            self.show(slot, from, next, fx);
+        }
+    }
+
+    /// Shows everything held for `from`, in order, skipping the gaps.
+    fn flush_stream(&mut self, from: StreamKey, fx: &mut Effects) {
+        let Some(stream) = self.streams.get_mut(&from) else {
+            return;
+        };
+        let Some(extra) = stream.extra.as_mut() else {
+            return;
+        };
+        let held = std::mem::take(&mut extra.held);
+        for (seq, (slot, _)) in held {
+            let stream = self.streams.entry_or_default(from);
+            for gap in stream.next_seq..seq {
+                let skipped = &mut stream.ext_mut().skipped;
+                if skipped.len() >= SKIPPED_MAX {
+                    skipped.pop_first();
+                }
+                skipped.insert(gap);
+            }
+            self.show(slot, from, seq, fx);
+        }
+    }
+
+    /// Gaps that outlived the hold bound: give up waiting and show what came after them.
+    pub(super) fn release_expired_gaps(
+        &mut self,
+        now: SimTime,
+        cfg: &DeviceConfig,
+        fx: &mut Effects,
+    ) {
+        if !self.online {
+            // Nothing can fill a gap while offline; the hold restarts when the device is back.
+            let at = now.plus(cfg.reorder_hold_ns);
+            self.release_at = Some(at);
+            fx.timer(at, TimerKind::ReorderRelease);
+            return;
+        }
+        let mut due = Vec::new();
+        let mut next_release: Option<SimTime> = None;
+        for (from, stream) in self.streams.iter() {
+            if let Some((_, &(_, since))) = stream.ext().held.iter().next() {
+                let deadline = since.plus(cfg.reorder_hold_ns);
+                if deadline <= now {
+                    due.push(*from);
+                } else {
+                    next_release = Some(next_release.map_or(deadline, |t| t.min(deadline)));
+                }
+            }
+        }
+        for from in due {
+            self.flush_stream(from, fx);
+        }
+        if let Some(at) = next_release {
+            self.release_at = Some(at);
+            fx.timer(at, TimerKind::ReorderRelease);
+        }
+    }
+}
+
+/// A 64-bit digest of a plaintext, so the checker can tell that what a device shows is what its
+/// sender wrote (real crypto only).
+pub fn digest(bytes: &[u8]) -> u64 {
+    let mut f = crate::engine::Fingerprint::new();
+    for chunk in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        f.absorb(u64::from_le_bytes(w));
+    }
+    f.absorb(bytes.len() as u64);
+    f.value()
+}

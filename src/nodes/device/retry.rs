@@ -1,0 +1,278 @@
+//! Retrying: the outbox retry timer (resending unacked submissions and Connects with
+//! backoff), retry receipts (asking a sender to encrypt again, and answering such a request
+//! from the plaintext cache), and the bounded plaintext cache itself.
+
+use super::send::{distributions, shared_ciphertext};
+use super::{Device, DeviceConfig};
+use crate::directory::Directory;
+use crate::engine::SimTime;
+use crate::metrics::ledger::RetryRefusal;
+use crate::metrics::LedgerEvent;
+use crate::nodes::keyring::Keyring;
+use crate::nodes::{Addr, Effects, TimerKind};
+use crate::scenario::{ContentKind, CryptoMode};
+use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, GroupId, GroupMembers, MsgId, UserId};
+
+/// Bound on re-encryptions per message and recipient device (WhatsApp's retry receipts).
+pub const RETRIES_MAX: u8 = 5;
+
+/// Bound on how often one retry receipt is sent (it is resent with the outbox retries).
+pub const RETRY_RECEIPT_SENDS_MAX: u8 = 10;
+
+/// A retry receipt waiting for its answer.
+#[derive(Clone, Debug)]
+pub(super) struct PendingRetry {
+    pub(super) msg: MsgId,
+    pub(super) sender: DeviceId,
+    pub(super) sender_user: UserId,
+    pub(super) attempt: u8,
+    pub(super) sends: u8,
+}
+
+/// A sent message kept for retry receipts. 32 bytes: a million devices keep their last
+/// messages; what only group messages and real crypto need is boxed apart.
+#[derive(Clone, Debug)]
+pub(super) struct Cached {
+    pub(super) msg: MsgId,
+    /// The recipient (for a group message: the routing stand-in, see `compose_group`).
+    pub(super) to_user: UserId,
+    pub(super) seq: u32,
+    pub(super) len: u32,
+    pub(super) content: ContentKind,
+    /// The group and the plaintext bytes, when there are any.
+    pub(super) extra: Option<Box<CachedExtra>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(super) struct CachedExtra {
+    /// A group message: its group and its members with their sequence numbers (member `k`
+    /// has message id `msg + k`).
+    pub(super) group: Option<(GroupId, GroupMembers)>,
+    /// The bytes (real crypto) or nothing (modeled crypto, which needs only `len`).
+    pub(super) plaintext: Box<[u8]>,
+}
+
+impl Cached {
+    fn group(&self) -> Option<&(GroupId, GroupMembers)> {
+        self.extra.as_ref().and_then(|e| e.group.as_ref())
+    }
+    fn plaintext(&self) -> &[u8] {
+        self.extra.as_ref().map_or(&[], |e| &e.plaintext)
+    }
+}
+
+impl Device {
+    /// Keeps a sent message for retry receipts. Modeled crypto needs only the length to
+    /// re-encrypt: it keeps no bytes (a million devices with full caches would hold gigabytes).
+    pub(super) fn cache_plaintext(
+        &mut self,
+        mut cached: Cached,
+        plaintext: &[u8],
+        mode: CryptoMode,
+        cfg: &DeviceConfig,
+    ) {
+        if cfg.plaintext_cache_max == 0 {
+            return;
+        }
+        if self.plaintext_cache.len() >= cfg.plaintext_cache_max {
+            self.plaintext_cache.pop_front();
+        }
+        if mode == CryptoMode::Real {
+            cached.extra.get_or_insert_with(Box::default).plaintext = plaintext.into();
+        }
+        let (len, cap) = (self.plaintext_cache.len(), self.plaintext_cache.capacity());
+        if len == cap {
+            // Grow by half, not double: most devices send a few messages.
+            self.plaintext_cache.reserve_exact((len / 2).max(2));
+        }
+        self.plaintext_cache.push_back(cached);
+    }
+
+    /// A recipient device could not decrypt `msg`: encrypt it again for that device on a fresh
+    /// session, from the plaintext cache, at most [`RETRIES_MAX`] times.
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    pub(super) fn answer_retry(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        requester: DeviceId,
+        attempt: u8,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) {
+        let refuse = |reason, fx: &mut Effects| {
+            fx.record(LedgerEvent::RetryRefused {
+                msg,
+                device: requester,
+                reason,
+            })
+        };
+        if attempt > RETRIES_MAX {
+            return refuse(RetryRefusal::Exhausted, fx);
+        }
+        let covers = |c: &&Cached| {
+            let span = c.group().map_or(1, |(_, m)| m.len() as u64);
+            (c.msg.0..c.msg.0 + span).contains(&msg.0)
+        };
+        let Some(c) = self.plaintext_cache.iter().find(covers).cloned() else {
+            return refuse(RetryRefusal::Evicted, fx);
+        };
+        keys.drop_session(self.id, requester);
+        let modeled;
+        let plaintext: &[u8] = if c.plaintext().len() as u32 == c.len {
+            c.plaintext()
+        } else {
+            modeled = vec![0u8; c.len as usize];
+            &modeled
+        };
+        let seq = match c.group() {
+            Some((_, members)) => members[(msg.0 - c.msg.0) as usize].1,
+            None => c.seq,
+        };
+        let (ciphertext, per_device, ns, group) = match c.group() {
+            None => {
+                let (ct, ns) = self.seal(now, requester, plaintext, Some(c.content), dir, keys);
+                (Ciphertext::default(), vec![(requester, ct)], ns, None)
+            }
+            Some(&(g, _)) => {
+                // The member gets the key again (its copy may be what it lacked) with a new
+                // Sender Key encryption of the message, on a fresh pairwise session.
+                keys.forget_holder(self.id, g, requester);
+                let epoch = keys.sender_key_epoch(self.id, g).unwrap_or(0);
+                let (runner, kind) = (self.runner(dir), Some(c.content));
+                let sealed = keys.group_seal(
+                    now,
+                    self.id,
+                    g,
+                    epoch,
+                    &[requester],
+                    plaintext,
+                    kind,
+                    runner,
+                );
+                let shared = shared_ciphertext(sealed.shared, plaintext.len());
+                (
+                    shared,
+                    distributions(sealed.distributions),
+                    sealed.ns,
+                    Some(g),
+                )
+            }
+        };
+        let env = Envelope {
+            msg,
+            from_user: self.user,
+            from_device: self.id,
+            // A 1:1 message stays in its chat (a sync copy too); a group copy goes to its member.
+            to_user: if group.is_some() {
+                dir.user_of(requester)
+            } else {
+                c.to_user
+            },
+            to_device: Some(requester),
+            seq,
+            retry: attempt,
+            sent_at: self.local_clock(now),
+            ciphertext,
+            per_device,
+            group,
+            members: None,
+        };
+        self.enqueue_outbox(now, env, ns, dir, fx);
+    }
+
+    /// Retry receipts still unanswered go out again (receipts can be lost like any frame),
+    /// each at most [`RETRY_RECEIPT_SENDS_MAX`] times.
+    fn resend_retry_receipts(&mut self, dir: &Directory, fx: &mut Effects) {
+        let uplinks: Vec<Addr> = self
+            .retry_receipts
+            .iter()
+            .map(|r| self.uplink(r.sender_user, dir))
+            .collect();
+        for (r, uplink) in self.retry_receipts.iter_mut().zip(uplinks) {
+            r.sends += 1;
+            let frame = Frame::RetryReceipt {
+                msg: r.msg,
+                requester: self.id,
+                sender: r.sender,
+                sender_user: r.sender_user,
+                attempt: r.attempt,
+            };
+            fx.send(uplink, frame);
+        }
+        self.retry_receipts
+            .retain(|r| r.sends < RETRY_RECEIPT_SENDS_MAX);
+    }
+
+    /// Nothing left to retry: the retry timer would only find the device idle, so it goes,
+    /// and the next message arms its own (instead of inheriting this one's, which fired
+    /// early for it and resent it needlessly). Not while throttled: the timer ends that.
+    pub(super) fn disarm_retry_if_idle(&mut self, fx: &mut Effects) {
+        let idle = self.outbox.is_empty()
+            && self.connecting.is_empty()
+            && self.retry_receipts.is_empty()
+            && !self.throttled;
+        if idle {
+            if let Some(at) = self.retry_at.take() {
+                fx.cancel_timer(at, TimerKind::OutboxRetry);
+            }
+        }
+    }
+
+    pub(super) fn arm_retry(&mut self, now: SimTime, fx: &mut Effects) {
+        if self.retry_at.is_none() {
+            let at = now.plus(self.retry_ns);
+            self.retry_at = Some(at);
+            fx.timer(at, TimerKind::OutboxRetry);
+        }
+    }
+
+    // ---- inputs
+
+    pub fn handle_timer(
+        &mut self,
+        now: SimTime,
+        timer: TimerKind,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
+        match timer {
+            TimerKind::OutboxRetry => {
+                if self.retry_at != Some(now) {
+                    return; // stale: re-armed or went offline since
+                }
+                self.retry_at = None;
+                self.throttled = false;
+                let idle = self.outbox.is_empty()
+                    && self.connecting.is_empty()
+                    && self.retry_receipts.is_empty();
+                if !self.online || idle {
+                    return;
+                }
+                self.resend_retry_receipts(dir, fx);
+                for &server in &self.connecting {
+                    fx.send(
+                        server,
+                        Frame::Connect {
+                            device: self.id,
+                            epoch: self.epoch,
+                        },
+                    );
+                }
+                self.resend_outbox(dir, fx);
+                self.retry_ns = (self.retry_ns * 2).min(cfg.retry_max_ns);
+                self.arm_retry(now, fx);
+            }
+            TimerKind::ReorderRelease => {
+                if self.release_at != Some(now) {
+                    return;
+                }
+                self.release_at = None;
+                self.release_expired_gaps(now, cfg, fx);
+            }
+            TimerKind::Redeliver(_) | TimerKind::ExpirySweep | TimerKind::MediaRetry => {}
+        }
+    }
+}

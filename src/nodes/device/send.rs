@@ -1,0 +1,356 @@
+//! Sending: the user composes a message (1:1, group, or sealed by the driver), the device
+//! encrypts it for every recipient device, and the outbox sends it, one message in flight per
+//! uplink, until the server acks.
+
+use super::retry::{Cached, CachedExtra};
+use super::{Device, DeviceConfig};
+use crate::directory::Directory;
+use crate::engine::SimTime;
+use crate::nodes::keyring::{Keyring, Runner, Sealed, SKDM_PLAINTEXT_LEN};
+use crate::nodes::{Addr, Effects};
+use crate::scenario::ContentKind;
+use crate::wire::{
+    Ciphertext, Conversation, DeviceId, Envelope, Frame, GroupId, GroupMembers, MsgId, UserId,
+};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// The modeled size of a Signal message with `plaintext_len` bytes of content: AES-CBC padding,
+/// the SignalMessage framing and MAC (53 bytes), and a prekey header (about 100 bytes) on a
+/// session's first messages. The same formula in real and modeled crypto keeps their runs equal.
+pub fn signal_len(plaintext_len: usize, prekey: bool) -> u32 {
+    let padded = (plaintext_len as u32 + 16) / 16 * 16;
+    padded + 53 + if prekey { 100 } else { 0 }
+}
+
+/// The modeled size of a Sender Key message: AES-CBC padding, the header (key id, iteration)
+/// and the 64-byte signature.
+pub fn sender_key_len(plaintext_len: usize) -> u32 {
+    let padded = (plaintext_len as u32 + 16) / 16 * 16;
+    padded + 80
+}
+
+/// A group message to send: the group, its membership epoch (a change re-keys), and the
+/// members it goes to (member `k` gets message id `msg + k`).
+#[derive(Clone, Debug)]
+pub struct GroupSend {
+    pub group: GroupId,
+    pub epoch: u32,
+    pub members: Arc<[UserId]>,
+}
+
+impl Device {
+    /// The user sends a message: it is encrypted for each of the recipient's devices and for
+    /// this user's other devices (sync copies, so every device shows the whole chat; a session
+    /// set up on first contact), enters the outbox and goes out once the encryption's CPU time
+    /// has passed, if the device is online and nothing older waits on the same uplink. The
+    /// plaintext stays in a bounded cache for retry receipts. Returns `false` when the outbox is
+    /// full (the app refuses to queue more).
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    pub fn compose(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        to_user: UserId,
+        plaintext: &[u8],
+        content: ContentKind,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) -> bool {
+        if self.outbox.len() >= cfg.outbox_max as usize {
+            return false;
+        }
+        let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
+        let mut cost_ns = 0;
+        let own = dir
+            .devices_of(self.user)
+            .filter(|&d| d != self.id && to_user != self.user);
+        let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
+        for d in dir.devices_of(to_user).chain(own) {
+            let (ct, ns) = self.seal(now, d, plaintext, Some(content), dir, keys);
+            cost_ns += ns;
+            per_device.push((d, ct));
+        }
+        let env = Envelope {
+            msg,
+            from_user: self.user,
+            from_device: self.id,
+            to_user,
+            to_device: None,
+            seq: this_seq,
+            retry: 0,
+            sent_at: self.local_clock(now),
+            ciphertext: Ciphertext::default(),
+            per_device,
+            group: None,
+            members: None,
+        };
+        let cached = Cached {
+            msg,
+            to_user,
+            seq: this_seq,
+            len: plaintext.len() as u32,
+            content,
+            extra: None,
+        };
+        self.cache_plaintext(cached, plaintext, keys.mode(), cfg);
+        self.enqueue_outbox(now, env, cost_ns, dir, fx);
+        true
+    }
+
+    /// The user writes to a group: the message is encrypted once with this device's Sender
+    /// Key, plus a distribution of that key (over the pairwise session) for each member device
+    /// that lacks it, and the server fans the one ciphertext out to every member's devices and
+    /// this user's other devices. Returns `false` when the outbox is full.
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    pub fn compose_group(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        send: &GroupSend,
+        plaintext: &[u8],
+        content: ContentKind,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        keys: &mut Keyring,
+        fx: &mut Effects,
+    ) -> bool {
+        if self.outbox.len() >= cfg.outbox_max as usize {
+            return false;
+        }
+        let conv = Conversation::Group(send.group);
+        let members: GroupMembers = send
+            .members
+            .iter()
+            .map(|&u| (u, self.take_seq(conv, u)))
+            .collect();
+        let targets: Vec<DeviceId> = send
+            .members
+            .iter()
+            .flat_map(|&u| dir.devices_of(u))
+            .filter(|&d| d != self.id)
+            .collect();
+        let (g, epoch, runner) = (send.group, send.epoch, self.runner(dir));
+        let sealed = keys.group_seal(
+            now,
+            self.id,
+            g,
+            epoch,
+            &targets,
+            plaintext,
+            Some(content),
+            runner,
+        );
+        let env = Envelope {
+            msg,
+            from_user: self.user,
+            from_device: self.id,
+            to_user: self.group_route_user(&send.members, dir),
+            to_device: None,
+            seq: 0, // per member, in `members`
+            retry: 0,
+            sent_at: self.local_clock(now),
+            ciphertext: shared_ciphertext(sealed.shared, plaintext.len()),
+            per_device: distributions(sealed.distributions),
+            group: Some(g),
+            members: Some(members.clone()),
+        };
+        let cached = Cached {
+            msg,
+            to_user: env.to_user,
+            seq: 0,
+            len: plaintext.len() as u32,
+            content,
+            extra: Some(Box::new(CachedExtra {
+                group: Some((g, members)),
+                plaintext: Box::default(),
+            })),
+        };
+        self.cache_plaintext(cached, plaintext, keys.mode(), cfg);
+        self.enqueue_outbox(now, env, sealed.ns, dir, fx);
+        true
+    }
+
+    /// The next sequence number of this device in a conversation, for one recipient.
+    fn take_seq(&mut self, conv: Conversation, to: UserId) -> u32 {
+        let seq = self.next_seq.entry_or_default((conv, to));
+        *seq += 1;
+        *seq - 1
+    }
+
+    /// Whom a group submission is addressed to for routing: a member at another provider (an
+    /// enlisted one if there is one) sends it over the interop path to the hub, which fans it
+    /// out everywhere; a group inside this device's provider stays on its own server.
+    fn group_route_user(&self, members: &[UserId], dir: &Directory) -> UserId {
+        let mut across = members
+            .iter()
+            .copied()
+            .filter(|&u| dir.is_interop(self.user, u));
+        let first = across.clone().next();
+        across
+            .find(|&u| dir.is_enlisted(u))
+            .or(first)
+            .unwrap_or(self.user)
+    }
+
+    /// The user sends a message its driver already encrypted (the live load generator does
+    /// its Signal work itself): one ciphertext for every recipient device.
+    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
+    pub fn compose_sealed(
+        &mut self,
+        now: SimTime,
+        msg: MsgId,
+        to_user: UserId,
+        ciphertext: Ciphertext,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) -> bool {
+        if self.outbox.len() >= cfg.outbox_max as usize {
+            return false;
+        }
+        let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
+        let env = Envelope {
+            msg,
+            from_user: self.user,
+            from_device: self.id,
+            to_user,
+            to_device: None,
+            seq: this_seq,
+            retry: 0,
+            sent_at: self.local_clock(now),
+            ciphertext,
+            per_device: Vec::new(),
+            group: None,
+            members: None,
+        };
+        self.enqueue_outbox(now, env, 0, dir, fx);
+        true
+    }
+
+    /// Encrypts for one device, with the modeled wire size; `now` for the key directory's rate
+    /// limit.
+    pub(super) fn seal(
+        &self,
+        now: SimTime,
+        to: DeviceId,
+        plaintext: &[u8],
+        content: Option<ContentKind>,
+        dir: &Directory,
+        keys: &mut Keyring,
+    ) -> (Ciphertext, u64) {
+        let runner = self.runner(dir);
+        let (bytes, seal, ns) = keys.seal(now, self.id, to, plaintext, content, runner);
+        let len = signal_len(plaintext.len(), seal.prekey);
+        (Ciphertext { len, bytes, seal }, ns)
+    }
+
+    pub(super) fn runner(&self, dir: &Directory) -> Runner {
+        if dir.is_gatekeeper(self.provider) {
+            Runner::GatekeeperDevice
+        } else {
+            Runner::PartnerDevice
+        }
+    }
+
+    /// Puts `env` in the outbox and sends it after `delay_ns` if it is first in its uplink.
+    pub(super) fn enqueue_outbox(
+        &mut self,
+        now: SimTime,
+        env: Envelope,
+        delay_ns: u64,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
+        let uplink = self.uplink(env.to_user, dir);
+        let first_for_uplink = !self
+            .outbox
+            .iter()
+            .any(|e| self.uplink(e.to_user, dir) == uplink);
+        if self.online && !self.throttled && first_for_uplink {
+            fx.send_after(delay_ns, uplink, Frame::Submit(Box::new(env.clone())));
+            self.arm_retry(now, fx);
+        }
+        if self.outbox.capacity() == 0 {
+            // Usually the only message waiting: room for one (see `acked`).
+            self.outbox.reserve_exact(1);
+        }
+        self.outbox.push_back(env);
+    }
+
+    /// Sends the oldest unacked message of each uplink. One message in flight per uplink
+    /// (stop and wait): the server then receives a device's messages in the order they were
+    /// written, so the fan-out is in order too. A phone writes a message every few seconds at
+    /// most, far slower than a round trip, so the window costs nothing; and native and
+    /// third-party chats have their own uplinks, so a partner outage blocks no native chat.
+    pub(super) fn resend_outbox(&self, dir: &Directory, fx: &mut Effects) {
+        // A device has at most two uplinks (its own server, and the interop path).
+        let mut sent: Vec<Addr> = Vec::with_capacity(2);
+        for env in &self.outbox {
+            let uplink = self.uplink(env.to_user, dir);
+            if !sent.contains(&uplink) {
+                fx.send(uplink, Frame::Submit(Box::new(env.clone())));
+                sent.push(uplink);
+            }
+        }
+    }
+
+    /// The server has `msg` (or refused it for good): the next message of its uplink goes.
+    pub(super) fn acked(
+        &mut self,
+        msg: MsgId,
+        copy: u32,
+        cfg: &DeviceConfig,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
+        let Some(i) = self
+            .outbox
+            .iter()
+            .position(|e| e.msg == msg && e.copy_key() == copy)
+        else {
+            return;
+        };
+        let Some(done) = self.outbox.remove(i) else {
+            return;
+        };
+        let uplink = self.uplink(done.to_user, dir);
+        if self.outbox.is_empty() {
+            self.retry_ns = cfg.retry_initial_ns;
+            // An idle device keeps no outbox buffer: a million of them would hold gigabytes.
+            self.outbox = VecDeque::new();
+            self.disarm_retry_if_idle(fx);
+        }
+        if self.online && !self.throttled {
+            if let Some(next) = self
+                .outbox
+                .iter()
+                .find(|e| self.uplink(e.to_user, dir) == uplink)
+            {
+                fx.send(uplink, Frame::Submit(Box::new(next.clone())));
+            }
+        }
+    }
+}
+
+/// The Sender Key ciphertext of a group message, with its modeled size.
+pub(super) fn shared_ciphertext((bytes, seal): Sealed, plaintext_len: usize) -> Ciphertext {
+    Ciphertext {
+        len: sender_key_len(plaintext_len),
+        bytes,
+        seal,
+    }
+}
+
+/// Pairwise Sender Key distributions, with their modeled size.
+pub(super) fn distributions(sealed: Vec<(DeviceId, Sealed)>) -> Vec<(DeviceId, Ciphertext)> {
+    sealed
+        .into_iter()
+        .map(|(to, (bytes, seal))| {
+            let len = signal_len(SKDM_PLAINTEXT_LEN, seal.prekey);
+            (to, Ciphertext { len, bytes, seal })
+        })
+        .collect()
+}
