@@ -1,0 +1,232 @@
+//! Per-device queues: a copy enters the queue, goes out within a bounded window (one copy in
+//! flight per sender stream), is redelivered with backoff until the device acks, and expires
+//! after the offline TTL.
+
+use super::{DeviceBox, Mailbox, MailboxConfig, Pending, Route};
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::nodes::{Effects, TimerKind};
+use crate::wire::{DeviceId, Envelope, Frame, MsgId};
+use std::collections::VecDeque;
+
+impl Mailbox {
+    /// Queues `env` for `device` and sends it now if the device is connected. Returns whether
+    /// the device was offline (the caller may push to wake it; only when its queue was empty,
+    /// so one backlog costs one push).
+    pub fn enqueue(
+        &mut self,
+        now: SimTime,
+        env: Envelope,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) -> Option<bool> {
+        let device = env.to_device?;
+        let i = self.slot(device)?;
+        let b = &mut self.boxes[i];
+        let was_empty = b.queue.is_empty();
+        let online = b.online;
+        if !online {
+            fx.record(LedgerEvent::StoredOffline {
+                msg: env.msg,
+                device,
+            });
+        }
+        if b.queue.capacity() == 0 {
+            // Usually the only copy waiting: room for one (a small block, which the event
+            // loop's allocator cache hands out warm; see `ack`).
+            b.queue.reserve_exact(1);
+        }
+        b.queue.push_back(Pending {
+            env,
+            expires_at: now.plus(cfg.offline_ttl_ns),
+            sent: false,
+        });
+        self.queued_total += 1;
+        if online {
+            Self::fill_window(b, device, cfg, route, fx);
+            Self::arm(b, device, now, fx);
+        }
+        self.arm_sweep(now, cfg, fx);
+        Some(!online && was_empty)
+    }
+
+    /// Sends what has entered the window and was not sent on this connection yet.
+    pub(super) fn fill_window(
+        b: &mut DeviceBox,
+        device: DeviceId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
+        if b.paused {
+            return;
+        }
+        // One copy in flight per sender stream: a later message of the same sender never
+        // overtakes an earlier one that was lost or held back on the way.
+        let mut streams: Vec<DeviceId> = Vec::new();
+        for p in b.queue.iter_mut().take(cfg.window_max) {
+            if streams.contains(&p.env.from_device) && !cfg.break_ordering {
+                continue;
+            }
+            streams.push(p.env.from_device);
+            if !p.sent {
+                p.sent = true;
+                fx.send(route(device), Frame::Deliver(Box::new(p.env.clone())));
+            }
+        }
+    }
+
+    /// Resends the copy in flight of each sender stream (the redelivery timer).
+    fn resend_window(
+        b: &DeviceBox,
+        device: DeviceId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
+        let mut streams: Vec<DeviceId> = Vec::new();
+        for p in b.queue.iter().take(cfg.window_max) {
+            if !streams.contains(&p.env.from_device) || cfg.break_ordering {
+                streams.push(p.env.from_device);
+                fx.send(route(device), Frame::Deliver(Box::new(p.env.clone())));
+            }
+        }
+    }
+
+    pub(super) fn arm(b: &mut DeviceBox, device: DeviceId, now: SimTime, fx: &mut Effects) {
+        if b.redeliver_at.is_none() {
+            let at = now.plus(b.redeliver_ns);
+            b.redeliver_at = Some(at);
+            fx.timer(at, TimerKind::Redeliver(device));
+        }
+    }
+
+    fn arm_sweep(&mut self, now: SimTime, cfg: &MailboxConfig, fx: &mut Effects) {
+        if self.sweep_at.is_none() {
+            let at = now.plus(sweep_period_ns(cfg));
+            self.sweep_at = Some(at);
+            fx.timer(at, TimerKind::ExpirySweep);
+        }
+    }
+
+    /// The device acked `msg`: drop its copy. Returns whether a copy was queued.
+    pub fn ack(
+        &mut self,
+        device: DeviceId,
+        msg: MsgId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) -> bool {
+        let Some(i) = self.slot(device) else {
+            return false;
+        };
+        let b = &mut self.boxes[i];
+        let Some(pos) = b.queue.iter().position(|p| p.env.msg == msg) else {
+            return false;
+        };
+        b.queue.remove(pos);
+        if b.queue.is_empty() {
+            // An idle device keeps no queue buffer (a million of them would hold gigabytes).
+            b.queue = VecDeque::new();
+            // Nothing left to redeliver: the timer goes (the next copy arms its own). Not
+            // while paused: the timer ends the pause.
+            if !b.paused {
+                if let Some(at) = b.redeliver_at.take() {
+                    fx.cancel_timer(at, TimerKind::Redeliver(device));
+                }
+            }
+        }
+        self.queued_total -= 1;
+        b.redeliver_ns = cfg.redeliver_initial_ns;
+        if b.online {
+            Self::fill_window(b, device, cfg, route, fx);
+        }
+        true
+    }
+
+    /// Redelivery timer: resend what is still unacked, backing off.
+    pub fn handle_redeliver(
+        &mut self,
+        now: SimTime,
+        device: DeviceId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
+        let Some(i) = self.slot(device) else { return };
+        let b = &mut self.boxes[i];
+        if b.redeliver_at != Some(now) {
+            return; // stale
+        }
+        b.redeliver_at = None;
+        b.paused = false;
+        if !b.online || b.queue.is_empty() {
+            return;
+        }
+        Self::resend_window(b, device, cfg, route, fx);
+        b.redeliver_ns = (b.redeliver_ns * 2).min(cfg.redeliver_max_ns);
+        Self::arm(b, device, now, fx);
+    }
+
+    /// Drops the copies of `msg` queued for `device` for good (it can no longer be delivered).
+    pub fn drop_copy(
+        &mut self,
+        device: DeviceId,
+        msg: MsgId,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) -> bool {
+        let Some(i) = self.slot(device) else {
+            return false;
+        };
+        let b = &mut self.boxes[i];
+        let before = b.queue.len();
+        b.queue.retain(|p| p.env.msg != msg);
+        let dropped = (before - b.queue.len()) as u64;
+        self.queued_total -= dropped;
+        if b.online {
+            Self::fill_window(b, device, cfg, route, fx);
+        }
+        dropped > 0
+    }
+
+    /// TTL sweep: expire what waited longer than the offline TTL.
+    pub fn handle_sweep(
+        &mut self,
+        now: SimTime,
+        cfg: &MailboxConfig,
+        route: Route,
+        fx: &mut Effects,
+    ) {
+        if self.sweep_at != Some(now) {
+            return;
+        }
+        self.sweep_at = None;
+        let first = self.first_device;
+        for (i, b) in self.boxes.iter_mut().enumerate() {
+            while b.queue.front().is_some_and(|p| p.expires_at <= now) {
+                if let Some(p) = b.queue.pop_front() {
+                    fx.record(LedgerEvent::Expired {
+                        msg: p.env.msg,
+                        device: DeviceId(first + i as u32),
+                    });
+                    self.queued_total -= 1;
+                }
+            }
+            if b.online {
+                Self::fill_window(b, DeviceId(first + i as u32), cfg, route, fx);
+            }
+        }
+        if self.queued_total > 0 {
+            self.arm_sweep(now, cfg, fx);
+        }
+    }
+}
+
+/// How often the TTL sweep runs: a quarter of the TTL, between one second and one hour.
+fn sweep_period_ns(cfg: &MailboxConfig) -> u64 {
+    (cfg.offline_ttl_ns / 4).clamp(1_000_000_000, 3_600_000_000_000)
+}
