@@ -1,0 +1,249 @@
+//! Devices' Signal state and the key directory's prekey pools, in one arena the device nodes
+//! call into (like a keystore library on a phone): identity keys generated lazily from each
+//! device's own seeded stream, one session per (device, peer device), X3DH (or PQXDH) on first
+//! contact, the Double Ratchet for every message.
+//!
+//! Two modes give the same run: `real` performs every operation with the `e2ee` module;
+//! `modeled` skips the work. Both decide success and failure from the same model (a session is
+//! good while the peer's identity generation is the one it was built for), count the same
+//! operations and charge the same cost-table time, so summary.json is identical; in real mode
+//! the actual decryption must agree with the model, and a disagreement is a decrypt failure.
+//!
+//! This file holds the per-device key state and its lifecycle; `pairwise` seals and opens
+//! 1:1 Signal messages (sessions, X3DH or PQXDH, the ratchet), `group` does the same with
+//! Sender Keys, and `accounting` prices every operation from the cost table and counts it.
+
+mod accounting;
+mod group;
+mod pairwise;
+
+pub use accounting::{CryptoCounts, Runner};
+use group::GroupKeys;
+pub use group::GroupSealed;
+
+use super::key_directory::{KeyDirectory, Requester};
+use crate::collections::vec_map::VecMap;
+use crate::e2ee::{DeviceKeys, SessionRecord};
+use crate::engine::{RngTree, SimRng, SimTime};
+use crate::scenario::{BundleFetchLimit, CryptoMode, Protocol};
+use crate::wire::{DeviceId, SealInfo};
+
+/// Plaintext bytes of a Sender Key distribution message as it travels inside a pairwise
+/// session: the serialized message (about 80 bytes) padded to a fixed size, so that real and
+/// modeled crypto charge the same.
+pub const SKDM_PLAINTEXT_LEN: usize = 96;
+
+// The cost model's vocabulary lives with the scenario, which names a cost table.
+pub use crate::scenario::cost_table::{CostTable, Op};
+
+/// A session as the model sees it: which identity generation of the peer it was built for.
+struct Session {
+    peer_generation: u32,
+    /// The next message still carries the prekey header (no reply received yet).
+    prekey_pending: bool,
+    /// A retry receipt asked for a new session: the next message starts one.
+    renew: bool,
+    /// Boxed: a session record is large and most runs at scale model crypto (`None`).
+    real: Option<Box<SessionRecord>>,
+}
+
+struct DeviceState {
+    /// Bumped by a reinstall: a new identity.
+    generation: u32,
+    // Boxed: a million devices must not each carry key and stream state inline.
+    keys: Option<Box<DeviceKeys>>,
+    /// The device's keys were made (its first crypto operation was charged).
+    keyed: bool,
+    /// Real crypto only: modeled crypto draws nothing, and a ChaCha state per device was
+    /// hundreds of bytes at a million devices.
+    rng: Option<Box<SimRng>>,
+    /// Per peer device (a sorted `Vec`: a device talks to a handful of peers).
+    sessions: VecMap<u32, Session>,
+    /// Peers whose identity this device has seen, by generation (for "security code changed").
+    seen_identity: VecMap<u32, u32>,
+    /// Sender Keys, own and received; boxed, absent for devices in no group.
+    groups: Option<Box<GroupKeys>>,
+}
+
+/// One encryption's result: the bytes (real crypto) and what the receiver's model needs.
+pub type Sealed = (Option<Box<[u8]>>, SealInfo);
+
+/// Why a device could not decrypt (the ledger's reason).
+pub use crate::metrics::ledger::DecryptReason as OpenError;
+
+pub struct Keyring {
+    /// The driver does the crypto itself (live mode): `open` lets every copy through.
+    external: bool,
+    mode: CryptoMode,
+    protocol: Protocol,
+    tree: RngTree,
+    devices: Vec<DeviceState>,
+    pub costs: CostTable,
+    /// `costs` per op (`op as usize`), looked up once: a string-keyed lookup per operation was
+    /// a few percent of a run. `costs` is not changed after construction.
+    op_costs: [(u64, u64); Op::ALL.len()],
+    pub counts: CryptoCounts,
+    /// The key directory's one-time prekey pools.
+    pub directory: KeyDirectory,
+    refill_batch: u32,
+    pub security_code_changed: u64,
+    /// Next model id for a Sender Key.
+    next_sender_key: u32,
+}
+
+impl Keyring {
+    /// A cache hint for device `d`'s prekey pool in the key directory.
+    pub fn prefetch_directory(&self, d: DeviceId) {
+        self.directory.prefetch(d);
+    }
+
+    /// A cache hint for the fetch limiter's entry of `from` fetching `to`'s bundle.
+    pub fn prefetch_fetch(&self, from: DeviceId, to: DeviceId) {
+        self.directory.prefetch_fetch(from, to);
+    }
+
+    /// A cache hint for device `d`'s sessions and seen identities, the heap half of its key
+    /// state; call it once [`Keyring::prefetch`] has brought the state itself.
+    pub fn prefetch_sessions(&self, d: DeviceId) {
+        if let Some(state) = self.devices.get(d.index()) {
+            state.sessions.prefetch();
+            state.seen_identity.prefetch();
+        }
+    }
+
+    /// A cache hint for device `d`'s key state (see [`crate::engine::prefetch`]).
+    pub fn prefetch(&self, d: DeviceId) {
+        if let Some(state) = self.devices.get(d.index()) {
+            crate::engine::prefetch::prefetch(state);
+        }
+    }
+
+    pub fn new(
+        devices: usize,
+        mode: CryptoMode,
+        protocol: Protocol,
+        seed: u64,
+        costs: CostTable,
+        one_time_prekeys: u32,
+        refill_below: u32,
+    ) -> Self {
+        let states = (0..devices)
+            .map(|_| DeviceState {
+                generation: 0,
+                keys: None,
+                keyed: false,
+                rng: None,
+                sessions: VecMap::new(),
+                seen_identity: VecMap::new(),
+                groups: None,
+            })
+            .collect();
+        Keyring {
+            external: false,
+            mode,
+            protocol,
+            tree: RngTree::new(seed),
+            devices: states,
+            op_costs: Op::ALL.map(|op| costs.ops.get(op.key()).copied().unwrap_or((0, 0))),
+            costs,
+            counts: CryptoCounts::default(),
+            security_code_changed: 0,
+            directory: KeyDirectory::new(devices, one_time_prekeys, refill_below),
+            refill_batch: one_time_prekeys,
+            next_sender_key: 0,
+        }
+    }
+
+    /// A keyring for a driver that encrypts and decrypts itself (the live load generator):
+    /// devices pass every copy through and only the prekey pools are kept.
+    pub fn external(devices: usize) -> Self {
+        let mut k = Keyring::new(
+            devices,
+            CryptoMode::Modeled,
+            Protocol::X3dh,
+            0,
+            CostTable::default(),
+            100,
+            10,
+        );
+        k.external = true;
+        k
+    }
+
+    /// Rate-limits the key directory's bundle fetches (`None`: unlimited).
+    pub fn with_bundle_fetch_limit(mut self, limit: Option<BundleFetchLimit>) -> Self {
+        self.directory.set_fetch_limit(limit);
+        self
+    }
+
+    pub fn mode(&self) -> CryptoMode {
+        self.mode
+    }
+
+    /// Makes sure device `d` has keys (real mode: generated from its own stream on first use).
+    fn ensure_keys(&mut self, d: DeviceId, runner: Runner) -> u64 {
+        let real = self.mode == CryptoMode::Real;
+        let pq = self.protocol == Protocol::Pqxdh;
+        let generation = self.devices[d.index()].generation;
+        if self.devices[d.index()].keyed {
+            return 0;
+        }
+        self.devices[d.index()].keyed = true;
+        if real {
+            let mut rng = self
+                .tree
+                .stream("crypto/device", ((generation as u64) << 32) | d.0 as u64);
+            let mut keys = DeviceKeys::generate(d.0 & 0x3fff, 1, &mut rng);
+            if pq {
+                keys.enable_pqxdh(&mut rng);
+            }
+            self.devices[d.index()].keys = Some(Box::new(keys));
+            self.devices[d.index()].rng = Some(Box::new(rng));
+        }
+        self.charge(runner, None, Op::KeyGeneration, 0)
+    }
+
+    /// The owner of `d` is online: it tops its one-time prekey pool up when it runs low
+    /// (Signal's defaults: a batch of 100 when fewer than 10 are left).
+    pub fn refill(&mut self, d: DeviceId, runner: Runner) {
+        if self.directory.is_low(d) {
+            let missing = self.refill_batch.saturating_sub(self.directory.pool_len(d));
+            self.directory.upload(d, missing);
+            self.counts.prekey_refills += 1;
+            let ns = self.cost_ns(Op::KeyGeneration, 0) * missing as u64;
+            self.counts.add(runner, None, Op::KeyGeneration, ns);
+        }
+    }
+
+    /// The adversary of prekey-drain fault `adversary` fetches a bundle of `d` at `now` (the
+    /// prekey-drain attack); a fetch over the rate limit is refused and counted.
+    pub fn drain_one(&mut self, now: SimTime, adversary: u32, d: DeviceId) {
+        let served = self
+            .directory
+            .fetch_limited(now, Requester::Adversary(adversary), d);
+        if served.is_err() {
+            self.counts.bundle_fetches_limited += 1;
+        }
+    }
+
+    /// A reinstall: a new identity; every session of the device is gone.
+    pub fn reset_identity(&mut self, d: DeviceId) {
+        let s = &mut self.devices[d.index()];
+        s.generation += 1;
+        s.keys = None;
+        s.keyed = false;
+        s.rng = None;
+        s.sessions.clear();
+        s.groups = None;
+    }
+
+    /// Forgets the session with `peer` (a retry receipt said it is broken).
+    ///
+    /// The next message starts a new session; the old states stay archived in the record (as
+    /// libsignal keeps them), so what the peer still sends on them decrypts.
+    pub fn drop_session(&mut self, d: DeviceId, peer: DeviceId) {
+        if let Some(s) = self.devices[d.index()].sessions.get_mut(&peer.0) {
+            s.renew = true;
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Pairwise Signal messages: a session per (device, peer device), set up with X3DH (or PQXDH)
+//! from the peer's bundle on first contact, then the Double Ratchet for every message. The
+//! model decides whether a message opens; real mode performs the work and must agree.
+
+use super::{Keyring, Op, OpenError, Runner, Session};
+use crate::e2ee::{PreKeySignalMessage, SessionRecord, SignalMessage};
+use crate::engine::SimTime;
+use crate::nodes::key_directory::Requester;
+use crate::scenario::{ContentKind, CryptoMode, Protocol};
+use crate::wire::{DeviceId, SealInfo};
+
+impl Keyring {
+    /// Encrypts `plaintext` from `from` to `to`, setting up a session on first contact (the
+    /// bundle comes from the key directory: `one_time` says whether it had a one-time prekey).
+    /// Returns the bytes (real mode), what the receiver's model needs, and the CPU time charged.
+    /// `now` books the bundle fetch in the key directory's rate limit.
+    pub fn seal(
+        &mut self,
+        now: SimTime,
+        from: DeviceId,
+        to: DeviceId,
+        plaintext: &[u8],
+        kind: Option<ContentKind>,
+        runner: Runner,
+    ) -> (Option<Box<[u8]>>, SealInfo, u64) {
+        let mut ns = self.ensure_keys(from, runner);
+        // A stale session (the peer reinstalled) is only found out through a retry receipt.
+        let current = self.devices[from.index()].sessions.get(&to.0);
+        if current.is_none_or(|s| s.renew) {
+            let (served, wait_ns) = self
+                .directory
+                .fetch_honest(now, Requester::Device(from), to);
+            if wait_ns > 0 {
+                self.counts.bundle_fetches_limited_honest += 1;
+            }
+            if served.one_time_prekey.is_none() {
+                self.counts.bundles_without_one_time += 1;
+            }
+            ns += self.start_session(from, to, kind, runner, served.one_time_prekey.is_some());
+        }
+        self.counts.plaintext_bytes += plaintext.len() as u64;
+        ns += self.charge(runner, kind, Op::RatchetEncrypt, plaintext.len() as u64);
+        let sender_generation = self.devices[from.index()].generation;
+        let Some(session) = self.devices[from.index()].sessions.get_mut(&to.0) else {
+            unreachable!("a session was just set up")
+        };
+        let info = SealInfo {
+            prekey: session.prekey_pending,
+            sender_key: false,
+            sender_generation,
+            target_generation: session.peer_generation,
+        };
+        let bytes = session
+            .real
+            .as_mut()
+            .and_then(|r| r.encrypt(plaintext).ok())
+            .map(|m| m.serialized().to_vec().into_boxed_slice());
+        (bytes, info, ns)
+    }
+
+    fn start_session(
+        &mut self,
+        from: DeviceId,
+        to: DeviceId,
+        kind: Option<ContentKind>,
+        runner: Runner,
+        one_time: bool,
+    ) -> u64 {
+        let peer_runner = runner; // the responder's keys are made on its own account, below
+        let mut ns = self.ensure_keys(to, peer_runner);
+        let op = if self.protocol == Protocol::Pqxdh {
+            Op::PqxdhInitiate
+        } else {
+            Op::X3dhInitiate
+        };
+        ns += self.charge(runner, kind, op, 0);
+        let peer_generation = self.devices[to.index()].generation;
+        let real = if self.mode == CryptoMode::Real {
+            let archived = self.devices[from.index()]
+                .sessions
+                .remove(&to.0)
+                .and_then(|s| s.real);
+            self.real_session(from, to, one_time, archived)
+        } else {
+            None
+        };
+        let prev = self.devices[from.index()]
+            .seen_identity
+            .insert(to.0, peer_generation);
+        if prev.is_some_and(|g| g != peer_generation) {
+            self.security_code_changed += 1;
+        }
+        self.devices[from.index()].sessions.insert(
+            to.0,
+            Session {
+                peer_generation,
+                prekey_pending: true,
+                renew: false,
+                real,
+            },
+        );
+        ns
+    }
+
+    /// Real X3DH/PQXDH with the peer's published bundle.
+    fn real_session(
+        &mut self,
+        from: DeviceId,
+        to: DeviceId,
+        one_time: bool,
+        archived: Option<Box<SessionRecord>>,
+    ) -> Option<Box<SessionRecord>> {
+        let (lo, hi) = (from.index().min(to.index()), from.index().max(to.index()));
+        if lo == hi {
+            return None;
+        }
+        let (left, right) = self.devices.split_at_mut(hi);
+        let (a, b) = (&mut left[lo], &mut right[0]);
+        let (me, peer) = if from.index() < to.index() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let peer_rng = peer.rng.as_mut()?;
+        let bundle = peer.keys.as_mut()?.bundle(one_time, peer_rng);
+        let keys = me.keys.as_ref()?;
+        let rng = me.rng.as_mut()?;
+        let mut record = archived.unwrap_or_default();
+        use crate::e2ee::PreKeyStore;
+        record
+            .process_prekey_bundle(keys.identity(), keys.registration_id(), &bundle, rng)
+            .ok()?;
+        Some(record)
+    }
+
+    /// Decrypts at `to` what `from` sealed. The model decides; real mode must agree.
+    #[allow(clippy::too_many_arguments)] // every input is explicit
+    pub fn open(
+        &mut self,
+        to: DeviceId,
+        from: DeviceId,
+        bytes: Option<&[u8]>,
+        info: SealInfo,
+        plaintext_len: u64,
+        kind: Option<ContentKind>,
+        runner: Runner,
+    ) -> Result<(Option<Vec<u8>>, u64), OpenError> {
+        if self.external {
+            return Ok((None, 0));
+        }
+        let mut ns = self.ensure_keys(to, runner);
+        let my_generation = self.devices[to.index()].generation;
+        if info.target_generation != my_generation {
+            return Err(OpenError::StaleSession);
+        }
+        let has_session = self.devices[to.index()]
+            .sessions
+            .get(&from.0)
+            .is_some_and(|s| s.peer_generation == info.sender_generation);
+        if !has_session && !info.prekey {
+            return Err(OpenError::NoSession);
+        }
+        if info.prekey && !has_session {
+            let op = if self.protocol == Protocol::Pqxdh {
+                Op::PqxdhRespond
+            } else {
+                Op::X3dhRespond
+            };
+            ns += self.charge(runner, kind, op, 0);
+            let prev = self.devices[to.index()]
+                .seen_identity
+                .insert(from.0, info.sender_generation);
+            if prev.is_some_and(|g| g != info.sender_generation) {
+                self.security_code_changed += 1;
+            }
+            self.devices[to.index()].sessions.insert(
+                from.0,
+                Session {
+                    peer_generation: info.sender_generation,
+                    prekey_pending: false,
+                    renew: false,
+                    // Real crypto only (`real_open` makes it on demand too); a record per
+                    // session was gigabytes at a million devices with modeled crypto.
+                    real: (self.mode == CryptoMode::Real).then(|| Box::new(SessionRecord::new())),
+                },
+            );
+        }
+        ns += self.charge(runner, kind, Op::RatchetDecrypt, plaintext_len);
+        let plaintext = match (self.mode, bytes) {
+            (CryptoMode::Real, Some(b)) => Some(
+                self.real_open(to, from, b, info.prekey)
+                    .ok_or(OpenError::Refused)?,
+            ),
+            (CryptoMode::Real, None) => return Err(OpenError::Refused),
+            (CryptoMode::Modeled, _) => None,
+        };
+        // Having heard from `from`, this device's own messages to it need no prekey header.
+        self.confirm(to, from);
+        Ok((plaintext, ns))
+    }
+
+    fn real_open(
+        &mut self,
+        to: DeviceId,
+        from: DeviceId,
+        bytes: &[u8],
+        prekey: bool,
+    ) -> Option<Vec<u8>> {
+        let me = &mut self.devices[to.index()];
+        let rng = me.rng.as_mut()?;
+        let keys = me.keys.as_ref()?;
+        let session = me.sessions.get_mut(&from.0)?;
+        let record = session
+            .real
+            .get_or_insert_with(|| Box::new(SessionRecord::new()));
+        if prekey {
+            let msg = PreKeySignalMessage::deserialize(bytes).ok()?;
+            let out = record.decrypt_prekey(&msg, keys.as_ref(), rng).ok()?;
+            if let (Some(id), Some(keys)) = (out.used_pre_key, me.keys.as_mut()) {
+                keys.remove_pre_key(id);
+            }
+            Some(out.plaintext)
+        } else {
+            let msg = SignalMessage::deserialize(bytes).ok()?;
+            record.decrypt(&msg, rng).ok()
+        }
+    }
+
+    /// The sender heard back from `peer` on this session: later messages carry no prekey header.
+    pub fn confirm(&mut self, d: DeviceId, peer: DeviceId) {
+        if let Some(s) = self.devices[d.index()].sessions.get_mut(&peer.0) {
+            s.prekey_pending = false;
+        }
+    }
+}
