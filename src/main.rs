@@ -10,18 +10,12 @@ use interop_sim::{report, shrink, sim};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc's malloc: a simulated run allocates and frees small envelopes and
-/// buffers at millions per second, and glibc's consolidation and chunk unlinking cost about 7 %
-/// of a 1 M-user run. Allocation order never reaches the results (no address is observed).
-/// Recently freed small blocks are reused first on the event loop's thread (see `heap_cache`),
-/// and the end of each allocation that reaches mimalloc is noted for the heap warmer (see
-/// `heap_warmer`).
+/// mimalloc instead of glibc's malloc, for every command: a simulated run allocates and frees
+/// small envelopes and buffers at millions per second, and glibc's consolidation and chunk
+/// unlinking cost about 7 % of a 1 M-user run. Allocation order never reaches the results (no
+/// address is observed).
 #[global_allocator]
-static ALLOC: heap_cache::Recycling<heap_warmer::Noting<mimalloc::MiMalloc>> =
-    heap_cache::Recycling(heap_warmer::Noting(mimalloc::MiMalloc));
-
-mod heap_cache;
-mod heap_warmer;
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_purge_delay` (`mi_option_e` in mimalloc.h; 15 in both the v3 that
 /// libmimalloc-sys 0.1 builds by default and v2): how long freed memory stays committed before
@@ -30,8 +24,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Keeps freed memory instead of returning it to the OS after a second: a run frees and
 /// reallocates hundreds of MB a second, and purged pages come back zeroed by the kernel (sys
-/// time of a 1 M-user, 90 s run: 1.0 s -> 0.6 s). A run needs its memory until it exits
-/// anyway; peak RSS grows by about 3 %.
+/// time of scenarios/media-heavy.toml: 1.2 s -> 0.7 s, user+sys 4 % less; of a 1 M-user, 90 s
+/// run: 1.0 s -> 0.6 s). A run needs its memory until it exits anyway; peak RSS grows (by
+/// about 3 % at 1 M users, a quarter for media-heavy's 350 MB).
 fn tune_allocator() {
     // SAFETY: `mi_option_set` only writes an option word; it is not thread-safe, and this runs
     // first thing in `main`, before any thread exists.
@@ -312,8 +307,6 @@ fn run(
     }
     let hash = scenario::hash(&s);
     let out = out.unwrap_or_else(|| Path::new("results").join(&s.run.name));
-    heap_warmer::start();
-    heap_cache::enable_on_this_thread();
     let watch = Stopwatch::start();
     let progress = Progress::new(&format!("simulating {}", s.run.name), None);
     let filter = trace.as_ref().map(|(_, m)| {
