@@ -14,7 +14,6 @@
 //! (their Signal sessions), `schedule` (arrivals), `ledger` (the shared ledger), `run` (one
 //! live run, results).
 
-pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod codec;

@@ -1,23 +1,15 @@
-//! The sweep, merge and compare subcommands: argument handling and exit codes only; the work
-//! is in `interop_sim::sweep` and `interop_sim::report`.
+//! `interop-sim sweep FILE`: every point of a scenario's [sweep] grid, in parallel, or one
+//! shard of them (`--shard K/N`, combined later by `merge`).
 
-use crate::{load, Outcome};
+use super::{load, Outcome};
 use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{self, Stopwatch};
 use interop_sim::sweep::{self, Plan, Shard, SweepError, SweepOutput};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Prints a line on stdout; a closed stdout (`| head`) is not an error of the command.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 /// Bad input (exit 2) or a failure of ours (exit 3).
-fn classify(e: SweepError) -> anyhow::Result<Outcome> {
+pub fn classify(e: SweepError) -> anyhow::Result<Outcome> {
     match e {
         SweepError::NoSweep { .. }
         | SweepError::BadShard { .. }
@@ -89,7 +81,7 @@ pub fn sweep(
     };
     write_perf(&out, wall_s, cpu_s, runs.len(), threads)?;
     let passed = records.iter().filter(|r| r.passed).count();
-    say!(
+    outln!(
         "sweep {}: {} runs ({} points x {} repeats{}), {passed} met every expectation, {wall_s:.1}s on {threads} threads\nresults in {}",
         s.run.name,
         runs.len(),
@@ -121,49 +113,4 @@ fn write_perf(
     text.push('\n');
     let path = dir.join("perf.json");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
-    let mut shards = Vec::new();
-    for d in dirs {
-        match sweep::read_shard(d) {
-            Ok(s) => shards.push(s),
-            Err(e) => return classify(e),
-        }
-    }
-    let merged = match sweep::merge(shards) {
-        Ok(m) => m,
-        Err(e) => return classify(e),
-    };
-    let output = SweepOutput {
-        base: &merged.base,
-        hash: &merged.hash,
-        records: &merged.records,
-    };
-    if let Err(e) = sweep::write_sweep(out, &output) {
-        return classify(e);
-    }
-    say!(
-        "merged {} shards, {} runs of sweep {}\nresults in {}",
-        dirs.len(),
-        merged.records.len(),
-        merged.base.run.name,
-        out.display()
-    );
-    Ok(Outcome::Passed)
-}
-
-pub fn compare(a: &Path, b: &Path, out: Option<PathBuf>) -> anyhow::Result<Outcome> {
-    let out = out.unwrap_or_else(|| Path::new("results").join("compare"));
-    match interop_sim::report::compare::compare(a, b, &out) {
-        Ok(()) => {
-            say!("comparison in {}", out.join("report.html").display());
-            Ok(Outcome::Passed)
-        }
-        Err(interop_sim::report::ReportError::Input { path, message }) => {
-            eprintln!("interop-sim: {}: {message}", path.display());
-            Ok(Outcome::Invalid)
-        }
-        Err(e) => Err(e.into()),
-    }
 }
