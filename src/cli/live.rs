@@ -227,7 +227,7 @@ fn live(file: Option<&Path>, out: Option<PathBuf>, args: &LiveArgs) -> anyhow::R
         "{}",
         interop_sim::report::screen::render(&outcome.result.summary, &out.display().to_string())
     );
-    println!("{}", interop_sim::live::run::render(&outcome.report));
+    println!("{}", interop_sim::live::outcome::render(&outcome.report));
     Ok(if outcome.passed() {
         Outcome::Passed
     } else {

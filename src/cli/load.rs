@@ -64,7 +64,7 @@ pub fn load_gen(
         "{}",
         interop_sim::report::screen::render(&outcome.result.summary, &out.display().to_string())
     );
-    println!("{}", interop_sim::live::run::render(&outcome.report));
+    println!("{}", interop_sim::live::outcome::render(&outcome.report));
     Ok(if outcome.passed() {
         Outcome::Passed
     } else {
