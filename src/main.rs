@@ -142,7 +142,7 @@ enum Command {
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Run {
+    let command = cli.command.unwrap_or(Command::Run {
         file: None,
         seed: None,
         out: None,
@@ -150,7 +150,28 @@ fn main() -> ExitCode {
         trace_msg: None,
         ledger: false,
         seeds: None,
-    }) {
+    });
+    // A panic that no command caught with its seed (outside a run, or in live mode) is a bug
+    // all the same.
+    match std::panic::catch_unwind(|| dispatch(command)) {
+        Ok(Ok(Outcome::Passed)) => ExitCode::from(0),
+        Ok(Ok(Outcome::Failed)) => ExitCode::from(1),
+        Ok(Ok(Outcome::Invalid)) => ExitCode::from(2),
+        Ok(Ok(Outcome::Bug)) => ExitCode::from(3),
+        Ok(Err(e)) => {
+            eprintln!("interop-sim: internal error: {e:#}");
+            ExitCode::from(3)
+        }
+        Err(panic) => {
+            let message = interop_sim::sim::bug::message(panic.as_ref());
+            eprintln!("interop-sim: internal error (a bug): {message}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<Outcome> {
+    match command {
         Command::Run {
             file,
             seeds: Some(range),
@@ -185,14 +206,5 @@ fn main() -> ExitCode {
         Command::Bench(b) => cli::bench::bench(b),
         Command::Calibrate { out, quick } => cli::calibrate::calibrate(out, quick),
         Command::Live(cmd) => cli::live::run(cmd),
-    };
-    match result {
-        Ok(Outcome::Passed) => ExitCode::from(0),
-        Ok(Outcome::Failed) => ExitCode::from(1),
-        Ok(Outcome::Invalid) => ExitCode::from(2),
-        Err(e) => {
-            eprintln!("interop-sim: internal error: {e:#}");
-            ExitCode::from(3)
-        }
     }
 }

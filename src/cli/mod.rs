@@ -4,6 +4,7 @@
 //! the library, so these files stay thin.
 
 use interop_sim::scenario::{self, Scenario};
+use interop_sim::sim::bug::Bug;
 use std::path::Path;
 
 /// Prints to stdout, ignoring a closed pipe (`interop-sim run | head` must not panic): the
@@ -47,6 +48,18 @@ pub enum Outcome {
     Passed,
     Failed,
     Invalid,
+    /// A run panicked (a failed assertion); already reported with its replay command.
+    Bug,
+}
+
+/// Reports a run that panicked, with the command that replays it (`interop-sim run FILE
+/// --seed N`).
+pub fn report_bug(bug: &Bug, replay_file: &str) -> Outcome {
+    eprintln!(
+        "interop-sim: internal error (a bug): {} — replay with `interop-sim run {replay_file} --seed {}`",
+        bug.message, bug.seed
+    );
+    Outcome::Bug
 }
 
 /// Loads a scenario (`None`: the built-in baseline); a bad one is reported here, on stderr.

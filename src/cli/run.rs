@@ -1,7 +1,7 @@
 //! `interop-sim run [FILE]`: one simulated run and its results folder (with `--seeds`, see
 //! `seeds.rs`).
 
-use super::{load, Outcome};
+use super::{load, report_bug, Outcome, BASELINE_NAME};
 use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{Perf, Stopwatch};
@@ -31,7 +31,14 @@ pub fn run(
             sim::TraceFilter::Msg(interop_sim::wire::MsgId(m))
         })
     });
-    let result = sim::run_traced(&s, &hash, filter);
+    let result = match sim::bug::catch(s.run.seed, || sim::run_traced(&s, &hash, filter)) {
+        Ok(r) => r,
+        Err(bug) => {
+            progress.finish();
+            let file = file.map_or(BASELINE_NAME.to_string(), |f| f.display().to_string());
+            return Ok(report_bug(&bug, &file));
+        }
+    };
     if let Some((path, _)) = &trace {
         let mut text = result.trace.join("\n");
         text.push('\n');

@@ -1,10 +1,12 @@
 //! `interop-sim sweep FILE`: every point of a scenario's [sweep] grid, in parallel, or one
 //! shard of them (`--shard K/N`, combined later by `merge`).
 
-use super::{load, Outcome};
+use super::{load, report_bug, Outcome};
 use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{self, Stopwatch};
+use interop_sim::scenario;
+use interop_sim::sim::bug::Bug;
 use interop_sim::sweep::{self, Plan, Shard, SweepError, SweepOutput};
 use std::path::{Path, PathBuf};
 
@@ -54,6 +56,15 @@ pub fn sweep(
     let progress = Progress::new(&format!("sweep {}", s.run.name), Some(runs.len() as u64));
     let records = match sweep::run_all(&plan, &runs, threads, &|| progress.inc()) {
         Ok(r) => r,
+        Err(SweepError::Bug { run, seed, message }) => {
+            progress.finish();
+            let dir = out.unwrap_or(base_out);
+            let replay = write_replay(&dir, &plan, &file.display().to_string(), run)?;
+            return Ok(report_bug(
+                &Bug { seed, message },
+                &replay.display().to_string(),
+            ));
+        }
         Err(e) => return classify(e),
     };
     progress.finish();
@@ -91,6 +102,28 @@ pub fn sweep(
         out.display()
     );
     Ok(Outcome::Passed)
+}
+
+/// Writes the scenario of run `index` (its point's values and its seed, no [sweep]) to the
+/// output folder, so that `interop-sim run` replays it alone; returns the file.
+fn write_replay(dir: &Path, plan: &Plan, file: &str, index: u64) -> anyhow::Result<PathBuf> {
+    let run = plan
+        .runs
+        .iter()
+        .find(|r| r.index == index)
+        .context("the panicked run is in the plan")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("panicked-run-{index}.toml"));
+    let text = format!(
+        "# Run {index} of the sweep in {file} (point {}, repeat {}), which panicked.\n\
+         # Replay: interop-sim run <this file> --seed {}\n{}",
+        run.point,
+        run.repeat,
+        run.seed,
+        scenario::to_toml(&plan.scenario(run))
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// perf.json of a sweep: wall-clock figures only, beside the deterministic files.
