@@ -140,9 +140,6 @@ impl IdentityKeyPair {
     pub fn public_key(&self) -> &PublicKey {
         &self.key_pair.public
     }
-    pub fn private_key(&self) -> &PrivateKey {
-        &self.key_pair.private
-    }
     pub fn agree(&self, their: &PublicKey) -> Zeroizing<[u8; 32]> {
         self.key_pair.private.agree(their)
     }

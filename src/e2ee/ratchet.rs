@@ -126,17 +126,6 @@ impl SessionState {
     pub fn version(&self) -> u8 {
         self.version
     }
-    /// The current sending chain key (known-answer tests compare it with libsignal's).
-    pub fn sender_chain_key(&self) -> &[u8; 32] {
-        self.sender_chain.key()
-    }
-    /// The receiving chain key for `their_ratchet`, if the state has one.
-    pub fn receiver_chain_key(&self, their_ratchet: &PublicKey) -> Option<&[u8; 32]> {
-        self.receivers
-            .iter()
-            .find(|r| r.their_ratchet == *their_ratchet)
-            .map(|r| r.chain.key())
-    }
 
     fn mac_input<'a>(&'a self, keys: &'a MessageKeys, sending: bool) -> MacInput<'a> {
         let (sender_identity, receiver_identity) = if sending {

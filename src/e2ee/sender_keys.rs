@@ -110,10 +110,6 @@ impl SenderKeyState {
         }
     }
 
-    pub fn key_id(&self) -> u32 {
-        self.key_id
-    }
-
     /// What the sender hands each member (over 1:1 sessions) so they can decrypt.
     pub fn distribution_message(&self) -> SenderKeyDistributionMessage {
         SenderKeyDistributionMessage::new(

@@ -62,10 +62,6 @@ impl DeviceKeys {
         }
     }
 
-    pub fn device_id(&self) -> u32 {
-        self.device_id
-    }
-
     /// Adds a signed ML-KEM-1024 last-resort prekey (id 1), so bundles offer PQXDH.
     pub fn enable_pqxdh(&mut self, rng: &mut impl CryptoRng) {
         let pair = KemKeyPair::generate(rng);

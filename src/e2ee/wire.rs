@@ -335,12 +335,8 @@ impl SenderKeyMessage {
         })
     }
 
-    pub fn verify_signature(&self, signing_key: &PublicKey) -> bool {
-        let split = self.serialized.len() - SIGNATURE_LEN;
-        signing_key.verify(&[&self.serialized[..split]], &self.serialized[split..])
-    }
-
-    /// The same check with a prepared key (no per-message point decompression).
+    /// Checks the signature with the sender's prepared key (no per-message point
+    /// decompression).
     pub fn verify_signature_with(&self, key: &super::xeddsa::VerifyingKey) -> bool {
         let (body, sig) = self
             .serialized

@@ -19,9 +19,6 @@ impl RngTree {
     pub const fn new(root_seed: u64) -> Self {
         RngTree { root_seed }
     }
-    pub const fn root_seed(&self) -> u64 {
-        self.root_seed
-    }
     /// The stream for component `label` instance `id`.
     pub fn stream(&self, label: &str, id: u64) -> SimRng {
         use rand::SeedableRng;

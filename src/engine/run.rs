@@ -35,17 +35,11 @@ impl<'q, E> Scheduler<'q, E> {
     pub fn new(now: SimTime, queue: &'q mut dyn PendingEvents<E>) -> Self {
         Scheduler { now, queue }
     }
-    pub fn now(&self) -> SimTime {
-        self.now
-    }
     pub fn at(&mut self, at: SimTime, event: E) {
         self.queue.push(at, event);
     }
     pub fn after(&mut self, delay_ns: u64, event: E) {
         self.queue.push(self.now.plus(delay_ns), event);
-    }
-    pub fn pending(&self) -> usize {
-        self.queue.len()
     }
 }
 

@@ -18,9 +18,6 @@ impl SimTime {
     pub const fn from_nanos(ns: u64) -> Self {
         SimTime(ns)
     }
-    pub const fn from_millis(ms: u64) -> Self {
-        SimTime(ms * NS_PER_MS)
-    }
     pub const fn from_secs(s: u64) -> Self {
         SimTime(s * NS_PER_S)
     }

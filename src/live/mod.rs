@@ -11,10 +11,10 @@
 //! # Files
 //! `codec` (records on the wire), `noise` (handshake, seeded resolver), `conn` (reader and
 //! writer tasks, batching), `node` (server node tasks), `client` (generator shards), `crypto`
-//! (their Signal sessions), `schedule` (arrivals), `ledger` (the shared ledger), `run` (one
-//! live run, results).
+//! (their Signal sessions), `schedule` (arrivals), `ledger` (the shared ledger), `prepare`
+//! (what is built before the clock starts), `run` (one live run), `outcome` (its judgement and
+//! report).
 
-pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod codec;
@@ -24,14 +24,17 @@ pub mod faults;
 pub mod ledger;
 pub mod node;
 pub mod noise;
+pub mod outcome;
 pub mod output;
+pub mod prepare;
 pub mod remote;
 pub mod run;
 pub mod schedule;
 pub mod topology;
 pub mod validate;
 
-pub use run::{run_live, LiveOptions, LiveOutcome, LiveReport};
+pub use outcome::{LiveOutcome, LiveReport};
+pub use run::{run_live, LiveOptions};
 pub use schedule::Arrivals;
 
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! lag, uncorrected percentiles, the gateway probe), latency-uncorrected.hgrm, and
 //! latency.hlog (HdrHistogram interval log of the corrected latency, for `live-merge`).
 
-use super::run::LiveOutcome;
+use super::outcome::LiveOutcome;
 use crate::report::files::percentile_distribution;
 use crate::report::{write_results, ReportError};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};

@@ -7,7 +7,7 @@ use super::clock::Clock;
 use super::conn::ConnStats;
 use super::ledger::{histogram, LedgerSink};
 use super::node::Shared;
-use super::run::{directory, live_scenario};
+use super::prepare::{directory, live_scenario};
 use super::topology::{start_servers, Layout, Role};
 use super::LiveError;
 use crate::engine::RngTree;

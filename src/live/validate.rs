@@ -4,7 +4,9 @@
 //! copy is given the same: users scaled alike, `online_share = 1`, `reply_probability = 0`, the
 //! rate and window of the live run.
 
-use super::run::{live_scenario, run_live, LiveOptions, LiveOutcome};
+use super::outcome::LiveOutcome;
+use super::prepare::live_scenario;
+use super::run::{run_live, LiveOptions};
 use super::LiveError;
 use crate::scenario::{Latency, Scenario};
 

@@ -80,16 +80,7 @@ pub enum LedgerEvent {
     },
 }
 
-impl LedgerEvent {
-    /// The device the event is about, if any.
-    pub fn device(&self) -> Option<DeviceId> {
-        match *self {
-            LedgerEvent::ReceiptSeen { device, .. }
-            | LedgerEvent::TamperDetected { device, .. } => Some(device),
-            _ => per_device(self).map(|(_, d)| d),
-        }
-    }
-}
+impl LedgerEvent {}
 
 /// The message and device of an event about one device's copy.
 fn per_device(event: &LedgerEvent) -> Option<(MsgId, DeviceId)> {

@@ -76,17 +76,6 @@ impl LatencySampler {
             }
         }
     }
-
-    /// The distribution's median in ns, for reporting and for sizing timeouts.
-    pub fn median_ns(&self) -> u64 {
-        match *self {
-            LatencySampler::Constant { ns } => ns,
-            LatencySampler::Uniform { min_ns, span_ns } => min_ns + span_ns / 2,
-            LatencySampler::Normal { mean, .. } => to_ns(mean),
-            LatencySampler::Lognormal { mu, .. } => to_ns(libm::exp(mu)),
-            LatencySampler::Pareto { min, inv_alpha } => to_ns(min * libm::pow(2.0, inv_alpha)),
-        }
-    }
 }
 
 /// Clamps a float draw into u64 nanoseconds (negative and NaN give 0; a day at most, so that a

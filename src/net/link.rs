@@ -122,10 +122,6 @@ impl LinkModel {
         self.recompute();
     }
 
-    pub fn median_latency_ns(&self) -> u64 {
-        self.latency.median_ns()
-    }
-
     /// Sends `bytes` over the directed instance `state` at `now`.
     ///
     /// Order of effects: the transmit queue (tail drop past `queue_max_bytes`), serialization at

@@ -31,8 +31,18 @@ impl Bugs {
             break_durability,
         }
     }
+}
 
-    pub fn any(&self) -> bool {
-        self.break_dedup || self.break_ordering || self.break_durability
+/// Names a seed whose run panics at its start, in builds with the `buggify` feature only: the
+/// command-line tests set it to prove that a failed assertion ends the command with exit code 3
+/// and the command that replays it (`sim::bug`).
+pub const PANIC_SEED_VAR: &str = "INTEROP_SIM_BUGGIFY_PANIC_SEED";
+
+/// Panics if [`PANIC_SEED_VAR`] names `seed`.
+#[cfg(feature = "buggify")]
+pub fn panic_if_asked(seed: u64) {
+    let asked = std::env::var(PANIC_SEED_VAR).ok();
+    if asked.and_then(|v| v.parse::<u64>().ok()) == Some(seed) {
+        panic!("buggify: the run of seed {seed} panics on purpose ({PANIC_SEED_VAR})");
     }
 }

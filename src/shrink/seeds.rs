@@ -1,7 +1,9 @@
 //! Many seeds of one scenario (`run FILE --seeds 1..200`): each a different fault mix (with a
 //! `[swarm]`) and workload draw; the failing ones are listed with the command that replays each.
+//! A seed whose run panics is caught and reported as a bug, and the other seeds still run.
 
 use crate::scenario::Scenario;
+use crate::sim::bug::{self, Bug};
 use crate::sim::{run_with, RunOptions};
 
 /// One seed's outcome.
@@ -13,6 +15,8 @@ pub struct SeedOutcome {
     /// The failed expectations, `key = value (expected ...)`.
     pub failures: Vec<String>,
     pub liveness: String,
+    /// The run panicked: a bug, not a failed expectation (the fields above are empty).
+    pub bug: Option<Bug>,
 }
 
 /// Parses `A..B` (inclusive, as people say "seeds 1 to 200") or a single seed.
@@ -65,7 +69,19 @@ pub fn run_seeds(
 fn one(s: &Scenario, seed: u64, options: RunOptions) -> SeedOutcome {
     let mut s = s.clone();
     s.run.seed = seed;
-    let r = run_with(&s, "seeds", options).summary;
+    let r = match bug::catch(seed, || run_with(&s, "seeds", options).summary) {
+        Ok(r) => r,
+        Err(bug) => {
+            return SeedOutcome {
+                seed,
+                passed: false,
+                fingerprint: String::new(),
+                failures: Vec::new(),
+                liveness: String::new(),
+                bug: Some(bug),
+            }
+        }
+    };
     SeedOutcome {
         seed,
         passed: r.passed,
@@ -85,6 +101,7 @@ fn one(s: &Scenario, seed: u64, options: RunOptions) -> SeedOutcome {
             })
             .collect(),
         liveness: r.liveness.verdict,
+        bug: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! validated scenario and drives it with the engine. The one place that knows both the engine
 //! and the messaging system: nodes stay sans-IO, the engine stays generic.
 
+pub mod bug;
 pub mod cpu;
 mod media;
 mod timers;

@@ -2,7 +2,8 @@
 //! next index from a shared counter, and results are stored by index, so the output is in run
 //! order whatever the number of threads or the order in which runs finish. Runs are handed out
 //! heaviest first (by messages offered), so that no long run starts last and leaves the other
-//! cores idle at the end.
+//! cores idle at the end. A run that panics (a bug) is caught: the others finish, and the
+//! first such run in run order is the error.
 
 use super::plan::{Plan, PlannedRun};
 use super::record::RunRecord;
@@ -34,9 +35,16 @@ pub fn run_all(
                 while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let run = &runs[i];
                     let s = plan.scenario(run);
-                    let result = sim::run_scenario(&s, &scenario::hash(&s));
-                    let record = RunRecord::new(run, send_window_s, &result);
-                    drop(result);
+                    let record = match sim::bug::catch(run.seed, || {
+                        sim::run_scenario(&s, &scenario::hash(&s))
+                    }) {
+                        Ok(result) => RunRecord::new(run, send_window_s, &result),
+                        Err(bug) => Err(SweepError::Bug {
+                            run: run.index,
+                            seed: bug.seed,
+                            message: bug.message,
+                        }),
+                    };
                     // A poisoned lock means another worker panicked; the scope re-raises that panic.
                     if let Ok(mut slots) = slots.lock() {
                         slots[i] = Some(record);

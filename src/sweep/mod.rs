@@ -44,4 +44,11 @@ pub enum SweepError {
     Histogram { run: u64, message: String },
     #[error("{0}")]
     Report(#[from] crate::report::ReportError),
+    /// Run `run` (seed `seed`) panicked: a bug in the simulator.
+    #[error("run {run} (seed {seed}) panicked: {message}")]
+    Bug {
+        run: u64,
+        seed: u64,
+        message: String,
+    },
 }

@@ -238,3 +238,92 @@ fn calibrate_writes_a_cost_table_that_a_scenario_runs_with() {
     }
     assert!(charges_differ > 5, "{charges_differ} charges differ");
 }
+
+/// A failed assertion inside a run (here the test build's deliberate panic, `nodes/buggify.rs`,
+/// which makes the run of one named seed panic) ends the command with exit 3 and the command
+/// that replays that run: for `run`, for `--seeds` (the other seeds still run) and for a sweep
+/// (whose panicked point is written out as a scenario of its own).
+#[test]
+fn a_panic_in_a_run_exits_3_with_the_command_that_replays_it() {
+    use interop_sim::nodes::buggify::PANIC_SEED_VAR;
+    let panicking = |seed: u64, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+            .env(PANIC_SEED_VAR, seed.to_string())
+            .args(args)
+            .output()
+            .expect("spawn interop-sim");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        );
+        assert_eq!(out.status.code(), Some(3), "{args:?}:\n{stdout}\n{stderr}");
+        let bug = format!(
+            "interop-sim: internal error (a bug): buggify: the run of seed {seed} panics on purpose"
+        );
+        assert!(stderr.contains(&bug), "{args:?}:\n{stderr}");
+        (stdout, stderr)
+    };
+    let small = root().join("tests/data/scenarios/small.toml");
+    let small = small.to_str().expect("utf-8");
+    let dir = scratch("cli-panic");
+    let out = dir.join("run");
+    let (_, stderr) = panicking(
+        5,
+        &[
+            "run",
+            small,
+            "--seed",
+            "5",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    let replay = format!(" — replay with `interop-sim run {small} --seed 5`");
+    assert!(stderr.contains(&replay), "{stderr}");
+    // The same without --seed: the scenario's own seed (11) is the one to replay.
+    let (_, stderr) = panicking(11, &["run", small, "--out", out.to_str().expect("utf-8")]);
+    assert!(
+        stderr.contains(&format!("replay with `interop-sim run {small} --seed 11`")),
+        "{stderr}"
+    );
+
+    let (stdout, stderr) = panicking(5, &["run", small, "--seeds", "4..6"]);
+    assert!(stdout.contains("seed 5 PANICKED: buggify"), "{stdout}");
+    assert!(stdout.contains("of 3 seeds (4..6) passed"), "{stdout}");
+    assert!(!stdout.contains("seed 4 PANICKED") && !stdout.contains("seed 6 PANICKED"));
+    assert!(stderr.contains(&replay), "{stderr}");
+    assert!(
+        !stderr.contains("--seed 4`") && !stderr.contains("--seed 6`"),
+        "{stderr}"
+    );
+
+    // In the sweep, repeat 1 of every point has one seed: run 1 (point 0) panics first.
+    let sweep_file = root().join("tests/data/scenarios/small-sweep.toml");
+    let base = interop_sim::scenario::load(&sweep_file).unwrap_or_else(|e| panic!("{e}"));
+    let plan = interop_sim::sweep::Plan::new(&base, "small-sweep.toml").expect("a sweep");
+    let seed = plan.runs[1].seed;
+    let out = dir.join("sweep");
+    let (_, stderr) = panicking(
+        seed,
+        &[
+            "sweep",
+            sweep_file.to_str().expect("utf-8"),
+            "--threads",
+            "2",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    let point = out.join("panicked-run-1.toml");
+    let replay = format!(
+        "replay with `interop-sim run {} --seed {seed}`",
+        point.display()
+    );
+    assert!(stderr.contains(&replay), "{stderr}");
+    let written = interop_sim::scenario::load(&point).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        interop_sim::scenario::hash(&written),
+        interop_sim::scenario::hash(&plan.scenario(&plan.runs[1])),
+        "the written scenario is run 1's: its point's values and its seed"
+    );
+}

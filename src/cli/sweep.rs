@@ -1,23 +1,17 @@
-//! The sweep, merge and compare subcommands: argument handling and exit codes only; the work
-//! is in `interop_sim::sweep` and `interop_sim::report`.
+//! `interop-sim sweep FILE`: every point of a scenario's [sweep] grid, in parallel, or one
+//! shard of them (`--shard K/N`, combined later by `merge`).
 
-use crate::{load, Outcome};
+use super::{load, report_bug, Outcome};
 use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{self, Stopwatch};
+use interop_sim::scenario;
+use interop_sim::sim::bug::Bug;
 use interop_sim::sweep::{self, Plan, Shard, SweepError, SweepOutput};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Prints a line on stdout; a closed stdout (`| head`) is not an error of the command.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 /// Bad input (exit 2) or a failure of ours (exit 3).
-fn classify(e: SweepError) -> anyhow::Result<Outcome> {
+pub fn classify(e: SweepError) -> anyhow::Result<Outcome> {
     match e {
         SweepError::NoSweep { .. }
         | SweepError::BadShard { .. }
@@ -62,6 +56,15 @@ pub fn sweep(
     let progress = Progress::new(&format!("sweep {}", s.run.name), Some(runs.len() as u64));
     let records = match sweep::run_all(&plan, &runs, threads, &|| progress.inc()) {
         Ok(r) => r,
+        Err(SweepError::Bug { run, seed, message }) => {
+            progress.finish();
+            let dir = out.unwrap_or(base_out);
+            let replay = write_replay(&dir, &plan, &file.display().to_string(), run)?;
+            return Ok(report_bug(
+                &Bug { seed, message },
+                &replay.display().to_string(),
+            ));
+        }
         Err(e) => return classify(e),
     };
     progress.finish();
@@ -89,7 +92,7 @@ pub fn sweep(
     };
     write_perf(&out, wall_s, cpu_s, runs.len(), threads)?;
     let passed = records.iter().filter(|r| r.passed).count();
-    say!(
+    outln!(
         "sweep {}: {} runs ({} points x {} repeats{}), {passed} met every expectation, {wall_s:.1}s on {threads} threads\nresults in {}",
         s.run.name,
         runs.len(),
@@ -99,6 +102,28 @@ pub fn sweep(
         out.display()
     );
     Ok(Outcome::Passed)
+}
+
+/// Writes the scenario of run `index` (its point's values and its seed, no [sweep]) to the
+/// output folder, so that `interop-sim run` replays it alone; returns the file.
+fn write_replay(dir: &Path, plan: &Plan, file: &str, index: u64) -> anyhow::Result<PathBuf> {
+    let run = plan
+        .runs
+        .iter()
+        .find(|r| r.index == index)
+        .context("the panicked run is in the plan")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("panicked-run-{index}.toml"));
+    let text = format!(
+        "# Run {index} of the sweep in {file} (point {}, repeat {}), which panicked.\n\
+         # Replay: interop-sim run <this file> --seed {}\n{}",
+        run.point,
+        run.repeat,
+        run.seed,
+        scenario::to_toml(&plan.scenario(run))
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// perf.json of a sweep: wall-clock figures only, beside the deterministic files.
@@ -121,49 +146,4 @@ fn write_perf(
     text.push('\n');
     let path = dir.join("perf.json");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Outcome> {
-    let mut shards = Vec::new();
-    for d in dirs {
-        match sweep::read_shard(d) {
-            Ok(s) => shards.push(s),
-            Err(e) => return classify(e),
-        }
-    }
-    let merged = match sweep::merge(shards) {
-        Ok(m) => m,
-        Err(e) => return classify(e),
-    };
-    let output = SweepOutput {
-        base: &merged.base,
-        hash: &merged.hash,
-        records: &merged.records,
-    };
-    if let Err(e) = sweep::write_sweep(out, &output) {
-        return classify(e);
-    }
-    say!(
-        "merged {} shards, {} runs of sweep {}\nresults in {}",
-        dirs.len(),
-        merged.records.len(),
-        merged.base.run.name,
-        out.display()
-    );
-    Ok(Outcome::Passed)
-}
-
-pub fn compare(a: &Path, b: &Path, out: Option<PathBuf>) -> anyhow::Result<Outcome> {
-    let out = out.unwrap_or_else(|| Path::new("results").join("compare"));
-    match interop_sim::report::compare::compare(a, b, &out) {
-        Ok(()) => {
-            say!("comparison in {}", out.join("report.html").display());
-            Ok(Outcome::Passed)
-        }
-        Err(interop_sim::report::ReportError::Input { path, message }) => {
-            eprintln!("interop-sim: {}: {message}", path.display());
-            Ok(Outcome::Invalid)
-        }
-        Err(e) => Err(e.into()),
-    }
 }

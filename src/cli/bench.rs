@@ -1,0 +1,173 @@
+//! `interop-sim bench check|update|instructions`: the regression gates CI runs (work counters
+//! and instruction counts against results/baseline/).
+
+use super::Outcome;
+use crate::EXIT_CODES;
+use clap::Subcommand;
+use interop_sim::bench::{self as regress, BenchError};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Re-run every CI scenario (scenarios/*.toml but scale-*) and compare its counters with
+    /// results/baseline/<scenario>.json; exit 1 naming each differing scenario and counter.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        #[command(flatten)]
+        dirs: BenchDirs,
+    },
+    /// Re-run every CI scenario and rewrite its baseline file (review the diff, then commit).
+    #[command(after_help = EXIT_CODES)]
+    Update {
+        #[command(flatten)]
+        dirs: BenchDirs,
+    },
+    /// Count the hot paths' instructions under callgrind (cargo bench --bench instructions,
+    /// gungraun) and compare with results/baseline/instructions.json; exit 1 on more than 2 %
+    /// extra instructions in any of them.
+    #[command(after_help = EXIT_CODES)]
+    Instructions {
+        /// Rewrite the baseline with the fresh counts instead of gating.
+        #[arg(long)]
+        update: bool,
+        /// Extra cargo features for the counted build (e.g. demo-slow-ratchet).
+        #[arg(long)]
+        features: Option<String>,
+        /// Read gungraun's JSON lines from this file instead of running cargo bench.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Where to write the fresh counts.
+        #[arg(long, default_value = "target/instructions.json")]
+        out: PathBuf,
+        /// Folder of baseline files.
+        #[arg(long, default_value = "results/baseline")]
+        baseline: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct BenchDirs {
+    /// Folder of scenario files.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Folder of baseline files.
+    #[arg(long, default_value = "results/baseline")]
+    pub baseline: PathBuf,
+}
+
+pub fn bench(command: BenchCommand) -> anyhow::Result<Outcome> {
+    let result = match command {
+        BenchCommand::Check { dirs } => bench_check(&dirs),
+        BenchCommand::Update { dirs } => bench_update(&dirs),
+        BenchCommand::Instructions {
+            update,
+            features,
+            from,
+            out,
+            baseline,
+        } => bench_instructions(
+            update,
+            features.as_deref(),
+            from.as_deref(),
+            &out,
+            &baseline,
+        ),
+    };
+    match result {
+        Err(e) if e.is_invalid_input() => {
+            eprintln!("interop-sim bench: {e}");
+            Ok(Outcome::Invalid)
+        }
+        other => Ok(other?),
+    }
+}
+
+fn bench_check(dirs: &BenchDirs) -> Result<Outcome, BenchError> {
+    let checks = regress::counters::check(&dirs.scenarios, &dirs.baseline)?;
+    let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
+    for c in &checks {
+        for line in c.report() {
+            println!("{line}");
+        }
+    }
+    println!(
+        "bench check: {} of {} scenarios match {}",
+        checks.len() - failed.len(),
+        checks.len(),
+        dirs.baseline.display()
+    );
+    if failed.is_empty() {
+        return Ok(Outcome::Passed);
+    }
+    println!(
+        "if the change is intended: interop-sim bench update, then review and commit the diff"
+    );
+    Ok(Outcome::Failed)
+}
+
+fn bench_update(dirs: &BenchDirs) -> Result<Outcome, BenchError> {
+    let written = regress::counters::update(&dirs.scenarios, &dirs.baseline)?;
+    let changed: Vec<&str> = written
+        .iter()
+        .filter(|(_, c)| *c)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    println!(
+        "bench update: {} scenarios, {} baseline files changed{}{}",
+        written.len(),
+        changed.len(),
+        if changed.is_empty() { "" } else { ": " },
+        changed.join(", ")
+    );
+    Ok(Outcome::Passed)
+}
+
+fn bench_instructions(
+    update: bool,
+    features: Option<&str>,
+    from: Option<&Path>,
+    out: &Path,
+    baseline_dir: &Path,
+) -> Result<Outcome, BenchError> {
+    use regress::instructions as ir;
+    let fresh = match from {
+        Some(path) => ir::parse_gungraun_json(&std::fs::read_to_string(path).map_err(|e| {
+            BenchError::Io {
+                path: path.to_path_buf(),
+                err: e,
+            }
+        })?)?,
+        None => ir::measure(features)?,
+    };
+    ir::write(out, &fresh)?;
+    let baseline = baseline_dir.join("instructions.json");
+    if update {
+        let changed = ir::write(&baseline, &fresh)?;
+        println!(
+            "bench instructions: {} hot paths, {} {}",
+            fresh.len(),
+            baseline.display(),
+            if changed { "rewritten" } else { "unchanged" }
+        );
+        return Ok(Outcome::Passed);
+    }
+    let old = ir::read(&baseline)?.unwrap_or_default();
+    let lines = ir::gate(&old, &fresh);
+    for line in &lines {
+        println!("{line}");
+    }
+    let failed = lines.iter().filter(|l| !l.passed()).count();
+    println!(
+        "bench instructions: {} of {} hot paths within +{} % of {} (fresh counts: {})",
+        lines.len() - failed,
+        lines.len(),
+        ir::TOLERANCE_PERCENT,
+        baseline.display(),
+        out.display()
+    );
+    if failed == 0 {
+        return Ok(Outcome::Passed);
+    }
+    println!("if the change is intended: interop-sim bench instructions --update, then review and commit the diff");
+    Ok(Outcome::Failed)
+}

@@ -1,0 +1,236 @@
+//! `interop-sim live [FILE]` and the arguments of every live subcommand (`live`, `validate`,
+//! `serve`, `load`, `live-merge`, each in its own file): the live driver itself is
+//! `interop_sim::live`.
+
+use super::{load, Outcome};
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+
+/// The live subcommands.
+#[derive(Subcommand, Debug)]
+pub enum LiveCommand {
+    /// Run a scenario live on loopback: the servers as tokio tasks behind real TCP (the
+    /// gateway's links under Noise), load-generator clients with real Signal encryption, an
+    /// open-model schedule; CO-corrected latency. Fails (exit 1) when an expectation fails or
+    /// the target rate was not reached.
+    Live {
+        /// Scenario file (TOML). Default: scenarios/baseline.toml.
+        file: Option<PathBuf>,
+        /// Results folder. Default: results/<scenario name>-live/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        load: LiveArgs,
+    },
+    /// Run a scenario in the simulator and live, and write the comparison (p50, p99,
+    /// throughput, delivered, with relative errors) to validate.json in the results folder.
+    Validate {
+        file: PathBuf,
+        /// Results folder. Default: results/<scenario name>-validate/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Model loopback links in the simulated copy (100 us a hop, no loss) instead of the
+        /// scenario's network, so that the two runs see the same network.
+        #[arg(long)]
+        loopback_network: bool,
+        #[command(flatten)]
+        load: LiveArgs,
+    },
+    /// Serve one live server role (or all) on loopback until Ctrl-C, for load generators in
+    /// other processes. Ports follow one layout: chat = base, gateway = base+1, partner
+    /// server P = base+2P, adapter P = base+2P+1 (`--listen` is the role's own address).
+    Serve {
+        /// Scenario file (TOML). Default: scenarios/baseline.toml.
+        file: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Partner index (1 = the first partner) for --role adapter|partner.
+        #[arg(long, default_value_t = 1)]
+        provider: u32,
+        /// This role's listen address (loopback only).
+        #[arg(long)]
+        listen: String,
+        /// As for `load`: the users the generators scale the scenario to.
+        #[arg(long)]
+        users: Option<u32>,
+        /// Stop after this many seconds (default: at Ctrl-C).
+        #[arg(long = "for")]
+        for_s: Option<f64>,
+    },
+    /// One load generator against servers started with `serve` (the same scenario and
+    /// --users): writes its results folder with latency.hlog.
+    Load {
+        file: PathBuf,
+        /// The layout's base address (the chat server's), loopback only.
+        #[arg(long)]
+        target: String,
+        /// This generator's slice, K/N (users whose device index is K mod N).
+        #[arg(long, default_value = "0/1")]
+        slice: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        load: LiveArgs,
+    },
+    /// Merge load generators' latency.hlog files losslessly and judge [expect] on the result.
+    #[command(name = "live-merge")]
+    LiveMerge {
+        file: PathBuf,
+        /// The .hlog files (or results folders holding latency.hlog).
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// How to drive a live run (`live`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct LiveArgs {
+    /// Scale the scenario down (or up) to this many users in all.
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Target messages per second (default: users x messages_per_user_hour / 3600).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Sending window in seconds (default: the scenario's duration).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Arrival process.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub arrivals: ArrivalsArg,
+    /// Ramp from zero to the target rate over this many seconds.
+    #[arg(long, default_value_t = 0.0)]
+    pub ramp: f64,
+    /// Load-generator shards (client tasks).
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
+    /// Tokio worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Bound on the drain after the sending window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub drain: f64,
+    /// Encrypt every message before the run (senders' Signal work off the measured path;
+    /// recipients still decrypt live).
+    #[arg(long)]
+    pub precrypt: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum RoleArg {
+    All,
+    Chat,
+    Gateway,
+    Adapter,
+    Partner,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ArrivalsArg {
+    Constant,
+    Poisson,
+}
+
+impl LiveArgs {
+    pub fn options(&self) -> Result<interop_sim::live::LiveOptions, String> {
+        let secs = |x: f64, what: &str| {
+            if (0.0..1e7).contains(&x) {
+                Ok((x * 1e9) as u64)
+            } else {
+                Err(format!("--{what} must be a number of seconds >= 0"))
+            }
+        };
+        Ok(interop_sim::live::LiveOptions {
+            users: self.users,
+            rate_per_s: self.rate,
+            duration_ns: self.duration.map(|d| secs(d, "duration")).transpose()?,
+            arrivals: match self.arrivals {
+                ArrivalsArg::Constant => interop_sim::live::Arrivals::Constant,
+                ArrivalsArg::Poisson => interop_sim::live::Arrivals::Poisson,
+            },
+            ramp_ns: secs(self.ramp, "ramp")?,
+            shards: self.shards.clamp(1, 64),
+            threads: self.threads.clamp(1, 64),
+            drain_max_ns: secs(self.drain, "drain")?,
+            precrypt: self.precrypt,
+            ..Default::default()
+        })
+    }
+}
+
+/// Runs one live subcommand.
+pub fn run(cmd: LiveCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        LiveCommand::Live {
+            file,
+            out,
+            load: args,
+        } => live(file.as_deref(), out, &args),
+        LiveCommand::Validate {
+            file,
+            out,
+            loopback_network,
+            load: args,
+        } => super::validate::validate(&file, out, loopback_network, &args),
+        LiveCommand::Serve {
+            file,
+            role,
+            provider,
+            listen,
+            users,
+            for_s,
+        } => super::serve::serve(file.as_deref(), role, provider, &listen, users, for_s),
+        LiveCommand::Load {
+            file,
+            target,
+            slice,
+            out,
+            load: args,
+        } => super::load::load_gen(&file, &target, &slice, out, &args),
+        LiveCommand::LiveMerge { file, logs, out } => {
+            super::live_merge::live_merge(&file, &logs, out)
+        }
+    }
+}
+
+fn live(file: Option<&Path>, out: Option<PathBuf>, args: &LiveArgs) -> anyhow::Result<Outcome> {
+    let s = match load(file) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let opts = match args.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("interop-sim live: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let hash = interop_sim::scenario::hash(&s);
+    let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-live", s.run.name)));
+    let outcome = match interop_sim::live::run_live(&s, &hash, &opts) {
+        Ok(o) => o,
+        Err(interop_sim::live::LiveError::Schedule(e)) => {
+            eprintln!("interop-sim live: {e}");
+            return Ok(Outcome::Invalid);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    interop_sim::live::output::write_live_results(&out, &outcome)?;
+    interop_sim::report::perf::Perf::new(
+        outcome.report.wall_s,
+        0,
+        outcome.result.summary.end_time_s,
+    )
+    .write(&out)?;
+    print!(
+        "{}",
+        interop_sim::report::screen::render(&outcome.result.summary, &out.display().to_string())
+    );
+    println!("{}", interop_sim::live::outcome::render(&outcome.report));
+    Ok(if outcome.passed() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}

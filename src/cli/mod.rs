@@ -1,0 +1,75 @@
+//! The commands behind the command line, one file each: they turn parsed arguments into calls
+//! of the library and its results into screen output and an [`Outcome`]; `main.rs` holds the
+//! argument definitions and maps outcomes to exit codes. Every decision about a run lives in
+//! the library, so these files stay thin.
+
+use interop_sim::scenario::{self, Scenario};
+use interop_sim::sim::bug::Bug;
+use std::path::Path;
+
+/// Prints to stdout, ignoring a closed pipe (`interop-sim run | head` must not panic): the
+/// results are on disk whatever happens to the screen copy.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+pub mod bench;
+pub mod calibrate;
+pub mod check;
+pub mod compare;
+pub mod live;
+pub mod live_merge;
+pub mod load;
+pub mod merge;
+pub mod peer;
+pub mod run;
+pub mod seeds;
+pub mod serve;
+pub mod shrink;
+pub mod sweep;
+pub mod validate;
+
+/// The baseline scenario, built in so that `interop-sim run` works from any directory.
+const BASELINE: &str = include_str!("../../scenarios/baseline.toml");
+/// The name the built-in baseline goes by in messages and replay commands.
+pub const BASELINE_NAME: &str = "scenarios/baseline.toml";
+
+/// What ended the command, mapped to the documented exit codes.
+pub enum Outcome {
+    Passed,
+    Failed,
+    Invalid,
+    /// A run panicked (a failed assertion); already reported with its replay command.
+    Bug,
+}
+
+/// Reports a run that panicked, with the command that replays it (`interop-sim run FILE
+/// --seed N`).
+pub fn report_bug(bug: &Bug, replay_file: &str) -> Outcome {
+    eprintln!(
+        "interop-sim: internal error (a bug): {} — replay with `interop-sim run {replay_file} --seed {}`",
+        bug.message, bug.seed
+    );
+    Outcome::Bug
+}
+
+/// Loads a scenario (`None`: the built-in baseline); a bad one is reported here, on stderr.
+pub fn load(file: Option<&Path>) -> Result<Scenario, Outcome> {
+    let loaded = match file {
+        Some(path) => scenario::load(path),
+        None => scenario::parse(BASELINE, BASELINE_NAME),
+    };
+    loaded.map_err(|errors| {
+        eprintln!("{errors}");
+        Outcome::Invalid
+    })
+}

@@ -1,0 +1,44 @@
+//! `interop-sim validate FILE`: one scenario in the simulator and live, and how far apart
+//! they land (validate.json).
+
+use super::live::LiveArgs;
+use super::{load, Outcome};
+use std::path::{Path, PathBuf};
+
+pub fn validate(
+    file: &Path,
+    out: Option<PathBuf>,
+    loopback: bool,
+    args: &LiveArgs,
+) -> anyhow::Result<Outcome> {
+    let s = match load(Some(file)) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let opts = match args.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("interop-sim validate: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let hash = interop_sim::scenario::hash(&s);
+    let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
+    let (cmp, sim, live) = match interop_sim::live::validate::validate(&s, &hash, &opts, loopback) {
+        Ok(r) => r,
+        Err(interop_sim::live::LiveError::Schedule(e)) => {
+            eprintln!("interop-sim validate: {e}");
+            return Ok(Outcome::Invalid);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    interop_sim::report::write_results(&out.join("sim"), &sim)?;
+    interop_sim::live::output::write_live_results(&out.join("live"), &live)?;
+    let json = serde_json::to_string_pretty(&cmp)?;
+    std::fs::write(out.join("validate.json"), json + "\n")?;
+    let table = interop_sim::live::validate::render(&cmp);
+    std::fs::write(out.join("validate.txt"), &table)?;
+    print!("{table}");
+    println!("wrote {}", out.display());
+    Ok(Outcome::Passed)
+}

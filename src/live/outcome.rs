@@ -1,0 +1,243 @@
+//! What a live run ended with: the shared ledger judged by the simulator's checker and
+//! summary (so live and simulated runs are judged alike), the wall-clock report beside it
+//! (live.json), and the live lines of the screen summary.
+
+use super::client::ShardReport;
+use super::conn::{ConnStats, Inspector};
+use super::ledger::{histogram, LedgerSink};
+use super::schedule::Load;
+use crate::directory::Directory;
+use crate::engine::{SimTime, StopReason};
+use crate::metrics::checker;
+use crate::metrics::summary::{Latency, RunFacts};
+use crate::metrics::Summary;
+use crate::scenario::Scenario;
+use crate::sim::RunResult;
+use crate::wire::UserId;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use super::run::WARMUP_NS;
+
+/// Wall-clock figures of a live run (live.json).
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveReport {
+    pub target_rate_per_s: f64,
+    pub planned: u64,
+    pub sent: u64,
+    pub dropped_arrivals: u64,
+    pub achieved_rate_per_s: f64,
+    pub rate_reached: bool,
+    pub delivered: u64,
+    pub delivered_per_s: f64,
+    /// Coordinated-omission corrected (from the intended send time), ms.
+    pub corrected: Latency,
+    /// From the actual send time, ms.
+    pub uncorrected: Latency,
+    /// How late arrivals went out, ms.
+    pub schedule_lag: Latency,
+    pub decrypt_failures: u64,
+    pub plaintext_verified: u64,
+    pub encrypted: u64,
+    pub sessions_started: u64,
+    pub gateway_plaintext_hits: u64,
+    pub gateway_messages_inspected: u64,
+    pub gateway_bytes_inspected: u64,
+    /// Frames the gateway's per-partner rate limit held back (shaped) and refused: when not
+    /// zero, the delivered rate was set by `[capacity.gateway] rate_limit_per_partner`, a
+    /// policy, not by the machine.
+    pub gateway_shaped: u64,
+    pub gateway_rate_limited: u64,
+    pub noise_messages: u64,
+    pub dropped_queue_full: u64,
+    pub interrupted: bool,
+    pub wall_s: f64,
+    /// The sending window, ms.
+    pub window_ms: u64,
+    /// CPU time of the whole process (servers, gateway, generators: user + system) from the
+    /// clock's start to the end of the drain, s; `None` where /proc is not available.
+    pub cpu_s: Option<f64>,
+    /// `cpu_s` per delivered message, us: what one message costs end to end on this machine.
+    pub cpu_us_per_delivered: Option<f64>,
+}
+
+/// A finished live run.
+pub struct LiveOutcome {
+    pub result: RunResult,
+    pub report: LiveReport,
+    /// Corrected latency per interval: (start ns, end ns, histogram), for the .hlog.
+    pub intervals: Vec<(u64, u64, hdrhistogram::Histogram<u64>)>,
+    /// Latency from the actual send time (ns).
+    pub uncorrected: hdrhistogram::Histogram<u64>,
+}
+
+impl LiveOutcome {
+    /// Expectations held and the target rate was reached.
+    pub fn passed(&self) -> bool {
+        self.result.summary.passed && self.report.rate_reached
+    }
+}
+
+pub(super) struct SummaryInputs<'a> {
+    pub(super) s: &'a Scenario,
+    pub(super) hash: &'a str,
+    pub(super) load: &'a Load,
+    pub(super) end: SimTime,
+    pub(super) reports: &'a [ShardReport],
+    pub(super) inspector: &'a Inspector,
+    pub(super) stats: &'a ConnStats,
+    pub(super) interrupted: bool,
+    pub(super) users: &'a Directory,
+    pub(super) rate_tolerance: f64,
+    pub(super) cpu_s: Option<f64>,
+    /// The gateway's (shaped, rate-limited) frames.
+    pub(super) shaping: (u64, u64),
+}
+
+pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
+    let mut guard = ledger.lock();
+    guard.finish(i.end);
+    let l = &*guard;
+    let mut lag = histogram();
+    let (mut sent, mut dropped, mut dfail, mut verified, mut enc, mut sessions) =
+        (0, 0, 0, 0, 0, 0);
+    for r in i.reports {
+        let _ = lag.add(&r.lag);
+        sent += r.sent;
+        dropped += r.dropped_arrivals;
+        dfail += r.decrypt_failures;
+        verified += r.plaintext_verified;
+        enc += r.encrypted;
+        sessions += r.sessions_started;
+    }
+    let planned = l.ledger.records().len() as u64;
+    let window_s = i.load.duration_ns as f64 / 1e9;
+    let names: Vec<String> = i.s.providers.iter().map(|p| p.name.clone()).collect();
+    let dir = i.users;
+    let user = |u: UserId| format!("user {} ({})", u.0, names[dir.provider_of_user(u).index()]);
+    let end_ns = i.end.as_nanos();
+    let (windows, skipped) = super::faults::windows(i.s, WARMUP_NS);
+    let ts = l.timeseries();
+    let mut work = BTreeMap::new();
+    work.insert("dropped_arrivals".to_string(), dropped);
+    work.insert("faults_not_played_live".to_string(), skipped as u64);
+    work.insert("decrypt_failures_live".to_string(), dfail);
+    work.insert(
+        "queue_full_drops".to_string(),
+        i.stats.dropped_full.load(Ordering::Relaxed),
+    );
+    let facts = RunFacts {
+        crypto: Default::default(),
+        media: Default::default(),
+        violations: checker::violations(&l.ledger, &windows, &user, end_ns),
+        liveness: checker::liveness(&l.ledger, &windows, end_ns),
+        scenario: i.s.run.name.clone(),
+        scenario_hash: i.hash.to_string(),
+        seed: i.s.run.seed,
+        fingerprint: "live (wall clock: not reproducible)".to_string(),
+        events_processed: 0,
+        end_time_s: i.end.as_secs_f64(),
+        send_window_s: window_s,
+        delivered_per_s_peak: ts.delivered_per_s_peak(),
+        replay_rejected: 0,
+        nodes: BTreeMap::new(),
+        work,
+    };
+    let summary = Summary::build(&l.ledger, facts, &i.s.expect);
+    let delivered = l.ledger.counts.shown;
+    let report = LiveReport {
+        target_rate_per_s: i.load.rate_per_s,
+        planned,
+        sent,
+        dropped_arrivals: dropped,
+        achieved_rate_per_s: sent as f64 / window_s.max(1e-9),
+        rate_reached: !i.interrupted && sent as f64 >= planned as f64 * i.rate_tolerance,
+        delivered,
+        delivered_per_s: delivered as f64 / window_s.max(1e-9),
+        corrected: Latency::from_histogram(&l.ledger.latency_all),
+        uncorrected: Latency::from_histogram(&l.uncorrected),
+        schedule_lag: Latency::from_histogram(&lag),
+        decrypt_failures: dfail,
+        plaintext_verified: verified,
+        encrypted: enc,
+        sessions_started: sessions,
+        gateway_plaintext_hits: i.inspector.hits.load(Ordering::Relaxed),
+        gateway_messages_inspected: i.inspector.messages.load(Ordering::Relaxed),
+        gateway_bytes_inspected: i.inspector.bytes.load(Ordering::Relaxed),
+        gateway_shaped: i.shaping.0,
+        gateway_rate_limited: i.shaping.1,
+        noise_messages: i.stats.noise_messages.load(Ordering::Relaxed),
+        dropped_queue_full: i.stats.dropped_full.load(Ordering::Relaxed),
+        interrupted: i.interrupted,
+        wall_s: i.end.as_secs_f64(),
+        window_ms: i.load.duration_ns / 1_000_000,
+        cpu_s: i.cpu_s,
+        cpu_us_per_delivered: i.cpu_s.map(|c| c * 1e6 / delivered.max(1) as f64),
+    };
+    let intervals = l
+        .intervals
+        .iter()
+        .map(|r| (r.start_ns, r.end_ns, r.hist.clone()))
+        .collect();
+    let uncorrected = l.uncorrected.clone();
+    // Taken under the lock: a task may still hold the sink for a moment after shutdown.
+    let live_ledger = std::mem::take(&mut guard.ledger);
+    drop(guard);
+
+    LiveOutcome {
+        result: RunResult {
+            summary,
+            timeseries: ts,
+            ledger: live_ledger,
+            stop: StopReason::Drained,
+            trace: Vec::new(),
+            verified_plaintexts: 0,
+            media_verified: 0,
+            media_blobs_opened: 0,
+            media_disagreed: 0,
+            crypto_charged_ns: 0,
+            canary: 0,
+            tapped: Vec::new(),
+        },
+        report,
+        intervals,
+        uncorrected,
+    }
+}
+
+/// The live-only lines of the screen summary; loud when the target rate was not reached.
+pub fn render(r: &LiveReport) -> String {
+    let mut s = format!(
+        "live: target {:.0}/s, sent {} of {} planned ({:.0}/s), delivered {} ({:.0}/s)\n\
+         live: latency CO-corrected p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms; uncorrected p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms\n\
+         live: schedule lag p99 {:.3} ms, max {:.3} ms; dropped arrivals {}; queue-full drops {}; decrypt failures {}; gateway plaintext hits {} in {} messages inspected{}",
+        r.target_rate_per_s, r.sent, r.planned, r.achieved_rate_per_s, r.delivered, r.delivered_per_s,
+        r.corrected.delivered_p50, r.corrected.delivered_p99, r.corrected.delivered_p999,
+        r.uncorrected.delivered_p50, r.uncorrected.delivered_p99, r.uncorrected.delivered_p999,
+        r.schedule_lag.delivered_p99, r.schedule_lag.delivered_max, r.dropped_arrivals,
+        r.dropped_queue_full, r.decrypt_failures, r.gateway_plaintext_hits, r.gateway_messages_inspected,
+        match (r.cpu_s, r.cpu_us_per_delivered) {
+            (Some(c), Some(u)) => format!("\nlive: process CPU {c:.2} s over the run ({u:.1} us per delivered message)"),
+            _ => String::new(),
+        },
+    );
+    if r.gateway_shaped + r.gateway_rate_limited > 0 {
+        s.push_str(&format!(
+            "\nlive: the gateway's per-partner rate limit held back {} frames and refused {}: \
+             the delivered rate and latency reflect [capacity.gateway] rate_limit_per_partner, \
+             not the machine's capacity",
+            r.gateway_shaped, r.gateway_rate_limited
+        ));
+    }
+    if !r.rate_reached {
+        s.push_str(&format!(
+            "\nlive: FAILED: the target rate was NOT reached ({:.0}/s of {:.0}/s, {} arrivals dropped{})",
+            r.achieved_rate_per_s,
+            r.target_rate_per_s,
+            r.dropped_arrivals,
+            if r.interrupted { ", interrupted" } else { "" }
+        ));
+    }
+    s
+}
