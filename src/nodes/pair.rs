@@ -31,7 +31,6 @@ use crate::wire::{DeviceId, Frame, GroupId, MsgId, ProviderId, UserId};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-pub const MS: u64 = 1_000_000;
 pub const S: u64 = 1_000_000_000;
 
 /// The world a test builds: who exists, and the few knobs protocol tests turn. Users are
@@ -330,12 +329,9 @@ pub struct Recorded {
     pub event: LedgerEvent,
 }
 
-/// A place in the pair's logs, to read what happened after it.
+/// A place in the pair's log of frames, to read what was sent after it.
 #[derive(Clone, Copy, Debug)]
-pub struct Mark {
-    log: usize,
-    ledger: usize,
-}
+pub struct Mark(usize);
 
 type LossRule = Box<dyn Fn(&Hop) -> bool>;
 
@@ -372,14 +368,11 @@ impl Pair {
         self.now
     }
     pub fn mark(&self) -> Mark {
-        Mark {
-            log: self.log.len(),
-            ledger: self.ledger.len(),
-        }
+        Mark(self.log.len())
     }
     /// Every frame sent since `m`, in order (delivered, in flight, lost or outside).
     pub fn sent_since(&self, m: Mark) -> &[Hop] {
-        &self.log[m.log..]
+        &self.log[m.0..]
     }
     /// Every frame of `kind` sent so far.
     pub fn sent(&self, kind: Kind) -> Vec<&Hop> {
@@ -400,9 +393,6 @@ impl Pair {
     }
     pub fn ledger(&self) -> &[Recorded] {
         &self.ledger
-    }
-    pub fn events_since(&self, m: Mark) -> impl Iterator<Item = &LedgerEvent> {
-        self.ledger[m.ledger..].iter().map(|r| &r.event)
     }
     /// How many recorded events match.
     pub fn count(&self, pred: impl Fn(&LedgerEvent) -> bool) -> usize {
@@ -494,10 +484,6 @@ impl Pair {
             Node::Adapter(a) => (a.translated_up, a.translated_down),
             _ => unreachable!(),
         }
-    }
-    /// The user's devices, as the directory has them.
-    pub fn devices_of(&self, u: UserId) -> Vec<DeviceId> {
-        self.dir.devices_of(u).collect()
     }
 
     // ---- what users and faults do
@@ -759,11 +745,6 @@ impl Pair {
         }
         self.now = self.now.max(until);
         self.steps - start
-    }
-
-    /// [`Pair::run_until`] `ns` from now.
-    pub fn run_for(&mut self, ns: u64) -> u32 {
-        self.run_until(self.now.plus(ns))
     }
 
     // ---- inside
