@@ -224,6 +224,10 @@ fn a_re_encrypted_copy_is_accepted_once_per_attempt() {
     p.deliver_all();
     assert_eq!(p.shown(B)[1], (m1, 1, true));
     assert_eq!(p.outbox_len(A), 0);
+    let copies = p.sent(Kind::Deliver);
+    let retried = copies.iter().filter(|h| h.attempt() == Some(1)).count();
+    assert_eq!(retried, 1, "not even once the first is acked");
+    assert_eq!(p.queued(HUB), 0);
 }
 
 #[test]
