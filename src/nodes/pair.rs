@@ -18,12 +18,13 @@
 use super::adapter::Adapter;
 use super::chat_server::ChatServer;
 use super::device::{Device, DeviceConfig, GroupSend};
-use super::directory::PartnerLink;
 use super::gateway::Gateway;
 use super::keyring::{CostTable, Keyring};
 use super::mailbox::MailboxConfig;
 use super::partner_server::PartnerServer;
-use super::{Addr, Directory, Effects, Output, TimerKind};
+use super::{Addr, Effects, Output, TimerKind};
+use crate::directory::Directory;
+pub use crate::directory::PartnerLink;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::scenario::{ContentKind, CryptoMode, Protocol};

@@ -6,8 +6,7 @@
 
 use super::*;
 use crate::metrics::LedgerEvent;
-use crate::nodes::directory::PartnerLink;
-use crate::nodes::pair::{Kind, Setup};
+use crate::nodes::pair::{Kind, PartnerLink, Setup};
 use crate::wire::{GroupId, MsgId, ProviderId, ReceiptKind};
 
 const PARTNER: ProviderId = ProviderId(1);

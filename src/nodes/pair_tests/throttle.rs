@@ -4,8 +4,7 @@
 //! the throttle ends and then resend in order.
 
 use super::*;
-use crate::nodes::directory::PartnerLink;
-use crate::nodes::pair::{Kind, Setup, S};
+use crate::nodes::pair::{Kind, PartnerLink, Setup, S};
 use crate::nodes::TimerKind;
 use crate::wire::{Frame, MsgId};
 
