@@ -8,7 +8,7 @@
 //! (a context struct, a split module) is mended here and not in every test: tests speak the
 //! harness's vocabulary only ([`Setup`], [`Pair`], [`Hop`], [`Kind`], [`Reaction`]).
 //!
-//! How it drives, as the simulator does (`sim/world.rs`, `dispatch` and `timer`): a frame sent
+//! How it drives, as the simulator does (`sim/world/hop.rs`, `dispatch` and `timer`): a frame sent
 //! to a node of the harness waits on the link until a test delivers it; a frame to any other
 //! address is only logged (`outside`); a `Push` wakes its device (`go_online`); timers fire in
 //! time order, cancelled ones never, stale ones reach the node (which ignores them). The clock
