@@ -19,6 +19,10 @@ pub mod key_directory;
 pub mod keyring;
 pub mod mailbox;
 pub mod media;
+#[cfg(test)]
+mod pair;
+#[cfg(test)]
+mod pair_tests;
 pub mod partner_server;
 
 use crate::engine::SimTime;

@@ -1,0 +1,928 @@
+//! A hand-driven harness for protocol tests (quinn-proto's `tests/util.rs` `Pair`): a few
+//! sans-IO nodes, a fake link between them and a fake clock, moved one frame or one timer at a
+//! time. The simulator's driver (`sim/world`) hides the protocol under links, CPU queues and
+//! workload; here a test says "deliver the next frame", "lose it", "let the next timer fire" and
+//! reads what each node sent, armed and recorded.
+//!
+//! Every call into a node's API lives in this file, so that a change of a node's signature
+//! (a context struct, a split module) is mended here and not in every test: tests speak the
+//! harness's vocabulary only ([`Setup`], [`Pair`], [`Hop`], [`Kind`], [`Reaction`]).
+//!
+//! How it drives, as the simulator does (`sim/world/hop.rs`, `dispatch` and `timer`): a frame sent
+//! to a node of the harness waits on the link until a test delivers it; a frame to any other
+//! address is only logged (`outside`); a `Push` wakes its device (`go_online`); timers fire in
+//! time order, cancelled ones never, stale ones reach the node (which ignores them). The clock
+//! only moves forward, to a delivered frame's arrival time or to a fired timer's instant, and
+//! never past an armed timer without firing it.
+
+use super::adapter::Adapter;
+use super::chat_server::ChatServer;
+use super::device::{Device, DeviceConfig, GroupSend};
+use super::gateway::Gateway;
+use super::keyring::{CostTable, Keyring};
+use super::mailbox::MailboxConfig;
+use super::partner_server::PartnerServer;
+use super::{Addr, Effects, Output, TimerKind};
+use crate::directory::Directory;
+pub use crate::directory::PartnerLink;
+use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
+use crate::scenario::{ContentKind, CryptoMode, Protocol};
+use crate::wire::{DeviceId, Frame, GroupId, MsgId, ProviderId, UserId};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+pub const S: u64 = 1_000_000_000;
+
+/// The world a test builds: who exists, and the few knobs protocol tests turn. Users are
+/// numbered provider by provider (gatekeeper first), devices user by user.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub provider_users: Vec<u32>,
+    pub links: Vec<PartnerLink>,
+    pub devices_per_user: Vec<u8>,
+    pub enlisted: Vec<bool>,
+    /// Real Signal crypto (slow) instead of the model.
+    pub real_crypto: bool,
+    /// Device outbox retry and server redelivery: first delay and cap.
+    pub retry_initial_ns: u64,
+    pub retry_max_ns: u64,
+    pub outbox_max: u32,
+    pub reorder_hold_ns: u64,
+    pub reorder_held_max: usize,
+    pub plaintext_cache_max: usize,
+    pub offline_ttl_ns: u64,
+    pub dedup_window_max: usize,
+    pub window_max: usize,
+    /// The servers send several copies per sender stream at once (the mailbox's BUGGIFY
+    /// switch): the way to hand a device copies out of order.
+    pub unordered_servers: bool,
+    pub rate_limit_per_partner: Option<f64>,
+    /// Added to every frame's send time to give its arrival time.
+    pub latency_ns: u64,
+    /// Bound on deliveries plus timer firings over the pair's life.
+    pub steps_max: u32,
+}
+
+impl Setup {
+    /// The gatekeeper alone: one user per entry, with that many devices.
+    pub fn gatekeeper(devices_per_user: &[u8]) -> Setup {
+        Setup::providers(&[devices_per_user], PartnerLink::Direct)
+    }
+
+    /// The gatekeeper's users, then one partner's (provider 1) reaching the gateway by `link`;
+    /// every user enabled third-party chats.
+    pub fn interop(gatekeeper: &[u8], partner: &[u8], link: PartnerLink) -> Setup {
+        Setup::providers(&[gatekeeper, partner], link)
+    }
+
+    fn providers(per_provider: &[&[u8]], link: PartnerLink) -> Setup {
+        let devices_per_user: Vec<u8> = per_provider.concat();
+        Setup {
+            provider_users: per_provider.iter().map(|p| p.len() as u32).collect(),
+            links: vec![link; per_provider.len()],
+            enlisted: vec![true; devices_per_user.len()],
+            devices_per_user,
+            real_crypto: false,
+            retry_initial_ns: S,
+            retry_max_ns: 8 * S,
+            outbox_max: 8,
+            reorder_hold_ns: 30 * S,
+            reorder_held_max: 4,
+            plaintext_cache_max: 8,
+            offline_ttl_ns: 60 * S,
+            dedup_window_max: 16,
+            window_max: 4,
+            unordered_servers: false,
+            rate_limit_per_partner: None,
+            latency_ns: 0,
+            steps_max: 10_000,
+        }
+    }
+
+    /// The pair with these nodes, all devices offline, the clock at zero.
+    pub fn build(self, nodes: &[Addr]) -> Pair {
+        let dir = Directory::new(
+            &self.provider_users,
+            self.links.clone(),
+            &self.devices_per_user,
+            self.enlisted.clone(),
+        );
+        let device_cfg = DeviceConfig {
+            retry_initial_ns: self.retry_initial_ns,
+            retry_max_ns: self.retry_max_ns,
+            outbox_max: self.outbox_max,
+            reorder_hold_ns: self.reorder_hold_ns,
+            reorder_held_max: self.reorder_held_max,
+            plaintext_cache_max: self.plaintext_cache_max,
+            bugs: super::buggify::Bugs::NONE,
+        };
+        let mailbox_cfg = MailboxConfig {
+            offline_ttl_ns: self.offline_ttl_ns,
+            redeliver_initial_ns: self.retry_initial_ns,
+            redeliver_max_ns: self.retry_max_ns,
+            dedup_window_max: self.dedup_window_max,
+            window_max: self.window_max,
+            break_ordering: self.unordered_servers,
+        };
+        let mode = if self.real_crypto {
+            CryptoMode::Real
+        } else {
+            CryptoMode::Modeled
+        };
+        // Free crypto: a sealed message goes out at once, so that times in tests are round.
+        let costs = CostTable {
+            ops: BTreeMap::new(),
+        };
+        let keys = Keyring::new(dir.devices(), mode, Protocol::X3dh, 17, costs, 100, 10);
+        let providers = dir.providers();
+        let nodes = nodes
+            .iter()
+            .map(|&a| {
+                let node = match a {
+                    Addr::Device(d) => Node::Device(Box::new(Device::new(d, &dir, &device_cfg))),
+                    Addr::ChatServer => Node::Chat(ChatServer::new(&dir, mailbox_cfg)),
+                    Addr::Gateway => {
+                        Node::Gateway(Gateway::new(providers, self.rate_limit_per_partner))
+                    }
+                    Addr::PartnerServer(p) => {
+                        Node::Partner(PartnerServer::new(p, &dir, mailbox_cfg))
+                    }
+                    Addr::Adapter(p) => Node::Adapter(Adapter::new(p)),
+                    Addr::MediaStore(_) | Addr::MediaProxy => panic!("no media nodes in a pair"),
+                };
+                (a, node)
+            })
+            .collect();
+        Pair {
+            now: SimTime::ZERO,
+            dir,
+            keys,
+            device_cfg,
+            nodes,
+            link: VecDeque::new(),
+            timers: Vec::new(),
+            log: Vec::new(),
+            outside: Vec::new(),
+            lost: Vec::new(),
+            loss: Vec::new(),
+            ledger: Vec::new(),
+            next_hop: 0,
+            next_msg: 1,
+            latency_ns: self.latency_ns,
+            steps: 0,
+            steps_max: self.steps_max,
+        }
+    }
+}
+
+enum Node {
+    Device(Box<Device>),
+    Chat(ChatServer),
+    Gateway(Gateway),
+    Partner(PartnerServer),
+    Adapter(Adapter),
+}
+
+/// A frame's kind, without its fields: what tests match on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Submit,
+    SubmitAck,
+    Refused,
+    Deliver,
+    DeliverAck,
+    Connect,
+    ConnectAck,
+    Disconnect,
+    PushRequest,
+    Bounced,
+    Throttle,
+    Push,
+    RetryReceipt,
+    Receipt,
+    Media,
+}
+
+/// One frame on the fake link (or logged, if it went outside the pair).
+#[derive(Clone, Debug)]
+pub struct Hop {
+    pub from: Addr,
+    pub to: Addr,
+    pub frame: Frame,
+    /// When it was sent, and when it may arrive (after latency and any shaping delay).
+    pub sent_at: SimTime,
+    pub at: SimTime,
+    tampered: bool,
+    id: u64,
+}
+
+impl Hop {
+    pub fn kind(&self) -> Kind {
+        match &self.frame {
+            Frame::Submit(_) => Kind::Submit,
+            Frame::SubmitAck { .. } => Kind::SubmitAck,
+            Frame::Refused { .. } => Kind::Refused,
+            Frame::Deliver(_) => Kind::Deliver,
+            Frame::DeliverAck { .. } => Kind::DeliverAck,
+            Frame::Connect { .. } => Kind::Connect,
+            Frame::ConnectAck { .. } => Kind::ConnectAck,
+            Frame::Disconnect { .. } => Kind::Disconnect,
+            Frame::PushRequest { .. } => Kind::PushRequest,
+            Frame::Bounced { .. } => Kind::Bounced,
+            Frame::Throttle { .. } => Kind::Throttle,
+            Frame::Push { .. } => Kind::Push,
+            Frame::RetryReceipt { .. } => Kind::RetryReceipt,
+            Frame::Receipt { .. } => Kind::Receipt,
+            Frame::Media(_) => Kind::Media,
+        }
+    }
+    pub fn is(&self, kind: Kind) -> bool {
+        self.kind() == kind
+    }
+    /// `kind` about `msg`.
+    pub fn is_for(&self, kind: Kind, msg: MsgId) -> bool {
+        self.is(kind) && self.msg() == Some(msg)
+    }
+    pub fn msg(&self) -> Option<MsgId> {
+        self.frame.msg()
+    }
+    /// The device the frame is about (a copy's recipient, an ack's sender...).
+    pub fn device(&self) -> Option<DeviceId> {
+        self.frame.device()
+    }
+    /// A message's per-stream sequence number (Submit, Deliver).
+    pub fn seq(&self) -> Option<u32> {
+        match &self.frame {
+            Frame::Submit(e) | Frame::Deliver(e) => Some(e.seq),
+            _ => None,
+        }
+    }
+    /// Which re-encryption a message is (0: the original), or a retry receipt's attempt.
+    pub fn attempt(&self) -> Option<u8> {
+        match &self.frame {
+            Frame::Submit(e) | Frame::Deliver(e) => Some(e.retry),
+            Frame::RetryReceipt { attempt, .. } => Some(*attempt),
+            _ => None,
+        }
+    }
+    /// The device a submission is for alone (a re-encryption), if any.
+    pub fn only_for(&self) -> Option<DeviceId> {
+        match &self.frame {
+            Frame::Submit(e) => e.to_device,
+            _ => None,
+        }
+    }
+    /// Whether a message's ciphertext for `d` starts a session (carries the prekey header).
+    pub fn prekey_for(&self, d: DeviceId) -> Option<bool> {
+        match &self.frame {
+            Frame::Submit(e) => e
+                .per_device
+                .iter()
+                .find(|(t, _)| *t == d)
+                .map(|(_, c)| c.seal.prekey),
+            Frame::Deliver(e) if e.to_device == Some(d) => Some(e.ciphertext.seal.prekey),
+            _ => None,
+        }
+    }
+    /// A connection frame's epoch.
+    pub fn epoch(&self) -> Option<u32> {
+        match &self.frame {
+            Frame::Connect { epoch, .. }
+            | Frame::ConnectAck { epoch, .. }
+            | Frame::Disconnect { epoch, .. } => Some(*epoch),
+            _ => None,
+        }
+    }
+    /// Until when a Throttle holds its device off.
+    pub fn until(&self) -> Option<SimTime> {
+        match &self.frame {
+            Frame::Throttle { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+}
+
+/// What one node did in one call: frames sent, ledger events, timers armed and cancelled.
+#[derive(Debug)]
+pub struct Reaction {
+    pub node: Addr,
+    pub sent: Vec<Hop>,
+    pub events: Vec<LedgerEvent>,
+    pub armed: Vec<(SimTime, TimerKind)>,
+    pub cancelled: Vec<(SimTime, TimerKind)>,
+}
+
+impl Reaction {
+    pub fn sent(&self, kind: Kind) -> Vec<&Hop> {
+        self.sent.iter().filter(|h| h.is(kind)).collect()
+    }
+    pub fn count(&self, kind: Kind) -> usize {
+        self.sent(kind).len()
+    }
+}
+
+/// A ledger event with where and when it was recorded.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub at: SimTime,
+    pub node: Addr,
+    pub event: LedgerEvent,
+}
+
+/// A place in the pair's log of frames, to read what was sent after it.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark(usize);
+
+type LossRule = Box<dyn Fn(&Hop) -> bool>;
+
+/// Nodes, the link between them, their timers and the clock.
+pub struct Pair {
+    now: SimTime,
+    dir: Directory,
+    keys: Keyring,
+    device_cfg: DeviceConfig,
+    nodes: Vec<(Addr, Node)>,
+    /// Frames in flight between nodes of the pair, in arrival order (unless a test reordered).
+    link: VecDeque<Hop>,
+    /// Armed timers: node, instant, kind (several of a kind when a node re-armed).
+    timers: Vec<(Addr, SimTime, TimerKind)>,
+    /// Every frame any node sent, in order.
+    log: Vec<Hop>,
+    /// Frames sent to addresses outside the pair.
+    outside: Vec<Hop>,
+    /// Frames the loss rules took.
+    lost: Vec<Hop>,
+    loss: Vec<LossRule>,
+    ledger: Vec<Recorded>,
+    next_hop: u64,
+    next_msg: u64,
+    latency_ns: u64,
+    steps: u32,
+    steps_max: u32,
+}
+
+impl Pair {
+    // ---- the clock and the logs
+
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+    pub fn mark(&self) -> Mark {
+        Mark(self.log.len())
+    }
+    /// Every frame sent since `m`, in order (delivered, in flight, lost or outside).
+    pub fn sent_since(&self, m: Mark) -> &[Hop] {
+        &self.log[m.0..]
+    }
+    /// Every frame of `kind` sent so far.
+    pub fn sent(&self, kind: Kind) -> Vec<&Hop> {
+        self.log.iter().filter(|h| h.is(kind)).collect()
+    }
+    pub fn sent_count(&self, kind: Kind) -> usize {
+        self.sent(kind).len()
+    }
+    /// Frames sent to addresses outside the pair.
+    pub fn outside(&self) -> &[Hop] {
+        &self.outside
+    }
+    pub fn lost(&self) -> &[Hop] {
+        &self.lost
+    }
+    pub fn in_flight(&self) -> &VecDeque<Hop> {
+        &self.link
+    }
+    pub fn ledger(&self) -> &[Recorded] {
+        &self.ledger
+    }
+    /// How many recorded events match.
+    pub fn count(&self, pred: impl Fn(&LedgerEvent) -> bool) -> usize {
+        self.ledger.iter().filter(|r| pred(&r.event)).count()
+    }
+    /// What device `d` showed its user, in order: (message, sequence number, late).
+    pub fn shown(&self, d: DeviceId) -> Vec<(MsgId, u32, bool)> {
+        self.ledger
+            .iter()
+            .filter_map(|r| match r.event {
+                LedgerEvent::Shown {
+                    msg,
+                    device,
+                    seq,
+                    late,
+                    ..
+                } if device == d => Some((msg, seq, late)),
+                _ => None,
+            })
+            .collect()
+    }
+    /// The messages device `d` showed, in order.
+    pub fn shown_msgs(&self, d: DeviceId) -> Vec<MsgId> {
+        self.shown(d).into_iter().map(|(m, _, _)| m).collect()
+    }
+    /// The digest a device showed for `msg` (real crypto).
+    pub fn shown_digest(&self, d: DeviceId, msg: MsgId) -> Option<u64> {
+        self.ledger.iter().find_map(|r| match r.event {
+            LedgerEvent::Shown {
+                msg: m,
+                device,
+                digest,
+                ..
+            } if device == d && m == msg => digest,
+            _ => None,
+        })
+    }
+    /// The instant `node`'s timer `kind` was last armed for, if it is still armed.
+    pub fn timer(&self, node: Addr, kind: TimerKind) -> Option<SimTime> {
+        self.timers
+            .iter()
+            .rev()
+            .find(|(n, _, k)| *n == node && *k == kind)
+            .map(|(_, at, _)| *at)
+    }
+    pub fn timers_of(&self, node: Addr) -> Vec<(SimTime, TimerKind)> {
+        let mut t: Vec<_> = self
+            .timers
+            .iter()
+            .filter(|(n, _, _)| *n == node)
+            .map(|(_, at, k)| (*at, *k))
+            .collect();
+        t.sort_by_key(|(at, _)| *at);
+        t
+    }
+
+    // ---- node state, as a test may read it
+
+    pub fn is_online(&self, d: DeviceId) -> bool {
+        self.device(d).is_online()
+    }
+    pub fn outbox_len(&self, d: DeviceId) -> usize {
+        self.device(d).outbox_len()
+    }
+    /// Copies a server holds, waiting for an ack.
+    pub fn queued(&self, server: Addr) -> u64 {
+        match self.node(server) {
+            Node::Chat(c) => c.queued(),
+            Node::Partner(p) => p.queued(),
+            _ => panic!("{server:?} has no mailbox"),
+        }
+    }
+    pub fn pushes_sent(&self, p: ProviderId) -> u64 {
+        match self.node(Addr::PartnerServer(p)) {
+            Node::Partner(ps) => ps.pushes_sent(),
+            _ => unreachable!(),
+        }
+    }
+    /// The gateway's counters: (shaped, rate limited, refused).
+    pub fn gateway_counts(&self) -> (u64, u64, u64) {
+        match self.node(Addr::Gateway) {
+            Node::Gateway(g) => (g.shaped, g.rate_limited, g.refused),
+            _ => unreachable!(),
+        }
+    }
+    /// The adapter's counters: (translated up, translated down).
+    pub fn adapter_counts(&self, p: ProviderId) -> (u64, u64) {
+        match self.node(Addr::Adapter(p)) {
+            Node::Adapter(a) => (a.translated_up, a.translated_down),
+            _ => unreachable!(),
+        }
+    }
+
+    // ---- what users and faults do
+
+    /// The user on `d` writes to `to` (32 bytes of text). Panics if the outbox is full.
+    pub fn send(&mut self, d: DeviceId, to: UserId) -> MsgId {
+        self.try_send(d, to, &[7; 32])
+            .expect("the outbox took the message")
+    }
+
+    /// The user on `d` writes `plaintext` to `to`; `None` if the app refused it (outbox full).
+    pub fn try_send(&mut self, d: DeviceId, to: UserId, plaintext: &[u8]) -> Option<MsgId> {
+        let msg = MsgId(self.next_msg);
+        let (now, cfg, dir) = (self.now, &self.device_cfg, &self.dir);
+        let mut fx = Effects::default();
+        let dev = device_mut(&mut self.nodes, d);
+        let taken = dev.compose(
+            now,
+            msg,
+            to,
+            plaintext,
+            ContentKind::Text,
+            cfg,
+            dir,
+            &mut self.keys,
+            &mut fx,
+        );
+        self.apply(Addr::Device(d), fx);
+        taken.then(|| {
+            self.next_msg += 1;
+            msg
+        })
+    }
+
+    /// The user on `d` writes to a group: member `k` of `members` gets message `first + k`.
+    pub fn send_group(&mut self, d: DeviceId, group: GroupId, members: &[UserId]) -> MsgId {
+        let msg = MsgId(self.next_msg);
+        let send = GroupSend {
+            group,
+            epoch: 0,
+            members: Arc::from(members),
+        };
+        let (now, cfg, dir) = (self.now, &self.device_cfg, &self.dir);
+        let mut fx = Effects::default();
+        let dev = device_mut(&mut self.nodes, d);
+        let taken = dev.compose_group(
+            now,
+            msg,
+            &send,
+            &[7; 32],
+            ContentKind::Text,
+            cfg,
+            dir,
+            &mut self.keys,
+            &mut fx,
+        );
+        assert!(taken, "the outbox took the group message");
+        self.apply(Addr::Device(d), fx);
+        self.next_msg += members.len() as u64;
+        msg
+    }
+
+    /// The user on `d` reads `msg` from `sender`: a read receipt goes back.
+    pub fn read(&mut self, d: DeviceId, msg: MsgId, sender: UserId) -> Reaction {
+        let mut fx = Effects::default();
+        device_mut(&mut self.nodes, d).read(msg, sender, &self.dir, &mut fx);
+        self.apply(Addr::Device(d), fx)
+    }
+
+    pub fn online(&mut self, d: DeviceId) -> Reaction {
+        let (now, cfg, dir) = (self.now, &self.device_cfg, &self.dir);
+        let mut fx = Effects::default();
+        device_mut(&mut self.nodes, d).go_online(now, cfg, dir, &mut self.keys, &mut fx);
+        self.apply(Addr::Device(d), fx)
+    }
+
+    pub fn offline(&mut self, d: DeviceId) -> Reaction {
+        let mut fx = Effects::default();
+        device_mut(&mut self.nodes, d).go_offline(&self.dir, &mut fx);
+        self.apply(Addr::Device(d), fx)
+    }
+
+    /// Brings the devices online and lets every frame arrive (no timer fires).
+    pub fn connect(&mut self, devices: &[DeviceId]) {
+        for &d in devices {
+            self.online(d);
+        }
+        self.deliver_all();
+    }
+
+    /// A reinstall: the device's identity and sessions are new; its peers do not know yet.
+    pub fn reinstall(&mut self, d: DeviceId) {
+        self.keys.reset_identity(d);
+    }
+
+    /// A server crash; `durable` keeps its queues. Its armed timers go with it.
+    pub fn crash(&mut self, server: Addr, durable: bool) {
+        match node_mut(&mut self.nodes, server) {
+            Node::Chat(c) => c.crash(durable),
+            Node::Partner(p) => p.crash(durable),
+            _ => panic!("{server:?} cannot crash"),
+        }
+        self.timers.retain(|(n, _, _)| *n != server);
+    }
+
+    /// The crashed server is back: every online device of the pair reconnects to its servers
+    /// (the simulator reconnects them all at once, too).
+    pub fn restart(&mut self) {
+        let devices: Vec<DeviceId> = self
+            .nodes
+            .iter()
+            .filter_map(|(a, n)| match (a, n) {
+                (Addr::Device(d), Node::Device(dev)) if dev.is_online() => Some(*d),
+                _ => None,
+            })
+            .collect();
+        for d in devices {
+            let mut fx = Effects::default();
+            device_mut(&mut self.nodes, d).reconnect(self.now, &self.dir, &mut fx);
+            self.apply(Addr::Device(d), fx);
+        }
+    }
+
+    pub fn set_enlisted(&mut self, u: UserId, on: bool) {
+        self.dir.set_enlisted(u, on);
+    }
+
+    // ---- the link
+
+    /// Puts a frame on the link as if `from` had sent it now.
+    pub fn inject(&mut self, from: Addr, to: Addr, frame: Frame) {
+        let hop = self.hop(from, to, frame, 0);
+        self.route(hop);
+    }
+
+    /// Delivers the first frame on the link (moving the clock to its arrival if later).
+    pub fn deliver(&mut self) -> Reaction {
+        let hop = self.link.pop_front().expect("a frame in flight");
+        self.arrive(hop)
+    }
+
+    /// Delivers the first frame on the link that matches, ahead of the others.
+    pub fn deliver_where(&mut self, pred: impl Fn(&Hop) -> bool) -> Reaction {
+        let i = self.position(pred);
+        let hop = self.link.remove(i).expect("in range");
+        self.arrive(hop)
+    }
+
+    /// Delivers frames until none is in flight (no timer fires); returns how many.
+    pub fn deliver_all(&mut self) -> usize {
+        let mut n = 0;
+        while !self.link.is_empty() {
+            self.deliver();
+            n += 1;
+        }
+        n
+    }
+
+    /// Loses the first frame on the link.
+    pub fn drop_next(&mut self) -> Hop {
+        self.link.pop_front().expect("a frame in flight")
+    }
+
+    /// Loses every frame in flight that matches; returns them.
+    pub fn drop_where(&mut self, pred: impl Fn(&Hop) -> bool) -> Vec<Hop> {
+        self.hold(pred)
+    }
+
+    /// Sends the first frame twice (the copy right behind it).
+    pub fn duplicate_next(&mut self) {
+        let mut copy = self.link.front().expect("a frame in flight").clone();
+        copy.id = self.next_id();
+        self.link.insert(1, copy);
+    }
+
+    /// The second frame in flight overtakes the first.
+    pub fn swap_next(&mut self) {
+        assert!(self.link.len() >= 2, "two frames in flight");
+        self.link.swap(0, 1);
+        let (a, b) = (self.link[0].at, self.link[1].at);
+        self.link[0].at = a.min(b);
+    }
+
+    /// Flips bits of the first frame in flight (its MAC will fail).
+    pub fn tamper_next(&mut self) {
+        self.link.front_mut().expect("a frame in flight").tampered = true;
+    }
+
+    /// Takes the matching frames off the link (a test gives them back with [`Pair::release`]).
+    pub fn hold(&mut self, pred: impl Fn(&Hop) -> bool) -> Vec<Hop> {
+        let (held, kept): (Vec<Hop>, Vec<Hop>) =
+            std::mem::take(&mut self.link).into_iter().partition(pred);
+        self.link = kept.into();
+        held
+    }
+
+    /// Puts held frames back on the link, behind what is there, arriving now at the earliest.
+    pub fn release(&mut self, held: Vec<Hop>) {
+        for mut hop in held {
+            hop.at = hop.at.max(self.now);
+            self.link.push_back(hop);
+        }
+    }
+
+    /// From now on, every frame sent that matches is lost (until [`Pair::heal`]).
+    pub fn lose(&mut self, rule: impl Fn(&Hop) -> bool + 'static) {
+        self.loss.push(Box::new(rule));
+    }
+    pub fn heal(&mut self) {
+        self.loss.clear();
+    }
+
+    // ---- time
+
+    /// The earliest armed timer: its node, instant and kind.
+    pub fn next_timer(&self) -> Option<(Addr, SimTime, TimerKind)> {
+        self.timers.iter().min_by_key(|(_, at, _)| *at).copied()
+    }
+
+    /// Jumps the clock to the earliest armed timer and fires it (frames in flight wait).
+    pub fn fire_timer(&mut self) -> Reaction {
+        let i = (0..self.timers.len())
+            .min_by_key(|&i| self.timers[i].1)
+            .expect("a timer armed");
+        let (node, at, kind) = self.timers.remove(i);
+        self.fire(node, at, kind)
+    }
+
+    fn fire(&mut self, node: Addr, at: SimTime, kind: TimerKind) -> Reaction {
+        self.step();
+        self.now = self.now.max(at);
+        let mut fx = Effects::default();
+        let (now, dir) = (self.now, &self.dir);
+        match node_mut(&mut self.nodes, node) {
+            Node::Device(d) => d.handle_timer(now, kind, &self.device_cfg, dir, &mut fx),
+            Node::Chat(c) => c.handle_timer(now, kind, dir, &mut fx),
+            Node::Partner(p) => p.handle_timer(now, kind, &mut fx),
+            Node::Gateway(_) | Node::Adapter(_) => {}
+        }
+        self.apply(node, fx)
+    }
+
+    /// Runs frames and timers in time order (a frame first at a tie) up to `until`, then sets
+    /// the clock there. Returns how many steps it took.
+    pub fn run_until(&mut self, until: SimTime) -> u32 {
+        let start = self.steps;
+        loop {
+            let frame = self.link.front().map(|h| h.at.max(self.now));
+            let timer = self.next_timer().map(|(_, at, _)| at);
+            match (frame, timer) {
+                (Some(f), t) if f <= until && t.is_none_or(|t| f <= t) => {
+                    self.deliver();
+                }
+                (_, Some(t)) if t <= until => {
+                    self.fire_timer();
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(until);
+        self.steps - start
+    }
+
+    // ---- inside
+
+    fn step(&mut self) {
+        self.steps += 1;
+        assert!(
+            self.steps <= self.steps_max,
+            "the pair took more than {} steps",
+            self.steps_max
+        );
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_hop += 1;
+        self.next_hop
+    }
+
+    fn position(&self, pred: impl Fn(&Hop) -> bool) -> usize {
+        self.link
+            .iter()
+            .position(pred)
+            .expect("a matching frame in flight")
+    }
+
+    fn node(&self, a: Addr) -> &Node {
+        &self
+            .nodes
+            .iter()
+            .find(|(n, _)| *n == a)
+            .unwrap_or_else(|| panic!("{a:?} is not in the pair"))
+            .1
+    }
+
+    fn device(&self, d: DeviceId) -> &Device {
+        match self.node(Addr::Device(d)) {
+            Node::Device(dev) => dev,
+            _ => unreachable!(),
+        }
+    }
+
+    fn has(&self, a: Addr) -> bool {
+        self.nodes.iter().any(|(n, _)| *n == a)
+    }
+
+    fn hop(&mut self, from: Addr, to: Addr, frame: Frame, delay_ns: u64) -> Hop {
+        Hop {
+            from,
+            to,
+            frame,
+            sent_at: self.now,
+            at: self.now.plus(delay_ns + self.latency_ns),
+            tampered: false,
+            id: self.next_id(),
+        }
+    }
+
+    /// Logs a sent frame and puts it where it goes: lost, outside, or on the link in arrival
+    /// order.
+    fn route(&mut self, hop: Hop) {
+        self.log.push(hop.clone());
+        if self.loss.iter().any(|rule| rule(&hop)) {
+            self.lost.push(hop);
+        } else if !self.has(hop.to) {
+            self.outside.push(hop);
+        } else {
+            let i = self.link.partition_point(|h| h.at <= hop.at);
+            self.link.insert(i, hop);
+        }
+    }
+
+    /// Hands a frame to its node, as the simulator's `dispatch` does.
+    fn arrive(&mut self, hop: Hop) -> Reaction {
+        self.step();
+        if let Some((node, at, kind)) = self.next_timer().filter(|t| t.1 < hop.at) {
+            panic!(
+                "{:?} arrives at {} after {node:?}'s {kind:?} at {at}: run_until, or fire it first",
+                hop.kind(),
+                hop.at
+            );
+        }
+        self.now = self.now.max(hop.at);
+        let (now, dir, to) = (self.now, &self.dir, hop.to);
+        let mut fx = Effects::default();
+        match node_mut(&mut self.nodes, to) {
+            Node::Device(d) => match hop.frame {
+                Frame::Push { .. } => {
+                    d.go_online(now, &self.device_cfg, dir, &mut self.keys, &mut fx)
+                }
+                frame => d.handle_frame(
+                    now,
+                    hop.from,
+                    frame,
+                    hop.tampered,
+                    &self.device_cfg,
+                    dir,
+                    &mut self.keys,
+                    &mut fx,
+                ),
+            },
+            Node::Chat(c) => c.handle_frame(now, hop.frame, dir, &mut fx),
+            Node::Gateway(g) => g.handle_frame(now, hop.from, hop.frame, dir, &mut fx),
+            Node::Partner(p) => p.handle_frame(now, hop.frame, dir, &mut fx),
+            Node::Adapter(a) => {
+                if let Some(next) = a.handle_frame(hop.from, &hop.frame) {
+                    fx.send(next, hop.frame);
+                }
+            }
+        }
+        self.apply(to, fx)
+    }
+
+    /// Takes a node's effects: frames onto the link, timers armed or cancelled, events logged.
+    fn apply(&mut self, node: Addr, fx: Effects) -> Reaction {
+        let mut r = Reaction {
+            node,
+            sent: Vec::new(),
+            events: Vec::new(),
+            armed: Vec::new(),
+            cancelled: Vec::new(),
+        };
+        for out in fx.outputs {
+            match out {
+                Output::Send { to, frame } => {
+                    let hop = self.hop(node, to, frame, 0);
+                    r.sent.push(hop.clone());
+                    self.route(hop);
+                }
+                Output::SendAfter {
+                    delay_ns,
+                    to,
+                    frame,
+                } => {
+                    let hop = self.hop(node, to, frame, delay_ns);
+                    r.sent.push(hop.clone());
+                    self.route(hop);
+                }
+                Output::Timer { at, timer } => {
+                    assert!(at >= self.now, "{node:?} armed {timer:?} in the past");
+                    self.timers.push((node, at, timer));
+                    r.armed.push((at, timer));
+                }
+                Output::CancelTimer { at, timer } => {
+                    self.timers
+                        .retain(|&(n, t, k)| !(n == node && t == at && k == timer));
+                    r.cancelled.push((at, timer));
+                }
+            }
+        }
+        for event in fx.ledger {
+            self.ledger.push(Recorded {
+                at: self.now,
+                node,
+                event: event.clone(),
+            });
+            r.events.push(event);
+        }
+        r
+    }
+}
+
+fn node_mut(nodes: &mut [(Addr, Node)], a: Addr) -> &mut Node {
+    &mut nodes
+        .iter_mut()
+        .find(|(n, _)| *n == a)
+        .unwrap_or_else(|| panic!("{a:?} is not in the pair"))
+        .1
+}
+
+fn device_mut(nodes: &mut [(Addr, Node)], d: DeviceId) -> &mut Device {
+    match node_mut(nodes, Addr::Device(d)) {
+        Node::Device(dev) => dev,
+        _ => unreachable!(),
+    }
+}
+
+/// The digest a device shows for `plaintext` (real crypto), for tests to compare with.
+pub fn digest(plaintext: &[u8]) -> u64 {
+    super::device::digest(plaintext)
+}
