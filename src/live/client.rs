@@ -14,6 +14,7 @@ use super::schedule::Arrival;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::dispatch::{self, NodeMut};
 use crate::nodes::keyring::Keyring;
 use crate::nodes::{Addr, Effects, Output, TimerKind};
 use crate::wire::{Ciphertext, DeviceId, Frame, SealInfo};
@@ -245,9 +246,11 @@ impl Shard {
             let (d, t) = entry.remove();
             match t {
                 Some(t) => {
-                    if let Some(dev) = self.devices[d.index()].as_mut() {
+                    if let Some(device) = self.devices[d.index()].as_mut() {
+                        let (cfg, keys) = (&self.cfg, &mut self.keys);
+                        let node = NodeMut::Device { device, cfg, keys };
                         // The device sees the instant it armed: it tells a stale timer by it.
-                        dev.handle_timer(at, t, &self.cfg, &self.sh.dir, &mut self.fx);
+                        dispatch::handle_timer(node, at, t, &self.sh.dir, &mut self.fx);
                         self.apply_effects(at, d);
                     }
                 }
@@ -338,22 +341,20 @@ impl Shard {
                 sync: 0,
             });
         }
-        let dev = self.devices[d.index()].as_mut().expect("checked above");
-        match rec.frame {
-            Frame::Push { .. } => {
-                dev.go_online(now, &self.cfg, &self.sh.dir, &mut self.keys, &mut self.fx)
-            }
-            frame => dev.handle_frame(
-                now,
-                rec.from,
-                frame,
-                false,
-                &self.cfg,
-                &self.sh.dir,
-                &mut self.keys,
-                &mut self.fx,
-            ),
-        }
+        let node = NodeMut::Device {
+            device: self.devices[d.index()].as_mut().expect("checked above"),
+            cfg: &self.cfg,
+            keys: &mut self.keys,
+        };
+        dispatch::handle_frame(
+            node,
+            now,
+            rec.from,
+            rec.frame,
+            false,
+            &self.sh.dir,
+            &mut self.fx,
+        );
         self.apply_effects(now, d);
     }
 

@@ -13,6 +13,7 @@ use crate::directory::Directory;
 use crate::engine::{RngTree, SimTime};
 use crate::nodes::adapter::Adapter;
 use crate::nodes::chat_server::ChatServer;
+use crate::nodes::dispatch::{self, NodeMut};
 use crate::nodes::gateway::Gateway;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Effects, Output, TimerKind};
@@ -44,39 +45,13 @@ pub enum ServerNode {
 }
 
 impl ServerNode {
-    fn handle(
-        &mut self,
-        now: SimTime,
-        from: Addr,
-        frame: Frame,
-        dir: &Directory,
-        fx: &mut Effects,
-    ) {
+    /// The node, lent to the dispatch the simulator shares ([`dispatch`]).
+    fn as_node(&mut self) -> NodeMut<'_> {
         match self {
-            ServerNode::Chat(c) => c.handle_frame(now, frame, dir, fx),
-            ServerNode::Gateway(g) => g.handle_frame(now, from, frame, dir, fx),
-            ServerNode::Adapter(a) => {
-                if let Some(to) = a.handle_frame(from, &frame) {
-                    fx.send(to, frame);
-                }
-            }
-            ServerNode::Partner(p) => p.handle_frame(now, frame, dir, fx),
-        }
-    }
-    /// A crash: state lost as the simulator's crash loses it.
-    fn crash(&mut self, durable: bool) {
-        match self {
-            ServerNode::Chat(c) => c.crash(durable),
-            ServerNode::Partner(p) => p.crash(durable),
-            ServerNode::Adapter(a) => *a = Adapter::new(a.provider),
-            ServerNode::Gateway(_) => {} // its state is soft (rate limits)
-        }
-    }
-    fn timer(&mut self, now: SimTime, t: TimerKind, dir: &Directory, fx: &mut Effects) {
-        match self {
-            ServerNode::Chat(c) => c.handle_timer(now, t, dir, fx),
-            ServerNode::Partner(p) => p.handle_timer(now, t, fx),
-            ServerNode::Gateway(_) | ServerNode::Adapter(_) => {}
+            ServerNode::Chat(c) => NodeMut::Chat(c),
+            ServerNode::Gateway(g) => NodeMut::Gateway(g),
+            ServerNode::Adapter(a) => NodeMut::Adapter(a),
+            ServerNode::Partner(p) => NodeMut::Partner(p),
         }
     }
 }
@@ -251,7 +226,8 @@ impl NodeTask {
         match c {
             Control::Crash { durable } => {
                 self.down = true;
-                self.node.crash(durable);
+                // State lost as the simulator's crash loses it.
+                dispatch::crash(self.node.as_node(), durable);
                 self.conns.clear(); // dropping the senders closes every connection
                 self.routes.clear();
                 self.timers.retain(|_, p| matches!(p, Pending::Redial(_)));
@@ -366,8 +342,16 @@ impl NodeTask {
                     if codec::is_hello(&rec) {
                         continue;
                     }
-                    self.node
-                        .handle(now, rec.from, rec.frame, &self.sh.dir, &mut self.fx);
+                    let node = self.node.as_node();
+                    dispatch::handle_frame(
+                        node,
+                        now,
+                        rec.from,
+                        rec.frame,
+                        false,
+                        &self.sh.dir,
+                        &mut self.fx,
+                    );
                 }
                 self.apply_effects(now);
             }
@@ -387,7 +371,9 @@ impl NodeTask {
             }
             match pending {
                 // The node sees the instant it armed: it tells a stale timer by it.
-                Pending::Timer(t) => self.node.timer(at, t, &self.sh.dir, &mut self.fx),
+                Pending::Timer(t) => {
+                    dispatch::handle_timer(self.node.as_node(), at, t, &self.sh.dir, &mut self.fx)
+                }
                 Pending::Send(to, frame) => self.fx.send(to, frame),
                 Pending::Redial(i) => self.redial(i).await,
             }

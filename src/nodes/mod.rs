@@ -8,12 +8,14 @@
 //!   send, timers to set, ledger events).
 //!
 //! The deterministic driver (`sim/`) and the live driver (`live/`) both own time and transport
-//! and feed the same nodes.
+//! and feed the same nodes, through the same routing of a frame or timer to its node
+//! ([`dispatch`]).
 
 pub mod adapter;
 pub mod buggify;
 pub mod chat_server;
 pub mod device;
+pub mod dispatch;
 pub mod gateway;
 pub mod key_directory;
 pub mod keyring;

@@ -6,6 +6,7 @@ use super::{Event, Sim};
 use crate::engine::{Scheduler, SimTime};
 use crate::faults::{self, ActiveFaults, Edge, FaultTarget};
 use crate::net::{LinkEffect, Side};
+use crate::nodes::dispatch::{self, NodeMut};
 use crate::nodes::Addr;
 use crate::scenario::{Endpoint, HopClass};
 use crate::sim::cpu::Cpu;
@@ -114,14 +115,14 @@ impl FaultTarget for Levers<'_, '_> {
 
     fn lose_state(&mut self, node: &Endpoint, durable: bool) {
         let (nodes, bugs) = (&mut self.sim.nodes, self.sim.bugs);
-        match *node {
-            Endpoint::Provider(0) => nodes.chat.crash(durable && !bugs.break_durability),
-            Endpoint::Provider(p) => {
-                if let Some(ps) = nodes.partner_servers[p].as_mut() {
-                    ps.crash(durable && !bugs.break_durability);
-                }
-            }
-            Endpoint::Gateway | Endpoint::Clients(_) => {}
+        let crashed = match *node {
+            Endpoint::Provider(0) => Some(NodeMut::Chat(&mut nodes.chat)),
+            Endpoint::Provider(p) => nodes.partner_servers[p].as_mut().map(NodeMut::Partner),
+            // The gateway's state is soft; a partner's adapter is not crashed here.
+            Endpoint::Gateway | Endpoint::Clients(_) => None,
+        };
+        if let Some(n) = crashed {
+            dispatch::crash(n, durable && !bugs.break_durability);
         }
     }
 

@@ -2,12 +2,14 @@
 //! a frame lands (`arrive`), waits for its node's CPU and is handled (`process`, `dispatch`);
 //! and node timers. The links and frames in flight are this file's part, [`Transport`].
 
-use super::{Event, Servers, Sim};
+use super::{Event, Nodes, Servers, Sim};
 use crate::directory::Directory;
 use crate::engine::{Scheduler, SimRng, SimTime};
 use crate::metrics::LedgerEvent;
 use crate::net::{LinkModel, LinkState, Partitions, Transit};
-use crate::nodes::keyring::Op;
+use crate::nodes::device::DeviceConfig;
+use crate::nodes::dispatch::{self, NodeMut};
+use crate::nodes::keyring::{Keyring, Op};
 use crate::nodes::{Addr, Effects, Output, TimerKind};
 use crate::sim::cpu::Cpu;
 use crate::sim::transport::{side_of, InFlight, Links, Slab};
@@ -31,6 +33,32 @@ impl Transport {
     /// devices).
     pub(super) fn partitioned(&self, dir: &Directory, from: Addr, to: Addr) -> bool {
         self.partitions.any_active() && self.partitions.blocks(side_of(from, dir), side_of(to, dir))
+    }
+}
+
+impl Nodes {
+    /// The node at `a`, lent to the dispatch both drivers share; `None` for a media service
+    /// (its state is in the media world) and for a provider without that node.
+    fn get_mut<'a>(
+        &'a mut self,
+        a: Addr,
+        cfg: &'a DeviceConfig,
+        keys: &'a mut Keyring,
+    ) -> Option<NodeMut<'a>> {
+        Some(match a {
+            Addr::Device(d) => NodeMut::Device {
+                device: self.devices.get_mut(d.index())?,
+                cfg,
+                keys,
+            },
+            Addr::ChatServer => NodeMut::Chat(&mut self.chat),
+            Addr::Gateway => NodeMut::Gateway(&mut self.gateway),
+            Addr::Adapter(p) => NodeMut::Adapter(self.adapters.get_mut(p.index())?.as_mut()?),
+            Addr::PartnerServer(p) => {
+                NodeMut::Partner(self.partner_servers.get_mut(p.index())?.as_mut()?)
+            }
+            Addr::MediaStore(_) | Addr::MediaProxy => return None,
+        })
     }
 }
 
@@ -364,47 +392,11 @@ impl Sim {
         if let Frame::Media(m) = f.frame {
             return self.dispatch_media(now, f.from, f.to, m, fx);
         }
-        let dir = &self.dir;
         let replay = f.replay;
         let before = fx.ledger.len();
-        match f.to {
-            Addr::Device(d) => {
-                let dev = &mut self.nodes.devices[d.index()];
-                if let Frame::Push { .. } = f.frame {
-                    if !self.traffic.drained || !dev.is_online() {
-                        dev.go_online(now, &self.device_cfg, dir, &mut self.keys, fx);
-                    }
-                } else {
-                    dev.handle_frame(
-                        now,
-                        f.from,
-                        f.frame,
-                        f.tampered,
-                        &self.device_cfg,
-                        dir,
-                        &mut self.keys,
-                        fx,
-                    );
-                }
-            }
-            Addr::ChatServer => self.nodes.chat.handle_frame(now, f.frame, dir, fx),
-            Addr::Gateway => self
-                .nodes
-                .gateway
-                .handle_frame(now, f.from, f.frame, dir, fx),
-            Addr::Adapter(p) => {
-                if let Some(a) = self.nodes.adapters[p.index()].as_mut() {
-                    if let Some(to) = a.handle_frame(f.from, &f.frame) {
-                        fx.send(to, f.frame);
-                    }
-                }
-            }
-            Addr::PartnerServer(p) => {
-                if let Some(ps) = self.nodes.partner_servers[p.index()].as_mut() {
-                    ps.handle_frame(now, f.frame, dir, fx);
-                }
-            }
-            Addr::MediaStore(_) | Addr::MediaProxy => {} // media frames only (dispatch_media)
+        // Media stores and the proxy take media frames only (`dispatch_media`).
+        if let Some(node) = self.nodes.get_mut(f.to, &self.device_cfg, &mut self.keys) {
+            dispatch::handle_frame(node, now, f.from, f.frame, f.tampered, &self.dir, fx);
         }
         if replay {
             let effective = fx.ledger[before..]
@@ -434,21 +426,8 @@ impl Sim {
             let online = self.nodes.devices[d.index()].is_online();
             return self.media.timer(now, d, online, &self.dir, fx);
         }
-        match node {
-            Addr::Device(d) => self.nodes.devices[d.index()].handle_timer(
-                now,
-                timer,
-                &self.device_cfg,
-                &self.dir,
-                fx,
-            ),
-            Addr::ChatServer => self.nodes.chat.handle_timer(now, timer, &self.dir, fx),
-            Addr::PartnerServer(p) => {
-                if let Some(ps) = self.nodes.partner_servers[p.index()].as_mut() {
-                    ps.handle_timer(now, timer, fx);
-                }
-            }
-            Addr::Gateway | Addr::Adapter(_) | Addr::MediaStore(_) | Addr::MediaProxy => {}
+        if let Some(n) = self.nodes.get_mut(node, &self.device_cfg, &mut self.keys) {
+            dispatch::handle_timer(n, now, timer, &self.dir, fx);
         }
     }
 }
