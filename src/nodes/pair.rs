@@ -8,16 +8,18 @@
 //! (a context struct, a split module) is mended here and not in every test: tests speak the
 //! harness's vocabulary only ([`Setup`], [`Pair`], [`Hop`], [`Kind`], [`Reaction`]).
 //!
-//! How it drives, as the simulator does (`sim/world/hop.rs`, `dispatch` and `timer`): a frame sent
-//! to a node of the harness waits on the link until a test delivers it; a frame to any other
-//! address is only logged (`outside`); a `Push` wakes its device (`go_online`); timers fire in
-//! time order, cancelled ones never, stale ones reach the node (which ignores them). The clock
-//! only moves forward, to a delivered frame's arrival time or to a fired timer's instant, and
-//! never past an armed timer without firing it.
+//! How it drives, as the simulator does (`sim/world/hop.rs`): frames, timers and crashes reach
+//! their node through the drivers' shared dispatch (`nodes/dispatch.rs`); a frame sent to a
+//! node of the harness waits on the link until a test delivers it; a frame to any other
+//! address is only logged (`outside`); timers fire in time order, cancelled ones never, stale
+//! ones reach the node (which ignores them). The clock only moves forward, to a delivered
+//! frame's arrival time or to a fired timer's instant, and never past an armed timer without
+//! firing it.
 
 use super::adapter::Adapter;
 use super::chat_server::ChatServer;
 use super::device::{Device, DeviceConfig, GroupSend};
+use super::dispatch::{self, NodeMut};
 use super::gateway::Gateway;
 use super::keyring::{CostTable, Keyring};
 use super::mailbox::MailboxConfig;
@@ -580,13 +582,11 @@ impl Pair {
         self.keys.reset_identity(d);
     }
 
-    /// A server crash; `durable` keeps its queues. Its armed timers go with it.
+    /// `server` crashes (what it loses per kind is the dispatch's; `durable` keeps a mailbox's
+    /// queues) and its armed timers go with it.
     pub fn crash(&mut self, server: Addr, durable: bool) {
-        match node_mut(&mut self.nodes, server) {
-            Node::Chat(c) => c.crash(durable),
-            Node::Partner(p) => p.crash(durable),
-            _ => panic!("{server:?} cannot crash"),
-        }
+        let node = lend(&mut self.nodes, &self.device_cfg, &mut self.keys, server);
+        dispatch::crash(node, durable);
         self.timers.retain(|(n, _, _)| *n != server);
     }
 
@@ -717,13 +717,8 @@ impl Pair {
         self.step();
         self.now = self.now.max(at);
         let mut fx = Effects::default();
-        let (now, dir) = (self.now, &self.dir);
-        match node_mut(&mut self.nodes, node) {
-            Node::Device(d) => d.handle_timer(now, kind, &self.device_cfg, dir, &mut fx),
-            Node::Chat(c) => c.handle_timer(now, kind, dir, &mut fx),
-            Node::Partner(p) => p.handle_timer(now, kind, &mut fx),
-            Node::Gateway(_) | Node::Adapter(_) => {}
-        }
+        let to = lend(&mut self.nodes, &self.device_cfg, &mut self.keys, node);
+        dispatch::handle_timer(to, self.now, kind, &self.dir, &mut fx);
         self.apply(node, fx)
     }
 
@@ -828,33 +823,11 @@ impl Pair {
             );
         }
         self.now = self.now.max(hop.at);
-        let (now, dir, to) = (self.now, &self.dir, hop.to);
+        let (now, to) = (self.now, hop.to);
         let mut fx = Effects::default();
-        match node_mut(&mut self.nodes, to) {
-            Node::Device(d) => match hop.frame {
-                Frame::Push { .. } => {
-                    d.go_online(now, &self.device_cfg, dir, &mut self.keys, &mut fx)
-                }
-                frame => d.handle_frame(
-                    now,
-                    hop.from,
-                    frame,
-                    hop.tampered,
-                    &self.device_cfg,
-                    dir,
-                    &mut self.keys,
-                    &mut fx,
-                ),
-            },
-            Node::Chat(c) => c.handle_frame(now, hop.frame, dir, &mut fx),
-            Node::Gateway(g) => g.handle_frame(now, hop.from, hop.frame, dir, &mut fx),
-            Node::Partner(p) => p.handle_frame(now, hop.frame, dir, &mut fx),
-            Node::Adapter(a) => {
-                if let Some(next) = a.handle_frame(hop.from, &hop.frame) {
-                    fx.send(next, hop.frame);
-                }
-            }
-        }
+        let node = lend(&mut self.nodes, &self.device_cfg, &mut self.keys, to);
+        let (from, dir) = (hop.from, &self.dir);
+        dispatch::handle_frame(node, now, from, hop.frame, hop.tampered, dir, &mut fx);
         self.apply(to, fx)
     }
 
@@ -913,6 +886,22 @@ fn node_mut(nodes: &mut [(Addr, Node)], a: Addr) -> &mut Node {
         .find(|(n, _)| *n == a)
         .unwrap_or_else(|| panic!("{a:?} is not in the pair"))
         .1
+}
+
+/// Node `a`, lent to the shared dispatch (`nodes/dispatch.rs`) the way the drivers lend theirs.
+fn lend<'a>(
+    nodes: &'a mut [(Addr, Node)],
+    cfg: &'a DeviceConfig,
+    keys: &'a mut Keyring,
+    a: Addr,
+) -> NodeMut<'a> {
+    match node_mut(nodes, a) {
+        Node::Device(device) => NodeMut::Device { device, cfg, keys },
+        Node::Chat(c) => NodeMut::Chat(c),
+        Node::Gateway(g) => NodeMut::Gateway(g),
+        Node::Partner(p) => NodeMut::Partner(p),
+        Node::Adapter(a) => NodeMut::Adapter(a),
+    }
 }
 
 fn device_mut(nodes: &mut [(Addr, Node)], d: DeviceId) -> &mut Device {
