@@ -104,14 +104,18 @@ pub fn sweep(
     Ok(Outcome::Passed)
 }
 
-/// Writes the scenario of run `index` (its point's values and its seed, no [sweep]) to the
-/// output folder, so that `interop-sim run` replays it alone; returns the file.
+/// Writes the scenario of run `index` (its point's values, no [sweep]) to the output folder,
+/// so that `interop-sim run FILE --seed N` replays it alone; returns the file. The file keeps
+/// the sweep's own seed: a repeat's derived seed may not fit a TOML integer (i64), so the
+/// replay command carries it.
 fn write_replay(dir: &Path, plan: &Plan, file: &str, index: u64) -> anyhow::Result<PathBuf> {
     let run = plan
         .runs
         .iter()
         .find(|r| r.index == index)
         .context("the panicked run is in the plan")?;
+    let mut scenario = plan.scenario(run);
+    scenario.run.seed = plan.base.run.seed;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("panicked-run-{index}.toml"));
     let text = format!(
@@ -120,7 +124,7 @@ fn write_replay(dir: &Path, plan: &Plan, file: &str, index: u64) -> anyhow::Resu
         run.point,
         run.repeat,
         run.seed,
-        scenario::to_toml(&plan.scenario(run))
+        scenario::to_toml(&scenario)
     );
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
