@@ -1,11 +1,23 @@
 //! The five latency distributions of SCENARIOS.md, sampled with portable math (`libm`) so that
 //! no platform's `ln` or `exp` changes a draw (determinism rule 5).
 
-use crate::scenario::Latency;
 use rand::Rng;
+use serde::Serialize;
 
 /// z for the 99th percentile of the standard normal distribution.
 const Z_P99: f64 = 2.326_347_874_040_841;
+
+/// A latency distribution as a scenario sets it (SCENARIOS.md, `[network]`), in nanoseconds;
+/// [`LatencySampler`] is the same with what sampling needs pre-computed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "dist", rename_all = "snake_case")]
+pub enum Latency {
+    Constant { value_ns: u64 },
+    Uniform { min_ns: u64, max_ns: u64 },
+    Normal { mean_ns: u64, stddev_ns: u64 },
+    Lognormal { median_ns: u64, p99_ns: u64 },
+    Pareto { min_ns: u64, alpha: f64 },
+}
 
 /// A latency distribution with its parameters pre-converted to what sampling needs.
 #[derive(Clone, Copy, Debug)]

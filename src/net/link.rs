@@ -2,10 +2,25 @@
 //! bounded queue, and the fault overlays (loss, duplicate, reorder, tamper, replay bursts)
 //! that the fault schedule switches on and off.
 
-use super::latency::{chance, unit, LatencySampler};
+use super::latency::{chance, unit, Latency, LatencySampler};
 use crate::engine::SimTime;
-use crate::scenario::LinkSpec;
 use rand::Rng;
+use serde::Serialize;
+
+/// One hop class's link as a scenario sets it (SCENARIOS.md, `[network]`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LinkSpec {
+    pub latency: Latency,
+    pub loss: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    /// Extra delay drawn for a reordered packet, so that it lands behind later ones.
+    pub reorder_delay_ns: u64,
+    /// Bytes per second; `None` is unlimited (no serialization delay).
+    pub bandwidth_bytes_per_s: Option<u64>,
+    /// Bound on bytes waiting for serialization; beyond it the link drops (tail drop).
+    pub queue_max_bytes: u64,
+}
 
 /// Per directed link instance: when its transmitter frees up and when its last frame lands.
 /// That is all the state a link needs: queued bytes follow from `tx_free_at`, and FIFO order

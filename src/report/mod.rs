@@ -6,6 +6,7 @@ pub mod compare;
 pub mod crypto;
 pub mod files;
 pub mod html;
+mod labels;
 pub mod messages;
 pub mod perf;
 pub mod plots;

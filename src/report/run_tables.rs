@@ -2,7 +2,7 @@
 //! utilization of the summary.
 
 use super::html::{num, Cell, Page};
-use super::run::{fault_label, path_label};
+use super::labels::{fault_label, path_label};
 use crate::engine::time::format_duration_ns;
 use crate::metrics::{PathKind, Summary};
 use crate::scenario::{AdapterMode, HopClass, Latency, Role, Scenario};

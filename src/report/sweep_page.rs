@@ -3,28 +3,9 @@
 
 use super::files::{write_file, ReportError};
 use super::html::{esc, link, Cell, Page};
-use super::plots::capacity::{CapacityFigure, Metric};
+use super::plots::capacity::{CapacityFigure, Curve, Metric};
 use super::plots::{self, Drawn};
 use std::path::Path;
-
-/// One point of a capacity curve (a grid point with its repeats merged).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CurvePoint {
-    pub x: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub delivered_ratio: f64,
-}
-
-/// A line: the points sharing the values of the parameters that do not set the load.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Curve {
-    pub label: String,
-    pub points: Vec<CurvePoint>,
-    /// Index into `points` of the knee.
-    pub knee: Option<usize>,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepView {

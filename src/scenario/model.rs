@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
-/// Nanoseconds; every duration in a validated scenario is one.
-pub type DurationNs = u64;
+pub use super::values::DurationNs;
+pub use crate::net::latency::Latency;
+pub use crate::net::link::LinkSpec;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Scenario {
@@ -22,7 +23,7 @@ pub struct Scenario {
     /// `[sweep]`, for `interop-sim sweep`; left out of the hash when absent, so that adding
     /// the table changed no existing scenario's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sweep: Option<super::sweep::Sweep>,
+    pub sweep: Option<Sweep>,
     /// `[swarm]`: faults drawn from the seed, on top of `faults`.
     pub swarm: Option<Swarm>,
 }
@@ -79,44 +80,6 @@ pub struct Provider {
     pub opt_in: f64,
     /// Partners only; the gatekeeper ignores it.
     pub adapter: AdapterMode,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(tag = "dist", rename_all = "snake_case")]
-pub enum Latency {
-    Constant {
-        value_ns: DurationNs,
-    },
-    Uniform {
-        min_ns: DurationNs,
-        max_ns: DurationNs,
-    },
-    Normal {
-        mean_ns: DurationNs,
-        stddev_ns: DurationNs,
-    },
-    Lognormal {
-        median_ns: DurationNs,
-        p99_ns: DurationNs,
-    },
-    Pareto {
-        min_ns: DurationNs,
-        alpha: f64,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct LinkSpec {
-    pub latency: Latency,
-    pub loss: f64,
-    pub duplicate: f64,
-    pub reorder: f64,
-    /// Extra delay drawn for a reordered packet, so that it lands behind later ones.
-    pub reorder_delay_ns: DurationNs,
-    /// Bytes per second; `None` is unlimited (no serialization delay).
-    pub bandwidth_bytes_per_s: Option<u64>,
-    /// Bound on bytes waiting for serialization; beyond it the link drops (tail drop).
-    pub queue_max_bytes: u64,
 }
 
 /// The hop classes of SCENARIOS.md, plus the adapter hop inside a proxied partner.
@@ -409,4 +372,96 @@ pub enum Bound {
     AtMost(f64),
     /// The measured value must be at least this (sent, delivered, throughput).
     AtLeast(f64),
+}
+
+/// `[sweep]`: a grid of values for scenario keys (parsed in `sweep`, the keys in `sweep_keys`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sweep {
+    /// In file order; the last axis varies fastest.
+    pub axes: Vec<SweepAxis>,
+    /// Runs per grid point, each with its own seed.
+    pub repeats: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepAxis {
+    /// The key as written (after flattening nested tables).
+    pub key: String,
+    pub target: SweepTarget,
+    pub values: Vec<SweepValue>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepValue {
+    Number(f64),
+    /// Nanoseconds.
+    Duration(DurationNs),
+}
+
+impl SweepValue {
+    /// The value as a number: durations in ms (what plots and CSV columns show).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            SweepValue::Number(x) => x,
+            SweepValue::Duration(ns) => ns as f64 / 1e6,
+        }
+    }
+    /// As written in a scenario: `40`, `0.02`, `"250ms"`.
+    pub fn label(self) -> String {
+        match self {
+            // Display prints the shortest form that reads back exactly: 0.02, 160, 1e-5.
+            SweepValue::Number(x) => format!("{x}"),
+            SweepValue::Duration(ns) => crate::engine::time::format_duration_ns(ns),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    Gateway,
+    ChatServer,
+    Adapter,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyParam {
+    Value,
+    Min,
+    Max,
+    Mean,
+    Stddev,
+    Median,
+    P99,
+    Alpha,
+}
+
+/// What a sweep key sets.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepTarget {
+    MessagesPerUserHour,
+    CrossProvider,
+    GroupsShare,
+    ContactsPerUser,
+    ReplyProbability,
+    ReplyDelay,
+    ReadProbability,
+    ProviderUsers(usize),
+    ProviderOptIn(usize),
+    LinkLoss(HopClass),
+    LinkDuplicate(HopClass),
+    LinkReorder(HopClass),
+    LinkBandwidth(HopClass),
+    LinkLatency(HopClass, LatencyParam),
+    Cores(NodeKind),
+    PerMessage(NodeKind),
+    QueueMax(NodeKind),
+    RateLimitPerPartner,
+    OnlineShare,
+    OnlineMean,
+    RetryInitial,
+    RetryMax,
 }

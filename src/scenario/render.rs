@@ -81,8 +81,7 @@ pub fn to_toml(s: &Scenario) -> String {
     out
 }
 
-fn sweep(out: &mut String, sw: &super::sweep::Sweep) {
-    use super::sweep::SweepValue;
+fn sweep(out: &mut String, sw: &Sweep) {
     out.push_str("\n[sweep]\n");
     line(out, "repeats", sw.repeats.to_string());
     let keys: Vec<String> = sw.axes.iter().map(|a| quote(&a.key)).collect();

@@ -10,12 +10,11 @@
 //! repeats = 2
 //! ```
 
-use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
 use super::errors::{did_you_mean, Ctx};
 use super::model::*;
-pub use super::sweep_keys::{apply, LatencyParam, NodeKind, SweepTarget};
+pub use super::sweep_keys::apply;
 use super::sweep_keys::{known_keys, target, Kind};
 use super::values::*;
 
@@ -23,48 +22,6 @@ use super::values::*;
 pub const REPEATS_MAX: u64 = 1000;
 pub const VALUES_PER_KEY_MAX: usize = 1000;
 pub const RUNS_MAX: u64 = 100_000;
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Sweep {
-    /// In file order; the last axis varies fastest.
-    pub axes: Vec<SweepAxis>,
-    /// Runs per grid point, each with its own seed.
-    pub repeats: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SweepAxis {
-    /// The key as written (after flattening nested tables).
-    pub key: String,
-    pub target: SweepTarget,
-    pub values: Vec<SweepValue>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SweepValue {
-    Number(f64),
-    /// Nanoseconds.
-    Duration(DurationNs),
-}
-
-impl SweepValue {
-    /// The value as a number: durations in ms (what plots and CSV columns show).
-    pub fn as_f64(self) -> f64 {
-        match self {
-            SweepValue::Number(x) => x,
-            SweepValue::Duration(ns) => ns as f64 / 1e6,
-        }
-    }
-    /// As written in a scenario: `40`, `0.02`, `"250ms"`.
-    pub fn label(self) -> String {
-        match self {
-            // Display prints the shortest form that reads back exactly: 0.02, 160, 1e-5.
-            SweepValue::Number(x) => format!("{x}"),
-            SweepValue::Duration(ns) => crate::engine::time::format_duration_ns(ns),
-        }
-    }
-}
 
 /// Reads `[sweep]`; `s` is the scenario read so far (providers and network resolve the keys).
 pub(crate) fn sweep(

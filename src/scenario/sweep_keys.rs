@@ -1,59 +1,7 @@
 //! The keys a `[sweep]` grid may set: their names (scenario key paths), the kind of value each
 //! takes, and [`apply`], which sets one on a validated scenario.
 
-use serde::Serialize;
-
 use super::model::*;
-use super::sweep::SweepValue;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeKind {
-    Gateway,
-    ChatServer,
-    Adapter,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LatencyParam {
-    Value,
-    Min,
-    Max,
-    Mean,
-    Stddev,
-    Median,
-    P99,
-    Alpha,
-}
-
-/// What a sweep key sets.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SweepTarget {
-    MessagesPerUserHour,
-    CrossProvider,
-    GroupsShare,
-    ContactsPerUser,
-    ReplyProbability,
-    ReplyDelay,
-    ReadProbability,
-    ProviderUsers(usize),
-    ProviderOptIn(usize),
-    LinkLoss(HopClass),
-    LinkDuplicate(HopClass),
-    LinkReorder(HopClass),
-    LinkBandwidth(HopClass),
-    LinkLatency(HopClass, LatencyParam),
-    Cores(NodeKind),
-    PerMessage(NodeKind),
-    QueueMax(NodeKind),
-    RateLimitPerPartner,
-    OnlineShare,
-    OnlineMean,
-    RetryInitial,
-    RetryMax,
-}
 
 /// The kind of value a target takes.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -8,9 +8,12 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::errors::{did_you_mean, Ctx};
-use super::model::DurationNs;
 
 pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Nanoseconds; every duration in a validated scenario is one. Defined with the readers that
+/// produce it, below the model that holds it.
+pub type DurationNs = u64;
 
 /// `path.key`, or `key` at the top level.
 pub(crate) fn join(path: &str, key: &str) -> String {

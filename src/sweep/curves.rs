@@ -4,7 +4,8 @@
 
 use super::record::{empty_histogram, RunRecord, ALL};
 use super::SweepError;
-use crate::report::sweep_page::{Curve, CurvePoint, SweepView};
+use crate::report::plots::capacity::{Curve, CurvePoint};
+use crate::report::sweep_page::SweepView;
 use crate::scenario::Scenario;
 
 /// The knee rule, shown in the report: the last point before latency or delivery degrades.

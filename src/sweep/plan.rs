@@ -5,8 +5,9 @@
 
 use super::SweepError;
 use crate::engine::RngTree;
-use crate::scenario::sweep::{apply, Sweep, SweepValue};
+use crate::scenario::sweep::apply;
 use crate::scenario::{self, Scenario};
+use crate::scenario::{Sweep, SweepValue};
 use std::str::FromStr;
 
 /// One run of the sweep.

@@ -81,7 +81,7 @@ pub fn write_sweep(dir: &Path, out: &SweepOutput<'_>) -> Result<(), SweepError> 
     Ok(())
 }
 
-fn axes(s: &Scenario) -> &[crate::scenario::sweep::SweepAxis] {
+fn axes(s: &Scenario) -> &[crate::scenario::SweepAxis] {
     s.sweep.as_ref().map_or(&[], |sw| sw.axes.as_slice())
 }
 

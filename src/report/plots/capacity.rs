@@ -3,10 +3,28 @@
 
 use super::{color, err, font, log_range, ms_label, short_count, DrawResult, Figure};
 use super::{AXIS_PT, LEGEND_PT, TICK_PT, TITLE_PT};
-use crate::report::sweep_page::{Curve, CurvePoint};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+/// One point of a capacity curve (a grid point with its repeats merged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurvePoint {
+    pub x: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub delivered_ratio: f64,
+}
+
+/// A line: the points sharing the values of the parameters that do not set the load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<CurvePoint>,
+    /// Index into `points` of the knee.
+    pub knee: Option<usize>,
+}
 
 /// Which number of the curve points is on the y axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
