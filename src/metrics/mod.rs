@@ -7,9 +7,11 @@ pub mod checker;
 pub mod feed;
 pub mod ledger;
 pub mod media;
+pub mod result;
 pub mod summary;
 pub mod timeseries;
 
 pub use ledger::{IntervalLatency, Ledger, LedgerEvent, PathKind};
+pub use result::RunResult;
 pub use summary::{Summary, Verdict};
 pub use timeseries::{Sample, TimeSeries};

@@ -1,7 +1,7 @@
 //! Writing the results folder.
 
+use crate::metrics::RunResult;
 use crate::metrics::{Summary, TimeSeries};
-use crate::sim::RunResult;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

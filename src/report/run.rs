@@ -8,9 +8,9 @@ use super::plots::bars::GroupedBars;
 use super::plots::spectrum::{self, Spectrum};
 use super::plots::time::{FaultWindow, TimeFigure, TimeKind};
 use super::plots::{self, Drawn, Figure};
+use crate::metrics::RunResult;
 use crate::metrics::{PathKind, Summary};
 use crate::scenario::Scenario;
-use crate::sim::RunResult;
 use hdrhistogram::Histogram;
 use std::path::{Path, PathBuf};
 

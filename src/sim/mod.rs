@@ -9,4 +9,5 @@ mod timers;
 mod transport;
 mod world;
 
-pub use world::{run_scenario, run_traced, run_with, RunOptions, RunResult, TraceFilter};
+pub use crate::metrics::RunResult;
+pub use world::{run_scenario, run_traced, run_with, RunOptions, TraceFilter};

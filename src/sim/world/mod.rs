@@ -24,10 +24,10 @@ use super::media::MediaWorld;
 use super::timers::TimerFifo;
 use crate::directory::Directory;
 use crate::engine::prefetch::prefetch;
-use crate::engine::{self, EventQueue, Limits, RngTree, Scheduler, SimTime, StopReason, World};
+use crate::engine::{self, EventQueue, Limits, RngTree, Scheduler, SimTime, World};
 use crate::faults::{ActiveFaults, Edge};
 use crate::metrics::feed::LedgerFeed;
-use crate::metrics::{Ledger, Summary, TimeSeries};
+use crate::metrics::RunResult;
 use crate::nodes::adapter::Adapter;
 use crate::nodes::buggify::Bugs;
 use crate::nodes::chat_server::ChatServer;
@@ -94,35 +94,6 @@ pub enum Event {
     Sample,
     /// The send window closes: churn stops and every device comes online to drain.
     DrainStart,
-}
-
-/// What a run produced.
-pub struct RunResult {
-    pub summary: Summary,
-    pub timeseries: TimeSeries,
-    pub ledger: Ledger,
-    pub stop: StopReason,
-    /// `--trace` output: one JSON object per line.
-    pub trace: Vec<String>,
-    /// Deliveries whose decrypted plaintext matched what the sender wrote (real crypto only;
-    /// kept out of summary.json, which is the same in real and modeled mode).
-    pub verified_plaintexts: u64,
-    /// Simulated CPU time charged for crypto, from the cost table.
-    pub crypto_charged_ns: u64,
-    /// The random word every plaintext of the run carries.
-    pub canary: u64,
-    /// With `RunOptions::tap`: each frame the gateway, adapters, partner servers, media stores
-    /// and the media proxy handled, as its debug text followed by the raw ciphertext bytes it
-    /// carried (for an upload: the first bytes of the stored blob).
-    pub tapped: Vec<Vec<u8>>,
-    /// Media blobs whose pointer (parsed from the decrypted plaintext) and bytes verified and
-    /// decrypted on the recipient device (real crypto only; kept out of summary.json).
-    pub media_verified: u64,
-    /// Blobs really decrypted: the first verifying device of each; the other devices' pointers
-    /// are compared with the secret that opened it (sim/media.rs).
-    pub media_blobs_opened: u64,
-    /// Real crypto disagreeing with the model about a media pointer or blob (a bug if not 0).
-    pub media_disagreed: u64,
 }
 
 struct Nodes {
