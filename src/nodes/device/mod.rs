@@ -20,9 +20,12 @@ use crate::collections::vec_map::VecMap;
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::wire::{Conversation, DeviceId, Envelope, Frame, MsgId, ProviderId, UserId};
+use crate::scenario::ContentKind;
+use crate::wire::{
+    Conversation, DeviceId, Envelope, Frame, GroupId, GroupMembers, MsgId, ProviderId, UserId,
+};
 use receive::Stream;
-use retry::{Cached, PendingRetry};
+use retry::PendingRetry;
 use std::collections::VecDeque;
 
 /// Bounds and timings of the delivery machinery on a device.
@@ -40,6 +43,40 @@ pub struct DeviceConfig {
     pub plaintext_cache_max: usize,
     /// Deliberate bugs (test builds only).
     pub bugs: super::buggify::Bugs,
+}
+
+/// A sent message kept for retry receipts. 32 bytes: a million devices keep their last
+/// messages; what only group messages and real crypto need is boxed apart.
+/// Here with the device's state rather than in `retry`: `send` fills the cache and `retry`
+/// reads it, and neither file uses the other.
+#[derive(Clone, Debug)]
+struct Cached {
+    msg: MsgId,
+    /// The recipient (for a group message: the routing stand-in, see `compose_group`).
+    to_user: UserId,
+    seq: u32,
+    len: u32,
+    content: ContentKind,
+    /// The group and the plaintext bytes, when there are any.
+    extra: Option<Box<CachedExtra>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct CachedExtra {
+    /// A group message: its group and its members with their sequence numbers (member `k`
+    /// has message id `msg + k`).
+    group: Option<(GroupId, GroupMembers)>,
+    /// The bytes (real crypto) or nothing (modeled crypto, which needs only `len`).
+    plaintext: Box<[u8]>,
+}
+
+impl Cached {
+    fn group(&self) -> Option<&(GroupId, GroupMembers)> {
+        self.extra.as_ref().and_then(|e| e.group.as_ref())
+    }
+    fn plaintext(&self) -> &[u8] {
+        self.extra.as_ref().map_or(&[], |e| &e.plaintext)
+    }
 }
 
 /// A client device's state.

@@ -3,15 +3,15 @@
 //! from the plaintext cache), and the bounded plaintext cache itself.
 
 use super::send::{distributions, shared_ciphertext};
-use super::{Device, DeviceConfig};
+use super::{Cached, Device, DeviceConfig};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
 use crate::metrics::LedgerEvent;
 use crate::nodes::keyring::Keyring;
 use crate::nodes::{Addr, Effects, TimerKind};
-use crate::scenario::{ContentKind, CryptoMode};
-use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, GroupId, GroupMembers, MsgId, UserId};
+use crate::scenario::CryptoMode;
+use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, MsgId, UserId};
 
 /// Bound on re-encryptions per message and recipient device (WhatsApp's retry receipts).
 pub const RETRIES_MAX: u8 = 5;
@@ -27,38 +27,6 @@ pub(super) struct PendingRetry {
     pub(super) sender_user: UserId,
     pub(super) attempt: u8,
     pub(super) sends: u8,
-}
-
-/// A sent message kept for retry receipts. 32 bytes: a million devices keep their last
-/// messages; what only group messages and real crypto need is boxed apart.
-#[derive(Clone, Debug)]
-pub(super) struct Cached {
-    pub(super) msg: MsgId,
-    /// The recipient (for a group message: the routing stand-in, see `compose_group`).
-    pub(super) to_user: UserId,
-    pub(super) seq: u32,
-    pub(super) len: u32,
-    pub(super) content: ContentKind,
-    /// The group and the plaintext bytes, when there are any.
-    pub(super) extra: Option<Box<CachedExtra>>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(super) struct CachedExtra {
-    /// A group message: its group and its members with their sequence numbers (member `k`
-    /// has message id `msg + k`).
-    pub(super) group: Option<(GroupId, GroupMembers)>,
-    /// The bytes (real crypto) or nothing (modeled crypto, which needs only `len`).
-    pub(super) plaintext: Box<[u8]>,
-}
-
-impl Cached {
-    fn group(&self) -> Option<&(GroupId, GroupMembers)> {
-        self.extra.as_ref().and_then(|e| e.group.as_ref())
-    }
-    fn plaintext(&self) -> &[u8] {
-        self.extra.as_ref().map_or(&[], |e| &e.plaintext)
-    }
 }
 
 impl Device {

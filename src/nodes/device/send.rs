@@ -2,8 +2,7 @@
 //! encrypts it for every recipient device, and the outbox sends it, one message in flight per
 //! uplink, until the server acks.
 
-use super::retry::{Cached, CachedExtra};
-use super::{Device, DeviceConfig};
+use super::{Cached, CachedExtra, Device, DeviceConfig};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::nodes::keyring::{Keyring, Runner, Sealed, SKDM_PLAINTEXT_LEN};
