@@ -2,6 +2,7 @@
 //! `serve`, `load`, `live-merge`, each in its own file): the live driver itself is
 //! `interop_sim::live`.
 
+use super::live_args::{LiveArgs, RoleArg};
 use super::{load, Outcome};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -82,81 +83,6 @@ pub enum LiveCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-}
-
-/// How to drive a live run (`live`).
-#[derive(clap::Args, Clone, Debug)]
-pub struct LiveArgs {
-    /// Scale the scenario down (or up) to this many users in all.
-    #[arg(long)]
-    pub users: Option<u32>,
-    /// Target messages per second (default: users x messages_per_user_hour / 3600).
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Sending window in seconds (default: the scenario's duration).
-    #[arg(long)]
-    pub duration: Option<f64>,
-    /// Arrival process.
-    #[arg(long, value_enum, default_value = "constant")]
-    pub arrivals: ArrivalsArg,
-    /// Ramp from zero to the target rate over this many seconds.
-    #[arg(long, default_value_t = 0.0)]
-    pub ramp: f64,
-    /// Load-generator shards (client tasks).
-    #[arg(long, default_value_t = 1)]
-    pub shards: usize,
-    /// Tokio worker threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
-    /// Bound on the drain after the sending window, seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub drain: f64,
-    /// Encrypt every message before the run (senders' Signal work off the measured path;
-    /// recipients still decrypt live).
-    #[arg(long)]
-    pub precrypt: bool,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum RoleArg {
-    All,
-    Chat,
-    Gateway,
-    Adapter,
-    Partner,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum ArrivalsArg {
-    Constant,
-    Poisson,
-}
-
-impl LiveArgs {
-    pub fn options(&self) -> Result<interop_sim::live::LiveOptions, String> {
-        let secs = |x: f64, what: &str| {
-            if (0.0..1e7).contains(&x) {
-                Ok((x * 1e9) as u64)
-            } else {
-                Err(format!("--{what} must be a number of seconds >= 0"))
-            }
-        };
-        Ok(interop_sim::live::LiveOptions {
-            users: self.users,
-            rate_per_s: self.rate,
-            duration_ns: self.duration.map(|d| secs(d, "duration")).transpose()?,
-            arrivals: match self.arrivals {
-                ArrivalsArg::Constant => interop_sim::live::Arrivals::Constant,
-                ArrivalsArg::Poisson => interop_sim::live::Arrivals::Poisson,
-            },
-            ramp_ns: secs(self.ramp, "ramp")?,
-            shards: self.shards.clamp(1, 64),
-            threads: self.threads.clamp(1, 64),
-            drain_max_ns: secs(self.drain, "drain")?,
-            precrypt: self.precrypt,
-            ..Default::default()
-        })
-    }
 }
 
 /// Runs one live subcommand.

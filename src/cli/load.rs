@@ -1,7 +1,7 @@
 //! `interop-sim load FILE --target ADDR`: one load generator against servers started with
 //! `serve`.
 
-use super::live::LiveArgs;
+use super::live_args::LiveArgs;
 use super::{load, Outcome};
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,7 @@ pub fn load_gen(
             return Ok(Outcome::Invalid);
         }
     };
-    opts.remote = Some(interop_sim::live::run::Remote {
+    opts.remote = Some(interop_sim::live::options::Remote {
         layout: interop_sim::live::topology::Layout { base },
         k,
         n,

@@ -27,6 +27,7 @@ pub mod calibrate;
 pub mod check;
 pub mod compare;
 pub mod live;
+pub mod live_args;
 pub mod live_merge;
 pub mod load;
 pub mod merge;

@@ -1,7 +1,7 @@
 //! `interop-sim serve [FILE] --role R --listen ADDR`: one live server role (or all) on
 //! loopback, for load generators in other processes.
 
-use super::live::RoleArg;
+use super::live_args::RoleArg;
 use super::{load, Outcome};
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! `interop-sim validate FILE`: one scenario in the simulator and live, and how far apart
 //! they land (validate.json).
 
-use super::live::LiveArgs;
+use super::live_args::LiveArgs;
 use super::{load, Outcome};
 use std::path::{Path, PathBuf};
 

@@ -24,6 +24,7 @@ pub mod faults;
 pub mod ledger;
 pub mod node;
 pub mod noise;
+pub mod options;
 pub mod outcome;
 pub mod output;
 pub mod prepare;
@@ -33,8 +34,9 @@ pub mod schedule;
 pub mod topology;
 pub mod validate;
 
+pub use options::LiveOptions;
 pub use outcome::{LiveOutcome, LiveReport};
-pub use run::{run_live, LiveOptions};
+pub use run::run_live;
 pub use schedule::Arrivals;
 
 use std::net::SocketAddr;

@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use super::run::WARMUP_NS;
+use super::options::WARMUP_NS;
 
 /// Wall-clock figures of a live run (live.json).
 #[derive(Clone, Debug, Serialize)]

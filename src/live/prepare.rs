@@ -17,7 +17,7 @@ use crate::wire::DeviceId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::run::{LiveOptions, Remote};
+use super::options::{LiveOptions, Remote};
 use super::topology::PLAINTEXT_MARKER;
 
 /// The scenario with live's simplifications: one device per user, users scaled.

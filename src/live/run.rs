@@ -7,7 +7,8 @@ use super::clock::Clock;
 use super::conn::{ConnStats, Inspector};
 use super::ledger::LedgerSink;
 use super::node::{NodeTask, ServerNode, Shared};
-use super::schedule::{self, Arrivals, Load};
+use super::options::{LiveOptions, PRECRYPT_MAX, WARMUP_NS};
+use super::schedule::{self, Load};
 use super::LiveError;
 use crate::engine::{RngTree, SimTime};
 use crate::scenario::Scenario;
@@ -19,70 +20,7 @@ use tokio::sync::watch;
 use super::outcome::{finish, LiveOutcome, SummaryInputs};
 use super::prepare::{directory, keys, live_scenario, precrypt, shard_specs, warm_up_sessions};
 use super::topology::PLAINTEXT_MARKER;
-use super::topology::{client_dials, server_addrs, start_servers, Layout, Role, Servers};
-
-/// Time between binding the listeners and the first arrival: every device connects first (a
-/// burst of Connect frames that must not delay the first arrivals).
-pub const WARMUP_NS: u64 = 1_000_000_000;
-
-/// How to run live, beyond the scenario.
-#[derive(Clone, Debug)]
-pub struct LiveOptions {
-    /// Scale the scenario's users down (or up) to this many in all, providers in proportion.
-    pub users: Option<u32>,
-    /// Messages per second; default: the scenario's users x messages_per_user_hour.
-    pub rate_per_s: Option<f64>,
-    /// Sending window; default: the scenario's duration.
-    pub duration_ns: Option<u64>,
-    pub arrivals: Arrivals,
-    pub ramp_ns: u64,
-    /// Generator shards (tasks holding client devices).
-    pub shards: usize,
-    /// An arrival more than this late is dropped and counted.
-    pub lag_max_ns: u64,
-    /// Bound on the drain after the sending window.
-    pub drain_max_ns: u64,
-    /// Tokio worker threads.
-    pub threads: usize,
-    /// The rate counts as reached when at least this share of the planned arrivals went out.
-    pub rate_tolerance: f64,
-    /// Encrypt every message before the run (senders' Signal work off the measured path;
-    /// recipients still decrypt live). Bounded by [`PRECRYPT_MAX`] messages.
-    pub precrypt: bool,
-    /// Load only (`interop-sim load`): the servers run elsewhere, at this layout, and this
-    /// generator is `k` of `n`.
-    pub remote: Option<Remote>,
-}
-
-/// A load generator against servers in other processes.
-#[derive(Clone, Copy, Debug)]
-pub struct Remote {
-    pub layout: Layout,
-    pub k: u32,
-    pub n: u32,
-}
-
-/// Bound on messages encrypted ahead with `precrypt`.
-pub const PRECRYPT_MAX: usize = 5_000_000;
-
-impl Default for LiveOptions {
-    fn default() -> Self {
-        LiveOptions {
-            users: None,
-            rate_per_s: None,
-            duration_ns: None,
-            arrivals: Arrivals::Constant,
-            ramp_ns: 0,
-            shards: 1,
-            lag_max_ns: 1_000_000_000,
-            drain_max_ns: 10_000_000_000,
-            threads: 2,
-            rate_tolerance: 0.99,
-            precrypt: false,
-            remote: None,
-        }
-    }
-}
+use super::topology::{client_dials, server_addrs, start_servers, Role, Servers};
 
 /// Runs `s` live on loopback (blocking: builds its own runtime).
 pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutcome, LiveError> {

@@ -4,9 +4,10 @@
 //! copy is given the same: users scaled alike, `online_share = 1`, `reply_probability = 0`, the
 //! rate and window of the live run.
 
+use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
 use super::prepare::live_scenario;
-use super::run::{run_live, LiveOptions};
+use super::run::run_live;
 use super::LiveError;
 use crate::scenario::{Latency, Scenario};
 
