@@ -13,8 +13,9 @@ use super::node::{dial, Dial, Shared, INBOX_MAX, REDIAL_NS};
 use super::schedule::Arrival;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::device::{Device, DeviceConfig, DeviceCtx};
 use crate::nodes::dispatch::{self, NodeMut};
+use crate::nodes::key_directory::KeyDirectory;
 use crate::nodes::keyring::Keyring;
 use crate::nodes::{Addr, Effects, Output, TimerKind};
 use crate::wire::{Ciphertext, DeviceId, Frame, SealInfo};
@@ -63,8 +64,10 @@ pub struct Shard {
     timers: BTreeMap<(SimTime, u64), (DeviceId, Option<TimerKind>)>,
     timer_seq: u64,
     fx: Effects,
-    /// Prekey pools only: this driver does its Signal work itself.
+    /// Passes every copy through: this driver does its Signal work itself.
     keys: Keyring,
+    /// The prekey pools devices top up when they come online.
+    key_directory: KeyDirectory,
     report: ShardReport,
     plain: Vec<u8>,
     precrypted: Vec<Option<Box<[u8]>>>,
@@ -115,6 +118,8 @@ impl Shard {
             timer_seq: 0,
             fx: Effects::default(),
             keys: Keyring::external(devices_in_run),
+            // Signal's defaults: 100 one-time prekeys, refilled when fewer than 10 are left.
+            key_directory: KeyDirectory::new(devices_in_run, 100, 10),
             report: ShardReport {
                 lag: histogram(),
                 sent: 0,
@@ -132,6 +137,20 @@ impl Shard {
         }
     }
 
+    /// Device `d` if this shard drives it, and what its inputs need, borrowed beside it.
+    fn device_cx(&mut self, d: DeviceId, now: SimTime) -> Option<(&mut Device, DeviceCtx<'_>)> {
+        let dev = self.devices[d.index()].as_mut()?;
+        let cx = DeviceCtx {
+            now,
+            cfg: &self.cfg,
+            dir: &self.sh.dir,
+            keys: &mut self.keys,
+            key_directory: &mut self.key_directory,
+            fx: &mut self.fx,
+        };
+        Some((dev, cx))
+    }
+
     fn clock(&self) -> Clock {
         self.sh.clock
     }
@@ -145,9 +164,10 @@ impl Shard {
         }
         let now = self.clock().now();
         for i in 0..self.devices.len() {
-            if let Some(d) = self.devices[i].as_mut() {
-                d.go_online(now, &self.cfg, &self.sh.dir, &mut self.keys, &mut self.fx);
-                self.apply_effects(now, DeviceId(i as u32));
+            let d = DeviceId(i as u32);
+            if let Some((dev, mut cx)) = self.device_cx(d, now) {
+                dev.go_online(&mut cx);
+                self.apply_effects(now, d);
             }
         }
         let mut shutdown = self.sh.shutdown.clone();
@@ -193,9 +213,10 @@ impl Shard {
                     // reconnects when its socket drops).
                     let now = self.clock().now();
                     for j in 0..self.devices.len() {
-                        if let Some(dev) = self.devices[j].as_mut() {
-                            dev.reconnect(now, &self.sh.dir, &mut self.fx);
-                            self.apply_effects(now, DeviceId(j as u32));
+                        let d = DeviceId(j as u32);
+                        if let Some((dev, mut cx)) = self.device_cx(d, now) {
+                            dev.reconnect(&mut cx);
+                            self.apply_effects(now, d);
                         }
                     }
                 }
@@ -248,7 +269,13 @@ impl Shard {
                 Some(t) => {
                     if let Some(device) = self.devices[d.index()].as_mut() {
                         let (cfg, keys) = (&self.cfg, &mut self.keys);
-                        let node = NodeMut::Device { device, cfg, keys };
+                        let key_directory = &mut self.key_directory;
+                        let node = NodeMut::Device {
+                            device,
+                            cfg,
+                            keys,
+                            key_directory,
+                        };
                         // The device sees the instant it armed: it tells a stale timer by it.
                         dispatch::handle_timer(node, at, t, &self.sh.dir, &mut self.fx);
                         self.apply_effects(at, d);
@@ -289,10 +316,10 @@ impl Shard {
             bytes: Some(bytes),
             seal: SealInfo::default(),
         };
-        let Some(dev) = self.devices[own.index()].as_mut() else {
+        let Some((dev, mut cx)) = self.device_cx(own, now) else {
             return;
         };
-        if !dev.compose_sealed(now, a.msg, a.to, ct, &self.cfg, dir, &mut self.fx) {
+        if !dev.compose_sealed(&mut cx, a.msg, a.to, ct) {
             self.report.outbox_full += 1;
         }
         self.report.sent += 1;
@@ -345,6 +372,7 @@ impl Shard {
             device: self.devices[d.index()].as_mut().expect("checked above"),
             cfg: &self.cfg,
             keys: &mut self.keys,
+            key_directory: &mut self.key_directory,
         };
         dispatch::handle_frame(
             node,

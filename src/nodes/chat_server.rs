@@ -2,7 +2,7 @@
 //! chat, fans a message out to each of the recipient's devices, holds the offline queue, acks,
 //! forwards receipts, and asks partner servers to push to their sleeping devices.
 
-use super::mailbox::{Mailbox, MailboxConfig};
+use super::mailbox::{Mailbox, MailboxConfig, MailboxCtx};
 use super::{Addr, Effects, TimerKind};
 use crate::directory::Directory;
 use crate::engine::SimTime;
@@ -58,29 +58,33 @@ impl ChatServer {
     // ---- inputs
 
     pub fn handle_frame(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
-        let route = |d: DeviceId| Self::route(dir, d);
+        let (route, cfg) = (|d: DeviceId| Self::route(dir, d), self.cfg);
+        let cx = &mut MailboxCtx {
+            now,
+            cfg: &cfg,
+            route: &route,
+            fx,
+        };
         match frame {
-            Frame::Submit(env) => self.submit(now, *env, dir, fx),
+            Frame::Submit(env) => self.submit(cx, *env, dir),
             Frame::DeliverAck { msg, device, .. } => {
-                self.mailbox.ack(device, msg, &self.cfg, &route, fx);
+                self.mailbox.ack(cx, device, msg);
             }
-            Frame::Connect { device, epoch } => self
-                .mailbox
-                .connect(now, device, epoch, &self.cfg, &route, fx),
+            Frame::Connect { device, epoch } => self.mailbox.connect(cx, device, epoch),
             Frame::Disconnect { device, epoch } => {
                 if self.mailbox.disconnect(device, epoch) {
-                    self.push(device, dir, fx);
+                    self.push(device, dir, cx.fx);
                 }
             }
-            Frame::Throttle { device, until } => self.mailbox.throttle(now, device, until, fx),
+            Frame::Throttle { device, until } => self.mailbox.throttle(cx, device, until),
             Frame::Bounced { msg, device } => {
-                if self.mailbox.drop_copy(device, msg, &self.cfg, &route, fx) {
-                    fx.record(LedgerEvent::DeviceUnreachable { msg, device });
+                if self.mailbox.drop_copy(cx, device, msg) {
+                    cx.fx.record(LedgerEvent::DeviceUnreachable { msg, device });
                 }
             }
             Frame::RetryReceipt { sender, .. } => {
                 // Held for the sender's device until it connects, like any receipt.
-                self.mailbox.deliver_control(sender, frame, &route, fx);
+                self.mailbox.deliver_control(cx, sender, frame);
             }
             Frame::Receipt {
                 msg,
@@ -92,7 +96,7 @@ impl ChatServer {
                 // Best effort, to the connected devices of the original sender (`to_user`).
                 let receipt = (msg, kind, from_user, to_user);
                 self.mailbox
-                    .forward_receipt(receipt, dir.devices_of(to_user), &route, fx);
+                    .forward_receipt(cx, receipt, dir.devices_of(to_user));
             }
             Frame::SubmitAck { .. }
             | Frame::Refused { .. }
@@ -104,12 +108,12 @@ impl ChatServer {
         }
     }
 
-    fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
+    fn submit(&mut self, cx: &mut MailboxCtx, env: Envelope, dir: &Directory) {
         let back = Self::route(dir, env.from_device);
         // A group message is checked member by member in the fan-out.
         let group = env.group.is_some() && env.to_device.is_none();
         if !group && !dir.may_message(env.from_user, env.to_user) {
-            fx.send(
+            cx.fx.send(
                 back,
                 Frame::Refused {
                     msg: env.msg,
@@ -121,13 +125,12 @@ impl ChatServer {
             return;
         }
         let (msg, from_device, copy) = (env.msg, env.from_device, env.copy_key());
-        let route = |d: DeviceId| Self::route(dir, d);
-        if let Some(wake) = self.mailbox.submit(now, env, dir, &self.cfg, &route, fx) {
+        if let Some(wake) = self.mailbox.submit(cx, env, dir) {
             for d in wake {
-                self.push(d, dir, fx);
+                self.push(d, dir, cx.fx);
             }
         }
-        fx.send(
+        cx.fx.send(
             back,
             Frame::SubmitAck {
                 msg,
@@ -155,9 +158,15 @@ impl ChatServer {
         fx: &mut Effects,
     ) {
         let route = |d: DeviceId| Self::route(dir, d);
+        let cx = &mut MailboxCtx {
+            now,
+            cfg: &self.cfg,
+            route: &route,
+            fx,
+        };
         match timer {
-            TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),
-            TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, &route, fx),
+            TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(cx, d),
+            TimerKind::ExpirySweep => self.mailbox.handle_sweep(cx),
             TimerKind::OutboxRetry | TimerKind::ReorderRelease | TimerKind::MediaRetry => {}
         }
     }

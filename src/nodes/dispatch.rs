@@ -9,8 +9,9 @@
 
 use super::adapter::Adapter;
 use super::chat_server::ChatServer;
-use super::device::{Device, DeviceConfig};
+use super::device::{Device, DeviceConfig, DeviceCtx};
 use super::gateway::Gateway;
+use super::key_directory::KeyDirectory;
 use super::keyring::Keyring;
 use super::partner_server::PartnerServer;
 use super::{Addr, Effects, TimerKind};
@@ -19,13 +20,15 @@ use crate::engine::SimTime;
 use crate::wire::Frame;
 
 /// One node of any kind, borrowed from the driver that owns it. A device comes with its
-/// configuration and the key ring holding its Signal state; a server needs nothing beyond the
-/// directory every call gets.
+/// configuration, the key ring holding its Signal state and the key directory it fetches
+/// bundles from and refills (what its [`DeviceCtx`] holds beside the time, the directory and
+/// the effects); a server needs nothing beyond the directory every call gets.
 pub enum NodeMut<'a> {
     Device {
         device: &'a mut Device,
         cfg: &'a DeviceConfig,
         keys: &'a mut Keyring,
+        key_directory: &'a mut KeyDirectory,
     },
     Chat(&'a mut ChatServer),
     Gateway(&'a mut Gateway),
@@ -45,12 +48,25 @@ pub fn handle_frame(
     fx: &mut Effects,
 ) {
     match node {
-        NodeMut::Device { device, cfg, keys } => {
+        NodeMut::Device {
+            device,
+            cfg,
+            keys,
+            key_directory,
+        } => {
+            let cx = &mut DeviceCtx {
+                now,
+                cfg,
+                dir,
+                keys,
+                key_directory,
+                fx,
+            };
             if let Frame::Push { .. } = frame {
                 // A push wakes the app, which connects (an online device stays as it is).
-                device.go_online(now, cfg, dir, keys, fx);
+                device.go_online(cx);
             } else {
-                device.handle_frame(now, from, frame, tampered, cfg, dir, keys, fx);
+                device.handle_frame(cx, from, frame, tampered);
             }
         }
         NodeMut::Chat(c) => c.handle_frame(now, frame, dir, fx),
@@ -73,7 +89,22 @@ pub fn handle_timer(
     fx: &mut Effects,
 ) {
     match node {
-        NodeMut::Device { device, cfg, .. } => device.handle_timer(now, timer, cfg, dir, fx),
+        NodeMut::Device {
+            device,
+            cfg,
+            keys,
+            key_directory,
+        } => {
+            let cx = &mut DeviceCtx {
+                now,
+                cfg,
+                dir,
+                keys,
+                key_directory,
+                fx,
+            };
+            device.handle_timer(cx, timer)
+        }
         NodeMut::Chat(c) => c.handle_timer(now, timer, dir, fx),
         NodeMut::Partner(p) => p.handle_timer(now, timer, fx),
         NodeMut::Gateway(_) | NodeMut::Adapter(_) => {}
@@ -118,13 +149,15 @@ mod tests {
     fn a_push_wakes_an_offline_device_and_leaves_an_online_one_as_it_is() {
         let dir = Directory::new(&[1], vec![PartnerLink::Direct], &[1], vec![true]);
         let (cfg, mut keys) = (cfg(), Keyring::external(1));
+        let mut key_directory = KeyDirectory::new(1, 100, 10);
         let mut device = Device::new(DeviceId(0), &dir, &cfg);
         let mut fx = Effects::default();
-        let push = |device: &mut Device, keys: &mut Keyring, fx: &mut Effects| {
+        let mut push = |device: &mut Device, keys: &mut Keyring, fx: &mut Effects| {
             let node = NodeMut::Device {
                 device,
                 cfg: &cfg,
                 keys,
+                key_directory: &mut key_directory,
             };
             let frame = Frame::Push {
                 device: DeviceId(0),

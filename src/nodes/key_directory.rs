@@ -50,6 +50,8 @@ pub struct Limited {
 pub struct KeyDirectory {
     /// Per device: one-time prekey ids available, as a half-open range `next..end`.
     pools: Vec<(u32, u32)>,
+    /// A refill tops a pool up to this many (the initial pool size: Signal uploads 100).
+    refill_batch: u32,
     refill_below: u32,
     /// `None`: fetches are not limited.
     limiter: Option<FetchLimiter>,
@@ -61,11 +63,18 @@ impl KeyDirectory {
     pub fn new(devices: usize, initial: u32, refill_below: u32) -> Self {
         KeyDirectory {
             pools: vec![(0, initial); devices],
+            refill_batch: initial,
             refill_below,
             limiter: None,
             bundles_served: 0,
             bundles_without_one_time: 0,
         }
+    }
+
+    /// Rate-limits bundle fetches (`None`: unlimited).
+    pub fn with_fetch_limit(mut self, limit: Option<BundleFetchLimit>) -> Self {
+        self.set_fetch_limit(limit);
+        self
     }
 
     /// Limits fetches from now on (`None`: unlimited).
@@ -147,6 +156,18 @@ impl KeyDirectory {
             one_time_prekey,
             low: pool.1 - pool.0 < self.refill_below,
         }
+    }
+
+    /// The owner of `d` is online: it tops its pool up to a full batch when it runs low
+    /// (Signal's defaults: a batch of 100 when fewer than 10 are left). Returns how many it
+    /// uploaded, `None` when the pool was not low.
+    pub fn refill(&mut self, d: DeviceId) -> Option<u32> {
+        if !self.is_low(d) {
+            return None;
+        }
+        let missing = self.refill_batch.saturating_sub(self.pool_len(d));
+        self.upload(d, missing);
+        Some(missing)
     }
 
     /// The owner uploads `count` fresh one-time prekeys.

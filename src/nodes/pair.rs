@@ -18,9 +18,10 @@
 
 use super::adapter::Adapter;
 use super::chat_server::ChatServer;
-use super::device::{Device, DeviceConfig, GroupSend};
+use super::device::{Device, DeviceConfig, DeviceCtx, GroupSend};
 use super::dispatch::{self, NodeMut};
 use super::gateway::Gateway;
+use super::key_directory::KeyDirectory;
 use super::keyring::{CostTable, Keyring};
 use super::mailbox::MailboxConfig;
 use super::partner_server::PartnerServer;
@@ -136,7 +137,8 @@ impl Setup {
         let costs = CostTable {
             ops: BTreeMap::new(),
         };
-        let keys = Keyring::new(dir.devices(), mode, Protocol::X3dh, 17, costs, 100, 10);
+        let keys = Keyring::new(dir.devices(), mode, Protocol::X3dh, 17, costs);
+        let key_directory = KeyDirectory::new(dir.devices(), 100, 10);
         let providers = dir.providers();
         let nodes = nodes
             .iter()
@@ -160,6 +162,7 @@ impl Setup {
             now: SimTime::ZERO,
             dir,
             keys,
+            key_directory,
             device_cfg,
             nodes,
             link: VecDeque::new(),
@@ -343,6 +346,7 @@ pub struct Pair {
     now: SimTime,
     dir: Directory,
     keys: Keyring,
+    key_directory: KeyDirectory,
     device_cfg: DeviceConfig,
     nodes: Vec<(Addr, Node)>,
     /// Frames in flight between nodes of the pair, in arrival order (unless a test reordered).
@@ -500,20 +504,9 @@ impl Pair {
     /// The user on `d` writes `plaintext` to `to`; `None` if the app refused it (outbox full).
     pub fn try_send(&mut self, d: DeviceId, to: UserId, plaintext: &[u8]) -> Option<MsgId> {
         let msg = MsgId(self.next_msg);
-        let (now, cfg, dir) = (self.now, &self.device_cfg, &self.dir);
         let mut fx = Effects::default();
-        let dev = device_mut(&mut self.nodes, d);
-        let taken = dev.compose(
-            now,
-            msg,
-            to,
-            plaintext,
-            ContentKind::Text,
-            cfg,
-            dir,
-            &mut self.keys,
-            &mut fx,
-        );
+        let (dev, mut cx) = self.device_cx(d, &mut fx);
+        let taken = dev.compose(&mut cx, msg, to, plaintext, ContentKind::Text);
         self.apply(Addr::Device(d), fx);
         taken.then(|| {
             self.next_msg += 1;
@@ -529,20 +522,9 @@ impl Pair {
             epoch: 0,
             members: Arc::from(members),
         };
-        let (now, cfg, dir) = (self.now, &self.device_cfg, &self.dir);
         let mut fx = Effects::default();
-        let dev = device_mut(&mut self.nodes, d);
-        let taken = dev.compose_group(
-            now,
-            msg,
-            &send,
-            &[7; 32],
-            ContentKind::Text,
-            cfg,
-            dir,
-            &mut self.keys,
-            &mut fx,
-        );
+        let (dev, mut cx) = self.device_cx(d, &mut fx);
+        let taken = dev.compose_group(&mut cx, msg, &send, &[7; 32], ContentKind::Text);
         assert!(taken, "the outbox took the group message");
         self.apply(Addr::Device(d), fx);
         self.next_msg += members.len() as u64;
@@ -552,20 +534,22 @@ impl Pair {
     /// The user on `d` reads `msg` from `sender`: a read receipt goes back.
     pub fn read(&mut self, d: DeviceId, msg: MsgId, sender: UserId) -> Reaction {
         let mut fx = Effects::default();
-        device_mut(&mut self.nodes, d).read(msg, sender, &self.dir, &mut fx);
+        let (dev, mut cx) = self.device_cx(d, &mut fx);
+        dev.read(&mut cx, msg, sender);
         self.apply(Addr::Device(d), fx)
     }
 
     pub fn online(&mut self, d: DeviceId) -> Reaction {
-        let (now, cfg, dir) = (self.now, &self.device_cfg, &self.dir);
         let mut fx = Effects::default();
-        device_mut(&mut self.nodes, d).go_online(now, cfg, dir, &mut self.keys, &mut fx);
+        let (dev, mut cx) = self.device_cx(d, &mut fx);
+        dev.go_online(&mut cx);
         self.apply(Addr::Device(d), fx)
     }
 
     pub fn offline(&mut self, d: DeviceId) -> Reaction {
         let mut fx = Effects::default();
-        device_mut(&mut self.nodes, d).go_offline(&self.dir, &mut fx);
+        let (dev, mut cx) = self.device_cx(d, &mut fx);
+        dev.go_offline(&mut cx);
         self.apply(Addr::Device(d), fx)
     }
 
@@ -585,7 +569,13 @@ impl Pair {
     /// `server` crashes (what it loses per kind is the dispatch's; `durable` keeps a mailbox's
     /// queues) and its armed timers go with it.
     pub fn crash(&mut self, server: Addr, durable: bool) {
-        let node = lend(&mut self.nodes, &self.device_cfg, &mut self.keys, server);
+        let node = lend(
+            &mut self.nodes,
+            &self.device_cfg,
+            &mut self.keys,
+            &mut self.key_directory,
+            server,
+        );
         dispatch::crash(node, durable);
         self.timers.retain(|(n, _, _)| *n != server);
     }
@@ -603,7 +593,8 @@ impl Pair {
             .collect();
         for d in devices {
             let mut fx = Effects::default();
-            device_mut(&mut self.nodes, d).reconnect(self.now, &self.dir, &mut fx);
+            let (dev, mut cx) = self.device_cx(d, &mut fx);
+            dev.reconnect(&mut cx);
             self.apply(Addr::Device(d), fx);
         }
     }
@@ -717,7 +708,13 @@ impl Pair {
         self.step();
         self.now = self.now.max(at);
         let mut fx = Effects::default();
-        let to = lend(&mut self.nodes, &self.device_cfg, &mut self.keys, node);
+        let to = lend(
+            &mut self.nodes,
+            &self.device_cfg,
+            &mut self.keys,
+            &mut self.key_directory,
+            node,
+        );
         dispatch::handle_timer(to, self.now, kind, &self.dir, &mut fx);
         self.apply(node, fx)
     }
@@ -825,7 +822,13 @@ impl Pair {
         self.now = self.now.max(hop.at);
         let (now, to) = (self.now, hop.to);
         let mut fx = Effects::default();
-        let node = lend(&mut self.nodes, &self.device_cfg, &mut self.keys, to);
+        let node = lend(
+            &mut self.nodes,
+            &self.device_cfg,
+            &mut self.keys,
+            &mut self.key_directory,
+            to,
+        );
         let (from, dir) = (hop.from, &self.dir);
         dispatch::handle_frame(node, now, from, hop.frame, hop.tampered, dir, &mut fx);
         self.apply(to, fx)
@@ -893,14 +896,39 @@ fn lend<'a>(
     nodes: &'a mut [(Addr, Node)],
     cfg: &'a DeviceConfig,
     keys: &'a mut Keyring,
+    key_directory: &'a mut KeyDirectory,
     a: Addr,
 ) -> NodeMut<'a> {
     match node_mut(nodes, a) {
-        Node::Device(device) => NodeMut::Device { device, cfg, keys },
+        Node::Device(device) => NodeMut::Device {
+            device,
+            cfg,
+            keys,
+            key_directory,
+        },
         Node::Chat(c) => NodeMut::Chat(c),
         Node::Gateway(g) => NodeMut::Gateway(g),
         Node::Partner(p) => NodeMut::Partner(p),
         Node::Adapter(a) => NodeMut::Adapter(a),
+    }
+}
+
+impl Pair {
+    /// Device `d`, and what its inputs need ([`DeviceCtx`]) borrowed beside it.
+    fn device_cx<'a>(
+        &'a mut self,
+        d: DeviceId,
+        fx: &'a mut Effects,
+    ) -> (&'a mut Device, DeviceCtx<'a>) {
+        let cx = DeviceCtx {
+            now: self.now,
+            cfg: &self.device_cfg,
+            dir: &self.dir,
+            keys: &mut self.keys,
+            key_directory: &mut self.key_directory,
+            fx,
+        };
+        (device_mut(&mut self.nodes, d), cx)
     }
 }
 

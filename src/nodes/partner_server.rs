@@ -3,7 +3,7 @@
 //! when the gatekeeper's hub has something for them. It also hosts the partner's media store
 //! (used once media transfer is modeled).
 
-use super::mailbox::{Mailbox, MailboxConfig};
+use super::mailbox::{Mailbox, MailboxConfig, MailboxCtx};
 use super::{Addr, Effects, TimerKind};
 use crate::directory::Directory;
 use crate::engine::SimTime;
@@ -52,27 +52,31 @@ impl PartnerServer {
     }
 
     pub fn handle_frame(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
-        let route = |d: DeviceId| Addr::Device(d);
+        let (route, cfg) = (|d: DeviceId| Addr::Device(d), self.cfg);
+        let cx = &mut MailboxCtx {
+            now,
+            cfg: &cfg,
+            route: &route,
+            fx,
+        };
         match frame {
-            Frame::Submit(env) => self.submit(now, *env, dir, fx),
+            Frame::Submit(env) => self.submit(cx, *env, dir),
             Frame::DeliverAck { msg, device, .. } => {
-                self.mailbox.ack(device, msg, &self.cfg, &route, fx);
+                self.mailbox.ack(cx, device, msg);
             }
-            Frame::Connect { device, epoch } => self
-                .mailbox
-                .connect(now, device, epoch, &self.cfg, &route, fx),
+            Frame::Connect { device, epoch } => self.mailbox.connect(cx, device, epoch),
             Frame::Disconnect { device, epoch } => {
                 if self.mailbox.disconnect(device, epoch) {
                     self.pushes_sent += 1;
-                    fx.send(Addr::Device(device), Frame::Push { device });
+                    cx.fx.send(Addr::Device(device), Frame::Push { device });
                 }
             }
             Frame::PushRequest { device } => {
                 self.pushes_sent += 1;
-                fx.send(Addr::Device(device), Frame::Push { device });
+                cx.fx.send(Addr::Device(device), Frame::Push { device });
             }
             Frame::RetryReceipt { sender, .. } => {
-                self.mailbox.deliver_control(sender, frame, &route, fx);
+                self.mailbox.deliver_control(cx, sender, frame);
             }
             Frame::Receipt {
                 msg,
@@ -81,10 +85,9 @@ impl PartnerServer {
                 to_user,
                 ..
             } => {
-                let route = |d: DeviceId| Addr::Device(d);
                 let receipt = (msg, kind, from_user, to_user);
                 self.mailbox
-                    .forward_receipt(receipt, dir.devices_of(to_user), &route, fx);
+                    .forward_receipt(cx, receipt, dir.devices_of(to_user));
             }
             Frame::SubmitAck { .. }
             | Frame::Refused { .. }
@@ -97,17 +100,16 @@ impl PartnerServer {
         }
     }
 
-    fn submit(&mut self, now: SimTime, env: Envelope, dir: &Directory, fx: &mut Effects) {
+    fn submit(&mut self, cx: &mut MailboxCtx, env: Envelope, dir: &Directory) {
         let back = Addr::Device(env.from_device);
         let (msg, from_device, copy) = (env.msg, env.from_device, env.copy_key());
-        let route = |d: DeviceId| Addr::Device(d);
-        if let Some(wake) = self.mailbox.submit(now, env, dir, &self.cfg, &route, fx) {
+        if let Some(wake) = self.mailbox.submit(cx, env, dir) {
             for d in wake {
                 self.pushes_sent += 1;
-                fx.send(Addr::Device(d), Frame::Push { device: d });
+                cx.fx.send(Addr::Device(d), Frame::Push { device: d });
             }
         }
-        fx.send(
+        cx.fx.send(
             back,
             Frame::SubmitAck {
                 msg,
@@ -119,9 +121,15 @@ impl PartnerServer {
 
     pub fn handle_timer(&mut self, now: SimTime, timer: TimerKind, fx: &mut Effects) {
         let route = |d: DeviceId| Addr::Device(d);
+        let cx = &mut MailboxCtx {
+            now,
+            cfg: &self.cfg,
+            route: &route,
+            fx,
+        };
         match timer {
-            TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(now, d, &self.cfg, &route, fx),
-            TimerKind::ExpirySweep => self.mailbox.handle_sweep(now, &self.cfg, &route, fx),
+            TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(cx, d),
+            TimerKind::ExpirySweep => self.mailbox.handle_sweep(cx),
             TimerKind::OutboxRetry | TimerKind::ReorderRelease | TimerKind::MediaRetry => {}
         }
     }

@@ -138,9 +138,9 @@ duplicates = 0
 /// generators (slices 0/2 and 1/2) against them, and their interval logs merged losslessly.
 #[test]
 fn two_load_generators_against_served_roles_merge_their_logs() {
+    use interop_sim::live::options::Remote;
     use interop_sim::live::output::hlog;
     use interop_sim::live::remote::{merge_logs, merged_summary, serve, LogCounters};
-    use interop_sim::live::options::Remote;
     use interop_sim::live::topology::{Layout, Role};
 
     let mut s = scenario::parse(

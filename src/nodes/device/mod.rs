@@ -14,6 +14,7 @@ pub use receive::digest;
 pub use retry::{RETRIES_MAX, RETRY_RECEIPT_SENDS_MAX};
 pub use send::{sender_key_len, signal_len, GroupSend};
 
+use super::key_directory::KeyDirectory;
 use super::keyring::Keyring;
 use super::{Addr, Effects};
 use crate::collections::vec_map::VecMap;
@@ -77,6 +78,19 @@ impl Cached {
     fn plaintext(&self) -> &[u8] {
         self.extra.as_ref().map_or(&[], |e| &e.plaintext)
     }
+}
+
+/// What every device input needs besides the device itself: the time, the run's fixed tables,
+/// the key stores (the devices' Signal state, and the gatekeeper's key directory, which serves
+/// a new session's bundle and takes prekey refills) and the buffer the outputs go to. Sans-IO:
+/// every input is explicit, and one argument carries them.
+pub struct DeviceCtx<'a> {
+    pub now: SimTime,
+    pub cfg: &'a DeviceConfig,
+    pub dir: &'a Directory,
+    pub keys: &'a mut Keyring,
+    pub key_directory: &'a mut KeyDirectory,
+    pub fx: &'a mut Effects,
 }
 
 /// A client device's state.
@@ -210,32 +224,26 @@ impl Device {
     }
 
     /// The device connects: announce itself to its servers and flush the outbox.
-    pub fn go_online(
-        &mut self,
-        now: SimTime,
-        cfg: &DeviceConfig,
-        dir: &Directory,
-        keys: &mut Keyring,
-        fx: &mut Effects,
-    ) {
+    pub fn go_online(&mut self, cx: &mut DeviceCtx) {
         if self.online {
             return;
         }
         self.online = true;
         // Online again: top the one-time prekey pool up if it ran low.
-        keys.refill(self.id, self.runner(dir));
-        self.retry_ns = cfg.retry_initial_ns;
-        self.connect(now, dir, fx);
-        self.resend_outbox(dir, fx);
+        let runner = self.runner(cx.dir);
+        cx.keys.refill(cx.key_directory, self.id, runner);
+        self.retry_ns = cx.cfg.retry_initial_ns;
+        self.connect(cx.now, cx.dir, cx.fx);
+        self.resend_outbox(cx.dir, cx.fx);
     }
 
     /// The device disconnects. What is in flight to it is lost; its servers keep it queued.
-    pub fn go_offline(&mut self, dir: &Directory, fx: &mut Effects) {
+    pub fn go_offline(&mut self, cx: &mut DeviceCtx) {
         if !self.online {
             return;
         }
-        for server in self.servers(dir) {
-            fx.send(
+        for server in self.servers(cx.dir) {
+            cx.fx.send(
                 server,
                 Frame::Disconnect {
                     device: self.id,
@@ -265,8 +273,8 @@ impl Device {
     }
 
     /// The user reads a shown message: a read receipt goes back to its sender (best effort).
-    pub fn read(&mut self, msg: MsgId, sender: UserId, dir: &Directory, fx: &mut Effects) {
-        fx.record(LedgerEvent::Read { msg });
+    pub fn read(&mut self, cx: &mut DeviceCtx, msg: MsgId, sender: UserId) {
+        cx.fx.record(LedgerEvent::Read { msg });
         if self.online {
             let receipt = Frame::Receipt {
                 msg,
@@ -275,16 +283,16 @@ impl Device {
                 to_user: sender,
                 to_device: None,
             };
-            fx.send(self.uplink(sender, dir), receipt);
+            cx.fx.send(self.uplink(sender, cx.dir), receipt);
         }
     }
 
     /// The server this device talks to restarted: connect again (a real client reconnects
     /// with backoff; the model reconnects at once).
-    pub fn reconnect(&mut self, now: SimTime, dir: &Directory, fx: &mut Effects) {
+    pub fn reconnect(&mut self, cx: &mut DeviceCtx) {
         if self.online {
-            self.connect(now, dir, fx);
-            self.resend_outbox(dir, fx);
+            self.connect(cx.now, cx.dir, cx.fx);
+            self.resend_outbox(cx.dir, cx.fx);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! reorder hold that shows each sender stream in sequence order.
 
 use super::retry::PendingRetry;
-use super::{Device, DeviceConfig};
+use super::{Device, DeviceCtx};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
@@ -76,26 +76,15 @@ const SKIPPED_MAX: usize = 1024;
 impl Device {
     /// A frame arrived. `tampered`: its bytes were flipped in flight, so the MAC check fails and
     /// the frame is refused (not acked: the server will send it again).
-    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
-    pub fn handle_frame(
-        &mut self,
-        now: SimTime,
-        from: Addr,
-        frame: Frame,
-        tampered: bool,
-        cfg: &DeviceConfig,
-        dir: &Directory,
-        keys: &mut Keyring,
-        fx: &mut Effects,
-    ) {
+    pub fn handle_frame(&mut self, cx: &mut DeviceCtx, from: Addr, frame: Frame, tampered: bool) {
         if !self.online {
             return; // the connection is down: the frame never reaches the app
         }
         match frame {
-            Frame::SubmitAck { msg, copy, .. } => self.acked(msg, copy, cfg, dir, fx),
+            Frame::SubmitAck { msg, copy, .. } => self.acked(cx, msg, copy),
             Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
                 self.connecting.retain(|s| !from_server(*s, from));
-                self.disarm_retry_if_idle(fx);
+                self.disarm_retry_if_idle(cx.fx);
             }
             Frame::ConnectAck { .. } => {} // the ack of an older connection
             Frame::Refused { msg, to_user, .. } => {
@@ -105,31 +94,31 @@ impl Device {
                     .iter()
                     .find(|e| e.msg == msg && e.copy_key() == 0)
                     .and_then(|e| e.members.clone());
-                self.acked(msg, 0, cfg, dir, fx);
+                self.acked(cx, msg, 0);
                 match members {
                     Some(members) => {
                         for (k, &(to_user, _)) in members.iter().enumerate() {
                             let msg = MsgId(msg.0 + k as u64);
-                            fx.record(LedgerEvent::Refused { msg, to_user });
+                            cx.fx.record(LedgerEvent::Refused { msg, to_user });
                         }
                     }
-                    None => fx.record(LedgerEvent::Refused { msg, to_user }),
+                    None => cx.fx.record(LedgerEvent::Refused { msg, to_user }),
                 }
             }
             Frame::Deliver(env) if tampered => {
-                fx.record(LedgerEvent::TamperDetected {
+                cx.fx.record(LedgerEvent::TamperDetected {
                     msg: env.msg,
                     device: self.id,
                 });
             }
-            Frame::Deliver(env) => self.receive(now, from, *env, cfg, dir, keys, fx),
+            Frame::Deliver(env) => self.receive(cx, from, *env),
             Frame::RetryReceipt {
                 msg,
                 requester,
                 attempt,
                 ..
-            } => self.answer_retry(now, msg, requester, attempt, dir, keys, fx),
-            Frame::Receipt { msg, kind, .. } => fx.record(LedgerEvent::ReceiptSeen {
+            } => self.answer_retry(cx, msg, requester, attempt),
+            Frame::Receipt { msg, kind, .. } => cx.fx.record(LedgerEvent::ReceiptSeen {
                 msg,
                 kind,
                 device: self.id,
@@ -146,26 +135,16 @@ impl Device {
             Frame::Media(_) => {}
             Frame::Throttle { until, .. } => {
                 // `until` is the gateway's clock; it may have passed while the frame travelled.
-                let until = until.max(now);
+                let until = until.max(cx.now);
                 self.throttled = true;
                 self.retry_at = Some(until);
-                fx.timer(until, TimerKind::OutboxRetry);
+                cx.fx.timer(until, TimerKind::OutboxRetry);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
-    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
-    fn receive(
-        &mut self,
-        now: SimTime,
-        hop: Addr,
-        env: Envelope,
-        cfg: &DeviceConfig,
-        dir: &Directory,
-        keys: &mut Keyring,
-        fx: &mut Effects,
-    ) {
+    fn receive(&mut self, cx: &mut DeviceCtx, hop: Addr, env: Envelope) {
+        let (now, cfg) = (cx.now, cx.cfg);
         // Ack first, duplicate or not: a lost ack is why duplicates come. The ack goes back the
         // way the copy came (a group's hub may deliver a same-provider member's copy too).
         let ack = Frame::DeliverAck {
@@ -174,7 +153,7 @@ impl Device {
             from_user: env.from_user,
             to_user: env.to_user,
         };
-        fx.send(hop, ack);
+        cx.fx.send(hop, ack);
         let (seq, from) = (env.seq, (env.from_device, env.conversation()));
         let stream = self.streams.entry_or_default(from);
         if cfg.bugs.break_dedup {
@@ -189,7 +168,7 @@ impl Device {
                 digest: None,
                 late: false,
             };
-            return fx.record(shown);
+            return cx.fx.record(shown);
         }
         let fills_placeholder = seq < stream.next_seq && stream.ext().awaiting.contains(&seq);
         let fills_gap = seq < stream.next_seq && stream.ext().skipped.contains(&seq);
@@ -197,12 +176,12 @@ impl Device {
             && !fills_gap
             && (seq < stream.next_seq || stream.ext().held.contains_key(&seq))
         {
-            return fx.record(LedgerEvent::DuplicateSuppressed {
+            return cx.fx.record(LedgerEvent::DuplicateSuppressed {
                 msg: env.msg,
                 device: self.id,
             });
         }
-        let slot = self.open(now, &env, dir, keys, fx);
+        let slot = self.open(cx, &env);
         let stream = self.streams.entry_or_default(from);
         if fills_placeholder {
             if !slot.placeholder {
@@ -217,13 +196,13 @@ impl Device {
                     digest: slot.digest,
                     late: true,
                 };
-                fx.record(shown);
+                cx.fx.record(shown);
             }
             return;
         }
         if fills_gap {
             stream.ext_mut().skipped.remove(&seq);
-            return self.show(slot, from, seq, fx);
+            return self.show(slot, from, seq, cx.fx);
         }
         if seq > stream.next_seq {
             let held = &mut stream.ext_mut().held;
@@ -231,43 +210,36 @@ impl Device {
             if held.len() > cfg.reorder_held_max || cfg.bugs.break_ordering {
                 // The bound is reached: show what is held now rather than grow without limit.
                 // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
-                return self.flush_stream(from, fx);
+                return self.flush_stream(from, cx.fx);
             }
             let at = now.plus(cfg.reorder_hold_ns);
             if self.release_at.is_none_or(|t| t > at) {
                 self.release_at = Some(at);
-                fx.timer(at, TimerKind::ReorderRelease);
+                cx.fx.timer(at, TimerKind::ReorderRelease);
             }
             return;
         }
-        self.show(slot, from, seq, fx);
-        self.release_in_order(from, fx);
+        self.show(slot, from, seq, cx.fx);
+        self.release_in_order(from, cx.fx);
     }
 
     /// Decrypts a delivered copy. A failure leaves a placeholder in the conversation and sends
     /// a retry receipt to the sender's device.
-    fn open(
-        &mut self,
-        now: SimTime,
-        env: &Envelope,
-        dir: &Directory,
-        keys: &mut Keyring,
-        fx: &mut Effects,
-    ) -> Slot {
+    fn open(&mut self, cx: &mut DeviceCtx, env: &Envelope) -> Slot {
         let opened = match env.group {
             None => {
-                let ct = &env.ciphertext;
-                let (from, runner) = (env.from_device, self.runner(dir));
-                let (bytes, len) = (ct.bytes.as_deref(), ct.len as u64);
-                keys.open(self.id, from, bytes, ct.seal, len, None, runner)
+                let (from, runner) = (env.from_device, self.runner(cx.dir));
+                cx.keys
+                    .open(self.id, from, &env.ciphertext, None, runner)
                     .map(|(p, _)| p)
             }
-            Some(g) => self.open_group(env, g, dir, keys),
+            Some(g) => self.open_group(env, g, cx.dir, cx.keys),
         };
         match opened {
             Ok(plaintext) => {
                 if let Some(p) = plaintext.as_deref() {
-                    crate::nodes::media::note_opened(self.id, env.msg, p, fx); // a media pointer
+                    // A media pointer, for the driver's download.
+                    crate::nodes::media::note_opened(self.id, env.msg, p, cx.fx);
                 }
                 Slot {
                     msg: env.msg,
@@ -276,7 +248,7 @@ impl Device {
                 }
             }
             Err(reason) => {
-                fx.record(LedgerEvent::DecryptFailed {
+                cx.fx.record(LedgerEvent::DecryptFailed {
                     msg: env.msg,
                     device: self.id,
                     reason,
@@ -289,7 +261,7 @@ impl Device {
                     sender_user: env.from_user,
                     attempt,
                 };
-                fx.send(self.uplink(env.from_user, dir), receipt);
+                cx.fx.send(self.uplink(env.from_user, cx.dir), receipt);
                 self.retry_receipts.retain(|r| r.msg != env.msg);
                 let pending = PendingRetry {
                     msg: env.msg,
@@ -299,7 +271,7 @@ impl Device {
                     sends: 1,
                 };
                 self.retry_receipts.push(pending);
-                self.arm_retry(now, fx);
+                self.arm_retry(cx.now, cx.fx);
                 let stream = self
                     .streams
                     .entry_or_default((env.from_device, env.conversation()));
@@ -325,13 +297,11 @@ impl Device {
         let (from, runner) = (env.from_device, self.runner(dir));
         let shared = &env.ciphertext;
         if let Some((_, d)) = env.per_device.iter().find(|(to, _)| *to == self.id) {
-            let (bytes, len) = (d.bytes.as_deref(), d.len as u64);
-            let (skdm, _) = keys.open(self.id, from, bytes, d.seal, len, None, runner)?;
+            let (skdm, _) = keys.open(self.id, from, d, None, runner)?;
             let key_id = shared.seal.target_generation;
             keys.install_sender_key(self.id, from, g, key_id, skdm.as_deref());
         }
-        let (bytes, len) = (shared.bytes.as_deref(), shared.len as u64);
-        keys.group_open(self.id, from, g, bytes, shared.seal, len, None, runner)
+        keys.group_open(self.id, from, g, shared, None, runner)
             .map(|(p, _)| p)
     }
 
@@ -389,17 +359,13 @@ impl Device {
     }
 
     /// Gaps that outlived the hold bound: give up waiting and show what came after them.
-    pub(super) fn release_expired_gaps(
-        &mut self,
-        now: SimTime,
-        cfg: &DeviceConfig,
-        fx: &mut Effects,
-    ) {
+    pub(super) fn release_expired_gaps(&mut self, cx: &mut DeviceCtx) {
+        let (now, cfg) = (cx.now, cx.cfg);
         if !self.online {
             // Nothing can fill a gap while offline; the hold restarts when the device is back.
             let at = now.plus(cfg.reorder_hold_ns);
             self.release_at = Some(at);
-            fx.timer(at, TimerKind::ReorderRelease);
+            cx.fx.timer(at, TimerKind::ReorderRelease);
             return;
         }
         let mut due = Vec::new();
@@ -415,11 +381,11 @@ impl Device {
             }
         }
         for from in due {
-            self.flush_stream(from, fx);
+            self.flush_stream(from, cx.fx);
         }
         if let Some(at) = next_release {
             self.release_at = Some(at);
-            fx.timer(at, TimerKind::ReorderRelease);
+            cx.fx.timer(at, TimerKind::ReorderRelease);
         }
     }
 }

@@ -3,12 +3,11 @@
 //! from the plaintext cache), and the bounded plaintext cache itself.
 
 use super::send::{distributions, shared_ciphertext};
-use super::{Cached, Device, DeviceConfig};
+use super::{Cached, Device, DeviceConfig, DeviceCtx};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
 use crate::metrics::LedgerEvent;
-use crate::nodes::keyring::Keyring;
 use crate::nodes::{Addr, Effects, TimerKind};
 use crate::scenario::CryptoMode;
 use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, MsgId, UserId};
@@ -58,16 +57,12 @@ impl Device {
 
     /// A recipient device could not decrypt `msg`: encrypt it again for that device on a fresh
     /// session, from the plaintext cache, at most [`RETRIES_MAX`] times.
-    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     pub(super) fn answer_retry(
         &mut self,
-        now: SimTime,
+        cx: &mut DeviceCtx,
         msg: MsgId,
         requester: DeviceId,
         attempt: u8,
-        dir: &Directory,
-        keys: &mut Keyring,
-        fx: &mut Effects,
     ) {
         let refuse = |reason, fx: &mut Effects| {
             fx.record(LedgerEvent::RetryRefused {
@@ -77,16 +72,16 @@ impl Device {
             })
         };
         if attempt > RETRIES_MAX {
-            return refuse(RetryRefusal::Exhausted, fx);
+            return refuse(RetryRefusal::Exhausted, cx.fx);
         }
         let covers = |c: &&Cached| {
             let span = c.group().map_or(1, |(_, m)| m.len() as u64);
             (c.msg.0..c.msg.0 + span).contains(&msg.0)
         };
         let Some(c) = self.plaintext_cache.iter().find(covers).cloned() else {
-            return refuse(RetryRefusal::Evicted, fx);
+            return refuse(RetryRefusal::Evicted, cx.fx);
         };
-        keys.drop_session(self.id, requester);
+        cx.keys.drop_session(self.id, requester);
         let modeled;
         let plaintext: &[u8] = if c.plaintext().len() as u32 == c.len {
             c.plaintext()
@@ -100,25 +95,19 @@ impl Device {
         };
         let (ciphertext, per_device, ns, group) = match c.group() {
             None => {
-                let (ct, ns) = self.seal(now, requester, plaintext, Some(c.content), dir, keys);
+                let (ct, ns) = self.seal(cx, requester, plaintext, Some(c.content));
                 (Ciphertext::default(), vec![(requester, ct)], ns, None)
             }
             Some(&(g, _)) => {
                 // The member gets the key again (its copy may be what it lacked) with a new
                 // Sender Key encryption of the message, on a fresh pairwise session.
-                keys.forget_holder(self.id, g, requester);
-                let epoch = keys.sender_key_epoch(self.id, g).unwrap_or(0);
-                let (runner, kind) = (self.runner(dir), Some(c.content));
-                let sealed = keys.group_seal(
-                    now,
-                    self.id,
-                    g,
-                    epoch,
-                    &[requester],
-                    plaintext,
-                    kind,
-                    runner,
-                );
+                cx.keys.forget_holder(self.id, g, requester);
+                let epoch = cx.keys.sender_key_epoch(self.id, g).unwrap_or(0);
+                let mut by = self.sealer(cx.now, cx.dir, cx.key_directory);
+                let kind = Some(c.content);
+                let sealed = cx
+                    .keys
+                    .group_seal(&mut by, g, epoch, &[requester], plaintext, kind);
                 let shared = shared_ciphertext(sealed.shared, plaintext.len());
                 (
                     shared,
@@ -134,20 +123,20 @@ impl Device {
             from_device: self.id,
             // A 1:1 message stays in its chat (a sync copy too); a group copy goes to its member.
             to_user: if group.is_some() {
-                dir.user_of(requester)
+                cx.dir.user_of(requester)
             } else {
                 c.to_user
             },
             to_device: Some(requester),
             seq,
             retry: attempt,
-            sent_at: self.local_clock(now),
+            sent_at: self.local_clock(cx.now),
             ciphertext,
             per_device,
             group,
             members: None,
         };
-        self.enqueue_outbox(now, env, ns, dir, fx);
+        self.enqueue_outbox(cx, env, ns);
     }
 
     /// Retry receipts still unanswered go out again (receipts can be lost like any frame),
@@ -198,14 +187,8 @@ impl Device {
 
     // ---- inputs
 
-    pub fn handle_timer(
-        &mut self,
-        now: SimTime,
-        timer: TimerKind,
-        cfg: &DeviceConfig,
-        dir: &Directory,
-        fx: &mut Effects,
-    ) {
+    pub fn handle_timer(&mut self, cx: &mut DeviceCtx, timer: TimerKind) {
+        let now = cx.now;
         match timer {
             TimerKind::OutboxRetry => {
                 if self.retry_at != Some(now) {
@@ -219,9 +202,9 @@ impl Device {
                 if !self.online || idle {
                     return;
                 }
-                self.resend_retry_receipts(dir, fx);
+                self.resend_retry_receipts(cx.dir, cx.fx);
                 for &server in &self.connecting {
-                    fx.send(
+                    cx.fx.send(
                         server,
                         Frame::Connect {
                             device: self.id,
@@ -229,16 +212,16 @@ impl Device {
                         },
                     );
                 }
-                self.resend_outbox(dir, fx);
-                self.retry_ns = (self.retry_ns * 2).min(cfg.retry_max_ns);
-                self.arm_retry(now, fx);
+                self.resend_outbox(cx.dir, cx.fx);
+                self.retry_ns = (self.retry_ns * 2).min(cx.cfg.retry_max_ns);
+                self.arm_retry(now, cx.fx);
             }
             TimerKind::ReorderRelease => {
                 if self.release_at != Some(now) {
                     return;
                 }
                 self.release_at = None;
-                self.release_expired_gaps(now, cfg, fx);
+                self.release_expired_gaps(cx);
             }
             TimerKind::Redeliver(_) | TimerKind::ExpirySweep | TimerKind::MediaRetry => {}
         }

@@ -2,10 +2,11 @@
 //! encrypts it for every recipient device, and the outbox sends it, one message in flight per
 //! uplink, until the server acks.
 
-use super::{Cached, CachedExtra, Device, DeviceConfig};
+use super::{Cached, CachedExtra, Device, DeviceCtx};
 use crate::directory::Directory;
 use crate::engine::SimTime;
-use crate::nodes::keyring::{Keyring, Runner, Sealed, SKDM_PLAINTEXT_LEN};
+use crate::nodes::key_directory::KeyDirectory;
+use crate::nodes::keyring::{Runner, Sealed, Sealer, SKDM_PLAINTEXT_LEN};
 use crate::nodes::{Addr, Effects};
 use crate::scenario::ContentKind;
 use crate::wire::{
@@ -45,20 +46,16 @@ impl Device {
     /// has passed, if the device is online and nothing older waits on the same uplink. The
     /// plaintext stays in a bounded cache for retry receipts. Returns `false` when the outbox is
     /// full (the app refuses to queue more).
-    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     pub fn compose(
         &mut self,
-        now: SimTime,
+        cx: &mut DeviceCtx,
         msg: MsgId,
         to_user: UserId,
         plaintext: &[u8],
         content: ContentKind,
-        cfg: &DeviceConfig,
-        dir: &Directory,
-        keys: &mut Keyring,
-        fx: &mut Effects,
     ) -> bool {
-        if self.outbox.len() >= cfg.outbox_max as usize {
+        let dir = cx.dir;
+        if self.outbox.len() >= cx.cfg.outbox_max as usize {
             return false;
         }
         let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
@@ -68,7 +65,7 @@ impl Device {
             .filter(|&d| d != self.id && to_user != self.user);
         let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
         for d in dir.devices_of(to_user).chain(own) {
-            let (ct, ns) = self.seal(now, d, plaintext, Some(content), dir, keys);
+            let (ct, ns) = self.seal(cx, d, plaintext, Some(content));
             cost_ns += ns;
             per_device.push((d, ct));
         }
@@ -80,7 +77,7 @@ impl Device {
             to_device: None,
             seq: this_seq,
             retry: 0,
-            sent_at: self.local_clock(now),
+            sent_at: self.local_clock(cx.now),
             ciphertext: Ciphertext::default(),
             per_device,
             group: None,
@@ -94,8 +91,8 @@ impl Device {
             content,
             extra: None,
         };
-        self.cache_plaintext(cached, plaintext, keys.mode(), cfg);
-        self.enqueue_outbox(now, env, cost_ns, dir, fx);
+        self.cache_plaintext(cached, plaintext, cx.keys.mode(), cx.cfg);
+        self.enqueue_outbox(cx, env, cost_ns);
         true
     }
 
@@ -103,20 +100,16 @@ impl Device {
     /// Key, plus a distribution of that key (over the pairwise session) for each member device
     /// that lacks it, and the server fans the one ciphertext out to every member's devices and
     /// this user's other devices. Returns `false` when the outbox is full.
-    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     pub fn compose_group(
         &mut self,
-        now: SimTime,
+        cx: &mut DeviceCtx,
         msg: MsgId,
         send: &GroupSend,
         plaintext: &[u8],
         content: ContentKind,
-        cfg: &DeviceConfig,
-        dir: &Directory,
-        keys: &mut Keyring,
-        fx: &mut Effects,
     ) -> bool {
-        if self.outbox.len() >= cfg.outbox_max as usize {
+        let dir = cx.dir;
+        if self.outbox.len() >= cx.cfg.outbox_max as usize {
             return false;
         }
         let conv = Conversation::Group(send.group);
@@ -131,17 +124,11 @@ impl Device {
             .flat_map(|&u| dir.devices_of(u))
             .filter(|&d| d != self.id)
             .collect();
-        let (g, epoch, runner) = (send.group, send.epoch, self.runner(dir));
-        let sealed = keys.group_seal(
-            now,
-            self.id,
-            g,
-            epoch,
-            &targets,
-            plaintext,
-            Some(content),
-            runner,
-        );
+        let (g, epoch) = (send.group, send.epoch);
+        let mut by = self.sealer(cx.now, dir, cx.key_directory);
+        let sealed = cx
+            .keys
+            .group_seal(&mut by, g, epoch, &targets, plaintext, Some(content));
         let env = Envelope {
             msg,
             from_user: self.user,
@@ -150,7 +137,7 @@ impl Device {
             to_device: None,
             seq: 0, // per member, in `members`
             retry: 0,
-            sent_at: self.local_clock(now),
+            sent_at: self.local_clock(cx.now),
             ciphertext: shared_ciphertext(sealed.shared, plaintext.len()),
             per_device: distributions(sealed.distributions),
             group: Some(g),
@@ -167,8 +154,8 @@ impl Device {
                 plaintext: Box::default(),
             })),
         };
-        self.cache_plaintext(cached, plaintext, keys.mode(), cfg);
-        self.enqueue_outbox(now, env, sealed.ns, dir, fx);
+        self.cache_plaintext(cached, plaintext, cx.keys.mode(), cx.cfg);
+        self.enqueue_outbox(cx, env, sealed.ns);
         true
     }
 
@@ -196,18 +183,14 @@ impl Device {
 
     /// The user sends a message its driver already encrypted (the live load generator does
     /// its Signal work itself): one ciphertext for every recipient device.
-    #[allow(clippy::too_many_arguments)] // sans-IO: every input is explicit
     pub fn compose_sealed(
         &mut self,
-        now: SimTime,
+        cx: &mut DeviceCtx,
         msg: MsgId,
         to_user: UserId,
         ciphertext: Ciphertext,
-        cfg: &DeviceConfig,
-        dir: &Directory,
-        fx: &mut Effects,
     ) -> bool {
-        if self.outbox.len() >= cfg.outbox_max as usize {
+        if self.outbox.len() >= cx.cfg.outbox_max as usize {
             return false;
         }
         let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
@@ -219,31 +202,45 @@ impl Device {
             to_device: None,
             seq: this_seq,
             retry: 0,
-            sent_at: self.local_clock(now),
+            sent_at: self.local_clock(cx.now),
             ciphertext,
             per_device: Vec::new(),
             group: None,
             members: None,
         };
-        self.enqueue_outbox(now, env, 0, dir, fx);
+        self.enqueue_outbox(cx, env, 0);
         true
     }
 
-    /// Encrypts for one device, with the modeled wire size; `now` for the key directory's rate
-    /// limit.
+    /// Encrypts for one device, with the modeled wire size.
     pub(super) fn seal(
         &self,
-        now: SimTime,
+        cx: &mut DeviceCtx,
         to: DeviceId,
         plaintext: &[u8],
         content: Option<ContentKind>,
-        dir: &Directory,
-        keys: &mut Keyring,
     ) -> (Ciphertext, u64) {
-        let runner = self.runner(dir);
-        let (bytes, seal, ns) = keys.seal(now, self.id, to, plaintext, content, runner);
+        let mut by = self.sealer(cx.now, cx.dir, cx.key_directory);
+        let (bytes, seal, ns) = cx.keys.seal(&mut by, to, plaintext, content);
         let len = signal_len(plaintext.len(), seal.prekey);
         (Ciphertext { len, bytes, seal }, ns)
+    }
+
+    /// This device as the sealer of a message at `now` (the key directory's rate limit books
+    /// the bundle fetch of a new session), its work charged to its node kind.
+    pub(super) fn sealer<'k>(
+        &self,
+        now: SimTime,
+        dir: &Directory,
+        directory: &'k mut KeyDirectory,
+    ) -> Sealer<'k> {
+        let (from, runner) = (self.id, self.runner(dir));
+        Sealer {
+            now,
+            from,
+            runner,
+            directory,
+        }
     }
 
     pub(super) fn runner(&self, dir: &Directory) -> Runner {
@@ -255,14 +252,8 @@ impl Device {
     }
 
     /// Puts `env` in the outbox and sends it after `delay_ns` if it is first in its uplink.
-    pub(super) fn enqueue_outbox(
-        &mut self,
-        now: SimTime,
-        env: Envelope,
-        delay_ns: u64,
-        dir: &Directory,
-        fx: &mut Effects,
-    ) {
+    pub(super) fn enqueue_outbox(&mut self, cx: &mut DeviceCtx, env: Envelope, delay_ns: u64) {
+        let (dir, fx) = (cx.dir, &mut *cx.fx);
         let uplink = self.uplink(env.to_user, dir);
         let first_for_uplink = !self
             .outbox
@@ -270,7 +261,7 @@ impl Device {
             .any(|e| self.uplink(e.to_user, dir) == uplink);
         if self.online && !self.throttled && first_for_uplink {
             fx.send_after(delay_ns, uplink, Frame::Submit(Box::new(env.clone())));
-            self.arm_retry(now, fx);
+            self.arm_retry(cx.now, fx);
         }
         if self.outbox.capacity() == 0 {
             // Usually the only message waiting: room for one (see `acked`).
@@ -297,14 +288,8 @@ impl Device {
     }
 
     /// The server has `msg` (or refused it for good): the next message of its uplink goes.
-    pub(super) fn acked(
-        &mut self,
-        msg: MsgId,
-        copy: u32,
-        cfg: &DeviceConfig,
-        dir: &Directory,
-        fx: &mut Effects,
-    ) {
+    pub(super) fn acked(&mut self, cx: &mut DeviceCtx, msg: MsgId, copy: u32) {
+        let (dir, fx) = (cx.dir, &mut *cx.fx);
         let Some(i) = self
             .outbox
             .iter()
@@ -317,7 +302,7 @@ impl Device {
         };
         let uplink = self.uplink(done.to_user, dir);
         if self.outbox.is_empty() {
-            self.retry_ns = cfg.retry_initial_ns;
+            self.retry_ns = cx.cfg.retry_initial_ns;
             // An idle device keeps no outbox buffer: a million of them would hold gigabytes.
             self.outbox = VecDeque::new();
             self.disarm_retry_if_idle(fx);

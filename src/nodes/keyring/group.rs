@@ -1,11 +1,10 @@
 //! Sender Keys: one encryption per group message, with the key distributed to each member
 //! device that lacks it over the pairwise session, made anew when the membership moves on.
 
-use super::{Keyring, Op, OpenError, Runner, Sealed, SKDM_PLAINTEXT_LEN};
+use super::{Keyring, Op, OpenError, Runner, Sealed, Sealer, SKDM_PLAINTEXT_LEN};
 use crate::e2ee::{SenderKeyDistributionMessage, SenderKeyRecord, SenderKeyState};
-use crate::engine::SimTime;
 use crate::scenario::{ContentKind, CryptoMode};
-use crate::wire::{DeviceId, GroupId, SealInfo};
+use crate::wire::{Ciphertext, DeviceId, GroupId, SealInfo};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Sender Key states a member keeps per (sender, group), as libsignal does.
@@ -48,22 +47,20 @@ pub struct GroupSealed {
 }
 
 impl Keyring {
-    /// Encrypts a group message from `from` to group `g` (membership `epoch`) once, with the
-    /// sender's Sender Key, made on first use and made anew when the membership moved on (a
+    /// Encrypts a group message from `by.from` to group `g` (membership `epoch`) once, with
+    /// the sender's Sender Key, made on first use and made anew when the membership moved on (a
     /// member left). Each device of `targets` that lacks the key first gets its distribution
     /// message over the pairwise session (set up on first contact, as for a 1:1 message).
-    #[allow(clippy::too_many_arguments)] // every input is explicit
     pub fn group_seal(
         &mut self,
-        now: SimTime,
-        from: DeviceId,
+        by: &mut Sealer,
         g: GroupId,
         epoch: u32,
         targets: &[DeviceId],
         plaintext: &[u8],
         kind: Option<ContentKind>,
-        runner: Runner,
     ) -> GroupSealed {
+        let (from, runner) = (by.from, by.runner);
         let mut ns = self.ensure_keys(from, runner);
         let real = self.mode == CryptoMode::Real;
         let current = self.devices[from.index()]
@@ -106,7 +103,7 @@ impl Keyring {
         let skdm = self.distribution_plaintext(from, g);
         let mut distributions = Vec::with_capacity(lacking.len());
         for d in lacking {
-            let (bytes, info, n) = self.seal(now, from, d, &skdm, kind, runner);
+            let (bytes, info, n) = self.seal(by, d, &skdm, kind);
             ns += n;
             distributions.push((d, (bytes, info)));
             self.counts.sender_key_distributions += 1;
@@ -206,19 +203,18 @@ impl Keyring {
     }
 
     /// Decrypts at `to` the Sender Key ciphertext `from` sent to `g`. The model decides (does
-    /// `to` hold the key it names?); real mode must agree.
-    #[allow(clippy::too_many_arguments)] // every input is explicit
+    /// `to` hold the key it names?); real mode must agree. The work is charged by the
+    /// ciphertext's modeled length.
     pub fn group_open(
         &mut self,
         to: DeviceId,
         from: DeviceId,
         g: GroupId,
-        bytes: Option<&[u8]>,
-        info: SealInfo,
-        len: u64,
+        ct: &Ciphertext,
         kind: Option<ContentKind>,
         runner: Runner,
     ) -> Result<(Option<Vec<u8>>, u64), OpenError> {
+        let (bytes, info, len) = (ct.bytes.as_deref(), ct.seal, u64::from(ct.len));
         if self.external {
             return Ok((None, 0));
         }

@@ -1,7 +1,8 @@
-//! Devices' Signal state and the key directory's prekey pools, in one arena the device nodes
-//! call into (like a keystore library on a phone): identity keys generated lazily from each
+//! Devices' Signal state, in one arena the device nodes call into (like a keystore library on a phone): identity keys generated lazily from each
 //! device's own seeded stream, one session per (device, peer device), X3DH (or PQXDH) on first
-//! contact, the Double Ratchet for every message.
+//! contact, the Double Ratchet for every message. The bundles of new sessions come from the
+//! gatekeeper's key directory (`nodes::key_directory`), a server the driver keeps apart and
+//! passes in where a fetch or a refill happens.
 //!
 //! Two modes give the same run: `real` performs every operation with the `e2ee` module;
 //! `modeled` skips the work. Both decide success and failure from the same model (a session is
@@ -25,7 +26,7 @@ use super::key_directory::{KeyDirectory, Requester};
 use crate::collections::vec_map::VecMap;
 use crate::e2ee::{DeviceKeys, SessionRecord};
 use crate::engine::{RngTree, SimRng, SimTime};
-use crate::scenario::{BundleFetchLimit, CryptoMode, Protocol};
+use crate::scenario::{CryptoMode, Protocol};
 use crate::wire::{DeviceId, SealInfo};
 
 /// Plaintext bytes of a Sender Key distribution message as it travels inside a pairwise
@@ -65,6 +66,16 @@ struct DeviceState {
     groups: Option<Box<GroupKeys>>,
 }
 
+/// Who seals a message, and what a new session's bundle fetch needs: the sending device, the
+/// node kind its work is charged to, the time (the key directory's rate limit books the fetch)
+/// and the key directory that serves the bundle.
+pub struct Sealer<'a> {
+    pub now: SimTime,
+    pub from: DeviceId,
+    pub runner: Runner,
+    pub directory: &'a mut KeyDirectory,
+}
+
 /// One encryption's result: the bytes (real crypto) and what the receiver's model needs.
 pub type Sealed = (Option<Box<[u8]>>, SealInfo);
 
@@ -83,25 +94,12 @@ pub struct Keyring {
     /// a few percent of a run. `costs` is not changed after construction.
     op_costs: [(u64, u64); Op::ALL.len()],
     pub counts: CryptoCounts,
-    /// The key directory's one-time prekey pools.
-    pub directory: KeyDirectory,
-    refill_batch: u32,
     pub security_code_changed: u64,
     /// Next model id for a Sender Key.
     next_sender_key: u32,
 }
 
 impl Keyring {
-    /// A cache hint for device `d`'s prekey pool in the key directory.
-    pub fn prefetch_directory(&self, d: DeviceId) {
-        self.directory.prefetch(d);
-    }
-
-    /// A cache hint for the fetch limiter's entry of `from` fetching `to`'s bundle.
-    pub fn prefetch_fetch(&self, from: DeviceId, to: DeviceId) {
-        self.directory.prefetch_fetch(from, to);
-    }
-
     /// A cache hint for device `d`'s sessions and seen identities, the heap half of its key
     /// state; call it once [`Keyring::prefetch`] has brought the state itself.
     pub fn prefetch_sessions(&self, d: DeviceId) {
@@ -124,8 +122,6 @@ impl Keyring {
         protocol: Protocol,
         seed: u64,
         costs: CostTable,
-        one_time_prekeys: u32,
-        refill_below: u32,
     ) -> Self {
         let states = (0..devices)
             .map(|_| DeviceState {
@@ -148,32 +144,17 @@ impl Keyring {
             costs,
             counts: CryptoCounts::default(),
             security_code_changed: 0,
-            directory: KeyDirectory::new(devices, one_time_prekeys, refill_below),
-            refill_batch: one_time_prekeys,
             next_sender_key: 0,
         }
     }
 
     /// A keyring for a driver that encrypts and decrypts itself (the live load generator):
-    /// devices pass every copy through and only the prekey pools are kept.
+    /// devices pass every copy through.
     pub fn external(devices: usize) -> Self {
-        let mut k = Keyring::new(
-            devices,
-            CryptoMode::Modeled,
-            Protocol::X3dh,
-            0,
-            CostTable::default(),
-            100,
-            10,
-        );
+        let (mode, protocol) = (CryptoMode::Modeled, Protocol::X3dh);
+        let mut k = Keyring::new(devices, mode, protocol, 0, CostTable::default());
         k.external = true;
         k
-    }
-
-    /// Rate-limits the key directory's bundle fetches (`None`: unlimited).
-    pub fn with_bundle_fetch_limit(mut self, limit: Option<BundleFetchLimit>) -> Self {
-        self.directory.set_fetch_limit(limit);
-        self
     }
 
     pub fn mode(&self) -> CryptoMode {
@@ -203,12 +184,10 @@ impl Keyring {
         self.charge(runner, None, Op::KeyGeneration, 0)
     }
 
-    /// The owner of `d` is online: it tops its one-time prekey pool up when it runs low
-    /// (Signal's defaults: a batch of 100 when fewer than 10 are left).
-    pub fn refill(&mut self, d: DeviceId, runner: Runner) {
-        if self.directory.is_low(d) {
-            let missing = self.refill_batch.saturating_sub(self.directory.pool_len(d));
-            self.directory.upload(d, missing);
+    /// The owner of `d` is online: it tops its one-time prekey pool in `directory` up when it
+    /// runs low (see [`KeyDirectory::refill`]), and pays for the keys it makes.
+    pub fn refill(&mut self, directory: &mut KeyDirectory, d: DeviceId, runner: Runner) {
+        if let Some(missing) = directory.refill(d) {
             self.counts.prekey_refills += 1;
             let ns = self.cost_ns(Op::KeyGeneration, 0) * missing as u64;
             self.counts.add(runner, None, Op::KeyGeneration, ns);
@@ -217,10 +196,14 @@ impl Keyring {
 
     /// The adversary of prekey-drain fault `adversary` fetches a bundle of `d` at `now` (the
     /// prekey-drain attack); a fetch over the rate limit is refused and counted.
-    pub fn drain_one(&mut self, now: SimTime, adversary: u32, d: DeviceId) {
-        let served = self
-            .directory
-            .fetch_limited(now, Requester::Adversary(adversary), d);
+    pub fn drain_one(
+        &mut self,
+        directory: &mut KeyDirectory,
+        now: SimTime,
+        adversary: u32,
+        d: DeviceId,
+    ) {
+        let served = directory.fetch_limited(now, Requester::Adversary(adversary), d);
         if served.is_err() {
             self.counts.bundle_fetches_limited += 1;
         }

@@ -2,34 +2,30 @@
 //! from the peer's bundle on first contact, then the Double Ratchet for every message. The
 //! model decides whether a message opens; real mode performs the work and must agree.
 
-use super::{Keyring, Op, OpenError, Runner, Session};
+use super::{Keyring, Op, OpenError, Runner, Sealer, Session};
 use crate::e2ee::{PreKeySignalMessage, SessionRecord, SignalMessage};
-use crate::engine::SimTime;
 use crate::nodes::key_directory::Requester;
 use crate::scenario::{ContentKind, CryptoMode, Protocol};
-use crate::wire::{DeviceId, SealInfo};
+use crate::wire::{Ciphertext, DeviceId, SealInfo};
 
 impl Keyring {
-    /// Encrypts `plaintext` from `from` to `to`, setting up a session on first contact (the
+    /// Encrypts `plaintext` from `by.from` to `to`, setting up a session on first contact (the
     /// bundle comes from the key directory: `one_time` says whether it had a one-time prekey).
     /// Returns the bytes (real mode), what the receiver's model needs, and the CPU time charged.
-    /// `now` books the bundle fetch in the key directory's rate limit.
+    /// `by.now` books the bundle fetch in the key directory's rate limit.
     pub fn seal(
         &mut self,
-        now: SimTime,
-        from: DeviceId,
+        by: &mut Sealer,
         to: DeviceId,
         plaintext: &[u8],
         kind: Option<ContentKind>,
-        runner: Runner,
     ) -> (Option<Box<[u8]>>, SealInfo, u64) {
+        let (now, from, runner) = (by.now, by.from, by.runner);
         let mut ns = self.ensure_keys(from, runner);
         // A stale session (the peer reinstalled) is only found out through a retry receipt.
         let current = self.devices[from.index()].sessions.get(&to.0);
         if current.is_none_or(|s| s.renew) {
-            let (served, wait_ns) = self
-                .directory
-                .fetch_honest(now, Requester::Device(from), to);
+            let (served, wait_ns) = by.directory.fetch_honest(now, Requester::Device(from), to);
             if wait_ns > 0 {
                 self.counts.bundle_fetches_limited_honest += 1;
             }
@@ -133,18 +129,17 @@ impl Keyring {
         Some(record)
     }
 
-    /// Decrypts at `to` what `from` sealed. The model decides; real mode must agree.
-    #[allow(clippy::too_many_arguments)] // every input is explicit
+    /// Decrypts at `to` what `from` sealed. The model decides; real mode must agree. The
+    /// ratchet's work is charged by the ciphertext's modeled length.
     pub fn open(
         &mut self,
         to: DeviceId,
         from: DeviceId,
-        bytes: Option<&[u8]>,
-        info: SealInfo,
-        plaintext_len: u64,
+        ct: &Ciphertext,
         kind: Option<ContentKind>,
         runner: Runner,
     ) -> Result<(Option<Vec<u8>>, u64), OpenError> {
+        let (bytes, info, plaintext_len) = (ct.bytes.as_deref(), ct.seal, u64::from(ct.len));
         if self.external {
             return Ok((None, 0));
         }

@@ -1,29 +1,23 @@
 //! Device connections as the mailbox sees them (connect, disconnect, the gateway's
 //! backpressure), and the frames it passes on outside the queues: receipts and control frames.
 
-use super::{Mailbox, MailboxConfig, Route, CONTROL_HELD_MAX};
+use super::{Mailbox, MailboxCtx, CONTROL_HELD_MAX};
 use crate::engine::SimTime;
-use crate::nodes::{Effects, TimerKind};
+use crate::nodes::TimerKind;
 use crate::wire::{DeviceId, Frame, MsgId, ReceiptKind, UserId};
 
 impl Mailbox {
     /// Connection `epoch` of `device` is up. A Connect from an older epoch, or from one this
     /// server already saw closed, is a late frame and changes nothing.
-    pub fn connect(
-        &mut self,
-        now: SimTime,
-        device: DeviceId,
-        epoch: u32,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
-    ) {
+    pub fn connect(&mut self, cx: &mut MailboxCtx, device: DeviceId, epoch: u32) {
+        let (now, cfg, route) = (cx.now, cx.cfg, cx.route);
         let Some(i) = self.slot(device) else { return };
         let b = &mut self.boxes[i];
         if epoch < b.epoch || (epoch == b.epoch && b.closed) {
             return;
         }
-        fx.send(route(device), Frame::ConnectAck { device, epoch });
+        cx.fx
+            .send(route(device), Frame::ConnectAck { device, epoch });
         if epoch == b.epoch && b.online {
             return; // a retried Connect whose ack was lost: acked again, nothing else
         }
@@ -34,14 +28,14 @@ impl Mailbox {
         for p in b.queue.iter_mut() {
             p.sent = false;
         }
-        Self::fill_window(b, device, cfg, route, fx);
+        Self::fill_window(b, device, cx);
         for frame in self.held_control.remove(&device.0).unwrap_or_default() {
-            fx.send(route(device), frame);
+            cx.fx.send(route(device), frame);
         }
         let b = &mut self.boxes[i];
         if !b.queue.is_empty() {
             b.redeliver_at = None;
-            Self::arm(b, device, now, fx);
+            Self::arm(b, device, now, cx.fx);
         }
     }
 
@@ -49,13 +43,13 @@ impl Mailbox {
     /// devices among `devices` (the original sender's): best effort, like WhatsApp's.
     pub fn forward_receipt(
         &self,
+        cx: &mut MailboxCtx,
         (msg, kind, from_user, to_user): (MsgId, ReceiptKind, UserId, UserId),
         devices: impl Iterator<Item = DeviceId>,
-        route: Route,
-        fx: &mut Effects,
     ) {
+        let route = cx.route;
         for d in devices.filter(|d| self.is_online(*d)) {
-            fx.send(
+            cx.fx.send(
                 route(d),
                 Frame::Receipt {
                     msg,
@@ -69,15 +63,10 @@ impl Mailbox {
     }
 
     /// A control frame for `device`: sent now if it is connected, else held until it connects.
-    pub fn deliver_control(
-        &mut self,
-        device: DeviceId,
-        frame: Frame,
-        route: Route,
-        fx: &mut Effects,
-    ) {
+    pub fn deliver_control(&mut self, cx: &mut MailboxCtx, device: DeviceId, frame: Frame) {
+        let route = cx.route;
         if self.is_online(device) {
-            return fx.send(route(device), frame);
+            return cx.fx.send(route(device), frame);
         }
         let held = self.held_control.entry(device.0).or_default();
         if held.len() >= CONTROL_HELD_MAX {
@@ -88,7 +77,8 @@ impl Mailbox {
 
     /// Backpressure from the gateway: hold off `device` until `until`, then resend its window
     /// in order (what was sent after the refused copy is sent again, behind it).
-    pub fn throttle(&mut self, now: SimTime, device: DeviceId, until: SimTime, fx: &mut Effects) {
+    pub fn throttle(&mut self, cx: &mut MailboxCtx, device: DeviceId, until: SimTime) {
+        let now = cx.now;
         let until = until.max(now); // it may have passed while the frame travelled
         let Some(i) = self.slot(device) else { return };
         let b = &mut self.boxes[i];
@@ -98,7 +88,7 @@ impl Mailbox {
         }
         if b.redeliver_at.is_none_or(|t| t < until) {
             b.redeliver_at = Some(until);
-            fx.timer(until, TimerKind::Redeliver(device));
+            cx.fx.timer(until, TimerKind::Redeliver(device));
         }
     }
 

@@ -2,11 +2,9 @@
 //! recipient device: a 1:1 message's per-device ciphertexts, or a group message's one Sender
 //! Key ciphertext for every member device.
 
-use super::{Mailbox, MailboxConfig, Route};
+use super::{Mailbox, MailboxConfig, MailboxCtx};
 use crate::directory::Directory;
-use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::nodes::Effects;
 use crate::wire::{DeviceId, Envelope, MsgId, UserId};
 
 impl Mailbox {
@@ -26,14 +24,11 @@ impl Mailbox {
     /// were offline with nothing queued (the caller pushes to wake them).
     pub fn fan_out(
         &mut self,
-        now: SimTime,
+        cx: &mut MailboxCtx,
         mut env: Envelope,
         recipients: impl Iterator<Item = DeviceId>,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
     ) -> Option<Vec<DeviceId>> {
-        if !self.accept(&env, cfg) {
+        if !self.accept(&env, cx.cfg) {
             return None;
         }
         let per_device = std::mem::take(&mut env.per_device);
@@ -68,7 +63,7 @@ impl Mailbox {
                     ..env.clone()
                 }
             };
-            if self.enqueue(now, copy, cfg, route, fx) == Some(true) {
+            if self.enqueue(cx, copy) == Some(true) {
                 wake.push(d);
             }
         }
@@ -80,17 +75,14 @@ impl Mailbox {
     /// devices to wake, `None` for a duplicate.
     pub fn submit(
         &mut self,
-        now: SimTime,
+        cx: &mut MailboxCtx,
         env: Envelope,
         dir: &Directory,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
     ) -> Option<Vec<DeviceId>> {
         if env.group.is_some() && env.to_device.is_none() {
             let from = env.from_user;
             let reachable = |m: UserId| dir.may_message(from, m);
-            return self.fan_out_group(now, env, dir, reachable, cfg, route, fx);
+            return self.fan_out_group(cx, env, dir, reachable);
         }
         let (msg, retry, to_user) = (env.msg, env.retry, env.to_user);
         // The recipient's devices, and the sender's other devices (sync copies).
@@ -100,10 +92,10 @@ impl Mailbox {
             .filter(move |&d| d != from_device && from_user != to_user);
         let sync = own.clone().fold(0u8, |m, d| m | 1 << dir.device_slot(d));
         let recipients = dir.devices_of(to_user).chain(own);
-        let wake = self.fan_out(now, env, recipients, cfg, route, fx)?;
+        let wake = self.fan_out(cx, env, recipients)?;
         if retry == 0 {
             let devices = (1u8 << dir.device_count(to_user)) - 1;
-            fx.record(LedgerEvent::Accepted { msg, devices, sync });
+            cx.fx.record(LedgerEvent::Accepted { msg, devices, sync });
         }
         Some(wake)
     }
@@ -113,18 +105,14 @@ impl Mailbox {
     /// and the key's distribution if the sender made one for that device. Members that may not
     /// receive (`reachable` is false: third-party chats off) are refused. Returns `None` for a
     /// duplicate submission, else the devices that were offline with nothing queued.
-    #[allow(clippy::too_many_arguments)] // every input is explicit
     pub fn fan_out_group(
         &mut self,
-        now: SimTime,
+        cx: &mut MailboxCtx,
         mut env: Envelope,
         dir: &Directory,
         reachable: impl Fn(UserId) -> bool,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
     ) -> Option<Vec<DeviceId>> {
-        if !self.accept(&env, cfg) {
+        if !self.accept(&env, cx.cfg) {
             return None;
         }
         let members = env.members.take()?;
@@ -134,7 +122,7 @@ impl Mailbox {
         for (k, &(member, seq)) in members.iter().enumerate() {
             let msg = MsgId(env.msg.0 + k as u64);
             if !reachable(member) {
-                fx.record(LedgerEvent::Refused {
+                cx.fx.record(LedgerEvent::Refused {
                     msg,
                     to_user: member,
                 });
@@ -144,7 +132,7 @@ impl Mailbox {
             let mask = devices
                 .clone()
                 .fold(0u8, |m, d| m | 1 << dir.device_slot(d));
-            fx.record(LedgerEvent::Accepted {
+            cx.fx.record(LedgerEvent::Accepted {
                 msg,
                 devices: mask,
                 sync: 0,
@@ -162,7 +150,7 @@ impl Mailbox {
                     per_device: mine.into_iter().collect(),
                     ..env.clone()
                 };
-                if self.enqueue(now, copy, cfg, route, fx) == Some(true) {
+                if self.enqueue(cx, copy) == Some(true) {
                     wake.push(d);
                 }
             }

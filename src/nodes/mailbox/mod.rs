@@ -17,7 +17,7 @@ mod queue;
 
 use dedup::Accepted;
 
-use super::Addr;
+use super::{Addr, Effects};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::wire::{DeviceId, Envelope, Frame};
@@ -79,6 +79,16 @@ pub const CONTROL_HELD_MAX: usize = 64;
 
 /// How a server reaches a device (directly, or through the gateway).
 pub type Route<'a> = &'a dyn Fn(DeviceId) -> Addr;
+
+/// What a mailbox call needs besides the mailbox: the time, the bounds, how the server reaches
+/// a device, and the buffer the outputs go to. The server that runs the mailbox makes one per
+/// input.
+pub struct MailboxCtx<'a> {
+    pub now: SimTime,
+    pub cfg: &'a MailboxConfig,
+    pub route: Route<'a>,
+    pub fx: &'a mut Effects,
+}
 
 impl Mailbox {
     pub fn new(devices: std::ops::Range<u32>, all_devices: usize, cfg: &MailboxConfig) -> Self {

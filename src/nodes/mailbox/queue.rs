@@ -2,7 +2,7 @@
 //! flight per sender stream), is redelivered with backoff until the device acks, and expires
 //! after the offline TTL.
 
-use super::{DeviceBox, Mailbox, MailboxConfig, Pending, Route};
+use super::{DeviceBox, Mailbox, MailboxConfig, MailboxCtx, Pending};
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::nodes::{Effects, TimerKind};
@@ -13,21 +13,15 @@ impl Mailbox {
     /// Queues `env` for `device` and sends it now if the device is connected. Returns whether
     /// the device was offline (the caller may push to wake it; only when its queue was empty,
     /// so one backlog costs one push).
-    pub fn enqueue(
-        &mut self,
-        now: SimTime,
-        env: Envelope,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
-    ) -> Option<bool> {
+    pub fn enqueue(&mut self, cx: &mut MailboxCtx, env: Envelope) -> Option<bool> {
+        let (now, cfg) = (cx.now, cx.cfg);
         let device = env.to_device?;
         let i = self.slot(device)?;
         let b = &mut self.boxes[i];
         let was_empty = b.queue.is_empty();
         let online = b.online;
         if !online {
-            fx.record(LedgerEvent::StoredOffline {
+            cx.fx.record(LedgerEvent::StoredOffline {
                 msg: env.msg,
                 device,
             });
@@ -44,21 +38,16 @@ impl Mailbox {
         });
         self.queued_total += 1;
         if online {
-            Self::fill_window(b, device, cfg, route, fx);
-            Self::arm(b, device, now, fx);
+            Self::fill_window(b, device, cx);
+            Self::arm(b, device, now, cx.fx);
         }
-        self.arm_sweep(now, cfg, fx);
+        self.arm_sweep(now, cfg, cx.fx);
         Some(!online && was_empty)
     }
 
     /// Sends what has entered the window and was not sent on this connection yet.
-    pub(super) fn fill_window(
-        b: &mut DeviceBox,
-        device: DeviceId,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
-    ) {
+    pub(super) fn fill_window(b: &mut DeviceBox, device: DeviceId, cx: &mut MailboxCtx) {
+        let (cfg, route) = (cx.cfg, cx.route);
         if b.paused {
             return;
         }
@@ -72,24 +61,21 @@ impl Mailbox {
             streams.push(p.env.from_device);
             if !p.sent {
                 p.sent = true;
-                fx.send(route(device), Frame::Deliver(Box::new(p.env.clone())));
+                cx.fx
+                    .send(route(device), Frame::Deliver(Box::new(p.env.clone())));
             }
         }
     }
 
     /// Resends the copy in flight of each sender stream (the redelivery timer).
-    fn resend_window(
-        b: &DeviceBox,
-        device: DeviceId,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
-    ) {
+    fn resend_window(b: &DeviceBox, device: DeviceId, cx: &mut MailboxCtx) {
+        let (cfg, route) = (cx.cfg, cx.route);
         let mut streams: Vec<DeviceId> = Vec::new();
         for p in b.queue.iter().take(cfg.window_max) {
             if !streams.contains(&p.env.from_device) || cfg.break_ordering {
                 streams.push(p.env.from_device);
-                fx.send(route(device), Frame::Deliver(Box::new(p.env.clone())));
+                cx.fx
+                    .send(route(device), Frame::Deliver(Box::new(p.env.clone())));
             }
         }
     }
@@ -111,14 +97,8 @@ impl Mailbox {
     }
 
     /// The device acked `msg`: drop its copy. Returns whether a copy was queued.
-    pub fn ack(
-        &mut self,
-        device: DeviceId,
-        msg: MsgId,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
-    ) -> bool {
+    pub fn ack(&mut self, cx: &mut MailboxCtx, device: DeviceId, msg: MsgId) -> bool {
+        let cfg = cx.cfg;
         let Some(i) = self.slot(device) else {
             return false;
         };
@@ -134,27 +114,21 @@ impl Mailbox {
             // while paused: the timer ends the pause.
             if !b.paused {
                 if let Some(at) = b.redeliver_at.take() {
-                    fx.cancel_timer(at, TimerKind::Redeliver(device));
+                    cx.fx.cancel_timer(at, TimerKind::Redeliver(device));
                 }
             }
         }
         self.queued_total -= 1;
         b.redeliver_ns = cfg.redeliver_initial_ns;
         if b.online {
-            Self::fill_window(b, device, cfg, route, fx);
+            Self::fill_window(b, device, cx);
         }
         true
     }
 
     /// Redelivery timer: resend what is still unacked, backing off.
-    pub fn handle_redeliver(
-        &mut self,
-        now: SimTime,
-        device: DeviceId,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
-    ) {
+    pub fn handle_redeliver(&mut self, cx: &mut MailboxCtx, device: DeviceId) {
+        let (now, cfg) = (cx.now, cx.cfg);
         let Some(i) = self.slot(device) else { return };
         let b = &mut self.boxes[i];
         if b.redeliver_at != Some(now) {
@@ -165,20 +139,13 @@ impl Mailbox {
         if !b.online || b.queue.is_empty() {
             return;
         }
-        Self::resend_window(b, device, cfg, route, fx);
+        Self::resend_window(b, device, cx);
         b.redeliver_ns = (b.redeliver_ns * 2).min(cfg.redeliver_max_ns);
-        Self::arm(b, device, now, fx);
+        Self::arm(b, device, now, cx.fx);
     }
 
     /// Drops the copies of `msg` queued for `device` for good (it can no longer be delivered).
-    pub fn drop_copy(
-        &mut self,
-        device: DeviceId,
-        msg: MsgId,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
-    ) -> bool {
+    pub fn drop_copy(&mut self, cx: &mut MailboxCtx, device: DeviceId, msg: MsgId) -> bool {
         let Some(i) = self.slot(device) else {
             return false;
         };
@@ -188,19 +155,14 @@ impl Mailbox {
         let dropped = (before - b.queue.len()) as u64;
         self.queued_total -= dropped;
         if b.online {
-            Self::fill_window(b, device, cfg, route, fx);
+            Self::fill_window(b, device, cx);
         }
         dropped > 0
     }
 
     /// TTL sweep: expire what waited longer than the offline TTL.
-    pub fn handle_sweep(
-        &mut self,
-        now: SimTime,
-        cfg: &MailboxConfig,
-        route: Route,
-        fx: &mut Effects,
-    ) {
+    pub fn handle_sweep(&mut self, cx: &mut MailboxCtx) {
+        let (now, cfg) = (cx.now, cx.cfg);
         if self.sweep_at != Some(now) {
             return;
         }
@@ -209,7 +171,7 @@ impl Mailbox {
         for (i, b) in self.boxes.iter_mut().enumerate() {
             while b.queue.front().is_some_and(|p| p.expires_at <= now) {
                 if let Some(p) = b.queue.pop_front() {
-                    fx.record(LedgerEvent::Expired {
+                    cx.fx.record(LedgerEvent::Expired {
                         msg: p.env.msg,
                         device: DeviceId(first + i as u32),
                     });
@@ -217,11 +179,11 @@ impl Mailbox {
                 }
             }
             if b.online {
-                Self::fill_window(b, DeviceId(first + i as u32), cfg, route, fx);
+                Self::fill_window(b, DeviceId(first + i as u32), cx);
             }
         }
         if self.queued_total > 0 {
-            self.arm_sweep(now, cfg, fx);
+            self.arm_sweep(now, cfg, cx.fx);
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::nodes::buggify::Bugs;
 use crate::nodes::chat_server::ChatServer;
 use crate::nodes::device::{Device, DeviceConfig};
 use crate::nodes::gateway::Gateway;
+use crate::nodes::key_directory::KeyDirectory;
 use crate::nodes::keyring::{CostTable, Keyring};
 use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
@@ -174,10 +175,13 @@ impl Sim {
                 s.e2ee.protocol,
                 s.run.seed,
                 CostTable::default().with_overrides(&s.e2ee.cost_table),
+            ),
+            key_directory: KeyDirectory::new(
+                dir_devices,
                 s.e2ee.one_time_prekeys,
                 s.e2ee.prekey_refill_below,
             )
-            .with_bundle_fetch_limit(s.e2ee.bundle_fetch_limit),
+            .with_fetch_limit(s.e2ee.bundle_fetch_limit),
             s,
         }
     }
@@ -190,13 +194,8 @@ impl Sim {
             let d = DeviceId(i as u32);
             if unit(&mut self.traffic.churn_rng) < share {
                 self.with_fx(SimTime::ZERO, Addr::Device(d), &mut sched, |sim, fx| {
-                    sim.nodes.devices[i].go_online(
-                        SimTime::ZERO,
-                        &sim.device_cfg,
-                        &sim.dir,
-                        &mut sim.keys,
-                        fx,
-                    )
+                    let (dev, mut cx) = sim.device_cx(d, SimTime::ZERO, fx);
+                    dev.go_online(&mut cx)
                 });
             }
             if share < 1.0 {

@@ -171,7 +171,8 @@ impl Sim {
             return;
         };
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
-            sim.nodes.devices[device.index()].read(msg, sender, &sim.dir, fx)
+            let (dev, mut cx) = sim.device_cx(device, now, fx);
+            dev.read(&mut cx, msg, sender)
         });
     }
 
@@ -225,18 +226,8 @@ impl Sim {
         }
         let mut accepted = true;
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
-            let (cfg, dir, keys) = (&sim.device_cfg, &sim.dir, &mut sim.keys);
-            accepted = sim.nodes.devices[device.index()].compose(
-                now,
-                msg,
-                to,
-                &plaintext,
-                draft.content,
-                cfg,
-                dir,
-                keys,
-                fx,
-            );
+            let (dev, mut cx) = sim.device_cx(device, now, fx);
+            accepted = dev.compose(&mut cx, msg, to, &plaintext, draft.content);
         });
         if !accepted {
             self.obs.count("outbox_full", 1);
@@ -257,7 +248,7 @@ impl Sim {
         }
         for d in self.dir.devices_of(to) {
             self.keys.prefetch(d);
-            self.keys.prefetch_directory(d);
+            self.key_directory.prefetch(d);
         }
     }
 
@@ -271,7 +262,7 @@ impl Sim {
         }
         self.keys.prefetch_sessions(device);
         for peer in self.dir.devices_of(to) {
-            self.keys.prefetch_fetch(device, peer);
+            self.key_directory.prefetch_fetch(device, peer);
         }
     }
 
@@ -290,13 +281,8 @@ impl Sim {
             .unwrap_or(self.dir.primary_device(user));
         if !self.nodes.devices[device.index()].is_online() {
             self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
-                sim.nodes.devices[device.index()].go_online(
-                    now,
-                    &sim.device_cfg,
-                    &sim.dir,
-                    &mut sim.keys,
-                    fx,
-                )
+                let (dev, mut cx) = sim.device_cx(device, now, fx);
+                dev.go_online(&mut cx)
             });
         }
         device
@@ -361,10 +347,8 @@ impl Sim {
         };
         let mut accepted = true;
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
-            let (cfg, dir, keys) = (&sim.device_cfg, &sim.dir, &mut sim.keys);
-            let dev = &mut sim.nodes.devices[device.index()];
-            accepted =
-                dev.compose_group(now, first, &send, &plaintext, content, cfg, dir, keys, fx);
+            let (dev, mut cx) = sim.device_cx(device, now, fx);
+            accepted = dev.compose_group(&mut cx, first, &send, &plaintext, content);
         });
         if !accepted {
             self.obs.count("outbox_full", 1);
@@ -388,11 +372,11 @@ impl Sim {
         }
         let online = self.nodes.devices[d.index()].is_online();
         self.with_fx(now, Addr::Device(d), sched, |sim, fx| {
-            let dev = &mut sim.nodes.devices[d.index()];
+            let (dev, mut cx) = sim.device_cx(d, now, fx);
             if online {
-                dev.go_offline(&sim.dir, fx);
+                dev.go_offline(&mut cx);
             } else {
-                dev.go_online(now, &sim.device_cfg, &sim.dir, &mut sim.keys, fx);
+                dev.go_online(&mut cx);
             }
         });
         let t = &mut self.traffic;
@@ -411,14 +395,10 @@ impl Sim {
         self.traffic.drained = true;
         for i in 0..self.nodes.devices.len() {
             if !self.nodes.devices[i].is_online() {
-                self.with_fx(now, Addr::Device(DeviceId(i as u32)), sched, |sim, fx| {
-                    sim.nodes.devices[i].go_online(
-                        now,
-                        &sim.device_cfg,
-                        &sim.dir,
-                        &mut sim.keys,
-                        fx,
-                    )
+                let d = DeviceId(i as u32);
+                self.with_fx(now, Addr::Device(d), sched, |sim, fx| {
+                    let (dev, mut cx) = sim.device_cx(d, now, fx);
+                    dev.go_online(&mut cx)
                 });
             }
         }

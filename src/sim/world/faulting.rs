@@ -52,7 +52,8 @@ impl Sim {
         };
         for d in victims {
             for _ in 0..fetches {
-                self.keys.drain_one(now, index as u32, *d);
+                let key_directory = &mut self.key_directory;
+                self.keys.drain_one(key_directory, now, index as u32, *d);
             }
         }
         self.obs.count(
@@ -134,7 +135,10 @@ impl FaultTarget for Levers<'_, '_> {
                     now,
                     Addr::Device(DeviceId(i as u32)),
                     self.sched,
-                    |sim, fx| sim.nodes.devices[i].reconnect(now, &sim.dir, fx),
+                    |sim, fx| {
+                        let (dev, mut cx) = sim.device_cx(DeviceId(i as u32), now, fx);
+                        dev.reconnect(&mut cx)
+                    },
                 );
             }
         }

@@ -9,6 +9,7 @@ use crate::metrics::LedgerEvent;
 use crate::net::{LinkModel, LinkState, Partitions, Transit};
 use crate::nodes::device::DeviceConfig;
 use crate::nodes::dispatch::{self, NodeMut};
+use crate::nodes::key_directory::KeyDirectory;
 use crate::nodes::keyring::{Keyring, Op};
 use crate::nodes::{Addr, Effects, Output, TimerKind};
 use crate::sim::cpu::Cpu;
@@ -44,12 +45,14 @@ impl Nodes {
         a: Addr,
         cfg: &'a DeviceConfig,
         keys: &'a mut Keyring,
+        key_directory: &'a mut KeyDirectory,
     ) -> Option<NodeMut<'a>> {
         Some(match a {
             Addr::Device(d) => NodeMut::Device {
                 device: self.devices.get_mut(d.index())?,
                 cfg,
                 keys,
+                key_directory,
             },
             Addr::ChatServer => NodeMut::Chat(&mut self.chat),
             Addr::Gateway => NodeMut::Gateway(&mut self.gateway),
@@ -395,7 +398,9 @@ impl Sim {
         let replay = f.replay;
         let before = fx.ledger.len();
         // Media stores and the proxy take media frames only (`dispatch_media`).
-        if let Some(node) = self.nodes.get_mut(f.to, &self.device_cfg, &mut self.keys) {
+        let (cfg, keys, key_directory) =
+            (&self.device_cfg, &mut self.keys, &mut self.key_directory);
+        if let Some(node) = self.nodes.get_mut(f.to, cfg, keys, key_directory) {
             dispatch::handle_frame(node, now, f.from, f.frame, f.tampered, &self.dir, fx);
         }
         if replay {
@@ -426,7 +431,9 @@ impl Sim {
             let online = self.nodes.devices[d.index()].is_online();
             return self.media.timer(now, d, online, &self.dir, fx);
         }
-        if let Some(n) = self.nodes.get_mut(node, &self.device_cfg, &mut self.keys) {
+        let (cfg, keys, key_directory) =
+            (&self.device_cfg, &mut self.keys, &mut self.key_directory);
+        if let Some(n) = self.nodes.get_mut(node, cfg, keys, key_directory) {
             dispatch::handle_timer(n, now, timer, &self.dir, fx);
         }
     }

@@ -114,17 +114,8 @@ impl Sim {
                     return;
                 };
                 // The blob is stored: the message is sealed and enters the outbox.
-                let accepted = self.nodes.devices[d.index()].compose(
-                    now,
-                    up.msg,
-                    up.to_user,
-                    &up.body,
-                    up.content,
-                    &self.device_cfg,
-                    &self.dir,
-                    &mut self.keys,
-                    fx,
-                );
+                let (dev, mut cx) = self.device_cx(d, now, fx);
+                let accepted = dev.compose(&mut cx, up.msg, up.to_user, &up.body, up.content);
                 if !accepted {
                     self.obs.count("outbox_full", 1);
                 }

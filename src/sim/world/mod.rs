@@ -31,8 +31,9 @@ use crate::metrics::RunResult;
 use crate::nodes::adapter::Adapter;
 use crate::nodes::buggify::Bugs;
 use crate::nodes::chat_server::ChatServer;
-use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::device::{Device, DeviceConfig, DeviceCtx};
 use crate::nodes::gateway::Gateway;
+use crate::nodes::key_directory::KeyDirectory;
 use crate::nodes::keyring::Keyring;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Effects, TimerKind};
@@ -126,8 +127,10 @@ struct Sim {
     nodes: Nodes,
     servers: Servers,
     device_cfg: DeviceConfig,
-    /// Devices' Signal state and the key directory's prekey pools.
+    /// Devices' Signal state.
     keys: Keyring,
+    /// The gatekeeper's key directory: prekey pools and the bundle-fetch limiter.
+    key_directory: KeyDirectory,
     bugs: Bugs,
     /// The effects buffer every node call writes into (see [`Sim::with_fx`]).
     fx: Effects,
@@ -145,6 +148,26 @@ struct Sim {
     obs: Observer,
     /// Media stores, the media proxy, devices' media transfers (sim/media.rs).
     media: MediaWorld,
+}
+
+impl Sim {
+    /// Device `d`, and what its inputs need ([`DeviceCtx`]) borrowed beside it.
+    fn device_cx<'a>(
+        &'a mut self,
+        d: DeviceId,
+        now: SimTime,
+        fx: &'a mut Effects,
+    ) -> (&'a mut Device, DeviceCtx<'a>) {
+        let cx = DeviceCtx {
+            now,
+            cfg: &self.device_cfg,
+            dir: &self.dir,
+            keys: &mut self.keys,
+            key_directory: &mut self.key_directory,
+            fx,
+        };
+        (&mut self.nodes.devices[d.index()], cx)
+    }
 }
 
 impl World for Sim {
