@@ -355,15 +355,15 @@ impl Shard {
         if self.sh.cuts.blocks(rec.from, rec.to, &self.sh.dir) {
             return;
         }
-        if let Frame::Deliver(env) = &rec.frame {
-            if !self.open(d, env) {
+        if let Frame::Deliver(delivery) = &rec.frame {
+            if !self.open(d, delivery) {
                 return; // not acked: the server sends it again
             }
         }
-        if let (Frame::SubmitAck { msg, .. }, true) = (&rec.frame, self.remote) {
+        if let (Frame::SubmitAck { copy, .. }, true) = (&rec.frame, self.remote) {
             // One device per user in live runs.
             self.fx.record(LedgerEvent::Accepted {
-                msg: *msg,
+                msg: copy.ledger_id(),
                 devices: 1,
                 sync: 0,
             });
@@ -387,20 +387,21 @@ impl Shard {
     }
 
     /// Decrypts a delivered message once; `false` if it does not decrypt.
-    fn open(&mut self, d: DeviceId, env: &crate::wire::Envelope) -> bool {
-        let i = env.msg.0 as usize;
+    fn open(&mut self, d: DeviceId, delivery: &crate::wire::Delivery) -> bool {
+        let msg = delivery.copy.ledger_id();
+        let i = msg.0 as usize;
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         if self.decrypted.get(word).is_some_and(|w| w & bit != 0) {
             return true;
         }
-        let Some(bytes) = env.ciphertext.bytes.as_deref() else {
+        let Some(bytes) = delivery.ciphertext.bytes.as_deref() else {
             self.report.decrypt_failures += 1;
             return false;
         };
-        match self.crypto.decrypt(d, env.from_device, bytes) {
+        match self.crypto.decrypt(d, delivery.from_device, bytes) {
             Ok(p) => {
                 if p.starts_with(&self.marker)
-                    && p[self.marker.len()..].starts_with(&env.msg.0.to_le_bytes())
+                    && p[self.marker.len()..].starts_with(&msg.0.to_le_bytes())
                 {
                     self.report.plaintext_verified += 1;
                 }
@@ -411,10 +412,8 @@ impl Shard {
             }
             Err(_) => {
                 self.report.decrypt_failures += 1;
-                self.fx.record(LedgerEvent::TamperDetected {
-                    msg: env.msg,
-                    device: d,
-                });
+                self.fx
+                    .record(LedgerEvent::TamperDetected { msg, device: d });
                 false
             }
         }

@@ -1,13 +1,13 @@
 //! The live wire format: how a [`Frame`] travels between live tasks over TCP. One record is
-//! `u32 length || from || to || frame`, little endian, with the ciphertext as opaque bytes; the
-//! envelope's routing fields are all a server can read (metadata isolation holds on the wire as
+//! `u32 length || from || to || frame`, little endian, with the ciphertext as opaque bytes; a
+//! message's routing fields are all a server can read (metadata isolation holds on the wire as
 //! it does in the type). Several records go in one write (and in one Noise message).
 
 use crate::engine::SimTime;
 use crate::nodes::Addr;
 use crate::wire::{
-    BlobId, Ciphertext, DeviceId, Envelope, Frame, MediaFrame, MsgId, ProviderId, ReceiptKind,
-    Refusal, UserId,
+    BlobId, Ciphertext, CopyId, Delivery, DeviceId, Frame, MediaFrame, MsgId, Payload, ProviderId,
+    ReceiptKind, Refusal, Submission, UserId,
 };
 
 /// Bound on one encoded record; a larger length prefix is a protocol error.
@@ -104,16 +104,51 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
-fn put_envelope(out: &mut Vec<u8>, e: &Envelope) {
-    put_u64(out, e.msg.0);
-    put_u32(out, e.from_user.0);
-    put_u32(out, e.from_device.0);
-    put_u32(out, e.to_user.0);
-    put_u32(out, e.to_device.map_or(u32::MAX, |d| d.0));
-    put_u32(out, e.seq);
-    put_u64(out, e.sent_at.as_nanos());
-    put_u32(out, e.ciphertext.len);
-    match &e.ciphertext.bytes {
+/// A copy's id. Live runs carry 1:1 messages only (one recipient: member 0), so the message id
+/// stands for it.
+fn put_copy(out: &mut Vec<u8>, copy: CopyId) {
+    assert_eq!(copy.member, 0, "the live wire carries 1:1 messages only");
+    put_u64(out, copy.msg.0);
+}
+
+/// A submission: live users have one device each, so a live submission is a 1:1 message with
+/// one ciphertext, for the peer's device.
+fn put_submission(out: &mut Vec<u8>, s: &Submission) {
+    let Payload::Direct(per_device) = &s.payload else {
+        panic!("the live wire carries 1:1 messages only")
+    };
+    let [(to_device, ciphertext)] = per_device.as_slice() else {
+        panic!("a live submission has one recipient device")
+    };
+    put_u64(out, s.msg.0);
+    put_u32(out, s.from_user.0);
+    put_u32(out, s.from_device.0);
+    put_u32(out, s.to_user.0);
+    put_u32(out, to_device.0);
+    put_u32(out, s.seq);
+    put_u64(out, s.sent_at.as_nanos());
+    put_ciphertext(out, ciphertext);
+}
+
+/// A delivery: a live one is the first copy of a 1:1 message.
+fn put_delivery(out: &mut Vec<u8>, d: &Delivery) {
+    assert!(
+        d.group.is_none() && d.retry == 0,
+        "the live wire carries first copies of 1:1 messages only"
+    );
+    put_copy(out, d.copy);
+    put_u32(out, d.from_user.0);
+    put_u32(out, d.from_device.0);
+    put_u32(out, d.to_user.0);
+    put_u32(out, d.to_device.0);
+    put_u32(out, d.seq);
+    put_u64(out, d.sent_at.as_nanos());
+    put_ciphertext(out, &d.ciphertext);
+}
+
+fn put_ciphertext(out: &mut Vec<u8>, c: &Ciphertext) {
+    put_u32(out, c.len);
+    match &c.bytes {
         Some(b) => {
             put_u32(out, b.len() as u32);
             out.extend_from_slice(b);
@@ -125,28 +160,29 @@ fn put_envelope(out: &mut Vec<u8>, e: &Envelope) {
 fn put_frame(out: &mut Vec<u8>, f: &Frame) {
     out.push(f.kind_code() as u8);
     match f {
-        Frame::Submit(e) | Frame::Deliver(e) => put_envelope(out, e),
-        Frame::SubmitAck { msg, device, .. } | Frame::Bounced { msg, device } => {
-            put_u64(out, msg.0);
+        Frame::Submit(s) => put_submission(out, s),
+        Frame::Deliver(d) => put_delivery(out, d),
+        Frame::SubmitAck { copy, device, .. } | Frame::Bounced { copy, device } => {
+            put_copy(out, *copy);
             put_u32(out, device.0);
         }
         Frame::Refused {
-            msg,
+            copy,
             device,
             to_user,
             reason: Refusal::Unreachable,
         } => {
-            put_u64(out, msg.0);
+            put_copy(out, *copy);
             put_u32(out, device.0);
             put_u32(out, to_user.0);
         }
         Frame::DeliverAck {
-            msg,
+            copy,
             device,
             from_user,
             to_user,
         } => {
-            put_u64(out, msg.0);
+            put_copy(out, *copy);
             put_u32(out, device.0);
             put_u32(out, from_user.0);
             put_u32(out, to_user.0);
@@ -163,13 +199,13 @@ fn put_frame(out: &mut Vec<u8>, f: &Frame) {
             put_u64(out, until.as_nanos());
         }
         Frame::RetryReceipt {
-            msg,
+            copy,
             requester,
             sender,
             sender_user,
             attempt,
         } => {
-            put_u64(out, msg.0);
+            put_copy(out, *copy);
             put_u32(out, requester.0);
             put_u32(out, sender.0);
             put_u32(out, sender_user.0);
@@ -256,14 +292,44 @@ impl Reader<'_> {
             }
         })
     }
-    fn envelope(&mut self) -> Result<Envelope, CodecError> {
+    fn copy(&mut self) -> Result<CopyId, CodecError> {
+        Ok(CopyId::direct(MsgId(self.u64()?)))
+    }
+    fn submission(&mut self) -> Result<Submission, CodecError> {
         let msg = MsgId(self.u64()?);
         let from_user = UserId(self.u32()?);
         let from_device = DeviceId(self.u32()?);
         let to_user = UserId(self.u32()?);
-        let to_device = self.device_opt()?;
+        let to_device = DeviceId(self.u32()?);
         let seq = self.u32()?;
         let sent_at = SimTime::from_nanos(self.u64()?);
+        let ciphertext = self.ciphertext()?;
+        Ok(Submission {
+            msg,
+            from_user,
+            from_device,
+            to_user,
+            seq,
+            sent_at,
+            payload: Payload::Direct(vec![(to_device, ciphertext)]),
+        })
+    }
+    fn delivery(&mut self) -> Result<Delivery, CodecError> {
+        Ok(Delivery {
+            copy: self.copy()?,
+            from_user: UserId(self.u32()?),
+            from_device: DeviceId(self.u32()?),
+            to_user: UserId(self.u32()?),
+            to_device: DeviceId(self.u32()?),
+            seq: self.u32()?,
+            retry: 0,
+            sent_at: SimTime::from_nanos(self.u64()?),
+            ciphertext: self.ciphertext()?,
+            group: None,
+            key_distribution: None,
+        })
+    }
+    fn ciphertext(&mut self) -> Result<Ciphertext, CodecError> {
         let len = self.u32()?;
         let n = self.u32()?;
         let bytes = if n == u32::MAX {
@@ -271,59 +337,46 @@ impl Reader<'_> {
         } else {
             Some(self.take(n as usize)?.to_vec().into_boxed_slice())
         };
-        Ok(Envelope {
-            msg,
-            from_user,
-            from_device,
-            to_user,
-            to_device,
-            seq,
-            retry: 0,
-            sent_at,
-            ciphertext: Ciphertext {
-                len,
-                bytes,
-                seal: Default::default(),
-            },
-            per_device: Vec::new(),
-            group: None,
-            members: None,
+        Ok(Ciphertext {
+            len,
+            bytes,
+            seal: Default::default(),
         })
     }
     fn frame(&mut self) -> Result<Frame, CodecError> {
         let tag = self.u8()?;
-        let msg_device = |r: &mut Self| -> Result<(MsgId, DeviceId), CodecError> {
-            Ok((MsgId(r.u64()?), DeviceId(r.u32()?)))
+        let copy_device = |r: &mut Self| -> Result<(CopyId, DeviceId), CodecError> {
+            Ok((r.copy()?, DeviceId(r.u32()?)))
         };
         Ok(match tag {
-            1 => Frame::Submit(Box::new(self.envelope()?)),
-            4 => Frame::Deliver(Box::new(self.envelope()?)),
+            1 => Frame::Submit(Box::new(self.submission()?)),
+            4 => Frame::Deliver(Box::new(self.delivery()?)),
             2 => {
-                let (msg, device) = msg_device(self)?;
+                let (copy, device) = copy_device(self)?;
                 // Live runs send no re-encryptions: every submission is the original copy.
                 Frame::SubmitAck {
-                    msg,
+                    copy,
                     device,
-                    copy: 0,
+                    resend: 0,
                 }
             }
             10 => {
-                let (msg, device) = msg_device(self)?;
-                Frame::Bounced { msg, device }
+                let (copy, device) = copy_device(self)?;
+                Frame::Bounced { copy, device }
             }
             3 => {
-                let (msg, device) = msg_device(self)?;
+                let (copy, device) = copy_device(self)?;
                 Frame::Refused {
-                    msg,
+                    copy,
                     device,
                     to_user: UserId(self.u32()?),
                     reason: Refusal::Unreachable,
                 }
             }
             5 => {
-                let (msg, device) = msg_device(self)?;
+                let (copy, device) = copy_device(self)?;
                 Frame::DeliverAck {
-                    msg,
+                    copy,
                     device,
                     from_user: UserId(self.u32()?),
                     to_user: UserId(self.u32()?),
@@ -349,7 +402,7 @@ impl Reader<'_> {
                 until: SimTime::from_nanos(self.u64()?),
             },
             14 => Frame::RetryReceipt {
-                msg: MsgId(self.u64()?),
+                copy: self.copy()?,
                 requester: DeviceId(self.u32()?),
                 sender: DeviceId(self.u32()?),
                 sender_user: UserId(self.u32()?),
@@ -420,53 +473,71 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
-    fn env(bytes: Option<&[u8]>) -> Envelope {
-        Envelope {
+    fn ciphertext(bytes: Option<&[u8]>) -> Ciphertext {
+        Ciphertext {
+            len: 9,
+            bytes: bytes.map(|b| b.to_vec().into_boxed_slice()),
+            seal: Default::default(),
+        }
+    }
+
+    fn submission(bytes: Option<&[u8]>) -> Submission {
+        Submission {
             msg: MsgId(7),
             from_user: UserId(1),
             from_device: DeviceId(2),
             to_user: UserId(3),
-            to_device: Some(DeviceId(4)),
+            seq: 5,
+            sent_at: SimTime::from_nanos(6),
+            payload: Payload::Direct(vec![(DeviceId(4), ciphertext(bytes))]),
+        }
+    }
+
+    fn delivery(bytes: Option<&[u8]>) -> Delivery {
+        Delivery {
+            copy: CopyId::direct(MsgId(7)),
+            from_user: UserId(1),
+            from_device: DeviceId(2),
+            to_user: UserId(3),
+            to_device: DeviceId(4),
             seq: 5,
             retry: 0,
             sent_at: SimTime::from_nanos(6),
-            ciphertext: Ciphertext {
-                len: 9,
-                bytes: bytes.map(|b| b.to_vec().into_boxed_slice()),
-                seal: Default::default(),
-            },
-            per_device: Vec::new(),
+            ciphertext: ciphertext(bytes),
             group: None,
-            members: None,
+            key_distribution: None,
         }
     }
 
     #[test]
     fn every_frame_kind_round_trips() {
-        let (msg, device, user) = (MsgId(1), DeviceId(2), UserId(3));
+        let (copy, device, user) = (CopyId::direct(MsgId(1)), DeviceId(2), UserId(3));
+        let msg = copy.msg;
         let frames = vec![
-            Frame::Submit(Box::new(env(Some(b"abc")))),
-            Frame::Deliver(Box::new(env(None))),
+            Frame::Submit(Box::new(submission(Some(b"abc")))),
+            Frame::Submit(Box::new(submission(None))),
+            Frame::Deliver(Box::new(delivery(None))),
+            Frame::Deliver(Box::new(delivery(Some(b"xyz")))),
             Frame::SubmitAck {
-                msg,
+                copy,
                 device,
-                copy: 0,
+                resend: 0,
             },
             Frame::RetryReceipt {
-                msg,
+                copy,
                 requester: device,
                 sender: device,
                 sender_user: user,
                 attempt: 2,
             },
             Frame::Refused {
-                msg,
+                copy,
                 device,
                 to_user: user,
                 reason: Refusal::Unreachable,
             },
             Frame::DeliverAck {
-                msg,
+                copy,
                 device,
                 from_user: user,
                 to_user: UserId(9),
@@ -476,7 +547,7 @@ mod tests {
             Frame::Disconnect { device, epoch: 3 },
             Frame::PushRequest { device },
             Frame::Push { device },
-            Frame::Bounced { msg, device },
+            Frame::Bounced { copy, device },
             Frame::Throttle {
                 device,
                 until: SimTime::from_secs(2),

@@ -255,7 +255,7 @@ mod tests {
     use crate::engine::{RngTree, SimTime};
     use crate::live::noise::{handshake, NoiseKeys};
     use crate::nodes::Addr;
-    use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, MsgId, UserId};
+    use crate::wire::{Ciphertext, DeviceId, Frame, MsgId, Payload, Submission, UserId};
     use tokio::net::TcpListener;
 
     fn record(i: u64, body_bytes: usize) -> Record {
@@ -263,23 +263,21 @@ mod tests {
         Record {
             from: Addr::Device(DeviceId(1)),
             to: Addr::ChatServer,
-            frame: Frame::Submit(Box::new(Envelope {
+            frame: Frame::Submit(Box::new(Submission {
                 msg: MsgId(i),
                 from_user: UserId(1),
                 from_device: DeviceId(1),
                 to_user: UserId(2),
-                to_device: None,
                 seq: i as u32,
-                retry: 0,
                 sent_at: SimTime::from_nanos(i),
-                ciphertext: Ciphertext {
-                    len: body_bytes as u32,
-                    bytes: Some(bytes),
-                    seal: Default::default(),
-                },
-                per_device: Vec::new(),
-                group: None,
-                members: None,
+                payload: Payload::Direct(vec![(
+                    DeviceId(2),
+                    Ciphertext {
+                        len: body_bytes as u32,
+                        bytes: Some(bytes),
+                        seal: Default::default(),
+                    },
+                )]),
             })),
         }
     }

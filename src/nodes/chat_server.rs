@@ -7,7 +7,7 @@ use super::{Addr, Effects, TimerKind};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::wire::{DeviceId, Envelope, Frame, Refusal};
+use crate::wire::{DeviceId, Frame, Payload, Refusal, Submission};
 
 #[derive(Clone, Debug)]
 pub struct ChatServer {
@@ -66,9 +66,9 @@ impl ChatServer {
             fx,
         };
         match frame {
-            Frame::Submit(env) => self.submit(cx, *env, dir),
-            Frame::DeliverAck { msg, device, .. } => {
-                self.mailbox.ack(cx, device, msg);
+            Frame::Submit(s) => self.submit(cx, *s, dir),
+            Frame::DeliverAck { copy, device, .. } => {
+                self.mailbox.ack(cx, device, copy);
             }
             Frame::Connect { device, epoch } => self.mailbox.connect(cx, device, epoch),
             Frame::Disconnect { device, epoch } => {
@@ -77,8 +77,9 @@ impl ChatServer {
                 }
             }
             Frame::Throttle { device, until } => self.mailbox.throttle(cx, device, until),
-            Frame::Bounced { msg, device } => {
-                if self.mailbox.drop_copy(cx, device, msg) {
+            Frame::Bounced { copy, device } => {
+                if self.mailbox.drop_copy(cx, device, copy) {
+                    let msg = copy.ledger_id();
                     cx.fx.record(LedgerEvent::DeviceUnreachable { msg, device });
                 }
             }
@@ -108,24 +109,24 @@ impl ChatServer {
         }
     }
 
-    fn submit(&mut self, cx: &mut MailboxCtx, env: Envelope, dir: &Directory) {
-        let back = Self::route(dir, env.from_device);
+    fn submit(&mut self, cx: &mut MailboxCtx, s: Submission, dir: &Directory) {
+        let back = Self::route(dir, s.from_device);
         // A group message is checked member by member in the fan-out.
-        let group = env.group.is_some() && env.to_device.is_none();
-        if !group && !dir.may_message(env.from_user, env.to_user) {
+        let group = matches!(s.payload, Payload::Group(_));
+        if !group && !dir.may_message(s.from_user, s.to_user) {
             cx.fx.send(
                 back,
                 Frame::Refused {
-                    msg: env.msg,
-                    device: env.from_device,
-                    to_user: env.to_user,
+                    copy: s.copy_id(),
+                    device: s.from_device,
+                    to_user: s.to_user,
                     reason: Refusal::Unreachable,
                 },
             );
             return;
         }
-        let (msg, from_device, copy) = (env.msg, env.from_device, env.copy_key());
-        if let Some(wake) = self.mailbox.submit(cx, env, dir) {
+        let (copy, from_device, resend) = (s.copy_id(), s.from_device, s.resend_key());
+        if let Some(wake) = self.mailbox.submit(cx, s, dir) {
             for d in wake {
                 self.push(d, dir, cx.fx);
             }
@@ -133,9 +134,9 @@ impl ChatServer {
         cx.fx.send(
             back,
             Frame::SubmitAck {
-                msg,
-                device: from_device,
                 copy,
+                device: from_device,
+                resend,
             },
         );
     }

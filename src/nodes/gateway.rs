@@ -1,7 +1,7 @@
 //! The gatekeeper's interop gateway: the one door between partners and the hub. It checks
 //! enlistment (both ends enabled third-party chats), rate-limits each partner, and routes. It
-//! sees routing fields only: the [`Envelope`](crate::wire::Envelope) it forwards carries no
-//! content type and no plaintext. Its CPU queue and backpressure live in the driver's capacity
+//! sees routing fields only: the [`Submission`](crate::wire::Submission)s and
+//! [`Delivery`](crate::wire::Delivery)s it forwards carry no content type and no plaintext. Its CPU queue and backpressure live in the driver's capacity
 //! model, like every server's.
 
 use super::{Addr, Effects};
@@ -133,14 +133,14 @@ impl Gateway {
 
     fn outbound(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
         match frame {
-            Frame::Deliver(env) => {
-                let Some(d) = env.to_device else { return };
-                if !dir.may_message(env.from_user, env.to_user) {
+            Frame::Deliver(delivery) => {
+                let d = delivery.to_device;
+                if !dir.may_message(delivery.from_user, delivery.to_user) {
                     self.refused += 1;
                     fx.send(
                         Addr::ChatServer,
                         Frame::Bounced {
-                            msg: env.msg,
+                            copy: delivery.copy,
                             device: d,
                         },
                     );
@@ -152,8 +152,9 @@ impl Gateway {
                     fx.send(Addr::ChatServer, Frame::Throttle { device: d, until });
                     return;
                 };
-                fx.record(LedgerEvent::CrossedGateway { msg: env.msg });
-                fx.send_after(delay, Self::partner_route(dir, d), Frame::Deliver(env));
+                let msg = delivery.copy.ledger_id();
+                fx.record(LedgerEvent::CrossedGateway { msg });
+                fx.send_after(delay, Self::partner_route(dir, d), Frame::Deliver(delivery));
             }
             Frame::PushRequest { device } => {
                 fx.send(
@@ -176,20 +177,20 @@ impl Gateway {
 
     fn inbound(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
         match frame {
-            Frame::Submit(env) => {
-                let back = Self::partner_route(dir, env.from_device);
-                if !dir.may_message(env.from_user, env.to_user) {
+            Frame::Submit(s) => {
+                let back = Self::partner_route(dir, s.from_device);
+                if !dir.may_message(s.from_user, s.to_user) {
                     self.refused += 1;
                     let refusal = Frame::Refused {
-                        msg: env.msg,
-                        device: env.from_device,
-                        to_user: env.to_user,
+                        copy: s.copy_id(),
+                        device: s.from_device,
+                        to_user: s.to_user,
                         reason: Refusal::Unreachable,
                     };
                     fx.send(back, refusal);
                     return;
                 }
-                let from = env.from_device;
+                let from = s.from_device;
                 let Some(delay) = self.admit(dir.provider_of_device(from), from, now) else {
                     // Backpressure: the device holds its outbox until the throttle ends.
                     let until = self.throttled.get(&from).copied().unwrap_or(now);
@@ -202,8 +203,9 @@ impl Gateway {
                     );
                     return;
                 };
-                fx.record(LedgerEvent::CrossedGateway { msg: env.msg });
-                fx.send_after(delay, Addr::ChatServer, Frame::Submit(env));
+                let msg = s.copy_id().ledger_id();
+                fx.record(LedgerEvent::CrossedGateway { msg });
+                fx.send_after(delay, Addr::ChatServer, Frame::Submit(s));
             }
             Frame::DeliverAck { .. }
             | Frame::RetryReceipt { .. }
@@ -222,7 +224,7 @@ pub fn adapter_route(from: Addr, frame: &Frame) -> Option<Addr> {
     match from {
         Addr::Device(_) => Some(Addr::Gateway),
         Addr::Gateway => match frame {
-            Frame::Deliver(env) => env.to_device.map(Addr::Device),
+            Frame::Deliver(delivery) => Some(Addr::Device(delivery.to_device)),
             Frame::SubmitAck { device, .. }
             | Frame::Refused { device, .. }
             | Frame::ConnectAck { device, .. }

@@ -31,7 +31,7 @@ pub use crate::directory::PartnerLink;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::scenario::{ContentKind, CryptoMode, Protocol};
-use crate::wire::{DeviceId, Frame, GroupId, MsgId, ProviderId, UserId};
+use crate::wire::{DeviceId, Frame, GroupId, MsgId, Payload, ProviderId, UserId};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -259,14 +259,19 @@ impl Hop {
     /// A message's per-stream sequence number (Submit, Deliver).
     pub fn seq(&self) -> Option<u32> {
         match &self.frame {
-            Frame::Submit(e) | Frame::Deliver(e) => Some(e.seq),
+            Frame::Submit(e) => Some(e.seq),
+            Frame::Deliver(e) => Some(e.seq),
             _ => None,
         }
     }
     /// Which re-encryption a message is (0: the original), or a retry receipt's attempt.
     pub fn attempt(&self) -> Option<u8> {
         match &self.frame {
-            Frame::Submit(e) | Frame::Deliver(e) => Some(e.retry),
+            Frame::Submit(e) => Some(match &e.payload {
+                Payload::Resend(r) => r.attempt,
+                Payload::Direct(_) | Payload::Group(_) => 0,
+            }),
+            Frame::Deliver(e) => Some(e.retry),
             Frame::RetryReceipt { attempt, .. } => Some(*attempt),
             _ => None,
         }
@@ -274,19 +279,29 @@ impl Hop {
     /// The device a submission is for alone (a re-encryption), if any.
     pub fn only_for(&self) -> Option<DeviceId> {
         match &self.frame {
-            Frame::Submit(e) => e.to_device,
+            Frame::Submit(e) => match &e.payload {
+                Payload::Resend(r) => Some(r.device),
+                Payload::Direct(_) | Payload::Group(_) => None,
+            },
             _ => None,
         }
     }
     /// Whether a message's ciphertext for `d` starts a session (carries the prekey header).
     pub fn prekey_for(&self, d: DeviceId) -> Option<bool> {
         match &self.frame {
-            Frame::Submit(e) => e
-                .per_device
-                .iter()
-                .find(|(t, _)| *t == d)
-                .map(|(_, c)| c.seal.prekey),
-            Frame::Deliver(e) if e.to_device == Some(d) => Some(e.ciphertext.seal.prekey),
+            Frame::Submit(e) => match &e.payload {
+                Payload::Direct(cts) => cts
+                    .iter()
+                    .find(|(t, _)| *t == d)
+                    .map(|(_, c)| c.seal.prekey),
+                Payload::Group(g) => g
+                    .distributions
+                    .iter()
+                    .find(|(t, _)| *t == d)
+                    .map(|(_, c)| c.seal.prekey),
+                Payload::Resend(r) => (r.device == d).then_some(r.ciphertext.seal.prekey),
+            },
+            Frame::Deliver(e) if e.to_device == d => Some(e.ciphertext.seal.prekey),
             _ => None,
         }
     }

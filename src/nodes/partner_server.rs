@@ -7,7 +7,7 @@ use super::mailbox::{Mailbox, MailboxConfig, MailboxCtx};
 use super::{Addr, Effects, TimerKind};
 use crate::directory::Directory;
 use crate::engine::SimTime;
-use crate::wire::{DeviceId, Envelope, Frame, ProviderId};
+use crate::wire::{DeviceId, Frame, ProviderId, Submission};
 
 #[derive(Clone, Debug)]
 pub struct PartnerServer {
@@ -60,9 +60,9 @@ impl PartnerServer {
             fx,
         };
         match frame {
-            Frame::Submit(env) => self.submit(cx, *env, dir),
-            Frame::DeliverAck { msg, device, .. } => {
-                self.mailbox.ack(cx, device, msg);
+            Frame::Submit(s) => self.submit(cx, *s, dir),
+            Frame::DeliverAck { copy, device, .. } => {
+                self.mailbox.ack(cx, device, copy);
             }
             Frame::Connect { device, epoch } => self.mailbox.connect(cx, device, epoch),
             Frame::Disconnect { device, epoch } => {
@@ -100,10 +100,10 @@ impl PartnerServer {
         }
     }
 
-    fn submit(&mut self, cx: &mut MailboxCtx, env: Envelope, dir: &Directory) {
-        let back = Addr::Device(env.from_device);
-        let (msg, from_device, copy) = (env.msg, env.from_device, env.copy_key());
-        if let Some(wake) = self.mailbox.submit(cx, env, dir) {
+    fn submit(&mut self, cx: &mut MailboxCtx, s: Submission, dir: &Directory) {
+        let back = Addr::Device(s.from_device);
+        let (copy, from_device, resend) = (s.copy_id(), s.from_device, s.resend_key());
+        if let Some(wake) = self.mailbox.submit(cx, s, dir) {
             for d in wake {
                 self.pushes_sent += 1;
                 cx.fx.send(Addr::Device(d), Frame::Push { device: d });
@@ -112,9 +112,9 @@ impl PartnerServer {
         cx.fx.send(
             back,
             Frame::SubmitAck {
-                msg,
-                device: from_device,
                 copy,
+                device: from_device,
+                resend,
             },
         );
     }

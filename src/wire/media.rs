@@ -2,7 +2,8 @@
 //! proxy (and a proxied partner's adapter): a blob id, the device it is for, an attempt number
 //! and a length. The blob is attachment ciphertext (`e2ee/attachment.rs`); its key and digests
 //! travel inside the E2EE message, never here, so no store, adapter or proxy learns the content
-//! type or the key (metadata isolation, as for [`Envelope`](super::Envelope)).
+//! type or the key (metadata isolation, as for messages: [`Submission`](super::Submission),
+//! [`Delivery`](super::Delivery)).
 //!
 //! Frames carry the blob's length only, not its bytes: a frame may be copied while in flight
 //! and a video is megabytes, so the simulator keeps real bytes (real crypto) in one place keyed

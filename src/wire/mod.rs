@@ -1,6 +1,8 @@
-//! What crosses between nodes. The [`Envelope`] is the type that crosses the interop gateway:
-//! routing fields and ciphertext, nothing else. No content type, no plaintext, no profile data:
-//! metadata isolation is enforced by what this type can hold (DESIGN.md, "The modeled system").
+//! What crosses between nodes. A message crosses the interop gateway as a [`Submission`] (the
+//! sender's device to its server: one ciphertext per recipient device) or a [`Delivery`] (the
+//! server to one device: that device's ciphertext): routing fields and ciphertext, nothing
+//! else. No content type, no plaintext, no profile data: metadata isolation is enforced by what
+//! these types can hold (DESIGN.md, "The modeled system").
 
 use crate::engine::SimTime;
 
@@ -77,66 +79,205 @@ pub struct SealInfo {
 /// A group message's recipients: each member with its sequence number.
 pub type GroupMembers = std::sync::Arc<[(UserId, u32)]>;
 
-/// A message in transit: routing fields and ciphertext only.
+/// One recipient user's copy of a message: the message and the recipient's index among its
+/// recipients (a group member's index in the message's member list; 0 for a 1:1 message, whose
+/// one recipient is the peer). Frames about a copy (its delivery, ack, bounce, retry receipt)
+/// and about a submission carry it. The ledger numbers member copies as messages of their own:
+/// a group message reserves one id per member, and [`CopyId::ledger_id`] is the conversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct CopyId {
+    pub msg: MsgId,
+    pub member: u32,
+}
+
+impl CopyId {
+    /// The copy of a 1:1 message (or a whole submission's first copy).
+    pub fn direct(msg: MsgId) -> Self {
+        CopyId { msg, member: 0 }
+    }
+
+    /// The ledger's id of this copy: the one place a member's index becomes a message id.
+    pub fn ledger_id(self) -> MsgId {
+        let id = self.msg.0.checked_add(u64::from(self.member));
+        MsgId(id.expect("a member copy's ledger id fits in 64 bits"))
+    }
+}
+
+/// A message from the sender's device to its server (through adapter and gateway for a
+/// partner's interop traffic): routing fields and the ciphertexts the sender made, one for
+/// each recipient device.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Envelope {
+pub struct Submission {
     pub msg: MsgId,
     pub from_user: UserId,
     pub from_device: DeviceId,
+    /// Whom it is addressed to, for routing and the servers' reachability check: the peer of a
+    /// 1:1 message, the member a re-encryption is for, or for a group message the member whose
+    /// provider decides the route (the device's `group_route_user`).
     pub to_user: UserId,
-    /// Set by the server's fan-out; `None` on the way from the sender to its server.
-    pub to_device: Option<DeviceId>,
-    /// Per (sender device, recipient user) sequence number, so that messages show in order.
+    /// Per (sender device, recipient user) sequence number, so that messages show in order; a
+    /// group message's are per member, in [`GroupPayload::members`].
+    pub seq: u32,
+    /// When the sender's device created it (the sender's clock).
+    pub sent_at: SimTime,
+    pub payload: Payload,
+}
+
+/// What a submission carries, by kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// A 1:1 message: one pairwise ciphertext per recipient device (the peer's devices, and the
+    /// sender's other devices as sync copies).
+    Direct(Vec<(DeviceId, Ciphertext)>),
+    /// A group message, for every device of every member.
+    Group(Box<GroupPayload>),
+    /// One copy encrypted again for one device, which could not decrypt it (a retry receipt).
+    Resend(Box<Resend>),
+}
+
+/// A group message as submitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupPayload {
+    pub group: GroupId,
+    /// The one Sender Key ciphertext every member device gets.
+    pub shared: Ciphertext,
+    /// The sender's Sender Key, sealed pairwise for each member device that lacks it.
+    pub distributions: Vec<(DeviceId, Ciphertext)>,
+    /// The members in the order of their index (see [`CopyId`]), each with its sequence number
+    /// (numbered per sender device and recipient, as 1:1 messages are, so that a newcomer's
+    /// stream starts at 0). The sender's server needs them for the fan-out, as every messaging
+    /// server knows group membership. Shared, not copied, by the fan-out.
+    pub members: GroupMembers,
+}
+
+/// A re-encryption of one copy for one device: what that device's delivery will carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resend {
+    /// The re-encryption attempt, from 1 (a retry receipt asks for the next one).
+    pub attempt: u8,
+    /// The copy's recipient index (see [`CopyId`]).
+    pub member: u32,
+    /// The device it is for.
+    pub device: DeviceId,
+    /// The device's ciphertext: pairwise for a 1:1 message, the Sender Key one for a group's.
+    pub ciphertext: Ciphertext,
+    /// The group of a group copy.
+    pub group: Option<GroupId>,
+    /// A group copy's Sender Key, sealed anew for the device (its copy may be what it lacked).
+    pub key_distribution: Option<Box<Ciphertext>>,
+}
+
+impl Submission {
+    /// Which copy the submission is about: a re-encryption's copy, else the message itself
+    /// (its first copy's id, which names a whole group message too).
+    pub fn copy_id(&self) -> CopyId {
+        match &self.payload {
+            Payload::Resend(r) => CopyId {
+                msg: self.msg,
+                member: r.member,
+            },
+            Payload::Direct(_) | Payload::Group(_) => CopyId::direct(self.msg),
+        }
+    }
+
+    /// Which submission of a copy this is: 0 for the original, else the re-encryption attempt
+    /// and the one device it is for (two devices may ask for the same message).
+    pub fn resend_key(&self) -> u32 {
+        match &self.payload {
+            Payload::Resend(r) => {
+                assert!(r.attempt >= 1, "a re-encryption is attempt 1 or later");
+                assert!(
+                    r.device.0 < 0x00ff_ffff,
+                    "a device id fits the key's 24 bits"
+                );
+                ((r.attempt as u32) << 24) | (r.device.0 + 1)
+            }
+            Payload::Direct(_) | Payload::Group(_) => 0,
+        }
+    }
+
+    /// The key a server remembers an accepted submission by, to refuse it again: the copy's
+    /// ledger id (a re-encryption is a new submission of the same copy) and [`Self::resend_key`].
+    pub fn dedup_key(&self) -> (u64, u32) {
+        (self.copy_id().ledger_id().0, self.resend_key())
+    }
+
+    /// The device a submission is about: a re-encryption's target, else the sender's.
+    pub fn device(&self) -> DeviceId {
+        match &self.payload {
+            Payload::Resend(r) => r.device,
+            Payload::Direct(_) | Payload::Group(_) => self.from_device,
+        }
+    }
+
+    /// Every ciphertext it carries.
+    pub fn ciphertexts(&self) -> impl Iterator<Item = &Ciphertext> {
+        let (one, many): (Option<&Ciphertext>, &[(DeviceId, Ciphertext)]) = match &self.payload {
+            Payload::Direct(per_device) => {
+                assert!(
+                    !per_device.is_empty(),
+                    "a 1:1 message goes to a device at least"
+                );
+                (None, per_device)
+            }
+            Payload::Group(g) => {
+                assert!(
+                    !g.members.is_empty(),
+                    "a group message goes to a member at least"
+                );
+                (Some(&g.shared), &g.distributions)
+            }
+            Payload::Resend(r) => (Some(&r.ciphertext), &[]),
+        };
+        let distribution = match &self.payload {
+            Payload::Resend(r) => {
+                let key = r.key_distribution.as_deref();
+                assert!(
+                    key.is_none() || r.group.is_some(),
+                    "a key goes with a group copy"
+                );
+                key
+            }
+            Payload::Direct(_) | Payload::Group(_) => None,
+        };
+        one.into_iter()
+            .chain(many.iter().map(|(_, c)| c))
+            .chain(distribution)
+    }
+
+    /// Ciphertext bytes on the wire.
+    pub fn payload_len(&self) -> u32 {
+        sum_lens(self.ciphertexts())
+    }
+}
+
+/// A copy on its way from the server to one device: routing fields and that device's
+/// ciphertext.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub copy: CopyId,
+    pub from_user: UserId,
+    pub from_device: DeviceId,
+    /// The recipient user (a group copy's member; the peer for a sync copy of a 1:1 message,
+    /// which belongs to that chat).
+    pub to_user: UserId,
+    /// The one device the copy is for.
+    pub to_device: DeviceId,
+    /// The sender's sequence number in this conversation, for this recipient.
     pub seq: u32,
     /// Re-encryption attempt after a retry receipt (0: the original).
     pub retry: u8,
     /// When the sender's device created it (the sender's clock).
     pub sent_at: SimTime,
-    /// The delivered copy's ciphertext (on `Deliver`).
+    /// This device's ciphertext: pairwise for a 1:1 message, the Sender Key one for a group's.
     pub ciphertext: Ciphertext,
-    /// One ciphertext per recipient device (on `Submit`: the sender encrypts for each device).
-    /// In a group message: the pairwise Sender Key distributions for the devices that lack the
-    /// sender's current key (on `Deliver`: the one for this device, if any), while
-    /// `ciphertext` is the one Sender Key ciphertext every member device gets.
-    pub per_device: Vec<(DeviceId, Ciphertext)>,
-    /// The group a message is for (the server fans it out to the members).
+    /// The group of a group message.
     pub group: Option<GroupId>,
-    /// On a group `Submit`: the members it goes to, in the order of their message ids (member
-    /// `k` gets message id `msg + k`), each with its sequence number (numbered per sender
-    /// device and recipient, as 1:1 messages are, so that a newcomer's stream starts at 0).
-    /// The sender's server needs them for the fan-out, as every messaging server knows group
-    /// membership. Shared, not copied, by the fan-out.
-    pub members: Option<GroupMembers>,
+    /// The sender's Sender Key sealed pairwise for this device, when it lacked it.
+    pub key_distribution: Option<Box<Ciphertext>>,
 }
 
-impl Envelope {
-    /// Which submission of a message this is: 0 for the original, else the re-encryption
-    /// attempt and the one device it is for (two devices may ask for the same message).
-    pub fn copy_key(&self) -> u32 {
-        match (self.retry, self.to_device) {
-            (0, _) | (_, None) => 0,
-            (r, Some(d)) => ((r as u32) << 24) | ((d.0 + 1) & 0x00ff_ffff),
-        }
-    }
-
-    /// An envelope with only defaults, to fill with `..` where a few fields matter.
-    pub fn ack_stub() -> Envelope {
-        Envelope {
-            msg: MsgId(0),
-            from_user: UserId(0),
-            from_device: DeviceId(0),
-            to_user: UserId(0),
-            to_device: None,
-            seq: 0,
-            retry: 0,
-            sent_at: SimTime::ZERO,
-            ciphertext: Ciphertext::default(),
-            per_device: Vec::new(),
-            group: None,
-            members: None,
-        }
-    }
-
+impl Delivery {
     /// The conversation this copy belongs to, seen from its sender and its recipient.
     pub fn conversation(&self) -> Conversation {
         match self.group {
@@ -145,10 +286,25 @@ impl Envelope {
         }
     }
 
+    /// Every ciphertext it carries.
+    pub fn ciphertexts(&self) -> impl Iterator<Item = &Ciphertext> {
+        assert!(
+            self.key_distribution.is_none() || self.group.is_some(),
+            "a key distribution rides with a group copy only"
+        );
+        std::iter::once(&self.ciphertext).chain(self.key_distribution.as_deref())
+    }
+
     /// Ciphertext bytes on the wire.
     pub fn payload_len(&self) -> u32 {
-        self.ciphertext.len + self.per_device.iter().map(|(_, c)| c.len).sum::<u32>()
+        sum_lens(self.ciphertexts())
     }
+}
+
+/// The modeled lengths of `cts`, added up.
+fn sum_lens<'a>(cts: impl Iterator<Item = &'a Ciphertext>) -> u32 {
+    let total = cts.fold(0u64, |n, c| n + u64::from(c.len));
+    u32::try_from(total).expect("a frame's ciphertexts fit in 4 GiB")
 }
 
 /// Fixed bytes of routing fields on the wire, on top of the ciphertext.
@@ -173,26 +329,27 @@ pub enum Refusal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// Device -> its server (through adapter and gateway for a partner's interop traffic).
-    Submit(Box<Envelope>),
-    /// Server -> sending device: the server has the message ("sent", one tick). `copy` names
-    /// which submission of it (see [`Envelope::copy_key`]).
+    Submit(Box<Submission>),
+    /// Server -> sending device: the server has the submission ("sent", one tick), named by
+    /// [`Submission::copy_id`] and [`Submission::resend_key`].
     SubmitAck {
-        msg: MsgId,
+        copy: CopyId,
         device: DeviceId,
-        copy: u32,
+        resend: u32,
     },
-    /// Server -> sending device: the message cannot be delivered, and why.
+    /// Server -> sending device: the submission ([`Submission::copy_id`]) cannot be delivered,
+    /// and why.
     Refused {
-        msg: MsgId,
+        copy: CopyId,
         device: DeviceId,
         to_user: UserId,
         reason: Refusal,
     },
     /// Server -> recipient device (fan-out copy).
-    Deliver(Box<Envelope>),
+    Deliver(Box<Delivery>),
     /// Recipient device -> server: this device has it.
     DeliverAck {
-        msg: MsgId,
+        copy: CopyId,
         device: DeviceId,
         from_user: UserId,
         to_user: UserId,
@@ -208,22 +365,23 @@ pub enum Frame {
     PushRequest { device: DeviceId },
     /// Gateway -> chat server: this fan-out copy cannot cross (the recipient switched
     /// third-party chats off while it was queued).
-    Bounced { msg: MsgId, device: DeviceId },
+    Bounced { copy: CopyId, device: DeviceId },
     /// Gateway -> chat server: the partner's shaper is full; hold off this device until
     /// `until`, then resend in order (backpressure).
     Throttle { device: DeviceId, until: SimTime },
     /// A push notification (through the platform's push service) that wakes an offline device.
     Push { device: DeviceId },
     /// Recipient device -> the sender's device (through the servers, best effort): "I could
-    /// not decrypt `msg`; encrypt it again" (attempt `attempt`, at most five).
+    /// not decrypt `copy`; encrypt it again" (attempt `attempt`, at most five).
     RetryReceipt {
-        msg: MsgId,
+        copy: CopyId,
         requester: DeviceId,
         sender: DeviceId,
         sender_user: UserId,
         attempt: u8,
     },
-    /// A delivery or read receipt, routed back to the sender's devices.
+    /// A delivery or read receipt, routed back to the sender's devices; `msg` is the ledger's
+    /// id of the copy read.
     Receipt {
         msg: MsgId,
         kind: ReceiptKind,
@@ -238,11 +396,14 @@ pub enum Frame {
 impl Frame {
     /// Bytes on the wire, for bandwidth and byte counters.
     pub fn wire_bytes(&self) -> u32 {
-        match self {
-            Frame::Submit(e) | Frame::Deliver(e) => ENVELOPE_OVERHEAD_BYTES + e.payload_len(),
-            Frame::Media(m) => m.wire_bytes(),
-            _ => CONTROL_FRAME_BYTES,
-        }
+        let payload = match self {
+            Frame::Submit(s) => s.payload_len(),
+            Frame::Deliver(d) => d.payload_len(),
+            Frame::Media(m) => return m.wire_bytes(),
+            _ => return CONTROL_FRAME_BYTES,
+        };
+        let bytes = ENVELOPE_OVERHEAD_BYTES.checked_add(payload);
+        bytes.expect("a message frame's size fits in 32 bits")
     }
 
     /// Whether the frame carries a message payload (counted against rate limits and
@@ -251,16 +412,18 @@ impl Frame {
         matches!(self, Frame::Submit(_) | Frame::Deliver(_))
     }
 
-    /// The message a frame is about, if any.
+    /// The message a frame is about, if any, as the ledger numbers it (a group member's copy
+    /// by its own id).
     pub fn msg(&self) -> Option<MsgId> {
         match self {
-            Frame::Submit(e) | Frame::Deliver(e) => Some(e.msg),
-            Frame::SubmitAck { msg, .. }
-            | Frame::Refused { msg, .. }
-            | Frame::DeliverAck { msg, .. }
-            | Frame::Bounced { msg, .. }
-            | Frame::RetryReceipt { msg, .. }
-            | Frame::Receipt { msg, .. } => Some(*msg),
+            Frame::Submit(s) => Some(s.copy_id().ledger_id()),
+            Frame::Deliver(d) => Some(d.copy.ledger_id()),
+            Frame::SubmitAck { copy, .. }
+            | Frame::Refused { copy, .. }
+            | Frame::DeliverAck { copy, .. }
+            | Frame::Bounced { copy, .. }
+            | Frame::RetryReceipt { copy, .. } => Some(copy.ledger_id()),
+            Frame::Receipt { msg, .. } => Some(*msg),
             Frame::Connect { .. }
             | Frame::Throttle { .. }
             | Frame::ConnectAck { .. }
@@ -274,7 +437,8 @@ impl Frame {
     /// The device a frame is about, if any.
     pub fn device(&self) -> Option<DeviceId> {
         match self {
-            Frame::Submit(e) | Frame::Deliver(e) => e.to_device.or(Some(e.from_device)),
+            Frame::Submit(s) => Some(s.device()),
+            Frame::Deliver(d) => Some(d.to_device),
             Frame::SubmitAck { device, .. }
             | Frame::Refused { device, .. }
             | Frame::DeliverAck { device, .. }
@@ -310,5 +474,73 @@ impl Frame {
             Frame::RetryReceipt { .. } => 14,
             Frame::Media(_) => 15,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ct(len: u32) -> Ciphertext {
+        Ciphertext {
+            len,
+            ..Ciphertext::default()
+        }
+    }
+
+    fn submission(payload: Payload) -> Submission {
+        Submission {
+            msg: MsgId(40),
+            from_user: UserId(1),
+            from_device: DeviceId(1),
+            to_user: UserId(2),
+            seq: 0,
+            sent_at: SimTime::ZERO,
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_member_copy_has_a_ledger_id_of_its_own() {
+        assert_eq!(CopyId::direct(MsgId(40)).ledger_id(), MsgId(40));
+        let third = CopyId {
+            msg: MsgId(40),
+            member: 2,
+        };
+        assert_eq!(third.ledger_id(), MsgId(42));
+    }
+
+    #[test]
+    fn a_submission_counts_every_ciphertext_it_carries() {
+        let direct = submission(Payload::Direct(vec![
+            (DeviceId(2), ct(10)),
+            (DeviceId(3), ct(20)),
+        ]));
+        assert_eq!(direct.payload_len(), 30);
+        assert_eq!((direct.resend_key(), direct.device()), (0, DeviceId(1)));
+        let group = submission(Payload::Group(Box::new(GroupPayload {
+            group: GroupId(0),
+            shared: ct(100),
+            distributions: vec![(DeviceId(2), ct(7))],
+            members: vec![(UserId(2), 0), (UserId(3), 4)].into(),
+        })));
+        assert_eq!(group.payload_len(), 107);
+        assert_eq!(group.copy_id(), CopyId::direct(MsgId(40)));
+        let resend = submission(Payload::Resend(Box::new(Resend {
+            attempt: 2,
+            member: 1,
+            device: DeviceId(5),
+            ciphertext: ct(100),
+            group: Some(GroupId(0)),
+            key_distribution: Some(Box::new(ct(7))),
+        })));
+        assert_eq!(resend.payload_len(), 107);
+        assert_eq!(resend.copy_id().ledger_id(), MsgId(41));
+        assert_eq!(resend.resend_key(), (2 << 24) | 6);
+        assert_eq!(resend.dedup_key(), (41, (2 << 24) | 6));
+        assert_eq!(resend.device(), DeviceId(5));
+        let frame = Frame::Submit(Box::new(resend));
+        assert_eq!(frame.wire_bytes(), ENVELOPE_OVERHEAD_BYTES + 107);
+        assert_eq!(frame.msg(), Some(MsgId(41)));
     }
 }

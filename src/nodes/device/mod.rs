@@ -23,7 +23,7 @@ use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::scenario::ContentKind;
 use crate::wire::{
-    Conversation, DeviceId, Envelope, Frame, GroupId, GroupMembers, MsgId, ProviderId, UserId,
+    Conversation, DeviceId, Frame, GroupId, GroupMembers, MsgId, ProviderId, Submission, UserId,
 };
 use receive::Stream;
 use retry::PendingRetry;
@@ -64,8 +64,8 @@ struct Cached {
 
 #[derive(Clone, Debug, Default)]
 struct CachedExtra {
-    /// A group message: its group and its members with their sequence numbers (member `k`
-    /// has message id `msg + k`).
+    /// A group message: its group and its members with their sequence numbers, in the order
+    /// of their copies' index ([`CopyId`](crate::wire::CopyId)).
     group: Option<(GroupId, GroupMembers)>,
     /// The bytes (real crypto) or nothing (modeled crypto, which needs only `len`).
     plaintext: Box<[u8]>,
@@ -102,7 +102,7 @@ pub struct Device {
     online: bool,
     /// Next sequence number per conversation and recipient (in a group, per member).
     next_seq: VecMap<(Conversation, UserId), u32>,
-    outbox: VecDeque<Envelope>,
+    outbox: VecDeque<Submission>,
     retry_at: Option<SimTime>,
     retry_ns: u64,
     streams: VecMap<(DeviceId, Conversation), Stream>,

@@ -9,7 +9,7 @@ use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::nodes::keyring::Keyring;
 use crate::nodes::{Addr, Effects, TimerKind};
-use crate::wire::{Conversation, DeviceId, Envelope, Frame, GroupId, MsgId};
+use crate::wire::{Conversation, CopyId, Delivery, DeviceId, Frame, GroupId, MsgId, Payload};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Messages from one sender device in one conversation, shown in `seq` order.
@@ -62,6 +62,7 @@ fn from_server(server: Addr, from: Addr) -> bool {
 /// message" placeholder of one that did not decrypt (yet).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
+    /// The ledger's id of the copy (what the user sees is recorded under it).
     msg: MsgId,
     digest: Option<u64>,
     placeholder: bool,
@@ -81,43 +82,53 @@ impl Device {
             return; // the connection is down: the frame never reaches the app
         }
         match frame {
-            Frame::SubmitAck { msg, copy, .. } => self.acked(cx, msg, copy),
+            Frame::SubmitAck { copy, resend, .. } => self.acked(cx, copy, resend),
             Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
                 self.connecting.retain(|s| !from_server(*s, from));
                 self.disarm_retry_if_idle(cx.fx);
             }
             Frame::ConnectAck { .. } => {} // the ack of an older connection
-            Frame::Refused { msg, to_user, .. } => {
+            Frame::Refused { copy, to_user, .. } => {
                 // A refused group message is refused for every member it was for.
                 let members = self
                     .outbox
                     .iter()
-                    .find(|e| e.msg == msg && e.copy_key() == 0)
-                    .and_then(|e| e.members.clone());
-                self.acked(cx, msg, 0);
+                    .find(|s| s.copy_id() == copy && s.resend_key() == 0)
+                    .and_then(|s| match &s.payload {
+                        Payload::Group(g) => Some(g.members.clone()),
+                        Payload::Direct(_) | Payload::Resend(_) => None,
+                    });
+                self.acked(cx, copy, 0);
                 match members {
                     Some(members) => {
                         for (k, &(to_user, _)) in members.iter().enumerate() {
-                            let msg = MsgId(msg.0 + k as u64);
+                            let member = CopyId {
+                                member: k as u32,
+                                ..copy
+                            };
+                            let msg = member.ledger_id();
                             cx.fx.record(LedgerEvent::Refused { msg, to_user });
                         }
                     }
-                    None => cx.fx.record(LedgerEvent::Refused { msg, to_user }),
+                    None => {
+                        let msg = copy.ledger_id();
+                        cx.fx.record(LedgerEvent::Refused { msg, to_user })
+                    }
                 }
             }
-            Frame::Deliver(env) if tampered => {
+            Frame::Deliver(delivery) if tampered => {
                 cx.fx.record(LedgerEvent::TamperDetected {
-                    msg: env.msg,
+                    msg: delivery.copy.ledger_id(),
                     device: self.id,
                 });
             }
-            Frame::Deliver(env) => self.receive(cx, from, *env),
+            Frame::Deliver(delivery) => self.receive(cx, from, *delivery),
             Frame::RetryReceipt {
-                msg,
+                copy,
                 requester,
                 attempt,
                 ..
-            } => self.answer_retry(cx, msg, requester, attempt),
+            } => self.answer_retry(cx, copy, requester, attempt),
             Frame::Receipt { msg, kind, .. } => cx.fx.record(LedgerEvent::ReceiptSeen {
                 msg,
                 kind,
@@ -143,24 +154,35 @@ impl Device {
         }
     }
 
-    fn receive(&mut self, cx: &mut DeviceCtx, hop: Addr, env: Envelope) {
-        let (now, cfg) = (cx.now, cx.cfg);
+    fn receive(&mut self, cx: &mut DeviceCtx, hop: Addr, delivery: Delivery) {
+        assert_eq!(
+            delivery.to_device, self.id,
+            "a delivery reaches the device it is for"
+        );
+        assert!(
+            delivery.key_distribution.is_none() || delivery.group.is_some(),
+            "a key distribution rides with a group copy only"
+        );
+        let (now, cfg, msg) = (cx.now, cx.cfg, delivery.copy.ledger_id());
         // Ack first, duplicate or not: a lost ack is why duplicates come. The ack goes back the
         // way the copy came (a group's hub may deliver a same-provider member's copy too).
         let ack = Frame::DeliverAck {
-            msg: env.msg,
+            copy: delivery.copy,
             device: self.id,
-            from_user: env.from_user,
-            to_user: env.to_user,
+            from_user: delivery.from_user,
+            to_user: delivery.to_user,
         };
         cx.fx.send(hop, ack);
-        let (seq, from) = (env.seq, (env.from_device, env.conversation()));
+        let (seq, from) = (
+            delivery.seq,
+            (delivery.from_device, delivery.conversation()),
+        );
         let stream = self.streams.entry_or_default(from);
         if cfg.bugs.break_dedup {
             // BUGGIFY: show whatever arrives, as it arrives, duplicates included.
             stream.next_seq = stream.next_seq.max(seq + 1);
             let shown = LedgerEvent::Shown {
-                msg: env.msg,
+                msg,
                 device: self.id,
                 from_device: from.0,
                 conversation: from.1,
@@ -177,18 +199,18 @@ impl Device {
             && (seq < stream.next_seq || stream.ext().held.contains_key(&seq))
         {
             return cx.fx.record(LedgerEvent::DuplicateSuppressed {
-                msg: env.msg,
+                msg,
                 device: self.id,
             });
         }
-        let slot = self.open(cx, &env);
+        let slot = self.open(cx, &delivery);
         let stream = self.streams.entry_or_default(from);
         if fills_placeholder {
             if !slot.placeholder {
                 stream.ext_mut().awaiting.remove(&seq);
-                self.retry_receipts.retain(|r| r.msg != env.msg);
+                self.retry_receipts.retain(|r| r.copy != delivery.copy);
                 let shown = LedgerEvent::Shown {
-                    msg: env.msg,
+                    msg,
                     device: self.id,
                     from_device: from.0,
                     conversation: from.1,
@@ -225,48 +247,49 @@ impl Device {
 
     /// Decrypts a delivered copy. A failure leaves a placeholder in the conversation and sends
     /// a retry receipt to the sender's device.
-    fn open(&mut self, cx: &mut DeviceCtx, env: &Envelope) -> Slot {
-        let opened = match env.group {
+    fn open(&mut self, cx: &mut DeviceCtx, delivery: &Delivery) -> Slot {
+        let msg = delivery.copy.ledger_id();
+        let opened = match delivery.group {
             None => {
-                let (from, runner) = (env.from_device, self.runner(cx.dir));
+                let (from, runner) = (delivery.from_device, self.runner(cx.dir));
                 cx.keys
-                    .open(self.id, from, &env.ciphertext, None, runner)
+                    .open(self.id, from, &delivery.ciphertext, None, runner)
                     .map(|(p, _)| p)
             }
-            Some(g) => self.open_group(env, g, cx.dir, cx.keys),
+            Some(g) => self.open_group(delivery, g, cx.dir, cx.keys),
         };
         match opened {
             Ok(plaintext) => {
                 if let Some(p) = plaintext.as_deref() {
                     // A media pointer, for the driver's download.
-                    crate::nodes::media::note_opened(self.id, env.msg, p, cx.fx);
+                    crate::nodes::media::note_opened(self.id, msg, p, cx.fx);
                 }
                 Slot {
-                    msg: env.msg,
+                    msg,
                     digest: plaintext.map(|p| digest(&p)),
                     placeholder: false,
                 }
             }
             Err(reason) => {
                 cx.fx.record(LedgerEvent::DecryptFailed {
-                    msg: env.msg,
+                    msg,
                     device: self.id,
                     reason,
                 });
-                let attempt = env.retry + 1;
+                let attempt = delivery.retry + 1;
                 let receipt = Frame::RetryReceipt {
-                    msg: env.msg,
+                    copy: delivery.copy,
                     requester: self.id,
-                    sender: env.from_device,
-                    sender_user: env.from_user,
+                    sender: delivery.from_device,
+                    sender_user: delivery.from_user,
                     attempt,
                 };
-                cx.fx.send(self.uplink(env.from_user, cx.dir), receipt);
-                self.retry_receipts.retain(|r| r.msg != env.msg);
+                cx.fx.send(self.uplink(delivery.from_user, cx.dir), receipt);
+                self.retry_receipts.retain(|r| r.copy != delivery.copy);
                 let pending = PendingRetry {
-                    msg: env.msg,
-                    sender: env.from_device,
-                    sender_user: env.from_user,
+                    copy: delivery.copy,
+                    sender: delivery.from_device,
+                    sender_user: delivery.from_user,
                     attempt,
                     sends: 1,
                 };
@@ -274,10 +297,10 @@ impl Device {
                 self.arm_retry(cx.now, cx.fx);
                 let stream = self
                     .streams
-                    .entry_or_default((env.from_device, env.conversation()));
-                stream.ext_mut().awaiting.insert(env.seq);
+                    .entry_or_default((delivery.from_device, delivery.conversation()));
+                stream.ext_mut().awaiting.insert(delivery.seq);
                 Slot {
-                    msg: env.msg,
+                    msg,
                     digest: None,
                     placeholder: true,
                 }
@@ -289,14 +312,14 @@ impl Device {
     /// the pairwise session), then the one Sender Key ciphertext.
     fn open_group(
         &self,
-        env: &Envelope,
+        delivery: &Delivery,
         g: GroupId,
         dir: &Directory,
         keys: &mut Keyring,
     ) -> Result<Option<Vec<u8>>, crate::metrics::ledger::DecryptReason> {
-        let (from, runner) = (env.from_device, self.runner(dir));
-        let shared = &env.ciphertext;
-        if let Some((_, d)) = env.per_device.iter().find(|(to, _)| *to == self.id) {
+        let (from, runner) = (delivery.from_device, self.runner(dir));
+        let shared = &delivery.ciphertext;
+        if let Some(d) = delivery.key_distribution.as_deref() {
             let (skdm, _) = keys.open(self.id, from, d, None, runner)?;
             let key_id = shared.seal.target_generation;
             keys.install_sender_key(self.id, from, g, key_id, skdm.as_deref());

@@ -10,7 +10,7 @@ use crate::metrics::ledger::RetryRefusal;
 use crate::metrics::LedgerEvent;
 use crate::nodes::{Addr, Effects, TimerKind};
 use crate::scenario::CryptoMode;
-use crate::wire::{Ciphertext, DeviceId, Envelope, Frame, MsgId, UserId};
+use crate::wire::{CopyId, DeviceId, Frame, Payload, Resend, Submission, UserId};
 
 /// Bound on re-encryptions per message and recipient device (WhatsApp's retry receipts).
 pub const RETRIES_MAX: u8 = 5;
@@ -21,7 +21,7 @@ pub const RETRY_RECEIPT_SENDS_MAX: u8 = 10;
 /// A retry receipt waiting for its answer.
 #[derive(Clone, Debug)]
 pub(super) struct PendingRetry {
-    pub(super) msg: MsgId,
+    pub(super) copy: CopyId,
     pub(super) sender: DeviceId,
     pub(super) sender_user: UserId,
     pub(super) attempt: u8,
@@ -55,15 +55,16 @@ impl Device {
         self.plaintext_cache.push_back(cached);
     }
 
-    /// A recipient device could not decrypt `msg`: encrypt it again for that device on a fresh
-    /// session, from the plaintext cache, at most [`RETRIES_MAX`] times.
+    /// A recipient device could not decrypt `copy`: encrypt it again for that device on a
+    /// fresh session, from the plaintext cache, at most [`RETRIES_MAX`] times.
     pub(super) fn answer_retry(
         &mut self,
         cx: &mut DeviceCtx,
-        msg: MsgId,
+        copy: CopyId,
         requester: DeviceId,
         attempt: u8,
     ) {
+        let msg = copy.ledger_id();
         let refuse = |reason, fx: &mut Effects| {
             fx.record(LedgerEvent::RetryRefused {
                 msg,
@@ -75,8 +76,8 @@ impl Device {
             return refuse(RetryRefusal::Exhausted, cx.fx);
         }
         let covers = |c: &&Cached| {
-            let span = c.group().map_or(1, |(_, m)| m.len() as u64);
-            (c.msg.0..c.msg.0 + span).contains(&msg.0)
+            let span = c.group().map_or(1, |(_, m)| m.len());
+            c.msg == copy.msg && (copy.member as usize) < span
         };
         let Some(c) = self.plaintext_cache.iter().find(covers).cloned() else {
             return refuse(RetryRefusal::Evicted, cx.fx);
@@ -90,13 +91,13 @@ impl Device {
             &modeled
         };
         let seq = match c.group() {
-            Some((_, members)) => members[(msg.0 - c.msg.0) as usize].1,
+            Some((_, members)) => members[copy.member as usize].1,
             None => c.seq,
         };
-        let (ciphertext, per_device, ns, group) = match c.group() {
+        let (ciphertext, key_distribution, ns, group) = match c.group() {
             None => {
                 let (ct, ns) = self.seal(cx, requester, plaintext, Some(c.content));
-                (Ciphertext::default(), vec![(requester, ct)], ns, None)
+                (ct, None, ns, None)
             }
             Some(&(g, _)) => {
                 // The member gets the key again (its copy may be what it lacked) with a new
@@ -109,16 +110,17 @@ impl Device {
                     .keys
                     .group_seal(&mut by, g, epoch, &[requester], plaintext, kind);
                 let shared = shared_ciphertext(sealed.shared, plaintext.len());
-                (
-                    shared,
-                    distributions(sealed.distributions),
-                    sealed.ns,
-                    Some(g),
-                )
+                let sent = distributions(sealed.distributions);
+                assert!(
+                    sent.iter().all(|(d, _)| *d == requester) && sent.len() <= 1,
+                    "a re-encryption distributes the key to its one device"
+                );
+                let key = sent.into_iter().next().map(|(_, c)| Box::new(c));
+                (shared, key, sealed.ns, Some(g))
             }
         };
-        let env = Envelope {
-            msg,
+        let s = Submission {
+            msg: copy.msg,
             from_user: self.user,
             from_device: self.id,
             // A 1:1 message stays in its chat (a sync copy too); a group copy goes to its member.
@@ -127,16 +129,18 @@ impl Device {
             } else {
                 c.to_user
             },
-            to_device: Some(requester),
             seq,
-            retry: attempt,
             sent_at: self.local_clock(cx.now),
-            ciphertext,
-            per_device,
-            group,
-            members: None,
+            payload: Payload::Resend(Box::new(Resend {
+                attempt,
+                member: copy.member,
+                device: requester,
+                ciphertext,
+                group,
+                key_distribution,
+            })),
         };
-        self.enqueue_outbox(cx, env, ns);
+        self.enqueue_outbox(cx, s, ns);
     }
 
     /// Retry receipts still unanswered go out again (receipts can be lost like any frame),
@@ -150,7 +154,7 @@ impl Device {
         for (r, uplink) in self.retry_receipts.iter_mut().zip(uplinks) {
             r.sends += 1;
             let frame = Frame::RetryReceipt {
-                msg: r.msg,
+                copy: r.copy,
                 requester: self.id,
                 sender: r.sender,
                 sender_user: r.sender_user,

@@ -10,7 +10,8 @@ use crate::nodes::keyring::{Runner, Sealed, Sealer, SKDM_PLAINTEXT_LEN};
 use crate::nodes::{Addr, Effects};
 use crate::scenario::ContentKind;
 use crate::wire::{
-    Ciphertext, Conversation, DeviceId, Envelope, Frame, GroupId, GroupMembers, MsgId, UserId,
+    Ciphertext, Conversation, CopyId, DeviceId, Frame, GroupId, GroupMembers, GroupPayload, MsgId,
+    Payload, Submission, UserId,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ pub fn sender_key_len(plaintext_len: usize) -> u32 {
 }
 
 /// A group message to send: the group, its membership epoch (a change re-keys), and the
-/// members it goes to (member `k` gets message id `msg + k`).
+/// members it goes to, in the order of their copies' index ([`CopyId`]).
 #[derive(Clone, Debug)]
 pub struct GroupSend {
     pub group: GroupId,
@@ -60,28 +61,20 @@ impl Device {
         }
         let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
         let mut cost_ns = 0;
-        let own = dir
-            .devices_of(self.user)
-            .filter(|&d| d != self.id && to_user != self.user);
         let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
-        for d in dir.devices_of(to_user).chain(own) {
+        for d in self.recipient_devices(to_user, dir) {
             let (ct, ns) = self.seal(cx, d, plaintext, Some(content));
             cost_ns += ns;
             per_device.push((d, ct));
         }
-        let env = Envelope {
+        let s = Submission {
             msg,
             from_user: self.user,
             from_device: self.id,
             to_user,
-            to_device: None,
             seq: this_seq,
-            retry: 0,
             sent_at: self.local_clock(cx.now),
-            ciphertext: Ciphertext::default(),
-            per_device,
-            group: None,
-            members: None,
+            payload: Payload::Direct(per_device),
         };
         let cached = Cached {
             msg,
@@ -92,7 +85,7 @@ impl Device {
             extra: None,
         };
         self.cache_plaintext(cached, plaintext, cx.keys.mode(), cx.cfg);
-        self.enqueue_outbox(cx, env, cost_ns);
+        self.enqueue_outbox(cx, s, cost_ns);
         true
     }
 
@@ -129,23 +122,23 @@ impl Device {
         let sealed = cx
             .keys
             .group_seal(&mut by, g, epoch, &targets, plaintext, Some(content));
-        let env = Envelope {
+        let s = Submission {
             msg,
             from_user: self.user,
             from_device: self.id,
             to_user: self.group_route_user(&send.members, dir),
-            to_device: None,
             seq: 0, // per member, in `members`
-            retry: 0,
             sent_at: self.local_clock(cx.now),
-            ciphertext: shared_ciphertext(sealed.shared, plaintext.len()),
-            per_device: distributions(sealed.distributions),
-            group: Some(g),
-            members: Some(members.clone()),
+            payload: Payload::Group(Box::new(GroupPayload {
+                group: g,
+                shared: shared_ciphertext(sealed.shared, plaintext.len()),
+                distributions: distributions(sealed.distributions),
+                members: members.clone(),
+            })),
         };
         let cached = Cached {
             msg,
-            to_user: env.to_user,
+            to_user: s.to_user,
             seq: 0,
             len: plaintext.len() as u32,
             content,
@@ -155,7 +148,7 @@ impl Device {
             })),
         };
         self.cache_plaintext(cached, plaintext, cx.keys.mode(), cx.cfg);
-        self.enqueue_outbox(cx, env, sealed.ns);
+        self.enqueue_outbox(cx, s, sealed.ns);
         true
     }
 
@@ -181,8 +174,23 @@ impl Device {
             .unwrap_or(self.user)
     }
 
-    /// The user sends a message its driver already encrypted (the live load generator does
-    /// its Signal work itself): one ciphertext for every recipient device.
+    /// The devices a 1:1 message to `to_user` goes to: the peer's, and this user's other devices
+    /// (sync copies, so every device shows the whole chat) unless the user writes to themself.
+    fn recipient_devices<'d>(
+        &self,
+        to_user: UserId,
+        dir: &'d Directory,
+    ) -> impl Iterator<Item = DeviceId> + 'd {
+        let (me, user) = (self.id, self.user);
+        let own = dir
+            .devices_of(user)
+            .filter(move |&d| d != me && to_user != user);
+        dir.devices_of(to_user).chain(own)
+    }
+
+    /// The user sends a message its driver already encrypted once (the live load generator
+    /// does its Signal work itself, for users with one device each): that ciphertext goes to
+    /// every recipient device.
     pub fn compose_sealed(
         &mut self,
         cx: &mut DeviceCtx,
@@ -194,21 +202,18 @@ impl Device {
             return false;
         }
         let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
-        let env = Envelope {
+        let recipients = self.recipient_devices(to_user, cx.dir);
+        let per_device = recipients.map(|d| (d, ciphertext.clone())).collect();
+        let s = Submission {
             msg,
             from_user: self.user,
             from_device: self.id,
             to_user,
-            to_device: None,
             seq: this_seq,
-            retry: 0,
             sent_at: self.local_clock(cx.now),
-            ciphertext,
-            per_device: Vec::new(),
-            group: None,
-            members: None,
+            payload: Payload::Direct(per_device),
         };
-        self.enqueue_outbox(cx, env, 0);
+        self.enqueue_outbox(cx, s, 0);
         true
     }
 
@@ -251,23 +256,23 @@ impl Device {
         }
     }
 
-    /// Puts `env` in the outbox and sends it after `delay_ns` if it is first in its uplink.
-    pub(super) fn enqueue_outbox(&mut self, cx: &mut DeviceCtx, env: Envelope, delay_ns: u64) {
+    /// Puts `s` in the outbox and sends it after `delay_ns` if it is first in its uplink.
+    pub(super) fn enqueue_outbox(&mut self, cx: &mut DeviceCtx, s: Submission, delay_ns: u64) {
         let (dir, fx) = (cx.dir, &mut *cx.fx);
-        let uplink = self.uplink(env.to_user, dir);
+        let uplink = self.uplink(s.to_user, dir);
         let first_for_uplink = !self
             .outbox
             .iter()
             .any(|e| self.uplink(e.to_user, dir) == uplink);
         if self.online && !self.throttled && first_for_uplink {
-            fx.send_after(delay_ns, uplink, Frame::Submit(Box::new(env.clone())));
+            fx.send_after(delay_ns, uplink, Frame::Submit(Box::new(s.clone())));
             self.arm_retry(cx.now, fx);
         }
         if self.outbox.capacity() == 0 {
             // Usually the only message waiting: room for one (see `acked`).
             self.outbox.reserve_exact(1);
         }
-        self.outbox.push_back(env);
+        self.outbox.push_back(s);
     }
 
     /// Sends the oldest unacked message of each uplink. One message in flight per uplink
@@ -278,22 +283,23 @@ impl Device {
     pub(super) fn resend_outbox(&self, dir: &Directory, fx: &mut Effects) {
         // A device has at most two uplinks (its own server, and the interop path).
         let mut sent: Vec<Addr> = Vec::with_capacity(2);
-        for env in &self.outbox {
-            let uplink = self.uplink(env.to_user, dir);
+        for s in &self.outbox {
+            let uplink = self.uplink(s.to_user, dir);
             if !sent.contains(&uplink) {
-                fx.send(uplink, Frame::Submit(Box::new(env.clone())));
+                fx.send(uplink, Frame::Submit(Box::new(s.clone())));
                 sent.push(uplink);
             }
         }
     }
 
-    /// The server has `msg` (or refused it for good): the next message of its uplink goes.
-    pub(super) fn acked(&mut self, cx: &mut DeviceCtx, msg: MsgId, copy: u32) {
+    /// The server has the submission of `copy` named by `resend` (see
+    /// [`Submission::resend_key`]), or refused it for good: the next message of its uplink goes.
+    pub(super) fn acked(&mut self, cx: &mut DeviceCtx, copy: CopyId, resend: u32) {
         let (dir, fx) = (cx.dir, &mut *cx.fx);
         let Some(i) = self
             .outbox
             .iter()
-            .position(|e| e.msg == msg && e.copy_key() == copy)
+            .position(|s| s.copy_id() == copy && s.resend_key() == resend)
         else {
             return;
         };

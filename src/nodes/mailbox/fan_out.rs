@@ -5,67 +5,80 @@
 use super::{Mailbox, MailboxConfig, MailboxCtx};
 use crate::directory::Directory;
 use crate::metrics::LedgerEvent;
-use crate::wire::{DeviceId, Envelope, MsgId, UserId};
+use crate::wire::{CopyId, Delivery, DeviceId, Payload, Submission, UserId};
 
 impl Mailbox {
     // ---- inputs
 
     /// Records a submission; `false` if it was accepted before (a retry whose ack was lost).
-    pub fn accept(&mut self, env: &Envelope, cfg: &MailboxConfig) -> bool {
-        // A re-encryption (retry receipt) is a new submission of the same message.
-        let key = (env.msg.0, env.copy_key());
+    pub fn accept(&mut self, s: &Submission, cfg: &MailboxConfig) -> bool {
+        // A re-encryption (retry receipt) is a new submission of the same copy.
         self.accepted
-            .insert(env.from_device, key, cfg.dedup_window_max)
+            .insert(s.from_device, s.dedup_key(), cfg.dedup_window_max)
     }
 
-    /// Accepts a submission and queues one copy per recipient device, each with the ciphertext
-    /// the sender made for that device: every device of the recipient, or only the device a
-    /// re-encryption is for. Returns `None` for a duplicate submission, else the devices that
-    /// were offline with nothing queued (the caller pushes to wake them).
+    /// Accepts a 1:1 submission or a re-encryption and queues a copy for each device of
+    /// `recipients` with the ciphertext the sender made for it: every recipient device, or only
+    /// the device a re-encryption is for. Returns `None` for a duplicate submission, else the
+    /// devices that were offline with nothing queued (the caller pushes to wake them).
     pub fn fan_out(
         &mut self,
         cx: &mut MailboxCtx,
-        mut env: Envelope,
+        s: Submission,
         recipients: impl Iterator<Item = DeviceId>,
     ) -> Option<Vec<DeviceId>> {
-        if !self.accept(&env, cx.cfg) {
+        if !self.accept(&s, cx.cfg) {
             return None;
         }
-        let per_device = std::mem::take(&mut env.per_device);
-        let only = env.to_device;
-        // A 1:1 message's shared ciphertext, taken out so that `..env.clone()` below does not
-        // copy its bytes only to drop them.
-        let shared = match env.group {
-            Some(_) => None,
-            None => Some(std::mem::take(&mut env.ciphertext)),
+        let copy = s.copy_id();
+        let delivery = |to_device, retry, ciphertext| Delivery {
+            copy,
+            from_user: s.from_user,
+            from_device: s.from_device,
+            to_user: s.to_user,
+            to_device,
+            seq: s.seq,
+            retry,
+            sent_at: s.sent_at,
+            ciphertext,
+            group: None,
+            key_distribution: None,
         };
         let mut wake = Vec::new();
-        for d in recipients.filter(|d| only.is_none_or(|o| o == *d)) {
-            let mine = per_device.iter().find(|(t, _)| *t == d);
-            let copy = if env.group.is_some() {
-                // A group message's re-encryption: the Sender Key ciphertext, with the key's
-                // distribution for this device.
-                Envelope {
-                    to_device: Some(d),
-                    per_device: mine.into_iter().cloned().collect(),
-                    ..env.clone()
+        match s.payload {
+            Payload::Direct(mut sealed) => {
+                let mut found = 0;
+                for d in recipients {
+                    let mine = sealed.iter_mut().find(|(t, _)| *t == d);
+                    let mine = mine.expect("a 1:1 submission has a ciphertext for each recipient");
+                    found += 1;
+                    let copy = delivery(d, 0, std::mem::take(&mut mine.1));
+                    if self.enqueue(cx, copy) == Some(true) {
+                        wake.push(d);
+                    }
                 }
-            } else {
-                // One ciphertext per device; a driver that sealed once (live) sends it in
-                // `ciphertext` for all of them.
-                let ciphertext = mine
-                    .map(|(_, c)| c.clone())
-                    .or_else(|| shared.clone())
-                    .unwrap_or_default();
-                Envelope {
-                    to_device: Some(d),
-                    ciphertext,
-                    ..env.clone()
-                }
-            };
-            if self.enqueue(cx, copy) == Some(true) {
-                wake.push(d);
+                assert_eq!(found, sealed.len(), "one ciphertext per recipient device");
             }
+            Payload::Resend(r) => {
+                let target = r.device;
+                let mut pending = Some(*r);
+                for d in recipients.filter(|&d| d == target) {
+                    let r = pending.take().expect("a device is a recipient once");
+                    let copy = Delivery {
+                        group: r.group,
+                        key_distribution: r.key_distribution,
+                        ..delivery(d, r.attempt, r.ciphertext)
+                    };
+                    if self.enqueue(cx, copy) == Some(true) {
+                        wake.push(d);
+                    }
+                }
+                assert!(
+                    pending.is_none(),
+                    "a re-encryption is for a recipient device"
+                );
+            }
+            Payload::Group(_) => panic!("a group submission fans out by member (fan_out_group)"),
         }
         Some(wake)
     }
@@ -76,24 +89,24 @@ impl Mailbox {
     pub fn submit(
         &mut self,
         cx: &mut MailboxCtx,
-        env: Envelope,
+        s: Submission,
         dir: &Directory,
     ) -> Option<Vec<DeviceId>> {
-        if env.group.is_some() && env.to_device.is_none() {
-            let from = env.from_user;
+        if let Payload::Group(_) = s.payload {
+            let from = s.from_user;
             let reachable = |m: UserId| dir.may_message(from, m);
-            return self.fan_out_group(cx, env, dir, reachable);
+            return self.fan_out_group(cx, s, dir, reachable);
         }
-        let (msg, retry, to_user) = (env.msg, env.retry, env.to_user);
+        let (msg, first, to_user) = (s.msg, matches!(s.payload, Payload::Direct(_)), s.to_user);
         // The recipient's devices, and the sender's other devices (sync copies).
-        let (from_user, from_device) = (env.from_user, env.from_device);
+        let (from_user, from_device) = (s.from_user, s.from_device);
         let own = dir
             .devices_of(from_user)
             .filter(move |&d| d != from_device && from_user != to_user);
         let sync = own.clone().fold(0u8, |m, d| m | 1 << dir.device_slot(d));
         let recipients = dir.devices_of(to_user).chain(own);
-        let wake = self.fan_out(cx, env, recipients)?;
-        if retry == 0 {
+        let wake = self.fan_out(cx, s, recipients)?;
+        if first {
             let devices = (1u8 << dir.device_count(to_user)) - 1;
             cx.fx.record(LedgerEvent::Accepted { msg, devices, sync });
         }
@@ -101,26 +114,32 @@ impl Mailbox {
     }
 
     /// Accepts a group submission and queues a copy for every device of every member but the
-    /// sending device: member `k` gets message id `msg + k`, the one Sender Key ciphertext,
-    /// and the key's distribution if the sender made one for that device. Members that may not
+    /// sending device: member `k`'s copy ([`CopyId`]) has the one Sender Key ciphertext, and
+    /// the key's distribution if the sender made one for that device. Members that may not
     /// receive (`reachable` is false: third-party chats off) are refused. Returns `None` for a
     /// duplicate submission, else the devices that were offline with nothing queued.
     pub fn fan_out_group(
         &mut self,
         cx: &mut MailboxCtx,
-        mut env: Envelope,
+        s: Submission,
         dir: &Directory,
         reachable: impl Fn(UserId) -> bool,
     ) -> Option<Vec<DeviceId>> {
-        if !self.accept(&env, cx.cfg) {
+        if !self.accept(&s, cx.cfg) {
             return None;
         }
-        let members = env.members.take()?;
-        let mut per_device = std::mem::take(&mut env.per_device);
-        per_device.sort_by_key(|(d, _)| *d);
+        let Payload::Group(group) = s.payload else {
+            panic!("fan_out_group takes a group submission")
+        };
+        let mut distributions = group.distributions;
+        distributions.sort_by_key(|(d, _)| *d);
         let mut wake = Vec::new();
-        for (k, &(member, seq)) in members.iter().enumerate() {
-            let msg = MsgId(env.msg.0 + k as u64);
+        for (k, &(member, seq)) in group.members.iter().enumerate() {
+            let copy = CopyId {
+                msg: s.msg,
+                member: k as u32,
+            };
+            let msg = copy.ledger_id();
             if !reachable(member) {
                 cx.fx.record(LedgerEvent::Refused {
                     msg,
@@ -128,7 +147,7 @@ impl Mailbox {
                 });
                 continue;
             }
-            let devices = dir.devices_of(member).filter(|&d| d != env.from_device);
+            let devices = dir.devices_of(member).filter(|&d| d != s.from_device);
             let mask = devices
                 .clone()
                 .fold(0u8, |m, d| m | 1 << dir.device_slot(d));
@@ -138,17 +157,22 @@ impl Mailbox {
                 sync: 0,
             });
             for d in devices {
-                let mine = per_device
+                let mine = distributions
                     .binary_search_by_key(&d, |(t, _)| *t)
                     .ok()
-                    .map(|i| per_device[i].clone());
-                let copy = Envelope {
-                    msg,
-                    seq,
+                    .map(|i| Box::new(distributions[i].1.clone()));
+                let copy = Delivery {
+                    copy,
+                    from_user: s.from_user,
+                    from_device: s.from_device,
                     to_user: member,
-                    to_device: Some(d),
-                    per_device: mine.into_iter().collect(),
-                    ..env.clone()
+                    to_device: d,
+                    seq,
+                    retry: 0,
+                    sent_at: s.sent_at,
+                    ciphertext: group.shared.clone(),
+                    group: Some(group.group),
+                    key_distribution: mine,
                 };
                 if self.enqueue(cx, copy) == Some(true) {
                     wake.push(d);

@@ -20,7 +20,7 @@ use dedup::Accepted;
 use super::{Addr, Effects};
 use crate::directory::Directory;
 use crate::engine::SimTime;
-use crate::wire::{DeviceId, Envelope, Frame};
+use crate::wire::{Delivery, DeviceId, Frame, Payload};
 use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Clone, Copy, Debug)]
@@ -40,7 +40,7 @@ pub struct MailboxConfig {
 
 #[derive(Clone, Debug)]
 struct Pending {
-    env: Envelope,
+    delivery: Delivery,
     expires_at: SimTime,
     /// Sent on the current connection (and not yet acked).
     sent: bool,
@@ -126,10 +126,10 @@ impl Mailbox {
     /// window and the box of every device it fans out to, an ack the acking device's box.
     pub fn prefetch_frame(&self, frame: &Frame, dir: &Directory, deep: bool) {
         match frame {
-            Frame::Submit(env) if env.group.is_none() => {
-                let own = dir.devices_of(env.from_user);
-                let recipients = dir.devices_of(env.to_user).chain(own);
-                self.prefetch(Some(env.from_device), recipients, deep);
+            Frame::Submit(s) if !matches!(s.payload, Payload::Group(_)) => {
+                let own = dir.devices_of(s.from_user);
+                let recipients = dir.devices_of(s.to_user).chain(own);
+                self.prefetch(Some(s.from_device), recipients, deep);
             }
             Frame::DeliverAck { device, .. } => self.prefetch(None, std::iter::once(*device), deep),
             _ => {}

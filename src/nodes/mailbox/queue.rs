@@ -6,23 +6,23 @@ use super::{DeviceBox, Mailbox, MailboxConfig, MailboxCtx, Pending};
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::nodes::{Effects, TimerKind};
-use crate::wire::{DeviceId, Envelope, Frame, MsgId};
+use crate::wire::{CopyId, Delivery, DeviceId, Frame};
 use std::collections::VecDeque;
 
 impl Mailbox {
-    /// Queues `env` for `device` and sends it now if the device is connected. Returns whether
-    /// the device was offline (the caller may push to wake it; only when its queue was empty,
-    /// so one backlog costs one push).
-    pub fn enqueue(&mut self, cx: &mut MailboxCtx, env: Envelope) -> Option<bool> {
+    /// Queues `delivery` for its device and sends it now if the device is connected. Returns
+    /// whether the device was offline (the caller may push to wake it; only when its queue was
+    /// empty, so one backlog costs one push); `None` when the device is not this mailbox's.
+    pub fn enqueue(&mut self, cx: &mut MailboxCtx, delivery: Delivery) -> Option<bool> {
         let (now, cfg) = (cx.now, cx.cfg);
-        let device = env.to_device?;
+        let device = delivery.to_device;
         let i = self.slot(device)?;
         let b = &mut self.boxes[i];
         let was_empty = b.queue.is_empty();
         let online = b.online;
         if !online {
             cx.fx.record(LedgerEvent::StoredOffline {
-                msg: env.msg,
+                msg: delivery.copy.ledger_id(),
                 device,
             });
         }
@@ -32,7 +32,7 @@ impl Mailbox {
             b.queue.reserve_exact(1);
         }
         b.queue.push_back(Pending {
-            env,
+            delivery,
             expires_at: now.plus(cfg.offline_ttl_ns),
             sent: false,
         });
@@ -55,14 +55,14 @@ impl Mailbox {
         // overtakes an earlier one that was lost or held back on the way.
         let mut streams: Vec<DeviceId> = Vec::new();
         for p in b.queue.iter_mut().take(cfg.window_max) {
-            if streams.contains(&p.env.from_device) && !cfg.break_ordering {
+            if streams.contains(&p.delivery.from_device) && !cfg.break_ordering {
                 continue;
             }
-            streams.push(p.env.from_device);
+            streams.push(p.delivery.from_device);
             if !p.sent {
                 p.sent = true;
                 cx.fx
-                    .send(route(device), Frame::Deliver(Box::new(p.env.clone())));
+                    .send(route(device), Frame::Deliver(Box::new(p.delivery.clone())));
             }
         }
     }
@@ -72,10 +72,10 @@ impl Mailbox {
         let (cfg, route) = (cx.cfg, cx.route);
         let mut streams: Vec<DeviceId> = Vec::new();
         for p in b.queue.iter().take(cfg.window_max) {
-            if !streams.contains(&p.env.from_device) || cfg.break_ordering {
-                streams.push(p.env.from_device);
+            if !streams.contains(&p.delivery.from_device) || cfg.break_ordering {
+                streams.push(p.delivery.from_device);
                 cx.fx
-                    .send(route(device), Frame::Deliver(Box::new(p.env.clone())));
+                    .send(route(device), Frame::Deliver(Box::new(p.delivery.clone())));
             }
         }
     }
@@ -96,14 +96,14 @@ impl Mailbox {
         }
     }
 
-    /// The device acked `msg`: drop its copy. Returns whether a copy was queued.
-    pub fn ack(&mut self, cx: &mut MailboxCtx, device: DeviceId, msg: MsgId) -> bool {
+    /// The device acked `copy`: drop it. Returns whether it was queued.
+    pub fn ack(&mut self, cx: &mut MailboxCtx, device: DeviceId, copy: CopyId) -> bool {
         let cfg = cx.cfg;
         let Some(i) = self.slot(device) else {
             return false;
         };
         let b = &mut self.boxes[i];
-        let Some(pos) = b.queue.iter().position(|p| p.env.msg == msg) else {
+        let Some(pos) = b.queue.iter().position(|p| p.delivery.copy == copy) else {
             return false;
         };
         b.queue.remove(pos);
@@ -144,14 +144,14 @@ impl Mailbox {
         Self::arm(b, device, now, cx.fx);
     }
 
-    /// Drops the copies of `msg` queued for `device` for good (it can no longer be delivered).
-    pub fn drop_copy(&mut self, cx: &mut MailboxCtx, device: DeviceId, msg: MsgId) -> bool {
+    /// Drops `copy` queued for `device` for good (it can no longer be delivered).
+    pub fn drop_copy(&mut self, cx: &mut MailboxCtx, device: DeviceId, copy: CopyId) -> bool {
         let Some(i) = self.slot(device) else {
             return false;
         };
         let b = &mut self.boxes[i];
         let before = b.queue.len();
-        b.queue.retain(|p| p.env.msg != msg);
+        b.queue.retain(|p| p.delivery.copy != copy);
         let dropped = (before - b.queue.len()) as u64;
         self.queued_total -= dropped;
         if b.online {
@@ -172,7 +172,7 @@ impl Mailbox {
             while b.queue.front().is_some_and(|p| p.expires_at <= now) {
                 if let Some(p) = b.queue.pop_front() {
                     cx.fx.record(LedgerEvent::Expired {
-                        msg: p.env.msg,
+                        msg: p.delivery.copy.ledger_id(),
                         device: DeviceId(first + i as u32),
                     });
                     self.queued_total -= 1;

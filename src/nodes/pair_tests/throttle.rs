@@ -6,7 +6,7 @@
 use super::*;
 use crate::nodes::pair::{Kind, PartnerLink, Setup, S};
 use crate::nodes::TimerKind;
-use crate::wire::{Frame, MsgId};
+use crate::wire::{CopyId, Frame, MsgId};
 
 const GW: Addr = Addr::Gateway;
 
@@ -189,7 +189,7 @@ fn copies_resent_after_a_throttle_are_not_sent_again_by_the_next_ack() {
     p.run_until(secs(2)); // the throttle ends: a0 and b0 go out again
     assert_eq!(p.sent_count(Kind::Deliver), 3);
     let ack = Frame::DeliverAck {
-        msg: a0,
+        copy: CopyId::direct(a0),
         device: pd,
         from_user: UA,
         to_user: UserId(2),

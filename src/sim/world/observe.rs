@@ -11,7 +11,7 @@ use crate::nodes::Addr;
 use crate::scenario::{Endpoint, FaultKind, HopClass};
 use crate::sim::cpu::Cpu;
 use crate::sim::media::MediaWorld;
-use crate::wire::{Frame, MediaFrame, MsgId, UserId};
+use crate::wire::{Ciphertext, Frame, MediaFrame, MsgId, UserId};
 use std::collections::BTreeMap;
 
 /// Which frames `--trace` logs: all of them, or those of one message.
@@ -166,11 +166,13 @@ impl Observer {
 /// A frame as an infrastructure node sees it: its debug text and every ciphertext byte.
 fn tap_bytes(frame: &Frame) -> Vec<u8> {
     let mut out = format!("{frame:?}").into_bytes();
-    if let Frame::Submit(e) | Frame::Deliver(e) = frame {
-        let cts = std::iter::once(&e.ciphertext).chain(e.per_device.iter().map(|(_, c)| c));
-        for c in cts {
-            out.extend_from_slice(c.bytes.as_deref().unwrap_or(&[]));
-        }
+    let ciphertexts: Vec<&Ciphertext> = match frame {
+        Frame::Submit(s) => s.ciphertexts().collect(),
+        Frame::Deliver(d) => d.ciphertexts().collect(),
+        _ => Vec::new(),
+    };
+    for c in ciphertexts {
+        out.extend_from_slice(c.bytes.as_deref().unwrap_or(&[]));
     }
     out
 }
