@@ -1,5 +1,5 @@
 //! Instruction counts of the hot paths under callgrind, through gungraun: the counts CI gates
-//! (`interop-sim bench instructions`, results/baseline/instructions.json, more than 2 % extra
+//! (`interop-sim bench instructions`, benches/baseline/instructions.json, more than 2 % extra
 //! instructions fails). The states are built by `interop_sim::bench::hotpaths` outside the
 //! counted function; each benchmark counts one `run` (a fixed number of operations, see the
 //! constants there) and hands the state back so that dropping it is not counted either.

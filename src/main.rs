@@ -122,7 +122,7 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Regression benches for CI: deterministic counters and instruction counts against
-    /// results/baseline/ (see benches/README.md).
+    /// benches/baseline/ (see benches/README.md).
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
     /// Measure the crypto cost table on this machine with the real Signal and Noise code

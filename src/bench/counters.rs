@@ -2,7 +2,7 @@
 //! deterministic, so its counters (events, messages, bytes per hop class, crypto operations,
 //! the fingerprint) are exact: any difference is a behaviour change, reported per counter with
 //! the old and new value, and accepted by `bench update`, whose diff of
-//! `results/baseline/<scenario>.json` is reviewed in the commit like code.
+//! `benches/baseline/<scenario>.json` is reviewed in the commit like code.
 //!
 //! Extraction is generic over summary.json so that a counter added to the simulator shows up
 //! after the next `bench update` without touching this file: every integer of `work`, every
@@ -52,7 +52,7 @@ const SKIPPED_PREFIX: &str = "scale-";
 /// A counter's value: an integer, or a string for the fingerprint.
 pub type Counters = BTreeMap<String, Value>;
 
-/// `results/baseline/<scenario>.json`: keys sorted, as `serde_json` writes a struct and a
+/// `benches/baseline/<scenario>.json`: keys sorted, as `serde_json` writes a struct and a
 /// `BTreeMap`; fields in alphabetical order.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -315,8 +315,8 @@ pub fn check(scenarios: &Path, baseline_dir: &Path) -> Result<Vec<ScenarioCheck>
     Ok(checks)
 }
 
-/// Counter baseline files (those that parse as [`Baseline`]; the folder also holds other
-/// results) whose scenario is not among `scenarios`, by name.
+/// Counter baseline files (those that parse as [`Baseline`]; the folder also holds
+/// instructions.json) whose scenario is not among `scenarios`, by name.
 fn stale_baselines(baseline_dir: &Path, scenarios: &[String]) -> Result<Vec<String>, BenchError> {
     let entries = match std::fs::read_dir(baseline_dir) {
         Ok(e) => e,

@@ -1,6 +1,6 @@
 //! The instruction gate: the hot paths of [`super::hotpaths`] run under valgrind's callgrind
 //! through gungraun (`benches/instructions.rs`), and their instruction counts are held against
-//! `results/baseline/instructions.json`. Instruction counts do not depend on the machine's load,
+//! `benches/baseline/instructions.json`. Instruction counts do not depend on the machine's load,
 //! so a small threshold ([`TOLERANCE_PERCENT`]) catches a real regression (one extra HMAC per
 //! message) without flaking; they do depend on the compiler and the dependencies' versions, so
 //! a toolchain or `Cargo.lock` update is followed by `bench instructions --update`, reviewed
@@ -23,7 +23,7 @@ pub const BENCH_TARGET: &str = "instructions";
 /// Instructions per hot path, by benchmark function name.
 pub type Counts = BTreeMap<String, u64>;
 
-/// `results/baseline/instructions.json` (and the fresh count file): sorted keys.
+/// `benches/baseline/instructions.json` (and the fresh count file): sorted keys.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CountFile {

@@ -1,7 +1,7 @@
 //! Regression benches that gate CI without noise (issue 8): deterministic work counters per
-//! scenario, compared with the committed `results/baseline/<scenario>.json` (`counters`), and
+//! scenario, compared with the committed `benches/baseline/<scenario>.json` (`counters`), and
 //! instruction counts of the hot paths under valgrind's callgrind, compared with
-//! `results/baseline/instructions.json` (`instructions`, `hotpaths`). Neither reads a clock:
+//! `benches/baseline/instructions.json` (`instructions`, `hotpaths`). Neither reads a clock:
 //! counters come from the deterministic simulator, instruction counts from callgrind.
 //! criterion benches (`benches/`) stay for people; they time, these count.
 

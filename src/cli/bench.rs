@@ -1,5 +1,5 @@
 //! `interop-sim bench check|update|instructions`: the regression gates CI runs (work counters
-//! and instruction counts against results/baseline/).
+//! and instruction counts against benches/baseline/).
 
 use super::Outcome;
 use crate::EXIT_CODES;
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Re-run every CI scenario (scenarios/*.toml but scale-*) and compare its counters with
-    /// results/baseline/<scenario>.json; exit 1 naming each differing scenario and counter.
+    /// benches/baseline/<scenario>.json; exit 1 naming each differing scenario and counter.
     #[command(after_help = EXIT_CODES)]
     Check {
         #[command(flatten)]
@@ -23,7 +23,7 @@ pub enum BenchCommand {
         dirs: BenchDirs,
     },
     /// Count the hot paths' instructions under callgrind (cargo bench --bench instructions,
-    /// gungraun) and compare with results/baseline/instructions.json; exit 1 on more than 2 %
+    /// gungraun) and compare with benches/baseline/instructions.json; exit 1 on more than 2 %
     /// extra instructions in any of them.
     #[command(after_help = EXIT_CODES)]
     Instructions {
@@ -40,7 +40,7 @@ pub enum BenchCommand {
         #[arg(long, default_value = "target/instructions.json")]
         out: PathBuf,
         /// Folder of baseline files.
-        #[arg(long, default_value = "results/baseline")]
+        #[arg(long, default_value = "benches/baseline")]
         baseline: PathBuf,
     },
 }
@@ -51,7 +51,7 @@ pub struct BenchDirs {
     #[arg(long, default_value = "scenarios")]
     pub scenarios: PathBuf,
     /// Folder of baseline files.
-    #[arg(long, default_value = "results/baseline")]
+    #[arg(long, default_value = "benches/baseline")]
     pub baseline: PathBuf,
 }
 

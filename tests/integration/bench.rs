@@ -142,3 +142,48 @@ fn stale_baseline_fails_check_and_update_deletes_it() {
         .iter()
         .all(|c| c.passed()));
 }
+
+/// Issue 21 item 7: the default run (`cargo run --release`, into results/baseline/) leaves
+/// `git status` clean, and CI's baselines are committed in benches/baseline/, not beside run
+/// outputs. Checked with git's own ignore rules when git and the repository are at hand.
+#[test]
+fn bench_baselines_tracked_and_run_outputs_ignored() {
+    let git = |args: &[&str]| Command::new("git").current_dir(root()).args(args).output();
+    match git(&["rev-parse", "--is-inside-work-tree"]) {
+        Ok(out) if out.status.success() => {}
+        _ => {
+            eprintln!("skipped: git or the repository is not available");
+            return;
+        }
+    }
+    for output in [
+        "summary.json",
+        "perf.json",
+        "timeseries.csv",
+        "latency.hgrm",
+        "report.html",
+    ] {
+        let path = format!("results/baseline/{output}");
+        let out = git(&["check-ignore", "--no-index", "-q", &path]).unwrap();
+        assert!(out.status.success(), "{path} is not ignored by git");
+    }
+    for path in [
+        "results/my-sweep/point-0/perf.json",
+        "results/calibration.toml",
+    ] {
+        let out = git(&["check-ignore", "--no-index", "-q", path]).unwrap();
+        assert!(out.status.success(), "{path} is not ignored by git");
+    }
+    let out = git(&["check-ignore", "--no-index", "-q", "results/README.md"]).unwrap();
+    assert!(!out.status.success(), "results/README.md is ignored");
+    for tracked in [
+        "benches/baseline/baseline.json",
+        "benches/baseline/instructions.json",
+    ] {
+        let out = git(&["ls-files", "--error-unmatch", tracked]).unwrap();
+        assert!(out.status.success(), "{tracked} is not tracked");
+    }
+    let out = git(&["ls-files", "results"]).unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.trim(), "results/README.md", "tracked under results/");
+}
