@@ -90,6 +90,14 @@ fn draw_kind(kind: &str, s: &Scenario, intensity: f64, rng: &mut SimRng) -> Opti
             offset_ns: (unit(rng) * 600.0 * 1e9) as u64,
             behind: unit(rng) < 0.5,
         },
+        "identity_reset" => FaultKind::IdentityReset {
+            provider: pick(rng, providers),
+            users: (intensity * 0.3 * unit(rng)).clamp(0.01, 1.0),
+        },
+        "toggle" => FaultKind::Toggle {
+            provider: pick(rng, providers),
+            users: (intensity * 0.3 * unit(rng)).clamp(0.01, 1.0),
+        },
         _ => return None,
     })
 }

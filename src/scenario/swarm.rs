@@ -22,6 +22,10 @@ pub const SWARM_KINDS: [&str; 11] = [
     "clock_skew",
 ];
 
+/// Kinds a swarm draws only when `kinds` names them: user-side events (a reinstall, an opt-in
+/// switched off and on) rather than failures of the system, so not in the default mix.
+pub const SWARM_KINDS_OPT_IN: [&str; 2] = ["identity_reset", "toggle"];
+
 pub(crate) fn swarm(ctx: &mut Ctx, t: &DeTable<'_>) -> Option<Swarm> {
     let p = "swarm";
     check_keys(ctx, t, p, &["intensity", "kinds"]);
@@ -49,8 +53,13 @@ fn kinds(ctx: &mut Ctx, value: &Value<'_>) -> Option<Vec<String>> {
     }
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let k = choice(ctx, item, &format!("{path}[{i}]"), &SWARM_KINDS)?;
-        out.push(SWARM_KINDS[k].to_string());
+        let all: Vec<&str> = SWARM_KINDS
+            .iter()
+            .chain(SWARM_KINDS_OPT_IN.iter())
+            .copied()
+            .collect();
+        let k = choice(ctx, item, &format!("{path}[{i}]"), &all)?;
+        out.push(all[k].to_string());
     }
     Some(out)
 }

@@ -194,8 +194,18 @@ impl Device {
         }
         let fills_placeholder = seq < stream.next_seq && stream.ext().awaiting.contains(&seq);
         let fills_gap = seq < stream.next_seq && stream.ext().skipped.contains(&seq);
+        // A copy that did not decrypt while held ahead of a gap waits there as a placeholder:
+        // its re-encryption takes the held slot (it is not a duplicate of what is held).
+        let replaces_held = seq > stream.next_seq
+            && stream.ext().awaiting.contains(&seq)
+            && stream
+                .ext()
+                .held
+                .get(&seq)
+                .is_some_and(|(slot, _)| slot.placeholder);
         if !fills_placeholder
             && !fills_gap
+            && !replaces_held
             && (seq < stream.next_seq || stream.ext().held.contains_key(&seq))
         {
             return cx.fx.record(LedgerEvent::DuplicateSuppressed {
@@ -225,6 +235,18 @@ impl Device {
         if fills_gap {
             stream.ext_mut().skipped.remove(&seq);
             return self.show(slot, from, seq, cx.fx);
+        }
+        if replaces_held {
+            if !slot.placeholder {
+                let extra = stream.ext_mut();
+                extra.awaiting.remove(&seq);
+                if let Some((held, _)) = extra.held.get_mut(&seq) {
+                    // Held since the first copy came: the hold's deadline does not move.
+                    *held = slot;
+                }
+                self.retry_receipts.retain(|r| r.copy != delivery.copy);
+            }
+            return;
         }
         if seq > stream.next_seq {
             let held = &mut stream.ext_mut().held;
