@@ -67,6 +67,8 @@ enum Command {
         /// that replays each; writes no results folder.
         #[arg(long, conflicts_with_all = ["seed", "trace"])]
         seeds: Option<String>,
+        #[command(flatten)]
+        scenario: cli::scenario_args::ScenarioArgs,
     },
     /// Shrink a failing run: remove faults, users and time while the same expectation still
     /// fails; write the minimal scenario and print its replay command.
@@ -87,7 +89,11 @@ enum Command {
     Live(cli::live::LiveCommand),
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = EXIT_CODES)]
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        scenario: cli::scenario_args::ScenarioArgs,
+    },
     /// Run every point of a scenario's [sweep] grid (in parallel) and write sweep.csv,
     /// runs.json and a report.html with capacity curves.
     #[command(after_help = EXIT_CODES)]
@@ -102,6 +108,8 @@ enum Command {
         /// Run only slice K of N (0 <= K < N) and write shard.json, for `merge`.
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        #[command(flatten)]
+        scenario: cli::scenario_args::ScenarioArgs,
     },
     /// Combine the shard folders of one sweep into the output of the unsharded sweep.
     #[command(after_help = EXIT_CODES)]
@@ -150,6 +158,7 @@ fn main() -> ExitCode {
         trace_msg: None,
         ledger: false,
         seeds: None,
+        scenario: Default::default(),
     });
     // A panic that no command caught with its seed (outside a run, or in live mode) is a bug
     // all the same.
@@ -175,8 +184,9 @@ fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Run {
             file,
             seeds: Some(range),
+            scenario,
             ..
-        } => cli::seeds::run_seeds(file.as_deref(), &range),
+        } => cli::seeds::run_seeds(file.as_deref(), &range, &scenario),
         Command::Run {
             file,
             seed,
@@ -185,22 +195,25 @@ fn dispatch(command: Command) -> anyhow::Result<Outcome> {
             trace_msg,
             seeds: None,
             ledger,
+            scenario,
         } => cli::run::run(
             file.as_deref(),
             seed,
             out,
             trace.map(|t| (t, trace_msg)),
             report::RunOptions { ledger },
+            &scenario,
         ),
         Command::Shrink { file, seed, out } => cli::shrink::shrink(&file, seed, out),
         Command::Peer => cli::peer::peer(),
-        Command::Check { file } => cli::check::check(&file),
+        Command::Check { file, scenario } => cli::check::check(&file, &scenario),
         Command::Sweep {
             file,
             out,
             threads,
             shard,
-        } => cli::sweep::sweep(&file, out, threads, shard.as_deref()),
+            scenario,
+        } => cli::sweep::sweep(&file, out, threads, shard.as_deref(), &scenario),
         Command::Merge { dirs, out } => cli::merge::merge(&dirs, &out),
         Command::Compare { run_a, run_b, out } => cli::compare::compare(&run_a, &run_b, out),
         Command::Bench(b) => cli::bench::bench(b),

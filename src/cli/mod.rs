@@ -3,7 +3,7 @@
 //! argument definitions and maps outcomes to exit codes. Every decision about a run lives in
 //! the library, so these files stay thin.
 
-use interop_sim::scenario::{self, Scenario};
+use interop_sim::scenario::{self, LoadOptions, Scenario};
 use interop_sim::sim::bug::Bug;
 use std::path::Path;
 
@@ -33,6 +33,7 @@ pub mod load;
 pub mod merge;
 pub mod peer;
 pub mod run;
+pub mod scenario_args;
 pub mod seeds;
 pub mod serve;
 pub mod shrink;
@@ -65,9 +66,14 @@ pub fn report_bug(bug: &Bug, replay_file: &str) -> Outcome {
 
 /// Loads a scenario (`None`: the built-in baseline); a bad one is reported here, on stderr.
 pub fn load(file: Option<&Path>) -> Result<Scenario, Outcome> {
+    load_with(file, &LoadOptions::default())
+}
+
+/// [`load`] with what the command line adds (`--cost-table`).
+pub fn load_with(file: Option<&Path>, opts: &LoadOptions) -> Result<Scenario, Outcome> {
     let loaded = match file {
-        Some(path) => scenario::load(path),
-        None => scenario::parse(BASELINE, BASELINE_NAME),
+        Some(path) => scenario::load_with(path, opts),
+        None => scenario::parse_with(BASELINE, BASELINE_NAME, opts),
     };
     loaded.map_err(|errors| {
         eprintln!("{errors}");

@@ -1,7 +1,8 @@
 //! `interop-sim run [FILE]`: one simulated run and its results folder (with `--seeds`, see
 //! `seeds.rs`).
 
-use super::{load, report_bug, Outcome, BASELINE_NAME};
+use super::scenario_args::ScenarioArgs;
+use super::{load_with, report_bug, Outcome, BASELINE_NAME};
 use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{Perf, Stopwatch};
@@ -14,8 +15,9 @@ pub fn run(
     out: Option<PathBuf>,
     trace: Option<(PathBuf, Option<u64>)>,
     opts: report::RunOptions,
+    args: &ScenarioArgs,
 ) -> anyhow::Result<Outcome> {
-    let mut s = match load(file) {
+    let mut s = match load_with(file, &args.load_options()) {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };

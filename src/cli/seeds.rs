@@ -1,12 +1,13 @@
 //! `interop-sim run FILE --seeds A..B`: many seeds of one scenario, the failing ones listed with
 //! the commands that replay and shrink each; a seed whose run panicked is a bug (exit 3).
 
-use super::{load, report_bug, Outcome, BASELINE_NAME};
+use super::scenario_args::ScenarioArgs;
+use super::{load_with, report_bug, Outcome, BASELINE_NAME};
 use interop_sim::{shrink, sim};
 use std::path::Path;
 
-pub fn run_seeds(file: Option<&Path>, range: &str) -> anyhow::Result<Outcome> {
-    let s = match load(file) {
+pub fn run_seeds(file: Option<&Path>, range: &str, args: &ScenarioArgs) -> anyhow::Result<Outcome> {
+    let s = match load_with(file, &args.load_options()) {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };

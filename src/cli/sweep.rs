@@ -1,7 +1,8 @@
 //! `interop-sim sweep FILE`: every point of a scenario's [sweep] grid, in parallel, or one
 //! shard of them (`--shard K/N`, combined later by `merge`).
 
-use super::{load, report_bug, Outcome};
+use super::scenario_args::ScenarioArgs;
+use super::{load_with, report_bug, Outcome};
 use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::{self, Stopwatch};
@@ -30,8 +31,9 @@ pub fn sweep(
     out: Option<PathBuf>,
     threads: Option<usize>,
     shard: Option<&str>,
+    args: &ScenarioArgs,
 ) -> anyhow::Result<Outcome> {
-    let s = match load(Some(file)) {
+    let s = match load_with(Some(file), &args.load_options()) {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };

@@ -183,6 +183,10 @@ pub(crate) fn cost_table(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option
 }
 
 fn from_file(ctx: &mut Ctx, value: &Value<'_>, path: &str, rel: &str) -> Option<CostOverrides> {
+    if ctx.cost_table_given() {
+        // `--cost-table` replaces it: the path is not read, wherever it points.
+        return Some(CostOverrides::new());
+    }
     let file = resolve(ctx.file_name(), rel);
     let shown = file.display().to_string();
     if let Some(folder) = outside_scenario_folder(ctx.file_name(), &file) {
@@ -240,6 +244,23 @@ fn outside_scenario_folder(scenario_file: &str, file: &Path) -> Option<String> {
     let folder = dir.canonicalize().ok()?;
     let target = file.canonicalize().ok()?;
     (!target.starts_with(&folder)).then(|| folder.display().to_string())
+}
+
+/// Reads the cost table a user named on the command line (`--cost-table FILE`): any path,
+/// since the user chose it (a path inside a scenario file is held to the scenario's folder).
+pub fn load_file(path: &Path) -> Result<CostOverrides, ScenarioErrors> {
+    let shown = path.display().to_string();
+    let text = match super::read_bounded(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string()),
+        Err(why) => Err(why),
+    };
+    match text {
+        Ok(text) => parse_file(&text, &shown),
+        Err(why) => Err(ScenarioErrors::whole_file(
+            &shown,
+            format!("cannot use the cost table {shown}: {why}"),
+        )),
+    }
 }
 
 /// Parses a cost table file; `file_name` is used in problems only.

@@ -114,6 +114,9 @@ pub(crate) struct Ctx<'s> {
     /// Byte offset of the start of each line.
     line_starts: Vec<usize>,
     problems: Vec<(usize, Problem)>,
+    /// A cost table was given on the command line (`--cost-table`): the file's own
+    /// `[e2ee] cost_table` path is not read (it may be outside the scenario's folder).
+    cost_table_given: bool,
 }
 
 impl<'s> Ctx<'s> {
@@ -125,7 +128,18 @@ impl<'s> Ctx<'s> {
             file,
             line_starts,
             problems: Vec::new(),
+            cost_table_given: false,
         }
+    }
+
+    /// Marks the file's cost table path as overridden by one given on the command line.
+    pub fn with_cost_table_given(mut self, given: bool) -> Self {
+        self.cost_table_given = given;
+        self
+    }
+
+    pub fn cost_table_given(&self) -> bool {
+        self.cost_table_given
     }
 
     pub fn problem(

@@ -55,7 +55,7 @@ mod workload;
 
 use std::io::Read;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
@@ -74,13 +74,26 @@ const TOP_KEYS: [&str; 11] = [
     "swarm", "sweep",
 ];
 
+/// What the command line adds to a scenario file.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// `--cost-table FILE`: replaces the scenario's `[e2ee] cost_table` (which is then not
+    /// read). Any path: the user named it, unlike a path written in a scenario file.
+    pub cost_table: Option<PathBuf>,
+}
+
 /// Reads and parses a scenario file. Unreadable, oversized, non-UTF-8 and empty files are
 /// problems like any other.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
+    load_with(path, &LoadOptions::default())
+}
+
+/// [`load`] with the command line's additions.
+pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Scenario, ScenarioErrors> {
     let file = path.display().to_string();
     let bytes = read_bounded(path).map_err(|message| ScenarioErrors::whole_file(&file, message))?;
     match String::from_utf8(bytes) {
-        Ok(source) => parse(&source, &file),
+        Ok(source) => parse_with(&source, &file, opts),
         Err(e) => {
             let valid_len = e.utf8_error().valid_up_to();
             let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid_len]).into_owned();
@@ -111,7 +124,28 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
 /// Parses and validates a scenario. `file_name` is used in messages and, through its stem, as
 /// the default run name.
 pub fn parse(source: &str, file_name: &str) -> Result<Scenario, ScenarioErrors> {
-    let mut ctx = Ctx::new(source, file_name);
+    parse_with(source, file_name, &LoadOptions::default())
+}
+
+/// [`parse`] with the command line's additions.
+pub fn parse_with(
+    source: &str,
+    file_name: &str,
+    opts: &LoadOptions,
+) -> Result<Scenario, ScenarioErrors> {
+    let mut scenario = parse_text(source, file_name, opts.cost_table.is_some())?;
+    if let Some(path) = &opts.cost_table {
+        scenario.e2ee.cost_table = cost_table::load_file(path)?;
+    }
+    Ok(scenario)
+}
+
+fn parse_text(
+    source: &str,
+    file_name: &str,
+    cost_table_given: bool,
+) -> Result<Scenario, ScenarioErrors> {
+    let mut ctx = Ctx::new(source, file_name).with_cost_table_given(cost_table_given);
     if source.trim().is_empty() {
         let message = "the file is empty: a scenario needs at least a gatekeeper and a partner ([[provider]])";
         ctx.error(0..0, "", message.to_string());

@@ -153,6 +153,55 @@ fn exit_0_when_every_expectation_holds_and_1_when_one_fails() {
 
 /// `calibrate --quick` writes a cost table that a scenario in the same folder names by a
 /// relative path; the run with it charges other CPU times for the same operations.
+/// Issue 21 item 6: a cost table outside the scenario's folder is refused when the scenario
+/// names it, but the user may name any file on the command line (`--cost-table`), which then
+/// replaces the scenario's table; a bad one is reported in its own place, exit 2.
+#[test]
+fn a_cost_table_given_on_the_command_line_may_be_anywhere() {
+    use interop_sim::scenario::{self, cost_table, LoadOptions};
+    let outside = root().join("tests/data/broken/cost_table_outside_folder.toml");
+    let outside = outside.to_str().expect("utf-8");
+    let refused = interop_sim(&["check", outside]);
+    let stderr = assert_invalid(&refused, "cost table outside the folder");
+    assert!(stderr.contains("outside the scenario's folder"), "{stderr}");
+    let table = root().join("tests/data/valid/cost_tables/valid.toml");
+    let table_arg = table.to_str().expect("utf-8");
+    let out = interop_sim(&["check", outside, "--cost-table", table_arg]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let given = cost_table::load_file(&table).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!given.is_empty());
+    let opts = LoadOptions {
+        cost_table: Some(table.clone()),
+    };
+    let s = scenario::load_with(std::path::Path::new(outside), &opts).expect("valid");
+    assert_eq!(
+        s.e2ee.cost_table, given,
+        "the table given replaces the scenario's"
+    );
+    assert!(stdout.contains(&scenario::to_toml(&s)), "{stdout}");
+    // Also on a scenario that names no table, and on `run` and `sweep` (parsed only here).
+    let small = root().join("tests/data/scenarios/small.toml");
+    let small_s = scenario::load_with(&small, &opts).expect("valid");
+    assert_eq!(small_s.e2ee.cost_table, given);
+    let bad = scratch("cli-cost-table").join("bad.toml");
+    std::fs::write(&bad, "ratchet = { fixed_ns = 1, per_kib_ns = 1 }\n").expect("write");
+    let bad_arg = bad.to_str().expect("utf-8");
+    let small_arg = small.to_str().expect("utf-8");
+    for command in ["check", "run", "sweep"] {
+        let out = interop_sim(&[command, small_arg, "--cost-table", bad_arg]);
+        let stderr = assert_invalid(&out, "a bad --cost-table");
+        assert!(has_location(&stderr, bad_arg), "{command}: {stderr}");
+        assert!(stderr.contains("unknown operation 'ratchet'"), "{stderr}");
+    }
+    let missing = interop_sim(&["check", small_arg, "--cost-table", "/nonexistent/t.toml"]);
+    let stderr = assert_invalid(&missing, "a missing --cost-table");
+    assert!(
+        stderr.contains("cannot use the cost table /nonexistent/t.toml"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn calibrate_writes_a_cost_table_that_a_scenario_runs_with() {
     use interop_sim::scenario::{self, cost_table::Op};
