@@ -66,6 +66,10 @@ pub fn encrypt(media_key: &[u8; 32], kind: MediaKind, plaintext: &[u8]) -> Encry
     let mut blob = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
     let mac = hmac_sha256(keys.mac_key.as_ref(), &[&keys.iv, &blob]);
     blob.extend_from_slice(&mac[..MEDIA_MAC_LEN]);
+    assert!(
+        blob.len() > plaintext.len() && blob.len() % 16 == MEDIA_MAC_LEN,
+        "a blob is whole AES blocks and a 10-byte MAC"
+    );
     EncryptedAttachment {
         plaintext_sha256: Sha256::digest(plaintext).into(),
         blob_sha256: Sha256::digest(&blob).into(),

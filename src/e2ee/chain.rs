@@ -25,6 +25,10 @@ impl RootKey {
         hkdf_sha256(Some(&self.0), shared.as_ref(), INFO_RATCHET, &mut okm);
         let out = split_root_chain(&okm);
         okm.zeroize();
+        assert!(
+            out.1.index == 0,
+            "a DH ratchet step starts a chain at index 0"
+        );
         out
     }
 }

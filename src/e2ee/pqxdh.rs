@@ -55,6 +55,10 @@ impl KemKeyPair {
         let mut out = Vec::with_capacity(1 + KEM_PUBLIC_KEY_LEN);
         out.push(KEM_TYPE_MLKEM1024);
         out.extend_from_slice(self.public.as_slice());
+        assert!(
+            out.len() == 1 + KEM_PUBLIC_KEY_LEN,
+            "a KEM public key is its type byte and 1568 bytes"
+        );
         out
     }
     /// Decapsulates a 1568-byte ciphertext; ML-KEM's implicit rejection means a wrong ciphertext
@@ -112,6 +116,11 @@ impl KemPreKeyPublic {
     }
     /// Encapsulates to this key: (ciphertext, shared secret).
     pub fn encapsulate(&self, rng: &mut impl CryptoRng) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>)> {
+        // `from_parts` and `sign` build only this shape.
+        assert!(
+            self.encoded.len() == 1 + KEM_PUBLIC_KEY_LEN && self.encoded[0] == KEM_TYPE_MLKEM1024,
+            "a KEM prekey is its type byte and 1568 bytes"
+        );
         let pk = MlKem1024PublicKey::try_from(&self.encoded[1..])
             .map_err(|_| E2eeError::BadKey("KEM public key length"))?;
         if !mlkem1024::validate_public_key(&pk) {
@@ -120,6 +129,10 @@ impl KemPreKeyPublic {
         let mut randomness = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(randomness.as_mut());
         let (ct, ss) = mlkem1024::encapsulate(&pk, *randomness);
+        assert!(
+            ct.as_slice().len() == KEM_CIPHERTEXT_LEN,
+            "an ML-KEM-1024 ciphertext is 1568 bytes"
+        );
         Ok((ct.as_slice().to_vec(), Zeroizing::new(ss)))
     }
 }

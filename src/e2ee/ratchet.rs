@@ -14,7 +14,10 @@ use super::chain::{ChainKey, MessageKeySeed, MessageKeys, RootKey};
 use super::error::{E2eeError, Result};
 use super::kdf::{aes_cbc_decrypt, aes_cbc_encrypt};
 use super::keys::{KeyPair, PublicKey};
-use super::wire::{CiphertextMessage, MacInput, PreKeyHeader, PreKeySignalMessage, SignalMessage};
+use super::wire::{
+    CiphertextMessage, MacInput, PreKeyHeader, PreKeySignalMessage, SignalMessage, VERSION_PQ,
+    VERSION_V3,
+};
 
 /// libsignal consts.rs `MAX_MESSAGE_KEYS`: skipped message keys kept per receiving chain.
 pub const SKIPPED_KEYS_MAX: usize = 2000;
@@ -85,6 +88,10 @@ pub(crate) struct StateInit {
 
 impl SessionState {
     pub(crate) fn new(init: StateInit) -> Self {
+        assert!(
+            init.sender_chain.index() == 0,
+            "a session starts its sending chain at index 0"
+        );
         SessionState {
             version: init.version,
             local_identity: init.local_identity,
@@ -103,6 +110,10 @@ impl SessionState {
 
     /// Adds the initiator's first receiving chain (their signed prekey is their first ratchet key).
     pub(crate) fn add_receiver_chain(&mut self, their_ratchet: PublicKey, chain: ChainKey) {
+        assert!(
+            chain.index() == 0,
+            "a first receiving chain starts at index 0"
+        );
         self.push_receiver(ReceiverChain {
             their_ratchet,
             chain,
@@ -115,6 +126,10 @@ impl SessionState {
         if self.receivers.len() > RECEIVER_CHAINS_MAX {
             self.receivers.pop_front();
         }
+        assert!(
+            self.receivers.len() <= RECEIVER_CHAINS_MAX,
+            "receiving chains stay within RECEIVER_CHAINS_MAX"
+        );
     }
 
     pub fn remote_identity(&self) -> &PublicKey {
@@ -142,6 +157,11 @@ impl SessionState {
 
     /// Encrypts on the sending chain (symmetric step; no randomness needed in v3).
     pub fn encrypt(&mut self, plaintext: &[u8]) -> CiphertextMessage {
+        // Only our own sends move this chain, one per message: a wrap would repeat message keys.
+        assert!(
+            self.sender_chain.index() < u32::MAX,
+            "the sending chain never wraps"
+        );
         let (seed, next) = self.sender_chain.step();
         let keys = seed.derive();
         let ciphertext = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
@@ -169,6 +189,10 @@ impl SessionState {
         message: &SignalMessage,
         rng: &mut impl CryptoRng,
     ) -> Result<(Vec<u8>, Commit)> {
+        assert!(
+            matches!(self.version, VERSION_V3 | VERSION_PQ),
+            "a session state has a known version"
+        );
         if message.version != self.version {
             return Err(E2eeError::NoMatchingState);
         }
@@ -184,6 +208,10 @@ impl SessionState {
 
     fn decrypt_on_chain(&self, idx: usize, message: &SignalMessage) -> Result<(Vec<u8>, Commit)> {
         let receiver = &self.receivers[idx];
+        assert!(
+            receiver.skipped.len() <= SKIPPED_KEYS_MAX,
+            "skipped keys stay within SKIPPED_KEYS_MAX per chain"
+        );
         if message.counter < receiver.chain.index() {
             let pos = receiver
                 .skipped
@@ -216,6 +244,10 @@ impl SessionState {
         let plaintext = self.open(message, &keys)?;
         let sender = KeyPair::generate(rng);
         let (root, sender_chain) = root.step(&their, &sender.private);
+        assert!(
+            sender_chain.index() == 0,
+            "a turned ratchet sends from index 0"
+        );
         let skipped = skipped.into_iter().collect();
         let receiver = ReceiverChain {
             their_ratchet: their,
@@ -242,6 +274,12 @@ impl SessionState {
 
     /// Applies a staged change; a successful decryption also acknowledges the session.
     pub(crate) fn apply(&mut self, commit: Commit) {
+        if let Commit::UseSkipped { chain, .. } | Commit::Advance { chain, .. } = commit {
+            assert!(
+                chain < self.receivers.len(),
+                "a commit applies to the state that staged it"
+            );
+        }
         self.pending_prekey = None;
         match commit {
             Commit::UseSkipped { chain, pos } => {
@@ -278,6 +316,7 @@ fn advance_chain(
     chain: &ChainKey,
     counter: u32,
 ) -> Result<(MessageKeys, ChainKey, Vec<MessageKeySeed>)> {
+    assert!(counter >= chain.index(), "a chain is only advanced forward");
     let jump = counter - chain.index();
     if jump > FORWARD_JUMP_MAX {
         return Err(E2eeError::TooFarAhead {
@@ -291,6 +330,10 @@ fn advance_chain(
     loop {
         let (seed, next) = current.step();
         if current.index() == counter {
+            assert!(
+                skipped.len() <= SKIPPED_KEYS_MAX,
+                "a jump keeps at most SKIPPED_KEYS_MAX skipped keys"
+            );
             return Ok((seed.derive(), next, skipped));
         }
         if current.index() >= keep_from {

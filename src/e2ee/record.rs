@@ -74,7 +74,12 @@ impl SessionRecord {
         let (version, info, kem) = match &bundle.kem_pre_key {
             Some(kem_key) => {
                 let (ciphertext, shared) = kem_key.encapsulate(rng)?;
+                let dh_len = secret.len();
                 secret.extend_from_slice(shared.as_ref());
+                assert!(
+                    secret.len() == dh_len + 32,
+                    "the PQXDH secret is the X3DH secret and a 32-byte KEM secret"
+                );
                 (VERSION_PQ, INFO_PQXDH, Some((kem_key.id, ciphertext)))
             }
             None => (VERSION_V3, INFO_X3DH, None),
@@ -122,6 +127,10 @@ impl SessionRecord {
         message: &SignalMessage,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<u8>> {
+        assert!(
+            self.previous.len() <= ARCHIVED_STATES_MAX,
+            "archived states stay within ARCHIVED_STATES_MAX"
+        );
         let current = self.current.as_mut().ok_or(E2eeError::NoSession)?;
         let first_error = match current.decrypt_staged(message, rng) {
             Ok((plaintext, commit)) => {
@@ -161,6 +170,12 @@ impl SessionRecord {
         let mut state = state;
         state.apply(commit);
         self.promote(state);
+        assert!(
+            self.current
+                .as_ref()
+                .is_some_and(|s| s.pending_prekey.is_none()),
+            "a session built from a prekey message is current and acknowledged"
+        );
         Ok(PreKeyDecrypted {
             plaintext,
             used_pre_key: message.pre_key_id,
@@ -198,6 +213,10 @@ impl SessionRecord {
         message: &SignalMessage,
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<u8>> {
+        assert!(
+            idx <= self.previous.len(),
+            "a run index names the current state or an archived one"
+        );
         let state = match idx {
             0 => self.current.as_mut(),
             i => self.previous.get_mut(i - 1),
@@ -258,7 +277,12 @@ fn kem_part(
             let pair = keys
                 .kem_pre_key(*id)
                 .ok_or(E2eeError::UnknownKemPreKey(*id))?;
+            let dh_len = secret.len();
             secret.extend_from_slice(pair.decapsulate(ciphertext)?.as_ref());
+            assert!(
+                secret.len() == dh_len + 32,
+                "the PQXDH secret is the X3DH secret and a 32-byte KEM secret"
+            );
             Ok(INFO_PQXDH)
         }
         _ => Err(E2eeError::MissingKem),

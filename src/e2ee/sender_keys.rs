@@ -130,6 +130,12 @@ impl SenderKeyState {
             .signing_private
             .as_ref()
             .ok_or(E2eeError::NoSenderKey)?;
+        // Only an owner signs, and its chain starts at 0 and moves one step per own message: a
+        // wrap would repeat message keys. (A member's copy starts wherever the sender says.)
+        assert!(
+            self.chain.iteration < u32::MAX,
+            "an own sending chain never wraps"
+        );
         let (seed, next) = self.chain.step();
         let (iv, key) = seed.keys();
         let ciphertext = aes_cbc_encrypt(&key, &iv, plaintext);
@@ -169,6 +175,10 @@ impl SenderKeyState {
             }
             chain = next;
         };
+        assert!(
+            skipped.len() <= SKIPPED_KEYS_MAX,
+            "a jump keeps at most SKIPPED_KEYS_MAX skipped keys"
+        );
         let (iv, key) = seed.keys();
         let plaintext = aes_cbc_decrypt(&key, &iv, &message.ciphertext)?;
         self.chain = next;
@@ -180,6 +190,10 @@ impl SenderKeyState {
     }
 
     fn decrypt_skipped(&mut self, message: &SenderKeyMessage) -> Result<Vec<u8>> {
+        assert!(
+            self.skipped.len() <= SKIPPED_KEYS_MAX,
+            "skipped keys stay within SKIPPED_KEYS_MAX"
+        );
         let pos = self
             .skipped
             .iter()
@@ -214,6 +228,10 @@ impl SenderKeyRecord {
     /// Parses and decrypts a serialized `SenderKeyMessage`.
     pub fn decrypt(&mut self, bytes: &[u8]) -> Result<Vec<u8>> {
         let message = SenderKeyMessage::deserialize(bytes)?;
+        assert!(
+            self.states.len() <= SENDER_KEY_STATES_MAX,
+            "sender-key states stay within SENDER_KEY_STATES_MAX"
+        );
         let state = self
             .states
             .iter_mut()

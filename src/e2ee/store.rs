@@ -78,6 +78,10 @@ impl DeviceKeys {
         (0..count)
             .map(|_| {
                 let id = self.next_pre_key_id;
+                assert!(
+                    (1..=0xFF_FFFE).contains(&id),
+                    "one-time prekey ids stay in 1..=0xFFFFFE"
+                );
                 self.next_pre_key_id = self.next_pre_key_id % 0xFF_FFFE + 1;
                 let pair = KeyPair::generate(rng);
                 let public = pair.public;

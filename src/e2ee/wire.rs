@@ -120,17 +120,26 @@ impl SignalMessage {
         ciphertext: Vec<u8>,
         mac: &MacInput<'_>,
     ) -> Self {
+        assert!(
+            matches!(version, VERSION_V3 | VERSION_PQ),
+            "a SignalMessage is built with a known version"
+        );
         let body = proto::SignalMessage {
             ratchet_key: Some(ratchet_key.serialize().to_vec()),
             counter: Some(counters.0),
             previous_counter: Some(counters.1),
             ciphertext: Some(ciphertext.clone()),
         };
-        let mut serialized = Vec::with_capacity(1 + body.encoded_len() + MAC_LEN);
+        let len = 1 + body.encoded_len() + MAC_LEN;
+        let mut serialized = Vec::with_capacity(len);
         serialized.push(version_byte(version));
         body.encode(&mut serialized).expect("Vec grows as needed");
         let tag = compute_mac(mac, &serialized);
         serialized.extend_from_slice(&tag);
+        assert!(
+            serialized.len() == len,
+            "a SignalMessage is version byte, body and MAC"
+        );
         let (counter, previous_counter) = counters;
         SignalMessage {
             version,
@@ -167,6 +176,10 @@ impl SignalMessage {
 
     /// Constant-time check of the truncated HMAC.
     pub fn verify_mac(&self, mac: &MacInput<'_>) -> bool {
+        assert!(
+            self.serialized.len() > MAC_LEN,
+            "a SignalMessage holds its version byte and MAC"
+        );
         let split = self.serialized.len() - MAC_LEN;
         let expected = compute_mac(mac, &self.serialized[..split]);
         ct_eq(&expected, &self.serialized[split..])
@@ -216,6 +229,10 @@ pub struct PreKeyHeader {
 
 impl PreKeySignalMessage {
     pub fn new(header: PreKeyHeader, message: SignalMessage) -> Self {
+        assert!(
+            header.kem.is_some() == (message.version == VERSION_PQ),
+            "a prekey message carries KEM fields exactly in PQXDH sessions"
+        );
         let (kem_pre_key_id, kem_ciphertext) = match &header.kem {
             Some((id, ct)) => (Some(*id), Some(ct.clone())),
             None => (None, None),
@@ -264,6 +281,10 @@ impl PreKeySignalMessage {
             (None, None) if version == VERSION_V3 => None,
             _ => return Err(E2eeError::Decode("KEM fields do not match the version")),
         };
+        assert!(
+            message.version == version,
+            "a prekey message and its inner message share a version"
+        );
         Ok(PreKeySignalMessage {
             version,
             registration_id: body.registration_id.unwrap_or(0),
@@ -304,11 +325,16 @@ impl SenderKeyMessage {
             iteration: Some(iteration),
             ciphertext: Some(ciphertext.clone()),
         };
-        let mut serialized = Vec::with_capacity(1 + body.encoded_len() + SIGNATURE_LEN);
+        let len = 1 + body.encoded_len() + SIGNATURE_LEN;
+        let mut serialized = Vec::with_capacity(len);
         serialized.push(version_byte(VERSION_V3));
         body.encode(&mut serialized).expect("Vec grows as needed");
         let signature = signer.sign(&[&serialized], rng);
         serialized.extend_from_slice(&signature);
+        assert!(
+            serialized.len() == len,
+            "a SenderKeyMessage is version byte, body and signature"
+        );
         SenderKeyMessage {
             key_id,
             iteration,
@@ -338,6 +364,10 @@ impl SenderKeyMessage {
     /// Checks the signature with the sender's prepared key (no per-message point
     /// decompression).
     pub fn verify_signature_with(&self, key: &super::xeddsa::VerifyingKey) -> bool {
+        assert!(
+            self.serialized.len() > SIGNATURE_LEN,
+            "a SenderKeyMessage holds its version byte and signature"
+        );
         let (body, sig) = self
             .serialized
             .split_at(self.serialized.len() - SIGNATURE_LEN);

@@ -77,6 +77,11 @@ pub fn initiator_secret(k: &InitiatorKeys<'_>) -> Zeroizing<Vec<u8>> {
     if let Some(otpk) = k.their_one_time {
         secret.extend_from_slice(k.our_base.private.agree(otpk).as_ref());
     }
+    let dh_count = 3 + usize::from(k.their_one_time.is_some());
+    assert!(
+        secret.len() == 32 * (1 + dh_count),
+        "the X3DH secret is 0xFF*32 and three or four DH outputs"
+    );
     secret
 }
 
@@ -95,11 +100,20 @@ pub fn responder_secret(k: &ResponderKeys<'_>) -> Zeroizing<Vec<u8>> {
     if let Some(otpk) = k.our_one_time {
         secret.extend_from_slice(otpk.private.agree(k.their_base).as_ref());
     }
+    let dh_count = 3 + usize::from(k.our_one_time.is_some());
+    assert!(
+        secret.len() == 32 * (1 + dh_count),
+        "the X3DH secret is 0xFF*32 and three or four DH outputs"
+    );
     secret
 }
 
 /// HKDF(zero salt, secret, info, 64) = root key || first chain key.
 pub fn derive_initial_keys(secret: &[u8], info: &[u8]) -> (RootKey, ChainKey) {
+    assert!(
+        secret.len() >= 32 * 4 && secret[..32] == DISCONTINUITY,
+        "a handshake secret starts with 0xFF*32 and holds at least three DH outputs"
+    );
     let mut okm = Zeroizing::new([0u8; 64]);
     hkdf_sha256(None, secret, info, okm.as_mut());
     split_root_chain(&okm)

@@ -54,6 +54,9 @@ impl SigningKey {
         let mut sig = [0u8; SIGNATURE_LEN];
         sig[..32].copy_from_slice(&cap_r);
         sig[32..].copy_from_slice(s.as_bytes());
+        // s < 2^253: bits 253 and 254 are zero (verification refuses anything else), and bit
+        // 255 is free for the sign of the Edwards key.
+        assert!(sig[63] & 0xE0 == 0, "a signature's scalar is reduced");
         sig[63] = (sig[63] & 0x7F) | (self.ed_public[31] & 0x80);
         sig
     }

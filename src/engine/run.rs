@@ -36,6 +36,11 @@ impl<'q, E> Scheduler<'q, E> {
         Scheduler { now, queue }
     }
     pub fn at(&mut self, at: SimTime, event: E) {
+        assert!(
+            at >= self.now,
+            "an event is never scheduled before now: {at:?} < {:?}",
+            self.now
+        );
         self.queue.push(at, event);
     }
     pub fn after(&mut self, delay_ns: u64, event: E) {
@@ -90,7 +95,10 @@ where
         let Some((at, event)) = queue.pop() else {
             break StopReason::Drained;
         };
-        debug_assert!(at >= now, "time went back");
+        assert!(
+            at >= now,
+            "simulated time never goes back: popped {at:?} after {now:?}"
+        );
         now = at;
         fp.absorb(at.as_nanos());
         fp.absorb(world.fingerprint_word(&event));

@@ -19,6 +19,10 @@ impl SimTime {
         SimTime(ns)
     }
     pub const fn from_secs(s: u64) -> Self {
+        assert!(
+            s <= u64::MAX / NS_PER_S,
+            "an instant fits in u64 nanoseconds"
+        );
         SimTime(s * NS_PER_S)
     }
     pub const fn as_nanos(self) -> u64 {

@@ -99,7 +99,7 @@ impl<T> BlockPool<T> {
             list.tail = b;
         }
         let items = &mut self.blocks[list.tail as usize].items;
-        debug_assert!(items.len() < items.capacity(), "a block never reallocates");
+        assert!(items.len() < items.capacity(), "a block never reallocates");
         items.push(item);
     }
 
@@ -112,6 +112,10 @@ impl<T> BlockPool<T> {
         }
         let block = list.head;
         let b = &mut self.blocks[block as usize];
+        assert!(
+            (b.next == NIL) == (block == list.tail),
+            "a list's blocks link up to its tail and end there"
+        );
         if block == list.tail {
             *list = List::EMPTY;
         } else {
@@ -127,7 +131,7 @@ impl<T> BlockPool<T> {
     /// Returns a drained block to the pool.
     #[inline]
     pub(super) fn recycle(&mut self, taken: Taken<T>) {
-        debug_assert!(taken.items.is_empty(), "only drained blocks are recycled");
+        assert!(taken.items.is_empty(), "only drained blocks are recycled");
         self.blocks[taken.block as usize].items = taken.items;
         self.free.push(taken.block);
     }
@@ -214,7 +218,10 @@ impl<T> Bucket<T> {
 
     #[inline]
     pub(super) fn restore_own(&mut self, own: Vec<T>) {
-        debug_assert!(own.is_empty() && self.own.is_empty() && self.overflow.is_empty());
+        assert!(
+            own.is_empty() && self.own.is_empty() && self.overflow.is_empty(),
+            "a bucket gets its own block back drained, after being emptied"
+        );
         self.own = own;
     }
 }

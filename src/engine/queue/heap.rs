@@ -77,6 +77,7 @@ impl<E> HeapQueue<E> {
     }
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
         let Reverse(e) = self.heap.pop()?;
+        assert!(e.at >= self.last_popped, "the heap pops in time order");
         self.last_popped = e.at;
         Some((e.at, e.event))
     }

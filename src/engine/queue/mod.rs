@@ -192,6 +192,10 @@ impl<E> EventQueue<E> {
             return None;
         }
         if let Some(Timed { at_ns, event }) = self.run.pop_front() {
+            assert!(
+                at_ns >= self.popped_ns,
+                "the queue pops in time order (run)"
+            );
             self.popped_ns = at_ns;
             self.len -= 1;
             return Some((SimTime::from_nanos(at_ns), event));
@@ -210,6 +214,10 @@ impl<E> EventQueue<E> {
             }
         }
         self.now_ns = (self.now_ns & !DIGIT_MASK) | slot as u64;
+        assert!(
+            self.now_ns >= self.popped_ns,
+            "the queue pops in time order (level 0)"
+        );
         self.popped_ns = self.now_ns;
         self.len -= 1;
         Some((SimTime::from_nanos(self.now_ns), event))
@@ -244,6 +252,10 @@ impl<E> EventQueue<E> {
         let Some((level, slot)) = self.lowest_upper_slot() else {
             return false;
         };
+        assert!(
+            self.upper_min_ns[level - 1][slot] >= self.popped_ns,
+            "nothing pending is earlier than the last pop"
+        );
         self.occupied[level] &= !(1 << slot);
         self.now_ns = std::mem::replace(&mut self.upper_min_ns[level - 1][slot], u64::MAX);
         let bucket = &mut self.upper[level - 1][slot];
@@ -268,9 +280,9 @@ impl<E> EventQueue<E> {
             }
             self.pool.recycle(taken);
         }
-        debug_assert!(
+        assert!(
             self.occupied[0] != 0,
-            "the slot's earliest event reaches level 0"
+            "a re-placed slot's earliest event reaches level 0"
         );
         true
     }
