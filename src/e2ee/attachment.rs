@@ -23,12 +23,17 @@ pub enum MediaKind {
 
 impl MediaKind {
     fn info(self) -> &'static [u8] {
-        match self {
+        let info: &'static [u8] = match self {
             MediaKind::Image => b"WhatsApp Image Keys",
             MediaKind::Video => b"WhatsApp Video Keys",
             MediaKind::Audio => b"WhatsApp Audio Keys",
             MediaKind::Document => b"WhatsApp Document Keys",
-        }
+        };
+        assert!(
+            info.starts_with(b"WhatsApp ") && info.ends_with(b" Keys"),
+            "a media info string is WhatsApp's \"WhatsApp <kind> Keys\""
+        );
+        info
     }
 }
 
@@ -57,6 +62,10 @@ fn expand(media_key: &[u8; 32], kind: MediaKind) -> MediaKeys {
     keys.iv.copy_from_slice(&okm[..16]);
     keys.cipher_key.copy_from_slice(&okm[16..48]);
     keys.mac_key.copy_from_slice(&okm[48..80]);
+    assert!(
+        keys.cipher_key != keys.mac_key,
+        "the cipher key and the MAC key are distinct slices of the HKDF output"
+    );
     keys
 }
 
@@ -99,6 +108,10 @@ pub fn decrypt(
         return Err(E2eeError::BadMac);
     }
     let plaintext = aes_cbc_decrypt(&keys.cipher_key, &keys.iv, ciphertext)?;
+    assert!(
+        ciphertext.len() % 16 == 0 && plaintext.len() < ciphertext.len(),
+        "a decrypted blob is whole blocks and longer than its plaintext"
+    );
     if !ct_eq(&Sha256::digest(&plaintext), plaintext_sha256) {
         return Err(E2eeError::BadMac);
     }

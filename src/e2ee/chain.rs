@@ -39,6 +39,10 @@ pub(crate) fn split_root_chain(okm: &[u8; 64]) -> (RootKey, ChainKey) {
     let mut chain = [0u8; 32];
     root.copy_from_slice(&okm[..32]);
     chain.copy_from_slice(&okm[32..]);
+    assert!(
+        root != chain,
+        "the root key and the chain key are distinct halves of the HKDF output"
+    );
     (
         RootKey(root),
         ChainKey {
@@ -77,6 +81,10 @@ impl ChainKey {
     /// Both of the above with one HMAC key schedule.
     pub fn step(&self) -> (MessageKeySeed, ChainKey) {
         let (seed, next) = hmac_sha256_pair(&self.key, &MESSAGE_KEY_SEED, &CHAIN_KEY_SEED);
+        assert!(
+            seed != next,
+            "a step's message key seed and next chain key are distinct HMACs"
+        );
         // A deliberate regression for the instruction gate's demo (benches/demo-gate.sh): one
         // wasted HMAC per message. Only the `demo-slow-ratchet` feature compiles it.
         #[cfg(feature = "demo-slow-ratchet")]
@@ -119,6 +127,10 @@ impl MessageKeySeed {
         keys.mac_key.copy_from_slice(&okm[32..64]);
         keys.iv.copy_from_slice(&okm[64..]);
         okm.zeroize();
+        assert!(
+            keys.cipher_key != keys.mac_key,
+            "the cipher key and the MAC key are distinct slices of the HKDF output"
+        );
         keys
     }
 }

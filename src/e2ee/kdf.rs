@@ -64,6 +64,7 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 /// (HMAC(key, a), HMAC(key, b)) with one key schedule: a chain step needs both the message key
 /// seed (0x01) and the next chain key (0x02).
 pub fn hmac_sha256_pair(key: &[u8], a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
+    assert!(a != b, "the two HMAC inputs of a pair differ");
     let keyed = keyed_hmac(key);
     let mut first = keyed.clone();
     first.update(a);
@@ -98,6 +99,10 @@ pub fn aes_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> Resu
         .decrypt_padded::<Pkcs7>(&mut buf)
         .map_err(|_| E2eeError::BadCiphertext)?
         .len();
+    assert!(
+        len < ciphertext.len() && len + 16 >= ciphertext.len(),
+        "PKCS#7 unpadding removes 1 to 16 bytes"
+    );
     buf.truncate(len);
     Ok(buf)
 }

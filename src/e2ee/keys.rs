@@ -48,6 +48,7 @@ impl PublicKey {
                 "u-coordinate is not reduced mod 2^255 - 19",
             ));
         }
+        assert!(u[31] & 0x80 == 0, "an accepted key has bit 255 clear");
         Ok(PublicKey(u))
     }
     /// XEdDSA verification of `signature` over the concatenated `message` parts.
@@ -75,6 +76,10 @@ impl PrivateKey {
         bytes[0] &= 248;
         bytes[31] &= 127;
         bytes[31] |= 64;
+        assert!(
+            bytes[0] & 7 == 0 && bytes[31] & 0xC0 == 0x40,
+            "a private key is stored clamped"
+        );
         let key = PrivateKey(StaticSecret::from(bytes));
         bytes.zeroize();
         key

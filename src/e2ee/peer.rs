@@ -18,9 +18,10 @@ use serde_json::{json, Map, Value};
 
 use super::error::E2eeError;
 use super::keys::PublicKey;
-use super::pqxdh::KemPreKeyPublic;
+use super::pqxdh::{KemPreKeyPublic, KEM_PUBLIC_KEY_LEN};
 use super::wire::{
-    CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage, SignalMessage,
+    version_byte, CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage,
+    SignalMessage, VERSION_PQ, VERSION_V3,
 };
 use super::{
     DeviceKeys, PreKeyBundle, PreKeyStore, SenderKeyRecord, SenderKeyState, SessionRecord,
@@ -63,6 +64,10 @@ pub fn serve(input: impl BufRead, mut output: impl Write) -> std::io::Result<()>
             }
             Err(e) => json!({"ok": false, "error": e.to_string()}),
         };
+        assert!(
+            value.get("ok").is_some_and(Value::is_boolean),
+            "every answer says whether it succeeded"
+        );
         serde_json::to_writer(&mut output, &value)?;
         output.write_all(b"\n")?;
         output.flush()?;
@@ -90,6 +95,10 @@ fn handle(peer: &mut Option<Device>, request: &Value) -> Answer {
         "group_decrypt" => device.group_decrypt(request),
         other => Err(PeerError::UnknownOp(other.to_string())),
     }?;
+    assert!(
+        !answer.contains_key("ok"),
+        "a handler leaves \"ok\" to serve"
+    );
     device.rng = rng;
     Ok(answer)
 }
@@ -125,6 +134,10 @@ impl Device {
             keys.enable_pqxdh(&mut rng);
         }
         let identity = B64.encode(keys.identity().public_key().serialize());
+        assert!(
+            identity.len() == 44,
+            "an identity key is 33 bytes, 44 in base64"
+        );
         let device = Device {
             keys,
             rng,
@@ -153,6 +166,10 @@ impl Device {
             &bundle,
             rng,
         )?;
+        assert!(
+            record.has_current(),
+            "a processed bundle leaves a current session"
+        );
         self.sessions.insert(peer.to_string(), record);
         Ok(Map::new())
     }
@@ -164,6 +181,13 @@ impl Device {
             .get_mut(str_field(request, "peer")?)
             .ok_or(E2eeError::NoSession)?;
         let message = record.encrypt(&plaintext)?;
+        assert!(
+            matches!(
+                message.serialized().first().map(|b| b >> 4),
+                Some(VERSION_V3 | VERSION_PQ)
+            ),
+            "an encrypted message starts with a known version byte"
+        );
         let kind = match message {
             CiphertextMessage::PreKey(_) => "prekey",
             CiphertextMessage::Signal(_) => "message",
@@ -198,6 +222,12 @@ impl Device {
                 )))
             }
         };
+        assert!(
+            self.sessions
+                .get(peer)
+                .is_some_and(SessionRecord::has_current),
+            "a decrypted message leaves a current session with its sender"
+        );
         Ok(fields(json!({ "plaintext": B64.encode(plaintext) })))
     }
 
@@ -215,10 +245,12 @@ impl Device {
         let message =
             SenderKeyDistributionMessage::deserialize(&b64_field(request, "distribution")?)?;
         let key = (group.to_string(), sender.to_string());
-        self.members
-            .entry(key)
-            .or_default()
-            .add(SenderKeyState::from_distribution(&message));
+        let record = self.members.entry(key).or_default();
+        record.add(SenderKeyState::from_distribution(&message));
+        assert!(
+            record.newest_mut().is_some(),
+            "a joined sender has a newest key"
+        );
         Ok(Map::new())
     }
 
@@ -230,6 +262,10 @@ impl Device {
             .get_mut(group)
             .ok_or_else(|| PeerError::UnknownGroup(group.into()))?;
         let message = state.encrypt(&plaintext, rng)?;
+        assert!(
+            message.serialized().first() == Some(&version_byte(VERSION_V3)),
+            "a group message is a v3 one"
+        );
         Ok(fields(json!({ "body": B64.encode(message.serialized()) })))
     }
 
@@ -241,6 +277,10 @@ impl Device {
         let body = b64_field(request, "body")?;
         let record = self.members.get_mut(&key).ok_or(E2eeError::NoSenderKey)?;
         let plaintext = record.decrypt(&body)?;
+        assert!(
+            record.newest_mut().is_some(),
+            "a sender whose message decrypted has a key"
+        );
         Ok(fields(json!({ "plaintext": B64.encode(plaintext) })))
     }
 }
@@ -266,6 +306,10 @@ fn bundle_to_json(b: &PreKeyBundle) -> Map<String, Value> {
             json!(B64.encode(kem.signature)),
         );
     }
+    assert!(
+        out.len() >= 6 && out.contains_key("kem_prekey") == b.kem_pre_key.is_some(),
+        "a bundle has its six required fields, and KEM ones exactly for PQXDH"
+    );
     out
 }
 
@@ -286,6 +330,12 @@ fn bundle_from_json(v: &Value) -> Result<PreKeyBundle, PeerError> {
         )?),
         None => None,
     };
+    assert!(
+        kem_pre_key
+            .as_ref()
+            .is_none_or(|k| k.encoded().len() == 1 + KEM_PUBLIC_KEY_LEN),
+        "a parsed KEM prekey has the shape from_parts checked"
+    );
     Ok(PreKeyBundle {
         registration_id: u32_field(v, "registration_id")?,
         device_id: opt_u32(v, "device_id")?.unwrap_or(1),
@@ -316,6 +366,7 @@ fn str_field<'a>(v: &'a Value, name: &str) -> Result<&'a str, PeerError> {
 }
 
 fn opt_u32(v: &Value, name: &str) -> Result<Option<u32>, PeerError> {
+    assert!(!name.is_empty(), "a field is asked for by name");
     match v.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(x) => x

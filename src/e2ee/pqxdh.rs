@@ -42,6 +42,10 @@ impl KemKeyPair {
         let mut seed = Zeroizing::new([0u8; 64]);
         rng.fill_bytes(seed.as_mut());
         let (sk, pk) = mlkem1024::generate_key_pair(*seed).into_parts();
+        assert!(
+            pk.as_slice().len() == KEM_PUBLIC_KEY_LEN,
+            "an ML-KEM-1024 public key is 1568 bytes"
+        );
         let mut sk_bytes: [u8; KEM_PRIVATE_KEY_LEN] = sk.into();
         let private = Box::new(sk_bytes);
         sk_bytes.zeroize();
@@ -66,6 +70,10 @@ impl KemKeyPair {
     pub fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
         let ct = MlKem1024Ciphertext::try_from(ciphertext)
             .map_err(|_| E2eeError::Decode("KEM ciphertext length"))?;
+        assert!(
+            ciphertext.len() == KEM_CIPHERTEXT_LEN,
+            "a ciphertext that converted is 1568 bytes"
+        );
         let sk = MlKem1024PrivateKey::from(&*self.private);
         let shared = Zeroizing::new(mlkem1024::decapsulate(&sk, &ct));
         let mut sk_bytes: [u8; KEM_PRIVATE_KEY_LEN] = sk.into();
@@ -91,6 +99,10 @@ impl KemPreKeyPublic {
         rng: &mut impl CryptoRng,
     ) -> Self {
         let encoded = pair.encoded_public();
+        assert!(
+            encoded.first() == Some(&KEM_TYPE_MLKEM1024),
+            "a KEM prekey is signed in its typed form"
+        );
         let signature = identity.sign(&[&encoded], rng);
         KemPreKeyPublic {
             id,
@@ -102,6 +114,10 @@ impl KemPreKeyPublic {
     pub fn from_parts(id: u32, encoded: Vec<u8>, signature: [u8; 64]) -> Result<Self> {
         match encoded.split_first() {
             Some((&KEM_TYPE_MLKEM1024, key)) if key.len() == KEM_PUBLIC_KEY_LEN => {
+                assert!(
+                    encoded.len() == 1 + KEM_PUBLIC_KEY_LEN,
+                    "an accepted KEM prekey is its type byte and 1568 bytes"
+                );
                 Ok(KemPreKeyPublic {
                     id,
                     encoded,

@@ -143,6 +143,11 @@ impl SessionState {
     }
 
     fn mac_input<'a>(&'a self, keys: &'a MessageKeys, sending: bool) -> MacInput<'a> {
+        // The MAC binds the version byte too: one this session does not speak would never verify.
+        assert!(
+            matches!(self.version, VERSION_V3 | VERSION_PQ),
+            "a session MACs under a known version"
+        );
         let (sender_identity, receiver_identity) = if sending {
             (&self.local_identity, &self.remote_identity)
         } else {

@@ -200,10 +200,16 @@ impl SessionRecord {
         {
             return Some(0);
         }
-        self.previous
+        let found = self
+            .previous
             .iter()
             .position(|s| Self::matches(s, message))
-            .map(|i| i + 1)
+            .map(|i| i + 1);
+        assert!(
+            found.is_none_or(|i| i <= self.previous.len()),
+            "a run index names the current state or an archived one"
+        );
+        found
     }
 
     /// Decrypts on state `idx` (0 = current, i = previous[i - 1]), promoting it on success.
@@ -250,6 +256,11 @@ fn responder_state(message: &PreKeySignalMessage, keys: &impl PreKeyStore) -> Re
         their_base: &message.base_key,
     });
     let info = kem_part(message, keys, &mut secret)?;
+    // `kem_part` admits only (no KEM, v3) and (KEM, PQXDH).
+    assert!(
+        matches!(message.version, VERSION_V3 | VERSION_PQ),
+        "a responder state has a known version"
+    );
     let (root, sender_chain) = x3dh::derive_initial_keys(&secret, info);
     Ok(SessionState::new(StateInit {
         version: message.version,

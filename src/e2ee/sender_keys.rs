@@ -13,7 +13,7 @@ use super::error::{E2eeError, Result};
 use super::kdf::{aes_cbc_decrypt, aes_cbc_encrypt, hkdf_sha256, hmac_sha256_pair};
 use super::keys::{IdentityKeyPair, PublicKey};
 use super::ratchet::{FORWARD_JUMP_MAX, SKIPPED_KEYS_MAX};
-use super::wire::{SenderKeyDistributionMessage, SenderKeyMessage};
+use super::wire::{SenderKeyDistributionMessage, SenderKeyMessage, VERSION_V3};
 use super::xeddsa::VerifyingKey;
 
 /// libsignal consts.rs `MAX_SENDER_KEY_STATES`: key ids kept per (group, sender).
@@ -30,6 +30,10 @@ impl SenderChainKey {
     /// (message key seed = HMAC(chain, 0x01), next chain = HMAC(chain, 0x02)).
     fn step(&self) -> (SenderMessageSeed, SenderChainKey) {
         let (seed, next) = hmac_sha256_pair(&self.key, &[0x01], &[0x02]);
+        assert!(
+            seed != next,
+            "a step's message seed and next chain key are distinct HMACs"
+        );
         let next = SenderChainKey {
             iteration: self.iteration.wrapping_add(1),
             key: next,
@@ -59,6 +63,10 @@ impl SenderMessageSeed {
         let mut key = Zeroizing::new([0u8; 32]);
         iv.copy_from_slice(&okm[..16]);
         key.copy_from_slice(&okm[16..]);
+        assert!(
+            iv[..] != key[..16],
+            "the IV and the cipher key are distinct slices of the HKDF output"
+        );
         (iv, key)
     }
 }
@@ -82,8 +90,10 @@ impl SenderKeyState {
         let mut key = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(key.as_mut());
         let signer = IdentityKeyPair::generate(rng);
+        let key_id = u32::from_le_bytes(id) & 0x7FFF_FFFF;
+        assert!(key_id <= 0x7FFF_FFFF, "a sender key id is 31 bits");
         SenderKeyState {
-            key_id: u32::from_le_bytes(id) & 0x7FFF_FFFF,
+            key_id,
             chain: SenderChainKey {
                 iteration: 0,
                 key: *key,
@@ -97,6 +107,11 @@ impl SenderKeyState {
 
     /// A member's copy of a sender's chain, from its distribution message.
     pub fn from_distribution(message: &SenderKeyDistributionMessage) -> Self {
+        // Built by `SenderKeyDistributionMessage::new` or its decoder, which refuses any other.
+        assert!(
+            message.serialized().first().map(|b| b >> 4) == Some(VERSION_V3),
+            "a distribution message is a v3 one"
+        );
         SenderKeyState {
             key_id: message.key_id,
             chain: SenderChainKey {
@@ -112,6 +127,10 @@ impl SenderKeyState {
 
     /// What the sender hands each member (over 1:1 sessions) so they can decrypt.
     pub fn distribution_message(&self) -> SenderKeyDistributionMessage {
+        assert!(
+            self.signing_private.is_some(),
+            "only a chain's owner hands out its distribution"
+        );
         SenderKeyDistributionMessage::new(
             self.key_id,
             self.chain.iteration,

@@ -47,6 +47,10 @@ impl DeviceKeys {
         let identity = IdentityKeyPair::generate(rng);
         let pair = KeyPair::generate(rng);
         let signature = identity.sign(&[&pair.public.serialize()], rng);
+        assert!(
+            pair.public != *identity.public_key(),
+            "the signed prekey is a key apart from the identity"
+        );
         DeviceKeys {
             identity,
             registration_id,
@@ -98,6 +102,10 @@ impl DeviceKeys {
         } else {
             None
         };
+        assert!(
+            pre_key.is_some() == one_time,
+            "a bundle offers a one-time prekey exactly when asked"
+        );
         PreKeyBundle {
             registration_id: self.registration_id,
             device_id: self.device_id,

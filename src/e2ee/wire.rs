@@ -160,14 +160,20 @@ impl SignalMessage {
         let body = proto::SignalMessage::decode(&rest[..rest.len() - MAC_LEN])
             .map_err(|_| E2eeError::Decode("protobuf"))?;
         let ratchet_key = PublicKey::deserialize(&need(body.ratchet_key, "ratchet key")?)?;
-        Ok(SignalMessage {
+        let message = SignalMessage {
             version,
             ratchet_key,
             counter: need(body.counter, "counter")?,
             previous_counter: body.previous_counter.unwrap_or(0),
             ciphertext: need(body.ciphertext, "ciphertext")?,
             serialized: bytes.to_vec(),
-        })
+        };
+        // What `verify_mac` relies on, checked above.
+        assert!(
+            message.serialized.len() > MAC_LEN,
+            "a decoded SignalMessage holds its version byte and MAC"
+        );
+        Ok(message)
     }
 
     pub fn serialized(&self) -> &[u8] {
@@ -189,6 +195,14 @@ impl SignalMessage {
 /// HMAC-SHA256(mac key, sender identity (33) || receiver identity (33) || version || protobuf),
 /// truncated to 8 bytes.
 fn compute_mac(mac: &MacInput<'_>, versioned_body: &[u8]) -> [u8; MAC_LEN] {
+    // Built by `SignalMessage::new`, or decoded past `check_version`.
+    assert!(
+        matches!(
+            versioned_body.first().map(|b| b >> 4),
+            Some(VERSION_V3 | VERSION_PQ)
+        ),
+        "a MAC'd body starts with a known version byte"
+    );
     let full = hmac_sha256(
         mac.mac_key,
         &[
@@ -353,12 +367,18 @@ impl SenderKeyMessage {
         }
         let body = proto::SenderKeyMessage::decode(&rest[..rest.len() - SIGNATURE_LEN])
             .map_err(|_| E2eeError::Decode("protobuf"))?;
-        Ok(SenderKeyMessage {
+        let message = SenderKeyMessage {
             key_id: need(body.id, "key id")?,
             iteration: need(body.iteration, "iteration")?,
             ciphertext: need(body.ciphertext, "ciphertext")?,
             serialized: bytes.to_vec(),
-        })
+        };
+        // What `verify_signature_with` relies on, checked above.
+        assert!(
+            message.serialized.len() > SIGNATURE_LEN,
+            "a decoded SenderKeyMessage holds its version byte and signature"
+        );
+        Ok(message)
     }
 
     /// Checks the signature with the sender's prepared key (no per-message point
@@ -418,13 +438,19 @@ impl SenderKeyDistributionMessage {
         }
         let body = proto::SenderKeyDistributionMessage::decode(rest)
             .map_err(|_| E2eeError::Decode("protobuf"))?;
-        Ok(SenderKeyDistributionMessage {
+        let message = SenderKeyDistributionMessage {
             key_id: need(body.id, "key id")?,
             iteration: need(body.iteration, "iteration")?,
             chain_key: key32(need(body.chain_key, "chain key")?, "chain key length")?,
             signing_key: PublicKey::deserialize(&need(body.signing_key, "signing key")?)?,
             serialized: bytes.to_vec(),
-        })
+        };
+        // What `SenderKeyState::from_distribution` relies on, checked above.
+        assert!(
+            message.serialized.first().map(|b| b >> 4) == Some(VERSION_V3),
+            "a decoded distribution message is a v3 one"
+        );
+        Ok(message)
     }
 
     pub fn serialized(&self) -> &[u8] {

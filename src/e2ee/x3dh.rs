@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use super::chain::{split_root_chain, ChainKey, RootKey};
 use super::error::{E2eeError, Result};
 use super::kdf::hkdf_sha256;
-use super::keys::{IdentityKeyPair, KeyPair, PublicKey};
+use super::keys::{IdentityKeyPair, KeyPair, PublicKey, KEY_TYPE_DJB};
 use super::pqxdh::KemPreKeyPublic;
 
 const DISCONTINUITY: [u8; 32] = [0xFF; 32];
@@ -34,6 +34,10 @@ impl PreKeyBundle {
     /// the KEM prekey's encoding.
     pub fn verify(&self) -> Result<()> {
         let spk = self.signed_pre_key.serialize();
+        assert!(
+            spk[0] == KEY_TYPE_DJB,
+            "a signed prekey is signed in its 0x05 form"
+        );
         if !self
             .identity_key
             .verify(&[&spk], &self.signed_pre_key_signature)

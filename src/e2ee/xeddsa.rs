@@ -31,6 +31,10 @@ pub struct SigningKey {
 impl SigningKey {
     /// `clamped` is the (already clamped) X25519 private key.
     pub fn new(clamped: &[u8; 32]) -> Self {
+        assert!(
+            clamped[0] & 7 == 0 && clamped[31] & 0xC0 == 0x40,
+            "an XEdDSA signing key is a clamped X25519 key"
+        );
         let a = Scalar::from_bytes_mod_order(*clamped);
         let ed_public = (&a * ED25519_BASEPOINT_TABLE).compress().to_bytes();
         SigningKey {
@@ -84,9 +88,13 @@ impl VerifyingKey {
                 .to_edwards(sign)
                 .map(|a| (-a, a.compress().to_bytes()))
         };
-        VerifyingKey {
-            forms: [form(0), form(1)],
-        }
+        let forms = [form(0), form(1)];
+        // Whether u has an Edwards form (u != -1, on the curve) does not depend on the sign.
+        assert!(
+            forms[0].is_some() == forms[1].is_some(),
+            "a key maps to Edwards for both signs or for neither"
+        );
+        VerifyingKey { forms }
     }
 
     pub fn verify(&self, message: &[&[u8]], sig: &[u8; SIGNATURE_LEN]) -> bool {
@@ -110,6 +118,7 @@ fn verify_with(
     if s_bytes[31] & 0xE0 != 0 {
         return false;
     }
+    assert!(s_bytes[31] < 0x20, "s is below 2^253 past the range check");
     let mut cap_r = [0u8; 32];
     cap_r.copy_from_slice(&sig[..32]);
     let h = challenge(&cap_r, cap_a, message);

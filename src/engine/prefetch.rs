@@ -32,6 +32,10 @@ fn prefetch_bytes(first: *const u8, len: usize) {
             return;
         }
         let lines = ((first as usize % LINE) + len - 1) / LINE + 1;
+        assert!(
+            lines <= len.div_ceil(LINE) + 1,
+            "a range touches at most one line more than its length fills"
+        );
         for line in 0..lines {
             // SAFETY: a prefetch is a hint; it does not access memory architecturally and
             // cannot fault. The address is computed with `wrapping_add` and never dereferenced;

@@ -27,6 +27,7 @@ impl RngTree {
     /// The 32-byte seed of stream (label, id): SHA-256 over a versioned, length-prefixed
     /// encoding so that ("ab", 1) and ("a", ...) can never collide.
     pub fn seed_for(&self, label: &str, id: u64) -> [u8; 32] {
+        assert!(!label.is_empty(), "a stream label names its consumer");
         let mut h = Sha256::new();
         h.update(b"interop-sim/rng-tree/v1");
         h.update(self.root_seed.to_le_bytes());

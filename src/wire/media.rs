@@ -115,24 +115,31 @@ impl MediaFrame {
 
     /// Bytes on the wire: the blob for uploads and data, a small request or response otherwise.
     pub fn wire_bytes(&self) -> u32 {
-        match *self {
+        let bytes = match *self {
             MediaFrame::Upload { len, .. } | MediaFrame::Data { len, .. } => {
                 MEDIA_HEADER_BYTES.saturating_add(len)
             }
             _ => MEDIA_HEADER_BYTES,
-        }
+        };
+        assert!(
+            bytes >= MEDIA_HEADER_BYTES,
+            "a transfer is at least its header"
+        );
+        bytes
     }
 
     /// A small stable code per kind, for the live codec.
     pub fn kind_code(&self) -> u8 {
-        match self {
+        let code = match self {
             MediaFrame::Upload { .. } => 1,
             MediaFrame::UploadAck { .. } => 2,
             MediaFrame::Fetch { .. } => 3,
             MediaFrame::Data { .. } => 4,
             MediaFrame::Error { .. } => 5,
             MediaFrame::Delete { .. } => 6,
-        }
+        };
+        assert!((1..=6).contains(&code), "a media frame kind code is 1 to 6");
+        code
     }
 }
 

@@ -172,10 +172,18 @@ impl Submission {
     /// (its first copy's id, which names a whole group message too).
     pub fn copy_id(&self) -> CopyId {
         match &self.payload {
-            Payload::Resend(r) => CopyId {
-                msg: self.msg,
-                member: r.member,
-            },
+            Payload::Resend(r) => {
+                // A device re-encrypts a 1:1 copy only as member 0 (the span of its cached
+                // message); the live wire carries no re-encryptions.
+                assert!(
+                    r.group.is_some() || r.member == 0,
+                    "a 1:1 copy's re-encryption is member 0"
+                );
+                CopyId {
+                    msg: self.msg,
+                    member: r.member,
+                }
+            }
             Payload::Direct(_) | Payload::Group(_) => CopyId::direct(self.msg),
         }
     }
@@ -415,7 +423,7 @@ impl Frame {
     /// The message a frame is about, if any, as the ledger numbers it (a group member's copy
     /// by its own id).
     pub fn msg(&self) -> Option<MsgId> {
-        match self {
+        let msg = match self {
             Frame::Submit(s) => Some(s.copy_id().ledger_id()),
             Frame::Deliver(d) => Some(d.copy.ledger_id()),
             Frame::SubmitAck { copy, .. }
@@ -431,12 +439,17 @@ impl Frame {
             | Frame::PushRequest { .. }
             | Frame::Push { .. }
             | Frame::Media(_) => None,
-        }
+        };
+        assert!(
+            msg.is_some() || !self.is_message(),
+            "every message frame names its message"
+        );
+        msg
     }
 
     /// The device a frame is about, if any.
     pub fn device(&self) -> Option<DeviceId> {
-        match self {
+        let device = match self {
             Frame::Submit(s) => Some(s.device()),
             Frame::Deliver(d) => Some(d.to_device),
             Frame::SubmitAck { device, .. }
@@ -452,12 +465,17 @@ impl Frame {
             Frame::Receipt { to_device, .. } => *to_device,
             Frame::RetryReceipt { sender, .. } => Some(*sender),
             Frame::Media(m) => Some(m.device()),
-        }
+        };
+        assert!(
+            device.is_some() || matches!(self, Frame::Receipt { .. }),
+            "every frame but a receipt for a whole user names a device"
+        );
+        device
     }
 
     /// A small stable code per frame kind, for the run fingerprint.
     pub fn kind_code(&self) -> u64 {
-        match self {
+        let code = match self {
             Frame::Submit(_) => 1,
             Frame::SubmitAck { .. } => 2,
             Frame::Refused { .. } => 3,
@@ -473,7 +491,9 @@ impl Frame {
             Frame::Throttle { .. } => 13,
             Frame::RetryReceipt { .. } => 14,
             Frame::Media(_) => 15,
-        }
+        };
+        assert!((1..=15).contains(&code), "a frame kind code is 1 to 15");
+        code
     }
 }
 

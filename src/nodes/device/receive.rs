@@ -163,6 +163,10 @@ impl Device {
             delivery.key_distribution.is_none() || delivery.group.is_some(),
             "a key distribution rides with a group copy only"
         );
+        assert!(
+            delivery.group.is_some() || delivery.copy.member == 0,
+            "a 1:1 copy is member 0 of its message"
+        );
         let (now, cfg, msg) = (cx.now, cx.cfg, delivery.copy.ledger_id());
         // Ack first, duplicate or not: a lost ack is why duplicates come. The ack goes back the
         // way the copy came (a group's hub may deliver a same-provider member's copy too).

@@ -53,6 +53,10 @@ impl Device {
             self.plaintext_cache.reserve_exact((len / 2).max(2));
         }
         self.plaintext_cache.push_back(cached);
+        assert!(
+            self.plaintext_cache.len() <= cfg.plaintext_cache_max,
+            "the plaintext cache stays within plaintext_cache_max"
+        );
     }
 
     /// A recipient device could not decrypt `copy`: encrypt it again for that device on a

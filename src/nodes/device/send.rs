@@ -258,6 +258,13 @@ impl Device {
 
     /// Puts `s` in the outbox and sends it after `delay_ns` if it is first in its uplink.
     pub(super) fn enqueue_outbox(&mut self, cx: &mut DeviceCtx, s: Submission, delay_ns: u64) {
+        // A compose past the bound was refused before sealing; a re-encryption answers a
+        // peer's retry receipt and is not refused.
+        assert!(
+            matches!(s.payload, Payload::Resend(_))
+                || self.outbox.len() < cx.cfg.outbox_max as usize,
+            "a new message enters the outbox only below outbox_max"
+        );
         let (dir, fx) = (cx.dir, &mut *cx.fx);
         let uplink = self.uplink(s.to_user, dir);
         let first_for_uplink = !self

@@ -60,6 +60,10 @@ impl Mailbox {
                 assert_eq!(found, sealed.len(), "one ciphertext per recipient device");
             }
             Payload::Resend(r) => {
+                assert!(
+                    r.key_distribution.is_none() || r.group.is_some(),
+                    "a key distribution rides with a group copy only"
+                );
                 let target = r.device;
                 let mut pending = Some(*r);
                 for d in recipients.filter(|&d| d == target) {
@@ -133,6 +137,10 @@ impl Mailbox {
         };
         let mut distributions = group.distributions;
         distributions.sort_by_key(|(d, _)| *d);
+        assert!(
+            distributions.windows(2).all(|w| w[0].0 < w[1].0),
+            "a group message distributes its key at most once per device"
+        );
         let mut wake = Vec::new();
         for (k, &(member, seq)) in group.members.iter().enumerate() {
             let copy = CopyId {
