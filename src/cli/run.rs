@@ -24,6 +24,10 @@ pub fn run(
     if let Some(seed) = seed {
         s.run.seed = seed;
     }
+    let shown = file.map_or(BASELINE_NAME.to_string(), |f| f.display().to_string());
+    if let Err(o) = args.within_budget(&s, &shown) {
+        return Ok(o);
+    }
     let hash = scenario::hash(&s);
     let out = out.unwrap_or_else(|| Path::new("results").join(&s.run.name));
     let watch = Stopwatch::start();

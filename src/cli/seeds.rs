@@ -11,6 +11,10 @@ pub fn run_seeds(file: Option<&Path>, range: &str, args: &ScenarioArgs) -> anyho
         Ok(s) => s,
         Err(o) => return Ok(o),
     };
+    let shown = file.map_or(BASELINE_NAME.to_string(), |f| f.display().to_string());
+    if let Err(o) = args.within_budget(&s, &shown) {
+        return Ok(o);
+    }
     let range = match shrink::seeds::parse_range(range) {
         Ok(r) => r,
         Err(e) => {

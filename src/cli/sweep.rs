@@ -41,6 +41,12 @@ pub fn sweep(
         Ok(p) => p,
         Err(e) => return classify(e),
     };
+    for run in &plan.runs {
+        let point = format!("{} (sweep point {})", file.display(), run.point);
+        if let Err(o) = args.within_budget(&plan.scenario(run), &point) {
+            return Ok(o);
+        }
+    }
     let shard: Option<Shard> = match shard.map(str::parse).transpose() {
         Ok(sh) => sh,
         Err(e) => return classify(e),

@@ -29,6 +29,11 @@ const FAULT_COMMON: [&str; 3] = ["at", "for", "kind"];
 
 /// What faults may refer to: the resolved providers and every name written in the file (a
 /// provider with its own problems is not resolved, but naming it is not a second problem).
+/// Bound on `[[fault]]` tables in one scenario.
+pub const FAULTS_MAX: usize = 10_000;
+/// Bound on a `slow` fault's factor (as on a `surge`'s).
+pub const SLOW_FACTOR_MAX: f64 = 1000.0;
+
 pub(crate) struct Refs<'a> {
     pub providers: &'a [Provider],
     pub names_written: &'a [String],
@@ -45,6 +50,21 @@ pub(crate) fn faults(ctx: &mut Ctx, value: Option<&Value<'_>>, refs: &Refs<'_>) 
         ctx.expected(value, "fault", "an array of tables ([[fault]])");
         return Vec::new();
     };
+    if items.len() > FAULTS_MAX {
+        // Checked before the walk: each fault costs validation, events and memory, and a
+        // generated file with 150,000 of them is a mistake, not a test plan.
+        let message = format!(
+            "{} [[fault]] tables, more than {FAULTS_MAX}: each one is validated, scheduled and \
+             tracked for the whole run; merge faults with longer windows or use [swarm]",
+            items.len()
+        );
+        ctx.error(
+            items[FAULTS_MAX].span(),
+            &format!("fault[{FAULTS_MAX}]"),
+            message,
+        );
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("fault[{i}]");
@@ -153,8 +173,12 @@ fn fault_kind(
         }
         "slow" => {
             let node = req(ctx, "node").and_then(|v| endpoint(ctx, v, &p("node"), refs, false));
-            let factor = req(ctx, "factor")
-                .and_then(|v| number_in(ctx, v, &p("factor"), 1.0, f64::MAX, "a factor >= 1"));
+            // A node slowed past 1000x does nothing in the run's time: a crash says that better,
+            // and a factor like 1e300 overflows every service time it multiplies.
+            let factor = req(ctx, "factor").and_then(|v| {
+                let what = "a factor between 1 and 1000 (a slower node is a crashed one: use kind = \"crash\")";
+                number_in(ctx, v, &p("factor"), 1.0, SLOW_FACTOR_MAX, what)
+            });
             FaultKind::Slow {
                 node: node?,
                 factor: factor?,

@@ -4,7 +4,8 @@
 //! The file is parsed into a spanned TOML tree and walked by hand, so that every problem (not
 //! only the first) is reported with its line, column and key path. Module map: `errors`
 //! (problems, line:col, did-you-mean), `values` (single values, durations), `sections`, `workload`,
-//! `faults` and `expect` (the walk, section by section), `render` (`to_toml`, `hash`).
+//! `faults` and `expect` (the walk, section by section), `render` (`to_toml`, `hash`), `budget`
+//! (peak memory and events estimated before a run, and the budget that refuses it).
 //!
 //! Keys beyond the SCENARIOS.md example (all optional; `interop-sim check` prints every value):
 //! - `[run]` `interval` ("1s", timeseries row width), `events_max` (2_000_000_000); `name`
@@ -30,7 +31,8 @@
 //!   do not meet it at the default, and if a tighter one would stop them their fetches are
 //!   counted (`crypto.bundle_fetches_limited_honest`) but served (`nodes::key_directory`).
 //! - `[devices]` `online_share` (0.8), `online_mean` ("10m"), `offline_ttl` ("30d"),
-//!   `retry_initial` ("1s"), `retry_max` ("60s", at least `retry_initial`), `outbox_max` (1000).
+//!   `retry_initial` ("1s"), `retry_max` ("60s", at least `retry_initial`), `outbox_max` (1000);
+//!   the durations that re-arm a repeating timer are at least 1ms (`values::TIMER_FLOOR_NS`).
 //! - `[expect]` any metric may be written `{ max = X }` or `{ min = X }` to override its default
 //!   direction; `native.`, `interop.`, `group.` prefixes; `gateway.`, `chat_server.`, `adapter.`
 //!   with `utilization_mean` / `utilization_peak`.
@@ -39,6 +41,7 @@
 //!
 //! Key paths in problems index arrays of tables from 0: `provider[0]` is the first `[[provider]]`.
 
+pub mod budget;
 pub mod cost_table;
 mod errors;
 mod expect;
@@ -460,6 +463,52 @@ mod tests {
         let p = problems("[e2ee]\ncost_table = 3");
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("a path to a cost table file"), "{p:?}");
+    }
+
+    #[test]
+    fn timers_have_a_floor_of_a_millisecond() {
+        let p = problems(
+            "[devices]\nretry_initial = \"1ns\"\nretry_max = \"1ns\"\nonline_mean = \"999us\"",
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        for (m, key) in p.iter().zip(["retry_initial", "retry_max", "online_mean"]) {
+            assert!(
+                m.starts_with(&format!("devices.{key}: expected at least 1ms")),
+                "{m}"
+            );
+            assert!(m.contains("repeating timer"), "{m}");
+        }
+        let p = problems("[run]\ninterval = \"100us\"");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("run.interval: expected at least 1ms"),
+            "{p:?}"
+        );
+        with("[devices]\nretry_initial = \"1ms\"\nretry_max = \"1ms\"\n[run]\ninterval = \"1ms\"")
+            .expect("1ms is allowed");
+    }
+
+    #[test]
+    fn slow_factors_and_fault_counts_are_bounded() {
+        let slow = "[[fault]]\nat = \"1s\"\nkind = \"slow\"\nnode = \"g\"\nfactor = ";
+        let p = problems(&format!("{slow}1e300"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("fault[0].factor: expected a factor between 1 and 1000"),
+            "{p:?}"
+        );
+        with(&format!("{slow}1000")).expect("1000 is allowed");
+        let one = "[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = \"g\"\n";
+        with(&one.repeat(faults::FAULTS_MAX)).expect("10,000 faults are allowed");
+        let p = problems(&one.repeat(faults::FAULTS_MAX + 1));
+        assert_eq!(
+            p,
+            [
+                "fault[10000]: 10001 [[fault]] tables, more than 10000: each one is validated, \
+              scheduled and tracked for the whole run; merge faults with longer windows or use \
+              [swarm]"
+            ]
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub(crate) fn run(ctx: &mut Ctx, t: &DeTable<'_>, default_name: &str) -> RunSpec
         seed: field(ctx, t, p, "seed", 1, |c, v, p| integer(c, v, p, 0, I64_MAX)),
         duration_ns: field(ctx, t, p, "duration", 60 * S, duration_positive),
         drain_ns: field(ctx, t, p, "drain", 120 * S, duration),
-        interval_ns: field(ctx, t, p, "interval", S, duration_positive),
+        interval_ns: field(ctx, t, p, "interval", S, timer_duration),
         events_max: field(ctx, t, p, "events_max", 2_000_000_000, |c, v, p| {
             integer(c, v, p, 1, I64_MAX)
         }),

@@ -269,6 +269,27 @@ pub(crate) fn duration_positive(
     Some(ns)
 }
 
+/// Floor of every duration that arms a repeating timer (`devices.retry_initial`,
+/// `devices.retry_max`, `devices.online_mean`, `run.interval`): below it a timer fires so often
+/// that the run does nothing but fire it (a `retry_initial` of 1ns resends every nanosecond
+/// until acked, gigabytes in seconds), and no real client or server re-arms faster.
+pub const TIMER_FLOOR_NS: DurationNs = 1_000_000;
+
+/// A duration that arms a repeating timer: at least [`TIMER_FLOOR_NS`].
+pub(crate) fn timer_duration(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<DurationNs> {
+    let ns = duration(ctx, value, path)?;
+    if ns < TIMER_FLOOR_NS {
+        let message = format!(
+            "expected at least 1ms, found {}: it re-arms a repeating timer, and a shorter one \
+             makes the run fire it without end (memory and time grow without bound)",
+            describe(value.get_ref())
+        );
+        ctx.error(value.span(), path, message);
+        return None;
+    }
+    Some(ns)
+}
+
 const DURATION_UNITS: [(&str, u128); 7] = [
     ("ns", 1),
     ("us", 1_000),

@@ -420,14 +420,7 @@ pub(crate) fn devices(
     let before = ctx.problem_count();
     let devices = Devices {
         online_share: field(ctx, t, p, "online_share", d.online_share, probability),
-        online_mean_ns: field(
-            ctx,
-            t,
-            p,
-            "online_mean",
-            d.online_mean_ns,
-            duration_positive,
-        ),
+        online_mean_ns: field(ctx, t, p, "online_mean", d.online_mean_ns, timer_duration),
         offline_ttl_ns: field(ctx, t, p, "offline_ttl", d.offline_ttl_ns, duration),
         retry_initial_ns: field(
             ctx,
@@ -435,9 +428,9 @@ pub(crate) fn devices(
             p,
             "retry_initial",
             d.retry_initial_ns,
-            duration_positive,
+            timer_duration,
         ),
-        retry_max_ns: field(ctx, t, p, "retry_max", d.retry_max_ns, duration_positive),
+        retry_max_ns: field(ctx, t, p, "retry_max", d.retry_max_ns, timer_duration),
         outbox_max: field(ctx, t, p, "outbox_max", d.outbox_max, |c, v, p| {
             integer(c, v, p, 1, COUNT_MAX).map(|n| n as u32)
         }),

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bench;
+mod budget;
 mod cli;
 mod delivery;
 mod determinism;

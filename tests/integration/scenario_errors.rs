@@ -378,7 +378,12 @@ fn every_problem_of_a_file_is_reported_in_order() {
         "unknown duration unit ' minutes'",
     );
     has(&e, 23, "fault[0].node", "\"telegram\"");
-    has(&e, 24, "fault[0].factor", "expected a factor >= 1");
+    has(
+        &e,
+        24,
+        "fault[0].factor",
+        "expected a factor between 1 and 1000",
+    );
     has(&e, 27, "expect.lost", "expected a count >= 0, found -1");
     assert_eq!(e.len(), 7, "{e}");
     let lines: Vec<u32> = e.iter().map(|p| p.line).collect();
