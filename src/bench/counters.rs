@@ -32,6 +32,8 @@ pub const TOP_LEVEL: &[&str] = &[
     "unreachable",
     "expired",
     "unsent",
+    "queued_at_end",
+    "failed",
     "samples",
     "tamper_detected",
     "replay_rejected",

@@ -189,6 +189,7 @@ fn msg_of(e: &LedgerEvent) -> MsgId {
         | LedgerEvent::Read { msg }
         | LedgerEvent::DecryptFailed { msg, .. }
         | LedgerEvent::RetryRefused { msg, .. }
-        | LedgerEvent::ReceiptSeen { msg, .. } => msg,
+        | LedgerEvent::ReceiptSeen { msg, .. }
+        | LedgerEvent::QueuedAtEnd { msg, .. } => msg,
     }
 }

@@ -3,10 +3,11 @@
 //! Safety first (nothing shown twice, nothing out of order), then liveness (VOPR): once the
 //! last fault heals, every accepted message must be delivered within the drain.
 
-use super::ledger::{Ledger, MsgRecord};
+use super::ledger::{Ledger, MsgRecord, QueuedAt};
 use crate::engine::time::format_duration_ns;
 use crate::wire::{MsgId, UserId};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// A fault's window, as the checker reports it.
 #[derive(Clone, Debug)]
@@ -36,6 +37,10 @@ pub struct Liveness {
     pub last_heal_s: Option<f64>,
     /// Accepted messages still undelivered at the end of the drain.
     pub stuck: u64,
+    /// Messages that failed their users (see [`is_failed`]).
+    pub failed: u64,
+    /// Of those, the ones still on their way when the drain ended.
+    pub queued_at_end: u64,
     pub verdict: String,
 }
 
@@ -123,8 +128,12 @@ pub fn violations(
         });
     };
     for (i, r) in records.iter().enumerate() {
-        if is_stuck(r) && r.undecryptable_mask == 0 {
+        if is_stuck(r) && r.undecryptable_mask == 0 && r.queued_at_end.is_some() {
+            push("queued_at_end", i, &mut out);
+        } else if is_stuck(r) && r.undecryptable_mask == 0 {
             push("lost", i, &mut out);
+        } else if !r.accepted && !r.refused {
+            push("unsent", i, &mut out);
         } else if is_stuck(r) {
             push("decrypt_failure", i, &mut out);
         }
@@ -148,32 +157,86 @@ pub fn is_stuck(r: &MsgRecord) -> bool {
     expected & !(r.shown_mask | r.expired_mask | r.unreachable_mask) != 0
 }
 
-/// Liveness after the last heal.
+/// Whether a message failed its user: composed and never accepted (not refused by policy), or
+/// accepted and some expected device neither showed it nor gave it up.
+pub fn is_failed(r: &MsgRecord) -> bool {
+    (!r.accepted && !r.refused) || is_stuck(r)
+}
+
+/// Liveness from the users' side: every message composed ends delivered, unreachable by
+/// policy or expired; anything else failed, whether lost, undecryptable, still in an outbox,
+/// or still queued behind a node when the drain ended (reported apart: late, not lost).
 pub fn liveness(ledger: &Ledger, faults: &[FaultWindow], end_ns: u64) -> Liveness {
-    let stuck: Vec<MsgId> = ledger
-        .records()
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| is_stuck(r))
-        .map(|(i, _)| MsgId(i as u64))
+    let records = ledger.records();
+    let failed: Vec<MsgId> = (0..records.len())
+        .filter(|&i| is_failed(&records[i]))
+        .map(|i| MsgId(i as u64))
         .collect();
+    let stuck = failed
+        .iter()
+        .filter(|m| is_stuck(&records[m.0 as usize]))
+        .count() as u64;
+    // Where the messages still on their way at the end were, the most common place first.
+    let mut queued: BTreeMap<QueuedAt, u64> = BTreeMap::new();
+    for m in &failed {
+        if let Some(at) = records[m.0 as usize].queued_at_end {
+            *queued.entry(at).or_default() += 1;
+        }
+    }
+    let queued_total: u64 = queued.values().sum();
+    let unsent = failed
+        .iter()
+        .filter(|m| {
+            let r = &records[m.0 as usize];
+            !r.accepted && r.queued_at_end.is_none()
+        })
+        .count() as u64;
     let heals: Option<Vec<u64>> = faults.iter().map(|f| f.end_ns).collect();
     let last_heal = heals.map(|h| h.into_iter().max().unwrap_or(0));
-    let verdict =
-        match (last_heal, stuck.len()) {
-            (_, 0) => "ok: every accepted message was delivered".to_string(),
-            (None, n) => format!(
-                "{n} messages undelivered; a fault never heals, so liveness is not required"
-            ),
-            (Some(t), n) => format!(
-            "STUCK: {n} accepted messages undelivered {} after the last fault healed (first: {})",
-            format_duration_ns(end_ns.saturating_sub(t)),
-            stuck.iter().take(5).map(|m| m.0.to_string()).collect::<Vec<_>>().join(", ")
+    let first = failed
+        .iter()
+        .take(5)
+        .map(|m| m.0.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = failed.len();
+    let mut verdict = match (faults.is_empty(), last_heal, n) {
+        (_, _, 0) => {
+            "ok: every message composed was delivered, unreachable by policy or expired".to_string()
+        }
+        (true, _, n) => format!(
+            "FAILED: {n} messages not delivered when the drain ended, with no fault injected (first: {first})"
         ),
-        };
+        (false, None, n) => format!(
+            "FAILED: {n} messages not delivered; a fault never heals (name `failed` in [expect] to allow it) (first: {first})"
+        ),
+        (false, Some(t), n) => format!(
+            "FAILED: {n} messages not delivered {} after the last fault healed (first: {first})",
+            format_duration_ns(end_ns.saturating_sub(t)),
+        ),
+    };
+    if queued_total > 0 {
+        let (at, _) = queued
+            .iter()
+            .max_by_key(|(at, c)| (**c, std::cmp::Reverse(**at)))
+            .expect("queued_total > 0");
+        verdict.push_str(&format!(
+            "; queued at end: {queued_total}, {}'s queue was still draining",
+            at.label()
+        ));
+    }
+    if unsent > 0 {
+        verdict.push_str(&format!(
+            "; never accepted by the sender's server: {unsent} (still in an outbox)"
+        ));
+    }
     Liveness {
-        last_heal_s: last_heal.map(|t| t as f64 / 1e9),
-        stuck: stuck.len() as u64,
+        last_heal_s: last_heal
+            .filter(|_| !faults.is_empty())
+            .map(|t| t as f64 / 1e9),
+        stuck,
+        failed: n as u64,
+        queued_at_end: queued_total,
         verdict,
     }
 }

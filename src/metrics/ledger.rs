@@ -78,6 +78,36 @@ pub enum LedgerEvent {
         kind: ReceiptKind,
         device: DeviceId,
     },
+    /// When the drain ended, a frame of this message was still on its way to `at` (on a link
+    /// or in its CPU queue): it was late, not lost. Recorded by the driver once, at the end.
+    QueuedAtEnd {
+        msg: MsgId,
+        at: QueuedAt,
+    },
+}
+
+/// Where a message's frame still was when the drain ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QueuedAt {
+    Gateway,
+    ChatServer,
+    Adapter,
+    PartnerServer,
+    /// On the last link, to a device.
+    Device,
+}
+
+impl QueuedAt {
+    /// How the verdict names it: "the gateway's queue was still draining".
+    pub fn label(self) -> &'static str {
+        match self {
+            QueuedAt::Gateway => "the gateway",
+            QueuedAt::ChatServer => "the chat server",
+            QueuedAt::Adapter => "an adapter",
+            QueuedAt::PartnerServer => "a partner server",
+            QueuedAt::Device => "a device's link",
+        }
+    }
 }
 
 impl LedgerEvent {}
@@ -97,7 +127,8 @@ fn per_device(event: &LedgerEvent) -> Option<(MsgId, DeviceId)> {
         | LedgerEvent::CrossedGateway { .. }
         | LedgerEvent::TamperDetected { .. }
         | LedgerEvent::Read { .. }
-        | LedgerEvent::ReceiptSeen { .. } => None,
+        | LedgerEvent::ReceiptSeen { .. }
+        | LedgerEvent::QueuedAtEnd { .. } => None,
     }
 }
 
@@ -194,6 +225,8 @@ pub struct MsgRecord {
     /// Digest of the plaintext the sender wrote (checked against what devices show).
     pub digest: u64,
     pub retry_refused: Option<RetryRefusal>,
+    /// A frame of it was still on its way when the drain ended (see [`LedgerEvent::QueuedAtEnd`]).
+    pub queued_at_end: Option<QueuedAt>,
 }
 
 impl MsgRecord {
@@ -320,6 +353,7 @@ impl Ledger {
             undecryptable_mask: 0,
             digest: m.digest,
             retry_refused: None,
+            queued_at_end: None,
         });
         self.counts.created += 1;
         id
@@ -449,6 +483,11 @@ impl Ledger {
                 }
             }
             LedgerEvent::ReceiptSeen { .. } => {}
+            LedgerEvent::QueuedAtEnd { msg, at } => {
+                let r = &mut self.records[msg.0 as usize];
+                // The first frame named wins: the one furthest upstream, queued at a server.
+                r.queued_at_end = Some(r.queued_at_end.map_or(at, |q| q.min(at)));
+            }
         }
     }
 

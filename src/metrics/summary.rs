@@ -18,7 +18,8 @@ pub struct Counters {
     pub sent: u64,
     /// Messages shown on every one of the recipient's devices.
     pub delivered: u64,
-    /// Accepted by the sender's server, not delivered to a reachable device by the end.
+    /// Accepted by the sender's server, not delivered to a reachable device by the end, and
+    /// nowhere on its way when the drain ended.
     pub lost: u64,
     /// Shown twice on one device.
     pub duplicates: u64,
@@ -31,6 +32,13 @@ pub struct Counters {
     pub expired: u64,
     /// Never accepted by a server by the end (still in the sender's outbox).
     pub unsent: u64,
+    /// Not delivered, but a frame of it was still on its way (on a link or in a server's
+    /// queue) when the drain ended: late, not lost.
+    pub queued_at_end: u64,
+    /// What the users lost: every message composed that ended neither delivered, unreachable
+    /// by policy nor expired (lost + decrypt_failures + unsent + queued_at_end). The verdict
+    /// always holds it to 0 unless `[expect]` names `failed`.
+    pub failed: u64,
     /// Delivered share of what could be delivered: delivered / (sent - unreachable).
     pub delivered_ratio: f64,
 }
@@ -83,6 +91,8 @@ pub struct Verdict {
     /// The measured value (latencies in ms); `None` if the key is not measured.
     pub value: Option<f64>,
     pub ok: bool,
+    /// Checked although `[expect]` does not name it (liveness and decrypt failures).
+    pub implicit: bool,
 }
 
 /// Evidence for a violation: the first few messages concerned.
@@ -131,6 +141,9 @@ pub struct Summary {
     pub passed: bool,
 }
 
+/// Keys every verdict checks at 0 unless `[expect]` names them with another bound.
+pub const IMPLICIT_EXPECTATIONS: [&str; 2] = ["failed", "decrypt_failures"];
+
 /// Classifies each message after the drain.
 fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evidence>) -> Counters {
     let mut c = Counters::default();
@@ -146,7 +159,11 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
             continue;
         }
         if !r.accepted {
-            c.unsent += 1;
+            if r.queued_at_end.is_some() {
+                c.queued_at_end += 1;
+            } else {
+                c.unsent += 1;
+            }
             continue;
         }
         let expected_mask = r.expected_mask;
@@ -156,6 +173,8 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
         } else if missing & r.undecryptable_mask != 0 {
             // Arrived, did not decrypt, and no re-encryption fixed it: "waiting for this message".
             c.decrypt_failures += 1;
+        } else if missing != 0 && r.queued_at_end.is_some() {
+            c.queued_at_end += 1;
         } else if missing != 0 {
             c.lost += 1;
             push_example(ev.as_deref_mut().map(|e| &mut e.lost), i);
@@ -169,6 +188,7 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
             push_example(ev.as_deref_mut().map(|e| &mut e.duplicates), i);
         }
     }
+    c.failed = c.lost + c.decrypt_failures + c.unsent + c.queued_at_end;
     let deliverable = c.sent - c.unreachable;
     c.delivered_ratio = if deliverable == 0 {
         1.0
@@ -212,6 +232,7 @@ impl Summary {
         counters.out_of_order = ledger.counts.out_of_order;
         // A device that showed another plaintext than the one written decrypted wrongly.
         counters.decrypt_failures += ledger.counts.plaintext_mismatch;
+        counters.failed += ledger.counts.plaintext_mismatch;
         evidence.out_of_order = ledger
             .out_of_order_examples
             .iter()
@@ -262,6 +283,19 @@ impl Summary {
             passed: true,
         };
         s.expect = expect.iter().map(|e| s.evaluate(e)).collect();
+        // Liveness and decrypt failures are always part of the verdict: `[expect]` may loosen
+        // them by naming the key, never by leaving it out.
+        for key in IMPLICIT_EXPECTATIONS {
+            if !expect.iter().any(|e| e.key == key) {
+                let e = Expectation {
+                    key: key.to_string(),
+                    bound: Bound::AtMost(0.0),
+                };
+                let mut v = s.evaluate(&e);
+                v.implicit = true;
+                s.expect.push(v);
+            }
+        }
         s.passed = s.expect.iter().all(|v| v.ok);
         s
     }
@@ -318,6 +352,7 @@ impl Summary {
             bound,
             value,
             ok,
+            implicit: false,
         }
     }
 }
@@ -333,6 +368,8 @@ fn counter_or_latency(c: &Counters, l: &Latency, key: &str) -> Option<f64> {
         "unreachable" => c.unreachable as f64,
         "expired" => c.expired as f64,
         "unsent" => c.unsent as f64,
+        "queued_at_end" => c.queued_at_end as f64,
+        "failed" => c.failed as f64,
         "delivered_ratio" => c.delivered_ratio,
         "delivered_p50" => l.delivered_p50,
         "delivered_p99" => l.delivered_p99,

@@ -13,6 +13,10 @@ pub struct Bugs {
     pub(crate) break_ordering: bool,
     /// A "durable" server crash loses its queues anyway.
     pub(crate) break_durability: bool,
+    /// Devices never retry their outbox (a lost submission stays lost).
+    pub(crate) never_retry: bool,
+    /// Servers never ack a submission (the sender's outbox stalls behind it).
+    pub(crate) never_ack: bool,
 }
 
 impl Bugs {
@@ -20,6 +24,8 @@ impl Bugs {
         break_dedup: false,
         break_ordering: false,
         break_durability: false,
+        never_retry: false,
+        never_ack: false,
     };
 
     /// Turns the named switches on. Test builds only.
@@ -29,6 +35,25 @@ impl Bugs {
             break_dedup,
             break_ordering,
             break_durability,
+            ..Bugs::NONE
+        }
+    }
+
+    /// Devices never retry their outbox. Test builds only.
+    #[cfg(feature = "buggify")]
+    pub fn never_retry(self) -> Self {
+        Bugs {
+            never_retry: true,
+            ..self
+        }
+    }
+
+    /// Servers never ack a submission. Test builds only.
+    #[cfg(feature = "buggify")]
+    pub fn never_ack(self) -> Self {
+        Bugs {
+            never_ack: true,
+            ..self
         }
     }
 }

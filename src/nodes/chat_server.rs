@@ -26,6 +26,10 @@ impl ChatServer {
 
     // ---- getters
 
+    /// Copies its mailbox still holds (see [`Mailbox::queued_copies`]).
+    pub fn queued_copies(&self) -> impl Iterator<Item = crate::wire::CopyId> + '_ {
+        self.mailbox.queued_copies()
+    }
     pub fn queued(&self) -> u64 {
         self.mailbox.queued()
     }

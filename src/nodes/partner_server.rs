@@ -31,6 +31,10 @@ impl PartnerServer {
     pub fn provider(&self) -> ProviderId {
         self.provider
     }
+    /// Copies its mailbox still holds (see [`Mailbox::queued_copies`]).
+    pub fn queued_copies(&self) -> impl Iterator<Item = crate::wire::CopyId> + '_ {
+        self.mailbox.queued_copies()
+    }
     pub fn queued(&self) -> u64 {
         self.mailbox.queued()
     }

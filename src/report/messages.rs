@@ -11,6 +11,8 @@ pub enum Outcome {
     Unreachable,
     Unsent,
     Lost,
+    /// Still on its way when the drain ended (late, not lost).
+    QueuedAtEnd,
     Expired,
 }
 
@@ -21,6 +23,7 @@ impl Outcome {
             Outcome::Unreachable => "unreachable",
             Outcome::Unsent => "unsent",
             Outcome::Lost => "lost",
+            Outcome::QueuedAtEnd => "queued_at_end",
             Outcome::Expired => "expired",
         }
     }
@@ -32,6 +35,9 @@ pub fn outcome(r: &MsgRecord) -> Outcome {
     if r.refused && !r.accepted {
         return Outcome::Unreachable;
     }
+    if !r.accepted && r.queued_at_end.is_some() {
+        return Outcome::QueuedAtEnd;
+    }
     if !r.accepted {
         return Outcome::Unsent;
     }
@@ -39,6 +45,8 @@ pub fn outcome(r: &MsgRecord) -> Outcome {
     let missing = expected & !(r.shown_mask | r.expired_mask | r.unreachable_mask);
     if r.shown_mask & expected == expected {
         Outcome::Delivered
+    } else if missing != 0 && r.queued_at_end.is_some() {
+        Outcome::QueuedAtEnd
     } else if missing != 0 {
         Outcome::Lost
     } else if r.expired_mask != 0 {

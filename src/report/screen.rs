@@ -60,6 +60,11 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     );
     let _ = writeln!(
         o,
+        "          failed {} (lost + decrypt_failures + unsent + queued_at_end {})",
+        c.failed, c.queued_at_end
+    );
+    let _ = writeln!(
+        o,
         "latency   {:>9} {:>9} {:>9} {:>9} {:>9}",
         "", "p50", "p99", "p999", "max"
     );
@@ -120,11 +125,16 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         let value = v.value.map_or("not measured".to_string(), trim);
         let _ = writeln!(
             o,
-            "{}  {} = {} (expected {})",
+            "{}  {} = {} (expected {}{})",
             if v.ok { "PASS" } else { "FAIL" },
             v.key,
             value,
-            v.bound
+            v.bound,
+            if v.implicit {
+                "; always checked, name it in [expect] to change the bound"
+            } else {
+                ""
+            }
         );
     }
     let _ = writeln!(

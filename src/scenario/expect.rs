@@ -8,8 +8,11 @@ use super::model::{Bound, Expectation};
 use super::values::*;
 
 /// Counters that count bad things: a plain value is an upper bound.
-const BAD_COUNTERS: [&str; 8] = [
+const BAD_COUNTERS: [&str; 11] = [
+    "failed",
     "lost",
+    "unsent",
+    "queued_at_end",
     "duplicates",
     "out_of_order",
     "decrypt_failures",

@@ -57,6 +57,10 @@ impl Slab {
     pub fn get(&self, i: u32) -> Option<&InFlight> {
         self.slots.get(i as usize)?.as_ref()
     }
+    /// Every frame still in flight (on a link, in a CPU queue or held back), in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &InFlight> {
+        self.slots.iter().flatten()
+    }
     pub fn take(&mut self, i: u32) -> Option<InFlight> {
         let f = self.slots.get_mut(i as usize)?.take()?;
         self.free.push(i);

@@ -115,10 +115,111 @@ fn volatile_crash_losses_are_reported_and_named() {
         );
     }
     assert!(
-        r.liveness.verdict.starts_with("STUCK"),
+        r.liveness.verdict.starts_with("FAILED"),
         "{}",
         r.liveness.verdict
     );
+}
+
+/// The small test scenario without its `[expect]`: what the verdict checks then is what it
+/// always checks.
+fn small_without_expect() -> Scenario {
+    let path = root().join("tests/data/scenarios/small.toml");
+    let mut s = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    s.expect.clear();
+    s
+}
+
+/// The verdict of a broken system: failed, whatever `[expect]` says (here: nothing), with
+/// the user-side failures counted.
+fn assert_fails(name: &str, r: &interop_sim::metrics::Summary) {
+    assert!(!r.passed, "{name}: a broken system passed: {:?}", r.expect);
+    assert!(r.counters.failed > 0, "{name}: {:?}", r.counters);
+    let failed = r
+        .expect
+        .iter()
+        .find(|v| v.key == "failed")
+        .expect("failed is checked");
+    assert!(failed.implicit && !failed.ok, "{name}: {failed:?}");
+    assert!(
+        r.liveness.verdict.starts_with("FAILED"),
+        "{name}: {}",
+        r.liveness.verdict
+    );
+}
+
+#[test]
+fn a_network_that_delivers_nothing_fails_the_run() {
+    let mut s = small_without_expect();
+    s.network.links[scenario::HopClass::ClientServer.index()].loss = 1.0;
+    let r = run_scenario(&s, "test").summary;
+    assert_fails("loss 1.0", &r);
+    let c = &r.counters;
+    assert_eq!(c.delivered, 0);
+    assert_eq!(
+        c.failed,
+        c.sent - c.unreachable - c.expired,
+        "every message composed failed: {c:?}"
+    );
+    assert!(c.unsent > 0, "{c:?}");
+    assert!(
+        r.liveness.verdict.contains("with no fault injected")
+            && !r.liveness.verdict.contains("after the last fault"),
+        "{}",
+        r.liveness.verdict
+    );
+}
+
+#[test]
+fn a_device_that_never_retries_fails_the_run() {
+    let mut s = small_without_expect();
+    s.network.links[scenario::HopClass::ClientServer.index()].loss = 0.05;
+    let healthy = run_scenario(&s, "test").summary;
+    assert!(
+        healthy.passed,
+        "retries hide 5 % loss: {:?}",
+        healthy.expect
+    );
+    let options = RunOptions {
+        bugs: Bugs::NONE.never_retry(),
+        ..RunOptions::default()
+    };
+    assert_fails("never retries", &run_with(&s, "test", options).summary);
+}
+
+#[test]
+fn a_server_that_never_acks_fails_the_run() {
+    let s = small_without_expect();
+    let options = RunOptions {
+        bugs: Bugs::NONE.never_ack(),
+        ..RunOptions::default()
+    };
+    let r = run_with(&s, "test", options).summary;
+    assert_fails("never acks", &r);
+    assert!(r.counters.unsent > 0, "outboxes stall: {:?}", r.counters);
+}
+
+#[test]
+fn a_queue_still_draining_at_the_end_is_late_not_lost() {
+    let mut s = small_without_expect();
+    s.network.links[scenario::HopClass::ClientServer.index()].loss = 0.0;
+    s.network.links[scenario::HopClass::GatewayPartner.index()].loss = 0.0;
+    // One slow gateway core: the interop backlog outlives a short drain.
+    s.capacity.gateway.cores = 1;
+    s.capacity.gateway.per_message_ns = 40_000_000;
+    s.capacity.gateway.queue_max = 1_000_000;
+    s.run.drain_ns = 5_000_000_000;
+    let r = run_scenario(&s, "test").summary;
+    let c = &r.counters;
+    assert!(!r.passed, "{:?}", r.expect);
+    assert!(c.queued_at_end > 0, "{c:?}");
+    assert_eq!(c.lost, 0, "queued is not lost: {c:?}");
+    let v = &r.liveness.verdict;
+    assert!(
+        v.contains("queued at end") && v.contains("the gateway's queue was still draining"),
+        "{v}"
+    );
+    assert!(!v.contains("after the last fault"), "{v}");
 }
 
 /// A scenario that exercises duplicates, reordering and a durable crash at once.

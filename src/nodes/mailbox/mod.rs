@@ -110,6 +110,14 @@ impl Mailbox {
 
     // ---- getters
 
+    /// Every copy waiting for an ack (queued, or sent and unacked), device by device: what
+    /// the run's end reports as still on its way.
+    pub fn queued_copies(&self) -> impl Iterator<Item = crate::wire::CopyId> + '_ {
+        self.boxes
+            .iter()
+            .flat_map(|b| b.queue.iter().map(|p| p.delivery.copy))
+    }
+
     /// Copies waiting for an ack, over all devices.
     pub fn queued(&self) -> u64 {
         self.queued_total

@@ -118,6 +118,11 @@ impl Sim {
     ) {
         for out in fx.outputs.drain(..) {
             match out {
+                // BUGGIFY never_ack: the servers' acks vanish as they leave.
+                Output::Send {
+                    frame: Frame::SubmitAck { .. },
+                    ..
+                } if self.bugs.never_ack => {}
                 Output::Send { to, frame } => self.transmit(now, node, to, frame, sched),
                 Output::SendAfter {
                     delay_ns,
@@ -134,6 +139,11 @@ impl Sim {
                     let slot = self.net.frames.insert(held);
                     sched.at(now.plus(delay_ns), Event::Emit(slot));
                 }
+                // BUGGIFY never_retry: a device's outbox retry is never armed.
+                Output::Timer {
+                    timer: TimerKind::OutboxRetry,
+                    ..
+                } if self.bugs.never_retry && matches!(node, Addr::Device(_)) => {}
                 Output::Timer { at, timer } => {
                     let (taken, wake) = match timer {
                         TimerKind::OutboxRetry | TimerKind::Redeliver(_) => {

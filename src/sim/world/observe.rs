@@ -298,6 +298,56 @@ impl Sim {
             .collect()
     }
 
+    /// Tells the ledger which messages still had a frame on its way when the drain ended (on
+    /// a link, in a CPU queue, or held back by shaping): those were late, not lost. Once, at
+    /// the end; the attacker's replayed copies are not the message's own.
+    fn record_queued_at_end(&mut self, end: SimTime) {
+        use crate::metrics::ledger::QueuedAt;
+        use crate::wire::{CopyId, Frame, Payload};
+        let mut queued = Vec::new();
+        for f in self.net.frames.iter().filter(|f| !f.replay) {
+            let at = match f.to {
+                Addr::Gateway => QueuedAt::Gateway,
+                Addr::ChatServer => QueuedAt::ChatServer,
+                Addr::Adapter(_) => QueuedAt::Adapter,
+                Addr::PartnerServer(_) => QueuedAt::PartnerServer,
+                Addr::Device(_) => QueuedAt::Device,
+                Addr::MediaStore(_) | Addr::MediaProxy => continue,
+            };
+            match &f.frame {
+                Frame::Submit(sub) => match &sub.payload {
+                    Payload::Group(g) => {
+                        for k in 0..g.members.len() as u32 {
+                            let copy = CopyId {
+                                msg: sub.msg,
+                                member: k,
+                            };
+                            queued.push((copy.ledger_id(), at));
+                        }
+                    }
+                    Payload::Direct(_) | Payload::Resend(_) => {
+                        queued.push((sub.copy_id().ledger_id(), at))
+                    }
+                },
+                Frame::Deliver(d) => queued.push((d.copy.ledger_id(), at)),
+                _ => {}
+            }
+        }
+        // Copies the servers' mailboxes still hold for their devices.
+        let held = self
+            .nodes
+            .chat
+            .queued_copies()
+            .map(|c| (c, QueuedAt::ChatServer));
+        let partners = self.nodes.partner_servers.iter().flatten();
+        let held = held
+            .chain(partners.flat_map(|p| p.queued_copies().map(|c| (c, QueuedAt::PartnerServer))));
+        queued.extend(held.map(|(c, at)| (c.ledger_id(), at)));
+        for (msg, at) in queued {
+            self.ledger.apply(end, LedgerEvent::QueuedAtEnd { msg, at });
+        }
+    }
+
     /// The run's results. Takes what they need out of the simulation and leaves the rest of
     /// its state for the caller to drop.
     pub(super) fn finish(
@@ -305,6 +355,7 @@ impl Sim {
         outcome: engine::RunOutcome,
         scenario_hash: String,
     ) -> RunResult {
+        self.record_queued_at_end(outcome.end_time);
         let kept = self.ledger.finish();
         for (row, (in_flight, latency)) in self.obs.series.rows.iter_mut().zip(kept.samples) {
             row.in_flight = in_flight;
