@@ -18,168 +18,30 @@
 
 use super::adapter::Adapter;
 use super::chat_server::ChatServer;
-use super::device::{Device, DeviceConfig, DeviceCtx, GroupSend};
-use super::dispatch::{self, NodeMut};
+use super::device::{Device, DeviceConfig, GroupSend};
+use super::dispatch::{self};
 use super::gateway::Gateway;
 use super::key_directory::KeyDirectory;
-use super::keyring::{CostTable, Keyring};
-use super::mailbox::MailboxConfig;
+use super::keyring::Keyring;
 use super::partner_server::PartnerServer;
 use super::{Addr, Effects, Output, TimerKind};
 use crate::directory::Directory;
 pub use crate::directory::PartnerLink;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::scenario::{ContentKind, CryptoMode, Protocol};
-use crate::wire::{DeviceId, Frame, GroupId, MsgId, Payload, ProviderId, UserId};
-use std::collections::{BTreeMap, VecDeque};
+use crate::scenario::ContentKind;
+use crate::wire::{DeviceId, Frame, GroupId, MsgId, ProviderId, UserId};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+mod frames;
+mod lending;
+mod setup;
+pub use frames::{digest, Hop, Kind, Mark, Reaction, Recorded};
+use lending::lend;
+pub use setup::Setup;
+
 pub const S: u64 = 1_000_000_000;
-
-/// The world a test builds: who exists, and the few knobs protocol tests turn. Users are
-/// numbered provider by provider (gatekeeper first), devices user by user.
-#[derive(Clone, Debug)]
-pub struct Setup {
-    pub provider_users: Vec<u32>,
-    pub links: Vec<PartnerLink>,
-    pub devices_per_user: Vec<u8>,
-    pub enlisted: Vec<bool>,
-    /// Real Signal crypto (slow) instead of the model.
-    pub real_crypto: bool,
-    /// Device outbox retry and server redelivery: first delay and cap.
-    pub retry_initial_ns: u64,
-    pub retry_max_ns: u64,
-    pub outbox_max: u32,
-    pub reorder_hold_ns: u64,
-    pub reorder_held_max: usize,
-    pub plaintext_cache_max: usize,
-    pub offline_ttl_ns: u64,
-    pub dedup_window_max: usize,
-    pub window_max: usize,
-    /// The servers send several copies per sender stream at once (the mailbox's BUGGIFY
-    /// switch): the way to hand a device copies out of order.
-    pub unordered_servers: bool,
-    pub rate_limit_per_partner: Option<f64>,
-    /// Added to every frame's send time to give its arrival time.
-    pub latency_ns: u64,
-    /// Bound on deliveries plus timer firings over the pair's life.
-    pub steps_max: u32,
-}
-
-impl Setup {
-    /// The gatekeeper alone: one user per entry, with that many devices.
-    pub fn gatekeeper(devices_per_user: &[u8]) -> Setup {
-        Setup::providers(&[devices_per_user], PartnerLink::Direct)
-    }
-
-    /// The gatekeeper's users, then one partner's (provider 1) reaching the gateway by `link`;
-    /// every user enabled third-party chats.
-    pub fn interop(gatekeeper: &[u8], partner: &[u8], link: PartnerLink) -> Setup {
-        Setup::providers(&[gatekeeper, partner], link)
-    }
-
-    fn providers(per_provider: &[&[u8]], link: PartnerLink) -> Setup {
-        let devices_per_user: Vec<u8> = per_provider.concat();
-        Setup {
-            provider_users: per_provider.iter().map(|p| p.len() as u32).collect(),
-            links: vec![link; per_provider.len()],
-            enlisted: vec![true; devices_per_user.len()],
-            devices_per_user,
-            real_crypto: false,
-            retry_initial_ns: S,
-            retry_max_ns: 8 * S,
-            outbox_max: 8,
-            reorder_hold_ns: 30 * S,
-            reorder_held_max: 4,
-            plaintext_cache_max: 8,
-            offline_ttl_ns: 60 * S,
-            dedup_window_max: 16,
-            window_max: 4,
-            unordered_servers: false,
-            rate_limit_per_partner: None,
-            latency_ns: 0,
-            steps_max: 10_000,
-        }
-    }
-
-    /// The pair with these nodes, all devices offline, the clock at zero.
-    pub fn build(self, nodes: &[Addr]) -> Pair {
-        let dir = Directory::new(
-            &self.provider_users,
-            self.links.clone(),
-            &self.devices_per_user,
-            self.enlisted.clone(),
-        );
-        let device_cfg = DeviceConfig {
-            retry_initial_ns: self.retry_initial_ns,
-            retry_max_ns: self.retry_max_ns,
-            outbox_max: self.outbox_max,
-            reorder_hold_ns: self.reorder_hold_ns,
-            reorder_held_max: self.reorder_held_max,
-            plaintext_cache_max: self.plaintext_cache_max,
-            bugs: super::buggify::Bugs::NONE,
-        };
-        let mailbox_cfg = MailboxConfig {
-            offline_ttl_ns: self.offline_ttl_ns,
-            redeliver_initial_ns: self.retry_initial_ns,
-            redeliver_max_ns: self.retry_max_ns,
-            dedup_window_max: self.dedup_window_max,
-            window_max: self.window_max,
-            break_ordering: self.unordered_servers,
-        };
-        let mode = if self.real_crypto {
-            CryptoMode::Real
-        } else {
-            CryptoMode::Modeled
-        };
-        // Free crypto: a sealed message goes out at once, so that times in tests are round.
-        let costs = CostTable {
-            ops: BTreeMap::new(),
-        };
-        let keys = Keyring::new(dir.devices(), mode, Protocol::X3dh, 17, costs);
-        let key_directory = KeyDirectory::new(dir.devices(), 100, 10);
-        let providers = dir.providers();
-        let nodes = nodes
-            .iter()
-            .map(|&a| {
-                let node = match a {
-                    Addr::Device(d) => Node::Device(Box::new(Device::new(d, &dir, &device_cfg))),
-                    Addr::ChatServer => Node::Chat(ChatServer::new(&dir, mailbox_cfg)),
-                    Addr::Gateway => {
-                        Node::Gateway(Gateway::new(providers, self.rate_limit_per_partner))
-                    }
-                    Addr::PartnerServer(p) => {
-                        Node::Partner(PartnerServer::new(p, &dir, mailbox_cfg))
-                    }
-                    Addr::Adapter(p) => Node::Adapter(Adapter::new(p)),
-                    Addr::MediaStore(_) | Addr::MediaProxy => panic!("no media nodes in a pair"),
-                };
-                (a, node)
-            })
-            .collect();
-        Pair {
-            now: SimTime::ZERO,
-            dir,
-            keys,
-            key_directory,
-            device_cfg,
-            nodes,
-            link: VecDeque::new(),
-            timers: Vec::new(),
-            log: Vec::new(),
-            outside: Vec::new(),
-            lost: Vec::new(),
-            loss: Vec::new(),
-            ledger: Vec::new(),
-            next_hop: 0,
-            next_msg: 1,
-            latency_ns: self.latency_ns,
-            steps: 0,
-            steps_max: self.steps_max,
-        }
-    }
-}
 
 enum Node {
     Device(Box<Device>),
@@ -188,171 +50,6 @@ enum Node {
     Partner(PartnerServer),
     Adapter(Adapter),
 }
-
-/// A frame's kind, without its fields: what tests match on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Submit,
-    SubmitAck,
-    Refused,
-    Deliver,
-    DeliverAck,
-    Connect,
-    ConnectAck,
-    Disconnect,
-    PushRequest,
-    Bounced,
-    Throttle,
-    Push,
-    RetryReceipt,
-    Receipt,
-    Media,
-}
-
-/// One frame on the fake link (or logged, if it went outside the pair).
-#[derive(Clone, Debug)]
-pub struct Hop {
-    pub from: Addr,
-    pub to: Addr,
-    pub frame: Frame,
-    /// When it was sent, and when it may arrive (after latency and any shaping delay).
-    pub sent_at: SimTime,
-    pub at: SimTime,
-    tampered: bool,
-    id: u64,
-}
-
-impl Hop {
-    pub fn kind(&self) -> Kind {
-        match &self.frame {
-            Frame::Submit(_) => Kind::Submit,
-            Frame::SubmitAck { .. } => Kind::SubmitAck,
-            Frame::Refused { .. } => Kind::Refused,
-            Frame::Deliver(_) => Kind::Deliver,
-            Frame::DeliverAck { .. } => Kind::DeliverAck,
-            Frame::Connect { .. } => Kind::Connect,
-            Frame::ConnectAck { .. } => Kind::ConnectAck,
-            Frame::Disconnect { .. } => Kind::Disconnect,
-            Frame::PushRequest { .. } => Kind::PushRequest,
-            Frame::Bounced { .. } => Kind::Bounced,
-            Frame::Throttle { .. } => Kind::Throttle,
-            Frame::Push { .. } => Kind::Push,
-            Frame::RetryReceipt { .. } => Kind::RetryReceipt,
-            Frame::Receipt { .. } => Kind::Receipt,
-            Frame::Media(_) => Kind::Media,
-        }
-    }
-    pub fn is(&self, kind: Kind) -> bool {
-        self.kind() == kind
-    }
-    /// `kind` about `msg`.
-    pub fn is_for(&self, kind: Kind, msg: MsgId) -> bool {
-        self.is(kind) && self.msg() == Some(msg)
-    }
-    pub fn msg(&self) -> Option<MsgId> {
-        self.frame.msg()
-    }
-    /// The device the frame is about (a copy's recipient, an ack's sender...).
-    pub fn device(&self) -> Option<DeviceId> {
-        self.frame.device()
-    }
-    /// A message's per-stream sequence number (Submit, Deliver).
-    pub fn seq(&self) -> Option<u32> {
-        match &self.frame {
-            Frame::Submit(e) => Some(e.seq),
-            Frame::Deliver(e) => Some(e.seq),
-            _ => None,
-        }
-    }
-    /// Which re-encryption a message is (0: the original), or a retry receipt's attempt.
-    pub fn attempt(&self) -> Option<u8> {
-        match &self.frame {
-            Frame::Submit(e) => Some(match &e.payload {
-                Payload::Resend(r) => r.attempt,
-                Payload::Direct(_) | Payload::Group(_) => 0,
-            }),
-            Frame::Deliver(e) => Some(e.retry),
-            Frame::RetryReceipt { attempt, .. } => Some(*attempt),
-            _ => None,
-        }
-    }
-    /// The device a submission is for alone (a re-encryption), if any.
-    pub fn only_for(&self) -> Option<DeviceId> {
-        match &self.frame {
-            Frame::Submit(e) => match &e.payload {
-                Payload::Resend(r) => Some(r.device),
-                Payload::Direct(_) | Payload::Group(_) => None,
-            },
-            _ => None,
-        }
-    }
-    /// Whether a message's ciphertext for `d` starts a session (carries the prekey header).
-    pub fn prekey_for(&self, d: DeviceId) -> Option<bool> {
-        match &self.frame {
-            Frame::Submit(e) => match &e.payload {
-                Payload::Direct(cts) => cts
-                    .iter()
-                    .find(|(t, _)| *t == d)
-                    .map(|(_, c)| c.seal.prekey),
-                Payload::Group(g) => g
-                    .distributions
-                    .iter()
-                    .find(|(t, _)| *t == d)
-                    .map(|(_, c)| c.seal.prekey),
-                Payload::Resend(r) => (r.device == d).then_some(r.ciphertext.seal.prekey),
-            },
-            Frame::Deliver(e) if e.to_device == d => Some(e.ciphertext.seal.prekey),
-            _ => None,
-        }
-    }
-    /// A connection frame's epoch.
-    pub fn epoch(&self) -> Option<u32> {
-        match &self.frame {
-            Frame::Connect { epoch, .. }
-            | Frame::ConnectAck { epoch, .. }
-            | Frame::Disconnect { epoch, .. } => Some(*epoch),
-            _ => None,
-        }
-    }
-    /// Until when a Throttle holds its device off.
-    pub fn until(&self) -> Option<SimTime> {
-        match &self.frame {
-            Frame::Throttle { until, .. } => Some(*until),
-            _ => None,
-        }
-    }
-}
-
-/// What one node did in one call: frames sent, ledger events, timers armed and cancelled.
-#[derive(Debug)]
-pub struct Reaction {
-    pub node: Addr,
-    pub sent: Vec<Hop>,
-    pub events: Vec<LedgerEvent>,
-    pub armed: Vec<(SimTime, TimerKind)>,
-    pub cancelled: Vec<(SimTime, TimerKind)>,
-}
-
-impl Reaction {
-    pub fn sent(&self, kind: Kind) -> Vec<&Hop> {
-        self.sent.iter().filter(|h| h.is(kind)).collect()
-    }
-    pub fn count(&self, kind: Kind) -> usize {
-        self.sent(kind).len()
-    }
-}
-
-/// A ledger event with where and when it was recorded.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub at: SimTime,
-    pub node: Addr,
-    pub event: LedgerEvent,
-}
-
-/// A place in the pair's log of frames, to read what was sent after it.
-#[derive(Clone, Copy, Debug)]
-pub struct Mark(usize);
 
 type LossRule = Box<dyn Fn(&Hop) -> bool>;
 
@@ -896,65 +593,4 @@ impl Pair {
         }
         r
     }
-}
-
-fn node_mut(nodes: &mut [(Addr, Node)], a: Addr) -> &mut Node {
-    &mut nodes
-        .iter_mut()
-        .find(|(n, _)| *n == a)
-        .unwrap_or_else(|| panic!("{a:?} is not in the pair"))
-        .1
-}
-
-/// Node `a`, lent to the shared dispatch (`nodes/dispatch.rs`) the way the drivers lend theirs.
-fn lend<'a>(
-    nodes: &'a mut [(Addr, Node)],
-    cfg: &'a DeviceConfig,
-    keys: &'a mut Keyring,
-    key_directory: &'a mut KeyDirectory,
-    a: Addr,
-) -> NodeMut<'a> {
-    match node_mut(nodes, a) {
-        Node::Device(device) => NodeMut::Device {
-            device,
-            cfg,
-            keys,
-            key_directory,
-        },
-        Node::Chat(c) => NodeMut::Chat(c),
-        Node::Gateway(g) => NodeMut::Gateway(g),
-        Node::Partner(p) => NodeMut::Partner(p),
-        Node::Adapter(a) => NodeMut::Adapter(a),
-    }
-}
-
-impl Pair {
-    /// Device `d`, and what its inputs need ([`DeviceCtx`]) borrowed beside it.
-    fn device_cx<'a>(
-        &'a mut self,
-        d: DeviceId,
-        fx: &'a mut Effects,
-    ) -> (&'a mut Device, DeviceCtx<'a>) {
-        let cx = DeviceCtx {
-            now: self.now,
-            cfg: &self.device_cfg,
-            dir: &self.dir,
-            keys: &mut self.keys,
-            key_directory: &mut self.key_directory,
-            fx,
-        };
-        (device_mut(&mut self.nodes, d), cx)
-    }
-}
-
-fn device_mut(nodes: &mut [(Addr, Node)], d: DeviceId) -> &mut Device {
-    match node_mut(nodes, Addr::Device(d)) {
-        Node::Device(dev) => dev,
-        _ => unreachable!(),
-    }
-}
-
-/// The digest a device shows for `plaintext` (real crypto), for tests to compare with.
-pub fn digest(plaintext: &[u8]) -> u64 {
-    super::device::digest(plaintext)
 }
