@@ -13,5 +13,5 @@ pub mod timeseries;
 
 pub use ledger::{IntervalLatency, Ledger, LedgerEvent, PathKind};
 pub use result::RunResult;
-pub use summary::{Summary, Verdict};
+pub use summary::{Origin, Summary, Verdict};
 pub use timeseries::{Sample, TimeSeries};

@@ -5,7 +5,7 @@
 use super::checker::{Liveness, Violation};
 use super::ledger::{Ledger, MsgRecord, PathKind, EXAMPLES_MAX};
 use super::media::MediaCounters;
-use crate::scenario::{Bound, Expectation};
+use crate::scenario::{held_per_path_kind, Bound, Expectation};
 use crate::wire::MsgId;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -91,8 +91,21 @@ pub struct Verdict {
     /// The measured value (latencies in ms); `None` if the key is not measured.
     pub value: Option<f64>,
     pub ok: bool,
+    /// Why the verdict has this line.
+    pub origin: Origin,
+}
+
+/// Where a verdict line comes from: the scenario names the key, or the verdict adds it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Named in `[expect]`.
+    Named,
+    /// One path kind held to an unprefixed service-level key (`interop.delivered_p99` from
+    /// `delivered_p99`); the field is the key as `[expect]` names it.
+    PerPathKind { from: String },
     /// Checked although `[expect]` does not name it (liveness and decrypt failures).
-    pub implicit: bool,
+    Always,
 }
 
 /// Evidence for a violation: the first few messages concerned.
@@ -282,7 +295,43 @@ impl Summary {
             expect: Vec::new(),
             passed: true,
         };
-        s.expect = expect.iter().map(|e| s.evaluate(e)).collect();
+        s.judge(expect);
+        s
+    }
+
+    /// Fills in the verdict: each `[expect]` line, followed by one line per path kind that
+    /// carried messages when the key is an unprefixed service-level key, then the lines every
+    /// verdict has. `passed` is whether all hold.
+    pub fn judge(&mut self, expect: &[Expectation]) {
+        let mut lines = Vec::new();
+        for e in expect {
+            lines.push(self.evaluate(e));
+            if !held_per_path_kind(&e.key) {
+                continue;
+            }
+            for p in PathKind::ALL {
+                let key = format!("{}.{}", p.key(), e.key);
+                let named = expect.iter().any(|n| n.key == key);
+                let carried = self.paths.get(p.key()).is_some_and(|s| {
+                    if e.key == "delivered_ratio" {
+                        s.counters.sent > s.counters.unreachable
+                    } else {
+                        s.latency.samples > 0
+                    }
+                });
+                if named || !carried {
+                    continue;
+                }
+                let mut v = self.evaluate(&Expectation {
+                    key,
+                    bound: e.bound,
+                });
+                v.origin = Origin::PerPathKind {
+                    from: e.key.clone(),
+                };
+                lines.push(v);
+            }
+        }
         // Liveness and decrypt failures are always part of the verdict: `[expect]` may loosen
         // them by naming the key, never by leaving it out.
         for key in IMPLICIT_EXPECTATIONS {
@@ -291,18 +340,21 @@ impl Summary {
                     key: key.to_string(),
                     bound: Bound::AtMost(0.0),
                 };
-                let mut v = s.evaluate(&e);
-                v.implicit = true;
-                s.expect.push(v);
+                let mut v = self.evaluate(&e);
+                v.origin = Origin::Always;
+                lines.push(v);
             }
         }
-        s.passed = s.expect.iter().all(|v| v.ok);
-        s
+        self.passed = lines.iter().all(|v| v.ok);
+        self.expect = lines;
     }
 
     /// The value of a summary key as `[expect]` names it (latencies in ms).
     pub fn metric(&self, key: &str) -> Option<f64> {
         if let Some((prefix, rest)) = key.split_once('.') {
+            if prefix == "overall" {
+                return counter_or_latency(&self.counters, &self.latency, rest);
+            }
             if let Some(p) = self.paths.get(prefix) {
                 return counter_or_latency(&p.counters, &p.latency, rest);
             }
@@ -352,7 +404,7 @@ impl Summary {
             bound,
             value,
             ok,
-            implicit: false,
+            origin: Origin::Named,
         }
     }
 }
@@ -385,5 +437,109 @@ pub fn trim(x: f64) -> String {
         format!("{}", x as i64)
     } else {
         format!("{x:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary of an empty ledger whose latencies the test sets by hand.
+    fn summary() -> Summary {
+        let facts = RunFacts {
+            scenario: "t".into(),
+            scenario_hash: String::new(),
+            seed: 1,
+            fingerprint: String::new(),
+            events_processed: 0,
+            end_time_s: 0.0,
+            send_window_s: 1.0,
+            delivered_per_s_peak: 0.0,
+            replay_rejected: 0,
+            nodes: BTreeMap::new(),
+            work: BTreeMap::new(),
+            violations: Vec::new(),
+            liveness: super::super::checker::liveness(&Ledger::new(), &[], 0),
+            crypto: BTreeMap::new(),
+            media: MediaCounters::default(),
+        };
+        let mut s = Summary::build(&Ledger::new(), facts, &[]);
+        s.latency.samples = 30;
+        s.latency.delivered_p99 = 900.0;
+        for (kind, p99) in [("native", 800.0), ("interop", 11_300.0)] {
+            let p = s.paths.get_mut(kind).expect("every path kind has a line");
+            p.latency.samples = 10;
+            p.latency.delivered_p99 = p99;
+        }
+        s
+    }
+
+    fn at_most(key: &str, ms: f64) -> Expectation {
+        Expectation {
+            key: key.into(),
+            bound: Bound::AtMost(ms * 1e6),
+        }
+    }
+
+    fn lines(s: &Summary) -> Vec<(&str, bool, &Origin)> {
+        s.expect
+            .iter()
+            .map(|v| (v.key.as_str(), v.ok, &v.origin))
+            .collect()
+    }
+
+    #[test]
+    fn an_unprefixed_slo_holds_every_path_kind_that_carried_messages() {
+        let mut s = summary();
+        s.judge(&[at_most("delivered_p99", 10_000.0)]);
+        let from = || Origin::PerPathKind {
+            from: "delivered_p99".into(),
+        };
+        assert_eq!(
+            lines(&s)[..3],
+            [
+                ("delivered_p99", true, &Origin::Named),
+                ("native.delivered_p99", true, &from()),
+                // The group kind carried nothing: no line for it.
+                ("interop.delivered_p99", false, &from()),
+            ]
+        );
+        assert!(!s.passed, "a path kind past the SLO fails the run");
+    }
+
+    #[test]
+    fn a_named_path_kind_or_overall_replaces_the_derived_line() {
+        let mut s = summary();
+        s.judge(&[
+            at_most("delivered_p99", 10_000.0),
+            at_most("interop.delivered_p99", 15_000.0),
+        ]);
+        let keys: Vec<&str> = s.expect.iter().map(|v| v.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "delivered_p99",
+                "native.delivered_p99",
+                "interop.delivered_p99",
+                "failed",
+                "decrypt_failures"
+            ]
+        );
+        assert!(s.passed, "{:?}", s.expect);
+
+        s.judge(&[at_most("overall.delivered_p99", 1_000.0)]);
+        assert_eq!(s.expect[0].value, Some(900.0), "overall. is the whole run");
+        assert_eq!(s.expect.len(), 3, "no per-kind lines: {:?}", s.expect);
+        assert!(s.passed);
+    }
+
+    #[test]
+    fn counters_are_not_repeated_per_path_kind() {
+        let mut s = summary();
+        s.judge(&[Expectation {
+            key: "lost".into(),
+            bound: Bound::AtMost(0.0),
+        }]);
+        assert_eq!(s.expect.len(), 3, "{:?}", s.expect);
     }
 }

@@ -9,7 +9,7 @@ use super::plots::spectrum::{self, Spectrum};
 use super::plots::time::{FaultWindow, TimeFigure, TimeKind};
 use super::plots::{self, Drawn, Figure};
 use crate::metrics::RunResult;
-use crate::metrics::{PathKind, Summary};
+use crate::metrics::{Origin, PathKind, Summary};
 use crate::scenario::Scenario;
 use hdrhistogram::Histogram;
 use std::path::{Path, PathBuf};
@@ -217,8 +217,15 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
             .expect
             .iter()
             .map(|v| {
+                let key = match &v.origin {
+                    Origin::Named => v.key.clone(),
+                    Origin::PerPathKind { from } => {
+                        format!("{} (per path kind, from {from})", v.key)
+                    }
+                    Origin::Always => format!("{} (always checked)", v.key),
+                };
                 vec![
-                    v.key.as_str().into(),
+                    key.into(),
                     v.bound.as_str().into(),
                     v.value.map_or("not measured".to_string(), num).into(),
                     pass_cell(v.ok),

@@ -1,7 +1,7 @@
 //! The one-screen summary printed after a run: counts, percentiles, one line per expectation.
 
 use crate::metrics::summary::trim;
-use crate::metrics::Summary;
+use crate::metrics::{Origin, Summary};
 use std::fmt::Write as _;
 
 /// Two lines on media transfers, when the run had any.
@@ -123,18 +123,28 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     }
     for v in &s.expect {
         let value = v.value.map_or("not measured".to_string(), trim);
+        let (indent, note) = match &v.origin {
+            Origin::Named => ("", String::new()),
+            Origin::PerPathKind { from } if v.ok => ("  ", format!("; per path kind, from {from}")),
+            Origin::PerPathKind { from } => (
+                "  ",
+                format!(
+                    "; per path kind, from {from}: name {} in [expect] to give it its own bound",
+                    v.key
+                ),
+            ),
+            Origin::Always => (
+                "",
+                "; always checked, name it in [expect] to change the bound".to_string(),
+            ),
+        };
         let _ = writeln!(
             o,
-            "{}  {} = {} (expected {}{})",
+            "{indent}{}  {} = {} (expected {}{note})",
             if v.ok { "PASS" } else { "FAIL" },
             v.key,
             value,
             v.bound,
-            if v.implicit {
-                "; always checked, name it in [expect] to change the bound"
-            } else {
-                ""
-            }
         );
     }
     let _ = writeln!(

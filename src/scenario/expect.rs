@@ -1,5 +1,11 @@
 //! The walk over `[expect]`: each key names a summary metric, optionally behind a path kind
-//! (`interop.delivered_p99`) or a node kind (`gateway.utilization_peak`); its value is a bound.
+//! (`interop.delivered_p99`), `overall.` or a node kind (`gateway.utilization_peak`); its value
+//! is a bound.
+//!
+//! An unprefixed service-level key (a latency or `delivered_ratio`) holds every path kind to the
+//! bound as well as the whole run: users are told third-party chats may differ from native ones,
+//! so a good overall p99 must not hide an interop p99 past the same SLO. Counters need no such
+//! lines: a path kind's count is part of the overall one. `overall.` names the whole run alone.
 
 use toml::de::{DeTable, DeValue};
 
@@ -56,6 +62,8 @@ const MEDIA_LATENCIES: [&str; 3] = [
     "media_download_max",
 ];
 pub(crate) const PATH_KINDS: [&str; 3] = ["native", "interop", "group"];
+/// The prefix for a metric of the whole run only, without the per-path-kind lines.
+pub(crate) const OVERALL: &str = "overall";
 pub(crate) const NODE_KINDS: [&str; 3] = ["gateway", "chat_server", "adapter"];
 const UTILIZATIONS: [&str; 2] = ["utilization_mean", "utilization_peak"];
 
@@ -88,7 +96,7 @@ fn metric(key: &str) -> Option<Metric> {
         if NODE_KINDS.contains(&prefix) {
             return UTILIZATIONS.contains(&base).then_some(Metric::Utilization);
         }
-        return if PATH_KINDS.contains(&prefix) {
+        return if PATH_KINDS.contains(&prefix) || prefix == OVERALL {
             base_metric(base)
         } else {
             None
@@ -130,6 +138,16 @@ fn base_metric(key: &str) -> Option<Metric> {
     }
 }
 
+/// Whether an unprefixed key also holds each path kind to its bound (see the module doc).
+pub fn held_per_path_kind(key: &str) -> bool {
+    LATENCIES.contains(&key) || key == "delivered_ratio"
+}
+
+/// The key a `[expect]` key bounds on its own: `overall.X` and `X` measure the same value.
+fn measured(key: &str) -> &str {
+    key.strip_prefix("overall.").unwrap_or(key)
+}
+
 /// Every key `[expect]` accepts, for did-you-mean.
 pub(crate) fn all_keys() -> Vec<String> {
     let bases: Vec<&str> = BAD_COUNTERS
@@ -140,7 +158,7 @@ pub(crate) fn all_keys() -> Vec<String> {
         .copied()
         .collect();
     let mut keys: Vec<String> = bases.iter().map(|b| b.to_string()).collect();
-    for prefix in PATH_KINDS {
+    for prefix in PATH_KINDS.iter().chain(&[OVERALL]) {
         keys.extend(bases.iter().map(|b| format!("{prefix}.{b}")));
     }
     for node in NODE_KINDS {
@@ -165,19 +183,28 @@ fn walk(ctx: &mut Ctx, t: &DeTable<'_>, prefix: &str, found: &mut Vec<(usize, Ex
         let full = join(prefix, key.get_ref());
         let path = join("expect", &full);
         if let Some(m) = metric(&full) {
-            if found.iter().any(|(_, e)| e.key == full) {
-                ctx.error(
-                    key.span(),
-                    &path,
-                    format!("expectation '{full}' is given twice"),
-                );
+            if let Some((_, e)) = found
+                .iter()
+                .find(|(_, e)| measured(&e.key) == measured(&full))
+            {
+                let what = if e.key == full {
+                    format!("expectation '{full}' is given twice")
+                } else {
+                    format!(
+                        "expectation '{full}' bounds the same value as '{}': give one (`overall.` leaves out the per-path-kind lines)",
+                        e.key
+                    )
+                };
+                ctx.error(key.span(), &path, what);
             } else if let Some(bound) = bound(ctx, value, &path, m) {
                 found.push((key.span().start, Expectation { key: full, bound }));
             }
             continue;
         }
         let is_namespace = prefix.is_empty()
-            && (PATH_KINDS.contains(&full.as_str()) || NODE_KINDS.contains(&full.as_str()));
+            && (PATH_KINDS.contains(&full.as_str())
+                || NODE_KINDS.contains(&full.as_str())
+                || full == OVERALL);
         match value.get_ref() {
             DeValue::Table(inner) if is_namespace => walk(ctx, inner, &full, found),
             _ => {

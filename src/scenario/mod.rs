@@ -63,6 +63,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 pub use errors::{Problem, ScenarioErrors};
+pub use expect::held_per_path_kind;
 pub use model::*;
 pub use render::{hash, to_toml};
 
@@ -348,6 +349,13 @@ mod tests {
             p,
             ["expect.native.lost: expectation 'native.lost' is given twice"]
         );
+        let p = problems("[expect]\ndelivered_p99 = \"1s\"\noverall.delivered_p99 = \"2s\"");
+        assert_eq!(
+            p,
+            ["expect.overall.delivered_p99: expectation 'overall.delivered_p99' bounds the same value as 'delivered_p99': give one (`overall.` leaves out the per-path-kind lines)"]
+        );
+        let s = with("[expect]\noverall.delivered_p99 = \"2s\"").expect("valid");
+        assert_eq!(s.expect[0].key, "overall.delivered_p99");
         let p = problems("[expect]\nlost = { min = 1, max = 2 }\ngateway.lost = 1\nsent = \"5s\"");
         assert_eq!(p.len(), 3, "{p:?}");
     }

@@ -3,6 +3,7 @@
 //! reported and named; and each deliberate bug (BUGGIFY) is caught by the checker.
 
 use crate::root;
+use interop_sim::metrics::Origin;
 use interop_sim::nodes::buggify::Bugs;
 use interop_sim::scenario::{self, Scenario};
 use interop_sim::sim::{run_scenario, run_with, RunOptions};
@@ -140,7 +141,10 @@ fn assert_fails(name: &str, r: &interop_sim::metrics::Summary) {
         .iter()
         .find(|v| v.key == "failed")
         .expect("failed is checked");
-    assert!(failed.implicit && !failed.ok, "{name}: {failed:?}");
+    assert!(
+        failed.origin == Origin::Always && !failed.ok,
+        "{name}: {failed:?}"
+    );
     assert!(
         r.liveness.verdict.starts_with("FAILED"),
         "{name}: {}",
