@@ -1,11 +1,16 @@
 //! Simulated cores of a server node: work items queue for `cores` servers in FIFO order, each
 //! taking its service time. Throughput saturates here, queues grow here, and busy time is
 //! accounted here per interval, which is what a capacity planner reads.
+//!
+//! Busy time is booked to the sampling intervals in which a core actually serves the item, not
+//! to the one in which it arrived: a backlog of seconds admitted at once is busy time of the
+//! seconds that serve it. A share is therefore never above 1 and is never clamped: a node reads
+//! 1.0 only when its cores were busy the whole interval.
 
 use crate::engine::SimTime;
 use crate::scenario::NodeCapacity;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 #[derive(Clone, Debug)]
 pub struct Cpu {
@@ -20,15 +25,25 @@ pub struct Cpu {
     in_system: u64,
     /// Multiplies service times (the `slow` fault).
     pub slow_factor: f64,
+    /// Length of a sampling interval (`run.interval`).
+    interval_ns: u64,
+    /// Where the current sampling interval ends.
+    interval_end_ns: u64,
+    /// Core time booked in the current interval.
     busy_interval_ns: u64,
-    busy_total_ns: u64,
+    /// Core time booked in the intervals after the current one, the next first.
+    busy_ahead_ns: VecDeque<u64>,
+    /// Core time of the intervals already sampled.
+    busy_sampled_ns: u64,
     pub peak_utilization: f64,
     pub rejected: u64,
     pub processed: u64,
 }
 
 impl Cpu {
-    pub fn new(cap: &NodeCapacity) -> Self {
+    /// A node sampled every `interval_ns` from time zero.
+    pub fn new(cap: &NodeCapacity, interval_ns: u64) -> Self {
+        assert!(interval_ns > 0, "a sampling interval is at least 1ms");
         Cpu {
             free_at: vec![Reverse(SimTime::ZERO); cap.cores.max(1) as usize].into(),
             cores: cap.cores.max(1) as usize,
@@ -36,8 +51,11 @@ impl Cpu {
             queue_max: cap.queue_max,
             in_system: 0,
             slow_factor: 1.0,
+            interval_ns,
+            interval_end_ns: interval_ns,
             busy_interval_ns: 0,
-            busy_total_ns: 0,
+            busy_ahead_ns: VecDeque::new(),
+            busy_sampled_ns: 0,
             peak_utilization: 0.0,
             rejected: 0,
             processed: 0,
@@ -76,9 +94,35 @@ impl Cpu {
         *earliest = Reverse(done);
         drop(earliest);
         self.in_system += 1;
-        self.busy_interval_ns += service_ns;
-        self.busy_total_ns += service_ns;
+        self.book(start.as_nanos(), done.as_nanos());
         Some(done)
+    }
+
+    /// Books core time `[from, to)` to the intervals it falls in.
+    fn book(&mut self, from: u64, to: u64) {
+        debug_assert!(
+            from + self.interval_ns >= self.interval_end_ns,
+            "sampled on time"
+        );
+        if to <= self.interval_end_ns {
+            self.busy_interval_ns += to - from;
+            return;
+        }
+        let mut from = from;
+        if from < self.interval_end_ns {
+            self.busy_interval_ns += self.interval_end_ns - from;
+            from = self.interval_end_ns;
+        }
+        while from < to {
+            let slot = ((from - self.interval_end_ns) / self.interval_ns) as usize;
+            let slot_end = self.interval_end_ns + (slot as u64 + 1) * self.interval_ns;
+            let end = to.min(slot_end);
+            if self.busy_ahead_ns.len() <= slot {
+                self.busy_ahead_ns.resize(slot + 1, 0);
+            }
+            self.busy_ahead_ns[slot] += end - from;
+            from = end;
+        }
     }
 
     pub fn complete(&mut self) {
@@ -87,20 +131,30 @@ impl Cpu {
         self.processed += 1;
     }
 
-    /// Busy share of the cores over the interval just ended; resets the interval.
-    pub fn take_interval_utilization(&mut self, interval_ns: u64) -> f64 {
-        let u =
-            (self.busy_interval_ns as f64 / (interval_ns as f64 * self.cores() as f64)).min(1.0);
-        self.busy_interval_ns = 0;
+    /// Busy share of the cores over the interval just ended (called at its end); moves on to
+    /// the next interval.
+    pub fn take_interval_utilization(&mut self) -> f64 {
+        let capacity = self.interval_ns as f64 * self.cores as f64;
+        assert!(
+            self.busy_interval_ns <= self.interval_ns * self.cores as u64,
+            "cores busy longer than the interval"
+        );
+        let u = self.busy_interval_ns as f64 / capacity;
+        self.busy_sampled_ns += self.busy_interval_ns;
+        self.busy_interval_ns = self.busy_ahead_ns.pop_front().unwrap_or(0);
+        self.interval_end_ns += self.interval_ns;
         self.peak_utilization = self.peak_utilization.max(u);
         u
     }
 
-    pub fn mean_utilization(&self, elapsed_ns: u64) -> f64 {
-        if elapsed_ns == 0 {
+    /// Busy share of the cores over the intervals sampled so far: the same window as the peak
+    /// and the timeseries rows.
+    pub fn mean_utilization(&self) -> f64 {
+        let sampled_ns = self.interval_end_ns - self.interval_ns;
+        if sampled_ns == 0 {
             return 0.0;
         }
-        (self.busy_total_ns as f64 / (elapsed_ns as f64 * self.cores() as f64)).min(1.0)
+        self.busy_sampled_ns as f64 / (sampled_ns as f64 * self.cores as f64)
     }
 }
 
@@ -110,12 +164,7 @@ mod tests {
 
     #[test]
     fn two_cores_serve_in_parallel_then_queue_and_refuse() {
-        let mut c = Cpu::new(&NodeCapacity {
-            cores: 2,
-            per_message_ns: 100,
-            queue_max: 1,
-            rate_limit_per_partner: None,
-        });
+        let mut c = Cpu::new(&capacity(2, 1), 1_000);
         let t = SimTime::ZERO;
         assert_eq!(c.admit(t, 100), Some(SimTime::from_nanos(100)));
         assert_eq!(c.admit(t, 100), Some(SimTime::from_nanos(100)));
@@ -127,5 +176,43 @@ mod tests {
         );
         c.complete();
         assert!(c.admit(t, 100).is_some());
+    }
+
+    fn capacity(cores: u32, queue_max: u64) -> NodeCapacity {
+        NodeCapacity {
+            cores,
+            per_message_ns: 100,
+            queue_max,
+            rate_limit_per_partner: None,
+        }
+    }
+
+    #[test]
+    fn a_backlog_is_busy_time_of_the_intervals_that_serve_it() {
+        // One core, 1 s intervals: 2.5 s of work arrives at once at t = 0.5 s.
+        let mut c = Cpu::new(&capacity(1, 100), 1_000_000_000);
+        let t = SimTime::from_nanos(500_000_000);
+        for _ in 0..5 {
+            c.admit(t, 500_000_000).expect("room in the queue");
+        }
+        let shares: Vec<f64> = (0..4).map(|_| c.take_interval_utilization()).collect();
+        assert_eq!(
+            shares,
+            [0.5, 1.0, 1.0, 0.0],
+            "booked when served, never above 1"
+        );
+        assert_eq!(c.peak_utilization, 1.0);
+        assert!((c.mean_utilization() - 2.5 / 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_mean_covers_the_sampled_intervals() {
+        let mut c = Cpu::new(&capacity(2, 100), 1_000_000_000);
+        assert_eq!(c.mean_utilization(), 0.0, "nothing sampled yet");
+        c.admit(SimTime::ZERO, 3_000_000_000).expect("room");
+        c.take_interval_utilization();
+        c.take_interval_utilization();
+        // Two intervals of two cores: one core busy throughout.
+        assert!((c.mean_utilization() - 0.5).abs() < 1e-12);
     }
 }

@@ -116,13 +116,13 @@ impl Sim {
             partner_servers,
         };
         let servers = Servers {
-            chat: Cpu::new(&s.capacity.chat_server),
-            gateway: Cpu::new(&s.capacity.gateway),
+            chat: Cpu::new(&s.capacity.chat_server, s.run.interval_ns),
+            gateway: Cpu::new(&s.capacity.gateway, s.run.interval_ns),
             adapters: (0..providers)
-                .map(|_| Cpu::new(&s.capacity.adapter))
+                .map(|_| Cpu::new(&s.capacity.adapter, s.run.interval_ns))
                 .collect(),
             partner_servers: (0..providers)
-                .map(|_| Cpu::new(&s.capacity.chat_server))
+                .map(|_| Cpu::new(&s.capacity.chat_server, s.run.interval_ns))
                 .collect(),
             chat_down: false,
             gateway_down: false,

@@ -192,12 +192,12 @@ impl Sim {
             let n = self.servers.adapters.len().max(1);
             let mut acc = 0.0;
             for c in self.servers.adapters.iter_mut() {
-                acc += c.take_interval_utilization(interval);
+                acc += c.take_interval_utilization();
             }
             acc / n as f64
         };
         for c in self.servers.partner_servers.iter_mut() {
-            c.take_interval_utilization(interval);
+            c.take_interval_utilization();
         }
         let row = Sample {
             t_s: now.as_secs_f64(),
@@ -207,8 +207,8 @@ impl Sim {
             in_flight: 0,
             offline_queue,
             gateway_queue: self.servers.gateway.in_system(),
-            gateway_utilization: self.servers.gateway.take_interval_utilization(interval),
-            chat_server_utilization: self.servers.chat.take_interval_utilization(interval),
+            gateway_utilization: self.servers.gateway.take_interval_utilization(),
+            chat_server_utilization: self.servers.chat.take_interval_utilization(),
             adapter_utilization: adapters_util,
             latency: IntervalLatency::default(),
         };
@@ -362,9 +362,8 @@ impl Sim {
             row.latency = latency;
         }
         let ledger = kept.ledger;
-        let elapsed = outcome.end_time.as_nanos().max(1);
         let util = |c: &Cpu| Utilization {
-            utilization_mean: c.mean_utilization(elapsed),
+            utilization_mean: c.mean_utilization(),
             utilization_peak: c.peak_utilization,
         };
         let mut nodes = BTreeMap::new();
@@ -383,10 +382,7 @@ impl Sim {
             nodes.insert(
                 "adapter".to_string(),
                 Utilization {
-                    utilization_mean: adapters
-                        .iter()
-                        .map(|c| c.mean_utilization(elapsed))
-                        .sum::<f64>()
+                    utilization_mean: adapters.iter().map(|c| c.mean_utilization()).sum::<f64>()
                         / n,
                     utilization_peak: adapters
                         .iter()
