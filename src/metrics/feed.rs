@@ -36,6 +36,8 @@ enum Op {
     TamperDetected,
     /// The end of a timeseries interval.
     Sample,
+    /// `[run] warmup`: told before the first message.
+    Warmup(SimTime),
 }
 
 /// What the ledger thread hands back.
@@ -65,6 +67,7 @@ impl Kept {
                 self.ledger.apply(now, &event, |d| owners.owner(d))
             }
             Op::TamperDetected => self.ledger.counts.tamper_detected += 1,
+            Op::Warmup(end) => self.ledger.set_warmup(end),
             Op::Sample => {
                 let in_flight = self.ledger.counts.in_flight;
                 let latency = self.ledger.take_interval_latency();
@@ -138,6 +141,15 @@ impl LedgerFeed {
 
     pub fn tamper_detected(&mut self) {
         self.send(Op::TamperDetected);
+    }
+
+    /// Leaves messages composed before `end` out of the percentiles (see [`Ledger::set_warmup`]).
+    pub fn set_warmup(&mut self, end: SimTime) {
+        assert!(
+            self.parties.is_empty(),
+            "the warm-up is set before any message"
+        );
+        self.send(Op::Warmup(end));
     }
 
     /// Marks the end of a timeseries interval; its values come back with [`Kept::samples`].

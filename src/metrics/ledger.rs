@@ -255,6 +255,8 @@ pub struct LiveCounts {
     pub decrypt_failed_events: u64,
     /// Shown with a verified digest (real crypto).
     pub verified: u64,
+    /// Deliveries of messages composed in the warm-up: counted, left out of the percentiles.
+    pub shown_in_warmup: u64,
 }
 
 /// Delivery latency percentiles of one timeseries interval; `None` when nothing was delivered.
@@ -280,6 +282,8 @@ pub struct Ledger {
     /// Messages shown out of order, first few, for the verdict's evidence.
     pub out_of_order_examples: Vec<MsgId>,
     pub counts: LiveCounts,
+    /// Messages composed before this instant stay out of `latency` and `latency_all`.
+    warmup_end: SimTime,
 }
 
 /// Bound on example message ids kept per violation kind.
@@ -306,7 +310,18 @@ impl Ledger {
             last_seq: FxHashMap::default(),
             out_of_order_examples: Vec::new(),
             counts: LiveCounts::default(),
+            warmup_end: SimTime::ZERO,
         }
+    }
+
+    /// Leaves the deliveries of messages composed before `end` out of the run's percentiles
+    /// (`[run] warmup`); the timeseries rows still show them as they happened.
+    pub fn set_warmup(&mut self, end: SimTime) {
+        self.warmup_end = end;
+    }
+
+    pub fn warmup_end(&self) -> SimTime {
+        self.warmup_end
     }
 
     /// A ledger with room for `records` messages. A large run's record vector is the biggest
@@ -526,8 +541,12 @@ impl Ledger {
         });
         self.counts.shown += 1;
         // Auto-resizing histograms accept any u64; record cannot fail.
-        let _ = self.latency[path.index()].record(latency_ns);
-        let _ = self.latency_all.record(latency_ns);
+        if self.records[msg.0 as usize].created < self.warmup_end {
+            self.counts.shown_in_warmup += 1;
+        } else {
+            let _ = self.latency[path.index()].record(latency_ns);
+            let _ = self.latency_all.record(latency_ns);
+        }
         let _ = self.interval_latency.record(latency_ns);
         let last = self.last_seq.entry(stream).or_insert(seq);
         // A late fill of a placeholder shows at its place: not out of order.

@@ -130,6 +130,11 @@ pub struct Summary {
     pub counters: Counters,
     #[serde(flatten)]
     pub latency: Latency,
+    /// `[run] warmup`: messages composed before this are left out of the latency percentiles
+    /// (and its sampling intervals out of utilization); every counter still counts them.
+    pub warmup_s: f64,
+    /// Device deliveries of those messages.
+    pub deliveries_in_warmup: u64,
     pub tamper_detected: u64,
     pub replay_rejected: u64,
     pub duplicates_suppressed: u64,
@@ -278,6 +283,8 @@ impl Summary {
             end_time_s: facts.end_time_s,
             counters,
             latency: Latency::from_histogram(&ledger.latency_all),
+            warmup_s: ledger.warmup_end().as_secs_f64(),
+            deliveries_in_warmup: ledger.counts.shown_in_warmup,
             tamper_detected: ledger.counts.tamper_detected,
             replay_rejected: facts.replay_rejected,
             duplicates_suppressed,

@@ -81,6 +81,15 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
             row(name, &p.latency);
         }
     }
+    if s.warmup_s > 0.0 {
+        let _ = writeln!(
+            o,
+            "          warm-up: messages composed in the first {}s left out ({} deliveries; counted above), and utilization's first {}s",
+            trim(s.warmup_s),
+            s.deliveries_in_warmup,
+            trim(s.warmup_s)
+        );
+    }
     media_lines(&mut o, &s.media);
     let _ = writeln!(
         o,

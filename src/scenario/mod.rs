@@ -8,7 +8,9 @@
 //! (peak memory and events estimated before a run, and the budget that refuses it).
 //!
 //! Keys beyond the SCENARIOS.md example (all optional; `interop-sim check` prints every value):
-//! - `[run]` `interval` ("1s", timeseries row width), `events_max` (2_000_000_000); `name`
+//! - `[run]` `interval` ("1s", timeseries row width), `ramp` ("5s" or a tenth of `duration`:
+//!   initial connects spread over it), `warmup` (the ramp: left out of the percentiles and
+//!   utilization), `events_max` (2_000_000_000); `name`
 //!   defaults to the file stem, `seed` to 1, `duration` to "60s", `drain` to "2m".
 //! - `[[provider]]` `adapter = "proxied" | "direct"` (partners; default "proxied");
 //!   `devices_per_user` 1..=5 (default 1), `opt_in` (default 1.0).

@@ -47,6 +47,13 @@ pub struct RunSpec {
     pub drain_ns: DurationNs,
     /// Width of one row of timeseries.csv.
     pub interval_ns: DurationNs,
+    /// Devices online at the start connect at instants drawn uniformly over `[0, ramp)`, as a
+    /// population does after a deploy, not all in the same nanosecond (0: all at time zero).
+    pub ramp_ns: DurationNs,
+    /// Messages composed before this instant are left out of the latency percentiles, and
+    /// sampling intervals ending by then out of utilization: the cold start is not the steady
+    /// state a planner sizes for. Counters and the verdict's liveness still count every message.
+    pub warmup_ns: DurationNs,
     /// Bound on processed events: a runaway scenario stops instead of running forever.
     pub events_max: u64,
 }

@@ -156,6 +156,8 @@ fn run(out: &mut String, r: &RunSpec) {
     line(out, "duration", dur(r.duration_ns));
     line(out, "drain", dur(r.drain_ns));
     line(out, "interval", dur(r.interval_ns));
+    line(out, "ramp", dur(r.ramp_ns));
+    line(out, "warmup", dur(r.warmup_ns));
     line(out, "events_max", r.events_max.to_string());
 }
 

@@ -17,6 +17,8 @@ const S: u64 = 1_000_000_000;
 pub const DEVICES_PER_USER_MAX: u64 = 5;
 const USERS_MAX: u64 = u32::MAX as u64;
 const I64_MAX: u64 = i64::MAX as u64;
+/// `[run] ramp` when absent (or a tenth of `duration` if shorter): a few seconds of connects.
+pub const RAMP_DEFAULT_NS: u64 = 5 * S;
 
 pub(crate) fn run(ctx: &mut Ctx, t: &DeTable<'_>, default_name: &str) -> RunSpec {
     let p = "run";
@@ -30,15 +32,37 @@ pub(crate) fn run(ctx: &mut Ctx, t: &DeTable<'_>, default_name: &str) -> RunSpec
             "duration",
             "drain",
             "interval",
+            "ramp",
+            "warmup",
             "events_max",
         ],
+    );
+    let duration_ns = field(ctx, t, p, "duration", 60 * S, duration_positive);
+    // Within the send window: a ramp or warm-up longer than it would leave nothing measured.
+    let within_run = |c: &mut Ctx, v: &Value<'_>, path: &str| {
+        let d = duration(c, v, path)?;
+        if d > duration_ns {
+            c.expected(v, path, "a duration at most the run's duration");
+            return None;
+        }
+        Some(d)
+    };
+    let ramp_ns = field(
+        ctx,
+        t,
+        p,
+        "ramp",
+        RAMP_DEFAULT_NS.min(duration_ns / 10),
+        within_run,
     );
     RunSpec {
         name: field(ctx, t, p, "name", default_name.to_string(), run_name),
         seed: field(ctx, t, p, "seed", 1, |c, v, p| integer(c, v, p, 0, I64_MAX)),
-        duration_ns: field(ctx, t, p, "duration", 60 * S, duration_positive),
+        duration_ns,
         drain_ns: field(ctx, t, p, "drain", 120 * S, duration),
         interval_ns: field(ctx, t, p, "interval", S, timer_duration),
+        ramp_ns,
+        warmup_ns: field(ctx, t, p, "warmup", ramp_ns, within_run),
         events_max: field(ctx, t, p, "events_max", 2_000_000_000, |c, v, p| {
             integer(c, v, p, 1, I64_MAX)
         }),

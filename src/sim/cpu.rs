@@ -8,7 +8,7 @@
 //! 1.0 only when its cores were busy the whole interval.
 
 use crate::engine::SimTime;
-use crate::scenario::NodeCapacity;
+use crate::scenario::{NodeCapacity, RunSpec};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -33,16 +33,21 @@ pub struct Cpu {
     busy_interval_ns: u64,
     /// Core time booked in the intervals after the current one, the next first.
     busy_ahead_ns: VecDeque<u64>,
-    /// Core time of the intervals already sampled.
+    /// Core time of the intervals already sampled after the warm-up.
     busy_sampled_ns: u64,
+    /// Intervals ending by then are left out of the mean and the peak (`[run] warmup`).
+    warmup_end_ns: u64,
+    /// Intervals sampled after the warm-up.
+    intervals_counted: u64,
     pub peak_utilization: f64,
     pub rejected: u64,
     pub processed: u64,
 }
 
 impl Cpu {
-    /// A node sampled every `interval_ns` from time zero.
-    pub fn new(cap: &NodeCapacity, interval_ns: u64) -> Self {
+    /// A node sampled every `run.interval` from time zero.
+    pub fn new(cap: &NodeCapacity, run: &RunSpec) -> Self {
+        let interval_ns = run.interval_ns;
         assert!(interval_ns > 0, "a sampling interval is at least 1ms");
         Cpu {
             free_at: vec![Reverse(SimTime::ZERO); cap.cores.max(1) as usize].into(),
@@ -56,6 +61,8 @@ impl Cpu {
             busy_interval_ns: 0,
             busy_ahead_ns: VecDeque::new(),
             busy_sampled_ns: 0,
+            warmup_end_ns: run.warmup_ns,
+            intervals_counted: 0,
             peak_utilization: 0.0,
             rejected: 0,
             processed: 0,
@@ -140,17 +147,20 @@ impl Cpu {
             "cores busy longer than the interval"
         );
         let u = self.busy_interval_ns as f64 / capacity;
-        self.busy_sampled_ns += self.busy_interval_ns;
+        if self.interval_end_ns > self.warmup_end_ns {
+            self.busy_sampled_ns += self.busy_interval_ns;
+            self.intervals_counted += 1;
+            self.peak_utilization = self.peak_utilization.max(u);
+        }
         self.busy_interval_ns = self.busy_ahead_ns.pop_front().unwrap_or(0);
         self.interval_end_ns += self.interval_ns;
-        self.peak_utilization = self.peak_utilization.max(u);
         u
     }
 
-    /// Busy share of the cores over the intervals sampled so far: the same window as the peak
-    /// and the timeseries rows.
+    /// Busy share of the cores over the intervals sampled so far after the warm-up: the same
+    /// window as the peak.
     pub fn mean_utilization(&self) -> f64 {
-        let sampled_ns = self.interval_end_ns - self.interval_ns;
+        let sampled_ns = self.intervals_counted * self.interval_ns;
         if sampled_ns == 0 {
             return 0.0;
         }
@@ -164,7 +174,7 @@ mod tests {
 
     #[test]
     fn two_cores_serve_in_parallel_then_queue_and_refuse() {
-        let mut c = Cpu::new(&capacity(2, 1), 1_000);
+        let mut c = Cpu::new(&capacity(2, 1), &run(1_000, 0));
         let t = SimTime::ZERO;
         assert_eq!(c.admit(t, 100), Some(SimTime::from_nanos(100)));
         assert_eq!(c.admit(t, 100), Some(SimTime::from_nanos(100)));
@@ -176,6 +186,29 @@ mod tests {
         );
         c.complete();
         assert!(c.admit(t, 100).is_some());
+    }
+
+    fn run(interval_ns: u64, warmup_ns: u64) -> RunSpec {
+        RunSpec {
+            name: "t".into(),
+            seed: 1,
+            duration_ns: 60_000_000_000,
+            drain_ns: 0,
+            interval_ns,
+            ramp_ns: warmup_ns,
+            warmup_ns,
+            events_max: 1_000,
+        }
+    }
+
+    #[test]
+    fn the_warm_up_is_left_out_of_mean_and_peak() {
+        let mut c = Cpu::new(&capacity(1, 100), &run(1_000_000_000, 1_000_000_000));
+        c.admit(SimTime::ZERO, 1_500_000_000).expect("room");
+        let shares: Vec<f64> = (0..2).map(|_| c.take_interval_utilization()).collect();
+        assert_eq!(shares, [1.0, 0.5], "the rows still show the warm-up");
+        assert_eq!(c.peak_utilization, 0.5);
+        assert_eq!(c.mean_utilization(), 0.5);
     }
 
     fn capacity(cores: u32, queue_max: u64) -> NodeCapacity {
@@ -190,7 +223,7 @@ mod tests {
     #[test]
     fn a_backlog_is_busy_time_of_the_intervals_that_serve_it() {
         // One core, 1 s intervals: 2.5 s of work arrives at once at t = 0.5 s.
-        let mut c = Cpu::new(&capacity(1, 100), 1_000_000_000);
+        let mut c = Cpu::new(&capacity(1, 100), &run(1_000_000_000, 0));
         let t = SimTime::from_nanos(500_000_000);
         for _ in 0..5 {
             c.admit(t, 500_000_000).expect("room in the queue");
@@ -207,7 +240,7 @@ mod tests {
 
     #[test]
     fn the_mean_covers_the_sampled_intervals() {
-        let mut c = Cpu::new(&capacity(2, 100), 1_000_000_000);
+        let mut c = Cpu::new(&capacity(2, 100), &run(1_000_000_000, 0));
         assert_eq!(c.mean_utilization(), 0.0, "nothing sampled yet");
         c.admit(SimTime::ZERO, 3_000_000_000).expect("room");
         c.take_interval_utilization();

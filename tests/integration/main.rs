@@ -17,6 +17,7 @@ mod reports;
 mod scenario_errors;
 mod scenario_robust;
 mod scenario_valid;
+mod warmup;
 
 use std::path::{Path, PathBuf};
 

@@ -116,13 +116,13 @@ impl Sim {
             partner_servers,
         };
         let servers = Servers {
-            chat: Cpu::new(&s.capacity.chat_server, s.run.interval_ns),
-            gateway: Cpu::new(&s.capacity.gateway, s.run.interval_ns),
+            chat: Cpu::new(&s.capacity.chat_server, &s.run),
+            gateway: Cpu::new(&s.capacity.gateway, &s.run),
             adapters: (0..providers)
-                .map(|_| Cpu::new(&s.capacity.adapter, s.run.interval_ns))
+                .map(|_| Cpu::new(&s.capacity.adapter, &s.run))
                 .collect(),
             partner_servers: (0..providers)
-                .map(|_| Cpu::new(&s.capacity.chat_server, s.run.interval_ns))
+                .map(|_| Cpu::new(&s.capacity.chat_server, &s.run))
                 .collect(),
             chat_down: false,
             gateway_down: false,
@@ -189,10 +189,22 @@ impl Sim {
     /// Initial events: device states and churn, the first arrival, faults, sampling, drain.
     pub(super) fn seed_events(&mut self, q: &mut EventQueue<Event>) {
         let share = self.s.devices.online_share;
+        let ramp_ns = self.s.run.ramp_ns;
+        let mut ramp_rng = self.tree.stream("ramp", 0);
+        self.ledger
+            .set_warmup(SimTime::from_nanos(self.s.run.warmup_ns));
         let mut sched = Scheduler::new(SimTime::ZERO, q);
         for i in 0..self.nodes.devices.len() {
             let d = DeviceId(i as u32);
-            if unit(&mut self.traffic.churn_rng) < share {
+            let starts_online = unit(&mut self.traffic.churn_rng) < share;
+            if starts_online && ramp_ns > 0 {
+                // Offline until its connect instant in the ramp; the churn event that connects
+                // it draws its first online period.
+                let at = (unit(&mut ramp_rng) * ramp_ns as f64) as u64;
+                sched.at(SimTime::from_nanos(at), Event::Churn(d));
+                continue;
+            }
+            if starts_online {
                 self.with_fx(SimTime::ZERO, Addr::Device(d), &mut sched, |sim, fx| {
                     let (dev, mut cx) = sim.device_cx(d, SimTime::ZERO, fx);
                     dev.go_online(&mut cx)

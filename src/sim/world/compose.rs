@@ -380,6 +380,10 @@ impl Sim {
             }
         });
         let t = &mut self.traffic;
+        if !online && t.churn_means.1 <= 0.0 {
+            // Never offline (online_share = 1): connected in the ramp, and stays.
+            return;
+        }
         let mean = if online {
             t.churn_means.1
         } else {
