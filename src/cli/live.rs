@@ -151,7 +151,13 @@ fn live(file: Option<&Path>, out: Option<PathBuf>, args: &LiveArgs) -> anyhow::R
     .write(&out)?;
     print!(
         "{}",
-        interop_sim::report::screen::render(&outcome.result.summary, &out.display().to_string())
+        interop_sim::report::screen::render(
+            &outcome.result.summary,
+            &out.display().to_string(),
+            &file.map_or(super::BASELINE_NAME.to_string(), |f| f
+                .display()
+                .to_string()),
+        )
     );
     println!("{}", interop_sim::live::outcome::render(&outcome.report));
     Ok(if outcome.passed() {

@@ -46,7 +46,11 @@ pub fn live_merge(file: &Path, logs: &[PathBuf], out: Option<PathBuf>) -> anyhow
     );
     print!(
         "{}",
-        interop_sim::report::screen::render(&summary, &out.display().to_string())
+        interop_sim::report::screen::render(
+            &summary,
+            &out.display().to_string(),
+            &file.display().to_string(),
+        )
     );
     Ok(if summary.passed {
         Outcome::Passed

@@ -62,7 +62,11 @@ pub fn load_gen(
     .write(&out)?;
     print!(
         "{}",
-        interop_sim::report::screen::render(&outcome.result.summary, &out.display().to_string())
+        interop_sim::report::screen::render(
+            &outcome.result.summary,
+            &out.display().to_string(),
+            &file.display().to_string(),
+        )
     );
     println!("{}", interop_sim::live::outcome::render(&outcome.report));
     Ok(if outcome.passed() {

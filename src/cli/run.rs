@@ -64,7 +64,7 @@ pub fn run(
     .with_context(|| format!("writing {}", out.join("perf.json").display()))?;
     out!(
         "{}",
-        report::screen::render(&result.summary, &out.display().to_string())
+        report::screen::render(&result.summary, &out.display().to_string(), &shown)
     );
     if result.verified_plaintexts > 0 {
         let shown: u64 = result.summary.latency.samples;

@@ -28,7 +28,9 @@ pub struct IntervalRow {
     /// Corrected latency (ns) of deliveries in the interval.
     pub hist: Histogram<u64>,
     pub sent: u64,
-    pub delivered: u64,
+    /// Messages shown on their last expected device, and recipient devices' first displays.
+    pub messages_delivered: u64,
+    pub device_deliveries: u64,
     pub in_flight: u64,
 }
 
@@ -53,7 +55,8 @@ impl LiveLedger {
                 end_ns: start + self.interval_ns,
                 hist: histogram(),
                 sent: 0,
-                delivered: 0,
+                messages_delivered: 0,
+                device_deliveries: 0,
                 in_flight: 0,
             };
             let mut done = std::mem::replace(&mut self.current, next);
@@ -78,7 +81,8 @@ impl LiveLedger {
             .map(|r| Sample {
                 t_s: r.end_ns as f64 / 1e9,
                 sent: r.sent,
-                delivered: r.delivered,
+                messages_delivered: r.messages_delivered,
+                device_deliveries: r.device_deliveries,
                 in_flight: r.in_flight,
                 latency: interval_latency(&r.hist),
                 ..Sample::default()
@@ -122,7 +126,8 @@ impl LedgerSink {
                 end_ns: interval_ns.max(1),
                 hist: histogram(),
                 sent: 0,
-                delivered: 0,
+                messages_delivered: 0,
+                device_deliveries: 0,
                 in_flight: 0,
             },
         })))
@@ -152,10 +157,12 @@ impl LedgerSink {
             if msg_of(&e).0 as usize >= l.actual_sent_ns.len() {
                 continue; // a message this process did not plan (a server-only process)
             }
-            let before = l.ledger.counts.shown;
+            let before = l.ledger.deliveries.total;
             let dir = &l.dir;
             l.ledger.apply(now, &e, |d| dir.owner(d));
-            if l.ledger.counts.shown == before {
+            let after = l.ledger.deliveries.total;
+            l.current.messages_delivered += after.messages - before.messages;
+            if after.devices == before.devices {
                 continue;
             }
             let LedgerEvent::Shown { msg, .. } = e else {
@@ -164,7 +171,7 @@ impl LedgerSink {
             let i = msg.0 as usize;
             let created = l.ledger.records()[i].created;
             let _ = l.current.hist.record(now.since(created).max(1));
-            l.current.delivered += 1;
+            l.current.device_deliveries += 1;
             let actual = l.actual_sent_ns[i];
             if actual != NOT_SENT {
                 let _ = l

@@ -29,8 +29,13 @@ pub struct LiveReport {
     pub dropped_arrivals: u64,
     pub achieved_rate_per_s: f64,
     pub rate_reached: bool,
-    pub delivered: u64,
-    pub delivered_per_s: f64,
+    /// Messages shown on every expected device, and recipient devices' first displays of a copy,
+    /// by the end of the sending window, and their rates over it (the live run has one device
+    /// per user, so the two agree unless a copy is missing).
+    pub messages_delivered: u64,
+    pub messages_delivered_per_s: f64,
+    pub device_deliveries: u64,
+    pub device_deliveries_per_s: f64,
     /// Coordinated-omission corrected (from the intended send time), ms.
     pub corrected: Latency,
     /// From the actual send time, ms.
@@ -119,6 +124,8 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     let end_ns = i.end.as_nanos();
     let (windows, skipped) = super::faults::windows(i.s, WARMUP_NS);
     let ts = l.timeseries();
+    // Sends start after the warm-up: the window's rows end by its end on the run's clock.
+    let window_end_s = (WARMUP_NS + i.load.duration_ns) as f64 / 1e9;
     let mut work = BTreeMap::new();
     work.insert("dropped_arrivals".to_string(), dropped);
     work.insert("faults_not_played_live".to_string(), skipped as u64);
@@ -139,13 +146,15 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         events_processed: 0,
         end_time_s: i.end.as_secs_f64(),
         send_window_s: window_s,
-        delivered_per_s_peak: ts.delivered_per_s_peak(),
+        messages_delivered_per_s_peak: ts.messages_delivered_per_s_peak(window_end_s),
+        device_deliveries_per_s_peak: ts.device_deliveries_per_s_peak(window_end_s),
         replay_rejected: 0,
         nodes: BTreeMap::new(),
         work,
     };
     let summary = Summary::build(&l.ledger, facts, &i.s.expect);
-    let delivered = l.ledger.counts.shown;
+    let in_window = l.ledger.deliveries.in_window;
+    let delivered = l.ledger.deliveries.total.messages;
     let report = LiveReport {
         target_rate_per_s: i.load.rate_per_s,
         planned,
@@ -153,8 +162,10 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         dropped_arrivals: dropped,
         achieved_rate_per_s: sent as f64 / window_s.max(1e-9),
         rate_reached: !i.interrupted && sent as f64 >= planned as f64 * i.rate_tolerance,
-        delivered,
-        delivered_per_s: delivered as f64 / window_s.max(1e-9),
+        messages_delivered: in_window.messages,
+        messages_delivered_per_s: in_window.messages as f64 / window_s.max(1e-9),
+        device_deliveries: in_window.devices,
+        device_deliveries_per_s: in_window.devices as f64 / window_s.max(1e-9),
         corrected: Latency::from_histogram(&l.ledger.latency_all),
         uncorrected: Latency::from_histogram(&l.uncorrected),
         schedule_lag: Latency::from_histogram(&lag),
@@ -209,10 +220,10 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
 /// The live-only lines of the screen summary; loud when the target rate was not reached.
 pub fn render(r: &LiveReport) -> String {
     let mut s = format!(
-        "live: target {:.0}/s, sent {} of {} planned ({:.0}/s), delivered {} ({:.0}/s)\n\
+        "live: target {:.0}/s, sent {} of {} planned ({:.0}/s), in the sending window {} messages delivered ({:.0}/s), {} device deliveries ({:.0}/s)\n\
          live: latency CO-corrected p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms; uncorrected p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms\n\
          live: schedule lag p99 {:.3} ms, max {:.3} ms; dropped arrivals {}; queue-full drops {}; decrypt failures {}; gateway plaintext hits {} in {} messages inspected{}",
-        r.target_rate_per_s, r.sent, r.planned, r.achieved_rate_per_s, r.delivered, r.delivered_per_s,
+        r.target_rate_per_s, r.sent, r.planned, r.achieved_rate_per_s, r.messages_delivered, r.messages_delivered_per_s, r.device_deliveries, r.device_deliveries_per_s,
         r.corrected.delivered_p50, r.corrected.delivered_p99, r.corrected.delivered_p999,
         r.uncorrected.delivered_p50, r.uncorrected.delivered_p99, r.uncorrected.delivered_p999,
         r.schedule_lag.delivered_p99, r.schedule_lag.delivered_max, r.dropped_arrivals,

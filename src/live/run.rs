@@ -68,6 +68,9 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
     let (stop_tx, stop_rx) = watch::channel(false);
     let clock = Clock::start();
     let cpu_start_s = crate::report::perf::process_cpu_s();
+    // The mean delivery rates count what was shown by the end of the sending window.
+    let window_end = SimTime::from_nanos(WARMUP_NS.saturating_add(duration_ns));
+    plan.ledger.deliveries.set_window_end(window_end);
     let ledger = LedgerSink::new(plan.ledger, dir.clone(), s.run.interval_ns);
     let sh = Shared {
         dir: dir.clone(),

@@ -1,8 +1,8 @@
 //! `interop-sim validate`: the same scenario in the simulator and live, side by side, with the
-//! relative error of each figure (p50, p99, throughput, delivered). The live run has one device
-//! per user, every device online and no replies (its schedule is open-loop), so the simulated
-//! copy is given the same: users scaled alike, `online_share = 1`, `reply_probability = 0`, the
-//! rate and window of the live run.
+//! relative error of each figure (p50, p99, messages and device copies delivered per second over
+//! the sending window, delivered). The live run has one device per user, every device online and
+//! no replies (its schedule is open-loop), so the simulated copy is given the same: users scaled
+//! alike, `online_share = 1`, `reply_probability = 0`, the rate and window of the live run.
 
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
@@ -95,9 +95,14 @@ pub fn validate(
         row("p50_ms", ss.latency.delivered_p50, ls.latency.delivered_p50),
         row("p99_ms", ss.latency.delivered_p99, ls.latency.delivered_p99),
         row(
-            "throughput_per_s",
-            ss.delivered_per_s_mean,
-            ls.delivered_per_s_mean,
+            "messages_per_s",
+            ss.messages_delivered_per_s_mean,
+            ls.messages_delivered_per_s_mean,
+        ),
+        row(
+            "device_copies_per_s",
+            ss.device_deliveries_per_s_mean,
+            ls.device_deliveries_per_s_mean,
         ),
         row(
             "delivered",

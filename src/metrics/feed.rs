@@ -5,9 +5,10 @@
 //! simulation, which only needs a message's sender and recipient while it runs (for replies,
 //! reads and media fetches), so the ledger can follow on the other core. What it computes is
 //! unchanged: it folds the same operations in the same order, whichever thread does it, and
-//! the interval values the timeseries reads mid-run (messages in flight, latency percentiles)
-//! are taken at a marker in that order and handed back at the end.
+//! the interval values the timeseries reads mid-run (messages in flight, deliveries, latency
+//! percentiles) are taken at a marker in that order and handed back at the end.
 
+use super::deliveries::Deliveries;
 use super::ledger::{IntervalLatency, Ledger, LedgerEvent, NewMessage};
 use crate::directory::Owners;
 use crate::engine::SimTime;
@@ -40,18 +41,29 @@ enum Op {
     Warmup(SimTime),
 }
 
+/// What the ledger knows of one timeseries interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IntervalTake {
+    /// Messages in flight at its end.
+    pub in_flight: u64,
+    pub deliveries: Deliveries,
+    pub latency: IntervalLatency,
+}
+
 /// What the ledger thread hands back.
 pub struct Kept {
     pub ledger: Ledger,
-    /// Per timeseries interval, in order: messages in flight at its end, and its latency.
-    pub samples: Vec<(u64, IntervalLatency)>,
+    /// Per timeseries interval, in order.
+    pub samples: Vec<IntervalTake>,
     owners: Arc<Owners>,
 }
 
 impl Kept {
-    fn new(records: usize, owners: Arc<Owners>) -> Self {
+    fn new(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Self {
+        let mut ledger = Ledger::with_capacity(records);
+        ledger.deliveries.set_window_end(send_window_end);
         Kept {
-            ledger: Ledger::with_capacity(records),
+            ledger,
             samples: Vec::new(),
             owners,
         }
@@ -69,9 +81,12 @@ impl Kept {
             Op::TamperDetected => self.ledger.counts.tamper_detected += 1,
             Op::Warmup(end) => self.ledger.set_warmup(end),
             Op::Sample => {
-                let in_flight = self.ledger.counts.in_flight;
-                let latency = self.ledger.take_interval_latency();
-                self.samples.push((in_flight, latency));
+                let take = IntervalTake {
+                    in_flight: self.ledger.counts.in_flight,
+                    deliveries: self.ledger.deliveries.take_interval(),
+                    latency: self.ledger.take_interval_latency(),
+                };
+                self.samples.push(take);
             }
         }
     }
@@ -102,17 +117,16 @@ pub struct LedgerFeed {
 
 impl LedgerFeed {
     /// A ledger with room for `records` messages, kept on a thread of its own when one can be
-    /// started; `owners` tells it whose each device is.
-    pub fn new(records: usize, owners: Arc<Owners>) -> Self {
-        Self::with_keeper(records, spawn(records, owners))
+    /// started; `owners` tells it whose each device is, `send_window_end` when the senders stop
+    /// (the mean delivery rates count what was shown by then).
+    pub fn new(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Self {
+        Self::with_keeper(records, spawn(records, owners, send_window_end))
     }
 
     /// A ledger folded on the caller's thread (tests compare the two).
-    pub fn inline(records: usize, owners: Arc<Owners>) -> Self {
-        Self::with_keeper(
-            records,
-            Keeper::Inline(Box::new(Kept::new(records, owners))),
-        )
+    pub fn inline(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Self {
+        let kept = Kept::new(records, owners, send_window_end);
+        Self::with_keeper(records, Keeper::Inline(Box::new(kept)))
     }
 
     fn with_keeper(records: usize, keeper: Keeper) -> Self {
@@ -172,7 +186,7 @@ impl LedgerFeed {
         };
         let keeper = std::mem::replace(
             &mut self.keeper,
-            Keeper::Inline(Box::new(Kept::new(0, owners))),
+            Keeper::Inline(Box::new(Kept::new(0, owners, SimTime::MAX))),
         );
         match keeper {
             Keeper::Inline(kept) => *kept,
@@ -221,14 +235,14 @@ impl LedgerFeed {
 
 /// Starts the ledger thread, or keeps the ledger inline when no thread can be started. The
 /// thread makes the ledger itself, so that its records are first touched on its own core.
-fn spawn(records: usize, owners: Arc<Owners>) -> Keeper {
+fn spawn(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Keeper {
     let (ops, inbox) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
     let (give_back, empties) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
     let theirs = Arc::clone(&owners);
     let started = std::thread::Builder::new()
         .name("ledger".into())
         .spawn(move || {
-            let mut kept = Kept::new(records, theirs);
+            let mut kept = Kept::new(records, theirs, send_window_end);
             for mut batch in inbox {
                 for op in batch.drain(..) {
                     kept.take(op);
@@ -244,7 +258,7 @@ fn spawn(records: usize, owners: Arc<Owners>) -> Keeper {
             thread,
             owners,
         }),
-        Err(_) => Keeper::Inline(Box::new(Kept::new(records, owners))),
+        Err(_) => Keeper::Inline(Box::new(Kept::new(records, owners, send_window_end))),
     }
 }
 
@@ -315,9 +329,9 @@ mod tests {
 
     #[test]
     fn the_ledger_thread_keeps_what_an_inline_ledger_keeps() {
-        let mut threaded = LedgerFeed::new(16, owners());
+        let mut threaded = LedgerFeed::new(16, owners(), SimTime::MAX);
         assert!(matches!(threaded.keeper, Keeper::Thread(_)));
-        let mut inline = LedgerFeed::inline(16, owners());
+        let mut inline = LedgerFeed::inline(16, owners(), SimTime::MAX);
         tell(&mut threaded);
         tell(&mut inline);
         assert_eq!(threaded.parties(MsgId(1)), Some((UserId(0), UserId(2))));
@@ -335,9 +349,11 @@ mod tests {
         assert_eq!(a.samples, b.samples);
         assert_eq!(a.samples.len(), 2);
         assert_eq!(
-            a.samples[0].0, 3,
+            a.samples[0].in_flight, 3,
             "three accepted, none shown at the first marker"
         );
+        let second = a.samples[1].deliveries;
+        assert_eq!((second.messages, second.devices), (2, 5));
         assert_eq!(a.ledger.counts.duplicates_shown, 1);
         assert_eq!(a.ledger.counts.tamper_detected, 1);
         assert_eq!(
@@ -349,7 +365,7 @@ mod tests {
 
     #[test]
     fn more_operations_than_a_batch_all_arrive_in_order() {
-        let mut feed = LedgerFeed::new(0, owners());
+        let mut feed = LedgerFeed::new(0, owners(), SimTime::MAX);
         let n = 3 * BATCH + 5;
         for i in 0..n {
             feed.create(SimTime::from_nanos(i as u64), text(UserId(1)));

@@ -1,6 +1,7 @@
 //! The ledger: every message's lifecycle in one compact record, plus the delivery-latency
 //! histograms. Records are indexed by message id (ids are dense, in creation order).
 
+use super::deliveries::DeliveryCounts;
 use crate::engine::SimTime;
 use crate::scenario::ContentKind;
 use crate::wire::{Conversation, DeviceId, MsgId, ReceiptKind, UserId};
@@ -236,6 +237,11 @@ impl MsgRecord {
             && (self.shown_mask | self.expired_mask | self.unreachable_mask) & self.expected_mask
                 == self.expected_mask
     }
+
+    /// Shown on every expected device: delivered (as `summary` classifies it).
+    pub fn is_delivered(&self) -> bool {
+        self.accepted && self.shown_mask & self.expected_mask == self.expected_mask
+    }
 }
 
 /// Running totals kept as events arrive (the final classification is in `summary`).
@@ -284,6 +290,8 @@ pub struct Ledger {
     pub counts: LiveCounts,
     /// Messages composed before this instant stay out of `latency` and `latency_all`.
     warmup_end: SimTime,
+    /// Messages and device copies delivered, in total, per interval and in the send window.
+    pub deliveries: DeliveryCounts,
 }
 
 /// Bound on example message ids kept per violation kind.
@@ -311,6 +319,7 @@ impl Ledger {
             out_of_order_examples: Vec::new(),
             counts: LiveCounts::default(),
             warmup_end: SimTime::ZERO,
+            deliveries: DeliveryCounts::default(),
         }
     }
 
@@ -434,6 +443,10 @@ impl Ledger {
                     r.expected_mask = devices;
                     self.counts.accepted += 1;
                     self.counts.in_flight += 1;
+                    // No device expected, or every one showed it before the accept was told.
+                    if r.is_delivered() {
+                        self.deliveries.message(now);
+                    }
                 }
             }
             LedgerEvent::Refused { msg, .. } => self.records[msg.0 as usize].refused = true,
@@ -535,11 +548,16 @@ impl Ledger {
         }
         let latency_ns = now.since(r.created).max(1);
         let path = r.path;
+        let was_delivered = r.is_delivered();
         self.settle(msg, |r| {
             r.shown_mask |= bit;
             r.last_shown = now;
         });
         self.counts.shown += 1;
+        self.deliveries.device(now);
+        if !was_delivered && self.records[msg.0 as usize].is_delivered() {
+            self.deliveries.message(now);
+        }
         // Auto-resizing histograms accept any u64; record cannot fail.
         if self.records[msg.0 as usize].created < self.warmup_end {
             self.counts.shown_in_warmup += 1;

@@ -4,6 +4,7 @@
 //! `[expect]`. No node ever decides whether a guarantee held.
 
 pub mod checker;
+pub mod deliveries;
 pub mod feed;
 pub mod ledger;
 pub mod media;
@@ -11,6 +12,7 @@ pub mod result;
 pub mod summary;
 pub mod timeseries;
 
+pub use deliveries::Deliveries;
 pub use ledger::{IntervalLatency, Ledger, LedgerEvent, PathKind};
 pub use result::RunResult;
 pub use summary::{Origin, Summary, Verdict};

@@ -139,8 +139,16 @@ pub struct Summary {
     pub replay_rejected: u64,
     pub duplicates_suppressed: u64,
     pub read: u64,
-    pub delivered_per_s_mean: f64,
-    pub delivered_per_s_peak: f64,
+    /// The send window the rates below are taken over (`[run] duration`), seconds.
+    pub send_window_s: f64,
+    /// Messages delivered per second (a message counts once, when its last expected device
+    /// shows it): the mean over the send window, and the peak of the intervals within it.
+    pub messages_delivered_per_s_mean: f64,
+    pub messages_delivered_per_s_peak: f64,
+    /// Device copies shown per second, same windows: a message to three devices counts three.
+    /// `[expect]` still accepts this rate's older name, `delivered_per_s_*`.
+    pub device_deliveries_per_s_mean: f64,
+    pub device_deliveries_per_s_peak: f64,
     /// Media transfers: `media_uploads`, `media_bytes_downloaded`, `media_download_p99`, ...
     #[serde(flatten)]
     pub media: MediaCounters,
@@ -233,7 +241,9 @@ pub struct RunFacts {
     pub events_processed: u64,
     pub end_time_s: f64,
     pub send_window_s: f64,
-    pub delivered_per_s_peak: f64,
+    /// Peak rates of the timeseries rows within the send window.
+    pub messages_delivered_per_s_peak: f64,
+    pub device_deliveries_per_s_peak: f64,
     pub replay_rejected: u64,
     pub nodes: BTreeMap<String, Utilization>,
     pub work: BTreeMap<String, u64>,
@@ -273,6 +283,8 @@ impl Summary {
             .iter()
             .map(|r| r.duplicates_suppressed as u64)
             .sum();
+        let in_window = ledger.deliveries.in_window;
+        let window_s = facts.send_window_s.max(1e-9);
         let mut s = Summary {
             scenario: facts.scenario,
             scenario_hash: facts.scenario_hash,
@@ -289,8 +301,11 @@ impl Summary {
             replay_rejected: facts.replay_rejected,
             duplicates_suppressed,
             read: ledger.counts.read,
-            delivered_per_s_mean: ledger.counts.shown as f64 / facts.send_window_s.max(1e-9),
-            delivered_per_s_peak: facts.delivered_per_s_peak,
+            send_window_s: facts.send_window_s,
+            messages_delivered_per_s_mean: in_window.messages as f64 / window_s,
+            messages_delivered_per_s_peak: facts.messages_delivered_per_s_peak,
+            device_deliveries_per_s_mean: in_window.devices as f64 / window_s,
+            device_deliveries_per_s_peak: facts.device_deliveries_per_s_peak,
             media: facts.media,
             paths,
             nodes: facts.nodes,
@@ -359,8 +374,9 @@ impl Summary {
     /// The value of a summary key as `[expect]` names it (latencies in ms).
     pub fn metric(&self, key: &str) -> Option<f64> {
         if let Some((prefix, rest)) = key.split_once('.') {
-            if prefix == "overall" {
-                return counter_or_latency(&self.counters, &self.latency, rest);
+            if prefix == "overall" && !rest.contains('.') {
+                // Whole-run keys: the rates and media counters as well as the counters.
+                return self.metric(rest);
             }
             if let Some(p) = self.paths.get(prefix) {
                 return counter_or_latency(&p.counters, &p.latency, rest);
@@ -375,8 +391,10 @@ impl Summary {
         match key {
             "tamper_detected" => Some(self.tamper_detected as f64),
             "replay_rejected" => Some(self.replay_rejected as f64),
-            "delivered_per_s_mean" => Some(self.delivered_per_s_mean),
-            "delivered_per_s_peak" => Some(self.delivered_per_s_peak),
+            "messages_delivered_per_s_mean" => Some(self.messages_delivered_per_s_mean),
+            "messages_delivered_per_s_peak" => Some(self.messages_delivered_per_s_peak),
+            "device_deliveries_per_s_mean" => Some(self.device_deliveries_per_s_mean),
+            "device_deliveries_per_s_peak" => Some(self.device_deliveries_per_s_peak),
             _ if key.starts_with("media_") => self.media.metric(key),
             _ => counter_or_latency(&self.counters, &self.latency, key),
         }
@@ -461,7 +479,8 @@ mod tests {
             events_processed: 0,
             end_time_s: 0.0,
             send_window_s: 1.0,
-            delivered_per_s_peak: 0.0,
+            messages_delivered_per_s_peak: 0.0,
+            device_deliveries_per_s_peak: 0.0,
             replay_rejected: 0,
             nodes: BTreeMap::new(),
             work: BTreeMap::new(),

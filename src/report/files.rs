@@ -76,7 +76,8 @@ pub fn timeseries_csv(ts: &TimeSeries, path: &Path) -> Result<String, ReportErro
         w.write_record([
             format!("{:.3}", r.t_s),
             r.sent.to_string(),
-            r.delivered.to_string(),
+            r.messages_delivered.to_string(),
+            r.device_deliveries.to_string(),
             r.in_flight.to_string(),
             r.offline_queue.to_string(),
             r.gateway_queue.to_string(),

@@ -208,7 +208,7 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
         "<p class=\"meta\">{badge} seed {} · scenario hash {} · fingerprint {} · interop-sim {} · {} events · {:.1} s simulated</p>",
         sm.seed, sm.scenario_hash, sm.fingerprint, sm.version, sm.events_processed, sm.end_time_s
     ));
-    super::run_tables::scenario_section(&mut p, s);
+    super::run_tables::scenario_section(&mut p, s, sm);
     p.h2("Verdict");
     if sm.expect.is_empty() {
         p.para("note", "This scenario has no [expect] block.");

@@ -1,5 +1,6 @@
 //! The one-screen summary printed after a run: counts, percentiles, one line per expectation.
 
+use crate::engine::time::format_duration_ns;
 use crate::metrics::summary::trim;
 use crate::metrics::{Origin, Summary};
 use std::fmt::Write as _;
@@ -34,7 +35,8 @@ fn media_lines(o: &mut String, m: &crate::metrics::media::MediaCounters) {
     );
 }
 
-pub fn render(s: &Summary, out_dir: &str) -> String {
+/// `scenario_file` is the file the user ran, for the "reproduce with" line.
+pub fn render(s: &Summary, out_dir: &str, scenario_file: &str) -> String {
     let c = &s.counters;
     let mut o = String::new();
     let _ = writeln!(
@@ -91,10 +93,14 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
         );
     }
     media_lines(&mut o, &s.media);
+    let window = format_duration_ns((s.send_window_s * 1e9).round() as u64);
     let _ = writeln!(
         o,
-        "throughput  delivered/s mean {:.1}  peak {:.1}",
-        s.delivered_per_s_mean, s.delivered_per_s_peak
+        "throughput  over the {window} send window: messages delivered/s mean {:.1} peak {:.1}; device deliveries/s mean {:.1} peak {:.1}",
+        s.messages_delivered_per_s_mean,
+        s.messages_delivered_per_s_peak,
+        s.device_deliveries_per_s_mean,
+        s.device_deliveries_per_s_peak
     );
     let util: Vec<String> = s
         .nodes
@@ -165,7 +171,7 @@ pub fn render(s: &Summary, out_dir: &str) -> String {
     if !s.passed {
         let _ = writeln!(
             o,
-            "reproduce with: interop-sim run <scenario> --seed {}",
+            "reproduce with: interop-sim run {scenario_file} --seed {}",
             s.seed
         );
     }

@@ -363,6 +363,25 @@ mod tests {
     }
 
     #[test]
+    fn the_older_throughput_name_still_parses_as_device_deliveries() {
+        let s = with("[expect]\ndelivered_per_s_mean = 10\ninterop.delivered_per_s_peak = 2")
+            .expect("an older key is still accepted");
+        let keys: Vec<(&str, Bound)> = s.expect.iter().map(|e| (e.key.as_str(), e.bound)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("device_deliveries_per_s_mean", Bound::AtLeast(10.0)),
+                ("interop.device_deliveries_per_s_peak", Bound::AtLeast(2.0))
+            ]
+        );
+        let p = problems("[expect]\ndelivered_per_s_mean = 1\ndevice_deliveries_per_s_mean = 2");
+        assert_eq!(
+            p,
+            ["expect.device_deliveries_per_s_mean: expectation 'device_deliveries_per_s_mean' is given twice"]
+        );
+    }
+
+    #[test]
     fn sections_of_the_wrong_type() {
         // After a [[provider]] header, `run = 5` is a key of that provider.
         assert_eq!(problems("run = 5"), ["provider[1].run: unknown key 'run'"]);

@@ -39,7 +39,12 @@ pub struct RunRecord {
     pub unreachable: u64,
     pub expired: u64,
     pub unsent: u64,
-    pub delivered_per_s_mean: f64,
+    /// Mean delivery rates over the send window (summary.json's). Shard files written before
+    /// the split have only `delivered_per_s_mean`, which counted device copies.
+    #[serde(default)]
+    pub messages_delivered_per_s_mean: f64,
+    #[serde(default, alias = "delivered_per_s_mean")]
+    pub device_deliveries_per_s_mean: f64,
     /// Per node kind: (mean, peak) busy share of its cores.
     pub utilization: BTreeMap<String, (f64, f64)>,
     /// "all", "native", "interop", "group": V2-serialized histograms of latency (ns), base64.
@@ -74,7 +79,8 @@ impl RunRecord {
             unreachable: c.unreachable,
             expired: c.expired,
             unsent: c.unsent,
-            delivered_per_s_mean: s.delivered_per_s_mean,
+            messages_delivered_per_s_mean: s.messages_delivered_per_s_mean,
+            device_deliveries_per_s_mean: s.device_deliveries_per_s_mean,
             utilization: s
                 .nodes
                 .iter()

@@ -91,7 +91,7 @@ pub fn sweep_csv(keys: &[&str], records: &[RunRecord]) -> Result<String, SweepEr
     for k in keys {
         let _ = write!(out, ",{}", csv_field(k));
     }
-    out.push_str(",offered_per_s,sent,delivered,lost,duplicates,unreachable,expired,unsent,delivered_ratio,delivered_per_s_mean,delivered_p50_ms,delivered_p99_ms,delivered_p999_ms,delivered_max_ms");
+    out.push_str(",offered_per_s,sent,delivered,lost,duplicates,unreachable,expired,unsent,delivered_ratio,messages_delivered_per_s_mean,device_deliveries_per_s_mean,delivered_p50_ms,delivered_p99_ms,delivered_p999_ms,delivered_max_ms");
     for p in PathKind::ALL {
         let _ = write!(out, ",{}_p99_ms", p.key());
     }
@@ -121,7 +121,7 @@ pub fn sweep_csv(keys: &[&str], records: &[RunRecord]) -> Result<String, SweepEr
         };
         let _ = write!(
             out,
-            ",{:.3},{},{},{},{},{},{},{},{:.6},{:.3},{},{},{},{}",
+            ",{:.3},{},{},{},{},{},{},{},{:.6},{:.3},{:.3},{},{},{},{}",
             r.offered_per_s(),
             r.sent,
             r.delivered,
@@ -131,7 +131,8 @@ pub fn sweep_csv(keys: &[&str], records: &[RunRecord]) -> Result<String, SweepEr
             r.expired,
             r.unsent,
             ratio,
-            r.delivered_per_s_mean,
+            r.messages_delivered_per_s_mean,
+            r.device_deliveries_per_s_mean,
             q(&all, 0.5),
             q(&all, 0.99),
             q(&all, 0.999),

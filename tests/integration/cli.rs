@@ -145,9 +145,13 @@ fn exit_0_when_every_expectation_holds_and_1_when_one_fails() {
     assert_eq!(fail.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&fail.stdout);
     assert!(stdout.contains("FAIL  delivered_p50"), "{stdout}");
+    let file = root().join("target/test-scratch/cli-fail/s.toml");
     assert!(
-        stdout.contains("--seed 11"),
-        "tells how to reproduce:\n{stdout}"
+        stdout.contains(&format!(
+            "reproduce with: interop-sim run {} --seed 11",
+            file.display()
+        )),
+        "tells how to reproduce, with the file that was run:\n{stdout}"
     );
 }
 

@@ -144,7 +144,8 @@ fn full_file_resolves_references_and_order() {
             "interop.delivered_p99",
             "delivered_ratio",
             "gateway.utilization_peak",
-            "delivered_per_s_mean",
+            // Written `delivered_per_s_mean`, its older name.
+            "device_deliveries_per_s_mean",
             "native.delivered_max",
         ]
     );

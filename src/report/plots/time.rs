@@ -78,7 +78,7 @@ impl Figure for TimeFigure<'_> {
                 "Delivery latency percentiles per {}s interval (created to shown, every device), fault windows shaded.",
                 super::trim_float(self.series.interval_s)
             ),
-            TimeKind::Throughput => "Messages sent and delivered per second (left axis) and messages accepted but not yet settled (right axis).".to_string(),
+            TimeKind::Throughput => "Messages sent and delivered per second (a message is delivered once, when its last device shows it), device copies shown per second (left axis), and messages accepted but not yet settled (right axis).".to_string(),
             TimeKind::Queues => "Offline-queue depth (messages stored for offline devices, all servers) and gateway CPU queue depth (frames waiting or in service).".to_string(),
         }
     }
@@ -154,7 +154,7 @@ impl TimeFigure<'_> {
         let per_s = 1.0 / self.series.interval_s.max(1e-9);
         let rate_max = rows
             .iter()
-            .map(|r| r.sent.max(r.delivered) as f64 * per_s)
+            .map(|r| r.sent.max(r.device_deliveries) as f64 * per_s)
             .fold(1.0, f64::max);
         let flight_max = rows.iter().map(|r| r.in_flight as f64).fold(1.0, f64::max);
         let mut chart = ChartBuilder::on(root)
@@ -187,20 +187,31 @@ impl TimeFigure<'_> {
             .map_err(err)?;
         self.shade_faults(&mut chart, 0.0, rate_max * 1.1)?;
         let sent = rows.iter().map(|r| (r.t_s, r.sent as f64 * per_s));
-        let delivered = rows.iter().map(|r| (r.t_s, r.delivered as f64 * per_s));
+        let messages = rows
+            .iter()
+            .map(|r| (r.t_s, r.messages_delivered as f64 * per_s));
+        let copies = rows
+            .iter()
+            .map(|r| (r.t_s, r.device_deliveries as f64 * per_s));
         let s0 = color(0).stroke_width(3);
         let s1 = color(2).stroke_width(3);
         let s2 = color(1).stroke_width(3);
+        let s3 = color(3).stroke_width(2);
         chart
             .draw_series(LineSeries::new(sent, s0))
             .map_err(err)?
             .label("sent / s")
             .legend(move |(x, y)| PathElement::new(vec![(x - 4, y), (x + 40, y)], s0));
         chart
-            .draw_series(LineSeries::new(delivered, s1))
+            .draw_series(LineSeries::new(messages, s1))
             .map_err(err)?
-            .label("delivered / s (per device)")
+            .label("messages delivered / s")
             .legend(move |(x, y)| PathElement::new(vec![(x - 4, y), (x + 40, y)], s1));
+        chart
+            .draw_series(LineSeries::new(copies, s3))
+            .map_err(err)?
+            .label("device deliveries / s")
+            .legend(move |(x, y)| PathElement::new(vec![(x - 4, y), (x + 40, y)], s3));
         chart
             .draw_secondary_series(LineSeries::new(
                 rows.iter().map(|r| (r.t_s, r.in_flight as f64)),

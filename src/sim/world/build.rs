@@ -166,7 +166,11 @@ impl Sim {
             servers,
             retry_timers: TimerFifo::new(device_cfg.retry_initial_ns),
             device_cfg,
-            ledger: LedgerFeed::new(expected_messages(&s), owners),
+            ledger: LedgerFeed::new(
+                expected_messages(&s),
+                owners,
+                SimTime::from_nanos(s.run.duration_ns),
+            ),
             fx: Effects::default(),
             bugs: Bugs::NONE,
             keys: Keyring::new(

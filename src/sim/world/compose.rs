@@ -85,7 +85,6 @@ impl Sim {
         let LedgerEvent::Shown { msg, device, .. } = *ev else {
             return;
         };
-        self.obs.interval_shown += 1;
         let t = &mut self.traffic;
         if !t.workload.reacts() || self.dir.device_slot(device) != 0 {
             return;

@@ -56,9 +56,8 @@ pub(super) struct Observer {
     series: TimeSeries,
     work: BTreeMap<&'static str, u64>,
     frame_counts: FrameCounts,
-    /// Messages written and shown in the current interval.
+    /// Messages written in the current interval (the ledger counts what was delivered).
     pub(super) interval_sent: u64,
-    pub(super) interval_shown: u64,
     pub(super) replay_rejected: u64,
 }
 
@@ -73,7 +72,6 @@ impl Observer {
             work: BTreeMap::new(),
             frame_counts: FrameCounts::default(),
             interval_sent: 0,
-            interval_shown: 0,
             replay_rejected: 0,
         }
     }
@@ -202,8 +200,9 @@ impl Sim {
         let row = Sample {
             t_s: now.as_secs_f64(),
             sent: std::mem::take(&mut self.obs.interval_sent),
-            delivered: std::mem::take(&mut self.obs.interval_shown),
             // The ledger fills these in (`LedgerFeed::sample`).
+            messages_delivered: 0,
+            device_deliveries: 0,
             in_flight: 0,
             offline_queue,
             gateway_queue: self.servers.gateway.in_system(),
@@ -357,9 +356,11 @@ impl Sim {
     ) -> RunResult {
         self.record_queued_at_end(outcome.end_time);
         let kept = self.ledger.finish();
-        for (row, (in_flight, latency)) in self.obs.series.rows.iter_mut().zip(kept.samples) {
-            row.in_flight = in_flight;
-            row.latency = latency;
+        for (row, take) in self.obs.series.rows.iter_mut().zip(kept.samples) {
+            row.in_flight = take.in_flight;
+            row.messages_delivered = take.deliveries.messages;
+            row.device_deliveries = take.deliveries.devices;
+            row.latency = take.latency;
         }
         let ledger = kept.ledger;
         let util = |c: &Cpu| Utilization {
@@ -443,6 +444,8 @@ impl Sim {
             "decrypt_failed_events".to_string(),
             ledger.counts.decrypt_failed_events,
         );
+        let window_s = self.s.run.duration_ns as f64 / 1e9;
+        let series = &self.obs.series;
         let facts = RunFacts {
             crypto,
             media: self.media.summary(),
@@ -454,8 +457,9 @@ impl Sim {
             fingerprint: outcome.fingerprint.hex(),
             events_processed: outcome.events_processed,
             end_time_s: outcome.end_time.as_secs_f64(),
-            send_window_s: self.s.run.duration_ns as f64 / 1e9,
-            delivered_per_s_peak: self.obs.series.delivered_per_s_peak(),
+            send_window_s: window_s,
+            messages_delivered_per_s_peak: series.messages_delivered_per_s_peak(window_s),
+            device_deliveries_per_s_peak: series.device_deliveries_per_s_peak(window_s),
             replay_rejected: self.obs.replay_rejected,
             nodes,
             work: self
