@@ -167,6 +167,10 @@ pub struct Summary {
     pub passed: bool,
 }
 
+/// Redeliveries per first delivery at a server above which a run is flagged (see
+/// [`Summary::redelivery_flags`]).
+pub const REDELIVERY_FLAG: f64 = 0.10;
+
 /// Keys every verdict checks at 0 unless `[expect]` names them with another bound.
 pub const IMPLICIT_EXPECTATIONS: [&str; 2] = ["failed", "decrypt_failures"];
 
@@ -369,6 +373,20 @@ impl Summary {
         }
         self.passed = lines.iter().all(|v| v.ok);
         self.expect = lines;
+    }
+
+    /// Servers whose mailbox redelivered more than [`REDELIVERY_FLAG`] of its first deliveries,
+    /// as (node kind, first deliveries, redeliveries): acks came back later than the redelivery
+    /// timer, and the retries add to the load that delays them (a retry storm).
+    pub fn redelivery_flags(&self) -> Vec<(&'static str, u64, u64)> {
+        ["chat_server", "partner_server"]
+            .into_iter()
+            .filter_map(|node| {
+                let first = *self.work.get(&format!("{node}_first_deliveries"))?;
+                let again = *self.work.get(&format!("{node}_redeliveries"))?;
+                (again as f64 > REDELIVERY_FLAG * first as f64).then_some((node, first, again))
+            })
+            .collect()
     }
 
     /// The value of a summary key as `[expect]` names it (latencies in ms).

@@ -33,6 +33,10 @@ impl ChatServer {
     pub fn queued(&self) -> u64 {
         self.mailbox.queued()
     }
+    /// Deliver frames its mailbox sent, first and again.
+    pub fn sends(&self) -> super::mailbox::Sends {
+        self.mailbox.sends()
+    }
 
     /// How the hub reaches a device: gatekeeper devices directly, partner devices through the
     /// interop gateway.

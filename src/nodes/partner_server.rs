@@ -38,6 +38,10 @@ impl PartnerServer {
     pub fn queued(&self) -> u64 {
         self.mailbox.queued()
     }
+    /// Deliver frames its mailbox sent, first and again.
+    pub fn sends(&self) -> super::mailbox::Sends {
+        self.mailbox.sends()
+    }
     pub fn pushes_sent(&self) -> u64 {
         self.pushes_sent
     }

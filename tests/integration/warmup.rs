@@ -2,6 +2,7 @@
 //! cold start is left out of the percentiles and utilization but never out of the counters.
 
 use crate::root;
+use interop_sim::metrics::RunResult;
 use interop_sim::scenario::{self, Scenario};
 use interop_sim::sim::run_scenario;
 
@@ -18,17 +19,30 @@ fn slow_gateway(run_lines: &str) -> Scenario {
     scenario::parse(&text, "slow-gateway.toml").expect("valid scenario")
 }
 
+/// scenarios/retry-storm.toml with its `ramp` replaced.
+fn retry_storm(ramp: &str) -> Scenario {
+    let text = std::fs::read_to_string(root().join("scenarios/retry-storm.toml"))
+        .expect("retry-storm.toml is readable")
+        .replace("ramp = \"0s\"", &format!("ramp = \"{ramp}\""));
+    scenario::parse(&text, "retry-storm.toml").expect("valid scenario")
+}
+
 #[test]
-fn a_ramp_keeps_the_connect_storm_from_tipping_the_gateway_over() {
-    let storm = run_scenario(&slow_gateway("ramp = \"0s\""), "test");
-    let ramped = run_scenario(&slow_gateway("ramp = \"20s\""), "test");
-    let util = |r: &interop_sim::metrics::RunResult| r.summary.nodes["gateway"].utilization_mean;
-    // Every device at t = 0: the backlog outlasts the retry timers, retries add to it, and the
-    // gateway stays saturated for the whole run (the retry storm of issue 18).
+fn a_connect_storm_tips_the_gateway_into_a_retry_storm_that_a_ramp_avoids() {
+    let storm = run_scenario(&retry_storm("0s"), "test");
+    let ramped = run_scenario(&retry_storm("20s"), "test");
+    let util = |r: &RunResult| r.summary.nodes["gateway"].utilization_mean;
+    // Every device at t = 0: the backlog outlasts the redelivery timers, redeliveries add to
+    // it, and the gateway stays saturated for the whole run.
     assert!(util(&storm) > 0.9, "storm: {}", util(&storm));
+    assert!(
+        storm.summary.passed,
+        "the scenario expects it: {:?}",
+        storm.summary.expect
+    );
     // The same population connecting over 20 s: the gateway keeps up.
     assert!(util(&ramped) < 0.6, "ramped: {}", util(&ramped));
-    let queue = |r: &interop_sim::metrics::RunResult| {
+    let queue = |r: &RunResult| {
         r.timeseries
             .rows
             .iter()
@@ -37,6 +51,17 @@ fn a_ramp_keeps_the_connect_storm_from_tipping_the_gateway_over() {
             .unwrap_or(0)
     };
     assert!(queue(&storm) > 10 * queue(&ramped).max(1));
+    // The report names it.
+    let flags = storm.summary.redelivery_flags();
+    assert!(
+        flags.iter().any(|(node, _, _)| *node == "chat_server"),
+        "{flags:?}"
+    );
+    assert_eq!(
+        ramped.summary.redelivery_flags(),
+        [],
+        "a healthy run is not flagged"
+    );
 }
 
 #[test]

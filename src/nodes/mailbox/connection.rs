@@ -28,7 +28,7 @@ impl Mailbox {
         for p in b.queue.iter_mut() {
             p.sent = false;
         }
-        Self::fill_window(b, device, cx);
+        self.sends += Self::fill_window(b, device, cx);
         for frame in self.held_control.remove(&device.0).unwrap_or_default() {
             cx.fx.send(route(device), frame);
         }

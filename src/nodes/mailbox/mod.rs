@@ -44,6 +44,24 @@ struct Pending {
     expires_at: SimTime,
     /// Sent on the current connection (and not yet acked).
     sent: bool,
+    /// Sent at least once, on any connection: a later send is a redelivery.
+    ever_sent: bool,
+}
+
+/// Deliver frames a mailbox sent: each copy's first, and every send after it (the redelivery
+/// timer, a reconnect, backpressure). Redeliveries far above a tenth of first sends mean acks come
+/// back later than the redelivery timer: the retries are adding load (a retry storm).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sends {
+    pub first: u64,
+    pub again: u64,
+}
+
+impl std::ops::AddAssign for Sends {
+    fn add_assign(&mut self, o: Sends) {
+        self.first += o.first;
+        self.again += o.again;
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -68,6 +86,7 @@ pub struct Mailbox {
     /// Per sender device (any device in the run): (message, copy) already accepted, bounded.
     accepted: Accepted,
     queued_total: u64,
+    sends: Sends,
     sweep_at: Option<SimTime>,
     /// Control frames (retry receipts) for offline devices, sent when they connect; bounded
     /// per device by [`CONTROL_HELD_MAX`].
@@ -103,6 +122,7 @@ impl Mailbox {
             boxes,
             accepted: Accepted::new(all_devices),
             queued_total: 0,
+            sends: Sends::default(),
             sweep_at: None,
             held_control: BTreeMap::new(),
         }
@@ -121,6 +141,9 @@ impl Mailbox {
     /// Copies waiting for an ack, over all devices.
     pub fn queued(&self) -> u64 {
         self.queued_total
+    }
+    pub fn sends(&self) -> Sends {
+        self.sends
     }
     pub fn is_online(&self, d: DeviceId) -> bool {
         self.slot(d).is_some_and(|i| self.boxes[i].online)

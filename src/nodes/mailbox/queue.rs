@@ -2,7 +2,7 @@
 //! flight per sender stream), is redelivered with backoff until the device acks, and expires
 //! after the offline TTL.
 
-use super::{DeviceBox, Mailbox, MailboxConfig, MailboxCtx, Pending};
+use super::{DeviceBox, Mailbox, MailboxConfig, MailboxCtx, Pending, Sends};
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::nodes::{Effects, TimerKind};
@@ -35,10 +35,11 @@ impl Mailbox {
             delivery,
             expires_at: now.plus(cfg.offline_ttl_ns),
             sent: false,
+            ever_sent: false,
         });
         self.queued_total += 1;
         if online {
-            Self::fill_window(b, device, cx);
+            self.sends += Self::fill_window(b, device, cx);
             Self::arm(b, device, now, cx.fx);
         }
         self.arm_sweep(now, cfg, cx.fx);
@@ -46,10 +47,12 @@ impl Mailbox {
     }
 
     /// Sends what has entered the window and was not sent on this connection yet.
-    pub(super) fn fill_window(b: &mut DeviceBox, device: DeviceId, cx: &mut MailboxCtx) {
+    #[must_use = "the sends are counted"]
+    pub(super) fn fill_window(b: &mut DeviceBox, device: DeviceId, cx: &mut MailboxCtx) -> Sends {
         let (cfg, route) = (cx.cfg, cx.route);
+        let mut sends = Sends::default();
         if b.paused {
-            return;
+            return sends;
         }
         // One copy in flight per sender stream: a later message of the same sender never
         // overtakes an earlier one that was lost or held back on the way.
@@ -61,23 +64,39 @@ impl Mailbox {
             streams.push(p.delivery.from_device);
             if !p.sent {
                 p.sent = true;
+                if p.ever_sent {
+                    sends.again += 1;
+                } else {
+                    p.ever_sent = true;
+                    sends.first += 1;
+                }
                 cx.fx
                     .send(route(device), Frame::Deliver(Box::new(p.delivery.clone())));
             }
         }
+        sends
     }
 
     /// Resends the copy in flight of each sender stream (the redelivery timer).
-    fn resend_window(b: &DeviceBox, device: DeviceId, cx: &mut MailboxCtx) {
+    fn resend_window(b: &mut DeviceBox, device: DeviceId, cx: &mut MailboxCtx) -> Sends {
         let (cfg, route) = (cx.cfg, cx.route);
+        let mut sends = Sends::default();
         let mut streams: Vec<DeviceId> = Vec::new();
-        for p in b.queue.iter().take(cfg.window_max) {
+        for p in b.queue.iter_mut().take(cfg.window_max) {
             if !streams.contains(&p.delivery.from_device) || cfg.break_ordering {
                 streams.push(p.delivery.from_device);
+                if p.ever_sent {
+                    sends.again += 1;
+                } else {
+                    // Held back by backpressure before its first send.
+                    p.ever_sent = true;
+                    sends.first += 1;
+                }
                 cx.fx
                     .send(route(device), Frame::Deliver(Box::new(p.delivery.clone())));
             }
         }
+        sends
     }
 
     pub(super) fn arm(b: &mut DeviceBox, device: DeviceId, now: SimTime, fx: &mut Effects) {
@@ -121,7 +140,7 @@ impl Mailbox {
         self.queued_total -= 1;
         b.redeliver_ns = cfg.redeliver_initial_ns;
         if b.online {
-            Self::fill_window(b, device, cx);
+            self.sends += Self::fill_window(b, device, cx);
         }
         true
     }
@@ -139,7 +158,7 @@ impl Mailbox {
         if !b.online || b.queue.is_empty() {
             return;
         }
-        Self::resend_window(b, device, cx);
+        self.sends += Self::resend_window(b, device, cx);
         b.redeliver_ns = (b.redeliver_ns * 2).min(cfg.redeliver_max_ns);
         Self::arm(b, device, now, cx.fx);
     }
@@ -155,7 +174,7 @@ impl Mailbox {
         let dropped = (before - b.queue.len()) as u64;
         self.queued_total -= dropped;
         if b.online {
-            Self::fill_window(b, device, cx);
+            self.sends += Self::fill_window(b, device, cx);
         }
         dropped > 0
     }
@@ -179,7 +198,7 @@ impl Mailbox {
                 }
             }
             if b.online {
-                Self::fill_window(b, DeviceId(first + i as u32), cx);
+                self.sends += Self::fill_window(b, DeviceId(first + i as u32), cx);
             }
         }
         if self.queued_total > 0 {

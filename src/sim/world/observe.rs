@@ -7,6 +7,7 @@ use crate::engine::{self, Scheduler, SimTime};
 use crate::metrics::checker::{self, FaultWindow};
 use crate::metrics::summary::{RunFacts, Utilization};
 use crate::metrics::{IntervalLatency, LedgerEvent, Sample, Summary, TimeSeries};
+use crate::nodes::mailbox::Sends;
 use crate::nodes::Addr;
 use crate::scenario::{Endpoint, FaultKind, HopClass};
 use crate::sim::cpu::Cpu;
@@ -409,6 +410,19 @@ impl Sim {
             .map(|p| p.pushes_sent())
             .sum();
         self.obs.count("partner_pushes", pushes);
+        let chat = self.nodes.chat.sends();
+        self.obs.count("chat_server_first_deliveries", chat.first);
+        self.obs.count("chat_server_redeliveries", chat.again);
+        let mut partners = Sends::default();
+        for p in self.nodes.partner_servers.iter().flatten() {
+            partners += p.sends();
+        }
+        if partners.first > 0 {
+            self.obs
+                .count("partner_server_first_deliveries", partners.first);
+            self.obs
+                .count("partner_server_redeliveries", partners.again);
+        }
         let (sync, synced) = ledger.records().iter().fold((0, 0), |(a, b), r| {
             (
                 a + r.sync_mask.count_ones() as u64,
