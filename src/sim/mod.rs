@@ -5,6 +5,8 @@
 pub mod bug;
 pub mod cpu;
 mod media;
+#[cfg(test)]
+mod queueing_tests;
 mod timers;
 mod transport;
 mod world;
