@@ -102,7 +102,12 @@ fn stuck_retries_are_counted_with_their_reason() {
 
 #[test]
 fn a_drained_pool_falls_back_to_the_signed_prekey_then_refills() {
-    let r = run_scenario(&load("prekey-drain.toml"), "test");
+    // The key directory is what is tested: modeled crypto (the real run of this scenario gives
+    // the same summary, real_and_modeled_crypto_give_identical_summaries).
+    let r = run_scenario(
+        &with_crypto(&load("prekey-drain.toml"), CryptoMode::Modeled),
+        "test",
+    );
     let c = &r.summary.crypto;
     assert!(
         c["bundles_without_one_time"] > 0,
@@ -115,7 +120,8 @@ fn a_drained_pool_falls_back_to_the_signed_prekey_then_refills() {
 
 #[test]
 fn a_bundle_fetch_limit_throttles_the_drain_and_leaves_one_time_prekeys() {
-    let open = load("prekey-drain.toml");
+    // The limiter is what is tested: modeled crypto.
+    let open = with_crypto(&load("prekey-drain.toml"), CryptoMode::Modeled);
     assert_eq!(
         open.e2ee.bundle_fetch_limit, None,
         "the scenario runs the drain unlimited"
@@ -164,7 +170,8 @@ fn a_bundle_fetch_limit_throttles_the_drain_and_leaves_one_time_prekeys() {
 fn honest_fetches_over_a_tight_limit_are_counted_not_held_back() {
     // Identity resets renew sessions: each renewal fetches the peer device's bundle again, and
     // with one permit per pair an hour some renewals come too soon.
-    let mut open = load("identity-reset.toml");
+    // The limiter is what is tested: modeled crypto.
+    let mut open = with_crypto(&load("identity-reset.toml"), CryptoMode::Modeled);
     open.e2ee.bundle_fetch_limit = None;
     let mut tight = open.clone();
     tight.e2ee.bundle_fetch_limit = Some(scenario::BundleFetchLimit {
