@@ -6,10 +6,10 @@
 //! with the uncorrected histogram beside it.
 //!
 //! This is the one module allowed the wall clock and sockets (DESIGN.md, determinism rules);
-//! even here nothing draws OS randomness: Noise's ephemeral keys come from seeded streams.
+//! Noise ephemerals come from the OS generator (live mode faces real sockets); the rest is seeded.
 //!
 //! # Files
-//! `codec` (records on the wire), `noise` (handshake, seeded resolver), `conn` (reader and
+//! `codec` (records on the wire), `noise` (handshake, OS-generator resolver), `conn` (reader and
 //! writer tasks, batching), `node` (server node tasks), `client` (generator shards), `crypto`
 //! (their Signal sessions), `schedule` (arrivals), `ledger` (the shared ledger), `prepare`
 //! (what is built before the clock starts), `run` (one live run), `outcome` (its judgement and

@@ -1,10 +1,11 @@
 //! Noise_XX_25519_AESGCM_SHA256 (the `snow` crate) between partners (adapters, direct partner
-//! clients) and the interop gateway. Every random draw (ephemeral keys) comes from a ChaCha
-//! stream derived from the run's seed through a custom resolver, so no OS randomness is used
-//! even here; the crypto primitives come from snow's default resolver.
+//! clients) and the interop gateway. Live mode faces real sockets, so every handshake draws its
+//! ephemeral key from the operating system's generator (a seeded ephemeral would be the same in
+//! every handshake of a listener); the static keys are derived from the run's seed, so that the
+//! `serve` and `load` processes of one run agree on them. The primitives are snow's defaults.
 
 use super::LiveError;
-use crate::engine::{RngTree, SimRng};
+use crate::engine::RngTree;
 use snow::params::NoiseParams;
 use snow::resolvers::{CryptoResolver, DefaultResolver, FallbackResolver};
 use snow::types::Random;
@@ -17,25 +18,21 @@ pub const NOISE_PATTERN: &str = "Noise_XX_25519_AESGCM_SHA256";
 pub const NOISE_MSG_MAX: usize = 65_535;
 pub const NOISE_TAG_LEN: usize = 16;
 
-/// A seeded random source for snow.
-struct SeededRandom(SimRng);
+/// The OS generator, for snow.
+struct OsRandom;
 
-impl Random for SeededRandom {
+impl Random for OsRandom {
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
-        rand::Rng::fill_bytes(&mut self.0, dest);
-        Ok(())
+        getrandom::fill(dest).map_err(|_| snow::Error::Rng)
     }
 }
 
-/// Resolves only the RNG (seeded); everything else falls back to snow's default primitives.
-struct SeededResolver {
-    seed: [u8; 32],
-}
+/// Resolves only the RNG (the OS's); everything else falls back to snow's default primitives.
+struct OsResolver;
 
-impl CryptoResolver for SeededResolver {
+impl CryptoResolver for OsResolver {
     fn resolve_rng(&self) -> Option<Box<dyn Random>> {
-        use rand::SeedableRng;
-        Some(Box::new(SeededRandom(SimRng::from_seed(self.seed))))
+        Some(Box::new(OsRandom))
     }
     fn resolve_dh(&self, _: &snow::params::DHChoice) -> Option<Box<dyn snow::types::Dh>> {
         None
@@ -51,11 +48,10 @@ impl CryptoResolver for SeededResolver {
     }
 }
 
-/// One end's Noise keys: a static private key and the seed of its ephemeral draws.
+/// One end's Noise static key.
 #[derive(Clone, Copy)]
 pub struct NoiseKeys {
     pub static_private: [u8; 32],
-    pub ephemeral_seed: [u8; 32],
 }
 
 impl NoiseKeys {
@@ -63,22 +59,16 @@ impl NoiseKeys {
     pub fn derive(tree: &RngTree, label: &str, id: u64) -> Self {
         NoiseKeys {
             static_private: tree.seed_for(&format!("noise-static/{label}"), id),
-            ephemeral_seed: tree.seed_for(&format!("noise-ephemeral/{label}"), id),
         }
     }
 }
 
-/// A snow builder for `keys` with the seeded resolver (`calibrate` times handshakes with it).
+/// A snow builder for `keys`, its ephemerals from the OS (`calibrate` times handshakes with it).
 pub(crate) fn builder(keys: &NoiseKeys) -> Result<Builder<'_>, LiveError> {
     let params: NoiseParams = NOISE_PATTERN
         .parse()
         .map_err(|e: snow::Error| LiveError::Noise(e.to_string()))?;
-    let resolver = FallbackResolver::new(
-        Box::new(SeededResolver {
-            seed: keys.ephemeral_seed,
-        }),
-        Box::new(DefaultResolver),
-    );
+    let resolver = FallbackResolver::new(Box::new(OsResolver), Box::new(DefaultResolver));
     Builder::with_resolver(params, Box::new(resolver))
         .local_private_key(&keys.static_private)
         .map_err(|e| LiveError::Noise(e.to_string()))
@@ -141,6 +131,29 @@ pub async fn handshake(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The responder's ephemeral public key: the first 32 bytes of its message (`<- e, ...`).
+    fn responder_ephemeral(gateway: &NoiseKeys, client: &NoiseKeys) -> Vec<u8> {
+        let mut initiator = builder(client).unwrap().build_initiator().unwrap();
+        let mut responder = builder(gateway).unwrap().build_responder().unwrap();
+        let (mut msg, mut payload) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let n = initiator.write_message(&[], &mut msg).unwrap();
+        responder.read_message(&msg[..n], &mut payload).unwrap();
+        let n = responder.write_message(&[], &mut msg).unwrap();
+        initiator.read_message(&msg[..n], &mut payload).unwrap();
+        msg[..32].to_vec()
+    }
+
+    #[test]
+    fn every_handshake_draws_a_fresh_responder_ephemeral() {
+        let tree = RngTree::new(1);
+        let gateway = NoiseKeys::derive(&tree, "gw", 0);
+        let client = NoiseKeys::derive(&tree, "client", 0);
+        let a = responder_ephemeral(&gateway, &client);
+        let b = responder_ephemeral(&gateway, &client);
+        assert_ne!(a, b, "same static keys, two handshakes: two ephemerals");
+        assert_ne!(a, vec![0u8; 32]);
+    }
 
     #[test]
     fn handshake_and_transport_round_trip_on_loopback() {
