@@ -246,8 +246,8 @@ pub fn counters_section(p: &mut Page, sm: &Summary) {
         .map(|(k, u)| {
             vec![
                 k.as_str().into(),
-                format!("{:.1}%", u.utilization_mean * 100.0).into(),
-                format!("{:.1}%", u.utilization_peak * 100.0).into(),
+                super::screen::percent(u.utilization_mean).into(),
+                super::screen::percent(u.utilization_peak).into(),
             ]
         })
         .collect();

@@ -114,9 +114,9 @@ pub fn render(s: &Summary, out_dir: &str, scenario_file: &str) -> String {
         .iter()
         .map(|(k, u)| {
             format!(
-                "{k} {:.1}%/{:.1}%",
-                u.utilization_mean * 100.0,
-                u.utilization_peak * 100.0
+                "{k} {}/{}",
+                percent(u.utilization_mean),
+                percent(u.utilization_peak)
             )
         })
         .collect();
@@ -183,4 +183,33 @@ pub fn render(s: &Summary, out_dir: &str, scenario_file: &str) -> String {
         );
     }
     o
+}
+
+/// A busy share as a percentage with two significant digits below 1 % (a lightly loaded node
+/// reads 0.021 %, not 0.0 %), one decimal above.
+pub fn percent(share: f64) -> String {
+    let p = share * 100.0;
+    if p == 0.0 {
+        "0 %".to_string()
+    } else if p < 0.1 {
+        format!("{p:.3} %")
+    } else if p < 1.0 {
+        format!("{p:.2} %")
+    } else {
+        format!("{p:.1} %")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn a_light_load_is_not_rounded_to_nothing() {
+        assert_eq!(percent(0.0), "0 %");
+        assert_eq!(percent(0.000_207), "0.021 %");
+        assert_eq!(percent(0.004_5), "0.45 %");
+        assert_eq!(percent(0.295), "29.5 %");
+        assert_eq!(percent(1.0), "100.0 %");
+    }
 }

@@ -184,6 +184,14 @@ impl Pair {
             _ => panic!("{server:?} has no mailbox"),
         }
     }
+    /// Deliver frames a server's mailbox sent, first and again.
+    pub fn sends(&self, server: Addr) -> crate::nodes::mailbox::Sends {
+        match self.node(server) {
+            Node::Chat(c) => c.sends(),
+            Node::Partner(p) => p.sends(),
+            _ => panic!("{server:?} has no mailbox"),
+        }
+    }
     pub fn pushes_sent(&self, p: ProviderId) -> u64 {
         match self.node(Addr::PartnerServer(p)) {
             Node::Partner(ps) => ps.pushes_sent(),

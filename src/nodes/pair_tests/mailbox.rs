@@ -69,6 +69,12 @@ fn an_unacked_copy_is_redelivered_with_doubling_backoff_up_to_the_cap() {
     }
     // Delays 1, 2, 4, 8 and then 8 again (retry_max).
     assert_eq!(resent_at, [1, 3, 7, 15, 23].map(secs));
+    let sends = p.sends(HUB);
+    assert_eq!(
+        (sends.first, sends.again),
+        (1, 5),
+        "one first delivery, five redeliveries"
+    );
     assert_eq!(p.timer(HUB, TimerKind::Redeliver(B)), Some(secs(31)));
 }
 
@@ -82,6 +88,12 @@ fn an_ack_drops_the_copy_and_cancels_the_redelivery() {
     p.deliver_where(|h| h.is(Kind::Deliver));
     let ack = p.deliver_where(|h| h.is(Kind::DeliverAck));
     assert_eq!(ack.cancelled, vec![(secs(1), TimerKind::Redeliver(B))]);
+    let sends = p.sends(HUB);
+    assert_eq!(
+        (sends.first, sends.again),
+        (1, 0),
+        "acked in time: no redelivery"
+    );
     assert_eq!(p.queued(HUB), 0);
     assert_eq!(p.timers_of(HUB), vec![(secs(15), TimerKind::ExpirySweep)]);
 }
