@@ -57,6 +57,17 @@ pub enum LiveCommand {
         /// Stop after this many seconds (default: at Ctrl-C).
         #[arg(long = "for")]
         for_s: Option<f64>,
+        /// Open connections per listener; past it a new connection is closed at once.
+        #[arg(long, default_value_t = 10_000)]
+        max_connections: usize,
+        /// Close a connection that sends nothing for this many seconds (peers of this tool
+        /// send keepalives at a third of it).
+        #[arg(long, default_value_t = 60.0)]
+        idle_timeout: f64,
+        /// Print every second one line per kind of abuse seen (garbage, timeouts, oversize
+        /// frames, refused connections, frames of earlier load runs) with its count.
+        #[arg(long)]
+        log: bool,
     },
     /// One load generator against servers started with `serve` (the same scenario and
     /// --users): writes its results folder with latency.hlog.
@@ -106,7 +117,17 @@ pub fn run(cmd: LiveCommand) -> anyhow::Result<Outcome> {
             listen,
             users,
             for_s,
-        } => super::serve::serve(file.as_deref(), role, provider, &listen, users, for_s),
+            max_connections,
+            idle_timeout,
+            log,
+        } => {
+            let how = super::serve::How {
+                max_connections,
+                idle_timeout,
+                log,
+            };
+            super::serve::serve(file.as_deref(), role, provider, &listen, users, for_s, how)
+        }
         LiveCommand::Load {
             file,
             target,

@@ -5,6 +5,13 @@ use super::live_args::RoleArg;
 use super::{load, Outcome};
 use std::path::Path;
 
+/// The server's bounds and logging, as given on the command line.
+pub struct How {
+    pub max_connections: usize,
+    pub idle_timeout: f64,
+    pub log: bool,
+}
+
 pub fn serve(
     file: Option<&Path>,
     role: RoleArg,
@@ -12,6 +19,7 @@ pub fn serve(
     listen: &str,
     users: Option<u32>,
     for_s: Option<f64>,
+    how: How,
 ) -> anyhow::Result<Outcome> {
     use interop_sim::live::topology::Role;
     let s = match load(file) {
@@ -38,7 +46,29 @@ pub fn serve(
         RoleArg::Partner => Role::Partner(provider),
     };
     let for_ns = for_s.map(|x| (x.clamp(0.0, 1e7) * 1e9) as u64);
-    interop_sim::live::remote::serve(&s, users, role, listen, for_ns, |served| {
+    if how.max_connections == 0 || how.max_connections > 1_000_000 {
+        eprintln!(
+            "interop-sim serve: --max-connections must be 1..=1000000, got {}",
+            how.max_connections
+        );
+        return Ok(Outcome::Invalid);
+    }
+    if !(how.idle_timeout.is_finite() && (0.1..=86_400.0).contains(&how.idle_timeout)) {
+        eprintln!(
+            "interop-sim serve: --idle-timeout must be 0.1 to 86400 seconds, got {}",
+            how.idle_timeout
+        );
+        return Ok(Outcome::Invalid);
+    }
+    let opts = interop_sim::live::remote::ServeOptions {
+        limits: interop_sim::live::abuse::Limits {
+            connections_max: how.max_connections,
+            idle: std::time::Duration::from_secs_f64(how.idle_timeout),
+            ..Default::default()
+        },
+        log_every: how.log.then_some(std::time::Duration::from_secs(1)),
+    };
+    interop_sim::live::remote::serve(&s, users, role, listen, for_ns, opts, |served| {
         for (name, at) in served {
             println!("serving {name} on {at}");
         }

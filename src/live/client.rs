@@ -37,6 +37,9 @@ pub struct ShardReport {
     pub encrypted: u64,
     pub sessions_started: u64,
     pub unroutable: u64,
+    /// Frames of another load run that reached this run's devices (a copy queued for an
+    /// earlier install, say): acked when a delivery, so the server lets it go, never shown.
+    pub foreign_frames: u64,
 }
 
 pub struct Shard {
@@ -130,6 +133,7 @@ impl Shard {
                 encrypted: 0,
                 sessions_started: 0,
                 unroutable: 0,
+                foreign_frames: 0,
             },
             plain: Vec::with_capacity(16 * 1024),
             precrypted: spec.precrypted,
@@ -202,7 +206,8 @@ impl Shard {
         let id = self.sh.next_conn_id();
         // The hello comes from the shard; devices then speak for themselves.
         let me = Addr::Device(codec::HELLO_DEVICE);
-        match dial(&d, me, id, &self.sh, self.inbox_tx.clone()).await {
+        let inbox = self.inbox_tx.clone();
+        match dial(&d, me, id, &self.sh, inbox, self.sh.run).await {
             Ok(tx) => {
                 let again = self.ever_connected[i];
                 self.ever_connected[i] = true;
@@ -347,13 +352,16 @@ impl Shard {
         }
     }
 
-    fn on_record(&mut self, now: SimTime, rec: Record) {
+    fn on_record(&mut self, now: SimTime, mut rec: Record) {
         let Addr::Device(d) = rec.to else { return };
         if codec::is_hello(&rec) || self.devices.get(d.index()).is_none_or(|x| x.is_none()) {
             return;
         }
         if self.sh.cuts.blocks(rec.from, rec.to, &self.sh.dir) {
             return;
+        }
+        if !self.sh.run.untag_frame(&mut rec.frame) {
+            return self.on_foreign(d, rec);
         }
         if let Frame::Deliver(delivery) = &rec.frame {
             if !self.open(d, delivery) {
@@ -384,6 +392,27 @@ impl Shard {
             &mut self.fx,
         );
         self.apply_effects(now, d);
+    }
+
+    /// A frame of another run for device `d`: a delivery is acked as it came (so that the
+    /// server stops sending it) and dropped; anything else is dropped.
+    fn on_foreign(&mut self, d: DeviceId, rec: Record) {
+        self.report.foreign_frames += 1;
+        if let Frame::Deliver(delivery) = rec.frame {
+            let ack = Record {
+                from: Addr::Device(d),
+                to: rec.from,
+                frame: Frame::DeliverAck {
+                    copy: delivery.copy,
+                    device: d,
+                    from_user: delivery.from_user,
+                    to_user: delivery.to_user,
+                },
+            };
+            if let Some(tx) = self.routes.get(&rec.from) {
+                conn::try_send(tx, ack, &self.sh.stats);
+            }
+        }
     }
 
     /// Decrypts a delivered message once; `false` if it does not decrypt.
@@ -427,10 +456,11 @@ impl Shard {
         let outputs = std::mem::take(&mut self.fx.outputs);
         for o in outputs {
             match o {
-                Output::Send { to, frame } | Output::SendAfter { to, frame, .. } => {
+                Output::Send { to, mut frame } | Output::SendAfter { to, mut frame, .. } => {
                     if self.sh.cuts.blocks(Addr::Device(d), to, &self.sh.dir) {
                         continue;
                     }
+                    self.sh.run.tag_frame(&mut frame);
                     let rec = Record {
                         from: Addr::Device(d),
                         to,

@@ -2,9 +2,11 @@
 //! batches for its owner's inbox, and a writer task that batches outgoing records into
 //! transport messages (length-prefixed; sealed with Noise AES-GCM on the gateway's links).
 //! Everything is bounded: the outgoing queue (a full queue drops, the protocol's retries
-//! recover), a transport message (64 KiB), a record.
+//! recover), a transport message (64 KiB), a record, the time a peer may stay silent or leave
+//! a message half sent, and the memory an idle connection holds (at most 16 KiB).
 
-use super::codec::{self, Record, RECORD_MAX_BYTES};
+use super::abuse::{Abuse, AbuseKind, Limits};
+use super::codec::{self, Record};
 use super::noise::{NOISE_MSG_MAX, NOISE_TAG_LEN};
 use snow::StatelessTransportState;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +18,21 @@ use tokio::sync::mpsc;
 
 /// Bound on records queued for one connection's writer.
 pub const CONN_QUEUE_MAX: usize = 65_536;
-/// Bound on a transport message's plaintext: a Noise message less its tag.
+/// Bound on a transport message's plaintext: a Noise message less its tag. A plaintext link
+/// refuses a longer message too, so both links carry the same records.
 pub const MSG_PLAIN_MAX: usize = NOISE_MSG_MAX - NOISE_TAG_LEN;
 /// Bytes the writer gathers before one `write_all`.
 const WRITE_CHUNK_BYTES: usize = 256 * 1024;
-/// A reader's buffer: room for several whole transport messages per `recv`.
-const READ_BUF_BYTES: usize = 256 * 1024;
+/// A reader's first buffer, allocated when the first bytes arrive.
+const READ_BUF_FIRST: usize = 4 * 1024;
+/// A reader's largest buffer: one whole transport message with its length (a busy connection
+/// grows to it, so that one `recv` takes many messages).
+const READ_BUF_MAX: usize = 2 + NOISE_MSG_MAX;
+/// What an idle connection may keep of its buffers, at most: its reader keeps up to 8 KiB
+/// (more is given back before it waits), its writer up to 4 KiB for each of its two buffers.
+pub const IDLE_BUF_MAX: usize = READ_IDLE_MAX + 2 * WRITE_IDLE_MAX;
+const READ_IDLE_MAX: usize = 8 * 1024;
+const WRITE_IDLE_MAX: usize = 4 * 1024;
 
 pub type ConnId = u64;
 
@@ -69,13 +80,35 @@ impl Inspector {
     }
 }
 
-/// Counters shared by all connections of a run.
+/// Counters and bounds shared by all connections of a process.
 #[derive(Debug, Default)]
 pub struct ConnStats {
     /// Records dropped because a writer's queue was full.
     pub dropped_full: AtomicU64,
     pub bytes_out: AtomicU64,
     pub noise_messages: AtomicU64,
+    /// Connections open now, and the most open at once.
+    pub open: AtomicU64,
+    pub open_peak: AtomicU64,
+    pub abuse: Abuse,
+    pub limits: Limits,
+}
+
+impl ConnStats {
+    pub fn with_limits(limits: Limits) -> Self {
+        ConnStats {
+            limits,
+            ..ConnStats::default()
+        }
+    }
+}
+
+/// What else a connection needs: who inspects its plaintext, the shared counters, and the
+/// listener's slot it holds (given back when it closes).
+pub struct ConnOpts {
+    pub inspector: Option<Arc<Inspector>>,
+    pub stats: Arc<ConnStats>,
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Starts the reader and writer of `stream`; the reader announces the connection to `inbox`.
@@ -84,20 +117,37 @@ pub fn spawn(
     cipher: Cipher,
     id: ConnId,
     inbox: mpsc::Sender<Inbound>,
-    inspector: Option<Arc<Inspector>>,
-    stats: Arc<ConnStats>,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    o: ConnOpts,
 ) -> mpsc::Sender<Record> {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel(CONN_QUEUE_MAX);
-    tokio::spawn(write_loop(wr, rx, cipher.clone(), stats));
+    let stats = o.stats;
+    tokio::spawn(write_loop(wr, rx, cipher.clone(), stats.clone()));
     let opened = tx.clone();
+    let (inspector, permit) = (o.inspector, o.permit);
     tokio::spawn(async move {
         if inbox.send(Inbound::Opened(id, opened)).await.is_err() {
             return;
         }
-        let _ = read_loop(rd, cipher, id, &inbox, inspector).await;
+        let now = stats.open.fetch_add(1, Ordering::Relaxed) + 1;
+        stats.open_peak.fetch_max(now, Ordering::Relaxed);
+        let mut r = Reader {
+            rd,
+            cipher,
+            inspector,
+            stats: &stats,
+            buf: Vec::new(),
+            plain: Vec::new(),
+            start: 0,
+            end: 0,
+            nonce: 0,
+        };
+        if let Err(Some(abuse)) = r.run(id, &inbox).await {
+            stats.abuse.count(abuse);
+        }
+        drop(r);
+        stats.open.fetch_sub(1, Ordering::Relaxed);
         let _ = inbox.send(Inbound::Closed(id)).await;
         drop(permit); // the listener may accept another connection
     });
@@ -115,61 +165,149 @@ pub fn try_send(tx: &mpsc::Sender<Record>, rec: Record, stats: &ConnStats) -> bo
     }
 }
 
-/// Reads as much as the socket holds into one buffer, opens every complete transport message
-/// in it and hands all their records to the owner in one batch: one `recv` per wakeup rather
-/// than two per transport message (length, then body), one inbox send per wakeup.
-async fn read_loop(
-    mut rd: OwnedReadHalf,
+/// A connection's reading half and its buffers: `buf[start..end]` holds bytes received and not
+/// yet taken. Buffers are allocated when bytes arrive, grow to the transport message in hand
+/// (never past one whole message), and shrink to [`IDLE_BUF_MAX`] when the peer goes quiet.
+struct Reader<'a> {
+    rd: OwnedReadHalf,
     cipher: Cipher,
-    id: ConnId,
-    inbox: &mpsc::Sender<Inbound>,
     inspector: Option<Arc<Inspector>>,
-) -> Option<()> {
-    let mut buf = vec![0u8; READ_BUF_BYTES];
-    let mut plain = vec![0u8; NOISE_MSG_MAX];
-    let (mut start, mut end) = (0usize, 0usize);
-    let mut nonce = 0u64;
-    loop {
-        let mut recs = Vec::new();
-        while let Some(n) = complete_message(&buf[start..end]) {
-            let sealed = &buf[start + 2..start + 2 + n];
-            let body: &[u8] = match &cipher {
-                Cipher::Plain => sealed,
-                Cipher::Noise(t) => {
-                    let m = t.read_message(nonce, sealed, &mut plain).ok()?;
-                    nonce += 1;
-                    &plain[..m]
+    stats: &'a ConnStats,
+    buf: Vec<u8>,
+    plain: Vec<u8>,
+    start: usize,
+    end: usize,
+    nonce: u64,
+}
+
+/// Why a reader stopped: `None` for an orderly close (the peer's, or its owner gone), else the
+/// abuse that closed it.
+type Stop = Option<AbuseKind>;
+
+impl Reader<'_> {
+    /// Reads as much as the socket holds, opens every complete transport message in it and
+    /// hands all their records to the owner in one batch: one `recv` per wakeup rather than two
+    /// per transport message (length, then body), one inbox send per wakeup.
+    async fn run(&mut self, id: ConnId, inbox: &mpsc::Sender<Inbound>) -> Result<(), Stop> {
+        let limits = self.stats.limits;
+        let body_max = match self.cipher {
+            Cipher::Plain => MSG_PLAIN_MAX,
+            Cipher::Noise(_) => NOISE_MSG_MAX,
+        };
+        let mut partial_since: Option<tokio::time::Instant> = None;
+        loop {
+            let mut recs = Vec::new();
+            while let Some(n) = message_len(&self.buf[self.start..self.end]) {
+                if n > body_max {
+                    return Err(Some(AbuseKind::OversizeFrame));
                 }
-            };
-            if let Some(i) = &inspector {
-                i.scan(body);
+                if self.end - self.start < 2 + n {
+                    break;
+                }
+                self.open(self.start + 2, n, &mut recs)?;
+                self.start += 2 + n;
             }
-            decode_all(body, &mut recs)?;
-            start += 2 + n;
+            if !recs.is_empty() {
+                inbox
+                    .send(Inbound::Records(id, recs))
+                    .await
+                    .map_err(|_| None)?;
+            }
+            let waiting = if self.start == self.end {
+                (self.start, self.end) = (0, 0);
+                partial_since = None;
+                if self.wait_quiet(limits.idle).await? {
+                    continue; // bytes taken while checking for them
+                }
+                limits.idle
+            } else {
+                let since = *partial_since.get_or_insert_with(tokio::time::Instant::now);
+                self.make_room();
+                limits.frame.saturating_sub(since.elapsed())
+            };
+            let read = self.rd.read(&mut self.buf[self.end..]);
+            let got = match tokio::time::timeout(waiting, read).await {
+                Err(_) if self.start == self.end => return Err(Some(AbuseKind::IdleTimeout)),
+                Err(_) => return Err(Some(AbuseKind::StalledFrame)),
+                Ok(Err(_)) | Ok(Ok(0)) => return Err(None),
+                Ok(Ok(got)) => got,
+            };
+            self.end += got;
+            if self.end == self.buf.len() && self.buf.len() < READ_BUF_MAX {
+                // A read that fills the buffer: the peer is busy, take more per read.
+                let len = (self.buf.len() * 2).min(READ_BUF_MAX);
+                self.buf.resize(len, 0);
+            }
         }
-        if !recs.is_empty() {
-            inbox.send(Inbound::Records(id, recs)).await.ok()?;
+    }
+
+    /// Opens the transport message at `buf[at..at + n]` and decodes its records into `recs`.
+    fn open(&mut self, at: usize, n: usize, recs: &mut Vec<Record>) -> Result<(), Stop> {
+        let sealed = &self.buf[at..at + n];
+        let body: &[u8] = match &self.cipher {
+            Cipher::Plain => sealed,
+            Cipher::Noise(t) => {
+                if self.plain.len() < n {
+                    self.plain.resize(n, 0);
+                }
+                let m = t
+                    .read_message(self.nonce, sealed, &mut self.plain)
+                    .map_err(|_| Some(AbuseKind::Garbage))?;
+                self.nonce += 1;
+                &self.plain[..m]
+            }
+        };
+        if let Some(i) = &self.inspector {
+            i.scan(body);
         }
-        if start == end {
-            (start, end) = (0, 0);
-        } else if buf.len() - end < 2 + NOISE_MSG_MAX {
-            // Room for one more whole transport message behind the partial one.
-            buf.copy_within(start..end, 0);
-            (start, end) = (0, end - start);
+        decode_all(body, recs).ok_or(Some(AbuseKind::Garbage))
+    }
+
+    /// Between messages: gives back what an idle connection need not hold, waits (at most
+    /// `idle`) until bytes arrive, and has a buffer ready for them. `true`: bytes were read
+    /// on the way (into `buf[..end]`).
+    async fn wait_quiet(&mut self, idle: std::time::Duration) -> Result<bool, Stop> {
+        if self.buf.len() + self.plain.len() > READ_IDLE_MAX {
+            match self.rd.try_read(&mut self.buf) {
+                Ok(0) => return Err(None),
+                Ok(got) => {
+                    self.end = got;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    (self.buf, self.plain) = (Vec::new(), Vec::new());
+                }
+                Err(_) => return Err(None),
+            }
         }
-        let got = rd.read(&mut buf[end..]).await.ok()?;
-        if got == 0 {
-            return None;
+        if self.buf.is_empty() {
+            match tokio::time::timeout(idle, self.rd.readable()).await {
+                Err(_) => return Err(Some(AbuseKind::IdleTimeout)),
+                Ok(Err(_)) => return Err(None),
+                Ok(Ok(())) => self.buf = vec![0; READ_BUF_FIRST],
+            }
         }
-        end += got;
+        Ok(false)
+    }
+
+    /// Room behind a partial message for the rest of it: moved to the front, the buffer grown
+    /// to the whole message if it is longer.
+    fn make_room(&mut self) {
+        let want = message_len(&self.buf[self.start..self.end]).map_or(2, |n| 2 + n);
+        if self.buf.len() - self.start < want || self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
     }
 }
 
-/// The body length of the transport message at the front of `buf`, once it is all there.
-fn complete_message(buf: &[u8]) -> Option<usize> {
+/// The body length of the transport message at the front of `buf`, once its length is there.
+fn message_len(buf: &[u8]) -> Option<usize> {
     let len = buf.get(..2)?;
-    let n = u16::from_be_bytes([len[0], len[1]]) as usize;
-    (buf.len() >= 2 + n).then_some(n)
+    Some(u16::from_be_bytes([len[0], len[1]]) as usize)
 }
 
 /// Decodes every record of one transport message; `None` on a malformed one (the connection
@@ -208,7 +346,9 @@ fn seal(cipher: &Cipher, nonce: &mut u64, batch: &[u8], out: &mut Vec<u8>, stats
 
 /// Takes records off the queue into transport messages until the queue is empty or a write's
 /// worth of bytes is gathered, then writes them with one `write_all`: under load the queue
-/// fills while the previous write is in the kernel, and the batches grow by themselves.
+/// fills while the previous write is in the kernel, and the batches grow by themselves. A
+/// connection with nothing to say sends an empty transport message (a keepalive) at a third
+/// of the idle bound, so that the peer's idle timeout closes only the silent.
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Record>,
@@ -216,10 +356,16 @@ async fn write_loop(
     stats: Arc<ConnStats>,
 ) {
     let mut nonce = 0u64;
-    let mut batch = Vec::with_capacity(MSG_PLAIN_MAX + RECORD_MAX_BYTES + 4);
-    let mut out = Vec::with_capacity(WRITE_CHUNK_BYTES + NOISE_MSG_MAX);
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
+    let mut batch = Vec::new();
+    let mut out = Vec::new();
+    let keepalive = stats.limits.idle / 3;
+    loop {
+        let first = match tokio::time::timeout(keepalive, rx.recv()).await {
+            Ok(Some(rec)) => Some(rec),
+            Ok(None) => return,
+            Err(_) => None, // quiet: the empty message below keeps the connection
+        };
+        let mut next = first;
         while let Some(rec) = next {
             let mark = batch.len();
             codec::encode(&rec, &mut batch);
@@ -235,7 +381,7 @@ async fn write_loop(
                 None
             };
         }
-        if !batch.is_empty() {
+        if !batch.is_empty() || out.is_empty() {
             seal(&cipher, &mut nonce, &batch, &mut out, &stats);
             batch.clear();
         }
@@ -246,6 +392,10 @@ async fn write_loop(
             return;
         }
         out.clear();
+        if rx.is_empty() && out.capacity().max(batch.capacity()) > WRITE_IDLE_MAX {
+            // Quiet now: an idle connection holds little.
+            (out, batch) = (Vec::new(), Vec::new());
+        }
     }
 }
 
@@ -329,17 +479,14 @@ mod tests {
                 let stats = Arc::new(ConnStats::default());
                 let (inbox_tx, mut inbox) = mpsc::channel(64);
                 let probe = Arc::new(Inspector::new(b"never-there"));
-                let _server_tx = spawn(
-                    s,
-                    scipher,
-                    1,
-                    inbox_tx,
-                    Some(probe.clone()),
-                    stats.clone(),
-                    None,
-                );
+                let opts = |inspector| ConnOpts {
+                    inspector,
+                    stats: stats.clone(),
+                    permit: None,
+                };
+                let _server_tx = spawn(s, scipher, 1, inbox_tx, opts(Some(probe.clone())));
                 let (dummy_tx, _dummy) = mpsc::channel(64);
-                let tx = spawn(c, cipher, 2, dummy_tx, None, stats.clone(), None);
+                let tx = spawn(c, cipher, 2, dummy_tx, opts(None));
                 let n = 5_000u64;
                 let sender = tokio::spawn(async move {
                     for i in 0..n {

@@ -6,6 +6,7 @@
 //! Records are created up front, one per scheduled arrival, with `created` = the intended send
 //! time: the ledger's latency is therefore coordinated-omission corrected (as wrk2 measures).
 
+use super::session::RunId;
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::IntervalLatency;
@@ -44,6 +45,9 @@ pub struct LiveLedger {
     pub intervals: Vec<IntervalRow>,
     interval_ns: u64,
     current: IntervalRow,
+    /// The run whose messages this ledger holds: the servers name them by their wire ids
+    /// (tagged with the run), the devices by their ledger ids.
+    run: RunId,
 }
 
 impl LiveLedger {
@@ -112,7 +116,7 @@ pub struct LedgerSink(Arc<Mutex<LiveLedger>>);
 
 impl LedgerSink {
     /// A ledger whose records are already created (one per scheduled message).
-    pub fn new(ledger: Ledger, dir: Arc<Directory>, interval_ns: u64) -> Self {
+    pub fn new(ledger: Ledger, dir: Arc<Directory>, interval_ns: u64, run: RunId) -> Self {
         let n = ledger.records().len();
         LedgerSink(Arc::new(Mutex::new(LiveLedger {
             ledger,
@@ -130,6 +134,7 @@ impl LedgerSink {
                 device_deliveries: 0,
                 in_flight: 0,
             },
+            run,
         })))
     }
 
@@ -153,8 +158,16 @@ impl LedgerSink {
         let mut guard = self.lock();
         let l = &mut *guard;
         l.roll(now);
-        for e in events.drain(..) {
-            if msg_of(&e).0 as usize >= l.actual_sent_ns.len() {
+        for mut e in events.drain(..) {
+            let msg = msg_of(&mut e);
+            if RunId::of(*msg) != RunId::default() {
+                // A server's event, in wire ids: this run's, or not for this ledger.
+                match l.run.untag(*msg) {
+                    Some(local) => *msg = local,
+                    None => continue,
+                }
+            }
+            if msg.0 as usize >= l.actual_sent_ns.len() {
                 continue; // a message this process did not plan (a server-only process)
             }
             let before = l.ledger.deliveries.total;
@@ -182,8 +195,8 @@ impl LedgerSink {
     }
 }
 
-fn msg_of(e: &LedgerEvent) -> MsgId {
-    match *e {
+fn msg_of(e: &mut LedgerEvent) -> &mut MsgId {
+    match e {
         LedgerEvent::Accepted { msg, .. }
         | LedgerEvent::Refused { msg, .. }
         | LedgerEvent::CrossedGateway { msg }

@@ -9,12 +9,14 @@
 //! Noise ephemerals come from the OS generator (live mode faces real sockets); the rest is seeded.
 //!
 //! # Files
-//! `codec` (records on the wire), `noise` (handshake, OS-generator resolver), `conn` (reader and
+//! `abuse` (what strangers do to a server's ports, counted, and the bounds), `codec` (records on
+//! the wire), `noise` (handshake, OS-generator resolver), `conn` (reader and
 //! writer tasks, batching), `node` (server node tasks), `client` (generator shards), `crypto`
 //! (their Signal sessions), `schedule` (arrivals), `ledger` (the shared ledger), `prepare`
 //! (what is built before the clock starts), `run` (one live run), `outcome` (its judgement and
-//! report).
+//! report), `session` (load runs as sessions at a long-lived server).
 
+pub mod abuse;
 pub mod client;
 pub mod clock;
 pub mod codec;
@@ -31,6 +33,7 @@ pub mod prepare;
 pub mod remote;
 pub mod run;
 pub mod schedule;
+pub mod session;
 pub mod topology;
 pub mod validate;
 

@@ -3,12 +3,14 @@
 //! clock. The task owns the node; connections hand it record batches through a bounded inbox.
 //! Routes are learned: a record from `X` on connection `c` teaches "send to `X` on `c`".
 
+use super::abuse::AbuseKind;
 use super::clock::Clock;
 use super::codec::{self, Record};
-use super::conn::{self, Cipher, ConnId, ConnStats, Inbound, Inspector};
+use super::conn::{self, Cipher, ConnId, ConnOpts, ConnStats, Inbound, Inspector};
 use super::faults::Control;
 use super::ledger::LedgerSink;
 use super::noise::{self, NoiseKeys};
+use super::session::{Admit, RunId, Sessions};
 use crate::directory::Directory;
 use crate::engine::{RngTree, SimTime};
 use crate::nodes::adapter::Adapter;
@@ -29,10 +31,6 @@ use tokio::sync::{mpsc, watch};
 pub const INBOX_MAX: usize = 4096;
 /// Bound on pending timers and delayed sends of one node.
 pub const TIMERS_MAX: usize = 1_000_000;
-/// Bound on open connections per listener.
-pub const CONNECTIONS_MAX: usize = 1024;
-/// Bound on a Noise handshake.
-pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Pause between two dial attempts.
 pub const REDIAL_NS: u64 = 50_000_000;
 
@@ -78,6 +76,9 @@ pub struct Shared {
     /// Scheduled arrivals not yet taken (sent or dropped) by a generator.
     pub arrivals_pending: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
+    /// The load run this process generates (its shards' hellos name it); 0 in a process that
+    /// only serves.
+    pub run: RunId,
 }
 
 impl Shared {
@@ -93,13 +94,15 @@ enum Pending {
     Redial(usize),
 }
 
-/// Dials `d` (Noise initiator when the peer is the gateway) and starts the connection.
+/// Dials `d` (Noise initiator when the peer is the gateway), starts the connection and says
+/// hello for run `run`.
 pub async fn dial(
     d: &Dial,
     me: Addr,
     id: ConnId,
     sh: &Shared,
     inbox: mpsc::Sender<Inbound>,
+    run: RunId,
 ) -> Result<mpsc::Sender<Record>, super::LiveError> {
     let mut s = TcpStream::connect(d.at)
         .await
@@ -107,16 +110,21 @@ pub async fn dial(
     let cipher = if d.noise {
         let keys = NoiseKeys::derive(&sh.tree, "initiator", id);
         let hs = noise::handshake(&mut s, true, &keys);
-        let t = tokio::time::timeout(HANDSHAKE_TIMEOUT, hs)
+        let t = tokio::time::timeout(sh.stats.limits.handshake, hs)
             .await
             .map_err(|_| super::LiveError::Noise("handshake timed out".into()))??;
         Cipher::Noise(Arc::new(t))
     } else {
         Cipher::Plain
     };
-    let tx = conn::spawn(s, cipher, id, inbox, None, sh.stats.clone(), None);
+    let opts = ConnOpts {
+        inspector: None,
+        stats: sh.stats.clone(),
+        permit: None,
+    };
+    let tx = conn::spawn(s, cipher, id, inbox, opts);
     // Introduce ourselves so that the peer can route to us before we send anything else.
-    conn::try_send(&tx, codec::hello(me, d.to), &sh.stats);
+    conn::try_send(&tx, codec::hello(me, d.to, run), &sh.stats);
     Ok(tx)
 }
 
@@ -130,7 +138,8 @@ pub fn spawn_acceptor(
     inspector: Option<Arc<Inspector>>,
 ) {
     let mut shutdown = sh.shutdown.clone();
-    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    let limits = sh.stats.limits;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections_max));
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -140,6 +149,7 @@ pub fn spawn_acceptor(
             let Ok((mut s, _)) = accepted else { continue };
             // Bounded: past the limit a connection is closed at once.
             let Ok(permit) = slots.clone().try_acquire_owned() else {
+                sh.stats.abuse.count(AbuseKind::RefusedConnection);
                 continue;
             };
             let (sh, inbox, inspector) = (sh.clone(), inbox.clone(), inspector.clone());
@@ -148,22 +158,21 @@ pub fn spawn_acceptor(
                 let cipher = if noise {
                     let keys = NoiseKeys::derive(&sh.tree, label, 0);
                     let hs = noise::handshake(&mut s, false, &keys);
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, hs).await {
+                    // A bad or silent peer is dropped, its slot freed.
+                    match tokio::time::timeout(limits.handshake, hs).await {
                         Ok(Ok(t)) => Cipher::Noise(Arc::new(t)),
-                        _ => return, // a bad or silent peer: dropped, its slot freed
+                        Ok(Err(_)) => return sh.stats.abuse.count(AbuseKind::HandshakeFailed),
+                        Err(_) => return sh.stats.abuse.count(AbuseKind::HandshakeTimeout),
                     }
                 } else {
                     Cipher::Plain
                 };
-                conn::spawn(
-                    s,
-                    cipher,
-                    id,
-                    inbox,
+                let opts = ConnOpts {
                     inspector,
-                    sh.stats.clone(),
-                    Some(permit),
-                );
+                    stats: sh.stats.clone(),
+                    permit: Some(permit),
+                };
+                conn::spawn(s, cipher, id, inbox, opts);
             });
         }
     });
@@ -190,6 +199,13 @@ pub struct NodeTask {
     control: mpsc::Receiver<Control>,
     /// Crashed, until restarted: no connections, no processing.
     down: bool,
+    /// The load run each connection's hello named.
+    conn_run: BTreeMap<ConnId, RunId>,
+    /// Per device, the run it belongs to now.
+    sessions: Sessions,
+    /// Devices replaced by a later run's install, and the copies dropped with them.
+    pub reinstalls: u64,
+    pub reinstall_dropped: u64,
 }
 
 impl NodeTask {
@@ -197,6 +213,7 @@ impl NodeTask {
         let (inbox_tx, inbox) = mpsc::channel(INBOX_MAX);
         let (control_tx, control) = mpsc::channel(16);
         let n = dials.len();
+        let sessions = Sessions::new(sh.dir.devices());
         NodeTask {
             me,
             node,
@@ -214,6 +231,10 @@ impl NodeTask {
             control_tx,
             control,
             down: false,
+            conn_run: BTreeMap::new(),
+            sessions,
+            reinstalls: 0,
+            reinstall_dropped: 0,
         }
     }
 
@@ -286,7 +307,8 @@ impl NodeTask {
             return;
         }
         let id = self.sh.next_conn_id();
-        match dial(&d, self.me, id, &self.sh, self.inbox_tx.clone()).await {
+        let inbox = self.inbox_tx.clone();
+        match dial(&d, self.me, id, &self.sh, inbox, RunId::default()).await {
             Ok(tx) => {
                 self.conns.insert(id, tx);
                 self.routes.insert(d.to, id);
@@ -316,6 +338,7 @@ impl NodeTask {
             }
             Inbound::Closed(id) => {
                 self.conns.remove(&id);
+                self.conn_run.remove(&id);
                 self.routes.retain(|_, c| *c != id);
                 if let Some(i) = self.dialed.iter().position(|c| *c == Some(id)) {
                     self.dialed[i] = None;
@@ -338,10 +361,16 @@ impl NodeTask {
                         }
                         continue;
                     }
-                    self.routes.insert(rec.from, id);
-                    if codec::is_hello(&rec) {
+                    if let Some(run) = codec::hello_run(&rec) {
+                        self.routes.insert(rec.from, id);
+                        self.conn_run.insert(id, run);
                         continue;
                     }
+                    // A refused frame teaches no route.
+                    if !self.admit(id, &rec) {
+                        continue;
+                    }
+                    self.routes.insert(rec.from, id);
                     let node = self.node.as_node();
                     dispatch::handle_frame(
                         node,
@@ -354,6 +383,27 @@ impl NodeTask {
                     );
                 }
                 self.apply_effects(now);
+            }
+        }
+    }
+
+    /// Whether a record goes on to the node: a device's frame must belong to the run the device
+    /// is in now; the first frame of a later run replaces the device's old install first.
+    fn admit(&mut self, conn: ConnId, rec: &Record) -> bool {
+        let Addr::Device(d) = rec.from else {
+            return true; // another server's frame
+        };
+        let run = self.conn_run.get(&conn).copied().unwrap_or_default();
+        match self.sessions.admit(d, run, &rec.frame) {
+            Admit::Current => true,
+            Admit::NewInstall => {
+                self.reinstalls += 1;
+                self.reinstall_dropped += dispatch::reinstall(self.node.as_node(), d);
+                true
+            }
+            Admit::Stale => {
+                self.sh.stats.abuse.count(AbuseKind::StaleRunFrame);
+                false
             }
         }
     }

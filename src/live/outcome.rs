@@ -56,6 +56,12 @@ pub struct LiveReport {
     pub gateway_rate_limited: u64,
     pub noise_messages: u64,
     pub dropped_queue_full: u64,
+    /// Abuse this process's servers met, by kind (only kinds that happened), and frames of
+    /// other load runs that reached this run's devices (see `live::session`).
+    pub abuse: BTreeMap<&'static str, u64>,
+    pub foreign_frames: u64,
+    /// The most connections open at once in this process.
+    pub connections_peak: u64,
     pub interrupted: bool,
     pub wall_s: f64,
     /// The sending window, ms.
@@ -107,6 +113,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     let mut lag = histogram();
     let (mut sent, mut dropped, mut dfail, mut verified, mut enc, mut sessions) =
         (0, 0, 0, 0, 0, 0);
+    let mut foreign = 0;
     for r in i.reports {
         let _ = lag.add(&r.lag);
         sent += r.sent;
@@ -115,6 +122,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         verified += r.plaintext_verified;
         enc += r.encrypted;
         sessions += r.sessions_started;
+        foreign += r.foreign_frames;
     }
     let planned = l.ledger.records().len() as u64;
     let window_s = i.load.duration_ns as f64 / 1e9;
@@ -180,6 +188,16 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         gateway_rate_limited: i.shaping.1,
         noise_messages: i.stats.noise_messages.load(Ordering::Relaxed),
         dropped_queue_full: i.stats.dropped_full.load(Ordering::Relaxed),
+        abuse: i
+            .stats
+            .abuse
+            .snapshot()
+            .nonzero()
+            .into_iter()
+            .map(|(k, n)| (k.name(), n))
+            .collect(),
+        foreign_frames: foreign,
+        connections_peak: i.stats.open_peak.load(Ordering::Relaxed),
         interrupted: i.interrupted,
         wall_s: i.end.as_secs_f64(),
         window_ms: i.load.duration_ns / 1_000_000,
@@ -233,6 +251,14 @@ pub fn render(r: &LiveReport) -> String {
             _ => String::new(),
         },
     );
+    if !r.abuse.is_empty() || r.foreign_frames > 0 {
+        let kinds: Vec<String> = r.abuse.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        s.push_str(&format!(
+            "\nlive: abuse at this process's servers: {}; frames of other load runs at its devices: {}",
+            if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") },
+            r.foreign_frames
+        ));
+    }
     if r.gateway_shaped + r.gateway_rate_limited > 0 {
         s.push_str(&format!(
             "\nlive: the gateway's per-partner rate limit held back {} frames and refused {}: \

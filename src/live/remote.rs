@@ -3,11 +3,13 @@
 //! its results folder with an HdrHistogram interval log, and `live-merge` adds the logs up
 //! losslessly (same precision, counts summed) and judges `[expect]` on the merged figures.
 
+use super::abuse::Limits;
 use super::clock::Clock;
 use super::conn::ConnStats;
 use super::ledger::{histogram, LedgerSink};
 use super::node::Shared;
 use super::prepare::{directory, live_scenario};
+use super::session::RunId;
 use super::topology::{start_servers, Layout, Role};
 use super::LiveError;
 use crate::engine::RngTree;
@@ -23,6 +25,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// How a `serve` process runs beyond its role and address.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOptions {
+    pub limits: Limits,
+    /// Print, every this often, one line per kind of abuse that happened in the interval.
+    pub log_every: Option<std::time::Duration>,
+}
+
 /// Runs the servers of `role` until Ctrl-C or `for_ns` (blocking). Returns the addresses
 /// served.
 pub fn serve(
@@ -31,6 +41,7 @@ pub fn serve(
     role: Role,
     listen: SocketAddr,
     for_ns: Option<u64>,
+    opts: ServeOptions,
     on_ready: impl FnOnce(&[(String, SocketAddr)]),
 ) -> Result<(), LiveError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -47,13 +58,14 @@ pub fn serve(
             dir: dir.clone(),
             clock: Clock::start(),
             // Servers keep no verdicts: the generators' ledgers do.
-            ledger: LedgerSink::new(Ledger::new(), dir, s.run.interval_ns),
-            stats: Arc::new(ConnStats::default()),
+            ledger: LedgerSink::new(Ledger::new(), dir, s.run.interval_ns, RunId::default()),
+            stats: Arc::new(ConnStats::with_limits(opts.limits)),
             tree,
             conn_ids: Arc::new(AtomicU64::new(1)),
             arrivals_pending: Arc::new(AtomicU64::new(0)),
             cuts: Arc::new(super::faults::Cuts::default()),
             shutdown: stop_rx,
+            run: RunId::default(),
         };
         let srv = start_servers(s, &sh, role, Some(Layout::around(role, listen))).await?;
         let served: Vec<(String, SocketAddr)> = srv
@@ -63,6 +75,9 @@ pub fn serve(
             .map(|(a, at)| (format!("{a:?}"), *at))
             .collect();
         on_ready(&served);
+        if let Some(every) = opts.log_every {
+            tokio::spawn(log_abuse(sh.stats.clone(), sh.clock, every));
+        }
         match for_ns {
             Some(ns) => tokio::time::sleep(std::time::Duration::from_nanos(ns)).await,
             None => {
@@ -70,11 +85,38 @@ pub fn serve(
             }
         }
         let _ = stop_tx.send(true);
+        let (mut reinstalls, mut dropped) = (0, 0);
         for h in srv.handles {
-            let _ = h.await;
+            if let Ok(t) = h.await {
+                (reinstalls, dropped) = (reinstalls + t.reinstalls, dropped + t.reinstall_dropped);
+            }
         }
+        let st = &sh.stats;
+        println!(
+            "serve: done: abuse {}; connections peak {}; devices re-installed by a later load run {reinstalls} ({dropped} copies of earlier runs dropped)",
+            st.abuse.snapshot().describe(),
+            st.open_peak.load(std::sync::atomic::Ordering::Relaxed),
+        );
         Ok(())
     })
+}
+
+/// `serve --log`: every `every`, one line per kind of abuse seen in the interval, with its
+/// count and the total so far.
+async fn log_abuse(stats: Arc<ConnStats>, clock: Clock, every: std::time::Duration) {
+    let mut last = stats.abuse.snapshot();
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = stats.abuse.snapshot();
+        let t = clock.now().as_secs_f64();
+        for (kind, n) in now.since(&last).nonzero() {
+            let (name, total) = (kind.name(), now.get(kind));
+            println!("serve: {t:8.1} s  {name} {n} (total {total})");
+        }
+        last = now;
+    }
 }
 
 /// Counters a generator writes into its log's header.

@@ -9,6 +9,7 @@ use super::ledger::LedgerSink;
 use super::node::{NodeTask, ServerNode, Shared};
 use super::options::{LiveOptions, PRECRYPT_MAX, WARMUP_NS};
 use super::schedule::{self, Load};
+use super::session::RunId;
 use super::LiveError;
 use crate::engine::{RngTree, SimTime};
 use crate::scenario::Scenario;
@@ -59,6 +60,14 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         )));
     }
     let messages = plan.arrivals.len();
+    if plan.ledger.records().len() as u64 >= 1 << super::session::MSG_INDEX_BITS {
+        return Err(LiveError::Invalid(format!(
+            "a live load run numbers at most {} messages on the wire; this load plans {}: \
+             shorten the run or lower the rate, or split it with `load --slice K/N`",
+            (1u64 << super::session::MSG_INDEX_BITS) - 1,
+            plan.ledger.records().len()
+        )));
+    }
     let (all_keys, directory) = keys(&dir, &tree);
     let mut specs = shard_specs(s, opts, &dir, &tree, all_keys, directory, &plan.arrivals);
     warm_up_sessions(&mut specs, &dir, opts.shards.max(1), opts.remote);
@@ -71,7 +80,8 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
     // The mean delivery rates count what was shown by the end of the sending window.
     let window_end = SimTime::from_nanos(WARMUP_NS.saturating_add(duration_ns));
     plan.ledger.deliveries.set_window_end(window_end);
-    let ledger = LedgerSink::new(plan.ledger, dir.clone(), s.run.interval_ns);
+    let run = RunId::fresh();
+    let ledger = LedgerSink::new(plan.ledger, dir.clone(), s.run.interval_ns, run);
     let sh = Shared {
         dir: dir.clone(),
         clock,
@@ -82,6 +92,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         arrivals_pending: Arc::new(AtomicU64::new(messages as u64)),
         cuts: Arc::new(super::faults::Cuts::default()),
         shutdown: stop_rx,
+        run,
     };
     let srv = match opts.remote {
         None => start_servers(s, &sh, Role::All, None).await?,

@@ -123,6 +123,16 @@ pub fn crash(node: NodeMut<'_>, durable: bool) {
     }
 }
 
+/// `device` is a new install at `node` (live mode: a device of a later load run); returns the
+/// copies the node dropped for the old install. Nodes without per-device state keep nothing.
+pub fn reinstall(node: NodeMut<'_>, device: crate::wire::DeviceId) -> u64 {
+    match node {
+        NodeMut::Chat(c) => c.reinstall(device),
+        NodeMut::Partner(p) => p.reinstall(device),
+        NodeMut::Gateway(_) | NodeMut::Adapter(_) | NodeMut::Device { .. } => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

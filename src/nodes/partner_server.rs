@@ -46,6 +46,11 @@ impl PartnerServer {
         self.pushes_sent
     }
 
+    /// A new install of `device` (see [`super::mailbox::Mailbox::reinstall`]): copies dropped.
+    pub fn reinstall(&mut self, device: crate::wire::DeviceId) -> u64 {
+        self.mailbox.reinstall(device)
+    }
+
     pub fn crash(&mut self, durable: bool) {
         if durable {
             self.mailbox.lose_connections();

@@ -156,9 +156,17 @@ fn two_load_generators_against_served_roles_merge_their_logs() {
     let served = s.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
-        serve(&served, None, Role::All, base, Some(6_000_000_000), |_| {
-            let _ = ready_tx.send(());
-        })
+        serve(
+            &served,
+            None,
+            Role::All,
+            base,
+            Some(6_000_000_000),
+            Default::default(),
+            |_| {
+                let _ = ready_tx.send(());
+            },
+        )
     });
     ready_rx
         .recv_timeout(std::time::Duration::from_secs(10))
@@ -245,4 +253,68 @@ fn non_loopback_targets_and_listen_addresses_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("not a loopback address"), "{args:?}: {err}");
     }
+}
+
+/// One `serve`, several load runs one after the other (issue 24): each later run's devices
+/// are new installs of the same accounts, and every run delivers all it sends. Before run ids
+/// the second run delivered nothing (its message ids and connection epochs were the first
+/// run's, so the servers took them for replays).
+#[test]
+fn one_server_serves_successive_load_runs() {
+    use interop_sim::live::options::Remote;
+    use interop_sim::live::remote::serve;
+    use interop_sim::live::topology::{Layout, Role};
+
+    let mut s = scenario::parse(
+        include_str!("../../scenarios/live-bench.toml"),
+        "live-bench.toml",
+    )
+    .expect("valid");
+    s.providers.truncate(2);
+    let base = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("an ephemeral port");
+    let served = s.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        serve(
+            &served,
+            None,
+            Role::All,
+            base,
+            Some(60_000_000_000),
+            Default::default(),
+            |_| {
+                let _ = ready_tx.send(());
+            },
+        )
+    });
+    ready_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("servers up");
+    for run in 1..=3 {
+        let opts = LiveOptions {
+            rate_per_s: Some(1_000.0),
+            duration_ns: Some(1_000_000_000),
+            drain_max_ns: 2_000_000_000,
+            remote: Some(Remote {
+                layout: Layout { base },
+                k: 0,
+                n: 1,
+            }),
+            ..LiveOptions::default()
+        };
+        let o = run_live(&s, "test", &opts).expect("generator runs");
+        let c = &o.result.summary.counters;
+        assert_eq!((c.lost, c.duplicates), (0, 0), "run {run}: {c:?}");
+        assert!(
+            c.sent > 900 && c.delivered + c.unreachable == c.sent,
+            "run {run} delivered {} of {} sent",
+            c.delivered,
+            c.sent
+        );
+        assert_eq!(o.report.decrypt_failures, 0, "run {run}");
+    }
+    // The server thread serves on until the test binary exits.
+    assert!(!server.is_finished(), "the server stayed up");
 }

@@ -3,6 +3,7 @@
 //! message's routing fields are all a server can read (metadata isolation holds on the wire as
 //! it does in the type). Several records go in one write (and in one Noise message).
 
+use super::session::RunId;
 use crate::engine::SimTime;
 use crate::nodes::Addr;
 use crate::wire::{
@@ -32,23 +33,37 @@ pub struct Record {
     pub frame: Frame,
 }
 
-/// The device id of a hello record: a dialer's first record, which only introduces it (its
-/// `from`) so that the accepting task can route to it before it sends anything else.
+/// The device id of a hello record: a dialer's first record, which introduces it (its `from`)
+/// so that the accepting task can route to it before it sends anything else, and names the
+/// load run whose devices speak on the connection (see [`super::session`]).
 pub const HELLO_DEVICE: DeviceId = DeviceId(u32::MAX);
 
-pub fn hello(from: Addr, to: Addr) -> Record {
+/// A hello from `from` to `to` for run `run` (0 on a server's own links). It rides in a
+/// Throttle addressed to [`HELLO_DEVICE`], a frame no node ever receives: the run id fits in
+/// its 64-bit `until`.
+pub fn hello(from: Addr, to: Addr, run: RunId) -> Record {
     Record {
         from,
         to,
-        frame: Frame::Disconnect {
+        frame: Frame::Throttle {
             device: HELLO_DEVICE,
-            epoch: 0,
+            until: SimTime::from_nanos(run.0),
         },
     }
 }
 
+/// The run a hello names; `None` if `r` is not a hello.
+pub fn hello_run(r: &Record) -> Option<RunId> {
+    match r.frame {
+        Frame::Throttle { device, until } if device == HELLO_DEVICE => {
+            Some(RunId(until.as_nanos()))
+        }
+        _ => None,
+    }
+}
+
 pub fn is_hello(r: &Record) -> bool {
-    matches!(r.frame, Frame::Disconnect { device, .. } if device == HELLO_DEVICE)
+    hello_run(r).is_some()
 }
 
 /// Appends one record (length-prefixed) to `out`.

@@ -211,6 +211,27 @@ impl Mailbox {
         self.sweep_at = None;
     }
 
+    /// `device` is a new install of the same account (a live load run that follows another):
+    /// what the server kept for the old install goes (its queued copies, held control frames,
+    /// connection epoch and the dedup memory of what it sent). Returns the copies dropped.
+    pub fn reinstall(&mut self, device: DeviceId) -> u64 {
+        if let Some(&slot) = self.accepted.index.get(device.index()) {
+            if slot > 0 {
+                self.accepted.windows[slot as usize - 1].clear();
+            }
+        }
+        self.held_control.remove(&device.0);
+        let Some(i) = self.slot(device) else { return 0 };
+        let b = &mut self.boxes[i];
+        let dropped = b.queue.len() as u64;
+        self.queued_total -= dropped;
+        *b = DeviceBox {
+            redeliver_ns: b.redeliver_ns,
+            ..DeviceBox::default()
+        };
+        dropped
+    }
+
     /// Crash with durable storage: queues survive, connections and timers do not.
     pub fn lose_connections(&mut self) {
         for b in &mut self.boxes {
