@@ -25,10 +25,11 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// reallocates hundreds of MB a second, and purged pages come back zeroed by the kernel (sys
 /// time of scenarios/media-heavy.toml: 1.2 s -> 0.7 s, user+sys 4 % less; of a 1 M-user, 90 s
 /// run: 1.0 s -> 0.6 s). A run needs its memory until it exits anyway; peak RSS grows (by
-/// about 3 % at 1 M users, a quarter for media-heavy's 350 MB).
+/// about 3 % at 1 M users, a quarter for media-heavy's 350 MB). Not for `serve`, which runs for
+/// days and must give back what closed connections held.
 fn tune_allocator() {
     // SAFETY: `mi_option_set` only writes an option word; it is not thread-safe, and this runs
-    // first thing in `main`, before any thread exists.
+    // in `main` right after parsing the arguments, before any thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
@@ -148,8 +149,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
     let cli = Cli::parse();
+    // A long-lived server gives memory back when its connections close; a run keeps it.
+    if !matches!(
+        cli.command,
+        Some(Command::Live(cli::live::LiveCommand::Serve { .. }))
+    ) {
+        tune_allocator();
+    }
     let command = cli.command.unwrap_or(Command::Run {
         file: None,
         seed: None,

@@ -53,9 +53,9 @@ pub fn serve(
         );
         return Ok(Outcome::Invalid);
     }
-    if !(how.idle_timeout.is_finite() && (0.1..=86_400.0).contains(&how.idle_timeout)) {
+    if !(how.idle_timeout.is_finite() && (5.0..=86_400.0).contains(&how.idle_timeout)) {
         eprintln!(
-            "interop-sim serve: --idle-timeout must be 0.1 to 86400 seconds, got {}",
+            "interop-sim serve: --idle-timeout must be 5 to 86400 seconds (peers send keepalives every 2 s), got {}",
             how.idle_timeout
         );
         return Ok(Outcome::Invalid);

@@ -23,6 +23,9 @@ pub const CONN_QUEUE_MAX: usize = 65_536;
 pub const MSG_PLAIN_MAX: usize = NOISE_MSG_MAX - NOISE_TAG_LEN;
 /// Bytes the writer gathers before one `write_all`.
 const WRITE_CHUNK_BYTES: usize = 256 * 1024;
+/// The longest a connection stays quiet: its peer may close a connection silent for longer
+/// than its own idle bound (`serve --idle-timeout`, at least 5 s).
+const KEEPALIVE_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 /// A reader's first buffer, allocated when the first bytes arrive.
 const READ_BUF_FIRST: usize = 4 * 1024;
 /// A reader's largest buffer: one whole transport message with its length (a busy connection
@@ -348,7 +351,8 @@ fn seal(cipher: &Cipher, nonce: &mut u64, batch: &[u8], out: &mut Vec<u8>, stats
 /// worth of bytes is gathered, then writes them with one `write_all`: under load the queue
 /// fills while the previous write is in the kernel, and the batches grow by themselves. A
 /// connection with nothing to say sends an empty transport message (a keepalive) at a third
-/// of the idle bound, so that the peer's idle timeout closes only the silent.
+/// of the idle bound (every 2 s at most), so that the peer's idle timeout closes only the
+/// silent.
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Record>,
@@ -358,7 +362,7 @@ async fn write_loop(
     let mut nonce = 0u64;
     let mut batch = Vec::new();
     let mut out = Vec::new();
-    let keepalive = stats.limits.idle / 3;
+    let keepalive = (stats.limits.idle / 3).min(KEEPALIVE_MAX);
     loop {
         let first = match tokio::time::timeout(keepalive, rx.recv()).await {
             Ok(Some(rec)) => Some(rec),

@@ -17,6 +17,9 @@ pub const NOISE_PATTERN: &str = "Noise_XX_25519_AESGCM_SHA256";
 /// A Noise transport message is at most 65,535 bytes; the tag takes 16.
 pub const NOISE_MSG_MAX: usize = 65_535;
 pub const NOISE_TAG_LEN: usize = 16;
+/// Bound on one handshake message. XX's are at most 96 bytes with the empty payloads sent
+/// here; a longer one is garbage, and a connection in its handshake holds only this much.
+pub const HANDSHAKE_MSG_MAX: usize = 1024;
 
 /// The OS generator, for snow.
 struct OsRandom;
@@ -91,6 +94,11 @@ async fn recv_msg(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, Li
         .await
         .map_err(LiveError::io("noise handshake read"))?;
     let n = u16::from_be_bytes(len) as usize;
+    if n > HANDSHAKE_MSG_MAX {
+        return Err(LiveError::Noise(format!(
+            "a handshake message of {n} bytes (at most {HANDSHAKE_MSG_MAX})"
+        )));
+    }
     buf.resize(n, 0);
     stream
         .read_exact(&mut buf[..n])
@@ -106,15 +114,22 @@ pub async fn handshake(
     keys: &NoiseKeys,
 ) -> Result<StatelessTransportState, LiveError> {
     let noise = |e: snow::Error| LiveError::Noise(e.to_string());
+    if !initiator {
+        // Nothing is held for a peer that connects and stays silent but the socket.
+        stream
+            .readable()
+            .await
+            .map_err(LiveError::io("noise handshake read"))?;
+    }
     let b = builder(keys)?;
     let mut hs = if initiator {
         b.build_initiator().map_err(noise)?
     } else {
         b.build_responder().map_err(noise)?
     };
-    let mut out = vec![0u8; NOISE_MSG_MAX];
+    let mut out = vec![0u8; HANDSHAKE_MSG_MAX];
     let mut inb = Vec::new();
-    let mut payload = vec![0u8; NOISE_MSG_MAX];
+    let mut payload = vec![0u8; HANDSHAKE_MSG_MAX];
     for step in 0..3 {
         let ours = (step % 2 == 0) == initiator;
         if ours {

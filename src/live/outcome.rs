@@ -23,6 +23,8 @@ use super::options::WARMUP_NS;
 /// Wall-clock figures of a live run (live.json).
 #[derive(Clone, Debug, Serialize)]
 pub struct LiveReport {
+    /// This load run's id on the wire (see `live::session`), for matching it to a server's log.
+    pub run_id: u64,
     pub target_rate_per_s: f64,
     pub planned: u64,
     pub sent: u64,
@@ -104,6 +106,7 @@ pub(super) struct SummaryInputs<'a> {
     pub(super) cpu_s: Option<f64>,
     /// The gateway's (shaped, rate-limited) frames.
     pub(super) shaping: (u64, u64),
+    pub(super) run: super::session::RunId,
 }
 
 pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
@@ -164,6 +167,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     let in_window = l.ledger.deliveries.in_window;
     let delivered = l.ledger.deliveries.total.messages;
     let report = LiveReport {
+        run_id: i.run.0,
         target_rate_per_s: i.load.rate_per_s,
         planned,
         sent,

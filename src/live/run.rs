@@ -156,6 +156,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         rate_tolerance: opts.rate_tolerance,
         cpu_s,
         shaping,
+        run,
     };
     Ok(finish(ledger, summary_in))
 }

@@ -115,10 +115,28 @@ pub struct Servers {
     pub controls: BTreeMap<Addr, tokio::sync::mpsc::Sender<super::faults::Control>>,
 }
 
+/// Connections the kernel may hold for a listener before it accepts them: a burst of clients
+/// (every device of a load run connecting at once) is queued rather than made to retry its
+/// SYN a second later (the kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(at: SocketAddr) -> Result<(TcpListener, SocketAddr), LiveError> {
-    let l = TcpListener::bind(at)
-        .await
+    let socket = if at.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    };
+    let socket = socket.map_err(LiveError::io("open a listening socket"))?;
+    // A restarted server rebinds its port while the last one's connections sit in TIME_WAIT.
+    socket
+        .set_reuseaddr(true)
+        .map_err(LiveError::io("set SO_REUSEADDR"))?;
+    socket
+        .bind(at)
         .map_err(LiveError::io("bind a loopback listener"))?;
+    let l = socket
+        .listen(LISTEN_BACKLOG)
+        .map_err(LiveError::io("listen on a loopback listener"))?;
     let a = l.local_addr().map_err(LiveError::io("local_addr"))?;
     Ok((l, a))
 }

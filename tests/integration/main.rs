@@ -1,6 +1,7 @@
 //! Integration tests, in one binary (STYLE.md): the scenario front end, the CLI contract, and
 //! whole-scenario runs (determinism, delivery guarantees).
 
+mod abuse;
 mod architecture;
 mod bench;
 mod budget;
