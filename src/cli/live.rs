@@ -23,8 +23,10 @@ pub enum LiveCommand {
         #[command(flatten)]
         load: LiveArgs,
     },
-    /// Run a scenario in the simulator and live, and write the comparison (p50, p99,
-    /// throughput, delivered, with relative errors) to validate.json in the results folder.
+    /// Run a scenario in the simulator and live with the same inputs (what live cannot carry
+    /// is off in both), compare p50, p99, mean latency and delivered messages per second,
+    /// overall and per path kind, and judge each against a tolerance: exit 1 when one is
+    /// outside it. Writes validate.json and validate.txt in the results folder.
     Validate {
         file: PathBuf,
         /// Results folder. Default: results/<scenario name>-validate/.
@@ -34,6 +36,9 @@ pub enum LiveCommand {
         /// scenario's network, so that the two runs see the same network.
         #[arg(long)]
         loopback_network: bool,
+        /// Largest relative error a figure may have, as a fraction (0.1 = 10 %).
+        #[arg(long, default_value_t = 0.1)]
+        tolerance: f64,
         #[command(flatten)]
         load: LiveArgs,
     },
@@ -108,8 +113,9 @@ pub fn run(cmd: LiveCommand) -> anyhow::Result<Outcome> {
             file,
             out,
             loopback_network,
+            tolerance,
             load: args,
-        } => super::validate::validate(&file, out, loopback_network, &args),
+        } => super::validate::validate(&file, out, loopback_network, tolerance, &args),
         LiveCommand::Serve {
             file,
             role,

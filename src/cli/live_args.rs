@@ -13,9 +13,10 @@ pub struct LiveArgs {
     /// Sending window in seconds (default: the scenario's duration).
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Arrival process.
-    #[arg(long, value_enum, default_value = "constant")]
-    pub arrivals: ArrivalsArg,
+    /// Arrival process (default: constant for `live` and `load`, poisson for `validate`, as
+    /// the simulator's).
+    #[arg(long, value_enum)]
+    pub arrivals: Option<ArrivalsArg>,
     /// Ramp from zero to the target rate over this many seconds.
     #[arg(long, default_value_t = 0.0)]
     pub ramp: f64,
@@ -63,8 +64,8 @@ impl LiveArgs {
             rate_per_s: self.rate,
             duration_ns: self.duration.map(|d| secs(d, "duration")).transpose()?,
             arrivals: match self.arrivals {
-                ArrivalsArg::Constant => interop_sim::live::Arrivals::Constant,
-                ArrivalsArg::Poisson => interop_sim::live::Arrivals::Poisson,
+                None | Some(ArrivalsArg::Constant) => interop_sim::live::Arrivals::Constant,
+                Some(ArrivalsArg::Poisson) => interop_sim::live::Arrivals::Poisson,
             },
             ramp_ns: secs(self.ramp, "ramp")?,
             shards: self.shards.clamp(1, 64),

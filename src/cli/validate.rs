@@ -9,13 +9,23 @@ pub fn validate(
     file: &Path,
     out: Option<PathBuf>,
     loopback: bool,
+    tolerance: f64,
     args: &LiveArgs,
 ) -> anyhow::Result<Outcome> {
+    if !(tolerance.is_finite() && tolerance > 0.0 && tolerance <= 10.0) {
+        eprintln!("interop-sim validate: --tolerance must be a fraction above 0 (0.1 = 10 %), got {tolerance}");
+        return Ok(Outcome::Invalid);
+    }
     let s = match load(Some(file)) {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };
     let opts = match args.options() {
+        // Poisson unless asked otherwise: the simulator's arrivals are Poisson.
+        Ok(o) if args.arrivals.is_none() => interop_sim::live::LiveOptions {
+            arrivals: interop_sim::live::Arrivals::Poisson,
+            ..o
+        },
         Ok(o) => o,
         Err(e) => {
             eprintln!("interop-sim validate: {e}");
@@ -24,14 +34,15 @@ pub fn validate(
     };
     let hash = interop_sim::scenario::hash(&s);
     let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
-    let (cmp, sim, live) = match interop_sim::live::validate::validate(&s, &hash, &opts, loopback) {
-        Ok(r) => r,
-        Err(interop_sim::live::LiveError::Schedule(e)) => {
-            eprintln!("interop-sim validate: {e}");
-            return Ok(Outcome::Invalid);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (cmp, sim, live) =
+        match interop_sim::live::validate::validate(&s, &hash, &opts, loopback, tolerance) {
+            Ok(r) => r,
+            Err(interop_sim::live::LiveError::Schedule(e)) => {
+                eprintln!("interop-sim validate: {e}");
+                return Ok(Outcome::Invalid);
+            }
+            Err(e) => return Err(e.into()),
+        };
     interop_sim::report::write_results(&out.join("sim"), &sim)?;
     interop_sim::live::output::write_live_results(&out.join("live"), &live)?;
     let json = serde_json::to_string_pretty(&cmp)?;
@@ -40,5 +51,9 @@ pub fn validate(
     std::fs::write(out.join("validate.txt"), &table)?;
     print!("{table}");
     println!("wrote {}", out.display());
-    Ok(Outcome::Passed)
+    Ok(if cmp.passed {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }

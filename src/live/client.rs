@@ -77,6 +77,40 @@ pub struct Shard {
     remote: bool,
 }
 
+/// Wakes a shard when its next arrival is due, from a thread of its own: a tokio timer rounds
+/// up to the next millisecond, which would put up to a millisecond of the generator's own
+/// lateness into every measured latency; a thread's sleep is precise to tens of microseconds.
+/// Arrivals already due when it wakes go out together.
+struct Pacer {
+    due: std::sync::Arc<tokio::sync::Notify>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Pacer {
+    fn start(arrivals: &[Arrival], clock: Clock) -> Self {
+        let due = std::sync::Arc::new(tokio::sync::Notify::new());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let times: Vec<SimTime> = arrivals.iter().map(|a| a.at).collect();
+        let (d, halt) = (due.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while i < times.len() && !halt.load(std::sync::atomic::Ordering::Relaxed) {
+                clock.sleep_thread_until(times[i]);
+                d.notify_one();
+                let now = clock.now();
+                while times.get(i).is_some_and(|t| *t <= now) {
+                    i += 1;
+                }
+            }
+        });
+        Pacer { due, stop }
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How a shard is set up.
 pub struct ShardSpec {
     /// This shard's index (for its RNG stream and the report).
@@ -175,27 +209,25 @@ impl Shard {
             }
         }
         let mut shutdown = self.sh.shutdown.clone();
+        let pacer = Pacer::start(&self.arrivals, self.clock());
         loop {
-            let next_arrival = self.arrivals.get(self.cursor).map(|a| a.at);
             let next_timer = self.timers.first_key_value().map(|(k, _)| k.0);
-            let next = match (next_arrival, next_timer) {
-                (Some(a), Some(t)) => Some(a.min(t)),
-                (a, t) => a.or(t),
-            };
             let wake = self
                 .clock()
-                .instant(next.unwrap_or(SimTime::from_secs(1 << 30)));
+                .instant(next_timer.unwrap_or(SimTime::from_secs(1 << 30)));
             tokio::select! {
                 biased;
                 m = self.inbox.recv() => match m {
                     Some(m) => self.on_inbound(m),
                     None => break,
                 },
-                _ = tokio::time::sleep_until(wake), if next.is_some() => self.on_wake().await,
+                _ = pacer.due.notified() => self.on_wake().await,
+                _ = tokio::time::sleep_until(wake), if next_timer.is_some() => self.on_wake().await,
                 _ = shutdown.changed() => break,
             }
             self.flush_sent();
         }
+        pacer.stop();
         self.report.encrypted = self.crypto.encrypted;
         self.report.sessions_started = self.crypto.sessions_started;
         self.report

@@ -21,6 +21,14 @@ impl Clock {
     pub fn now(&self) -> SimTime {
         SimTime::from_nanos(self.start.elapsed().as_nanos() as u64)
     }
+    /// Sleeps the calling thread until `t` (a thread's sleep is precise to tens of
+    /// microseconds; a tokio timer rounds up to the next millisecond).
+    pub fn sleep_thread_until(&self, t: SimTime) {
+        let now = self.now();
+        if t > now {
+            std::thread::sleep(Duration::from_nanos(t.since(now)));
+        }
+    }
     /// The wall-clock instant of `t`, for sleeping until it.
     pub fn instant(&self, t: SimTime) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.start + Duration::from_nanos(t.as_nanos()))

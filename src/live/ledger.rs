@@ -42,6 +42,8 @@ pub struct LiveLedger {
     pub actual_sent_ns: Vec<u64>,
     /// Latency from the actual send (what a closed-loop tester would report).
     pub uncorrected: Histogram<u64>,
+    /// The same per path kind (`PathKind::index`).
+    pub uncorrected_path: [Histogram<u64>; 3],
     pub intervals: Vec<IntervalRow>,
     interval_ns: u64,
     current: IntervalRow,
@@ -123,6 +125,7 @@ impl LedgerSink {
             dir,
             actual_sent_ns: vec![NOT_SENT; n],
             uncorrected: histogram(),
+            uncorrected_path: [histogram(), histogram(), histogram()],
             intervals: Vec::new(),
             interval_ns: interval_ns.max(1),
             current: IntervalRow {
@@ -187,9 +190,10 @@ impl LedgerSink {
             l.current.device_deliveries += 1;
             let actual = l.actual_sent_ns[i];
             if actual != NOT_SENT {
-                let _ = l
-                    .uncorrected
-                    .record(now.as_nanos().saturating_sub(actual).max(1));
+                let ns = now.as_nanos().saturating_sub(actual).max(1);
+                let _ = l.uncorrected.record(ns);
+                let path = l.ledger.records()[i].path;
+                let _ = l.uncorrected_path[path.index()].record(ns);
             }
         }
     }

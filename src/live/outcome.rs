@@ -81,8 +81,9 @@ pub struct LiveOutcome {
     pub report: LiveReport,
     /// Corrected latency per interval: (start ns, end ns, histogram), for the .hlog.
     pub intervals: Vec<(u64, u64, hdrhistogram::Histogram<u64>)>,
-    /// Latency from the actual send time (ns).
+    /// Latency from the actual send time (ns), and the same per path kind.
     pub uncorrected: hdrhistogram::Histogram<u64>,
+    pub uncorrected_path: [hdrhistogram::Histogram<u64>; 3],
 }
 
 impl LiveOutcome {
@@ -214,6 +215,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         .map(|r| (r.start_ns, r.end_ns, r.hist.clone()))
         .collect();
     let uncorrected = l.uncorrected.clone();
+    let uncorrected_path = l.uncorrected_path.clone();
     // Taken under the lock: a task may still hold the sink for a moment after shutdown.
     let live_ledger = std::mem::take(&mut guard.ledger);
     drop(guard);
@@ -236,6 +238,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         report,
         intervals,
         uncorrected,
+        uncorrected_path,
     }
 }
 

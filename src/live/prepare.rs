@@ -6,13 +6,12 @@
 use super::client::ShardSpec;
 use super::crypto::{Crypto, KeyDirectory};
 use super::schedule;
-use crate::directory::{Directory, PartnerLink};
+use crate::directory::Directory;
 use crate::e2ee::DeviceKeys;
 use crate::engine::RngTree;
-use crate::net::latency::unit;
 use crate::nodes::buggify::Bugs;
 use crate::nodes::device::{Device, DeviceConfig};
-use crate::scenario::{AdapterMode, Scenario};
+use crate::scenario::Scenario;
 use crate::wire::DeviceId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,26 +33,10 @@ pub fn live_scenario(s: &Scenario, users: Option<u32>) -> Scenario {
     s
 }
 
-/// The live directory: one device per user, enlistment drawn from the seed.
+/// The live directory: the simulator's, of the live scenario (one device per user), so that a
+/// live run and its simulated copy in `validate` have the same users enlisted.
 pub fn directory(s: &Scenario, tree: &RngTree) -> Directory {
-    let mut rng = tree.stream("live-directory", 0);
-    let users: Vec<u32> = s.providers.iter().map(|p| p.users).collect();
-    let links = s
-        .providers
-        .iter()
-        .map(|p| match p.adapter {
-            AdapterMode::Direct => PartnerLink::Direct,
-            _ => PartnerLink::Proxied,
-        })
-        .collect();
-    let mut enlisted = Vec::new();
-    for p in &s.providers {
-        for _ in 0..p.users {
-            enlisted.push(unit(&mut rng) < p.opt_in);
-        }
-    }
-    let devices = vec![1u8; enlisted.len()];
-    Directory::new(&users, links, &devices, enlisted)
+    crate::sim::build_directory(s, tree)
 }
 
 /// Every device's keys and the published key directory.

@@ -12,4 +12,4 @@ mod transport;
 mod world;
 
 pub use crate::metrics::RunResult;
-pub use world::{run_scenario, run_traced, run_with, RunOptions, TraceFilter};
+pub use world::{build_directory, run_scenario, run_traced, run_with, RunOptions, TraceFilter};

@@ -318,3 +318,36 @@ fn one_server_serves_successive_load_runs() {
     // The server thread serves on until the test binary exits.
     assert!(!server.is_finished(), "the server stayed up");
 }
+
+/// `validate` judges (issue 18): the simulated copy keeps the scenario's network (tens of ms a
+/// hop) while live runs on loopback (well under a millisecond), so the latencies are far apart
+/// and validate fails with exit 1, naming the largest error; before, it exited 0 whatever the
+/// error. Throughput, which the network does not change, stays within the tolerance.
+#[test]
+fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
+    let out = crate::scratch("validate-disagree");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args(["validate", "scenarios/baseline.toml", "--users", "200"])
+        .args(["--rate", "300", "--duration", "2", "--out"])
+        .arg(&out)
+        .current_dir(crate::root())
+        .output()
+        .expect("validate runs");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{text}");
+    assert!(text.contains("validate: FAILED"), "{text}");
+    assert!(text.contains("aligned: text only"), "{text}");
+    assert!(text.contains("arrivals Poisson in both"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("validate.json")).unwrap()).unwrap();
+    assert_eq!(json["passed"], false);
+    let rows = json["rows"].as_array().unwrap();
+    let find = |path: &str, metric: &str| {
+        rows.iter()
+            .find(|r| r["path"] == path && r["metric"] == metric)
+            .unwrap_or_else(|| panic!("{path} {metric} in {rows:?}"))
+    };
+    assert_eq!(find("all", "p50_ms")["ok"], false);
+    assert_eq!(find("all", "messages_per_s")["ok"], true);
+    assert!(find("interop", "p99_ms")["sim"].as_f64().unwrap() > 0.0);
+}

@@ -44,7 +44,10 @@ fn expected_messages(s: &Scenario) -> usize {
     n.clamp(0.0, EXPECTED_MESSAGES_MAX) as usize
 }
 
-fn build_directory(s: &Scenario, tree: &RngTree) -> Directory {
+/// Who is who in a run of `s`: users per provider, devices per user and who enlisted for
+/// third-party chats, drawn from the seed. The live driver builds its directory with this
+/// too, so that `validate` compares runs of the same users.
+pub fn build_directory(s: &Scenario, tree: &RngTree) -> Directory {
     let mut rng = tree.stream("directory", 0);
     let provider_users: Vec<u32> = s.providers.iter().map(|p| p.users).collect();
     let links = s

@@ -43,6 +43,7 @@ use compose::Traffic;
 use hop::Transport;
 use observe::Observer;
 
+pub use build::build_directory;
 pub use observe::TraceFilter;
 
 /// Everything that can happen.
