@@ -32,10 +32,14 @@ pub enum LiveCommand {
         /// Results folder. Default: results/<scenario name>-validate/.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Model loopback links in the simulated copy (100 us a hop, no loss) instead of the
-        /// scenario's network, so that the two runs see the same network.
-        #[arg(long)]
+        /// The default, kept for scripts: the simulated copy models loopback links with the
+        /// hop latency measured on this machine, no loss, as live has.
+        #[arg(long, conflicts_with = "scenario_network")]
         loopback_network: bool,
+        /// Model the scenario's own links in the simulated copy instead (a deployment's
+        /// network, not loopback's: the latencies will be far apart).
+        #[arg(long)]
+        scenario_network: bool,
         /// Largest relative error a figure may have, as a fraction (0.1 = 10 %).
         #[arg(long, default_value_t = 0.1)]
         tolerance: f64,
@@ -112,10 +116,11 @@ pub fn run(cmd: LiveCommand) -> anyhow::Result<Outcome> {
         LiveCommand::Validate {
             file,
             out,
-            loopback_network,
+            loopback_network: _,
+            scenario_network,
             tolerance,
             load: args,
-        } => super::validate::validate(&file, out, loopback_network, tolerance, &args),
+        } => super::validate::validate(&file, out, scenario_network, tolerance, &args),
         LiveCommand::Serve {
             file,
             role,

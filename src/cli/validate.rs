@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 pub fn validate(
     file: &Path,
     out: Option<PathBuf>,
-    loopback: bool,
+    scenario_network: bool,
     tolerance: f64,
     args: &LiveArgs,
 ) -> anyhow::Result<Outcome> {
@@ -33,9 +33,14 @@ pub fn validate(
         }
     };
     let hash = interop_sim::scenario::hash(&s);
+    let network = if scenario_network {
+        interop_sim::live::validate::Network::Scenario
+    } else {
+        interop_sim::live::validate::Network::MeasuredLoopback
+    };
     let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
     let (cmp, sim, live) =
-        match interop_sim::live::validate::validate(&s, &hash, &opts, loopback, tolerance) {
+        match interop_sim::live::validate::validate(&s, &hash, &opts, network, tolerance) {
             Ok(r) => r,
             Err(interop_sim::live::LiveError::Schedule(e)) => {
                 eprintln!("interop-sim validate: {e}");

@@ -30,6 +30,7 @@ pub mod options;
 pub mod outcome;
 pub mod output;
 pub mod prepare;
+pub mod probe;
 pub mod remote;
 pub mod run;
 pub mod schedule;

@@ -206,6 +206,27 @@ pub struct NodeTask {
     /// Devices replaced by a later run's install, and the copies dropped with them.
     pub reinstalls: u64,
     pub reinstall_dropped: u64,
+    /// Time spent in the node's own logic (handling frames), and the frames it handled.
+    pub cost: NodeCost,
+}
+
+/// What a live node's own logic cost: wall time inside its frame handler (not the transport,
+/// not the ledger), over the message frames and the other frames it handled. `validate` prices
+/// the simulated copy's nodes with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct NodeCost {
+    pub busy_ns: u64,
+    pub message_frames: u64,
+    pub other_frames: u64,
+}
+
+impl NodeCost {
+    /// The service time of one message frame, as the simulator prices a node: every other
+    /// frame costs a quarter of a message frame (`[capacity] per_message`).
+    pub fn per_message_ns(&self) -> Option<u64> {
+        let units = self.message_frames as f64 + 0.25 * self.other_frames as f64;
+        (self.message_frames > 0).then(|| (self.busy_ns as f64 / units) as u64)
+    }
 }
 
 impl NodeTask {
@@ -235,6 +256,7 @@ impl NodeTask {
             sessions,
             reinstalls: 0,
             reinstall_dropped: 0,
+            cost: NodeCost::default(),
         }
     }
 
@@ -371,6 +393,12 @@ impl NodeTask {
                         continue;
                     }
                     self.routes.insert(rec.from, id);
+                    if rec.frame.is_message() {
+                        self.cost.message_frames += 1;
+                    } else {
+                        self.cost.other_frames += 1;
+                    }
+                    let started = self.sh.clock.now();
                     let node = self.node.as_node();
                     dispatch::handle_frame(
                         node,
@@ -381,6 +409,7 @@ impl NodeTask {
                         &self.sh.dir,
                         &mut self.fx,
                     );
+                    self.cost.busy_ns += self.sh.clock.now().since(started);
                 }
                 self.apply_effects(now);
             }

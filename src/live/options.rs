@@ -33,6 +33,10 @@ pub struct LiveOptions {
     /// Encrypt every message before the run (senders' Signal work off the measured path;
     /// recipients still decrypt live). Bounded by [`PRECRYPT_MAX`] messages.
     pub precrypt: bool,
+    /// Establish every scheduled conversation's Signal session before the clock (steady-state
+    /// messaging); off, the first message of a conversation does its X3DH on the measured
+    /// path, as in the simulator (`validate`).
+    pub warm_sessions: bool,
     /// Load only (`interop-sim load`): the servers run elsewhere, at this layout, and this
     /// generator is `k` of `n`.
     pub remote: Option<Remote>,
@@ -63,6 +67,7 @@ impl Default for LiveOptions {
             threads: 2,
             rate_tolerance: 0.99,
             precrypt: false,
+            warm_sessions: true,
             remote: None,
         }
     }

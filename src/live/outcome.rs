@@ -64,6 +64,8 @@ pub struct LiveReport {
     pub foreign_frames: u64,
     /// The most connections open at once in this process.
     pub connections_peak: u64,
+    /// Per server node of this process, what its own logic cost (see `NodeCost`).
+    pub node_costs: BTreeMap<String, super::node::NodeCost>,
     pub interrupted: bool,
     pub wall_s: f64,
     /// The sending window, ms.
@@ -108,6 +110,7 @@ pub(super) struct SummaryInputs<'a> {
     /// The gateway's (shaped, rate-limited) frames.
     pub(super) shaping: (u64, u64),
     pub(super) run: super::session::RunId,
+    pub(super) node_costs: BTreeMap<String, super::node::NodeCost>,
 }
 
 pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
@@ -203,6 +206,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
             .collect(),
         foreign_frames: foreign,
         connections_peak: i.stats.open_peak.load(Ordering::Relaxed),
+        node_costs: i.node_costs.clone(),
         interrupted: i.interrupted,
         wall_s: i.end.as_secs_f64(),
         window_ms: i.load.duration_ns / 1_000_000,

@@ -6,7 +6,7 @@ use super::client::Shard;
 use super::clock::Clock;
 use super::conn::{ConnStats, Inspector};
 use super::ledger::LedgerSink;
-use super::node::{NodeTask, ServerNode, Shared};
+use super::node::{ServerNode, Shared};
 use super::options::{LiveOptions, PRECRYPT_MAX, WARMUP_NS};
 use super::schedule::{self, Load};
 use super::session::RunId;
@@ -70,7 +70,9 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
     }
     let (all_keys, directory) = keys(&dir, &tree);
     let mut specs = shard_specs(s, opts, &dir, &tree, all_keys, directory, &plan.arrivals);
-    warm_up_sessions(&mut specs, &dir, opts.shards.max(1), opts.remote);
+    if opts.warm_sessions {
+        warm_up_sessions(&mut specs, &dir, opts.shards.max(1), opts.remote);
+    }
     if opts.precrypt {
         precrypt(&mut specs, &dir);
     }
@@ -132,12 +134,11 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         }
     }
     let mut shaping = (0, 0);
+    let mut node_costs = BTreeMap::new();
     for h in srv.handles {
-        if let Ok(NodeTask {
-            node: ServerNode::Gateway(g),
-            ..
-        }) = h.await
-        {
+        let Ok(task) = h.await else { continue };
+        node_costs.insert(node_name(task.me), task.cost);
+        if let ServerNode::Gateway(g) = &task.node {
             shaping = (g.shaped, g.rate_limited);
         }
     }
@@ -157,8 +158,21 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         cpu_s,
         shaping,
         run,
+        node_costs,
     };
     Ok(finish(ledger, summary_in))
+}
+
+/// A server node's name in live.json: the summary's node keys, with the partner's index.
+fn node_name(a: crate::nodes::Addr) -> String {
+    use crate::nodes::Addr;
+    match a {
+        Addr::ChatServer => "chat_server".into(),
+        Addr::Gateway => "gateway".into(),
+        Addr::Adapter(p) => format!("adapter.{}", p.0),
+        Addr::PartnerServer(p) => format!("partner_server.{}", p.0),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Waits out the sending window, then drains until every sent message is settled or the drain

@@ -16,9 +16,6 @@ use super::LiveError;
 use crate::metrics::PathKind;
 use crate::scenario::{Latency, Scenario};
 
-/// One loopback hop between two live tasks (socket, wake-up, decode), as `--loopback-network`
-/// models it.
-pub const LOOPBACK_HOP_NS: u64 = 100_000;
 /// A figure is judged only over at least this many deliveries on both sides.
 pub const SAMPLES_MIN: u64 = 200;
 use crate::sim::{run_scenario, RunResult};
@@ -65,31 +62,23 @@ impl Comparison {
     }
 }
 
+/// Which network the simulated copy models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Network {
+    /// What live has: loopback, each hop the latency measured on this machine, nothing lost.
+    MeasuredLoopback,
+    /// The scenario's own links (for a deployment's figures, not for loopback's).
+    Scenario,
+}
+
 /// The scenario both runs use, the live options that match it, and what was aligned.
-pub fn aligned(
-    s: &Scenario,
-    opts: &LiveOptions,
-    loopback: bool,
-) -> (Scenario, LiveOptions, Vec<String>) {
+pub fn aligned(s: &Scenario, opts: &LiveOptions) -> (Scenario, LiveOptions, Vec<String>) {
     let mut notes = vec![
         "one device per user, every device online, no replies (live's schedule is open-loop)"
             .to_string(),
         "the same users and enlistment draws (one directory builder)".to_string(),
     ];
     let mut a = live_scenario(s, opts.users);
-    if loopback {
-        // Model the network live actually has: loopback, about 100 us a hop, nothing lost.
-        for l in &mut a.network.links {
-            l.latency = Latency::Constant {
-                value_ns: LOOPBACK_HOP_NS,
-            };
-            l.loss = 0.0;
-            l.duplicate = 0.0;
-            l.reorder = 0.0;
-            l.bandwidth_bytes_per_s = None;
-        }
-        notes.push("loopback links modeled in the simulator: 100 us a hop, no loss".into());
-    }
     let users: u64 = a.providers.iter().map(|p| p.users as u64).sum();
     if let Some(rate) = opts.rate_per_s {
         a.workload.messages_per_user_hour = rate * 3600.0 / users.max(1) as f64;
@@ -126,6 +115,9 @@ pub fn aligned(
                 "evenly spaced (the simulator's are Poisson: expect a lower live p99)",
         }
     ));
+    notes.push(
+        "NOT aligned yet: live sets up each conversation's Signal session before its clock, the simulator at the first message (X3DH on its measured path)".into(),
+    );
     let o = LiveOptions {
         users: None, // already scaled
         rate_per_s: Some(users as f64 * a.workload.messages_per_user_hour / 3600.0),
@@ -133,6 +125,61 @@ pub fn aligned(
         ..opts.clone()
     };
     (a, o, notes)
+}
+
+/// Models this machine in the simulated copy: every link a loopback hop of the measured
+/// latency (`hop_ns`, none lost), and each server node's `per_message` the cost its own logic
+/// had in the live run.
+pub fn calibrate(
+    a: &mut Scenario,
+    hop: Option<&super::probe::Hop>,
+    costs: &std::collections::BTreeMap<String, super::node::NodeCost>,
+    notes: &mut Vec<String>,
+) {
+    if let Some(hop) = hop {
+        for l in &mut a.network.links {
+            l.latency = Latency::Constant {
+                value_ns: hop.median_ns,
+            };
+            l.loss = 0.0;
+            l.duplicate = 0.0;
+            l.reorder = 0.0;
+            l.bandwidth_bytes_per_s = None;
+        }
+        notes.push(format!(
+            "links modeled as this machine's loopback hop: {:.1} us (median of {} round trips, p99 {:.1} us), no loss",
+            hop.median_ns as f64 / 1e3,
+            hop.round_trips,
+            hop.p99_ns as f64 / 1e3
+        ));
+    } else {
+        notes.push("links: the scenario's own (not loopback's): expect latencies far apart".into());
+    }
+    let per = |prefix: &str| {
+        let v: Vec<u64> = costs
+            .iter()
+            .filter(|(k, _)| k.as_str() == prefix || k.starts_with(&format!("{prefix}.")))
+            .filter_map(|(_, c)| c.per_message_ns())
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<u64>() / v.len() as u64)
+    };
+    let mut priced = Vec::new();
+    for (key, cap) in [
+        ("chat_server", &mut a.capacity.chat_server),
+        ("gateway", &mut a.capacity.gateway),
+        ("adapter", &mut a.capacity.adapter),
+    ] {
+        if let Some(ns) = per(key) {
+            cap.per_message_ns = ns.max(1);
+            priced.push(format!("{key} {:.1} us", ns as f64 / 1e3));
+        }
+    }
+    if !priced.is_empty() {
+        notes.push(format!(
+            "per message frame, as the live run's nodes spent in their own logic: {}",
+            priced.join(", ")
+        ));
+    }
 }
 
 /// A figure of both runs, judged against `tolerance` when both sides have `samples` enough.
@@ -191,16 +238,29 @@ fn rows_of(
 }
 
 /// Runs both and compares, judging every figure against `tolerance` (a fraction: 0.1 = 10 %).
+/// Live runs first: the simulated copy is priced with what it measured.
 pub fn validate(
     s: &Scenario,
     hash: &str,
     opts: &LiveOptions,
-    loopback: bool,
+    network: Network,
     tolerance: f64,
 ) -> Result<(Comparison, RunResult, LiveOutcome), LiveError> {
-    let (a, o, notes) = aligned(s, opts, loopback);
-    let sim = run_scenario(&a, hash);
+    let (mut a, o, mut notes) = aligned(s, opts);
+    let hop = match network {
+        Network::MeasuredLoopback => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(LiveError::io("tokio runtime"))?;
+            Some(rt.block_on(super::probe::loopback_hop(500))?)
+        }
+        Network::Scenario => None,
+    };
     let live = run_live(&a, hash, &o)?;
+    calibrate(&mut a, hop.as_ref(), &live.report.node_costs, &mut notes);
+    let sim = run_scenario(&a, hash);
     let window_s = a.run.duration_ns as f64 / 1e9;
     let mut rows = rows_of(None, &sim, &live, window_s, tolerance);
     for p in PathKind::ALL {
@@ -215,7 +275,6 @@ pub fn validate(
         }
     }
     let lag = &live.report.schedule_lag;
-    let mut notes = notes;
     notes.push(format!(
         "live latency from each message's actual send; the generator's own lateness (p50 {:.3} ms, p99 {:.3} ms) is the tester's and stays out",
         lag.delivered_p50, lag.delivered_p99
@@ -226,7 +285,7 @@ pub fn validate(
         rate_per_s: o.rate_per_s.unwrap_or(0.0),
         duration_s: window_s,
         arrivals: format!("{:?}", o.arrivals).to_lowercase(),
-        loopback_network: loopback,
+        loopback_network: network == Network::MeasuredLoopback,
         aligned: notes,
         tolerance,
         passed: rows.iter().all(|r| r.ok != Some(false)),

@@ -328,7 +328,14 @@ fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
     let out = crate::scratch("validate-disagree");
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
         .args(["validate", "scenarios/baseline.toml", "--users", "200"])
-        .args(["--rate", "300", "--duration", "2", "--out"])
+        .args([
+            "--rate",
+            "300",
+            "--duration",
+            "2",
+            "--scenario-network",
+            "--out",
+        ])
         .arg(&out)
         .current_dir(crate::root())
         .output()
