@@ -134,43 +134,60 @@ duplicates = 0
     assert_eq!(out.report.gateway_plaintext_hits, 0);
 }
 
-/// Several processes' worth (here threads): the servers on a port layout, two load
-/// generators (slices 0/2 and 1/2) against them, and their interval logs merged losslessly.
-#[test]
-fn two_load_generators_against_served_roles_merge_their_logs() {
-    use interop_sim::live::options::Remote;
-    use interop_sim::live::output::hlog;
-    use interop_sim::live::remote::{merge_logs, merged_summary, serve, LogCounters};
-    use interop_sim::live::topology::{Layout, Role};
-
+/// live-bench with the gatekeeper and its proxied partner (three listeners), served from a
+/// thread on a free port layout for `for_ns`: the scenario, the layout's base, the thread.
+#[allow(clippy::type_complexity)]
+fn served_live_bench(
+    for_ns: u64,
+) -> (
+    scenario::Scenario,
+    std::net::SocketAddr,
+    std::thread::JoinHandle<Result<(), interop_sim::live::LiveError>>,
+) {
+    use interop_sim::live::remote::serve;
+    use interop_sim::live::topology::Role;
     let mut s = scenario::parse(
         include_str!("../../scenarios/live-bench.toml"),
         "live-bench.toml",
     )
     .expect("valid");
-    s.providers.truncate(2); // gatekeeper + the proxied partner: three listeners
-                             // A free port: bind one, let it go, lay the servers out from it.
+    s.providers.truncate(2);
+    // A free port: bind one, let it go, lay the servers out from it.
     let base = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("an ephemeral port");
     let served = s.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
+        let ready = move |_: &[(String, std::net::SocketAddr)]| {
+            let _ = ready_tx.send(());
+        };
         serve(
             &served,
             None,
             Role::All,
             base,
-            Some(6_000_000_000),
+            Some(for_ns),
             Default::default(),
-            |_| {
-                let _ = ready_tx.send(());
-            },
+            ready,
         )
     });
     ready_rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("servers up");
+    (s, base, server)
+}
+
+/// Several processes' worth (here threads): the servers on a port layout, two load
+/// generators (slices 0/2 and 1/2) against them, and their interval logs merged losslessly.
+#[test]
+fn two_load_generators_against_served_roles_merge_their_logs() {
+    use interop_sim::live::options::Remote;
+    use interop_sim::live::output::hlog;
+    use interop_sim::live::remote::{merge_logs, merged_summary, LogCounters};
+    use interop_sim::live::topology::Layout;
+
+    let (s, base, server) = served_live_bench(6_000_000_000);
     let gens: Vec<_> = (0..2)
         .map(|k| {
             let s = s.clone();
@@ -262,36 +279,9 @@ fn non_loopback_targets_and_listen_addresses_are_refused() {
 #[test]
 fn one_server_serves_successive_load_runs() {
     use interop_sim::live::options::Remote;
-    use interop_sim::live::remote::serve;
-    use interop_sim::live::topology::{Layout, Role};
+    use interop_sim::live::topology::Layout;
 
-    let mut s = scenario::parse(
-        include_str!("../../scenarios/live-bench.toml"),
-        "live-bench.toml",
-    )
-    .expect("valid");
-    s.providers.truncate(2);
-    let base = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("an ephemeral port");
-    let served = s.clone();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        serve(
-            &served,
-            None,
-            Role::All,
-            base,
-            Some(60_000_000_000),
-            Default::default(),
-            |_| {
-                let _ = ready_tx.send(());
-            },
-        )
-    });
-    ready_rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("servers up");
+    let (s, base, server) = served_live_bench(60_000_000_000);
     for run in 1..=3 {
         let opts = LiveOptions {
             rate_per_s: Some(1_000.0),
