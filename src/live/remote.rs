@@ -298,7 +298,7 @@ pub fn merged_summary(s: &Scenario, hash: &str, m: &Merged) -> Summary {
     };
     sum.messages_delivered_per_s_mean = messages as f64 / window_s.max(1e-9);
     sum.device_deliveries_per_s_mean = devices as f64 / window_s.max(1e-9);
-    sum.counters.failed = sum.counters.lost + sum.counters.unsent + sum.counters.decrypt_failures;
+    sum.counters.failed = sum.counters.failed_sum();
     sum.judge(&s.expect);
     sum
 }

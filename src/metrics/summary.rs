@@ -43,6 +43,13 @@ pub struct Counters {
     pub delivered_ratio: f64,
 }
 
+impl Counters {
+    /// `failed` from its parts: what the users lost (see the field).
+    pub fn failed_sum(&self) -> u64 {
+        self.lost + self.decrypt_failures + self.unsent + self.queued_at_end
+    }
+}
+
 /// Latency percentiles in milliseconds (created -> shown, per device delivery).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Latency {
@@ -218,7 +225,7 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
             push_example(ev.as_deref_mut().map(|e| &mut e.duplicates), i);
         }
     }
-    c.failed = c.lost + c.decrypt_failures + c.unsent + c.queued_at_end;
+    c.failed = c.failed_sum();
     let deliverable = c.sent - c.unreachable;
     c.delivered_ratio = if deliverable == 0 {
         1.0
