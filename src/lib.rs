@@ -9,6 +9,8 @@ pub mod directory;
 pub mod e2ee;
 pub mod engine;
 pub mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod live;
 pub mod metrics;
 pub mod net;

@@ -10,7 +10,7 @@
 //! and `start` with such a bundle runs PQXDH (message version 4, see `pqxdh.rs`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -45,17 +45,27 @@ pub enum PeerError {
 
 type Answer = Result<Map<String, Value>, PeerError>;
 
-/// Serves requests from `input` until end of input.
-pub fn serve(input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
+/// Bound on one request line: a bundle with a KEM prekey is about 3 KB, so a longer line is
+/// refused (answered with an error, the rest of the line skipped) instead of being buffered.
+pub const LINE_BYTES_MAX: usize = 1 << 20;
+
+/// Serves requests from `input` until end of input: one answer per non-blank line, including
+/// lines that are not UTF-8 or longer than [`LINE_BYTES_MAX`] (answered with an error).
+pub fn serve(mut input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
     let mut peer: Option<Device> = None;
-    for line in input.lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let limit = LINE_BYTES_MAX as u64 + 1;
+        if (&mut input).take(limit).read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
         }
-        let answer = match serde_json::from_str::<Value>(&line) {
-            Ok(request) => handle(&mut peer, &request),
-            Err(e) => Err(PeerError::BadRequest(format!("not JSON: {e}"))),
+        let too_long = line.len() > LINE_BYTES_MAX && line.last() != Some(&b'\n');
+        if too_long {
+            skip_line(&mut input)?;
+        }
+        let Some(answer) = answer_line(&mut peer, &line, too_long) else {
+            continue;
         };
         let value = match answer {
             Ok(mut fields) => {
@@ -72,7 +82,43 @@ pub fn serve(input: impl BufRead, mut output: impl Write) -> std::io::Result<()>
         output.write_all(b"\n")?;
         output.flush()?;
     }
-    Ok(())
+}
+
+/// The answer to one line (with its line end), or `None` for a blank line.
+fn answer_line(peer: &mut Option<Device>, line: &[u8], too_long: bool) -> Option<Answer> {
+    if too_long {
+        return Some(Err(bad(&format!(
+            "line longer than {LINE_BYTES_MAX} bytes"
+        ))));
+    }
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Some(Err(bad("line is not UTF-8")));
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    Some(match serde_json::from_str::<Value>(text) {
+        Ok(request) => handle(peer, &request),
+        Err(e) => Err(PeerError::BadRequest(format!("not JSON: {e}"))),
+    })
+}
+
+/// Consumes input up to and including the next line end (or to end of input).
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let (used, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buf.len(), false),
+        };
+        input.consume(used);
+        if done {
+            return Ok(());
+        }
+    }
 }
 
 fn handle(peer: &mut Option<Device>, request: &Value) -> Answer {
@@ -469,6 +515,48 @@ mod tests {
             let non_empty = requests.iter().filter(|r| !r.trim().is_empty()).count();
             proptest::prop_assert_eq!(answers.len(), non_empty);
             proptest::prop_assert_eq!(&answers[answers.len() - 1]["ok"], &json!(true));
+        }
+    }
+
+    /// Regression (cargo-fuzz `peer`, crash-0138cb4b and 56 more): a line that is not UTF-8
+    /// ended `serve` with an I/O error, so the peer stopped answering; it is now answered with
+    /// an error and the next line is served.
+    #[test]
+    fn regression_a_line_that_is_not_utf8_is_answered() {
+        let input = b"\xff\xfe\n{\"op\":\"init\",\"name\":\"a\",\"registration_id\":1}\n";
+        let mut out = Vec::new();
+        serve(&input[..], &mut out).unwrap();
+        let answers: Vec<Value> = out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[0]["ok"], json!(false));
+        assert_eq!(answers[1]["ok"], json!(true));
+    }
+
+    /// A line over the bound is answered with an error without being buffered whole, and the
+    /// peer goes on with the next line.
+    #[test]
+    fn an_over_long_line_is_refused_and_skipped() {
+        let mut input = vec![b'x'; 3 * LINE_BYTES_MAX];
+        input.extend_from_slice(b"\n{\"op\":\"bundle\"}\n");
+        let mut out = Vec::new();
+        serve(&input[..], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let answers: Vec<&str> = text.lines().collect();
+        assert_eq!(answers.len(), 2, "{text}");
+        assert!(answers[0].contains("longer than"), "{}", answers[0]);
+        assert!(answers[1].contains("not initialized"), "{}", answers[1]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+        /// Any bytes in: one JSON answer per non-blank line, never a panic (`fuzzing::peer`).
+        #[test]
+        fn any_bytes_get_one_answer_per_line(bytes in crate::fuzzing::inputs("peer")) {
+            crate::fuzzing::peer(&bytes);
         }
     }
 }

@@ -534,3 +534,13 @@ fn regression_base_key_top_bit_flip_is_refused() {
     assert!(matches!(pair.recv(1, &bad), Err(E2eeError::BadKey(_))));
     assert_eq!(pair.recv(1, &wire).unwrap(), b"first");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    /// The wire decoders on any bytes: an error or a message that encodes back (to the same bytes
+    /// where the encoding is canonical, else to itself; `fuzzing::wire`).
+    #[test]
+    fn wire_decoders_refuse_or_round_trip(bytes in crate::fuzzing::inputs("wire")) {
+        crate::fuzzing::wire(&bytes);
+    }
+}

@@ -143,6 +143,52 @@ pub async fn handshake(
     hs.into_stateless_transport_mode().map_err(noise)
 }
 
+/// Which end reads a stranger's handshake message, and which message of XX it is.
+#[derive(Clone, Copy, Debug)]
+pub enum HandshakeRead {
+    /// The responder (the gateway) reads `-> e`.
+    ResponderFirst,
+    /// The initiator, having sent `-> e`, reads `<- e, ee, s, es`.
+    InitiatorSecond,
+    /// The responder, having read a first message and answered it, reads `-> s, se`.
+    ResponderThird,
+}
+
+/// A first message: any 32 bytes are an X25519 ephemeral key, and the payload is empty.
+const FIRST_MESSAGE: [u8; 32] = [9; 32];
+
+/// Runs a fresh handshake with `keys` up to the message `read` names and feeds it `msg`, as
+/// [`handshake`] would after reading it off a socket: what a stranger's bytes can do to either
+/// end (the fuzz target's entry, `fuzzing::noise`).
+pub fn read_handshake_message(
+    keys: &NoiseKeys,
+    read: HandshakeRead,
+    msg: &[u8],
+) -> Result<usize, LiveError> {
+    let noise = |e: snow::Error| LiveError::Noise(e.to_string());
+    let b = builder(keys)?;
+    // Our own messages are at most 96 bytes (`<- e, ee, s, es` with empty payloads), and a
+    // payload is never longer than the message that carries it.
+    let mut out = [0u8; 128];
+    let mut payload = vec![0u8; msg.len().max(FIRST_MESSAGE.len())];
+    let mut hs = match read {
+        HandshakeRead::ResponderFirst => b.build_responder().map_err(noise)?,
+        HandshakeRead::InitiatorSecond => {
+            let mut hs = b.build_initiator().map_err(noise)?;
+            hs.write_message(&[], &mut out).map_err(noise)?;
+            hs
+        }
+        HandshakeRead::ResponderThird => {
+            let mut hs = b.build_responder().map_err(noise)?;
+            hs.read_message(&FIRST_MESSAGE, &mut payload)
+                .map_err(noise)?;
+            hs.write_message(&[], &mut out).map_err(noise)?;
+            hs
+        }
+    };
+    hs.read_message(msg, &mut payload).map_err(noise)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +244,14 @@ mod tests {
             let m = st.read_message(0, &sealed[..n], &mut open).unwrap();
             assert_eq!(&open[..m], b"hello");
         });
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+        /// Any bytes as a handshake message to either end: an error or a step, never a panic.
+        #[test]
+        fn any_handshake_message_is_refused_or_read(bytes in crate::fuzzing::inputs("noise")) {
+            crate::fuzzing::noise(&bytes);
+        }
     }
 }

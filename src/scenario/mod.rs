@@ -547,4 +547,13 @@ mod tests {
         let p = problems("[run]\nname = \"../x\"\nseed = -1\nduration = \"0s\"\nevents_max = 0");
         assert_eq!(p.len(), 4, "{p:?}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+        /// Any text: problems or a scenario that `to_toml` gives back (`fuzzing::scenario`).
+        #[test]
+        fn any_text_is_refused_or_round_trips(bytes in crate::fuzzing::inputs("scenario")) {
+            crate::fuzzing::scenario(&bytes);
+        }
+    }
 }

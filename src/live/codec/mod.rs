@@ -23,6 +23,12 @@ pub enum CodecError {
     TooLong(usize),
     #[error("unknown {what} tag {tag}")]
     Tag { what: &'static str, tag: u8 },
+    /// A field the encoder always writes as 0 (the id of a one-of-a-kind address, the attempt
+    /// of a media delete): anything else would decode to a record that encodes differently.
+    #[error("{what} is {value}, not 0")]
+    NotZero { what: &'static str, value: u32 },
+    #[error("{0} bytes after the record's last field")]
+    Trailing(usize),
 }
 
 /// A frame with its hop: who sent it and to whom.
@@ -94,6 +100,9 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Record, usize)>, CodecError> {
     let from = r.addr()?;
     let to = r.addr()?;
     let frame = r.frame()?;
+    if !r.0.is_empty() {
+        return Err(CodecError::Trailing(r.0.len()));
+    }
     Ok(Some((Record { from, to, frame }, 4 + len)))
 }
 
@@ -291,6 +300,12 @@ impl Reader<'_> {
     fn addr(&mut self) -> Result<Addr, CodecError> {
         let tag = self.u8()?;
         let id = self.u32()?;
+        if matches!(tag, 2 | 3 | 7) && id != 0 {
+            return Err(CodecError::NotZero {
+                what: "id of a one-of-a-kind address",
+                value: id,
+            });
+        }
         Ok(match tag {
             1 => Addr::Device(DeviceId(id)),
             2 => Addr::ChatServer,
@@ -425,10 +440,15 @@ impl Reader<'_> {
             },
             9 => Frame::Receipt {
                 msg: MsgId(self.u64()?),
-                kind: if self.u8()? == 1 {
-                    ReceiptKind::Read
-                } else {
-                    ReceiptKind::Delivered
+                kind: match self.u8()? {
+                    0 => ReceiptKind::Delivered,
+                    1 => ReceiptKind::Read,
+                    tag => {
+                        return Err(CodecError::Tag {
+                            what: "receipt kind",
+                            tag,
+                        })
+                    }
                 },
                 from_user: UserId(self.u32()?),
                 to_user: UserId(self.u32()?),
@@ -473,7 +493,13 @@ impl Reader<'_> {
                 device,
                 attempt,
             },
-            6 => MediaFrame::Delete { blob, device },
+            6 if attempt == 0 => MediaFrame::Delete { blob, device },
+            6 => {
+                return Err(CodecError::NotZero {
+                    what: "attempt of a media delete",
+                    value: u32::from(attempt),
+                })
+            }
             tag => {
                 return Err(CodecError::Tag {
                     what: "media frame",
