@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 /// not use each other. `main` is the binary: `src/main.rs` and every module it declares.
 ///
 /// Read downwards: the command line drives everything and nothing depends on it; `calibrate`
-/// times the crypto with fixtures borrowed from the benches and the live transport; the drivers
+/// times the crypto with fixtures borrowed from the benches and the live transport, and
+/// `fuzzing` holds the decoders' properties that the fuzz targets and the property tests share; the drivers
 /// (a bench, a live run, a shrink, a sweep) run the simulator or the nodes and draw reports; `sim` builds the
 /// world and `report` draws the results, neither knowing the other; faults, workload and nodes
 /// are what the world is made of; `metrics` is the ledger every part writes to; `directory`
@@ -35,7 +36,7 @@ use std::path::{Path, PathBuf};
 /// and at the bottom `engine`, which knows nothing of messaging.
 pub const LAYERS: &[&[&str]] = &[
     &["main"],
-    &["calibrate"],
+    &["calibrate", "fuzzing"],
     &["bench", "live", "shrink", "sweep"],
     &["sim", "report"],
     &["faults", "workload"],
