@@ -175,12 +175,17 @@ fn codec_records() -> Vec<Vec<u8>> {
             buf
         })
         .collect();
-    let mut hello = Vec::new();
-    codec::encode(
-        &codec::hello(Addr::Adapter(ProviderId(1)), Addr::Gateway),
-        &mut hello,
-    );
-    out.push(hello);
+    for (from, run) in [
+        (Addr::Adapter(ProviderId(1)), crate::live::session::RunId(0)),
+        (
+            Addr::Device(codec::HELLO_DEVICE),
+            crate::live::session::RunId(700_000_000_000),
+        ),
+    ] {
+        let mut hello = Vec::new();
+        codec::encode(&codec::hello(from, Addr::Gateway, run), &mut hello);
+        out.push(hello);
+    }
     out
 }
 
