@@ -162,7 +162,7 @@ impl LedgerSink {
         let l = &mut *guard;
         l.roll(now);
         for mut e in events.drain(..) {
-            let msg = msg_of(&mut e);
+            let msg = e.msg_mut();
             if RunId::of(*msg) != RunId::default() {
                 // A server's event, in wire ids: this run's, or not for this ledger.
                 match l.run.untag(*msg) {
@@ -196,24 +196,5 @@ impl LedgerSink {
                 let _ = l.uncorrected_path[path.index()].record(ns);
             }
         }
-    }
-}
-
-fn msg_of(e: &mut LedgerEvent) -> &mut MsgId {
-    match e {
-        LedgerEvent::Accepted { msg, .. }
-        | LedgerEvent::Refused { msg, .. }
-        | LedgerEvent::CrossedGateway { msg }
-        | LedgerEvent::StoredOffline { msg, .. }
-        | LedgerEvent::Shown { msg, .. }
-        | LedgerEvent::DuplicateSuppressed { msg, .. }
-        | LedgerEvent::DeviceUnreachable { msg, .. }
-        | LedgerEvent::Expired { msg, .. }
-        | LedgerEvent::TamperDetected { msg, .. }
-        | LedgerEvent::Read { msg }
-        | LedgerEvent::DecryptFailed { msg, .. }
-        | LedgerEvent::RetryRefused { msg, .. }
-        | LedgerEvent::ReceiptSeen { msg, .. }
-        | LedgerEvent::QueuedAtEnd { msg, .. } => msg,
     }
 }

@@ -216,7 +216,6 @@ fn rows_of(
     let live = &live.result;
     let n = (hs.len(), hl.len());
     let q = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e6;
-    let (hs, hl) = (hs.clone(), hl.clone());
     let name = path.map_or("all", |p| p.key());
     let per_s = |r: &RunResult| {
         let c = match path {
@@ -230,8 +229,8 @@ fn rows_of(
         c as f64 / window_s.max(1e-9)
     };
     vec![
-        row(name, "p50_ms", (q(&hs, 0.5), q(&hl, 0.5)), n, tol),
-        row(name, "p99_ms", (q(&hs, 0.99), q(&hl, 0.99)), n, tol),
+        row(name, "p50_ms", (q(hs, 0.5), q(hl, 0.5)), n, tol),
+        row(name, "p99_ms", (q(hs, 0.99), q(hl, 0.99)), n, tol),
         row(name, "mean_ms", (hs.mean() / 1e6, hl.mean() / 1e6), n, tol),
         row(name, "messages_per_s", (per_s(sim), per_s(live)), n, tol),
     ]

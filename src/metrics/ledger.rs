@@ -111,7 +111,27 @@ impl QueuedAt {
     }
 }
 
-impl LedgerEvent {}
+impl LedgerEvent {
+    /// The message an event is about, to rename it (the live driver maps wire ids to ledger ids).
+    pub fn msg_mut(&mut self) -> &mut MsgId {
+        match self {
+            LedgerEvent::Accepted { msg, .. }
+            | LedgerEvent::Refused { msg, .. }
+            | LedgerEvent::CrossedGateway { msg }
+            | LedgerEvent::StoredOffline { msg, .. }
+            | LedgerEvent::Shown { msg, .. }
+            | LedgerEvent::DuplicateSuppressed { msg, .. }
+            | LedgerEvent::DeviceUnreachable { msg, .. }
+            | LedgerEvent::Expired { msg, .. }
+            | LedgerEvent::TamperDetected { msg, .. }
+            | LedgerEvent::Read { msg }
+            | LedgerEvent::DecryptFailed { msg, .. }
+            | LedgerEvent::RetryRefused { msg, .. }
+            | LedgerEvent::ReceiptSeen { msg, .. }
+            | LedgerEvent::QueuedAtEnd { msg, .. } => msg,
+        }
+    }
+}
 
 /// The message and device of an event about one device's copy.
 fn per_device(event: &LedgerEvent) -> Option<(MsgId, DeviceId)> {
