@@ -33,7 +33,7 @@ fn tune_allocator() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
-const EXIT_CODES: &str = "Exit codes:\n  0  every expectation held\n  1  an expectation failed\n  2  invalid scenario or arguments\n  3  internal error (a bug: please report it with the seed)";
+const EXIT_CODES: &str = "Exit codes:\n  0  every expectation held\n  1  an expectation failed\n  2  invalid scenario or arguments\n  3  internal error (a bug: please report it with the seed)\n  4  the machine refused: a port in use, a file or folder that cannot be read or written";
 
 #[derive(Parser)]
 #[command(name = "interop-sim", version, about = "Deterministic simulator and load tester for cross-app E2EE messaging under the EU DMA", after_help = EXIT_CODES)]
@@ -174,6 +174,11 @@ fn main() -> ExitCode {
         Ok(Ok(Outcome::Failed)) => ExitCode::from(1),
         Ok(Ok(Outcome::Invalid)) => ExitCode::from(2),
         Ok(Ok(Outcome::Bug)) => ExitCode::from(3),
+        // The machine refused (a port in use, a folder that cannot be written): not a bug.
+        Ok(Err(e)) if e.chain().any(|c| c.is::<std::io::Error>()) => {
+            eprintln!("interop-sim: {e:#}");
+            ExitCode::from(4)
+        }
         Ok(Err(e)) => {
             eprintln!("interop-sim: internal error: {e:#}");
             ExitCode::from(3)

@@ -49,9 +49,16 @@ use std::net::SocketAddr;
 /// simulated failures, which go to the ledger.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("{what}: {source}")]
+    /// The OS refused (its error is the source, printed after `what` by the caller's chain).
+    #[error("{what}")]
     Io {
         what: &'static str,
+        source: std::io::Error,
+    },
+    /// A listener could not take its port: the address says which one.
+    #[error("cannot listen on {at}: another process holds the port, or a recent connection's TIME_WAIT does; choose another base with --listen")]
+    Bind {
+        at: SocketAddr,
         source: std::io::Error,
     },
     #[error("noise: {0}")]

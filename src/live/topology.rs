@@ -133,7 +133,7 @@ async fn bind(at: SocketAddr) -> Result<(TcpListener, SocketAddr), LiveError> {
         .map_err(LiveError::io("set SO_REUSEADDR"))?;
     socket
         .bind(at)
-        .map_err(LiveError::io("bind a loopback listener"))?;
+        .map_err(|source| LiveError::Bind { at, source })?;
     let l = socket
         .listen(LISTEN_BACKLOG)
         .map_err(LiveError::io("listen on a loopback listener"))?;

@@ -152,10 +152,8 @@ fn served_live_bench(
     )
     .expect("valid");
     s.providers.truncate(2);
-    // A free port: bind one, let it go, lay the servers out from it.
-    let base = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("an ephemeral port");
+    // Free ports: lay the servers out from them.
+    let base = crate::free_base(8);
     let served = s.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {

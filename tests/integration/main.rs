@@ -27,6 +27,25 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A base port for a server layout of `n` consecutive ports, below the kernel's ephemeral
+/// range (32768 and up on Linux): a port from that range may be held by the TIME_WAIT of a
+/// client connection of an earlier test, and a listener cannot take it over. Every one of the
+/// `n` ports is bound once (and let go) before the base is returned.
+pub fn free_base(n: u16) -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Tests of one binary take turns through the range; two binaries start apart.
+    let start = 20_000 + (std::process::id() % 500) as u16 * 10;
+    for _ in 0..200 {
+        let base = start + NEXT.fetch_add(n + 1, Ordering::Relaxed) % 7_000;
+        let all_free = (0..n).all(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).is_ok());
+        if all_free {
+            return ([127, 0, 0, 1], base).into();
+        }
+    }
+    panic!("no {n} consecutive free ports in 20000..32000 on loopback");
+}
+
 /// A fresh, empty scratch directory under the target dir (no temp-dir crate needed; each test
 /// names its own).
 pub fn scratch(name: &str) -> PathBuf {
