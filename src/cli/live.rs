@@ -43,6 +43,11 @@ pub enum LiveCommand {
         /// Largest relative error a figure may have, as a fraction (0.1 = 10 %).
         #[arg(long, default_value_t = 0.1)]
         tolerance: f64,
+        /// A load ladder: find the rate at which the live system stops keeping up (short live
+        /// probes), then validate at each of these fractions of it, such as 0.3,0.6,0.9
+        /// (--rate is where the search starts).
+        #[arg(long, value_delimiter = ',', num_args = 1..)]
+        levels: Vec<f64>,
         #[command(flatten)]
         load: LiveArgs,
     },
@@ -119,8 +124,9 @@ pub fn run(cmd: LiveCommand) -> anyhow::Result<Outcome> {
             loopback_network: _,
             scenario_network,
             tolerance,
+            levels,
             load: args,
-        } => super::validate::validate(&file, out, scenario_network, tolerance, &args),
+        } => super::validate::validate(&file, out, scenario_network, tolerance, &levels, &args),
         LiveCommand::Serve {
             file,
             role,

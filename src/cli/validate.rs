@@ -1,8 +1,14 @@
 //! `interop-sim validate FILE`: one scenario in the simulator and live, and how far apart
-//! they land (validate.json).
+//! they land (validate.json, validate.txt, validate.html); with `--levels`, at fractions of
+//! the live saturation it finds first.
 
 use super::live_args::LiveArgs;
 use super::{load, Outcome};
+use interop_sim::live::ladder::{self, Probe};
+use interop_sim::live::validate::{self as v, Comparison, Network};
+use interop_sim::live::{LiveError, LiveOutcome};
+use interop_sim::report::validate_page::{self, ValidateView};
+use interop_sim::sim::RunResult;
 use std::path::{Path, PathBuf};
 
 pub fn validate(
@@ -10,10 +16,18 @@ pub fn validate(
     out: Option<PathBuf>,
     scenario_network: bool,
     tolerance: f64,
+    levels: &[f64],
     args: &LiveArgs,
 ) -> anyhow::Result<Outcome> {
     if !(tolerance.is_finite() && tolerance > 0.0 && tolerance <= 10.0) {
         eprintln!("interop-sim validate: --tolerance must be a fraction above 0 (0.1 = 10 %), got {tolerance}");
+        return Ok(Outcome::Invalid);
+    }
+    if let Some(bad) = levels
+        .iter()
+        .find(|f| !(f.is_finite() && **f > 0.0 && **f <= 1.0))
+    {
+        eprintln!("interop-sim validate: --levels: each level is a fraction of the live saturation in (0, 1], such as 0.3,0.6,0.9; got {bad}");
         return Ok(Outcome::Invalid);
     }
     let s = match load(Some(file)) {
@@ -34,29 +48,141 @@ pub fn validate(
     };
     let hash = interop_sim::scenario::hash(&s);
     let network = if scenario_network {
-        interop_sim::live::validate::Network::Scenario
+        Network::Scenario
     } else {
-        interop_sim::live::validate::Network::MeasuredLoopback
+        Network::MeasuredLoopback
     };
     let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
-    let (cmp, sim, live) =
-        match interop_sim::live::validate::validate(&s, &hash, &opts, network, tolerance) {
-            Ok(r) => r,
-            Err(interop_sim::live::LiveError::Schedule(e)) => {
-                eprintln!("interop-sim validate: {e}");
-                return Ok(Outcome::Invalid);
-            }
-            Err(e) => return Err(e.into()),
+    let title = format!("interop-sim validate: {}", s.run.name);
+    let write_level = |folder: &Path, sim: &RunResult, live: &LiveOutcome| {
+        interop_sim::report::write_results(&folder.join("sim"), sim)?;
+        interop_sim::live::output::write_live_results(&folder.join("live"), live)?;
+        anyhow::Ok(())
+    };
+    let result = if levels.is_empty() {
+        v::validate(&s, &hash, &opts, network, tolerance)
+            .map_err(anyhow::Error::from)
+            .and_then(|(cmp, sim, live)| {
+                write_level(&out, &sim, &live)?;
+                let view =
+                    v::level_view(&cmp, &sim, &live, "latency_spectrum", "sim and live", ".");
+                Ok((vec![cmp], vec![view], None))
+            })
+    } else {
+        let progress = |p: &Probe| {
+            eprintln!(
+                "validate: probe {:>9.1} msg/s: delivered {:>9.1}/s, p99 {:.3} ms, {}",
+                p.rate_per_s,
+                p.delivered_per_s,
+                p.p99_ms,
+                if p.kept_up {
+                    "kept up"
+                } else {
+                    "did not keep up"
+                }
+            )
         };
-    interop_sim::report::write_results(&out.join("sim"), &sim)?;
-    interop_sim::live::output::write_live_results(&out.join("live"), &live)?;
-    let json = serde_json::to_string_pretty(&cmp)?;
+        let mut views = Vec::new();
+        let level = |f: f64, cmp: &Comparison, sim: &RunResult, live: &LiveOutcome| {
+            let stem = format!("level-{f:.2}");
+            write_level(&out.join(&stem), sim, live)?;
+            eprint!("{}", v::render(cmp));
+            let heading = format!(
+                "{:.0} % of saturation: {:.0} msg/s",
+                f * 100.0,
+                cmp.rate_per_s
+            );
+            views.push(v::level_view(cmp, sim, live, &stem, &heading, &stem));
+            anyhow::Ok(())
+        };
+        ladder::ladder(
+            &s, &hash, &opts, network, tolerance, levels, progress, level,
+        )
+        .map(|l| {
+            let probes = l
+                .saturation
+                .probes
+                .iter()
+                .map(|p| {
+                    [
+                        format!("{:.1}", p.rate_per_s),
+                        format!("{:.1}", p.delivered_per_s),
+                        format!("{:.3}", p.p99_ms),
+                        if p.kept_up { "yes" } else { "no" }.to_string(),
+                    ]
+                })
+                .collect();
+            let sat = (
+                format!(
+                    "{:.0} msg/s, {}",
+                    l.saturation.rate_per_s, l.saturation.rule
+                ),
+                probes,
+            );
+            let json = serde_json::to_string_pretty(&l).unwrap_or_default();
+            let cmps = l.levels.into_iter().map(|(_, c)| c).collect();
+            (cmps, std::mem::take(&mut views), Some((sat, json)))
+        })
+    };
+    let (cmps, views, ladder) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            match e.downcast_ref::<LiveError>() {
+                Some(LiveError::Schedule(e)) => {
+                    eprintln!("interop-sim validate: {e}");
+                    return Ok(Outcome::Invalid);
+                }
+                Some(LiveError::NoSaturation(why)) => {
+                    eprintln!("interop-sim validate: FAILED: {why}");
+                    return Ok(Outcome::Failed);
+                }
+                _ => {}
+            }
+            return Err(e);
+        }
+    };
+    let passed = cmps.iter().all(|c| c.passed);
+    let mut table = String::new();
+    for c in &cmps {
+        table.push_str(&v::render(c));
+    }
+    let refs: Vec<&Comparison> = cmps.iter().collect();
+    let verdict = v::verdict(&refs);
+    let (saturation, json) = match ladder {
+        Some(((rule, probes), json)) => {
+            table.push_str(&format!(
+                "validate: saturation {rule}\nvalidate: ladder {}: {verdict}\n",
+                if passed { "PASSED" } else { "FAILED" }
+            ));
+            (Some((rule, probes)), json)
+        }
+        None => (None, serde_json::to_string_pretty(&cmps[0])?),
+    };
+    std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("validate.json"), json + "\n")?;
-    let table = interop_sim::live::validate::render(&cmp);
     std::fs::write(out.join("validate.txt"), &table)?;
+    let meta = format!(
+        "{} · tolerance {:.0} % · live on loopback, the simulated copy {}",
+        file.display(),
+        tolerance * 100.0,
+        if scenario_network {
+            "on the scenario's network"
+        } else {
+            "on this machine's measured loopback hop and node costs"
+        }
+    );
+    let view = ValidateView {
+        title,
+        meta,
+        saturation,
+        levels: views,
+        passed,
+        verdict,
+    };
+    validate_page::write(&out, &view)?;
     print!("{table}");
-    println!("wrote {}", out.display());
-    Ok(if cmp.passed {
+    println!("wrote {}", out.join("validate.html").display());
+    Ok(if passed {
         Outcome::Passed
     } else {
         Outcome::Failed

@@ -14,7 +14,8 @@
 //! writer tasks, batching), `node` (server node tasks), `client` (generator shards), `crypto`
 //! (their Signal sessions), `schedule` (arrivals), `ledger` (the shared ledger), `prepare`
 //! (what is built before the clock starts), `run` (one live run), `outcome` (its judgement and
-//! report), `session` (load runs as sessions at a long-lived server).
+//! report), `session` (load runs as sessions at a long-lived server), `validate` (one scenario in the
+//! simulator and live, compared) and `ladder` (validate at fractions of the live saturation).
 
 pub mod abuse;
 pub mod client;
@@ -23,6 +24,7 @@ pub mod codec;
 pub mod conn;
 pub mod crypto;
 pub mod faults;
+pub mod ladder;
 pub mod ledger;
 pub mod node;
 pub mod noise;
@@ -71,6 +73,9 @@ pub enum LiveError {
     Schedule(#[from] schedule::ScheduleError),
     #[error("{0}")]
     Invalid(String),
+    /// A ladder's saturation search found no edge to climb to.
+    #[error("{0}")]
+    NoSaturation(String),
 }
 
 impl LiveError {

@@ -14,6 +14,7 @@ use super::prepare::live_scenario;
 use super::run::run_live;
 use super::LiveError;
 use crate::metrics::PathKind;
+use crate::report::validate_page::LevelView;
 use crate::scenario::{Latency, Scenario};
 
 /// A figure is judged only over at least this many deliveries on both sides.
@@ -115,9 +116,14 @@ pub fn aligned(s: &Scenario, opts: &LiveOptions) -> (Scenario, LiveOptions, Vec<
                 "evenly spaced (the simulator's are Poisson: expect a lower live p99)",
         }
     ));
-    notes.push(
-        "NOT aligned yet: live sets up each conversation's Signal session before its clock, the simulator at the first message (X3DH on its measured path)".into(),
-    );
+    if opts.warm_sessions {
+        a.e2ee.sessions = crate::scenario::SessionSetup::Established;
+        notes.push(
+            "Signal sessions set up before the clock in both (keys, X3DH, a message each way); each message pays its ratchet encrypt and decrypt".into(),
+        );
+    } else {
+        notes.push("Signal sessions set up at each conversation's first message in both".into());
+    }
     let o = LiveOptions {
         users: None, // already scaled
         rate_per_s: Some(users as f64 * a.workload.messages_per_user_hour / 3600.0),
@@ -127,30 +133,74 @@ pub fn aligned(s: &Scenario, opts: &LiveOptions) -> (Scenario, LiveOptions, Vec<
     (a, o, notes)
 }
 
+/// The loopback hops measured on this machine: back to back (the tasks on the path awake) and
+/// spaced as the run's messages are (the first task on a message's path parked).
+#[derive(Clone, Copy, Debug)]
+pub struct Hops {
+    pub warm: super::probe::Hop,
+    pub idle: super::probe::Hop,
+}
+
+impl Hops {
+    /// Both probes, the idle one's rounds `gap_ns` apart.
+    pub fn measure(gap_ns: u64) -> Result<Hops, LiveError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(LiveError::io("tokio runtime"))?;
+        Ok(Hops {
+            warm: rt.block_on(super::probe::loopback_hop(500, 0))?,
+            idle: rt.block_on(super::probe::loopback_hop(500, gap_ns))?,
+        })
+    }
+}
+
+/// A lognormal hop of the measured median and p99 (the p99 kept above the median).
+fn lognormal(h: &super::probe::Hop) -> Latency {
+    Latency::Lognormal {
+        median_ns: h.median_ns.max(1),
+        p99_ns: h.p99_ns.max(h.median_ns + 1),
+    }
+}
+
 /// Models this machine in the simulated copy: every link a loopback hop of the measured
-/// latency (`hop_ns`, none lost), and each server node's `per_message` the cost its own logic
-/// had in the live run.
+/// latency distribution (none lost), and each server node's `per_message` the cost its own
+/// logic had in the live run. A message's first hop (device to server) finds the tasks on its
+/// path parked when messages come a gap apart, and the hop that hands it to the recipient's
+/// device wakes the load generator; the hops between servers follow at once. So the
+/// device-facing links take the idle hop and the server-to-server links the warm one.
 pub fn calibrate(
     a: &mut Scenario,
-    hop: Option<&super::probe::Hop>,
+    hops: Option<&Hops>,
     costs: &std::collections::BTreeMap<String, super::node::NodeCost>,
     notes: &mut Vec<String>,
 ) {
-    if let Some(hop) = hop {
-        for l in &mut a.network.links {
-            l.latency = Latency::Constant {
-                value_ns: hop.median_ns,
+    if let Some(h) = hops {
+        for class in crate::scenario::HopClass::ALL {
+            let l = &mut a.network.links[class.index()];
+            l.latency = if class == crate::scenario::HopClass::ClientServer {
+                lognormal(&h.idle)
+            } else {
+                lognormal(&h.warm)
             };
             l.loss = 0.0;
             l.duplicate = 0.0;
             l.reorder = 0.0;
             l.bandwidth_bytes_per_s = None;
         }
+        let us = |h: &super::probe::Hop| {
+            format!(
+                "{:.1} us (p99 {:.1} us)",
+                h.median_ns as f64 / 1e3,
+                h.p99_ns as f64 / 1e3
+            )
+        };
         notes.push(format!(
-            "links modeled as this machine's loopback hop: {:.1} us (median of {} round trips, p99 {:.1} us), no loss",
-            hop.median_ns as f64 / 1e3,
-            hop.round_trips,
-            hop.p99_ns as f64 / 1e3
+            "links modeled as this machine's loopback hops, lognormal, no loss: device links {} (probed at the run's message spacing: the tasks on the path parked), server links {} (back to back); {} round trips each",
+            us(&h.idle),
+            us(&h.warm),
+            h.warm.round_trips
         ));
     } else {
         notes.push("links: the scenario's own (not loopback's): expect latencies far apart".into());
@@ -246,19 +296,17 @@ pub fn validate(
     tolerance: f64,
 ) -> Result<(Comparison, RunResult, LiveOutcome), LiveError> {
     let (mut a, o, mut notes) = aligned(s, opts);
-    let hop = match network {
-        Network::MeasuredLoopback => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(LiveError::io("tokio runtime"))?;
-            Some(rt.block_on(super::probe::loopback_hop(500))?)
-        }
+    let hops = match network {
+        // The idle probe's rounds spaced as the run's messages are (2 ms at most: a second
+        // for the probe).
+        Network::MeasuredLoopback => Some(Hops::measure(
+            o.rate_per_s
+                .map_or(0, |r| (1e9 / r.max(1.0)).min(2e6) as u64),
+        )?),
         Network::Scenario => None,
     };
     let live = run_live(&a, hash, &o)?;
-    calibrate(&mut a, hop.as_ref(), &live.report.node_costs, &mut notes);
+    calibrate(&mut a, hops.as_ref(), &live.report.node_costs, &mut notes);
     let sim = run_scenario(&a, hash);
     let window_s = a.run.duration_ns as f64 / 1e9;
     let mut rows = rows_of(None, &sim, &live, window_s, tolerance);
@@ -291,6 +339,105 @@ pub fn validate(
         rows,
     };
     Ok((cmp, sim, live))
+}
+
+/// One level of `validate.html`: the table of `c` and the spectra of both runs (overall, and
+/// per path kind when the runs carried more than one).
+pub fn level_view(
+    c: &Comparison,
+    sim: &RunResult,
+    live: &LiveOutcome,
+    name: &str,
+    heading: &str,
+    folder: &str,
+) -> LevelView {
+    use crate::report::plots::spectrum::series;
+    let mut spectrum = vec![
+        series("simulated", 0, &sim.ledger.latency_all),
+        series("live", 1, &live.uncorrected),
+    ];
+    let carried: Vec<PathKind> = PathKind::ALL
+        .into_iter()
+        .filter(|p| !live.uncorrected_path[p.index()].is_empty())
+        .collect();
+    if carried.len() > 1 {
+        for (i, p) in carried.iter().enumerate() {
+            let mut s = series(
+                &format!("simulated {}", p.key()),
+                2 * i + 2,
+                &sim.ledger.latency[p.index()],
+            );
+            s.width = 2;
+            spectrum.push(s);
+            let mut l = series(
+                &format!("live {}", p.key()),
+                2 * i + 3,
+                &live.uncorrected_path[p.index()],
+            );
+            l.width = 2;
+            spectrum.push(l);
+        }
+    }
+    let rows = c
+        .rows
+        .iter()
+        .map(|r| {
+            let e = r
+                .relative_error
+                .map_or("n/a".to_string(), |e| format!("{:+.1} %", e * 100.0));
+            (
+                [
+                    r.path.clone(),
+                    r.metric.clone(),
+                    format!("{:.3}", r.sim),
+                    format!("{:.3}", r.live),
+                    e,
+                ],
+                r.ok,
+            )
+        })
+        .collect();
+    LevelView {
+        name: name.to_string(),
+        heading: heading.to_string(),
+        aligned: c.aligned.clone(),
+        rows,
+        spectrum,
+        folder: folder.to_string(),
+    }
+}
+
+/// The verdict line of a set of comparisons (one, or a ladder's levels).
+pub fn verdict(levels: &[&Comparison]) -> String {
+    let judged: usize = levels
+        .iter()
+        .map(|c| c.rows.iter().filter(|r| r.ok.is_some()).count())
+        .sum();
+    let failed: Vec<String> = levels
+        .iter()
+        .flat_map(|c| {
+            c.failures().into_iter().map(move |r| {
+                format!(
+                    "{:.0} msg/s {} {} {}",
+                    c.rate_per_s,
+                    r.path,
+                    r.metric,
+                    r.relative_error
+                        .map_or("n/a".to_string(), |e| format!("{:+.1} %", e * 100.0))
+                )
+            })
+        })
+        .collect();
+    let tol = levels.first().map_or(0.0, |c| c.tolerance * 100.0);
+    if failed.is_empty() {
+        format!("every judged figure ({judged}) within +-{tol:.0} %")
+    } else {
+        format!(
+            "{} of {judged} judged figures outside +-{tol:.0} %: {}",
+            failed.len(),
+            failed.join("; ")
+        )
+    }
 }
 
 /// The comparison as a table, with the verdict last.

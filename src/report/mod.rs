@@ -14,6 +14,7 @@ pub mod run;
 mod run_tables;
 pub mod screen;
 pub mod sweep_page;
+pub mod validate_page;
 
 pub use files::{write_results, ReportError};
 pub use run::{write_run, RunOptions};

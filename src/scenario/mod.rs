@@ -19,7 +19,9 @@
 //! - `[workload]` `contacts_per_user` (8), `reply_probability` (0.5), `reply_delay` ("20s"),
 //!   `read_probability` (0.8); `content` may name any subset of kinds (normalized to sum 1).
 //! - `[capacity.gateway]` `rate_limit_per_partner` also accepts "unlimited".
-//! - `[e2ee]` `prekey_refill_below` (10, at most `one_time_prekeys`).
+//! - `[e2ee]` `sessions = "first_message" | "established"` (sessions set up at the first
+//!   message, on the measured path, or before the clock, off the books);
+//!   `prekey_refill_below` (10, at most `one_time_prekeys`).
 //!   `cost_table`: a cost table file (what `interop-sim calibrate` writes; a path relative to
 //!   the scenario file's directory) or the same table inline,
 //!   `{ ratchet_encrypt = { fixed_ns = 1300, per_kib_ns = 1600 }, .. }`; the operations it names
@@ -434,6 +436,26 @@ mod tests {
             p.iter().any(|m| m == "fault[0].nod: unknown key 'nod'"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn sessions_default_to_the_first_message_and_keep_the_hash() {
+        let s = with("").expect("valid");
+        assert_eq!(s.e2ee.sessions, SessionSetup::FirstMessage);
+        let e = with("[e2ee]\nsessions = \"established\"").expect("valid");
+        assert_eq!(e.e2ee.sessions, SessionSetup::Established);
+        assert_ne!(hash(&s), hash(&e), "the setting is in the hash");
+        let explicit = with("[e2ee]\nsessions = \"first_message\"").expect("valid");
+        assert_eq!(
+            hash(&s),
+            hash(&explicit),
+            "the default leaves the hash alone"
+        );
+        let again = parse(&to_toml(&e), "again.toml").expect("to_toml parses");
+        assert_eq!(again.e2ee.sessions, SessionSetup::Established);
+        let p = problems("[e2ee]\nsessions = \"warm\"");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("e2ee.sessions: expected one of"), "{p:?}");
     }
 
     #[test]

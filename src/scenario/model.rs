@@ -213,10 +213,35 @@ pub enum CryptoMode {
     Modeled,
 }
 
+/// When a conversation's pairwise Signal session comes to be.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionSetup {
+    /// At its first message, on the measured path: keys made on first use, the bundle fetched,
+    /// X3DH (or PQXDH) at both ends, prekey headers until the first reply. What a fresh
+    /// deployment sees.
+    #[default]
+    FirstMessage,
+    /// Before the clock starts: every device has its keys and a confirmed session with each
+    /// peer it writes to, set up off the books (not charged, not counted). Steady-state chat,
+    /// and what a live load run does before it measures. A session that is renewed later (a
+    /// reinstall, a retry receipt) is set up on the measured path as usual.
+    Established,
+}
+
+impl SessionSetup {
+    pub fn is_default(&self) -> bool {
+        *self == SessionSetup::FirstMessage
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct E2ee {
     pub protocol: Protocol,
     pub crypto: CryptoMode,
+    /// `sessions`: left out of the hash at its default.
+    #[serde(skip_serializing_if = "SessionSetup::is_default")]
+    pub sessions: SessionSetup,
     pub one_time_prekeys: u32,
     pub prekey_refill_below: u32,
     /// `cost_table`: prices replacing the defaults for the operations named. Left out of the

@@ -52,6 +52,9 @@ pub fn to_toml(s: &Scenario) -> String {
     };
     line(&mut out, "protocol", quote(protocol));
     line(&mut out, "crypto", quote(crypto));
+    if e.sessions == SessionSetup::Established {
+        line(&mut out, "sessions", quote("established"));
+    }
     line(&mut out, "one_time_prekeys", e.one_time_prekeys.to_string());
     line(
         &mut out,

@@ -304,6 +304,7 @@ pub(crate) fn default_e2ee() -> E2ee {
     E2ee {
         protocol: Protocol::X3dh,
         crypto: CryptoMode::Real,
+        sessions: SessionSetup::FirstMessage,
         one_time_prekeys: 100,
         prekey_refill_below: 10,
         cost_table: super::cost_table::CostOverrides::new(),
@@ -322,6 +323,7 @@ pub(crate) fn e2ee(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range
         &[
             "protocol",
             "crypto",
+            "sessions",
             "one_time_prekeys",
             "prekey_refill_below",
             "cost_table",
@@ -339,6 +341,10 @@ pub(crate) fn e2ee(ctx: &mut Ctx, t: Option<&DeTable<'_>>, span: std::ops::Range
         crypto: field(ctx, t, p, "crypto", d.crypto, |c, v, p| {
             choice(c, v, p, &["real", "modeled"])
                 .map(|i| [CryptoMode::Real, CryptoMode::Modeled][i])
+        }),
+        sessions: field(ctx, t, p, "sessions", d.sessions, |c, v, p| {
+            choice(c, v, p, &["first_message", "established"])
+                .map(|i| [SessionSetup::FirstMessage, SessionSetup::Established][i])
         }),
         one_time_prekeys: field(ctx, t, p, "one_time_prekeys", d.one_time_prekeys, count),
         prekey_refill_below: field(

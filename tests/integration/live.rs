@@ -345,6 +345,29 @@ fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
     assert_eq!(find("all", "p50_ms")["ok"], false);
     assert_eq!(find("all", "messages_per_s")["ok"], true);
     assert!(find("interop", "p99_ms")["sim"].as_f64().unwrap() > 0.0);
+    assert!(
+        text.contains("aligned: Signal sessions set up before the clock in both"),
+        "{text}"
+    );
+    let html = std::fs::read_to_string(out.join("validate.html")).expect("validate.html");
+    assert!(html.contains("FAILED") && html.contains("data:image/png;base64"));
+    assert!(out.join("plots/latency_spectrum.svg").is_file());
+    assert!(out.join("sim/summary.json").is_file() && out.join("live/live.json").is_file());
+
+    // A ladder's levels are fractions of the saturation: anything else is refused up front.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args([
+            "validate",
+            "scenarios/live-bench.toml",
+            "--levels",
+            "0.5,1.5",
+        ])
+        .current_dir(crate::root())
+        .output()
+        .expect("validate runs");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--levels") && err.contains("1.5"), "{err}");
 }
 
 /// The gateway's per-partner rate limit acts in live mode as in the simulator (the same node):

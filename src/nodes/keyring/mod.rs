@@ -97,6 +97,8 @@ pub struct Keyring {
     pub security_code_changed: u64,
     /// Next model id for a Sender Key.
     next_sender_key: u32,
+    /// Sessions exist before the clock starts (`[e2ee] sessions = "established"`).
+    established: bool,
 }
 
 impl Keyring {
@@ -145,7 +147,15 @@ impl Keyring {
             counts: CryptoCounts::default(),
             security_code_changed: 0,
             next_sender_key: 0,
+            established: false,
         }
+    }
+
+    /// Sessions set up before the clock starts, off the books (see
+    /// [`crate::scenario::SessionSetup::Established`]).
+    pub fn with_established_sessions(mut self, established: bool) -> Self {
+        self.established = established;
+        self
     }
 
     /// A keyring for a driver that encrypts and decrypts itself (the live load generator):
@@ -230,3 +240,6 @@ impl Keyring {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

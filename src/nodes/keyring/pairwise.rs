@@ -21,6 +21,9 @@ impl Keyring {
         kind: Option<ContentKind>,
     ) -> (Option<Box<[u8]>>, SealInfo, u64) {
         let (now, from, runner) = (by.now, by.from, by.runner);
+        if self.established && !self.devices[from.index()].seen_identity.contains_key(&to.0) {
+            self.establish(from, to, runner);
+        }
         let mut ns = self.ensure_keys(from, runner);
         // A stale session (the peer reinstalled) is only found out through a retry receipt.
         let current = self.devices[from.index()].sessions.get(&to.0);
@@ -96,6 +99,51 @@ impl Keyring {
             },
         );
         ns
+    }
+
+    /// The session of a conversation that existed before the clock started (`sessions =
+    /// "established"`): both devices keyed, X3DH done, a message each way, so that neither
+    /// side sends a prekey header. Off the books: nothing charged, nothing counted, no one-time
+    /// prekey taken from the key directory. Real mode does the real handshake, so that the
+    /// records on both sides are the ones a real exchange leaves.
+    fn establish(&mut self, from: DeviceId, to: DeviceId, runner: Runner) {
+        let counts = self.counts.clone();
+        self.ensure_keys(from, runner);
+        self.ensure_keys(to, runner);
+        self.start_session(from, to, None, runner, false);
+        let generation = self.devices[from.index()].generation;
+        self.devices[to.index()]
+            .seen_identity
+            .insert(from.0, generation);
+        let real = (self.mode == CryptoMode::Real).then(|| Box::new(SessionRecord::new()));
+        self.devices[to.index()].sessions.insert(
+            from.0,
+            Session {
+                peer_generation: generation,
+                prekey_pending: false,
+                renew: false,
+                real,
+            },
+        );
+        if self.mode == CryptoMode::Real && from != to {
+            let hello = self.real_encrypt(from, to);
+            let opened = hello.and_then(|b| self.real_open(to, from, &b, true));
+            let reply = opened.and_then(|_| self.real_encrypt(to, from));
+            let confirmed = reply.and_then(|b| self.real_open(from, to, &b, false));
+            assert!(
+                confirmed.is_some(),
+                "a session set up before the clock opens both ways"
+            );
+        }
+        self.confirm(from, to);
+        self.counts = counts;
+    }
+
+    /// Real mode: `from`'s next message to `to` on their session.
+    fn real_encrypt(&mut self, from: DeviceId, to: DeviceId) -> Option<Vec<u8>> {
+        let session = self.devices[from.index()].sessions.get_mut(&to.0)?;
+        let m = session.real.as_mut()?.encrypt(b"hello").ok()?;
+        Some(m.serialized().to_vec())
     }
 
     /// Real X3DH/PQXDH with the peer's published bundle.

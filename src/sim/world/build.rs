@@ -22,7 +22,7 @@ use crate::nodes::keyring::{CostTable, Keyring};
 use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Effects};
-use crate::scenario::{AdapterMode, HopClass, Scenario};
+use crate::scenario::{AdapterMode, HopClass, Scenario, SessionSetup};
 use crate::sim::cpu::Cpu;
 use crate::sim::media::MediaWorld;
 use crate::sim::timers::TimerFifo;
@@ -182,7 +182,8 @@ impl Sim {
                 s.e2ee.protocol,
                 s.run.seed,
                 CostTable::default().with_overrides(&s.e2ee.cost_table),
-            ),
+            )
+            .with_established_sessions(s.e2ee.sessions == SessionSetup::Established),
             key_directory: KeyDirectory::new(
                 dir_devices,
                 s.e2ee.one_time_prekeys,

@@ -1,0 +1,229 @@
+//! `validate --levels`: a load ladder on this machine. It finds the rate at which the live
+//! system stops keeping up (its saturation), then validates the simulated copy at each fraction
+//! of that rate, so that a planner sees where the model holds and where it stops holding.
+//!
+//! A probe is a short live run of the validated system (the same aligned scenario, options and
+//! arrivals as `validate`); it keeps up when the generator sent what it planned, dropped no
+//! arrival for lateness, and at least [`KEEP_UP`] of the offered messages per second were shown
+//! by the end of its sending window. The search doubles (or halves) from the starting rate until
+//! a probe on each side of the edge, then bisects (geometric midpoints) [`BISECTIONS`] times; the
+//! saturation is the highest rate that kept up. Every probe is kept in the result.
+
+use super::options::LiveOptions;
+use super::outcome::LiveOutcome;
+use super::run::run_live;
+use super::validate::{aligned, validate, Comparison, Network};
+use super::LiveError;
+use crate::scenario::Scenario;
+use crate::sim::RunResult;
+use serde::Serialize;
+
+/// Share of the offered rate a probe must deliver within its window to keep up.
+pub const KEEP_UP: f64 = 0.95;
+/// Sending window of a probe.
+pub const PROBE_NS: u64 = 3_000_000_000;
+/// Bound on a probe's drain: a saturated probe's backlog is not waited out.
+const PROBE_DRAIN_NS: u64 = 3_000_000_000;
+/// Bisection steps once the edge is bracketed within a factor 2: then within 2^(1/16), 4.4 %.
+pub const BISECTIONS: u32 = 4;
+/// Rates the search stays within (messages per second).
+pub const RATE_MIN: f64 = 10.0;
+pub const RATE_MAX: f64 = 1.0e6;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Probe {
+    pub rate_per_s: f64,
+    pub sent: u64,
+    pub dropped_arrivals: u64,
+    pub delivered_per_s: f64,
+    /// From the actual send, ms.
+    pub p99_ms: f64,
+    pub kept_up: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Saturation {
+    /// The highest probed rate that kept up.
+    pub rate_per_s: f64,
+    pub rule: String,
+    pub probes: Vec<Probe>,
+}
+
+/// The ladder's result: the saturation found and one comparison per level.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ladder {
+    pub saturation: Saturation,
+    /// Per level: its fraction of the saturation, and the comparison at that rate.
+    pub levels: Vec<(f64, Comparison)>,
+    pub passed: bool,
+}
+
+/// One short live run at `rate`.
+pub fn probe(s: &Scenario, hash: &str, opts: &LiveOptions, rate: f64) -> Result<Probe, LiveError> {
+    let o = LiveOptions {
+        rate_per_s: Some(rate),
+        duration_ns: Some(PROBE_NS),
+        drain_max_ns: PROBE_DRAIN_NS,
+        ..opts.clone()
+    };
+    let (a, o, _) = aligned(s, &o);
+    let r = run_live(&a, hash, &o)?.report;
+    Ok(Probe {
+        rate_per_s: rate,
+        sent: r.sent,
+        dropped_arrivals: r.dropped_arrivals,
+        delivered_per_s: r.messages_delivered_per_s,
+        p99_ms: r.uncorrected.delivered_p99,
+        kept_up: r.rate_reached
+            && r.dropped_arrivals == 0
+            && r.messages_delivered_per_s >= KEEP_UP * rate,
+    })
+}
+
+/// Finds the live saturation from `start` messages per second (see the module doc), calling
+/// `progress` after each probe.
+pub fn saturation(
+    start: f64,
+    mut probe: impl FnMut(f64) -> Result<Probe, LiveError>,
+    mut progress: impl FnMut(&Probe),
+) -> Result<Saturation, LiveError> {
+    let mut probes = Vec::new();
+    let mut run = |rate: f64, probes: &mut Vec<Probe>| -> Result<bool, LiveError> {
+        let p = probe(rate)?;
+        progress(&p);
+        let ok = p.kept_up;
+        probes.push(p);
+        Ok(ok)
+    };
+    let start = start.clamp(RATE_MIN, RATE_MAX);
+    let (mut lo, mut hi) = if run(start, &mut probes)? {
+        let mut lo = start;
+        loop {
+            let next = lo * 2.0;
+            if next > RATE_MAX {
+                return Err(LiveError::NoSaturation(format!(
+                    "the live system kept up at {lo:.0} msg/s and the search stops there: no saturation found below {RATE_MAX:.0} msg/s"
+                )));
+            }
+            if !run(next, &mut probes)? {
+                break (lo, next);
+            }
+            lo = next;
+        }
+    } else {
+        let mut hi = start;
+        loop {
+            let next = hi / 2.0;
+            if next < RATE_MIN {
+                return Err(LiveError::NoSaturation(format!(
+                    "the live system did not keep up even at {hi:.0} msg/s (each probe must show {:.0} % of its messages within its {} s window): nothing to validate a ladder against",
+                    KEEP_UP * 100.0,
+                    PROBE_NS / 1_000_000_000
+                )));
+            }
+            if run(next, &mut probes)? {
+                break (next, hi);
+            }
+            hi = next;
+        }
+    };
+    for _ in 0..BISECTIONS {
+        let mid = (lo * hi).sqrt();
+        if run(mid, &mut probes)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(Saturation {
+        rate_per_s: lo,
+        rule: format!(
+            "the highest rate at which a {} s live probe sent all it planned, dropped no arrival and showed at least {:.0} % of the offered messages per second by the end of its window (doubling to bracket the edge, then {BISECTIONS} geometric bisections)",
+            PROBE_NS / 1_000_000_000,
+            KEEP_UP * 100.0
+        ),
+        probes,
+    })
+}
+
+/// Finds the saturation, then validates at each of `fractions` of it; `level` gets each
+/// level's comparison and both runs as they finish (to write them out: its error, such as a
+/// folder that cannot be written, ends the ladder).
+#[allow(clippy::too_many_arguments)]
+pub fn ladder<E: From<LiveError>>(
+    s: &Scenario,
+    hash: &str,
+    opts: &LiveOptions,
+    network: Network,
+    tolerance: f64,
+    fractions: &[f64],
+    mut progress: impl FnMut(&Probe),
+    mut level: impl FnMut(f64, &Comparison, &RunResult, &LiveOutcome) -> Result<(), E>,
+) -> Result<Ladder, E> {
+    let (_, start, _) = aligned(s, opts);
+    let start = start.rate_per_s.unwrap_or(1_000.0);
+    let sat = saturation(start, |r| probe(s, hash, opts, r), &mut progress)?;
+    let mut levels = Vec::new();
+    for &f in fractions {
+        let o = LiveOptions {
+            rate_per_s: Some(f * sat.rate_per_s),
+            ..opts.clone()
+        };
+        let (cmp, sim, live) = validate(s, hash, &o, network, tolerance)?;
+        level(f, &cmp, &sim, &live)?;
+        levels.push((f, cmp));
+    }
+    Ok(Ladder {
+        passed: levels.iter().all(|(_, c)| c.passed),
+        saturation: sat,
+        levels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A system that keeps up below `edge` msg/s.
+    fn fake(edge: f64) -> impl FnMut(f64) -> Result<Probe, LiveError> {
+        move |rate| {
+            Ok(Probe {
+                rate_per_s: rate,
+                sent: rate as u64 * 3,
+                dropped_arrivals: 0,
+                delivered_per_s: rate.min(edge),
+                p99_ms: 1.0,
+                kept_up: rate <= edge,
+            })
+        }
+    }
+
+    #[test]
+    fn the_search_brackets_the_edge_from_either_side_and_lands_within_5_percent_below_it() {
+        for (start, edge) in [(1_000.0, 7_300.0), (1_000.0, 140.0), (500.0, 500.0)] {
+            let mut seen = 0;
+            let s = saturation(start, fake(edge), |_| seen += 1).expect("found");
+            assert!(
+                s.rate_per_s <= edge && s.rate_per_s >= edge * 0.95,
+                "start {start}, edge {edge}: found {}",
+                s.rate_per_s
+            );
+            assert_eq!(seen, s.probes.len());
+            assert!(s.probes.iter().any(|p| !p.kept_up), "the edge was crossed");
+        }
+    }
+
+    #[test]
+    fn a_system_that_never_keeps_up_or_never_saturates_is_an_error_not_a_number() {
+        let never = saturation(1_000.0, fake(1.0), |_| {}).unwrap_err();
+        assert!(
+            never.to_string().contains("did not keep up even at"),
+            "{never}"
+        );
+        let always = saturation(1_000.0, fake(f64::INFINITY), |_| {}).unwrap_err();
+        assert!(
+            always.to_string().contains("no saturation found"),
+            "{always}"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Sessions set up before the clock (`[e2ee] sessions = "established"`) against sessions set
+//! up at the first message, in both crypto modes.
+
+use super::*;
+use crate::wire::Ciphertext;
+
+const HELLO: &[u8] = b"a message of some forty bytes, give or take";
+
+fn keyring(mode: CryptoMode, established: bool) -> (Keyring, KeyDirectory) {
+    let k = Keyring::new(4, mode, Protocol::X3dh, 7, CostTable::default())
+        .with_established_sessions(established);
+    (k, KeyDirectory::new(4, 100, 10))
+}
+
+/// `from` seals `HELLO` to `to`, and `to` opens it: (prekey header, seal ns, open ns).
+fn exchange(k: &mut Keyring, dir: &mut KeyDirectory, from: u32, to: u32) -> (bool, u64, u64) {
+    let mut by = Sealer {
+        now: SimTime::ZERO,
+        from: DeviceId(from),
+        runner: Runner::GatekeeperDevice,
+        directory: dir,
+    };
+    let (bytes, seal, sealed_ns) = k.seal(&mut by, DeviceId(to), HELLO, None);
+    assert_eq!(bytes.is_some(), k.mode() == CryptoMode::Real);
+    let ct = Ciphertext {
+        len: HELLO.len() as u32,
+        bytes,
+        seal,
+    };
+    let (plain, opened_ns) = k
+        .open(
+            DeviceId(to),
+            DeviceId(from),
+            &ct,
+            None,
+            Runner::GatekeeperDevice,
+        )
+        .expect("the message opens");
+    if k.mode() == CryptoMode::Real {
+        assert_eq!(plain.as_deref(), Some(HELLO));
+    }
+    (seal.prekey, sealed_ns, opened_ns)
+}
+
+#[test]
+fn established_sessions_charge_only_the_ratchet_and_take_no_prekey() {
+    for mode in [CryptoMode::Real, CryptoMode::Modeled] {
+        let (mut k, mut dir) = keyring(mode, true);
+        let encrypt = k.cost_ns(Op::RatchetEncrypt, HELLO.len() as u64);
+        let decrypt = k.cost_ns(Op::RatchetDecrypt, HELLO.len() as u64);
+        for (from, to) in [(0, 1), (1, 0), (0, 1), (2, 0)] {
+            let (prekey, sealed, opened) = exchange(&mut k, &mut dir, from, to);
+            assert!(
+                !prekey,
+                "{mode:?}: no prekey header on an established session"
+            );
+            assert_eq!(
+                (sealed, opened),
+                (encrypt, decrypt),
+                "{mode:?} {from}->{to}"
+            );
+        }
+        let ops: Vec<Op> = k.counts.by_node().keys().map(|(_, op)| *op).collect();
+        assert_eq!(
+            ops,
+            [Op::RatchetEncrypt, Op::RatchetDecrypt],
+            "{mode:?}: the set-up is off the books"
+        );
+        assert_eq!(
+            dir.bundles_served, 0,
+            "{mode:?}: no bundle fetched on the path"
+        );
+    }
+}
+
+#[test]
+fn first_message_sessions_pay_keys_and_x3dh_on_the_path() {
+    for mode in [CryptoMode::Real, CryptoMode::Modeled] {
+        let (mut k, mut dir) = keyring(mode, false);
+        let encrypt = k.cost_ns(Op::RatchetEncrypt, HELLO.len() as u64);
+        let (prekey, sealed, _) = exchange(&mut k, &mut dir, 0, 1);
+        assert!(prekey, "{mode:?}");
+        assert!(
+            sealed > encrypt + k.cost_ns(Op::X3dhInitiate, 0) - 1,
+            "{mode:?}"
+        );
+        // The reply confirms the session: the next message has no prekey header.
+        let (reply_prekey, _, _) = exchange(&mut k, &mut dir, 1, 0);
+        assert!(
+            !reply_prekey,
+            "{mode:?}: the responder never sends a prekey header"
+        );
+        let (prekey, sealed, _) = exchange(&mut k, &mut dir, 0, 1);
+        assert_eq!((prekey, sealed), (false, encrypt), "{mode:?}");
+        assert_eq!(dir.bundles_served, 1, "{mode:?}");
+    }
+}
+
+#[test]
+fn an_established_session_renewed_later_is_set_up_on_the_path() {
+    let (mut k, mut dir) = keyring(CryptoMode::Real, true);
+    exchange(&mut k, &mut dir, 0, 1);
+    k.reset_identity(DeviceId(1));
+    // The sender learns of the new identity through a retry receipt, and renews.
+    k.drop_session(DeviceId(0), DeviceId(1));
+    let (prekey, sealed, _) = exchange(&mut k, &mut dir, 0, 1);
+    assert!(prekey, "the renewed session starts with X3DH");
+    assert!(sealed >= k.cost_ns(Op::X3dhInitiate, 0));
+    assert_eq!(dir.bundles_served, 1);
+}

@@ -1,0 +1,108 @@
+//! `validate.html`: per load level, the simulated and live latency spectra overlaid and the
+//! table of judged figures, and, for a ladder, the saturation search. The live module computes
+//! the view (it knows both runs); this module only presents it.
+
+use super::files::{write_file, ReportError};
+use super::html::{esc, link, pass_cell, Cell, Page};
+use super::plots::spectrum::{Series, Spectrum};
+use super::plots::{self, Drawn};
+use std::path::Path;
+
+#[derive(Clone, Debug)]
+pub struct ValidateView {
+    pub title: String,
+    pub meta: String,
+    /// A ladder's saturation search: its rule, and per probe (rate, delivered/s, p99 ms,
+    /// kept up).
+    pub saturation: Option<(String, Vec<[String; 4]>)>,
+    pub levels: Vec<LevelView>,
+    pub passed: bool,
+    pub verdict: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct LevelView {
+    /// File stem of its spectrum under plots/.
+    pub name: String,
+    pub heading: String,
+    pub aligned: Vec<String>,
+    /// Per figure: path, metric, sim, live, error; and its verdict (`None`: not judged).
+    pub rows: Vec<([String; 5], Option<bool>)>,
+    pub spectrum: Vec<Series>,
+    /// The folder (relative to the page) holding both runs' results.
+    pub folder: String,
+}
+
+/// Draws each level's spectrum into `dir/plots` and writes `dir/validate.html`.
+pub fn write(dir: &Path, v: &ValidateView) -> Result<(), ReportError> {
+    let plots_dir = dir.join("plots");
+    let mut drawn = Vec::new();
+    for l in &v.levels {
+        let fig = Spectrum {
+            name: l.name.clone(),
+            title: l.heading.clone(),
+            caption: format!(
+                "{}: delivery latency percentiles, simulated and live (live from each message's actual send).",
+                l.heading
+            ),
+            series: l.spectrum.clone(),
+        };
+        drawn.push(plots::render(&fig, &plots_dir)?);
+    }
+    write_file(&dir.join("validate.html"), page(v, &drawn).as_bytes())
+}
+
+fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
+    let mut p = Page::new();
+    p.h1(&v.title);
+    p.para("meta", &v.meta);
+    let badge = if v.passed { "pass" } else { "fail" };
+    p.raw(&format!(
+        "<p><span class=\"badge {badge}\">{}</span> {}</p>",
+        if v.passed { "PASSED" } else { "FAILED" },
+        esc(&v.verdict)
+    ));
+    if let Some((rule, probes)) = &v.saturation {
+        p.h2("Live saturation");
+        p.para("", &format!("Saturation: {rule}."));
+        let rows: Vec<Vec<Cell>> = probes
+            .iter()
+            .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
+            .collect();
+        p.table(
+            &["offered msg/s", "delivered msg/s", "p99 ms", "kept up"],
+            &rows,
+        );
+    }
+    for (l, d) in v.levels.iter().zip(drawn) {
+        p.h2(&l.heading);
+        p.figure(d);
+        let rows: Vec<Vec<Cell>> = l
+            .rows
+            .iter()
+            .map(|(r, ok)| {
+                let mut cells: Vec<Cell> = r.iter().map(|c| Cell::from(c.as_str())).collect();
+                cells.push(match ok {
+                    Some(ok) => pass_cell(*ok),
+                    None => "not judged (too few deliveries)".into(),
+                });
+                cells
+            })
+            .collect();
+        p.table(
+            &["path", "metric", "sim", "live", "error", "verdict"],
+            &rows,
+        );
+        p.raw("<p class=\"note\">Aligned between the two runs:</p>\n<ul>");
+        for n in &l.aligned {
+            p.raw(&format!("<li>{}</li>", esc(n)));
+        }
+        p.raw("</ul>");
+        p.raw(&format!(
+            "<p>Both runs' results: {} (simulated) · {} (live)</p>",
+            link(&format!("{}/sim/report.html", l.folder), "sim"),
+            link(&format!("{}/live/report.html", l.folder), "live")
+        ));
+    }
+    p.finish(&v.title)
+}
