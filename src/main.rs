@@ -33,10 +33,10 @@ fn tune_allocator() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
-const EXIT_CODES: &str = "Exit codes:\n  0  every expectation held\n  1  an expectation failed\n  2  invalid scenario or arguments\n  3  internal error (a bug: please report it with the seed)\n  4  the machine refused: a port in use, a file or folder that cannot be read or written";
+use cli::help;
 
 #[derive(Parser)]
-#[command(name = "interop-sim", version, about = "Deterministic simulator and load tester for cross-app E2EE messaging under the EU DMA", after_help = EXIT_CODES)]
+#[command(name = "interop-sim", version, about = "Deterministic simulator and load tester for cross-app E2EE messaging under the EU DMA", after_help = help::TOP)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -45,7 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario (the built-in baseline if no FILE) and write its results folder.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = help::RUN)]
     Run {
         /// Scenario file (TOML). Default: scenarios/baseline.toml.
         file: Option<PathBuf>,
@@ -73,7 +73,7 @@ enum Command {
     },
     /// Shrink a failing run: remove faults, users and time while the same expectation still
     /// fails; write the minimal scenario and print its replay command.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = help::SHRINK)]
     Shrink {
         file: PathBuf,
         /// The failing seed.
@@ -83,13 +83,14 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Serve CONFORMANCE.md's JSON-lines peer protocol on stdin/stdout: one Signal device
+    /// Serve the JSON-lines peer protocol of docs/CONFORMANCE.md on stdin/stdout: one Signal device
     /// (libsignal v3 wire format) that any other implementation can hold a conversation with.
+    #[command(after_help = help::PEER)]
     Peer,
     #[command(flatten)]
     Live(cli::live::LiveCommand),
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = help::CHECK)]
     Check {
         file: PathBuf,
         #[command(flatten)]
@@ -97,7 +98,7 @@ enum Command {
     },
     /// Run every point of a scenario's [sweep] grid (in parallel) and write sweep.csv,
     /// runs.json and a report.html with capacity curves.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = help::SWEEP)]
     Sweep {
         file: PathBuf,
         /// Output folder. Default: results/<name>-sweep/ (with --shard: its shard-K-of-N/).
@@ -113,7 +114,7 @@ enum Command {
         scenario: cli::scenario_args::ScenarioArgs,
     },
     /// Combine the shard folders of one sweep into the output of the unsharded sweep.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = help::MERGE)]
     Merge {
         /// Shard folders (each with a shard.json), or shard.json files.
         #[arg(required = true)]
@@ -122,7 +123,7 @@ enum Command {
         out: PathBuf,
     },
     /// Compare two results folders: overlaid latency spectra and a delta table of summary.json.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = help::COMPARE)]
     Compare {
         run_a: PathBuf,
         run_b: PathBuf,
@@ -132,12 +133,13 @@ enum Command {
     },
     /// Regression benches for CI: deterministic counters and instruction counts against
     /// benches/baseline/ (see benches/README.md).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::BENCH)]
     Bench(cli::bench::BenchCommand),
     /// Measure the crypto cost table on this machine with the real Signal and Noise code
     /// (median of timed batches, about ten seconds) and write it as TOML; a scenario uses it
-    /// with `[e2ee] cost_table = "<path relative to the scenario file>"`. Exits 0, or 3 if
+    /// with `[e2ee] cost_table = "<path relative to the scenario file>"`. Exits 0, or 4 if
     /// the table cannot be written.
+    #[command(after_help = help::CALIBRATE)]
     Calibrate {
         /// Where to write the table. Default: results/calibration.toml.
         #[arg(long)]

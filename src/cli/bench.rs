@@ -1,8 +1,8 @@
 //! `interop-sim bench check|update|instructions`: the regression gates CI runs (work counters
 //! and instruction counts against benches/baseline/).
 
+use super::help::BENCH as EXIT_CODES;
 use super::Outcome;
-use crate::EXIT_CODES;
 use clap::Subcommand;
 use interop_sim::bench::{self as regress, BenchError};
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@ pub enum LiveCommand {
     /// gateway's links under Noise), load-generator clients with real Signal encryption, an
     /// open-model schedule; CO-corrected latency. Fails (exit 1) when an expectation fails or
     /// the target rate was not reached.
+    #[command(after_help = super::help::LIVE)]
     Live {
         /// Scenario file (TOML). Default: scenarios/baseline.toml.
         file: Option<PathBuf>,
@@ -27,6 +28,7 @@ pub enum LiveCommand {
     /// is off in both), compare p50, p99, mean latency and delivered messages per second,
     /// overall and per path kind, and judge each against a tolerance: exit 1 when one is
     /// outside it. Writes validate.json and validate.txt in the results folder.
+    #[command(after_help = super::help::VALIDATE)]
     Validate {
         file: PathBuf,
         /// Results folder. Default: results/<scenario name>-validate/.
@@ -54,6 +56,7 @@ pub enum LiveCommand {
     /// Serve one live server role (or all) on loopback until Ctrl-C, for load generators in
     /// other processes. Ports follow one layout: chat = base, gateway = base+1, partner
     /// server P = base+2P, adapter P = base+2P+1 (`--listen` is the role's own address).
+    #[command(after_help = super::help::SERVE)]
     Serve {
         /// Scenario file (TOML). Default: scenarios/baseline.toml.
         file: Option<PathBuf>,
@@ -85,6 +88,7 @@ pub enum LiveCommand {
     },
     /// One load generator against servers started with `serve` (the same scenario and
     /// --users): writes its results folder with latency.hlog.
+    #[command(after_help = super::help::LOAD)]
     Load {
         file: PathBuf,
         /// The layout's base address (the chat server's), loopback only.
@@ -99,7 +103,7 @@ pub enum LiveCommand {
         load: LiveArgs,
     },
     /// Merge load generators' latency.hlog files losslessly and judge [expect] on the result.
-    #[command(name = "live-merge")]
+    #[command(name = "live-merge", after_help = super::help::LIVE_MERGE)]
     LiveMerge {
         file: PathBuf,
         /// The .hlog files (or results folders holding latency.hlog).

@@ -26,6 +26,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod check;
 pub mod compare;
+pub mod help;
 pub mod live;
 pub mod live_args;
 pub mod live_merge;

@@ -579,3 +579,5 @@ mod tests {
         }
     }
 }
+#[cfg(test)]
+mod reference_tests;

@@ -377,21 +377,21 @@ const DISTS: [(&str, [&str; 2]); 5] = [
     ("pareto", ["min", "alpha"]),
 ];
 
+/// Every key a latency table may have, whatever its `dist`.
+const LATENCY_KEYS: [&str; 9] = [
+    "dist", "value", "min", "max", "mean", "stddev", "median", "p99", "alpha",
+];
+
 fn latency(ctx: &mut Ctx, value: &Value<'_>, path: &str) -> Option<Latency> {
     let t = table(ctx, value, path)?;
+    #[cfg(test)]
+    super::values::accepted::record(path, &LATENCY_KEYS);
     let names = DISTS.map(|(name, _)| name);
     let dist_path = join(path, "dist");
     let dist = required(ctx, t, value.span(), path, "dist")
         .and_then(|v| choice(ctx, v, &dist_path, &names));
     let Some(dist) = dist else {
-        check_keys(
-            ctx,
-            t,
-            path,
-            &[
-                "dist", "value", "min", "max", "mean", "stddev", "median", "p99", "alpha",
-            ],
-        );
+        check_keys(ctx, t, path, &LATENCY_KEYS);
         return None;
     };
     let (name, params) = DISTS[dist];

@@ -70,6 +70,8 @@ pub(crate) fn table<'a, 'i>(
 
 /// Reports every key of `t` not in `known`, with the closest known key as a suggestion.
 pub(crate) fn check_keys(ctx: &mut Ctx, t: &DeTable<'_>, path: &str, known: &[&str]) {
+    #[cfg(test)]
+    accepted::record(path, known);
     for (key, _) in t.iter() {
         let name: &str = key.get_ref();
         if known.contains(&name) {
@@ -388,5 +390,65 @@ mod tests {
         assert!(parse_duration("5x")
             .unwrap_err()
             .contains("unknown duration unit 'x'"));
+    }
+}
+
+/// Test builds only: every key a table accepts, as the parser walks it, so that a test can hold
+/// the key reference in docs/SCENARIOS.md to what the parser accepts.
+#[cfg(test)]
+pub(crate) mod accepted {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static SEEN: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    }
+
+    /// `path` with its instances made generic: `provider[2]` -> `provider[]`, a hop class ->
+    /// `<hop>`, a node kind under `capacity` -> `<node>`, a metric under `expect` -> `<metric>`, an
+    /// operation under `cost_table` -> `<op>`.
+    pub fn generic(path: &str) -> String {
+        if path.starts_with("expect.") {
+            // A metric's name may have dots (`interop.p99_ms`): one `<metric>` for all.
+            return "expect.<metric>".to_string();
+        }
+        let mut out: Vec<String> = Vec::new();
+        for seg in path.split('.').filter(|s| !s.is_empty()) {
+            let seg = match seg.find('[') {
+                Some(i) => format!("{}[]", &seg[..i]),
+                None => seg.to_string(),
+            };
+            let parent = out.last().map(String::as_str);
+            let seg = match (parent, seg.as_str()) {
+                (Some("cost_table"), _) => "<op>".to_string(),
+                (
+                    Some("network"),
+                    "client_server" | "server_gateway" | "gateway_partner" | "adapter_server",
+                ) => "<hop>".to_string(),
+                (Some("capacity"), "gateway" | "chat_server" | "adapter") => "<node>".to_string(),
+                _ => seg,
+            };
+            out.push(seg);
+        }
+        out.join(".")
+    }
+
+    pub fn record(path: &str, known: &[&str]) {
+        let base = generic(path);
+        SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            for k in known {
+                s.insert(if base.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{base}.{k}")
+                });
+            }
+        });
+    }
+
+    /// What this thread's parses have accepted so far.
+    pub fn seen() -> BTreeSet<String> {
+        SEEN.with(|s| s.borrow().clone())
     }
 }

@@ -383,3 +383,94 @@ fn a_panic_in_a_run_exits_3_with_the_command_that_replays_it() {
         "the written scenario and --seed make run 1"
     );
 }
+
+/// Every subcommand's `--help` ends with examples and the exit codes, and names only files
+/// this repository has (issue 20: no path outside the repo).
+#[test]
+fn every_help_has_examples_and_names_only_files_in_the_repo() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["run"],
+        &["shrink"],
+        &["peer"],
+        &["live"],
+        &["validate"],
+        &["serve"],
+        &["load"],
+        &["live-merge"],
+        &["check"],
+        &["sweep"],
+        &["merge"],
+        &["compare"],
+        &["bench"],
+        &["bench", "check"],
+        &["calibrate"],
+    ];
+    for c in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+            .args(*c)
+            .arg("--help")
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{c:?}");
+        assert!(
+            text.contains("Examples:\n  "),
+            "{c:?} has no examples:\n{text}"
+        );
+        assert!(text.contains("Exit codes:"), "{c:?}");
+        assert!(!text.contains("../"), "{c:?} names a path outside the repo");
+        for word in text.split(|ch: char| ch.is_whitespace() || "(),`'\"".contains(ch)) {
+            let word = word.trim_end_matches(['.', ':', ';']);
+            if word.ends_with(".md") {
+                assert!(
+                    crate::root().join(word).is_file(),
+                    "{c:?} names {word}, which the repo does not have"
+                );
+            }
+        }
+    }
+}
+
+/// The README's and docs' links lead to files of this repository.
+#[test]
+fn readme_and_docs_link_only_to_files_in_the_repo() {
+    let mut pages = vec![root().join("README.md")];
+    for e in std::fs::read_dir(root().join("docs"))
+        .expect("docs/")
+        .flatten()
+    {
+        if e.path().extension().is_some_and(|x| x == "md") {
+            pages.push(e.path());
+        }
+    }
+    let mut links = 0;
+    for page in pages {
+        let text = std::fs::read_to_string(&page).expect("readable");
+        assert!(
+            !text.contains("../shared"),
+            "{} points outside the repo",
+            page.display()
+        );
+        for (i, _) in text.match_indices("](") {
+            let target = &text[i + 2..];
+            let target = &target[..target.find(')').unwrap_or(0)];
+            let target = target.split('#').next().unwrap_or("");
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let at = page.parent().expect("a folder").join(target);
+            assert!(
+                at.exists()
+                    && at
+                        .canonicalize()
+                        .unwrap()
+                        .starts_with(root().canonicalize().unwrap()),
+                "{} links to {target}, which is not a file of the repo",
+                page.display()
+            );
+            links += 1;
+        }
+    }
+    assert!(links >= 5, "only {links} links found");
+}

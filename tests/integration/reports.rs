@@ -3,6 +3,7 @@
 //! sweep.csv and histograms on 1 or 2 threads, and in 3 shards merged; compare writes its page.
 
 use crate::{root, scratch};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -207,6 +208,7 @@ fn every_scenario_writes_every_file() {
         .collect();
     dirs.sort();
     let mut ran = 0;
+    let mut fields = BTreeSet::new();
     for file in dirs {
         let mut s = scenario::load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         // Modeled crypto gives the same summary as real crypto (tests/integration/e2ee.rs), in
@@ -240,7 +242,98 @@ fn every_scenario_writes_every_file() {
             "{}: a plot is missing",
             file.display()
         );
+        fields.extend(summary_fields(&read(&dir, "summary.json")));
+        for f in ["timeseries.csv", "messages.csv"] {
+            let text = String::from_utf8(read(&dir, f)).expect("CSV is text");
+            let header = text.lines().next().unwrap_or("");
+            fields.extend(header.split(',').map(|c| format!("{f}:{c}")));
+        }
         ran += 1;
     }
     assert!(ran >= 1, "no scenario ran");
+    // docs/RESULTS.md names every field these runs wrote (summary.json generically: a path
+    // kind, node kind, runner, content kind or operation stands as <path>, <node>, <runner>,
+    // <kind>, <op>).
+    let doc = std::fs::read_to_string(root().join("docs/RESULTS.md")).expect("docs/RESULTS.md");
+    let documented: BTreeSet<String> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l[3..].split_once('`').map(|(k, _)| k.to_string()))
+        .collect();
+    let section_of = |field: &str| -> String {
+        match field.split_once(':') {
+            Some((file, col)) => format!("{file} column {col}"),
+            None => format!("summary.json {field}"),
+        }
+    };
+    let missing: Vec<String> = fields
+        .iter()
+        .filter(|f| !documented.contains(f.split_once(':').map_or(f.as_str(), |(_, c)| c)))
+        .map(|f| section_of(f))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/RESULTS.md does not describe: {missing:#?}"
+    );
+    eprintln!(
+        "docs/RESULTS.md: {} fields of {ran} scenarios' results checked",
+        fields.len()
+    );
+}
+
+/// summary.json's fields as generic dotted paths (`paths.<path>.sent`, `expect[].key`).
+fn summary_fields(json: &[u8]) -> BTreeSet<String> {
+    /// `path.k`, with an instance of a generic name replaced by the name.
+    fn join_at(path: &str, k: &str) -> String {
+        let parent = path.rsplit('.').next().unwrap_or("");
+        let k = match (path, parent) {
+            ("paths", _) => "<path>",
+            ("nodes", _) => "<node>",
+            ("crypto.by_message", _) => "<kind>",
+            ("crypto", _) if ["gatekeeper_device", "partner_device", "gateway"].contains(&k) => {
+                "<runner>"
+            }
+            (_, "<runner>" | "<kind>") => {
+                if k.ends_with("_ns") {
+                    "<op>_ns"
+                } else {
+                    "<op>"
+                }
+            }
+            _ => k,
+        };
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    }
+    fn walk(v: &serde_json::Value, path: &str, out: &mut BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    // The crypto section's keys are flat (`by_message.text.ratchet_encrypt`).
+                    let mut p = path.to_string();
+                    for seg in k.split('.') {
+                        p = join_at(&p, seg);
+                    }
+                    walk(x, &p, out);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                let p = format!("{path}[]");
+                out.insert(p.clone());
+                for x in a.iter().filter(|x| x.is_object()) {
+                    walk(x, &p, out);
+                }
+            }
+            _ => {
+                out.insert(path.to_string());
+            }
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(json).expect("summary.json parses");
+    let mut out = BTreeSet::new();
+    walk(&v, "", &mut out);
+    out
 }
