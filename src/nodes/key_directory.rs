@@ -9,13 +9,14 @@
 //! the same victims over and over: its excess fetches are refused and draw nothing, so the
 //! pools drain at the refill rate at most.
 //!
-//! The limit is enforced on the adversary only. An honest device fetches a peer device's bundle
+//! The adversary's excess fetches are refused. An honest device fetches a peer device's bundle
 //! once per session (again only when a retry receipt or a reinstall renews it), so at Signal's
-//! figures it never meets the limit (no CI scenario does). Its fetches are booked in the same
-//! buckets, and one over the limit is counted but served: a real client would wait for the
-//! Retry-After, but holding one message back means holding every later message of its uplink
-//! behind it (the outbox is stop-and-wait, in order), which the device model does not do. The
-//! count says whether a tighter limit than Signal's would bite honest users.
+//! figures it never meets the limit (no CI scenario does). When it does (a tighter limit, many
+//! renewals), its fetch gets the permit's wait back, as Signal's Retry-After: the client waits
+//! that long, fetches, and its message leaves that much later (`crypto.bundle_fetch_wait_ns`,
+//! `bundle_fetches_limited_honest`). The device's outbox sends in order, so its later messages
+//! wait behind that one: a client with a queue per conversation would let other conversations
+//! pass, so the model overstates the delay to them.
 
 use crate::collections::tat_table::TatTable;
 use crate::engine::SimTime;
@@ -99,9 +100,8 @@ impl KeyDirectory {
         Ok(self.fetch(d))
     }
 
-    /// An honest client's fetch: booked in its bucket and served, over the limit too (see the
-    /// module doc). Returns the bundle and how long the client would have had to wait for the
-    /// permit (0 within the limit).
+    /// An honest client's fetch: booked in its bucket and served. Returns the bundle and how
+    /// long the client waits for the permit first (0 within the limit; see the module doc).
     pub fn fetch_honest(
         &mut self,
         now: SimTime,

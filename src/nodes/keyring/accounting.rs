@@ -54,8 +54,10 @@ pub struct CryptoCounts {
     /// Bundle fetches the key directory refused (over its rate limit) and nobody retried: the
     /// prekey-drain adversary's.
     pub bundle_fetches_limited: u64,
-    /// Honest fetches over the rate limit: counted, served all the same (see `key_directory`).
+    /// Honest fetches over the rate limit: the client waited for the permit, then fetched.
     pub bundle_fetches_limited_honest: u64,
+    /// How long those clients waited in all, ns (their messages left that much later).
+    pub bundle_fetch_wait_ns: u64,
 }
 
 impl CryptoCounts {
@@ -130,6 +132,13 @@ impl CryptoCounts {
             "bundle_fetches_limited_honest".to_string(),
             self.bundle_fetches_limited_honest,
         );
+        // Only when a client waited: the runs before this counter keep their files.
+        if self.bundle_fetch_wait_ns > 0 {
+            out.insert(
+                "bundle_fetch_wait_ns".to_string(),
+                self.bundle_fetch_wait_ns,
+            );
+        }
         out
     }
 }

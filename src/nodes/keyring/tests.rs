@@ -108,3 +108,42 @@ fn an_established_session_renewed_later_is_set_up_on_the_path() {
     assert!(sealed >= k.cost_ns(Op::X3dhInitiate, 0));
     assert_eq!(dir.bundles_served, 1);
 }
+
+/// Issue 20: an honest device over the key directory's limit waits for the permit, and its
+/// message leaves later by exactly what the token bucket predicts; the wait is not CPU time.
+#[test]
+fn an_honest_fetch_over_the_limit_waits_for_the_permit_the_bucket_predicts() {
+    let limit = crate::scenario::BundleFetchLimit {
+        burst: 2,
+        per_hour: 3600.0, // one permit a second
+    };
+    let held = |limited: bool| {
+        let (mut k, dir) = keyring(CryptoMode::Modeled, false);
+        let mut dir = dir.with_fetch_limit(limited.then_some(limit));
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            // The same peer three times at t = 0: each renewal fetches its bundle again.
+            let mut by = Sealer {
+                now: SimTime::ZERO,
+                from: DeviceId(0),
+                runner: Runner::GatekeeperDevice,
+                directory: &mut dir,
+            };
+            let (_, _, ns) = k.seal(&mut by, DeviceId(1), HELLO, None);
+            out.push(ns);
+            k.drop_session(DeviceId(0), DeviceId(1));
+        }
+        (
+            out,
+            k.counts.bundle_fetch_wait_ns,
+            k.counts.bundle_fetches_limited_honest,
+        )
+    };
+    let (free, free_wait, free_limited) = held(false);
+    let (limited, wait, over) = held(true);
+    // Two permits at once, the third a second later: the third message waits 1 s.
+    assert_eq!(limited[..2], free[..2]);
+    assert_eq!(limited[2], free[2] + 1_000_000_000);
+    assert_eq!((wait, over), (1_000_000_000, 1));
+    assert_eq!((free_wait, free_limited), (0, 0));
+}
