@@ -396,6 +396,21 @@ impl Summary {
             .collect()
     }
 
+    /// One sentence per flagged server (see [`Summary::redelivery_flags`]), for the screen and
+    /// the report alike.
+    pub fn retry_storm_notes(&self) -> Vec<String> {
+        self.redelivery_flags()
+            .into_iter()
+            .map(|(node, first, again)| {
+                format!(
+                    "the {node} redelivered {again} frames for {first} first deliveries ({:.0} %, flagged above {:.0} %): acks come back later than its redelivery timer, and the retries add to the load that delays them",
+                    again as f64 * 100.0 / first.max(1) as f64,
+                    REDELIVERY_FLAG * 100.0
+                )
+            })
+            .collect()
+    }
+
     /// The value of a summary key as `[expect]` names it (latencies in ms).
     pub fn metric(&self, key: &str) -> Option<f64> {
         if let Some((prefix, rest)) = key.split_once('.') {

@@ -210,13 +210,10 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
     ));
     super::run_tables::scenario_section(&mut p, s, sm);
     p.h2("Verdict");
-    for (node, first, again) in sm.redelivery_flags() {
+    for note in sm.retry_storm_notes() {
         p.para(
             "note",
-            &format!(
-                "Retry storm? The {node} redelivered {again} frames for {first} first deliveries ({:.0} %, flagged above 10 %): acks come back later than its redelivery timer, and the retries add to the load that delays them. See the queue and utilization plots.",
-                again as f64 * 100.0 / first.max(1) as f64
-            ),
+            &format!("Retry storm? {note}. See the queue and utilization plots."),
         );
     }
     if sm.expect.is_empty() {

@@ -102,12 +102,8 @@ pub fn render(s: &Summary, out_dir: &str, scenario_file: &str) -> String {
         s.device_deliveries_per_s_mean,
         s.device_deliveries_per_s_peak
     );
-    for (node, first, again) in s.redelivery_flags() {
-        let _ = writeln!(
-            o,
-            "retries   RETRY STORM? {node} redelivered {again} frames for {first} first deliveries ({:.0} %): acks come back later than its redelivery timer, and the retries add to the load that delays them",
-            again as f64 * 100.0 / first.max(1) as f64
-        );
+    for note in s.retry_storm_notes() {
+        let _ = writeln!(o, "retries   RETRY STORM? {note}");
     }
     let util: Vec<String> = s
         .nodes
