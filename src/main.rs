@@ -122,7 +122,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Compare two results folders: overlaid latency spectra and a delta table of summary.json.
+    /// Compare two results folders: overlaid latency spectra, a delta table of summary.json, and
+    /// the service-level figures printed with the largest change first; exit 1 when one of B's
+    /// is worse than A's by more than --tolerance.
     #[command(after_help = help::COMPARE)]
     Compare {
         run_a: PathBuf,
@@ -130,6 +132,10 @@ enum Command {
         /// Output folder. Default: results/compare/.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// A service-level figure of B worse than A's by more than this fraction (latency or
+        /// loss up, delivered ratio or rate down) is a regression: exit 1.
+        #[arg(long, default_value_t = 0.1)]
+        tolerance: f64,
     },
     /// Regression benches for CI: deterministic counters and instruction counts against
     /// benches/baseline/ (see benches/README.md).
@@ -229,7 +235,12 @@ fn dispatch(command: Command) -> anyhow::Result<Outcome> {
             scenario,
         } => cli::sweep::sweep(&file, out, threads, shard.as_deref(), &scenario),
         Command::Merge { dirs, out } => cli::merge::merge(&dirs, &out),
-        Command::Compare { run_a, run_b, out } => cli::compare::compare(&run_a, &run_b, out),
+        Command::Compare {
+            run_a,
+            run_b,
+            out,
+            tolerance,
+        } => cli::compare::compare(&run_a, &run_b, out, tolerance),
         Command::Bench(b) => cli::bench::bench(b),
         Command::Calibrate { out, quick } => cli::calibrate::calibrate(out, quick),
         Command::Live(cmd) => cli::live::run(cmd),

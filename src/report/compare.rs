@@ -76,8 +76,104 @@ fn text(v: &Value, key: &str) -> String {
     }
 }
 
-/// Writes `out/report.html` and `out/plots/latency_spectrum_compare.{png,svg}`.
-pub fn compare(a: &Path, b: &Path, out: &Path) -> Result<(), ReportError> {
+/// Which way a service-level figure gets worse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Worse {
+    Up,
+    Down,
+}
+
+/// The service-level figures of summary.json a regression is judged on, by how they end
+/// (`delivered_p99`, `paths.interop.delivered_p99`, `lost`, ...), and which way is worse.
+const SLO_FIGURES: [(&str, Worse); 16] = [
+    ("delivered_p50", Worse::Up),
+    ("delivered_p99", Worse::Up),
+    ("delivered_p999", Worse::Up),
+    ("delivered_max", Worse::Up),
+    ("delivered_ratio", Worse::Down),
+    ("lost", Worse::Up),
+    ("failed", Worse::Up),
+    ("duplicates", Worse::Up),
+    ("out_of_order", Worse::Up),
+    ("decrypt_failures", Worse::Up),
+    ("unsent", Worse::Up),
+    ("queued_at_end", Worse::Up),
+    ("messages_delivered_per_s_mean", Worse::Down),
+    ("media_download_p99", Worse::Up),
+    ("media_verify_failures", Worse::Up),
+    ("media_download_failures", Worse::Up),
+];
+
+/// One service-level figure of both runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub key: String,
+    pub a: f64,
+    pub b: f64,
+    /// (b - a) / |a|; infinite when a is 0 and b is not.
+    pub relative: f64,
+    /// B is worse than A by more than the tolerance.
+    pub regression: bool,
+}
+
+/// The service-level figures both runs have, the largest relative change first; a change in
+/// the worse direction beyond `tolerance` (a fraction) is a regression.
+pub fn slo_changes(sa: &Value, sb: &Value, tolerance: f64) -> Vec<Change> {
+    let (mut na, mut nb) = (Vec::new(), Vec::new());
+    numbers(sa, "", &mut na);
+    numbers(sb, "", &mut nb);
+    let mut out: Vec<Change> = na
+        .iter()
+        .filter_map(|(key, a)| {
+            let last = key.rsplit('.').next()?;
+            let top_or_path = !key.contains('.') || key.starts_with("paths.");
+            let (_, worse) = SLO_FIGURES
+                .iter()
+                .find(|(k, _)| *k == last && top_or_path)?;
+            let b = nb.iter().find(|(k, _)| k == key)?.1;
+            let relative = if *a != 0.0 {
+                (b - a) / a.abs()
+            } else if b == 0.0 {
+                0.0
+            } else {
+                f64::INFINITY.copysign(b)
+            };
+            let worse_by = match worse {
+                Worse::Up => relative,
+                Worse::Down => -relative,
+            };
+            Some(Change {
+                key: key.clone(),
+                a: *a,
+                b,
+                relative,
+                regression: worse_by > tolerance,
+            })
+        })
+        .collect();
+    out.sort_by(|x, y| {
+        y.relative
+            .abs()
+            .total_cmp(&x.relative.abs())
+            .then_with(|| x.key.cmp(&y.key))
+    });
+    out
+}
+
+/// A relative change as text (`+12.5 %`, `new`, `=`).
+pub fn change_text(c: &Change) -> String {
+    if c.relative.is_infinite() {
+        "from 0".to_string()
+    } else if c.relative == 0.0 {
+        "=".to_string()
+    } else {
+        format!("{:+.1} %", c.relative * 100.0)
+    }
+}
+
+/// Writes `out/report.html` and `out/plots/latency_spectrum_compare.{png,svg}`, and returns
+/// the service-level figures, the largest change first (see [`slo_changes`]).
+pub fn compare(a: &Path, b: &Path, out: &Path, tolerance: f64) -> Result<Vec<Change>, ReportError> {
     let (sa, sb) = (summary(a)?, summary(b)?);
     let (ha, hb) = (
         parse_hgrm(&read(&a.join("latency.hgrm"))?),
@@ -122,12 +218,39 @@ pub fn compare(a: &Path, b: &Path, out: &Path) -> Result<(), ReportError> {
         esc(&b.display().to_string())
     ));
     p.table(&["", "A", "B"], &rows);
+    let changes = slo_changes(&sa, &sb, tolerance);
+    p.h2("Service-level figures, the largest change first");
+    let rows: Vec<Vec<Cell>> = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.key.as_str().into(),
+                super::html::num(c.a).into(),
+                super::html::num(c.b).into(),
+                change_text(c).into(),
+                if c.regression {
+                    Cell::Html("<span class=\"fail\">REGRESSION</span>".into())
+                } else {
+                    "".into()
+                },
+            ]
+        })
+        .collect();
+    p.table(&["key", "A", "B", "change", ""], &rows);
+    p.para(
+        "meta",
+        &format!(
+            "A regression: B worse than A by more than {:.0} % (higher latency or loss, lower delivered ratio or rate).",
+            tolerance * 100.0
+        ),
+    );
     p.h2("Latency");
     p.figure(&drawn);
     p.h2("Summary numbers");
     p.table(&["key", "A", "B", "B − A", "change"], &delta_rows(&sa, &sb));
     let html = p.finish("interop-sim compare");
-    write_file(&out.join("report.html"), html.as_bytes())
+    write_file(&out.join("report.html"), html.as_bytes())?;
+    Ok(changes)
 }
 
 fn delta_rows(sa: &Value, sb: &Value) -> Vec<Vec<Cell>> {
@@ -173,6 +296,40 @@ fn delta_rows(sa: &Value, sb: &Value) -> Vec<Vec<Cell>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_level_figures_are_sorted_by_change_and_judged_by_direction() {
+        let a = serde_json::json!({
+            "delivered_p99": 100.0, "lost": 0, "delivered_ratio": 1.0, "sent": 10,
+            "paths": { "interop": { "delivered_p99": 200.0 } },
+            "work": { "lost": 5 }
+        });
+        let b = serde_json::json!({
+            "delivered_p99": 105.0, "lost": 2, "delivered_ratio": 0.8, "sent": 99,
+            "paths": { "interop": { "delivered_p99": 100.0 } },
+            "work": { "lost": 50 }
+        });
+        let c = slo_changes(&a, &b, 0.1);
+        let keys: Vec<&str> = c.iter().map(|c| c.key.as_str()).collect();
+        // `sent` is no service-level figure, and `work.lost` is not the counter of that name.
+        assert_eq!(
+            keys,
+            [
+                "lost",
+                "paths.interop.delivered_p99",
+                "delivered_ratio",
+                "delivered_p99"
+            ]
+        );
+        let regressions: Vec<&str> = c
+            .iter()
+            .filter(|c| c.regression)
+            .map(|c| c.key.as_str())
+            .collect();
+        // Faster interop is no regression; +5 % is within the tolerance.
+        assert_eq!(regressions, ["lost", "delivered_ratio"]);
+        assert_eq!(change_text(&c[0]), "from 0");
+    }
 
     #[test]
     fn hgrm_rows() {

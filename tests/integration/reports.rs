@@ -176,7 +176,15 @@ fn compare_two_runs() {
     let (a, b, c) = (scratch("cmp-a"), scratch("cmp-b"), scratch("cmp-out"));
     interop_sim(&["run", path(&file), "--out", path(&a)]);
     interop_sim(&["run", path(&file), "--out", path(&b), "--seed", "12"]);
-    let out = interop_sim(&["compare", path(&a), path(&b), "--out", path(&c)]);
+    let out = interop_sim(&[
+        "compare",
+        path(&a),
+        path(&b),
+        "--out",
+        path(&c),
+        "--tolerance",
+        "100",
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -185,6 +193,33 @@ fn compare_two_runs() {
     );
     let html = String::from_utf8(read(&c, "report.html")).expect("HTML is text");
     assert!(html.contains("delivered_p99") && html.contains("data:image/png;base64,"));
+    assert!(html.contains("Service-level figures, the largest change first"));
+
+    // A run against itself: nothing changed. Against a copy whose p99 doubled: a regression,
+    // named on screen, exit 1.
+    let same = interop_sim(&["compare", path(&a), path(&a), "--out", path(&c)]);
+    assert_eq!(same.status.code(), Some(0));
+    let worse = scratch("cmp-worse");
+    for f in ["summary.json", "latency.hgrm"] {
+        std::fs::copy(a.join(f), worse.join(f)).expect("copy");
+    }
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&read(&a, "summary.json")).expect("summary.json");
+    let p99 = v["delivered_p99"].as_f64().expect("a p99");
+    v["delivered_p99"] = serde_json::json!(p99 * 2.0 + 1.0);
+    std::fs::write(worse.join("summary.json"), v.to_string()).expect("write");
+    let out = interop_sim(&["compare", path(&a), path(&worse), "--out", path(&c)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let first = text.lines().nth(1).unwrap_or("");
+    assert!(
+        first.starts_with("delivered_p99") && first.ends_with("REGRESSION"),
+        "the largest change first: {text}"
+    );
+    assert!(
+        text.contains("compare: REGRESSION beyond 10 % in 1: delivered_p99"),
+        "{text}"
+    );
     let out = interop_sim(&[
         "compare",
         path(&a),
