@@ -184,7 +184,8 @@ fn live(file: Option<&Path>, out: Option<PathBuf>, args: &LiveArgs) -> anyhow::R
         }
         Err(e) => return Err(e.into()),
     };
-    interop_sim::live::output::write_live_results(&out, &outcome)?;
+    let ran = interop_sim::live::prepare::live_scenario(&s, opts.users);
+    interop_sim::live::output::write_live_results(&out, &ran, &outcome)?;
     interop_sim::report::perf::Perf::new(
         outcome.report.wall_s,
         0,

@@ -53,7 +53,8 @@ pub fn load_gen(
         }
         Err(e) => return Err(e.into()),
     };
-    interop_sim::live::output::write_live_results(&out, &outcome)?;
+    let ran = interop_sim::live::prepare::live_scenario(&s, opts.users);
+    interop_sim::live::output::write_live_results(&out, &ran, &outcome)?;
     interop_sim::report::perf::Perf::new(
         outcome.report.wall_s,
         0,

@@ -8,6 +8,7 @@ use interop_sim::live::ladder::{self, Probe};
 use interop_sim::live::validate::{self as v, Comparison, Network};
 use interop_sim::live::{LiveError, LiveOutcome};
 use interop_sim::report::validate_page::{self, ValidateView};
+use interop_sim::scenario::Scenario;
 use interop_sim::sim::RunResult;
 use std::path::{Path, PathBuf};
 
@@ -54,16 +55,17 @@ pub fn validate(
     };
     let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
     let title = format!("interop-sim validate: {}", s.run.name);
-    let write_level = |folder: &Path, sim: &RunResult, live: &LiveOutcome| {
-        interop_sim::report::write_results(&folder.join("sim"), sim)?;
-        interop_sim::live::output::write_live_results(&folder.join("live"), live)?;
+    let write_level = |folder: &Path, sim: &RunResult, live: &LiveOutcome, ran: &Scenario| {
+        let opts = interop_sim::report::RunOptions { ledger: false };
+        interop_sim::report::write_run(&folder.join("sim"), ran, sim, opts)?;
+        interop_sim::live::output::write_live_results(&folder.join("live"), ran, live)?;
         anyhow::Ok(())
     };
     let result = if levels.is_empty() {
         v::validate(&s, &hash, &opts, network, tolerance)
             .map_err(anyhow::Error::from)
-            .and_then(|(cmp, sim, live)| {
-                write_level(&out, &sim, &live)?;
+            .and_then(|(cmp, sim, live, ran)| {
+                write_level(&out, &sim, &live, &ran)?;
                 let view =
                     v::level_view(&cmp, &sim, &live, "latency_spectrum", "sim and live", ".");
                 Ok((vec![cmp], vec![view], None))
@@ -83,18 +85,19 @@ pub fn validate(
             )
         };
         let mut views = Vec::new();
-        let level = |f: f64, cmp: &Comparison, sim: &RunResult, live: &LiveOutcome| {
-            let stem = format!("level-{f:.2}");
-            write_level(&out.join(&stem), sim, live)?;
-            eprint!("{}", v::render(cmp));
-            let heading = format!(
-                "{:.0} % of saturation: {:.0} msg/s",
-                f * 100.0,
-                cmp.rate_per_s
-            );
-            views.push(v::level_view(cmp, sim, live, &stem, &heading, &stem));
-            anyhow::Ok(())
-        };
+        let level =
+            |f: f64, cmp: &Comparison, sim: &RunResult, live: &LiveOutcome, ran: &Scenario| {
+                let stem = format!("level-{f:.2}");
+                write_level(&out.join(&stem), sim, live, ran)?;
+                eprint!("{}", v::render(cmp));
+                let heading = format!(
+                    "{:.0} % of saturation: {:.0} msg/s",
+                    f * 100.0,
+                    cmp.rate_per_s
+                );
+                views.push(v::level_view(cmp, sim, live, &stem, &heading, &stem));
+                anyhow::Ok(())
+            };
         ladder::ladder(
             &s, &hash, &opts, network, tolerance, levels, progress, level,
         )

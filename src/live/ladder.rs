@@ -158,7 +158,7 @@ pub fn ladder<E: From<LiveError>>(
     tolerance: f64,
     fractions: &[f64],
     mut progress: impl FnMut(&Probe),
-    mut level: impl FnMut(f64, &Comparison, &RunResult, &LiveOutcome) -> Result<(), E>,
+    mut level: impl FnMut(f64, &Comparison, &RunResult, &LiveOutcome, &Scenario) -> Result<(), E>,
 ) -> Result<Ladder, E> {
     let (_, start, _) = aligned(s, opts);
     let start = start.rate_per_s.unwrap_or(1_000.0);
@@ -169,8 +169,8 @@ pub fn ladder<E: From<LiveError>>(
             rate_per_s: Some(f * sat.rate_per_s),
             ..opts.clone()
         };
-        let (cmp, sim, live) = validate(s, hash, &o, network, tolerance)?;
-        level(f, &cmp, &sim, &live)?;
+        let (cmp, sim, live, ran) = validate(s, hash, &o, network, tolerance)?;
+        level(f, &cmp, &sim, &live, &ran)?;
         levels.push((f, cmp));
     }
     Ok(Ladder {

@@ -5,7 +5,7 @@
 
 use super::outcome::LiveOutcome;
 use crate::report::files::percentile_distribution;
-use crate::report::{write_results, ReportError};
+use crate::report::ReportError;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::Histogram;
@@ -39,9 +39,15 @@ pub fn hlog(intervals: &[(u64, u64, Histogram<u64>)], comment: &str) -> Vec<u8> 
     buf
 }
 
-/// Writes the results folder of a live run.
-pub fn write_live_results(dir: &Path, out: &LiveOutcome) -> Result<Vec<PathBuf>, ReportError> {
-    let mut written = write_results(dir, &out.result)?;
+/// Writes the results folder of a live run of `s` (the scenario as it ran, scaled): the
+/// simulator's files and report.html, then what only live has.
+pub fn write_live_results(
+    dir: &Path,
+    s: &crate::scenario::Scenario,
+    out: &LiveOutcome,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let opts = crate::report::RunOptions { ledger: false };
+    let mut written = crate::report::write_run(dir, s, &out.result, opts)?;
     let live = dir.join("live.json");
     let mut text = serde_json::to_string_pretty(&out.report).map_err(|e| ReportError::Encode {
         path: live.clone(),

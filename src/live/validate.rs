@@ -287,14 +287,15 @@ fn rows_of(
 }
 
 /// Runs both and compares, judging every figure against `tolerance` (a fraction: 0.1 = 10 %).
-/// Live runs first: the simulated copy is priced with what it measured.
+/// Live runs first: the simulated copy is priced with what it measured. Returns the comparison,
+/// both runs and the scenario they ran (aligned, and priced for this machine).
 pub fn validate(
     s: &Scenario,
     hash: &str,
     opts: &LiveOptions,
     network: Network,
     tolerance: f64,
-) -> Result<(Comparison, RunResult, LiveOutcome), LiveError> {
+) -> Result<(Comparison, RunResult, LiveOutcome, Scenario), LiveError> {
     let (mut a, o, mut notes) = aligned(s, opts);
     let hops = match network {
         // The idle probe's rounds spaced as the run's messages are (2 ms at most: a second
@@ -338,7 +339,7 @@ pub fn validate(
         passed: rows.iter().all(|r| r.ok != Some(false)),
         rows,
     };
-    Ok((cmp, sim, live))
+    Ok((cmp, sim, live, a))
 }
 
 /// One level of `validate.html`: the table of `c` and the spectra of both runs (overall, and

@@ -353,6 +353,10 @@ fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
     assert!(html.contains("FAILED") && html.contains("data:image/png;base64"));
     assert!(out.join("plots/latency_spectrum.svg").is_file());
     assert!(out.join("sim/summary.json").is_file() && out.join("live/live.json").is_file());
+    // The page links to both runs' reports: they exist.
+    for r in ["sim/report.html", "live/report.html"] {
+        assert!(html.contains(r) && out.join(r).is_file(), "{r}");
+    }
 
     // A ladder's levels are fractions of the saturation: anything else is refused up front.
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
