@@ -9,6 +9,7 @@ pub mod feed;
 pub mod ledger;
 pub mod media;
 pub mod result;
+pub mod retry_storm;
 pub mod summary;
 pub mod timeseries;
 
