@@ -235,6 +235,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
             media_verified: 0,
             media_blobs_opened: 0,
             media_disagreed: 0,
+            media_latency: Default::default(),
             crypto_charged_ns: 0,
             canary: 0,
             tapped: Vec::new(),

@@ -39,6 +39,44 @@ pub struct MediaCounters {
     pub media_download_p50: f64,
     pub media_download_p99: f64,
     pub media_download_max: f64,
+    /// The group messages' share of the above (`[expect]`'s `group.media_*`); absent when no
+    /// group message carried media.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_media: Option<GroupMediaCounters>,
+}
+
+/// Media of group messages: one blob per message, uploaded once by its sender and fetched by
+/// every member's devices. Part of the totals of [`MediaCounters`] too.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct GroupMediaCounters {
+    /// Group messages whose blob was stored (their upload acked).
+    pub media_uploads: u64,
+    /// Blobs downloaded, verified and decrypted by members' devices, and their bytes.
+    pub media_downloads: u64,
+    pub media_bytes_downloaded: u64,
+    /// The part of the downloads that crossed the gatekeeper's media proxy.
+    pub media_downloads_via_proxy: u64,
+    /// From the message shown on a member's device to its blob decrypted there, ms.
+    pub media_download_p50: f64,
+    pub media_download_p99: f64,
+    pub media_download_max: f64,
+}
+
+impl GroupMediaCounters {
+    /// The value of `group.<key>` (latencies in ms); `None` for a key not kept per group.
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        let v = match key {
+            "media_uploads" => self.media_uploads,
+            "media_downloads" => self.media_downloads,
+            "media_bytes_downloaded" => self.media_bytes_downloaded,
+            "media_downloads_via_proxy" => self.media_downloads_via_proxy,
+            "media_download_p50" => return Some(self.media_download_p50),
+            "media_download_p99" => return Some(self.media_download_p99),
+            "media_download_max" => return Some(self.media_download_max),
+            _ => return None,
+        };
+        Some(v as f64)
+    }
 }
 
 /// The media latencies (rendered as durations in verdicts; scenario/expect.rs checks that its
@@ -73,6 +111,19 @@ impl MediaCounters {
         };
         Some(v as f64)
     }
+
+    /// The value of `group.<key>`: 0 when no group message carried media.
+    pub fn group_metric(&self, key: &str) -> Option<f64> {
+        let none = GroupMediaCounters::default();
+        self.group_media.as_ref().unwrap_or(&none).metric(key)
+    }
+}
+
+/// The media download latency histograms of a run, for the report's spectrum.
+#[derive(Clone, Debug, Default)]
+pub struct MediaLatency {
+    pub direct: Option<Histogram<u64>>,
+    pub group: Option<Histogram<u64>>,
 }
 
 /// Running media counters of a run and its download latencies (ns).
@@ -80,6 +131,8 @@ impl MediaCounters {
 pub struct MediaStats {
     pub counters: MediaCounters,
     latency: Histogram<u64>,
+    /// Group messages' part, kept once one carried media.
+    group: Option<(GroupMediaCounters, Histogram<u64>)>,
 }
 
 impl Default for MediaStats {
@@ -87,14 +140,56 @@ impl Default for MediaStats {
         MediaStats {
             counters: MediaCounters::default(),
             // 3 significant digits, auto-resizing: any latency fits.
-            latency: Histogram::new(3).expect("3 significant figures is a valid precision"),
+            latency: histogram(),
+            group: None,
         }
     }
 }
 
+/// 3 significant digits, auto-resizing: any latency fits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant figures is a valid precision")
+}
+
 impl MediaStats {
-    /// A blob downloaded and decrypted on a device, `latency_ns` after its message showed there.
-    pub fn downloaded(&mut self, bytes: u64, via_proxy: bool, latency_ns: u64) {
+    fn group(&mut self) -> &mut (GroupMediaCounters, Histogram<u64>) {
+        self.group
+            .get_or_insert_with(|| (GroupMediaCounters::default(), histogram()))
+    }
+
+    /// The download latency histograms (each `None` when it holds nothing): 1:1 messages', and
+    /// group messages'. The first also holds the group's (the totals count every download).
+    pub fn latencies(&self) -> MediaLatency {
+        let some = |h: &Histogram<u64>| (!h.is_empty()).then(|| h.clone());
+        let group = self.group.as_ref().and_then(|(_, h)| some(h));
+        let direct = some(&self.latency).map(|mut all| {
+            if let Some(g) = &group {
+                // What is left once the group downloads are taken out: 1:1 downloads.
+                let _ = all.subtract(g);
+            }
+            all
+        });
+        MediaLatency {
+            direct: direct.filter(|h| !h.is_empty()),
+            group,
+        }
+    }
+
+    /// A group message's blob was stored: its message goes out next.
+    pub fn group_uploaded(&mut self) {
+        self.group().0.media_uploads += 1;
+    }
+
+    /// A blob downloaded and decrypted on a device, `latency_ns` after its message showed there;
+    /// `group` when the message was a group's.
+    pub fn downloaded(&mut self, bytes: u64, via_proxy: bool, latency_ns: u64, group: bool) {
+        if group {
+            let (g, h) = self.group();
+            g.media_downloads += 1;
+            g.media_bytes_downloaded += bytes;
+            g.media_downloads_via_proxy += via_proxy as u64;
+            let _ = h.record(latency_ns.max(1));
+        }
         let c = &mut self.counters;
         c.media_downloads += 1;
         c.media_bytes_downloaded += bytes;
@@ -110,13 +205,22 @@ impl MediaStats {
     pub fn summary(&self, pending: u64) -> MediaCounters {
         let mut c = self.counters.clone();
         c.media_transfers_pending = pending;
+        let ms = |ns: u64| ns as f64 / 1e6;
         let h = &self.latency;
         if !h.is_empty() {
-            let ms = |ns: u64| ns as f64 / 1e6;
             c.media_download_p50 = ms(h.value_at_quantile(0.50));
             c.media_download_p99 = ms(h.value_at_quantile(0.99));
             c.media_download_max = ms(h.max());
         }
+        c.group_media = self.group.as_ref().map(|(g, h)| {
+            let mut g = g.clone();
+            if !h.is_empty() {
+                g.media_download_p50 = ms(h.value_at_quantile(0.50));
+                g.media_download_p99 = ms(h.value_at_quantile(0.99));
+                g.media_download_max = ms(h.max());
+            }
+            g
+        });
         c
     }
 }
@@ -128,8 +232,21 @@ mod tests {
     #[test]
     fn downloads_add_up_and_percentiles_come_from_the_histogram() {
         let mut s = MediaStats::default();
-        s.downloaded(1_000, false, 2_000_000);
-        s.downloaded(3_000, true, 4_000_000);
+        s.downloaded(1_000, false, 2_000_000, false);
+        s.downloaded(3_000, true, 4_000_000, false);
+        assert_eq!(s.summary(1).group_media, None, "no group media: nothing shown");
+        s.downloaded(3_000, true, 8_000_000, true);
+        s.group_uploaded();
+        let c = s.summary(1);
+        let g = c.group_media.clone().expect("a group download");
+        assert_eq!((g.media_uploads, g.media_downloads), (1, 1));
+        assert_eq!(g.media_downloads_via_proxy, 1);
+        assert!((g.media_download_p99 - 8.0).abs() < 0.01);
+        assert_eq!(c.group_metric("media_downloads"), Some(1.0));
+        assert_eq!(c.media_downloads, 3, "group downloads count in the totals");
+        s = MediaStats::default();
+        s.downloaded(1_000, false, 2_000_000, false);
+        s.downloaded(3_000, true, 4_000_000, false);
         let c = s.summary(1);
         assert_eq!(c.media_downloads, 2);
         assert_eq!(c.media_bytes_downloaded, 4_000);

@@ -4,6 +4,7 @@
 
 use super::{Ledger, Summary, TimeSeries};
 use crate::engine::StopReason;
+use super::media::MediaLatency;
 
 /// What a run produced.
 pub struct RunResult {
@@ -32,4 +33,8 @@ pub struct RunResult {
     pub media_blobs_opened: u64,
     /// Real crypto disagreeing with the model about a media pointer or blob (a bug if not 0).
     pub media_disagreed: u64,
+    /// Media download latencies (ns, from the message shown to its blob decrypted), 1:1 and
+    /// group messages apart; empty without media.
+    pub media_latency: MediaLatency,
 }
+

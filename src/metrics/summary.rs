@@ -389,6 +389,9 @@ impl Summary {
                 // Whole-run keys: the rates and media counters as well as the counters.
                 return self.metric(rest);
             }
+            if prefix == "group" && rest.starts_with("media_") {
+                return self.media.group_metric(rest);
+            }
             if let Some(p) = self.paths.get(prefix) {
                 return counter_or_latency(&p.counters, &p.latency, rest);
             }
@@ -416,7 +419,9 @@ impl Summary {
     pub fn evaluate(&self, e: &Expectation) -> Verdict {
         let latency = e.key.contains("delivered_p")
             || e.key.ends_with("delivered_max")
-            || super::media::LATENCY_KEYS.contains(&e.key.as_str());
+            || super::media::LATENCY_KEYS
+                .iter()
+                .any(|k| e.key.strip_prefix("group.").unwrap_or(&e.key) == *k);
         let value = self.metric(&e.key);
         let show = |x: f64| {
             if latency {

@@ -200,6 +200,7 @@ pub fn compare(a: &Path, b: &Path, out: &Path, tolerance: f64) -> Result<Vec<Cha
                 width: 3,
             },
         ],
+        what: "delivery",
     };
     std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
         path: out.to_path_buf(),

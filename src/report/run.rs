@@ -74,6 +74,9 @@ fn draw_figures(dir: &Path, s: &Scenario, r: &RunResult) -> Result<Figures, Repo
         })?;
     }
     add(&outcomes(&r.summary))?;
+    if let Some(fig) = media_spectrum(r) {
+        add(&fig)?;
+    }
     let crypto_note = match super::crypto::figure(&r.summary) {
         Some(fig) => {
             add(&fig)?;
@@ -112,7 +115,26 @@ fn latency_spectrum(r: &RunResult) -> Spectrum {
         caption: "Latency from creation to display, per device delivery, by path kind (HdrHistogram percentile spectrum)."
             .to_string(),
         series,
+        what: "delivery",
     }
+}
+
+/// The media download latency spectrum, 1:1 and group messages apart; `None` without media.
+fn media_spectrum(r: &RunResult) -> Option<Spectrum> {
+    let m = &r.media_latency;
+    let series: Vec<_> = [("1:1", 0, &m.direct), ("group", 2, &m.group)]
+        .into_iter()
+        .filter_map(|(label, i, h)| {
+            Some(spectrum::counted_series(label, "downloads", i, h.as_ref()?))
+        })
+        .collect();
+    (!series.is_empty()).then(|| Spectrum {
+        name: "media_download_spectrum".to_string(),
+        title: "Media download latency by percentile".to_string(),
+        caption: "From a media message shown on a device to its blob downloaded, verified and decrypted there, per device, 1:1 and group messages apart (HdrHistogram percentile spectrum).".to_string(),
+        series,
+        what: "download",
+    })
 }
 
 fn outcomes(sm: &Summary) -> GroupedBars {

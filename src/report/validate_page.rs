@@ -46,6 +46,7 @@ pub fn write(dir: &Path, v: &ValidateView) -> Result<(), ReportError> {
                 l.heading
             ),
             series: l.spectrum.clone(),
+            what: "delivery",
         };
         drawn.push(plots::render(&fig, &plots_dir)?);
     }

@@ -73,6 +73,17 @@ const MEDIA_LATENCIES: [&str; 3] = [
     "media_download_p99",
     "media_download_max",
 ];
+/// The media keys kept for group messages apart (`group.media_downloads`, ...; the summary's
+/// `group_media`, metrics/media.rs).
+pub(crate) const GROUP_MEDIA: [&str; 7] = [
+    "media_uploads",
+    "media_downloads",
+    "media_bytes_downloaded",
+    "media_downloads_via_proxy",
+    "media_download_p50",
+    "media_download_p99",
+    "media_download_max",
+];
 pub(crate) const PATH_KINDS: [&str; 3] = ["native", "interop", "group"];
 /// The prefix for a metric of the whole run only, without the per-path-kind lines.
 pub(crate) const OVERALL: &str = "overall";
@@ -107,6 +118,9 @@ fn metric(key: &str) -> Option<Metric> {
     if let Some((prefix, base)) = key.split_once('.') {
         if NODE_KINDS.contains(&prefix) {
             return UTILIZATIONS.contains(&base).then_some(Metric::Utilization);
+        }
+        if prefix == "group" && GROUP_MEDIA.contains(&base) {
+            return media_metric(base);
         }
         return if PATH_KINDS.contains(&prefix) || prefix == OVERALL {
             base_metric(base)
@@ -191,6 +205,7 @@ pub(crate) fn all_keys() -> Vec<String> {
     }
     let media = MEDIA_BAD.iter().chain(&MEDIA_GOOD).chain(&MEDIA_LATENCIES);
     keys.extend(media.map(|k| k.to_string()));
+    keys.extend(GROUP_MEDIA.iter().map(|k| format!("group.{k}")));
     keys
 }
 
@@ -333,6 +348,12 @@ mod tests {
         );
     }
 
+    fn c_group(k: &str) -> bool {
+        crate::metrics::media::MediaCounters::default()
+            .group_metric(k)
+            .is_some()
+    }
+
     #[test]
     fn media_keys_are_top_level_and_measured() {
         use crate::metrics::media::{MediaCounters, LATENCY_KEYS};
@@ -342,9 +363,14 @@ mod tests {
         assert_eq!(
             metric("interop.media_downloads"),
             None,
-            "no per-path media counters"
+            "no 1:1 per-path media counters"
         );
+        assert_eq!(metric("group.media_download_p99"), Some(Metric::Latency));
+        assert_eq!(metric("group.media_upload_failures"), None);
         assert_eq!(MEDIA_LATENCIES, LATENCY_KEYS);
+        for k in GROUP_MEDIA {
+            assert!(c_group(k), "summary measures group.{k}");
+        }
         let c = MediaCounters::default();
         for k in MEDIA_BAD.iter().chain(&MEDIA_GOOD).chain(&MEDIA_LATENCIES) {
             assert!(c.metric(k).is_some(), "summary measures {k}");

@@ -24,6 +24,7 @@ use crate::directory::Directory;
 use crate::e2ee::attachment;
 use crate::engine::{RngTree, SimRng, SimTime};
 use crate::metrics::media::{MediaCounters, MediaStats};
+use crate::nodes::device::GroupSend;
 use crate::nodes::keyring::{Keyring, Op};
 use crate::nodes::media::store::Change;
 use crate::nodes::media::{
@@ -104,6 +105,9 @@ pub struct MediaDraft {
     pub pointer: Pointer,
     /// The attachment encryption's CPU time: the upload starts after it.
     pub encrypt_ns: u64,
+    /// A group message: its members (`msg` is the first member's record, the others follow
+    /// in a row); `None` for 1:1.
+    pub group: Option<GroupSend>,
 }
 
 /// Where and when a media frame reaches a device, and what taking it may read or charge: the
@@ -126,6 +130,10 @@ pub struct MediaWorld {
     stores: Vec<MediaStore>,
     proxy: MediaProxy,
     table: BTreeMap<MsgId, MediaRef>,
+    /// The same for group messages, by their first member record's id: the number of member
+    /// records (ids `first..first + n`), the pointer they share, and the records refused so far
+    /// (the server may refuse a copy more than once; each member counts once).
+    group_table: BTreeMap<u64, (u32, MediaRef, Vec<MsgId>)>,
     inbox: BTreeMap<(DeviceId, MsgId), Pointer>,
     vault: BTreeMap<BlobId, Held>,
     /// The file being encrypted (real crypto), kept between files so that a large one does not
@@ -156,6 +164,7 @@ impl MediaWorld {
                 .collect(),
             proxy: MediaProxy::default(),
             table: BTreeMap::new(),
+            group_table: BTreeMap::new(),
             inbox: BTreeMap::new(),
             vault: BTreeMap::new(),
             file: Vec::new(),
@@ -244,12 +253,21 @@ impl MediaWorld {
     pub fn begin_upload(
         &mut self,
         draft: MediaDraft,
-        fetches: u8,
+        fetches: u32,
         dir: &Directory,
         fx: &mut Effects,
     ) {
         let p = draft.pointer;
-        self.table.insert(draft.msg, MediaRef::of(&p));
+        match &draft.group {
+            Some(g) => {
+                let records = g.members.len() as u32;
+                self.group_table
+                    .insert(draft.msg.0, (records, MediaRef::of(&p), Vec::new()));
+            }
+            None => {
+                self.table.insert(draft.msg, MediaRef::of(&p));
+            }
+        }
         let up = Upload {
             blob: p.blob,
             msg: draft.msg,
@@ -258,6 +276,7 @@ impl MediaWorld {
             body: draft.body.into_boxed_slice(),
             len: p.blob_len,
             fetches,
+            group: draft.group,
         };
         self.client(draft.device)
             .upload(up, draft.encrypt_ns, dir, fx);
@@ -273,12 +292,26 @@ impl MediaWorld {
         self.clients.entry(d).or_insert_with(|| MediaClient::new(d))
     }
 
-    /// A device decrypted a media message (real crypto): keep its pointer until it shows.
     /// Whether `msg` carries an attachment.
     pub fn has(&self, msg: MsgId) -> bool {
-        self.table.contains_key(&msg)
+        self.media_ref(msg).is_some()
     }
 
+    /// The attachment of `msg` (a 1:1 message, or one member's record of a group message),
+    /// and whether it is a group's.
+    fn media_ref(&self, msg: MsgId) -> Option<MediaRef> {
+        self.media_of(msg).map(|(r, _)| r)
+    }
+
+    fn media_of(&self, msg: MsgId) -> Option<(MediaRef, Option<u64>)> {
+        if let Some(r) = self.table.get(&msg) {
+            return Some((*r, None));
+        }
+        let (&first, &(records, r, _)) = self.group_table.range(..=msg.0).next_back()?;
+        (msg.0 < first + records as u64).then_some((r, Some(first)))
+    }
+
+    /// A device decrypted a media message (real crypto): keep its pointer until it shows.
     pub fn opened(&mut self, o: Opened) {
         if self.inbox.len() < INBOX_MAX {
             self.inbox.insert((o.device, o.msg), o.pointer);
@@ -295,7 +328,7 @@ impl MediaWorld {
         dir: &Directory,
         fx: &mut Effects,
     ) {
-        let Some(model) = self.table.get(&msg).copied() else {
+        let Some((model, group)) = self.media_of(msg) else {
             return;
         };
         let parsed = self.inbox.remove(&(device, msg));
@@ -313,6 +346,7 @@ impl MediaWorld {
             content: model.content,
             shown_at: now,
             secret: parsed.map(|p| Box::new(p.secret)),
+            group: group.is_some(),
         };
         self.client(device).download(down, dir, fx);
     }
@@ -381,11 +415,21 @@ impl MediaWorld {
         let via_proxy = down.host != dir.provider_of_device(device);
         let latency_ns = now.plus(ns).since(down.shown_at);
         self.stats
-            .downloaded(down.len as u64, via_proxy, latency_ns);
+            .downloaded(down.len as u64, via_proxy, latency_ns, down.group);
         let host = &mut self.stores[down.host.index()];
-        if host.fetched(down.blob, dir.device_slot(device)) {
-            self.vault.remove(&down.blob);
-            self.table.remove(&down.msg);
+        if host.fetched(down.blob, device) {
+            self.forget_blob(down.blob, down.msg);
+        }
+    }
+
+    /// The store dropped `blob` (every expected fetch done): its bytes and its message's
+    /// pointer are forgotten.
+    fn forget_blob(&mut self, blob: BlobId, msg: MsgId) {
+        self.vault.remove(&blob);
+        if self.table.remove(&msg).is_none() {
+            if let Some((_, Some(first))) = self.media_of(msg) {
+                self.group_table.remove(&first);
+            }
         }
     }
 
@@ -430,7 +474,27 @@ impl MediaWorld {
 
     /// The server refused a media message for good (its recipient has not enabled third-party
     /// chats): nobody will fetch its blob, so the sender's app deletes it from its store.
-    pub fn refused(&mut self, msg: MsgId, device: DeviceId, dir: &Directory, fx: &mut Effects) {
+    /// A group member's record refused this way only takes that member's devices off the
+    /// fetches the store waits for (`recipient_devices`): the other members still fetch.
+    pub fn refused(
+        &mut self,
+        msg: MsgId,
+        device: DeviceId,
+        recipient_devices: u32,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
+        if let Some((r, Some(first))) = self.media_of(msg) {
+            let refused = self.group_table.get_mut(&first).map(|(_, _, v)| v);
+            match refused {
+                Some(v) if !v.contains(&msg) => v.push(msg),
+                _ => return, // refused before: its devices were taken off then
+            }
+            if self.stores[r.host.index()].expect_fewer(r.blob, recipient_devices) {
+                self.forget_blob(r.blob, msg);
+            }
+            return;
+        }
         let Some(p) = self.table.remove(&msg) else {
             return;
         };

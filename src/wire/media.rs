@@ -33,7 +33,8 @@ pub enum MediaFrame {
         device: DeviceId,
         attempt: u8,
         len: u32,
-        fetches: u8,
+        /// Recipient devices that will fetch it (a group's members' devices: hundreds).
+        fetches: u32,
     },
     /// Store -> uploading device: stored (also for a repeated upload of a stored blob).
     UploadAck {

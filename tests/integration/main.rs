@@ -11,6 +11,7 @@ mod determinism;
 mod e2ee;
 mod explore;
 mod faults;
+mod group_media;
 mod groups;
 mod live;
 mod media;

@@ -34,6 +34,19 @@ const PLOTS: [&str; 6] = [
     "crypto",
 ];
 
+/// The plot a run with media downloads adds to [`PLOTS`].
+const MEDIA_PLOT: &str = "media_download_spectrum";
+
+/// The plots a run's folder should have: [`PLOTS`], and the media one when blobs were fetched.
+fn plots_of(dir: &Path) -> usize {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&read(dir, "summary.json")).expect("summary.json is JSON");
+    let media = summary["media_downloads"].as_u64().unwrap_or(0) > 0;
+    let png = dir.join(format!("plots/{MEDIA_PLOT}.png"));
+    assert_eq!(png.exists(), media, "{}: the media plot iff media", dir.display());
+    PLOTS.len() + media as usize
+}
+
 #[test]
 fn a_run_writes_every_file_and_a_self_contained_page() {
     let dir = scratch("report-run");
@@ -61,7 +74,7 @@ fn a_run_writes_every_file_and_a_self_contained_page() {
         assert!(svg.contains("<svg"), "{p}.svg is not an SVG");
     }
     let html = String::from_utf8(read(&dir, "report.html")).expect("HTML is text");
-    assert_eq!(html.matches("data:image/png;base64,").count(), PLOTS.len());
+    assert_eq!(html.matches("data:image/png;base64,").count(), plots_of(&dir));
     for needle in [
         "Verdict",
         "p99.9",
@@ -273,7 +286,7 @@ fn every_scenario_writes_every_file() {
         let html = String::from_utf8(read(&dir, "report.html")).expect("HTML is text");
         assert_eq!(
             html.matches("data:image/png;base64,").count(),
-            PLOTS.len(),
+            plots_of(&dir),
             "{}: a plot is missing",
             file.display()
         );

@@ -261,7 +261,7 @@ fn put_media(out: &mut Vec<u8>, m: &MediaFrame) {
     match *m {
         MediaFrame::Upload { len, fetches, .. } => {
             put_u32(out, len);
-            out.push(fetches);
+            put_u32(out, fetches);
         }
         MediaFrame::Fetch { host, .. } => put_u32(out, host.0),
         MediaFrame::Data { len, .. } => put_u32(out, len),
@@ -469,7 +469,7 @@ impl Reader<'_> {
                 device,
                 attempt,
                 len: self.u32()?,
-                fetches: self.u8()?,
+                fetches: self.u32()?,
             },
             2 => MediaFrame::UploadAck {
                 blob,

@@ -8,6 +8,7 @@
 //! The client keeps the instant its one timer is armed for and ignores a stale firing, like the
 //! device's outbox timer.
 
+use super::super::device::GroupSend;
 use super::super::{Effects, TimerKind};
 use super::pointer::Secret;
 use crate::directory::Directory;
@@ -36,7 +37,10 @@ pub struct Upload {
     /// Blob bytes on the wire.
     pub len: u32,
     /// Recipient devices that will fetch it.
-    pub fetches: u8,
+    pub fetches: u32,
+    /// A group message's members, sealed with the group's Sender Key once the blob is stored
+    /// (`to_user` is then the sender); `None` for a 1:1 message.
+    pub group: Option<GroupSend>,
 }
 
 /// A received message's blob to fetch, verify and decrypt.
@@ -51,6 +55,8 @@ pub struct Download {
     pub shown_at: SimTime,
     /// Key and digests from the decrypted plaintext (real crypto); `None` when modeled.
     pub secret: Option<Box<Secret>>,
+    /// A group message's attachment (counted apart, as `group_media_*`).
+    pub group: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +109,7 @@ impl MediaClient {
     /// The recipient of the message whose blob `blob` this device is uploading.
     pub fn upload_recipient(&self, blob: BlobId) -> Option<UserId> {
         let t = self.uploads.iter().find(|t| t.what.blob == blob)?;
-        Some(t.what.to_user)
+        t.what.group.is_none().then_some(t.what.to_user)
     }
 
     pub fn new(device: DeviceId) -> Self {
@@ -430,6 +436,7 @@ mod tests {
             body: Box::new([1, 2, 3]),
             len: 4_000,
             fetches: 1,
+            group: None,
         }
     }
 
@@ -456,6 +463,7 @@ mod tests {
             content: ContentKind::Image,
             shown_at: SimTime::ZERO,
             secret: None,
+            group: false,
         };
         let mut fx = Effects::default();
         p.client.download(down.clone(), &p.dir, &mut fx);

@@ -10,14 +10,14 @@ use crate::wire::{BlobId, DeviceId, Frame, MediaFrame, ProviderId};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Stored {
     uploader: DeviceId,
     len: u32,
-    /// Recipient devices that will fetch it.
-    fetches: u8,
-    /// Which of them completed a fetch (bits by the device's slot among its user's devices).
-    fetched_mask: u8,
+    /// Recipient devices that will fetch it (a 1:1 recipient's devices, or a group's).
+    fetches: u32,
+    /// Which of them completed a fetch, sorted: a device that fetches again counts once.
+    fetched_by: Vec<DeviceId>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,7 +91,7 @@ impl MediaStore {
                             uploader: device,
                             len,
                             fetches,
-                            fetched_mask: 0,
+                            fetched_by: Vec::new(),
                         });
                         self.uploads += 1;
                         self.bytes_uploaded += len as u64;
@@ -148,19 +148,37 @@ impl MediaStore {
 
     // ---- mutators
 
-    /// A recipient device (at `slot` among its user's devices) completed its fetch of `blob`;
-    /// the transfer's end is what the host sees of it. Returns `true` when that was the last
-    /// expected fetch and the blob is gone.
-    pub fn fetched(&mut self, blob: BlobId, slot: u32) -> bool {
+    /// Recipient `device` completed its fetch of `blob`; the transfer's end is what the host
+    /// sees of it. Returns `true` when that was the last expected fetch and the blob is gone.
+    pub fn fetched(&mut self, blob: BlobId, device: DeviceId) -> bool {
         let Some(s) = self.blobs.get_mut(&blob) else {
             return false;
         };
-        s.fetched_mask |= 1u8.checked_shl(slot).unwrap_or(0);
-        if s.fetched_mask.count_ones() >= s.fetches as u32 {
-            self.blobs.remove(&blob);
-            return true;
+        if let Err(at) = s.fetched_by.binary_search(&device) {
+            s.fetched_by.insert(at, device);
         }
-        false
+        self.drop_if_done(blob)
+    }
+
+    /// `devices` of the announced fetchers never will (a group member the server refused):
+    /// the blob is not kept for them. Returns `true` when the blob is gone.
+    pub fn expect_fewer(&mut self, blob: BlobId, devices: u32) -> bool {
+        let Some(s) = self.blobs.get_mut(&blob) else {
+            return false;
+        };
+        s.fetches = s.fetches.saturating_sub(devices);
+        self.drop_if_done(blob)
+    }
+
+    fn drop_if_done(&mut self, blob: BlobId) -> bool {
+        let done = self
+            .blobs
+            .get(&blob)
+            .is_some_and(|s| s.fetched_by.len() as u64 >= s.fetches as u64);
+        if done {
+            self.blobs.remove(&blob);
+        }
+        done
     }
 }
 
@@ -214,9 +232,12 @@ mod tests {
             len: 1_000,
         };
         assert_eq!(answers(&mut fx), vec![(Addr::MediaProxy, data)]);
-        assert!(!s.fetched(blob, 0));
-        assert!(!s.fetched(blob, 0), "the same device twice counts once");
-        assert!(s.fetched(blob, 1), "the second device was the last");
+        assert!(!s.fetched(blob, DeviceId(20)));
+        assert!(
+            !s.fetched(blob, DeviceId(20)),
+            "the same device twice counts once"
+        );
+        assert!(s.fetched(blob, DeviceId(21)), "the second device was the last");
         assert!(!s.holds(blob));
         s.handle_frame(Addr::Device(down), fetch, &mut fx);
         let gone = MediaFrame::Error {
@@ -227,9 +248,31 @@ mod tests {
         assert_eq!(answers(&mut fx), vec![(Addr::Device(down), gone)]);
         assert_eq!(s.not_found, 1);
         assert!(
-            !s.fetched(BlobId(77), 40),
-            "unknown blob, slot past the mask: no panic"
+            !s.fetched(BlobId(77), DeviceId(40)),
+            "unknown blob: no panic"
         );
+    }
+
+    #[test]
+    fn a_group_blob_waits_for_every_member_device_but_not_the_refused() {
+        let mut s = MediaStore::new(ProviderId(0));
+        let mut fx = Effects::default();
+        let blob = BlobId(9);
+        let upload = MediaFrame::Upload {
+            blob,
+            device: DeviceId(0),
+            attempt: 0,
+            len: 10,
+            fetches: 300,
+        };
+        s.handle_frame(Addr::Device(DeviceId(0)), upload, &mut fx);
+        for d in 1..=296 {
+            assert!(!s.fetched(blob, DeviceId(d)), "more than 255 fetchers");
+        }
+        assert!(!s.expect_fewer(blob, 3), "one fetch still to come");
+        assert!(s.fetched(blob, DeviceId(297)), "the last member device");
+        assert!(!s.holds(blob));
+        assert!(!s.expect_fewer(blob, 1), "gone already: nothing to do");
     }
 
     #[test]

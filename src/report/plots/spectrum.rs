@@ -26,6 +26,8 @@ pub struct Spectrum {
     pub title: String,
     pub caption: String,
     pub series: Vec<Series>,
+    /// What the latencies measure, for the y axis ("delivery", "download").
+    pub what: &'static str,
 }
 
 /// The spectrum points of a histogram of nanoseconds, in ms: the same iteration as
@@ -46,8 +48,13 @@ pub fn points_of(h: &Histogram<u64>) -> Vec<(f64, f64)> {
 
 /// A series per histogram with the standard colours (index `i` of the palette).
 pub fn series(label: &str, i: usize, h: &Histogram<u64>) -> Series {
+    counted_series(label, "deliveries", i, h)
+}
+
+/// The same, counting `items` ("downloads") in the label.
+pub fn counted_series(label: &str, items: &str, i: usize, h: &Histogram<u64>) -> Series {
     Series {
-        label: format!("{label} ({} deliveries)", h.len()),
+        label: format!("{label} ({} {items})", h.len()),
         points: points_of(h),
         color: color(i),
         width: 3,
@@ -118,7 +125,7 @@ impl Figure for Spectrum {
                 }
             })
             .x_desc("percentile (log scale of 1/(1-p))")
-            .y_desc("delivery latency (log scale)")
+            .y_desc(format!("{} latency (log scale)", self.what))
             .label_style(font(TICK_PT))
             .axis_desc_style(font(AXIS_PT))
             .light_line_style(TRANSPARENT)

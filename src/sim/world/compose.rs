@@ -220,6 +220,7 @@ impl Sim {
                 body: plaintext,
                 pointer,
                 encrypt_ns,
+                group: None,
             };
             return self.upload_then_send(now, draft, sched);
         }
@@ -315,7 +316,8 @@ impl Sim {
         let bytes = draft
             .body_bytes
             .saturating_add(draft.media_bytes.min(u32::MAX as u64) as u32);
-        let plaintext = self.traffic.plaintext(draft.content, draft.body_bytes);
+        let attached = self.attach(device, &draft);
+        let plaintext = self.plaintext_with(draft.content, draft.body_bytes, attached.as_ref());
         let digest = self.digest(&plaintext);
         let (content, path) = (draft.content, PathKind::Group);
         let first = members
@@ -344,6 +346,20 @@ impl Sim {
             epoch,
             members: members.into(),
         };
+        if let Some((pointer, encrypt_ns)) = attached {
+            // Uploaded once, to the sender's own provider's store; the pointer (key and digest
+            // included) travels inside the Sender Key message once the blob is stored.
+            let draft = MediaDraft {
+                msg: first,
+                device,
+                to_user: from,
+                body: plaintext,
+                pointer,
+                encrypt_ns,
+                group: Some(send),
+            };
+            return self.upload_then_send(now, draft, sched);
+        }
         let mut accepted = true;
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
             let (dev, mut cx) = sim.device_cx(device, now, fx);

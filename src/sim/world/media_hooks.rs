@@ -52,7 +52,17 @@ impl Sim {
         sched: &mut Scheduler<'_, Event>,
     ) {
         let device = draft.device;
-        let fetches = self.dir.device_count(draft.to_user).min(u8::MAX as u32) as u8;
+        // The devices that will fetch the blob: the recipient's, or every member's but the
+        // sender's own (its other devices, like a 1:1 sender's, show its copy without it).
+        let fetches = match &draft.group {
+            None => self.dir.device_count(draft.to_user),
+            Some(g) => g
+                .members
+                .iter()
+                .filter(|&&m| m != draft.to_user)
+                .map(|&m| self.dir.device_count(m))
+                .sum(),
+        };
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
             sim.media.begin_upload(draft, fetches, &sim.dir, fx)
         });
@@ -74,17 +84,22 @@ impl Sim {
                 }
                 // The recipient's devices fetch the blob; the sender's other devices (sync
                 // copies) are not counted among the fetches the store waits for.
-                let recipient = self.ledger.parties(msg).map(|(_, to)| to);
-                if recipient != Some(self.dir.user_of(device)) {
+                let Some((from, to)) = self.ledger.parties(msg) else {
                     return;
+                };
+                let user = self.dir.user_of(device);
+                if user != to || user == from {
+                    return; // a copy on the sender's own device (a group's sync copy)
                 }
                 self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
                     sim.media.shown(now, msg, device, &sim.dir, fx)
                 });
             }
             (&LedgerEvent::Refused { msg, .. }, Addr::Device(d)) => {
+                let recipient = self.ledger.parties(msg).map(|(_, to)| to);
+                let devices = recipient.map_or(0, |u| self.dir.device_count(u));
                 self.with_fx(now, node, sched, |sim, fx| {
-                    sim.media.refused(msg, d, &sim.dir, fx)
+                    sim.media.refused(msg, d, devices, &sim.dir, fx)
                 });
             }
             _ => {}
@@ -114,8 +129,14 @@ impl Sim {
                     return;
                 };
                 // The blob is stored: the message is sealed and enters the outbox.
+                if up.group.is_some() {
+                    self.media.stats.group_uploaded();
+                }
                 let (dev, mut cx) = self.device_cx(d, now, fx);
-                let accepted = dev.compose(&mut cx, up.msg, up.to_user, &up.body, up.content);
+                let accepted = match &up.group {
+                    Some(g) => dev.compose_group(&mut cx, up.msg, g, &up.body, up.content),
+                    None => dev.compose(&mut cx, up.msg, up.to_user, &up.body, up.content),
+                };
                 if !accepted {
                     self.obs.count("outbox_full", 1);
                 }

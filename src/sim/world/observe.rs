@@ -489,6 +489,7 @@ impl Sim {
             media_verified: self.media.verified,
             media_blobs_opened: self.media.blobs_opened,
             media_disagreed: self.media.disagreed,
+            media_latency: self.media.stats.latencies(),
             canary: self.traffic.canary,
             tapped: std::mem::take(&mut self.obs.tapped),
             crypto_charged_ns: self.keys.counts.by_node().values().map(|(_, ns)| ns).sum(),
