@@ -8,6 +8,7 @@
 pub mod counters;
 pub mod hotpaths;
 pub mod instructions;
+pub mod pipeline;
 
 use std::path::PathBuf;
 
@@ -32,7 +33,7 @@ pub enum BenchError {
 }
 
 impl BenchError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         BenchError::Io {
             path: path.into(),
             err: source,

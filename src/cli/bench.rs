@@ -43,6 +43,22 @@ pub enum BenchCommand {
         #[arg(long, default_value = "benches/baseline")]
         baseline: PathBuf,
     },
+    /// Run the 1:1 text pipeline (scenarios/scale-1m-text.toml cut down) at each population,
+    /// each in its own process, and print CPU seconds beside wall seconds, events, events per
+    /// message, simulated messages per CPU-second and peak memory. Machine figures: compare
+    /// them before and after a change on an idle machine; nothing is gated.
+    #[command(after_help = EXIT_CODES)]
+    Pipeline {
+        /// Populations, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = regress::pipeline::DEFAULT_USERS)]
+        users: Vec<u32>,
+        /// The scenario cut down.
+        #[arg(long, default_value = "scenarios/scale-1m-text.toml")]
+        scenario: PathBuf,
+        /// Where to write the figures (JSON) and each run's folder.
+        #[arg(long, default_value = "target/pipeline")]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -59,6 +75,11 @@ pub fn bench(command: BenchCommand) -> anyhow::Result<Outcome> {
     let result = match command {
         BenchCommand::Check { dirs } => bench_check(&dirs),
         BenchCommand::Update { dirs } => bench_update(&dirs),
+        BenchCommand::Pipeline {
+            users,
+            scenario,
+            out,
+        } => bench_pipeline(&users, &scenario, &out),
         BenchCommand::Instructions {
             update,
             features,
@@ -119,6 +140,54 @@ fn bench_update(dirs: &BenchDirs) -> Result<Outcome, BenchError> {
         if changed.is_empty() { "" } else { ": " },
         changed.join(", ")
     );
+    Ok(Outcome::Passed)
+}
+
+fn bench_pipeline(users: &[u32], scenario: &Path, out: &Path) -> Result<Outcome, BenchError> {
+    use regress::pipeline;
+    let base = interop_sim::scenario::load(scenario)
+        .map_err(|e| BenchError::Scenario(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| BenchError::io("current_exe", e))?;
+    std::fs::create_dir_all(out).map_err(|e| BenchError::io(out, e))?;
+    let mut points = Vec::new();
+    for &n in users {
+        let s = pipeline::scaled(&base, n)?;
+        let file = out.join(format!("{}.toml", s.run.name));
+        let dir = out.join(&s.run.name);
+        std::fs::write(&file, interop_sim::scenario::to_toml(&s))
+            .map_err(|e| BenchError::io(&file, e))?;
+        eprintln!("bench pipeline: {n} users ...");
+        let status = std::process::Command::new(&exe)
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| BenchError::io(&exe, e))?;
+        if !matches!(status.code(), Some(0 | 1)) {
+            return Err(BenchError::Scenario(format!(
+                "{}: the run exited with {status}",
+                file.display()
+            )));
+        }
+        let json = |name: &str| -> Result<serde_json::Value, BenchError> {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| BenchError::io(&path, e))?;
+            serde_json::from_str(&text).map_err(|e| BenchError::BadFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        };
+        points.push(pipeline::point(n, &json("summary.json")?, &json("perf.json")?)?);
+    }
+    for line in pipeline::table(&points) {
+        println!("{line}");
+    }
+    let path = out.join("pipeline.json");
+    let text = serde_json::to_string_pretty(&points).unwrap_or_default() + "\n";
+    std::fs::write(&path, text).map_err(|e| BenchError::io(&path, e))?;
+    println!("bench pipeline: {} populations, figures in {}", points.len(), path.display());
     Ok(Outcome::Passed)
 }
 

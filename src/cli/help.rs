@@ -62,6 +62,7 @@ pub const BENCH: &str = help!(
     "interop-sim bench check            # work counters of every CI scenario vs benches/baseline/",
     "interop-sim bench update           # rewrite the baselines (review the diff)",
     "interop-sim bench instructions     # hot paths' instruction counts, +2 % gate",
+    "interop-sim bench pipeline --users 10000,100000   # whole-run CPU s, events/msg, msg per CPU-s, peak MiB",
     "How the gates work: benches/README.md",
 );
 

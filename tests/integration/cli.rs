@@ -404,6 +404,7 @@ fn every_help_has_examples_and_names_only_files_in_the_repo() {
         &["compare"],
         &["bench"],
         &["bench", "check"],
+        &["bench", "pipeline"],
         &["calibrate"],
     ];
     for c in commands {

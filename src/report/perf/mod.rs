@@ -28,6 +28,10 @@ impl Stopwatch {
 #[derive(Debug, Serialize)]
 pub struct Perf {
     pub wall_s: f64,
+    /// User + system CPU time of the process, s (Linux; absent elsewhere): beside the wall
+    /// time, what the run cost whatever else the machine did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
     pub events_processed: u64,
     pub events_per_s: f64,
     pub simulated_s: f64,
@@ -50,6 +54,7 @@ impl Perf {
         let wall = wall_s.max(1e-9);
         Perf {
             wall_s,
+            cpu_s: process_cpu_s(),
             events_processed,
             events_per_s: events_processed as f64 / wall,
             simulated_s,
