@@ -145,8 +145,8 @@ fn bench_update(dirs: &BenchDirs) -> Result<Outcome, BenchError> {
 
 fn bench_pipeline(users: &[u32], scenario: &Path, out: &Path) -> Result<Outcome, BenchError> {
     use regress::pipeline;
-    let base = interop_sim::scenario::load(scenario)
-        .map_err(|e| BenchError::Scenario(e.to_string()))?;
+    let base =
+        interop_sim::scenario::load(scenario).map_err(|e| BenchError::Scenario(e.to_string()))?;
     let exe = std::env::current_exe().map_err(|e| BenchError::io("current_exe", e))?;
     std::fs::create_dir_all(out).map_err(|e| BenchError::io(out, e))?;
     let mut points = Vec::new();
@@ -179,7 +179,11 @@ fn bench_pipeline(users: &[u32], scenario: &Path, out: &Path) -> Result<Outcome,
                 message: e.to_string(),
             })
         };
-        points.push(pipeline::point(n, &json("summary.json")?, &json("perf.json")?)?);
+        points.push(pipeline::point(
+            n,
+            &json("summary.json")?,
+            &json("perf.json")?,
+        )?);
     }
     for line in pipeline::table(&points) {
         println!("{line}");
@@ -187,7 +191,11 @@ fn bench_pipeline(users: &[u32], scenario: &Path, out: &Path) -> Result<Outcome,
     let path = out.join("pipeline.json");
     let text = serde_json::to_string_pretty(&points).unwrap_or_default() + "\n";
     std::fs::write(&path, text).map_err(|e| BenchError::io(&path, e))?;
-    println!("bench pipeline: {} populations, figures in {}", points.len(), path.display());
+    println!(
+        "bench pipeline: {} populations, figures in {}",
+        points.len(),
+        path.display()
+    );
     Ok(Outcome::Passed)
 }
 

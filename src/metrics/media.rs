@@ -234,7 +234,11 @@ mod tests {
         let mut s = MediaStats::default();
         s.downloaded(1_000, false, 2_000_000, false);
         s.downloaded(3_000, true, 4_000_000, false);
-        assert_eq!(s.summary(1).group_media, None, "no group media: nothing shown");
+        assert_eq!(
+            s.summary(1).group_media,
+            None,
+            "no group media: nothing shown"
+        );
         s.downloaded(3_000, true, 8_000_000, true);
         s.group_uploaded();
         let c = s.summary(1);

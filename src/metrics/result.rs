@@ -2,9 +2,9 @@
 //! (`live`) fill it in; `report` and `sweep` read it. It lives with the metrics so that the
 //! report, which sees metrics only, needs nothing from the simulator.
 
+use super::media::MediaLatency;
 use super::{Ledger, Summary, TimeSeries};
 use crate::engine::StopReason;
-use super::media::MediaLatency;
 
 /// What a run produced.
 pub struct RunResult {
@@ -37,4 +37,3 @@ pub struct RunResult {
     /// group messages apart; empty without media.
     pub media_latency: MediaLatency,
 }
-

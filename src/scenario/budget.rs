@@ -142,8 +142,9 @@ pub fn estimate(s: &Scenario) -> Estimate {
             bytes: q.sessions * SESSION_BYTES,
         });
         terms.push(Term {
-            key: "e2ee.crypto = \"real\" x workload.groups (a session per sender and member device)"
-                .to_string(),
+            key:
+                "e2ee.crypto = \"real\" x workload.groups (a session per sender and member device)"
+                    .to_string(),
             bytes: q.group_sessions * GROUP_SESSION_BYTES,
         });
         terms.push(Term {

@@ -36,18 +36,30 @@ fn each_group_blob_is_uploaded_once_and_fetched_by_every_member_device() {
         .iter()
         .filter(|r| r.path == PathKind::Group && media(r.content) && r.to_user != r.from_user)
         .collect();
-    let shown: u64 = records.iter().map(|r| r.shown_mask.count_ones() as u64).sum();
+    let shown: u64 = records
+        .iter()
+        .map(|r| r.shown_mask.count_ones() as u64)
+        .sum();
     assert_eq!(g.media_downloads, shown, "{g:#?}");
-    assert!(g.media_uploads >= 20 && g.media_downloads > 20 * g.media_uploads, "{g:#?}");
+    assert!(
+        g.media_uploads >= 20 && g.media_downloads > 20 * g.media_uploads,
+        "{g:#?}"
+    );
     // One blob per group message, not one per member: the stores stored each once.
     assert!(m.media_uploads >= g.media_uploads);
     assert!(m.media_uploads < g.media_uploads + records.len() as u64 / 20);
     assert!(g.media_downloads_via_proxy > 0 && g.media_downloads_via_proxy < g.media_downloads);
-    assert!(m.media_downloads > g.media_downloads, "1:1 media too, in the totals");
+    assert!(
+        m.media_downloads > g.media_downloads,
+        "1:1 media too, in the totals"
+    );
     assert!(0.0 < g.media_download_p50 && g.media_download_p50 <= g.media_download_p99);
     // The crash failed transfers; the retries carried every one through, and every blob's
     // pointer (parsed from the decrypted Sender Key message) verified and opened it.
-    assert!(m.media_upload_retries + m.media_download_retries > 0, "{m:#?}");
+    assert!(
+        m.media_upload_retries + m.media_download_retries > 0,
+        "{m:#?}"
+    );
     assert_eq!((m.media_download_failures, m.media_verify_failures), (0, 0));
     assert_eq!(m.media_transfers_pending, 0);
     assert_eq!(real.media_verified, m.media_downloads);
@@ -93,8 +105,14 @@ fn group_media_expectations_parse_and_misspellings_are_named() {
     let text = std::fs::read_to_string(root().join("scenarios/groups-media.toml")).expect("read");
     let s = scenario::parse(&text, "groups-media.toml").expect("parses");
     assert!(s.expect.iter().any(|e| e.key == "group.media_download_p99"));
-    let bad = text.replace("group.media_downloads_via_proxy", "group.media_download_via_proxy");
+    let bad = text.replace(
+        "group.media_downloads_via_proxy",
+        "group.media_download_via_proxy",
+    );
     let err = scenario::parse(&bad, "groups-media.toml").expect_err("unknown key");
     let msg = err.to_string();
-    assert!(msg.contains("group.media_downloads_via_proxy"), "did you mean: {msg}");
+    assert!(
+        msg.contains("group.media_downloads_via_proxy"),
+        "did you mean: {msg}"
+    );
 }

@@ -43,7 +43,12 @@ fn plots_of(dir: &Path) -> usize {
         serde_json::from_slice(&read(dir, "summary.json")).expect("summary.json is JSON");
     let media = summary["media_downloads"].as_u64().unwrap_or(0) > 0;
     let png = dir.join(format!("plots/{MEDIA_PLOT}.png"));
-    assert_eq!(png.exists(), media, "{}: the media plot iff media", dir.display());
+    assert_eq!(
+        png.exists(),
+        media,
+        "{}: the media plot iff media",
+        dir.display()
+    );
     PLOTS.len() + media as usize
 }
 
@@ -74,7 +79,10 @@ fn a_run_writes_every_file_and_a_self_contained_page() {
         assert!(svg.contains("<svg"), "{p}.svg is not an SVG");
     }
     let html = String::from_utf8(read(&dir, "report.html")).expect("HTML is text");
-    assert_eq!(html.matches("data:image/png;base64,").count(), plots_of(&dir));
+    assert_eq!(
+        html.matches("data:image/png;base64,").count(),
+        plots_of(&dir)
+    );
     for needle in [
         "Verdict",
         "p99.9",

@@ -237,7 +237,10 @@ mod tests {
             !s.fetched(blob, DeviceId(20)),
             "the same device twice counts once"
         );
-        assert!(s.fetched(blob, DeviceId(21)), "the second device was the last");
+        assert!(
+            s.fetched(blob, DeviceId(21)),
+            "the second device was the last"
+        );
         assert!(!s.holds(blob));
         s.handle_frame(Addr::Device(down), fetch, &mut fx);
         let gone = MediaFrame::Error {
