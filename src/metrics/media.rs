@@ -205,24 +205,38 @@ impl MediaStats {
     pub fn summary(&self, pending: u64) -> MediaCounters {
         let mut c = self.counters.clone();
         c.media_transfers_pending = pending;
-        let ms = |ns: u64| ns as f64 / 1e6;
-        let h = &self.latency;
-        if !h.is_empty() {
-            c.media_download_p50 = ms(h.value_at_quantile(0.50));
-            c.media_download_p99 = ms(h.value_at_quantile(0.99));
-            c.media_download_max = ms(h.max());
+        if let Some(q) = percentiles_ms(&self.latency) {
+            (
+                c.media_download_p50,
+                c.media_download_p99,
+                c.media_download_max,
+            ) = q;
         }
         c.group_media = self.group.as_ref().map(|(g, h)| {
             let mut g = g.clone();
-            if !h.is_empty() {
-                g.media_download_p50 = ms(h.value_at_quantile(0.50));
-                g.media_download_p99 = ms(h.value_at_quantile(0.99));
-                g.media_download_max = ms(h.max());
+            if let Some(q) = percentiles_ms(h) {
+                (
+                    g.media_download_p50,
+                    g.media_download_p99,
+                    g.media_download_max,
+                ) = q;
             }
             g
         });
         c
     }
+}
+
+/// p50, p99 and max of a histogram of ns, in ms; `None` when it is empty.
+fn percentiles_ms(h: &Histogram<u64>) -> Option<(f64, f64, f64)> {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    (!h.is_empty()).then(|| {
+        (
+            ms(h.value_at_quantile(0.50)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+        )
+    })
 }
 
 #[cfg(test)]

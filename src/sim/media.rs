@@ -294,15 +294,11 @@ impl MediaWorld {
 
     /// Whether `msg` carries an attachment.
     pub fn has(&self, msg: MsgId) -> bool {
-        self.media_ref(msg).is_some()
+        self.media_of(msg).is_some()
     }
 
     /// The attachment of `msg` (a 1:1 message, or one member's record of a group message),
-    /// and whether it is a group's.
-    fn media_ref(&self, msg: MsgId) -> Option<MediaRef> {
-        self.media_of(msg).map(|(r, _)| r)
-    }
-
+    /// and for a group's, the first member record's id (its key in `group_table`).
     fn media_of(&self, msg: MsgId) -> Option<(MediaRef, Option<u64>)> {
         if let Some(r) = self.table.get(&msg) {
             return Some((*r, None));
