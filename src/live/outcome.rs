@@ -152,6 +152,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     let facts = RunFacts {
         crypto: Default::default(),
         media: Default::default(),
+        inbox: None,
         violations: checker::violations(&l.ledger, &windows, &user, end_ns),
         liveness: checker::liveness(&l.ledger, &windows, end_ns),
         scenario: i.s.run.name.clone(),

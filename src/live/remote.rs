@@ -258,6 +258,7 @@ pub fn merged_summary(s: &Scenario, hash: &str, m: &Merged) -> Summary {
     let facts = RunFacts {
         crypto: Default::default(),
         media: Default::default(),
+        inbox: None,
         violations: Vec::new(),
         liveness,
         scenario: s.run.name.clone(),

@@ -6,6 +6,7 @@
 pub mod checker;
 pub mod deliveries;
 pub mod feed;
+pub mod inbox;
 pub mod ledger;
 pub mod media;
 pub mod result;

@@ -3,6 +3,7 @@
 //! `[expect]`. Everything here is deterministic; wall-clock figures live in perf.json.
 
 use super::checker::{Liveness, Violation};
+use super::inbox::InboxSummary;
 use super::ledger::{Ledger, MsgRecord, PathKind, EXAMPLES_MAX};
 use super::media::MediaCounters;
 use crate::scenario::{held_per_path_kind, Bound, Expectation};
@@ -159,6 +160,9 @@ pub struct Summary {
     /// Media transfers: `media_uploads`, `media_bytes_downloaded`, `media_download_p99`, ...
     #[serde(flatten)]
     pub media: MediaCounters,
+    /// The users' inboxes (metrics/inbox.rs); only when the scenario names `separate_inbox`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxSummary>,
     pub paths: BTreeMap<String, PathSummary>,
     pub nodes: BTreeMap<String, Utilization>,
     /// Deterministic work counters (bytes per hop class, frames, drops by cause, ...).
@@ -262,6 +266,7 @@ pub struct RunFacts {
     pub liveness: Liveness,
     pub crypto: BTreeMap<String, u64>,
     pub media: MediaCounters,
+    pub inbox: Option<InboxSummary>,
 }
 
 impl Summary {
@@ -318,6 +323,7 @@ impl Summary {
             device_deliveries_per_s_mean: in_window.devices as f64 / window_s,
             device_deliveries_per_s_peak: facts.device_deliveries_per_s_peak,
             media: facts.media,
+            inbox: facts.inbox,
             paths,
             nodes: facts.nodes,
             work: facts.work,
@@ -392,6 +398,9 @@ impl Summary {
             if prefix == "group" && rest.starts_with("media_") {
                 return self.media.group_metric(rest);
             }
+            if prefix == "inbox" {
+                return self.inbox.as_ref()?.metric(rest);
+            }
             if let Some(p) = self.paths.get(prefix) {
                 return counter_or_latency(&p.counters, &p.latency, rest);
             }
@@ -421,7 +430,8 @@ impl Summary {
             || e.key.ends_with("delivered_max")
             || super::media::LATENCY_KEYS
                 .iter()
-                .any(|k| e.key.strip_prefix("group.").unwrap_or(&e.key) == *k);
+                .any(|k| e.key.strip_prefix("group.").unwrap_or(&e.key) == *k)
+            || (e.key.starts_with("inbox.") && e.key.contains(".first_read_"));
         let value = self.metric(&e.key);
         let show = |x: f64| {
             if latency {
@@ -504,6 +514,7 @@ mod tests {
             liveness: super::super::checker::liveness(&Ledger::new(), &[], 0),
             crypto: BTreeMap::new(),
             media: MediaCounters::default(),
+            inbox: None,
         };
         let mut s = Summary::build(&Ledger::new(), facts, &[]);
         s.latency.samples = 30;

@@ -56,7 +56,18 @@ pub fn outcome(r: &MsgRecord) -> Outcome {
     }
 }
 
-pub const HEADER: &str = "msg_id,created_s,path,content,bytes,from_user,from_device,to_user,outcome,expected_devices,shown_devices,expired_devices,unreachable_devices,stored_offline,crossed_gateway,read,duplicates_shown,duplicates_suppressed,last_shown_s,latency_ms";
+pub const HEADER: &str = "msg_id,created_s,path,content,bytes,from_user,from_device,to_user,outcome,expected_devices,shown_devices,expired_devices,unreachable_devices,stored_offline,crossed_gateway,read,duplicates_shown,duplicates_suppressed,last_shown_s,latency_ms,unreachable_reason";
+
+/// Why an unreachable message was not delivered: `refused` at submission (third-party chats off
+/// at either end; the sender was told), or `switched_off` (accepted, then a copy queued for a
+/// partner device was dropped when a side switched third-party chats off).
+fn unreachable_reason(r: &MsgRecord, o: Outcome) -> &'static str {
+    match o {
+        Outcome::Unreachable if r.refused && !r.accepted => "refused",
+        Outcome::Unreachable => "switched_off",
+        _ => "",
+    }
+}
 
 /// The CSV text. Times are simulated seconds; `latency_ms` is created -> shown on the last
 /// device, empty unless delivered.
@@ -80,7 +91,7 @@ pub fn messages_csv(records: &[MsgRecord]) -> String {
         };
         let _ = writeln!(
             out,
-            "{i},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{i},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.created.as_secs_f64(),
             r.path.key(),
             r.content.key(),
@@ -99,7 +110,8 @@ pub fn messages_csv(records: &[MsgRecord]) -> String {
             r.duplicates_shown,
             r.duplicates_suppressed,
             last_shown,
-            latency
+            latency,
+            unreachable_reason(r, o)
         );
     }
     out

@@ -35,6 +35,27 @@ fn media_lines(o: &mut String, m: &crate::metrics::media::MediaCounters) {
     );
 }
 
+/// One line per inbox, when the scenario tracks them (`separate_inbox`).
+fn inbox_lines(o: &mut String, i: &crate::metrics::inbox::InboxSummary) {
+    let rows = [
+        ("main", &i.main, i.users_separate + i.users_combined),
+        ("third-party", &i.third_party, i.users_separate),
+    ];
+    for (k, (name, b, users)) in rows.into_iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "{} {name:<11} ({users} users) shown {}  read {}  unread at end {} (one user's most {})  first read p50 {:.1}s p99 {:.1}s",
+            if k == 0 { "inbox    " } else { "         " },
+            b.shown,
+            b.read,
+            b.unread_at_end,
+            b.unread_max,
+            b.first_read_p50 / 1e3,
+            b.first_read_p99 / 1e3,
+        );
+    }
+}
+
 /// `scenario_file` is the file the user ran, for the "reproduce with" line.
 pub fn render(s: &Summary, out_dir: &str, scenario_file: &str) -> String {
     let c = &s.counters;
@@ -93,6 +114,9 @@ pub fn render(s: &Summary, out_dir: &str, scenario_file: &str) -> String {
         );
     }
     media_lines(&mut o, &s.media);
+    if let Some(i) = &s.inbox {
+        inbox_lines(&mut o, i);
+    }
     let window = format_duration_ns((s.send_window_s * 1e9).round() as u64);
     let _ = writeln!(
         o,

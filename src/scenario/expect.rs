@@ -84,6 +84,13 @@ pub(crate) const GROUP_MEDIA: [&str; 7] = [
     "media_download_p99",
     "media_download_max",
 ];
+/// The inboxes of `inbox.<inbox>.<key>` (summary.json's `inbox`, metrics/inbox.rs), in its
+/// `Inbox` order.
+pub const INBOXES: [&str; 2] = ["main", "third_party"];
+/// An inbox's counts (`inbox.third_party.unread_max`).
+pub const INBOX_COUNTS: [&str; 4] = ["shown", "read", "unread_at_end", "unread_max"];
+/// An inbox's durations (ms in summary.json; bounded as durations).
+pub const INBOX_LATENCIES: [&str; 3] = ["first_read_p50", "first_read_p99", "first_read_mean"];
 pub(crate) const PATH_KINDS: [&str; 3] = ["native", "interop", "group"];
 /// The prefix for a metric of the whole run only, without the per-path-kind lines.
 pub(crate) const OVERALL: &str = "overall";
@@ -122,6 +129,9 @@ fn metric(key: &str) -> Option<Metric> {
         if prefix == "group" && GROUP_MEDIA.contains(&base) {
             return media_metric(base);
         }
+        if prefix == "inbox" {
+            return inbox_metric(base);
+        }
         return if PATH_KINDS.contains(&prefix) || prefix == OVERALL {
             base_metric(base)
         } else {
@@ -129,6 +139,26 @@ fn metric(key: &str) -> Option<Metric> {
         };
     }
     base_metric(key).or_else(|| media_metric(key))
+}
+
+/// `inbox.<main|third_party>.<key>` (metrics/inbox.rs): reads and shown messages are bounded
+/// from below by default, the unread badges from above; the times to first read are durations.
+fn inbox_metric(key: &str) -> Option<Metric> {
+    let (inbox, k) = key.split_once('.')?;
+    if !INBOXES.contains(&inbox) {
+        return None;
+    }
+    if INBOX_COUNTS.contains(&k) {
+        let at_least = k == "read" || k == "shown";
+        Some(Metric::Counter {
+            at_least,
+            share: false,
+        })
+    } else if INBOX_LATENCIES.contains(&k) {
+        Some(Metric::Latency)
+    } else {
+        None
+    }
 }
 
 fn media_metric(key: &str) -> Option<Metric> {
@@ -206,6 +236,10 @@ pub(crate) fn all_keys() -> Vec<String> {
     let media = MEDIA_BAD.iter().chain(&MEDIA_GOOD).chain(&MEDIA_LATENCIES);
     keys.extend(media.map(|k| k.to_string()));
     keys.extend(GROUP_MEDIA.iter().map(|k| format!("group.{k}")));
+    for inbox in INBOXES {
+        let k = INBOX_COUNTS.iter().chain(&INBOX_LATENCIES);
+        keys.extend(k.map(|k| format!("inbox.{inbox}.{k}")));
+    }
     keys
 }
 

@@ -67,7 +67,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 pub use errors::{Problem, ScenarioErrors};
-pub use expect::held_per_path_kind;
+pub use expect::{held_per_path_kind, INBOXES, INBOX_COUNTS, INBOX_LATENCIES};
 pub use model::*;
 pub use render::{hash, to_toml};
 

@@ -85,6 +85,11 @@ pub struct Provider {
     /// Share of users who enabled third-party chats. A user who has not is unreachable across
     /// providers (the sender is told so), but still reachable by their own provider's users.
     pub opt_in: f64,
+    /// Share of the users who keep chats with other apps' users in a separate third-party
+    /// inbox (the rest have one combined inbox). `None`: not named, inboxes not tracked (and
+    /// left out of the hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub separate_inbox: Option<f64>,
     /// Partners only; the gatekeeper ignores it.
     pub adapter: AdapterMode,
 }
@@ -181,6 +186,18 @@ pub struct Workload {
     pub reply_delay_mean_ns: DurationNs,
     /// Probability that a delivered message is read (a read receipt follows).
     pub read_probability: f64,
+    /// Mean time (exponential) before a user with a separate third-party inbox opens it after
+    /// a message shows there: their read and answer come that much later. Left out of the
+    /// hash at its default.
+    #[serde(skip_serializing_if = "is_default_inbox_delay")]
+    pub separate_inbox_delay_ns: DurationNs,
+}
+
+/// `separate_inbox_delay`'s default: 10 minutes.
+pub const SEPARATE_INBOX_DELAY_NS: DurationNs = 600_000_000_000;
+
+fn is_default_inbox_delay(ns: &DurationNs) -> bool {
+    *ns == SEPARATE_INBOX_DELAY_NS
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -481,8 +498,10 @@ pub enum SweepTarget {
     ReplyProbability,
     ReplyDelay,
     ReadProbability,
+    SeparateInboxDelay,
     ProviderUsers(usize),
     ProviderOptIn(usize),
+    ProviderSeparateInbox(usize),
     LinkLoss(HopClass),
     LinkDuplicate(HopClass),
     LinkReorder(HopClass),

@@ -183,6 +183,9 @@ fn provider(out: &mut String, p: &Provider) {
     };
     line(out, "devices_per_user", devices);
     line(out, "opt_in", float(p.opt_in));
+    if let Some(share) = p.separate_inbox {
+        line(out, "separate_inbox", float(share));
+    }
     let adapter = match p.adapter {
         AdapterMode::Proxied => "proxied",
         AdapterMode::Direct => "direct",
@@ -263,6 +266,9 @@ fn workload(out: &mut String, w: &Workload) {
     line(out, "reply_probability", float(w.reply_probability));
     line(out, "reply_delay", dur(w.reply_delay_mean_ns));
     line(out, "read_probability", float(w.read_probability));
+    if w.separate_inbox_delay_ns != SEPARATE_INBOX_DELAY_NS {
+        line(out, "separate_inbox_delay", dur(w.separate_inbox_delay_ns));
+    }
 }
 
 fn capacity(out: &mut String, c: &Capacity) {

@@ -226,6 +226,7 @@ fn provider(ctx: &mut Ctx, t: &DeTable<'_>, span: Range<usize>, path: &str) -> O
             "users",
             "devices_per_user",
             "opt_in",
+            "separate_inbox",
             "adapter",
         ],
     );
@@ -238,6 +239,8 @@ fn provider(ctx: &mut Ctx, t: &DeTable<'_>, span: Range<usize>, path: &str) -> O
     let (devices_min, devices_max) =
         field(ctx, t, path, "devices_per_user", (1, 1), devices_per_user);
     let opt_in = field(ctx, t, path, "opt_in", 1.0, probability);
+    let separate_inbox =
+        get(t, "separate_inbox").and_then(|v| probability(ctx, v, &join(path, "separate_inbox")));
     let adapter = field(ctx, t, path, "adapter", 0, |c, v, p| {
         choice(c, v, p, &["proxied", "direct"])
     });
@@ -248,6 +251,7 @@ fn provider(ctx: &mut Ctx, t: &DeTable<'_>, span: Range<usize>, path: &str) -> O
         devices_min,
         devices_max,
         opt_in,
+        separate_inbox,
         adapter: [AdapterMode::Proxied, AdapterMode::Direct][adapter],
     })
 }

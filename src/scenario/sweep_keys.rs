@@ -16,16 +16,23 @@ impl SweepTarget {
     pub(crate) fn kind(self) -> Kind {
         use SweepTarget::*;
         match self {
-            CrossProvider | GroupsShare | ReplyProbability | ReadProbability | ProviderOptIn(_)
-            | LinkLoss(_) | LinkDuplicate(_) | LinkReorder(_) | OnlineShare => Kind::Probability,
+            CrossProvider
+            | GroupsShare
+            | ReplyProbability
+            | ReadProbability
+            | ProviderOptIn(_)
+            | ProviderSeparateInbox(_)
+            | LinkLoss(_)
+            | LinkDuplicate(_)
+            | LinkReorder(_)
+            | OnlineShare => Kind::Probability,
             MessagesPerUserHour | RateLimitPerPartner => Kind::Positive,
             LinkLatency(_, LatencyParam::Alpha) => Kind::Positive,
             ContactsPerUser | ProviderUsers(_) | LinkBandwidth(_) | Cores(_) | QueueMax(_) => {
                 Kind::Integer
             }
-            ReplyDelay | LinkLatency(..) | PerMessage(_) | OnlineMean | RetryInitial | RetryMax => {
-                Kind::Duration
-            }
+            ReplyDelay | SeparateInboxDelay | LinkLatency(..) | PerMessage(_) | OnlineMean
+            | RetryInitial | RetryMax => Kind::Duration,
         }
     }
 
@@ -69,6 +76,7 @@ pub(crate) fn known_keys(s: &Scenario) -> Vec<String> {
         "workload.reply_probability",
         "workload.reply_delay",
         "workload.read_probability",
+        "workload.separate_inbox_delay",
         "capacity.gateway.rate_limit_per_partner",
         "devices.online_share",
         "devices.online_mean",
@@ -81,6 +89,7 @@ pub(crate) fn known_keys(s: &Scenario) -> Vec<String> {
     for p in &s.providers {
         keys.push(format!("provider.{}.users", p.name));
         keys.push(format!("provider.{}.opt_in", p.name));
+        keys.push(format!("provider.{}.separate_inbox", p.name));
     }
     for h in HopClass::ALL {
         for k in ["loss", "duplicate", "reorder", "bandwidth"] {
@@ -140,8 +149,10 @@ pub(crate) fn target(s: &Scenario, key: &str) -> Result<SweepTarget, String> {
         ["workload", "reply_probability"] => ReplyProbability,
         ["workload", "reply_delay"] => ReplyDelay,
         ["workload", "read_probability"] => ReadProbability,
+        ["workload", "separate_inbox_delay"] => SeparateInboxDelay,
         ["provider", p, "users"] => ProviderUsers(provider(p)?),
         ["provider", p, "opt_in"] => ProviderOptIn(provider(p)?),
+        ["provider", p, "separate_inbox"] => ProviderSeparateInbox(provider(p)?),
         ["network", h, field @ ..] => {
             let Some(h) = hop(h) else {
                 return Err(format!("no hop class named \"{h}\""));
@@ -231,8 +242,10 @@ pub fn apply(s: &mut Scenario, target: SweepTarget, value: SweepValue) {
         ReplyProbability => s.workload.reply_probability = x,
         ReplyDelay => s.workload.reply_delay_mean_ns = ns,
         ReadProbability => s.workload.read_probability = x,
+        SeparateInboxDelay => s.workload.separate_inbox_delay_ns = ns,
         ProviderUsers(p) => s.providers[p].users = int_u32,
         ProviderOptIn(p) => s.providers[p].opt_in = x,
+        ProviderSeparateInbox(p) => s.providers[p].separate_inbox = Some(x),
         LinkLoss(h) => s.network.links[h.index()].loss = x,
         LinkDuplicate(h) => s.network.links[h.index()].duplicate = x,
         LinkReorder(h) => s.network.links[h.index()].reorder = x,

@@ -28,6 +28,7 @@ pub(crate) fn default_workload() -> Workload {
         reply_probability: 0.5,
         reply_delay_mean_ns: 20 * S,
         read_probability: 0.8,
+        separate_inbox_delay_ns: SEPARATE_INBOX_DELAY_NS,
     }
 }
 
@@ -44,6 +45,7 @@ pub(crate) fn workload(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Workload {
         "reply_probability",
         "reply_delay",
         "read_probability",
+        "separate_inbox_delay",
     ];
     check_keys(ctx, t, p, &keys);
     let (groups_share, group_size_min, group_size_max, group_leave) = field(
@@ -98,6 +100,14 @@ pub(crate) fn workload(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Workload {
             "read_probability",
             d.read_probability,
             probability,
+        ),
+        separate_inbox_delay_ns: field(
+            ctx,
+            t,
+            p,
+            "separate_inbox_delay",
+            d.separate_inbox_delay_ns,
+            duration,
         ),
     }
 }

@@ -79,6 +79,12 @@ pub struct SealInfo {
 /// A group message's recipients: each member with its sequence number.
 pub type GroupMembers = std::sync::Arc<[(UserId, u32)]>;
 
+/// The sequence number of a group member the sender could not reach when it wrote (third-party
+/// chats off at either end): no number of the member's stream is used up, and the hub refuses
+/// the member's copy even if the way opened since (the member's next message carries the number
+/// this one would have had, so a copy of this one must not arrive too).
+pub const SEQ_VOID: u32 = u32::MAX;
+
 /// One recipient user's copy of a message: the message and the recipient's index among its
 /// recipients (a group member's index in the message's member list; 0 for a 1:1 message, whose
 /// one recipient is the peer). Frames about a copy (its delivery, ack, bounce, retry receipt)

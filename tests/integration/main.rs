@@ -13,6 +13,7 @@ mod explore;
 mod faults;
 mod group_media;
 mod groups;
+mod inbox;
 mod live;
 mod media;
 mod reports;

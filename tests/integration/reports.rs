@@ -345,6 +345,7 @@ fn summary_fields(json: &[u8]) -> BTreeSet<String> {
         let k = match (path, parent) {
             ("paths", _) => "<path>",
             ("nodes", _) => "<node>",
+            ("inbox", _) if k == "main" || k == "third_party" => "<inbox>",
             ("crypto.by_message", _) => "<kind>",
             ("crypto", _) if ["gatekeeper_device", "partner_device", "gateway"].contains(&k) => {
                 "<runner>"

@@ -102,6 +102,12 @@ pub struct Device {
     online: bool,
     /// Next sequence number per conversation and recipient (in a group, per member).
     next_seq: VecMap<(Conversation, UserId), u32>,
+    /// Refused numbers that could not be handed back yet (see `release_seq`); nearly always
+    /// empty.
+    void_seqs: Vec<((Conversation, UserId), u32)>,
+    /// Times this user switched third-party chats back on (wrapping): a third-party stream that
+    /// has not seen a message since then shows its next one without waiting for a gap.
+    third_party_on: u16,
     outbox: VecDeque<Submission>,
     retry_at: Option<SimTime>,
     retry_ns: u64,
@@ -131,6 +137,8 @@ impl Device {
             provider: dir.provider_of_user(user),
             online: false,
             next_seq: VecMap::new(),
+            void_seqs: Vec::new(),
+            third_party_on: 0,
             outbox: VecDeque::new(),
             retry_at: None,
             retry_ns: cfg.retry_initial_ns,
@@ -285,6 +293,13 @@ impl Device {
             };
             cx.fx.send(self.uplink(sender, cx.dir), receipt);
         }
+    }
+
+    /// The user switched third-party chats back on. Copies queued for this device while they
+    /// were off were dropped (unreachable, counted so), so a third-party stream may have a gap
+    /// that nothing will fill: the next message of each shows without waiting for it.
+    pub fn third_party_switched_on(&mut self) {
+        self.third_party_on = self.third_party_on.wrapping_add(1);
     }
 
     /// The server this device talks to restarted: connect again (a real client reconnects

@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) struct Stream {
     /// The next sequence number to show.
     next_seq: u32,
+    /// The device's `third_party_on` when this stream last received a message.
+    seen_switch_on: u16,
     /// Held messages, skipped gaps and placeholders; boxed and absent while all are empty
     /// (nearly always: a million devices each hold several streams).
     extra: Option<Box<StreamExtra>>,
@@ -89,26 +91,39 @@ impl Device {
             }
             Frame::ConnectAck { .. } => {} // the ack of an older connection
             Frame::Refused { copy, to_user, .. } => {
-                // A refused group message is refused for every member it was for.
-                let members = self
+                // A refused group message is refused for every member it was for. No copy went
+                // out, so its sequence numbers are free again.
+                let refused = self
                     .outbox
                     .iter()
                     .find(|s| s.copy_id() == copy && s.resend_key() == 0)
                     .and_then(|s| match &s.payload {
-                        Payload::Group(g) => Some(g.members.clone()),
-                        Payload::Direct(_) | Payload::Resend(_) => None,
+                        Payload::Group(g) => {
+                            Some((Conversation::Group(g.group), g.members.clone()))
+                        }
+                        Payload::Direct(_) => {
+                            let seq = [(s.to_user, s.seq)];
+                            Some((Conversation::Direct(s.to_user), seq.into()))
+                        }
+                        Payload::Resend(_) => None,
                     });
                 self.acked(cx, copy, 0);
-                match members {
-                    Some(members) => {
-                        for (k, &(to_user, _)) in members.iter().enumerate() {
+                match refused {
+                    Some((conv @ Conversation::Group(_), members)) => {
+                        for (k, &(to_user, seq)) in members.iter().enumerate() {
                             let member = CopyId {
                                 member: k as u32,
                                 ..copy
                             };
                             let msg = member.ledger_id();
                             cx.fx.record(LedgerEvent::Refused { msg, to_user });
+                            self.release_seq(conv, to_user, seq);
                         }
+                    }
+                    Some((conv, direct)) => {
+                        let msg = copy.ledger_id();
+                        cx.fx.record(LedgerEvent::Refused { msg, to_user });
+                        self.release_seq(conv, to_user, direct[0].1);
                     }
                     None => {
                         let msg = copy.ledger_id();
@@ -181,7 +196,13 @@ impl Device {
             delivery.seq,
             (delivery.from_device, delivery.conversation()),
         );
+        let switched_on = self.third_party_on;
+        let third_party = cx.dir.provider_of_device(from.0) != self.provider;
         let stream = self.streams.entry_or_default(from);
+        // The first message of a third-party stream since the user switched third-party chats
+        // back on: what was queued for it meanwhile was dropped, so a gap before it is final.
+        let gap_is_final = third_party && stream.seen_switch_on != switched_on;
+        stream.seen_switch_on = switched_on;
         if cfg.bugs.break_dedup {
             // BUGGIFY: show whatever arrives, as it arrives, duplicates included.
             stream.next_seq = stream.next_seq.max(seq + 1);
@@ -255,7 +276,7 @@ impl Device {
         if seq > stream.next_seq {
             let held = &mut stream.ext_mut().held;
             held.insert(seq, (slot, now));
-            if held.len() > cfg.reorder_held_max || cfg.bugs.break_ordering {
+            if held.len() > cfg.reorder_held_max || cfg.bugs.break_ordering || gap_is_final {
                 // The bound is reached: show what is held now rather than grow without limit.
                 // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
                 return self.flush_stream(from, cx.fx);

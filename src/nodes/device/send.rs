@@ -11,9 +11,12 @@ use crate::nodes::{Addr, Effects};
 use crate::scenario::ContentKind;
 use crate::wire::{
     Ciphertext, Conversation, CopyId, DeviceId, Frame, GroupId, GroupMembers, GroupPayload, MsgId,
-    Payload, Submission, UserId,
+    Payload, Submission, UserId, SEQ_VOID,
 };
 use std::collections::VecDeque;
+
+/// Bound on refused sequence numbers a device remembers below a pending one.
+const VOID_SEQS_MAX: usize = 64;
 use std::sync::Arc;
 
 /// The modeled size of a Signal message with `plaintext_len` bytes of content: AES-CBC padding,
@@ -106,15 +109,22 @@ impl Device {
             return false;
         }
         let conv = Conversation::Group(send.group);
+        // A member this user cannot reach now (third-party chats off at either end) is
+        // refused by the hub: its stream's number is not used up (see `SEQ_VOID`).
         let members: GroupMembers = send
             .members
             .iter()
-            .map(|&u| (u, self.take_seq(conv, u)))
+            .map(|&u| match dir.may_message(self.user, u) {
+                true => (u, self.take_seq(conv, u)),
+                false => (u, SEQ_VOID),
+            })
             .collect();
-        let targets: Vec<DeviceId> = send
-            .members
+        // No Sender Key goes to a member out of reach: it would be refused with the message,
+        // and the member's next message must carry it.
+        let targets: Vec<DeviceId> = members
             .iter()
-            .flat_map(|&u| dir.devices_of(u))
+            .filter(|&&(_, seq)| seq != SEQ_VOID)
+            .flat_map(|&(u, _)| dir.devices_of(u))
             .filter(|&d| d != self.id)
             .collect();
         let (g, epoch) = (send.group, send.epoch);
@@ -157,6 +167,33 @@ impl Device {
         let seq = self.next_seq.entry_or_default((conv, to));
         *seq += 1;
         *seq - 1
+    }
+
+    /// A message was refused by the sender's server before any copy of it went out (third-party
+    /// chats off at either end): its number in the stream to `to` is free again, so that the
+    /// recipient's device does not hold the next message back waiting for one that will never
+    /// come. Numbers return from the top only (a later message may carry the next one already);
+    /// a refused number below a pending one waits in `void_seqs` until those above it are
+    /// refused too, and is forgotten (a gap the recipient's hold gives up on) past a bound.
+    pub(super) fn release_seq(&mut self, conv: Conversation, to: UserId, seq: u32) {
+        if seq == SEQ_VOID {
+            return;
+        }
+        let key = (conv, to);
+        self.void_seqs.push((key, seq));
+        if let Some(next) = self.next_seq.get_mut(&key) {
+            while let Some(i) = self
+                .void_seqs
+                .iter()
+                .position(|&(k, s)| k == key && s.checked_add(1) == Some(*next))
+            {
+                self.void_seqs.swap_remove(i);
+                *next -= 1;
+            }
+        }
+        if self.void_seqs.len() > VOID_SEQS_MAX {
+            self.void_seqs.remove(0);
+        }
     }
 
     /// Whom a group submission is addressed to for routing: a member at another provider (an

@@ -5,7 +5,7 @@
 use super::{Mailbox, MailboxConfig, MailboxCtx};
 use crate::directory::Directory;
 use crate::metrics::LedgerEvent;
-use crate::wire::{CopyId, Delivery, DeviceId, Payload, Submission, UserId};
+use crate::wire::{CopyId, Delivery, DeviceId, Payload, Submission, UserId, SEQ_VOID};
 
 impl Mailbox {
     // ---- inputs
@@ -148,7 +148,7 @@ impl Mailbox {
                 member: k as u32,
             };
             let msg = copy.ledger_id();
-            if !reachable(member) {
+            if seq == SEQ_VOID || !reachable(member) {
                 cx.fx.record(LedgerEvent::Refused {
                     msg,
                     to_user: member,

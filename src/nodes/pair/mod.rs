@@ -188,8 +188,17 @@ impl Pair {
         }
     }
 
+    /// The user switches third-party chats on or off (the `toggle` fault): the directory
+    /// changes, and the user's devices in the pair learn of a switch on, as the simulator's do.
     pub fn set_enlisted(&mut self, u: UserId, on: bool) {
         self.dir.set_enlisted(u, on);
+        if on {
+            for d in self.dir.devices_of(u) {
+                if self.nodes.iter().any(|(a, _)| *a == Addr::Device(d)) {
+                    lending::device_mut(&mut self.nodes, d).third_party_switched_on();
+                }
+            }
+        }
     }
 
     // ---- the link

@@ -4,6 +4,7 @@
 mod connection;
 mod device;
 mod mailbox;
+mod opt_in;
 mod reorder;
 mod retry;
 mod servers;

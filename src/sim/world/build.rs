@@ -153,6 +153,7 @@ impl Sim {
                 spare_plaintext: Vec::new(),
                 next_pair: None,
                 group_sends: BTreeMap::new(),
+                inbox: super::inboxes::InboxWorld::new(&s, &tree),
             },
             net: Transport {
                 links: Links::new(dir.devices(), providers),

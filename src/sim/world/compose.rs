@@ -41,6 +41,8 @@ pub(super) struct Traffic {
     /// Group messages by first message id: their group and member count (member `k` of a
     /// group message has id `first + k`).
     pub(super) group_sends: BTreeMap<u64, (GroupId, u32)>,
+    /// The users' inboxes, when the scenario tracks them (`separate_inbox`).
+    pub(super) inbox: Option<super::inboxes::InboxWorld>,
 }
 
 impl Traffic {
@@ -68,7 +70,7 @@ impl Traffic {
     }
 
     /// The group a message was written to, if any, and its number of recipients.
-    fn group_of(&self, msg: MsgId) -> Option<(GroupId, u32)> {
+    pub(super) fn group_of(&self, msg: MsgId) -> Option<(GroupId, u32)> {
         let (&first, &(group, members)) = self.group_sends.range(..=msg.0).next_back()?;
         (msg.0 < first + members as u64).then_some((group, members))
     }
@@ -95,9 +97,12 @@ impl Sim {
         if from == to || self.dir.user_of(device) != to {
             return; // a copy on the sender's own other device
         }
-        if let Some(delay) = t.workload.read_after_ns() {
-            sched.at(now.plus(delay), Event::Read { msg, device });
+        let (inbox, opened_after) = t.file_in_inbox(msg, from, to, &self.dir);
+        let read = t.workload.read_after_ns();
+        if let Some(delay) = read {
+            sched.at(now.plus(delay + opened_after), Event::Read { msg, device });
         }
+        t.shown_in_inbox(now, msg, to, inbox, read.is_some());
         let (answer, reply) = match t.group_of(msg) {
             Some((group, recipients)) => (
                 t.workload.group_reply_after_ns(recipients),
@@ -108,7 +113,7 @@ impl Sim {
                 Event::Reply { from: to, to: from },
             ),
         };
-        if let Some(delay) = answer {
+        if let Some(delay) = answer.map(|d| d + opened_after) {
             if now.plus(delay) < t.send_end {
                 sched.at(now.plus(delay), reply);
             }
@@ -169,6 +174,7 @@ impl Sim {
         let Some(sender) = self.ledger.parties(msg).map(|(from, _)| from) else {
             return;
         };
+        self.traffic.read_in_inbox(now, msg);
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
             let (dev, mut cx) = sim.device_cx(device, now, fx);
             dev.read(&mut cx, msg, sender)

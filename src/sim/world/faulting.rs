@@ -179,6 +179,11 @@ impl FaultTarget for Levers<'_, '_> {
 
     fn set_enlisted(&mut self, user: UserId, on: bool) {
         self.sim.dir.set_enlisted(user, on);
+        if on {
+            for d in self.sim.dir.devices_of(user) {
+                self.sim.nodes.devices[d.index()].third_party_switched_on();
+            }
+        }
     }
 
     fn reset_identity(&mut self, user: UserId) {

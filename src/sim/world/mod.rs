@@ -16,6 +16,7 @@ mod build;
 mod compose;
 mod faulting;
 mod hop;
+mod inboxes;
 mod media_hooks;
 mod observe;
 

@@ -463,6 +463,7 @@ impl Sim {
         let facts = RunFacts {
             crypto,
             media: self.media.summary(),
+            inbox: self.traffic.inbox.as_ref().map(|i| i.inboxes.summary()),
             violations,
             liveness,
             scenario: self.s.run.name.clone(),
