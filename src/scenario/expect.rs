@@ -279,10 +279,12 @@ fn walk(ctx: &mut Ctx, t: &DeTable<'_>, prefix: &str, found: &mut Vec<(usize, Ex
             }
             continue;
         }
-        let is_namespace = prefix.is_empty()
+        let is_namespace = (prefix.is_empty()
             && (PATH_KINDS.contains(&full.as_str())
                 || NODE_KINDS.contains(&full.as_str())
-                || full == OVERALL);
+                || full == OVERALL
+                || full == "inbox"))
+            || (prefix == "inbox" && INBOXES.contains(&key.get_ref().as_ref()));
         match value.get_ref() {
             DeValue::Table(inner) if is_namespace => walk(ctx, inner, &full, found),
             _ => {

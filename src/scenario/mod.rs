@@ -360,6 +360,22 @@ mod tests {
         );
         let s = with("[expect]\noverall.delivered_p99 = \"2s\"").expect("valid");
         assert_eq!(s.expect[0].key, "overall.delivered_p99");
+        // Two levels under `inbox`, quoted, dotted or nested alike.
+        let s = with(
+            "[expect]\n\"inbox.main.read\" = 1\ninbox.third_party.first_read_p50 = \"1s\"\ninbox.main = { unread_max = 3 }",
+        )
+        .expect("valid");
+        let keys: Vec<(&str, Bound)> = s.expect.iter().map(|e| (e.key.as_str(), e.bound)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("inbox.main.read", Bound::AtLeast(1.0)),
+                ("inbox.third_party.first_read_p50", Bound::AtMost(1e9)),
+                ("inbox.main.unread_max", Bound::AtMost(3.0))
+            ]
+        );
+        let p = problems("[expect]\ninbox.other.read = 1");
+        assert_eq!(p.len(), 1, "{p:?}");
         let p = problems("[expect]\nlost = { min = 1, max = 2 }\ngateway.lost = 1\nsent = \"5s\"");
         assert_eq!(p.len(), 3, "{p:?}");
     }
