@@ -15,6 +15,7 @@ pub mod live;
 pub mod metrics;
 pub mod net;
 pub mod nodes;
+pub mod planner;
 pub mod report;
 pub mod scenario;
 pub mod shrink;

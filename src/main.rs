@@ -2,7 +2,7 @@
 //! `cli/`, and every decision lives in the library.
 
 use clap::{Parser, Subcommand};
-use cli::Outcome;
+use cli::{help, Outcome};
 use interop_sim::report;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,8 +32,6 @@ fn tune_allocator() {
     // in `main` right after parsing the arguments, before any thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
-
-use cli::help;
 
 #[derive(Parser)]
 #[command(name = "interop-sim", version, about = "Deterministic simulator and load tester for cross-app E2EE messaging under the EU DMA", after_help = help::TOP)]
@@ -89,6 +87,8 @@ enum Command {
     Peer,
     #[command(flatten)]
     Live(cli::live::LiveCommand),
+    #[command(flatten)]
+    Plan(cli::plan::PlanCommand),
     /// Validate a scenario and print it resolved (every default filled in) with its hash.
     #[command(after_help = help::CHECK)]
     Check {
@@ -244,5 +244,6 @@ fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Bench(b) => cli::bench::bench(b),
         Command::Calibrate { out, quick } => cli::calibrate::calibrate(out, quick),
         Command::Live(cmd) => cli::live::run(cmd),
+        Command::Plan(cmd) => cli::plan::run(cmd),
     }
 }

@@ -52,6 +52,12 @@ pub const SWEEP: &str = help!(
     "interop-sim sweep my.toml --shard 0/2 --out /tmp/s0        # half of the grid, for `merge`",
 );
 
+pub const PLAN: &str = help!(
+    "interop-sim plan scenarios/plan-gateway.toml   # the smallest gateway that meets its SLOs",
+    "interop-sim plan my.toml --out /tmp/p --threads 2",
+    "The [plan] keys (solve, slo, load, seeds, confidence): docs/SCENARIOS.md",
+);
+
 pub const MERGE: &str =
     help!("interop-sim merge /tmp/s0 /tmp/s1 --out results/my-sweep   # as if one sweep had run",);
 

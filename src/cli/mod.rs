@@ -33,6 +33,7 @@ pub mod live_merge;
 pub mod load;
 pub mod merge;
 pub mod peer;
+pub mod plan;
 pub mod run;
 pub mod scenario_args;
 pub mod seeds;

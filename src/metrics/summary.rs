@@ -492,11 +492,12 @@ pub fn trim(x: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A summary of an empty ledger whose latencies the test sets by hand.
-    fn summary() -> Summary {
+    /// A summary of an empty ledger whose latencies the test sets by hand (also the planner's
+    /// tests' stand-in for a run).
+    pub(crate) fn summary() -> Summary {
         let facts = RunFacts {
             scenario: "t".into(),
             scenario_hash: String::new(),

@@ -249,16 +249,28 @@ pub(crate) fn expect(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Vec<Expectation>
     // Its keys are metric names, an open set checked by name below, not a key list.
     #[cfg(test)]
     super::values::accepted::record("expect", &["<metric>"]);
+    expectations(ctx, t, "expect")
+}
+
+/// The expectations of a table written like `[expect]` (also `[plan] slo`), in file order;
+/// `root` is the table's key path, for messages.
+pub(crate) fn expectations(ctx: &mut Ctx, t: &DeTable<'_>, root: &str) -> Vec<Expectation> {
     let mut found: Vec<(usize, Expectation)> = Vec::new();
-    walk(ctx, t, "", &mut found);
+    walk(ctx, t, root, "", &mut found);
     found.sort_by_key(|(offset, _)| *offset);
     found.into_iter().map(|(_, e)| e).collect()
 }
 
-fn walk(ctx: &mut Ctx, t: &DeTable<'_>, prefix: &str, found: &mut Vec<(usize, Expectation)>) {
+fn walk(
+    ctx: &mut Ctx,
+    t: &DeTable<'_>,
+    root: &str,
+    prefix: &str,
+    found: &mut Vec<(usize, Expectation)>,
+) {
     for (key, value) in t.iter() {
         let written = join(prefix, key.get_ref());
-        let path = join("expect", &written);
+        let path = join(root, &written);
         let full = current_name(&written);
         if let Some(m) = metric(&full) {
             if let Some((_, e)) = found
@@ -286,7 +298,7 @@ fn walk(ctx: &mut Ctx, t: &DeTable<'_>, prefix: &str, found: &mut Vec<(usize, Ex
                 || full == "inbox"))
             || (prefix == "inbox" && INBOXES.contains(&key.get_ref().as_ref()));
         match value.get_ref() {
-            DeValue::Table(inner) if is_namespace => walk(ctx, inner, &full, found),
+            DeValue::Table(inner) if is_namespace => walk(ctx, inner, root, &full, found),
             _ => {
                 let keys = all_keys();
                 let known: Vec<&str> = keys.iter().map(String::as_str).collect();

@@ -51,6 +51,7 @@ mod errors;
 mod expect;
 mod faults;
 pub mod model;
+mod plan;
 mod render;
 mod sections;
 pub mod swarm;
@@ -67,6 +68,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 pub use errors::{Problem, ScenarioErrors};
+pub(crate) use expect::is_latency;
 pub use expect::{held_per_path_kind, INBOXES, INBOX_COUNTS, INBOX_LATENCIES};
 pub use model::*;
 pub use render::{hash, to_toml};
@@ -77,9 +79,9 @@ use values::{check_keys, get};
 /// Bound on the size of a scenario file; a real one is a few kilobytes.
 pub const FILE_BYTES_MAX: u64 = 16 << 20;
 
-const TOP_KEYS: [&str; 11] = [
+const TOP_KEYS: [&str; 12] = [
     "run", "provider", "network", "workload", "capacity", "e2ee", "devices", "fault", "expect",
-    "swarm", "sweep",
+    "swarm", "sweep", "plan",
 ];
 
 /// What the command line adds to a scenario file.
@@ -244,6 +246,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         expect,
         swarm,
         sweep: None,
+        plan: None,
     };
     if let Some((t, span)) = section(ctx, doc, "sweep") {
         let problems_before = ctx.problem_count();
@@ -254,6 +257,9 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
             }
             scenario.sweep = Some(sw);
         }
+    }
+    if let Some((t, span)) = section(ctx, doc, "plan") {
+        scenario.plan = plan::plan(ctx, t, span, &scenario);
     }
     scenario
 }

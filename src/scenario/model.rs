@@ -26,6 +26,36 @@ pub struct Scenario {
     pub sweep: Option<Sweep>,
     /// `[swarm]`: faults drawn from the seed, on top of `faults`.
     pub swarm: Option<Swarm>,
+    /// `[plan]`, for `interop-sim plan`; left out of the hash when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<CapacityPlan>,
+}
+
+/// `[plan]`: the smallest capacity that meets service levels with a confidence, at a load.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CapacityPlan {
+    /// The knobs to solve for, in file order.
+    pub solve: Vec<PlanKnob>,
+    /// The service levels, as `[expect]` writes them.
+    pub slo: Vec<Expectation>,
+    /// Multipliers on every provider's users and on the message rate.
+    pub load_users: f64,
+    pub load_rate: f64,
+    /// Runs per point, each with its own seed.
+    pub seeds: u32,
+    /// An SLO holds at a point when the one-sided bound of its metric at this confidence over
+    /// the seeds (Student's t) is within it.
+    pub confidence: f64,
+}
+
+/// A capacity knob (cores, a queue bound, the rate limit per partner) and its range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanKnob {
+    /// The key as written (a `[sweep]` key).
+    pub key: String,
+    pub target: SweepTarget,
+    pub min: f64,
+    pub max: f64,
 }
 
 /// A fault mix drawn from the seed.

@@ -39,6 +39,13 @@ intensity = 1.0
 
 [sweep]
 repeats = 1
+
+[plan]
+solve = { "capacity.gateway.cores" = { min = 1, max = 4 } }
+slo = { lost = 0 }
+load = { users = 1.0, rate = 1.0 }
+seeds = 2
+confidence = 0.9
 "#;
 
 fn repo() -> &'static Path {

@@ -81,7 +81,34 @@ pub fn to_toml(s: &Scenario) -> String {
     if let Some(sw) = &s.sweep {
         sweep(&mut out, sw);
     }
+    if let Some(p) = &s.plan {
+        plan(&mut out, p);
+    }
     out
+}
+
+fn plan(out: &mut String, p: &CapacityPlan) {
+    out.push_str("\n[plan]\n");
+    let keys: Vec<String> = p.solve.iter().map(|k| quote(&k.key)).collect();
+    let number = |k: &PlanKnob, x: f64| match k.target.is_integer() {
+        true => format!("{}", x as u64),
+        false => float(x),
+    };
+    let ranges: Vec<String> = p
+        .solve
+        .iter()
+        .map(|k| inline(&[("min", number(k, k.min)), ("max", number(k, k.max))]))
+        .collect();
+    let pairs: Vec<(&str, String)> = keys.iter().map(String::as_str).zip(ranges).collect();
+    line(out, "solve", inline(&pairs));
+    line(out, "seeds", p.seeds.to_string());
+    line(out, "confidence", float(p.confidence));
+    let load = [("users", float(p.load_users)), ("rate", float(p.load_rate))];
+    line(out, "load", inline(&load));
+    out.push_str("\n[plan.slo]\n");
+    for e in &p.slo {
+        expectation(out, e);
+    }
 }
 
 fn sweep(out: &mut String, sw: &Sweep) {

@@ -412,6 +412,10 @@ pub(crate) mod accepted {
             // A metric's name may have dots (`interop.p99_ms`): one `<metric>` for all.
             return "expect.<metric>".to_string();
         }
+        if path.starts_with("plan.solve.") {
+            // A knob is a quoted dotted key (`"capacity.gateway.cores"`).
+            return "plan.solve.<knob>".to_string();
+        }
         let mut out: Vec<String> = Vec::new();
         for seg in path.split('.').filter(|s| !s.is_empty()) {
             let seg = match seg.find('[') {

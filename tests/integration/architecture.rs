@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 pub const LAYERS: &[&[&str]] = &[
     &["main"],
     &["calibrate", "fuzzing"],
-    &["bench", "live", "shrink", "sweep"],
+    &["bench", "live", "planner", "shrink", "sweep"],
     &["sim", "report"],
     &["faults", "workload"],
     &["nodes"],

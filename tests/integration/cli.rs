@@ -400,6 +400,7 @@ fn every_help_has_examples_and_names_only_files_in_the_repo() {
         &["live-merge"],
         &["check"],
         &["sweep"],
+        &["plan"],
         &["merge"],
         &["compare"],
         &["bench"],

@@ -3,6 +3,7 @@
 //! (churn), and the drain that ends the send window. What composing keeps between messages is
 //! this file's part, [`Traffic`].
 
+use super::inboxes::InboxWorld;
 use super::{Event, Sim};
 use crate::engine::prefetch::prefetch;
 use crate::engine::{Scheduler, SimRng, SimTime};
@@ -42,7 +43,7 @@ pub(super) struct Traffic {
     /// group message has id `first + k`).
     pub(super) group_sends: BTreeMap<u64, (GroupId, u32)>,
     /// The users' inboxes, when the scenario tracks them (`separate_inbox`).
-    pub(super) inbox: Option<super::inboxes::InboxWorld>,
+    pub(super) inbox: Option<InboxWorld>,
 }
 
 impl Traffic {
@@ -70,7 +71,7 @@ impl Traffic {
     }
 
     /// The group a message was written to, if any, and its number of recipients.
-    pub(super) fn group_of(&self, msg: MsgId) -> Option<(GroupId, u32)> {
+    fn group_of(&self, msg: MsgId) -> Option<(GroupId, u32)> {
         let (&first, &(group, members)) = self.group_sends.range(..=msg.0).next_back()?;
         (msg.0 < first + members as u64).then_some((group, members))
     }
@@ -97,12 +98,23 @@ impl Sim {
         if from == to || self.dir.user_of(device) != to {
             return; // a copy on the sender's own other device
         }
-        let (inbox, opened_after) = t.file_in_inbox(msg, from, to, &self.dir);
+        // Which inbox it lands in, and how much later the user opens it (inboxes.rs).
+        let group = match t.inbox {
+            Some(_) => t.group_of(msg).map(|(g, _)| g),
+            None => None,
+        };
+        let filed = t.inbox.as_mut().map(|world| {
+            let members = group.map(|g| t.workload.groups.get(g).members.as_slice());
+            world.file(from, to, members, &self.dir)
+        });
+        let opened_after = filed.map_or(0, |(_, ns)| ns);
         let read = t.workload.read_after_ns();
         if let Some(delay) = read {
             sched.at(now.plus(delay + opened_after), Event::Read { msg, device });
         }
-        t.shown_in_inbox(now, msg, to, inbox, read.is_some());
+        if let (Some(world), Some((inbox, _))) = (t.inbox.as_mut(), filed) {
+            world.inboxes.shown(now, msg, to, inbox, read.is_some());
+        }
         let (answer, reply) = match t.group_of(msg) {
             Some((group, recipients)) => (
                 t.workload.group_reply_after_ns(recipients),
@@ -174,7 +186,9 @@ impl Sim {
         let Some(sender) = self.ledger.parties(msg).map(|(from, _)| from) else {
             return;
         };
-        self.traffic.read_in_inbox(now, msg);
+        if let Some(world) = self.traffic.inbox.as_mut() {
+            world.inboxes.read(now, msg);
+        }
         self.with_fx(now, Addr::Device(device), sched, |sim, fx| {
             let (dev, mut cx) = sim.device_cx(device, now, fx);
             dev.read(&mut cx, msg, sender)

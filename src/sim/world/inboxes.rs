@@ -5,13 +5,12 @@
 //! third-party message come that much later. Absent unless the scenario names `separate_inbox`:
 //! then nothing here draws a number, and runs are what they were.
 
-use super::compose::Traffic;
 use crate::directory::Directory;
-use crate::engine::{RngTree, SimRng, SimTime};
+use crate::engine::{RngTree, SimRng};
 use crate::metrics::inbox::{Inbox, Inboxes};
 use crate::net::latency::{exponential_ns, unit};
 use crate::scenario::Scenario;
-use crate::wire::{MsgId, UserId};
+use crate::wire::UserId;
 
 pub(super) struct InboxWorld {
     pub(super) inboxes: Inboxes,
@@ -48,50 +47,22 @@ impl InboxWorld {
     }
 }
 
-impl Traffic {
-    /// `msg` from `from` showed on `to`'s primary device: files it in `to`'s inbox and returns
-    /// the inbox and how much later `to` opens it (0 without inbox tracking).
-    pub(super) fn file_in_inbox(
+impl InboxWorld {
+    /// A message from `from` showed on `to`'s primary device (`group`: the members of its group,
+    /// if it is a group message): the inbox it lands in, and how much later `to` opens it.
+    pub(super) fn file(
         &mut self,
-        msg: MsgId,
         from: UserId,
         to: UserId,
+        group: Option<&[UserId]>,
         dir: &Directory,
-    ) -> (Option<Inbox>, u64) {
-        let group = self.group_of(msg).map(|(g, _)| g);
-        let Some(world) = self.inbox.as_mut() else {
-            return (None, 0);
-        };
+    ) -> (Inbox, u64) {
         let home = dir.provider_of_user(to);
         let third_party = match group {
-            Some(g) => {
-                let members = &self.workload.groups.get(g).members;
-                members.iter().any(|&m| dir.provider_of_user(m) != home)
-            }
+            Some(members) => members.iter().any(|&m| dir.provider_of_user(m) != home),
             None => dir.provider_of_user(from) != home,
         };
-        let inbox = world.inboxes.inbox_of(to, third_party);
-        (Some(inbox), world.opened_after_ns(inbox))
-    }
-
-    /// Counts `msg` as shown in `inbox` of `to` (after [`Traffic::file_in_inbox`]).
-    pub(super) fn shown_in_inbox(
-        &mut self,
-        now: SimTime,
-        msg: MsgId,
-        to: UserId,
-        inbox: Option<Inbox>,
-        read_scheduled: bool,
-    ) {
-        if let (Some(world), Some(inbox)) = (self.inbox.as_mut(), inbox) {
-            world.inboxes.shown(now, msg, to, inbox, read_scheduled);
-        }
-    }
-
-    /// The user read `msg`.
-    pub(super) fn read_in_inbox(&mut self, now: SimTime, msg: MsgId) {
-        if let Some(world) = self.inbox.as_mut() {
-            world.inboxes.read(now, msg);
-        }
+        let inbox = self.inboxes.inbox_of(to, third_party);
+        (inbox, self.opened_after_ns(inbox))
     }
 }

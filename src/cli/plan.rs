@@ -1,0 +1,104 @@
+//! `interop-sim plan FILE`: the smallest capacity that meets the scenario's `[plan]` service
+//! levels (the solver is `interop_sim::planner`), written to plan.json, plan.csv and plan.html.
+
+use super::scenario_args::ScenarioArgs;
+use super::{load_with, report_bug, Outcome};
+use anyhow::Context;
+use clap::Subcommand;
+use interop_sim::planner::{self, output, PlanError};
+use interop_sim::report::perf::progress::Progress;
+use interop_sim::report::perf::Stopwatch;
+use interop_sim::sim::bug::Bug;
+use std::path::{Path, PathBuf};
+
+/// The plan subcommand (an enum of one, so that main.rs stays the command list).
+#[derive(Subcommand, Debug)]
+pub enum PlanCommand {
+    /// Find the smallest capacity (cores, queue bounds, rate limits) that meets the
+    /// scenario's [plan] service levels with the stated confidence, at the stated load;
+    /// write plan.json, plan.csv and plan.html. Exit 1 when even the ranges' maximum fails.
+    #[command(after_help = super::help::PLAN)]
+    Plan {
+        file: PathBuf,
+        /// Output folder. Default: results/<name>-plan/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads for a point's seeds. Default: the number of cores. The answer does
+        /// not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+    },
+}
+
+pub fn run(cmd: PlanCommand) -> anyhow::Result<Outcome> {
+    let PlanCommand::Plan {
+        file,
+        out,
+        threads,
+        scenario,
+    } = cmd;
+    plan(&file, out, threads, &scenario)
+}
+
+fn plan(
+    file: &Path,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    args: &ScenarioArgs,
+) -> anyhow::Result<Outcome> {
+    let s = match load_with(Some(file), &args.load_options()) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let Some(p) = s.plan.as_ref() else {
+        eprintln!("interop-sim: {}: {}", file.display(), PlanError::NoPlan);
+        return Ok(Outcome::Invalid);
+    };
+    // The largest point (every knob at its maximum, at the plan's load) within the budget.
+    let most: Vec<f64> = p.solve.iter().map(|k| k.max).collect();
+    let label = format!("{} (the plan's largest point)", file.display());
+    if let Err(o) = args.within_budget(&planner::scenario_at(&s, p, &most), &label) {
+        return Ok(o);
+    }
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let watch = Stopwatch::start();
+    let progress = Progress::new(&format!("plan {}", s.run.name), None);
+    let result = planner::solve(&s, threads, &|n| {
+        for _ in 0..n {
+            progress.inc();
+        }
+    });
+    progress.finish();
+    let r = match result {
+        Ok(r) => r,
+        Err(PlanError::Bug { seed, message }) => {
+            return Ok(report_bug(
+                &Bug { seed, message },
+                &file.display().to_string(),
+            ))
+        }
+        Err(e @ PlanError::NoPlan) => return Err(e.into()),
+    };
+    let dir = out.unwrap_or_else(|| Path::new("results").join(format!("{}-plan", s.run.name)));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    output::write(&dir, &r, p, &s.run.name).context("writing the plan")?;
+    println!("{}", output::sentence(&r, p));
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "{} runs in {:.1}s on {threads} threads\nresults in {}",
+        r.runs,
+        watch.elapsed_s(),
+        dir.display()
+    );
+    Ok(if r.met {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}

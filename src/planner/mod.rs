@@ -1,0 +1,462 @@
+//! `interop-sim plan`: the smallest capacity that meets a scenario's `[plan]` service levels
+//! with the stated confidence, at the stated load.
+//!
+//! A point is one value per knob; evaluating it runs the scenario (at the plan's load) once per
+//! seed, in parallel, and holds each SLO at the one-sided Student's t bound of its metric over
+//! the seeds: an upper bound at most the SLO's maximum (a latency, a loss count), a lower bound
+//! at least its minimum (a rate). The solver takes the knobs in file order, each with the knobs
+//! not solved yet at their maximum (the most capacity): it gallops up from the knob's minimum
+//! (doubling) to the first value that meets every SLO, then bisects between the last value that
+//! failed and it (whole numbers to 1, other values to 1 %). When every knob is solved the joint
+//! answer is evaluated; if the knobs interact and it fails, they step up one at a time until it
+//! holds. Finally the answer and, per knob, the next value below it run again on fresh seeds:
+//! the answer should pass and each lower value fail.
+//!
+//! Every evaluation is kept (a point is never run twice) and written out with its figures, so a
+//! planner sees the curve behind the answer. Everything is deterministic: the seeds derive from
+//! the scenario's seed, the runs are the simulator's, and the thread count changes nothing.
+
+pub mod output;
+
+use crate::engine::RngTree;
+use crate::scenario::{self, Bound, CapacityPlan, Scenario, SweepValue};
+use crate::sim;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// What can stop a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("the scenario has no [plan] table; add one, e.g. [plan] solve = {{ \"capacity.gateway.cores\" = {{ min = 1, max = 64 }} }} and slo = {{ \"interop.delivered_p99\" = \"2s\", lost = 0 }}")]
+    NoPlan,
+    /// A run panicked: a bug in the simulator.
+    #[error("a run (seed {seed}) panicked: {message}")]
+    Bug { seed: u64, message: String },
+}
+
+/// One SLO at one point: its metric over the seeds and the confidence bound held to it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SloAt {
+    pub key: String,
+    /// `<= x` or `>= x` (latencies in ms, as the metric).
+    pub bound: String,
+    /// The limit in the metric's unit (ms for latencies).
+    pub limit: f64,
+    pub at_most: bool,
+    /// The metric per seed (`None`: not measured in that run, which fails the SLO).
+    pub values: Vec<Option<f64>>,
+    pub mean: f64,
+    /// The one-sided confidence bound on the mean (upper for `<=`, lower for `>=`).
+    pub confident: f64,
+    pub ok: bool,
+}
+
+impl SloAt {
+    /// How far inside the SLO the bound is: a share of the limit (negative: outside), or for a
+    /// limit of 0 (`lost = 0`) the distance itself.
+    pub fn headroom(&self) -> f64 {
+        let room = if self.at_most {
+            self.limit - self.confident
+        } else {
+            self.confident - self.limit
+        };
+        if self.limit == 0.0 {
+            room
+        } else {
+            room / self.limit.abs()
+        }
+    }
+}
+
+/// One evaluated point.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Evaluation {
+    /// One value per knob, in `[plan] solve` order.
+    pub values: Vec<f64>,
+    pub seeds: Vec<u64>,
+    pub slos: Vec<SloAt>,
+    pub met: bool,
+    /// Why this point was run: `solve <key>`, `joint`, `check`.
+    pub purpose: String,
+}
+
+/// The answer and the evidence behind it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PlanResult {
+    pub keys: Vec<String>,
+    /// The value found per knob (for a knob that never met the SLOs: its maximum).
+    pub answer: Vec<f64>,
+    /// Every SLO held at the answer (in the solve, on its seeds).
+    pub met: bool,
+    /// Notes a planner should read: a knob that is not monotone in the data, a range whose
+    /// maximum fails, knobs that interact.
+    pub notes: Vec<String>,
+    /// Every point run while solving, in order.
+    pub evaluations: Vec<Evaluation>,
+    /// The answer and each knob's next lower value on fresh seeds.
+    pub check: Vec<Evaluation>,
+    /// Simulation runs in all.
+    pub runs: u64,
+}
+
+/// The scenario a point runs: the plan's load applied, the knobs set, `[plan]` and `[sweep]`
+/// dropped.
+pub fn scenario_at(base: &Scenario, plan: &CapacityPlan, values: &[f64]) -> Scenario {
+    let mut s = base.clone();
+    s.plan = None;
+    s.sweep = None;
+    for p in &mut s.providers {
+        p.users = ((p.users as f64 * plan.load_users).round() as u32).max(1);
+    }
+    s.workload.messages_per_user_hour *= plan.load_rate;
+    for (k, &v) in plan.solve.iter().zip(values) {
+        scenario::sweep::apply(&mut s, k.target, SweepValue::Number(v));
+    }
+    s
+}
+
+/// Runs the plan of `base` on `threads` workers; `progress` is called after each run.
+pub fn solve(
+    base: &Scenario,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<PlanResult, PlanError> {
+    let plan = base.plan.as_ref().ok_or(PlanError::NoPlan)?;
+    let mut s = Solver {
+        base,
+        plan,
+        threads: threads.max(1),
+        progress,
+        seen: BTreeMap::new(),
+        evaluations: Vec::new(),
+        runs: 0,
+    };
+    let tree = RngTree::new(base.run.seed);
+    let seeds: Vec<u64> = (0..plan.seeds as u64)
+        .map(|k| tree.derive_seed("plan/seed", k))
+        .collect();
+    let mut values: Vec<f64> = plan.solve.iter().map(|k| k.max).collect();
+    let mut notes = Vec::new();
+    for i in 0..plan.solve.len() {
+        values[i] = s.solve_knob(i, &values, &seeds, &mut notes)?;
+    }
+    let mut met = s.at(&values, &seeds, "joint")?.met;
+    if !met && plan.solve.len() > 1 {
+        notes.push("the knobs interact: each one's answer with the others at their maximum did not hold jointly, so they were stepped up one at a time".to_string());
+        met = s.step_up(&mut values, &seeds)?;
+    }
+    let fresh: Vec<u64> = (0..plan.seeds as u64)
+        .map(|k| tree.derive_seed("plan/check", k))
+        .collect();
+    let mut check = vec![s.run_point(&values, &fresh, "check answer")?];
+    for (i, k) in plan.solve.iter().enumerate() {
+        let lower = lower_value(values[i], k.target.is_integer());
+        if lower >= k.min && met {
+            let mut v = values.clone();
+            v[i] = lower;
+            check.push(s.run_point(&v, &fresh, &format!("check {} below", k.key))?);
+        }
+    }
+    Ok(PlanResult {
+        keys: plan.solve.iter().map(|k| k.key.clone()).collect(),
+        answer: values,
+        met,
+        notes,
+        evaluations: s.evaluations,
+        check,
+        runs: s.runs,
+    })
+}
+
+/// The value just below `v` that the solver resolves: one less, or 1 % less.
+pub fn lower_value(v: f64, integer: bool) -> f64 {
+    if integer {
+        v - 1.0
+    } else {
+        v * 0.99
+    }
+}
+
+struct Solver<'a> {
+    base: &'a Scenario,
+    plan: &'a CapacityPlan,
+    threads: usize,
+    progress: &'a (dyn Fn(u64) + Sync),
+    /// Points already evaluated on the solving seeds (by their values' bits), as indices into
+    /// `evaluations`.
+    seen: BTreeMap<Vec<u64>, usize>,
+    evaluations: Vec<Evaluation>,
+    runs: u64,
+}
+
+impl Solver<'_> {
+    /// The smallest value of knob `i` meeting every SLO, the other knobs at `values`.
+    fn solve_knob(
+        &mut self,
+        i: usize,
+        values: &[f64],
+        seeds: &[u64],
+        notes: &mut Vec<String>,
+    ) -> Result<f64, PlanError> {
+        let k = &self.plan.solve[i];
+        let integer = k.target.is_integer();
+        let purpose = format!("solve {}", k.key);
+        let mut v = values.to_vec();
+        let mut last_fail: Option<f64> = None;
+        // Gallop: min, 2 min, 4 min, ... up to max.
+        let mut x = k.min;
+        let pass = loop {
+            v[i] = x;
+            if self.at(&v, seeds, &purpose)?.met {
+                break x;
+            }
+            last_fail = Some(x);
+            if x >= k.max {
+                notes.push(format!(
+                    "{} = {} (the range's maximum) does not meet every SLO: widen the range or lower the load",
+                    k.key,
+                    label(k.max)
+                ));
+                return Ok(k.max);
+            }
+            x = next_gallop(x, integer).min(k.max);
+        };
+        // Bisect between the last failure and the first pass.
+        let (mut lo, mut hi) = (last_fail, pass);
+        while let Some(l) = lo {
+            let done = if integer {
+                hi - l <= 1.0
+            } else {
+                (hi - l) <= 0.01 * hi
+            };
+            if done {
+                break;
+            }
+            let mid = if integer {
+                ((l + hi) / 2.0).floor()
+            } else {
+                (l + hi) / 2.0
+            };
+            v[i] = mid;
+            if self.at(&v, seeds, &purpose)?.met {
+                hi = mid;
+            } else {
+                lo = Some(mid);
+            }
+        }
+        // Monotone in the data: no point of this knob below the answer passed while one above
+        // it failed.
+        let points: Vec<(f64, bool)> = self
+            .evaluations
+            .iter()
+            .filter(|e| e.purpose == purpose)
+            .map(|e| (e.values[i], e.met))
+            .collect();
+        let inverted = points
+            .iter()
+            .any(|&(a, ok_a)| ok_a && points.iter().any(|&(b, ok_b)| !ok_b && b > a));
+        if inverted {
+            notes.push(format!(
+                "{} is not monotone in the data (a smaller value passed where a larger one failed): the answer is the smallest passing value the search found, not necessarily the smallest there is",
+                k.key
+            ));
+        }
+        Ok(hi)
+    }
+
+    /// Steps knobs up one at a time (each by one resolution step) until the joint point holds or
+    /// every knob is at its maximum.
+    fn step_up(&mut self, values: &mut [f64], seeds: &[u64]) -> Result<bool, PlanError> {
+        loop {
+            let mut moved = false;
+            for (i, k) in self.plan.solve.iter().enumerate() {
+                if values[i] >= k.max {
+                    continue;
+                }
+                let step = if k.target.is_integer() {
+                    1.0
+                } else {
+                    values[i] * 0.1
+                };
+                values[i] = (values[i] + step).min(k.max);
+                moved = true;
+                if self.at(values, seeds, "joint")?.met {
+                    return Ok(true);
+                }
+            }
+            if !moved {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// The evaluation of a point on the solving seeds (run once, remembered).
+    fn at(
+        &mut self,
+        values: &[f64],
+        seeds: &[u64],
+        purpose: &str,
+    ) -> Result<&Evaluation, PlanError> {
+        let key: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
+        if let Some(&i) = self.seen.get(&key) {
+            return Ok(&self.evaluations[i]);
+        }
+        let e = self.evaluate(values, seeds, purpose)?;
+        self.evaluations.push(e);
+        self.seen.insert(key, self.evaluations.len() - 1);
+        Ok(self.evaluations.last().expect("just pushed"))
+    }
+
+    /// A point run on other seeds (not remembered with the solving points).
+    fn run_point(
+        &mut self,
+        values: &[f64],
+        seeds: &[u64],
+        purpose: &str,
+    ) -> Result<Evaluation, PlanError> {
+        self.evaluate(values, seeds, purpose)
+    }
+
+    fn evaluate(
+        &mut self,
+        values: &[f64],
+        seeds: &[u64],
+        purpose: &str,
+    ) -> Result<Evaluation, PlanError> {
+        let s = scenario_at(self.base, self.plan, values);
+        let summaries = run_seeds(&s, seeds, self.threads, &|| {
+            (self.progress)(1);
+        })?;
+        self.runs += seeds.len() as u64;
+        let slos: Vec<SloAt> = self
+            .plan
+            .slo
+            .iter()
+            .map(|e| slo_at(e, &summaries, self.plan.confidence))
+            .collect();
+        Ok(Evaluation {
+            values: values.to_vec(),
+            seeds: seeds.to_vec(),
+            met: slos.iter().all(|s| s.ok),
+            slos,
+            purpose: purpose.to_string(),
+        })
+    }
+}
+
+/// The next value the gallop tries after `x`: twice it (at least one more for whole numbers).
+fn next_gallop(x: f64, integer: bool) -> f64 {
+    if integer {
+        (x * 2.0).max(x + 1.0)
+    } else {
+        x * 2.0
+    }
+}
+
+/// A knob value as people write it.
+pub fn label(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// Runs `s` once per seed on up to `threads` workers; summaries in seed order.
+fn run_seeds(
+    s: &Scenario,
+    seeds: &[u64],
+    threads: usize,
+    done: &(dyn Fn() + Sync),
+) -> Result<Vec<crate::metrics::Summary>, PlanError> {
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<crate::metrics::Summary, PlanError>>>> =
+        Mutex::new(seeds.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, seeds.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else {
+                    break;
+                };
+                let mut run = s.clone();
+                run.run.seed = seed;
+                let hash = scenario::hash(&run);
+                let out =
+                    sim::bug::catch(seed, || sim::run_scenario(&run, &hash).summary).map_err(|b| {
+                        PlanError::Bug {
+                            seed: b.seed,
+                            message: b.message,
+                        }
+                    });
+                if let Ok(mut slots) = slots.lock() {
+                    slots[i] = Some(out);
+                }
+                done();
+            });
+        }
+    });
+    let slots = slots.into_inner().unwrap_or_else(|p| p.into_inner());
+    slots
+        .into_iter()
+        .map(|s| s.expect("every seed was run"))
+        .collect()
+}
+
+/// One SLO over the seeds' summaries.
+fn slo_at(e: &scenario::Expectation, runs: &[crate::metrics::Summary], confidence: f64) -> SloAt {
+    let latency = scenario::is_latency(&e.key);
+    let (limit, at_most) = match e.bound {
+        Bound::AtMost(x) => (x, true),
+        Bound::AtLeast(x) => (x, false),
+    };
+    let limit = if latency { limit / 1e6 } else { limit };
+    let values: Vec<Option<f64>> = runs.iter().map(|s| s.metric(&e.key)).collect();
+    let measured: Vec<f64> = values.iter().flatten().copied().collect();
+    let n = measured.len() as f64;
+    let mean = if measured.is_empty() {
+        f64::NAN
+    } else {
+        measured.iter().sum::<f64>() / n
+    };
+    let confident = if measured.len() < 2 {
+        mean
+    } else {
+        let var = measured.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let t = StudentsT::new(0.0, 1.0, n - 1.0)
+            .map(|d| d.inverse_cdf(confidence))
+            .unwrap_or(f64::INFINITY);
+        let half = t * (var / n).sqrt();
+        if at_most {
+            mean + half
+        } else {
+            mean - half
+        }
+    };
+    let ok = measured.len() == values.len()
+        && if at_most {
+            confident <= limit
+        } else {
+            confident >= limit
+        };
+    let unit = if latency { "ms" } else { "" };
+    SloAt {
+        key: e.key.clone(),
+        bound: format!(
+            "{} {}{unit}",
+            if at_most { "<=" } else { ">=" },
+            label(limit)
+        ),
+        limit,
+        at_most,
+        values,
+        mean,
+        confident,
+        ok,
+    }
+}
+
+#[cfg(test)]
+mod tests;
