@@ -139,7 +139,9 @@ impl ScenarioCheck {
     }
 }
 
-/// The CI scenarios of a folder: every `*.toml` except `scale-*`, sorted by file name.
+/// The CI scenarios of a folder: every `*.toml` except `scale-*` and plans run as a slice (a
+/// `[plan] slice` above 1: the file describes a population too large to run whole), sorted by
+/// file name.
 pub fn ci_scenarios(dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| BenchError::Scenario(format!("{}: {e}", dir.display())))?;
@@ -147,12 +149,18 @@ pub fn ci_scenarios(dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     for entry in entries {
         let path = entry.map_err(|e| BenchError::io(dir, e))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".toml") && !name.starts_with(SKIPPED_PREFIX) {
+        if name.ends_with(".toml") && !name.starts_with(SKIPPED_PREFIX) && !sliced_plan(&path) {
             files.push(path);
         }
     }
     files.sort();
     Ok(files)
+}
+
+/// Whether `path` is a scenario whose `[plan]` runs as a slice (an unreadable file is not: the
+/// run reports it).
+fn sliced_plan(path: &Path) -> bool {
+    crate::scenario::load(path).is_ok_and(|s| s.plan.is_some_and(|p| p.slice > 1))
 }
 
 /// The counters of a summary, as summary.json has them (see the module doc).

@@ -55,7 +55,8 @@ pub const SWEEP: &str = help!(
 pub const PLAN: &str = help!(
     "interop-sim plan scenarios/plan-gateway.toml   # the smallest gateway that meets its SLOs",
     "interop-sim plan my.toml --out /tmp/p --threads 2",
-    "The [plan] keys (solve, slo, load, seeds, confidence): docs/SCENARIOS.md",
+    "interop-sim plan eu.toml --slice 1/1000                   # 1/1000 of the users and capacity",
+    "The [plan] keys (solve, slo, load, seeds, confidence, slice): docs/SCENARIOS.md",
 );
 
 pub const MERGE: &str =

@@ -27,9 +27,21 @@ pub enum PlanCommand {
         /// not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Run 1/N of the population against 1/N of the capacity and answer for the whole
+        /// (overrides [plan] slice).
+        #[arg(long, value_name = "1/N")]
+        slice: Option<String>,
         #[command(flatten)]
         scenario: ScenarioArgs,
     },
+}
+
+/// `1/N` with N from 1 to a million.
+fn parse_slice(given: &str) -> Option<u32> {
+    let n: u64 = given.strip_prefix("1/")?.parse().ok()?;
+    (1..=interop_sim::scenario::SLICE_MAX)
+        .contains(&n)
+        .then_some(n as u32)
 }
 
 pub fn run(cmd: PlanCommand) -> anyhow::Result<Outcome> {
@@ -37,25 +49,38 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<Outcome> {
         file,
         out,
         threads,
+        slice,
         scenario,
     } = cmd;
-    plan(&file, out, threads, &scenario)
+    plan(&file, out, threads, slice.as_deref(), &scenario)
 }
 
 fn plan(
     file: &Path,
     out: Option<PathBuf>,
     threads: Option<usize>,
+    slice: Option<&str>,
     args: &ScenarioArgs,
 ) -> anyhow::Result<Outcome> {
-    let s = match load_with(Some(file), &args.load_options()) {
+    let mut s = match load_with(Some(file), &args.load_options()) {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };
-    let Some(p) = s.plan.as_ref() else {
+    let Some(p) = s.plan.as_mut() else {
         eprintln!("interop-sim: {}: {}", file.display(), PlanError::NoPlan);
         return Ok(Outcome::Invalid);
     };
+    if let Some(given) = slice {
+        let Some(n) = parse_slice(given) else {
+            eprintln!(
+                "interop-sim: --slice {given}: expected 1/N with N from 1 to 1000000, like 1/1000"
+            );
+            return Ok(Outcome::Invalid);
+        };
+        p.slice = n;
+    }
+    let s = s;
+    let p = s.plan.as_ref().expect("checked above");
     // The largest point (every knob at its maximum, at the plan's load) within the budget.
     let most: Vec<f64> = p.solve.iter().map(|k| k.max).collect();
     let label = format!("{} (the plan's largest point)", file.display());

@@ -26,6 +26,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// Below this many users at a provider, a slice is called thin (see the note in [`solve`]).
+pub const THIN_SLICE_USERS: u32 = 1000;
+
 /// What can stop a plan.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -101,20 +104,47 @@ pub struct PlanResult {
     pub runs: u64,
 }
 
-/// The scenario a point runs: the plan's load applied, the knobs set, `[plan]` and `[sweep]`
-/// dropped.
+/// The scenario a point runs: the plan's load applied, its slice taken (1/N of the users, of
+/// every node's cores, queue bound and rate limit), the knobs set (whole-system values, sliced
+/// the same way), `[plan]` and `[sweep]` dropped.
 pub fn scenario_at(base: &Scenario, plan: &CapacityPlan, values: &[f64]) -> Scenario {
     let mut s = base.clone();
     s.plan = None;
     s.sweep = None;
+    let n = plan.slice as f64;
     for p in &mut s.providers {
-        p.users = ((p.users as f64 * plan.load_users).round() as u32).max(1);
+        p.users = ((p.users as f64 * plan.load_users / n).round() as u32).max(1);
     }
     s.workload.messages_per_user_hour *= plan.load_rate;
+    let whole = |x: f64| (x / n).round().max(1.0);
+    for node in [
+        &mut s.capacity.gateway,
+        &mut s.capacity.chat_server,
+        &mut s.capacity.adapter,
+    ] {
+        node.cores = whole(node.cores as f64) as u32;
+        node.queue_max = whole(node.queue_max as f64) as u64;
+        node.rate_limit_per_partner = node.rate_limit_per_partner.map(|r| r / n);
+    }
     for (k, &v) in plan.solve.iter().zip(values) {
-        scenario::sweep::apply(&mut s, k.target, SweepValue::Number(v));
+        let sliced = if k.target.is_integer() {
+            whole(v)
+        } else {
+            v / n
+        };
+        scenario::sweep::apply(&mut s, k.target, SweepValue::Number(sliced));
     }
     s
+}
+
+/// The step a knob is resolved to: for whole numbers the slice (a sliced run's cores are whole,
+/// so the whole system's come in multiples of N), else none (1 % of the value).
+fn unit(plan: &CapacityPlan, integer: bool) -> f64 {
+    if integer {
+        plan.slice as f64
+    } else {
+        0.0
+    }
 }
 
 /// Runs the plan of `base` on `threads` workers; `progress` is called after each run.
@@ -124,9 +154,22 @@ pub fn solve(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PlanResult, PlanError> {
     let plan = base.plan.as_ref().ok_or(PlanError::NoPlan)?;
+    // As every verdict does, a plan holds `failed` (lost, unsent, undecryptable, or still queued
+    // when the drain ended) to 0 unless the SLOs name it: a point that does not keep up fails.
+    let mut slos = plan.slo.clone();
+    if !slos
+        .iter()
+        .any(|e| e.key == "failed" || e.key == "overall.failed")
+    {
+        slos.push(scenario::Expectation {
+            key: "failed".to_string(),
+            bound: Bound::AtMost(0.0),
+        });
+    }
     let mut s = Solver {
         base,
         plan,
+        slos,
         threads: threads.max(1),
         progress,
         seen: BTreeMap::new(),
@@ -137,10 +180,23 @@ pub fn solve(
     let seeds: Vec<u64> = (0..plan.seeds as u64)
         .map(|k| tree.derive_seed("plan/seed", k))
         .collect();
-    let mut values: Vec<f64> = plan.solve.iter().map(|k| k.max).collect();
+    let mut values: Vec<f64> = plan.solve.iter().map(|k| top(plan, k)).collect();
     let mut notes = Vec::new();
     for i in 0..plan.solve.len() {
         values[i] = s.solve_knob(i, &values, &seeds, &mut notes)?;
+    }
+    if plan.slice > 1 {
+        let users = scenario_at(base, plan, &values)
+            .providers
+            .iter()
+            .map(|p| (p.users, p.name.clone()))
+            .min();
+        if let Some((fewest, name)) = users.filter(|(n, _)| *n < THIN_SLICE_USERS) {
+            notes.push(format!(
+                "the 1/{} slice leaves {fewest} users at {name} (fewer than {THIN_SLICE_USERS}): a slice this thin has few messages per path and node, so its tails are noisy and small node counts queue differently from the whole; check the answer with a thicker slice",
+                plan.slice
+            ));
+        }
     }
     let mut met = s.at(&values, &seeds, "joint")?.met;
     if !met && plan.solve.len() > 1 {
@@ -152,7 +208,7 @@ pub fn solve(
         .collect();
     let mut check = vec![s.run_point(&values, &fresh, "check answer")?];
     for (i, k) in plan.solve.iter().enumerate() {
-        let lower = lower_value(values[i], k.target.is_integer());
+        let lower = lower_value(values[i], unit(plan, k.target.is_integer()));
         if lower >= k.min && met {
             let mut v = values.clone();
             v[i] = lower;
@@ -170,18 +226,40 @@ pub fn solve(
     })
 }
 
-/// The value just below `v` that the solver resolves: one less, or 1 % less.
-pub fn lower_value(v: f64, integer: bool) -> f64 {
-    if integer {
-        v - 1.0
+/// The value just below `v` that the solver resolves: one unit less (whole numbers), or 1 %
+/// less.
+pub fn lower_value(v: f64, unit: f64) -> f64 {
+    if unit > 0.0 {
+        v - unit
     } else {
         v * 0.99
+    }
+}
+
+/// A knob's range on its resolution: whole-number knobs in multiples of the slice.
+fn bottom(plan: &CapacityPlan, k: &scenario::PlanKnob) -> f64 {
+    let u = unit(plan, k.target.is_integer());
+    if u > 0.0 {
+        ((k.min / u).ceil() * u).max(u)
+    } else {
+        k.min
+    }
+}
+
+fn top(plan: &CapacityPlan, k: &scenario::PlanKnob) -> f64 {
+    let u = unit(plan, k.target.is_integer());
+    if u > 0.0 {
+        ((k.max / u).floor() * u).max(bottom(plan, k))
+    } else {
+        k.max
     }
 }
 
 struct Solver<'a> {
     base: &'a Scenario,
     plan: &'a CapacityPlan,
+    /// The plan's SLOs and the implicit `failed = 0`.
+    slos: Vec<scenario::Expectation>,
     threads: usize,
     progress: &'a (dyn Fn(u64) + Sync),
     /// Points already evaluated on the solving seeds (by their values' bits), as indices into
@@ -201,41 +279,42 @@ impl Solver<'_> {
         notes: &mut Vec<String>,
     ) -> Result<f64, PlanError> {
         let k = &self.plan.solve[i];
-        let integer = k.target.is_integer();
+        let u = unit(self.plan, k.target.is_integer());
+        let (min, max) = (bottom(self.plan, k), top(self.plan, k));
         let purpose = format!("solve {}", k.key);
         let mut v = values.to_vec();
         let mut last_fail: Option<f64> = None;
         // Gallop: min, 2 min, 4 min, ... up to max.
-        let mut x = k.min;
+        let mut x = min;
         let pass = loop {
             v[i] = x;
             if self.at(&v, seeds, &purpose)?.met {
                 break x;
             }
             last_fail = Some(x);
-            if x >= k.max {
+            if x >= max {
                 notes.push(format!(
                     "{} = {} (the range's maximum) does not meet every SLO: widen the range or lower the load",
                     k.key,
-                    label(k.max)
+                    label(max)
                 ));
-                return Ok(k.max);
+                return Ok(max);
             }
-            x = next_gallop(x, integer).min(k.max);
+            x = next_gallop(x, u).min(max);
         };
         // Bisect between the last failure and the first pass.
         let (mut lo, mut hi) = (last_fail, pass);
         while let Some(l) = lo {
-            let done = if integer {
-                hi - l <= 1.0
+            let done = if u > 0.0 {
+                hi - l <= u
             } else {
                 (hi - l) <= 0.01 * hi
             };
             if done {
                 break;
             }
-            let mid = if integer {
-                ((l + hi) / 2.0).floor()
+            let mid = if u > 0.0 {
+                ((l + hi) / 2.0 / u).floor() * u
             } else {
                 (l + hi) / 2.0
             };
@@ -272,15 +351,13 @@ impl Solver<'_> {
         loop {
             let mut moved = false;
             for (i, k) in self.plan.solve.iter().enumerate() {
-                if values[i] >= k.max {
+                let max = top(self.plan, k);
+                if values[i] >= max {
                     continue;
                 }
-                let step = if k.target.is_integer() {
-                    1.0
-                } else {
-                    values[i] * 0.1
-                };
-                values[i] = (values[i] + step).min(k.max);
+                let u = unit(self.plan, k.target.is_integer());
+                let step = if u > 0.0 { u } else { values[i] * 0.1 };
+                values[i] = (values[i] + step).min(max);
                 moved = true;
                 if self.at(values, seeds, "joint")?.met {
                     return Ok(true);
@@ -331,8 +408,7 @@ impl Solver<'_> {
         })?;
         self.runs += seeds.len() as u64;
         let slos: Vec<SloAt> = self
-            .plan
-            .slo
+            .slos
             .iter()
             .map(|e| slo_at(e, &summaries, self.plan.confidence))
             .collect();
@@ -346,13 +422,9 @@ impl Solver<'_> {
     }
 }
 
-/// The next value the gallop tries after `x`: twice it (at least one more for whole numbers).
-fn next_gallop(x: f64, integer: bool) -> f64 {
-    if integer {
-        (x * 2.0).max(x + 1.0)
-    } else {
-        x * 2.0
-    }
+/// The next value the gallop tries after `x`: twice it (at least one unit more).
+fn next_gallop(x: f64, unit: f64) -> f64 {
+    (x * 2.0).max(x + unit)
 }
 
 /// A knob value as people write it.
@@ -405,6 +477,22 @@ fn run_seeds(
         .collect()
 }
 
+/// A summary's value of an SLO key; a delivery latency of a path that delivered nothing is not
+/// measured (its 0 would pass any bound: a dead path must fail).
+fn measured(s: &crate::metrics::Summary, key: &str) -> Option<f64> {
+    let base = key.rsplit('.').next().unwrap_or(key);
+    if base.starts_with("delivered_p") || base == "delivered_max" {
+        let samples = match key.split_once('.') {
+            Some((p, _)) if p != "overall" => s.paths.get(p).map_or(0, |p| p.latency.samples),
+            _ => s.latency.samples,
+        };
+        if samples == 0 {
+            return None;
+        }
+    }
+    s.metric(key)
+}
+
 /// One SLO over the seeds' summaries.
 fn slo_at(e: &scenario::Expectation, runs: &[crate::metrics::Summary], confidence: f64) -> SloAt {
     let latency = scenario::is_latency(&e.key);
@@ -413,7 +501,7 @@ fn slo_at(e: &scenario::Expectation, runs: &[crate::metrics::Summary], confidenc
         Bound::AtLeast(x) => (x, false),
     };
     let limit = if latency { limit / 1e6 } else { limit };
-    let values: Vec<Option<f64>> = runs.iter().map(|s| s.metric(&e.key)).collect();
+    let values: Vec<Option<f64>> = runs.iter().map(|s| measured(s, &e.key)).collect();
     let measured: Vec<f64> = values.iter().flatten().copied().collect();
     let n = measured.len() as f64;
     let mean = if measured.is_empty() {

@@ -19,10 +19,17 @@ pub fn sentence(r: &PlanResult, plan: &CapacityPlan) -> String {
         .zip(&r.answer)
         .map(|(k, v)| format!("{k} = {}", label(*v)))
         .collect();
-    let n = plan.slo.len();
+    let n = r
+        .evaluations
+        .first()
+        .map_or(plan.slo.len(), |e| e.slos.len());
     let conf = plan.confidence * 100.0;
+    let slice = match plan.slice {
+        1 => String::new(),
+        n => format!(", run as a 1/{n} slice"),
+    };
     let load = format!(
-        "at {}x users and {}x rate, {} seeds",
+        "at {}x users and {}x rate, {} seeds{slice}",
         label(plan.load_users),
         label(plan.load_rate),
         plan.seeds
@@ -51,7 +58,12 @@ pub fn sentence(r: &PlanResult, plan: &CapacityPlan) -> String {
     );
     // What the next lower value of each knob fails, from the check on fresh seeds.
     for (i, k) in plan.solve.iter().enumerate() {
-        let lower = lower_value(r.answer[i], k.target.is_integer());
+        let unit = if k.target.is_integer() {
+            plan.slice as f64
+        } else {
+            0.0
+        };
+        let lower = lower_value(r.answer[i], unit);
         let below = r
             .check
             .iter()
@@ -147,6 +159,7 @@ pub fn plan_json(r: &PlanResult, plan: &CapacityPlan, scenario: &str) -> String 
         "load": { "users": plan.load_users, "rate": plan.load_rate },
         "seeds": plan.seeds,
         "confidence": plan.confidence,
+        "slice": plan.slice,
         "at_answer": at_answer,
         "notes": r.notes,
         "runs": r.runs,

@@ -62,7 +62,7 @@ fn the_answer_is_the_smallest_value_that_meets_the_slos() {
     let sentence = output::sentence(&r, s.plan.as_ref().unwrap());
     assert!(
         sentence.starts_with(&format!(
-            "capacity.gateway.cores = {cores} meet all 2 SLOs with 95 % confidence"
+            "capacity.gateway.cores = {cores} meet all 3 SLOs with 95 % confidence"
         )),
         "{sentence}"
     );
@@ -133,4 +133,36 @@ fn the_confidence_bound_widens_with_spread_and_shrinks_with_seeds() {
     assert!(many.ok, "{}", many.confident);
     // One seed: the value itself.
     assert_eq!(slo_at(&e, &runs(&[9]), 0.95).confident, 9.0);
+}
+
+#[test]
+fn a_path_that_delivered_nothing_fails_its_latency_slo_and_failed_is_always_held() {
+    let mut s = crate::metrics::summary::tests::summary();
+    assert_eq!(measured(&s, "interop.delivered_p99"), Some(11_300.0));
+    s.paths.get_mut("interop").unwrap().latency = Default::default();
+    assert_eq!(
+        s.metric("interop.delivered_p99"),
+        Some(0.0),
+        "what [expect] reads"
+    );
+    assert_eq!(
+        measured(&s, "interop.delivered_p99"),
+        None,
+        "not measured: fails"
+    );
+    assert_eq!(measured(&s, "native.delivered_p99"), Some(800.0));
+    assert_eq!(measured(&s, "lost"), Some(0.0));
+    let e = crate::scenario::Expectation {
+        key: "interop.delivered_p99".to_string(),
+        bound: Bound::AtMost(2e9),
+    };
+    assert!(!slo_at(&e, &[s], 0.95).ok);
+    // The implicit `failed = 0`: a plan naming only a latency still checks it.
+    let r = solve(&scenario(GATEWAY), 2, &|_| {}).expect("solves");
+    let keys: Vec<&str> = r.evaluations[0]
+        .slos
+        .iter()
+        .map(|s| s.key.as_str())
+        .collect();
+    assert_eq!(keys, ["interop.delivered_p99", "lost", "failed"]);
 }

@@ -52,6 +52,7 @@ mod expect;
 mod faults;
 pub mod model;
 mod plan;
+pub use plan::SLICE_MAX;
 mod render;
 mod sections;
 pub mod swarm;

@@ -46,6 +46,10 @@ pub struct CapacityPlan {
     /// An SLO holds at a point when the one-sided bound of its metric at this confidence over
     /// the seeds (Student's t) is within it.
     pub confidence: f64,
+    /// Run 1/`slice` of the population against 1/`slice` of the capacity (cores, queue bounds,
+    /// rate limits; latencies unchanged), and answer for the whole: a 450 M-user question on
+    /// one machine. 1: the whole.
+    pub slice: u32,
 }
 
 /// A capacity knob (cores, a queue bound, the rate limit per partner) and its range.

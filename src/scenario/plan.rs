@@ -24,6 +24,8 @@ use super::values::*;
 
 /// Bounds: every point of a plan runs `seeds` full runs.
 pub const SEEDS_MAX: u64 = 100;
+/// The thinnest slice: one millionth of the population.
+pub const SLICE_MAX: u64 = 1_000_000;
 /// The largest multiplier `load` takes.
 pub const LOAD_MAX: f64 = 1000.0;
 
@@ -34,7 +36,7 @@ pub(crate) fn plan(
     span: std::ops::Range<usize>,
     s: &Scenario,
 ) -> Option<CapacityPlan> {
-    let keys = ["solve", "slo", "load", "seeds", "confidence"];
+    let keys = ["solve", "slo", "load", "seeds", "confidence", "slice"];
     check_keys(ctx, t, "plan", &keys);
     let solve = required(ctx, t, span.clone(), "plan", "solve")
         .and_then(|v| table(ctx, v, "plan.solve"))
@@ -68,6 +70,9 @@ pub(crate) fn plan(
     let confidence = field(ctx, t, "plan", "confidence", 0.95, |c, v, p| {
         number_in(c, v, p, 0.5, 0.9999, "a confidence from 0.5 to 0.9999")
     });
+    let slice = field(ctx, t, "plan", "slice", 1, |c, v, p| {
+        integer(c, v, p, 1, SLICE_MAX).map(|n| n as u32)
+    });
     let (solve, slo) = (solve?, slo?);
     for what in ["solve", "slo"] {
         let written = get(t, what).and_then(|v| match v.get_ref() {
@@ -88,6 +93,7 @@ pub(crate) fn plan(
         load_rate,
         seeds,
         confidence,
+        slice,
     })
 }
 

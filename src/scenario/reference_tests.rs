@@ -46,6 +46,7 @@ slo = { lost = 0 }
 load = { users = 1.0, rate = 1.0 }
 seeds = 2
 confidence = 0.9
+slice = 1
 "#;
 
 fn repo() -> &'static Path {

@@ -103,6 +103,7 @@ fn plan(out: &mut String, p: &CapacityPlan) {
     line(out, "solve", inline(&pairs));
     line(out, "seeds", p.seeds.to_string());
     line(out, "confidence", float(p.confidence));
+    line(out, "slice", p.slice.to_string());
     let load = [("users", float(p.load_users)), ("rate", float(p.load_rate))];
     line(out, "load", inline(&load));
     out.push_str("\n[plan.slo]\n");
