@@ -16,6 +16,7 @@ mod groups;
 mod inbox;
 mod live;
 mod media;
+mod plan;
 mod reports;
 mod scenario_errors;
 mod scenario_robust;
