@@ -91,7 +91,8 @@ fn plan(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let watch = Stopwatch::start();
-    let progress = Progress::new(&format!("plan {}", s.run.name), None);
+    let total = planner::estimated_runs(p);
+    let progress = Progress::new(&format!("plan {} (about)", s.run.name), Some(total));
     let result = planner::solve(&s, threads, &|n| {
         for _ in 0..n {
             progress.inc();

@@ -226,6 +226,23 @@ pub fn solve(
     })
 }
 
+/// About how many runs a plan takes, for a progress bar: per knob the gallop's doublings from
+/// its minimum to its maximum, then as many bisection steps, each once per seed; then the check
+/// (the answer and each knob's next lower value) on fresh seeds. An estimate: a knob that passes
+/// early gallops less, knobs that interact step up more.
+pub fn estimated_runs(plan: &CapacityPlan) -> u64 {
+    let points: u64 = plan
+        .solve
+        .iter()
+        .map(|k| {
+            let (lo, hi) = (bottom(plan, k), top(plan, k));
+            let doublings = (hi / lo).log2().ceil().max(0.0) as u64;
+            2 * doublings + 1
+        })
+        .sum();
+    (points + 1 + plan.solve.len() as u64) * plan.seeds as u64
+}
+
 /// The value just below `v` that the solver resolves: one unit less (whole numbers), or 1 %
 /// less.
 pub fn lower_value(v: f64, unit: f64) -> f64 {

@@ -54,6 +54,11 @@ fn the_answer_is_the_smallest_value_that_meets_the_slos() {
     // Galloping then bisecting: far fewer points than the 64 of the range.
     assert!(r.evaluations.len() <= 12, "{}", r.evaluations.len());
     assert_eq!(r.runs as usize, 2 * (r.evaluations.len() + r.check.len()));
+    // The progress bar's estimate is of the right size: 64 = 2^6, so 13 points and the check's
+    // 2, at 2 seeds.
+    let estimate = estimated_runs(s.plan.as_ref().unwrap());
+    assert_eq!(estimate, 2 * (13 + 2));
+    assert!(r.runs <= estimate, "{} runs, estimated {estimate}", r.runs);
     // The check on fresh seeds: the answer holds and one core less does not.
     assert_eq!(r.check.len(), 2);
     assert!(r.check[0].met, "{:#?}", r.check[0]);
