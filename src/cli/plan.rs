@@ -79,7 +79,6 @@ fn plan(
         };
         p.slice = n;
     }
-    let s = s;
     let p = s.plan.as_ref().expect("checked above");
     // The largest point (every knob at its maximum, at the plan's load) within the budget.
     let most: Vec<f64> = p.solve.iter().map(|k| k.max).collect();

@@ -206,13 +206,13 @@ pub fn solve(
     let fresh: Vec<u64> = (0..plan.seeds as u64)
         .map(|k| tree.derive_seed("plan/check", k))
         .collect();
-    let mut check = vec![s.run_point(&values, &fresh, "check answer")?];
+    let mut check = vec![s.evaluate(&values, &fresh, "check answer")?];
     for (i, k) in plan.solve.iter().enumerate() {
         let lower = lower_value(values[i], unit(plan, k.target.is_integer()));
         if lower >= k.min && met {
             let mut v = values.clone();
             v[i] = lower;
-            check.push(s.run_point(&v, &fresh, &format!("check {} below", k.key))?);
+            check.push(s.evaluate(&v, &fresh, &format!("check {} below", k.key))?);
         }
     }
     Ok(PlanResult {
@@ -403,16 +403,7 @@ impl Solver<'_> {
         Ok(self.evaluations.last().expect("just pushed"))
     }
 
-    /// A point run on other seeds (not remembered with the solving points).
-    fn run_point(
-        &mut self,
-        values: &[f64],
-        seeds: &[u64],
-        purpose: &str,
-    ) -> Result<Evaluation, PlanError> {
-        self.evaluate(values, seeds, purpose)
-    }
-
+    /// Runs a point on `seeds` (the check's fresh seeds are not remembered: see `at`).
     fn evaluate(
         &mut self,
         values: &[f64],
