@@ -1,12 +1,15 @@
 //! What `plan` writes: the answer in one sentence (screen and the top of plan.html), plan.json
 //! (`answer` maps each solved key to its value, `met`, the SLOs at the answer with their
 //! headroom, every evaluation, the check on fresh seeds), plan.csv (one row per run) and a
-//! self-contained plan.html.
+//! self-contained plan.html with one curve per knob (plots/plan_knob_<n>.{svg,png}).
 
 use super::{label, lower_value, Evaluation, PlanResult};
 use crate::report::files::write_file;
+use crate::report::plots::knob::{KnobFigure, SloPoint, SloSeries};
+use crate::report::plots::{self, Drawn};
 use crate::report::ReportError;
 use crate::scenario::CapacityPlan;
+use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -214,9 +217,70 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// plan.html: the sentence, the SLOs at the answer with their headroom, the notes, and every
-/// point the solver ran (per knob: the value, met or not, each SLO's bound).
-pub fn plan_html(r: &PlanResult, plan: &CapacityPlan, scenario: &str) -> String {
+/// Knob `i`'s curve: the points the solver ran while solving it, each SLO's share used there.
+fn knob_series(r: &PlanResult, i: usize) -> (Vec<SloSeries>, Vec<f64>) {
+    let purpose = format!("solve {}", r.keys[i]);
+    let runs: Vec<&Evaluation> = r
+        .evaluations
+        .iter()
+        .filter(|e| e.purpose == purpose)
+        .collect();
+    let mut series: Vec<SloSeries> = Vec::new();
+    let mut zero_failures = Vec::new();
+    for e in &runs {
+        let x = e.values[i];
+        for s in &e.slos {
+            if s.limit == 0.0 {
+                if !s.ok && !zero_failures.contains(&x) {
+                    zero_failures.push(x);
+                }
+                continue;
+            }
+            let used = if s.at_most {
+                s.confident / s.limit
+            } else if s.confident > 0.0 {
+                s.limit / s.confident
+            } else {
+                f64::INFINITY
+            };
+            // A value never measured (an empty path) has no share to draw; its cell says so.
+            if !used.is_finite() || used <= 0.0 {
+                continue;
+            }
+            let label = format!("{} {}", s.key, s.bound);
+            let point = SloPoint { x, used, ok: s.ok };
+            match series.iter_mut().find(|t| t.label == label) {
+                Some(t) => t.points.push(point),
+                None => series.push(SloSeries {
+                    label,
+                    points: vec![point],
+                }),
+            }
+        }
+    }
+    (series, zero_failures)
+}
+
+/// Draws each knob's curve into `dir/plots/`.
+pub fn knob_figures(r: &PlanResult, dir: &Path) -> Result<Vec<Drawn>, ReportError> {
+    let mut drawn = Vec::new();
+    for (i, key) in r.keys.iter().enumerate() {
+        let (series, zero) = knob_series(r, i);
+        let fig = KnobFigure {
+            name: format!("plan_knob_{}", i + 1),
+            knob: key,
+            series: &series,
+            zero_limit_failures: &zero,
+            answer: r.answer.get(i).copied(),
+        };
+        drawn.push(plots::render(&fig, &dir.join("plots"))?);
+    }
+    Ok(drawn)
+}
+
+/// plan.html: the sentence, the SLOs at the answer with their headroom, each knob's curve, the
+/// notes, and every point the solver ran (per knob: the value, met or not, each SLO's bound).
+pub fn plan_html(r: &PlanResult, plan: &CapacityPlan, scenario: &str, figures: &[Drawn]) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
@@ -245,6 +309,18 @@ pub fn plan_html(r: &PlanResult, plan: &CapacityPlan, scenario: &str) -> String 
             );
         }
         h.push_str("</table>");
+    }
+    if !figures.is_empty() {
+        h.push_str("<h2>Each knob's curve</h2>");
+    }
+    for d in figures {
+        let _ = write!(
+            h,
+            "<figure><img style=\"max-width:100%\" alt=\"{cap}\" src=\"data:image/png;base64,{b64}\"><figcaption>{cap} <a href=\"plots/{n}.svg\">SVG</a> · <a href=\"plots/{n}.png\">PNG</a></figcaption></figure>",
+            cap = escape(&d.caption),
+            b64 = base64::engine::general_purpose::STANDARD.encode(&d.png),
+            n = escape(&d.name),
+        );
     }
     if !r.notes.is_empty() {
         h.push_str("<h2>Notes</h2><ul>");
@@ -297,7 +373,7 @@ pub fn plan_html(r: &PlanResult, plan: &CapacityPlan, scenario: &str) -> String 
     h
 }
 
-/// Writes plan.json, plan.csv and plan.html into `dir`.
+/// Writes plan.json, plan.csv, plan.html and the knob curves (plots/) into `dir`.
 pub fn write(
     dir: &Path,
     r: &PlanResult,
@@ -309,8 +385,9 @@ pub fn write(
         plan_json(r, plan, scenario).as_bytes(),
     )?;
     write_file(&dir.join("plan.csv"), plan_csv(r).as_bytes())?;
+    let figures = knob_figures(r, dir)?;
     write_file(
         &dir.join("plan.html"),
-        plan_html(r, plan, scenario).as_bytes(),
+        plan_html(r, plan, scenario, &figures).as_bytes(),
     )
 }
