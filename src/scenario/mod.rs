@@ -15,7 +15,8 @@
 //! - `[[provider]]` `adapter = "proxied" | "direct"` (partners; default "proxied");
 //!   `devices_per_user` 1..=5 (default 1), `opt_in` (default 1.0).
 //! - `[network]` a fourth hop class `adapter_server`; per link also `reorder_delay` ("20ms"),
-//!   `bandwidth` (bytes/s, default unlimited), `queue_max_bytes` (67108864).
+//!   `bandwidth` (bytes/s, default unlimited), `queue_max_bytes` (67108864), `latency_hold`
+//!   ("1s": how long a link keeps one latency draw).
 //! - `[workload]` `contacts_per_user` (8), `reply_probability` (0.5), `reply_delay` ("20s"),
 //!   `read_probability` (0.8); `content` may name any subset of kinds (normalized to sum 1).
 //! - `[capacity.gateway]` `rate_limit_per_partner` also accepts "unlimited".

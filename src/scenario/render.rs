@@ -263,6 +263,7 @@ fn network(out: &mut String, n: &Network) {
             pairs.push(("bandwidth", bandwidth.to_string()));
         }
         pairs.push(("queue_max_bytes", l.queue_max_bytes.to_string()));
+        pairs.push(("latency_hold", dur(l.latency_hold_ns)));
         line(out, hop.key(), inline(&pairs));
     }
 }

@@ -318,6 +318,7 @@ pub(crate) fn default_link(hop: HopClass) -> LinkSpec {
         reorder_delay_ns: 20 * MS,
         bandwidth_bytes_per_s: None,
         queue_max_bytes: 64 << 20,
+        latency_hold_ns: 1_000 * MS,
     }
 }
 
@@ -346,6 +347,7 @@ fn link(ctx: &mut Ctx, t: &DeTable<'_>, p: &str, d: LinkSpec) -> LinkSpec {
         "reorder_delay",
         "bandwidth",
         "queue_max_bytes",
+        "latency_hold",
     ];
     check_keys(ctx, t, p, &keys);
     LinkSpec {
@@ -370,6 +372,7 @@ fn link(ctx: &mut Ctx, t: &DeTable<'_>, p: &str, d: LinkSpec) -> LinkSpec {
             d.queue_max_bytes,
             |c, v, p| integer(c, v, p, 1, I64_MAX),
         ),
+        latency_hold_ns: field(ctx, t, p, "latency_hold", d.latency_hold_ns, duration),
     }
 }
 

@@ -169,7 +169,7 @@ fn a_bundle_fetch_limit_throttles_the_drain_and_leaves_one_time_prekeys() {
 #[test]
 fn honest_fetches_over_a_tight_limit_wait_for_the_permit_and_every_message_arrives() {
     // Identity resets renew sessions: each renewal fetches the peer device's bundle again, and
-    // with one permit per pair an hour some renewals come too soon: the client waits for the
+    // with one permit per pair a minute some renewals come too soon: the client waits for the
     // permit (issue 20), and its messages arrive that much later, all of them.
     // The limiter is what is tested: modeled crypto.
     let mut open = with_crypto(&load("identity-reset.toml"), CryptoMode::Modeled);
@@ -179,17 +179,27 @@ fn honest_fetches_over_a_tight_limit_wait_for_the_permit_and_every_message_arriv
         burst: 1,
         per_hour: 60.0, // a permit a minute
     });
-    let a = run_scenario(&open, "test").summary;
-    let b = run_scenario(&tight, "test").summary;
+    let (ra, rb) = (run_scenario(&open, "test"), run_scenario(&tight, "test"));
+    // The delivered messages' latencies, added up (s).
+    let total_s = |r: &interop_sim::metrics::RunResult| -> f64 {
+        r.ledger
+            .records()
+            .iter()
+            .filter(|m| m.is_delivered())
+            .map(|m| (m.last_shown.as_nanos() - m.created.as_nanos()) as f64 / 1e9)
+            .sum()
+    };
+    let (late_a, late_b) = (total_s(&ra), total_s(&rb));
+    let (a, b) = (ra.summary, rb.summary);
     assert_eq!(a.crypto["bundle_fetches_limited_honest"], 0);
     assert!(!a.crypto.contains_key("bundle_fetch_wait_ns"));
     let waits = b.crypto["bundle_fetches_limited_honest"];
     let waited_ns = b.crypto["bundle_fetch_wait_ns"];
     assert!(waits > 0, "renewals meet the limit");
-    assert!(
-        waited_ns >= waits && waited_ns <= waits * 60_000_000_000,
-        "each wait is at most the one-minute refill: {waited_ns} ns over {waits} waits"
-    );
+    // Each wait is for the next free permit of its pair, so renewals queued on one pair wait
+    // for later ones (the bucket's arithmetic, and that a held message leaves no earlier, are
+    // unit tests: nodes/keyring/tests.rs and nodes/pair_tests/retry.rs).
+    assert!(waited_ns >= waits, "{waited_ns} ns over {waits} waits");
     assert_eq!(b.crypto["bundle_fetches_limited"], 0, "no adversary here");
     for s in [&a, &b] {
         let c = &s.counters;
@@ -204,11 +214,14 @@ fn honest_fetches_over_a_tight_limit_wait_for_the_permit_and_every_message_arriv
         b.counters,
         a.counters
     );
+    // Each wait holds back the message that needed the bundle (and the ones behind it).
+    eprintln!(
+        "latencies added up: {late_a:.0} s without the limit, {late_b:.0} s with it; waits {:.0} s in {waits}",
+        waited_ns as f64 / 1e9
+    );
     assert!(
-        b.latency.delivered_max > a.latency.delivered_max,
-        "the waits show in latency: max {} ms against {} ms without the limit",
-        b.latency.delivered_max,
-        a.latency.delivered_max
+        late_b > late_a * 1.2,
+        "the waits show in latency: {late_b:.0} s against {late_a:.0} s without the limit"
     );
 }
 

@@ -18,8 +18,21 @@ const HOLD_MS: f64 = 120_000.0;
 
 #[test]
 fn toggles_mid_conversation_lose_nothing_silently() {
-    let s = toggles();
-    let r: RunResult = run_scenario(&s, &scenario::hash(&s));
+    // A copy dropped because a side switched off needs one queued at that instant: a few per
+    // run, none in some; three seeds see both kinds of reason.
+    let mut kinds = (0, 0);
+    for seed in [7, 8, 9] {
+        let mut s = toggles();
+        s.run.seed = seed;
+        let (refused, dropped) = nothing_lost_silently(&run_scenario(&s, &scenario::hash(&s)));
+        kinds = (kinds.0 + refused, kinds.1 + dropped);
+    }
+    assert!(kinds.0 > 0 && kinds.1 > 0, "refused, dropped: {kinds:?}");
+}
+
+/// Every message of `r` ends delivered or unreachable with its reason, and messages.csv says
+/// which; returns how many were refused at submission and how many dropped when queued.
+fn nothing_lost_silently(r: &RunResult) -> (u64, u64) {
     let c = &r.summary.counters;
     assert!(r.summary.passed, "{:#?}", r.summary.liveness);
     assert_eq!((c.failed, c.lost, c.expired), (0, 0, 0), "{c:#?}");
@@ -27,8 +40,8 @@ fn toggles_mid_conversation_lose_nothing_silently() {
     assert_eq!(c.delivered + c.unreachable, c.sent, "{c:#?}");
     // Every message not delivered says why: refused at submission (third-party chats off at
     // either end) or a queued copy dropped when a side switched off.
-    let mut refused = 0;
-    let mut dropped = 0;
+    let mut refused = 0u64;
+    let mut dropped = 0u64;
     for r in r.ledger.records() {
         if r.is_delivered() {
             continue;
@@ -40,10 +53,6 @@ fn toggles_mid_conversation_lose_nothing_silently() {
             dropped += 1;
         }
     }
-    assert!(
-        refused > 0 && dropped > 0,
-        "refused {refused}, dropped {dropped}"
-    );
     // messages.csv says so, message by message.
     let csv = interop_sim::report::messages::messages_csv(r.ledger.records());
     let reasons = |why: &str| {
@@ -53,8 +62,9 @@ fn toggles_mid_conversation_lose_nothing_silently() {
     };
     assert_eq!(
         (reasons("refused"), reasons("switched_off")),
-        (refused, dropped)
+        (refused as usize, dropped as usize)
     );
+    (refused, dropped)
 }
 
 #[test]

@@ -23,7 +23,8 @@ use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::scenario::ContentKind;
 use crate::wire::{
-    Conversation, DeviceId, Frame, GroupId, GroupMembers, MsgId, ProviderId, Submission, UserId,
+    Conversation, CopyId, DeviceId, Frame, GroupId, GroupMembers, MsgId, ProviderId, Submission,
+    UserId,
 };
 use receive::Stream;
 use retry::PendingRetry;
@@ -109,6 +110,10 @@ pub struct Device {
     /// has not seen a message since then shows its next one without waiting for a gap.
     third_party_on: u16,
     outbox: VecDeque<Submission>,
+    /// Submissions that may not leave before an instant: the client waits out the key
+    /// directory's Retry-After for a bundle it needed (issue 20). Neither a retry nor the ack
+    /// of the message before sends one early. Nearly always empty.
+    held: Vec<(CopyId, u32, SimTime)>,
     retry_at: Option<SimTime>,
     retry_ns: u64,
     streams: VecMap<(DeviceId, Conversation), Stream>,
@@ -140,6 +145,7 @@ impl Device {
             void_seqs: Vec::new(),
             third_party_on: 0,
             outbox: VecDeque::new(),
+            held: Vec::new(),
             retry_at: None,
             retry_ns: cfg.retry_initial_ns,
             streams: VecMap::new(),
@@ -242,7 +248,7 @@ impl Device {
         cx.keys.refill(cx.key_directory, self.id, runner);
         self.retry_ns = cx.cfg.retry_initial_ns;
         self.connect(cx.now, cx.dir, cx.fx);
-        self.resend_outbox(cx.dir, cx.fx);
+        self.resend_outbox(cx.now, cx.dir, cx.fx);
     }
 
     /// The device disconnects. What is in flight to it is lost; its servers keep it queued.
@@ -307,7 +313,7 @@ impl Device {
     pub fn reconnect(&mut self, cx: &mut DeviceCtx) {
         if self.online {
             self.connect(cx.now, cx.dir, cx.fx);
-            self.resend_outbox(cx.dir, cx.fx);
+            self.resend_outbox(cx.now, cx.dir, cx.fx);
         }
     }
 }

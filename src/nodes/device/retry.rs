@@ -79,6 +79,15 @@ impl Device {
         if attempt > RETRIES_MAX {
             return refuse(RetryRefusal::Exhausted, cx.fx);
         }
+        // The same receipt again (the hub resends a receipt it holds): the re-encryption it
+        // asked for is still in the outbox and goes in its turn.
+        let key = ((attempt as u32) << 24) | (requester.0 + 1);
+        let queued = self.outbox.iter().any(|s| {
+            s.copy_id() == copy && s.resend_key() == key && matches!(s.payload, Payload::Resend(_))
+        });
+        if queued {
+            return;
+        }
         let covers = |c: &&Cached| {
             let span = c.group().map_or(1, |(_, m)| m.len());
             c.msg == copy.msg && (copy.member as usize) < span
@@ -86,7 +95,7 @@ impl Device {
         let Some(c) = self.plaintext_cache.iter().find(covers).cloned() else {
             return refuse(RetryRefusal::Evicted, cx.fx);
         };
-        cx.keys.drop_session(self.id, requester);
+        cx.keys.renew_for_retry(self.id, requester);
         let modeled;
         let plaintext: &[u8] = if c.plaintext().len() as u32 == c.len {
             c.plaintext()
@@ -220,7 +229,7 @@ impl Device {
                         },
                     );
                 }
-                self.resend_outbox(cx.dir, cx.fx);
+                self.resend_outbox(now, cx.dir, cx.fx);
                 self.retry_ns = (self.retry_ns * 2).min(cx.cfg.retry_max_ns);
                 self.arm_retry(now, cx.fx);
             }

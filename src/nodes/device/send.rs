@@ -302,6 +302,13 @@ impl Device {
                 || self.outbox.len() < cx.cfg.outbox_max as usize,
             "a new message enters the outbox only below outbox_max"
         );
+        let wait_ns = cx.keys.take_wait();
+        let delay_ns = delay_ns + wait_ns;
+        if wait_ns > 0 {
+            // Waiting for a bundle permit: no retry or ack sends it before (see `held`).
+            let until = cx.now.plus(delay_ns);
+            self.held.push((s.copy_id(), s.resend_key(), until));
+        }
         let (dir, fx) = (cx.dir, &mut *cx.fx);
         let uplink = self.uplink(s.to_user, dir);
         let first_for_uplink = !self
@@ -319,18 +326,34 @@ impl Device {
         self.outbox.push_back(s);
     }
 
+    /// Until when `s` is held for a bundle permit (`None`: free to go at `now`).
+    fn held_until(&self, s: &Submission, now: SimTime) -> Option<SimTime> {
+        if self.held.is_empty() {
+            return None;
+        }
+        let key = (s.copy_id(), s.resend_key());
+        self.held
+            .iter()
+            .find(|(c, r, until)| (*c, *r) == key && *until > now)
+            .map(|h| h.2)
+    }
+
     /// Sends the oldest unacked message of each uplink. One message in flight per uplink
     /// (stop and wait): the server then receives a device's messages in the order they were
     /// written, so the fan-out is in order too. A phone writes a message every few seconds at
     /// most, far slower than a round trip, so the window costs nothing; and native and
     /// third-party chats have their own uplinks, so a partner outage blocks no native chat.
-    pub(super) fn resend_outbox(&self, dir: &Directory, fx: &mut Effects) {
+    /// A message still waiting for its bundle permit stays (its send is scheduled already, or
+    /// a later retry sends it), and so do the ones behind it on its uplink.
+    pub(super) fn resend_outbox(&self, now: SimTime, dir: &Directory, fx: &mut Effects) {
         // A device has at most two uplinks (its own server, and the interop path).
         let mut sent: Vec<Addr> = Vec::with_capacity(2);
         for s in &self.outbox {
             let uplink = self.uplink(s.to_user, dir);
             if !sent.contains(&uplink) {
-                fx.send(uplink, Frame::Submit(Box::new(s.clone())));
+                if self.held_until(s, now).is_none() {
+                    fx.send(uplink, Frame::Submit(Box::new(s.clone())));
+                }
                 sent.push(uplink);
             }
         }
@@ -350,9 +373,16 @@ impl Device {
         let Some(done) = self.outbox.remove(i) else {
             return;
         };
+        if !self.held.is_empty() {
+            let (now, key) = (cx.now, (done.copy_id(), done.resend_key()));
+            self.held
+                .retain(|(c, r, until)| (*c, *r) != key && *until > now);
+        }
         let uplink = self.uplink(done.to_user, dir);
+        // Progress: the server answers again, so the backoff starts over (a backlog behind a
+        // long outage must not wait out the largest backoff for each frame lost after it).
+        self.retry_ns = cx.cfg.retry_initial_ns;
         if self.outbox.is_empty() {
-            self.retry_ns = cx.cfg.retry_initial_ns;
             // An idle device keeps no outbox buffer: a million of them would hold gigabytes.
             self.outbox = VecDeque::new();
             self.disarm_retry_if_idle(fx);
@@ -363,7 +393,18 @@ impl Device {
                 .iter()
                 .find(|e| self.uplink(e.to_user, dir) == uplink)
             {
-                fx.send(uplink, Frame::Submit(Box::new(next.clone())));
+                let frame = Frame::Submit(Box::new(next.clone()));
+                match self.held_until(next, cx.now) {
+                    Some(until) => fx.send_after(until.since(cx.now), uplink, frame),
+                    None => fx.send(uplink, frame),
+                }
+                // Retried on the fresh backoff if it is lost (the timer armed on the old one
+                // goes stale).
+                let due = cx.now.plus(self.retry_ns);
+                if self.retry_at.is_some_and(|at| at > due) {
+                    self.retry_at = None;
+                    self.arm_retry(cx.now, fx);
+                }
             }
         }
     }

@@ -94,6 +94,9 @@ pub struct Keyring {
     /// a few percent of a run. `costs` is not changed after construction.
     op_costs: [(u64, u64); Op::ALL.len()],
     pub counts: CryptoCounts,
+    /// The longest permit wait (ns) of the seals since the device last took it (see
+    /// [`Self::take_wait`]).
+    pending_wait_ns: u64,
     pub security_code_changed: u64,
     /// Next model id for a Sender Key.
     next_sender_key: u32,
@@ -145,6 +148,7 @@ impl Keyring {
             op_costs: Op::ALL.map(|op| costs.ops.get(op.key()).copied().unwrap_or((0, 0))),
             costs,
             counts: CryptoCounts::default(),
+            pending_wait_ns: 0,
             security_code_changed: 0,
             next_sender_key: 0,
             established: false,
@@ -169,6 +173,12 @@ impl Keyring {
 
     pub fn mode(&self) -> CryptoMode {
         self.mode
+    }
+
+    /// The longest permit wait of the seals since the last call: the device that sealed holds
+    /// its message that long past their CPU time (a message's seals fetch side by side).
+    pub fn take_wait(&mut self) -> u64 {
+        std::mem::take(&mut self.pending_wait_ns)
     }
 
     /// Makes sure device `d` has keys (real mode: generated from its own stream on first use).
@@ -228,6 +238,23 @@ impl Keyring {
         s.rng = None;
         s.sessions.clear();
         s.groups = None;
+    }
+
+    /// A retry receipt from `peer`: renews the session unless it is already a new one for the
+    /// peer's current identity that the peer has not answered yet (the receipt carries the
+    /// peer's registration; the copy it asks about went out on the session before). A client
+    /// fetches a bundle once per new identity, not once per receipt: a burst of receipts from
+    /// one reinstalled device would otherwise use up the key directory's permits for that pair
+    /// and wait out its limit for each.
+    pub fn renew_for_retry(&mut self, d: DeviceId, peer: DeviceId) {
+        let peer_generation = self.devices[peer.index()].generation;
+        let fresh = self.devices[d.index()]
+            .sessions
+            .get(&peer.0)
+            .is_some_and(|s| s.prekey_pending && !s.renew && s.peer_generation == peer_generation);
+        if !fresh {
+            self.drop_session(d, peer);
+        }
     }
 
     /// Forgets the session with `peer` (a retry receipt said it is broken).

@@ -11,9 +11,9 @@ use crate::wire::{Ciphertext, DeviceId, SealInfo};
 impl Keyring {
     /// Encrypts `plaintext` from `by.from` to `to`, setting up a session on first contact (the
     /// bundle comes from the key directory: `one_time` says whether it had a one-time prekey).
-    /// Returns the bytes (real mode), what the receiver's model needs, and how long the message
-    /// is held before it can leave: the CPU time charged, plus any wait for a bundle permit.
-    /// `by.now` books the bundle fetch in the key directory's rate limit.
+    /// Returns the bytes (real mode), what the receiver's model needs, and the CPU time charged.
+    /// `by.now` books the bundle fetch in the key directory's rate limit; a wait for its permit
+    /// is kept for [`Keyring::take_wait`].
     pub fn seal(
         &mut self,
         by: &mut Sealer,
@@ -26,7 +26,6 @@ impl Keyring {
             self.establish(from, to, runner);
         }
         let mut ns = self.ensure_keys(from, runner);
-        let mut waited_ns = 0;
         // A stale session (the peer reinstalled) is only found out through a retry receipt.
         let current = self.devices[from.index()].sessions.get(&to.0);
         if current.is_none_or(|s| s.renew) {
@@ -37,8 +36,9 @@ impl Keyring {
             if wait_ns > 0 {
                 self.counts.bundle_fetches_limited_honest += 1;
                 self.counts.bundle_fetch_wait_ns += wait_ns;
+                // The seals of one message wait side by side: it leaves after the longest.
+                self.pending_wait_ns = self.pending_wait_ns.max(wait_ns);
             }
-            waited_ns = wait_ns;
             if served.one_time_prekey.is_none() {
                 self.counts.bundles_without_one_time += 1;
             }
@@ -61,7 +61,7 @@ impl Keyring {
             .as_mut()
             .and_then(|r| r.encrypt(plaintext).ok())
             .map(|m| m.serialized().to_vec().into_boxed_slice());
-        (bytes, info, ns + waited_ns)
+        (bytes, info, ns)
     }
 
     fn start_session(

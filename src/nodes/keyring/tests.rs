@@ -130,7 +130,8 @@ fn an_honest_fetch_over_the_limit_waits_for_the_permit_the_bucket_predicts() {
                 directory: &mut dir,
             };
             let (_, _, ns) = k.seal(&mut by, DeviceId(1), HELLO, None);
-            out.push(ns);
+            // The CPU time, then the permit wait the device holds the message for.
+            out.push(ns + k.take_wait());
             k.drop_session(DeviceId(0), DeviceId(1));
         }
         (
@@ -146,4 +147,30 @@ fn an_honest_fetch_over_the_limit_waits_for_the_permit_the_bucket_predicts() {
     assert_eq!(limited[2], free[2] + 1_000_000_000);
     assert_eq!((wait, over), (1_000_000_000, 1));
     assert_eq!((free_wait, free_limited), (0, 0));
+}
+
+/// The seals of one message fetch side by side: the message waits for the last permit, not
+/// for the sum of its seals' waits.
+#[test]
+fn a_message_sealed_for_several_devices_waits_for_its_last_permit() {
+    let limit = crate::scenario::BundleFetchLimit {
+        burst: 1,
+        per_hour: 3600.0, // one permit a second
+    };
+    let (mut k, dir) = keyring(CryptoMode::Modeled, false);
+    let mut dir = dir.with_fetch_limit(Some(limit));
+    for _ in 0..3 {
+        let mut by = Sealer {
+            now: SimTime::ZERO,
+            from: DeviceId(0),
+            runner: Runner::GatekeeperDevice,
+            directory: &mut dir,
+        };
+        let _ = k.seal(&mut by, DeviceId(1), HELLO, None);
+        k.drop_session(DeviceId(0), DeviceId(1));
+    }
+    // Permits at 0, 1 s and 2 s: waits of 1 s and 2 s, the message ready at 2 s.
+    assert_eq!(k.counts.bundle_fetch_wait_ns, 3_000_000_000);
+    assert_eq!(k.take_wait(), 2_000_000_000);
+    assert_eq!(k.take_wait(), 0, "taken once");
 }

@@ -40,6 +40,8 @@ pub struct Setup {
     /// switch): the way to hand a device copies out of order.
     pub unordered_servers: bool,
     pub rate_limit_per_partner: Option<f64>,
+    /// The key directory's limit on bundle fetches (`None`: unlimited).
+    pub bundle_fetch_limit: Option<crate::scenario::BundleFetchLimit>,
     /// Added to every frame's send time to give its arrival time.
     pub latency_ns: u64,
     /// Bound on deliveries plus timer firings over the pair's life.
@@ -77,6 +79,7 @@ impl Setup {
             window_max: 4,
             unordered_servers: false,
             rate_limit_per_partner: None,
+            bundle_fetch_limit: None,
             latency_ns: 0,
             steps_max: 10_000,
         }
@@ -117,7 +120,8 @@ impl Setup {
             ops: BTreeMap::new(),
         };
         let keys = Keyring::new(dir.devices(), mode, Protocol::X3dh, 17, costs);
-        let key_directory = KeyDirectory::new(dir.devices(), 100, 10);
+        let key_directory =
+            KeyDirectory::new(dir.devices(), 100, 10).with_fetch_limit(self.bundle_fetch_limit);
         let providers = dir.providers();
         let nodes = nodes
             .iter()

@@ -9,7 +9,7 @@
 use super::*;
 use crate::metrics::ledger::{DecryptReason, RetryRefusal};
 use crate::metrics::LedgerEvent;
-use crate::nodes::pair::{digest, Kind, Setup};
+use crate::nodes::pair::{digest, Kind, Setup, S};
 use crate::nodes::TimerKind;
 use crate::wire::MsgId;
 
@@ -250,4 +250,43 @@ fn with_real_crypto_the_re_encrypted_copy_decrypts_to_what_was_written() {
     assert_eq!(p.count(|e| *e == stale), 1);
     assert_eq!(p.shown(B)[1], (m1, 1, true));
     assert_eq!(p.shown_digest(B, m1), Some(digest(b"after the reinstall")));
+}
+
+/// Issue 20: over the key directory's limit, the sender waits for the bundle permit before its
+/// re-encryption leaves, and neither its retry timer nor anything else sends it early.
+#[test]
+fn a_resend_waiting_for_its_bundle_permit_leaves_when_the_permit_comes() {
+    let mut s = Setup::gatekeeper(&[1, 1]);
+    s.bundle_fetch_limit = Some(crate::scenario::BundleFetchLimit {
+        burst: 1,
+        per_hour: 360.0, // a permit every 10 s per pair
+    });
+    let (mut p, m1) = broken_session(s);
+    // B cannot open m1 and asks again; A renews the session with a second fetch of B's bundle
+    // within the 10 s: its re-encryption waits for the permit.
+    let resend_at = loop {
+        let r = p.deliver();
+        let resend = r
+            .sent
+            .iter()
+            .find(|h| r.node == dev(A) && h.is_for(Kind::Submit, m1));
+        if let Some(h) = resend {
+            break h.at;
+        }
+    };
+    assert_eq!(resend_at.as_nanos() / S, 10, "sent when the permit comes");
+    // A's retry timer fires meanwhile (1 s, 3 s, 7 s): nothing of m1 leaves early.
+    while let Some((node, at, _)) = p.next_timer() {
+        if at.as_nanos() >= 10 * S {
+            break;
+        }
+        let r = p.fire_timer();
+        let early = r
+            .sent
+            .iter()
+            .any(|h| h.is_for(Kind::Submit, m1) && h.at < resend_at);
+        assert!(!early, "{node:?} sent m1 at {at:?}, before its permit");
+    }
+    p.run_until(secs(12));
+    assert!(p.shown_msgs(B).contains(&m1), "shown once the permit came");
 }
