@@ -201,6 +201,7 @@ pub fn compare(a: &Path, b: &Path, out: &Path, tolerance: f64) -> Result<Vec<Cha
             },
         ],
         what: "delivery",
+        slos: Vec::new(),
     };
     std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
         path: out.to_path_buf(),

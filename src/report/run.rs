@@ -5,12 +5,12 @@ use super::files::{write_results, ReportError};
 use super::html::{link, num, pass_cell, Cell, Page};
 use super::labels::{fault_label, path_label};
 use super::plots::bars::GroupedBars;
-use super::plots::spectrum::{self, Spectrum};
+use super::plots::spectrum::{self, SloMark, Spectrum};
 use super::plots::time::{FaultWindow, TimeFigure, TimeKind};
 use super::plots::{self, Drawn, Figure};
 use crate::metrics::RunResult;
 use crate::metrics::{Origin, PathKind, Summary};
-use crate::scenario::Scenario;
+use crate::scenario::{Bound, Scenario};
 use hdrhistogram::Histogram;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +58,7 @@ fn draw_figures(dir: &Path, s: &Scenario, r: &RunResult) -> Result<Figures, Repo
         drawn.push(fig.render_to(dir)?);
         Ok(())
     };
-    add(&latency_spectrum(r))?;
+    add(&latency_spectrum(s, r))?;
     let faults = fault_windows(s, r.summary.end_time_s);
     let send_end_s = s.run.duration_ns as f64 / 1e9;
     for kind in [
@@ -100,7 +100,7 @@ impl<F: Figure> FigureDyn for F {
     }
 }
 
-fn latency_spectrum(r: &RunResult) -> Spectrum {
+fn latency_spectrum(s: &Scenario, r: &RunResult) -> Spectrum {
     let mut series = Vec::new();
     for p in PathKind::ALL {
         let h = &r.ledger.latency[p.index()];
@@ -109,14 +109,58 @@ fn latency_spectrum(r: &RunResult) -> Spectrum {
     let mut all = spectrum::series("all", 6, &r.ledger.latency_all);
     all.width = 2;
     series.push(all);
+    let slos = latency_slos(s);
+    let caption = if slos.is_empty() {
+        "Latency from creation to display, per device delivery, by path kind (HdrHistogram percentile spectrum).".to_string()
+    } else {
+        "Latency from creation to display, per device delivery, by path kind (HdrHistogram percentile spectrum). The bars are the scenario's latency SLOs ([expect]): its curve must pass below each at that percentile.".to_string()
+    };
     Spectrum {
         name: "latency_spectrum".to_string(),
         title: "Delivery latency by percentile".to_string(),
-        caption: "Latency from creation to display, per device delivery, by path kind (HdrHistogram percentile spectrum)."
-            .to_string(),
+        caption,
         series,
         what: "delivery",
+        slos,
     }
+}
+
+/// The scenario's `[expect]` latency bounds (`delivered_p99 <= 2s`, `interop.delivered_p50`,
+/// ...), each at its percentile in its path's colour.
+fn latency_slos(s: &Scenario) -> Vec<SloMark> {
+    s.expect
+        .iter()
+        .filter_map(|e| {
+            let Bound::AtMost(ns) = e.bound else {
+                return None;
+            };
+            let (path, metric) = match e.key.split_once('.') {
+                Some((p, m)) => (PathKind::ALL.into_iter().find(|k| k.key() == p), m),
+                None => (None, e.key.as_str()),
+            };
+            if e.key.contains('.') && path.is_none() && !e.key.starts_with("overall.") {
+                return None;
+            }
+            let (q, what) = match metric {
+                "delivered_p50" => (0.5, "p50"),
+                "delivered_p99" => (0.99, "p99"),
+                "delivered_p999" => (0.999, "p99.9"),
+                "delivered_max" => (1.0, "max"),
+                _ => return None,
+            };
+            let ms = ns / 1e6;
+            let (who, color) = match path {
+                Some(p) => (path_label(p), plots::color(p.index())),
+                None => ("all", plots::color(6)),
+            };
+            Some(SloMark {
+                label: format!("SLO {who} {what} ≤ {}", plots::ms_label(ms)),
+                q,
+                ms,
+                color,
+            })
+        })
+        .collect()
 }
 
 /// The media download latency spectrum, 1:1 and group messages apart; `None` without media.
@@ -134,6 +178,7 @@ fn media_spectrum(r: &RunResult) -> Option<Spectrum> {
         caption: "From a media message shown on a device to its blob downloaded, verified and decrypted there, per device, 1:1 and group messages apart (HdrHistogram percentile spectrum).".to_string(),
         series,
         what: "download",
+        slos: Vec::new(),
     })
 }
 
@@ -292,4 +337,33 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
     }
     p.raw(&format!("<p>{}</p>", files.join(" · ")));
     p.finish(&format!("interop-sim: {}", sm.scenario))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn latency_bounds_are_marked_at_their_percentile_in_their_paths_colour() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/scenarios/small-sweep.toml"
+        ))
+        .expect("readable")
+        .replace(
+            "[expect]\n",
+            "[expect]\ndelivered_p99 = \"2s\"\ninterop.delivered_p50 = \"300ms\"\ngroup.delivered_max = \"1m\"\ndelivered_ratio = 0.99\n",
+        );
+        let s = crate::scenario::parse(&text, "s.toml").expect("valid");
+        let marks: Vec<(String, f64, f64)> = super::latency_slos(&s)
+            .into_iter()
+            .map(|m| (m.label, m.q, m.ms))
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                ("SLO all p99 ≤ 2s".to_string(), 0.99, 2000.0),
+                ("SLO cross provider p50 ≤ 300ms".to_string(), 0.5, 300.0),
+                ("SLO group max ≤ 60s".to_string(), 1.0, 60000.0),
+            ]
+        );
+    }
 }

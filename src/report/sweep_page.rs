@@ -23,17 +23,22 @@ pub struct SweepView {
     pub rows: Vec<Vec<String>>,
     pub curves: Vec<Curve>,
     pub knee_rule: String,
+    /// The scenario's whole-run `[expect]` bounds on p50, p99, p99.9 (ms) and the delivered
+    /// ratio, drawn as lines on the matching curves.
+    pub slos: [Option<f64>; 4],
 }
 
 /// Draws the capacity plots into `dir/plots` and writes `dir/report.html`.
 pub fn write(dir: &Path, v: &SweepView) -> Result<(), ReportError> {
     let plots_dir = dir.join("plots");
     let mut drawn: Vec<Drawn> = Vec::new();
-    for metric in [Metric::P50, Metric::P99, Metric::P999, Metric::Ratio] {
+    let metrics = [Metric::P50, Metric::P99, Metric::P999, Metric::Ratio];
+    for (metric, slo) in metrics.into_iter().zip(v.slos) {
         let fig = CapacityFigure {
             metric,
             curves: &v.curves,
             x_desc: &v.x_desc,
+            slo,
         };
         drawn.push(plots::render(&fig, &plots_dir)?);
     }

@@ -47,6 +47,7 @@ pub fn write(dir: &Path, v: &ValidateView) -> Result<(), ReportError> {
             ),
             series: l.spectrum.clone(),
             what: "delivery",
+            slos: Vec::new(),
         };
         drawn.push(plots::render(&fig, &plots_dir)?);
     }

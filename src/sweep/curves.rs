@@ -159,10 +159,32 @@ pub fn view(base: &Scenario, hash: &str, records: &[RunRecord]) -> Result<SweepV
             })
             .collect(),
         curves,
+        slos: whole_run_slos(base),
         knee_rule: format!(
-            "The knee (marked) is the last point of a curve before its p99 exceeds {KNEE_P99_FACTOR}x the p99 at its lowest load, or its delivered ratio falls more than {KNEE_RATIO_DROP} below the ratio there."
+            "The knee (marked) is the last point of a curve before its p99 exceeds {KNEE_P99_FACTOR}x the p99 at its lowest load, or its delivered ratio falls more than {KNEE_RATIO_DROP} below the ratio there; a curve that degrades already at its second point has no knee marked (it bends below the loads run)."
         ),
     })
+}
+
+/// The base scenario's whole-run bounds on p50, p99, p99.9 (ms) and the delivered ratio.
+fn whole_run_slos(base: &Scenario) -> [Option<f64>; 4] {
+    let bound = |name: &str, at_most: bool| {
+        base.expect.iter().find_map(|e| {
+            let key = e.key.strip_prefix("overall.").unwrap_or(&e.key);
+            match (key == name, e.bound) {
+                (true, crate::scenario::Bound::AtMost(x)) if at_most => Some(x),
+                (true, crate::scenario::Bound::AtLeast(x)) if !at_most => Some(x),
+                _ => None,
+            }
+        })
+    };
+    let ms = |name: &str| bound(name, true).map(|ns| ns / 1e6);
+    [
+        ms("delivered_p50"),
+        ms("delivered_p99"),
+        ms("delivered_p999"),
+        bound("delivered_ratio", false),
+    ]
 }
 
 /// Index of the knee: the last point before the first one that degrades, if any degrades.
@@ -172,7 +194,9 @@ pub fn knee(points: &[CurvePoint]) -> Option<usize> {
         p.p99_ms > KNEE_P99_FACTOR * first.p99_ms
             || p.delivered_ratio < first.delivered_ratio - KNEE_RATIO_DROP
     })?;
-    bad.checked_sub(1)
+    // A curve already past its knee at the second point bends somewhere below the range run:
+    // no point of it is the knee (marking the first would call a saturated start a knee).
+    bad.checked_sub(1).filter(|&k| k > 0)
 }
 
 #[cfg(test)]
@@ -190,6 +214,21 @@ mod tests {
     }
 
     #[test]
+    fn whole_run_bounds_become_the_curves_slo_lines() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/scenarios/small-sweep.toml"
+        ))
+        .expect("readable")
+        .replace(
+            "[expect]\n",
+            "[expect]\noverall.delivered_p99 = \"1s\"\ndelivered_ratio = 0.99\ninterop.delivered_p50 = \"1s\"\n",
+        );
+        let s = crate::scenario::parse(&text, "s.toml").expect("valid");
+        assert_eq!(whole_run_slos(&s), [None, Some(1000.0), None, Some(0.99)]);
+    }
+
+    #[test]
     fn knee_is_the_last_good_point() {
         let c = [
             pt(1.0, 100.0, 1.0),
@@ -197,8 +236,15 @@ mod tests {
             pt(4.0, 900.0, 1.0),
         ];
         assert_eq!(knee(&c), Some(1));
+        let c = [
+            pt(1.0, 100.0, 1.0),
+            pt(2.0, 110.0, 1.0),
+            pt(4.0, 120.0, 0.95),
+        ];
+        assert_eq!(knee(&c), Some(1));
+        // Bent before the range: no knee, not the first point.
         let c = [pt(1.0, 100.0, 1.0), pt(2.0, 120.0, 0.95)];
-        assert_eq!(knee(&c), Some(0));
+        assert_eq!(knee(&c), None);
         let c = [pt(1.0, 100.0, 1.0), pt(2.0, 110.0, 1.0)];
         assert_eq!(knee(&c), None);
     }

@@ -66,6 +66,8 @@ pub struct CapacityFigure<'a> {
     pub metric: Metric,
     pub curves: &'a [Curve],
     pub x_desc: &'a str,
+    /// The scenario's bound on this metric (`[expect]`), drawn as a red line.
+    pub slo: Option<f64>,
 }
 
 /// Log x when the load spans an order of magnitude (geometric grids such as 10, 40, 160).
@@ -81,8 +83,13 @@ impl Figure for CapacityFigure<'_> {
         }
     }
     fn caption(&self) -> String {
+        let slo = if self.slo.is_some() {
+            "; the red line is the scenario's bound on it ([expect])"
+        } else {
+            ""
+        };
         format!(
-            "{} ({}), one line per value of the other swept parameters; the ringed point is the knee.",
+            "{} ({}), one line per value of the other swept parameters; the ringed point is the knee{slo}.",
             self.metric.title(),
             self.metric.key()
         )
@@ -104,7 +111,15 @@ impl Figure for CapacityFigure<'_> {
         let ys = self
             .curves
             .iter()
-            .flat_map(|c| c.points.iter().map(|p| self.metric.of(p)));
+            .flat_map(|c| c.points.iter().map(|p| self.metric.of(p)))
+            // Room under a latency bound, so that its line is not the axis.
+            .chain(self.slo.map(|v| {
+                if self.metric == Metric::Ratio {
+                    v
+                } else {
+                    v * 0.8
+                }
+            }));
         match (self.metric, log_x) {
             (Metric::Ratio, lx) => {
                 // At least 90%..100.5%, so that a flat 100% line reads as what it is.
@@ -184,6 +199,20 @@ impl CapacityFigure<'_> {
             .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
+        if let Some(bound) = self.slo {
+            let xr = chart.x_range();
+            let red = RED.stroke_width(2);
+            let label = if ratio {
+                format!("SLO >= {:.1}%", bound * 100.0)
+            } else {
+                format!("SLO <= {}", ms_label(bound))
+            };
+            chart
+                .draw_series(LineSeries::new([(xr.start, bound), (xr.end, bound)], red))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x - 4, y), (x + 40, y)], red));
+        }
         for (i, c) in self.curves.iter().enumerate() {
             let style = color(i).stroke_width(3);
             let pts: Vec<(f64, f64)> = c.points.iter().map(|p| (p.x, self.metric.of(p))).collect();

@@ -29,8 +29,10 @@ pub const AXIS_PT: u32 = 26;
 pub const TICK_PT: u32 = 22;
 pub const LEGEND_PT: u32 = 22;
 
-/// Colours per series, chosen to stay apart for colour-blind readers (Okabe-Ito).
-pub const PALETTE: [RGBColor; 8] = [
+/// Colours per series: Okabe-Ito's eight, chosen to stay apart for colour-blind readers, then
+/// four more from Paul Tol's palettes (wine, olive, indigo, grey) so that up to twelve series
+/// (the crypto plot has nine operations and more) never share a colour.
+pub const PALETTE: [RGBColor; 12] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -39,6 +41,10 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(86, 180, 233),
     RGBColor(0, 0, 0),
     RGBColor(240, 228, 66),
+    RGBColor(136, 34, 85),
+    RGBColor(153, 153, 51),
+    RGBColor(51, 34, 136),
+    RGBColor(136, 136, 136),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,19 @@ pub struct Spectrum {
     pub series: Vec<Series>,
     /// What the latencies measure, for the y axis ("delivery", "download").
     pub what: &'static str,
+    /// Latency SLOs (`[expect]` bounds at a percentile), drawn where the curve must stay below.
+    pub slos: Vec<SloMark>,
+}
+
+/// A latency bound at one percentile (`interop.delivered_p99 <= 2s`): a bar at that percentile
+/// and that latency, in the colour of its series (black for all paths).
+#[derive(Clone, Debug)]
+pub struct SloMark {
+    pub label: String,
+    /// The percentile as a quantile in [0, 1) (`max` is drawn at the plot's right edge: 1.0).
+    pub q: f64,
+    pub ms: f64,
+    pub color: RGBColor,
 }
 
 /// The spectrum points of a histogram of nanoseconds, in ms: the same iteration as
@@ -104,7 +117,11 @@ impl Figure for Spectrum {
             .flat_map(|s| s.points.iter().map(|p| x_of(p.0)))
             .fold(0.0, f64::max);
         let x_max = x_data.ceil().clamp(DECADES_MIN, DECADES_MAX);
-        let y = log_range(live.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let y = log_range(
+            live.iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .chain(self.slos.iter().map(|m| m.ms)),
+        );
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, font(TITLE_PT))
             .margin(24)
@@ -143,6 +160,30 @@ impl Figure for Spectrum {
                 .map_err(err)?
                 .label(s.label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x - 4, y), (x + 40, y)], style));
+        }
+        for m in &self.slos {
+            // A bar half a decade wide, centred on the percentile, and its label above it.
+            let x = if m.q >= 1.0 {
+                x_max
+            } else {
+                x_of(m.q).min(x_max)
+            };
+            let (a, b) = ((x - 0.25).max(0.0), (x + 0.25).min(x_max));
+            let style = m.color.stroke_width(5);
+            chart
+                .draw_series(LineSeries::new([(a, m.ms), (b, m.ms)], style))
+                .map_err(err)?;
+            let anchor = plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Right,
+                plotters::style::text_anchor::VPos::Bottom,
+            );
+            chart
+                .draw_series([Text::new(
+                    m.label.clone(),
+                    (b, m.ms),
+                    font(LEGEND_PT - 4).color(&m.color).pos(anchor),
+                )])
+                .map_err(err)?;
         }
         chart
             .configure_series_labels()
