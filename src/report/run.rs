@@ -220,7 +220,10 @@ fn outcomes(sm: &Summary) -> GroupedBars {
 }
 
 pub fn fault_windows(s: &Scenario, end_s: f64) -> Vec<FaultWindow> {
-    s.faults
+    // The swarm's faults too, drawn from the seed as the run drew them.
+    let drawn = crate::faults::swarm::materialize(s);
+    drawn
+        .faults
         .iter()
         .map(|f| FaultWindow {
             start_s: f.at_ns as f64 / 1e9,

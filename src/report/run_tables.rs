@@ -116,23 +116,42 @@ pub fn scenario_section(p: &mut Page, s: &Scenario, sm: &Summary) {
         ],
         &caps,
     );
-    if s.faults.is_empty() {
+    // A swarm's faults are drawn from the seed: listed beside the scenario's own, as run.
+    let drawn = crate::faults::swarm::materialize(s);
+    if drawn.faults.is_empty() {
         p.para("meta", "No faults.");
     } else {
-        let rows: Vec<Vec<Cell>> = s
+        let rows: Vec<Vec<Cell>> = drawn
             .faults
             .iter()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
+                let from = if i < s.faults.len() {
+                    "scenario".to_string()
+                } else {
+                    format!("swarm (seed {})", s.run.seed)
+                };
                 vec![
                     fault_label(f, &s.providers).into(),
-                    format_duration_ns(f.at_ns).into(),
+                    readable_duration(f.at_ns).into(),
                     f.for_ns
-                        .map_or("to the end".to_string(), format_duration_ns)
+                        .map_or("to the end".to_string(), readable_duration)
                         .into(),
+                    from.into(),
                 ]
             })
             .collect();
-        p.table(&["fault", "at", "for"], &rows);
+        p.table(&["fault", "at", "for", "from"], &rows);
+    }
+}
+
+/// A duration as written (`30s`, `250ms`) when it is whole milliseconds, else in seconds to
+/// the millisecond (a swarm draws its faults' times to the nanosecond).
+fn readable_duration(ns: u64) -> String {
+    if ns.is_multiple_of(1_000_000) {
+        format_duration_ns(ns)
+    } else {
+        format!("{:.3}s", ns as f64 / 1e9)
     }
 }
 

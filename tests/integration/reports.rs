@@ -394,3 +394,19 @@ fn summary_fields(json: &[u8]) -> BTreeSet<String> {
     walk(&v, "", &mut out);
     out
 }
+
+/// A swarm's faults are drawn from the seed: the report lists them beside the scenario's own
+/// (marked with the seed), as the run applied them.
+#[test]
+fn a_swarms_drawn_faults_are_listed_with_their_seed() {
+    let file = root().join("tests/data/scenarios/group-recovery-swarm.toml");
+    let mut s = interop_sim::scenario::load(&file).expect("valid");
+    s.run.seed = 5;
+    let drawn = interop_sim::faults::swarm::materialize(&s).faults.len() - s.faults.len();
+    assert!(drawn > 0, "the swarm draws faults at seed 5");
+    let out = scratch("swarm-report");
+    let run = interop_sim(&["run", path(&file), "--seed", "5", "--out", path(&out)]);
+    assert!(run.status.code().is_some_and(|c| c <= 1));
+    let html = String::from_utf8(read(&out, "report.html")).expect("HTML is text");
+    assert_eq!(html.matches("<td>swarm (seed 5)</td>").count(), drawn);
+}
