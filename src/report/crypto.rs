@@ -86,7 +86,7 @@ fn by_message(crypto: &Map<String, Value>) -> Option<GroupedBars> {
     Some(GroupedBars {
         name: "crypto".to_string(),
         title: "Crypto CPU time per message kind".to_string(),
-        caption: "CPU time charged for each crypto operation, summed over the run, by the kind of message it served (control: receipts, key exchange answers and the gateway's Noise frames). Log scale."
+        caption: "CPU time charged for each crypto operation, summed over the run, by the kind of message it served, the sender's work (encrypt, initiate) beside the receiver's (decrypt, respond); control: key generation, receipts and the gateway's Noise frames. Log scale."
             .to_string(),
         y_desc: "CPU time (ms, log scale)".to_string(),
         categories: kinds,

@@ -74,6 +74,10 @@ pub struct SealInfo {
     pub sender_key: bool,
     pub sender_generation: u32,
     pub target_generation: u32,
+    /// What the message carries (0: control, else 1 + the content kind's index), for the
+    /// receiver's cost accounting only: the receiver learns it by decrypting; it is never on
+    /// the wire (the live codec does not carry a `SealInfo`).
+    pub content: u8,
 }
 
 /// A group message's recipients: each member with its sequence number.

@@ -129,6 +129,7 @@ impl Keyring {
             sender_key: true,
             sender_generation: generation,
             target_generation: own.key_id,
+            content: super::content_code(kind),
         };
         GroupSealed {
             shared: (bytes, info),
@@ -218,6 +219,8 @@ impl Keyring {
         if self.external {
             return Ok((None, 0));
         }
+        // Decrypted, the message says what it carries: its work is filed under that kind.
+        let kind = kind.or(super::content_of(info.content));
         let mut ns = self.ensure_keys(to, runner);
         let held = self.devices[to.index()]
             .groups

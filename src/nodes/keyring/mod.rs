@@ -76,6 +76,20 @@ pub struct Sealer<'a> {
     pub directory: &'a mut KeyDirectory,
 }
 
+/// `kind` as [`SealInfo::content`] holds it.
+pub(crate) fn content_code(kind: Option<crate::scenario::ContentKind>) -> u8 {
+    use crate::scenario::ContentKind;
+    kind.and_then(|k| ContentKind::ALL.iter().position(|x| *x == k))
+        .map_or(0, |i| i as u8 + 1)
+}
+
+/// The content kind a [`SealInfo::content`] names (`None`: control).
+pub(crate) fn content_of(code: u8) -> Option<crate::scenario::ContentKind> {
+    crate::scenario::ContentKind::ALL
+        .get((code as usize).checked_sub(1)?)
+        .copied()
+}
+
 /// One encryption's result: the bytes (real crypto) and what the receiver's model needs.
 pub type Sealed = (Option<Box<[u8]>>, SealInfo);
 

@@ -55,6 +55,7 @@ impl Keyring {
             sender_key: false,
             sender_generation,
             target_generation: session.peer_generation,
+            content: super::content_code(kind),
         };
         let bytes = session
             .real
@@ -198,6 +199,8 @@ impl Keyring {
         if self.external {
             return Ok((None, 0));
         }
+        // Decrypted, the message says what it carries: its work is filed under that kind.
+        let kind = kind.or(super::content_of(info.content));
         let mut ns = self.ensure_keys(to, runner);
         let my_generation = self.devices[to.index()].generation;
         if info.target_generation != my_generation {

@@ -174,3 +174,45 @@ fn a_message_sealed_for_several_devices_waits_for_its_last_permit() {
     assert_eq!(k.take_wait(), 2_000_000_000);
     assert_eq!(k.take_wait(), 0, "taken once");
 }
+
+/// The receiver's work is filed under what the message carries (it learns that by decrypting),
+/// beside the sender's: a voice note's decrypt and key exchange answer are `voice`, not control.
+#[test]
+fn the_receivers_work_is_filed_under_the_messages_kind() {
+    let (mut k, mut dir) = keyring(CryptoMode::Modeled, false);
+    let mut by = Sealer {
+        now: SimTime::ZERO,
+        from: DeviceId(0),
+        runner: Runner::GatekeeperDevice,
+        directory: &mut dir,
+    };
+    let voice = Some(crate::scenario::ContentKind::Voice);
+    let (bytes, seal, _) = k.seal(&mut by, DeviceId(1), HELLO, voice);
+    let ct = Ciphertext {
+        len: HELLO.len() as u32,
+        bytes,
+        seal,
+    };
+    k.open(DeviceId(1), DeviceId(0), &ct, None, Runner::PartnerDevice)
+        .expect("opens");
+    let filed: Vec<(&str, Op)> = k
+        .counts
+        .by_message()
+        .keys()
+        .filter(|(kind, _)| *kind != "control")
+        .copied()
+        .collect();
+    for op in [
+        Op::X3dhInitiate,
+        Op::X3dhRespond,
+        Op::RatchetEncrypt,
+        Op::RatchetDecrypt,
+    ] {
+        assert!(
+            filed.contains(&("voice", op)),
+            "{op:?} under voice: {filed:?}"
+        );
+    }
+    assert_eq!(super::content_of(super::content_code(voice)), voice);
+    assert_eq!(super::content_of(super::content_code(None)), None);
+}
