@@ -26,6 +26,16 @@ pub struct SweepView {
     /// The scenario's whole-run `[expect]` bounds on p50, p99, p99.9 (ms) and the delivered
     /// ratio, drawn as lines on the matching curves.
     pub slos: [Option<f64>; 4],
+    /// With a capacity knob swept beside other keys: the smallest value that met every
+    /// expectation, per combination of the others.
+    pub min_capacity: Option<MinCapacity>,
+}
+
+/// The "minimum capacity per load" view: one row per combination of the other keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinCapacity {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
 }
 
 /// Draws the capacity plots into `dir/plots` and writes `dir/report.html`.
@@ -77,6 +87,20 @@ fn page(v: &SweepView, drawn: &[Drawn]) -> String {
     p.h2("Capacity curves");
     for d in drawn {
         p.figure(d);
+    }
+    if let Some(m) = &v.min_capacity {
+        p.h2("Minimum capacity per load");
+        p.para(
+            "meta",
+            "For each value of the other keys, the smallest value of the capacity knob at which every run (all repeats) met every expectation of the scenario.",
+        );
+        let header: Vec<&str> = m.header.iter().map(|h| h.as_str()).collect();
+        let rows: Vec<Vec<Cell>> = m
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
+            .collect();
+        p.table(&header, &rows);
     }
     p.h2("Grid points");
     let mut header: Vec<&str> = vec!["point"];

@@ -104,7 +104,7 @@ fn knobs(ctx: &mut Ctx, t: &DeTable<'_>, s: &Scenario) -> Vec<PlanKnob> {
         let name = key.get_ref().to_string();
         let path = format!("plan.solve.\"{name}\"");
         let target = match target(s, &name) {
-            Ok(t) if is_capacity(t) => t,
+            Ok(t) if SweepTarget::is_capacity(t) => t,
             Ok(_) => {
                 let message = format!("'{name}' is not a capacity knob: plan finds the smallest value that meets the service levels, so it solves for cores, queue bounds and the gateway's rate limit per partner (capacity.<node>.cores, capacity.<node>.queue_max, capacity.gateway.rate_limit_per_partner); sweep other keys with [sweep]");
                 ctx.error(key.span(), &path, message);
@@ -115,7 +115,7 @@ fn knobs(ctx: &mut Ctx, t: &DeTable<'_>, s: &Scenario) -> Vec<PlanKnob> {
                 let refs: Vec<&str> = known
                     .iter()
                     .map(String::as_str)
-                    .filter(|k| target(s, k).is_ok_and(is_capacity))
+                    .filter(|k| target(s, k).is_ok_and(SweepTarget::is_capacity))
                     .collect();
                 let help = super::errors::did_you_mean(&name, &refs)
                     .or_else(|| Some(format!("capacity keys: {}", refs.join(", "))));
@@ -161,14 +161,6 @@ fn knobs(ctx: &mut Ctx, t: &DeTable<'_>, s: &Scenario) -> Vec<PlanKnob> {
     }
     out.sort_by_key(|(at, _)| *at);
     out.into_iter().map(|(_, k)| k).collect()
-}
-
-/// The knobs where more is more capacity.
-fn is_capacity(t: SweepTarget) -> bool {
-    matches!(
-        t,
-        SweepTarget::Cores(_) | SweepTarget::QueueMax(_) | SweepTarget::RateLimitPerPartner
-    )
 }
 
 #[cfg(test)]

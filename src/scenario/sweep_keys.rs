@@ -48,6 +48,14 @@ impl SweepTarget {
             SweepTarget::MessagesPerUserHour | SweepTarget::ProviderUsers(_)
         )
     }
+
+    /// A capacity knob: a node's cores or queue bound, the gateway's rate limit.
+    pub fn is_capacity(self) -> bool {
+        matches!(
+            self,
+            SweepTarget::Cores(_) | SweepTarget::QueueMax(_) | SweepTarget::RateLimitPerPartner
+        )
+    }
 }
 
 const NODES: [(&str, NodeKind); 3] = [

@@ -5,8 +5,8 @@
 use super::record::{empty_histogram, RunRecord, ALL};
 use super::SweepError;
 use crate::report::plots::capacity::{Curve, CurvePoint};
-use crate::report::sweep_page::SweepView;
-use crate::scenario::Scenario;
+use crate::report::sweep_page::{MinCapacity, SweepView};
+use crate::scenario::{Scenario, SweepAxis};
 
 /// The knee rule, shown in the report: the last point before latency or delivery degrades.
 pub const KNEE_P99_FACTOR: f64 = 2.0;
@@ -160,9 +160,54 @@ pub fn view(base: &Scenario, hash: &str, records: &[RunRecord]) -> Result<SweepV
             .collect(),
         curves,
         slos: whole_run_slos(base),
+        min_capacity: minimum_capacity(axes, &pts),
         knee_rule: format!(
             "The knee (marked) is the last point of a curve before its p99 exceeds {KNEE_P99_FACTOR}x the p99 at its lowest load, or its delivered ratio falls more than {KNEE_RATIO_DROP} below the ratio there; a curve that degrades already at its second point has no knee marked (it bends below the loads run)."
         ),
+    })
+}
+
+/// With a capacity knob among the keys and others beside it: for each combination of the
+/// others (the load, say), the smallest capacity value all of whose runs met every
+/// expectation (`None` in the cell: none in the range did). The header names the columns.
+fn minimum_capacity(axes: &[SweepAxis], pts: &[PointSummary]) -> Option<MinCapacity> {
+    let c = axes.iter().position(|a| a.target.is_capacity())?;
+    if axes.len() < 2 {
+        return None;
+    }
+    let others: Vec<usize> = (0..axes.len()).filter(|&i| i != c).collect();
+    // Per combination of the others: the best value so far, as a number and as written.
+    type Best = Option<(f64, String)>;
+    let mut rows: Vec<(Vec<String>, Best)> = Vec::new();
+    for p in pts {
+        let key: Vec<String> = others.iter().map(|&i| p.labels[i].clone()).collect();
+        let ok = p.runs > 0 && p.passed == p.runs;
+        let here = ok.then(|| (p.values[c], p.labels[c].clone()));
+        match rows.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, best)) => {
+                if let Some(h) = here {
+                    if best.as_ref().is_none_or(|b| h.0 < b.0) {
+                        *best = Some(h);
+                    }
+                }
+            }
+            None => rows.push((key, here)),
+        }
+    }
+    let mut header: Vec<String> = others.iter().map(|&i| axes[i].key.clone()).collect();
+    header.push(format!(
+        "smallest {} that met every expectation",
+        axes[c].key
+    ));
+    Some(MinCapacity {
+        header,
+        rows: rows
+            .into_iter()
+            .map(|(mut k, best)| {
+                k.push(best.map_or("none in the range".to_string(), |b| b.1));
+                k
+            })
+            .collect(),
     })
 }
 
@@ -226,6 +271,50 @@ mod tests {
         );
         let s = crate::scenario::parse(&text, "s.toml").expect("valid");
         assert_eq!(whole_run_slos(&s), [None, Some(1000.0), None, Some(0.99)]);
+    }
+
+    #[test]
+    fn minimum_capacity_per_load_is_the_smallest_value_whose_runs_all_passed() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/scenarios/small-sweep.toml"
+        ))
+        .expect("readable")
+        .replace(
+            "\"network.gateway_partner.loss\" = [0.0, 0.02]",
+            "\"capacity.gateway.cores\" = [1, 2, 4]",
+        )
+        .replace("[60, 120, 240]", "[60, 240]");
+        let s = crate::scenario::parse(&text, "s.toml").expect("valid");
+        let axes = &s.sweep.as_ref().expect("a sweep").axes;
+        // (rate, cores, runs passed of 2): at 60/h, 2 cores pass (1 does not); at 240/h, none.
+        let grid = [
+            (60.0, 1.0, 0),
+            (60.0, 2.0, 2),
+            (60.0, 4.0, 2),
+            (240.0, 1.0, 0),
+            (240.0, 2.0, 1),
+            (240.0, 4.0, 1),
+        ];
+        let pts: Vec<PointSummary> = grid
+            .iter()
+            .enumerate()
+            .map(|(i, &(rate, cores, passed))| PointSummary {
+                point: i as u64,
+                labels: vec![rate.to_string(), cores.to_string()],
+                values: vec![rate, cores],
+                runs: 2,
+                passed,
+                offered_per_s: rate,
+                p50_ms: 1.0,
+                p99_ms: 1.0,
+                p999_ms: 1.0,
+                delivered_ratio: 1.0,
+            })
+            .collect();
+        let m = minimum_capacity(axes, &pts).expect("a capacity knob beside the load");
+        assert_eq!(m.header[0], "workload.messages_per_user_hour");
+        assert_eq!(m.rows, [vec!["60", "2"], vec!["240", "none in the range"]]);
     }
 
     #[test]
