@@ -9,7 +9,6 @@ use crate::report::plots::knob::{KnobFigure, SloPoint, SloSeries};
 use crate::report::plots::{self, Drawn};
 use crate::report::ReportError;
 use crate::scenario::CapacityPlan;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -284,7 +283,7 @@ pub fn plan_html(r: &PlanResult, plan: &CapacityPlan, scenario: &str, figures: &
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>plan: {}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#eee}}.ok{{color:#060}}.bad{{color:#b00;font-weight:bold}}</style></head><body>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>plan: {}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{max-width:100%}}th{{background:#eee}}.ok{{color:#060}}.bad{{color:#b00;font-weight:bold}}</style></head><body>",
         escape(scenario)
     );
     let _ = write!(
@@ -314,13 +313,7 @@ pub fn plan_html(r: &PlanResult, plan: &CapacityPlan, scenario: &str, figures: &
         h.push_str("<h2>Each knob's curve</h2>");
     }
     for d in figures {
-        let _ = write!(
-            h,
-            "<figure><img style=\"max-width:100%\" alt=\"{cap}\" src=\"data:image/png;base64,{b64}\"><figcaption>{cap} <a href=\"plots/{n}.svg\">SVG</a> · <a href=\"plots/{n}.png\">PNG</a></figcaption></figure>",
-            cap = escape(&d.caption),
-            b64 = base64::engine::general_purpose::STANDARD.encode(&d.png),
-            n = escape(&d.name),
-        );
+        h.push_str(&crate::report::html::figure_html(d));
     }
     if !r.notes.is_empty() {
         h.push_str("<h2>Notes</h2><ul>");

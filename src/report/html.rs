@@ -27,6 +27,19 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 ";
 
 /// Escapes text for HTML element content and attribute values.
+/// A drawn figure as HTML: the PNG inline (base64), its caption, links to its PNG and SVG
+/// files under `plots/`.
+pub fn figure_html(d: &Drawn) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&d.png);
+    format!(
+        "<figure id=\"{n}\"><img alt=\"{alt}\" src=\"data:image/png;base64,{b64}\">\
+         <figcaption>{cap} <a href=\"plots/{n}.svg\">SVG</a> · <a href=\"plots/{n}.png\">PNG</a></figcaption></figure>",
+        n = esc(&d.name),
+        alt = esc(&d.caption),
+        cap = esc(&d.caption),
+    )
+}
+
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -98,15 +111,8 @@ impl Page {
 
     /// The figure as a base64 PNG, with links to its PNG and SVG files under `plots/`.
     pub fn figure(&mut self, d: &Drawn) {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&d.png);
-        let _ = writeln!(
-            self.body,
-            "<figure id=\"{n}\"><img alt=\"{alt}\" src=\"data:image/png;base64,{b64}\">\
-             <figcaption>{cap} <a href=\"plots/{n}.svg\">SVG</a> · <a href=\"plots/{n}.png\">PNG</a></figcaption></figure>",
-            n = esc(&d.name),
-            alt = esc(&d.caption),
-            cap = esc(&d.caption),
-        );
+        self.body.push_str(&figure_html(d));
+        self.body.push('\n');
     }
 
     /// The whole document.

@@ -346,16 +346,13 @@ fn page(s: &Scenario, r: &RunResult, figs: &Figures, opts: RunOptions) -> String
 mod tests {
     #[test]
     fn latency_bounds_are_marked_at_their_percentile_in_their_paths_colour() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/scenarios/small-sweep.toml"
-        ))
-        .expect("readable")
-        .replace(
-            "[expect]\n",
-            "[expect]\ndelivered_p99 = \"2s\"\ninterop.delivered_p50 = \"300ms\"\ngroup.delivered_max = \"1m\"\ndelivered_ratio = 0.99\n",
+        let s = crate::scenario::test_file_with(
+            "small-sweep.toml",
+            &[(
+                "[expect]\n",
+                "[expect]\ndelivered_p99 = \"2s\"\ninterop.delivered_p50 = \"300ms\"\ngroup.delivered_max = \"1m\"\ndelivered_ratio = 0.99\n",
+            )],
         );
-        let s = crate::scenario::parse(&text, "s.toml").expect("valid");
         let marks: Vec<(String, f64, f64)> = super::latency_slos(&s)
             .into_iter()
             .map(|m| (m.label, m.q, m.ms))

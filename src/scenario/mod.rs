@@ -282,6 +282,21 @@ fn section<'a, 'i>(
     }
 }
 
+/// For unit tests elsewhere in the crate: `tests/data/scenarios/<name>` with each `(from, to)`
+/// text edit applied, parsed.
+#[cfg(test)]
+pub(crate) fn test_file_with(name: &str, edits: &[(&str, &str)]) -> Scenario {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/scenarios")
+        .join(name);
+    let mut text = std::fs::read_to_string(&path).expect("a test scenario file");
+    for (from, to) in edits {
+        assert!(text.contains(from), "{name} has no {from:?}");
+        text = text.replace(from, to);
+    }
+    parse(&text, name).expect("a valid test scenario")
+}
+
 #[cfg(test)]
 mod reference_tests;
 #[cfg(test)]

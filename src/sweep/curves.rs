@@ -260,32 +260,28 @@ mod tests {
 
     #[test]
     fn whole_run_bounds_become_the_curves_slo_lines() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/scenarios/small-sweep.toml"
-        ))
-        .expect("readable")
-        .replace(
-            "[expect]\n",
-            "[expect]\noverall.delivered_p99 = \"1s\"\ndelivered_ratio = 0.99\ninterop.delivered_p50 = \"1s\"\n",
+        let s = crate::scenario::test_file_with(
+            "small-sweep.toml",
+            &[(
+                "[expect]\n",
+                "[expect]\noverall.delivered_p99 = \"1s\"\ndelivered_ratio = 0.99\ninterop.delivered_p50 = \"1s\"\n",
+            )],
         );
-        let s = crate::scenario::parse(&text, "s.toml").expect("valid");
         assert_eq!(whole_run_slos(&s), [None, Some(1000.0), None, Some(0.99)]);
     }
 
     #[test]
     fn minimum_capacity_per_load_is_the_smallest_value_whose_runs_all_passed() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/scenarios/small-sweep.toml"
-        ))
-        .expect("readable")
-        .replace(
-            "\"network.gateway_partner.loss\" = [0.0, 0.02]",
-            "\"capacity.gateway.cores\" = [1, 2, 4]",
-        )
-        .replace("[60, 120, 240]", "[60, 240]");
-        let s = crate::scenario::parse(&text, "s.toml").expect("valid");
+        let s = crate::scenario::test_file_with(
+            "small-sweep.toml",
+            &[
+                (
+                    "\"network.gateway_partner.loss\" = [0.0, 0.02]",
+                    "\"capacity.gateway.cores\" = [1, 2, 4]",
+                ),
+                ("[60, 120, 240]", "[60, 240]"),
+            ],
+        );
         let axes = &s.sweep.as_ref().expect("a sweep").axes;
         // (rate, cores, runs passed of 2): at 60/h, 2 cores pass (1 does not); at 240/h, none.
         let grid = [

@@ -177,6 +177,15 @@ pub struct Resend {
     pub key_distribution: Option<Box<Ciphertext>>,
 }
 
+impl Resend {
+    /// The [`Submission::resend_key`] of re-encryption `attempt` for `device`.
+    pub fn key(attempt: u8, device: DeviceId) -> u32 {
+        assert!(attempt >= 1, "a re-encryption is attempt 1 or later");
+        assert!(device.0 < 0x00ff_ffff, "a device id fits the key's 24 bits");
+        ((attempt as u32) << 24) | (device.0 + 1)
+    }
+}
+
 impl Submission {
     /// Which copy the submission is about: a re-encryption's copy, else the message itself
     /// (its first copy's id, which names a whole group message too).
@@ -202,14 +211,7 @@ impl Submission {
     /// and the one device it is for (two devices may ask for the same message).
     pub fn resend_key(&self) -> u32 {
         match &self.payload {
-            Payload::Resend(r) => {
-                assert!(r.attempt >= 1, "a re-encryption is attempt 1 or later");
-                assert!(
-                    r.device.0 < 0x00ff_ffff,
-                    "a device id fits the key's 24 bits"
-                );
-                ((r.attempt as u32) << 24) | (r.device.0 + 1)
-            }
+            Payload::Resend(r) => Resend::key(r.attempt, r.device),
             Payload::Direct(_) | Payload::Group(_) => 0,
         }
     }

@@ -81,10 +81,11 @@ impl Device {
         }
         // The same receipt again (the hub resends a receipt it holds): the re-encryption it
         // asked for is still in the outbox and goes in its turn.
-        let key = ((attempt as u32) << 24) | (requester.0 + 1);
-        let queued = self.outbox.iter().any(|s| {
-            s.copy_id() == copy && s.resend_key() == key && matches!(s.payload, Payload::Resend(_))
-        });
+        let key = Resend::key(attempt, requester);
+        let queued = self
+            .outbox
+            .iter()
+            .any(|s| s.copy_id() == copy && s.resend_key() == key);
         if queued {
             return;
         }

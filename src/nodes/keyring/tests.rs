@@ -12,14 +12,19 @@ fn keyring(mode: CryptoMode, established: bool) -> (Keyring, KeyDirectory) {
     (k, KeyDirectory::new(4, 100, 10))
 }
 
-/// `from` seals `HELLO` to `to`, and `to` opens it: (prekey header, seal ns, open ns).
-fn exchange(k: &mut Keyring, dir: &mut KeyDirectory, from: u32, to: u32) -> (bool, u64, u64) {
-    let mut by = Sealer {
+/// Gatekeeper device `from` sealing at t = 0.
+fn sealer(dir: &mut KeyDirectory, from: u32) -> Sealer<'_> {
+    Sealer {
         now: SimTime::ZERO,
         from: DeviceId(from),
         runner: Runner::GatekeeperDevice,
         directory: dir,
-    };
+    }
+}
+
+/// `from` seals `HELLO` to `to`, and `to` opens it: (prekey header, seal ns, open ns).
+fn exchange(k: &mut Keyring, dir: &mut KeyDirectory, from: u32, to: u32) -> (bool, u64, u64) {
+    let mut by = sealer(dir, from);
     let (bytes, seal, sealed_ns) = k.seal(&mut by, DeviceId(to), HELLO, None);
     assert_eq!(bytes.is_some(), k.mode() == CryptoMode::Real);
     let ct = Ciphertext {
@@ -123,12 +128,7 @@ fn an_honest_fetch_over_the_limit_waits_for_the_permit_the_bucket_predicts() {
         let mut out = Vec::new();
         for _ in 0..3 {
             // The same peer three times at t = 0: each renewal fetches its bundle again.
-            let mut by = Sealer {
-                now: SimTime::ZERO,
-                from: DeviceId(0),
-                runner: Runner::GatekeeperDevice,
-                directory: &mut dir,
-            };
+            let mut by = sealer(&mut dir, 0);
             let (_, _, ns) = k.seal(&mut by, DeviceId(1), HELLO, None);
             // The CPU time, then the permit wait the device holds the message for.
             out.push(ns + k.take_wait());
@@ -160,12 +160,7 @@ fn a_message_sealed_for_several_devices_waits_for_its_last_permit() {
     let (mut k, dir) = keyring(CryptoMode::Modeled, false);
     let mut dir = dir.with_fetch_limit(Some(limit));
     for _ in 0..3 {
-        let mut by = Sealer {
-            now: SimTime::ZERO,
-            from: DeviceId(0),
-            runner: Runner::GatekeeperDevice,
-            directory: &mut dir,
-        };
+        let mut by = sealer(&mut dir, 0);
         let _ = k.seal(&mut by, DeviceId(1), HELLO, None);
         k.drop_session(DeviceId(0), DeviceId(1));
     }
@@ -180,12 +175,7 @@ fn a_message_sealed_for_several_devices_waits_for_its_last_permit() {
 #[test]
 fn the_receivers_work_is_filed_under_the_messages_kind() {
     let (mut k, mut dir) = keyring(CryptoMode::Modeled, false);
-    let mut by = Sealer {
-        now: SimTime::ZERO,
-        from: DeviceId(0),
-        runner: Runner::GatekeeperDevice,
-        directory: &mut dir,
-    };
+    let mut by = sealer(&mut dir, 0);
     let voice = Some(crate::scenario::ContentKind::Voice);
     let (bytes, seal, _) = k.seal(&mut by, DeviceId(1), HELLO, voice);
     let ct = Ciphertext {
