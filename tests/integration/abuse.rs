@@ -2,8 +2,9 @@
 //! port, truncated handshakes, oversize length prefixes, 2,000 idle connections on the chat
 //! port and 2,000 on the gateway port, connections past its limit, 10,000 connect/close cycles
 //! and replayed frames of another load run, while two load runs go through it. It stays up,
-//! its peak memory stays under 200 MB, it counts every kind of abuse in its log, and both
-//! load runs lose nothing and show nothing twice. Bounded: about 15 s.
+//! its peak memory stays under 200 MB and falls back when connections close, it counts every
+//! kind of abuse in its log, and both load runs lose nothing and show nothing twice. Bounded:
+//! about 20 s.
 #![allow(clippy::disallowed_methods)] // a real server on real sockets: wall-clock waits
 
 use interop_sim::live::codec::{self, Record};
@@ -342,6 +343,33 @@ fn a_live_server_under_abuse_stays_up_bounded_counts_it_and_loses_nothing() {
     let second = load_run(&s, base);
     assert!(second.report.run_id > first.report.run_id);
 
+    // Memory returns when connections close: 2,000 more on each port, each with a byte sent
+    // (its read buffer allocated), then closed by their clients.
+    let rss_settled = server.status_kib("VmRSS:");
+    let busy: Vec<TcpStream> = (0..IDLE_CONNECTIONS)
+        .flat_map(|_| [connect(chat), connect(gateway)])
+        .map(|mut c| {
+            c.write_all(&[0]).unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_busy = server.status_kib("VmRSS:");
+    drop(busy);
+    let returned_to = rss_settled + (rss_busy.saturating_sub(rss_settled)) / 4;
+    let closed = Instant::now();
+    let mut rss_closed = rss_busy;
+    while closed.elapsed() < Duration::from_secs(5) && rss_closed > returned_to {
+        std::thread::sleep(Duration::from_millis(100));
+        rss_closed = server.status_kib("VmRSS:");
+    }
+    let took = closed.elapsed();
+    assert!(
+        rss_closed <= returned_to,
+        "memory returned after connections closed: {rss_settled} KiB before, {rss_busy} KiB with {} connections, {rss_closed} KiB 5 s after they closed",
+        2 * IDLE_CONNECTIONS
+    );
+
     std::thread::sleep(Duration::from_millis(1_200)); // one more log line
     assert!(server.alive(), "the server stayed up");
     let peak = server.status_kib("VmHWM:");
@@ -367,8 +395,9 @@ fn a_live_server_under_abuse_stays_up_bounded_counts_it_and_loses_nothing() {
         "server peak RSS {peak} KiB (idle connections open: {rss_idle} KiB, after: {rss_after} KiB)"
     );
     eprintln!(
-        "abuse test: server RSS before {rss_before} KiB, with {} idle connections {rss_idle} KiB, after they closed {rss_after} KiB, peak {peak} KiB; {t:?}; {:.1} s",
+        "abuse test: server RSS before {rss_before} KiB, with {} idle connections {rss_idle} KiB, after they closed {rss_after} KiB; before the return check {rss_settled} KiB, with its connections {rss_busy} KiB, {rss_closed} KiB {:.1} s after they closed; peak {peak} KiB; {t:?}; {:.1} s",
         2 * IDLE_CONNECTIONS,
+        took.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     assert!(
