@@ -89,6 +89,10 @@ pub struct PathSummary {
 pub struct Utilization {
     pub utilization_mean: f64,
     pub utilization_peak: f64,
+    /// Mean time a message frame admitted after the warm-up waited for a core, µs.
+    pub message_wait_mean_us: f64,
+    /// The same for control frames (acks, receipts, connects).
+    pub control_wait_mean_us: f64,
 }
 
 /// One evaluated `[expect]` line.

@@ -141,6 +141,12 @@ pub fn render(s: &Summary, out_dir: &str, scenario_file: &str) -> String {
         })
         .collect();
     let _ = writeln!(o, "utilization (mean/peak)  {}", util.join("  "));
+    let waits: Vec<String> = s
+        .nodes
+        .iter()
+        .map(|(k, u)| format!("{k} {}", wait(u.message_wait_mean_us)))
+        .collect();
+    let _ = writeln!(o, "core wait (mean, message frames)  {}", waits.join("  "));
     let _ = writeln!(o, "liveness  {}", s.liveness.verdict);
     for v in s.violations.iter().take(5) {
         let _ = writeln!(
@@ -217,6 +223,15 @@ pub fn percent(share: f64) -> String {
         format!("{p:.2} %")
     } else {
         format!("{p:.1} %")
+    }
+}
+
+/// A mean wait for a core: µs below a millisecond, then ms.
+fn wait(us: f64) -> String {
+    if us < 1_000.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{:.1} ms", us / 1_000.0)
     }
 }
 

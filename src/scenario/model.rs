@@ -241,6 +241,31 @@ pub struct NodeCapacity {
     pub queue_max: u64,
     /// Gateway only: messages per second admitted per partner.
     pub rate_limit_per_partner: Option<f64>,
+    /// Where control frames (acks, receipts, connects) wait for a core. Left out of the
+    /// scenario hash at its default.
+    #[serde(skip_serializing_if = "ControlQueue::is_default")]
+    pub control_queue: ControlQueue,
+}
+
+/// Where a node serves its control frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlQueue {
+    /// In the one FIFO of the node's cores, behind and ahead of message frames: what a server
+    /// with one worker pool does. An ack a round trip after each message then shares the
+    /// cores with the messages.
+    #[default]
+    Shared,
+    /// On cores of their own (as many as the node's), so that message frames queue only
+    /// behind message frames: a server with a separate pool for acks, and the isolated queue
+    /// that queueing formulas describe. Utilization then counts the message cores only.
+    Separate,
+}
+
+impl ControlQueue {
+    pub fn is_default(&self) -> bool {
+        *self == ControlQueue::Shared
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

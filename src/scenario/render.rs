@@ -318,6 +318,9 @@ fn capacity(out: &mut String, c: &Capacity) {
                 .map_or_else(|| quote("unlimited"), float);
             pairs.push(("rate_limit_per_partner", limit));
         }
+        if n.control_queue == ControlQueue::Separate {
+            pairs.push(("control_queue", quote("separate")));
+        }
         line(out, key, inline(&pairs));
     }
 }

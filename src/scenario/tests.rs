@@ -200,6 +200,30 @@ fn sessions_default_to_the_first_message_and_keep_the_hash() {
 }
 
 #[test]
+fn control_frames_share_the_queue_unless_told_and_keep_the_hash() {
+    let s = with("").expect("valid");
+    assert_eq!(s.capacity.chat_server.control_queue, ControlQueue::Shared);
+    let e = with("[capacity]\nchat_server = { control_queue = \"separate\" }").expect("valid");
+    assert_eq!(e.capacity.chat_server.control_queue, ControlQueue::Separate);
+    assert_eq!(e.capacity.gateway.control_queue, ControlQueue::Shared);
+    assert_ne!(hash(&s), hash(&e), "the setting is in the hash");
+    let explicit = with("[capacity]\ngateway = { control_queue = \"shared\" }").expect("valid");
+    assert_eq!(
+        hash(&s),
+        hash(&explicit),
+        "the default leaves the hash alone"
+    );
+    let again = parse(&to_toml(&e), "again.toml").expect("to_toml parses");
+    assert_eq!(again.capacity, e.capacity);
+    let p = problems("[capacity]\nadapter = { control_queue = \"apart\" }");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("capacity.adapter.control_queue: expected one of"),
+        "{p:?}"
+    );
+}
+
+#[test]
 fn bundle_fetch_limit_defaults_to_signal_and_can_be_switched_off() {
     let s = with("").expect("valid");
     assert_eq!(s.e2ee.bundle_fetch_limit, Some(BundleFetchLimit::SIGNAL));

@@ -208,18 +208,21 @@ pub(crate) fn default_capacity() -> Capacity {
             per_message_ns: 20 * US,
             queue_max: 100_000,
             rate_limit_per_partner: Some(20_000.0),
+            control_queue: ControlQueue::Shared,
         },
         chat_server: NodeCapacity {
             cores: 16,
             per_message_ns: 40 * US,
             queue_max: 1_000_000,
             rate_limit_per_partner: None,
+            control_queue: ControlQueue::Shared,
         },
         adapter: NodeCapacity {
             cores: 2,
             per_message_ns: 30 * US,
             queue_max: 50_000,
             rate_limit_per_partner: None,
+            control_queue: ControlQueue::Shared,
         },
     }
 }
@@ -259,6 +262,7 @@ fn node_capacity(
             "per_message",
             "queue_max",
             "rate_limit_per_partner",
+            "control_queue",
         ],
     );
     if !is_gateway {
@@ -288,6 +292,10 @@ fn node_capacity(
             integer(c, v, p, 1, I64_MAX)
         }),
         rate_limit_per_partner,
+        control_queue: field(ctx, t, p, "control_queue", d.control_queue, |c, v, p| {
+            choice(c, v, p, &["shared", "separate"])
+                .map(|i| [ControlQueue::Shared, ControlQueue::Separate][i])
+        }),
     }
 }
 

@@ -46,6 +46,7 @@ fn simulate(cores: u32, rho: f64, service: Service, seed: u64) -> Measured {
         per_message_ns: SERVICE_NS as u64,
         queue_max: u64::MAX / 4,
         rate_limit_per_partner: None,
+        control_queue: Default::default(),
     };
     let run = RunSpec {
         name: "queue".into(),

@@ -17,6 +17,7 @@ mod inbox;
 mod live;
 mod media;
 mod plan;
+mod queueing;
 mod reports;
 mod scenario_errors;
 mod scenario_robust;

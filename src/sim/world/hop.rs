@@ -306,7 +306,7 @@ impl Sim {
             return self.process(now, slot, sched);
         };
         let service = cpu.service_ns(is_message) + noise_ns;
-        match cpu.admit(now, service) {
+        match cpu.admit_frame(now, service, is_message) {
             Some(done) => {
                 // The frame waits its service time, a few events: enough for the state it
                 // reads to come into the cache (the second level follows in `prefetch`).

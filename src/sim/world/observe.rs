@@ -367,6 +367,8 @@ impl Sim {
         let util = |c: &Cpu| Utilization {
             utilization_mean: c.mean_utilization(),
             utilization_peak: c.peak_utilization,
+            message_wait_mean_us: c.message_waits.mean_us(),
+            control_wait_mean_us: c.control_waits.mean_us(),
         };
         let mut nodes = BTreeMap::new();
         nodes.insert("gateway".to_string(), util(&self.servers.gateway));
@@ -390,6 +392,8 @@ impl Sim {
                         .iter()
                         .map(|c| c.peak_utilization)
                         .fold(0.0, f64::max),
+                    message_wait_mean_us: merged(&adapters, |c| &c.message_waits).mean_us(),
+                    control_wait_mean_us: merged(&adapters, |c| &c.control_waits).mean_us(),
                 },
             );
         }
@@ -501,4 +505,16 @@ impl Sim {
             trace: std::mem::take(&mut self.obs.trace_lines),
         }
     }
+}
+
+/// The waits of several nodes together (every frame counts once).
+fn merged(
+    cpus: &[&Cpu],
+    waits: impl Fn(&Cpu) -> &crate::sim::cpu::Waits,
+) -> crate::sim::cpu::Waits {
+    let mut all = crate::sim::cpu::Waits::default();
+    for c in cpus {
+        all.merge(waits(c));
+    }
+    all
 }
