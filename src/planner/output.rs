@@ -362,7 +362,10 @@ pub fn plan_html(r: &PlanResult, plan: &CapacityPlan, scenario: &str, figures: &
         }
         h.push_str("</tr>");
     }
-    h.push_str("</table><p>Each SLO cell is the one-sided confidence bound of the metric over the seeds (ms for latencies).</p></body></html>\n");
+    h.push_str("</table><p>Each SLO cell is the one-sided confidence bound of the metric over the seeds (ms for latencies).</p>");
+    let script = crate::report::html::interactive_script(&h);
+    h.push_str(&script);
+    h.push_str("</body></html>\n");
     h
 }
 

@@ -5,6 +5,18 @@ use super::plots::Drawn;
 use base64::Engine as _;
 use std::fmt::Write as _;
 
+/// The interactive figures' style, shipped with their script (pages without them carry neither).
+const INTERACTIVE_STYLE: &str = "
+.iplot { position: relative; border: 1px solid #eee; max-width: 1400px; }
+.iplot svg { width: 100%; display: block; font-family: inherit; user-select: none; }
+.iplot-bar { display: flex; justify-content: space-between; align-items: center; padding: 0.3em 0.6em; font-weight: bold; }
+.iplot-reset { font: inherit; font-weight: normal; cursor: pointer; }
+.iplot-legend { padding: 0.3em 0.6em 0.6em; }
+.iplot-key { display: inline-block; margin-right: 1.2em; cursor: pointer; user-select: none; }
+.iplot-swatch { display: inline-block; width: 1.6em; height: 0.35em; vertical-align: middle; margin-right: 0.4em; }
+.iplot-tip { position: absolute; display: none; pointer-events: none; background: rgba(255,255,255,0.95); border: 1px solid #bbb; padding: 0.3em 0.6em; font-size: 0.9em; white-space: nowrap; }
+";
+
 const STYLE: &str = "
 body { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.9em; margin-bottom: 0.2em; }
@@ -31,13 +43,33 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 /// files under `plots/`.
 pub fn figure_html(d: &Drawn) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(&d.png);
+    let (data, hint) = match &d.interactive {
+        Some(json) => (
+            format!(" data-plot=\"{}\"", esc(json)),
+            " Hover for values, drag to zoom, click a legend entry to hide its line.",
+        ),
+        None => (String::new(), ""),
+    };
     format!(
-        "<figure id=\"{n}\"><img alt=\"{alt}\" src=\"data:image/png;base64,{b64}\">\
-         <figcaption>{cap} <a href=\"plots/{n}.svg\">SVG</a> · <a href=\"plots/{n}.png\">PNG</a></figcaption></figure>",
+        "<figure id=\"{n}\"{data}><img alt=\"{alt}\" src=\"data:image/png;base64,{b64}\">\
+         <figcaption>{cap}{hint} <a href=\"plots/{n}.svg\">SVG</a> · <a href=\"plots/{n}.png\">PNG</a></figcaption></figure>",
         n = esc(&d.name),
         alt = esc(&d.caption),
         cap = esc(&d.caption),
     )
+}
+
+/// The script that makes `data-plot` figures interactive, when `body` has one (a page without
+/// them carries no script).
+pub fn interactive_script(body: &str) -> String {
+    if body.contains(" data-plot=\"") {
+        format!(
+            "<style>{INTERACTIVE_STYLE}</style>\n<script>{}</script>\n",
+            include_str!("interactive.js")
+        )
+    } else {
+        String::new()
+    }
 }
 
 pub fn esc(s: &str) -> String {
@@ -118,9 +150,10 @@ impl Page {
     /// The whole document.
     pub fn finish(self, title: &str) -> String {
         format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{}</body>\n</html>\n",
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{}{}</body>\n</html>\n",
             esc(title),
-            self.body
+            self.body,
+            interactive_script(&self.body)
         )
     }
 }

@@ -3,7 +3,7 @@
 //! sweep.csv and histograms on 1 or 2 threads, and in 3 shards merged; compare writes its page.
 
 use crate::{root, scratch};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -92,6 +92,7 @@ fn a_run_writes_every_file_and_a_self_contained_page() {
     ] {
         assert!(html.contains(needle), "report.html lacks {needle:?}");
     }
+    interactive_figures_carry_the_files_lines(&dir, &html);
     // messages.csv: one row per message, outcomes adding up to summary.json's counters.
     let csv = String::from_utf8(read(&dir, "messages.csv")).expect("CSV is text");
     let summary: serde_json::Value =
@@ -104,6 +105,69 @@ fn a_run_writes_every_file_and_a_self_contained_page() {
             .filter(|r| r.split(',').nth(8) == Some(outcome))
             .count() as u64;
         assert_eq!(n, summary[outcome].as_u64().expect("counter"), "{outcome}");
+    }
+}
+
+/// The interactive view's data (`data-plot`, issue 19 item 5) is the run's own numbers: the
+/// latency-over-time lines are timeseries.csv's columns, the script comes once, and every
+/// figure keeps its static PNG for pages opened without scripts.
+fn interactive_figures_carry_the_files_lines(dir: &Path, html: &str) {
+    let mut plots = BTreeMap::new();
+    for chunk in html.split("<figure id=\"").skip(1) {
+        let chunk = chunk.split("</figure>").next().expect("a figure");
+        let id = chunk.split('"').next().expect("an id");
+        let Some(rest) = chunk.split_once(" data-plot=\"") else {
+            continue;
+        };
+        let attr = rest.1.split('"').next().expect("a closing quote");
+        let json = attr
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("data-plot is JSON");
+        plots.insert(id.to_string(), v);
+    }
+    for id in [
+        "latency_spectrum",
+        "latency_over_time",
+        "throughput",
+        "queues",
+    ] {
+        assert!(
+            plots.contains_key(id),
+            "{id} is interactive: {:?}",
+            plots.keys()
+        );
+    }
+    assert_eq!(html.matches("<script>").count(), 1, "one script");
+    let csv = String::from_utf8(read(dir, "timeseries.csv")).expect("CSV is text");
+    let header: Vec<&str> = csv.lines().next().expect("a header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect("a column");
+    let lines = plots["latency_over_time"]["lines"]
+        .as_array()
+        .expect("lines");
+    let p99 = lines
+        .iter()
+        .find(|l| l["name"] == "p99")
+        .expect("a p99 line")["points"]
+        .as_array()
+        .expect("points");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(p99.len(), rows.len(), "a point per interval");
+    for (point, row) in p99.iter().zip(&rows) {
+        let t: f64 = row[col("t_s")].parse().expect("t_s");
+        assert!((point[0].as_f64().expect("x") - t).abs() < 1e-9);
+        let cell = row[col("delivered_p99_ms")];
+        match point[1].as_f64() {
+            Some(ms) => assert!((ms - cell.parse::<f64>().expect("p99")).abs() < 1e-3),
+            None => assert!(cell.is_empty(), "a gap where the row has no p99: {cell}"),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Capacity curves of a sweep: offered load against delivered latency percentiles and delivered
 //! ratio, one line per value of the other swept parameters, with the knee marked.
 
+use super::interactive::{hex, x_range, Axis, Interactive, Line, Mark, Scale, Unit};
 use super::{color, err, font, log_range, ms_label, short_count, DrawResult, Figure};
 use super::{AXIS_PT, LEGEND_PT, TICK_PT, TITLE_PT};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -93,6 +94,69 @@ impl Figure for CapacityFigure<'_> {
             self.metric.title(),
             self.metric.key()
         )
+    }
+    fn interactive(&self) -> Option<Interactive> {
+        let xs = self
+            .curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.x));
+        let (x_lo, x_hi, x_scale) = x_range(xs, LOG_X_SPAN)?;
+        let y = match self.metric {
+            Metric::Ratio => Axis::new("delivered ratio", Scale::Linear, Unit::Share),
+            m => Axis::new(
+                &format!("{} delivery latency", m.key()),
+                Scale::Log,
+                Unit::Ms,
+            ),
+        };
+        let mut lines: Vec<Line> = self
+            .curves
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Line {
+                name: c.label.clone(),
+                color: hex(color(i)),
+                width: 3,
+                points: c
+                    .points
+                    .iter()
+                    .map(|p| (p.x, Some(self.metric.of(p))))
+                    .collect(),
+                right: false,
+            })
+            .collect();
+        if let Some(v) = self.slo {
+            lines.push(Line {
+                name: "SLO ([expect])".to_string(),
+                color: hex(RED),
+                width: 2,
+                points: vec![(x_lo, Some(v)), (x_hi, Some(v))],
+                right: false,
+            });
+        }
+        let marks = self
+            .curves
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let p = c.points.get(c.knee?)?;
+                Some(Mark {
+                    x: p.x,
+                    y: self.metric.of(p),
+                    label: format!("knee of {}", c.label),
+                    color: hex(color(i)),
+                })
+            })
+            .collect();
+        Some(Interactive {
+            title: self.metric.title().to_string(),
+            x: Axis::new(self.x_desc, x_scale, Unit::Plain),
+            y,
+            y2: None,
+            lines,
+            bands: Vec::new(),
+            marks,
+        })
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let xs = || {

@@ -2,6 +2,7 @@
 //! level the confidence bound used (100 % = exactly at the SLO), with the SLO line and the
 //! answer marked. One picture says where the knob stops paying and how sharp the edge is.
 
+use super::interactive::{hex, x_range, Axis, Band, Interactive, Line, Mark, Scale, Unit};
 use super::{color, err, font, log_range, short_count, DrawResult, Figure};
 use super::{AXIS_PT, LEGEND_PT, TICK_PT, TITLE_PT};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -67,6 +68,63 @@ impl Figure for KnobFigure<'_> {
             "Share of each service level used at each value of {} the solver ran (the one-sided confidence bound over the SLO's limit; at most 100 % meets it). Crosses on the line: a zero-limit SLO (lost, failed) broken. The dashed line is the answer.",
             self.knob
         )
+    }
+    fn interactive(&self) -> Option<Interactive> {
+        let xs = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.x));
+        let (lo, hi, x_scale) = x_range(xs, LOG_X_SPAN)?;
+        let mut lines: Vec<Line> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut points: Vec<(f64, Option<f64>)> =
+                    s.points.iter().map(|p| (p.x, Some(p.used))).collect();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                Line {
+                    name: s.label.clone(),
+                    color: hex(color(i)),
+                    width: 3,
+                    points,
+                    right: false,
+                }
+            })
+            .collect();
+        lines.push(Line {
+            name: "limit (100 %)".to_string(),
+            color: hex(RED),
+            width: 2,
+            points: vec![(lo, Some(1.0)), (hi, Some(1.0))],
+            right: false,
+        });
+        Some(Interactive {
+            title: format!("Service levels against {}", self.knob),
+            x: Axis::new(self.knob, x_scale, Unit::Count),
+            y: Axis::new("share of the SLO used", Scale::Log, Unit::Share),
+            y2: None,
+            lines,
+            bands: self
+                .answer
+                .map(|a| Band {
+                    from: a,
+                    to: a,
+                    label: format!("answer: {}", super::trim_float(a)),
+                })
+                .into_iter()
+                .collect(),
+            marks: self
+                .zero_limit_failures
+                .iter()
+                .map(|&x| Mark {
+                    x,
+                    y: 1.0,
+                    label: "a zero-limit SLO (lost, failed) broken".to_string(),
+                    color: hex(RED),
+                })
+                .collect(),
+        })
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let title = format!("Service levels against {}", self.knob);

@@ -6,6 +6,7 @@
 
 pub mod bars;
 pub mod capacity;
+pub mod interactive;
 pub mod knob;
 pub mod spectrum;
 pub mod time;
@@ -78,6 +79,11 @@ pub trait Figure {
     fn size(&self) -> (u32, u32) {
         (WIDTH_PX, HEIGHT_PX)
     }
+    /// The figure's lines as numbers, for the report's hover, zoom and toggles; `None` keeps
+    /// the static image alone.
+    fn interactive(&self) -> Option<interactive::Interactive> {
+        None
+    }
 }
 
 /// A drawn figure: where its files are and what report.html embeds.
@@ -86,6 +92,8 @@ pub struct Drawn {
     pub name: String,
     pub caption: String,
     pub png: Vec<u8>,
+    /// [`Figure::interactive`] as JSON.
+    pub interactive: Option<String>,
 }
 
 fn register_font() -> Result<(), PlotError> {
@@ -134,10 +142,15 @@ pub fn render<F: Figure>(fig: &F, dir: &Path) -> Result<Drawn, PlotError> {
         path: png_path,
         source,
     })?;
+    let interactive = match fig.interactive() {
+        Some(i) => Some(serde_json::to_string(&i).map_err(|e| draw_err(err(e)))?),
+        None => None,
+    };
     Ok(Drawn {
         name: fig.name().to_string(),
         caption: fig.caption(),
         png,
+        interactive,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The latency percentile spectrum, as HdrHistogram draws it: x is 1/(1-p) on a log scale, so
 //! that 90%, 99%, 99.9% and 99.99% are evenly spaced and the tail gets as much room as the body.
 
+use super::interactive::{hex, Axis, Interactive, Line, Mark, Scale, Unit};
 use super::{color, err, font, log_range, ms_label, DrawResult, Figure, AXIS_PT, LEGEND_PT};
 use super::{TICK_PT, TITLE_PT};
 use hdrhistogram::Histogram;
@@ -102,6 +103,46 @@ impl Figure for Spectrum {
     }
     fn caption(&self) -> String {
         self.caption.clone()
+    }
+    fn interactive(&self) -> Option<Interactive> {
+        let lines: Vec<Line> = self
+            .series
+            .iter()
+            .filter(|s| !s.points.is_empty())
+            .map(|s| Line {
+                name: s.label.clone(),
+                color: hex(s.color),
+                width: s.width,
+                points: s.points.iter().map(|&(q, ms)| (q, Some(ms))).collect(),
+                right: false,
+            })
+            .collect();
+        if lines.is_empty() {
+            return None;
+        }
+        // `max` has no finite place: at the highest quantile drawn, as the static plot does.
+        let q_last = lines
+            .iter()
+            .filter_map(|l| l.points.last().map(|p| p.0))
+            .fold(0.0, f64::max);
+        Some(Interactive {
+            title: self.title.clone(),
+            x: Axis::new("percentile", Scale::Percentile, Unit::Quantile),
+            y: Axis::new(&format!("{} latency", self.what), Scale::Log, Unit::Ms),
+            y2: None,
+            lines,
+            bands: Vec::new(),
+            marks: self
+                .slos
+                .iter()
+                .map(|m| Mark {
+                    x: m.q.min(q_last),
+                    y: m.ms,
+                    label: m.label.clone(),
+                    color: hex(m.color),
+                })
+                .collect(),
+        })
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let live: Vec<&Series> = self

@@ -1,6 +1,7 @@
 //! Figures over simulated time, from timeseries.csv's rows: delivery percentiles with the fault
 //! windows shaded, sent / delivered / in flight, and queue depths.
 
+use super::interactive::{hex, Axis, Band, Interactive, Line as PlotLine, Scale, Unit};
 use super::{color, err, font, log_range, ms_label, short_count, DrawResult, Figure};
 use super::{AXIS_PT, LEGEND_PT, TICK_PT, TITLE_PT};
 use crate::metrics::{Sample, TimeSeries};
@@ -81,6 +82,91 @@ impl Figure for TimeFigure<'_> {
             TimeKind::Throughput => "Messages sent and delivered per second (a message is delivered once, when its last device shows it), device copies shown per second (left axis), and messages accepted but not yet settled (right axis).".to_string(),
             TimeKind::Queues => "Offline-queue depth (messages stored for offline devices, all servers) and gateway CPU queue depth (frames waiting or in service).".to_string(),
         }
+    }
+    fn interactive(&self) -> Option<Interactive> {
+        let rows = &self.series.rows;
+        if rows.is_empty() {
+            return None;
+        }
+        let per_s = 1.0 / self.series.interval_s.max(1e-9);
+        let line =
+            |name: &str, c: usize, width: u32, right: bool, f: &dyn Fn(&Sample) -> Option<f64>| {
+                PlotLine {
+                    name: name.to_string(),
+                    color: hex(color(c)),
+                    width,
+                    points: rows.iter().map(|r| (r.t_s, f(r))).collect(),
+                    right,
+                }
+            };
+        let time = Axis::new("simulated time", Scale::Linear, Unit::S);
+        let (title, y, y2, lines) = match self.kind {
+            TimeKind::Percentiles => (
+                "Delivery latency over time",
+                Axis::new("delivery latency", Scale::Log, Unit::Ms),
+                None,
+                vec![
+                    line("p50", 0, 3, false, &|r| r.latency.p50_ms),
+                    line("p99", 1, 3, false, &|r| r.latency.p99_ms),
+                    line("max", 6, 3, false, &|r| r.latency.max_ms),
+                ],
+            ),
+            TimeKind::Throughput => (
+                "Sent, delivered and in flight",
+                Axis::new("messages per second", Scale::Linear, Unit::Count),
+                Some(Axis::new(
+                    "in flight (messages)",
+                    Scale::Linear,
+                    Unit::Count,
+                )),
+                vec![
+                    line("sent / s", 0, 3, false, &|r| Some(r.sent as f64 * per_s)),
+                    line("messages delivered / s", 2, 3, false, &|r| {
+                        Some(r.messages_delivered as f64 * per_s)
+                    }),
+                    line("device deliveries / s", 3, 2, false, &|r| {
+                        Some(r.device_deliveries as f64 * per_s)
+                    }),
+                    line("in flight (right axis)", 1, 3, true, &|r| {
+                        Some(r.in_flight as f64)
+                    }),
+                ],
+            ),
+            TimeKind::Queues => (
+                "Queue depth over time",
+                Axis::new("offline queue (messages)", Scale::Linear, Unit::Count),
+                Some(Axis::new(
+                    "gateway queue (frames)",
+                    Scale::Linear,
+                    Unit::Count,
+                )),
+                vec![
+                    line("offline queue (messages)", 0, 3, false, &|r| {
+                        Some(r.offline_queue as f64)
+                    }),
+                    line("gateway queue (frames, right axis)", 1, 3, true, &|r| {
+                        Some(r.gateway_queue as f64)
+                    }),
+                ],
+            ),
+        };
+        Some(Interactive {
+            title: title.to_string(),
+            x: time,
+            y,
+            y2,
+            lines,
+            bands: self
+                .faults
+                .iter()
+                .map(|f| Band {
+                    from: f.start_s,
+                    to: f.end_s,
+                    label: f.label.clone(),
+                })
+                .collect(),
+            marks: Vec::new(),
+        })
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         if self.series.rows.is_empty() {
