@@ -171,3 +171,30 @@ fn a_path_that_delivered_nothing_fails_its_latency_slo_and_failed_is_always_held
         .collect();
     assert_eq!(keys, ["interop.delivered_p99", "lost", "failed"]);
 }
+
+#[test]
+fn a_sliced_rate_limit_answer_is_noted_as_erring_high() {
+    let sliced = scenario(
+        r#"solve = { "capacity.gateway.rate_limit_per_partner" = { min = 100, max = 100000 } }
+slo = { "interop.delivered_p99" = "2s" }
+slice = 10"#,
+    );
+    let plan = sliced.plan.as_ref().unwrap();
+    let note = sliced_rate_limit_note(plan, &[5000.0]).expect("a note");
+    assert!(note.contains("1/10 slice"), "{note}");
+    assert!(note.contains("at 500/s per partner"), "{note}");
+    // Whole, or no rate-limit knob: nothing to say.
+    let whole = scenario(
+        r#"solve = { "capacity.gateway.rate_limit_per_partner" = { min = 100, max = 100000 } }
+slo = { "interop.delivered_p99" = "2s" }"#,
+    );
+    assert_eq!(
+        sliced_rate_limit_note(whole.plan.as_ref().unwrap(), &[5000.0]),
+        None
+    );
+    let cores = scenario(&format!("{GATEWAY}\nslice = 10"));
+    assert_eq!(
+        sliced_rate_limit_note(cores.plan.as_ref().unwrap(), &[5.0]),
+        None
+    );
+}
