@@ -85,6 +85,9 @@ impl Mailbox {
         for p in b.queue.iter_mut().take(cfg.window_max) {
             if !streams.contains(&p.delivery.from_device) || cfg.break_ordering {
                 streams.push(p.delivery.from_device);
+                // In flight now: the next ack's window fill must not send it again (after a
+                // throttle every copy was marked unsent).
+                p.sent = true;
                 if p.ever_sent {
                     sends.again += 1;
                 } else {

@@ -155,10 +155,10 @@ fn the_hub_holds_a_throttled_device_off_and_resends_its_window_in_order() {
     assert_eq!(resent, vec![Some(a0), Some(b0)], "in queue order");
 }
 
+/// After a throttle ends, the copies the redelivery timer resent are in flight: the next ack
+/// does not send them again (it did: a duplicate Deliver across the gateway that spent the
+/// partner's rate).
 #[test]
-#[ignore = "bug: after a throttle ends, the copies the redelivery timer resent stay marked \
-            unsent (Mailbox::resend_window does not set `sent`), so the next ack sends them \
-            again: a duplicate Deliver that crosses the gateway and spends the partner's rate"]
 fn copies_resent_after_a_throttle_are_not_sent_again_by_the_next_ack() {
     let s = Setup::interop(&[1, 1], &[1], PartnerLink::Direct);
     let pd = DeviceId(2);
