@@ -464,7 +464,13 @@ impl Summary {
     }
 }
 
+/// A counter, or a delivery latency: not measured (`None`) when nothing was delivered, since
+/// the 0 it would read passes any bound and a dead path must fail its latency line.
 fn counter_or_latency(c: &Counters, l: &Latency, key: &str) -> Option<f64> {
+    let latency = key.starts_with("delivered_p") || key == "delivered_max";
+    if latency && l.samples == 0 {
+        return None;
+    }
     Some(match key {
         "sent" => c.sent as f64,
         "delivered" => c.delivered as f64,
@@ -544,6 +550,34 @@ pub(crate) mod tests {
             .iter()
             .map(|v| (v.key.as_str(), v.ok, &v.origin))
             .collect()
+    }
+
+    #[test]
+    fn a_latency_of_nothing_delivered_is_not_measured_and_fails() {
+        let mut s = summary();
+        s.latency = Latency::default();
+        s.paths.get_mut("interop").unwrap().latency = Latency::default();
+        s.judge(&[
+            at_most("delivered_p99", 10_000.0),
+            at_most("interop.delivered_max", 10_000.0),
+            at_most("native.delivered_p99", 10_000.0),
+        ]);
+        let got: Vec<(&str, bool, Option<f64>)> = s
+            .expect
+            .iter()
+            .filter(|v| v.key.contains("delivered"))
+            .map(|v| (v.key.as_str(), v.ok, v.value))
+            .collect();
+        assert_eq!(
+            got[..3],
+            [
+                ("delivered_p99", false, None),
+                ("interop.delivered_max", false, None),
+                ("native.delivered_p99", true, Some(800.0)),
+            ],
+            "a dead network's 0 ms no longer passes: {got:?}"
+        );
+        assert!(!s.passed);
     }
 
     #[test]

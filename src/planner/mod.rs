@@ -512,22 +512,6 @@ fn sliced_rate_limit_note(plan: &CapacityPlan, values: &[f64]) -> Option<String>
     ))
 }
 
-/// A summary's value of an SLO key; a delivery latency of a path that delivered nothing is not
-/// measured (its 0 would pass any bound: a dead path must fail).
-fn measured(s: &crate::metrics::Summary, key: &str) -> Option<f64> {
-    let base = key.rsplit('.').next().unwrap_or(key);
-    if base.starts_with("delivered_p") || base == "delivered_max" {
-        let samples = match key.split_once('.') {
-            Some((p, _)) if p != "overall" => s.paths.get(p).map_or(0, |p| p.latency.samples),
-            _ => s.latency.samples,
-        };
-        if samples == 0 {
-            return None;
-        }
-    }
-    s.metric(key)
-}
-
 /// One SLO over the seeds' summaries.
 fn slo_at(e: &scenario::Expectation, runs: &[crate::metrics::Summary], confidence: f64) -> SloAt {
     let latency = scenario::is_latency(&e.key);
@@ -536,7 +520,9 @@ fn slo_at(e: &scenario::Expectation, runs: &[crate::metrics::Summary], confidenc
         Bound::AtLeast(x) => (x, false),
     };
     let limit = if latency { limit / 1e6 } else { limit };
-    let values: Vec<Option<f64>> = runs.iter().map(|s| measured(s, &e.key)).collect();
+    // A delivery latency of a path that delivered nothing is not measured (`Summary::metric`):
+    // its 0 would pass any bound, and a dead path must fail.
+    let values: Vec<Option<f64>> = runs.iter().map(|s| s.metric(&e.key)).collect();
     let measured: Vec<f64> = values.iter().flatten().copied().collect();
     let n = measured.len() as f64;
     let mean = if measured.is_empty() {
