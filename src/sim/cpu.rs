@@ -146,10 +146,11 @@ impl Cpu {
             self.rejected += 1;
             return None;
         }
-        let separate = !is_message && self.control_free_at.is_some();
-        let pool = match &mut self.control_free_at {
-            Some(control) if !is_message => control,
-            _ => &mut self.free_at,
+        // Control frames on their own cores, when the node has them; only the shared cores
+        // are booked as utilization.
+        let (pool, booked) = match &mut self.control_free_at {
+            Some(control) if !is_message => (control, false),
+            _ => (&mut self.free_at, true),
         };
         let mut earliest = pool.peek_mut()?;
         let start = earliest.0.max(now);
@@ -165,7 +166,7 @@ impl Cpu {
             };
             waits.add(start.as_nanos() - now.as_nanos());
         }
-        if !separate {
+        if booked {
             self.book(start.as_nanos(), done.as_nanos());
         }
         Some(done)
