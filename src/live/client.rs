@@ -13,14 +13,15 @@ use super::node::{dial, Dial, Shared, INBOX_MAX, REDIAL_NS};
 use super::schedule::Arrival;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::nodes::device::{Device, DeviceConfig, DeviceCtx};
+use crate::nodes::device::{Device, DeviceConfig, DeviceCtx, GroupSend};
 use crate::nodes::dispatch::{self, NodeMut};
 use crate::nodes::key_directory::KeyDirectory;
-use crate::nodes::keyring::Keyring;
+use crate::nodes::keyring::{GroupSealed, Keyring};
 use crate::nodes::{Addr, Effects, Output, TimerKind};
-use crate::wire::{Ciphertext, DeviceId, Frame, SealInfo};
+use crate::wire::{Ciphertext, DeviceId, Frame, MsgId, SealInfo};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// What a shard measured.
@@ -48,6 +49,10 @@ pub struct Shard {
     cfg: DeviceConfig,
     crypto: Crypto,
     arrivals: Vec<Arrival>,
+    /// The group messages' sends, indexed by [`Arrival::group`].
+    groups: Arc<[GroupSend]>,
+    /// Group messages sent and not acked yet (remote servers only): first id -> send index.
+    groups_unacked: BTreeMap<u64, u32>,
     cursor: usize,
     /// Arrivals taken and already reported to `arrivals_pending`.
     taken_reported: usize,
@@ -119,8 +124,10 @@ pub struct ShardSpec {
     pub cfg: DeviceConfig,
     pub crypto: Crypto,
     pub arrivals: Vec<Arrival>,
+    pub groups: Arc<[GroupSend]>,
     pub lag_max_ns: u64,
     pub marker: Vec<u8>,
+    /// Ledger records of the run (a group message has one per member).
     pub messages: usize,
     pub dials: Vec<Dial>,
     /// Per arrival, its ciphertext encrypted ahead (empty: encrypt at send time).
@@ -140,6 +147,8 @@ impl Shard {
             cfg: spec.cfg,
             crypto: spec.crypto,
             arrivals: spec.arrivals,
+            groups: spec.groups,
+            groups_unacked: BTreeMap::new(),
             cursor: 0,
             taken_reported: 0,
             lag_max_ns: spec.lag_max_ns,
@@ -324,7 +333,7 @@ impl Shard {
     }
 
     /// `ahead`: `Some` when the message was encrypted before the run (`None` inside: that
-    /// encryption failed).
+    /// encryption failed). Group messages are always encrypted at send time.
     fn send_arrival(&mut self, now: SimTime, a: Arrival, ahead: Option<Option<Box<[u8]>>>) {
         let lag = now.since(a.at);
         if lag > self.lag_max_ns {
@@ -332,6 +341,9 @@ impl Shard {
             return;
         }
         let _ = self.report.lag.record(lag.max(1));
+        if let Some(i) = a.group {
+            return self.send_group(now, a, i);
+        }
         let dir = &self.sh.dir;
         let (own, peer) = (dir.primary_device(a.from), dir.primary_device(a.to));
         let bytes = match ahead {
@@ -363,6 +375,95 @@ impl Shard {
         // Before the frame leaves: its delivery must find the actual send time recorded.
         self.sh.ledger.sent(&[(a.msg, now)]);
         self.apply_effects(now, own);
+    }
+
+    /// A group message: encrypted once with the sender's Sender Key (distributed pairwise to
+    /// the member devices that lack it), submitted once, fanned out by the server.
+    fn send_group(&mut self, now: SimTime, a: Arrival, i: u32) {
+        let Some(send) = self.groups.get(i as usize).cloned() else {
+            return;
+        };
+        let own = self.sh.dir.primary_device(a.from);
+        let Some(dev) = self.devices.get(own.index()).and_then(|d| d.as_ref()) else {
+            return;
+        };
+        let targets = dev.group_targets(&send.members, &self.sh.dir);
+        crypto::plaintext(&self.marker, a.msg, a.body_bytes, &mut self.plain);
+        let sealed =
+            match self
+                .crypto
+                .group_encrypt(own, send.group, send.epoch, &targets, &self.plain)
+            {
+                Ok(s) => s,
+                Err(_) => {
+                    self.report.decrypt_failures += 1;
+                    return;
+                }
+            };
+        let sealed = GroupSealed {
+            shared: (Some(sealed.shared), SealInfo::default()),
+            distributions: (sealed.distributions.into_iter())
+                .map(|(d, b)| (d, (Some(b), SealInfo::default())))
+                .collect(),
+            ns: 0,
+        };
+        let plain = std::mem::take(&mut self.plain);
+        let Some((dev, mut cx)) = self.device_cx(own, now) else {
+            self.plain = plain;
+            return;
+        };
+        let content = crate::scenario::ContentKind::Text;
+        let accepted = dev.compose_group_with(&mut cx, a.msg, &send, &plain, content, |_, t| {
+            debug_assert_eq!(t, targets.as_slice(), "the targets sealed for");
+            sealed
+        });
+        self.plain = plain;
+        if !accepted {
+            self.report.outbox_full += 1;
+        }
+        self.report.sent += 1;
+        if self.remote {
+            self.groups_unacked.insert(a.msg.0, i);
+        }
+        let ids: Vec<(MsgId, SimTime)> = (0..send.members.len() as u64)
+            .map(|k| (MsgId(a.msg.0 + k), now))
+            .collect();
+        self.sh.ledger.sent(&ids);
+        self.apply_effects(now, own);
+    }
+
+    /// Remote servers write their ledger events where this process never sees them: the
+    /// server's ack of a submission stands for its `Accepted` (one device per user in live
+    /// runs), and for a group message, member by member, as the hub judged them (a member out
+    /// of the sender's reach is refused).
+    fn accepted_remotely(&mut self, copy: crate::wire::CopyId, from: DeviceId) {
+        let Some(i) = self.groups_unacked.remove(&copy.msg.0) else {
+            self.fx.record(LedgerEvent::Accepted {
+                msg: copy.ledger_id(),
+                devices: 1,
+                sync: 0,
+            });
+            return;
+        };
+        let (Some(send), dir) = (self.groups.get(i as usize), &self.sh.dir) else {
+            return;
+        };
+        let from_user = dir.user_of(from);
+        for (k, &member) in send.members.iter().enumerate() {
+            let msg = MsgId(copy.msg.0 + k as u64);
+            self.fx.record(if dir.may_message(from_user, member) {
+                LedgerEvent::Accepted {
+                    msg,
+                    devices: 1,
+                    sync: 0,
+                }
+            } else {
+                LedgerEvent::Refused {
+                    msg,
+                    to_user: member,
+                }
+            });
+        }
     }
 
     fn on_inbound(&mut self, m: Inbound) {
@@ -401,12 +502,7 @@ impl Shard {
             }
         }
         if let (Frame::SubmitAck { copy, .. }, true) = (&rec.frame, self.remote) {
-            // One device per user in live runs.
-            self.fx.record(LedgerEvent::Accepted {
-                msg: copy.ledger_id(),
-                devices: 1,
-                sync: 0,
-            });
+            self.accepted_remotely(*copy, d);
         }
         let node = NodeMut::Device {
             device: self.devices[d.index()].as_mut().expect("checked above"),
@@ -447,7 +543,8 @@ impl Shard {
         }
     }
 
-    /// Decrypts a delivered message once; `false` if it does not decrypt.
+    /// Decrypts a delivered message once; `false` if it does not decrypt. The plaintext names
+    /// the message (a group message's first id, which every member's copy shares).
     fn open(&mut self, d: DeviceId, delivery: &crate::wire::Delivery) -> bool {
         let msg = delivery.copy.ledger_id();
         let i = msg.0 as usize;
@@ -459,11 +556,19 @@ impl Shard {
             self.report.decrypt_failures += 1;
             return false;
         };
-        match self.crypto.decrypt(d, delivery.from_device, bytes) {
+        let opened = match delivery.group {
+            Some(g) => {
+                let distribution =
+                    (delivery.key_distribution.as_ref()).and_then(|c| c.bytes.as_deref());
+                let sender = delivery.from_device;
+                self.crypto.group_decrypt(d, sender, g, distribution, bytes)
+            }
+            None => self.crypto.decrypt(d, delivery.from_device, bytes),
+        };
+        match opened {
             Ok(p) => {
-                if p.starts_with(&self.marker)
-                    && p[self.marker.len()..].starts_with(&msg.0.to_le_bytes())
-                {
+                let named = delivery.copy.msg.0.to_le_bytes();
+                if p.starts_with(&self.marker) && p[self.marker.len()..].starts_with(&named) {
                     self.report.plaintext_verified += 1;
                 }
                 if let Some(w) = self.decrypted.get_mut(word) {

@@ -26,6 +26,7 @@ pub struct LiveReport {
     /// This load run's id on the wire (see `live::session`), for matching it to a server's log.
     pub run_id: u64,
     pub target_rate_per_s: f64,
+    /// Messages scheduled: a group message counts once, as in `sent`.
     pub planned: u64,
     pub sent: u64,
     pub dropped_arrivals: u64,
@@ -93,12 +94,32 @@ impl LiveOutcome {
     pub fn passed(&self) -> bool {
         self.result.summary.passed && self.report.rate_reached
     }
+
+    /// The counters a load generator writes into its interval log's header, for `live-merge`:
+    /// in ledger records, as the merge counts them (a group message has one per member).
+    pub fn log_counters(&self) -> super::remote::LogCounters {
+        let c = &self.result.summary.counters;
+        super::remote::LogCounters {
+            planned: c.sent,
+            sent: c.sent.saturating_sub(c.unsent),
+            delivered: c.delivered,
+            messages_in_window: self.report.messages_delivered,
+            device_deliveries_in_window: self.report.device_deliveries,
+            lost: c.lost,
+            duplicates: c.duplicates,
+            dropped_arrivals: self.report.dropped_arrivals,
+            unreachable: c.unreachable,
+            window_ms: self.report.window_ms,
+        }
+    }
 }
 
 pub(super) struct SummaryInputs<'a> {
     pub(super) s: &'a Scenario,
     pub(super) hash: &'a str,
     pub(super) load: &'a Load,
+    /// Arrivals scheduled (a group message is one, however many members it has).
+    pub(super) planned: u64,
     pub(super) end: SimTime,
     pub(super) reports: &'a [ShardReport],
     pub(super) inspector: &'a Inspector,
@@ -131,7 +152,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         sessions += r.sessions_started;
         foreign += r.foreign_frames;
     }
-    let planned = l.ledger.records().len() as u64;
+    let planned = i.planned;
     let window_s = i.load.duration_ns as f64 / 1e9;
     let names: Vec<String> = i.s.providers.iter().map(|p| p.name.clone()).collect();
     let dir = i.users;

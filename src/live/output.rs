@@ -61,20 +61,7 @@ pub fn write_live_results(
     std::fs::write(&unc, percentile_distribution(h)).map_err(io(&unc))?;
     written.push(unc);
     let log = dir.join("latency.hlog");
-    let c = &out.result.summary.counters;
-    let comment = super::remote::LogCounters {
-        planned: out.report.planned,
-        sent: out.report.sent,
-        delivered: c.delivered,
-        messages_in_window: out.report.messages_delivered,
-        device_deliveries_in_window: out.report.device_deliveries,
-        lost: c.lost,
-        duplicates: c.duplicates,
-        dropped_arrivals: out.report.dropped_arrivals,
-        unreachable: c.unreachable,
-        window_ms: out.report.window_ms,
-    }
-    .comment();
+    let comment = out.log_counters().comment();
     std::fs::write(&log, hlog(&out.intervals, &comment)).map_err(io(&log))?;
     written.push(log);
     Ok(written)

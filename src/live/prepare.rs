@@ -10,9 +10,9 @@ use crate::directory::Directory;
 use crate::e2ee::DeviceKeys;
 use crate::engine::RngTree;
 use crate::nodes::buggify::Bugs;
-use crate::nodes::device::{Device, DeviceConfig};
+use crate::nodes::device::{Device, DeviceConfig, GroupSend};
 use crate::scenario::Scenario;
-use crate::wire::DeviceId;
+use crate::wire::{DeviceId, UserId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -60,8 +60,10 @@ pub(super) fn shard_specs(
     tree: &RngTree,
     all_keys: Vec<DeviceKeys>,
     directory: KeyDirectory,
-    arrivals: &[schedule::Arrival],
+    plan: &schedule::Schedule,
 ) -> Vec<ShardSpec> {
+    let arrivals = &plan.arrivals;
+    let groups: Arc<[GroupSend]> = plan.groups.clone().into();
     let shards = opts.shards.max(1);
     let cfg = DeviceConfig {
         retry_initial_ns: s.devices.retry_initial_ns,
@@ -107,8 +109,9 @@ pub(super) fn shard_specs(
                 .copied()
                 .collect(),
             lag_max_ns: opts.lag_max_ns,
+            groups: groups.clone(),
             marker: PLAINTEXT_MARKER.to_vec(),
-            messages: arrivals.len(),
+            messages: plan.ledger.records().len(),
             dials: Vec::new(),
             precrypted: Vec::new(),
             remote: opts.remote.is_some(),
@@ -132,14 +135,22 @@ pub(super) fn warm_up_sessions(
 ) {
     let (k, n) = remote.map_or((0, 1), |r| (r.k as usize, r.n.max(1) as usize));
     let shard_of = |d: DeviceId| (d.index() % n == k).then_some((d.index() / n) % shards);
-    // Per conversation, its first scheduled message: (time, from, to).
+    // Per conversation, its first scheduled message: (time, from, to). A group message's
+    // Sender Key travels over the sessions between its sender and each member.
     let mut first = BTreeMap::new();
     for spec in specs.iter() {
         for a in &spec.arrivals {
-            let (x, y) = (dir.primary_device(a.from), dir.primary_device(a.to));
-            let e = first.entry((x.min(y), x.max(y))).or_insert((a.at, x, y));
-            if a.at < e.0 {
-                *e = (a.at, x, y);
+            let x = dir.primary_device(a.from);
+            let peers: Vec<UserId> = match a.group {
+                Some(i) => spec.groups[i as usize].members.to_vec(),
+                None => vec![a.to],
+            };
+            for to in peers {
+                let y = dir.primary_device(to);
+                let e = first.entry((x.min(y), x.max(y))).or_insert((a.at, x, y));
+                if a.at < e.0 {
+                    *e = (a.at, x, y);
+                }
             }
         }
     }
@@ -167,6 +178,9 @@ pub(super) fn precrypt(specs: &mut [ShardSpec], dir: &Directory) {
                     .arrivals
                     .iter()
                     .map(|a| {
+                        if a.group.is_some() {
+                            return None; // encrypted at send time (see `send_group`)
+                        }
                         let (own, peer) = (dir.primary_device(a.from), dir.primary_device(a.to));
                         super::crypto::plaintext(&spec.marker, a.msg, a.body_bytes, &mut plain);
                         spec.crypto.encrypt(own, peer, &plain).ok()

@@ -122,6 +122,7 @@ async fn log_abuse(stats: Arc<ConnStats>, clock: Clock, every: std::time::Durati
 /// Counters a generator writes into its log's header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogCounters {
+    /// Ledger records planned and sent (a group message has one per member recipient).
     pub planned: u64,
     pub sent: u64,
     pub delivered: u64,

@@ -69,7 +69,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         )));
     }
     let (all_keys, directory) = keys(&dir, &tree);
-    let mut specs = shard_specs(s, opts, &dir, &tree, all_keys, directory, &plan.arrivals);
+    let mut specs = shard_specs(s, opts, &dir, &tree, all_keys, directory, &plan);
     if opts.warm_sessions {
         warm_up_sessions(&mut specs, &dir, opts.shards.max(1), opts.remote);
     }
@@ -148,6 +148,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         s,
         hash,
         load: &load,
+        planned: messages as u64,
         end,
         reports: &reports,
         inspector: &srv.inspector,

@@ -7,6 +7,7 @@ use crate::engine::{RngTree, SimTime};
 use crate::metrics::ledger::NewMessage;
 use crate::metrics::{Ledger, PathKind};
 use crate::net::latency::exponential_ns;
+use crate::nodes::device::GroupSend;
 use crate::scenario::{ContentKind, Scenario};
 use crate::wire::{MsgId, UserId};
 use crate::workload::Workload;
@@ -58,18 +59,29 @@ impl Load {
 /// One planned message.
 #[derive(Clone, Copy, Debug)]
 pub struct Arrival {
+    /// The message's id; a group message's member `k` is the ledger's message `msg + k`.
     pub msg: MsgId,
     pub at: SimTime,
     pub from: UserId,
+    /// The peer of a 1:1 message; the sender itself for a group message.
     pub to: UserId,
     pub body_bytes: u32,
+    /// A group message: its index in [`Schedule::groups`].
+    pub group: Option<u32>,
 }
 
-/// The whole plan: arrivals in time order and the ledger with one record per arrival.
+/// The whole plan: arrivals in time order, the group messages' sends (group, membership epoch
+/// and members, as when the message was written) and the ledger with one record per 1:1
+/// arrival and per member of a group arrival.
 pub struct Schedule {
     pub arrivals: Vec<Arrival>,
+    pub groups: Vec<GroupSend>,
     pub ledger: Ledger,
 }
+
+/// Bound on a live group's members but the sender: the first message to a group carries a
+/// pairwise-sealed Sender Key distribution per member (about 230 bytes each) in one record.
+pub const GROUP_MEMBERS_MAX: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
@@ -77,6 +89,8 @@ pub enum ScheduleError {
     TooMany(f64),
     #[error("the target rate must be positive and finite (got {0})")]
     Rate(f64),
+    #[error("group {group} has {members} members besides the sender; a live group has at most {GROUP_MEMBERS_MAX} (its first message carries a Sender Key distribution for each in one record): lower [workload] groups.size.max")]
+    GroupTooBig { group: u32, members: usize },
 }
 
 /// Plans the arrivals of `load` over the scenario's users and content mix.
@@ -97,6 +111,7 @@ pub fn plan(
     let mut gaps = tree.stream("live-arrivals", 0);
     let mut ledger = Ledger::new();
     let mut arrivals = Vec::with_capacity(expected as usize + 16);
+    let mut groups = Vec::new();
     let mut t_ns = load.start_ns;
     let end_ns = load.start_ns.saturating_add(load.duration_ns);
     loop {
@@ -109,17 +124,52 @@ pub fn plan(
         if t_ns >= end_ns || arrivals.len() as u64 >= ARRIVALS_MAX {
             break;
         }
-        // Live load sends 1:1 messages only: group fan-out is not in the live servers yet.
-        let d = workload.draft_direct();
+        let d = workload.draft(dir);
         let at = SimTime::from_nanos(t_ns);
         let body_bytes = d.body_bytes.min(BODY_BYTES_MAX);
+        let device = dir.primary_device(d.from);
+        let content: ContentKind = d.content;
+        if let Some(g) = d.group {
+            // As the simulator writes a group message: one record per member but the sender
+            // (live users have one device each: no sync copies).
+            let group = workload.groups.get(g);
+            let members: Vec<UserId> = group
+                .members
+                .iter()
+                .copied()
+                .filter(|&u| u != d.from)
+                .collect();
+            if members.len() > GROUP_MEMBERS_MAX {
+                return Err(ScheduleError::GroupTooBig {
+                    group: g.0,
+                    members: members.len(),
+                });
+            }
+            let Some(msg) = create_members(&mut ledger, at, d.from, device, &members, |_| {
+                (content, body_bytes)
+            }) else {
+                continue;
+            };
+            arrivals.push(Arrival {
+                msg,
+                at,
+                from: d.from,
+                to: d.from,
+                body_bytes,
+                group: Some(groups.len() as u32),
+            });
+            groups.push(GroupSend {
+                group: g,
+                epoch: group.epoch,
+                members: members.into(),
+            });
+            continue;
+        }
         let path = if dir.is_interop(d.from, d.to) {
             PathKind::Interop
         } else {
             PathKind::Native
         };
-        let device = dir.primary_device(d.from);
-        let content: ContentKind = d.content;
         let message = NewMessage {
             from_user: d.from,
             from_device: device,
@@ -136,22 +186,91 @@ pub fn plan(
             from: d.from,
             to: d.to,
             body_bytes,
+            group: None,
         });
     }
-    Ok(Schedule { arrivals, ledger })
+    Ok(Schedule {
+        arrivals,
+        groups,
+        ledger,
+    })
+}
+
+/// One ledger record per member of a group message written at `at`, in a row: the first
+/// id (the message's), or `None` for no members. `what` gives a member's content and bytes.
+fn create_members(
+    ledger: &mut Ledger,
+    at: SimTime,
+    from: UserId,
+    from_device: crate::wire::DeviceId,
+    members: &[UserId],
+    what: impl Fn(UserId) -> (ContentKind, u32),
+) -> Option<MsgId> {
+    let mut first = None;
+    for (k, &to_user) in members.iter().enumerate() {
+        let (content, bytes) = what(to_user);
+        let message = NewMessage {
+            from_user: from,
+            from_device,
+            to_user,
+            content,
+            path: PathKind::Group,
+            bytes,
+            digest: 0,
+        };
+        let id = ledger.create(at, message);
+        let first = *first.get_or_insert(id);
+        assert_eq!(
+            id.0,
+            first.0 + k as u64,
+            "a group message's member records are in a row"
+        );
+    }
+    first
 }
 
 /// The part of `plan` that load generator `k` of `n` sends: the arrivals from its users (those
 /// whose device index is `k` mod `n`), each recipient moved to the nearest user of the same
-/// slice so that each generator sees both ends of its messages (its ledger is complete).
-/// Message ids are renumbered densely; distinct sender devices keep them apart at the servers.
+/// slice so that each generator sees both ends of its messages (its ledger is complete); a
+/// group message keeps the members of the slice. Message ids are renumbered densely; distinct
+/// sender devices keep them apart at the servers.
 pub fn slice(plan: &Schedule, dir: &Directory, k: u32, n: u32) -> Schedule {
     let n = n.max(1);
     let users = dir.users() as u32;
     let mut ledger = Ledger::new();
     let mut arrivals = Vec::new();
+    let mut groups = Vec::new();
+    let in_slice = |u: UserId| dir.primary_device(u).0 % n == k;
     for a in &plan.arrivals {
-        if dir.primary_device(a.from).0 % n != k {
+        if !in_slice(a.from) {
+            continue;
+        }
+        let Some(r) = plan.ledger.record(a.msg) else {
+            continue;
+        };
+        if let Some(i) = a.group {
+            let send = &plan.groups[i as usize];
+            let members: Vec<UserId> = send
+                .members
+                .iter()
+                .copied()
+                .filter(|&u| in_slice(u))
+                .collect();
+            let from_device = dir.primary_device(a.from);
+            let what = |_| (r.content, a.body_bytes);
+            let Some(msg) = create_members(&mut ledger, a.at, a.from, from_device, &members, what)
+            else {
+                continue;
+            };
+            arrivals.push(Arrival {
+                msg,
+                group: Some(groups.len() as u32),
+                ..*a
+            });
+            groups.push(GroupSend {
+                members: members.into(),
+                ..send.clone()
+            });
             continue;
         }
         let mut to = a.to.0 - a.to.0 % n + k;
@@ -159,12 +278,9 @@ pub fn slice(plan: &Schedule, dir: &Directory, k: u32, n: u32) -> Schedule {
             to = to.saturating_sub(n);
         }
         let to = UserId(to);
-        if to == a.from || dir.primary_device(to).0 % n != k {
+        if to == a.from || !in_slice(to) {
             continue;
         }
-        let Some(r) = plan.ledger.record(a.msg) else {
-            continue;
-        };
         let path = if dir.is_interop(a.from, to) {
             PathKind::Interop
         } else {
@@ -183,5 +299,9 @@ pub fn slice(plan: &Schedule, dir: &Directory, k: u32, n: u32) -> Schedule {
         let msg = ledger.create(a.at, message);
         arrivals.push(Arrival { msg, to, ..*a });
     }
-    Schedule { arrivals, ledger }
+    Schedule {
+        arrivals,
+        groups,
+        ledger,
+    }
 }

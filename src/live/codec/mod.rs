@@ -7,8 +7,8 @@ use super::session::RunId;
 use crate::engine::SimTime;
 use crate::nodes::Addr;
 use crate::wire::{
-    BlobId, Ciphertext, CopyId, Delivery, DeviceId, Frame, MediaFrame, MsgId, Payload, ProviderId,
-    ReceiptKind, Refusal, Submission, UserId,
+    BlobId, Ciphertext, CopyId, Delivery, DeviceId, Frame, GroupId, GroupPayload, MediaFrame,
+    MsgId, Payload, ProviderId, ReceiptKind, Refusal, Submission, UserId,
 };
 
 /// Bound on one encoded record; a larger length prefix is a protocol error.
@@ -27,6 +27,8 @@ pub enum CodecError {
     /// of a media delete): anything else would decode to a record that encodes differently.
     #[error("{what} is {value}, not 0")]
     NotZero { what: &'static str, value: u32 },
+    #[error("{n} {what} is over the bound of {GROUP_MEMBERS_MAX}")]
+    Count { what: &'static str, n: u32 },
     #[error("{0} bytes after the record's last field")]
     Trailing(usize),
 }
@@ -128,38 +130,69 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
-/// A copy's id. Live runs carry 1:1 messages only (one recipient: member 0), so the message id
-/// stands for it.
+/// A copy's id: the message and the member's index (0 for a 1:1 message's one recipient).
 fn put_copy(out: &mut Vec<u8>, copy: CopyId) {
-    assert_eq!(copy.member, 0, "the live wire carries 1:1 messages only");
     put_u64(out, copy.msg.0);
+    put_u32(out, copy.member);
 }
 
-/// A submission: live users have one device each, so a live submission is a 1:1 message with
-/// one ciphertext, for the peer's device.
+/// Bound on a live group's members, and on the Sender Key distributions one submission
+/// carries (one per member device: live users have one device each). A larger count is a
+/// protocol error: the record bound would refuse the frame anyway.
+pub const GROUP_MEMBERS_MAX: u32 = 1024;
+
+/// Payload tags of a submission.
+const PAYLOAD_DIRECT: u8 = 0;
+const PAYLOAD_GROUP: u8 = 1;
+
+/// A submission: the routing fields, then the payload. A live 1:1 message has one ciphertext,
+/// for the peer's device (live users have one device each); a group message has the one Sender
+/// Key ciphertext, the pairwise-sealed distributions of the key for the member devices that
+/// lack it, and the members with their sequence numbers (the server fans out by them).
 fn put_submission(out: &mut Vec<u8>, s: &Submission) {
-    let Payload::Direct(per_device) = &s.payload else {
-        panic!("the live wire carries 1:1 messages only")
-    };
-    let [(to_device, ciphertext)] = per_device.as_slice() else {
-        panic!("a live submission has one recipient device")
-    };
     put_u64(out, s.msg.0);
     put_u32(out, s.from_user.0);
     put_u32(out, s.from_device.0);
     put_u32(out, s.to_user.0);
-    put_u32(out, to_device.0);
     put_u32(out, s.seq);
     put_u64(out, s.sent_at.as_nanos());
-    put_ciphertext(out, ciphertext);
+    match &s.payload {
+        Payload::Direct(per_device) => {
+            let [(to_device, ciphertext)] = per_device.as_slice() else {
+                panic!("a live 1:1 submission has one recipient device")
+            };
+            out.push(PAYLOAD_DIRECT);
+            put_u32(out, to_device.0);
+            put_ciphertext(out, ciphertext);
+        }
+        Payload::Group(g) => {
+            assert!(
+                g.members.len() <= GROUP_MEMBERS_MAX as usize
+                    && g.distributions.len() <= GROUP_MEMBERS_MAX as usize,
+                "a live group has at most GROUP_MEMBERS_MAX members"
+            );
+            out.push(PAYLOAD_GROUP);
+            put_u32(out, g.group.0);
+            put_ciphertext(out, &g.shared);
+            put_u32(out, g.distributions.len() as u32);
+            for (d, c) in &g.distributions {
+                put_u32(out, d.0);
+                put_ciphertext(out, c);
+            }
+            put_u32(out, g.members.len() as u32);
+            for &(u, seq) in g.members.iter() {
+                put_u32(out, u.0);
+                put_u32(out, seq);
+            }
+        }
+        Payload::Resend(_) => panic!("the live wire carries no re-encryptions"),
+    }
 }
 
-/// A delivery: a live one is the first copy of a 1:1 message.
+/// A delivery: the first copy of a 1:1 or group message (live runs send no re-encryptions),
+/// with the group and the Sender Key distribution for this device, if any.
 fn put_delivery(out: &mut Vec<u8>, d: &Delivery) {
-    assert!(
-        d.group.is_none() && d.retry == 0,
-        "the live wire carries first copies of 1:1 messages only"
-    );
+    assert!(d.retry == 0, "the live wire carries first copies only");
     put_copy(out, d.copy);
     put_u32(out, d.from_user.0);
     put_u32(out, d.from_device.0);
@@ -168,6 +201,20 @@ fn put_delivery(out: &mut Vec<u8>, d: &Delivery) {
     put_u32(out, d.seq);
     put_u64(out, d.sent_at.as_nanos());
     put_ciphertext(out, &d.ciphertext);
+    match d.group {
+        Some(g) => {
+            assert!(g.0 != u32::MAX, "group id u32::MAX stands for none");
+            put_u32(out, g.0);
+        }
+        None => put_u32(out, u32::MAX),
+    }
+    match &d.key_distribution {
+        Some(c) => {
+            out.push(1);
+            put_ciphertext(out, c);
+        }
+        None => out.push(0),
+    }
 }
 
 fn put_ciphertext(out: &mut Vec<u8>, c: &Ciphertext) {
@@ -323,17 +370,58 @@ impl Reader<'_> {
         })
     }
     fn copy(&mut self) -> Result<CopyId, CodecError> {
-        Ok(CopyId::direct(MsgId(self.u64()?)))
+        Ok(CopyId {
+            msg: MsgId(self.u64()?),
+            member: self.u32()?,
+        })
+    }
+    /// A count of group members or distributions, within [`GROUP_MEMBERS_MAX`].
+    fn count(&mut self, what: &'static str) -> Result<usize, CodecError> {
+        let n = self.u32()?;
+        if n > GROUP_MEMBERS_MAX {
+            return Err(CodecError::Count { what, n });
+        }
+        Ok(n as usize)
     }
     fn submission(&mut self) -> Result<Submission, CodecError> {
         let msg = MsgId(self.u64()?);
         let from_user = UserId(self.u32()?);
         let from_device = DeviceId(self.u32()?);
         let to_user = UserId(self.u32()?);
-        let to_device = DeviceId(self.u32()?);
         let seq = self.u32()?;
         let sent_at = SimTime::from_nanos(self.u64()?);
-        let ciphertext = self.ciphertext()?;
+        let payload = match self.u8()? {
+            PAYLOAD_DIRECT => {
+                let to_device = DeviceId(self.u32()?);
+                Payload::Direct(vec![(to_device, self.ciphertext()?)])
+            }
+            PAYLOAD_GROUP => {
+                let group = GroupId(self.u32()?);
+                let shared = self.ciphertext()?;
+                let n = self.count("key distributions")?;
+                let mut distributions = Vec::with_capacity(n);
+                for _ in 0..n {
+                    distributions.push((DeviceId(self.u32()?), self.ciphertext()?));
+                }
+                let n = self.count("group members")?;
+                let mut members = Vec::with_capacity(n);
+                for _ in 0..n {
+                    members.push((UserId(self.u32()?), self.u32()?));
+                }
+                Payload::Group(Box::new(GroupPayload {
+                    group,
+                    shared,
+                    distributions,
+                    members: members.into(),
+                }))
+            }
+            tag => {
+                return Err(CodecError::Tag {
+                    what: "submission payload",
+                    tag,
+                })
+            }
+        };
         Ok(Submission {
             msg,
             from_user,
@@ -341,7 +429,7 @@ impl Reader<'_> {
             to_user,
             seq,
             sent_at,
-            payload: Payload::Direct(vec![(to_device, ciphertext)]),
+            payload,
         })
     }
     fn delivery(&mut self) -> Result<Delivery, CodecError> {
@@ -355,8 +443,20 @@ impl Reader<'_> {
             retry: 0,
             sent_at: SimTime::from_nanos(self.u64()?),
             ciphertext: self.ciphertext()?,
-            group: None,
-            key_distribution: None,
+            group: match self.u32()? {
+                u32::MAX => None,
+                g => Some(GroupId(g)),
+            },
+            key_distribution: match self.u8()? {
+                0 => None,
+                1 => Some(Box::new(self.ciphertext()?)),
+                tag => {
+                    return Err(CodecError::Tag {
+                        what: "key distribution flag",
+                        tag,
+                    })
+                }
+            },
         })
     }
     fn ciphertext(&mut self) -> Result<Ciphertext, CodecError> {

@@ -38,11 +38,51 @@ fn delivery(bytes: Option<&[u8]>) -> Delivery {
     }
 }
 
+fn group_submission() -> Submission {
+    Submission {
+        payload: Payload::Group(Box::new(GroupPayload {
+            group: GroupId(11),
+            shared: ciphertext(Some(b"sender key message")),
+            distributions: vec![
+                (DeviceId(4), ciphertext(Some(b"skdm for 4"))),
+                (DeviceId(8), ciphertext(None)),
+            ],
+            members: vec![(UserId(3), 0), (UserId(7), 12), (UserId(9), u32::MAX)].into(),
+        })),
+        ..submission(None)
+    }
+}
+
+fn group_delivery(distribution: bool) -> Delivery {
+    Delivery {
+        copy: CopyId {
+            msg: MsgId(7),
+            member: 2,
+        },
+        group: Some(GroupId(11)),
+        key_distribution: distribution.then(|| Box::new(ciphertext(Some(b"skdm")))),
+        ..delivery(Some(b"sender key message"))
+    }
+}
+
 #[test]
 fn every_frame_kind_round_trips() {
     let (copy, device, user) = (CopyId::direct(MsgId(1)), DeviceId(2), UserId(3));
+    let member = CopyId {
+        msg: MsgId(1),
+        member: 40,
+    };
     let msg = copy.msg;
     let frames = vec![
+        Frame::Submit(Box::new(group_submission())),
+        Frame::Deliver(Box::new(group_delivery(true))),
+        Frame::Deliver(Box::new(group_delivery(false))),
+        Frame::DeliverAck {
+            copy: member,
+            device,
+            from_user: user,
+            to_user: UserId(9),
+        },
         Frame::Submit(Box::new(submission(Some(b"abc")))),
         Frame::Submit(Box::new(submission(None))),
         Frame::Deliver(Box::new(delivery(None))),
@@ -160,6 +200,49 @@ proptest::proptest! {
 /// Regression (cargo-fuzz `codec`, fuzz/artifacts crash-4f365f8d): a length prefix of 16 over a
 /// 15-byte Push record decoded, the extra byte ignored, so the record re-encoded to 19 bytes, not
 /// 20. A record's length now covers its fields exactly.
+#[test]
+fn group_counts_over_the_bound_and_unknown_flags_are_refused() {
+    let mut g = group_submission();
+    if let Payload::Group(p) = &mut g.payload {
+        p.members = vec![(UserId(1), 0); GROUP_MEMBERS_MAX as usize].into();
+    }
+    let rec = |frame| Record {
+        from: Addr::Device(DeviceId(2)),
+        to: Addr::ChatServer,
+        frame,
+    };
+    let mut out = Vec::new();
+    encode(&rec(Frame::Submit(Box::new(g))), &mut out);
+    assert!(
+        decode(&out).is_ok_and(|r| r.is_some()),
+        "the bound itself passes"
+    );
+    // One more member than the bound: the count field is the last u32 before the members.
+    let count_at = out.len() - 8 * GROUP_MEMBERS_MAX as usize - 4;
+    out[count_at..count_at + 4].copy_from_slice(&(GROUP_MEMBERS_MAX + 1).to_le_bytes());
+    assert_eq!(
+        decode(&out),
+        Err(CodecError::Count {
+            what: "group members",
+            n: GROUP_MEMBERS_MAX + 1
+        })
+    );
+    let mut out = Vec::new();
+    encode(
+        &rec(Frame::Deliver(Box::new(group_delivery(false)))),
+        &mut out,
+    );
+    *out.last_mut()
+        .expect("a delivery ends with its distribution flag") = 2;
+    assert_eq!(
+        decode(&out),
+        Err(CodecError::Tag {
+            what: "key distribution flag",
+            tag: 2
+        })
+    );
+}
+
 #[test]
 fn regression_trailing_bytes_in_a_record_are_refused() {
     let bytes = [

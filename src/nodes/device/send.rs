@@ -6,7 +6,7 @@ use super::{Cached, CachedExtra, Device, DeviceCtx};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::nodes::key_directory::KeyDirectory;
-use crate::nodes::keyring::{Runner, Sealed, Sealer, SKDM_PLAINTEXT_LEN};
+use crate::nodes::keyring::{GroupSealed, Runner, Sealed, Sealer, SKDM_PLAINTEXT_LEN};
 use crate::nodes::{Addr, Effects};
 use crate::scenario::ContentKind;
 use crate::wire::{
@@ -104,6 +104,33 @@ impl Device {
         plaintext: &[u8],
         content: ContentKind,
     ) -> bool {
+        let (g, epoch) = (send.group, send.epoch);
+        let (from, runner) = (self.id, self.runner(cx.dir));
+        self.compose_group_with(cx, msg, send, plaintext, content, |cx, targets| {
+            let mut by = Sealer {
+                now: cx.now,
+                from,
+                runner,
+                directory: cx.key_directory,
+            };
+            cx.keys
+                .group_seal(&mut by, g, epoch, targets, plaintext, Some(content))
+        })
+    }
+
+    /// [`Device::compose_group`] with the Sender Key work done by `seal` (given the member
+    /// devices that may receive, it returns the shared ciphertext, the distributions it made
+    /// and their CPU time): the live load generator does its Signal work itself, as for
+    /// [`Device::compose_sealed`].
+    pub fn compose_group_with(
+        &mut self,
+        cx: &mut DeviceCtx,
+        msg: MsgId,
+        send: &GroupSend,
+        plaintext: &[u8],
+        content: ContentKind,
+        seal: impl FnOnce(&mut DeviceCtx, &[DeviceId]) -> GroupSealed,
+    ) -> bool {
         let dir = cx.dir;
         if self.outbox.len() >= cx.cfg.outbox_max as usize {
             return false;
@@ -119,19 +146,15 @@ impl Device {
                 false => (u, SEQ_VOID),
             })
             .collect();
-        // No Sender Key goes to a member out of reach: it would be refused with the message,
-        // and the member's next message must carry it.
-        let targets: Vec<DeviceId> = members
-            .iter()
-            .filter(|&&(_, seq)| seq != SEQ_VOID)
-            .flat_map(|&(u, _)| dir.devices_of(u))
-            .filter(|&d| d != self.id)
-            .collect();
-        let (g, epoch) = (send.group, send.epoch);
-        let mut by = self.sealer(cx.now, dir, cx.key_directory);
-        let sealed = cx
-            .keys
-            .group_seal(&mut by, g, epoch, &targets, plaintext, Some(content));
+        let targets = self.group_targets(&send.members, dir);
+        debug_assert!(
+            targets.iter().all(|t| members
+                .iter()
+                .any(|&(u, seq)| seq != SEQ_VOID && dir.devices_of(u).any(|d| d == *t))),
+            "Sender Keys go only to members with a sequence number"
+        );
+        let g = send.group;
+        let sealed = seal(cx, &targets);
         let s = Submission {
             msg,
             from_user: self.user,
@@ -160,6 +183,19 @@ impl Device {
         self.cache_plaintext(cached, plaintext, cx.keys.mode(), cx.cfg);
         self.enqueue_outbox(cx, s, sealed.ns);
         true
+    }
+
+    /// The member devices a group message's Sender Key goes to: every device of every member
+    /// this user may message but this one. No key goes to a member out of reach: it would be
+    /// refused with the message (its number is `SEQ_VOID`), and the member's next message must
+    /// carry it.
+    pub fn group_targets(&self, members: &[UserId], dir: &Directory) -> Vec<DeviceId> {
+        members
+            .iter()
+            .filter(|&&u| dir.may_message(self.user, u))
+            .flat_map(|&u| dir.devices_of(u))
+            .filter(|&d| d != self.id)
+            .collect()
     }
 
     /// The next sequence number of this device in a conversation, for one recipient.
