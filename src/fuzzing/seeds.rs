@@ -15,8 +15,8 @@ use crate::live::codec::{self, Record};
 use crate::live::noise::NoiseKeys;
 use crate::nodes::Addr;
 use crate::wire::{
-    BlobId, Ciphertext, CopyId, Delivery, DeviceId, Frame, MediaFrame, MsgId, Payload, ProviderId,
-    ReceiptKind, Submission, UserId,
+    BlobId, Ciphertext, CopyId, Delivery, DeviceId, Frame, GroupId, GroupPayload, MediaFrame,
+    MsgId, Payload, ProviderId, ReceiptKind, Submission, UserId,
 };
 
 /// Runs one peer over `lines`; its answers.
@@ -112,10 +112,32 @@ fn codec_records() -> Vec<Vec<u8>> {
         group: None,
         key_distribution: None,
     };
+    // A group message as the live wire carries it: the Sender Key ciphertext, a distribution,
+    // members with their numbers; a member's copy with its distribution.
+    let group = Submission {
+        payload: Payload::Group(Box::new(GroupPayload {
+            group: GroupId(3),
+            shared: delivery.ciphertext.clone(),
+            distributions: vec![(DeviceId(4), delivery.ciphertext.clone())],
+            members: vec![(UserId(4), 0), (UserId(6), 2)].into(),
+        })),
+        ..submission.clone()
+    };
+    let member_copy = Delivery {
+        copy: CopyId {
+            msg: copy.msg,
+            member: 1,
+        },
+        group: Some(GroupId(3)),
+        key_distribution: Some(Box::new(delivery.ciphertext.clone())),
+        ..delivery.clone()
+    };
     let blob = BlobId(77);
     let frames = [
         Frame::Submit(Box::new(submission)),
         Frame::Deliver(Box::new(delivery)),
+        Frame::Submit(Box::new(group)),
+        Frame::Deliver(Box::new(member_copy)),
         Frame::SubmitAck {
             copy,
             device,
