@@ -74,7 +74,7 @@ impl Inspector {
             ..Inspector::default()
         }
     }
-    fn scan(&self, buf: &[u8]) {
+    pub(super) fn scan(&self, buf: &[u8]) {
         self.messages.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
         if self.finder.as_ref().is_some_and(|f| f.find(buf).is_some()) {

@@ -26,6 +26,7 @@ pub mod crypto;
 pub mod faults;
 pub mod ladder;
 pub mod ledger;
+pub mod media_http;
 pub mod node;
 pub mod noise;
 pub mod options;
