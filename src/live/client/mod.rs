@@ -4,21 +4,23 @@
 //! goes at its scheduled time whatever the system is doing; one that is already later than
 //! `lag_max` is dropped and counted, never sent late in silence.
 
+mod receive;
+mod send;
+
 use super::clock::Clock;
 use super::codec::{self, Record};
 use super::conn::{self, Inbound};
-use super::crypto::{self, Crypto};
+use super::crypto::Crypto;
 use super::ledger::histogram;
 use super::node::{dial, Dial, Shared, INBOX_MAX, REDIAL_NS};
 use super::schedule::Arrival;
 use crate::engine::SimTime;
-use crate::metrics::LedgerEvent;
 use crate::nodes::device::{Device, DeviceConfig, DeviceCtx, GroupSend};
 use crate::nodes::dispatch::{self, NodeMut};
 use crate::nodes::key_directory::KeyDirectory;
-use crate::nodes::keyring::{GroupSealed, Keyring};
+use crate::nodes::keyring::Keyring;
 use crate::nodes::{Addr, Effects, Output, TimerKind};
-use crate::wire::{Ciphertext, DeviceId, Frame, MsgId, SealInfo};
+use crate::wire::DeviceId;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -328,259 +330,6 @@ impl Shard {
                     }
                 }
                 None => self.connect(d.index()).await,
-            }
-        }
-    }
-
-    /// `ahead`: `Some` when the message was encrypted before the run (`None` inside: that
-    /// encryption failed). Group messages are always encrypted at send time.
-    fn send_arrival(&mut self, now: SimTime, a: Arrival, ahead: Option<Option<Box<[u8]>>>) {
-        let lag = now.since(a.at);
-        if lag > self.lag_max_ns {
-            self.report.dropped_arrivals += 1;
-            return;
-        }
-        let _ = self.report.lag.record(lag.max(1));
-        if let Some(i) = a.group {
-            return self.send_group(now, a, i);
-        }
-        let dir = &self.sh.dir;
-        let (own, peer) = (dir.primary_device(a.from), dir.primary_device(a.to));
-        let bytes = match ahead {
-            Some(b) => b.ok_or(crate::e2ee::E2eeError::NoSession),
-            None => {
-                crypto::plaintext(&self.marker, a.msg, a.body_bytes, &mut self.plain);
-                self.crypto.encrypt(own, peer, &self.plain)
-            }
-        };
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(_) => {
-                self.report.decrypt_failures += 1;
-                return;
-            }
-        };
-        let ct = Ciphertext {
-            len: bytes.len() as u32,
-            bytes: Some(bytes),
-            seal: SealInfo::default(),
-        };
-        let Some((dev, mut cx)) = self.device_cx(own, now) else {
-            return;
-        };
-        if !dev.compose_sealed(&mut cx, a.msg, a.to, ct) {
-            self.report.outbox_full += 1;
-        }
-        self.report.sent += 1;
-        // Before the frame leaves: its delivery must find the actual send time recorded.
-        self.sh.ledger.sent(&[(a.msg, now)]);
-        self.apply_effects(now, own);
-    }
-
-    /// A group message: encrypted once with the sender's Sender Key (distributed pairwise to
-    /// the member devices that lack it), submitted once, fanned out by the server.
-    fn send_group(&mut self, now: SimTime, a: Arrival, i: u32) {
-        let Some(send) = self.groups.get(i as usize).cloned() else {
-            return;
-        };
-        let own = self.sh.dir.primary_device(a.from);
-        let Some(dev) = self.devices.get(own.index()).and_then(|d| d.as_ref()) else {
-            return;
-        };
-        let targets = dev.group_targets(&send.members, &self.sh.dir);
-        crypto::plaintext(&self.marker, a.msg, a.body_bytes, &mut self.plain);
-        let sealed =
-            match self
-                .crypto
-                .group_encrypt(own, send.group, send.epoch, &targets, &self.plain)
-            {
-                Ok(s) => s,
-                Err(_) => {
-                    self.report.decrypt_failures += 1;
-                    return;
-                }
-            };
-        let sealed = GroupSealed {
-            shared: (Some(sealed.shared), SealInfo::default()),
-            distributions: (sealed.distributions.into_iter())
-                .map(|(d, b)| (d, (Some(b), SealInfo::default())))
-                .collect(),
-            ns: 0,
-        };
-        let plain = std::mem::take(&mut self.plain);
-        let Some((dev, mut cx)) = self.device_cx(own, now) else {
-            self.plain = plain;
-            return;
-        };
-        let content = crate::scenario::ContentKind::Text;
-        let accepted = dev.compose_group_with(&mut cx, a.msg, &send, &plain, content, |_, t| {
-            debug_assert_eq!(t, targets.as_slice(), "the targets sealed for");
-            sealed
-        });
-        self.plain = plain;
-        if !accepted {
-            self.report.outbox_full += 1;
-        }
-        self.report.sent += 1;
-        if self.remote {
-            self.groups_unacked.insert(a.msg.0, i);
-        }
-        let ids: Vec<(MsgId, SimTime)> = (0..send.members.len() as u64)
-            .map(|k| (MsgId(a.msg.0 + k), now))
-            .collect();
-        self.sh.ledger.sent(&ids);
-        self.apply_effects(now, own);
-    }
-
-    /// Remote servers write their ledger events where this process never sees them: the
-    /// server's ack of a submission stands for its `Accepted` (one device per user in live
-    /// runs), and for a group message, member by member, as the hub judged them (a member out
-    /// of the sender's reach is refused).
-    fn accepted_remotely(&mut self, copy: crate::wire::CopyId, from: DeviceId) {
-        let Some(i) = self.groups_unacked.remove(&copy.msg.0) else {
-            self.fx.record(LedgerEvent::Accepted {
-                msg: copy.ledger_id(),
-                devices: 1,
-                sync: 0,
-            });
-            return;
-        };
-        let (Some(send), dir) = (self.groups.get(i as usize), &self.sh.dir) else {
-            return;
-        };
-        let from_user = dir.user_of(from);
-        for (k, &member) in send.members.iter().enumerate() {
-            let msg = MsgId(copy.msg.0 + k as u64);
-            self.fx.record(if dir.may_message(from_user, member) {
-                LedgerEvent::Accepted {
-                    msg,
-                    devices: 1,
-                    sync: 0,
-                }
-            } else {
-                LedgerEvent::Refused {
-                    msg,
-                    to_user: member,
-                }
-            });
-        }
-    }
-
-    fn on_inbound(&mut self, m: Inbound) {
-        match m {
-            Inbound::Opened(..) => {}
-            Inbound::Closed(id) => {
-                if let Some(i) = self.conn_of.remove(&id) {
-                    self.routes.remove(&self.dials[i].to);
-                    let at = self.clock().now().plus(REDIAL_NS);
-                    self.push_timer(at, DeviceId(i as u32), None);
-                }
-            }
-            Inbound::Records(_, recs) => {
-                let now = self.clock().now();
-                for rec in recs {
-                    self.on_record(now, rec);
-                }
-            }
-        }
-    }
-
-    fn on_record(&mut self, now: SimTime, mut rec: Record) {
-        let Addr::Device(d) = rec.to else { return };
-        if codec::is_hello(&rec) || self.devices.get(d.index()).is_none_or(|x| x.is_none()) {
-            return;
-        }
-        if self.sh.cuts.blocks(rec.from, rec.to, &self.sh.dir) {
-            return;
-        }
-        if !self.sh.run.untag_frame(&mut rec.frame) {
-            return self.on_foreign(d, rec);
-        }
-        if let Frame::Deliver(delivery) = &rec.frame {
-            if !self.open(d, delivery) {
-                return; // not acked: the server sends it again
-            }
-        }
-        if let (Frame::SubmitAck { copy, .. }, true) = (&rec.frame, self.remote) {
-            self.accepted_remotely(*copy, d);
-        }
-        let node = NodeMut::Device {
-            device: self.devices[d.index()].as_mut().expect("checked above"),
-            cfg: &self.cfg,
-            keys: &mut self.keys,
-            key_directory: &mut self.key_directory,
-        };
-        dispatch::handle_frame(
-            node,
-            now,
-            rec.from,
-            rec.frame,
-            false,
-            &self.sh.dir,
-            &mut self.fx,
-        );
-        self.apply_effects(now, d);
-    }
-
-    /// A frame of another run for device `d`: a delivery is acked as it came (so that the
-    /// server stops sending it) and dropped; anything else is dropped.
-    fn on_foreign(&mut self, d: DeviceId, rec: Record) {
-        self.report.foreign_frames += 1;
-        if let Frame::Deliver(delivery) = rec.frame {
-            let ack = Record {
-                from: Addr::Device(d),
-                to: rec.from,
-                frame: Frame::DeliverAck {
-                    copy: delivery.copy,
-                    device: d,
-                    from_user: delivery.from_user,
-                    to_user: delivery.to_user,
-                },
-            };
-            if let Some(tx) = self.routes.get(&rec.from) {
-                conn::try_send(tx, ack, &self.sh.stats);
-            }
-        }
-    }
-
-    /// Decrypts a delivered message once; `false` if it does not decrypt. The plaintext names
-    /// the message (a group message's first id, which every member's copy shares).
-    fn open(&mut self, d: DeviceId, delivery: &crate::wire::Delivery) -> bool {
-        let msg = delivery.copy.ledger_id();
-        let i = msg.0 as usize;
-        let (word, bit) = (i / 64, 1u64 << (i % 64));
-        if self.decrypted.get(word).is_some_and(|w| w & bit != 0) {
-            return true;
-        }
-        let Some(bytes) = delivery.ciphertext.bytes.as_deref() else {
-            self.report.decrypt_failures += 1;
-            return false;
-        };
-        let opened = match delivery.group {
-            Some(g) => {
-                let distribution =
-                    (delivery.key_distribution.as_ref()).and_then(|c| c.bytes.as_deref());
-                let sender = delivery.from_device;
-                self.crypto.group_decrypt(d, sender, g, distribution, bytes)
-            }
-            None => self.crypto.decrypt(d, delivery.from_device, bytes),
-        };
-        match opened {
-            Ok(p) => {
-                let named = delivery.copy.msg.0.to_le_bytes();
-                if p.starts_with(&self.marker) && p[self.marker.len()..].starts_with(&named) {
-                    self.report.plaintext_verified += 1;
-                }
-                if let Some(w) = self.decrypted.get_mut(word) {
-                    *w |= bit;
-                }
-                true
-            }
-            Err(_) => {
-                self.report.decrypt_failures += 1;
-                self.fx
-                    .record(LedgerEvent::TamperDetected { msg, device: d });
-                false
             }
         }
     }
