@@ -21,19 +21,23 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// it goes back to the OS.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// How long freed memory stays committed, ms. A run (-1) keeps it: a run frees and
+/// Keeps freed memory instead of returning it to the OS after a second: a run frees and
 /// reallocates hundreds of MB a second, and purged pages come back zeroed by the kernel (sys
 /// time of scenarios/media-heavy.toml: 1.2 s -> 0.7 s, user+sys 4 % less; of a 1 M-user, 90 s
-/// run: 1.0 s -> 0.6 s); it needs its memory until it exits anyway, and its peak RSS grows by
-/// about 3 % at 1 M users, a quarter for media-heavy's 350 MB. `serve` (0) runs for days and
-/// gives back at once what closed connections held: each worker thread's heap keeps what that
-/// thread freed, and with mimalloc's default delay a server that met a few thousand idle
-/// connections kept their memory (4,000 connections: 34.5 MB before, 47.2 MB with them, 47.9 MB
-/// 5 s after they closed; with 0, back to within 2 MB of before in 0.1 s, tests/integration/abuse.rs).
-fn tune_allocator(purge_delay_ms: std::os::raw::c_long) {
+/// run: 1.0 s -> 0.6 s). A run needs its memory until it exits anyway; peak RSS grows (by
+/// about 3 % at 1 M users, a quarter for media-heavy's 350 MB). Not for `serve`, which runs for
+/// days and must give back what closed connections held.
+fn tune_allocator() {
     // SAFETY: `mi_option_set` only writes an option word; it is not thread-safe, and this runs
     // in `main` right after parsing the arguments, before any thread exists.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, purge_delay_ms) }
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+}
+
+/// Gives the memory the allocator holds free back to the operating system at once: `serve`
+/// calls it after connections close.
+fn release_memory() {
+    // SAFETY: `mi_collect` takes no pointers and may be called from any thread.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 #[derive(Parser)]
@@ -162,11 +166,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A long-lived server gives memory back when its connections close; a run keeps it.
-    let serve = matches!(
+    if !matches!(
         cli.command,
         Some(Command::Live(cli::live::LiveCommand::Serve { .. }))
-    );
-    tune_allocator(if serve { 0 } else { -1 });
+    ) {
+        tune_allocator();
+    }
     let command = cli.command.unwrap_or(Command::Run {
         file: None,
         seed: None,

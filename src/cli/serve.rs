@@ -67,6 +67,7 @@ pub fn serve(
             ..Default::default()
         },
         log_every: how.log.then_some(std::time::Duration::from_secs(1)),
+        release_memory: Some(crate::release_memory),
     };
     interop_sim::live::remote::serve(&s, users, role, listen, for_ns, opts, |served| {
         for (name, at) in served {

@@ -7,8 +7,9 @@
 //! the proxy relays passes the plaintext inspector, as the gateway's transport buffers do.
 //!
 //! Bounded against strangers: a blob at most [`BLOB_BYTES_MAX`], a store at most
-//! [`STORE_BYTES_MAX`] (507 past it), [`CONNECTIONS_MAX`] connections per listener, 5 s to send
-//! the request head and 10 s for its body.
+//! [`STORE_BYTES_MAX`] (past it the oldest blobs expire, as a CDN's do after their retention:
+//! a server that lives through many load runs keeps storing), [`CONNECTIONS_MAX`] connections
+//! per listener, 5 s to send the request head and 10 s for its body.
 
 use super::conn::Inspector;
 use bytes::Bytes;
@@ -54,11 +55,13 @@ pub enum MediaHttpError {
     Timeout(SocketAddr, Duration),
 }
 
-/// One provider's blobs, in memory.
+/// One provider's blobs, in memory, oldest first out.
 #[derive(Debug, Default)]
 pub struct MediaStore {
-    blobs: Mutex<BTreeMap<u64, Bytes>>,
+    blobs: Mutex<Blobs>,
     bytes: AtomicU64,
+    /// Blobs expired to make room for newer ones.
+    pub expired: AtomicU64,
     /// Requests answered, per outcome, for the run's report.
     pub stored: AtomicU64,
     pub served: AtomicU64,
@@ -67,11 +70,11 @@ pub struct MediaStore {
 
 impl MediaStore {
     /// Stores `blob` under `id`: `Created` when new, `Ok` when the same bytes are there already
-    /// (an upload retried after a lost answer), `Conflict` for other bytes under the id, and
-    /// `InsufficientStorage` past the store's bound.
+    /// (an upload retried after a lost answer), `Conflict` for other bytes under the id. Past
+    /// the store's bound the oldest blobs expire first.
     fn put(&self, id: u64, blob: Bytes) -> StatusCode {
-        let mut blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(have) = blobs.get(&id) {
+        let mut b = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(have) = b.by_id.get(&id) {
             return if *have == blob {
                 StatusCode::OK
             } else {
@@ -79,23 +82,38 @@ impl MediaStore {
             };
         }
         let len = blob.len() as u64;
-        if self.bytes.load(Ordering::Relaxed) + len > STORE_BYTES_MAX {
-            return StatusCode::INSUFFICIENT_STORAGE;
+        assert!(len <= BLOB_BYTES_MAX as u64, "the body limit bounds a blob");
+        while self.bytes.load(Ordering::Relaxed) + len > STORE_BYTES_MAX {
+            let Some(old) = b.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = b.by_id.remove(&old) {
+                self.bytes.fetch_sub(gone.len() as u64, Ordering::Relaxed);
+                self.expired.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.bytes.fetch_add(len, Ordering::Relaxed);
-        blobs.insert(id, blob);
+        b.by_id.insert(id, blob);
+        b.order.push_back(id);
         StatusCode::CREATED
     }
 
     fn get(&self, id: u64) -> Option<Bytes> {
-        let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
-        blobs.get(&id).cloned()
+        let b = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        b.by_id.get(&id).cloned()
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
+}
+
+#[derive(Debug, Default)]
+struct Blobs {
+    by_id: BTreeMap<u64, Bytes>,
+    /// Ids in the order they were stored.
+    order: std::collections::VecDeque<u64>,
 }
 
 /// What a listener serves.

@@ -73,7 +73,8 @@ pub struct Shared {
     pub conn_ids: Arc<AtomicU64>,
     /// Partitions in force.
     pub cuts: Arc<super::faults::Cuts>,
-    /// Scheduled arrivals not yet taken (sent or dropped) by a generator.
+    /// Scheduled arrivals not yet taken (sent or dropped) by a generator, and media transfers
+    /// under way: the drain waits for both.
     pub arrivals_pending: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
     /// The load run this process generates (its shards' hellos name it); 0 in a process that

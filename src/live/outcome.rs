@@ -130,6 +130,8 @@ pub(super) struct SummaryInputs<'a> {
     pub(super) cpu_s: Option<f64>,
     /// The gateway's (shaped, rate-limited) frames.
     pub(super) shaping: (u64, u64),
+    /// Blob bytes the media proxy relayed.
+    pub(super) media_relayed: u64,
     pub(super) run: super::session::RunId,
     pub(super) node_costs: BTreeMap<String, super::node::NodeCost>,
 }
@@ -142,7 +144,9 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     let (mut sent, mut dropped, mut dfail, mut verified, mut enc, mut sessions) =
         (0, 0, 0, 0, 0, 0);
     let mut foreign = 0;
+    let mut media = super::client::MediaReport::default();
     for r in i.reports {
+        media.add(&r.media);
         let _ = lag.add(&r.lag);
         sent += r.sent;
         dropped += r.dropped_arrivals;
@@ -170,9 +174,11 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         "queue_full_drops".to_string(),
         i.stats.dropped_full.load(Ordering::Relaxed),
     );
+    let media_verified = media.verified;
+    let (media_counters, media_latency) = media.finish(i.media_relayed);
     let facts = RunFacts {
         crypto: Default::default(),
-        media: Default::default(),
+        media: media_counters,
         inbox: None,
         violations: checker::violations(&l.ledger, &windows, &user, end_ns),
         liveness: checker::liveness(&l.ledger, &windows, end_ns),
@@ -254,10 +260,10 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
             stop: StopReason::Drained,
             trace: Vec::new(),
             verified_plaintexts: 0,
-            media_verified: 0,
-            media_blobs_opened: 0,
+            media_verified,
+            media_blobs_opened: media_verified,
             media_disagreed: 0,
-            media_latency: Default::default(),
+            media_latency,
             crypto_charged_ns: 0,
             canary: 0,
             tapped: Vec::new(),

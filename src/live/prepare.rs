@@ -114,6 +114,7 @@ pub(super) fn shard_specs(
             messages: plan.ledger.records().len(),
             dials: Vec::new(),
             precrypted: Vec::new(),
+            media: None,
             remote: opts.remote.is_some(),
         })
         .collect()
@@ -178,8 +179,9 @@ pub(super) fn precrypt(specs: &mut [ShardSpec], dir: &Directory) {
                     .arrivals
                     .iter()
                     .map(|a| {
-                        if a.group.is_some() {
-                            return None; // encrypted at send time (see `send_group`)
+                        if a.group.is_some() || a.media_bytes > 0 {
+                            // Encrypted at send time (`send_group`, `upload_then_send`).
+                            return None;
                         }
                         let (own, peer) = (dir.primary_device(a.from), dir.primary_device(a.to));
                         super::crypto::plaintext(&spec.marker, a.msg, a.body_bytes, &mut plain);

@@ -2,7 +2,7 @@
 //! tasks and the generator shards, run the schedule, drain, shut down (also on Ctrl-C). What
 //! is built before the clock starts is in `prepare`; judging the ledger, in `outcome`.
 
-use super::client::Shard;
+use super::client::{MediaEnds, Shard};
 use super::clock::Clock;
 use super::conn::{ConnStats, Inspector};
 use super::ledger::LedgerSink;
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use super::outcome::{finish, LiveOutcome, SummaryInputs};
 use super::prepare::{directory, keys, live_scenario, precrypt, shard_specs, warm_up_sessions};
 use super::topology::PLAINTEXT_MARKER;
-use super::topology::{client_dials, server_addrs, start_servers, Role, Servers};
+use super::topology::{client_dials, media_addrs, server_addrs, start_servers, Role, Servers};
 
 /// Runs `s` live on loopback (blocking: builds its own runtime).
 pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutcome, LiveError> {
@@ -100,10 +100,12 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         None => start_servers(s, &sh, Role::All, None).await?,
         Some(r) => Servers {
             handles: Vec::new(),
-            addrs: server_addrs(&dir)
-                .into_iter()
+            addrs: (server_addrs(&dir).into_iter())
+                .chain(media_addrs(&dir))
                 .map(|a| (a, r.layout.addr_of(a)))
                 .collect(),
+            media_stores: BTreeMap::new(),
+            media_relayed: Default::default(),
             inspector: Arc::new(Inspector::new(PLAINTEXT_MARKER)),
             controls: BTreeMap::new(),
         },
@@ -119,6 +121,7 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
     let mut handles = Vec::new();
     for mut spec in specs {
         spec.dials = client_dials(&srv.addrs, &dir);
+        spec.media = Some(media_ends(&srv.addrs));
         handles.push(tokio::spawn(Shard::new(spec, sh.clone()).run()));
     }
     let interrupted = wait_for_end(&sh, WARMUP_NS + duration_ns, opts.drain_max_ns).await;
@@ -158,10 +161,25 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
         rate_tolerance: opts.rate_tolerance,
         cpu_s,
         shaping,
+        media_relayed: srv.media_relayed.load(std::sync::atomic::Ordering::Relaxed),
         run,
         node_costs,
     };
     Ok(finish(ledger, summary_in))
+}
+
+/// Where the media services listen, from every server's address.
+fn media_ends(addrs: &BTreeMap<crate::nodes::Addr, std::net::SocketAddr>) -> MediaEnds {
+    use crate::nodes::Addr;
+    MediaEnds {
+        stores: (addrs.iter())
+            .filter_map(|(a, at)| match a {
+                Addr::MediaStore(p) => Some((p.0, *at)),
+                _ => None,
+            })
+            .collect(),
+        proxy: addrs[&Addr::MediaProxy],
+    }
 }
 
 /// A server node's name in live.json: the summary's node keys, with the partner's index.

@@ -66,9 +66,17 @@ pub struct Arrival {
     /// The peer of a 1:1 message; the sender itself for a group message.
     pub to: UserId,
     pub body_bytes: u32,
+    pub content: ContentKind,
+    /// The media blob's plaintext bytes (0 for text): the drawn size, at most
+    /// [`MEDIA_BYTES_MAX`].
+    pub media_bytes: u32,
     /// A group message: its index in [`Schedule::groups`].
     pub group: Option<u32>,
 }
+
+/// Bound on a live media blob: the workload's drawn size is clamped to it, since one machine
+/// encrypts, stores, relays, fetches and decrypts every blob of the run.
+pub const MEDIA_BYTES_MAX: u32 = 64 * 1024;
 
 /// The whole plan: arrivals in time order, the group messages' sends (group, membership epoch
 /// and members, as when the message was written) and the ledger with one record per 1:1
@@ -81,7 +89,7 @@ pub struct Schedule {
 
 /// Bound on a live group's members but the sender: the first message to a group carries a
 /// pairwise-sealed Sender Key distribution per member (about 230 bytes each) in one record.
-pub const GROUP_MEMBERS_MAX: usize = 200;
+pub const GROUP_SIZE_MAX: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
@@ -89,7 +97,7 @@ pub enum ScheduleError {
     TooMany(f64),
     #[error("the target rate must be positive and finite (got {0})")]
     Rate(f64),
-    #[error("group {group} has {members} members besides the sender; a live group has at most {GROUP_MEMBERS_MAX} (its first message carries a Sender Key distribution for each in one record): lower [workload] groups.size.max")]
+    #[error("group {group} has {members} members besides the sender; a live group has at most {GROUP_SIZE_MAX} (its first message carries a Sender Key distribution for each in one record): lower [workload] groups.size.max")]
     GroupTooBig { group: u32, members: usize },
 }
 
@@ -129,6 +137,7 @@ pub fn plan(
         let body_bytes = d.body_bytes.min(BODY_BYTES_MAX);
         let device = dir.primary_device(d.from);
         let content: ContentKind = d.content;
+        let media_bytes = d.media_bytes.min(u64::from(MEDIA_BYTES_MAX)) as u32;
         if let Some(g) = d.group {
             // As the simulator writes a group message: one record per member but the sender
             // (live users have one device each: no sync copies).
@@ -139,7 +148,7 @@ pub fn plan(
                 .copied()
                 .filter(|&u| u != d.from)
                 .collect();
-            if members.len() > GROUP_MEMBERS_MAX {
+            if members.len() > GROUP_SIZE_MAX {
                 return Err(ScheduleError::GroupTooBig {
                     group: g.0,
                     members: members.len(),
@@ -156,6 +165,8 @@ pub fn plan(
                 from: d.from,
                 to: d.from,
                 body_bytes,
+                content,
+                media_bytes,
                 group: Some(groups.len() as u32),
             });
             groups.push(GroupSend {
@@ -186,6 +197,8 @@ pub fn plan(
             from: d.from,
             to: d.to,
             body_bytes,
+            content,
+            media_bytes,
             group: None,
         });
     }

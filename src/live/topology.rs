@@ -1,13 +1,16 @@
 //! Where the live servers listen and who dials whom. One process (`live`) binds every server
 //! on ephemeral loopback ports; several processes (`serve`, `load`) agree on a port layout
 //! from one base address: chat server = base, gateway = base + 1, partner server p = base + 2p,
-//! adapter p = base + 2p + 1.
+//! adapter p = base + 2p + 1; the media services over HTTP: the gatekeeper's media proxy =
+//! base + 999, provider p's media store = base + 1000 + p (run with the chat server for the
+//! gatekeeper, with partner server p, and with the gateway for the proxy).
 //!
 //! Links: the chat server and each adapter dial the gateway (Noise); the gateway dials the
 //! partner servers; clients dial the chat server, their partner server, their adapter, and
 //! (direct-mode partners) the gateway (Noise).
 
 use super::conn::Inspector;
+use super::media_http::{self, MediaRole, MediaStore};
 use super::node::{spawn_acceptor, Dial, NodeTask, ServerNode, Shared};
 use super::LiveError;
 use crate::directory::Directory;
@@ -46,6 +49,9 @@ impl Role {
             (Role::Adapter(p), Addr::Adapter(q)) | (Role::Partner(p), Addr::PartnerServer(q)) => {
                 p == q.0
             }
+            (Role::Chat, Addr::MediaStore(p)) => p.0 == 0,
+            (Role::Partner(p), Addr::MediaStore(q)) => p == q.0,
+            (Role::Gateway, Addr::MediaProxy) => true,
             _ => false,
         }
     }
@@ -74,8 +80,9 @@ impl Layout {
             Addr::Gateway => 1,
             Addr::PartnerServer(p) => 2 * p.0 as u16,
             Addr::Adapter(p) => 2 * p.0 as u16 + 1,
-            // The live driver runs no media services (live runs send no media).
-            Addr::Device(_) | Addr::MediaStore(_) | Addr::MediaProxy => 0,
+            Addr::MediaProxy => 999,
+            Addr::MediaStore(p) => 1000 + p.0 as u16,
+            Addr::Device(_) => 0,
         }
     }
     pub fn addr_of(&self, a: Addr) -> SocketAddr {
@@ -106,10 +113,24 @@ pub fn server_addrs(dir: &Directory) -> Vec<Addr> {
     v
 }
 
+/// The media services over HTTP: every provider's store and the gatekeeper's proxy.
+pub fn media_addrs(dir: &Directory) -> Vec<Addr> {
+    let mut v: Vec<Addr> = (0..dir.providers() as u32)
+        .map(|p| Addr::MediaStore(ProviderId(p)))
+        .collect();
+    v.push(Addr::MediaProxy);
+    v
+}
+
 /// Running servers and where every server listens.
 pub struct Servers {
     pub handles: Vec<tokio::task::JoinHandle<NodeTask>>,
+    /// Where every server listens, the media services included.
     pub addrs: BTreeMap<Addr, SocketAddr>,
+    /// The media stores this process runs, by provider.
+    pub media_stores: BTreeMap<u32, Arc<MediaStore>>,
+    /// Blob bytes the media proxy relayed (when this process runs it).
+    pub media_relayed: Arc<std::sync::atomic::AtomicU64>,
     pub inspector: Arc<Inspector>,
     /// Where to send each server's faults.
     pub controls: BTreeMap<Addr, tokio::sync::mpsc::Sender<super::faults::Control>>,
@@ -139,6 +160,30 @@ async fn bind(at: SocketAddr) -> Result<(TcpListener, SocketAddr), LiveError> {
         .map_err(LiveError::io("listen on a loopback listener"))?;
     let a = l.local_addr().map_err(LiveError::io("local_addr"))?;
     Ok((l, a))
+}
+
+/// Binds the listeners of the servers in `servers` that `role` runs (ephemeral loopback ports
+/// without a layout), and puts every server's address in `addrs`: where it listens here, or
+/// where the layout says another process does.
+async fn bind_role(
+    servers: Vec<Addr>,
+    role: Role,
+    layout: Option<Layout>,
+    addrs: &mut BTreeMap<Addr, SocketAddr>,
+) -> Result<Vec<(Addr, TcpListener)>, LiveError> {
+    let ephemeral: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mut listeners = Vec::new();
+    for a in servers {
+        let want = layout.map_or(ephemeral, |l| l.addr_of(a));
+        if role.runs(a) {
+            let (l, at) = bind(want).await?;
+            addrs.insert(a, at);
+            listeners.push((a, l));
+        } else {
+            addrs.insert(a, want);
+        }
+    }
+    Ok(listeners)
 }
 
 fn dials_of(a: Addr, dir: &Directory, addrs: &BTreeMap<Addr, SocketAddr>) -> Vec<Dial> {
@@ -172,7 +217,7 @@ fn node(a: Addr, s: &Scenario, dir: &Directory, mailbox: MailboxConfig) -> Serve
         Addr::PartnerServer(p) => ServerNode::Partner(PartnerServer::new(p, dir, mailbox)),
         Addr::Device(_) => unreachable!("devices are clients, not servers"),
         Addr::MediaStore(_) | Addr::MediaProxy => {
-            unreachable!("the live driver runs no media services")
+            unreachable!("media services are HTTP servers (media_http), not nodes")
         }
     }
 }
@@ -195,19 +240,8 @@ pub async fn start_servers(
         window_max: 32,
         break_ordering: false,
     };
-    let ephemeral: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut addrs = BTreeMap::new();
-    let mut listeners = Vec::new();
-    for a in server_addrs(dir) {
-        let want = layout.map_or(ephemeral, |l| l.addr_of(a));
-        if role.runs(a) {
-            let (l, at) = bind(want).await?;
-            addrs.insert(a, at);
-            listeners.push((a, l));
-        } else {
-            addrs.insert(a, want);
-        }
-    }
+    let listeners = bind_role(server_addrs(dir), role, layout, &mut addrs).await?;
     let inspector = Arc::new(Inspector::new(PLAINTEXT_MARKER));
     let mut handles = Vec::new();
     let mut ready = Vec::new();
@@ -230,12 +264,60 @@ pub async fn start_servers(
     for r in ready {
         let _ = r.await;
     }
+    let (media_stores, media_relayed) =
+        start_media(sh, role, layout, &mut addrs, &inspector).await?;
     Ok(Servers {
         handles,
         addrs,
+        media_stores,
+        media_relayed,
         inspector,
         controls,
     })
+}
+
+/// Binds and starts the media services `role` runs (every provider's store, the proxy), and
+/// adds every media service's address to `addrs`. The proxy's relayed bytes go through the
+/// plaintext inspector, as the gateway's transport buffers do.
+async fn start_media(
+    sh: &Shared,
+    role: Role,
+    layout: Option<Layout>,
+    addrs: &mut BTreeMap<Addr, SocketAddr>,
+    inspector: &Arc<Inspector>,
+) -> Result<
+    (
+        BTreeMap<u32, Arc<MediaStore>>,
+        Arc<std::sync::atomic::AtomicU64>,
+    ),
+    LiveError,
+> {
+    let listeners = bind_role(media_addrs(&sh.dir), role, layout, addrs).await?;
+    let mut stores = BTreeMap::new();
+    let relayed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for (a, l) in listeners {
+        let served = match a {
+            Addr::MediaStore(p) => {
+                let store = Arc::new(MediaStore::default());
+                stores.insert(p.0, store.clone());
+                MediaRole::Store(store)
+            }
+            _ => MediaRole::Proxy {
+                stores: Arc::new(
+                    (addrs.iter())
+                        .filter_map(|(a, at)| match a {
+                            Addr::MediaStore(p) => Some((p.0, *at)),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                inspector: inspector.clone(),
+                relayed: relayed.clone(),
+            },
+        };
+        tokio::spawn(media_http::serve(l, served, sh.shutdown.clone()));
+    }
+    Ok((stores, relayed))
 }
 
 /// What a load-generator shard dials.

@@ -2,7 +2,7 @@
 //! verdict on how far apart they land. A model is validated only against a run with the same
 //! inputs, so the simulated copy gets what live can carry and nothing else: users scaled
 //! alike, one device per user, every device online, no replies (live's schedule is
-//! open-loop), text only (live carries no media yet), the same enlistment draws
+//! open-loop), media blobs within live's bound, the same enlistment draws
 //! (both build the directory the same way), the rate, window and arrival process of the live
 //! run (Poisson in both unless `--arrivals` says otherwise). Each figure (p50, p99, mean
 //! latency and delivered messages per second, overall and per path kind) is judged against a
@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
-    /// `all`, or a path kind (`native`, `interop`, `group`).
+    /// `all`, a path kind (`native`, `interop`, `group`), or `media` (blob downloads).
     pub path: String,
     pub metric: String,
     pub sim: f64,
@@ -105,10 +105,13 @@ pub fn aligned(s: &Scenario, opts: &LiveOptions) -> (Scenario, LiveOptions, Vec<
         ));
     }
     if a.workload.content[0] < 1.0 {
-        a.workload.content = [1.0, 0.0, 0.0, 0.0, 0.0];
-        notes.push(
-            "text only (live carries no media yet): the scenario's media mix is off in both".into(),
-        );
+        let bound = super::schedule::MEDIA_BYTES_MAX;
+        a.workload.media_bytes_max = a.workload.media_bytes_max.min(u64::from(bound));
+        notes.push(format!(
+            "media in both ({:.0} % of messages): blobs at most {} KiB (live's bound), uploaded before the message goes, fetched after it shows (live: HTTP stores and proxy on loopback)",
+            (1.0 - a.workload.content[0]) * 100.0,
+            bound / 1024
+        ));
     }
     notes.push(format!(
         "arrivals {} in both",
@@ -288,6 +291,24 @@ fn rows_of(
     ]
 }
 
+/// The media downloads of both runs, when either fetched a blob: from a message shown to its
+/// blob verified and decrypted (p50, p99) and blobs per second.
+fn media_rows(sim: &RunResult, live: &LiveOutcome, window_s: f64, tol: f64) -> Vec<Row> {
+    let (ms, ml) = (&sim.summary.media, &live.result.summary.media);
+    if ms.media_downloads + ml.media_downloads == 0 {
+        return Vec::new();
+    }
+    let n = (ms.media_downloads, ml.media_downloads);
+    let per_s = |d: u64| d as f64 / window_s.max(1e-9);
+    let p50 = (ms.media_download_p50, ml.media_download_p50);
+    let p99 = (ms.media_download_p99, ml.media_download_p99);
+    vec![
+        row("media", "download_p50_ms", p50, n, tol),
+        row("media", "download_p99_ms", p99, n, tol),
+        row("media", "downloads_per_s", (per_s(n.0), per_s(n.1)), n, tol),
+    ]
+}
+
 /// Runs both and compares, judging every figure against `tolerance` (a fraction: 0.1 = 10 %).
 /// Live runs first: the simulated copy is priced with what it measured. Returns the comparison,
 /// both runs and the scenario they ran (aligned, and priced for this machine).
@@ -324,6 +345,7 @@ pub fn validate(
             rows.extend(rows_of(Some(p), &sim, &live, window_s, tolerance));
         }
     }
+    rows.extend(media_rows(&sim, &live, window_s, tolerance));
     let lag = &live.report.schedule_lag;
     notes.push(format!(
         "live latency from each message's actual send; the generator's own lateness (p50 {:.3} ms, p99 {:.3} ms) is the tester's and stays out",

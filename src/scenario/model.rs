@@ -212,6 +212,11 @@ pub struct Workload {
     /// Probability, per group message, that a member leaves the group just before it (and a
     /// newcomer joins, so sizes hold): every sender then re-keys (a new Sender Key).
     pub group_leave: f64,
+    /// Bound on a media blob's drawn size, bytes (`[workload] media_bytes_max`; default the
+    /// 2 GiB cap of the media pointer). `validate` sets it to the live run's bound. Left out of
+    /// the scenario hash at its default, so that every hash from before the key stays.
+    #[serde(skip_serializing_if = "is_default_media_bytes_max")]
+    pub media_bytes_max: u64,
     /// Conversations per user (contact graph degree).
     pub contacts_per_user: u32,
     /// Probability that a received message is answered.
@@ -229,6 +234,13 @@ pub struct Workload {
 
 /// `separate_inbox_delay`'s default: 10 minutes.
 pub const SEPARATE_INBOX_DELAY_NS: DurationNs = 600_000_000_000;
+
+/// The media pointer's cap on a file (2 GiB), the default and the largest `media_bytes_max`.
+pub const MEDIA_BYTES_MAX: u64 = (2 << 30) - 1;
+
+fn is_default_media_bytes_max(bytes: &u64) -> bool {
+    *bytes == MEDIA_BYTES_MAX
+}
 
 fn is_default_inbox_delay(ns: &DurationNs) -> bool {
     *ns == SEPARATE_INBOX_DELAY_NS

@@ -291,6 +291,10 @@ fn workload(out: &mut String, w: &Workload) {
         ("leave", float(w.group_leave)),
     ];
     line(out, "groups", inline(&groups));
+    // Written only when set: every scenario hash from before the key stays what it was.
+    if w.media_bytes_max != super::model::MEDIA_BYTES_MAX {
+        line(out, "media_bytes_max", w.media_bytes_max.to_string());
+    }
     line(out, "contacts_per_user", w.contacts_per_user.to_string());
     line(out, "reply_probability", float(w.reply_probability));
     line(out, "reply_delay", dur(w.reply_delay_mean_ns));

@@ -343,3 +343,24 @@ proptest::proptest! {
         crate::fuzzing::scenario(&bytes);
     }
 }
+
+#[test]
+fn media_bytes_max_keeps_the_hash_at_its_default_and_is_checked() {
+    let plain = with("").expect("valid");
+    let explicit = with("[workload]\nmedia_bytes_max = 2147483647").expect("valid");
+    assert_eq!(hash(&plain), hash(&explicit));
+    let bounded = with("[workload]\nmedia_bytes_max = 65536").expect("valid");
+    assert_eq!(bounded.workload.media_bytes_max, 65_536);
+    assert_ne!(hash(&plain), hash(&bounded));
+    for s in [plain, bounded] {
+        let text = to_toml(&s);
+        let back = parse(&text, "back.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back, s, "{text}");
+    }
+    let p = problems("[workload]\nmedia_bytes_max = 0");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("workload.media_bytes_max: expected an integer"),
+        "{p:?}"
+    );
+}

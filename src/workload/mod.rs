@@ -73,6 +73,8 @@ pub struct Workload {
     reply_delay_mean_ns: f64,
     read_probability: f64,
     cross_provider: f64,
+    /// `[workload] media_bytes_max`.
+    media_bytes_max: u64,
     groups_share: f64,
     group_leave: f64,
     pub groups: Groups,
@@ -138,6 +140,7 @@ impl Workload {
             reply_delay_mean_ns: w.reply_delay_mean_ns as f64,
             read_probability: w.read_probability,
             cross_provider: w.cross_provider,
+            media_bytes_max: w.media_bytes_max,
             groups_share: w.groups_share,
             group_leave: w.group_leave,
             groups,
@@ -249,6 +252,11 @@ impl Workload {
         let (body, media) = &self.sizes[i];
         let body_bytes = body.sample(&mut self.choices).clamp(1, 65_536) as u32;
         let media_bytes = media.map_or(0, |m| m.sample(&mut self.choices).max(1));
+        // Below the default the bound applies here; at it, the media pointer's own cap does.
+        let media_bytes = match self.media_bytes_max < crate::scenario::MEDIA_BYTES_MAX {
+            true => media_bytes.min(self.media_bytes_max),
+            false => media_bytes,
+        };
         Draft {
             from,
             to,
@@ -381,6 +389,29 @@ mod tests {
         let (quiet, chatty) = (arrivals(false), arrivals(true));
         assert_eq!(quiet, chatty);
         assert!(quiet.iter().flatten().count() > 150, "mostly 1:1 messages");
+    }
+
+    #[test]
+    fn media_bytes_max_bounds_every_blob_and_moves_no_other_draw() {
+        let (mut s, dir) = baseline_with_one_device_each();
+        let drafts = |s: &Scenario| {
+            let mut w = Workload::new(s, &dir, &RngTree::new(4));
+            (0..2_000).map(|_| w.draft(&dir)).collect::<Vec<_>>()
+        };
+        let free = drafts(&s);
+        s.workload.media_bytes_max = 65_536;
+        let bounded = drafts(&s);
+        assert!(
+            free.iter().any(|d| d.media_bytes > 65_536),
+            "some blobs are larger unbounded"
+        );
+        for (f, b) in free.iter().zip(&bounded) {
+            assert_eq!(
+                (f.from, f.to, f.content, f.body_bytes),
+                (b.from, b.to, b.content, b.body_bytes)
+            );
+            assert_eq!(b.media_bytes, f.media_bytes.min(65_536));
+        }
     }
 
     #[test]

@@ -71,12 +71,15 @@ fn live_loopback_delivers_every_encrypted_message_once_and_the_gateway_sees_no_p
     assert!(r.noise_messages > 0);
 }
 
-/// Group chats live (issue 20): real Sender Keys over the live servers, the key distributed
-/// pairwise inside the first message of each sender and epoch, the hub's fan-out, members across
-/// providers (copies through the gateway under Noise) and members leaving (every sender
-/// re-keys). Two generator shards, so a group's members sit in different shards' key stores.
+/// Group chats and media live (issue 20): real Sender Keys over the live servers, the key
+/// distributed pairwise inside the first message of each sender and epoch, the hub's fan-out,
+/// members across providers (copies through the gateway under Noise) and members leaving (every
+/// sender re-keys); media blobs encrypted with their attachment keys, stored over HTTP in the
+/// sender's provider's store, fetched by every recipient (across providers through the
+/// gatekeeper's proxy, whose relayed bytes the plaintext probe reads) and checked against their
+/// digests. Two generator shards, so a group's members sit in different shards' key stores.
 #[test]
-fn live_group_chats_deliver_every_member_copy_once_and_decrypted() {
+fn live_group_chats_and_media_deliver_every_copy_once_decrypted_and_verified() {
     let mut s = scenario::parse(
         include_str!("../../scenarios/groups-cross-provider.toml"),
         "scenarios/groups-cross-provider.toml",
@@ -84,7 +87,7 @@ fn live_group_chats_deliver_every_member_copy_once_and_decrypted() {
     .expect("the groups scenario is valid");
     s.workload.groups_share = 0.4;
     s.workload.group_size_max = 24;
-    s.workload.content = [1.0, 0.0, 0.0, 0.0, 0.0];
+    s.workload.content = [0.6, 0.25, 0.1, 0.0, 0.05];
     s.faults.clear();
     s.expect.clear();
     let opts = LiveOptions {
@@ -130,6 +133,33 @@ fn live_group_chats_deliver_every_member_copy_once_and_decrypted() {
     assert!(
         r.encrypted > r.sent,
         "Sender Key distributions were sealed pairwise besides the messages"
+    );
+    let m = &sum.media;
+    eprintln!("live media: {m:?}");
+    assert!(m.media_uploads > 100, "media uploads: {}", m.media_uploads);
+    assert_eq!(m.media_upload_failures + m.media_download_failures, 0);
+    assert_eq!(
+        m.media_verify_failures, 0,
+        "every blob's digests and MAC held"
+    );
+    assert_eq!(m.media_transfers_pending, 0);
+    assert!(
+        m.media_downloads > m.media_uploads,
+        "group blobs are fetched by every member"
+    );
+    assert!(m.media_downloads_via_proxy > 20 && m.media_proxy_bytes > 0);
+    assert_eq!(
+        out.result.media_verified, m.media_downloads,
+        "every blob decrypted to its own message's marker and id"
+    );
+    let g = m
+        .group_media
+        .as_ref()
+        .expect("group messages carried media");
+    assert!(g.media_downloads > 0 && g.media_uploads > 0);
+    assert!(
+        r.gateway_bytes_inspected > m.media_proxy_bytes,
+        "the probe read the relayed blobs"
     );
 }
 
@@ -397,7 +427,7 @@ fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
     let text = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{text}");
     assert!(text.contains("validate: FAILED"), "{text}");
-    assert!(text.contains("aligned: text only"), "{text}");
+    assert!(text.contains("aligned: media in both"), "{text}");
     assert!(text.contains("arrivals Poisson in both"), "{text}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("validate.json")).unwrap()).unwrap();
@@ -469,4 +499,42 @@ fn live_gateway_rate_limit_shapes_and_loses_nothing() {
         "the window's delivered rate follows the limit: {}",
         r.messages_delivered_per_s
     );
+}
+
+/// `validate` on the whole system (issue 20): with group messages and media in the scenario,
+/// both runs carry them (the simulated copy's blobs bounded as live's), and the comparison has a
+/// row set for every path kind and for the media downloads.
+#[test]
+fn validate_compares_every_path_kind_and_media_downloads() {
+    use interop_sim::live::validate::{validate, Network};
+    let s = scenario::parse(
+        include_str!("../../scenarios/live-groups-media.toml"),
+        "scenarios/live-groups-media.toml",
+    )
+    .expect("valid");
+    let opts = LiveOptions {
+        rate_per_s: Some(200.0),
+        duration_ns: Some(2_000_000_000),
+        arrivals: Arrivals::Poisson,
+        drain_max_ns: 5_000_000_000,
+        ..LiveOptions::default()
+    };
+    let (cmp, sim, live, aligned) =
+        validate(&s, "test", &opts, Network::MeasuredLoopback, 0.1).expect("both runs ran");
+    for path in ["all", "native", "interop", "group", "media"] {
+        assert!(
+            cmp.rows.iter().any(|r| r.path == path),
+            "no {path} rows: {:?}",
+            cmp.rows
+        );
+    }
+    assert_eq!(aligned.workload.media_bytes_max, 65_536);
+    assert!(
+        sim.summary.media.media_downloads > 50 && live.result.summary.media.media_downloads > 50
+    );
+    assert!(sim.summary.paths["group"].counters.delivered > 100);
+    let c = &live.result.summary.counters;
+    assert_eq!((c.lost, c.duplicates, c.decrypt_failures), (0, 0, 0));
+    assert_eq!(live.result.summary.media.media_verify_failures, 0);
+    assert_eq!(live.report.gateway_plaintext_hits, 0);
 }

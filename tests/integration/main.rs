@@ -42,7 +42,10 @@ pub fn free_base(n: u16) -> std::net::SocketAddr {
     let start = 20_000 + (std::process::id() % 500) as u16 * 10;
     for _ in 0..200 {
         let base = start + NEXT.fetch_add(n + 1, Ordering::Relaxed) % 7_000;
-        let all_free = (0..n).all(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).is_ok());
+        // The layout's media services sit at base + 999 (proxy) and base + 1000 + provider.
+        let media = (999..1005).map(|k| base + k);
+        let all_free = ((0..n).map(|k| base + k).chain(media))
+            .all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
         if all_free {
             return ([127, 0, 0, 1], base).into();
         }

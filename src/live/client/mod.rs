@@ -4,8 +4,11 @@
 //! goes at its scheduled time whatever the system is doing; one that is already later than
 //! `lag_max` is dropped and counted, never sent late in silence.
 
+mod media;
 mod receive;
 mod send;
+
+pub use media::{MediaEnds, MediaReport};
 
 use super::clock::Clock;
 use super::codec::{self, Record};
@@ -43,6 +46,7 @@ pub struct ShardReport {
     /// Frames of another load run that reached this run's devices (a copy queued for an
     /// earlier install, say): acked when a delivery, so the server lets it go, never shown.
     pub foreign_frames: u64,
+    pub media: MediaReport,
 }
 
 pub struct Shard {
@@ -81,6 +85,13 @@ pub struct Shard {
     report: ShardReport,
     plain: Vec<u8>,
     precrypted: Vec<Option<Box<[u8]>>>,
+    /// Where the media services listen (`None`: no media in this run).
+    media: Option<MediaEnds>,
+    media_tx: mpsc::UnboundedSender<media::MediaDone>,
+    media_rx: mpsc::UnboundedReceiver<media::MediaDone>,
+    /// Attachment keys.
+    media_rng: crate::engine::SimRng,
+    media_report: MediaReport,
     remote: bool,
 }
 
@@ -134,6 +145,8 @@ pub struct ShardSpec {
     pub dials: Vec<Dial>,
     /// Per arrival, its ciphertext encrypted ahead (empty: encrypt at send time).
     pub precrypted: Vec<Option<Box<[u8]>>>,
+    /// Where the media services listen, set with the dials (`None`: the run sends no media).
+    pub media: Option<MediaEnds>,
     /// The servers run in other processes, whose ledger events this one never sees: a
     /// SubmitAck stands for the chat server's `Accepted`.
     pub remote: bool,
@@ -143,6 +156,8 @@ impl Shard {
     pub fn new(spec: ShardSpec, sh: Shared) -> Self {
         let devices_in_run = sh.dir.devices();
         let (inbox_tx, inbox) = mpsc::channel(INBOX_MAX);
+        let (media_tx, media_rx) = mpsc::unbounded_channel();
+        let media_rng = sh.tree.stream("live-media", spec.me as u64);
         Shard {
             sh,
             devices: spec.devices,
@@ -179,9 +194,15 @@ impl Shard {
                 sessions_started: 0,
                 unroutable: 0,
                 foreign_frames: 0,
+                media: MediaReport::default(),
             },
             plain: Vec::with_capacity(16 * 1024),
             precrypted: spec.precrypted,
+            media: spec.media,
+            media_tx,
+            media_rx,
+            media_rng,
+            media_report: MediaReport::default(),
             remote: spec.remote,
         }
     }
@@ -232,6 +253,7 @@ impl Shard {
                     Some(m) => self.on_inbound(m),
                     None => break,
                 },
+                Some(done) = self.media_rx.recv() => self.on_media(done),
                 _ = pacer.due.notified() => self.on_wake().await,
                 _ = tokio::time::sleep_until(wake), if next_timer.is_some() => self.on_wake().await,
                 _ = shutdown.changed() => break,
@@ -239,6 +261,7 @@ impl Shard {
             self.flush_sent();
         }
         pacer.stop();
+        self.report.media = std::mem::take(&mut self.media_report);
         self.report.encrypted = self.crypto.encrypted;
         self.report.sessions_started = self.crypto.sessions_started;
         self.report

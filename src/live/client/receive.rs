@@ -8,6 +8,7 @@ use crate::live::conn::{self, Inbound};
 use crate::live::node::REDIAL_NS;
 use crate::metrics::LedgerEvent;
 use crate::nodes::dispatch::{self, NodeMut};
+use crate::nodes::media::pointer::Pointer;
 use crate::nodes::Addr;
 use crate::wire::{Delivery, DeviceId, Frame};
 
@@ -119,6 +120,10 @@ impl Shard {
                 }
                 if let Some(w) = self.decrypted.get_mut(word) {
                     *w |= bit;
+                }
+                if let Some(pointer) = Pointer::from_tail(&p) {
+                    let group = delivery.group.is_some();
+                    self.fetch(d, delivery.copy.msg, pointer, group);
                 }
                 true
             }

@@ -7,11 +7,13 @@ use crate::live::crypto;
 use crate::live::schedule::Arrival;
 use crate::metrics::LedgerEvent;
 use crate::nodes::keyring::GroupSealed;
+use crate::nodes::media::pointer::{self, Pointer, POINTER_LEN};
 use crate::wire::{Ciphertext, CopyId, DeviceId, MsgId, SealInfo};
 
 impl Shard {
     /// `ahead`: `Some` when the message was encrypted before the run (`None` inside: that
-    /// encryption failed). Group messages are always encrypted at send time.
+    /// encryption failed). Group and media messages are always encrypted at send time; a
+    /// media message goes once its blob is stored ([`Shard::upload_then_send`]).
     pub(super) fn send_arrival(
         &mut self,
         now: SimTime,
@@ -24,15 +26,42 @@ impl Shard {
             return;
         }
         let _ = self.report.lag.record(lag.max(1));
+        if a.media_bytes > 0 && self.upload_then_send(a) {
+            return;
+        }
+        self.send_message(now, a, ahead, None);
+    }
+
+    /// The plaintext of arrival `a`: the marker, its id, padding to its body size, and the
+    /// media pointer last when it carries one.
+    fn message_plaintext(&mut self, a: &Arrival, pointer: Option<&Pointer>) {
+        let body = match pointer {
+            Some(_) => a.body_bytes.saturating_sub(POINTER_LEN as u32),
+            None => a.body_bytes,
+        };
+        crypto::plaintext(&self.marker, a.msg, body, &mut self.plain);
+        if let Some(p) = pointer {
+            pointer::embed(&mut self.plain, p);
+        }
+    }
+
+    /// Seals arrival `a` and hands it to its device (1:1 or group), with `pointer` inside.
+    pub(super) fn send_message(
+        &mut self,
+        now: SimTime,
+        a: Arrival,
+        ahead: Option<Option<Box<[u8]>>>,
+        pointer: Option<&Pointer>,
+    ) {
         if let Some(i) = a.group {
-            return self.send_group(now, a, i);
+            return self.send_group(now, a, i, pointer);
         }
         let dir = &self.sh.dir;
         let (own, peer) = (dir.primary_device(a.from), dir.primary_device(a.to));
         let bytes = match ahead {
             Some(b) => b.ok_or(crate::e2ee::E2eeError::NoSession),
             None => {
-                crypto::plaintext(&self.marker, a.msg, a.body_bytes, &mut self.plain);
+                self.message_plaintext(&a, pointer);
                 self.crypto.encrypt(own, peer, &self.plain)
             }
         };
@@ -62,7 +91,13 @@ impl Shard {
 
     /// A group message: encrypted once with the sender's Sender Key (distributed pairwise to
     /// the member devices that lack it), submitted once, fanned out by the server.
-    pub(super) fn send_group(&mut self, now: SimTime, a: Arrival, i: u32) {
+    pub(super) fn send_group(
+        &mut self,
+        now: SimTime,
+        a: Arrival,
+        i: u32,
+        pointer: Option<&Pointer>,
+    ) {
         let Some(send) = self.groups.get(i as usize).cloned() else {
             return;
         };
@@ -71,7 +106,7 @@ impl Shard {
             return;
         };
         let targets = dev.group_targets(&send.members, &self.sh.dir);
-        crypto::plaintext(&self.marker, a.msg, a.body_bytes, &mut self.plain);
+        self.message_plaintext(&a, pointer);
         let sealed =
             match self
                 .crypto
@@ -95,7 +130,7 @@ impl Shard {
             self.plain = plain;
             return;
         };
-        let content = crate::scenario::ContentKind::Text;
+        let content = a.content;
         let accepted = dev.compose_group_with(&mut cx, a.msg, &send, &plain, content, |_, t| {
             debug_assert_eq!(t, targets.as_slice(), "the targets sealed for");
             sealed

@@ -147,13 +147,17 @@ fn oversize_blobs_wrong_methods_and_bad_paths_are_refused() {
 }
 
 #[test]
-fn a_full_store_refuses_more() {
+fn a_full_store_expires_its_oldest_blobs() {
     let store = MediaStore::default();
     let chunk = Bytes::from(vec![1u8; BLOB_BYTES_MAX]);
     let fits = STORE_BYTES_MAX / BLOB_BYTES_MAX as u64;
     for id in 0..fits {
         assert_eq!(store.put(id, chunk.clone()), StatusCode::CREATED);
     }
-    assert_eq!(store.put(fits, chunk), StatusCode::INSUFFICIENT_STORAGE);
     assert_eq!(store.bytes(), STORE_BYTES_MAX);
+    assert_eq!(store.put(fits, chunk), StatusCode::CREATED);
+    assert_eq!(store.bytes(), STORE_BYTES_MAX, "still within the bound");
+    assert_eq!(store.expired.load(Ordering::Relaxed), 1);
+    assert!(store.get(0).is_none(), "the oldest went first");
+    assert!(store.get(1).is_some() && store.get(fits).is_some());
 }

@@ -22,7 +22,7 @@ pub const POINTER_LEN: usize = 2 + 4 + 8 + 4 + 4 + 1 + 3 * 32;
 
 /// The bound on a media file, as messaging apps cap documents (2 GiB): a drawn size past it is
 /// clamped, which also keeps every length in a `u32`.
-pub const MEDIA_BYTES_MAX: u64 = (2 << 30) - 1;
+pub const MEDIA_BYTES_MAX: u64 = crate::scenario::MEDIA_BYTES_MAX;
 
 /// What opens and checks a blob. Its `Debug` is redacted: a trace line must never print a key.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
@@ -71,7 +71,14 @@ impl Pointer {
     /// never a panic).
     pub fn from_plaintext(plaintext: &[u8]) -> Option<Pointer> {
         let content = content_of(*plaintext.first()?)?;
-        media_kind(content)?;
+        let tail = plaintext.get(plaintext.len().checked_sub(POINTER_LEN)?..)?;
+        Self::from_tail(tail).filter(|p| p.content == content)
+    }
+
+    /// The pointer in the last [`POINTER_LEN`] bytes of `plaintext`, whatever comes before it
+    /// (the live load generator's plaintexts start with its marker, not a content code); `None`
+    /// when they are not a well-formed pointer to a media kind.
+    pub fn from_tail(plaintext: &[u8]) -> Option<Pointer> {
         let tail = plaintext.get(plaintext.len().checked_sub(POINTER_LEN)?..)?;
         let mut r = Reader(tail);
         if r.take::<2>()? != MAGIC {
@@ -82,9 +89,8 @@ impl Pointer {
         let blob_len = u32::from_le_bytes(r.take()?);
         let plaintext_len = u32::from_le_bytes(r.take()?);
         let [code] = r.take::<1>()?;
-        if content_of(code)? != content {
-            return None;
-        }
+        let content = content_of(code)?;
+        media_kind(content)?;
         let secret = Secret {
             media_key: r.take()?,
             plaintext_sha256: r.take()?,
