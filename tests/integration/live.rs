@@ -248,6 +248,8 @@ fn served_live_bench(
     s.workload.groups_share = 0.3;
     (s.workload.group_size_min, s.workload.group_size_max) = (3, 12);
     s.workload.group_leave = 0.05;
+    // And media: blobs through the served stores and proxy on the layout's ports.
+    s.workload.content = [0.7, 0.15, 0.08, 0.04, 0.03];
     // Free ports: lay the servers out from them.
     let base = crate::free_base(8);
     let served = s.clone();
@@ -318,6 +320,14 @@ fn two_load_generators_against_served_roles_merge_their_logs() {
             );
             assert_eq!(o.report.decrypt_failures, 0);
             assert_eq!(o.report.plaintext_verified, c.delivered);
+            let m = &o.result.summary.media;
+            assert!(m.media_downloads > 50, "generator {k}: {m:?}");
+            assert_eq!(
+                m.media_verify_failures + m.media_download_failures,
+                0,
+                "{m:?}"
+            );
+            assert_eq!(o.result.media_verified, m.media_downloads);
             let counters = o.log_counters();
             (format!("gen{k}"), hlog(&o.intervals, &counters.comment()))
         })
@@ -398,6 +408,17 @@ fn one_server_serves_successive_load_runs() {
             c.sent
         );
         assert_eq!(o.report.decrypt_failures, 0, "run {run}");
+        // Each run's blobs are its own (ids tagged with the run) in the same stores.
+        let m = &o.result.summary.media;
+        assert!(
+            m.media_uploads > 50 && m.media_downloads >= m.media_uploads,
+            "run {run}: {m:?}"
+        );
+        assert_eq!(
+            m.media_verify_failures + m.media_upload_failures,
+            0,
+            "run {run}: {m:?}"
+        );
     }
     // The server thread serves on until the test binary exits.
     assert!(!server.is_finished(), "the server stayed up");
