@@ -143,7 +143,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     let mut lag = histogram();
     let (mut sent, mut dropped, mut dfail, mut verified, mut enc, mut sessions) =
         (0, 0, 0, 0, 0, 0);
-    let mut foreign = 0;
+    let (mut foreign, mut key_missing) = (0, 0);
     let mut media = super::client::MediaReport::default();
     for r in i.reports {
         media.add(&r.media);
@@ -155,6 +155,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         enc += r.encrypted;
         sessions += r.sessions_started;
         foreign += r.foreign_frames;
+        key_missing += r.sender_key_missing;
     }
     let planned = i.planned;
     let window_s = i.load.duration_ns as f64 / 1e9;
@@ -170,6 +171,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
     work.insert("dropped_arrivals".to_string(), dropped);
     work.insert("faults_not_played_live".to_string(), skipped as u64);
     work.insert("decrypt_failures_live".to_string(), dfail);
+    work.insert("sender_key_missing_live".to_string(), key_missing);
     work.insert(
         "queue_full_drops".to_string(),
         i.stats.dropped_full.load(Ordering::Relaxed),

@@ -38,6 +38,8 @@ pub struct ShardReport {
     pub dropped_arrivals: u64,
     pub outbox_full: u64,
     pub decrypt_failures: u64,
+    /// Group copies that came before their sender's key (not acked: sent again later).
+    pub sender_key_missing: u64,
     /// Decrypted plaintexts that carried the marker and their own message id.
     pub plaintext_verified: u64,
     pub encrypted: u64,
@@ -189,6 +191,7 @@ impl Shard {
                 dropped_arrivals: 0,
                 outbox_full: 0,
                 decrypt_failures: 0,
+                sender_key_missing: 0,
                 plaintext_verified: 0,
                 encrypted: 0,
                 sessions_started: 0,
