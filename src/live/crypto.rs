@@ -192,6 +192,16 @@ impl Crypto {
         })
     }
 
+    /// Forgets that `own`'s Sender Key in group `g` went to `devices`: the message that
+    /// carried it was refused before it left.
+    pub fn undistribute(&mut self, own: DeviceId, g: GroupId, devices: &[DeviceId]) {
+        if let Some(k) = self.own_sender_keys.get_mut(&(own.0, g.0)) {
+            for d in devices {
+                k.distributed.remove(&d.0);
+            }
+        }
+    }
+
     /// Decrypts a group message `sender` sent to `own` in group `g`: first the Sender Key
     /// distribution it carries for `own`, if any (over the pairwise session), then the shared
     /// ciphertext. On error the message's own state changes are not kept (a distribution that
@@ -280,6 +290,16 @@ mod tests {
         assert!(c
             .group_decrypt(b, a, g, d1.as_deref(), &first.shared)
             .is_err());
+        // A message refused before it left takes its distributions back with it.
+        c.undistribute(a, g, &[d]);
+        let again = c
+            .group_encrypt(a, g, 0, &[b, d], b"two and a half")
+            .unwrap();
+        assert_eq!(
+            again.distributions.len(),
+            1,
+            "d gets the key with the next message"
+        );
         // A member left (epoch 1): a new key, distributed again to those who stay.
         let third = c.group_encrypt(a, g, 1, &[d], b"three").unwrap();
         assert_eq!(third.distributions.len(), 1);

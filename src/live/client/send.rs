@@ -118,6 +118,7 @@ impl Shard {
                     return;
                 }
             };
+        let distributed: Vec<DeviceId> = sealed.distributions.iter().map(|(d, _)| *d).collect();
         let sealed = GroupSealed {
             shared: (Some(sealed.shared), SealInfo::default()),
             distributions: (sealed.distributions.into_iter())
@@ -137,6 +138,9 @@ impl Shard {
         });
         self.plain = plain;
         if !accepted {
+            // Refused before it left: its distributions went nowhere, so the next message
+            // must carry them.
+            self.crypto.undistribute(own, send.group, &distributed);
             self.report.outbox_full += 1;
         }
         self.report.sent += 1;
