@@ -201,6 +201,33 @@ impl MediaStats {
         let _ = self.latency.record(latency_ns.max(1));
     }
 
+    /// Adds another's counts and latencies (the live load generator's shards, each with its
+    /// own). `media_transfers_pending` is the caller's: `summary` takes it.
+    pub fn merge(&mut self, o: &MediaStats) {
+        let (c, oc) = (&mut self.counters, &o.counters);
+        c.media_uploads += oc.media_uploads;
+        c.media_bytes_uploaded += oc.media_bytes_uploaded;
+        c.media_upload_retries += oc.media_upload_retries;
+        c.media_upload_failures += oc.media_upload_failures;
+        c.media_downloads += oc.media_downloads;
+        c.media_bytes_downloaded += oc.media_bytes_downloaded;
+        c.media_downloads_via_proxy += oc.media_downloads_via_proxy;
+        c.media_bytes_downloaded_via_proxy += oc.media_bytes_downloaded_via_proxy;
+        c.media_proxy_bytes += oc.media_proxy_bytes;
+        c.media_download_retries += oc.media_download_retries;
+        c.media_download_failures += oc.media_download_failures;
+        c.media_verify_failures += oc.media_verify_failures;
+        let _ = self.latency.add(&o.latency);
+        if let Some((og, oh)) = &o.group {
+            let (g, h) = self.group();
+            g.media_uploads += og.media_uploads;
+            g.media_downloads += og.media_downloads;
+            g.media_bytes_downloaded += og.media_bytes_downloaded;
+            g.media_downloads_via_proxy += og.media_downloads_via_proxy;
+            let _ = h.add(oh);
+        }
+    }
+
     /// The summary.json part, with the transfers still under way at the end.
     pub fn summary(&self, pending: u64) -> MediaCounters {
         let mut c = self.counters.clone();

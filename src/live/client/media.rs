@@ -11,11 +11,10 @@ use crate::engine::SimTime;
 use crate::live::crypto;
 use crate::live::media_http;
 use crate::live::schedule::Arrival;
-use crate::metrics::media::{GroupMediaCounters, MediaCounters, MediaLatency};
+use crate::metrics::media::{MediaCounters, MediaLatency, MediaStats};
 use crate::nodes::media::pointer::{self, Pointer, Secret};
 use crate::wire::{BlobId, DeviceId, MsgId};
 use bytes::Bytes;
-use hdrhistogram::Histogram;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -80,83 +79,29 @@ pub enum MediaDone {
     },
 }
 
-/// What a shard's media did.
-#[derive(Debug)]
+/// What a shard's media did: the simulator's media counters and download latencies, the
+/// transfers under way, and the blobs that decrypted to their own message.
+#[derive(Debug, Default)]
 pub struct MediaReport {
-    pub counters: MediaCounters,
-    pub group: GroupMediaCounters,
-    /// From the message shown to its blob verified and decrypted (ns): every download, 1:1
-    /// messages' and group messages'.
-    pub latency: Histogram<u64>,
-    pub direct_latency: Histogram<u64>,
-    pub group_latency: Histogram<u64>,
-    /// Blobs that decrypted to their own message's marker and id.
+    pub stats: MediaStats,
+    pub pending: u64,
     pub verified: u64,
-}
-
-impl Default for MediaReport {
-    fn default() -> Self {
-        MediaReport {
-            counters: MediaCounters::default(),
-            group: GroupMediaCounters::default(),
-            latency: crate::live::ledger::histogram(),
-            direct_latency: crate::live::ledger::histogram(),
-            group_latency: crate::live::ledger::histogram(),
-            verified: 0,
-        }
-    }
 }
 
 impl MediaReport {
     /// Adds another shard's.
     pub fn add(&mut self, o: &MediaReport) {
-        let (c, g) = (&mut self.counters, &mut self.group);
-        let (oc, og) = (&o.counters, &o.group);
-        c.media_uploads += oc.media_uploads;
-        c.media_bytes_uploaded += oc.media_bytes_uploaded;
-        c.media_upload_retries += oc.media_upload_retries;
-        c.media_upload_failures += oc.media_upload_failures;
-        c.media_downloads += oc.media_downloads;
-        c.media_bytes_downloaded += oc.media_bytes_downloaded;
-        c.media_downloads_via_proxy += oc.media_downloads_via_proxy;
-        c.media_bytes_downloaded_via_proxy += oc.media_bytes_downloaded_via_proxy;
-        c.media_download_retries += oc.media_download_retries;
-        c.media_download_failures += oc.media_download_failures;
-        c.media_verify_failures += oc.media_verify_failures;
-        c.media_transfers_pending += oc.media_transfers_pending;
-        g.media_uploads += og.media_uploads;
-        g.media_downloads += og.media_downloads;
-        g.media_bytes_downloaded += og.media_bytes_downloaded;
-        g.media_downloads_via_proxy += og.media_downloads_via_proxy;
-        let _ = self.latency.add(&o.latency);
-        let _ = self.direct_latency.add(&o.direct_latency);
-        let _ = self.group_latency.add(&o.group_latency);
+        self.stats.merge(&o.stats);
+        self.pending += o.pending;
         self.verified += o.verified;
     }
 
-    /// The summary's media counters (latencies in ms) and the report's spectra; `proxy_bytes`
-    /// is what the proxy relayed.
-    pub fn finish(mut self, proxy_bytes: u64) -> (MediaCounters, MediaLatency) {
-        let ms = |h: &Histogram<u64>, q: f64| match h.len() {
-            0 => 0.0,
-            _ => h.value_at_quantile(q) as f64 / 1e6,
-        };
-        let c = &mut self.counters;
+    /// The summary's media counters and the report's spectra; `proxy_bytes` is what the proxy
+    /// relayed.
+    pub fn finish(self, proxy_bytes: u64) -> (MediaCounters, MediaLatency) {
+        let mut c = self.stats.summary(self.pending);
         c.media_proxy_bytes = proxy_bytes;
-        (c.media_download_p50, c.media_download_p99) =
-            (ms(&self.latency, 0.5), ms(&self.latency, 0.99));
-        c.media_download_max = ms(&self.latency, 1.0);
-        let g = &mut self.group;
-        (g.media_download_p50, g.media_download_p99) =
-            (ms(&self.group_latency, 0.5), ms(&self.group_latency, 0.99));
-        g.media_download_max = ms(&self.group_latency, 1.0);
-        let grouped = g.media_uploads + g.media_downloads > 0;
-        c.group_media = grouped.then(|| g.clone());
-        let latency = MediaLatency {
-            direct: (!self.direct_latency.is_empty()).then_some(self.direct_latency),
-            group: (!self.group_latency.is_empty()).then_some(self.group_latency),
-        };
-        (self.counters, latency)
+        (c, self.stats.latencies())
     }
 }
 
@@ -239,7 +184,7 @@ impl Shard {
 
     /// A transfer under way holds the run's drain, as an arrival not yet sent does.
     fn transfer_started(&mut self) {
-        self.media_report.counters.media_transfers_pending += 1;
+        self.media_report.pending += 1;
         self.sh.arrivals_pending.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -250,7 +195,7 @@ impl Shard {
         let pending = self.sh.arrivals_pending.clone();
         let _release = Release(&pending);
         let r = &mut self.media_report;
-        r.counters.media_transfers_pending = r.counters.media_transfers_pending.saturating_sub(1);
+        r.pending = r.pending.saturating_sub(1);
         match done {
             MediaDone::Uploaded {
                 arrival,
@@ -258,16 +203,16 @@ impl Shard {
                 attempts,
                 ok,
             } => {
-                r.counters.media_upload_retries += u64::from(attempts - 1);
+                r.stats.counters.media_upload_retries += u64::from(attempts - 1);
                 if !ok {
                     // The message is never sent: the ledger shows it unsent.
-                    r.counters.media_upload_failures += 1;
+                    r.stats.counters.media_upload_failures += 1;
                     return;
                 }
-                r.counters.media_uploads += 1;
-                r.counters.media_bytes_uploaded += u64::from(pointer.blob_len);
+                r.stats.counters.media_uploads += 1;
+                r.stats.counters.media_bytes_uploaded += u64::from(pointer.blob_len);
                 if arrival.group.is_some() {
-                    r.group.media_uploads += 1;
+                    r.stats.group_uploaded();
                 }
                 self.send_message(now, arrival, None, Some(&pointer));
             }
@@ -280,9 +225,9 @@ impl Shard {
                 attempts,
                 blob,
             } => {
-                r.counters.media_download_retries += u64::from(attempts - 1);
+                r.stats.counters.media_download_retries += u64::from(attempts - 1);
                 let Some(blob) = blob else {
-                    r.counters.media_download_failures += 1;
+                    r.stats.counters.media_download_failures += 1;
                     return;
                 };
                 let Some(kind) = pointer::media_kind(pointer.content) else {
@@ -297,31 +242,15 @@ impl Shard {
                     &s.plaintext_sha256,
                 );
                 let Ok(plain) = opened else {
-                    r.counters.media_verify_failures += 1;
+                    r.stats.counters.media_verify_failures += 1;
                     return;
                 };
                 let named = plain.starts_with(&self.marker)
                     && plain[self.marker.len()..].starts_with(&msg.0.to_le_bytes());
                 r.verified += u64::from(named);
                 let bytes = blob.len() as u64;
-                let c = &mut r.counters;
-                c.media_downloads += 1;
-                c.media_bytes_downloaded += bytes;
-                if via_proxy {
-                    c.media_downloads_via_proxy += 1;
-                    c.media_bytes_downloaded_via_proxy += bytes;
-                }
-                let ns = now.since(shown).max(1);
-                if group {
-                    let g = &mut r.group;
-                    g.media_downloads += 1;
-                    g.media_bytes_downloaded += bytes;
-                    g.media_downloads_via_proxy += u64::from(via_proxy);
-                    let _ = r.group_latency.record(ns);
-                } else {
-                    let _ = r.direct_latency.record(ns);
-                }
-                let _ = r.latency.record(ns);
+                r.stats
+                    .downloaded(bytes, via_proxy, now.since(shown), group);
             }
         }
     }

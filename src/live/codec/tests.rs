@@ -1,6 +1,7 @@
 //! Round trips and refusals of the live wire format.
 
 use super::*;
+use crate::wire::{BlobId, GroupId, GroupPayload, MsgId, ProviderId, UserId};
 
 fn ciphertext(bytes: Option<&[u8]>) -> Ciphertext {
     Ciphertext {
