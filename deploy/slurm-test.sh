@@ -3,7 +3,10 @@
 # are missing, brings up a one-node Slurm cluster (munged, slurmctld, slurmd) on this machine
 # with its configuration and state in a scratch folder, submits `deploy/slurm-sweep.sh` (a job
 # array of shards and a dependent merge job), waits for both, and checks that the merged
-# results are byte-identical to the unsharded sweep. .ci/run runs it; run it by hand as root:
+# results are byte-identical to the unsharded sweep; then submits `deploy/slurm-plan.sh` (a
+# job array solving scenarios/plan-gateway.toml over a shared folder of finished runs) and
+# checks that the plan it wrote is byte-identical to `plan` run alone. .ci/run runs it; run it
+# by hand as root:
 #   deploy/slurm-test.sh [SCENARIO [SHARDS]]
 # It stops the daemons it started when it ends, pass or fail.
 set -euo pipefail
@@ -107,15 +110,19 @@ submitted=$(bash deploy/slurm-sweep.sh "$scenario" "$shards" "$out")
 echo "slurm-test: $submitted"
 merge_id=$(printf '%s\n' "$submitted" | sed -n 's/.*merge: job \([0-9]*\).*/\1/p')
 [ -n "$merge_id" ] || { echo "slurm-test: no merge job id in: $submitted" >&2; exit 1; }
-state=""
-for _ in $(seq 1200); do
-  state=$(scontrol show job "$merge_id" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
-  case "$state" in
-    COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;;
-  esac
-  sleep 0.5
-done
-[ "$state" = COMPLETED ] || { echo "slurm-test: merge job $merge_id ended $state" >&2; exit 1; }
+# Waits for job $1 to end; fails unless it completed.
+wait_job() {
+  local state=""
+  for _ in $(seq 1200); do
+    state=$(scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+    case "$state" in
+      COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;;
+    esac
+    sleep 0.5
+  done
+  [ "$state" = COMPLETED ] || { echo "slurm-test: job $1 ended $state" >&2; exit 1; }
+}
+wait_job "$merge_id"
 array_states=$(scontrol show job | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | sort | uniq -c | tr -s ' ' | tr '\n' ';')
 echo "slurm-test: jobs done in $(( $(date +%s) - started )) s (states:$array_states)"
 for k in $(seq 0 $((shards - 1))); do
@@ -127,3 +134,17 @@ done
 "$bin" sweep "$scenario" --out "$work/unsharded" >/dev/null
 diff -r -x perf.json "$work/unsharded" "$out/merged"
 echo "slurm-test: ok, $shards shards through Slurm merged equal the unsharded sweep ($(ls "$out/merged" | tr '\n' ' '))"
+
+# A sharded plan: a job array solving one plan over a shared folder of finished runs; every
+# shard's plan must be what `plan` alone writes, byte for byte.
+plan_scenario=$(realpath "${PLAN_SCENARIO:-scenarios/plan-gateway.toml}")
+started=$(date +%s)
+submitted=$(bash deploy/slurm-plan.sh "$plan_scenario" "$shards" "$work/plan")
+echo "slurm-test: $submitted"
+check_id=$(printf '%s\n' "$submitted" | sed -n 's/.*check: job \([0-9]*\).*/\1/p')
+[ -n "$check_id" ] || { echo "slurm-test: no check job id in: $submitted" >&2; exit 1; }
+wait_job "$check_id"
+echo "slurm-test: plan jobs done in $(( $(date +%s) - started )) s"
+"$bin" plan "$plan_scenario" --out "$work/plan-alone" >/dev/null || [ $? = 1 ]
+diff -r "$work/plan-alone" "$work/plan/plan"
+echo "slurm-test: ok, a plan in $shards shards through Slurm equals the plan run alone ($(ls "$work/plan/runs" | wc -l) runs recorded)"

@@ -56,6 +56,8 @@ pub const PLAN: &str = help!(
     "interop-sim plan scenarios/plan-gateway.toml   # the smallest gateway that meets its SLOs",
     "interop-sim plan my.toml --out /tmp/p --threads 2",
     "interop-sim plan eu.toml --slice 1/1000                   # 1/1000 of the users and capacity",
+    "interop-sim plan eu.toml --runs /shared/eu-runs           # keep runs; a restart goes on",
+    "interop-sim plan eu.toml --runs /shared/eu-runs --shard 2/8   # one of 8 machines on one plan",
     "The [plan] keys (solve, slo, load, seeds, confidence, slice): docs/SCENARIOS.md",
 );
 

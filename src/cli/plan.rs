@@ -5,10 +5,12 @@ use super::scenario_args::ScenarioArgs;
 use super::{load_with, report_bug, Outcome};
 use anyhow::Context;
 use clap::Subcommand;
+use interop_sim::planner::store::{RunStore, StoreError};
 use interop_sim::planner::{self, output, PlanError};
 use interop_sim::report::perf::progress::Progress;
 use interop_sim::report::perf::Stopwatch;
 use interop_sim::sim::bug::Bug;
+use interop_sim::sweep::plan::Shard;
 use std::path::{Path, PathBuf};
 
 /// The plan subcommand (an enum of one, so that main.rs stays the command list).
@@ -31,6 +33,16 @@ pub enum PlanCommand {
         /// (overrides [plan] slice).
         #[arg(long, value_name = "1/N")]
         slice: Option<String>,
+        /// A folder for finished runs: each run is recorded there as it ends, and a run
+        /// recorded there is read instead of run, so a plan that stopped picks up where it
+        /// was. Shards share it.
+        #[arg(long, value_name = "DIR")]
+        runs: Option<PathBuf>,
+        /// One of N processes (0 <= K < N, on any machines) solving this plan together over
+        /// the --runs folder, which they must all see: each runs runs the others have not
+        /// taken, and each writes the whole plan, the same as one process would.
+        #[arg(long, value_name = "K/N", requires = "runs")]
+        shard: Option<String>,
         #[command(flatten)]
         scenario: ScenarioArgs,
     },
@@ -50,9 +62,21 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<Outcome> {
         out,
         threads,
         slice,
+        runs,
+        shard,
         scenario,
     } = cmd;
-    plan(&file, out, threads, slice.as_deref(), &scenario)
+    let shared = Shared {
+        runs,
+        shard: shard.as_deref(),
+    };
+    plan(&file, out, threads, slice.as_deref(), shared, &scenario)
+}
+
+/// What a plan shares with other processes: the folder of finished runs and its shard.
+struct Shared<'a> {
+    runs: Option<PathBuf>,
+    shard: Option<&'a str>,
 }
 
 fn plan(
@@ -60,8 +84,16 @@ fn plan(
     out: Option<PathBuf>,
     threads: Option<usize>,
     slice: Option<&str>,
+    shared: Shared<'_>,
     args: &ScenarioArgs,
 ) -> anyhow::Result<Outcome> {
+    let shard = match shared.shard.map(str::parse::<Shard>).transpose() {
+        Ok(sh) => sh.map_or((0, 1), |sh| (sh.index, sh.count)),
+        Err(e) => {
+            eprintln!("interop-sim: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
     let mut s = match load_with(Some(file), &args.load_options()) {
         Ok(s) => s,
         Err(o) => return Ok(o),
@@ -89,10 +121,22 @@ fn plan(
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let store = match shared.runs.as_deref().map(RunStore::open).transpose() {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("interop-sim: --runs: {e}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let workers = planner::Workers {
+        threads,
+        store: store.as_ref(),
+        shard,
+    };
     let watch = Stopwatch::start();
     let total = planner::estimated_runs(p);
     let progress = Progress::new(&format!("plan {} (about)", s.run.name), Some(total));
-    let result = planner::solve(&s, threads, &|n| {
+    let result = planner::solve_with(&s, workers, &|n| {
         for _ in 0..n {
             progress.inc();
         }
@@ -106,6 +150,18 @@ fn plan(
                 &file.display().to_string(),
             ))
         }
+        Err(PlanError::Store(e)) => {
+            eprintln!("interop-sim: the runs recorded so far are kept; run the same command again to go on");
+            return match e {
+                // A record that is not one: bad input, named.
+                StoreError::Corrupt { .. } => {
+                    eprintln!("interop-sim: {e}");
+                    Ok(Outcome::Invalid)
+                }
+                // The folder itself failed (full, gone, no permission): exit 4.
+                StoreError::Io { .. } => Err(anyhow::Error::new(e).context("the runs folder")),
+            };
+        }
         Err(e @ PlanError::NoPlan) => return Err(e.into()),
     };
     let dir = out.unwrap_or_else(|| Path::new("results").join(format!("{}-plan", s.run.name)));
@@ -115,8 +171,19 @@ fn plan(
     for n in &r.notes {
         println!("note: {n}");
     }
+    let read = match (&store, shared.runs.as_deref()) {
+        (Some(store), Some(d)) => format!(
+            " ({} read from {}{})",
+            store.read_count(),
+            d.display(),
+            shared
+                .shard
+                .map_or(String::new(), |sh| format!(", shard {sh}"))
+        ),
+        _ => String::new(),
+    };
     println!(
-        "{} runs in {:.1}s on {threads} threads\nresults in {}",
+        "{} runs{read} in {:.1}s on {threads} threads\nresults in {}",
         r.runs,
         watch.elapsed_s(),
         dir.display()

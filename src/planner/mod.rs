@@ -17,14 +17,17 @@
 //! the scenario's seed, the runs are the simulator's, and the thread count changes nothing.
 
 pub mod output;
+mod runs;
+pub mod store;
 
 use crate::engine::RngTree;
 use crate::scenario::{self, Bound, CapacityPlan, Scenario, SweepTarget, SweepValue};
-use crate::sim;
+#[cfg(test)]
+use runs::figures;
+use runs::run_seeds;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use store::{Figures, RunStore, StoreError};
 
 /// Below this many users at a provider, a slice is called thin (see the note in [`solve`]).
 pub const THIN_SLICE_USERS: u32 = 1000;
@@ -37,6 +40,31 @@ pub enum PlanError {
     /// A run panicked: a bug in the simulator.
     #[error("a run (seed {seed}) panicked: {message}")]
     Bug { seed: u64, message: String },
+    /// The folder of finished runs (`--runs`) could not be read or written.
+    #[error("the runs folder: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Where a plan's runs happen: on `threads` workers of this machine, and, with a folder of
+/// finished runs, shared with other processes (shards) and kept for a restart.
+#[derive(Clone, Copy, Debug)]
+pub struct Workers<'a> {
+    pub threads: usize,
+    pub store: Option<&'a RunStore>,
+    /// This process's shard `(k, n)`: it starts on the k-th n-th of each point's runs, so that
+    /// shards take different runs first. `(0, 1)` unsharded.
+    pub shard: (u32, u32),
+}
+
+impl Workers<'_> {
+    /// `threads` workers, nothing shared.
+    pub fn local(threads: usize) -> Workers<'static> {
+        Workers {
+            threads,
+            store: None,
+            shard: (0, 1),
+        }
+    }
 }
 
 /// One SLO at one point: its metric over the seeds and the confidence bound held to it.
@@ -153,6 +181,16 @@ pub fn solve(
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PlanResult, PlanError> {
+    solve_with(base, Workers::local(threads), progress)
+}
+
+/// Runs the plan of `base` on `workers`: the result does not depend on the thread count, on
+/// the shards or on which runs came from the folder of finished runs.
+pub fn solve_with(
+    base: &Scenario,
+    workers: Workers<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<PlanResult, PlanError> {
     let plan = base.plan.as_ref().ok_or(PlanError::NoPlan)?;
     // As every verdict does, a plan holds `failed` (lost, unsent, undecryptable, or still queued
     // when the drain ended) to 0 unless the SLOs name it: a point that does not keep up fails.
@@ -170,7 +208,10 @@ pub fn solve(
         base,
         plan,
         slos,
-        threads: threads.max(1),
+        workers: Workers {
+            threads: workers.threads.max(1),
+            ..workers
+        },
         progress,
         seen: BTreeMap::new(),
         evaluations: Vec::new(),
@@ -280,7 +321,7 @@ struct Solver<'a> {
     plan: &'a CapacityPlan,
     /// The plan's SLOs and the implicit `failed = 0`.
     slos: Vec<scenario::Expectation>,
-    threads: usize,
+    workers: Workers<'a>,
     progress: &'a (dyn Fn(u64) + Sync),
     /// Points already evaluated on the solving seeds (by their values' bits), as indices into
     /// `evaluations`.
@@ -414,14 +455,15 @@ impl Solver<'_> {
         purpose: &str,
     ) -> Result<Evaluation, PlanError> {
         let s = scenario_at(self.base, self.plan, values);
-        let summaries = run_seeds(&s, seeds, self.threads, &|| {
+        let keys: Vec<String> = self.slos.iter().map(|e| e.key.clone()).collect();
+        let figures = run_seeds(&s, seeds, &keys, self.workers, &|| {
             (self.progress)(1);
         })?;
         self.runs += seeds.len() as u64;
         let slos: Vec<SloAt> = self
             .slos
             .iter()
-            .map(|e| slo_at(e, &summaries, self.plan.confidence))
+            .map(|e| slo_at(e, &figures, self.plan.confidence))
             .collect();
         Ok(Evaluation {
             values: values.to_vec(),
@@ -445,47 +487,6 @@ pub fn label(x: f64) -> String {
     } else {
         format!("{x:.3}")
     }
-}
-
-/// Runs `s` once per seed on up to `threads` workers; summaries in seed order.
-fn run_seeds(
-    s: &Scenario,
-    seeds: &[u64],
-    threads: usize,
-    done: &(dyn Fn() + Sync),
-) -> Result<Vec<crate::metrics::Summary>, PlanError> {
-    let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<crate::metrics::Summary, PlanError>>>> =
-        Mutex::new(seeds.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, seeds.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else {
-                    break;
-                };
-                let mut run = s.clone();
-                run.run.seed = seed;
-                let hash = scenario::hash(&run);
-                let out =
-                    sim::bug::catch(seed, || sim::run_scenario(&run, &hash).summary).map_err(|b| {
-                        PlanError::Bug {
-                            seed: b.seed,
-                            message: b.message,
-                        }
-                    });
-                if let Ok(mut slots) = slots.lock() {
-                    slots[i] = Some(out);
-                }
-                done();
-            });
-        }
-    });
-    let slots = slots.into_inner().unwrap_or_else(|p| p.into_inner());
-    slots
-        .into_iter()
-        .map(|s| s.expect("every seed was run"))
-        .collect()
 }
 
 /// A sliced plan's rate limit per partner is one token bucket at 1/N of the rate. At the same
@@ -512,8 +513,8 @@ fn sliced_rate_limit_note(plan: &CapacityPlan, values: &[f64]) -> Option<String>
     ))
 }
 
-/// One SLO over the seeds' summaries.
-fn slo_at(e: &scenario::Expectation, runs: &[crate::metrics::Summary], confidence: f64) -> SloAt {
+/// One SLO over the seeds' figures.
+fn slo_at(e: &scenario::Expectation, runs: &[Figures], confidence: f64) -> SloAt {
     let latency = scenario::is_latency(&e.key);
     let (limit, at_most) = match e.bound {
         Bound::AtMost(x) => (x, true),
@@ -522,7 +523,10 @@ fn slo_at(e: &scenario::Expectation, runs: &[crate::metrics::Summary], confidenc
     let limit = if latency { limit / 1e6 } else { limit };
     // A delivery latency of a path that delivered nothing is not measured (`Summary::metric`):
     // its 0 would pass any bound, and a dead path must fail.
-    let values: Vec<Option<f64>> = runs.iter().map(|s| s.metric(&e.key)).collect();
+    let values: Vec<Option<f64>> = runs
+        .iter()
+        .map(|f| f.get(&e.key).copied().flatten())
+        .collect();
     let measured: Vec<f64> = values.iter().flatten().copied().collect();
     let n = measured.len() as f64;
     let mean = if measured.is_empty() {

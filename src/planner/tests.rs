@@ -119,12 +119,12 @@ fn the_confidence_bound_widens_with_spread_and_shrinks_with_seeds() {
         key: "lost".to_string(),
         bound: Bound::AtMost(10.0),
     };
-    let runs = |xs: &[u64]| -> Vec<crate::metrics::Summary> {
+    let runs = |xs: &[u64]| -> Vec<Figures> {
         xs.iter()
             .map(|&x| {
                 let mut s = crate::metrics::summary::tests::summary();
                 s.counters.lost = x;
-                s
+                figures(&s, std::slice::from_ref(&e.key))
             })
             .collect()
     };
@@ -156,7 +156,7 @@ fn a_path_that_delivered_nothing_fails_its_latency_slo_and_failed_is_always_held
         key: "interop.delivered_p99".to_string(),
         bound: Bound::AtMost(2e9),
     };
-    assert!(!slo_at(&e, &[s], 0.95).ok);
+    assert!(!slo_at(&e, &[figures(&s, std::slice::from_ref(&e.key))], 0.95).ok);
     // The implicit `failed = 0`: a plan naming only a latency still checks it.
     let r = solve(&scenario(GATEWAY), 2, &|_| {}).expect("solves");
     let keys: Vec<&str> = r.evaluations[0]

@@ -85,3 +85,145 @@ fn plan_writes_the_answer_and_a_curve_per_knob() {
     let svg = std::fs::read_to_string(out.join("plots/plan_knob_1.svg")).expect("SVG");
     assert!(svg.contains("the SLO (100 %)") && svg.contains("the answer (dashed)"));
 }
+
+/// Every file under `dir` (plots included), by path relative to it.
+fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("readable") {
+            let p = entry.expect("entry").path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let name = p
+                    .strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string();
+                files.push((name, std::fs::read(&p).expect("readable")));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn plan_cmd(args: &[&str], out: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"));
+    cmd.args(["plan", "scenarios/plan-gateway.toml", "--out"])
+        .arg(out)
+        .args(args)
+        .current_dir(root());
+    cmd
+}
+
+/// The `N` of a plan's "(N read from DIR" line.
+fn read_count(stdout: &str) -> usize {
+    stdout
+        .split_once(" runs (")
+        .and_then(|(_, rest)| rest.split_once(" read from"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no read count in: {stdout}"))
+}
+
+/// `plan --shard K/N --runs DIR` (issue 19): two processes solving one plan together over one
+/// folder of finished runs each write exactly what one process writes alone; a plan started
+/// again over the folder reads what is there and runs only what is missing.
+#[test]
+fn plan_shards_and_restarts_write_what_one_process_writes() {
+    let dir = scratch("plan-shards");
+    let alone = dir.join("alone");
+    let status = plan_cmd(&[], &alone).status().expect("spawn");
+    assert_eq!(status.code(), Some(0));
+    let expected = tree(&alone);
+    assert!(expected.iter().any(|(n, _)| n == "plan.json"));
+    assert!(expected.iter().any(|(n, _)| n.starts_with("plots/")));
+
+    let runs = dir.join("runs");
+    let runs_arg = runs.display().to_string();
+    // Both at once, as a job array runs them.
+    let children: Vec<_> = (0..2)
+        .map(|k| {
+            let shard = format!("{k}/2");
+            plan_cmd(
+                &["--runs", &runs_arg, "--shard", &shard, "--threads", "1"],
+                &dir.join(format!("shard-{k}")),
+            )
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+        })
+        .collect();
+    let shards: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    let mut read_by_shards = 0;
+    for (k, out) in shards.iter().enumerate() {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "shard {k}: {stdout}");
+        read_by_shards += read_count(&stdout);
+        assert!(stdout.contains(&format!("shard {k}/2")), "{stdout}");
+        assert!(
+            tree(&dir.join(format!("shard-{k}"))) == expected,
+            "shard {k} wrote other files than the plan alone"
+        );
+    }
+    let records: Vec<_> = std::fs::read_dir(&runs)
+        .expect("runs folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    // Each shard read what the other ran: every run ran once (or, rarely, twice when both
+    // reached it at the same instant), never neither.
+    eprintln!(
+        "{} runs recorded, {read_by_shards} read by a shard",
+        records.len()
+    );
+    assert!(read_by_shards > 0, "the shards did not share their runs");
+    assert!(
+        records
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "json")),
+        "{records:?}"
+    );
+    assert!(records.len() >= 10, "{}", records.len());
+
+    // A plan stopped part way: a third of its records are gone.
+    for p in records.iter().step_by(3) {
+        std::fs::remove_file(p).expect("removable");
+    }
+    let again = dir.join("again");
+    let out = plan_cmd(&["--runs", &runs_arg], &again)
+        .output()
+        .expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let kept = records.len() - records.len().div_ceil(3);
+    assert!(
+        stdout.contains(&format!("({kept} read from")),
+        "expected {kept} runs read: {stdout}"
+    );
+    assert!(
+        tree(&again) == expected,
+        "the restarted plan wrote other files"
+    );
+
+    // A damaged record is named, not trusted.
+    let victim = &records[1];
+    std::fs::write(victim, b"{ not a record").expect("writable");
+    let out = plan_cmd(&["--runs", &runs_arg], &dir.join("damaged"))
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let name = victim
+        .file_name()
+        .expect("a name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        stderr.contains(&name) && stderr.contains("not a plan run record"),
+        "{stderr}"
+    );
+}
