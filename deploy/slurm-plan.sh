@@ -10,6 +10,15 @@ scenario=${1:?usage: slurm-plan.sh SCENARIO SHARDS OUT_DIR}
 shards=${2:?usage: slurm-plan.sh SCENARIO SHARDS OUT_DIR}
 out=${3:?usage: slurm-plan.sh SCENARIO SHARDS OUT_DIR}
 bin=${INTEROP_SIM:-interop-sim}
+case "$shards" in
+  '' | *[!0-9]* | 0) echo "slurm-plan: SHARDS must be a whole number of 1 or more, got '$shards'" >&2; exit 2 ;;
+esac
+case "$scenario$out" in
+  *"'"*) echo "slurm-plan: paths with a ' in them are not supported" >&2; exit 2 ;;
+esac
+# A resubmission into the same OUT_DIR starts its shards' plans afresh (the check must not
+# find an earlier submission's plan); the finished runs in OUT_DIR/runs are kept and reused.
+rm -rf "$out/shards" "$out/plan"
 mkdir -p "$out/shards" "$out/logs" "$out/runs"
 
 array_id=$(sbatch --parsable \

@@ -35,7 +35,7 @@ cleanup() {
   if [ "$rc" != 0 ]; then
     echo "slurm-test: failed; daemon logs:" >&2
     tail -n 20 "$work"/*.log >&2 2>/dev/null || true
-    tail -n 20 "$work"/out/logs/* >&2 2>/dev/null || true
+    tail -n 20 "$work"/out/logs/* "$work"/plan/logs/* >&2 2>/dev/null || true
   fi
   rm -rf "$work"
   exit "$rc"
@@ -147,4 +147,4 @@ wait_job "$check_id"
 echo "slurm-test: plan jobs done in $(( $(date +%s) - started )) s"
 "$bin" plan "$plan_scenario" --out "$work/plan-alone" >/dev/null || [ $? = 1 ]
 diff -r "$work/plan-alone" "$work/plan/plan"
-echo "slurm-test: ok, a plan in $shards shards through Slurm equals the plan run alone ($(ls "$work/plan/runs" | wc -l) runs recorded)"
+echo "slurm-test: ok, a plan in $shards shards through Slurm equals the plan run alone ($(ls "$work/plan/runs" | grep -c '\.json$') runs recorded)"

@@ -123,6 +123,9 @@ fn plan(
         .max(1);
     let store = match shared.runs.as_deref().map(RunStore::open).transpose() {
         Ok(store) => store,
+        Err(e @ StoreError::Io { .. }) => {
+            return Err(anyhow::Error::new(e).context("--runs: cannot make the folder"))
+        }
         Err(e) => {
             eprintln!("interop-sim: --runs: {e}");
             return Ok(Outcome::Invalid);
@@ -132,6 +135,7 @@ fn plan(
         threads,
         store: store.as_ref(),
         shard,
+        wait_note: &|note| eprintln!("plan: {note}"),
     };
     let watch = Stopwatch::start();
     let total = planner::estimated_runs(p);
@@ -151,15 +155,17 @@ fn plan(
             ))
         }
         Err(PlanError::Store(e)) => {
-            eprintln!("interop-sim: the runs recorded so far are kept; run the same command again to go on");
             return match e {
+                // The folder itself failed (full, gone, no permission): exit 4.
+                StoreError::Io { .. } => Err(anyhow::Error::new(e).context(
+                    "the runs folder (the runs recorded so far are kept: once it works again, run the same command to go on)",
+                )),
                 // A record that is not one: bad input, named.
-                StoreError::Corrupt { .. } => {
+                _ => {
                     eprintln!("interop-sim: {e}");
+                    eprintln!("interop-sim: the other runs recorded so far are kept: once it is removed, run the same command to go on");
                     Ok(Outcome::Invalid)
                 }
-                // The folder itself failed (full, gone, no permission): exit 4.
-                StoreError::Io { .. } => Err(anyhow::Error::new(e).context("the runs folder")),
             };
         }
         Err(e @ PlanError::NoPlan) => return Err(e.into()),
@@ -173,9 +179,13 @@ fn plan(
     }
     let read = match (&store, shared.runs.as_deref()) {
         (Some(store), Some(d)) => format!(
-            " ({} read from {}{})",
+            " ({} read from {}{}{})",
             store.read_count(),
             d.display(),
+            match store.other_build_count() {
+                0 => String::new(),
+                n => format!(", {n} recorded by another build run again"),
+            },
             shared
                 .shard
                 .map_or(String::new(), |sh| format!(", shard {sh}"))

@@ -47,13 +47,15 @@ pub enum PlanError {
 
 /// Where a plan's runs happen: on `threads` workers of this machine, and, with a folder of
 /// finished runs, shared with other processes (shards) and kept for a restart.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Workers<'a> {
     pub threads: usize,
     pub store: Option<&'a RunStore>,
-    /// This process's shard `(k, n)`: it starts on the k-th n-th of each point's runs, so that
-    /// shards take different runs first. `(0, 1)` unsharded.
+    /// This process's shard `(k, n)`: it takes the k-th n-th of each point's runs first, and
+    /// the others' only when they are not taken. `(0, 1)` unsharded.
     pub shard: (u32, u32),
+    /// Told when the plan waits for a run another process holds, or takes one over.
+    pub wait_note: &'a (dyn Fn(&str) + Sync),
 }
 
 impl Workers<'_> {
@@ -63,6 +65,7 @@ impl Workers<'_> {
             threads,
             store: None,
             shard: (0, 1),
+            wait_note: &|_| {},
         }
     }
 }

@@ -1,17 +1,27 @@
 //! A point's runs: one per seed, on this machine's workers, and with a folder of finished runs
 //! ([`RunStore`]) shared with other processes: read when recorded, claimed and recorded when
 //! run here, waited for when another process holds them.
+//!
+//! Shards share a point's runs out: shard K of N first takes its own share (the K-th N-th of
+//! the seeds), and only when that is done the others' runs nobody has claimed yet (a shard
+//! that is not running, as in a job array run one task after the other). Then it waits for
+//! what others hold, taking over a claim whose owner is gone.
 
-use super::store::{self, Figures, RunStore};
+use super::store::{self, ClaimWatch, Claimed, Figures, RunStore};
 use super::{PlanError, Workers};
 use crate::scenario::{self, Scenario};
 use crate::sim;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Runs `s` once per seed on `w`'s workers; each run's figures for `keys`, in seed order. With
-/// a folder of finished runs, a run recorded there is read instead of run, and a run another
-/// process has claimed is waited for (or taken over when its claim goes stale).
+/// How often a waiting process looks at the runs others hold.
+const POLL_MS: u64 = 200;
+
+/// What became of one run in a pass.
+type Slot = Option<Result<Figures, PlanError>>;
+
+/// Runs `s` once per seed on `w`'s workers; each run's figures for `keys`, in seed order. An
+/// error is the one of the first seed that failed, whichever worker met it first.
 pub(super) fn run_seeds(
     s: &Scenario,
     seeds: &[u64],
@@ -28,73 +38,152 @@ pub(super) fn run_seeds(
         })
         .collect();
     let n = runs.len();
-    let slots: Mutex<Vec<Option<Figures>>> = Mutex::new(vec![None; n]);
-    let put = |i: usize, f: Figures| {
-        if let Ok(mut slots) = slots.lock() {
-            slots[i] = Some(f);
-        }
-        done();
-    };
+    let slots: Mutex<Vec<Slot>> = Mutex::new((0..n).map(|_| None).collect());
     let (k, shards) = (w.shard.0 as usize, w.shard.1.max(1) as usize);
-    let start = k * n / shards;
-    let next = AtomicUsize::new(0);
-    let waiting: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    let own: Vec<usize> = (k * n / shards..(k + 1) * n / shards).collect();
+    let others: Vec<usize> = (0..n).filter(|i| !own.contains(i)).collect();
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let outcome = std::thread::scope(|scope| -> Result<(), PlanError> {
+    std::thread::scope(|scope| {
         if let Some(store) = w.store {
             scope.spawn(move || heartbeat(store, stopped));
         }
-        let workers: Vec<_> = (0..w.threads.clamp(1, n.max(1)))
-            .map(|_| {
-                scope.spawn(|| -> Result<(), PlanError> {
-                    loop {
-                        let j = next.fetch_add(1, Ordering::Relaxed);
-                        if j >= n {
-                            return Ok(());
-                        }
-                        let i = (start + j) % n;
-                        match take_run(&runs[i], keys, w.store)? {
-                            Some(f) => put(i, f),
-                            None => waiting.lock().map(|mut v| v.push(i)).unwrap_or(()),
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut result = Ok(());
-        for h in workers {
-            let r = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            if result.is_ok() {
-                result = r;
-            }
+        let mut waiting = pass(&runs, &own, keys, w, &slots, done);
+        if no_error(&slots) {
+            waiting.extend(pass(&runs, &others, keys, w, &slots, done));
         }
-        // Runs other processes were running: wait for their records, or run them here if their
-        // claims go stale.
-        let mut waiting = match waiting.lock() {
-            Ok(mut v) => std::mem::take(&mut *v),
-            Err(p) => std::mem::take(&mut *p.into_inner()),
-        };
-        waiting.sort_unstable();
-        if let (Ok(()), Some(store)) = (&result, w.store) {
-            for i in waiting {
-                match wait_for(&runs[i], keys, store) {
-                    Ok(f) => put(i, f),
-                    Err(e) => {
-                        result = Err(e);
-                        break;
+        if let (Some(store), true) = (w.store, no_error(&slots)) {
+            wait_for_others(&runs, waiting, keys, store, w, &slots, done);
+        }
+        drop(stop);
+    });
+    let slots = slots.into_inner().unwrap_or_else(|p| p.into_inner());
+    // The lowest failing seed was always tried: every seed below it passed, and a pass stops
+    // taking runs only after an error.
+    if slots.iter().any(|s| matches!(s, Some(Err(_)))) {
+        let first = slots.into_iter().flatten().find_map(Result::err);
+        return Err(first.expect("an error was found above"));
+    }
+    Ok(slots
+        .into_iter()
+        .map(|s| match s {
+            Some(Ok(f)) => f,
+            _ => unreachable!("without an error every seed was run"),
+        })
+        .collect())
+}
+
+fn no_error(slots: &Mutex<Vec<Slot>>) -> bool {
+    slots
+        .lock()
+        .map(|s| !s.iter().any(|x| matches!(x, Some(Err(_)))))
+        .unwrap_or(false)
+}
+
+/// Takes the runs `indices` on the workers: each is read, or claimed and run, or (held by
+/// another process) returned for waiting. Stops taking new runs after an error.
+fn pass(
+    runs: &[(String, Scenario)],
+    indices: &[usize],
+    keys: &[String],
+    w: Workers<'_>,
+    slots: &Mutex<Vec<Slot>>,
+    done: &(dyn Fn() + Sync),
+) -> Vec<usize> {
+    let next = AtomicUsize::new(0);
+    let waiting = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..w.threads.clamp(1, indices.len().max(1)) {
+            scope.spawn(|| {
+                while let Some(&i) = indices.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if !no_error(slots) {
+                        return;
                     }
+                    match take_run(&runs[i], keys, w.store) {
+                        Ok(None) => waiting.lock().map(|mut v| v.push(i)).unwrap_or(()),
+                        r => {
+                            if let Ok(mut s) = slots.lock() {
+                                s[i] = r.transpose();
+                            }
+                            done();
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut waiting = waiting.into_inner().unwrap_or_else(|p| p.into_inner());
+    waiting.sort_unstable();
+    waiting
+}
+
+/// Waits for the runs other processes hold: each round reads what they recorded, and takes the
+/// runs whose claims are gone or were taken over (run on the workers).
+fn wait_for_others(
+    runs: &[(String, Scenario)],
+    mut waiting: Vec<usize>,
+    keys: &[String],
+    store: &RunStore,
+    w: Workers<'_>,
+    slots: &Mutex<Vec<Slot>>,
+    done: &(dyn Fn() + Sync),
+) {
+    let mut watches: Vec<ClaimWatch> = (0..runs.len()).map(|_| ClaimWatch::default()).collect();
+    // Rounds waited per run: a wait a sibling shard ends in a moment is not worth a line; one
+    // that lasts a heartbeat (5 s of 200 ms rounds) is said once.
+    let mut rounds: Vec<u32> = vec![0; runs.len()];
+    let say_after = (store::HEARTBEAT.as_millis() / POLL_MS as u128) as u32;
+    while !waiting.is_empty() && no_error(slots) {
+        let mut free = Vec::new();
+        let mut still = Vec::new();
+        for i in waiting {
+            let (hash, run) = &runs[i];
+            match store.load(hash, run.run.seed, keys) {
+                Ok(Some(f)) => {
+                    if let Ok(mut s) = slots.lock() {
+                        s[i] = Some(Ok(f));
+                    }
+                    done();
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if let Ok(mut s) = slots.lock() {
+                        s[i] = Some(Err(e.into()));
+                    }
+                    continue;
+                }
+            }
+            match watches[i].look(store, hash) {
+                Claimed::Free => free.push(i),
+                Claimed::TakenOver(who) => {
+                    (w.wait_note)(&format!(
+                        "run {hash} (seed {}): its claim by {who} went quiet; running it here",
+                        run.run.seed
+                    ));
+                    free.push(i);
+                }
+                Claimed::Alive(who) => {
+                    rounds[i] += 1;
+                    if rounds[i] == say_after {
+                        (w.wait_note)(&format!(
+                            "waiting for run {hash} (seed {}), claimed by {who}; taken over if its claim does not move for {} s",
+                            run.run.seed,
+                            store::STALE_DEFAULT.as_secs()
+                        ));
+                    }
+                    still.push(i);
                 }
             }
         }
-        drop(stop);
-        result
-    });
-    outcome?;
-    let slots = slots.into_inner().unwrap_or_else(|p| p.into_inner());
-    Ok(slots
-        .into_iter()
-        .map(|s| s.expect("every seed was run"))
-        .collect())
+        // A free run another waiter claims first comes back here to wait.
+        still.extend(pass(runs, &free, keys, w, slots, done));
+        still.sort_unstable();
+        waiting = still;
+        if !waiting.is_empty() {
+            // determinism: ok (polling a shared folder; what is read does not depend on when)
+            std::thread::sleep(std::time::Duration::from_millis(POLL_MS));
+        }
+    }
 }
 
 /// One run's figures: read from the store, or run here (claimed in the store, and recorded);
@@ -107,41 +196,21 @@ fn take_run(
     let Some(store) = store else {
         return compute(hash, run, keys).map(Some);
     };
-    if let Some(f) = store.load(hash, keys)? {
+    let seed = run.run.seed;
+    if let Some(f) = store.load(hash, seed, keys)? {
         return Ok(Some(f));
     }
     let Some(claim) = store.claim(hash)? else {
         return Ok(None);
     };
     // Recorded between the look and the claim: read it.
-    if let Some(f) = store.load(hash, keys)? {
+    if let Some(f) = store.load(hash, seed, keys)? {
         return Ok(Some(f));
     }
     let f = compute(hash, run, keys)?;
-    store.save(hash, run.run.seed, &f)?;
+    store.save(hash, seed, &f)?;
     drop(claim);
     Ok(Some(f))
-}
-
-/// Waits for a run another process claimed: its record, or its claim going stale (then this
-/// process runs it).
-fn wait_for(
-    run: &(String, Scenario),
-    keys: &[String],
-    store: &RunStore,
-) -> Result<Figures, PlanError> {
-    loop {
-        if let Some(f) = store.load(&run.0, keys)? {
-            return Ok(f);
-        }
-        if !store.claimed_by_other(&run.0) {
-            if let Some(f) = take_run(run, keys, Some(store))? {
-                return Ok(f);
-            }
-        }
-        // determinism: ok (polling a shared folder; what is read does not depend on when)
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
 }
 
 /// Keeps this process's claims fresh until `stop` is dropped.

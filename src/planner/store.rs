@@ -5,31 +5,41 @@
 //! A run is named by the hash of its resolved scenario, seed included. Its record holds the
 //! figures the plan's SLOs read, each as the bits of its `f64`, so a figure read back is the
 //! one computed: a plan that reads its runs from the folder writes what a plan that ran them
-//! writes, byte for byte. A run being computed has a claim beside it, created exclusively and
-//! kept fresh while the run lasts; a claim left stale by a process that died is taken over.
-//! Two processes that both end up running one run write the same bytes (runs are
-//! deterministic), each through a file of its own renamed into place, so a reader never sees
-//! half a record.
+//! writes, byte for byte. A record also names the build that ran it (a hash of the executable):
+//! a rebuilt simulator runs its runs again rather than trust another build's figures.
+//!
+//! A run being computed has a claim beside it, created exclusively and refreshed while the run
+//! lasts. A waiting process judges a claim by its own monotonic clock (no two machines' clocks
+//! need agree): a claim whose modification time has not moved for [`STALE_DEFAULT`] is taken
+//! over, and one of a process of this machine (same boot, same process namespace) that no
+//! longer runs is taken over at once. Races cost at most a run done twice: runs are
+//! deterministic, so both write the same figures, each through a file of its own renamed into
+//! place, and no reader sees half a record.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
-/// A claim not refreshed for this long belongs to a process that is gone.
+/// A claim not refreshed for this long (by the waiter's own clock) belongs to a process that
+/// is gone.
 pub const STALE_DEFAULT: Duration = Duration::from_secs(60);
 /// How often a running process refreshes its claims (well inside [`STALE_DEFAULT`]).
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// The record layout; a record of another is refused, named.
+pub const FORMAT: &str = "interop-sim-plan-run/1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: not a folder (--runs names a folder of finished runs)", path.display())]
+    NotAFolder { path: PathBuf },
     #[error("{}: not a plan run record ({why}); remove it, or give --runs another folder", path.display())]
     Corrupt { path: PathBuf, why: String },
 }
@@ -46,6 +56,9 @@ pub type Figures = BTreeMap<String, Option<f64>>;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Record {
+    format: String,
+    /// The executable that ran it ([`build_id`]).
+    build: String,
     run: String,
     seed: u64,
     /// Each figure as 16 hex digits of its bits, or null.
@@ -57,20 +70,23 @@ struct Record {
 pub struct RunStore {
     dir: PathBuf,
     stale: Duration,
-    /// Names this process's temporary files apart from its other threads'.
-    writes: AtomicU64,
+    /// Names this process's temporary files and claims apart from its other threads'.
+    serial: AtomicU64,
     /// The claims this process holds, refreshed by [`RunStore::refresh_held`].
     held: Mutex<BTreeSet<PathBuf>>,
-    /// Runs read from the folder rather than run (for the command's last line).
+    /// Runs read from the folder rather than run.
     read: AtomicU64,
+    /// Records of another build, run again.
+    other_build: AtomicU64,
 }
 
-/// A run this process took: the claim file goes when the guard does (the run finished, or
-/// failed and another process may try it).
+/// A run this process took: its claim file goes when the guard does (the run finished, or
+/// failed and another process may try it), unless another process took it over meanwhile.
 #[derive(Debug)]
 pub struct Claim<'a> {
     store: &'a RunStore,
     path: PathBuf,
+    token: String,
 }
 
 impl Drop for Claim<'_> {
@@ -78,22 +94,90 @@ impl Drop for Claim<'_> {
         if let Ok(mut held) = self.store.held.lock() {
             held.remove(&self.path);
         }
-        // Gone already (taken over as stale): nothing to undo.
-        let _ = std::fs::remove_file(&self.path);
+        if std::fs::read_to_string(&self.path).is_ok_and(|t| t == self.token) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// What a waiting process makes of another's claim ([`ClaimWatch::look`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claimed {
+    /// No claim: the run may be taken.
+    Free,
+    /// Alive; the owner as its claim names it.
+    Alive(String),
+    /// Its owner is gone: the claim was removed, the run may be taken.
+    TakenOver(String),
+}
+
+/// A waiting process's view of one claim: when it last saw the claim's modification time move.
+#[derive(Debug, Default)]
+pub struct ClaimWatch {
+    seen: Option<(SystemTime, std::time::Instant)>,
+}
+
+impl ClaimWatch {
+    /// Looks at run `run`'s claim now.
+    pub fn look(&mut self, store: &RunStore, run: &str) -> Claimed {
+        let path = store.claim_path(run);
+        let (Ok(meta), Ok(owner)) = (std::fs::metadata(&path), std::fs::read_to_string(&path))
+        else {
+            self.seen = None;
+            return Claimed::Free;
+        };
+        let who = describe(&owner);
+        let moved_at = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let now = monotonic_now();
+        let quiet_for = match self.seen {
+            Some((mtime, since)) if mtime == moved_at => now.duration_since(since),
+            _ => {
+                self.seen = Some((moved_at, now));
+                Duration::ZERO
+            }
+        };
+        if owner_is_gone(&owner) || quiet_for > store.stale {
+            let _ = std::fs::remove_file(&path);
+            self.seen = None;
+            return Claimed::TakenOver(who);
+        }
+        Claimed::Alive(who)
     }
 }
 
 impl RunStore {
     /// The folder `dir`, made if missing.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::NotAFolder {
+                path: dir.to_path_buf(),
+            });
+        }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         Ok(RunStore {
             dir: dir.to_path_buf(),
             stale: STALE_DEFAULT,
-            writes: AtomicU64::new(0),
+            serial: AtomicU64::new(0),
             held: Mutex::new(BTreeSet::new()),
             read: AtomicU64::new(0),
+            other_build: AtomicU64::new(0),
         })
+    }
+
+    /// The same folder with claims counted stale after `stale` (tests).
+    pub fn with_stale(mut self, stale: Duration) -> Self {
+        self.stale = stale;
+        self
+    }
+
+    /// Runs read from the folder so far, by this process.
+    pub fn read_count(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Records of another build met so far (each run again).
+    pub fn other_build_count(&self) -> u64 {
+        self.other_build.load(Ordering::Relaxed)
     }
 
     /// Marks every claim this process holds as alive (call it every [`HEARTBEAT`]).
@@ -110,17 +194,6 @@ impl RunStore {
         }
     }
 
-    /// The same folder with claims counted stale after `stale` (tests).
-    pub fn with_stale(mut self, stale: Duration) -> Self {
-        self.stale = stale;
-        self
-    }
-
-    /// Runs read from the folder so far, by this process.
-    pub fn read_count(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
-    }
-
     fn record_path(&self, run: &str) -> PathBuf {
         self.dir.join(format!("{run}.json"))
     }
@@ -129,8 +202,7 @@ impl RunStore {
         self.dir.join(format!("{run}.claim"))
     }
 
-    /// Run `run`'s figures for every key of `keys`, if it finished and recorded them all.
-    pub fn load(&self, run: &str, keys: &[String]) -> Result<Option<Figures>, StoreError> {
+    fn read_record(&self, run: &str) -> Result<Option<Record>, StoreError> {
         let path = self.record_path(run);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -142,21 +214,54 @@ impl RunStore {
             why,
         };
         let record: Record = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if record.format != FORMAT {
+            return Err(corrupt(format!(
+                "format {:?}, this build reads {FORMAT:?}",
+                record.format
+            )));
+        }
         if record.run != run {
             return Err(corrupt(format!("it names run {}", record.run)));
         }
+        Ok(Some(record))
+    }
+
+    /// Run `run`'s figures for every key of `keys`, if this build recorded them all (on `seed`).
+    pub fn load(
+        &self,
+        run: &str,
+        seed: u64,
+        keys: &[String],
+    ) -> Result<Option<Figures>, StoreError> {
+        let Some(record) = self.read_record(run)? else {
+            return Ok(None);
+        };
+        let path = self.record_path(run);
+        let corrupt = |why: String| StoreError::Corrupt {
+            path: path.clone(),
+            why,
+        };
+        if record.seed != seed {
+            return Err(corrupt(format!(
+                "seed {}, the run's is {seed}",
+                record.seed
+            )));
+        }
+        if record.build != build_id() {
+            self.other_build.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
         let mut figures = Figures::new();
         for key in keys {
-            // A record of a plan with other SLOs: this one runs the run again.
+            // A record of a plan with other SLOs: this one runs the run again (and adds its keys).
             let Some(stored) = record.figures.get(key) else {
                 return Ok(None);
             };
             let value = match stored {
                 None => None,
                 Some(hex) => Some(
-                    u64::from_str_radix(hex, 16)
-                        .map(f64::from_bits)
-                        .map_err(|_| corrupt(format!("{key} = {hex:?} is not 16 hex digits")))?,
+                    parse_bits(hex)
+                        .ok_or_else(|| corrupt(format!("{key} = {hex:?} is not 16 hex digits")))?,
                 ),
             };
             figures.insert(key.clone(), value);
@@ -165,21 +270,30 @@ impl RunStore {
         Ok(Some(figures))
     }
 
-    /// Records run `run` (on `seed`) with its figures.
+    /// Records run `run` (on `seed`) with its figures, keeping the figures of other keys a
+    /// record of this build already holds (plans with other SLOs share runs).
     pub fn save(&self, run: &str, seed: u64, figures: &Figures) -> Result<(), StoreError> {
+        let mut all: BTreeMap<String, Option<String>> = match self.read_record(run) {
+            Ok(Some(r)) if r.build == build_id() && r.seed == seed => r.figures,
+            _ => BTreeMap::new(),
+        };
+        for (k, v) in figures {
+            all.insert(k.clone(), v.map(|x| format!("{:016x}", x.to_bits())));
+        }
         let record = Record {
+            format: FORMAT.to_string(),
+            build: build_id().to_string(),
             run: run.to_string(),
             seed,
-            figures: figures
-                .iter()
-                .map(|(k, v)| (k.clone(), v.map(|x| format!("{:016x}", x.to_bits()))))
-                .collect(),
+            figures: all,
         };
         let json = serde_json::to_vec_pretty(&record).expect("a record serializes");
-        let n = self.writes.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .dir
-            .join(format!("{run}.{}.{n}.tmp", std::process::id()));
+        let n = self.serial.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(format!(
+            "{run}.{}.{}.{n}.tmp",
+            identity().host,
+            std::process::id()
+        ));
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(&json).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
@@ -197,158 +311,132 @@ impl RunStore {
             .open(&path)
         {
             Ok(mut f) => {
-                let _ = write!(f, "{}", owner_line(std::process::id()));
+                let n = self.serial.fetch_add(1, Ordering::Relaxed);
+                let token = format!("{}claim {n}\n", owner_lines(std::process::id()));
+                f.write_all(token.as_bytes()).map_err(io(&path))?;
                 if let Ok(mut held) = self.held.lock() {
                     held.insert(path.clone());
                 }
-                Ok(Some(Claim { store: self, path }))
+                Ok(Some(Claim {
+                    store: self,
+                    path,
+                    token,
+                }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(io(&path)(e)),
         }
     }
-
-    /// Whether run `run` is claimed by a process that still refreshes its claim. A stale claim
-    /// is removed, so that the next [`RunStore::claim`] can take the run.
-    pub fn claimed_by_other(&self, run: &str) -> bool {
-        let path = self.claim_path(run);
-        let Ok(meta) = std::fs::metadata(&path) else {
-            return false;
-        };
-        // A claim of a process of this machine that is gone (a plan killed and started again)
-        // is stale at once, not after a minute.
-        let dead = std::fs::read_to_string(&path).is_ok_and(|owner| owner_is_gone(&owner));
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| wall_now().duration_since(m).ok())
-            .unwrap_or_default();
-        if dead || age > self.stale {
-            let _ = std::fs::remove_file(&path);
-            return false;
-        }
-        true
-    }
 }
 
-/// The wall clock, for claims' ages only: an age decides which process runs a run, never what
-/// the run computes.
+/// 16 hex digits to the f64 with those bits.
+fn parse_bits(hex: &str) -> Option<f64> {
+    (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u64::from_str_radix(hex, 16).ok().map(f64::from_bits))
+        .flatten()
+}
+
+/// The wall clock, for refreshing claims only (a claim's modification time moving is what a
+/// waiter watches; its value is never compared across machines).
 #[allow(clippy::disallowed_methods)] // claims in a shared folder, never a simulated decision
-fn wall_now() -> std::time::SystemTime {
-    std::time::SystemTime::now()
+fn wall_now() -> SystemTime {
+    SystemTime::now()
 }
 
-/// This machine's name, where the system tells it (Linux); `None` elsewhere.
-fn host() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    Some(name.trim().to_string()).filter(|n| !n.is_empty())
+/// This process's monotonic clock, for how long a claim has not moved.
+#[allow(clippy::disallowed_methods)] // claims in a shared folder, never a simulated decision
+fn monotonic_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// The executable's identity: 16 hex digits of the SHA-256 of its bytes, read once. Two
+/// processes agree when they run the same build (copied anywhere); "unknown" where the
+/// executable cannot be read.
+pub fn build_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let Some(bytes) = std::env::current_exe()
+            .ok()
+            .and_then(|p| std::fs::read(p).ok())
+        else {
+            return "unknown".to_string();
+        };
+        Sha256::digest(&bytes)[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
+}
+
+/// Where this process runs, as far as the system tells (Linux: host name, boot and process
+/// namespace; empty elsewhere, where only a claim's age counts).
+struct Identity {
+    host: String,
+    boot: String,
+    pid_ns: String,
+}
+
+fn identity() -> &'static Identity {
+    static ID: OnceLock<Identity> = OnceLock::new();
+    ID.get_or_init(|| {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        let pid_ns = std::fs::read_link("/proc/self/ns/pid")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let host: String = read("/proc/sys/kernel/hostname")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .collect();
+        Identity {
+            host: if host.is_empty() { "host".into() } else { host },
+            boot: read("/proc/sys/kernel/random/boot_id"),
+            pid_ns,
+        }
+    })
 }
 
 /// What a claim file says about its owner.
-fn owner_line(pid: u32) -> String {
-    format!("host {}\npid {pid}\n", host().unwrap_or_default())
+fn owner_lines(pid: u32) -> String {
+    let id = identity();
+    format!(
+        "host {}\nboot {}\npidns {}\npid {pid}\n",
+        id.host, id.boot, id.pid_ns
+    )
 }
 
-/// Whether a claim's owner was a process of this machine that no longer runs.
+fn field<'a>(owner: &'a str, name: &str) -> Option<&'a str> {
+    owner
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+}
+
+/// "pid P on host H", for the waiting message.
+fn describe(owner: &str) -> String {
+    format!(
+        "pid {} on {}",
+        field(owner, "pid").unwrap_or("?"),
+        field(owner, "host").unwrap_or("?")
+    )
+}
+
+/// Whether a claim's owner was a process of this machine's current boot, in this process
+/// namespace, that no longer runs. Anything unknown counts as alive (the claim's age decides).
 fn owner_is_gone(owner: &str) -> bool {
-    let field = |name: &str| {
-        owner
-            .lines()
-            .find_map(|l| l.strip_prefix(name).map(str::trim))
-    };
-    let (Some(their_host), Some(pid), Some(ours)) = (field("host "), field("pid "), host()) else {
+    let id = identity();
+    let same_place = !id.boot.is_empty()
+        && !id.pid_ns.is_empty()
+        && field(owner, "boot") == Some(id.boot.as_str())
+        && field(owner, "pidns") == Some(id.pid_ns.as_str());
+    let Some(pid) = field(owner, "pid").filter(|p| p.parse::<u32>().is_ok()) else {
         return false;
     };
-    their_host == ours
-        && Path::new("/proc/self").exists()
-        && pid.parse::<u32>().is_ok()
-        && !Path::new("/proc").join(pid).exists()
+    same_place && !Path::new("/proc").join(pid).exists()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("interop-sim-store-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
-    }
-
-    fn keys(k: &[&str]) -> Vec<String> {
-        k.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn figures_come_back_bit_for_bit() {
-        let dir = scratch("bits");
-        let store = RunStore::open(&dir).unwrap();
-        let mut f = Figures::new();
-        f.insert("interop.delivered_p99".into(), Some(0.1 + 0.2));
-        f.insert("lost".into(), Some(0.0));
-        f.insert("native.delivered_p50".into(), None);
-        f.insert("odd".into(), Some(f64::MIN_POSITIVE / 3.0));
-        assert_eq!(store.load("abc", &keys(&["lost"])).unwrap(), None);
-        store.save("abc", 7, &f).unwrap();
-        let all: Vec<String> = f.keys().cloned().collect();
-        let back = store.load("abc", &all).unwrap().unwrap();
-        for (k, v) in &f {
-            assert_eq!(back[k].map(f64::to_bits), v.map(f64::to_bits), "{k}");
-        }
-        // A key the record does not hold: the run is run again.
-        assert_eq!(
-            store.load("abc", &keys(&["lost", "duplicates"])).unwrap(),
-            None
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_claim_is_exclusive_until_dropped_or_stale() {
-        let dir = scratch("claim");
-        let store = RunStore::open(&dir).unwrap();
-        let held = store.claim("r1").unwrap().expect("free");
-        assert!(store.claim("r1").unwrap().is_none(), "held");
-        assert!(store.claimed_by_other("r1"));
-        drop(held);
-        assert!(!store.claimed_by_other("r1"));
-        let _again = store.claim("r1").unwrap().expect("free after drop");
-        // A process that died leaves its claim; once stale it is taken over.
-        let quick = RunStore::open(&dir)
-            .unwrap()
-            .with_stale(Duration::from_millis(50));
-        std::thread::sleep(Duration::from_millis(120));
-        assert!(!quick.claimed_by_other("r1"), "stale");
-        assert!(quick.claim("r1").unwrap().is_some());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_claim_of_a_process_that_is_gone_is_taken_over_at_once() {
-        let dir = scratch("gone");
-        let store = RunStore::open(&dir).unwrap();
-        if host().is_none() {
-            return; // no host name here: only the age rule applies
-        }
-        // Process ids are below 2^22 on Linux: this one runs nowhere.
-        std::fs::write(dir.join("r3.claim"), owner_line(4_194_304 + 17)).unwrap();
-        assert!(!store.claimed_by_other("r3"));
-        std::fs::write(dir.join("r4.claim"), owner_line(std::process::id())).unwrap();
-        assert!(store.claimed_by_other("r4"), "this process is alive");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_damaged_record_is_named_not_trusted() {
-        let dir = scratch("corrupt");
-        let store = RunStore::open(&dir).unwrap();
-        std::fs::write(dir.join("r2.json"), b"{ half a rec").unwrap();
-        let e = store.load("r2", &keys(&["lost"])).unwrap_err().to_string();
-        assert!(
-            e.contains("r2.json") && e.contains("not a plan run record"),
-            "{e}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

@@ -142,12 +142,13 @@ fn plan_shards_and_restarts_write_what_one_process_writes() {
 
     let runs = dir.join("runs");
     let runs_arg = runs.display().to_string();
-    // Both at once, as a job array runs them.
+    // Both at once, as a job array runs them, each with as many threads as a point has seeds
+    // (3): each still takes its own share first.
     let children: Vec<_> = (0..2)
         .map(|k| {
             let shard = format!("{k}/2");
             plan_cmd(
-                &["--runs", &runs_arg, "--shard", &shard, "--threads", "1"],
+                &["--runs", &runs_arg, "--shard", &shard, "--threads", "3"],
                 &dir.join(format!("shard-{k}")),
             )
             .stdout(std::process::Stdio::piped())
@@ -163,7 +164,9 @@ fn plan_shards_and_restarts_write_what_one_process_writes() {
     for (k, out) in shards.iter().enumerate() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "shard {k}: {stdout}");
-        read_by_shards += read_count(&stdout);
+        let read = read_count(&stdout);
+        assert!(read < 33, "shard {k} ran nothing itself: {stdout}");
+        read_by_shards += read;
         assert!(stdout.contains(&format!("shard {k}/2")), "{stdout}");
         assert!(
             tree(&dir.join(format!("shard-{k}"))) == expected,
@@ -189,9 +192,30 @@ fn plan_shards_and_restarts_write_what_one_process_writes() {
     );
     assert!(records.len() >= 10, "{}", records.len());
 
-    // A plan stopped part way: a third of its records are gone.
+    // A plan stopped part way: a third of its records are gone, and one of those runs is still
+    // claimed by the process that was killed (on this machine): taken over at once.
     for p in records.iter().step_by(3) {
         std::fs::remove_file(p).expect("removable");
+    }
+    let dead = std::process::Command::new("true").spawn().expect("spawn");
+    let dead_pid = dead.id();
+    dead.wait_with_output().expect("exits");
+    let here = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string());
+    if let (Ok(host), Ok(boot), Ok(ns)) = (
+        here("/proc/sys/kernel/hostname"),
+        here("/proc/sys/kernel/random/boot_id"),
+        std::fs::read_link("/proc/self/ns/pid"),
+    ) {
+        let run = records[0]
+            .file_stem()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        let owner = format!(
+            "host {host}\nboot {boot}\npidns {}\npid {dead_pid}\n",
+            ns.display()
+        );
+        std::fs::write(runs.join(format!("{run}.claim")), owner).expect("writable");
     }
     let again = dir.join("again");
     let out = plan_cmd(&["--runs", &runs_arg], &again)
