@@ -39,8 +39,9 @@ pub enum PlanCommand {
         #[arg(long, value_name = "DIR")]
         runs: Option<PathBuf>,
         /// One of N processes (0 <= K < N, on any machines) solving this plan together over
-        /// the --runs folder, which they must all see: each runs runs the others have not
-        /// taken, and each writes the whole plan, the same as one process would.
+        /// the --runs folder, which they must all see: each takes its share of every point's
+        /// runs (and any no other has taken), and each writes the whole plan, the same as one
+        /// process would.
         #[arg(long, value_name = "K/N", requires = "runs")]
         shard: Option<String>,
         #[command(flatten)]
