@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use interop_sim::e2ee::attachment::{self, MediaKind};
 use interop_sim::e2ee::{
     CiphertextMessage, DeviceKeys, IdentityKeyPair, KeyPair, PreKeyStore, SenderKeyRecord,
-    SenderKeyState, SessionRecord,
+    SenderKeyState, SessionRecord, SignalMessage,
 };
 use interop_sim::engine::SimRng;
 use rand::SeedableRng;
@@ -154,6 +154,24 @@ fn ratchet(c: &mut Criterion) {
             },
         );
     }
+    // As wacore-libsignal's own bench decrypts (issue 23's comparison): the message parsed
+    // from its bytes inside the timed part, as a receiver gets it off the wire.
+    let plaintext = vec![0x42u8; 100];
+    let mut pair = Pair::new(false);
+    group.bench_function("decrypt_from_bytes/100", |bench| {
+        bench.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let m = pair.records[0].encrypt(&plaintext).unwrap();
+                let bytes = m.serialized().to_vec();
+                let start = Instant::now();
+                let parsed = SignalMessage::deserialize(black_box(&bytes)).unwrap();
+                black_box(pair.records[1].decrypt(&parsed, &mut pair.rng).unwrap());
+                total += start.elapsed();
+            }
+            total
+        })
+    });
     group.finish();
     // the X25519 work of a DH ratchet turn alone (one key generation, two agreements), measured
     // next to the turn so that the ratio compares like with like on a shared machine
