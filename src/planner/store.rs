@@ -340,13 +340,13 @@ fn parse_bits(hex: &str) -> Option<f64> {
 /// waiter watches; its value is never compared across machines).
 #[allow(clippy::disallowed_methods)] // claims in a shared folder, never a simulated decision
 fn wall_now() -> SystemTime {
-    SystemTime::now()
+    SystemTime::now() // determinism: ok (a claim's refresh time; never a simulated decision)
 }
 
 /// This process's monotonic clock, for how long a claim has not moved.
 #[allow(clippy::disallowed_methods)] // claims in a shared folder, never a simulated decision
 fn monotonic_now() -> std::time::Instant {
-    std::time::Instant::now()
+    std::time::Instant::now() // determinism: ok (how long a claim sat still; never simulated)
 }
 
 /// The executable's identity: 16 hex digits of the SHA-256 of its bytes, read once. Two

@@ -820,18 +820,9 @@ const UNSAFE_ALLOWED: &[(&str, usize)] = &[("src/engine/prefetch.rs", 1), ("src/
 #[test]
 fn unsafe_only_where_allowed_and_argued() {
     let src = crate::root().join("src");
-    let mut files = Vec::new();
-    let mut todo = vec![src.clone()];
-    while let Some(dir) = todo.pop() {
-        for entry in std::fs::read_dir(&dir).expect("src/ readable") {
-            let path = entry.expect("src/ entry").path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
+    let files = crate::files_under(&src)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"));
     let mut found: BTreeMap<String, usize> = BTreeMap::new();
     let mut problems = Vec::new();
     for path in files {

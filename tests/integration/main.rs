@@ -55,6 +55,24 @@ pub fn free_base(n: u16) -> std::net::SocketAddr {
 
 /// A fresh, empty scratch directory under the target dir (no temp-dir crate needed; each test
 /// names its own).
+/// Every file under `dir`, at any depth, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 pub fn scratch(name: &str) -> PathBuf {
     let dir = root().join("target").join("test-scratch").join(name);
     let _ = std::fs::remove_dir_all(&dir);

@@ -86,27 +86,19 @@ fn plan_writes_the_answer_and_a_curve_per_knob() {
     assert!(svg.contains("the SLO (100 %)") && svg.contains("the answer (dashed)"));
 }
 
-/// Every file under `dir` (plots included), by path relative to it.
+/// Every file under `dir` (plots included), by path relative to it, with its bytes.
 fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).expect("readable") {
-            let p = entry.expect("entry").path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                let name = p
-                    .strip_prefix(dir)
-                    .expect("under dir")
-                    .display()
-                    .to_string();
-                files.push((name, std::fs::read(&p).expect("readable")));
-            }
-        }
-    }
-    files.sort();
-    files
+    crate::files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .strip_prefix(dir)
+                .expect("under dir")
+                .display()
+                .to_string();
+            (name, std::fs::read(&p).expect("readable"))
+        })
+        .collect()
 }
 
 fn plan_cmd(args: &[&str], out: &std::path::Path) -> std::process::Command {

@@ -6,6 +6,13 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// A record of run `run` on seed 1 by `build`, with one figure `lost` written as `bits`.
+fn record(build: &str, run: &str, bits: &str) -> String {
+    format!(
+        r#"{{"format":"{FORMAT}","build":"{build}","run":"{run}","seed":1,"figures":{{"lost":"{bits}"}}}}"#
+    )
+}
+
 fn keys(k: &[&str]) -> Vec<String> {
     k.iter().map(|s| s.to_string()).collect()
 }
@@ -57,10 +64,8 @@ fn figures_come_back_bit_for_bit_and_other_keys_are_kept() {
 fn a_record_of_another_build_is_run_again() {
     let dir = scratch("build");
     let store = RunStore::open(&dir).unwrap();
-    let record = format!(
-        r#"{{"format":"{FORMAT}","build":"0123456789abcdef","run":"r9","seed":1,"figures":{{"lost":"0000000000000000"}}}}"#
-    );
-    std::fs::write(dir.join("r9.json"), record).unwrap();
+    let other = record("0123456789abcdef", "r9", "0000000000000000");
+    std::fs::write(dir.join("r9.json"), other).unwrap();
     assert_eq!(store.load("r9", 1, &keys(&["lost"])).unwrap(), None);
     assert_eq!(store.other_build_count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
@@ -138,11 +143,7 @@ fn a_damaged_record_is_named_not_trusted() {
         e.contains("r6.json") && e.contains("not a plan run record"),
         "{e}"
     );
-    let bad_bits = format!(
-        r#"{{"format":"{FORMAT}","build":"{}","run":"r7","seed":1,"figures":{{"lost":"+1"}}}}"#,
-        build_id()
-    );
-    std::fs::write(dir.join("r7.json"), bad_bits).unwrap();
+    std::fs::write(dir.join("r7.json"), record(build_id(), "r7", "+1")).unwrap();
     let e = store
         .load("r7", 1, &keys(&["lost"]))
         .unwrap_err()
