@@ -13,6 +13,7 @@ pub mod faults;
 pub mod fuzzing;
 pub mod live;
 pub mod metrics;
+pub mod mls;
 pub mod net;
 pub mod nodes;
 pub mod planner;

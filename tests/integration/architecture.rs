@@ -43,7 +43,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["nodes"],
     &["metrics"],
     &["directory", "scenario"],
-    &["net", "e2ee", "wire", "collections"],
+    &["net", "e2ee", "mls", "wire", "collections"],
     &["engine"],
 ];
 
