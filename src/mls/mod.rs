@@ -29,8 +29,9 @@ type Config =
 pub const EPOCH_UNIX_S: u64 = 1_767_225_600;
 
 /// How long a key package is valid: longer than any run (a run is hours at most), so that a
-/// lifetime never expires inside the simulation, and short enough to be a real deployment's.
-pub const KEY_PACKAGE_LIFETIME_S: u64 = 90 * 24 * 3600;
+/// lifetime never expires inside the simulation; openmls's default, and the longest range it
+/// accepts (84 days and an hour), so that its clients take ours.
+pub const KEY_PACKAGE_LIFETIME_S: u64 = 84 * 24 * 3600;
 
 /// What went wrong in MLS: the operation and mls-rs's own words.
 #[derive(Debug, Error, PartialEq, Eq)]
