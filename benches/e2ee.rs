@@ -279,12 +279,88 @@ fn groups_and_media(c: &mut Criterion) {
     });
 }
 
+/// A room of `n` MLS clients (src/mls/, the `mimi` design's crypto): the creator and one
+/// member that joined through the Welcome, and the key packages' owners.
+fn mls_room(n: usize) -> (interop_sim::mls::Room, interop_sim::mls::Room) {
+    use interop_sim::engine::{RngTree, SimTime};
+    use interop_sim::mls::Client;
+    let tree = RngTree::new(9);
+    let client = |i: usize| Client::new(format!("d{i}").as_bytes(), tree.stream("mls", i as u64));
+    let now = SimTime::ZERO;
+    let creator = client(0).unwrap();
+    let others: Vec<Client> = (1..n).map(|i| client(i).unwrap()).collect();
+    let kps: Vec<Vec<u8>> = others.iter().map(|c| c.key_package(now).unwrap()).collect();
+    let mut room = creator.create_room(b"bench", now).unwrap();
+    let welcome = room.add(&kps, now).unwrap().welcome.unwrap();
+    let member = others[0].join(&welcome, now).unwrap();
+    (room, member)
+}
+
+/// MLS with the simulator's provider: an application message encrypted and read in a
+/// 128-member room (as mls-rs's own `group_application` bench: encrypt, then the receiver
+/// processes it), and a room of 1,024 made in one commit (issue 22's budget: 2 s).
+fn mls(c: &mut Criterion) {
+    let (mut room, mut member) = mls_room(128);
+    let plaintext = [0x42u8; 100];
+    c.bench_function("mls/encrypt+decrypt_100B_128_members", |bench| {
+        bench.iter(|| {
+            let m = room.encrypt(black_box(&plaintext)).unwrap();
+            member
+                .receive(&m, interop_sim::engine::SimTime::ZERO)
+                .unwrap()
+        })
+    });
+    // As mls-rs's own bench does it: each sample from a copy of the two states (copy untimed).
+    c.bench_function(
+        "mls/encrypt+decrypt_100B_128_members_from_copies",
+        |bench| {
+            bench.iter_batched_ref(
+                || (room.clone(), member.clone()),
+                |(room, member)| {
+                    let m = room.encrypt(black_box(&plaintext)).unwrap();
+                    member
+                        .receive(&m, interop_sim::engine::SimTime::ZERO)
+                        .unwrap()
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    let mut group = c.benchmark_group("mls_add_all");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("1024_members", |bench| {
+        use interop_sim::engine::{RngTree, SimTime};
+        use interop_sim::mls::Client;
+        let tree = RngTree::new(10);
+        let others: Vec<Client> = (1..1024)
+            .map(|i| Client::new(format!("d{i}").as_bytes(), tree.stream("mls", i)).unwrap())
+            .collect();
+        bench.iter_custom(|iters| {
+            timed(
+                iters,
+                || {
+                    let creator = Client::new(b"d0", tree.stream("mls", 0)).unwrap();
+                    let kps: Vec<Vec<u8>> = others
+                        .iter()
+                        .map(|c| c.key_package(SimTime::ZERO).unwrap())
+                        .collect();
+                    (creator.create_room(b"big", SimTime::ZERO).unwrap(), kps)
+                },
+                |(mut room, kps)| room.add(&kps, SimTime::ZERO).unwrap(),
+            )
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(20);
-    targets = primitives, handshakes, ratchet, groups_and_media
+    targets = primitives, handshakes, ratchet, groups_and_media, mls
 }
 criterion_main!(benches);

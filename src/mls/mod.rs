@@ -158,7 +158,9 @@ pub enum Received {
     Commit { epoch: u64 },
 }
 
-/// One member's view of one room (an MLS group).
+/// One member's view of one room (an MLS group). A clone is an independent copy of the state
+/// (what a member that forks its state would hold; benches start each sample from one).
+#[derive(Clone)]
 pub struct Room {
     group: mls_rs::group::Group<Config>,
 }

@@ -128,3 +128,139 @@ fn garbage_and_foreign_messages_are_errors_not_panics() {
     let kp = client(5, "bob", 1).key_package(at(0)).expect("kp");
     assert!(alice.join(&kp, at(1)).is_err());
 }
+
+/// RFC 9420's crypto-basics test vector for our suite (cipher suite 1), from the MLS working
+/// group's interop repository (mlswg/mls-implementations, test-vectors/crypto-basics.json),
+/// computed through the simulator's provider: each labeled construction of RFC 9420 section 5
+/// built on the provider's hash, KDF, signature and HPKE.
+mod crypto_basics {
+    use super::super::crypto::{Entropy, SimMlsCrypto, SUITE};
+    use crate::engine::SimRng;
+    use mls_rs::{CipherSuiteProvider, CryptoProvider};
+    use mls_rs_core::crypto::{
+        HpkeCiphertext, HpkePublicKey, HpkeSecretKey, SignaturePublicKey, SignatureSecretKey,
+    };
+    use rand::SeedableRng;
+
+    fn vector() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/mls/crypto-basics-suite1.json"
+        );
+        serde_json::from_slice(&std::fs::read(path).expect("the vector file")).expect("JSON")
+    }
+
+    fn hex(v: &serde_json::Value, key: &str) -> Vec<u8> {
+        hex::decode(v[key].as_str().expect(key)).expect("hex")
+    }
+
+    /// An opaque<V> of RFC 9420 section 2.1.2: a variable-length size, then the bytes.
+    fn opaque(out: &mut Vec<u8>, bytes: &[u8]) {
+        let n = bytes.len();
+        match n {
+            0..=63 => out.push(n as u8),
+            64..=16_383 => out.extend_from_slice(&(0x4000 | n as u16).to_be_bytes()),
+            _ => out.extend_from_slice(&(0x8000_0000 | n as u32).to_be_bytes()),
+        }
+        out.extend_from_slice(bytes);
+    }
+
+    fn labeled(label: &str, context: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        opaque(&mut out, format!("MLS 1.0 {label}").as_bytes());
+        opaque(&mut out, context);
+        out
+    }
+
+    fn expand_with_label(
+        cs: &impl CipherSuiteProvider,
+        secret: &[u8],
+        label: &str,
+        context: &[u8],
+        length: u16,
+    ) -> Vec<u8> {
+        let mut info = length.to_be_bytes().to_vec();
+        info.extend(labeled(label, context));
+        cs.kdf_expand(secret, &info, length as usize)
+            .expect("expand")
+            .to_vec()
+    }
+
+    #[test]
+    fn the_providers_primitives_give_the_rfc_9420_vector() {
+        let v = vector();
+        assert_eq!(v["cipher_suite"], 1);
+        let cs = SimMlsCrypto::new(Entropy::new(SimRng::seed_from_u64(0)))
+            .cipher_suite_provider(SUITE)
+            .expect("suite 1");
+
+        let r = &v["ref_hash"];
+        let mut input = Vec::new();
+        opaque(&mut input, r["label"].as_str().unwrap().as_bytes());
+        opaque(&mut input, &hex(r, "value"));
+        assert_eq!(cs.hash(&input).unwrap(), hex(r, "out"), "RefHash");
+
+        let e = &v["expand_with_label"];
+        let out = expand_with_label(
+            &cs,
+            &hex(e, "secret"),
+            e["label"].as_str().unwrap(),
+            &hex(e, "context"),
+            e["length"].as_u64().unwrap() as u16,
+        );
+        assert_eq!(out, hex(e, "out"), "ExpandWithLabel");
+
+        let d = &v["derive_secret"];
+        let out = expand_with_label(
+            &cs,
+            &hex(d, "secret"),
+            d["label"].as_str().unwrap(),
+            b"",
+            32,
+        );
+        assert_eq!(out, hex(d, "out"), "DeriveSecret");
+
+        let t = &v["derive_tree_secret"];
+        let generation = t["generation"].as_u64().unwrap() as u32;
+        let out = expand_with_label(
+            &cs,
+            &hex(t, "secret"),
+            t["label"].as_str().unwrap(),
+            &generation.to_be_bytes(),
+            t["length"].as_u64().unwrap() as u16,
+        );
+        assert_eq!(out, hex(t, "out"), "DeriveTreeSecret");
+
+        // Ed25519 signatures are deterministic: ours must be the vector's, and verify.
+        let s = &v["sign_with_label"];
+        let seed: [u8; 32] = hex(s, "priv").try_into().expect("a 32-byte seed");
+        let secret = SignatureSecretKey::new(
+            ed25519_dalek::SigningKey::from_bytes(&seed)
+                .to_keypair_bytes()
+                .to_vec(),
+        );
+        let public = cs.signature_key_derive_public(&secret).unwrap();
+        assert_eq!(public, SignaturePublicKey::new(hex(s, "pub")));
+        let content = labeled(s["label"].as_str().unwrap(), &hex(s, "content"));
+        assert_eq!(cs.sign(&secret, &content).unwrap(), hex(s, "signature"));
+        cs.verify(&public, &hex(s, "signature"), &content)
+            .expect("SignWithLabel verifies");
+
+        // HPKE: open the vector's ciphertext with its key; a seal of ours opens too.
+        let h = &v["encrypt_with_label"];
+        let info = labeled(h["label"].as_str().unwrap(), &hex(h, "context"));
+        let (sk, pk) = (
+            HpkeSecretKey::from(hex(h, "priv")),
+            HpkePublicKey::from(hex(h, "pub")),
+        );
+        let sealed = HpkeCiphertext {
+            kem_output: hex(h, "kem_output"),
+            ciphertext: hex(h, "ciphertext"),
+        };
+        let opened = cs.hpke_open(&sealed, &sk, &pk, &info, None).unwrap();
+        assert_eq!(opened.to_vec(), hex(h, "plaintext"), "EncryptWithLabel");
+        let ours = cs.hpke_seal(&pk, &info, None, b"round trip").unwrap();
+        let back = cs.hpke_open(&ours, &sk, &pk, &info, None).unwrap();
+        assert_eq!(back.to_vec(), b"round trip");
+    }
+}
