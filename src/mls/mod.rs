@@ -141,8 +141,8 @@ impl Client {
     }
 }
 
-/// A commit, applied by its sender: the bytes every member gets, and the Welcome for the
-/// members it added (`None` when it added none).
+/// A commit: the bytes every member gets, and the Welcome for the members it added (`None`
+/// when it added none).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Commit {
     pub commit: Vec<u8>,
@@ -192,8 +192,29 @@ impl Room {
     }
 
     /// Adds the owners of `key_packages` in one commit, applies it here, and returns it with
-    /// their Welcome.
+    /// their Welcome (a room with no hub to order commits: its creator's first adds).
     pub fn add(&mut self, key_packages: &[Vec<u8>], now: SimTime) -> Result<Commit, MlsError> {
+        let commit = self.propose_add(key_packages, now)?;
+        self.merge_pending("add")?;
+        Ok(commit)
+    }
+
+    /// Removes the members at `indices` in one commit and applies it here.
+    pub fn remove(&mut self, indices: &[u32], now: SimTime) -> Result<Commit, MlsError> {
+        let commit = self.propose_remove(indices, now)?;
+        self.merge_pending("remove")?;
+        Ok(commit)
+    }
+
+    /// A commit adding the owners of `key_packages`, held pending: under a hub that orders
+    /// the room's commits, it takes effect here when it comes back from the hub (`receive`
+    /// applies it), and is dropped if the hub applies another commit to this epoch first
+    /// (`receive` of that one drops it; the member proposes again in the new epoch).
+    pub fn propose_add(
+        &mut self,
+        key_packages: &[Vec<u8>],
+        now: SimTime,
+    ) -> Result<Commit, MlsError> {
         let mut builder = self.group.commit_builder();
         for kp in key_packages {
             builder = builder
@@ -204,11 +225,11 @@ impl Room {
             .commit_time(mls_time(now))
             .build()
             .map_err(protocol("add"))?;
-        self.applied(output, "add")
+        encoded(output, "add")
     }
 
-    /// Removes the members at `indices` in one commit and applies it here.
-    pub fn remove(&mut self, indices: &[u32], now: SimTime) -> Result<Commit, MlsError> {
+    /// A commit removing the members at `indices`, held pending (see [`Room::propose_add`]).
+    pub fn propose_remove(&mut self, indices: &[u32], now: SimTime) -> Result<Commit, MlsError> {
         let mut builder = self.group.commit_builder();
         for &i in indices {
             builder = builder.remove_member(i).map_err(protocol("remove"))?;
@@ -217,24 +238,22 @@ impl Room {
             .commit_time(mls_time(now))
             .build()
             .map_err(protocol("remove"))?;
-        self.applied(output, "remove")
+        encoded(output, "remove")
     }
 
-    /// Applies this member's own commit and encodes it for the others.
-    fn applied(
-        &mut self,
-        output: mls_rs::group::CommitOutput,
-        op: &'static str,
-    ) -> Result<Commit, MlsError> {
+    /// Whether this member has a commit of its own waiting for the hub's order.
+    pub fn has_pending(&self) -> bool {
+        self.group.has_pending_commit()
+    }
+
+    /// Drops this member's pending commit (the hub refused it).
+    pub fn discard_pending(&mut self) {
+        self.group.clear_pending_commit();
+    }
+
+    fn merge_pending(&mut self, op: &'static str) -> Result<(), MlsError> {
         self.group.apply_pending_commit().map_err(protocol(op))?;
-        let welcome = match output.welcome_messages.first() {
-            Some(w) => Some(encode(op, w)?),
-            None => None,
-        };
-        Ok(Commit {
-            commit: encode(op, &output.commit_message)?,
-            welcome,
-        })
+        Ok(())
     }
 
     /// Encrypts an application message to the room's current epoch.
@@ -246,7 +265,9 @@ impl Room {
         encode("encrypt", &message)
     }
 
-    /// Reads a message of the room: an application message or another member's commit.
+    /// Reads a message of the room: an application message, another member's commit (which
+    /// drops a pending commit of this member's for the same epoch), or this member's own
+    /// pending commit back from the hub (which applies it).
     pub fn receive(&mut self, bytes: &[u8], now: SimTime) -> Result<Received, MlsError> {
         let message = decode("receive", bytes)?;
         let received = self
@@ -267,6 +288,18 @@ impl Room {
             }),
         }
     }
+}
+
+/// A commit as bytes: the commit and its Welcome.
+fn encoded(output: mls_rs::group::CommitOutput, op: &'static str) -> Result<Commit, MlsError> {
+    let welcome = match output.welcome_messages.first() {
+        Some(w) => Some(encode(op, w)?),
+        None => None,
+    };
+    Ok(Commit {
+        commit: encode(op, &output.commit_message)?,
+        welcome,
+    })
 }
 
 #[cfg(test)]

@@ -264,3 +264,80 @@ mod crypto_basics {
         assert_eq!(back.to_vec(), b"round trip");
     }
 }
+
+/// The hub's order, as MIMI has it: two members commit to one epoch at once; the hub takes
+/// the first and fans it out to everyone, its sender included; the second member's commit is
+/// refused, it reads the winner's, and proposes again in the new epoch. Every member ends in
+/// one state (one epoch, one roster, messages readable by all).
+#[test]
+fn two_commits_to_one_epoch_one_wins_and_the_loser_retries() {
+    let names = ["alice", "bob", "carol", "dave"];
+    let clients: Vec<Client> = (0..4).map(|i| client(21, names[i], i as u64)).collect();
+    let mut alice = clients[0].create_room(b"race", at(0)).expect("create");
+    let w = alice
+        .add(&[clients[1].key_package(at(0)).expect("kp")], at(0))
+        .expect("add bob")
+        .welcome
+        .expect("welcome");
+    let mut bob = clients[1].join(&w, at(0)).expect("bob joins");
+    assert_eq!((alice.epoch(), bob.epoch()), (1, 1));
+
+    // Both commit to epoch 1: alice adds carol, bob adds dave.
+    let mine = alice
+        .propose_add(&[clients[2].key_package(at(1)).expect("kp")], at(1))
+        .expect("alice proposes");
+    let theirs = bob
+        .propose_add(&[clients[3].key_package(at(1)).expect("kp")], at(1))
+        .expect("bob proposes");
+    assert!(alice.has_pending() && bob.has_pending());
+    assert_eq!(
+        (alice.epoch(), bob.epoch()),
+        (1, 1),
+        "nothing applied before the hub"
+    );
+
+    // The hub orders alice's first: both read it; alice's applies, bob's pending one is gone.
+    assert_eq!(
+        alice.receive(&mine.commit, at(2)).expect("own"),
+        Received::Commit { epoch: 2 }
+    );
+    assert_eq!(
+        bob.receive(&mine.commit, at(2)).expect("winner"),
+        Received::Commit { epoch: 2 }
+    );
+    assert!(!alice.has_pending() && !bob.has_pending());
+    // The refused commit is for a past epoch: no member can apply it.
+    assert!(alice.receive(&theirs.commit, at(2)).is_err());
+    let mut carol = clients[2]
+        .join(&mine.welcome.expect("welcome"), at(2))
+        .expect("carol joins");
+
+    // Bob proposes again, now in epoch 2, and the hub takes it.
+    let retry = bob
+        .propose_add(&[clients[3].key_package(at(3)).expect("kp")], at(3))
+        .expect("bob retries");
+    for (room, label) in [
+        (&mut alice, "alice"),
+        (&mut bob, "bob"),
+        (&mut carol, "carol"),
+    ] {
+        assert_eq!(
+            room.receive(&retry.commit, at(4)).expect(label),
+            Received::Commit { epoch: 3 },
+            "{label}"
+        );
+    }
+    let mut dave = clients[3]
+        .join(&retry.welcome.expect("welcome"), at(4))
+        .expect("dave joins");
+    let rooms = [&mut alice, &mut bob, &mut carol, &mut dave];
+    assert!(rooms.iter().all(|r| r.epoch() == 3 && r.members() == 4));
+    let [alice, bob, carol, dave] = rooms;
+    let m = dave.encrypt(b"all four").expect("encrypt");
+    for r in [alice, bob, carol] {
+        assert!(matches!(
+            r.receive(&m, at(5)).expect("read"),
+            Received::Application { plaintext, .. } if plaintext == b"all four"
+        ));
+    }
+}
