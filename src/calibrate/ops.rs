@@ -9,12 +9,13 @@
 //! from a first message and decrypts it, the ratchet and sender-key entries encrypt or decrypt on
 //! an established chain (in order, no DH turn), `noise_handshake` is the gateway's half of the XX
 //! handshake (the responder, from building its state to transport mode), and `noise_aead` seals
-//! one transport frame.
+//! one transport frame. The MLS entries are in `mls_ops`.
 
 use std::hint::black_box;
 
 use rand::SeedableRng;
 
+use super::mls_ops;
 use crate::bench::hotpaths::{sender_and_member, Pair};
 use crate::e2ee::attachment::{self, MediaKind};
 use crate::e2ee::{CiphertextMessage, DeviceKeys, KeyPair, PreKeyStore, SessionRecord};
@@ -103,6 +104,36 @@ pub const MEASURES: &[Measure] = &[
         op: Op::AttachmentDecrypt,
         sized: true,
         prepare: attachment_decrypt,
+    },
+    Measure {
+        op: Op::MlsKeyPackage,
+        sized: false,
+        prepare: mls_ops::key_package,
+    },
+    Measure {
+        op: Op::MlsEncrypt,
+        sized: true,
+        prepare: mls_ops::encrypt,
+    },
+    Measure {
+        op: Op::MlsDecrypt,
+        sized: true,
+        prepare: mls_ops::decrypt,
+    },
+    Measure {
+        op: Op::MlsCommit,
+        sized: false,
+        prepare: mls_ops::commit,
+    },
+    Measure {
+        op: Op::MlsProcessCommit,
+        sized: false,
+        prepare: mls_ops::process_commit,
+    },
+    Measure {
+        op: Op::MlsJoin,
+        sized: false,
+        prepare: mls_ops::join,
     },
 ];
 

@@ -39,10 +39,28 @@ pub enum Op {
     AttachmentEncrypt,
     /// The same in reverse, digests and MAC verified.
     AttachmentDecrypt,
+    /// MLS (the `mimi` design, src/mls/): a key package made (HPKE key pair, signed leaf).
+    MlsKeyPackage,
+    /// An application message encrypted to a room (signed, then sealed with the sender's
+    /// generation key).
+    MlsEncrypt,
+    /// An application message read (key derived down the secret tree, opened, verified).
+    MlsDecrypt,
+    /// A commit of one membership change (an add with its Welcome, or a remove) with its
+    /// path update, in a room of [`MLS_REFERENCE_MEMBERS`] members.
+    MlsCommit,
+    /// A member reading such a commit into the next epoch.
+    MlsProcessCommit,
+    /// A Welcome read into a room of [`MLS_REFERENCE_MEMBERS`] members.
+    MlsJoin,
 }
 
+/// The room size the MLS membership operations are measured at (their cost grows with the
+/// tree: a path update seals to about log2(members) nodes, a Welcome carries the whole tree).
+pub const MLS_REFERENCE_MEMBERS: usize = 32;
+
 impl Op {
-    pub const ALL: [Op; 13] = [
+    pub const ALL: [Op; 19] = [
         Op::KeyGeneration,
         Op::X3dhInitiate,
         Op::X3dhRespond,
@@ -56,6 +74,12 @@ impl Op {
         Op::NoiseAead,
         Op::AttachmentEncrypt,
         Op::AttachmentDecrypt,
+        Op::MlsKeyPackage,
+        Op::MlsEncrypt,
+        Op::MlsDecrypt,
+        Op::MlsCommit,
+        Op::MlsProcessCommit,
+        Op::MlsJoin,
     ];
     pub fn key(self) -> &'static str {
         match self {
@@ -72,6 +96,12 @@ impl Op {
             Op::NoiseAead => "noise_aead",
             Op::AttachmentEncrypt => "attachment_encrypt",
             Op::AttachmentDecrypt => "attachment_decrypt",
+            Op::MlsKeyPackage => "mls_key_package",
+            Op::MlsEncrypt => "mls_encrypt",
+            Op::MlsDecrypt => "mls_decrypt",
+            Op::MlsCommit => "mls_commit",
+            Op::MlsProcessCommit => "mls_process_commit",
+            Op::MlsJoin => "mls_join",
         }
     }
 
@@ -131,6 +161,14 @@ impl Default for CostTable {
             // SHA-256 passes; CBC encryption is serial, decryption is not).
             (Op::AttachmentEncrypt, 1_300, 3_000),
             (Op::AttachmentDecrypt, 1_000, 1_850),
+            // MLS, measured with `interop-sim calibrate` on this project's machine (rooms of
+            // MLS_REFERENCE_MEMBERS for the membership operations).
+            (Op::MlsKeyPackage, 160_000, 0),
+            (Op::MlsEncrypt, 43_000, 4_700),
+            (Op::MlsDecrypt, 40_000, 2_900),
+            (Op::MlsCommit, 1_520_000, 0),
+            (Op::MlsProcessCommit, 225_000, 0),
+            (Op::MlsJoin, 1_460_000, 0),
         ] {
             ops.insert(op.key().to_string(), (fixed, per_kib));
         }
