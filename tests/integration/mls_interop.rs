@@ -72,6 +72,23 @@ impl Olga {
             .expect("openmls joins")
     }
 
+    /// Adds the owner of one of our key packages (openmls validates it first) and merges the
+    /// commit: the commit and the Welcome, as bytes.
+    fn add(&self, group: &mut MlsGroup, key_package: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let MlsMessageBodyIn::KeyPackage(kp) = read(key_package).extract() else {
+            panic!("not a key package");
+        };
+        let kp = kp
+            .validate(self.provider.crypto(), ProtocolVersion::Mls10)
+            .expect("openmls accepts our key package");
+        let (commit, welcome, _) = group
+            .add_members(&self.provider, &self.signer, &[kp])
+            .expect("add");
+        group.merge_pending_commit(&self.provider).expect("merge");
+        let bytes = |m: MlsMessageOut| m.tls_serialize_detached().expect("encode");
+        (bytes(commit), bytes(welcome))
+    }
+
     fn send(&self, group: &mut MlsGroup, text: &[u8]) -> Vec<u8> {
         group
             .create_message(&self.provider, &self.signer, text)
@@ -172,19 +189,9 @@ fn we_join_an_openmls_room_and_talk() {
     )
     .expect("openmls group");
     let bob = mls::Client::new(b"bob", RngTree::new(2).stream("mls", 0)).expect("client");
-    let MlsMessageBodyIn::KeyPackage(kp) = read(&bob.key_package(now).expect("kp")).extract()
-    else {
-        panic!("not a key package");
-    };
-    let kp = kp
-        .validate(olga.provider.crypto(), ProtocolVersion::Mls10)
-        .expect("openmls accepts our key package");
-    let (_commit, welcome, _) = group
-        .add_members(&olga.provider, &olga.signer, &[kp])
-        .expect("add");
-    group.merge_pending_commit(&olga.provider).expect("merge");
+    let (_commit, welcome) = olga.add(&mut group, &bob.key_package(now).expect("kp"));
     let mut room = bob
-        .join(&welcome.tls_serialize_detached().expect("encode"), now)
+        .join(&welcome, now)
         .expect("mls-rs joins openmls's room");
     assert_eq!((room.epoch(), room.members()), (group.epoch().as_u64(), 2));
 
@@ -202,26 +209,13 @@ fn we_join_an_openmls_room_and_talk() {
     // openmls commits (as a private message, its default) and we follow: olga adds dave,
     // another of ours; bob reads the commit, dave joins, both read olga.
     let dave = mls::Client::new(b"dave", RngTree::new(2).stream("mls", 1)).expect("client");
-    let MlsMessageBodyIn::KeyPackage(kp) = read(&dave.key_package(now).expect("kp")).extract()
-    else {
-        panic!("not a key package");
-    };
-    let kp = kp
-        .validate(olga.provider.crypto(), ProtocolVersion::Mls10)
-        .expect("valid");
-    let (commit, welcome, _) = group
-        .add_members(&olga.provider, &olga.signer, &[kp])
-        .expect("add dave");
-    group.merge_pending_commit(&olga.provider).expect("merge");
-    let commit = commit.tls_serialize_detached().expect("encode");
+    let (commit, welcome) = olga.add(&mut group, &dave.key_package(now).expect("kp"));
     assert_eq!(
         room.receive(&commit, now)
             .expect("bob follows openmls's commit"),
         Received::Commit { epoch: 2 }
     );
-    let mut daves = dave
-        .join(&welcome.tls_serialize_detached().expect("encode"), now)
-        .expect("dave joins");
+    let mut daves = dave.join(&welcome, now).expect("dave joins");
     let hello = olga.send(&mut group, b"three of us");
     for r in [&mut room, &mut daves] {
         assert!(matches!(
