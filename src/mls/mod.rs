@@ -14,7 +14,7 @@ pub mod crypto;
 use crate::engine::{SimRng, SimTime};
 use crypto::{Entropy, SimMlsCrypto, SUITE};
 use mls_rs::client_builder::{BaseConfig, WithCryptoProvider, WithIdentityProvider};
-use mls_rs::group::ReceivedMessage;
+use mls_rs::group::{CommitEffect, ReceivedMessage};
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::time::MlsTime;
@@ -24,13 +24,17 @@ use thiserror::Error;
 type Config =
     WithIdentityProvider<BasicIdentityProvider, WithCryptoProvider<SimMlsCrypto, BaseConfig>>;
 
-/// Simulated time 0 on MLS's clock (seconds since the Unix epoch): 2026-01-01T00:00:00Z. Key
-/// package and leaf lifetimes are stamped from it, never from the machine's clock.
-pub const EPOCH_UNIX_S: u64 = 1_767_225_600;
+/// Simulated time 0 on MLS's clock (seconds since the Unix epoch): 2000-01-01T00:00:00Z. Key
+/// package and leaf lifetimes are stamped from it, never from the machine's clock; a date long
+/// past, so that a validation that read the machine's clock instead would find every lifetime
+/// expired and fail (the tests would show it).
+pub const EPOCH_UNIX_S: u64 = 946_684_800;
 
-/// How long a key package is valid: longer than any run (a run is hours at most), so that a
-/// lifetime never expires inside the simulation; openmls's default, and the longest range it
-/// accepts (84 days and an hour), so that its clients take ours.
+/// How long a key package is valid: openmls's default, and the longest range it accepts (84 days
+/// and an hour), so that its clients take ours. A lifetime runs out 84 simulated days after its
+/// key package was made (a creator that has only added members keeps its key package's leaf):
+/// runs are hours to days; a run longer than that would need key packages republished and
+/// leaves updated, and the `mimi` design must refuse it until it does.
 pub const KEY_PACKAGE_LIFETIME_S: u64 = 84 * 24 * 3600;
 
 /// What went wrong in MLS: the operation and mls-rs's own words.
@@ -45,6 +49,8 @@ pub enum MlsError {
         op: &'static str,
         expected: &'static str,
     },
+    #[error("MLS client setup: the crypto provider does not offer {missing}")]
+    Setup { missing: &'static str },
 }
 
 fn protocol(op: &'static str) -> impl FnOnce(mls_rs::error::MlsError) -> MlsError {
@@ -81,12 +87,9 @@ impl Client {
     /// randomness from `rng`.
     pub fn new(identity: &[u8], rng: SimRng) -> Result<Self, MlsError> {
         let crypto = SimMlsCrypto::new(Entropy::new(rng));
-        let suite = crypto
-            .cipher_suite_provider(SUITE)
-            .ok_or(MlsError::Unexpected {
-                op: "client setup",
-                expected: "the X25519/AES-128-GCM/Ed25519 suite",
-            })?;
+        let suite = crypto.cipher_suite_provider(SUITE).ok_or(MlsError::Setup {
+            missing: "cipher suite 1 (X25519, AES-128-GCM, SHA-256, Ed25519)",
+        })?;
         let (secret, public) = suite
             .signature_key_generate()
             .map_err(|e| MlsError::Protocol {
@@ -156,10 +159,14 @@ pub enum Received {
     Application { sender: u32, plaintext: Vec<u8> },
     /// A commit: the room is at `epoch` now.
     Commit { epoch: u64 },
+    /// A commit that removed this member: it is no longer in the room (and reads nothing
+    /// more of it).
+    Removed,
 }
 
-/// One member's view of one room (an MLS group). A clone is an independent copy of the state
-/// (what a member that forks its state would hold; benches start each sample from one).
+/// One member's view of one room (an MLS group). A clone copies the group state but shares
+/// the client's random stream (a draw by either advances both): for benches that start each
+/// sample from the same state, not for a second member.
 #[derive(Clone)]
 pub struct Room {
     group: mls_rs::group::Group<Config>,
@@ -279,8 +286,11 @@ impl Room {
                 sender: app.sender_index,
                 plaintext: app.data().to_vec(),
             }),
-            ReceivedMessage::Commit(_) => Ok(Received::Commit {
-                epoch: self.group.current_epoch(),
+            ReceivedMessage::Commit(c) => Ok(match c.effect {
+                CommitEffect::Removed { .. } => Received::Removed,
+                _ => Received::Commit {
+                    epoch: self.group.current_epoch(),
+                },
             }),
             _ => Err(MlsError::Unexpected {
                 op: "receive",

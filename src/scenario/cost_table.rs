@@ -46,8 +46,9 @@ pub enum Op {
     MlsEncrypt,
     /// An application message read (key derived down the secret tree, opened, verified).
     MlsDecrypt,
-    /// A commit of one membership change (an add with its Welcome, or a remove) with its
-    /// path update, in a room of [`MLS_REFERENCE_MEMBERS`] members.
+    /// A commit of one membership change, in a room of [`MLS_REFERENCE_MEMBERS`] members: the
+    /// mean of an add (its Welcome sealed to the newcomer) and a remove (a path update sealed
+    /// down the tree).
     MlsCommit,
     /// A member reading such a commit into the next epoch.
     MlsProcessCommit,

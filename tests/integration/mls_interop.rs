@@ -22,7 +22,8 @@ fn machine_now() -> SimTime {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("a clock after 1970")
         .as_secs();
-    SimTime::from_nanos((unix - mls::EPOCH_UNIX_S) * 1_000_000_000)
+    let since = (unix.checked_sub(mls::EPOCH_UNIX_S)).expect("a machine clock after 2000-01-01");
+    SimTime::from_nanos(since * 1_000_000_000)
 }
 
 /// An openmls client: its provider (keys live in its storage), signer and credential.
