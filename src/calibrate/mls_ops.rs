@@ -5,17 +5,12 @@
 
 use std::hint::black_box;
 
-use super::ops::Batch;
+use super::batch::{text, timed, Batch};
 use crate::engine::{RngTree, SimTime};
 use crate::mls::{Client, Room};
-use crate::report::perf::Stopwatch;
 use crate::scenario::cost_table::MLS_REFERENCE_MEMBERS;
 
 const NOW: SimTime = SimTime::ZERO;
-
-fn text(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
 
 fn client(tree: &RngTree, i: u64) -> Result<Client, String> {
     Client::new(format!("device-{i}").as_bytes(), tree.stream("mls", i)).map_err(text)
@@ -72,12 +67,6 @@ fn membership_commits(
         });
     }
     Ok(out)
-}
-
-fn timed(run: impl FnOnce() -> Result<(), String>) -> Result<u64, String> {
-    let watch = Stopwatch::start();
-    run()?;
-    Ok(watch.elapsed_ns())
 }
 
 pub fn key_package(n: usize, _: usize) -> Result<Batch, String> {

@@ -13,6 +13,7 @@
 //! wall clock, through `report::perf::Stopwatch`. A simulated run never does; it only reads
 //! the file, when its scenario names it.
 
+mod batch;
 mod mls_ops;
 pub mod ops;
 

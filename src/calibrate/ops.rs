@@ -15,6 +15,7 @@ use std::hint::black_box;
 
 use rand::SeedableRng;
 
+use super::batch::{text, timed};
 use super::mls_ops;
 use crate::bench::hotpaths::{sender_and_member, Pair};
 use crate::e2ee::attachment::{self, MediaKind};
@@ -24,11 +25,7 @@ use crate::live::noise::{builder, NoiseKeys, NOISE_MSG_MAX, NOISE_TAG_LEN};
 use crate::report::perf::Stopwatch;
 use crate::scenario::cost_table::Op;
 
-/// Runs the prepared operations and returns the nanoseconds they took.
-pub type Batch = Box<dyn FnOnce() -> Result<u64, String>>;
-
-/// Prepares a batch of `n` operations on payloads of `bytes` bytes.
-pub type Prepare = fn(n: usize, bytes: usize) -> Result<Batch, String>;
+pub use super::batch::{Batch, Prepare};
 
 /// How one operation is measured.
 pub struct Measure {
@@ -139,17 +136,6 @@ pub const MEASURES: &[Measure] = &[
 
 /// Largest payload a sized measurement may ask for: one Noise transport message.
 pub const PAYLOAD_BYTES_MAX: usize = NOISE_MSG_MAX - NOISE_TAG_LEN;
-
-fn text(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-/// Times `run` as a whole.
-fn timed(run: impl FnOnce() -> Result<(), String>) -> Result<u64, String> {
-    let watch = Stopwatch::start();
-    run()?;
-    Ok(watch.elapsed_ns())
-}
 
 /// Encrypts `n` files of `bytes` bytes as a sender does before the upload.
 fn attachment_encrypt(n: usize, bytes: usize) -> Result<Batch, String> {
