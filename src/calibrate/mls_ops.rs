@@ -7,10 +7,12 @@ use std::hint::black_box;
 
 use super::batch::{text, timed, Batch};
 use crate::engine::{RngTree, SimTime};
-use crate::mls::{Client, Room};
+use crate::mls::{Client, Commit, Room};
 use crate::scenario::cost_table::MLS_REFERENCE_MEMBERS;
 
 const NOW: SimTime = SimTime::ZERO;
+/// Newcomers' client ids, above the reference room's.
+const NEWCOMER_BASE: u64 = 1_000;
 
 fn client(tree: &RngTree, i: u64) -> Result<Client, String> {
     Client::new(format!("device-{i}").as_bytes(), tree.stream("mls", i)).map_err(text)
@@ -42,8 +44,25 @@ struct Membership {
     newcomer: Client,
 }
 
-/// `n` commits alternating an add (of a fresh client) and the removal of the member added
-/// last, applied by the creator.
+/// The `i`-th membership change of a batch: an even one adds the owner of `kp` (newcomer
+/// `i`), an odd one removes newcomer `i - 1`, so that the room keeps its size.
+fn change(room: &mut Room, i: usize, kp: &[u8]) -> Result<Commit, String> {
+    if i.is_multiple_of(2) {
+        return room.add(&[kp.to_vec()], NOW).map_err(text);
+    }
+    let name = format!("device-{}", NEWCOMER_BASE + i as u64 - 1);
+    let index = room.index_of(name.as_bytes()).ok_or("the newcomer is in")?;
+    room.remove(&[index], NOW).map_err(text)
+}
+
+/// Newcomer `i` of a batch and its key package, made before the clock starts.
+fn newcomer(tree: &RngTree, i: usize) -> Result<(Client, Vec<u8>), String> {
+    let c = client(tree, NEWCOMER_BASE + i as u64)?;
+    let kp = c.key_package(NOW).map_err(text)?;
+    Ok((c, kp))
+}
+
+/// `n` membership changes (see [`change`]) applied by the creator, as the others read them.
 fn membership_commits(
     room: &mut Room,
     tree: &RngTree,
@@ -51,15 +70,8 @@ fn membership_commits(
 ) -> Result<Vec<Membership>, String> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let newcomer = client(tree, 1_000 + i as u64)?;
-        let commit = if i % 2 == 0 {
-            let kp = newcomer.key_package(NOW).map_err(text)?;
-            room.add(&[kp], NOW).map_err(text)?
-        } else {
-            let name = format!("device-{}", 1_000 + i as u64 - 1);
-            let index = room.index_of(name.as_bytes()).ok_or("the newcomer is in")?;
-            room.remove(&[index], NOW).map_err(text)?
-        };
+        let (newcomer, kp) = newcomer(tree, i)?;
+        let commit = change(room, i, &kp)?;
         out.push(Membership {
             commit: commit.commit,
             welcome: commit.welcome,
@@ -112,24 +124,13 @@ pub fn decrypt(n: usize, bytes: usize) -> Result<Batch, String> {
 
 pub fn commit(n: usize, _: usize) -> Result<Batch, String> {
     let (tree, mut room, _) = reference_room(34)?;
-    // The newcomers' key packages are made before the clock starts.
-    let newcomers = (0..n)
-        .map(|i| {
-            let c = client(&tree, 1_000 + i as u64)?;
-            let kp = c.key_package(NOW).map_err(text)?;
-            Ok((c, kp))
-        })
+    let kps = (0..n)
+        .map(|i| Ok(newcomer(&tree, i)?.1))
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Box::new(move || {
         timed(|| {
-            for (i, (_, kp)) in newcomers.iter().enumerate() {
-                if i % 2 == 0 {
-                    black_box(room.add(std::slice::from_ref(kp), NOW).map_err(text)?);
-                } else {
-                    let name = format!("device-{}", 1_000 + i - 1);
-                    let index = room.index_of(name.as_bytes()).ok_or("the newcomer is in")?;
-                    black_box(room.remove(&[index], NOW).map_err(text)?);
-                }
+            for (i, kp) in kps.iter().enumerate() {
+                black_box(change(&mut room, i, kp)?);
             }
             Ok(())
         })

@@ -2,7 +2,7 @@
 //! draw taken from the run's RNG tree instead of the operating system.
 //!
 //! mls-rs asks its [`CipherSuiteProvider`] for randomness in three places, and the RustCrypto
-//! provider answers all three from `getrandom`: `random_bytes` (path secrets, init secrets,
+//! provider answers all three from the operating system: `random_bytes` (path secrets, init secrets,
 //! reuse guards), key generation for HPKE (leaf encryption keys, and the ephemeral key of every
 //! HPKE seal: Welcome secrets, path secrets to each copath node), and signature key generation.
 //! [`SimSuite`] wraps the RustCrypto suite and answers them from a [`SimRng`]: `random_bytes`

@@ -119,6 +119,14 @@ impl Olga {
     }
 }
 
+/// What one of our members reads from an application message (a panic for anything else).
+fn plaintext(room: &mut mls::Room, bytes: &[u8], now: SimTime) -> Vec<u8> {
+    match room.receive(bytes, now).expect("read") {
+        Received::Application { plaintext, .. } => plaintext,
+        other => panic!("expected an application message, read {other:?}"),
+    }
+}
+
 fn read(bytes: &[u8]) -> MlsMessageIn {
     MlsMessageIn::tls_deserialize_exact_bytes(bytes).expect("an MLS message")
 }
@@ -162,10 +170,7 @@ fn an_openmls_client_joins_our_room_and_talks() {
         .expect("carol joins");
     let from_olga = olga.send(&mut group, b"epoch two");
     for r in [&mut room, &mut carols] {
-        assert!(matches!(
-            r.receive(&from_olga, now).expect("read"),
-            Received::Application { plaintext, .. } if plaintext == b"epoch two"
-        ));
+        assert_eq!(plaintext(r, &from_olga, now), b"epoch two");
     }
     let from_carol = carols.encrypt(b"hi both").expect("encrypt");
     assert_eq!(
@@ -197,10 +202,7 @@ fn we_join_an_openmls_room_and_talk() {
     assert_eq!((room.epoch(), room.members()), (group.epoch().as_u64(), 2));
 
     let hello = olga.send(&mut group, b"welcome, bob");
-    assert!(matches!(
-        room.receive(&hello, now).expect("read"),
-        Received::Application { plaintext, .. } if plaintext == b"welcome, bob"
-    ));
+    assert_eq!(plaintext(&mut room, &hello, now), b"welcome, bob");
     let reply = room.encrypt(b"thanks, olga").expect("encrypt");
     assert_eq!(
         olga.read(&mut group, &reply).as_deref(),
@@ -219,9 +221,6 @@ fn we_join_an_openmls_room_and_talk() {
     let mut daves = dave.join(&welcome, now).expect("dave joins");
     let hello = olga.send(&mut group, b"three of us");
     for r in [&mut room, &mut daves] {
-        assert!(matches!(
-            r.receive(&hello, now).expect("read"),
-            Received::Application { plaintext, .. } if plaintext == b"three of us"
-        ));
+        assert_eq!(plaintext(r, &hello, now), b"three of us");
     }
 }
