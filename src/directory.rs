@@ -12,6 +12,17 @@ pub enum PartnerLink {
     Direct,
 }
 
+/// How third-party chats travel: the scenario's `[topology] design`, as nodes need it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Routing {
+    /// Through the gatekeeper's gateway to its chat server, which holds every queue.
+    #[default]
+    Hub,
+    /// MIMI: each client talks to its own provider's server only; a room's hub provider
+    /// orders it and hands its messages to the follower providers.
+    Mimi,
+}
+
 /// Read-mostly facts about users and devices, in dense arrays.
 #[derive(Clone, Debug)]
 pub struct Directory {
@@ -28,6 +39,7 @@ pub struct Directory {
     owners: Arc<Owners>,
     /// Per user: third-party chats enabled.
     enlisted: Vec<bool>,
+    routing: Routing,
 }
 
 /// Which user each device belongs to, and its place among the user's devices. Fixed for a
@@ -105,7 +117,22 @@ impl Directory {
                 device_user,
             }),
             enlisted,
+            routing: Routing::Hub,
         }
+    }
+
+    /// The directory of a run whose third-party chats travel by `routing`.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    pub fn routing(&self) -> Routing {
+        self.routing
+    }
+
+    pub fn is_mimi(&self) -> bool {
+        self.routing == Routing::Mimi
     }
 
     pub fn providers(&self) -> usize {

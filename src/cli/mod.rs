@@ -66,9 +66,19 @@ pub fn report_bug(bug: &Bug, replay_file: &str) -> Outcome {
     Outcome::Bug
 }
 
-/// Loads a scenario (`None`: the built-in baseline); a bad one is reported here, on stderr.
+/// Loads a scenario for live mode (`None`: the built-in baseline); a bad one is reported here,
+/// on stderr. Live mode runs the hub design only: a MIMI scenario is refused.
 pub fn load(file: Option<&Path>) -> Result<Scenario, Outcome> {
-    load_with(file, &LoadOptions::default())
+    let s = load_with(file, &LoadOptions::default())?;
+    if s.topology.design != interop_sim::scenario::Design::Hub {
+        let shown = file.map_or(BASELINE_NAME.to_string(), |f| f.display().to_string());
+        eprintln!(
+            "interop-sim: {shown}: [topology] design = \"{}\" runs in the simulator only; live mode (serve, load, live, validate) runs the hub design",
+            s.topology.design.key()
+        );
+        return Err(Outcome::Invalid);
+    }
+    Ok(s)
 }
 
 /// [`load`] with what the command line adds (`--cost-table`).

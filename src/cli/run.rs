@@ -25,6 +25,11 @@ pub fn run(
         s.run.seed = seed;
     }
     let shown = file.map_or(BASELINE_NAME.to_string(), |f| f.display().to_string());
+    // What to run again: the file, and the design when the command line chose it.
+    let replay = match args.design {
+        Some(d) => format!("{shown} --design {}", d.key()),
+        None => shown.clone(),
+    };
     if let Err(o) = args.within_budget(&s, &shown) {
         return Ok(o);
     }
@@ -64,7 +69,7 @@ pub fn run(
     .with_context(|| format!("writing {}", out.join("perf.json").display()))?;
     out!(
         "{}",
-        report::screen::render(&result.summary, &out.display().to_string(), &shown)
+        report::screen::render(&result.summary, &out.display().to_string(), &replay)
     );
     if result.verified_plaintexts > 0 {
         // Every device delivery, the warm-up's included (the latency figures leave those out).

@@ -4,7 +4,7 @@
 
 use super::Outcome;
 use interop_sim::scenario::budget::{self, Estimate};
-use interop_sim::scenario::{LoadOptions, Scenario};
+use interop_sim::scenario::{Design, LoadOptions, Scenario};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -17,6 +17,18 @@ pub struct ScenarioArgs {
     /// unit (512MiB, 4GiB, 2GB). Default: 75 % of this machine's memory.
     #[arg(long, value_name = "BYTES", value_parser = parse_memory)]
     pub memory_max: Option<u64>,
+    /// Run the file under this interop design instead of its `[topology] design`: "hub" (the
+    /// gatekeeper's gateway) or "mimi" (MLS rooms between providers). One file runs both.
+    #[arg(long, value_name = "DESIGN", value_parser = parse_design)]
+    pub design: Option<Design>,
+}
+
+fn parse_design(text: &str) -> Result<Design, String> {
+    let keys = Design::ALL.map(Design::key);
+    Design::ALL
+        .into_iter()
+        .find(|d| d.key() == text)
+        .ok_or_else(|| format!("expected one of {}", keys.join(", ")))
 }
 
 fn parse_memory(text: &str) -> Result<u64, String> {
@@ -27,6 +39,7 @@ impl ScenarioArgs {
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             cost_table: self.cost_table.clone(),
+            design: self.design,
         }
     }
 

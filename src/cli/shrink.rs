@@ -1,13 +1,14 @@
 //! `interop-sim shrink FILE --seed N`: the smallest scenario that still fails the same way,
 //! written to a file with its replay command.
 
-use super::{load, Outcome};
+use super::{load_with, Outcome};
 use anyhow::Context;
+use interop_sim::scenario::LoadOptions;
 use interop_sim::{shrink, sim};
 use std::path::{Path, PathBuf};
 
 pub fn shrink(file: &Path, seed: u64, out: Option<PathBuf>) -> anyhow::Result<Outcome> {
-    let mut s = match load(Some(file)) {
+    let mut s = match load_with(Some(file), &LoadOptions::default()) {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };

@@ -117,6 +117,7 @@ fn codec_records() -> Vec<Vec<u8>> {
     let group = Submission {
         payload: Payload::Group(Box::new(GroupPayload {
             group: GroupId(3),
+            hub: crate::wire::ProviderId(0),
             shared: delivery.ciphertext.clone(),
             distributions: vec![(DeviceId(4), delivery.ciphertext.clone())],
             members: vec![(UserId(4), 0), (UserId(6), 2)].into(),

@@ -172,6 +172,7 @@ pub fn plan(
             groups.push(GroupSend {
                 group: g,
                 epoch: group.epoch,
+                hub: group.hub,
                 members: members.into(),
             });
             continue;

@@ -97,6 +97,7 @@ fn for_each_msg(frame: &mut Frame, mut f: impl FnMut(&mut MsgId) -> bool) -> boo
         | Frame::Bounced { copy, .. }
         | Frame::RetryReceipt { copy, .. } => f(&mut copy.msg),
         Frame::Receipt { msg, .. } => f(msg),
+        Frame::Mimi(_) => true,
         Frame::Connect { .. }
         | Frame::ConnectAck { .. }
         | Frame::Disconnect { .. }

@@ -3,25 +3,43 @@
 //! forwards receipts, and asks partner servers to push to their sleeping devices.
 
 use super::mailbox::{Mailbox, MailboxConfig, MailboxCtx};
+use super::mimi::MimiEndpoint;
 use super::{Addr, Effects, TimerKind};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::wire::{DeviceId, Frame, Payload, Refusal, Submission};
+use crate::wire::{DeviceId, Frame, Payload, ProviderId, Refusal, Submission};
 
 #[derive(Clone, Debug)]
 pub struct ChatServer {
     mailbox: Mailbox,
     cfg: MailboxConfig,
+    /// Under the MIMI design: the gatekeeper's endpoint, and the mailbox hosts the
+    /// gatekeeper's own devices only.
+    mimi: Option<MimiEndpoint>,
 }
 
 impl ChatServer {
     pub fn new(dir: &Directory, cfg: MailboxConfig) -> Self {
         let all = dir.devices() as u32;
+        let (hosted, mimi) = if dir.is_mimi() {
+            let gatekeeper = ProviderId(0);
+            let endpoint =
+                MimiEndpoint::new(gatekeeper, cfg.redeliver_initial_ns, cfg.redeliver_max_ns);
+            (dir.devices_of_provider(gatekeeper), Some(endpoint))
+        } else {
+            (0..all, None)
+        };
         ChatServer {
-            mailbox: Mailbox::new(0..all, all as usize, &cfg),
+            mailbox: Mailbox::new(hosted, all as usize, &cfg),
             cfg,
+            mimi,
         }
+    }
+
+    /// The MIMI endpoint, under that design.
+    pub fn mimi(&self) -> Option<&MimiEndpoint> {
+        self.mimi.as_ref()
     }
 
     // ---- getters
@@ -61,6 +79,9 @@ impl ChatServer {
     }
 
     pub fn crash(&mut self, durable: bool) {
+        if let Some(m) = self.mimi.as_mut() {
+            m.crash(durable);
+        }
         if durable {
             self.mailbox.lose_connections();
         } else {
@@ -71,6 +92,19 @@ impl ChatServer {
     // ---- inputs
 
     pub fn handle_frame(&mut self, now: SimTime, frame: Frame, dir: &Directory, fx: &mut Effects) {
+        if let Some(m) = self.mimi.as_mut() {
+            let (route, cfg) = (|d: DeviceId| Addr::Device(d), self.cfg);
+            let cx = &mut MailboxCtx {
+                now,
+                cfg: &cfg,
+                route: &route,
+                fx,
+            };
+            for d in m.handle_frame(&mut self.mailbox, cx, frame, dir) {
+                cx.fx.send(Addr::Device(d), Frame::Push { device: d });
+            }
+            return;
+        }
         let (route, cfg) = (|d: DeviceId| Self::route(dir, d), self.cfg);
         let cx = &mut MailboxCtx {
             now,
@@ -118,6 +152,7 @@ impl ChatServer {
             | Frame::PushRequest { .. }
             | Frame::Push { .. }
             | Frame::Media(_)
+            | Frame::Mimi(_)
             | Frame::ConnectAck { .. } => {}
         }
     }
@@ -171,7 +206,14 @@ impl ChatServer {
         dir: &Directory,
         fx: &mut Effects,
     ) {
-        let route = |d: DeviceId| Self::route(dir, d);
+        let mimi = self.mimi.is_some();
+        let route = |d: DeviceId| {
+            if mimi {
+                Addr::Device(d)
+            } else {
+                Self::route(dir, d)
+            }
+        };
         let cx = &mut MailboxCtx {
             now,
             cfg: &self.cfg,
@@ -181,6 +223,11 @@ impl ChatServer {
         match timer {
             TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(cx, d),
             TimerKind::ExpirySweep => self.mailbox.handle_sweep(cx),
+            TimerKind::MimiRetry => {
+                if let Some(m) = self.mimi.as_mut() {
+                    m.handle_timer(cx, timer);
+                }
+            }
             TimerKind::OutboxRetry | TimerKind::ReorderRelease | TimerKind::MediaRetry => {}
         }
     }

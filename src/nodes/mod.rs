@@ -21,6 +21,7 @@ pub mod key_directory;
 pub mod keyring;
 pub mod mailbox;
 pub mod media;
+pub mod mimi;
 #[cfg(test)]
 mod pair;
 #[cfg(test)]
@@ -74,6 +75,8 @@ pub enum TimerKind {
     ExpirySweep,
     /// A device's media transfers: retry (with backoff) or give up on failed ones.
     MediaRetry,
+    /// A MIMI hub's fan-outs to follower providers not acknowledged in time.
+    MimiRetry,
 }
 
 impl TimerKind {
@@ -84,6 +87,7 @@ impl TimerKind {
             TimerKind::Redeliver(d) => (3 << 32) | d.0 as u64,
             TimerKind::ExpirySweep => 4,
             TimerKind::MediaRetry => 5,
+            TimerKind::MimiRetry => 6,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! (used once media transfer is modeled).
 
 use super::mailbox::{Mailbox, MailboxConfig, MailboxCtx};
+use super::mimi::MimiEndpoint;
 use super::{Addr, Effects, TimerKind};
 use crate::directory::Directory;
 use crate::engine::SimTime;
@@ -15,17 +16,28 @@ pub struct PartnerServer {
     mailbox: Mailbox,
     cfg: MailboxConfig,
     pushes_sent: u64,
+    /// Under the MIMI design: the partner's endpoint to the other providers.
+    mimi: Option<MimiEndpoint>,
 }
 
 impl PartnerServer {
     pub fn new(provider: ProviderId, dir: &Directory, cfg: MailboxConfig) -> Self {
         let mailbox = Mailbox::new(dir.devices_of_provider(provider), dir.devices(), &cfg);
+        let mimi = dir
+            .is_mimi()
+            .then(|| MimiEndpoint::new(provider, cfg.redeliver_initial_ns, cfg.redeliver_max_ns));
         PartnerServer {
             provider,
             mailbox,
             cfg,
             pushes_sent: 0,
+            mimi,
         }
+    }
+
+    /// The MIMI endpoint, under that design.
+    pub fn mimi(&self) -> Option<&MimiEndpoint> {
+        self.mimi.as_ref()
     }
 
     pub fn provider(&self) -> ProviderId {
@@ -52,6 +64,9 @@ impl PartnerServer {
     }
 
     pub fn crash(&mut self, durable: bool) {
+        if let Some(m) = self.mimi.as_mut() {
+            m.crash(durable);
+        }
         if durable {
             self.mailbox.lose_connections();
         } else {
@@ -72,6 +87,13 @@ impl PartnerServer {
             route: &route,
             fx,
         };
+        if let Some(m) = self.mimi.as_mut() {
+            for d in m.handle_frame(&mut self.mailbox, cx, frame, dir) {
+                self.pushes_sent += 1;
+                cx.fx.send(Addr::Device(d), Frame::Push { device: d });
+            }
+            return;
+        }
         match frame {
             Frame::Submit(s) => self.submit(cx, *s, dir),
             Frame::DeliverAck { copy, device, .. } => {
@@ -108,6 +130,7 @@ impl PartnerServer {
             | Frame::Bounced { .. }
             | Frame::Push { .. }
             | Frame::Media(_)
+            | Frame::Mimi(_)
             | Frame::ConnectAck { .. }
             | Frame::Throttle { .. } => {}
         }
@@ -143,6 +166,11 @@ impl PartnerServer {
         match timer {
             TimerKind::Redeliver(d) => self.mailbox.handle_redeliver(cx, d),
             TimerKind::ExpirySweep => self.mailbox.handle_sweep(cx),
+            TimerKind::MimiRetry => {
+                if let Some(m) = self.mimi.as_mut() {
+                    m.handle_timer(cx, timer);
+                }
+            }
             TimerKind::OutboxRetry | TimerKind::ReorderRelease | TimerKind::MediaRetry => {}
         }
     }

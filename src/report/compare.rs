@@ -248,6 +248,7 @@ pub fn compare(a: &Path, b: &Path, out: &Path, tolerance: f64) -> Result<Vec<Cha
     );
     p.h2("Latency");
     p.figure(&drawn);
+    super::designs::section(&mut p, &sa, &sb);
     p.h2("Summary numbers");
     p.table(&["key", "A", "B", "B − A", "change"], &delta_rows(&sa, &sb));
     let html = p.finish("interop-sim compare");

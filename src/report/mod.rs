@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod crypto;
+pub mod designs;
 pub mod files;
 pub mod html;
 mod labels;

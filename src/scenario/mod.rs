@@ -81,10 +81,14 @@ use values::{check_keys, get};
 /// Bound on the size of a scenario file; a real one is a few kilobytes.
 pub const FILE_BYTES_MAX: u64 = 16 << 20;
 
-const TOP_KEYS: [&str; 12] = [
-    "run", "provider", "network", "workload", "capacity", "e2ee", "devices", "fault", "expect",
-    "swarm", "sweep", "plan",
+const TOP_KEYS: [&str; 13] = [
+    "run", "provider", "topology", "network", "workload", "capacity", "e2ee", "devices", "fault",
+    "expect", "swarm", "sweep", "plan",
 ];
+
+/// Why a MIMI scenario needs modeled crypto, and what to do.
+const MIMI_REAL: &str = "the MIMI design runs with modeled MLS only: the simulator prices every MLS operation from the cost table (measured on real MLS by `calibrate`), but does not yet hold real MLS rooms per device";
+const MIMI_REAL_HELP: &str = "set [e2ee] crypto = \"modeled\"";
 
 /// What the command line adds to a scenario file.
 #[derive(Clone, Debug, Default)]
@@ -92,6 +96,8 @@ pub struct LoadOptions {
     /// `--cost-table FILE`: replaces the scenario's `[e2ee] cost_table` (which is then not
     /// read). Any path: the user named it, unlike a path written in a scenario file.
     pub cost_table: Option<PathBuf>,
+    /// `--design`: runs the file under this design instead of its `[topology] design`.
+    pub design: Option<Design>,
 }
 
 /// Reads and parses a scenario file. Unreadable, oversized, non-UTF-8 and empty files are
@@ -148,6 +154,13 @@ pub fn parse_with(
     let mut scenario = parse_text(source, file_name, opts.cost_table.is_some())?;
     if let Some(path) = &opts.cost_table {
         scenario.e2ee.cost_table = cost_table::load_file(path)?;
+    }
+    if let Some(design) = opts.design {
+        scenario.set_design(design);
+        if design == Design::Mimi && scenario.e2ee.crypto == CryptoMode::Real {
+            let message = format!("--design mimi: {MIMI_REAL}; {MIMI_REAL_HELP}");
+            return Err(ScenarioErrors::whole_file(file_name, message));
+        }
     }
     Ok(scenario)
 }
@@ -213,8 +226,10 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         None => sections::run(ctx, &DeTable::new(), default_name),
     };
     let (providers, names_written) = sections::providers(ctx, get(doc, "provider"));
+    let topology_table = section(ctx, doc, "topology").map(|(t, _)| t);
+    let topology = sections::topology(ctx, topology_table);
     let network_table = section(ctx, doc, "network").map(|(t, _)| t);
-    let network = sections::network(ctx, network_table);
+    let network = sections::network(ctx, network_table, topology.design);
     let workload_table = section(ctx, doc, "workload").map(|(t, _)| t);
     let workload = workload::workload(ctx, workload_table);
     let capacity_table = section(ctx, doc, "capacity").map(|(t, _)| t);
@@ -246,10 +261,17 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         devices,
         faults,
         expect,
+        topology,
         swarm,
         sweep: None,
         plan: None,
     };
+    if scenario.topology.design == Design::Mimi && scenario.e2ee.crypto == CryptoMode::Real {
+        let value = topology_table.and_then(|t| get(t, "design"));
+        let span = value.map_or(0..0, |v| v.span());
+        let help = Some(MIMI_REAL_HELP.to_string());
+        ctx.problem(span, "topology.design", MIMI_REAL.to_string(), help);
+    }
     if let Some((t, span)) = section(ctx, doc, "sweep") {
         let problems_before = ctx.problem_count();
         let parsed = sweep::sweep(ctx, t, span.clone(), &scenario);

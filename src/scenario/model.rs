@@ -20,6 +20,10 @@ pub struct Scenario {
     pub devices: Devices,
     pub faults: Vec<Fault>,
     pub expect: Vec<Expectation>,
+    /// `[topology]`: how providers reach each other. Left out of the hash under the hub
+    /// design (the default), so that adding the table moved no existing scenario's hash.
+    #[serde(skip_serializing_if = "Topology::is_hub")]
+    pub topology: Topology,
     /// `[sweep]`, for `interop-sim sweep`; left out of the hash when absent, so that adding
     /// the table changed no existing scenario's hash.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,6 +33,19 @@ pub struct Scenario {
     /// `[plan]`, for `interop-sim plan`; left out of the hash when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<CapacityPlan>,
+}
+
+impl Scenario {
+    /// Runs the scenario under `design`: everything else means the same under both. A MIMI
+    /// run without its own `provider_provider` link gets the gateway-partner link's spec (see
+    /// [`Network::link`]); a hub run has no such link.
+    pub fn set_design(&mut self, design: Design) {
+        self.topology.design = design;
+        self.network.provider_provider = match design {
+            Design::Hub => None,
+            Design::Mimi => Some(*self.network.link(HopClass::ProviderProvider)),
+        };
+    }
 }
 
 /// `[plan]`: the smallest capacity that meets service levels with a confidence, at a load.
@@ -128,6 +145,52 @@ pub struct Provider {
     pub adapter: AdapterMode,
 }
 
+/// `[topology]`: the interop design a run models.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Topology {
+    pub design: Design,
+}
+
+impl Topology {
+    pub fn is_hub(&self) -> bool {
+        self.design == Design::Hub
+    }
+}
+
+/// How providers reach each other's users.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Design {
+    /// The gatekeeper's interop gateway (the DMA design the seed models): partner clients
+    /// speak the gatekeeper's protocol to its gateway; the gatekeeper's chat server holds every
+    /// third-party chat's queue; Signal pairwise sessions and Sender Keys.
+    #[default]
+    Hub,
+    /// MIMI (draft-ietf-mimi-protocol): every client talks to its own provider only; providers
+    /// talk to each other over `provider_provider`; each chat is an MLS room whose hub provider
+    /// orders it and fans its messages out to the follower providers, which queue for their
+    /// own devices.
+    Mimi,
+}
+
+impl Design {
+    pub const ALL: [Design; 2] = [Design::Hub, Design::Mimi];
+    pub fn key(self) -> &'static str {
+        match self {
+            Design::Hub => "hub",
+            Design::Mimi => "mimi",
+        }
+    }
+    /// The hop classes a run under this design has links for (a `provider_provider` link
+    /// exists only between MIMI providers).
+    pub fn hop_classes(self) -> &'static [HopClass] {
+        match self {
+            Design::Hub => &HopClass::ALL,
+            Design::Mimi => &HopClass::EVERY,
+        }
+    }
+}
+
 /// The hop classes of SCENARIOS.md, plus the adapter hop inside a proxied partner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -137,6 +200,8 @@ pub enum HopClass {
     GatewayPartner,
     /// Partner adapter <-> partner server (push, enlistment), inside the partner.
     AdapterServer,
+    /// One provider's server <-> another's, under the MIMI design only.
+    ProviderProvider,
 }
 
 impl HopClass {
@@ -146,12 +211,21 @@ impl HopClass {
         HopClass::GatewayPartner,
         HopClass::AdapterServer,
     ];
+    /// Every hop class, `provider_provider` (MIMI only) last.
+    pub const EVERY: [HopClass; 5] = [
+        HopClass::ClientServer,
+        HopClass::ServerGateway,
+        HopClass::GatewayPartner,
+        HopClass::AdapterServer,
+        HopClass::ProviderProvider,
+    ];
     pub fn key(self) -> &'static str {
         match self {
             HopClass::ClientServer => "client_server",
             HopClass::ServerGateway => "server_gateway",
             HopClass::GatewayPartner => "gateway_partner",
             HopClass::AdapterServer => "adapter_server",
+            HopClass::ProviderProvider => "provider_provider",
         }
     }
     pub fn index(self) -> usize {
@@ -161,13 +235,25 @@ impl HopClass {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Network {
-    /// Indexed by [`HopClass::index`].
+    /// Indexed by [`HopClass::index`], the hub's four classes.
     pub links: [LinkSpec; 4],
+    /// The link between two providers' servers, under the MIMI design only (left out of the
+    /// hash otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_provider: Option<LinkSpec>,
 }
 
 impl Network {
+    /// The link spec of `hop`; `provider_provider`, when the design has none, is the
+    /// gateway-partner link's (both cross the public internet between two companies).
     pub fn link(&self, hop: HopClass) -> &LinkSpec {
-        &self.links[hop.index()]
+        match hop {
+            HopClass::ProviderProvider => self
+                .provider_provider
+                .as_ref()
+                .unwrap_or(&self.links[HopClass::GatewayPartner.index()]),
+            _ => &self.links[hop.index()],
+        }
     }
 }
 

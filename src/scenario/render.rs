@@ -37,6 +37,10 @@ pub fn to_toml(s: &Scenario) -> String {
     for p in &s.providers {
         provider(&mut out, p);
     }
+    if s.topology.design != Design::Hub {
+        out.push_str("\n[topology]\n");
+        line(&mut out, "design", quote(s.topology.design.key()));
+    }
     network(&mut out, &s.network);
     workload(&mut out, &s.workload);
     capacity(&mut out, &s.capacity);
@@ -250,7 +254,11 @@ fn latency(l: &Latency) -> String {
 
 fn network(out: &mut String, n: &Network) {
     out.push_str("\n[network]\n");
-    for hop in HopClass::ALL {
+    let mimi = n
+        .provider_provider
+        .is_some()
+        .then_some(HopClass::ProviderProvider);
+    for hop in HopClass::ALL.into_iter().chain(mimi) {
         let l = n.link(hop);
         let mut pairs = vec![
             ("latency", latency(&l.latency)),

@@ -309,6 +309,7 @@ pub(crate) fn default_link(hop: HopClass) -> LinkSpec {
         },
         HopClass::GatewayPartner => Latency::Constant { value_ns: 25 * MS },
         HopClass::AdapterServer => Latency::Constant { value_ns: 5 * MS },
+        HopClass::ProviderProvider => Latency::Constant { value_ns: 25 * MS },
     };
     LinkSpec {
         latency,
@@ -322,20 +323,56 @@ pub(crate) fn default_link(hop: HopClass) -> LinkSpec {
     }
 }
 
-pub(crate) fn network(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Network {
+pub(crate) fn network(ctx: &mut Ctx, t: Option<&DeTable<'_>>, design: Design) -> Network {
     let mut links = HopClass::ALL.map(default_link);
-    let Some(t) = t else { return Network { links } };
-    let keys = HopClass::ALL.map(HopClass::key);
-    check_keys(ctx, t, "network", &keys);
-    for hop in HopClass::ALL {
-        let path = join("network", hop.key());
-        if let Some(v) = get(t, hop.key()) {
-            if let Some(link_table) = table(ctx, v, &path) {
-                links[hop.index()] = link(ctx, link_table, &path, default_link(hop));
+    let mut provider_provider = None;
+    if let Some(t) = t {
+        let keys = HopClass::EVERY.map(HopClass::key);
+        check_keys(ctx, t, "network", &keys);
+        for hop in HopClass::EVERY {
+            let path = join("network", hop.key());
+            let Some(v) = get(t, hop.key()) else { continue };
+            let Some(link_table) = table(ctx, v, &path) else {
+                continue;
+            };
+            let spec = link(ctx, link_table, &path, default_link(hop));
+            match hop {
+                HopClass::ProviderProvider => provider_provider = Some(spec),
+                _ => links[hop.index()] = spec,
+            }
+        }
+        if design == Design::Hub {
+            if let Some((key, _)) = t.iter().find(|(k, _)| k.get_ref() == "provider_provider") {
+                ctx.problem(
+                    key.span(),
+                    "network.provider_provider",
+                    "a provider_provider link exists only under the MIMI design; this scenario's design is \"hub\" (the default), where partners reach the gatekeeper through its gateway".into(),
+                    Some("add [topology] design = \"mimi\", or remove this link".into()),
+                );
             }
         }
     }
-    Network { links }
+    if design == Design::Mimi && provider_provider.is_none() {
+        // Both cross the public internet between two companies' data centres.
+        provider_provider = Some(links[HopClass::GatewayPartner.index()]);
+    }
+    Network {
+        links,
+        provider_provider,
+    }
+}
+
+/// `[topology]`: `design`, "hub" (the default) or "mimi".
+pub(crate) fn topology(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Topology {
+    let Some(t) = t else {
+        return Topology::default();
+    };
+    check_keys(ctx, t, "topology", &["design"]);
+    let keys = Design::ALL.map(Design::key);
+    let design = get(t, "design")
+        .and_then(|v| choice(ctx, v, "topology.design", &keys))
+        .map_or(Design::Hub, |i| Design::ALL[i]);
+    Topology { design }
 }
 
 fn link(ctx: &mut Ctx, t: &DeTable<'_>, p: &str, d: LinkSpec) -> LinkSpec {

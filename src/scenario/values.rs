@@ -427,7 +427,8 @@ pub(crate) mod accepted {
                 (Some("cost_table"), _) => "<op>".to_string(),
                 (
                     Some("network"),
-                    "client_server" | "server_gateway" | "gateway_partner" | "adapter_server",
+                    "client_server" | "server_gateway" | "gateway_partner" | "adapter_server"
+                    | "provider_provider",
                 ) => "<hop>".to_string(),
                 (Some("capacity"), "gateway" | "chat_server" | "adapter") => "<node>".to_string(),
                 _ => seg,

@@ -68,6 +68,14 @@ impl Slab {
     }
 }
 
+/// The provider of a server address (the chat server is the gatekeeper's, provider 0).
+fn server_provider(a: Addr) -> usize {
+    match a {
+        Addr::PartnerServer(p) => p.index(),
+        _ => 0,
+    }
+}
+
 /// The partition side a node sits on.
 pub fn side_of(a: Addr, dir: &Directory) -> Side {
     match a {
@@ -93,6 +101,10 @@ pub struct Links {
     media_device: Vec<[LinkState; 2]>,
     media_partner: Vec<[LinkState; 2]>,
     media_internal: [LinkState; 2],
+    /// Under the MIMI design: one pair per two providers' servers, `[lower to higher,
+    /// higher to lower]`, at `lower * providers + higher`.
+    provider_provider: Vec<[LinkState; 2]>,
+    providers: usize,
 }
 
 const UP: usize = 0;
@@ -108,7 +120,16 @@ impl Links {
             media_device: vec![[LinkState::default(); 2]; devices],
             media_partner: vec![[LinkState::default(); 2]; providers],
             media_internal: [LinkState::default(); 2],
+            provider_provider: Vec::new(),
+            providers,
         }
+    }
+
+    /// Links between every two providers' servers (the MIMI design).
+    pub fn with_provider_links(mut self) -> Self {
+        let n = self.providers;
+        self.provider_provider = vec![[LinkState::default(); 2]; n * n];
+        self
     }
 
     /// The hop class and link instance a media frame from `from` to `to` takes (see the field
@@ -168,6 +189,17 @@ impl Links {
                 HopClass::AdapterServer,
                 &mut self.adapter_server[p.index()][DOWN],
             ),
+            (ChatServer | PartnerServer(_), ChatServer | PartnerServer(_))
+                if !self.provider_provider.is_empty() =>
+            {
+                let (a, b) = (server_provider(from), server_provider(to));
+                let (low, high, way) = if a < b { (a, b, UP) } else { (b, a, DOWN) };
+                let i = low * self.providers + high;
+                (
+                    HopClass::ProviderProvider,
+                    &mut self.provider_provider[i][way],
+                )
+            }
             // Any other pair has no direct link in the modeled topology; route over the
             // server-gateway class rather than panic (a node bug shows up in the counters).
             _ => (HopClass::ServerGateway, &mut self.server_gateway[UP]),

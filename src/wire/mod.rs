@@ -7,7 +7,9 @@
 use crate::engine::SimTime;
 
 pub mod media;
+pub mod mimi;
 pub use media::{BlobId, MediaFrame};
+pub use mimi::MimiFrame;
 
 /// Dense ids: `u32` newtypes that index the simulator's arenas.
 macro_rules! dense_id {
@@ -74,6 +76,10 @@ pub struct SealInfo {
     pub sender_key: bool,
     pub sender_generation: u32,
     pub target_generation: u32,
+    /// An MLS message (the MIMI design): one ciphertext for every device of the room, so a
+    /// 1:1 submission's per-device list carries it once on the wire; `target_generation` then
+    /// holds the room's epoch.
+    pub mls: bool,
     /// What the message carries (0: control, else 1 + the content kind's index), for the
     /// receiver's cost accounting only: the receiver learns it by decrypting; it is never on
     /// the wire (the live codec does not carry a `SealInfo`).
@@ -149,6 +155,9 @@ pub enum Payload {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupPayload {
     pub group: GroupId,
+    /// The group's hub provider: under the MIMI design it orders the room and fans its
+    /// messages out (the room's creator's provider); unused by the hub design.
+    pub hub: ProviderId,
     /// The one Sender Key ciphertext every member device gets.
     pub shared: Ciphertext,
     /// The sender's Sender Key, sealed pairwise for each member device that lacks it.
@@ -187,6 +196,19 @@ impl Resend {
 }
 
 impl Submission {
+    /// The same routing fields with another payload (a MIMI hub's share for one follower).
+    pub fn with_payload(&self, payload: Payload) -> Submission {
+        Submission {
+            msg: self.msg,
+            from_user: self.from_user,
+            from_device: self.from_device,
+            to_user: self.to_user,
+            seq: self.seq,
+            sent_at: self.sent_at,
+            payload,
+        }
+    }
+
     /// Which copy the submission is about: a re-encryption's copy, else the message itself
     /// (its first copy's id, which names a whole group message too).
     pub fn copy_id(&self) -> CopyId {
@@ -238,7 +260,12 @@ impl Submission {
                     !per_device.is_empty(),
                     "a 1:1 message goes to a device at least"
                 );
-                (None, per_device)
+                if per_device[0].1.seal.mls {
+                    // One MLS ciphertext serves every device of the room.
+                    (Some(&per_device[0].1), &[][..])
+                } else {
+                    (None, &per_device[..])
+                }
             }
             Payload::Group(g) => {
                 assert!(
@@ -411,6 +438,8 @@ pub enum Frame {
     },
     /// A media transfer between a device and a media store (see [`media`]).
     Media(MediaFrame),
+    /// Between two providers' servers under the MIMI design (see [`mimi`]).
+    Mimi(MimiFrame),
 }
 
 impl Frame {
@@ -420,6 +449,10 @@ impl Frame {
             Frame::Submit(s) => s.payload_len(),
             Frame::Deliver(d) => d.payload_len(),
             Frame::Media(m) => return m.wire_bytes(),
+            Frame::Mimi(m) => match m.payload_len() {
+                Some(len) => len,
+                None => return CONTROL_FRAME_BYTES,
+            },
             _ => return CONTROL_FRAME_BYTES,
         };
         let bytes = ENVELOPE_OVERHEAD_BYTES.checked_add(payload);
@@ -429,7 +462,10 @@ impl Frame {
     /// Whether the frame carries a message payload (counted against rate limits and
     /// charged per-message CPU).
     pub fn is_message(&self) -> bool {
-        matches!(self, Frame::Submit(_) | Frame::Deliver(_))
+        matches!(
+            self,
+            Frame::Submit(_) | Frame::Deliver(_) | Frame::Mimi(MimiFrame::Fanout { .. })
+        )
     }
 
     /// The message a frame is about, if any, as the ledger numbers it (a group member's copy
@@ -444,6 +480,10 @@ impl Frame {
             | Frame::Bounced { copy, .. }
             | Frame::RetryReceipt { copy, .. } => Some(copy.ledger_id()),
             Frame::Receipt { msg, .. } => Some(*msg),
+            Frame::Mimi(MimiFrame::Fanout { submission, .. }) => {
+                Some(submission.copy_id().ledger_id())
+            }
+            Frame::Mimi(MimiFrame::FanoutAck { .. }) => None,
             Frame::Connect { .. }
             | Frame::Throttle { .. }
             | Frame::ConnectAck { .. }
@@ -477,10 +517,16 @@ impl Frame {
             Frame::Receipt { to_device, .. } => *to_device,
             Frame::RetryReceipt { sender, .. } => Some(*sender),
             Frame::Media(m) => Some(m.device()),
+            Frame::Mimi(MimiFrame::Fanout { submission, .. }) => Some(submission.device()),
+            Frame::Mimi(MimiFrame::FanoutAck { .. }) => None,
         };
         assert!(
-            device.is_some() || matches!(self, Frame::Receipt { .. }),
-            "every frame but a receipt for a whole user names a device"
+            device.is_some()
+                || matches!(
+                    self,
+                    Frame::Receipt { .. } | Frame::Mimi(MimiFrame::FanoutAck { .. })
+                ),
+            "every frame but a receipt for a whole user and a provider's ack names a device"
         );
         device
     }
@@ -503,8 +549,10 @@ impl Frame {
             Frame::Throttle { .. } => 13,
             Frame::RetryReceipt { .. } => 14,
             Frame::Media(_) => 15,
+            Frame::Mimi(MimiFrame::Fanout { .. }) => 16,
+            Frame::Mimi(MimiFrame::FanoutAck { .. }) => 17,
         };
-        assert!((1..=15).contains(&code), "a frame kind code is 1 to 15");
+        assert!((1..=17).contains(&code), "a frame kind code is 1 to 17");
         code
     }
 }
@@ -552,6 +600,7 @@ mod tests {
         assert_eq!((direct.resend_key(), direct.device()), (0, DeviceId(1)));
         let group = submission(Payload::Group(Box::new(GroupPayload {
             group: GroupId(0),
+            hub: ProviderId(0),
             shared: ct(100),
             distributions: vec![(DeviceId(2), ct(7))],
             members: vec![(UserId(2), 0), (UserId(3), 4)].into(),

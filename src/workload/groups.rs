@@ -8,7 +8,7 @@ use super::pick_contact;
 use crate::directory::Directory;
 use crate::engine::SimRng;
 use crate::net::latency::chance;
-use crate::wire::{GroupId, UserId};
+use crate::wire::{GroupId, ProviderId, UserId};
 use rand::Rng;
 
 /// Draws for a new member before giving up (a tiny population cannot fill a big group).
@@ -20,6 +20,9 @@ pub struct Group {
     pub members: Vec<UserId>,
     /// Bumped whenever a member leaves: Sender Keys older than it are retired.
     pub epoch: u32,
+    /// The founder's provider: the group's hub under the MIMI design (it stays the hub when
+    /// the founder leaves, as a MIMI room's hub does).
+    pub hub: ProviderId,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -53,7 +56,12 @@ impl Groups {
                 }
             }
             if members.len() >= 2 {
-                groups.push(Group { members, epoch: 0 });
+                let hub = dir.provider_of_user(founder);
+                groups.push(Group {
+                    members,
+                    epoch: 0,
+                    hub,
+                });
             }
         }
         Groups { groups }

@@ -177,6 +177,7 @@ fn a_cost_table_given_on_the_command_line_may_be_anywhere() {
     assert!(!given.is_empty());
     let opts = LoadOptions {
         cost_table: Some(table.clone()),
+        ..LoadOptions::default()
     };
     let s = scenario::load_with(std::path::Path::new(outside), &opts).expect("valid");
     assert_eq!(

@@ -16,6 +16,7 @@ mod groups;
 mod inbox;
 mod live;
 mod media;
+mod mimi;
 mod mls_interop;
 mod plan;
 mod queueing;

@@ -125,6 +125,7 @@ impl Shard {
                 .map(|(d, b)| (d, (Some(b), SealInfo::default())))
                 .collect(),
             ns: 0,
+            extra_len: 0,
         };
         let plain = std::mem::take(&mut self.plain);
         let Some((dev, mut cx)) = self.device_cx(own, now) else {

@@ -103,6 +103,8 @@ impl Reader<'_> {
                 }
                 Payload::Group(Box::new(GroupPayload {
                     group,
+                    // Live runs model the hub design, whose routing never reads it.
+                    hub: crate::wire::ProviderId(0),
                     shared,
                     distributions,
                     members: members.into(),

@@ -43,6 +43,7 @@ fn group_submission() -> Submission {
     Submission {
         payload: Payload::Group(Box::new(GroupPayload {
             group: GroupId(11),
+            hub: crate::wire::ProviderId(0),
             shared: ciphertext(Some(b"sender key message")),
             distributions: vec![
                 (DeviceId(4), ciphertext(Some(b"skdm for 4"))),

@@ -201,6 +201,10 @@ impl Device {
         if dir.is_gatekeeper(self.provider) {
             return Addr::ChatServer;
         }
+        if dir.is_mimi() {
+            // Under MIMI a client talks to its own provider only.
+            return Addr::PartnerServer(self.provider);
+        }
         if !dir.is_interop(self.user, peer) {
             return Addr::PartnerServer(self.provider);
         }
@@ -222,7 +226,8 @@ impl Device {
         } else {
             Addr::ChatServer
         };
-        std::iter::once(first).chain(partner.then_some(interop))
+        let gateway = partner && !dir.is_mimi();
+        std::iter::once(first).chain(gateway.then_some(interop))
     }
 
     // ---- mutators

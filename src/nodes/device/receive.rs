@@ -7,7 +7,7 @@ use super::{Device, DeviceCtx};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
-use crate::nodes::keyring::Keyring;
+use crate::nodes::keyring::{Keyring, Room};
 use crate::nodes::{Addr, Effects, TimerKind};
 use crate::wire::{Conversation, CopyId, Delivery, DeviceId, Frame, GroupId, MsgId, Payload};
 use std::collections::{BTreeMap, BTreeSet};
@@ -156,7 +156,8 @@ impl Device {
             | Frame::Connect { .. }
             | Frame::Disconnect { .. }
             | Frame::PushRequest { .. }
-            | Frame::Bounced { .. } => {}
+            | Frame::Bounced { .. }
+            | Frame::Mimi(_) => {}
             // Media transfers are the device's media client's (nodes/media), driven beside it.
             Frame::Media(_) => {}
             Frame::Throttle { until, .. } => {
@@ -297,6 +298,17 @@ impl Device {
     fn open(&mut self, cx: &mut DeviceCtx, delivery: &Delivery) -> Slot {
         let msg = delivery.copy.ledger_id();
         let opened = match delivery.group {
+            _ if delivery.ciphertext.seal.mls => {
+                // A room's MLS message (the MIMI design); modeled MLS refuses nothing.
+                let room = match delivery.group {
+                    Some(g) => Room::Group(g),
+                    None => Room::direct(delivery.from_user, delivery.to_user),
+                };
+                let (ct, runner) = (&delivery.ciphertext, self.runner(cx.dir));
+                cx.keys
+                    .room_open(self.id, room, ct.seal, ct.len, None, runner);
+                Ok(None)
+            }
             None => {
                 let (from, runner) = (delivery.from_device, self.runner(cx.dir));
                 cx.keys

@@ -8,6 +8,7 @@ use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
 use crate::metrics::LedgerEvent;
+use crate::nodes::keyring::{Room, RoomSend};
 use crate::nodes::{Addr, Effects, TimerKind};
 use crate::scenario::CryptoMode;
 use crate::wire::{CopyId, DeviceId, Frame, Payload, Resend, Submission, UserId};
@@ -109,6 +110,27 @@ impl Device {
             None => c.seq,
         };
         let (ciphertext, key_distribution, ns, group) = match c.group() {
+            _ if cx.keys.is_mls() => {
+                // An MLS message of the room again, for the one device (the MIMI design).
+                let (room, epoch, group) = match c.group() {
+                    Some(&(g, _)) => (Room::Group(g), 0, Some(g)),
+                    None => (Room::direct(self.user, c.to_user), 0, None),
+                };
+                let mut by = self.sealer(cx.now, cx.dir, cx.key_directory);
+                let (len, kind) = (plaintext.len(), Some(c.content));
+                let members = [requester, self.id];
+                let send = RoomSend {
+                    room,
+                    epoch,
+                    members: &members,
+                    plaintext_len: len,
+                    kind,
+                };
+                let (dir, user) = (cx.dir, self.user);
+                let r = cx.keys.room_seal(&mut by, send, |d| dir.user_of(d) == user);
+                let ct = shared_ciphertext((None, r.info), len, r.extra_len);
+                (ct, None, r.ns, group)
+            }
             None => {
                 let (ct, ns) = self.seal(cx, requester, plaintext, Some(c.content));
                 (ct, None, ns, None)
@@ -123,7 +145,7 @@ impl Device {
                 let sealed = cx
                     .keys
                     .group_seal(&mut by, g, epoch, &[requester], plaintext, kind);
-                let shared = shared_ciphertext(sealed.shared, plaintext.len());
+                let shared = shared_ciphertext(sealed.shared, plaintext.len(), 0);
                 let sent = distributions(sealed.distributions);
                 assert!(
                     sent.iter().all(|(d, _)| *d == requester) && sent.len() <= 1,
@@ -241,7 +263,10 @@ impl Device {
                 self.release_at = None;
                 self.release_expired_gaps(cx);
             }
-            TimerKind::Redeliver(_) | TimerKind::ExpirySweep | TimerKind::MediaRetry => {}
+            TimerKind::Redeliver(_)
+            | TimerKind::ExpirySweep
+            | TimerKind::MediaRetry
+            | TimerKind::MimiRetry => {}
         }
     }
 }

@@ -6,12 +6,14 @@ use super::{Cached, CachedExtra, Device, DeviceCtx};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::nodes::key_directory::KeyDirectory;
-use crate::nodes::keyring::{GroupSealed, Runner, Sealed, Sealer, SKDM_PLAINTEXT_LEN};
+use crate::nodes::keyring::{
+    mls_len, GroupSealed, Room, RoomSend, Runner, Sealed, Sealer, SKDM_PLAINTEXT_LEN,
+};
 use crate::nodes::{Addr, Effects};
 use crate::scenario::ContentKind;
 use crate::wire::{
     Ciphertext, Conversation, CopyId, DeviceId, Frame, GroupId, GroupMembers, GroupPayload, MsgId,
-    Payload, Submission, UserId, SEQ_VOID,
+    Payload, ProviderId, Submission, UserId, SEQ_VOID,
 };
 use std::collections::VecDeque;
 
@@ -40,6 +42,8 @@ pub fn sender_key_len(plaintext_len: usize) -> u32 {
 pub struct GroupSend {
     pub group: GroupId,
     pub epoch: u32,
+    /// The group's hub provider (it orders the room under the MIMI design).
+    pub hub: ProviderId,
     pub members: Arc<[UserId]>,
 }
 
@@ -65,7 +69,27 @@ impl Device {
         let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
         let mut cost_ns = 0;
         let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
-        for d in self.recipient_devices(to_user, dir) {
+        let mls = cx.keys.is_mls();
+        if mls {
+            // The 1:1 room's one MLS message (the MIMI design), named for each device.
+            let room: Vec<DeviceId> = self.recipient_devices(to_user, dir).collect();
+            let mut everyone = room.clone();
+            everyone.push(self.id);
+            let mut by = self.sealer(cx.now, dir, cx.key_directory);
+            let send = RoomSend {
+                room: Room::direct(self.user, to_user),
+                epoch: 0,
+                members: &everyone,
+                plaintext_len: plaintext.len(),
+                kind: Some(content),
+            };
+            let user = self.user;
+            let r = cx.keys.room_seal(&mut by, send, |d| dir.user_of(d) == user);
+            cost_ns += r.ns;
+            let ct = shared_ciphertext((None, r.info), plaintext.len(), r.extra_len);
+            per_device.extend(room.into_iter().map(|d| (d, ct.clone())));
+        }
+        for d in self.recipient_devices(to_user, dir).filter(|_| !mls) {
             let (ct, ns) = self.seal(cx, d, plaintext, Some(content));
             cost_ns += ns;
             per_device.push((d, ct));
@@ -105,7 +129,7 @@ impl Device {
         content: ContentKind,
     ) -> bool {
         let (g, epoch) = (send.group, send.epoch);
-        let (from, runner) = (self.id, self.runner(cx.dir));
+        let (from, runner, user) = (self.id, self.runner(cx.dir), self.user);
         self.compose_group_with(cx, msg, send, plaintext, content, |cx, targets| {
             let mut by = Sealer {
                 now: cx.now,
@@ -113,6 +137,26 @@ impl Device {
                 runner,
                 directory: cx.key_directory,
             };
+            if cx.keys.is_mls() {
+                // One MLS message for the room (the MIMI design): no Sender Keys to hand out.
+                let mut room = targets.to_vec();
+                room.push(from);
+                let send = RoomSend {
+                    room: Room::Group(g),
+                    epoch,
+                    members: &room,
+                    plaintext_len: plaintext.len(),
+                    kind: Some(content),
+                };
+                let (dir, user) = (cx.dir, user);
+                let r = cx.keys.room_seal(&mut by, send, |d| dir.user_of(d) == user);
+                return GroupSealed {
+                    shared: (None, r.info),
+                    distributions: Vec::new(),
+                    ns: r.ns,
+                    extra_len: r.extra_len,
+                };
+            }
             cx.keys
                 .group_seal(&mut by, g, epoch, targets, plaintext, Some(content))
         })
@@ -164,7 +208,8 @@ impl Device {
             sent_at: self.local_clock(cx.now),
             payload: Payload::Group(Box::new(GroupPayload {
                 group: g,
-                shared: shared_ciphertext(sealed.shared, plaintext.len()),
+                hub: send.hub,
+                shared: shared_ciphertext(sealed.shared, plaintext.len(), sealed.extra_len),
                 distributions: distributions(sealed.distributions),
                 members: members.clone(),
             })),
@@ -447,12 +492,17 @@ impl Device {
 }
 
 /// The Sender Key ciphertext of a group message, with its modeled size.
-pub(super) fn shared_ciphertext((bytes, seal): Sealed, plaintext_len: usize) -> Ciphertext {
-    Ciphertext {
-        len: sender_key_len(plaintext_len),
-        bytes,
-        seal,
-    }
+pub(super) fn shared_ciphertext(
+    (bytes, seal): Sealed,
+    plaintext_len: usize,
+    extra_len: u32,
+) -> Ciphertext {
+    let len = if seal.mls {
+        mls_len(plaintext_len).saturating_add(extra_len)
+    } else {
+        sender_key_len(plaintext_len)
+    };
+    Ciphertext { len, bytes, seal }
 }
 
 /// Pairwise Sender Key distributions, with their modeled size.

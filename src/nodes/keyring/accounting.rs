@@ -58,6 +58,9 @@ pub struct CryptoCounts {
     pub bundle_fetches_limited_honest: u64,
     /// How long those clients waited in all, ns (their messages left that much later).
     pub bundle_fetch_wait_ns: u64,
+    /// MLS commits the hub refused because another member committed the same epoch first
+    /// (the MIMI design; the loser processes the winner's commit and sends again).
+    pub mls_commit_conflicts: u64,
 }
 
 impl CryptoCounts {
@@ -132,6 +135,12 @@ impl CryptoCounts {
             "bundle_fetches_limited_honest".to_string(),
             self.bundle_fetches_limited_honest,
         );
+        if self.mls_commit_conflicts > 0 {
+            out.insert(
+                "mls_commit_conflicts".to_string(),
+                self.mls_commit_conflicts,
+            );
+        }
         // Only when a client waited: the runs before this counter keep their files.
         if self.bundle_fetch_wait_ns > 0 {
             out.insert(

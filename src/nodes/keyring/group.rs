@@ -44,6 +44,8 @@ pub struct GroupSealed {
     pub shared: Sealed,
     pub distributions: Vec<(DeviceId, Sealed)>,
     pub ns: u64,
+    /// Bytes riding with an MLS message (a commit, Welcomes; see `rooms`): 0 for Sender Keys.
+    pub extra_len: u32,
 }
 
 impl Keyring {
@@ -125,6 +127,7 @@ impl Keyring {
             _ => None,
         };
         let info = SealInfo {
+            mls: false,
             prekey: false,
             sender_key: true,
             sender_generation: generation,
@@ -135,6 +138,7 @@ impl Keyring {
             shared: (bytes, info),
             distributions,
             ns,
+            extra_len: 0,
         }
     }
 

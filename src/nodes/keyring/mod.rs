@@ -17,10 +17,12 @@
 mod accounting;
 mod group;
 mod pairwise;
+mod rooms;
 
 pub use accounting::{CryptoCounts, Runner};
 use group::GroupKeys;
 pub use group::GroupSealed;
+pub use rooms::{commit_len, mls_len, Room, RoomSealed, RoomSend};
 
 use super::key_directory::{KeyDirectory, Requester};
 use crate::collections::vec_map::VecMap;
@@ -116,6 +118,8 @@ pub struct Keyring {
     next_sender_key: u32,
     /// Sessions exist before the clock starts (`[e2ee] sessions = "established"`).
     established: bool,
+    /// MLS rooms, under the MIMI design (see `rooms`); `None` under the hub's Signal.
+    rooms: Option<Box<rooms::Rooms>>,
 }
 
 impl Keyring {
@@ -166,6 +170,7 @@ impl Keyring {
             security_code_changed: 0,
             next_sender_key: 0,
             established: false,
+            rooms: None,
         }
     }
 
@@ -252,6 +257,7 @@ impl Keyring {
         s.rng = None;
         s.sessions.clear();
         s.groups = None;
+        self.leave_rooms(d);
     }
 
     /// A retry receipt from `peer`: renews the session unless it is already a new one for the

@@ -51,6 +51,7 @@ impl Keyring {
             unreachable!("a session was just set up")
         };
         let info = SealInfo {
+            mls: false,
             prekey: session.prekey_pending,
             sender_key: false,
             sender_generation,

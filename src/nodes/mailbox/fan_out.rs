@@ -3,6 +3,15 @@
 //! Key ciphertext for every member device.
 
 use super::{Mailbox, MailboxConfig, MailboxCtx};
+
+/// Whether a mailbox that accepts a submission records it in the ledger (the server that
+/// accepts the message for the run) or leaves the books to another (a MIMI follower, handed
+/// its share of a message its room's hub recorded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Books {
+    Record,
+    Leave,
+}
 use crate::directory::Directory;
 use crate::metrics::LedgerEvent;
 use crate::wire::{CopyId, Delivery, DeviceId, Payload, Submission, UserId, SEQ_VOID};
@@ -47,9 +56,15 @@ impl Mailbox {
         let mut wake = Vec::new();
         match s.payload {
             Payload::Direct(mut sealed) => {
+                // Under MIMI a provider hosts its own devices only, and a follower is handed the
+                // ciphertexts for those: a recipient hosted elsewhere is skipped.
                 let mut found = 0;
                 for d in recipients {
                     let mine = sealed.iter_mut().find(|(t, _)| *t == d);
+                    if self.slot(d).is_none() {
+                        found += usize::from(mine.is_some());
+                        continue;
+                    }
                     let mine = mine.expect("a 1:1 submission has a ciphertext for each recipient");
                     found += 1;
                     let copy = delivery(d, 0, std::mem::take(&mut mine.1));
@@ -96,10 +111,29 @@ impl Mailbox {
         s: Submission,
         dir: &Directory,
     ) -> Option<Vec<DeviceId>> {
+        self.submit_copies(cx, s, dir, Books::Record)
+    }
+
+    /// [`Mailbox::submit`], queueing copies for the devices this mailbox hosts only, and
+    /// recording the message's acceptance in the ledger or not (`books`): a MIMI follower
+    /// queues its share of a message its room's hub accepted and recorded, and refuses no
+    /// member (the hub refused whom it did, see [`crate::wire::SEQ_VOID`]).
+    pub fn submit_copies(
+        &mut self,
+        cx: &mut MailboxCtx,
+        s: Submission,
+        dir: &Directory,
+        books: Books,
+    ) -> Option<Vec<DeviceId>> {
         if let Payload::Group(_) = s.payload {
             let from = s.from_user;
-            let reachable = |m: UserId| dir.may_message(from, m);
-            return self.fan_out_group(cx, s, dir, reachable);
+            return match books {
+                Books::Record => {
+                    let reachable = |m: UserId| dir.may_message(from, m);
+                    self.fan_out_group(cx, s, dir, reachable, books)
+                }
+                Books::Leave => self.fan_out_group(cx, s, dir, |_| true, books),
+            };
         }
         let (msg, first, to_user) = (s.msg, matches!(s.payload, Payload::Direct(_)), s.to_user);
         // The recipient's devices, and the sender's other devices (sync copies).
@@ -110,7 +144,7 @@ impl Mailbox {
         let sync = own.clone().fold(0u8, |m, d| m | 1 << dir.device_slot(d));
         let recipients = dir.devices_of(to_user).chain(own);
         let wake = self.fan_out(cx, s, recipients)?;
-        if first {
+        if first && books == Books::Record {
             let devices = (1u8 << dir.device_count(to_user)) - 1;
             cx.fx.record(LedgerEvent::Accepted { msg, devices, sync });
         }
@@ -128,7 +162,9 @@ impl Mailbox {
         s: Submission,
         dir: &Directory,
         reachable: impl Fn(UserId) -> bool,
+        books: Books,
     ) -> Option<Vec<DeviceId>> {
+        let record = books == Books::Record;
         if !self.accept(&s, cx.cfg) {
             return None;
         }
@@ -149,22 +185,29 @@ impl Mailbox {
             };
             let msg = copy.ledger_id();
             if seq == SEQ_VOID || !reachable(member) {
-                cx.fx.record(LedgerEvent::Refused {
-                    msg,
-                    to_user: member,
-                });
+                if record {
+                    cx.fx.record(LedgerEvent::Refused {
+                        msg,
+                        to_user: member,
+                    });
+                }
                 continue;
             }
             let devices = dir.devices_of(member).filter(|&d| d != s.from_device);
-            let mask = devices
-                .clone()
-                .fold(0u8, |m, d| m | 1 << dir.device_slot(d));
-            cx.fx.record(LedgerEvent::Accepted {
-                msg,
-                devices: mask,
-                sync: 0,
-            });
+            if record {
+                let mask = devices
+                    .clone()
+                    .fold(0u8, |m, d| m | 1 << dir.device_slot(d));
+                cx.fx.record(LedgerEvent::Accepted {
+                    msg,
+                    devices: mask,
+                    sync: 0,
+                });
+            }
             for d in devices {
+                if self.slot(d).is_none() {
+                    continue; // hosted by another MIMI provider
+                }
                 let mine = distributions
                     .binary_search_by_key(&d, |(t, _)| *t)
                     .ok()

@@ -16,6 +16,7 @@ mod fan_out;
 mod queue;
 
 use dedup::Accepted;
+pub use fan_out::Books;
 
 use super::{Addr, Effects};
 use crate::directory::Directory;

@@ -24,6 +24,7 @@ pub enum Kind {
     RetryReceipt,
     Receipt,
     Media,
+    Mimi,
 }
 
 /// One frame on the fake link (or logged, if it went outside the pair).
@@ -57,6 +58,7 @@ impl Hop {
             Frame::RetryReceipt { .. } => Kind::RetryReceipt,
             Frame::Receipt { .. } => Kind::Receipt,
             Frame::Media(_) => Kind::Media,
+            Frame::Mimi(_) => Kind::Mimi,
         }
     }
     pub fn is(&self, kind: Kind) -> bool {

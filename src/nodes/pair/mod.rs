@@ -107,6 +107,7 @@ impl Pair {
     pub fn send_group(&mut self, d: DeviceId, group: GroupId, members: &[UserId]) -> MsgId {
         let msg = MsgId(self.next_msg);
         let send = GroupSend {
+            hub: crate::wire::ProviderId(0),
             group,
             epoch: 0,
             members: Arc::from(members),

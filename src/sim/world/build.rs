@@ -6,7 +6,7 @@ use super::compose::Traffic;
 use super::hop::Transport;
 use super::observe::Observer;
 use super::{Event, Nodes, Servers, Sim};
-use crate::directory::{Directory, PartnerLink};
+use crate::directory::{Directory, PartnerLink, Routing};
 use crate::engine::{EventQueue, RngTree, Scheduler, SimTime};
 use crate::faults::{self, ActiveFaults};
 use crate::metrics::feed::LedgerFeed;
@@ -22,7 +22,7 @@ use crate::nodes::keyring::{CostTable, Keyring};
 use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Effects};
-use crate::scenario::{AdapterMode, HopClass, Scenario, SessionSetup};
+use crate::scenario::{AdapterMode, Design, HopClass, Scenario, SessionSetup};
 use crate::sim::cpu::Cpu;
 use crate::sim::media::MediaWorld;
 use crate::sim::timers::TimerFifo;
@@ -70,7 +70,11 @@ pub fn build_directory(s: &Scenario, tree: &RngTree) -> Directory {
             enlisted.push(unit(&mut rng) < p.opt_in);
         }
     }
-    Directory::new(&provider_users, links, &devices, enlisted)
+    let routing = match s.topology.design {
+        Design::Hub => Routing::Hub,
+        Design::Mimi => Routing::Mimi,
+    };
+    Directory::new(&provider_users, links, &devices, enlisted).with_routing(routing)
 }
 
 impl Sim {
@@ -156,8 +160,12 @@ impl Sim {
                 inbox: super::inboxes::InboxWorld::new(&s, &tree),
             },
             net: Transport {
-                links: Links::new(dir.devices(), providers),
-                link_models: HopClass::ALL.map(|h| LinkModel::new(s.network.link(h))),
+                links: if dir.is_mimi() {
+                    Links::new(dir.devices(), providers).with_provider_links()
+                } else {
+                    Links::new(dir.devices(), providers)
+                },
+                link_models: HopClass::EVERY.map(|h| LinkModel::new(s.network.link(h))),
                 partitions: Partitions::new(providers),
                 frames: Slab::with_capacity(frames_in_flight),
                 net_rng: tree.stream("net", 0),
@@ -184,7 +192,8 @@ impl Sim {
                 s.run.seed,
                 CostTable::default().with_overrides(&s.e2ee.cost_table),
             )
-            .with_established_sessions(s.e2ee.sessions == SessionSetup::Established),
+            .with_established_sessions(s.e2ee.sessions == SessionSetup::Established)
+            .with_mls_rooms(s.topology.design == Design::Mimi),
             key_directory: KeyDirectory::new(
                 dir_devices,
                 s.e2ee.one_time_prekeys,

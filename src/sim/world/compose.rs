@@ -319,7 +319,7 @@ impl Sim {
     ) {
         let from = draft.from;
         let group = self.traffic.workload.groups.get(g);
-        let epoch = group.epoch;
+        let (epoch, hub) = (group.epoch, group.hub);
         let mut members: Vec<UserId> = group
             .members
             .iter()
@@ -364,6 +364,7 @@ impl Sim {
         let send = GroupSend {
             group: g,
             epoch,
+            hub,
             members: members.into(),
         };
         if let Some((pointer, encrypt_ns)) = attached {

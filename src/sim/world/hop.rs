@@ -21,7 +21,7 @@ use crate::wire::{Frame, MediaFrame};
 pub(super) struct Transport {
     pub(super) links: Links,
     /// Per hop class; faults add overlays (loss, duplicates...) to them.
-    pub(super) link_models: [LinkModel; 4],
+    pub(super) link_models: [LinkModel; 5],
     pub(super) partitions: Partitions,
     pub(super) frames: Slab,
     /// Link draws of message frames (media transfers have their own, in `MediaWorld`).

@@ -180,6 +180,7 @@ impl Sim {
             HopClass::ServerGateway => "media_bytes_server_gateway",
             HopClass::GatewayPartner => "media_bytes_gateway_partner",
             HopClass::AdapterServer => "media_bytes_adapter_server",
+            HopClass::ProviderProvider => "media_bytes_provider_provider",
         };
         self.obs.count(key, bytes as u64);
         self.obs.count("media_frames_sent", 1);

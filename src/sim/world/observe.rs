@@ -41,8 +41,8 @@ impl TraceFilter {
 /// frame was a few percent of a run).
 #[derive(Default)]
 struct FrameCounts {
-    bytes: [u64; 4],
-    hop_used: [bool; 4],
+    bytes: [u64; 5],
+    hop_used: [bool; 5],
     frames_sent: u64,
 }
 
@@ -145,13 +145,14 @@ impl Observer {
     /// Folds the per-frame counters into `work`, as if each frame had been counted there.
     fn flush_frame_counts(&mut self) {
         let c = std::mem::take(&mut self.frame_counts);
-        for hop in HopClass::ALL {
+        for hop in HopClass::EVERY {
             if c.hop_used[hop.index()] {
                 let key = match hop {
                     HopClass::ClientServer => "bytes_client_server",
                     HopClass::ServerGateway => "bytes_server_gateway",
                     HopClass::GatewayPartner => "bytes_gateway_partner",
                     HopClass::AdapterServer => "bytes_adapter_server",
+                    HopClass::ProviderProvider => "bytes_provider_provider",
                 };
                 self.count(key, c.bytes[hop.index()]);
             }
@@ -427,6 +428,7 @@ impl Sim {
             self.obs
                 .count("partner_server_redeliveries", partners.again);
         }
+        self.count_mimi();
         let (sync, synced) = ledger.records().iter().fold((0, 0), |(a, b), r| {
             (
                 a + r.sync_mask.count_ones() as u64,
@@ -517,4 +519,32 @@ fn merged(
         all.merge(waits(c));
     }
     all
+}
+
+impl Sim {
+    /// Under the MIMI design, what the providers' endpoints did: fan-outs from hubs to
+    /// followers (first and again) and submissions relayed to another provider's hub. Nothing
+    /// under the hub design, whose files stay as they were.
+    fn count_mimi(&mut self) {
+        let chat = self.nodes.chat.mimi();
+        let partners = self.nodes.partner_servers.iter().flatten();
+        let endpoints: Vec<_> = chat
+            .into_iter()
+            .chain(partners.filter_map(|p| p.mimi()))
+            .collect();
+        if endpoints.is_empty() {
+            return;
+        }
+        let (mut first, mut again, mut relayed, mut unacked) = (0, 0, 0, 0);
+        for e in endpoints {
+            first += e.sends().first;
+            again += e.sends().again;
+            relayed += e.relayed();
+            unacked += e.unacked() as u64;
+        }
+        self.obs.count("mimi_fanouts", first);
+        self.obs.count("mimi_fanouts_again", again);
+        self.obs.count("mimi_relayed_to_hub", relayed);
+        self.obs.count("mimi_fanouts_unacked_at_end", unacked);
+    }
 }
