@@ -150,6 +150,50 @@ pub fn section(p: &mut Page, sa: &Value, sb: &Value) {
     }
     p.h2("Membership changes and MIMI fan-out");
     p.table(&["", "A", "B"], &rows);
+    metadata(p, sa, sb);
+}
+
+/// The metadata table: per provider, who-talks-to-whom its servers saw in the routing fields
+/// of the messages they handled (`work.metadata.<provider>.*`, counted from the frames).
+fn metadata(p: &mut Page, sa: &Value, sb: &Value) {
+    let providers: std::collections::BTreeSet<String> = [sa, sb]
+        .iter()
+        .filter_map(|s| s["work"].as_object())
+        .flat_map(|o| o.keys())
+        .filter_map(|k| {
+            k.strip_prefix("metadata.")?
+                .rsplit_once('.')
+                .map(|(p, _)| p.to_string())
+        })
+        .collect();
+    if providers.is_empty() {
+        return;
+    }
+    let mut rows = Vec::new();
+    for name in &providers {
+        for (what, key) in [
+            ("chats with another provider's user (pairs)", "pairs"),
+            (
+                "of which between two other providers' users",
+                "third_party_pairs",
+            ),
+            ("other providers' users seen", "foreign_users"),
+        ] {
+            let k = format!("metadata.{name}.{key}");
+            rows.push(vec![
+                name.as_str().into(),
+                what.into(),
+                num(work(sa, &k)).into(),
+                num(work(sb, &k)).into(),
+            ]);
+        }
+    }
+    p.h2("Metadata: what each provider's servers saw");
+    p.para(
+        "meta",
+        "Counted from the frames each provider's servers handled (chat or partner server, adapter; the gateway is the gatekeeper's): distinct sender-recipient pairs of users in the routing fields of message submissions and MIMI fan-outs, where at least one user is another provider's. Contents stay end-to-end encrypted under both designs; this is what routing alone reveals.",
+    );
+    p.table(&["provider", "", "A", "B"], &rows);
 }
 
 #[cfg(test)]
@@ -167,7 +211,11 @@ mod tests {
         });
         let mimi = json!({
             "samples": 10.0,
-            "work": { "mimi_fanouts": 3.0, "bytes_provider_provider": 700.0 },
+            "work": {
+                "mimi_fanouts": 3.0,
+                "bytes_provider_provider": 700.0,
+                "metadata.birdychat.third_party_pairs": 41.0,
+            },
             "crypto": { "partner_device.mls_commit": 2.0, "partner_device.mls_commit_ns": 3.0e6 },
             "paths": { "interop": { "delivered_p99": 140.0 } },
         });

@@ -4,6 +4,7 @@
 use super::files::{write_file, ReportError};
 use super::html::{esc, link, Cell, Page};
 use super::plots::capacity::{CapacityFigure, Curve, Metric};
+use super::plots::designs::{DesignFigure, DesignSeries};
 use super::plots::{self, Drawn};
 use std::path::Path;
 
@@ -29,6 +30,28 @@ pub struct SweepView {
     /// With a capacity knob swept beside other keys: the smallest value that met every
     /// expectation, per combination of the others.
     pub min_capacity: Option<MinCapacity>,
+    /// With `topology.design` swept beside another key: each design's cost per copy.
+    pub designs: Option<DesignView>,
+}
+
+/// The interop designs compared over a swept key (see `sweep::designs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesignView {
+    pub x_key: String,
+    pub metrics: Vec<DesignMetric>,
+}
+
+/// One cost per delivered copy, one line per design, and where they cross.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesignMetric {
+    /// File stem of its plot.
+    pub name: String,
+    pub title: String,
+    pub y_desc: String,
+    pub series: Vec<DesignSeries>,
+    pub crossover: Option<f64>,
+    /// The crossover in one sentence, or that there is none, with the figures.
+    pub sentence: String,
 }
 
 /// The "minimum capacity per load" view: one row per combination of the other keys.
@@ -52,11 +75,24 @@ pub fn write(dir: &Path, v: &SweepView) -> Result<(), ReportError> {
         };
         drawn.push(plots::render(&fig, &plots_dir)?);
     }
-    let html = page(v, &drawn);
+    let mut designs = Vec::new();
+    for m in v.designs.iter().flat_map(|d| &d.metrics) {
+        let x_desc = v.designs.as_ref().map_or("", |d| d.x_key.as_str());
+        let fig = DesignFigure {
+            name: &m.name,
+            title: &m.title,
+            x_desc,
+            y_desc: &m.y_desc,
+            series: &m.series,
+            crossover: m.crossover,
+        };
+        designs.push((m.sentence.clone(), plots::render(&fig, &plots_dir)?));
+    }
+    let html = page(v, &drawn, &designs);
     write_file(&dir.join("report.html"), html.as_bytes())
 }
 
-fn page(v: &SweepView, drawn: &[Drawn]) -> String {
+fn page(v: &SweepView, drawn: &[Drawn], designs: &[(String, Drawn)]) -> String {
     let mut p = Page::new();
     p.h1(&format!("interop-sim sweep: {}", v.name));
     p.raw(&format!(
@@ -87,6 +123,13 @@ fn page(v: &SweepView, drawn: &[Drawn]) -> String {
     p.h2("Capacity curves");
     for d in drawn {
         p.figure(d);
+    }
+    if !designs.is_empty() {
+        p.h2("The interop designs compared");
+        for (sentence, d) in designs {
+            p.raw(&format!("<p><b>{}</b></p>", esc(sentence)));
+            p.figure(d);
+        }
     }
     if let Some(m) = &v.min_capacity {
         p.h2("Minimum capacity per load");

@@ -603,6 +603,8 @@ pub enum SweepValue {
     Number(f64),
     /// Nanoseconds.
     Duration(DurationNs),
+    /// `topology.design`.
+    Design(Design),
 }
 
 impl SweepValue {
@@ -611,6 +613,7 @@ impl SweepValue {
         match self {
             SweepValue::Number(x) => x,
             SweepValue::Duration(ns) => ns as f64 / 1e6,
+            SweepValue::Design(d) => Design::ALL.iter().position(|x| *x == d).unwrap_or(0) as f64,
         }
     }
     /// As written in a scenario: `40`, `0.02`, `"250ms"`.
@@ -619,6 +622,7 @@ impl SweepValue {
             // Display prints the shortest form that reads back exactly: 0.02, 160, 1e-5.
             SweepValue::Number(x) => format!("{x}"),
             SweepValue::Duration(ns) => crate::engine::time::format_duration_ns(ns),
+            SweepValue::Design(d) => d.key().to_string(),
         }
     }
 }
@@ -651,6 +655,11 @@ pub enum SweepTarget {
     MessagesPerUserHour,
     CrossProvider,
     GroupsShare,
+    /// `workload.groups.size`: every group this size (min = max).
+    GroupsSize,
+    GroupsLeave,
+    /// `topology.design`: the same workload under each interop design.
+    Design,
     ContactsPerUser,
     ReplyProbability,
     ReplyDelay,

@@ -132,6 +132,7 @@ fn sweep(out: &mut String, sw: &Sweep) {
                     SweepValue::Number(x) if a.target.is_integer() => format!("{}", x as u64),
                     SweepValue::Number(x) => float(x),
                     SweepValue::Duration(ns) => dur(ns),
+                    SweepValue::Design(d) => quote(d.key()),
                 })
                 .collect();
             (k.as_str(), format!("[{}]", values.join(", ")))

@@ -135,6 +135,10 @@ fn axis_values(
                 integer(ctx, item, &p, 1, I64_MAX_U).map(|n| SweepValue::Number(n as f64))
             }
             Kind::Duration => duration(ctx, item, &p).map(SweepValue::Duration),
+            Kind::Design => {
+                let keys = Design::ALL.map(Design::key);
+                choice(ctx, item, &p, &keys).map(|i| SweepValue::Design(Design::ALL[i]))
+            }
         };
         match v {
             Some(v) => values.push(v),

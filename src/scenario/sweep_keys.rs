@@ -10,6 +10,7 @@ pub(crate) enum Kind {
     Positive,
     Integer,
     Duration,
+    Design,
 }
 
 impl SweepTarget {
@@ -18,6 +19,7 @@ impl SweepTarget {
         match self {
             CrossProvider
             | GroupsShare
+            | GroupsLeave
             | ReplyProbability
             | ReadProbability
             | ProviderOptIn(_)
@@ -28,9 +30,9 @@ impl SweepTarget {
             | OnlineShare => Kind::Probability,
             MessagesPerUserHour | RateLimitPerPartner => Kind::Positive,
             LinkLatency(_, LatencyParam::Alpha) => Kind::Positive,
-            ContactsPerUser | ProviderUsers(_) | LinkBandwidth(_) | Cores(_) | QueueMax(_) => {
-                Kind::Integer
-            }
+            ContactsPerUser | GroupsSize | ProviderUsers(_) | LinkBandwidth(_) | Cores(_)
+            | QueueMax(_) => Kind::Integer,
+            Design => Kind::Design,
             ReplyDelay | SeparateInboxDelay | LinkLatency(..) | PerMessage(_) | OnlineMean
             | RetryInitial | RetryMax => Kind::Duration,
         }
@@ -80,6 +82,9 @@ pub(crate) fn known_keys(s: &Scenario) -> Vec<String> {
         "workload.messages_per_user_hour",
         "workload.cross_provider",
         "workload.groups.share",
+        "workload.groups.size",
+        "workload.groups.leave",
+        "topology.design",
         "workload.contacts_per_user",
         "workload.reply_probability",
         "workload.reply_delay",
@@ -153,6 +158,9 @@ pub(crate) fn target(s: &Scenario, key: &str) -> Result<SweepTarget, String> {
         ["workload", "messages_per_user_hour"] => MessagesPerUserHour,
         ["workload", "cross_provider"] => CrossProvider,
         ["workload", "groups", "share"] => GroupsShare,
+        ["workload", "groups", "size"] => GroupsSize,
+        ["workload", "groups", "leave"] => GroupsLeave,
+        ["topology", "design"] => Design,
         ["workload", "contacts_per_user"] => ContactsPerUser,
         ["workload", "reply_probability"] => ReplyProbability,
         ["workload", "reply_delay"] => ReplyDelay,
@@ -239,6 +247,7 @@ pub fn apply(s: &mut Scenario, target: SweepTarget, value: SweepValue) {
     let ns = match value {
         SweepValue::Duration(ns) => ns,
         SweepValue::Number(x) => x as u64,
+        SweepValue::Design(_) => 0,
     };
     let int = x.max(0.0) as u64;
     let int_u32 = int.min(u32::MAX as u64) as u32;
@@ -246,6 +255,16 @@ pub fn apply(s: &mut Scenario, target: SweepTarget, value: SweepValue) {
         MessagesPerUserHour => s.workload.messages_per_user_hour = x,
         CrossProvider => s.workload.cross_provider = x,
         GroupsShare => s.workload.groups_share = x,
+        GroupsSize => {
+            s.workload.group_size_min = int_u32;
+            s.workload.group_size_max = int_u32;
+        }
+        GroupsLeave => s.workload.group_leave = x,
+        Design => {
+            if let SweepValue::Design(d) = value {
+                s.set_design(d);
+            }
+        }
         ContactsPerUser => s.workload.contacts_per_user = int_u32,
         ReplyProbability => s.workload.reply_probability = x,
         ReplyDelay => s.workload.reply_delay_mean_ns = ns,
@@ -283,6 +302,7 @@ fn set_latency(l: &mut Latency, param: LatencyParam, value: SweepValue) {
     let ns = match value {
         SweepValue::Duration(ns) => ns,
         SweepValue::Number(x) => x as u64,
+        SweepValue::Design(_) => return,
     };
     match (l, param) {
         (Latency::Constant { value_ns }, P::Value) => *value_ns = ns,

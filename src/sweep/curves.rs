@@ -161,6 +161,7 @@ pub fn view(base: &Scenario, hash: &str, records: &[RunRecord]) -> Result<SweepV
         curves,
         slos: whole_run_slos(base),
         min_capacity: minimum_capacity(axes, &pts),
+        designs: super::designs::view(axes, records),
         knee_rule: format!(
             "The knee (marked) is the last point of a curve before its p99 exceeds {KNEE_P99_FACTOR}x the p99 at its lowest load, or its delivered ratio falls more than {KNEE_RATIO_DROP} below the ratio there; a curve that degrades already at its second point has no knee marked (it bends below the loads run)."
         ),

@@ -7,6 +7,7 @@
 //! a run: counters and lossless histograms), `store` (sweep.csv, runs.json, shard.json, merge).
 
 pub mod curves;
+pub mod designs;
 pub mod exec;
 pub mod plan;
 pub mod record;

@@ -49,6 +49,16 @@ pub struct RunRecord {
     pub utilization: BTreeMap<String, (f64, f64)>,
     /// "all", "native", "interop", "group": V2-serialized histograms of latency (ns), base64.
     pub histograms: BTreeMap<String, String>,
+    /// Copies shown on devices (the warm-up's included), and what the run spent on them:
+    /// message crypto CPU of devices and gateway in ns (media crypto left out, the same under
+    /// both designs) and bytes on every hop class (media transfers left out). The figures per
+    /// copy compare interop designs; shard files written before them read 0.
+    #[serde(default)]
+    pub copies_shown: u64,
+    #[serde(default)]
+    pub crypto_ns: u64,
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 impl RunRecord {
@@ -87,6 +97,14 @@ impl RunRecord {
                 .map(|(k, u)| (k.clone(), (u.utilization_mean, u.utilization_peak)))
                 .collect(),
             histograms,
+            copies_shown: s.latency.samples + s.deliveries_in_warmup,
+            crypto_ns: message_crypto_ns(&s.crypto),
+            bytes: s
+                .work
+                .iter()
+                .filter(|(k, _)| k.starts_with("bytes_"))
+                .map(|(_, v)| *v)
+                .sum(),
         })
     }
 
@@ -110,6 +128,20 @@ impl RunRecord {
             }),
         }
     }
+}
+
+/// The ns charged to every message crypto operation (`<runner>.<op>_ns`), media crypto
+/// (`attachment_*`) left out.
+fn message_crypto_ns(crypto: &BTreeMap<String, u64>) -> u64 {
+    crypto
+        .iter()
+        .filter_map(|(k, v)| {
+            let (runner, op) = k.split_once('.')?;
+            let op = op.strip_suffix("_ns")?;
+            let runs = runner.ends_with("_device") || runner == "gateway";
+            (runs && !op.starts_with("attachment_")).then_some(*v)
+        })
+        .sum()
 }
 
 /// An empty auto-resizing histogram, as the ledger makes them (3 significant digits).

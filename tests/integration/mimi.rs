@@ -145,3 +145,64 @@ fn mimi_keys_under_the_hub_and_unknown_designs_are_errors_with_their_place() {
         .to_string();
     assert!(e.contains("crypto = \"modeled\""), "{e}");
 }
+
+/// `scenarios/group-size.toml` cut down (three sizes, a fifth of the users): the sweep report
+/// plots both designs against group size and says where they cross, or that they do not.
+#[test]
+fn a_design_sweep_over_group_size_draws_both_designs_and_states_the_crossover() {
+    let mut text = std::fs::read_to_string(root().join("scenarios/group-size.toml"))
+        .expect("scenarios/group-size.toml");
+    for (from, to) in [
+        ("users = 1200", "users = 240"),
+        ("users = 400", "users = 80"),
+        ("users = 400", "users = 80"),
+        ("[2, 8, 32, 128, 512, 1024]", "[2, 16, 128]"),
+    ] {
+        assert!(text.contains(from), "{from}");
+        text = text.replacen(from, to, 1);
+    }
+    let dir = crate::scratch("group-size-sweep");
+    let file = dir.join("group-size.toml");
+    std::fs::write(&file, text).expect("write the scenario");
+    let out = dir.join("out");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args(["sweep"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("spawn interop-sim");
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(
+        html.contains("The interop designs compared"),
+        "no design section"
+    );
+    for name in ["design_crypto_per_copy", "design_bytes_per_copy"] {
+        for ext in ["png", "svg"] {
+            let f = out.join(format!("plots/{name}.{ext}"));
+            assert!(std::fs::metadata(&f).is_ok_and(|m| m.len() > 1000), "{f:?}");
+        }
+    }
+    let stated = html.matches("the lines cross at").count() + html.matches("no crossover").count();
+    assert_eq!(stated, 2, "each figure says whether the designs cross");
+}
+
+/// The gatekeeper, hub of most rooms, crashes for 15 s (its queues on durable storage): its
+/// rooms stall, its fan-outs and the relays to it are dropped and retried, and once it is back
+/// nothing is lost.
+#[test]
+fn a_crashed_hub_stalls_its_rooms_and_they_resume() {
+    let fault =
+        "[[fault]]\nkind = \"crash\"\nnode = \"whatsapp\"\nat = \"10s\"\nfor = \"15s\"\n\n[expect]\n";
+    let r = run_scenario(&small(Design::Mimi, &[("[expect]\n", fault)]), "t").summary;
+    assert!(r.passed, "{:?} {:?}", r.expect, r.liveness);
+    assert!(
+        counter(&r, "dropped_node_down") > 0,
+        "the crash dropped frames"
+    );
+    assert!(
+        counter(&r, "mimi_fanouts_again") > 0,
+        "fan-outs were retried"
+    );
+}

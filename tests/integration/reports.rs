@@ -411,6 +411,7 @@ fn summary_fields(json: &[u8]) -> BTreeSet<String> {
             ("nodes", _) => "<node>",
             ("inbox", _) if k == "main" || k == "third_party" => "<inbox>",
             ("crypto.by_message", _) => "<kind>",
+            ("work.metadata", _) => "<provider>",
             ("crypto", _) if ["gatekeeper_device", "partner_device", "gateway"].contains(&k) => {
                 "<runner>"
             }

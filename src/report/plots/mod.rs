@@ -6,6 +6,7 @@
 
 pub mod bars;
 pub mod capacity;
+pub mod designs;
 pub mod interactive;
 pub mod knob;
 pub mod spectrum;

@@ -371,6 +371,7 @@ impl Sim {
         }
         let to = f.to;
         self.obs.tap(to, &f.frame, &self.media);
+        self.obs.metadata.see(to, &f.frame, &self.dir);
         if self.obs.trace.is_some() {
             self.obs.trace_frame(now, "handle", f.from, f.to, &f.frame);
         }

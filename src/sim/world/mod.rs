@@ -18,6 +18,7 @@ mod faulting;
 mod hop;
 mod inboxes;
 mod media_hooks;
+mod metadata;
 mod observe;
 
 use super::cpu::Cpu;

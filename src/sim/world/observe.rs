@@ -60,6 +60,8 @@ pub(super) struct Observer {
     /// Messages written in the current interval (the ledger counts what was delivered).
     pub(super) interval_sent: u64,
     pub(super) replay_rejected: u64,
+    /// Who talks to whom, as each provider's servers see it (see `metadata`).
+    pub(super) metadata: super::metadata::MetadataSeen,
 }
 
 impl Observer {
@@ -74,6 +76,7 @@ impl Observer {
             frame_counts: FrameCounts::default(),
             interval_sent: 0,
             replay_rejected: 0,
+            metadata: Default::default(),
         }
     }
 
@@ -465,6 +468,7 @@ impl Sim {
             ledger.counts.decrypt_failed_events,
         );
         let window_s = self.s.run.duration_ns as f64 / 1e9;
+        let metadata = self.metadata_counters();
         let series = &self.obs.series;
         let facts = RunFacts {
             crypto,
@@ -488,6 +492,7 @@ impl Sim {
                 .work
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
+                .chain(metadata)
                 .collect(),
         };
         let summary = Summary::build(&ledger, facts, &self.s.expect);
@@ -522,6 +527,21 @@ fn merged(
 }
 
 impl Sim {
+    /// `metadata.<provider>.pairs`, `.third_party_pairs`, `.foreign_users` (see `metadata`).
+    fn metadata_counters(&mut self) -> Vec<(String, u64)> {
+        let seen = std::mem::take(&mut self.obs.metadata).finish(&self.dir);
+        let mut out = Vec::new();
+        for (p, (pairs, third, users)) in self.s.providers.iter().zip(seen) {
+            let key = |what: &str| format!("metadata.{}.{what}", p.name);
+            out.extend([
+                (key("pairs"), pairs),
+                (key("third_party_pairs"), third),
+                (key("foreign_users"), users),
+            ]);
+        }
+        out
+    }
+
     /// Under the MIMI design, what the providers' endpoints did: fan-outs from hubs to
     /// followers (first and again) and submissions relayed to another provider's hub. Nothing
     /// under the hub design, whose files stay as they were.
