@@ -86,13 +86,21 @@ pub fn write(dir: &Path, v: &SweepView) -> Result<(), ReportError> {
             series: &m.series,
             crossover: m.crossover,
         };
-        designs.push((m.sentence.clone(), plots::render(&fig, &plots_dir)?));
+        // A figure with no point (no refused commit in the whole sweep) says nothing more
+        // than its sentence.
+        let empty = m.series.iter().all(|s| s.points.is_empty());
+        let drawn = if empty {
+            None
+        } else {
+            Some(plots::render(&fig, &plots_dir)?)
+        };
+        designs.push((m.sentence.clone(), drawn));
     }
     let html = page(v, &drawn, &designs);
     write_file(&dir.join("report.html"), html.as_bytes())
 }
 
-fn page(v: &SweepView, drawn: &[Drawn], designs: &[(String, Drawn)]) -> String {
+fn page(v: &SweepView, drawn: &[Drawn], designs: &[(String, Option<Drawn>)]) -> String {
     let mut p = Page::new();
     p.h1(&format!("interop-sim sweep: {}", v.name));
     p.raw(&format!(
@@ -128,7 +136,9 @@ fn page(v: &SweepView, drawn: &[Drawn], designs: &[(String, Drawn)]) -> String {
         p.h2("The interop designs compared");
         for (sentence, d) in designs {
             p.raw(&format!("<p><b>{}</b></p>", esc(sentence)));
-            p.figure(d);
+            if let Some(d) = d {
+                p.figure(d);
+            }
         }
     }
     if let Some(m) = &v.min_capacity {

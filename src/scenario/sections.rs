@@ -347,7 +347,7 @@ pub(crate) fn network(ctx: &mut Ctx, t: Option<&DeTable<'_>>, design: Design) ->
                     key.span(),
                     "network.provider_provider",
                     "a provider_provider link exists only under the MIMI design; this scenario's design is \"hub\" (the default), where partners reach the gatekeeper through its gateway".into(),
-                    Some("add [topology] design = \"mimi\", or remove this link".into()),
+                    Some("did you mean to run the MIMI design ([topology] design = \"mimi\", or --design mimi)? Else remove this link".into()),
                 );
             }
         }

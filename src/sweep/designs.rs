@@ -10,9 +10,9 @@ use crate::report::sweep_page::{DesignMetric, DesignView};
 use crate::scenario::{SweepAxis, SweepTarget};
 use std::collections::BTreeMap;
 
-/// Per (the other keys' labels, design), per x: crypto ns, bytes and copies shown, summed over
-/// the repeats.
-type Totals = BTreeMap<(String, String), Vec<(f64, [f64; 3])>>;
+/// Per (the other keys' labels, design), per x: crypto ns, bytes, copies shown, refused MLS
+/// commits and members who left, summed over the repeats.
+type Totals = BTreeMap<(String, String), Vec<(f64, [f64; 5])>>;
 
 /// The view, when a design axis with two or more designs sits beside another key.
 pub fn view(axes: &[SweepAxis], records: &[RunRecord]) -> Option<DesignView> {
@@ -30,9 +30,16 @@ pub fn view(axes: &[SweepAxis], records: &[RunRecord]) -> Option<DesignView> {
             .collect::<Vec<_>>()
             .join(", ");
         let series = totals.entry((other, r.labels[d].clone())).or_default();
-        let add = [r.crypto_ns as f64, r.bytes as f64, r.copies_shown as f64];
+        let add = [
+            r.crypto_ns,
+            r.bytes,
+            r.copies_shown,
+            r.commit_conflicts,
+            r.leaves,
+        ];
+        let add = add.map(|n| n as f64);
         match series.iter_mut().find(|(v, _)| *v == r.values[x]) {
-            Some((_, sum)) => (0..3).for_each(|k| sum[k] += add[k]),
+            Some((_, sum)) => (0..add.len()).for_each(|k| sum[k] += add[k]),
             None => series.push((r.values[x], add)),
         }
     }
@@ -54,6 +61,13 @@ pub fn view(axes: &[SweepAxis], records: &[RunRecord]) -> Option<DesignView> {
             1,
             1.0,
         ),
+        (
+            "design_commit_conflicts",
+            "MLS commits refused per member who left",
+            "refused commits per member who left (MIMI)",
+            3,
+            1.0,
+        ),
     ];
     let metrics = metrics
         .into_iter()
@@ -69,12 +83,20 @@ pub fn view(axes: &[SweepAxis], records: &[RunRecord]) -> Option<DesignView> {
                     design: design.clone(),
                     points: pts
                         .iter()
-                        .filter(|(_, s)| s[2] > 0.0)
-                        .map(|(x, s)| (*x, s[k] / s[2] * scale))
+                        .map(|(x, s)| {
+                            // Per copy shown, or, for re-keying, per member who left.
+                            let per = if k == 3 { s[4] } else { s[2] };
+                            (*x, s[k] / per.max(f64::MIN_POSITIVE) * scale)
+                        })
+                        .filter(|(_, y)| y.is_finite() && *y > 0.0)
                         .collect(),
                 })
                 .collect();
-            let (crossover, sentence) = crossover(&series, &axes[x].key, title);
+            let (crossover, sentence) = if k == 3 {
+                (None, conflicts(&series, &axes[x].key))
+            } else {
+                crossover(&series, &axes[x].key, title)
+            };
             DesignMetric {
                 name: name.to_string(),
                 title: title.to_string(),
@@ -119,6 +141,15 @@ pub fn crossover(series: &[DesignSeries], x_key: &str, what: &str) -> (Option<f6
         );
     };
     let ratio = |p: &(f64, f64, f64)| p.2 / p.1.max(f64::MIN_POSITIVE);
+    let ends = format!(
+        "{} / {} = {:.2} at {}, {:.2} at {}",
+        b.design,
+        a.design,
+        ratio(first),
+        first.0,
+        ratio(last),
+        last.0
+    );
     for w in both.windows(2) {
         let (d0, d1) = (w[0].1 - w[0].2, w[1].1 - w[1].2);
         if d0 != 0.0 && d0.signum() != d1.signum() {
@@ -130,16 +161,10 @@ pub fn crossover(series: &[DesignSeries], x_key: &str, what: &str) -> (Option<f6
                 (&a.design, &b.design)
             };
             let sentence = format!(
-                "{what}: the lines cross at {x_key} ≈ {} (between {} and {}); above it {cheap_above} costs less than {dear_above} ({} / {} = {:.2} at {}, {:.2} at {}).",
+                "{what}: the lines cross at {x_key} ≈ {} (between {} and {}); above it {cheap_above} costs less than {dear_above} ({ends}).",
                 crate::report::plots::trim_float((at * 10.0).round() / 10.0),
                 w[0].0,
                 w[1].0,
-                b.design,
-                a.design,
-                ratio(first),
-                first.0,
-                ratio(last),
-                last.0
             );
             return (Some(at), sentence);
         }
@@ -152,16 +177,30 @@ pub fn crossover(series: &[DesignSeries], x_key: &str, what: &str) -> (Option<f6
     (
         None,
         format!(
-            "{what}: no crossover between {x_key} = {} and {}: {lower} costs less at every value run ({} / {} = {:.2} at {}, {:.2} at {}).",
-            first.0,
-            last.0,
-            b.design,
-            a.design,
-            ratio(first),
-            first.0,
-            ratio(last),
-            last.0
+            "{what}: no crossover between {x_key} = {} and {}: {lower} costs less at every value run ({ends}).",
+            first.0, last.0,
         ),
+    )
+}
+
+/// The commit conflicts in one sentence: only MIMI commits, so nothing crosses; the figures
+/// per value of the swept key say how often two members raced for one epoch.
+fn conflicts(series: &[DesignSeries], x_key: &str) -> String {
+    let values: Vec<String> = series
+        .iter()
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .map(move |(x, y)| format!("{y:.2} at {x} ({})", s.label))
+        })
+        .collect();
+    let when = if values.is_empty() {
+        "none at any value run".to_string()
+    } else {
+        values.join(", ")
+    };
+    format!(
+        "MLS commits the hub refused (another member committed the same epoch first; the loser processes the winner's commit and sends again) per member who left, by {x_key}: {when}. The hub design has no commits: each sender makes a new Sender Key after a leave."
     )
 }
 

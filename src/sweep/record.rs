@@ -59,6 +59,12 @@ pub struct RunRecord {
     pub crypto_ns: u64,
     #[serde(default)]
     pub bytes: u64,
+    /// Members who left a group, and MLS commits the hub refused because another member had
+    /// committed the same epoch first (MIMI; the hub design commits nothing).
+    #[serde(default)]
+    pub leaves: u64,
+    #[serde(default)]
+    pub commit_conflicts: u64,
 }
 
 impl RunRecord {
@@ -105,6 +111,8 @@ impl RunRecord {
                 .filter(|(k, _)| k.starts_with("bytes_"))
                 .map(|(_, v)| *v)
                 .sum(),
+            leaves: s.work.get("group_leaves").copied().unwrap_or(0),
+            commit_conflicts: s.crypto.get("mls_commit_conflicts").copied().unwrap_or(0),
         })
     }
 

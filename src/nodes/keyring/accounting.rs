@@ -61,6 +61,9 @@ pub struct CryptoCounts {
     /// MLS commits the hub refused because another member committed the same epoch first
     /// (the MIMI design; the loser processes the winner's commit and sends again).
     pub mls_commit_conflicts: u64,
+    /// MLS commits of a membership change (a member left and a newcomer joined), the room's
+    /// creation aside: MIMI's re-keying, against the hub design's `sender_key_rotations`.
+    pub mls_membership_commits: u64,
 }
 
 impl CryptoCounts {
@@ -135,6 +138,12 @@ impl CryptoCounts {
             "bundle_fetches_limited_honest".to_string(),
             self.bundle_fetches_limited_honest,
         );
+        if self.mls_membership_commits > 0 {
+            out.insert(
+                "mls_membership_commits".to_string(),
+                self.mls_membership_commits,
+            );
+        }
         if self.mls_commit_conflicts > 0 {
             out.insert(
                 "mls_commit_conflicts".to_string(),

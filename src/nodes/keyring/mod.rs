@@ -225,11 +225,17 @@ impl Keyring {
 
     /// The owner of `d` is online: it tops its one-time prekey pool in `directory` up when it
     /// runs low (see [`KeyDirectory::refill`]), and pays for the keys it makes.
+    /// Under MIMI the pool holds MLS key packages, and a refill makes key packages.
     pub fn refill(&mut self, directory: &mut KeyDirectory, d: DeviceId, runner: Runner) {
         if let Some(missing) = directory.refill(d) {
             self.counts.prekey_refills += 1;
-            let ns = self.cost_ns(Op::KeyGeneration, 0) * missing as u64;
-            self.counts.add(runner, None, Op::KeyGeneration, ns);
+            let op = if self.is_mls() {
+                Op::MlsKeyPackage
+            } else {
+                Op::KeyGeneration
+            };
+            let ns = self.cost_ns(op, 0) * missing as u64;
+            self.counts.add(runner, None, op, ns);
         }
     }
 

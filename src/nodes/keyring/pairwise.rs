@@ -9,6 +9,25 @@ use crate::scenario::{ContentKind, CryptoMode, Protocol};
 use crate::wire::{Ciphertext, DeviceId, SealInfo};
 
 impl Keyring {
+    /// `by.from` fetches `to`'s bundle (or, under MIMI, its key package) as an honest client:
+    /// over the key directory's limit it waits for the permit (the server's Retry-After) and
+    /// fetches then, so its message leaves that much later (not CPU time; see
+    /// [`Keyring::take_wait`]). Returns whether a one-time prekey (key package) came with it.
+    pub(super) fn fetch_bundle(&mut self, by: &mut Sealer, to: DeviceId) -> bool {
+        let requester = Requester::Device(by.from);
+        let (served, wait_ns) = by.directory.fetch_honest(by.now, requester, to);
+        if wait_ns > 0 {
+            self.counts.bundle_fetches_limited_honest += 1;
+            self.counts.bundle_fetch_wait_ns += wait_ns;
+            // The seals of one message wait side by side: it leaves after the longest.
+            self.pending_wait_ns = self.pending_wait_ns.max(wait_ns);
+        }
+        if served.one_time_prekey.is_none() {
+            self.counts.bundles_without_one_time += 1;
+        }
+        served.one_time_prekey.is_some()
+    }
+
     /// Encrypts `plaintext` from `by.from` to `to`, setting up a session on first contact (the
     /// bundle comes from the key directory: `one_time` says whether it had a one-time prekey).
     /// Returns the bytes (real mode), what the receiver's model needs, and the CPU time charged.
@@ -21,7 +40,7 @@ impl Keyring {
         plaintext: &[u8],
         kind: Option<ContentKind>,
     ) -> (Option<Box<[u8]>>, SealInfo, u64) {
-        let (now, from, runner) = (by.now, by.from, by.runner);
+        let (from, runner) = (by.from, by.runner);
         if self.established && !self.devices[from.index()].seen_identity.contains_key(&to.0) {
             self.establish(from, to, runner);
         }
@@ -32,17 +51,8 @@ impl Keyring {
             // Over the key directory's limit, the client waits for the permit (the server's
             // Retry-After) and fetches then: the message leaves that much later, and the wait
             // is not CPU time.
-            let (served, wait_ns) = by.directory.fetch_honest(now, Requester::Device(from), to);
-            if wait_ns > 0 {
-                self.counts.bundle_fetches_limited_honest += 1;
-                self.counts.bundle_fetch_wait_ns += wait_ns;
-                // The seals of one message wait side by side: it leaves after the longest.
-                self.pending_wait_ns = self.pending_wait_ns.max(wait_ns);
-            }
-            if served.one_time_prekey.is_none() {
-                self.counts.bundles_without_one_time += 1;
-            }
-            ns += self.start_session(from, to, kind, runner, served.one_time_prekey.is_some());
+            let one_time = self.fetch_bundle(by, to);
+            ns += self.start_session(from, to, kind, runner, one_time);
         }
         self.counts.plaintext_bytes += plaintext.len() as u64;
         ns += self.charge(runner, kind, Op::RatchetEncrypt, plaintext.len() as u64);

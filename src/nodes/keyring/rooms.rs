@@ -14,7 +14,6 @@
 //! to the hub is not modeled).
 
 use super::{Keyring, Op, Runner, Sealer};
-use crate::nodes::key_directory::Requester;
 use crate::scenario::ContentKind;
 use crate::wire::{DeviceId, GroupId, SealInfo, UserId};
 use std::collections::BTreeMap;
@@ -106,7 +105,7 @@ impl Keyring {
             plaintext_len,
             kind,
         } = send;
-        let (now, from, runner) = (by.now, by.from, by.runner);
+        let (from, runner) = (by.from, by.runner);
         let mut ns = self.ensure_keys(from, runner);
         let Some(rooms) = self.rooms.as_mut() else {
             panic!("room_seal needs MLS rooms (the MIMI design)")
@@ -131,6 +130,7 @@ impl Keyring {
                 ops.push(Op::MlsCommit);
                 rooms.committed.insert(room, epoch);
                 extra_len = commit_len(members.len(), 0);
+                self.counts.mls_membership_commits += 1;
             }
             Some(c) => match known {
                 None => ops.push(Op::MlsJoin),
@@ -158,16 +158,8 @@ impl Keyring {
                 }
                 continue;
             }
-            let (served, wait_ns) = by.directory.fetch_honest(now, Requester::Device(from), d);
-            if wait_ns > 0 {
-                self.counts.bundle_fetches_limited_honest += 1;
-                self.counts.bundle_fetch_wait_ns += wait_ns;
-                self.pending_wait_ns = self.pending_wait_ns.max(wait_ns);
-            }
-            if served.one_time_prekey.is_none() {
-                // Its last-resort key package.
-                self.counts.bundles_without_one_time += 1;
-            }
+            // Without a one-time one, its last-resort key package.
+            self.fetch_bundle(by, d);
         }
         for op in ops {
             ns += self.charge(runner, kind, op, 0);

@@ -2,7 +2,7 @@
 //! a cost per delivered copy, log scales, and the crossover marked with a dashed line.
 
 use super::{color, err, font, log_range, short_count, DrawResult, Figure};
-use super::{AXIS_PT, LEGEND_PT, TICK_PT, TITLE_PT};
+use super::{AXIS_PT, TICK_PT, TITLE_PT};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -108,6 +108,9 @@ impl Figure for DesignFigure<'_> {
                 .copied()
                 .filter(|p| p.0 > 0.0 && p.1 > 0.0)
                 .collect();
+            if pts.is_empty() {
+                continue; // a design with nothing to show here (no MLS commits under the hub)
+            }
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(3)))
                 .map_err(err)?;
@@ -120,20 +123,7 @@ impl Figure for DesignFigure<'_> {
             labels.push(("crossover (dashed)".to_string(), BLACK));
         }
         // The legend in a band of its own, right of the plot: it never covers a point.
-        let row = (LEGEND_PT as i32 * 3) / 2;
-        let mut y = 110;
-        for (text, c) in &labels {
-            legend
-                .draw(&PathElement::new(
-                    vec![(10, y + row / 3), (50, y + row / 3)],
-                    c.stroke_width(3),
-                ))
-                .map_err(err)?;
-            legend
-                .draw(&Text::new(text.clone(), (60, y), font(LEGEND_PT)))
-                .map_err(err)?;
-            y += row + row / 3;
-        }
+        super::draw_legend(&legend, &labels)?;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use super::interactive::{hex, x_range, Axis, Band, Interactive, Line, Mark, Scale, Unit};
 use super::{color, err, font, log_range, short_count, DrawResult, Figure};
-use super::{AXIS_PT, LEGEND_PT, TICK_PT, TITLE_PT};
+use super::{AXIS_PT, TICK_PT, TITLE_PT};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -36,24 +36,6 @@ pub struct KnobFigure<'a> {
     /// the SLO line, since a share of 0 has no scale.
     pub zero_limit_failures: &'a [f64],
     pub answer: Option<f64>,
-}
-
-/// Characters of a legend line in the band right of the plot.
-const LEGEND_CHARS: usize = 22;
-
-/// `text` in lines of at most about `width` characters, broken at spaces.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for word in text.split(' ') {
-        match lines.last_mut() {
-            Some(l) if l.len() + 1 + word.len() <= width => {
-                l.push(' ');
-                l.push_str(word);
-            }
-            _ => lines.push(word.to_string()),
-        }
-    }
-    lines
 }
 
 /// Log x when the knob spans an order of magnitude (galloping doubles it).
@@ -253,37 +235,7 @@ impl KnobFigure<'_> {
         if self.answer.is_some() {
             labels.push(("the answer (dashed)".to_string(), BLACK));
         }
-        // A label wraps at its first space past the band's width ("interop.delivered_p99" over
-        // "<= 2000 ms"), so that none runs off the canvas.
-        let row = (LEGEND_PT as i32 * 3) / 2;
-        let mut y = 110;
-        for (text, c) in &labels {
-            legend
-                .draw(&PathElement::new(
-                    vec![(10, y + row / 3), (50, y + row / 3)],
-                    c.stroke_width(3),
-                ))
-                .map_err(err)?;
-            for line in wrap(text, LEGEND_CHARS) {
-                legend
-                    .draw(&Text::new(line, (60, y), font(LEGEND_PT)))
-                    .map_err(err)?;
-                y += row;
-            }
-            y += row / 3;
-        }
+        super::draw_legend(&legend, &labels)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn legend_labels_wrap_at_spaces() {
-        assert_eq!(
-            super::wrap("interop.delivered_p99 <= 2000 ms", 22),
-            ["interop.delivered_p99", "<= 2000 ms"]
-        );
-        assert_eq!(super::wrap("the SLO (100 %)", 22), ["the SLO (100 %)"]);
     }
 }

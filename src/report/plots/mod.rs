@@ -268,8 +268,60 @@ pub fn draw_message<DB: DrawingBackend>(
     .map_err(err)
 }
 
+/// Characters of a legend line in the band right of a plot.
+const LEGEND_CHARS: usize = 22;
+
+/// `text` in lines of at most about `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(l) if l.len() + 1 + word.len() <= width => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+/// A legend in `band`, a strip of its own right of the plot (so it never covers a point): a
+/// stroke of each label's colour, then the label, wrapped at its first space past the band's
+/// width ("interop.delivered_p99" over "<= 2000 ms") so that none runs off the canvas.
+pub fn draw_legend<DB: DrawingBackend>(
+    band: &DrawingArea<DB, Shift>,
+    labels: &[(String, RGBColor)],
+) -> DrawResult {
+    let row = (LEGEND_PT as i32 * 3) / 2;
+    let mut y = 110;
+    for (text, c) in labels {
+        band.draw(&PathElement::new(
+            vec![(10, y + row / 3), (50, y + row / 3)],
+            c.stroke_width(3),
+        ))
+        .map_err(err)?;
+        for line in wrap(text, LEGEND_CHARS) {
+            band.draw(&Text::new(line, (60, y), font(LEGEND_PT)))
+                .map_err(err)?;
+            y += row;
+        }
+        y += row / 3;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn legend_labels_wrap_at_spaces() {
+        assert_eq!(
+            super::wrap("interop.delivered_p99 <= 2000 ms", 22),
+            ["interop.delivered_p99", "<= 2000 ms"]
+        );
+        assert_eq!(super::wrap("the SLO (100 %)", 22), ["the SLO (100 %)"]);
+    }
     use super::*;
 
     #[test]
