@@ -33,6 +33,13 @@ pub fn run(
     if let Err(o) = args.within_budget(&s, &shown) {
         return Ok(o);
     }
+    if s.topology.design == scenario::Design::Mimi {
+        for (i, f) in s.faults.iter().enumerate() {
+            if f.kind.idle_under_mimi() {
+                eprintln!("note: fault[{i}] acts on the gatekeeper's gateway or the hub design's interop links, which MIMI's messages do not cross: it changes nothing here (MIMI's providers meet over provider_provider)");
+            }
+        }
+    }
     let hash = scenario::hash(&s);
     let out = out.unwrap_or_else(|| Path::new("results").join(&s.run.name));
     let watch = Stopwatch::start();

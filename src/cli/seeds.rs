@@ -26,20 +26,38 @@ pub fn run_seeds(file: Option<&Path>, range: &str, args: &ScenarioArgs) -> anyho
     let (first, last) = (*range.start(), *range.end());
     let results = shrink::seeds::run_seeds(&s, range, threads, sim::RunOptions::default());
     let file_arg = file.map_or(BASELINE_NAME.to_string(), |f| f.display().to_string());
+    // The replay runs what ran: the file, and the design when the command line chose it.
+    let design_arg = args
+        .design
+        .map_or(String::new(), |d| format!(" --design {}", d.key()));
     let failing: Vec<_> = results.iter().filter(|r| !r.passed).collect();
     for r in &failing {
         if let Some(bug) = &r.bug {
             outln!("seed {} PANICKED: {}", r.seed, bug.message);
-            outln!("    replay: interop-sim run {file_arg} --seed {}", r.seed);
+            outln!(
+                "    replay: interop-sim run {file_arg}{design_arg} --seed {}",
+                r.seed
+            );
             continue;
         }
         outln!("seed {} FAILED: {}", r.seed, r.failures.join("; "));
         outln!("    {}", r.liveness);
-        outln!("    replay: interop-sim run {file_arg} --seed {}", r.seed);
         outln!(
-            "    shrink: interop-sim shrink {file_arg} --seed {}",
+            "    replay: interop-sim run {file_arg}{design_arg} --seed {}",
             r.seed
         );
+        match args.design {
+            None => outln!(
+                "    shrink: interop-sim shrink {file_arg} --seed {}",
+                r.seed
+            ),
+            // `shrink` reads the design from the file.
+            Some(d) => outln!(
+                "    shrink: write [topology] design = \"{}\" into {file_arg}, then interop-sim shrink {file_arg} --seed {}",
+                d.key(),
+                r.seed
+            ),
+        }
     }
     outln!(
         "{} of {} seeds ({first}..{last}) passed",

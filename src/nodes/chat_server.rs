@@ -225,7 +225,7 @@ impl ChatServer {
             TimerKind::ExpirySweep => self.mailbox.handle_sweep(cx),
             TimerKind::MimiRetry => {
                 if let Some(m) = self.mimi.as_mut() {
-                    m.handle_timer(cx, timer);
+                    m.handle_timer(cx, timer, dir);
                 }
             }
             TimerKind::OutboxRetry | TimerKind::ReorderRelease | TimerKind::MediaRetry => {}

@@ -106,7 +106,7 @@ pub fn handle_timer(
             device.handle_timer(cx, timer)
         }
         NodeMut::Chat(c) => c.handle_timer(now, timer, dir, fx),
-        NodeMut::Partner(p) => p.handle_timer(now, timer, fx),
+        NodeMut::Partner(p) => p.handle_timer(now, timer, dir, fx),
         NodeMut::Gateway(_) | NodeMut::Adapter(_) => {}
     }
 }

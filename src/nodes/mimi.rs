@@ -14,10 +14,16 @@ use super::mailbox::{Books, Mailbox, MailboxCtx};
 use super::{Addr, TimerKind};
 use crate::directory::Directory;
 use crate::engine::SimTime;
+use crate::metrics::LedgerEvent;
 use crate::wire::{
-    DeviceId, Frame, GroupMembers, MimiFrame, Payload, ProviderId, Refusal, Submission, SEQ_VOID,
+    CopyId, DeviceId, Frame, GroupMembers, MimiFrame, MsgId, Payload, ProviderId, Refusal,
+    Submission, SEQ_VOID,
 };
 use std::collections::BTreeMap;
+
+/// Fan-outs resent to one follower per retry firing at most: a backlog after a long outage
+/// goes out in bursts a retry interval apart, as a server's send window paces its queues.
+const RESEND_BURST_MAX: usize = 256;
 
 /// The server of provider `p`: its MIMI endpoint.
 pub fn server_of(p: ProviderId) -> Addr {
@@ -46,6 +52,9 @@ struct Pending {
     submission: Submission,
     next_at: SimTime,
     backoff_ns: u64,
+    /// After the offline TTL the hub gives up, as a server's queue drops a copy no device
+    /// fetched: the follower's copies expire.
+    expires_at: SimTime,
 }
 
 /// Fan-outs sent, first and again, for the summary's counters.
@@ -96,12 +105,18 @@ impl MimiEndpoint {
     pub fn unacked(&self) -> usize {
         self.pending.len()
     }
+    /// The submissions of the fan-outs not yet acknowledged: at the run's end, their copies
+    /// are still on their way (late, not lost).
+    pub fn unacked_submissions(&self) -> impl Iterator<Item = &Submission> + '_ {
+        self.pending.values().map(|p| &p.submission)
+    }
 
     // ---- mutators
 
     /// The server crashed: without durable storage its unacknowledged fan-outs are gone;
-    /// with it they stay and are retried once the server handles its next frame (the timer
-    /// that fired while it was down is gone).
+    /// with it they stay and are retried once it is back (the driver fires the retry timer at
+    /// the restart, or the next frame it handles re-arms it: the timer that fired while it was
+    /// down is gone).
     pub fn crash(&mut self, durable: bool) {
         if !durable {
             self.pending.clear();
@@ -310,6 +325,7 @@ impl MimiEndpoint {
         self.sends.first += 1;
         let backoff_ns = self.retry_initial_ns;
         let next_at = cx.now.plus(backoff_ns);
+        let expires_at = cx.now.plus(cx.cfg.offline_ttl_ns);
         self.pending.insert(
             id,
             Pending {
@@ -317,6 +333,7 @@ impl MimiEndpoint {
                 submission,
                 next_at,
                 backoff_ns,
+                expires_at,
             },
         );
         if self.retry_at.is_none_or(|at| next_at < at) {
@@ -336,14 +353,37 @@ impl MimiEndpoint {
 
     /// The retry timer: sends again every fan-out whose follower has not acknowledged it in
     /// time, each with its own doubling backoff (a follower cut off gets them all once the
-    /// way is open again).
-    pub fn handle_timer(&mut self, cx: &mut MailboxCtx, timer: TimerKind) {
-        if timer != TimerKind::MimiRetry || self.retry_at != Some(cx.now) {
+    /// way is open again), and gives up on those older than the offline TTL, whose copies for
+    /// the follower's devices expire. Fired at the armed instant, or at a restart after a
+    /// crash (nothing armed then).
+    pub fn handle_timer(&mut self, cx: &mut MailboxCtx, timer: TimerKind, dir: &Directory) {
+        if timer != TimerKind::MimiRetry || self.retry_at.is_some_and(|at| at != cx.now) {
             return; // stale: re-armed since
         }
         let (now, max) = (cx.now, self.retry_max_ns);
-        let hub = self.provider;
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.expires_at <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            if let Some(p) = self.pending.remove(&id) {
+                for (msg, device) in share_copies(&p.submission, p.to, dir) {
+                    cx.fx.record(LedgerEvent::Expired { msg, device });
+                }
+            }
+        }
+        let (hub, pace_ns) = (self.provider, self.retry_initial_ns);
+        let mut burst: BTreeMap<ProviderId, usize> = BTreeMap::new();
         for (&id, p) in self.pending.iter_mut().filter(|(_, p)| p.next_at <= now) {
+            let sent = burst.entry(p.to).or_insert(0);
+            if *sent >= RESEND_BURST_MAX {
+                // After a long outage, the backlog goes back out a burst at a time.
+                p.next_at = now.plus(pace_ns);
+                continue;
+            }
+            *sent += 1;
             let frame = MimiFrame::Fanout {
                 id,
                 hub,
@@ -355,6 +395,39 @@ impl MimiEndpoint {
             p.next_at = now.plus(p.backoff_ns);
         }
         self.arm(cx);
+    }
+}
+
+/// The copies a follower's share carries, by the ledger's id, with the device each is for.
+fn share_copies(s: &Submission, follower: ProviderId, dir: &Directory) -> Vec<(MsgId, DeviceId)> {
+    let on_follower = |d: &DeviceId| dir.provider_of_device(*d) == follower;
+    match &s.payload {
+        Payload::Direct(sealed) => {
+            let msg = s.copy_id().ledger_id();
+            sealed
+                .iter()
+                .map(|(d, _)| *d)
+                .filter(on_follower)
+                .map(|d| (msg, d))
+                .collect()
+        }
+        Payload::Group(g) => g
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, seq))| *seq != SEQ_VOID)
+            .flat_map(|(k, &(member, _))| {
+                let copy = CopyId {
+                    msg: s.msg,
+                    member: k as u32,
+                };
+                dir.devices_of(member)
+                    .filter(|d| *d != s.from_device)
+                    .filter(on_follower)
+                    .map(move |d| (copy.ledger_id(), d))
+            })
+            .collect(),
+        Payload::Resend(_) => Vec::new(),
     }
 }
 

@@ -155,7 +155,13 @@ impl PartnerServer {
         );
     }
 
-    pub fn handle_timer(&mut self, now: SimTime, timer: TimerKind, fx: &mut Effects) {
+    pub fn handle_timer(
+        &mut self,
+        now: SimTime,
+        timer: TimerKind,
+        dir: &Directory,
+        fx: &mut Effects,
+    ) {
         let route = |d: DeviceId| Addr::Device(d);
         let cx = &mut MailboxCtx {
             now,
@@ -168,7 +174,7 @@ impl PartnerServer {
             TimerKind::ExpirySweep => self.mailbox.handle_sweep(cx),
             TimerKind::MimiRetry => {
                 if let Some(m) = self.mimi.as_mut() {
-                    m.handle_timer(cx, timer);
+                    m.handle_timer(cx, timer, dir);
                 }
             }
             TimerKind::OutboxRetry | TimerKind::ReorderRelease | TimerKind::MediaRetry => {}

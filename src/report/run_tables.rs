@@ -5,7 +5,7 @@ use super::html::{num, Cell, Page};
 use super::labels::{fault_label, path_label};
 use crate::engine::time::format_duration_ns;
 use crate::metrics::{PathKind, Summary};
-use crate::scenario::{AdapterMode, HopClass, Latency, Role, Scenario};
+use crate::scenario::{AdapterMode, Latency, Role, Scenario};
 
 /// `sm` gives what the run measured beside what the scenario configured.
 pub fn scenario_section(p: &mut Page, s: &Scenario, sm: &Summary) {
@@ -72,7 +72,19 @@ pub fn scenario_section(p: &mut Page, s: &Scenario, sm: &Summary) {
         ],
         &rows,
     );
-    let links: Vec<Vec<Cell>> = HopClass::ALL
+    if s.topology.design != crate::scenario::Design::Hub {
+        p.para(
+            "meta",
+            &format!(
+                "Interop design: {} (each client talks to its own provider's server; a room's hub provider fans its messages out to the others over provider_provider).",
+                s.topology.design.key()
+            ),
+        );
+    }
+    let links: Vec<Vec<Cell>> = s
+        .topology
+        .design
+        .hop_classes()
         .iter()
         .map(|h| {
             let l = s.network.link(*h);

@@ -40,6 +40,8 @@ pub(crate) struct Refs<'a> {
     /// `None` when `[run]` has problems of its own: windows are then not checked against
     /// defaults the user did not mean.
     pub run: Option<&'a RunSpec>,
+    /// Which hop classes a link fault may name (`provider_provider` under MIMI only).
+    pub design: Design,
 }
 
 pub(crate) fn faults(ctx: &mut Ctx, value: Option<&Value<'_>>, refs: &Refs<'_>) -> Vec<Fault> {
@@ -157,7 +159,8 @@ fn fault_kind(
 ) -> Option<FaultKind> {
     let req = |ctx: &mut Ctx, key: &str| required(ctx, t, item.span(), path, key);
     let p = |key: &str| join(path, key);
-    let links = HopClass::ALL.map(HopClass::key);
+    let hops = refs.design.hop_classes();
+    let links: Vec<&str> = hops.iter().map(|h| h.key()).collect();
     Some(match kind {
         "partition" => {
             let between = req(ctx, "between").and_then(|v| between(ctx, v, &p("between"), refs));
@@ -265,7 +268,7 @@ fn fault_kind(
         _ => {
             let link = req(ctx, "link")
                 .and_then(|v| choice(ctx, v, &p("link"), &links))
-                .map(|i| HopClass::ALL[i]);
+                .map(|i| hops[i]);
             let rate = req(ctx, "rate").and_then(|v| probability(ctx, v, &p("rate")));
             let (link, rate) = (link?, rate?);
             match kind {

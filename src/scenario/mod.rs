@@ -151,16 +151,9 @@ pub fn parse_with(
     file_name: &str,
     opts: &LoadOptions,
 ) -> Result<Scenario, ScenarioErrors> {
-    let mut scenario = parse_text(source, file_name, opts.cost_table.is_some())?;
+    let mut scenario = parse_text(source, file_name, opts)?;
     if let Some(path) = &opts.cost_table {
         scenario.e2ee.cost_table = cost_table::load_file(path)?;
-    }
-    if let Some(design) = opts.design {
-        scenario.set_design(design);
-        if design == Design::Mimi && scenario.e2ee.crypto == CryptoMode::Real {
-            let message = format!("--design mimi: {MIMI_REAL}; {MIMI_REAL_HELP}");
-            return Err(ScenarioErrors::whole_file(file_name, message));
-        }
     }
     Ok(scenario)
 }
@@ -168,8 +161,9 @@ pub fn parse_with(
 fn parse_text(
     source: &str,
     file_name: &str,
-    cost_table_given: bool,
+    opts: &LoadOptions,
 ) -> Result<Scenario, ScenarioErrors> {
+    let cost_table_given = opts.cost_table.is_some();
     let mut ctx = Ctx::new(source, file_name).with_cost_table_given(cost_table_given);
     if source.trim().is_empty() {
         let message = "the file is empty: a scenario needs at least a gatekeeper and a partner ([[provider]])";
@@ -190,7 +184,8 @@ fn parse_text(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let scenario = walk(&mut ctx, doc.get_ref(), &sections::name_from_stem(&stem));
+    let name = sections::name_from_stem(&stem);
+    let scenario = walk(&mut ctx, doc.get_ref(), &name, opts.design);
     if ctx.has_problems() {
         Err(ctx.finish())
     } else {
@@ -218,7 +213,9 @@ fn report_syntax(ctx: &mut Ctx, errors: &[toml::de::Error]) {
     }
 }
 
-fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
+/// `design`: the command line's `--design`, which replaces the file's before anything that
+/// depends on it is checked (a `provider_provider` link, the crypto MIMI needs, fault links).
+fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str, design: Option<Design>) -> Scenario {
     check_keys(ctx, doc, "", &TOP_KEYS);
     let problems_before_run = ctx.problem_count();
     let run = match section(ctx, doc, "run") {
@@ -227,9 +224,22 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
     };
     let (providers, names_written) = sections::providers(ctx, get(doc, "provider"));
     let topology_table = section(ctx, doc, "topology").map(|(t, _)| t);
-    let topology = sections::topology(ctx, topology_table);
+    let mut topology = sections::topology(ctx, topology_table);
     let network_table = section(ctx, doc, "network").map(|(t, _)| t);
-    let network = sections::network(ctx, network_table, topology.design);
+    // A link the file's own design has no use for is an error; one a `--design` override has
+    // no use for is left out (one file runs both).
+    let as_written = if design.is_some() {
+        Design::Mimi
+    } else {
+        topology.design
+    };
+    let mut network = sections::network(ctx, network_table, as_written);
+    if let Some(d) = design {
+        topology.design = d;
+    }
+    if topology.design == Design::Hub {
+        network.provider_provider = None;
+    }
     let workload_table = section(ctx, doc, "workload").map(|(t, _)| t);
     let workload = workload::workload(ctx, workload_table);
     let capacity_table = section(ctx, doc, "capacity").map(|(t, _)| t);
@@ -246,6 +256,7 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         providers: &providers,
         names_written: &names_written,
         run: (ctx.problem_count() == problems_before_run).then_some(&run),
+        design: topology.design,
     };
     let faults = faults::faults(ctx, get(doc, "fault"), &refs);
     let expect_table = section(ctx, doc, "expect").map(|(t, _)| t);
@@ -267,10 +278,13 @@ fn walk(ctx: &mut Ctx, doc: &DeTable<'_>, default_name: &str) -> Scenario {
         plan: None,
     };
     if scenario.topology.design == Design::Mimi && scenario.e2ee.crypto == CryptoMode::Real {
-        let value = topology_table.and_then(|t| get(t, "design"));
-        let span = value.map_or(0..0, |v| v.span());
         let help = Some(MIMI_REAL_HELP.to_string());
-        ctx.problem(span, "topology.design", MIMI_REAL.to_string(), help);
+        match (design, topology_table.and_then(|t| get(t, "design"))) {
+            (None, Some(value)) => {
+                ctx.problem(value.span(), "topology.design", MIMI_REAL.into(), help)
+            }
+            _ => ctx.problem(0..0, "", format!("--design mimi: {MIMI_REAL}"), help),
+        }
     }
     if let Some((t, span)) = section(ctx, doc, "sweep") {
         let problems_before = ctx.problem_count();

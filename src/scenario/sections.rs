@@ -352,10 +352,8 @@ pub(crate) fn network(ctx: &mut Ctx, t: Option<&DeTable<'_>>, design: Design) ->
             }
         }
     }
-    if design == Design::Mimi && provider_provider.is_none() {
-        // Both cross the public internet between two companies' data centres.
-        provider_provider = Some(links[HopClass::GatewayPartner.index()]);
-    }
+    // Without a link of its own, MIMI's is the gateway-partner link's, read when the run
+    // starts (`Network::link`), so that a sweep of that link reaches it too.
     Network {
         links,
         provider_provider,

@@ -129,7 +129,8 @@ impl Keyring {
                 }
                 ops.push(Op::MlsCommit);
                 rooms.committed.insert(room, epoch);
-                extra_len = commit_len(members.len(), 0);
+                // The change adds a newcomer (a member left, one joined): its Welcome too.
+                extra_len = commit_len(members.len(), 1);
                 self.counts.mls_membership_commits += 1;
             }
             Some(c) => match known {

@@ -7,7 +7,7 @@ use crate::engine::{Scheduler, SimTime};
 use crate::faults::{self, ActiveFaults, Edge, FaultTarget};
 use crate::net::{LinkEffect, Side};
 use crate::nodes::dispatch::{self, NodeMut};
-use crate::nodes::Addr;
+use crate::nodes::{Addr, TimerKind};
 use crate::scenario::{Endpoint, HopClass};
 use crate::sim::cpu::Cpu;
 use crate::wire::{DeviceId, ProviderId, UserId};
@@ -111,6 +111,12 @@ impl FaultTarget for Levers<'_, '_> {
             Endpoint::Provider(0) => servers.chat_down = down,
             Endpoint::Provider(p) => servers.provider_down[p] = down,
             Endpoint::Clients(_) => {}
+        }
+        if let (false, true, Endpoint::Provider(p)) = (down, self.sim.dir.is_mimi(), node) {
+            // A MIMI server back up resumes its fan-outs (its retry timer fired while down).
+            let node = crate::nodes::mimi::server_of(ProviderId(*p as u32));
+            let timer = TimerKind::MimiRetry;
+            self.sched.at(self.now, Event::Timer { node, timer });
         }
     }
 

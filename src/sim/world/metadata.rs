@@ -123,3 +123,45 @@ fn recipients(s: &Submission) -> impl Iterator<Item = UserId> + '_ {
     };
     one.into_iter().chain(group.into_iter().flatten())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::PartnerLink;
+    use crate::engine::SimTime;
+    use crate::wire::{Ciphertext, DeviceId, MsgId, ProviderId};
+
+    fn submit(from: u32, to: u32) -> Frame {
+        Frame::Submit(Box::new(Submission {
+            msg: MsgId(1),
+            from_user: UserId(from),
+            from_device: DeviceId(from),
+            to_user: UserId(to),
+            seq: 0,
+            sent_at: SimTime::ZERO,
+            payload: Payload::Direct(vec![(DeviceId(to), Ciphertext::default())]),
+        }))
+    }
+
+    /// Three providers of two users each (users 0-1, 2-3, 4-5; one device each).
+    #[test]
+    fn each_provider_counts_what_its_servers_routed() {
+        let dir = Directory::new(
+            &[2, 2, 2],
+            vec![PartnerLink::Proxied; 3],
+            &[1; 6],
+            vec![true; 6],
+        );
+        let mut seen = MetadataSeen::default();
+        // The gatekeeper's chat server routes a partner-to-partner chat and a native one.
+        seen.see(Addr::ChatServer, &submit(2, 4), &dir);
+        seen.see(Addr::ChatServer, &submit(0, 1), &dir);
+        // Its gateway sees the first again: counted once.
+        seen.see(Addr::Gateway, &submit(4, 2), &dir);
+        // Partner 1's adapter carries its user's chat with a gatekeeper user.
+        seen.see(Addr::Adapter(ProviderId(1)), &submit(3, 0), &dir);
+        // A device's frames are nobody's infrastructure.
+        seen.see(Addr::Device(DeviceId(5)), &submit(5, 0), &dir);
+        assert_eq!(seen.finish(&dir), [(1, 1, 2), (1, 0, 1), (0, 0, 0)]);
+    }
+}

@@ -166,6 +166,27 @@ impl Observer {
     }
 }
 
+/// The ledger's ids of the copies a submission carries: one per member of a group message,
+/// else the one copy.
+fn submission_copies(
+    sub: &crate::wire::Submission,
+) -> impl Iterator<Item = crate::wire::MsgId> + '_ {
+    use crate::wire::{CopyId, Payload};
+    let members = match &sub.payload {
+        Payload::Group(g) => g.members.len() as u32,
+        Payload::Direct(_) | Payload::Resend(_) => 0,
+    };
+    let one = (members == 0).then(|| sub.copy_id().ledger_id());
+    let group = (0..members).map(move |k| {
+        CopyId {
+            msg: sub.msg,
+            member: k,
+        }
+        .ledger_id()
+    });
+    one.into_iter().chain(group)
+}
+
 /// A frame as an infrastructure node sees it: its debug text and every ciphertext byte.
 fn tap_bytes(frame: &Frame) -> Vec<u8> {
     let mut out = format!("{frame:?}").into_bytes();
@@ -307,7 +328,7 @@ impl Sim {
     /// the end; the attacker's replayed copies are not the message's own.
     fn record_queued_at_end(&mut self, end: SimTime) {
         use crate::metrics::ledger::QueuedAt;
-        use crate::wire::{CopyId, Frame, Payload};
+        use crate::wire::{Frame, MimiFrame};
         let mut queued = Vec::new();
         for f in self.net.frames.iter().filter(|f| !f.replay) {
             let at = match f.to {
@@ -319,22 +340,23 @@ impl Sim {
                 Addr::MediaStore(_) | Addr::MediaProxy => continue,
             };
             match &f.frame {
-                Frame::Submit(sub) => match &sub.payload {
-                    Payload::Group(g) => {
-                        for k in 0..g.members.len() as u32 {
-                            let copy = CopyId {
-                                msg: sub.msg,
-                                member: k,
-                            };
-                            queued.push((copy.ledger_id(), at));
-                        }
-                    }
-                    Payload::Direct(_) | Payload::Resend(_) => {
-                        queued.push((sub.copy_id().ledger_id(), at))
-                    }
-                },
+                Frame::Submit(sub)
+                | Frame::Mimi(MimiFrame::Fanout {
+                    submission: sub, ..
+                }) => {
+                    queued.extend(submission_copies(sub).map(|m| (m, at)));
+                }
                 Frame::Deliver(d) => queued.push((d.copy.ledger_id(), at)),
                 _ => {}
+            }
+        }
+        // Under MIMI: what the hubs are still handing to their followers.
+        let chat = self.nodes.chat.mimi().map(|m| (m, QueuedAt::ChatServer));
+        let partners = self.nodes.partner_servers.iter().flatten();
+        let partners = partners.filter_map(|p| p.mimi().map(|m| (m, QueuedAt::PartnerServer)));
+        for (endpoint, at) in chat.into_iter().chain(partners) {
+            for sub in endpoint.unacked_submissions() {
+                queued.extend(submission_copies(sub).map(|m| (m, at)));
             }
         }
         // Copies the servers' mailboxes still hold for their devices.
