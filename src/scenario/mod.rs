@@ -48,6 +48,7 @@
 
 pub mod budget;
 pub mod cost_table;
+mod design;
 mod errors;
 mod expect;
 mod faults;
@@ -60,6 +61,7 @@ pub mod swarm;
 pub mod sweep;
 mod sweep_keys;
 mod syntax;
+pub mod topology;
 mod values;
 mod workload;
 

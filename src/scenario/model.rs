@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+pub use super::topology::{Design, HopClass, Topology};
 pub use super::values::DurationNs;
 pub use crate::net::latency::Latency;
 pub use crate::net::link::LinkSpec;
@@ -33,18 +34,6 @@ pub struct Scenario {
     /// `[plan]`, for `interop-sim plan`; left out of the hash when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<CapacityPlan>,
-}
-
-impl Scenario {
-    /// Runs the scenario under `design` (a sweep's `topology.design`): everything else means
-    /// the same under both. A MIMI run without its own `provider_provider` link uses the
-    /// gateway-partner link's spec (see [`Network::link`]); a hub run has no such link.
-    pub fn set_design(&mut self, design: Design) {
-        self.topology.design = design;
-        if design == Design::Hub {
-            self.network.provider_provider = None;
-        }
-    }
 }
 
 /// `[plan]`: the smallest capacity that meets service levels with a confidence, at a load.
@@ -142,94 +131,6 @@ pub struct Provider {
     pub separate_inbox: Option<f64>,
     /// Partners only; the gatekeeper ignores it.
     pub adapter: AdapterMode,
-}
-
-/// `[topology]`: the interop design a run models.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Topology {
-    pub design: Design,
-}
-
-impl Topology {
-    pub fn is_hub(&self) -> bool {
-        self.design == Design::Hub
-    }
-}
-
-/// How providers reach each other's users.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Design {
-    /// The gatekeeper's interop gateway (the DMA design the seed models): partner clients
-    /// speak the gatekeeper's protocol to its gateway; the gatekeeper's chat server holds every
-    /// third-party chat's queue; Signal pairwise sessions and Sender Keys.
-    #[default]
-    Hub,
-    /// MIMI (draft-ietf-mimi-protocol): every client talks to its own provider only; providers
-    /// talk to each other over `provider_provider`; each chat is an MLS room whose hub provider
-    /// orders it and fans its messages out to the follower providers, which queue for their
-    /// own devices.
-    Mimi,
-}
-
-impl Design {
-    pub const ALL: [Design; 2] = [Design::Hub, Design::Mimi];
-    pub fn key(self) -> &'static str {
-        match self {
-            Design::Hub => "hub",
-            Design::Mimi => "mimi",
-        }
-    }
-    /// The hop classes a run under this design has links for (a `provider_provider` link
-    /// exists only between MIMI providers).
-    pub fn hop_classes(self) -> &'static [HopClass] {
-        match self {
-            Design::Hub => &HopClass::ALL,
-            Design::Mimi => &HopClass::EVERY,
-        }
-    }
-}
-
-/// The hop classes of SCENARIOS.md, plus the adapter hop inside a proxied partner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HopClass {
-    ClientServer,
-    ServerGateway,
-    GatewayPartner,
-    /// Partner adapter <-> partner server (push, enlistment), inside the partner.
-    AdapterServer,
-    /// One provider's server <-> another's, under the MIMI design only.
-    ProviderProvider,
-}
-
-impl HopClass {
-    pub const ALL: [HopClass; 4] = [
-        HopClass::ClientServer,
-        HopClass::ServerGateway,
-        HopClass::GatewayPartner,
-        HopClass::AdapterServer,
-    ];
-    /// Every hop class, `provider_provider` (MIMI only) last.
-    pub const EVERY: [HopClass; 5] = [
-        HopClass::ClientServer,
-        HopClass::ServerGateway,
-        HopClass::GatewayPartner,
-        HopClass::AdapterServer,
-        HopClass::ProviderProvider,
-    ];
-    pub fn key(self) -> &'static str {
-        match self {
-            HopClass::ClientServer => "client_server",
-            HopClass::ServerGateway => "server_gateway",
-            HopClass::GatewayPartner => "gateway_partner",
-            HopClass::AdapterServer => "adapter_server",
-            HopClass::ProviderProvider => "provider_provider",
-        }
-    }
-    pub fn index(self) -> usize {
-        self as usize
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -546,31 +447,6 @@ pub enum FaultKind {
         provider: usize,
         users: f64,
     },
-}
-
-impl FaultKind {
-    /// Whether the fault acts on what a MIMI run does not use for messages: the gatekeeper's
-    /// gateway (a partition or crash naming it) or the hub design's interop links. Such a fault
-    /// does nothing to MIMI's messages (`run` says so).
-    pub fn idle_under_mimi(&self) -> bool {
-        let gateway = |e: &Endpoint| *e == Endpoint::Gateway;
-        let hub_link = |l: &HopClass| {
-            matches!(
-                l,
-                HopClass::ServerGateway | HopClass::GatewayPartner | HopClass::AdapterServer
-            )
-        };
-        match self {
-            FaultKind::Partition { a, b, .. } => gateway(a) || gateway(b),
-            FaultKind::Crash { node, .. } | FaultKind::Slow { node, .. } => gateway(node),
-            FaultKind::Loss { link, .. }
-            | FaultKind::Duplicate { link, .. }
-            | FaultKind::Reorder { link, .. }
-            | FaultKind::Tamper { link, .. }
-            | FaultKind::Replay { link, .. } => hub_link(link),
-            _ => false,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
