@@ -173,20 +173,13 @@ impl ChatServer {
             );
             return;
         }
-        let (copy, from_device, resend) = (s.copy_id(), s.from_device, s.resend_key());
+        let ack = s.ack();
         if let Some(wake) = self.mailbox.submit(cx, s, dir) {
             for d in wake {
                 self.push(d, dir, cx.fx);
             }
         }
-        cx.fx.send(
-            back,
-            Frame::SubmitAck {
-                copy,
-                device: from_device,
-                resend,
-            },
-        );
+        cx.fx.send(back, ack);
     }
 
     /// Wakes an offline device: gatekeeper devices through the gatekeeper's own push, partner

@@ -232,7 +232,7 @@ impl MimiEndpoint {
         } else {
             server_of(origin)
         };
-        let (copy, device, resend) = (s.copy_id(), s.from_device, s.resend_key());
+        let (copy, device, ack) = (s.copy_id(), s.from_device, s.ack());
         let group = matches!(s.payload, Payload::Group(_));
         if !group && !dir.may_message(s.from_user, s.to_user) {
             let to_user = s.to_user;
@@ -253,14 +253,7 @@ impl MimiEndpoint {
                 self.fan_out(cx, to, share);
             }
         }
-        cx.fx.send(
-            back,
-            Frame::SubmitAck {
-                copy,
-                device,
-                resend,
-            },
-        );
+        cx.fx.send(back, ack);
         wake.unwrap_or_default()
     }
 

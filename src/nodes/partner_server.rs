@@ -138,21 +138,14 @@ impl PartnerServer {
 
     fn submit(&mut self, cx: &mut MailboxCtx, s: Submission, dir: &Directory) {
         let back = Addr::Device(s.from_device);
-        let (copy, from_device, resend) = (s.copy_id(), s.from_device, s.resend_key());
+        let ack = s.ack();
         if let Some(wake) = self.mailbox.submit(cx, s, dir) {
             for d in wake {
                 self.pushes_sent += 1;
                 cx.fx.send(Addr::Device(d), Frame::Push { device: d });
             }
         }
-        cx.fx.send(
-            back,
-            Frame::SubmitAck {
-                copy,
-                device: from_device,
-                resend,
-            },
-        );
+        cx.fx.send(back, ack);
     }
 
     pub fn handle_timer(
