@@ -133,17 +133,7 @@ enum Command {
     /// the service-level figures printed with the largest change first; exit 1 when one of B's
     /// is worse than A's by more than --tolerance.
     #[command(after_help = help::COMPARE)]
-    Compare {
-        run_a: PathBuf,
-        run_b: PathBuf,
-        /// Output folder. Default: results/compare/.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// A service-level figure of B worse than A's by more than this fraction (latency or
-        /// loss up, delivered ratio or rate down) is a regression: exit 1.
-        #[arg(long, default_value_t = 0.1)]
-        tolerance: f64,
-    },
+    Compare(cli::compare::CompareArgs),
     /// Regression benches for CI: deterministic counters and instruction counts against
     /// benches/baseline/ (see benches/README.md).
     #[command(subcommand, after_help = help::BENCH)]
@@ -153,14 +143,7 @@ enum Command {
     /// with `[e2ee] cost_table = "<path relative to the scenario file>"`. Exits 0, or 4 if
     /// the table cannot be written.
     #[command(after_help = help::CALIBRATE)]
-    Calibrate {
-        /// Where to write the table. Default: results/calibration.toml.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Rough figures in well under a second (few, short batches), for tests.
-        #[arg(long)]
-        quick: bool,
-    },
+    Calibrate(cli::calibrate::CalibrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -242,14 +225,9 @@ fn dispatch(command: Command) -> anyhow::Result<Outcome> {
             scenario,
         } => cli::sweep::sweep(&file, out, threads, shard.as_deref(), &scenario),
         Command::Merge { dirs, out } => cli::merge::merge(&dirs, &out),
-        Command::Compare {
-            run_a,
-            run_b,
-            out,
-            tolerance,
-        } => cli::compare::compare(&run_a, &run_b, out, tolerance),
+        Command::Compare(args) => cli::compare::compare(args),
         Command::Bench(b) => cli::bench::bench(b),
-        Command::Calibrate { out, quick } => cli::calibrate::calibrate(out, quick),
+        Command::Calibrate(args) => cli::calibrate::calibrate(args),
         Command::Live(cmd) => cli::live::run(cmd),
         Command::Plan(cmd) => cli::plan::run(cmd),
     }

@@ -5,7 +5,19 @@ use anyhow::Context;
 use interop_sim::report::perf::progress::Progress;
 use std::path::PathBuf;
 
-pub fn calibrate(out: Option<PathBuf>, quick: bool) -> anyhow::Result<Outcome> {
+/// `calibrate`'s arguments.
+#[derive(clap::Args)]
+pub struct CalibrateArgs {
+    /// Where to write the table. Default: results/calibration.toml.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rough figures in well under a second (few, short batches), for tests.
+    #[arg(long)]
+    quick: bool,
+}
+
+pub fn calibrate(args: CalibrateArgs) -> anyhow::Result<Outcome> {
+    let CalibrateArgs { out, quick } = args;
     use interop_sim::calibrate::{self as cal, Settings};
     let settings = if quick {
         Settings::QUICK

@@ -8,12 +8,28 @@ use std::path::{Path, PathBuf};
 /// Service-level figures printed on screen at most (all are in the report).
 const SCREEN_ROWS: usize = 12;
 
-pub fn compare(
-    a: &Path,
-    b: &Path,
+/// `compare`'s arguments.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    run_a: PathBuf,
+    run_b: PathBuf,
+    /// Output folder. Default: results/compare/.
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// A service-level figure of B worse than A's by more than this fraction (latency or
+    /// loss up, delivered ratio or rate down) is a regression: exit 1.
+    #[arg(long, default_value_t = 0.1)]
     tolerance: f64,
-) -> anyhow::Result<Outcome> {
+}
+
+pub fn compare(args: CompareArgs) -> anyhow::Result<Outcome> {
+    let CompareArgs {
+        run_a,
+        run_b,
+        out,
+        tolerance,
+    } = args;
+    let (a, b) = (run_a.as_path(), run_b.as_path());
     if !(tolerance.is_finite() && tolerance >= 0.0) {
         eprintln!("interop-sim compare: --tolerance must be a fraction >= 0 (0.1 = 10 %), got {tolerance}");
         return Ok(Outcome::Invalid);

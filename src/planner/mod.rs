@@ -7,7 +7,8 @@
 //! at least its minimum (a rate). The solver takes the knobs in file order, each with the knobs
 //! not solved yet at their maximum (the most capacity): it gallops up from the knob's minimum
 //! (doubling) to the first value that meets every SLO, then bisects between the last value that
-//! failed and it (whole numbers to 1, other values to 1 %). When every knob is solved the joint
+//! failed and it (whole numbers to 1, other values to two significant figures: see
+//! [`resolution`]). When every knob is solved the joint
 //! answer is evaluated; if the knobs interact and it fails, they step up one at a time until it
 //! holds. Finally the answer and, per knob, the next value below it run again on fresh seeds:
 //! the answer should pass and each lower value fail.
@@ -17,11 +18,13 @@
 //! the scenario's seed, the runs are the simulator's, and the thread count changes nothing.
 
 pub mod output;
+pub mod resolution;
 mod runs;
 pub mod store;
 
 use crate::engine::RngTree;
 use crate::scenario::{self, Bound, CapacityPlan, Scenario, SweepTarget, SweepValue};
+use resolution::Resolution;
 #[cfg(test)]
 use runs::figures;
 use runs::run_seeds;
@@ -168,13 +171,14 @@ pub fn scenario_at(base: &Scenario, plan: &CapacityPlan, values: &[f64]) -> Scen
     s
 }
 
-/// The step a knob is resolved to: for whole numbers the slice (a sliced run's cores are whole,
-/// so the whole system's come in multiples of N), else none (1 % of the value).
-fn unit(plan: &CapacityPlan, integer: bool) -> f64 {
-    if integer {
-        plan.slice as f64
+/// The values a knob is resolved to: whole numbers in multiples of the slice (a sliced run's
+/// cores are whole, so the whole system's come in multiples of N), else two significant
+/// figures.
+pub fn resolution(plan: &CapacityPlan, k: &scenario::PlanKnob) -> Resolution {
+    if k.target.is_integer() {
+        Resolution::Multiple(plan.slice as f64)
     } else {
-        0.0
+        Resolution::TwoFigures
     }
 }
 
@@ -255,7 +259,7 @@ pub fn solve_with(
         .collect();
     let mut check = vec![s.evaluate(&values, &fresh, "check answer")?];
     for (i, k) in plan.solve.iter().enumerate() {
-        let lower = lower_value(values[i], unit(plan, k.target.is_integer()));
+        let lower = resolution(plan, k).prev(values[i]);
         if lower >= k.min && met {
             let mut v = values.clone();
             v[i] = lower;
@@ -290,32 +294,19 @@ pub fn estimated_runs(plan: &CapacityPlan) -> u64 {
     (points + 1 + plan.solve.len() as u64) * plan.seeds as u64
 }
 
-/// The value just below `v` that the solver resolves: one unit less (whole numbers), or 1 %
-/// less.
-pub fn lower_value(v: f64, unit: f64) -> f64 {
-    if unit > 0.0 {
-        v - unit
-    } else {
-        v * 0.99
-    }
-}
-
-/// A knob's range on its resolution: whole-number knobs in multiples of the slice.
+/// A knob's range on its resolution: whole-number knobs in multiples of the slice (at least
+/// one), other knobs on their grid, or at the range's own ends when it holds no grid value.
 fn bottom(plan: &CapacityPlan, k: &scenario::PlanKnob) -> f64 {
-    let u = unit(plan, k.target.is_integer());
-    if u > 0.0 {
-        ((k.min / u).ceil() * u).max(u)
-    } else {
-        k.min
+    match resolution(plan, k) {
+        r @ Resolution::Multiple(u) => r.up(k.min).max(u),
+        r @ Resolution::TwoFigures => Some(r.up(k.min)).filter(|&x| x <= k.max).unwrap_or(k.min),
     }
 }
 
 fn top(plan: &CapacityPlan, k: &scenario::PlanKnob) -> f64 {
-    let u = unit(plan, k.target.is_integer());
-    if u > 0.0 {
-        ((k.max / u).floor() * u).max(bottom(plan, k))
-    } else {
-        k.max
+    match resolution(plan, k) {
+        r @ Resolution::Multiple(_) => r.down(k.max).max(bottom(plan, k)),
+        r @ Resolution::TwoFigures => Some(r.down(k.max)).filter(|&x| x >= k.min).unwrap_or(k.max),
     }
 }
 
@@ -343,7 +334,7 @@ impl Solver<'_> {
         notes: &mut Vec<String>,
     ) -> Result<f64, PlanError> {
         let k = &self.plan.solve[i];
-        let u = unit(self.plan, k.target.is_integer());
+        let r = resolution(self.plan, k);
         let (min, max) = (bottom(self.plan, k), top(self.plan, k));
         let purpose = format!("solve {}", k.key);
         let mut v = values.to_vec();
@@ -364,24 +355,11 @@ impl Solver<'_> {
                 ));
                 return Ok(max);
             }
-            x = next_gallop(x, u).min(max);
+            x = r.gallop(x).min(max);
         };
         // Bisect between the last failure and the first pass.
         let (mut lo, mut hi) = (last_fail, pass);
-        while let Some(l) = lo {
-            let done = if u > 0.0 {
-                hi - l <= u
-            } else {
-                (hi - l) <= 0.01 * hi
-            };
-            if done {
-                break;
-            }
-            let mid = if u > 0.0 {
-                ((l + hi) / 2.0 / u).floor() * u
-            } else {
-                (l + hi) / 2.0
-            };
+        while let Some(mid) = lo.and_then(|l| r.between(l, hi)) {
             v[i] = mid;
             if self.at(&v, seeds, &purpose)?.met {
                 hi = mid;
@@ -419,9 +397,12 @@ impl Solver<'_> {
                 if values[i] >= max {
                     continue;
                 }
-                let u = unit(self.plan, k.target.is_integer());
-                let step = if u > 0.0 { u } else { values[i] * 0.1 };
-                values[i] = (values[i] + step).min(max);
+                let r = resolution(self.plan, k);
+                let step = match r {
+                    Resolution::Multiple(_) => r.next(values[i]),
+                    Resolution::TwoFigures => r.up(values[i] * 1.1).max(r.next(values[i])),
+                };
+                values[i] = step.min(max);
                 moved = true;
                 if self.at(values, seeds, "joint")?.met {
                     return Ok(true);
@@ -478,11 +459,6 @@ impl Solver<'_> {
     }
 }
 
-/// The next value the gallop tries after `x`: twice it (at least one unit more).
-fn next_gallop(x: f64, unit: f64) -> f64 {
-    (x * 2.0).max(x + unit)
-}
-
 /// A knob value as people write it.
 pub fn label(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
@@ -496,7 +472,8 @@ pub fn label(x: f64) -> String {
 /// utilization, a bucket that serves N times fewer messages sees larger relative swings in its
 /// arrivals (their spread shrinks as the square root of the count), so more of them wait past
 /// its one-second burst: a rate limit found on a slice is on the safe side, and more so the
-/// thinner the slice (measured on plan-slices.toml: 176,250/s at 1/100, 180,000/s at 1/1000).
+/// thinner the slice (measured on plan-slices.toml, resolved to 1 %: 176,250/s at 1/100,
+/// 180,000/s at 1/1000; on the plan's grid of two significant figures both answer 180,000/s).
 fn sliced_rate_limit_note(plan: &CapacityPlan, values: &[f64]) -> Option<String> {
     if plan.slice <= 1 {
         return None;
@@ -507,7 +484,7 @@ fn sliced_rate_limit_note(plan: &CapacityPlan, values: &[f64]) -> Option<String>
         .enumerate()
         .find(|(_, k)| k.target == SweepTarget::RateLimitPerPartner)?;
     Some(format!(
-        "{} = {} runs in the 1/{} slice as one token bucket at {}/s per partner: a bucket serving {}x fewer messages swings more at the same utilization and holds more of them past its one-second burst, so a rate limit found on a slice errs high, more so the thinner the slice (plan-slices.toml: 176,250/s at 1/100, 180,000/s at 1/1000)",
+        "{} = {} runs in the 1/{} slice as one token bucket at {}/s per partner: a bucket serving {}x fewer messages swings more at the same utilization and holds more of them past its one-second burst, so a rate limit found on a slice errs high, more so the thinner the slice (resolved to 1 %, 176,250/s at 1/100 and 180,000/s at 1/1000 of one population; to two figures, as a plan answers, 180,000/s in both)",
         k.key,
         values[i],
         plan.slice,

@@ -3,7 +3,7 @@
 //! headroom, every evaluation, the check on fresh seeds), plan.csv (one row per run) and a
 //! self-contained plan.html with one curve per knob (plots/plan_knob_<n>.{svg,png}).
 
-use super::{label, lower_value, Evaluation, PlanResult};
+use super::{label, Evaluation, PlanResult};
 use crate::report::files::write_file;
 use crate::report::plots::knob::{KnobFigure, SloPoint, SloSeries};
 use crate::report::plots::{self, Drawn};
@@ -60,12 +60,7 @@ pub fn sentence(r: &PlanResult, plan: &CapacityPlan) -> String {
     );
     // What the next lower value of each knob fails, from the check on fresh seeds.
     for (i, k) in plan.solve.iter().enumerate() {
-        let unit = if k.target.is_integer() {
-            plan.slice as f64
-        } else {
-            0.0
-        };
-        let lower = lower_value(r.answer[i], unit);
+        let lower = super::resolution(plan, k).prev(r.answer[i]);
         let below = r
             .check
             .iter()

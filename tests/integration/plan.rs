@@ -50,6 +50,52 @@ fn two_thick_slices_of_one_population_see_the_same_latencies() {
     }
 }
 
+/// The same plan answer from 1/100 and 1/1000 of one population (issue 19): the rate limit per
+/// partner that keeps interop p99 under 2 s, resolved to two significant figures, and in both
+/// the next lower value fails on fresh seeds. The runs are a 20-second surge (the file's minute
+/// costs two minutes at 1/100); the range starts near the answer for the same reason.
+#[test]
+fn slices_of_one_population_give_the_same_plan_answer() {
+    let mut base = scenario::load(&root().join("tests/data/scenarios/plan-slices.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    base.run.duration_ns = 20_000_000_000;
+    base.run.drain_ns = 10_000_000_000;
+    base.run.ramp_ns = 5_000_000_000;
+    base.run.warmup_ns = 5_000_000_000;
+    let mut plan = base.plan.take().expect("a plan");
+    plan.solve[0].min = 100_000.0;
+    plan.solve[0].max = 400_000.0;
+    let solve = |slice: u32| {
+        let mut s = base.clone();
+        s.plan = Some(interop_sim::scenario::CapacityPlan {
+            slice,
+            ..plan.clone()
+        });
+        interop_sim::planner::solve(&s, 2, &|_| {}).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (hundred, thousand) = (solve(100), solve(1000));
+    for r in [&hundred, &thousand] {
+        assert!(r.met, "{:?}", r.notes);
+        let [answer, below] = &r.check[..] else {
+            panic!(
+                "the check runs the answer and the value below: {:?}",
+                r.check
+            );
+        };
+        assert!(answer.met, "the answer on fresh seeds: {:?}", answer.slos);
+        assert!(
+            !below.met,
+            "the value below on fresh seeds: {:?}",
+            below.values
+        );
+    }
+    eprintln!(
+        "rate limit per partner: 1/100 {:?}, 1/1000 {:?}",
+        hundred.answer, thousand.answer
+    );
+    assert_eq!(hundred.answer, thousand.answer);
+}
+
 /// `plan` end to end: the answer in plan.json, and plan.html with each knob's curve (the SLO
 /// line, the answer marked) embedded and written beside it for slides.
 #[test]
