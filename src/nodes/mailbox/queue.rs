@@ -56,12 +56,11 @@ impl Mailbox {
         }
         // One copy in flight per sender stream: a later message of the same sender never
         // overtakes an earlier one that was lost or held back on the way.
-        let mut streams: Vec<DeviceId> = Vec::new();
-        for p in b.queue.iter_mut().take(cfg.window_max) {
-            if streams.contains(&p.delivery.from_device) && !cfg.break_ordering {
+        for i in 0..b.queue.len().min(cfg.window_max) {
+            if !cfg.break_ordering && !leads_stream(&b.queue, i) {
                 continue;
             }
-            streams.push(p.delivery.from_device);
+            let p = &mut b.queue[i];
             if !p.sent {
                 p.sent = true;
                 if p.ever_sent {
@@ -81,10 +80,9 @@ impl Mailbox {
     fn resend_window(b: &mut DeviceBox, device: DeviceId, cx: &mut MailboxCtx) -> Sends {
         let (cfg, route) = (cx.cfg, cx.route);
         let mut sends = Sends::default();
-        let mut streams: Vec<DeviceId> = Vec::new();
-        for p in b.queue.iter_mut().take(cfg.window_max) {
-            if !streams.contains(&p.delivery.from_device) || cfg.break_ordering {
-                streams.push(p.delivery.from_device);
+        for i in 0..b.queue.len().min(cfg.window_max) {
+            if cfg.break_ordering || leads_stream(&b.queue, i) {
+                let p = &mut b.queue[i];
                 // In flight now: the next ack's window fill must not send it again (after a
                 // throttle every copy was marked unsent).
                 p.sent = true;
@@ -213,4 +211,12 @@ impl Mailbox {
 /// How often the TTL sweep runs: a quarter of the TTL, between one second and one hour.
 fn sweep_period_ns(cfg: &MailboxConfig) -> u64 {
     (cfg.offline_ttl_ns / 4).clamp(1_000_000_000, 3_600_000_000_000)
+}
+
+/// Whether the copy at `i` is the first of its sender device's stream in the queue (the one a
+/// window may have in flight). Scans the copies before it, as a list of the streams seen
+/// would, without allocating one per window fill.
+fn leads_stream(queue: &VecDeque<Pending>, i: usize) -> bool {
+    let from = queue[i].delivery.from_device;
+    !queue.range(..i).any(|q| q.delivery.from_device == from)
 }
