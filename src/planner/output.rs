@@ -3,6 +3,7 @@
 //! headroom, every evaluation, the check on fresh seeds), plan.csv (one row per run) and a
 //! self-contained plan.html with one curve per knob (plots/plan_knob_<n>.{svg,png}).
 
+use super::resolution::Resolution;
 use super::{label, Evaluation, PlanResult};
 use crate::report::files::write_file;
 use crate::report::plots::knob::{KnobFigure, SloPoint, SloSeries};
@@ -140,6 +141,22 @@ fn finite(x: f64) -> Value {
     }
 }
 
+/// How finely each knob was resolved, as a planner reads it: `(key, "multiples of N")` for
+/// whole-number knobs, `(key, "two significant figures")` for the others.
+pub fn resolutions(plan: &CapacityPlan) -> Vec<(String, String)> {
+    plan.solve
+        .iter()
+        .map(|k| {
+            let how = match super::resolution(plan, k) {
+                Resolution::Multiple(u) if u <= 1.0 => "whole numbers".to_string(),
+                Resolution::Multiple(u) => format!("multiples of {} (the slice)", label(u)),
+                Resolution::TwoFigures => "two significant figures (steps of 1 to 10 %, about as fine as a few seeds tell apart)".to_string(),
+            };
+            (k.key.clone(), how)
+        })
+        .collect()
+}
+
 /// plan.json.
 pub fn plan_json(r: &PlanResult, plan: &CapacityPlan, scenario: &str) -> String {
     let at_answer = r
@@ -157,6 +174,7 @@ pub fn plan_json(r: &PlanResult, plan: &CapacityPlan, scenario: &str) -> String 
         "seeds": plan.seeds,
         "confidence": plan.confidence,
         "slice": plan.slice,
+        "resolution": resolutions(plan).into_iter().map(|(k, how)| (k, Value::String(how))).collect::<Map<_, _>>(),
         "at_answer": at_answer,
         "notes": r.notes,
         "runs": r.runs,
@@ -287,6 +305,11 @@ pub fn plan_html(r: &PlanResult, plan: &CapacityPlan, scenario: &str, figures: &
         escape(scenario),
         escape(&sentence(r, plan))
     );
+    let resolved: Vec<String> = resolutions(plan)
+        .into_iter()
+        .map(|(k, how)| format!("{k} to {how}"))
+        .collect();
+    let _ = write!(h, "<p>Resolved: {}.</p>", escape(&resolved.join(", ")));
     if let Some(e) = r.evaluations.iter().rev().find(|e| e.values == r.answer) {
         h.push_str("<h2>Service levels at the answer</h2><table><tr><th>SLO</th><th>bound</th><th>mean</th><th>confidence bound</th><th>headroom</th><th></th></tr>");
         for s in &e.slos {

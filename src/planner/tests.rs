@@ -193,3 +193,25 @@ slo = { "interop.delivered_p99" = "2s" }"#,
         None
     );
 }
+
+#[test]
+fn each_knob_says_how_finely_it_was_solved() {
+    let s = scenario(&format!(
+        "solve = {{ \"capacity.gateway.cores\" = {{ min = 10, max = 640 }}, \"capacity.gateway.rate_limit_per_partner\" = {{ min = 100, max = 100000 }} }}\nslo = {{ \"interop.delivered_p99\" = \"2s\" }}\nslice = 10"
+    ));
+    let said = super::output::resolutions(s.plan.as_ref().unwrap());
+    assert_eq!(
+        said,
+        [
+            (
+                "capacity.gateway.cores".to_string(),
+                "multiples of 10 (the slice)".to_string()
+            ),
+            (
+                "capacity.gateway.rate_limit_per_partner".to_string(),
+                "two significant figures (steps of 1 to 10 %, about as fine as a few seeds tell apart)"
+                    .to_string()
+            ),
+        ]
+    );
+}

@@ -115,7 +115,12 @@ fn plan_writes_the_answer_and_a_curve_per_knob() {
     assert_eq!(json["met"], true);
     let answer = json["answer"].as_object().expect("an answer object");
     assert_eq!(answer.len(), 2, "{answer:?}");
+    assert_eq!(
+        json["resolution"]["capacity.gateway.cores"],
+        "whole numbers"
+    );
     let html = std::fs::read_to_string(out.join("plan.html")).expect("plan.html");
+    assert!(html.contains("Resolved: capacity.gateway.cores to whole numbers"));
     for (i, key) in ["capacity.gateway.cores", "capacity.chat_server.cores"]
         .iter()
         .enumerate()
