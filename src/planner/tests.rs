@@ -196,9 +196,11 @@ slo = { "interop.delivered_p99" = "2s" }"#,
 
 #[test]
 fn each_knob_says_how_finely_it_was_solved() {
-    let s = scenario(&format!(
-        "solve = {{ \"capacity.gateway.cores\" = {{ min = 10, max = 640 }}, \"capacity.gateway.rate_limit_per_partner\" = {{ min = 100, max = 100000 }} }}\nslo = {{ \"interop.delivered_p99\" = \"2s\" }}\nslice = 10"
-    ));
+    let s = scenario(
+        r#"solve = { "capacity.gateway.cores" = { min = 10, max = 640 }, "capacity.gateway.rate_limit_per_partner" = { min = 100, max = 100000 } }
+slo = { "interop.delivered_p99" = "2s" }
+slice = 10"#,
+    );
     let said = super::output::resolutions(s.plan.as_ref().unwrap());
     assert_eq!(
         said,
