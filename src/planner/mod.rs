@@ -294,8 +294,9 @@ pub fn estimated_runs(plan: &CapacityPlan) -> u64 {
     (points + 1 + plan.solve.len() as u64) * plan.seeds as u64
 }
 
-/// A knob's range on its resolution: whole-number knobs in multiples of the slice (at least
-/// one), other knobs on their grid, or at the range's own ends when it holds no grid value.
+/// The bottom of a knob's range: whole-number knobs in multiples of the slice (at least one),
+/// other knobs the first grid value at or above the minimum (the minimum itself when the range
+/// holds no grid value).
 fn bottom(plan: &CapacityPlan, k: &scenario::PlanKnob) -> f64 {
     match resolution(plan, k) {
         r @ Resolution::Multiple(u) => r.up(k.min).max(u),
@@ -303,10 +304,13 @@ fn bottom(plan: &CapacityPlan, k: &scenario::PlanKnob) -> f64 {
     }
 }
 
+/// The top of a knob's range: whole-number knobs in multiples of the slice; other knobs the
+/// maximum as written, on the grid or not (the gallop stops there: a maximum a planner wrote is
+/// tried, not rounded down).
 fn top(plan: &CapacityPlan, k: &scenario::PlanKnob) -> f64 {
     match resolution(plan, k) {
         r @ Resolution::Multiple(_) => r.down(k.max).max(bottom(plan, k)),
-        r @ Resolution::TwoFigures => Some(r.down(k.max)).filter(|&x| x >= k.min).unwrap_or(k.max),
+        Resolution::TwoFigures => k.max,
     }
 }
 
@@ -387,8 +391,9 @@ impl Solver<'_> {
         Ok(hi)
     }
 
-    /// Steps knobs up one at a time (each by one resolution step) until the joint point holds or
-    /// every knob is at its maximum.
+    /// Steps knobs up one at a time (whole-number knobs by one step of their resolution, others
+    /// to the grid value about 10 % up) until the joint point holds or every knob is at its
+    /// maximum.
     fn step_up(&mut self, values: &mut [f64], seeds: &[u64]) -> Result<bool, PlanError> {
         loop {
             let mut moved = false;

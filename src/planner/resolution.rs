@@ -110,6 +110,10 @@ impl Resolution {
     /// A grid value strictly between `lo` and `hi`, about halfway along the grid (the
     /// bisection's next point); `None` when they are neighbours.
     pub fn between(self, lo: f64, hi: f64) -> Option<f64> {
+        if !(lo > 0.0 && hi > lo) {
+            // Knob ranges start above 0 (the parser's rule); nothing lies between otherwise.
+            return None;
+        }
         match self {
             Resolution::Multiple(u) => {
                 let mid = ((lo + hi) / 2.0 / u).floor() * u;

@@ -217,3 +217,15 @@ slice = 10"#,
         ]
     );
 }
+
+#[test]
+fn a_rate_limit_range_starts_on_the_grid_and_tops_out_at_its_maximum_as_written() {
+    let s = scenario(
+        r#"solve = { "capacity.gateway.rate_limit_per_partner" = { min = 1234, max = 125000 } }
+slo = { "interop.delivered_p99" = "2s" }"#,
+    );
+    let plan = s.plan.as_ref().unwrap();
+    let k = &plan.solve[0];
+    assert_eq!(super::bottom(plan, k), 1300.0);
+    assert_eq!(super::top(plan, k), 125_000.0);
+}
