@@ -402,12 +402,7 @@ impl Solver<'_> {
                 if values[i] >= max {
                     continue;
                 }
-                let r = resolution(self.plan, k);
-                let step = match r {
-                    Resolution::Multiple(_) => r.next(values[i]),
-                    Resolution::TwoFigures => r.up(values[i] * 1.1).max(r.next(values[i])),
-                };
-                values[i] = step.min(max);
+                values[i] = resolution(self.plan, k).step_up(values[i]).min(max);
                 moved = true;
                 if self.at(values, seeds, "joint")?.met {
                     return Ok(true);

@@ -43,68 +43,82 @@ fn figures(x: f64) -> (f64, i32) {
 /// Float noise tolerated when a value is read as a grid value.
 const NOISE: f64 = 1e-9;
 
+/// Grid values per decade at two significant figures: 10 to 99.
+const PER_DECADE: i64 = 90;
+
 impl Resolution {
-    /// The smallest value on the grid at or above `x`.
-    pub fn up(self, x: f64) -> f64 {
+    /// The grid's values are numbered in order: value `i` is `i * u` for multiples of `u`, and
+    /// `m * 10^e` with `i = 90 e + (m - 10)` for two figures (so a step past 99 carries into
+    /// the next decade by itself). The index of the largest grid value at or below `x`.
+    fn floor_index(self, x: f64) -> i64 {
         match self {
-            Resolution::Multiple(u) => (x / u - NOISE).ceil() * u,
-            Resolution::TwoFigures if x <= 0.0 => x,
+            Resolution::Multiple(u) => (x / u + NOISE).floor() as i64,
             Resolution::TwoFigures => {
                 let (m, e) = figures(x);
-                let c = (m - NOISE).ceil() as i64;
-                if c >= 100 {
-                    value(10, e + 1)
-                } else {
-                    value(c, e)
-                }
+                let m = ((m + NOISE).floor() as i64).clamp(10, 99);
+                i64::from(e) * PER_DECADE + m - 10
             }
         }
+    }
+
+    /// The index of the smallest grid value at or above `x`.
+    fn ceil_index(self, x: f64) -> i64 {
+        match self {
+            Resolution::Multiple(u) => (x / u - NOISE).ceil() as i64,
+            Resolution::TwoFigures => {
+                let (m, e) = figures(x);
+                i64::from(e) * PER_DECADE + (m - NOISE).ceil() as i64 - 10
+            }
+        }
+    }
+
+    /// Grid value number `i`.
+    fn at(self, i: i64) -> f64 {
+        match self {
+            Resolution::Multiple(u) => i as f64 * u,
+            Resolution::TwoFigures => value(
+                10 + i.rem_euclid(PER_DECADE),
+                i.div_euclid(PER_DECADE) as i32,
+            ),
+        }
+    }
+
+    /// Two figures have no grid at or below 0 (knob ranges start above 0, the parser's rule):
+    /// such an `x` is its own answer.
+    fn off_grid(self, x: f64) -> bool {
+        self == Resolution::TwoFigures && x <= 0.0
+    }
+
+    /// The smallest value on the grid at or above `x`.
+    pub fn up(self, x: f64) -> f64 {
+        if self.off_grid(x) {
+            return x;
+        }
+        self.at(self.ceil_index(x))
     }
 
     /// The largest value on the grid at or below `x`.
     pub fn down(self, x: f64) -> f64 {
-        match self {
-            Resolution::Multiple(u) => (x / u + NOISE).floor() * u,
-            Resolution::TwoFigures if x <= 0.0 => x,
-            Resolution::TwoFigures => {
-                let (m, e) = figures(x);
-                value(((m + NOISE).floor() as i64).clamp(10, 99), e)
-            }
+        if self.off_grid(x) {
+            return x;
         }
+        self.at(self.floor_index(x))
     }
 
     /// The grid value just above `x`.
     pub fn next(self, x: f64) -> f64 {
-        match self {
-            Resolution::Multiple(u) => self.down(x) + u,
-            Resolution::TwoFigures if x <= 0.0 => x,
-            Resolution::TwoFigures => {
-                let (m, e) = figures(x);
-                let f = (m + NOISE).floor() as i64 + 1;
-                if f >= 100 {
-                    value(10, e + 1)
-                } else {
-                    value(f, e)
-                }
-            }
+        if self.off_grid(x) {
+            return x;
         }
+        self.at(self.floor_index(x) + 1)
     }
 
     /// The grid value just below `x`.
     pub fn prev(self, x: f64) -> f64 {
-        match self {
-            Resolution::Multiple(u) => self.up(x) - u,
-            Resolution::TwoFigures if x <= 0.0 => x,
-            Resolution::TwoFigures => {
-                let (m, e) = figures(x);
-                let c = (m - NOISE).ceil() as i64 - 1;
-                if c < 10 {
-                    value(99, e - 1)
-                } else {
-                    value(c, e)
-                }
-            }
+        if self.off_grid(x) {
+            return x;
         }
+        self.at(self.ceil_index(x) - 1)
     }
 
     /// A grid value strictly between `lo` and `hi`, about halfway along the grid (the
@@ -114,20 +128,19 @@ impl Resolution {
             // Knob ranges start above 0 (the parser's rule); nothing lies between otherwise.
             return None;
         }
+        // The grid values strictly between are numbers `first..=last`; the bisection takes the
+        // middle one: of two middles, the lower for whole numbers, the upper for two figures.
+        let (first, last) = (self.floor_index(lo) + 1, self.ceil_index(hi) - 1);
+        let upper = i64::from(self == Resolution::TwoFigures);
+        (first <= last).then(|| self.at(first + (last - first + upper) / 2))
+    }
+
+    /// A joint answer's step up from `x` when the knobs interact: one whole-number step, or
+    /// the grid value about 10 % up.
+    pub fn step_up(self, x: f64) -> f64 {
         match self {
-            Resolution::Multiple(u) => {
-                let mid = ((lo + hi) / 2.0 / u).floor() * u;
-                (hi - lo > u && mid > lo && mid < hi).then_some(mid)
-            }
-            Resolution::TwoFigures => {
-                let mut grid = Vec::new();
-                let mut x = self.next(lo);
-                while x < hi * (1.0 - NOISE) {
-                    grid.push(x);
-                    x = self.next(x);
-                }
-                grid.get(grid.len() / 2).copied()
-            }
+            Resolution::Multiple(_) => self.next(x),
+            Resolution::TwoFigures => self.up(x * 1.1).max(self.next(x)),
         }
     }
 
