@@ -97,7 +97,7 @@ fn codec_records() -> Vec<Vec<u8>> {
         to_user: UserId(4),
         seq: 5,
         sent_at: SimTime::from_nanos(6),
-        payload: Payload::Direct(vec![(DeviceId(4), ciphertext.clone())]),
+        payload: Payload::Direct(smallvec::smallvec![(DeviceId(4), ciphertext.clone())]),
     };
     let delivery = Delivery {
         copy,

@@ -424,7 +424,7 @@ mod tests {
                 to_user: UserId(2),
                 seq: i as u32,
                 sent_at: SimTime::from_nanos(i),
-                payload: Payload::Direct(vec![(
+                payload: Payload::Direct(smallvec::smallvec![(
                     DeviceId(2),
                     Ciphertext {
                         len: body_bytes as u32,

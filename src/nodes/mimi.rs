@@ -16,8 +16,8 @@ use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
 use crate::wire::{
-    CopyId, DeviceId, Frame, GroupMembers, MimiFrame, MsgId, Payload, ProviderId, Refusal,
-    Submission, SEQ_VOID,
+    CopyId, DeviceId, Frame, GroupMembers, MimiFrame, MsgId, Payload, PerDevice, ProviderId,
+    Refusal, Submission, SEQ_VOID,
 };
 use std::collections::BTreeMap;
 
@@ -270,7 +270,7 @@ impl MimiEndpoint {
                     }
                     let share = shares
                         .entry(p)
-                        .or_insert_with(|| s.with_payload(Payload::Direct(Vec::new())));
+                        .or_insert_with(|| s.with_payload(Payload::Direct(PerDevice::new())));
                     if let Payload::Direct(mine) = &mut share.payload {
                         mine.push((*d, ct.clone()));
                     }

@@ -139,12 +139,17 @@ pub struct Submission {
     pub payload: Payload,
 }
 
+/// A 1:1 message's ciphertexts, one per recipient device. Inline for one device (a user with
+/// one device, no sync copies: most messages at scale), so that composing, keeping and resending
+/// such a message allocates no list.
+pub type PerDevice = smallvec::SmallVec<[(DeviceId, Ciphertext); 1]>;
+
 /// What a submission carries, by kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payload {
     /// A 1:1 message: one pairwise ciphertext per recipient device (the peer's devices, and the
     /// sender's other devices as sync copies).
-    Direct(Vec<(DeviceId, Ciphertext)>),
+    Direct(PerDevice),
     /// A group message, for every device of every member.
     Group(Box<GroupPayload>),
     /// One copy encrypted again for one device, which could not decrypt it (a retry receipt).

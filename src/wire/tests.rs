@@ -32,7 +32,7 @@ fn a_member_copy_has_a_ledger_id_of_its_own() {
 
 #[test]
 fn a_submission_counts_every_ciphertext_it_carries() {
-    let direct = submission(Payload::Direct(vec![
+    let direct = submission(Payload::Direct(smallvec::smallvec![
         (DeviceId(2), ct(10)),
         (DeviceId(3), ct(20)),
     ]));

@@ -86,7 +86,7 @@ impl Reader<'_> {
         let payload = match self.u8()? {
             PAYLOAD_DIRECT => {
                 let to_device = DeviceId(self.u32()?);
-                Payload::Direct(vec![(to_device, self.ciphertext()?)])
+                Payload::Direct(smallvec::smallvec![(to_device, self.ciphertext()?)])
             }
             PAYLOAD_GROUP => {
                 let group = GroupId(self.u32()?);

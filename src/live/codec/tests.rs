@@ -19,7 +19,7 @@ fn submission(bytes: Option<&[u8]>) -> Submission {
         to_user: UserId(3),
         seq: 5,
         sent_at: SimTime::from_nanos(6),
-        payload: Payload::Direct(vec![(DeviceId(4), ciphertext(bytes))]),
+        payload: Payload::Direct(smallvec::smallvec![(DeviceId(4), ciphertext(bytes))]),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::nodes::{Addr, Effects};
 use crate::scenario::ContentKind;
 use crate::wire::{
     Ciphertext, Conversation, CopyId, DeviceId, Frame, GroupId, GroupMembers, GroupPayload, MsgId,
-    Payload, ProviderId, Submission, UserId, SEQ_VOID,
+    Payload, PerDevice, ProviderId, Submission, UserId, SEQ_VOID,
 };
 use std::collections::VecDeque;
 
@@ -68,7 +68,7 @@ impl Device {
         }
         let this_seq = self.take_seq(Conversation::Direct(to_user), to_user);
         let mut cost_ns = 0;
-        let mut per_device = Vec::with_capacity(dir.device_count(to_user) as usize);
+        let mut per_device = PerDevice::with_capacity(dir.device_count(to_user) as usize);
         let mls = cx.keys.is_mls();
         if mls {
             // The 1:1 room's one MLS message (the MIMI design), named for each device.

@@ -139,7 +139,7 @@ mod tests {
             to_user: UserId(to),
             seq: 0,
             sent_at: SimTime::ZERO,
-            payload: Payload::Direct(vec![(DeviceId(to), Ciphertext::default())]),
+            payload: Payload::Direct(smallvec::smallvec![(DeviceId(to), Ciphertext::default())]),
         }))
     }
 
