@@ -2,7 +2,7 @@
 //! histograms. Records are indexed by message id (ids are dense, in creation order).
 
 use super::deliveries::DeliveryCounts;
-use crate::collections::vec_map::VecMap;
+use super::order::StreamOrder;
 use crate::engine::SimTime;
 use crate::scenario::ContentKind;
 use crate::wire::{Conversation, DeviceId, MsgId, ReceiptKind, UserId};
@@ -302,12 +302,8 @@ pub struct Ledger {
     /// Latency (ns) of the deliveries since the last timeseries row; reset by
     /// [`Ledger::take_interval_latency`].
     interval_latency: Histogram<u64>,
-    /// Highest sequence shown per (sender device, conversation), for the ordering check, per
-    /// receiving device (indexed by its id). A device hears from a handful of streams: a small
-    /// sorted map each takes a third less memory than one table of ten million entries, and
-    /// grows a few entries at a time instead of rehashing hundreds of megabytes at once (the
-    /// simulation waited on this thread during those).
-    last_seq: Vec<VecMap<(DeviceId, Conversation), u32>>,
+    /// Highest sequence shown per stream, for the ordering check.
+    order: StreamOrder,
     /// Messages shown out of order, first few, for the verdict's evidence.
     pub out_of_order_examples: Vec<MsgId>,
     pub counts: LiveCounts,
@@ -338,7 +334,7 @@ impl Ledger {
             latency: [histogram(), histogram(), histogram()],
             latency_all: histogram(),
             interval_latency: histogram(),
-            last_seq: Vec::new(),
+            order: StreamOrder::default(),
             out_of_order_examples: Vec::new(),
             counts: LiveCounts::default(),
             warmup_end: SimTime::ZERO,
@@ -590,19 +586,14 @@ impl Ledger {
         }
         let _ = self.interval_latency.record(latency_ns);
         let (device, from_device, conversation) = stream;
-        let i = device.index();
-        if i >= self.last_seq.len() {
-            self.last_seq.resize_with(i + 1, VecMap::new);
-        }
-        let last = self.last_seq[i].get_or_insert_with((from_device, conversation), || seq);
-        // A late fill of a placeholder shows at its place: not out of order.
-        if seq < *last && !late {
+        if self
+            .order
+            .shown(device, from_device, conversation, seq, late)
+        {
             self.counts.out_of_order += 1;
             if self.out_of_order_examples.len() < EXAMPLES_MAX {
                 self.out_of_order_examples.push(msg);
             }
-        } else {
-            *last = seq;
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod inbox;
 pub mod ledger;
 pub mod media;
+mod order;
 pub mod result;
 pub mod retry_storm;
 pub mod summary;
