@@ -40,14 +40,14 @@ pub const SKDM_PLAINTEXT_LEN: usize = 96;
 pub use crate::scenario::cost_table::{CostTable, Op};
 
 /// A session as the model sees it: which identity generation of the peer it was built for.
+/// Eight bytes: a million devices hold ten million of these; the real record, which only real
+/// crypto has, is kept apart ([`DeviceState::records`]).
 struct Session {
     peer_generation: u32,
     /// The next message still carries the prekey header (no reply received yet).
     prekey_pending: bool,
     /// A retry receipt asked for a new session: the next message starts one.
     renew: bool,
-    /// Boxed: a session record is large and most runs at scale model crypto (`None`).
-    real: Option<Box<SessionRecord>>,
 }
 
 struct DeviceState {
@@ -62,10 +62,39 @@ struct DeviceState {
     rng: Option<Box<SimRng>>,
     /// Per peer device (a sorted `Vec`: a device talks to a handful of peers).
     sessions: VecMap<u32, Session>,
+    /// Real crypto only: the Signal session record per peer device that has one (a session
+    /// may lack it until its first real message). Boxed, absent with modeled crypto.
+    records: Option<Box<VecMap<u32, Box<SessionRecord>>>>,
     /// Peers whose identity this device has seen, by generation (for "security code changed").
     seen_identity: VecMap<u32, u32>,
     /// Sender Keys, own and received; boxed, absent for devices in no group.
     groups: Option<Box<GroupKeys>>,
+}
+
+impl DeviceState {
+    /// The real record of the session with `peer`, if there is one.
+    fn record_mut(&mut self, peer: u32) -> Option<&mut SessionRecord> {
+        self.records.as_mut()?.get_mut(&peer).map(|r| &mut **r)
+    }
+
+    /// Takes the real record of the session with `peer` out (to archive it in a new one).
+    fn take_record(&mut self, peer: u32) -> Option<Box<SessionRecord>> {
+        self.records.as_mut()?.remove(&peer)
+    }
+
+    /// Sets (or, with `None`, removes) the real record of the session with `peer`.
+    fn set_record(&mut self, peer: u32, record: Option<Box<SessionRecord>>) {
+        match record {
+            Some(r) => {
+                self.records
+                    .get_or_insert_with(Box::default)
+                    .insert(peer, r);
+            }
+            None => {
+                self.take_record(peer);
+            }
+        }
+    }
 }
 
 /// Who seals a message, and what a new session's bundle fetch needs: the sending device, the
@@ -153,6 +182,7 @@ impl Keyring {
                 keyed: false,
                 rng: None,
                 sessions: VecMap::new(),
+                records: None,
                 seen_identity: VecMap::new(),
                 groups: None,
             })
@@ -262,6 +292,7 @@ impl Keyring {
         s.keyed = false;
         s.rng = None;
         s.sessions.clear();
+        s.records = None;
         s.groups = None;
         self.leave_rooms(d);
     }

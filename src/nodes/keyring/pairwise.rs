@@ -57,7 +57,8 @@ impl Keyring {
         self.counts.plaintext_bytes += plaintext.len() as u64;
         ns += self.charge(runner, kind, Op::RatchetEncrypt, plaintext.len() as u64);
         let sender_generation = self.devices[from.index()].generation;
-        let Some(session) = self.devices[from.index()].sessions.get_mut(&to.0) else {
+        let state = &mut self.devices[from.index()];
+        let Some(session) = state.sessions.get(&to.0) else {
             unreachable!("a session was just set up")
         };
         let info = SealInfo {
@@ -68,9 +69,8 @@ impl Keyring {
             target_generation: session.peer_generation,
             content: super::content_code(kind),
         };
-        let bytes = session
-            .real
-            .as_mut()
+        let bytes = state
+            .record_mut(to.0)
             .and_then(|r| r.encrypt(plaintext).ok())
             .map(|m| m.serialized().to_vec().into_boxed_slice());
         (bytes, info, ns)
@@ -94,10 +94,7 @@ impl Keyring {
         ns += self.charge(runner, kind, op, 0);
         let peer_generation = self.devices[to.index()].generation;
         let real = if self.mode == CryptoMode::Real {
-            let archived = self.devices[from.index()]
-                .sessions
-                .remove(&to.0)
-                .and_then(|s| s.real);
+            let archived = self.devices[from.index()].take_record(to.0);
             self.real_session(from, to, one_time, archived)
         } else {
             None
@@ -108,15 +105,16 @@ impl Keyring {
         if prev.is_some_and(|g| g != peer_generation) {
             self.security_code_changed += 1;
         }
-        self.devices[from.index()].sessions.insert(
+        let state = &mut self.devices[from.index()];
+        state.sessions.insert(
             to.0,
             Session {
                 peer_generation,
                 prekey_pending: true,
                 renew: false,
-                real,
             },
         );
+        state.set_record(to.0, real);
         ns
     }
 
@@ -135,13 +133,14 @@ impl Keyring {
             .seen_identity
             .insert(from.0, generation);
         let real = (self.mode == CryptoMode::Real).then(|| Box::new(SessionRecord::new()));
-        self.devices[to.index()].sessions.insert(
+        let state = &mut self.devices[to.index()];
+        state.set_record(from.0, real);
+        state.sessions.insert(
             from.0,
             Session {
                 peer_generation: generation,
                 prekey_pending: false,
                 renew: false,
-                real,
             },
         );
         if self.mode == CryptoMode::Real && from != to {
@@ -160,8 +159,9 @@ impl Keyring {
 
     /// Real mode: `from`'s next message to `to` on their session.
     fn real_encrypt(&mut self, from: DeviceId, to: DeviceId) -> Option<Vec<u8>> {
-        let session = self.devices[from.index()].sessions.get_mut(&to.0)?;
-        let m = session.real.as_mut()?.encrypt(b"hello").ok()?;
+        let state = &mut self.devices[from.index()];
+        state.sessions.get(&to.0)?;
+        let m = state.record_mut(to.0)?.encrypt(b"hello").ok()?;
         Some(m.serialized().to_vec())
     }
 
@@ -237,17 +237,19 @@ impl Keyring {
             if prev.is_some_and(|g| g != info.sender_generation) {
                 self.security_code_changed += 1;
             }
-            self.devices[to.index()].sessions.insert(
+            let state = &mut self.devices[to.index()];
+            state.sessions.insert(
                 from.0,
                 Session {
                     peer_generation: info.sender_generation,
                     prekey_pending: false,
                     renew: false,
-                    // Real crypto only (`real_open` makes it on demand too); a record per
-                    // session was gigabytes at a million devices with modeled crypto.
-                    real: (self.mode == CryptoMode::Real).then(|| Box::new(SessionRecord::new())),
                 },
             );
+            // Real crypto only (`real_open` makes it on demand too); a record per session was
+            // gigabytes at a million devices with modeled crypto.
+            let real = (self.mode == CryptoMode::Real).then(|| Box::new(SessionRecord::new()));
+            state.set_record(from.0, real);
         }
         ns += self.charge(runner, kind, Op::RatchetDecrypt, plaintext_len);
         let plaintext = match (self.mode, bytes) {
@@ -273,10 +275,11 @@ impl Keyring {
         let me = &mut self.devices[to.index()];
         let rng = me.rng.as_mut()?;
         let keys = me.keys.as_ref()?;
-        let session = me.sessions.get_mut(&from.0)?;
-        let record = session
-            .real
-            .get_or_insert_with(|| Box::new(SessionRecord::new()));
+        me.sessions.get(&from.0)?;
+        let record = me
+            .records
+            .get_or_insert_with(Box::default)
+            .get_or_insert_with(from.0, || Box::new(SessionRecord::new()));
         if prekey {
             let msg = PreKeySignalMessage::deserialize(bytes).ok()?;
             let out = record.decrypt_prekey(&msg, keys.as_ref(), rng).ok()?;
