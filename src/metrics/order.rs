@@ -54,9 +54,11 @@ mod tests {
         assert!(o.shown(d, from, c, 1, false), "1 after 2");
         assert!(!o.shown(d, from, c, 1, true), "a late fill is at its place");
         assert!(
-            !o.shown(d, from, c, 3, false),
-            "the late fill did not lower the mark"
+            !o.shown(d, from, c, 1, false),
+            "the late fill is the mark now"
         );
+        assert!(o.shown(d, from, c, 0, false), "0 after 1");
+        assert!(!o.shown(d, from, c, 3, false));
         // Other streams and other devices are apart.
         assert!(!o.shown(d, DeviceId(3), c, 0, false));
         assert!(!o.shown(DeviceId(1), from, c, 0, false));
