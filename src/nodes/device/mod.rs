@@ -26,7 +26,7 @@ use crate::wire::{
     Conversation, CopyId, DeviceId, Frame, GroupId, GroupMembers, MsgId, ProviderId, Submission,
     UserId,
 };
-use receive::Stream;
+use receive::{Stream, StreamExtras};
 use retry::PendingRetry;
 use std::collections::VecDeque;
 
@@ -117,6 +117,7 @@ pub struct Device {
     retry_at: Option<SimTime>,
     retry_ns: u64,
     streams: VecMap<(DeviceId, Conversation), Stream>,
+    stream_extras: StreamExtras,
     release_at: Option<SimTime>,
     /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
     connecting: Vec<Addr>,
@@ -149,6 +150,7 @@ impl Device {
             retry_at: None,
             retry_ns: cfg.retry_initial_ns,
             streams: VecMap::new(),
+            stream_extras: StreamExtras::default(),
             release_at: None,
             connecting: Vec::new(),
             clock_offset_ns: 0,

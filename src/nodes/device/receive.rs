@@ -4,6 +4,7 @@
 
 use super::retry::PendingRetry;
 use super::{Device, DeviceCtx};
+use crate::collections::vec_map::VecMap;
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;
@@ -19,9 +20,6 @@ pub(super) struct Stream {
     next_seq: u32,
     /// The device's `third_party_on` when this stream last received a message.
     seen_switch_on: u16,
-    /// Held messages, skipped gaps and placeholders; boxed and absent while all are empty
-    /// (nearly always: a million devices each hold several streams).
-    extra: Option<Box<StreamExtra>>,
 }
 
 /// What a stream holds besides its next sequence number: empty unless messages arrived out
@@ -45,12 +43,29 @@ static NO_EXTRA: StreamExtra = StreamExtra {
     awaiting: BTreeSet::new(),
 };
 
-impl Stream {
-    fn ext(&self) -> &StreamExtra {
-        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+/// The held messages, skipped gaps and placeholders of a device's streams that ever had any:
+/// apart from the streams themselves, which are then 8 bytes (a million devices each hold
+/// several streams, nearly all of which never need more), and absent on most devices.
+#[derive(Clone, Debug, Default)]
+pub(super) struct StreamExtras(Option<Box<VecMap<StreamKey, StreamExtra>>>);
+
+impl StreamExtras {
+    fn get(&self, from: &StreamKey) -> &StreamExtra {
+        self.0
+            .as_ref()
+            .and_then(|m| m.get(from))
+            .unwrap_or(&NO_EXTRA)
     }
-    fn ext_mut(&mut self) -> &mut StreamExtra {
-        self.extra.get_or_insert_with(Box::default)
+    fn get_mut(&mut self, from: StreamKey) -> &mut StreamExtra {
+        self.0
+            .get_or_insert_with(Box::default)
+            .entry_or_default(from)
+    }
+    fn existing_mut(&mut self, from: &StreamKey) -> Option<&mut StreamExtra> {
+        self.0.as_mut()?.get_mut(from)
+    }
+    fn iter(&self) -> impl Iterator<Item = (&StreamKey, &StreamExtra)> {
+        self.0.iter().flat_map(|m| m.iter())
     }
 }
 
@@ -218,21 +233,21 @@ impl Device {
             };
             return cx.fx.record(shown);
         }
-        let fills_placeholder = seq < stream.next_seq && stream.ext().awaiting.contains(&seq);
-        let fills_gap = seq < stream.next_seq && stream.ext().skipped.contains(&seq);
+        let extra = self.stream_extras.get(&from);
+        let fills_placeholder = seq < stream.next_seq && extra.awaiting.contains(&seq);
+        let fills_gap = seq < stream.next_seq && extra.skipped.contains(&seq);
         // A copy that did not decrypt while held ahead of a gap waits there as a placeholder:
         // its re-encryption takes the held slot (it is not a duplicate of what is held).
         let replaces_held = seq > stream.next_seq
-            && stream.ext().awaiting.contains(&seq)
-            && stream
-                .ext()
+            && extra.awaiting.contains(&seq)
+            && extra
                 .held
                 .get(&seq)
                 .is_some_and(|(slot, _)| slot.placeholder);
         if !fills_placeholder
             && !fills_gap
             && !replaces_held
-            && (seq < stream.next_seq || stream.ext().held.contains_key(&seq))
+            && (seq < stream.next_seq || extra.held.contains_key(&seq))
         {
             return cx.fx.record(LedgerEvent::DuplicateSuppressed {
                 msg,
@@ -243,7 +258,7 @@ impl Device {
         let stream = self.streams.entry_or_default(from);
         if fills_placeholder {
             if !slot.placeholder {
-                stream.ext_mut().awaiting.remove(&seq);
+                self.stream_extras.get_mut(from).awaiting.remove(&seq);
                 self.retry_receipts.retain(|r| r.copy != delivery.copy);
                 let shown = LedgerEvent::Shown {
                     msg,
@@ -259,12 +274,12 @@ impl Device {
             return;
         }
         if fills_gap {
-            stream.ext_mut().skipped.remove(&seq);
+            self.stream_extras.get_mut(from).skipped.remove(&seq);
             return self.show(slot, from, seq, cx.fx);
         }
         if replaces_held {
             if !slot.placeholder {
-                let extra = stream.ext_mut();
+                let extra = self.stream_extras.get_mut(from);
                 extra.awaiting.remove(&seq);
                 if let Some((held, _)) = extra.held.get_mut(&seq) {
                     // Held since the first copy came: the hold's deadline does not move.
@@ -275,7 +290,7 @@ impl Device {
             return;
         }
         if seq > stream.next_seq {
-            let held = &mut stream.ext_mut().held;
+            let held = &mut self.stream_extras.get_mut(from).held;
             held.insert(seq, (slot, now));
             if held.len() > cfg.reorder_held_max || cfg.bugs.break_ordering || gap_is_final {
                 // The bound is reached: show what is held now rather than grow without limit.
@@ -354,10 +369,12 @@ impl Device {
                 };
                 self.retry_receipts.push(pending);
                 self.arm_retry(cx.now, cx.fx);
-                let stream = self
-                    .streams
-                    .entry_or_default((delivery.from_device, delivery.conversation()));
-                stream.ext_mut().awaiting.insert(delivery.seq);
+                let from = (delivery.from_device, delivery.conversation());
+                self.streams.entry_or_default(from);
+                self.stream_extras
+                    .get_mut(from)
+                    .awaiting
+                    .insert(delivery.seq);
                 Slot {
                     msg,
                     digest: None,
@@ -411,7 +428,11 @@ impl Device {
                 return;
             };
             let next = stream.next_seq;
-            let Some((slot, _)) = stream.extra.as_mut().and_then(|e| e.held.remove(&next)) else {
+            let Some((slot, _)) = self
+                .stream_extras
+                .existing_mut(&from)
+                .and_then(|e| e.held.remove(&next))
+            else {
                 return;
             };
             self.show(slot, from, next, fx);
@@ -420,17 +441,17 @@ impl Device {
 
     /// Shows everything held for `from`, in order, skipping the gaps.
     fn flush_stream(&mut self, from: StreamKey, fx: &mut Effects) {
-        let Some(stream) = self.streams.get_mut(&from) else {
+        if self.streams.get(&from).is_none() {
             return;
-        };
-        let Some(extra) = stream.extra.as_mut() else {
+        }
+        let Some(extra) = self.stream_extras.existing_mut(&from) else {
             return;
         };
         let held = std::mem::take(&mut extra.held);
         for (seq, (slot, _)) in held {
             let stream = self.streams.entry_or_default(from);
             for gap in stream.next_seq..seq {
-                let skipped = &mut stream.ext_mut().skipped;
+                let skipped = &mut self.stream_extras.get_mut(from).skipped;
                 if skipped.len() >= SKIPPED_MAX {
                     skipped.pop_first();
                 }
@@ -452,8 +473,8 @@ impl Device {
         }
         let mut due = Vec::new();
         let mut next_release: Option<SimTime> = None;
-        for (from, stream) in self.streams.iter() {
-            if let Some((_, &(_, since))) = stream.ext().held.iter().next() {
+        for (from, extra) in self.stream_extras.iter() {
+            if let Some((_, &(_, since))) = extra.held.iter().next() {
                 let deadline = since.plus(cfg.reorder_hold_ns);
                 if deadline <= now {
                     due.push(*from);
