@@ -5,6 +5,7 @@
 
 pub mod checker;
 pub mod deliveries;
+mod event;
 pub mod feed;
 pub mod inbox;
 pub mod ledger;
