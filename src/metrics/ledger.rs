@@ -149,6 +149,12 @@ pub struct Ledger {
     pub deliveries: DeliveryCounts,
 }
 
+/// The digest of the plaintext `msg`'s sender wrote (0 with modeled crypto: see
+/// [`Ledger::create`]).
+fn written(digests: &[u64], msg: MsgId) -> u64 {
+    digests.get(msg.0 as usize).copied().unwrap_or(0)
+}
+
 /// Bound on example message ids kept per violation kind.
 pub const EXAMPLES_MAX: usize = 20;
 
@@ -283,7 +289,7 @@ impl Ledger {
                         digest: Some(d), ..
                     } = event
                     {
-                        if *d != self.digests.get(msg.0 as usize).copied().unwrap_or(0) {
+                        if *d != written(&self.digests, msg) {
                             self.counts.plaintext_mismatch += 1;
                         }
                     }
@@ -329,7 +335,7 @@ impl Ledger {
                 let r = &mut self.records[msg.0 as usize];
                 r.undecryptable_mask &= !bit;
                 if let Some(d) = digest {
-                    if d == self.digests.get(msg.0 as usize).copied().unwrap_or(0) {
+                    if d == written(&self.digests, msg) {
                         self.counts.verified += 1;
                     } else {
                         self.counts.plaintext_mismatch += 1;

@@ -441,17 +441,16 @@ impl Device {
 
     /// Shows everything held for `from`, in order, skipping the gaps.
     fn flush_stream(&mut self, from: StreamKey, fx: &mut Effects) {
-        if self.streams.get(&from).is_none() {
-            return;
-        }
+        // A stream's extras are made with the stream, and neither is ever dropped: extras
+        // found means the stream is there.
         let Some(extra) = self.stream_extras.existing_mut(&from) else {
             return;
         };
         let held = std::mem::take(&mut extra.held);
         for (seq, (slot, _)) in held {
             let stream = self.streams.entry_or_default(from);
+            let skipped = &mut self.stream_extras.get_mut(from).skipped;
             for gap in stream.next_seq..seq {
-                let skipped = &mut self.stream_extras.get_mut(from).skipped;
                 if skipped.len() >= SKIPPED_MAX {
                     skipped.pop_first();
                 }
