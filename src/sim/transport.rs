@@ -98,7 +98,10 @@ pub struct Links {
     /// Media transfers ride connections of their own (to a media host), so a blob never queues
     /// behind or ahead of messages: one pair per device, one per partner between the media proxy
     /// and that partner (its store or its adapter), one for the proxy and the gatekeeper's store.
+    /// The devices' media links are made at the first media frame: a text-only run has none
+    /// (64 bytes a device, most of a large run's link memory).
     media_device: Vec<[LinkState; 2]>,
+    devices: usize,
     media_partner: Vec<[LinkState; 2]>,
     media_internal: [LinkState; 2],
     /// Under the MIMI design: one pair per two providers' servers, `[lower to higher,
@@ -117,7 +120,8 @@ impl Links {
             server_gateway: [LinkState::default(); 2],
             gateway_partner: vec![[LinkState::default(); 2]; providers],
             adapter_server: vec![[LinkState::default(); 2]; providers],
-            media_device: vec![[LinkState::default(); 2]; devices],
+            media_device: Vec::new(),
+            devices,
             media_partner: vec![[LinkState::default(); 2]; providers],
             media_internal: [LinkState::default(); 2],
             provider_provider: Vec::new(),
@@ -136,6 +140,9 @@ impl Links {
     /// docs: its own connections, the same hop classes as messages).
     pub fn route_media(&mut self, from: Addr, to: Addr) -> (HopClass, &mut LinkState) {
         use Addr::*;
+        if self.media_device.is_empty() && matches!((from, to), (Device(_), _) | (_, Device(_))) {
+            self.media_device = vec![[LinkState::default(); 2]; self.devices];
+        }
         match (from, to) {
             (Device(d), _) => (
                 HopClass::ClientServer,
@@ -168,6 +175,9 @@ impl Links {
 
     pub fn route(&mut self, from: Addr, to: Addr) -> (HopClass, &mut LinkState) {
         use Addr::*;
+        if self.media_device.is_empty() && matches!((from, to), (Device(_), _) | (_, Device(_))) {
+            self.media_device = vec![[LinkState::default(); 2]; self.devices];
+        }
         match (from, to) {
             (Device(d), _) => (HopClass::ClientServer, &mut self.device[d.index()][UP]),
             (_, Device(d)) => (HopClass::ClientServer, &mut self.device[d.index()][DOWN]),

@@ -28,6 +28,7 @@ use crate::wire::{
 };
 use receive::{Stream, StreamExtras};
 use retry::PendingRetry;
+use smallvec::SmallVec;
 use std::collections::VecDeque;
 
 /// Bounds and timings of the delivery machinery on a device.
@@ -47,8 +48,9 @@ pub struct DeviceConfig {
     pub bugs: super::buggify::Bugs,
 }
 
-/// A sent message kept for retry receipts. 32 bytes: a million devices keep their last
-/// messages; what only group messages and real crypto need is boxed apart.
+/// A sent message kept for retry receipts. 24 bytes: a million devices keep their last
+/// messages; what only group messages and real crypto need is kept apart, in
+/// [`Rare::cached_extras`].
 /// Here with the device's state rather than in `retry`: `send` fills the cache and `retry`
 /// reads it, and neither file uses the other.
 #[derive(Clone, Debug)]
@@ -59,8 +61,8 @@ struct Cached {
     seq: u32,
     len: u32,
     content: ContentKind,
-    /// The group and the plaintext bytes, when there are any.
-    extra: Option<Box<CachedExtra>>,
+    /// Its group and plaintext bytes are in [`Rare::cached_extras`].
+    has_extra: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -72,13 +74,28 @@ struct CachedExtra {
     plaintext: Box<[u8]>,
 }
 
-impl Cached {
+impl CachedExtra {
     fn group(&self) -> Option<&(GroupId, GroupMembers)> {
-        self.extra.as_ref().and_then(|e| e.group.as_ref())
+        self.group.as_ref()
     }
-    fn plaintext(&self) -> &[u8] {
-        self.extra.as_ref().map_or(&[], |e| &e.plaintext)
-    }
+}
+
+/// What few devices ever hold, boxed apart so that the state of each of a million devices
+/// stays small (72 bytes less each): refused sequence numbers, submissions waiting for a
+/// bundle permit, unanswered retry receipts, and what a cached plaintext has besides its
+/// length (a group's members, real crypto's bytes).
+#[derive(Clone, Debug, Default)]
+struct Rare {
+    /// Refused numbers that could not be handed back yet (see `release_seq`).
+    void_seqs: Vec<((Conversation, UserId), u32)>,
+    /// Submissions that may not leave before an instant: the client waits out the key
+    /// directory's Retry-After for a bundle it needed (issue 20). Neither a retry nor the ack
+    /// of the message before sends one early.
+    held: Vec<(CopyId, u32, SimTime)>,
+    /// Retry receipts sent and not yet answered by a decryptable copy.
+    retry_receipts: Vec<PendingRetry>,
+    /// The extras of the cached plaintexts that have them, in the cache's order.
+    cached_extras: VecDeque<(MsgId, CachedExtra)>,
 }
 
 /// What every device input needs besides the device itself: the time, the run's fixed tables,
@@ -103,28 +120,22 @@ pub struct Device {
     online: bool,
     /// Next sequence number per conversation and recipient (in a group, per member).
     next_seq: VecMap<(Conversation, UserId), u32>,
-    /// Refused numbers that could not be handed back yet (see `release_seq`); nearly always
-    /// empty.
-    void_seqs: Vec<((Conversation, UserId), u32)>,
+    /// Nearly always `None`.
+    rare: Option<Box<Rare>>,
     /// Times this user switched third-party chats back on (wrapping): a third-party stream that
     /// has not seen a message since then shows its next one without waiting for a gap.
     third_party_on: u16,
     outbox: VecDeque<Submission>,
-    /// Submissions that may not leave before an instant: the client waits out the key
-    /// directory's Retry-After for a bundle it needed (issue 20). Neither a retry nor the ack
-    /// of the message before sends one early. Nearly always empty.
-    held: Vec<(CopyId, u32, SimTime)>,
     retry_at: Option<SimTime>,
     retry_ns: u64,
     streams: VecMap<(DeviceId, Conversation), Stream>,
     stream_extras: StreamExtras,
     release_at: Option<SimTime>,
     /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
-    connecting: Vec<Addr>,
+    /// At most two (see `servers`), kept inline.
+    connecting: SmallVec<[Addr; 2]>,
     /// How far this device's clock is off true time (the `clock_skew` fault), in ns.
     clock_offset_ns: i64,
-    /// Retry receipts sent and not yet answered by a decryptable copy.
-    retry_receipts: Vec<PendingRetry>,
     /// Sent plaintexts, oldest first, for retry receipts.
     plaintext_cache: VecDeque<Cached>,
     /// Counts this device's connections; tags Connect and Disconnect.
@@ -143,22 +154,48 @@ impl Device {
             provider: dir.provider_of_user(user),
             online: false,
             next_seq: VecMap::new(),
-            void_seqs: Vec::new(),
+            rare: None,
             third_party_on: 0,
             outbox: VecDeque::new(),
-            held: Vec::new(),
             retry_at: None,
             retry_ns: cfg.retry_initial_ns,
             streams: VecMap::new(),
             stream_extras: StreamExtras::default(),
             release_at: None,
-            connecting: Vec::new(),
+            connecting: SmallVec::new(),
             clock_offset_ns: 0,
             plaintext_cache: VecDeque::new(),
-            retry_receipts: Vec::new(),
             throttled: false,
             epoch: 0,
         }
+    }
+
+    // ---- the rare state
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn has_retry_receipts(&self) -> bool {
+        self.rare
+            .as_ref()
+            .is_some_and(|r| !r.retry_receipts.is_empty())
+    }
+
+    /// A decryptable copy of `copy` came: its retry receipt is answered.
+    fn forget_retry_receipt(&mut self, copy: CopyId) {
+        if let Some(r) = self.rare.as_deref_mut() {
+            r.retry_receipts.retain(|p| p.copy != copy);
+        }
+    }
+
+    /// The group and plaintext bytes of a cached message, if it has any.
+    fn cached_extra(&self, c: &Cached) -> Option<&CachedExtra> {
+        if !c.has_extra {
+            return None;
+        }
+        let extras = &self.rare.as_ref()?.cached_extras;
+        extras.iter().find(|(m, _)| *m == c.msg).map(|(_, e)| e)
     }
 
     // ---- getters
@@ -322,5 +359,21 @@ impl Device {
             self.connect(cx.now, cx.dir, cx.fx);
             self.resend_outbox(cx.now, cx.dir, cx.fx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A million devices each keep their state and their last messages: the state stays
+    /// small (what few devices use is in `Rare`) and so does a cached message.
+    #[test]
+    fn device_state_and_cached_messages_stay_small() {
+        let (device, cached) = (std::mem::size_of::<Device>(), std::mem::size_of::<Cached>());
+        assert!(
+            device <= 224 && cached <= 24,
+            "Device {device} bytes, Cached {cached} bytes"
+        );
     }
 }

@@ -259,7 +259,7 @@ impl Device {
         if fills_placeholder {
             if !slot.placeholder {
                 self.stream_extras.get_mut(from).awaiting.remove(&seq);
-                self.retry_receipts.retain(|r| r.copy != delivery.copy);
+                self.forget_retry_receipt(delivery.copy);
                 let shown = LedgerEvent::Shown {
                     msg,
                     device: self.id,
@@ -285,7 +285,7 @@ impl Device {
                     // Held since the first copy came: the hold's deadline does not move.
                     *held = slot;
                 }
-                self.retry_receipts.retain(|r| r.copy != delivery.copy);
+                self.forget_retry_receipt(delivery.copy);
             }
             return;
         }
@@ -359,7 +359,7 @@ impl Device {
                     attempt,
                 };
                 cx.fx.send(self.uplink(delivery.from_user, cx.dir), receipt);
-                self.retry_receipts.retain(|r| r.copy != delivery.copy);
+                self.forget_retry_receipt(delivery.copy);
                 let pending = PendingRetry {
                     copy: delivery.copy,
                     sender: delivery.from_device,
@@ -367,7 +367,7 @@ impl Device {
                     attempt,
                     sends: 1,
                 };
-                self.retry_receipts.push(pending);
+                self.rare_mut().retry_receipts.push(pending);
                 self.arm_retry(cx.now, cx.fx);
                 let from = (delivery.from_device, delivery.conversation());
                 self.streams.entry_or_default(from);

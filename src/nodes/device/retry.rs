@@ -3,7 +3,7 @@
 //! from the plaintext cache), and the bounded plaintext cache itself.
 
 use super::send::{distributions, shared_ciphertext};
-use super::{Cached, Device, DeviceConfig, DeviceCtx};
+use super::{Cached, CachedExtra, Device, DeviceConfig, DeviceCtx};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
@@ -35,6 +35,7 @@ impl Device {
     pub(super) fn cache_plaintext(
         &mut self,
         mut cached: Cached,
+        mut extra: Option<CachedExtra>,
         plaintext: &[u8],
         mode: CryptoMode,
         cfg: &DeviceConfig,
@@ -43,10 +44,23 @@ impl Device {
             return;
         }
         if self.plaintext_cache.len() >= cfg.plaintext_cache_max {
-            self.plaintext_cache.pop_front();
+            let evicted = self.plaintext_cache.pop_front();
+            if let Some(e) = evicted.filter(|e| e.has_extra) {
+                let extras = &mut self.rare_mut().cached_extras;
+                let first = extras.pop_front().map(|(m, _)| m);
+                assert_eq!(
+                    first,
+                    Some(e.msg),
+                    "the extras of the cached plaintexts follow the cache's order"
+                );
+            }
         }
         if mode == CryptoMode::Real {
-            cached.extra.get_or_insert_with(Box::default).plaintext = plaintext.into();
+            extra.get_or_insert_with(CachedExtra::default).plaintext = plaintext.into();
+        }
+        if let Some(extra) = extra {
+            cached.has_extra = true;
+            self.rare_mut().cached_extras.push_back((cached.msg, extra));
         }
         let (len, cap) = (self.plaintext_cache.len(), self.plaintext_cache.capacity());
         if len == cap {
@@ -91,28 +105,30 @@ impl Device {
             return;
         }
         let covers = |c: &&Cached| {
-            let span = c.group().map_or(1, |(_, m)| m.len());
+            let group = self.cached_extra(c).and_then(CachedExtra::group);
+            let span = group.map_or(1, |(_, m)| m.len());
             c.msg == copy.msg && (copy.member as usize) < span
         };
         let Some(c) = self.plaintext_cache.iter().find(covers).cloned() else {
             return refuse(RetryRefusal::Evicted, cx.fx);
         };
+        let extra = self.cached_extra(&c).cloned().unwrap_or_default();
         cx.keys.renew_for_retry(self.id, requester);
         let modeled;
-        let plaintext: &[u8] = if c.plaintext().len() as u32 == c.len {
-            c.plaintext()
+        let plaintext: &[u8] = if extra.plaintext.len() as u32 == c.len {
+            &extra.plaintext
         } else {
             modeled = vec![0u8; c.len as usize];
             &modeled
         };
-        let seq = match c.group() {
+        let seq = match extra.group() {
             Some((_, members)) => members[copy.member as usize].1,
             None => c.seq,
         };
-        let (ciphertext, key_distribution, ns, group) = match c.group() {
+        let (ciphertext, key_distribution, ns, group) = match extra.group() {
             _ if cx.keys.is_mls() => {
                 // An MLS message of the room again, for the one device (the MIMI design).
-                let (room, epoch, group) = match c.group() {
+                let (room, epoch, group) = match extra.group() {
                     Some(&(g, _)) => (Room::Group(g), 0, Some(g)),
                     None => (Room::direct(self.user, c.to_user), 0, None),
                 };
@@ -182,23 +198,27 @@ impl Device {
     /// Retry receipts still unanswered go out again (receipts can be lost like any frame),
     /// each at most [`RETRY_RECEIPT_SENDS_MAX`] times.
     fn resend_retry_receipts(&mut self, dir: &Directory, fx: &mut Effects) {
-        let uplinks: Vec<Addr> = self
-            .retry_receipts
-            .iter()
+        if !self.has_retry_receipts() {
+            return;
+        }
+        let uplinks: Vec<Addr> = (self.rare.iter())
+            .flat_map(|rare| &rare.retry_receipts)
             .map(|r| self.uplink(r.sender_user, dir))
             .collect();
-        for (r, uplink) in self.retry_receipts.iter_mut().zip(uplinks) {
+        let id = self.id;
+        let rare = self.rare_mut();
+        for (r, uplink) in rare.retry_receipts.iter_mut().zip(uplinks) {
             r.sends += 1;
             let frame = Frame::RetryReceipt {
                 copy: r.copy,
-                requester: self.id,
+                requester: id,
                 sender: r.sender,
                 sender_user: r.sender_user,
                 attempt: r.attempt,
             };
             fx.send(uplink, frame);
         }
-        self.retry_receipts
+        rare.retry_receipts
             .retain(|r| r.sends < RETRY_RECEIPT_SENDS_MAX);
     }
 
@@ -208,7 +228,7 @@ impl Device {
     pub(super) fn disarm_retry_if_idle(&mut self, fx: &mut Effects) {
         let idle = self.outbox.is_empty()
             && self.connecting.is_empty()
-            && self.retry_receipts.is_empty()
+            && !self.has_retry_receipts()
             && !self.throttled;
         if idle {
             if let Some(at) = self.retry_at.take() {
@@ -238,7 +258,7 @@ impl Device {
                 self.throttled = false;
                 let idle = self.outbox.is_empty()
                     && self.connecting.is_empty()
-                    && self.retry_receipts.is_empty();
+                    && !self.has_retry_receipts();
                 if !self.online || idle {
                     return;
                 }

@@ -109,9 +109,9 @@ impl Device {
             seq: this_seq,
             len: plaintext.len() as u32,
             content,
-            extra: None,
+            has_extra: false,
         };
-        self.cache_plaintext(cached, plaintext, cx.keys.mode(), cx.cfg);
+        self.cache_plaintext(cached, None, plaintext, cx.keys.mode(), cx.cfg);
         self.enqueue_outbox(cx, s, cost_ns);
         true
     }
@@ -220,12 +220,13 @@ impl Device {
             seq: 0,
             len: plaintext.len() as u32,
             content,
-            extra: Some(Box::new(CachedExtra {
-                group: Some((g, members)),
-                plaintext: Box::default(),
-            })),
+            has_extra: false,
         };
-        self.cache_plaintext(cached, plaintext, cx.keys.mode(), cx.cfg);
+        let extra = CachedExtra {
+            group: Some((g, members)),
+            plaintext: Box::default(),
+        };
+        self.cache_plaintext(cached, Some(extra), plaintext, cx.keys.mode(), cx.cfg);
         self.enqueue_outbox(cx, s, sealed.ns);
         true
     }
@@ -261,19 +262,19 @@ impl Device {
             return;
         }
         let key = (conv, to);
-        self.void_seqs.push((key, seq));
+        let void_seqs = &mut self.rare.get_or_insert_with(Box::default).void_seqs;
+        void_seqs.push((key, seq));
         if let Some(next) = self.next_seq.get_mut(&key) {
-            while let Some(i) = self
-                .void_seqs
+            while let Some(i) = void_seqs
                 .iter()
                 .position(|&(k, s)| k == key && s.checked_add(1) == Some(*next))
             {
-                self.void_seqs.swap_remove(i);
+                void_seqs.swap_remove(i);
                 *next -= 1;
             }
         }
-        if self.void_seqs.len() > VOID_SEQS_MAX {
-            self.void_seqs.remove(0);
+        if void_seqs.len() > VOID_SEQS_MAX {
+            void_seqs.remove(0);
         }
     }
 
@@ -388,7 +389,9 @@ impl Device {
         if wait_ns > 0 {
             // Waiting for a bundle permit: no retry or ack sends it before (see `held`).
             let until = cx.now.plus(delay_ns);
-            self.held.push((s.copy_id(), s.resend_key(), until));
+            self.rare_mut()
+                .held
+                .push((s.copy_id(), s.resend_key(), until));
         }
         let (dir, fx) = (cx.dir, &mut *cx.fx);
         let uplink = self.uplink(s.to_user, dir);
@@ -409,12 +412,12 @@ impl Device {
 
     /// Until when `s` is held for a bundle permit (`None`: free to go at `now`).
     fn held_until(&self, s: &Submission, now: SimTime) -> Option<SimTime> {
-        if self.held.is_empty() {
+        let held = &self.rare.as_ref()?.held;
+        if held.is_empty() {
             return None;
         }
         let key = (s.copy_id(), s.resend_key());
-        self.held
-            .iter()
+        held.iter()
             .find(|(c, r, until)| (*c, *r) == key && *until > now)
             .map(|h| h.2)
     }
@@ -454,9 +457,9 @@ impl Device {
         let Some(done) = self.outbox.remove(i) else {
             return;
         };
-        if !self.held.is_empty() {
+        if let Some(rare) = self.rare.as_deref_mut().filter(|r| !r.held.is_empty()) {
             let (now, key) = (cx.now, (done.copy_id(), done.resend_key()));
-            self.held
+            rare.held
                 .retain(|(c, r, until)| (*c, *r) != key && *until > now);
         }
         let uplink = self.uplink(done.to_user, dir);
