@@ -226,6 +226,6 @@ fn settled(ledger: &LedgerSink) -> bool {
         .iter()
         .zip(&l.actual_sent_ns)
         .all(|(r, &sent)| {
-            sent == super::ledger::NOT_SENT || r.is_done() || (r.refused && !r.accepted)
+            sent == super::ledger::NOT_SENT || r.is_done() || (r.refused() && !r.accepted())
         })
 }

@@ -48,13 +48,13 @@ pub struct Liveness {
 pub const VIOLATIONS_PER_KIND_MAX: usize = 10;
 
 fn hops(r: &MsgRecord) -> String {
-    let mut h = vec![if r.accepted {
+    let mut h = vec![if r.accepted() {
         "accepted by the sender's server"
     } else {
         "never accepted"
     }
     .to_string()];
-    if r.crossed_gateway {
+    if r.crossed_gateway() {
         h.push("crossed the gateway".to_string());
     }
     if r.stored_offline > 0 {
@@ -63,7 +63,7 @@ fn hops(r: &MsgRecord) -> String {
     h.push(format!(
         "shown on {} of {} devices",
         r.shown_mask.count_ones(),
-        r.expected_devices
+        r.expected_devices()
     ));
     if r.expired_mask != 0 {
         h.push(format!(
@@ -132,7 +132,7 @@ pub fn violations(
             push("queued_at_end", i, &mut out);
         } else if is_stuck(r) && r.undecryptable_mask == 0 {
             push("lost", i, &mut out);
-        } else if !r.accepted && !r.refused {
+        } else if !r.accepted() && !r.refused() {
             push("unsent", i, &mut out);
         } else if is_stuck(r) {
             push("decrypt_failure", i, &mut out);
@@ -149,7 +149,7 @@ pub fn violations(
 
 /// Accepted, and some expected device neither showed it nor gave it up (expired, unreachable).
 pub fn is_stuck(r: &MsgRecord) -> bool {
-    if !r.accepted {
+    if !r.accepted() {
         return false;
     }
     // (Undecryptable copies are decrypt failures, reported as such, not lost.)
@@ -160,7 +160,7 @@ pub fn is_stuck(r: &MsgRecord) -> bool {
 /// Whether a message failed its user: composed and never accepted (not refused by policy), or
 /// accepted and some expected device neither showed it nor gave it up.
 pub fn is_failed(r: &MsgRecord) -> bool {
-    (!r.accepted && !r.refused) || is_stuck(r)
+    (!r.accepted() && !r.refused()) || is_stuck(r)
 }
 
 /// Liveness from the users' side: every message composed ends delivered, unreachable by
@@ -188,7 +188,7 @@ pub fn liveness(ledger: &Ledger, faults: &[FaultWindow], end_ns: u64) -> Livenes
         .iter()
         .filter(|m| {
             let r = &records[m.0 as usize];
-            !r.accepted && r.queued_at_end.is_none()
+            !r.accepted() && r.queued_at_end.is_none()
         })
         .count() as u64;
     let heals: Option<Vec<u64>> = faults.iter().map(|f| f.end_ns).collect();

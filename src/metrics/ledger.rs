@@ -57,11 +57,9 @@ pub struct MsgRecord {
     pub content: ContentKind,
     pub path: PathKind,
     pub bytes: u32,
-    pub accepted: bool,
-    pub refused: bool,
-    pub crossed_gateway: bool,
-    pub read: bool,
-    pub expected_devices: u8,
+    /// Accepted, refused, crossed the gateway, read: one bit each (see the getters), so that
+    /// a record is 48 bytes; a run keeps one per message.
+    flags: u8,
     /// The device slots the message is for (set when accepted).
     pub expected_mask: u8,
     /// The sender's other devices that get a copy of a 1:1 message (sync copies), and those
@@ -82,17 +80,43 @@ pub struct MsgRecord {
     pub queued_at_end: Option<QueuedAt>,
 }
 
+const ACCEPTED: u8 = 1;
+const REFUSED: u8 = 2;
+const CROSSED_GATEWAY: u8 = 4;
+const READ: u8 = 8;
+
 impl MsgRecord {
+    /// A server accepted it (it was queued for its recipients).
+    pub fn accepted(&self) -> bool {
+        self.flags & ACCEPTED != 0
+    }
+    /// The sender's server refused it (third-party chats off at either end).
+    pub fn refused(&self) -> bool {
+        self.flags & REFUSED != 0
+    }
+    /// A frame of it crossed the interop gateway.
+    pub fn crossed_gateway(&self) -> bool {
+        self.flags & CROSSED_GATEWAY != 0
+    }
+    /// The recipient read it.
+    pub fn read(&self) -> bool {
+        self.flags & READ != 0
+    }
+    /// How many devices it is for (known once accepted).
+    pub fn expected_devices(&self) -> u8 {
+        self.expected_mask.count_ones() as u8
+    }
+
     /// Every expected device is accounted for (shown, expired or unreachable).
     pub fn is_done(&self) -> bool {
-        self.accepted
+        self.accepted()
             && (self.shown_mask | self.expired_mask | self.unreachable_mask) & self.expected_mask
                 == self.expected_mask
     }
 
     /// Shown on every expected device: delivered (as `summary` classifies it).
     pub fn is_delivered(&self) -> bool {
-        self.accepted && self.shown_mask & self.expected_mask == self.expected_mask
+        self.accepted() && self.shown_mask & self.expected_mask == self.expected_mask
     }
 }
 
@@ -130,7 +154,7 @@ pub struct Ledger {
     records: Vec<MsgRecord>,
     /// Digest of the plaintext each message's sender wrote (checked against what devices
     /// show), by message id; only real crypto has them, so it stays empty while every digest
-    /// is 0 (a record is 56 bytes instead of 64 without it: 80 MB of ten million records).
+    /// is 0 (a record is 48 bytes instead of 56 without it: 80 MB of ten million records).
     digests: Vec<u64>,
     /// Latency (ns) created -> shown, per device delivery, by path kind and overall.
     pub latency: [Histogram<u64>; 3],
@@ -221,11 +245,7 @@ impl Ledger {
             content: m.content,
             path: m.path,
             bytes: m.bytes,
-            accepted: false,
-            refused: false,
-            crossed_gateway: false,
-            read: false,
-            expected_devices: 0,
+            flags: 0,
             expected_mask: 0,
             sync_mask: 0,
             synced_mask: 0,
@@ -301,10 +321,9 @@ impl Ledger {
         match *event {
             LedgerEvent::Accepted { msg, devices, sync } => {
                 let r = &mut self.records[msg.0 as usize];
-                if !r.accepted {
+                if !r.accepted() {
                     r.sync_mask = sync;
-                    r.accepted = true;
-                    r.expected_devices = devices.count_ones() as u8;
+                    r.flags |= ACCEPTED;
                     r.expected_mask = devices;
                     self.counts.accepted += 1;
                     self.counts.in_flight += 1;
@@ -314,9 +333,9 @@ impl Ledger {
                     }
                 }
             }
-            LedgerEvent::Refused { msg, .. } => self.records[msg.0 as usize].refused = true,
+            LedgerEvent::Refused { msg, .. } => self.records[msg.0 as usize].flags |= REFUSED,
             LedgerEvent::CrossedGateway { msg } => {
-                self.records[msg.0 as usize].crossed_gateway = true
+                self.records[msg.0 as usize].flags |= CROSSED_GATEWAY
             }
             LedgerEvent::StoredOffline { msg, .. } => {
                 let r = &mut self.records[msg.0 as usize];
@@ -370,8 +389,8 @@ impl Ledger {
             LedgerEvent::TamperDetected { .. } => self.counts.tamper_detected += 1,
             LedgerEvent::Read { msg } => {
                 let r = &mut self.records[msg.0 as usize];
-                if !r.read {
-                    r.read = true;
+                if !r.read() {
+                    r.flags |= READ;
                     self.counts.read += 1;
                 }
             }
@@ -441,5 +460,17 @@ impl Ledger {
                 self.out_of_order_examples.push(msg);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run keeps one record per message, ten million at scale: 48 bytes each.
+    #[test]
+    fn a_message_record_stays_small() {
+        let size = std::mem::size_of::<MsgRecord>();
+        assert!(size <= 48, "MsgRecord {size} bytes");
     }
 }

@@ -32,13 +32,13 @@ impl Outcome {
 /// Same rules as `summary::classify`: shown on every expected device is delivered; a device not
 /// accounted for is lost; otherwise expired before unreachable.
 pub fn outcome(r: &MsgRecord) -> Outcome {
-    if r.refused && !r.accepted {
+    if r.refused() && !r.accepted() {
         return Outcome::Unreachable;
     }
-    if !r.accepted && r.queued_at_end.is_some() {
+    if !r.accepted() && r.queued_at_end.is_some() {
         return Outcome::QueuedAtEnd;
     }
-    if !r.accepted {
+    if !r.accepted() {
         return Outcome::Unsent;
     }
     let expected = r.expected_mask;
@@ -63,7 +63,7 @@ pub const HEADER: &str = "msg_id,created_s,path,content,bytes,from_user,from_dev
 /// partner device was dropped when a side switched third-party chats off).
 fn unreachable_reason(r: &MsgRecord, o: Outcome) -> &'static str {
     match o {
-        Outcome::Unreachable if r.refused && !r.accepted => "refused",
+        Outcome::Unreachable if r.refused() && !r.accepted() => "refused",
         Outcome::Unreachable => "switched_off",
         _ => "",
     }
@@ -100,13 +100,13 @@ pub fn messages_csv(records: &[MsgRecord]) -> String {
             r.from_device.0,
             r.to_user.0,
             o.key(),
-            r.expected_devices,
+            r.expected_devices(),
             r.shown_mask.count_ones(),
             r.expired_mask.count_ones(),
             r.unreachable_mask.count_ones(),
             r.stored_offline,
-            u8::from(r.crossed_gateway),
-            u8::from(r.read),
+            u8::from(r.crossed_gateway()),
+            u8::from(r.read()),
             r.duplicates_shown,
             r.duplicates_suppressed,
             last_shown,

@@ -46,7 +46,7 @@ fn nothing_lost_silently(r: &RunResult) -> (u64, u64) {
         if r.is_delivered() {
             continue;
         }
-        if r.refused {
+        if r.refused() {
             refused += 1;
         } else {
             assert!(r.unreachable_mask != 0, "not delivered, no reason: {r:#?}");

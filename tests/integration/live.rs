@@ -52,7 +52,7 @@ fn live_loopback_delivers_every_encrypted_message_once_and_the_gateway_sees_no_p
         .ledger
         .records()
         .iter()
-        .filter(|m| m.crossed_gateway)
+        .filter(|m| m.crossed_gateway())
         .count();
     assert!(
         crossed > 2_000,
@@ -122,7 +122,7 @@ fn live_group_chats_and_media_deliver_every_copy_once_decrypted_and_verified() {
         "every member's copy decrypted to its message's own plaintext"
     );
     let groups_crossed = (out.result.ledger.records().iter())
-        .filter(|m| m.path == interop_sim::metrics::PathKind::Group && m.crossed_gateway)
+        .filter(|m| m.path == interop_sim::metrics::PathKind::Group && m.crossed_gateway())
         .count();
     assert!(
         groups_crossed > 50,

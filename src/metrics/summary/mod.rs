@@ -199,11 +199,11 @@ fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evide
         }
         c.sent += 1;
         c.duplicates += r.duplicates_shown as u64;
-        if r.refused && !r.accepted {
+        if r.refused() && !r.accepted() {
             c.unreachable += 1;
             continue;
         }
-        if !r.accepted {
+        if !r.accepted() {
             if r.queued_at_end.is_some() {
                 c.queued_at_end += 1;
             } else {
