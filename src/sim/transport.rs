@@ -175,9 +175,6 @@ impl Links {
 
     pub fn route(&mut self, from: Addr, to: Addr) -> (HopClass, &mut LinkState) {
         use Addr::*;
-        if self.media_device.is_empty() && matches!((from, to), (Device(_), _) | (_, Device(_))) {
-            self.media_device = vec![[LinkState::default(); 2]; self.devices];
-        }
         match (from, to) {
             (Device(d), _) => (HopClass::ClientServer, &mut self.device[d.index()][UP]),
             (_, Device(d)) => (HopClass::ClientServer, &mut self.device[d.index()][DOWN]),
@@ -220,6 +217,27 @@ impl Links {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The devices' media links are made at the first media frame, whichever way it goes;
+    /// message frames make none.
+    #[test]
+    fn media_links_are_made_at_the_first_media_frame() {
+        use crate::wire::DeviceId;
+        let mut links = Links::new(3, 2);
+        links.route(Addr::Device(DeviceId(2)), Addr::ChatServer);
+        assert!(
+            links.media_device.is_empty(),
+            "a message frame makes no media link"
+        );
+        let (class, _) = links.route_media(Addr::MediaProxy, Addr::Device(DeviceId(2)));
+        assert_eq!(class, HopClass::ClientServer);
+        assert_eq!(links.media_device.len(), 3);
+        links
+            .route_media(Addr::Device(DeviceId(0)), Addr::MediaProxy)
+            .1
+            .held_ns = 7;
+        assert_eq!(links.media_device[0][UP].held_ns, 7);
+    }
 
     /// Frames are moved through the slab and the handlers by value millions of times a
     /// second: message frames box their envelope so that every frame stays this small.

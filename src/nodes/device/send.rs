@@ -262,6 +262,16 @@ impl Device {
             return;
         }
         let key = (conv, to);
+        let top = self
+            .next_seq
+            .get_mut(&key)
+            .filter(|n| seq.checked_add(1) == Some(**n));
+        if let (Some(next), None) = (top, &self.rare) {
+            // The number on top returns at once, and no refused one waits below it: nothing
+            // to keep (what the general case below does, without a list to do it in).
+            *next -= 1;
+            return;
+        }
         let void_seqs = &mut self.rare.get_or_insert_with(Box::default).void_seqs;
         void_seqs.push((key, seq));
         if let Some(next) = self.next_seq.get_mut(&key) {
