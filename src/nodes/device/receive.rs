@@ -3,7 +3,7 @@
 //! reorder hold that shows each sender stream in sequence order.
 
 use super::retry::PendingRetry;
-use super::{Device, DeviceCtx};
+use super::{Device, DeviceCtx, Due};
 use crate::collections::vec_map::VecMap;
 use crate::directory::Directory;
 use crate::engine::SimTime;
@@ -179,7 +179,7 @@ impl Device {
                 // `until` is the gateway's clock; it may have passed while the frame travelled.
                 let until = until.max(cx.now);
                 self.throttled = true;
-                self.retry_at = Some(until);
+                self.retry_at = Due::at(until);
                 cx.fx.timer(until, TimerKind::OutboxRetry);
             }
         }
@@ -298,8 +298,8 @@ impl Device {
                 return self.flush_stream(from, cx.fx);
             }
             let at = now.plus(cfg.reorder_hold_ns);
-            if self.release_at.is_none_or(|t| t > at) {
-                self.release_at = Some(at);
+            if self.release_at.get().is_none_or(|t| t > at) {
+                self.release_at = Due::at(at);
                 cx.fx.timer(at, TimerKind::ReorderRelease);
             }
             return;
@@ -466,7 +466,7 @@ impl Device {
         if !self.online {
             // Nothing can fill a gap while offline; the hold restarts when the device is back.
             let at = now.plus(cfg.reorder_hold_ns);
-            self.release_at = Some(at);
+            self.release_at = Due::at(at);
             cx.fx.timer(at, TimerKind::ReorderRelease);
             return;
         }
@@ -486,7 +486,7 @@ impl Device {
             self.flush_stream(from, cx.fx);
         }
         if let Some(at) = next_release {
-            self.release_at = Some(at);
+            self.release_at = Due::at(at);
             cx.fx.timer(at, TimerKind::ReorderRelease);
         }
     }

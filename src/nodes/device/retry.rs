@@ -3,7 +3,7 @@
 //! from the plaintext cache), and the bounded plaintext cache itself.
 
 use super::send::{distributions, shared_ciphertext};
-use super::{Cached, CachedExtra, Device, DeviceConfig, DeviceCtx};
+use super::{Cached, CachedExtra, Device, DeviceConfig, DeviceCtx, Due};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
@@ -238,9 +238,9 @@ impl Device {
     }
 
     pub(super) fn arm_retry(&mut self, now: SimTime, fx: &mut Effects) {
-        if self.retry_at.is_none() {
+        if self.retry_at.get().is_none() {
             let at = now.plus(self.retry_ns);
-            self.retry_at = Some(at);
+            self.retry_at = Due::at(at);
             fx.timer(at, TimerKind::OutboxRetry);
         }
     }
@@ -251,10 +251,10 @@ impl Device {
         let now = cx.now;
         match timer {
             TimerKind::OutboxRetry => {
-                if self.retry_at != Some(now) {
+                if self.retry_at.get() != Some(now) {
                     return; // stale: re-armed or went offline since
                 }
-                self.retry_at = None;
+                self.retry_at = Due::NONE;
                 self.throttled = false;
                 let idle = self.outbox.is_empty()
                     && self.connecting.is_empty()
@@ -277,10 +277,10 @@ impl Device {
                 self.arm_retry(now, cx.fx);
             }
             TimerKind::ReorderRelease => {
-                if self.release_at != Some(now) {
+                if self.release_at.get() != Some(now) {
                     return;
                 }
-                self.release_at = None;
+                self.release_at = Due::NONE;
                 self.release_expired_gaps(cx);
             }
             TimerKind::Redeliver(_)

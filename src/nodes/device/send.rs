@@ -2,7 +2,7 @@
 //! encrypts it for every recipient device, and the outbox sends it, one message in flight per
 //! uplink, until the server acks.
 
-use super::{Cached, CachedExtra, Device, DeviceCtx};
+use super::{Cached, CachedExtra, Device, DeviceCtx, Due};
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::nodes::key_directory::KeyDirectory;
@@ -495,8 +495,8 @@ impl Device {
                 // Retried on the fresh backoff if it is lost (the timer armed on the old one
                 // goes stale).
                 let due = cx.now.plus(self.retry_ns);
-                if self.retry_at.is_some_and(|at| at > due) {
-                    self.retry_at = None;
+                if self.retry_at.get().is_some_and(|at| at > due) {
+                    self.retry_at = Due::NONE;
                     self.arm_retry(cx.now, fx);
                 }
             }

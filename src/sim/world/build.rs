@@ -34,6 +34,20 @@ use std::collections::BTreeMap;
 /// Bound on the ledger records reserved up front (a scenario's rate can be anything).
 const EXPECTED_MESSAGES_MAX: f64 = 32e6;
 
+/// The run's ledger. It keeps each message's sender and recipient only when something asks
+/// for them: a reply or a read (the workload reacts) or a media fetch (any content but text).
+fn ledger_feed(s: &Scenario, owners: std::sync::Arc<crate::directory::Owners>) -> LedgerFeed {
+    let w = &s.workload;
+    let reacts = w.reply_probability > 0.0 || w.read_probability > 0.0;
+    let media = w.content[1..].iter().any(|&share| share > 0.0);
+    let end = SimTime::from_nanos(s.run.duration_ns);
+    let feed = LedgerFeed::new(expected_messages(s), owners, end);
+    match reacts || media {
+        true => feed,
+        false => feed.without_parties(),
+    }
+}
+
 /// About how many messages a run writes: the Poisson arrivals and their answers, before group
 /// fan-out and surges (the ledger grows past it if needed).
 fn expected_messages(s: &Scenario) -> usize {
@@ -178,11 +192,7 @@ impl Sim {
             servers,
             retry_timers: TimerFifo::new(device_cfg.retry_initial_ns),
             device_cfg,
-            ledger: LedgerFeed::new(
-                expected_messages(&s),
-                owners,
-                SimTime::from_nanos(s.run.duration_ns),
-            ),
+            ledger: ledger_feed(&s, owners),
             fx: Effects::default(),
             bugs: Bugs::NONE,
             keys: Keyring::new(
