@@ -82,7 +82,8 @@ impl CachedExtra {
 
 /// An optional instant in 8 bytes instead of `Option<SimTime>`'s 16 (a device has two):
 /// `SimTime::MAX` stands for none. An instant is kept at most a nanosecond before it, which
-/// only a delay of centuries saturating could reach, and no run lasts until then.
+/// only a delay of centuries saturating could reach; the timer is set at the instant kept
+/// ([`Due::instant`]), so the two always agree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Due(SimTime);
 
@@ -91,6 +92,11 @@ impl Due {
 
     fn at(t: SimTime) -> Due {
         Due(t.min(SimTime::from_nanos(u64::MAX - 1)))
+    }
+    /// The instant kept (of a `Due` made with [`Due::at`]).
+    fn instant(self) -> SimTime {
+        assert!(self != Due::NONE, "an instant to set a timer at");
+        self.0
     }
     fn get(self) -> Option<SimTime> {
         (self != Due::NONE).then_some(self.0)
@@ -101,7 +107,7 @@ impl Due {
 }
 
 /// What few devices ever hold, boxed apart so that the state of each of a million devices
-/// stays small (72 bytes less each): refused sequence numbers, submissions waiting for a
+/// stays small (64 bytes less each): refused sequence numbers, submissions waiting for a
 /// bundle permit, unanswered retry receipts, and what a cached plaintext has besides its
 /// length (a group's members, real crypto's bytes).
 #[derive(Clone, Debug, Default)]
@@ -385,6 +391,88 @@ impl Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn device() -> (Device, DeviceConfig) {
+        use crate::directory::PartnerLink;
+        let dir = Directory::new(&[3], vec![PartnerLink::Direct], &[1; 3], vec![true; 3]);
+        let cfg = DeviceConfig {
+            retry_initial_ns: 1,
+            retry_max_ns: 1,
+            outbox_max: 8,
+            reorder_hold_ns: 1,
+            reorder_held_max: 8,
+            plaintext_cache_max: 2,
+            bugs: super::super::buggify::Bugs::NONE,
+        };
+        (Device::new(DeviceId(0), &dir, &cfg), cfg)
+    }
+
+    fn cached(msg: u64) -> Cached {
+        Cached {
+            msg: MsgId(msg),
+            to_user: UserId(1),
+            seq: 0,
+            len: 3,
+            content: ContentKind::Text,
+            has_extra: false,
+        }
+    }
+
+    /// The extras of cached plaintexts (real crypto's bytes, a group's members) follow the
+    /// cache: each entry finds its own, and an evicted entry takes its extras with it.
+    #[test]
+    fn cached_extras_follow_the_cache_through_eviction() {
+        use crate::scenario::CryptoMode;
+        let (mut d, cfg) = device();
+        let group = |g: u32| CachedExtra {
+            group: Some((GroupId(g), GroupMembers::default())),
+            plaintext: Box::default(),
+        };
+        d.cache_plaintext(cached(1), Some(group(7)), b"one", CryptoMode::Modeled, &cfg);
+        d.cache_plaintext(cached(2), None, b"two", CryptoMode::Modeled, &cfg);
+        d.cache_plaintext(cached(3), Some(group(9)), b"abc", CryptoMode::Real, &cfg);
+        let entries: Vec<Cached> = d.plaintext_cache.iter().cloned().collect();
+        assert_eq!(entries.iter().map(|c| c.msg.0).collect::<Vec<_>>(), [2, 3]);
+        assert!(
+            d.cached_extra(&entries[0]).is_none(),
+            "a modeled 1:1 message has none"
+        );
+        let third = d.cached_extra(&entries[1]).expect("its extras");
+        assert_eq!(third.group().map(|g| g.0), Some(GroupId(9)));
+        assert_eq!(&*third.plaintext, b"abc");
+        let extras = &d.rare.as_ref().expect("made for the extras").cached_extras;
+        assert_eq!(extras.len(), 1, "message 1's extras went with it");
+        d.cache_plaintext(cached(4), None, b"four", CryptoMode::Real, &cfg);
+        let extras = &d.rare.as_ref().expect("kept").cached_extras;
+        let ids: Vec<u64> = extras.iter().map(|(m, _)| m.0).collect();
+        assert_eq!(ids, [3, 4], "real crypto keeps every message's bytes");
+    }
+
+    /// A refused number on top of its stream returns at once (no rare part made for it); one
+    /// below a pending number waits, and returns with the numbers above it.
+    #[test]
+    fn refused_numbers_return_from_the_top() {
+        let (mut d, _) = device();
+        let conv = Conversation::Direct(UserId(1));
+        let seqs: Vec<u32> = (0..3).map(|_| d.take_seq(conv, UserId(1))).collect();
+        assert_eq!(seqs, [0, 1, 2]);
+        d.release_seq(conv, UserId(1), 2);
+        assert_eq!(d.next_seq.get(&(conv, UserId(1))), Some(&2));
+        assert!(d.rare.is_none(), "nothing kept for a number on top");
+        d.release_seq(conv, UserId(1), 0);
+        assert_eq!(
+            d.next_seq.get(&(conv, UserId(1))),
+            Some(&2),
+            "1 is still pending"
+        );
+        d.release_seq(conv, UserId(1), 1);
+        assert_eq!(
+            d.next_seq.get(&(conv, UserId(1))),
+            Some(&0),
+            "1 and then 0 return"
+        );
+        assert!(d.rare.as_ref().is_some_and(|r| r.void_seqs.is_empty()));
+    }
 
     #[test]
     fn a_due_instant_reads_back_and_none_is_none() {

@@ -177,10 +177,10 @@ impl Device {
             Frame::Media(_) => {}
             Frame::Throttle { until, .. } => {
                 // `until` is the gateway's clock; it may have passed while the frame travelled.
-                let until = until.max(cx.now);
+                let until = Due::at(until.max(cx.now));
                 self.throttled = true;
-                self.retry_at = Due::at(until);
-                cx.fx.timer(until, TimerKind::OutboxRetry);
+                self.retry_at = until;
+                cx.fx.timer(until.instant(), TimerKind::OutboxRetry);
             }
         }
     }
@@ -297,10 +297,10 @@ impl Device {
                 // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
                 return self.flush_stream(from, cx.fx);
             }
-            let at = now.plus(cfg.reorder_hold_ns);
-            if self.release_at.get().is_none_or(|t| t > at) {
-                self.release_at = Due::at(at);
-                cx.fx.timer(at, TimerKind::ReorderRelease);
+            let at = Due::at(now.plus(cfg.reorder_hold_ns));
+            if self.release_at.get().is_none_or(|t| t > at.instant()) {
+                self.release_at = at;
+                cx.fx.timer(at.instant(), TimerKind::ReorderRelease);
             }
             return;
         }
@@ -465,9 +465,9 @@ impl Device {
         let (now, cfg) = (cx.now, cx.cfg);
         if !self.online {
             // Nothing can fill a gap while offline; the hold restarts when the device is back.
-            let at = now.plus(cfg.reorder_hold_ns);
-            self.release_at = Due::at(at);
-            cx.fx.timer(at, TimerKind::ReorderRelease);
+            let at = Due::at(now.plus(cfg.reorder_hold_ns));
+            self.release_at = at;
+            cx.fx.timer(at.instant(), TimerKind::ReorderRelease);
             return;
         }
         let mut due = Vec::new();
@@ -485,9 +485,9 @@ impl Device {
         for from in due {
             self.flush_stream(from, cx.fx);
         }
-        if let Some(at) = next_release {
-            self.release_at = Due::at(at);
-            cx.fx.timer(at, TimerKind::ReorderRelease);
+        if let Some(at) = next_release.map(Due::at) {
+            self.release_at = at;
+            cx.fx.timer(at.instant(), TimerKind::ReorderRelease);
         }
     }
 }

@@ -105,9 +105,10 @@ impl Device {
             return;
         }
         let covers = |c: &&Cached| {
-            let group = self.cached_extra(c).and_then(CachedExtra::group);
-            let span = group.map_or(1, |(_, m)| m.len());
-            c.msg == copy.msg && (copy.member as usize) < span
+            c.msg == copy.msg && {
+                let group = self.cached_extra(c).and_then(CachedExtra::group);
+                (copy.member as usize) < group.map_or(1, |(_, m)| m.len())
+            }
         };
         let Some(c) = self.plaintext_cache.iter().find(covers).cloned() else {
             return refuse(RetryRefusal::Evicted, cx.fx);
@@ -239,9 +240,9 @@ impl Device {
 
     pub(super) fn arm_retry(&mut self, now: SimTime, fx: &mut Effects) {
         if self.retry_at.get().is_none() {
-            let at = now.plus(self.retry_ns);
-            self.retry_at = Due::at(at);
-            fx.timer(at, TimerKind::OutboxRetry);
+            let at = Due::at(now.plus(self.retry_ns));
+            self.retry_at = at;
+            fx.timer(at.instant(), TimerKind::OutboxRetry);
         }
     }
 

@@ -245,7 +245,7 @@ impl Device {
     }
 
     /// The next sequence number of this device in a conversation, for one recipient.
-    fn take_seq(&mut self, conv: Conversation, to: UserId) -> u32 {
+    pub(super) fn take_seq(&mut self, conv: Conversation, to: UserId) -> u32 {
         let seq = self.next_seq.entry_or_default((conv, to));
         *seq += 1;
         *seq - 1
@@ -494,7 +494,7 @@ impl Device {
                 }
                 // Retried on the fresh backoff if it is lost (the timer armed on the old one
                 // goes stale).
-                let due = cx.now.plus(self.retry_ns);
+                let due = Due::at(cx.now.plus(self.retry_ns)).instant();
                 if self.retry_at.get().is_some_and(|at| at > due) {
                     self.retry_at = Due::NONE;
                     self.arm_retry(cx.now, fx);

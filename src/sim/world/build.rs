@@ -269,3 +269,46 @@ impl Sim {
         sched.at(self.traffic.send_end, Event::DrainStart);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run keeps each message's sender and recipient exactly when something can ask: a
+    /// reply or a read, or media to fetch.
+    #[test]
+    fn the_ledger_keeps_parties_only_for_runs_that_ask() {
+        let keeps = |workload: &str| {
+            let src = format!(
+                "[run]\nname = \"t\"\nduration = \"1s\"\n\n[[provider]]\nname = \"a\"\nrole = \"gatekeeper\"\nusers = 2\n\n[[provider]]\nname = \"b\"\nrole = \"partner\"\nusers = 2\n\n[workload]\n{workload}\n"
+            );
+            let s = crate::scenario::parse(&src, "t.toml").expect("a valid scenario");
+            let dir = build_directory(&s, &RngTree::new(1));
+            let mut feed = ledger_feed(&s, dir.owners());
+            let msg = crate::metrics::ledger::NewMessage {
+                from_user: crate::wire::UserId(0),
+                from_device: crate::wire::DeviceId(0),
+                to_user: crate::wire::UserId(1),
+                content: crate::scenario::ContentKind::Text,
+                path: crate::metrics::PathKind::Native,
+                bytes: 1,
+                digest: 0,
+            };
+            let id = feed.create(SimTime::ZERO, msg);
+            feed.parties(id).is_some()
+        };
+        let text = "content = { text = 1.0 }";
+        assert!(!keeps(&format!(
+            "{text}\nreply_probability = 0.0\nread_probability = 0.0"
+        )));
+        assert!(keeps(&format!(
+            "{text}\nreply_probability = 0.1\nread_probability = 0.0"
+        )));
+        assert!(keeps(&format!(
+            "{text}\nreply_probability = 0.0\nread_probability = 0.1"
+        )));
+        assert!(keeps(
+            "content = { text = 0.9, file = 0.1 }\nreply_probability = 0.0\nread_probability = 0.0"
+        ));
+    }
+}
