@@ -26,6 +26,8 @@ pub struct LevelView {
     pub name: String,
     pub heading: String,
     pub aligned: Vec<String>,
+    /// What the live run showed that the model leaves out.
+    pub unmodeled: Vec<String>,
     /// Per figure: path, metric, sim, live, error; and its verdict (`None`: not judged).
     pub rows: Vec<([String; 5], Option<bool>)>,
     pub spectrum: Vec<Series>,
@@ -100,6 +102,13 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
             p.raw(&format!("<li>{}</li>", esc(n)));
         }
         p.raw("</ul>");
+        if !l.unmodeled.is_empty() {
+            p.raw("<p class=\"note\">Not modeled, seen in the live run:</p>\n<ul>");
+            for n in &l.unmodeled {
+                p.raw(&format!("<li>{}</li>", esc(n)));
+            }
+            p.raw("</ul>");
+        }
         p.raw(&format!(
             "<p>Both runs' results: {} (simulated) · {} (live)</p>",
             link(&format!("{}/sim/report.html", l.folder), "sim"),
