@@ -78,6 +78,26 @@ pub struct LiveReport {
     pub cpu_us_per_delivered: Option<f64>,
 }
 
+impl LiveReport {
+    /// How busy the run kept this machine's cores, beside `modeled_ns`, what a simulated copy
+    /// charges a message's nodes: the model prices each node's own logic and has no host whose
+    /// cores all nodes, the clients and the load generator share, so its latencies hold only
+    /// while those cores are mostly idle. Live, the CPU a message costs falls as load rises
+    /// (syscalls and wake-ups are shared by more messages): the host can be busy well below
+    /// the rate it saturates at.
+    pub fn host_load(&self, modeled_ns: u64) -> Option<String> {
+        let (cpu_s, per_msg_us) = (self.cpu_s?, self.cpu_us_per_delivered?);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let busy = cpu_s / (self.wall_s.max(1e-9) * cores as f64);
+        Some(format!(
+            "the host's cores: the live run kept {:.0} % of this machine's {cores} busy ({cpu_s:.2} CPU-s over {:.1} s), {per_msg_us:.0} us of CPU per delivered message (sockets, Noise, wake-ups, the clients' Signal work and the load generator included), where the simulated copy charges {:.1} us of node logic on cores of their own; expect the live latencies above the model's as that share grows",
+            busy * 100.0,
+            self.wall_s,
+            modeled_ns as f64 / 1e3,
+        ))
+    }
+}
+
 /// A finished live run.
 pub struct LiveOutcome {
     pub result: RunResult,

@@ -353,7 +353,13 @@ pub fn validate(
         "live latency from each message's actual send; the generator's own lateness (p50 {:.3} ms, p99 {:.3} ms) is the tester's and stays out",
         lag.delivered_p50, lag.delivered_p99
     ));
-    let unmodeled = host_load(&live, &a).into_iter().collect();
+    let c = [
+        &a.capacity.chat_server,
+        &a.capacity.gateway,
+        &a.capacity.adapter,
+    ];
+    let modeled_ns = c.iter().map(|n| n.per_message_ns).sum();
+    let unmodeled = live.report.host_load(modeled_ns).into_iter().collect();
     let cmp = Comparison {
         scenario: a.run.name.clone(),
         users: a.providers.iter().map(|p| p.users as u64).sum(),
@@ -368,27 +374,6 @@ pub fn validate(
         rows,
     };
     Ok((cmp, sim, live, a))
-}
-
-/// How busy the live run kept this machine's cores, beside what the model charges a message:
-/// the simulated copy prices each node's own logic and has no host whose cores all nodes,
-/// the clients and the load generator share, so its latencies hold only while those cores
-/// are mostly idle. Live, the CPU a message costs falls as load rises (syscalls and wake-ups
-/// are shared by more messages), so the host can be busy well below the rate it saturates at.
-fn host_load(live: &LiveOutcome, a: &Scenario) -> Option<String> {
-    let r = &live.report;
-    let (cpu_s, per_msg_us) = (r.cpu_s?, r.cpu_us_per_delivered?);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let busy = cpu_s / (r.wall_s.max(1e-9) * cores as f64);
-    let c = &a.capacity;
-    let model_ns =
-        c.chat_server.per_message_ns + c.gateway.per_message_ns + c.adapter.per_message_ns;
-    Some(format!(
-        "the host's cores: the live run kept {:.0} % of this machine's {cores} busy ({cpu_s:.2} CPU-s over {:.1} s), {per_msg_us:.0} us of CPU per delivered message (sockets, Noise, wake-ups, the clients' Signal work and the load generator included), where the simulated copy charges {:.1} us of node logic on cores of their own; expect the live latencies above the model's as that share grows",
-        busy * 100.0,
-        r.wall_s,
-        model_ns as f64 / 1e3,
-    ))
 }
 
 /// One level of `validate.html`: the table of `c` and the spectra of both runs (overall, and
