@@ -107,9 +107,9 @@ impl Due {
 }
 
 /// What few devices ever hold, boxed apart so that the state of each of a million devices
-/// stays small (64 bytes less each): refused sequence numbers, submissions waiting for a
-/// bundle permit, unanswered retry receipts, and what a cached plaintext has besides its
-/// length (a group's members, real crypto's bytes).
+/// stays small: refused sequence numbers, submissions waiting for a bundle permit, unanswered
+/// retry receipts, what a cached plaintext has besides its length (a group's members, real
+/// crypto's bytes), and a skewed clock's offset.
 #[derive(Clone, Debug, Default)]
 struct Rare {
     /// Refused numbers that could not be handed back yet (see `release_seq`).
@@ -122,6 +122,8 @@ struct Rare {
     retry_receipts: Vec<PendingRetry>,
     /// The extras of the cached plaintexts that have them, in the cache's order.
     cached_extras: VecDeque<(MsgId, CachedExtra)>,
+    /// How far this device's clock is off true time (the `clock_skew` fault), in ns.
+    clock_offset_ns: i64,
 }
 
 /// What every device input needs besides the device itself: the time, the run's fixed tables,
@@ -160,8 +162,6 @@ pub struct Device {
     /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
     /// At most two (see `servers`), kept inline.
     connecting: SmallVec<[Addr; 2]>,
-    /// How far this device's clock is off true time (the `clock_skew` fault), in ns.
-    clock_offset_ns: i64,
     /// Sent plaintexts, oldest first, for retry receipts.
     plaintext_cache: VecDeque<Cached>,
     /// Counts this device's connections; tags Connect and Disconnect.
@@ -189,7 +189,6 @@ impl Device {
             stream_extras: StreamExtras::default(),
             release_at: Due::NONE,
             connecting: SmallVec::new(),
-            clock_offset_ns: 0,
             plaintext_cache: VecDeque::new(),
             throttled: false,
             epoch: 0,
@@ -299,12 +298,15 @@ impl Device {
 
     /// Sets how far this device's clock is off (it stamps the messages it sends).
     pub fn set_clock_offset(&mut self, offset_ns: i64) {
-        self.clock_offset_ns = offset_ns;
+        if offset_ns != 0 || self.rare.is_some() {
+            self.rare_mut().clock_offset_ns = offset_ns;
+        }
     }
 
     /// The device's own idea of the time: true time plus its skew.
     fn local_clock(&self, now: SimTime) -> SimTime {
-        SimTime::from_nanos(now.as_nanos().saturating_add_signed(self.clock_offset_ns))
+        let offset_ns = self.rare.as_ref().map_or(0, |r| r.clock_offset_ns);
+        SimTime::from_nanos(now.as_nanos().saturating_add_signed(offset_ns))
     }
 
     /// The device connects: announce itself to its servers and flush the outbox.
@@ -493,7 +495,7 @@ mod tests {
     fn device_state_and_cached_messages_stay_small() {
         let (device, cached) = (std::mem::size_of::<Device>(), std::mem::size_of::<Cached>());
         assert!(
-            device <= 208 && cached <= 24,
+            device <= 200 && cached <= 24,
             "Device {device} bytes, Cached {cached} bytes"
         );
     }
