@@ -28,7 +28,6 @@ use crate::wire::{
 };
 use receive::{Stream, StreamExtras};
 use retry::PendingRetry;
-use smallvec::SmallVec;
 use std::collections::VecDeque;
 
 /// Bounds and timings of the delivery machinery on a device.
@@ -159,9 +158,9 @@ pub struct Device {
     streams: VecMap<(DeviceId, Conversation), Stream>,
     stream_extras: StreamExtras,
     release_at: Due,
-    /// Servers whose ConnectAck has not come yet: the Connect is retried with the outbox.
-    /// At most two (see `servers`), kept inline.
-    connecting: SmallVec<[Addr; 2]>,
+    /// Servers whose ConnectAck has not come yet, one bit each in the order of `servers`
+    /// (at most two): the Connect is retried with the outbox.
+    connecting: u8,
     /// Sent plaintexts, oldest first, for retry receipts.
     plaintext_cache: VecDeque<Cached>,
     /// Counts this device's connections; tags Connect and Disconnect.
@@ -188,7 +187,7 @@ impl Device {
             streams: VecMap::new(),
             stream_extras: StreamExtras::default(),
             release_at: Due::NONE,
-            connecting: SmallVec::new(),
+            connecting: 0,
             plaintext_cache: VecDeque::new(),
             throttled: false,
             epoch: 0,
@@ -294,6 +293,13 @@ impl Device {
         std::iter::once(first).chain(gateway.then_some(interop))
     }
 
+    /// The servers whose ConnectAck has not come yet, in the order of `servers`.
+    fn connecting_to(&self, dir: &Directory) -> impl Iterator<Item = Addr> + use<'_> {
+        let pending = self.connecting;
+        (self.servers(dir).enumerate())
+            .filter_map(move |(i, s)| (pending >> i & 1 == 1).then_some(s))
+    }
+
     // ---- mutators
 
     /// Sets how far this device's clock is off (it stamps the messages it sends).
@@ -339,14 +345,14 @@ impl Device {
         }
         self.online = false;
         self.retry_at = Due::NONE;
-        self.connecting.clear();
+        self.connecting = 0;
     }
 
     /// Connects to every server, retried until each acks.
     fn connect(&mut self, now: SimTime, dir: &Directory, fx: &mut Effects) {
         self.epoch += 1;
-        self.connecting = self.servers(dir).collect();
-        for &server in &self.connecting {
+        self.connecting = (1u8 << self.servers(dir).count()) - 1;
+        for server in self.connecting_to(dir) {
             fx.send(
                 server,
                 Frame::Connect {
@@ -495,7 +501,7 @@ mod tests {
     fn device_state_and_cached_messages_stay_small() {
         let (device, cached) = (std::mem::size_of::<Device>(), std::mem::size_of::<Cached>());
         assert!(
-            device <= 200 && cached <= 24,
+            device <= 176 && cached <= 24,
             "Device {device} bytes, Cached {cached} bytes"
         );
     }

@@ -101,7 +101,11 @@ impl Device {
         match frame {
             Frame::SubmitAck { copy, resend, .. } => self.acked(cx, copy, resend),
             Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
-                self.connecting.retain(|s| !from_server(*s, from));
+                for (i, server) in self.servers(cx.dir).enumerate() {
+                    if from_server(server, from) {
+                        self.connecting &= !(1 << i);
+                    }
+                }
                 self.disarm_retry_if_idle(cx.fx);
             }
             Frame::ConnectAck { .. } => {} // the ack of an older connection

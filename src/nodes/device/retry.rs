@@ -228,7 +228,7 @@ impl Device {
     /// early for it and resent it needlessly). Not while throttled: the timer ends that.
     pub(super) fn disarm_retry_if_idle(&mut self, fx: &mut Effects) {
         let idle = self.outbox.is_empty()
-            && self.connecting.is_empty()
+            && self.connecting == 0
             && !self.has_retry_receipts()
             && !self.throttled;
         if idle {
@@ -257,14 +257,13 @@ impl Device {
                 }
                 self.retry_at = Due::NONE;
                 self.throttled = false;
-                let idle = self.outbox.is_empty()
-                    && self.connecting.is_empty()
-                    && !self.has_retry_receipts();
+                let idle =
+                    self.outbox.is_empty() && self.connecting == 0 && !self.has_retry_receipts();
                 if !self.online || idle {
                     return;
                 }
                 self.resend_retry_receipts(cx.dir, cx.fx);
-                for &server in &self.connecting {
+                for server in self.connecting_to(cx.dir) {
                     cx.fx.send(
                         server,
                         Frame::Connect {
