@@ -97,6 +97,11 @@ impl<K: Ord + Copy, V> VecMap<K, V> {
         self.entries.clear();
     }
 
+    /// Values in key order.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.entries.iter().map(|(k, v)| (k, v))

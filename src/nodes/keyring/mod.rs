@@ -17,6 +17,9 @@
 mod accounting;
 mod group;
 mod pairwise;
+mod peers;
+
+use peers::{Peers, Session};
 mod rooms;
 
 pub use accounting::{CryptoCounts, Runner};
@@ -39,17 +42,6 @@ pub const SKDM_PLAINTEXT_LEN: usize = 96;
 // The cost model's vocabulary lives with the scenario, which names a cost table.
 pub use crate::scenario::cost_table::{CostTable, Op};
 
-/// A session as the model sees it: which identity generation of the peer it was built for.
-/// Eight bytes: a million devices hold ten million of these; the real record, which only real
-/// crypto has, is kept apart ([`DeviceState::records`]).
-struct Session {
-    peer_generation: u32,
-    /// The next message still carries the prekey header (no reply received yet).
-    prekey_pending: bool,
-    /// A retry receipt asked for a new session: the next message starts one.
-    renew: bool,
-}
-
 struct DeviceState {
     /// Bumped by a reinstall: a new identity.
     generation: u32,
@@ -60,13 +52,12 @@ struct DeviceState {
     /// Real crypto only: modeled crypto draws nothing, and a ChaCha state per device was
     /// hundreds of bytes at a million devices.
     rng: Option<Box<SimRng>>,
-    /// Per peer device (a sorted `Vec`: a device talks to a handful of peers).
-    sessions: VecMap<u32, Session>,
+    /// Per peer device: the identity seen last and the session, if one is up (a sorted `Vec`:
+    /// a device talks to a handful of peers).
+    peers: Peers,
     /// Real crypto only: the Signal session record per peer device that has one (a session
     /// may lack it until its first real message). Boxed, absent with modeled crypto.
     records: Option<Box<VecMap<u32, Box<SessionRecord>>>>,
-    /// Peers whose identity this device has seen, by generation (for "security code changed").
-    seen_identity: VecMap<u32, u32>,
     /// Sender Keys, own and received; boxed, absent for devices in no group.
     groups: Option<Box<GroupKeys>>,
 }
@@ -156,8 +147,7 @@ impl Keyring {
     /// state; call it once [`Keyring::prefetch`] has brought the state itself.
     pub fn prefetch_sessions(&self, d: DeviceId) {
         if let Some(state) = self.devices.get(d.index()) {
-            state.sessions.prefetch();
-            state.seen_identity.prefetch();
+            state.peers.prefetch();
         }
     }
 
@@ -181,9 +171,8 @@ impl Keyring {
                 keys: None,
                 keyed: false,
                 rng: None,
-                sessions: VecMap::new(),
+                peers: Peers::default(),
                 records: None,
-                seen_identity: VecMap::new(),
                 groups: None,
             })
             .collect();
@@ -291,7 +280,7 @@ impl Keyring {
         s.keys = None;
         s.keyed = false;
         s.rng = None;
-        s.sessions.clear();
+        s.peers.drop_sessions();
         s.records = None;
         s.groups = None;
         self.leave_rooms(d);
@@ -306,8 +295,8 @@ impl Keyring {
     pub fn renew_for_retry(&mut self, d: DeviceId, peer: DeviceId) {
         let peer_generation = self.devices[peer.index()].generation;
         let fresh = self.devices[d.index()]
-            .sessions
-            .get(&peer.0)
+            .peers
+            .session(peer.0)
             .is_some_and(|s| s.prekey_pending && !s.renew && s.peer_generation == peer_generation);
         if !fresh {
             self.drop_session(d, peer);
@@ -319,9 +308,7 @@ impl Keyring {
     /// The next message starts a new session; the old states stay archived in the record (as
     /// libsignal keeps them), so what the peer still sends on them decrypts.
     pub fn drop_session(&mut self, d: DeviceId, peer: DeviceId) {
-        if let Some(s) = self.devices[d.index()].sessions.get_mut(&peer.0) {
-            s.renew = true;
-        }
+        self.devices[d.index()].peers.renew(peer.0);
     }
 }
 

@@ -41,12 +41,12 @@ impl Keyring {
         kind: Option<ContentKind>,
     ) -> (Option<Box<[u8]>>, SealInfo, u64) {
         let (from, runner) = (by.from, by.runner);
-        if self.established && !self.devices[from.index()].seen_identity.contains_key(&to.0) {
+        if self.established && !self.devices[from.index()].peers.knows(to.0) {
             self.establish(from, to, runner);
         }
         let mut ns = self.ensure_keys(from, runner);
         // A stale session (the peer reinstalled) is only found out through a retry receipt.
-        let current = self.devices[from.index()].sessions.get(&to.0);
+        let current = self.devices[from.index()].peers.session(to.0);
         if current.is_none_or(|s| s.renew) {
             // Over the key directory's limit, the client waits for the permit (the server's
             // Retry-After) and fetches then: the message leaves that much later, and the wait
@@ -58,7 +58,7 @@ impl Keyring {
         ns += self.charge(runner, kind, Op::RatchetEncrypt, plaintext.len() as u64);
         let sender_generation = self.devices[from.index()].generation;
         let state = &mut self.devices[from.index()];
-        let Some(session) = state.sessions.get(&to.0) else {
+        let Some(session) = state.peers.session(to.0) else {
             unreachable!("a session was just set up")
         };
         let info = SealInfo {
@@ -99,14 +99,12 @@ impl Keyring {
         } else {
             None
         };
-        let prev = self.devices[from.index()]
-            .seen_identity
-            .insert(to.0, peer_generation);
+        let prev = self.devices[from.index()].peers.see(to.0, peer_generation);
         if prev.is_some_and(|g| g != peer_generation) {
             self.security_code_changed += 1;
         }
         let state = &mut self.devices[from.index()];
-        state.sessions.insert(
+        state.peers.insert_session(
             to.0,
             Session {
                 peer_generation,
@@ -129,13 +127,11 @@ impl Keyring {
         self.ensure_keys(to, runner);
         self.start_session(from, to, None, runner, false);
         let generation = self.devices[from.index()].generation;
-        self.devices[to.index()]
-            .seen_identity
-            .insert(from.0, generation);
+        self.devices[to.index()].peers.see(from.0, generation);
         let real = (self.mode == CryptoMode::Real).then(|| Box::new(SessionRecord::new()));
         let state = &mut self.devices[to.index()];
         state.set_record(from.0, real);
-        state.sessions.insert(
+        state.peers.insert_session(
             from.0,
             Session {
                 peer_generation: generation,
@@ -160,7 +156,7 @@ impl Keyring {
     /// Real mode: `from`'s next message to `to` on their session.
     fn real_encrypt(&mut self, from: DeviceId, to: DeviceId) -> Option<Vec<u8>> {
         let state = &mut self.devices[from.index()];
-        state.sessions.get(&to.0)?;
+        state.peers.session(to.0)?;
         let m = state.record_mut(to.0)?.encrypt(b"hello").ok()?;
         Some(m.serialized().to_vec())
     }
@@ -218,8 +214,8 @@ impl Keyring {
             return Err(OpenError::StaleSession);
         }
         let has_session = self.devices[to.index()]
-            .sessions
-            .get(&from.0)
+            .peers
+            .session(from.0)
             .is_some_and(|s| s.peer_generation == info.sender_generation);
         if !has_session && !info.prekey {
             return Err(OpenError::NoSession);
@@ -232,13 +228,13 @@ impl Keyring {
             };
             ns += self.charge(runner, kind, op, 0);
             let prev = self.devices[to.index()]
-                .seen_identity
-                .insert(from.0, info.sender_generation);
+                .peers
+                .see(from.0, info.sender_generation);
             if prev.is_some_and(|g| g != info.sender_generation) {
                 self.security_code_changed += 1;
             }
             let state = &mut self.devices[to.index()];
-            state.sessions.insert(
+            state.peers.insert_session(
                 from.0,
                 Session {
                     peer_generation: info.sender_generation,
@@ -275,7 +271,7 @@ impl Keyring {
         let me = &mut self.devices[to.index()];
         let rng = me.rng.as_mut()?;
         let keys = me.keys.as_ref()?;
-        me.sessions.get(&from.0)?;
+        me.peers.session(from.0)?;
         let record = me
             .records
             .get_or_insert_with(Box::default)
@@ -295,8 +291,6 @@ impl Keyring {
 
     /// The sender heard back from `peer` on this session: later messages carry no prekey header.
     pub fn confirm(&mut self, d: DeviceId, peer: DeviceId) {
-        if let Some(s) = self.devices[d.index()].sessions.get_mut(&peer.0) {
-            s.prekey_pending = false;
-        }
+        self.devices[d.index()].peers.confirm(peer.0);
     }
 }
