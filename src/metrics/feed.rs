@@ -109,10 +109,9 @@ enum Keeper {
 
 /// The simulation's side of the ledger.
 pub struct LedgerFeed {
-    /// Sender and recipient by message id (ids are dense, in creation order), when the run
-    /// asks for them (see [`LedgerFeed::without_parties`]).
-    parties: Vec<(UserId, UserId)>,
-    keep_parties: bool,
+    /// Sender and recipient by message id (ids are dense, in creation order); `None` when the
+    /// run never asks (see [`LedgerFeed::without_parties`]).
+    parties: Option<Vec<(UserId, UserId)>>,
     /// Messages created: the next one's id.
     created: u64,
     batch: Vec<Op>,
@@ -138,8 +137,7 @@ impl LedgerFeed {
         // An optimisation only: on failure the vector grows on demand.
         let _ = parties.try_reserve_exact(records);
         LedgerFeed {
-            parties,
-            keep_parties: true,
+            parties: Some(parties),
             created: 0,
             batch: Vec::new(),
             keeper,
@@ -149,8 +147,7 @@ impl LedgerFeed {
     /// Keeps no sender and recipient per message: for a run that never asks (no reply, no
     /// read, no media), 8 bytes a message less.
     pub fn without_parties(mut self) -> Self {
-        self.keep_parties = false;
-        self.parties = Vec::new();
+        self.parties = None;
         self
     }
 
@@ -158,8 +155,8 @@ impl LedgerFeed {
     pub fn create(&mut self, now: SimTime, message: NewMessage) -> MsgId {
         let id = MsgId(self.created);
         self.created += 1;
-        if self.keep_parties {
-            self.parties.push((message.from_user, message.to_user));
+        if let Some(parties) = &mut self.parties {
+            parties.push((message.from_user, message.to_user));
         }
         self.send(Op::Create { now, message });
         id
@@ -188,7 +185,7 @@ impl LedgerFeed {
     /// The sender and recipient of message `msg` (`None` for every message of a feed made
     /// [`LedgerFeed::without_parties`]).
     pub fn parties(&self, msg: MsgId) -> Option<(UserId, UserId)> {
-        self.parties.get(msg.0 as usize).copied()
+        self.parties.as_ref()?.get(msg.0 as usize).copied()
     }
 
     /// Waits for the ledger to take everything told so far, and returns it (the feed is left

@@ -16,7 +16,7 @@ pub use send::{sender_key_len, signal_len, GroupSend};
 
 use super::key_directory::KeyDirectory;
 use super::keyring::Keyring;
-use super::{Addr, Effects};
+use super::{Addr, Effects, TimerKind};
 use crate::collections::vec_map::VecMap;
 use crate::directory::Directory;
 use crate::engine::SimTime;
@@ -82,7 +82,7 @@ impl CachedExtra {
 /// An optional instant in 8 bytes instead of `Option<SimTime>`'s 16 (a device has two):
 /// `SimTime::MAX` stands for none. An instant is kept at most a nanosecond before it, which
 /// only a delay of centuries saturating could reach; the timer is set at the instant kept
-/// ([`Due::instant`]), so the two always agree.
+/// ([`Due::set`]), so the two always agree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Due(SimTime);
 
@@ -92,10 +92,10 @@ impl Due {
     fn at(t: SimTime) -> Due {
         Due(t.min(SimTime::from_nanos(u64::MAX - 1)))
     }
-    /// The instant kept (of a `Due` made with [`Due::at`]).
-    fn instant(self) -> SimTime {
-        assert!(self != Due::NONE, "an instant to set a timer at");
-        self.0
+    /// Keeps `at` and sets a timer of `kind` at the instant kept, so the two always agree.
+    fn set(&mut self, at: SimTime, kind: TimerKind, fx: &mut Effects) {
+        *self = Due::at(at);
+        fx.timer(self.0, kind);
     }
     fn get(self) -> Option<SimTime> {
         (self != Due::NONE).then_some(self.0)

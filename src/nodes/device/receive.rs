@@ -3,7 +3,7 @@
 //! reorder hold that shows each sender stream in sequence order.
 
 use super::retry::PendingRetry;
-use super::{Device, DeviceCtx, Due};
+use super::{Device, DeviceCtx};
 use crate::collections::vec_map::VecMap;
 use crate::directory::Directory;
 use crate::engine::SimTime;
@@ -181,10 +181,8 @@ impl Device {
             Frame::Media(_) => {}
             Frame::Throttle { until, .. } => {
                 // `until` is the gateway's clock; it may have passed while the frame travelled.
-                let until = Due::at(until.max(cx.now));
                 self.throttled = true;
-                self.retry_at = until;
-                cx.fx.timer(until.instant(), TimerKind::OutboxRetry);
+                (self.retry_at).set(until.max(cx.now), TimerKind::OutboxRetry, cx.fx);
             }
         }
     }
@@ -301,10 +299,9 @@ impl Device {
                 // (BUGGIFY break_ordering: no hold at all; gaps are skipped at once.)
                 return self.flush_stream(from, cx.fx);
             }
-            let at = Due::at(now.plus(cfg.reorder_hold_ns));
-            if self.release_at.get().is_none_or(|t| t > at.instant()) {
-                self.release_at = at;
-                cx.fx.timer(at.instant(), TimerKind::ReorderRelease);
+            let at = now.plus(cfg.reorder_hold_ns);
+            if self.release_at.get().is_none_or(|t| t > at) {
+                (self.release_at).set(at, TimerKind::ReorderRelease, cx.fx);
             }
             return;
         }
@@ -469,9 +466,8 @@ impl Device {
         let (now, cfg) = (cx.now, cx.cfg);
         if !self.online {
             // Nothing can fill a gap while offline; the hold restarts when the device is back.
-            let at = Due::at(now.plus(cfg.reorder_hold_ns));
-            self.release_at = at;
-            cx.fx.timer(at.instant(), TimerKind::ReorderRelease);
+            let at = now.plus(cfg.reorder_hold_ns);
+            (self.release_at).set(at, TimerKind::ReorderRelease, cx.fx);
             return;
         }
         let mut due = Vec::new();
@@ -489,9 +485,8 @@ impl Device {
         for from in due {
             self.flush_stream(from, cx.fx);
         }
-        if let Some(at) = next_release.map(Due::at) {
-            self.release_at = at;
-            cx.fx.timer(at.instant(), TimerKind::ReorderRelease);
+        if let Some(at) = next_release {
+            (self.release_at).set(at, TimerKind::ReorderRelease, cx.fx);
         }
     }
 }

@@ -240,9 +240,7 @@ impl Device {
 
     pub(super) fn arm_retry(&mut self, now: SimTime, fx: &mut Effects) {
         if self.retry_at.get().is_none() {
-            let at = Due::at(now.plus(self.retry_ns));
-            self.retry_at = at;
-            fx.timer(at.instant(), TimerKind::OutboxRetry);
+            (self.retry_at).set(now.plus(self.retry_ns), TimerKind::OutboxRetry, fx);
         }
     }
 

@@ -494,7 +494,7 @@ impl Device {
                 }
                 // Retried on the fresh backoff if it is lost (the timer armed on the old one
                 // goes stale).
-                let due = Due::at(cx.now.plus(self.retry_ns)).instant();
+                let due = cx.now.plus(self.retry_ns);
                 if self.retry_at.get().is_some_and(|at| at > due) {
                     self.retry_at = Due::NONE;
                     self.arm_retry(cx.now, fx);
