@@ -49,22 +49,8 @@ pub fn serve(
     opts: ServeOptions,
     on_ready: impl FnOnce(&[(String, SocketAddr)]),
 ) -> Result<(), LiveError> {
-    // Each worker thread's allocator heap holds what that thread freed: a worker gives it back
-    // when it next goes idle after connections closed (a new `releases` count).
-    let releases = Arc::new(AtomicU64::new(0));
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(release) = opts.release_memory {
-        let releases = releases.clone();
-        rt.on_thread_park(move || {
-            thread_local!(static SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
-            let now = releases.load(std::sync::atomic::Ordering::Relaxed);
-            if SEEN.replace(now) != now {
-                release();
-            }
-        });
-    }
-    let rt = rt
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
         .enable_all()
         .build()
         .map_err(LiveError::io("tokio runtime"))?;
@@ -98,7 +84,7 @@ pub fn serve(
             tokio::spawn(log_abuse(sh.stats.clone(), sh.clock, every));
         }
         if let Some(release) = opts.release_memory {
-            tokio::spawn(release_after_closes(sh.stats.clone(), releases, release));
+            tokio::spawn(release_after_closes(sh.stats.clone(), release));
         }
         match for_ns {
             Some(ns) => tokio::time::sleep(std::time::Duration::from_nanos(ns)).await,
@@ -141,19 +127,55 @@ async fn log_abuse(stats: Arc<ConnStats>, clock: Clock, every: std::time::Durati
     }
 }
 
-/// Once a second, when fewer connections are open than at the last look: calls `release` and
-/// counts a release for the worker threads to follow.
-async fn release_after_closes(stats: Arc<ConnStats>, releases: Arc<AtomicU64>, release: fn()) {
+/// The serving runtime's worker threads.
+const WORKERS: usize = 2;
+
+/// Once a second, when fewer connections are open than at the last look: gives the memory
+/// they held back, on every worker thread.
+async fn release_after_closes(stats: Arc<ConnStats>, release: fn()) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut last = 0;
     loop {
         tick.tick().await;
         let open = stats.open.load(std::sync::atomic::Ordering::Relaxed);
         if open < last {
-            releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            release();
+            release_on_every_worker(release).await;
         }
         last = open;
+    }
+}
+
+/// Calls `release` once on each worker thread. Each thread's allocator heap holds what that
+/// thread freed until the thread itself collects it, and a worker parked with nothing to do
+/// would hold it for ever: so tasks are spawned two at a time, each holding its worker a
+/// moment, which wakes a parked worker to steal the other, until every worker has run one (at
+/// most 50 rounds, a few ms each, once a second at most).
+async fn release_on_every_worker(release: fn()) {
+    let released = Arc::new(std::sync::Mutex::new(Vec::with_capacity(WORKERS)));
+    for _ in 0..50 {
+        let tasks: Vec<_> = (0..WORKERS)
+            .map(|_| {
+                let released = released.clone();
+                tokio::spawn(async move {
+                    let me = std::thread::current().id();
+                    let mut done = released.lock().unwrap_or_else(|e| e.into_inner());
+                    if !done.contains(&me) {
+                        release();
+                        done.push(me);
+                    }
+                    drop(done);
+                    // Blocking on purpose: this worker stays busy so that another takes the
+                    // other task.
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        if released.lock().map_or(0, |d| d.len()) >= WORKERS {
+            return;
+        }
     }
 }
 
@@ -347,6 +369,46 @@ pub fn merged_summary(s: &Scenario, hash: &str, m: &Merged) -> Summary {
 mod tests {
     use super::*;
     use crate::live::output::hlog;
+
+    static RELEASED_ON: std::sync::Mutex<Vec<std::thread::ThreadId>> =
+        std::sync::Mutex::new(Vec::new());
+
+    fn note_release() {
+        RELEASED_ON
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+    }
+
+    /// The memory a closed connection held may sit in either worker's heap, and a parked
+    /// worker runs nothing: the release must reach both, every time, idle or not.
+    #[test]
+    fn a_release_runs_once_on_every_worker_even_when_they_are_parked() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .enable_all()
+            .build()
+            .unwrap();
+        for round in 0..20 {
+            RELEASED_ON.lock().unwrap().clear();
+            // Both workers idle (parked) before each round.
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            rt.block_on(async {
+                tokio::spawn(release_on_every_worker(note_release))
+                    .await
+                    .unwrap()
+            });
+            let mut on = RELEASED_ON.lock().unwrap().clone();
+            let calls = on.len();
+            on.sort_by_key(|id| format!("{id:?}"));
+            on.dedup();
+            assert_eq!(
+                (calls, on.len()),
+                (WORKERS, WORKERS),
+                "round {round}: one release on each worker"
+            );
+        }
+    }
 
     #[test]
     fn merging_two_logs_adds_every_count() {
