@@ -148,6 +148,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Live(live)) = &cli.command {
+        cli::live::no_huge_pages(live);
+    }
     // A long-lived server gives memory back when its connections close; a run keeps it.
     if !matches!(
         cli.command,
