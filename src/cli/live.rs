@@ -10,13 +10,19 @@ use std::path::{Path, PathBuf};
 /// Transparent huge pages off for the commands that time real sockets (`live`, `validate`,
 /// `serve`, `load`): the allocator asks the kernel for 2 MiB pages, and the first touch of each
 /// stalls the thread that makes it while the kernel zeroes it (milliseconds on a small VM),
-/// which lands in the measured tail. live-bench validated at 38,000 msg/s, three runs each on
-/// a 2-core VM: live p99 2.96 to 13.1 ms with them, 0.51 to 0.85 ms without (p50 0.16 to 0.22
-/// ms, 0.12 to 0.16 without). The simulator keeps them: it reads gigabytes of state at random,
-/// and 4 KiB pages cost it a TLB miss per read (scale-1m 59 to 61 s without, 48 s with).
+/// which lands in the measured tail. live-bench validated at 38,000 msg/s on a 2-core VM: live
+/// p99 2.96, 10.9 and 13.1 ms in three runs with them, 0.35 to 0.73 ms in eight without. The
+/// simulator keeps them (`run`, `sweep`, `plan`...): it reads gigabytes of state at random, and
+/// 4 KiB pages cost it a TLB miss per read (scale-1m 59 and 61 s without, 48 s with); the
+/// simulated copy `validate` runs is small and goes without.
 pub fn no_huge_pages(command: &LiveCommand) {
-    if matches!(command, LiveCommand::LiveMerge { .. }) {
-        return;
+    match command {
+        LiveCommand::Live { .. }
+        | LiveCommand::Validate { .. }
+        | LiveCommand::Serve { .. }
+        | LiveCommand::Load { .. } => {}
+        // Reads logs and writes a summary: nothing timed.
+        LiveCommand::LiveMerge { .. } => return,
     }
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {

@@ -73,9 +73,10 @@ pub fn validate(
     } else {
         let progress = |p: &Probe| {
             eprintln!(
-                "validate: probe {:>9.1} msg/s: delivered {:>9.1}/s, p99 {:.3} ms, {}",
+                "validate: probe {:>9.1} msg/s: delivered {:>9.1}/s ({:.2} % of those sent), p99 {:.3} ms, {}",
                 p.rate_per_s,
                 p.delivered_per_s,
+                100.0 * p.delivered as f64 / p.sent.max(1) as f64,
                 p.p99_ms,
                 if p.kept_up {
                     "kept up"

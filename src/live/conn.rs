@@ -93,6 +93,9 @@ pub struct ConnStats {
     /// Connections open now, and the most open at once.
     pub open: AtomicU64,
     pub open_peak: AtomicU64,
+    /// Connections closed so far: a burst that opens and closes between two looks at `open`
+    /// still shows here.
+    pub closed: AtomicU64,
     pub abuse: Abuse,
     pub limits: Limits,
 }
@@ -151,6 +154,7 @@ pub fn spawn(
         }
         drop(r);
         stats.open.fetch_sub(1, Ordering::Relaxed);
+        stats.closed.fetch_add(1, Ordering::Relaxed);
         let _ = inbox.send(Inbound::Closed(id)).await;
         drop(permit); // the listener may accept another connection
     });
