@@ -28,6 +28,9 @@ pub struct LiveOptions {
     pub drain_max_ns: u64,
     /// Tokio worker threads.
     pub threads: usize,
+    /// Worker threads of a runtime of the load generator's own, for its clients (their Signal
+    /// work and sockets); 0: the clients share the servers' `threads`.
+    pub generator_threads: usize,
     /// The rate counts as reached when at least this share of the planned arrivals went out.
     pub rate_tolerance: f64,
     /// Encrypt every message before the run (senders' Signal work off the measured path;
@@ -65,6 +68,7 @@ impl Default for LiveOptions {
             lag_max_ns: 1_000_000_000,
             drain_max_ns: 10_000_000_000,
             threads: 2,
+            generator_threads: 0,
             rate_tolerance: 0.99,
             precrypt: false,
             warm_sessions: true,

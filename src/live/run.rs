@@ -23,17 +23,34 @@ use super::prepare::{directory, keys, live_scenario, precrypt, shard_specs, warm
 use super::topology::PLAINTEXT_MARKER;
 use super::topology::{client_dials, media_addrs, server_addrs, start_servers, Role, Servers};
 
-/// Runs `s` live on loopback (blocking: builds its own runtime).
+/// Runs `s` live on loopback (blocking: builds its own runtime, and one for the generator's
+/// clients when [`LiveOptions::generator_threads`] asks for it).
 pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutcome, LiveError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(opts.threads.max(1))
-        .enable_all()
-        .build()
-        .map_err(LiveError::io("tokio runtime"))?;
-    rt.block_on(run_async(s, hash, opts))
+    let runtime = |threads: usize| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .enable_all()
+            .build()
+            .map_err(LiveError::io("tokio runtime"))
+    };
+    let rt = runtime(opts.threads)?;
+    let clients = match opts.generator_threads {
+        0 => None,
+        n => Some(runtime(n)?),
+    };
+    let on = clients.as_ref().map(|c| c.handle().clone());
+    let out = rt.block_on(run_async(s, hash, opts, on));
+    // Dropped here, outside any runtime's context (dropping a runtime inside one panics).
+    drop(clients);
+    out
 }
 
-async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutcome, LiveError> {
+async fn run_async(
+    s: &Scenario,
+    hash: &str,
+    opts: &LiveOptions,
+    clients_on: Option<tokio::runtime::Handle>,
+) -> Result<LiveOutcome, LiveError> {
     let s = &live_scenario(s, opts.users);
     let tree = RngTree::new(s.run.seed);
     let dir = Arc::new(directory(s, &tree));
@@ -122,7 +139,11 @@ async fn run_async(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveO
     for mut spec in specs {
         spec.dials = client_dials(&srv.addrs, &dir);
         spec.media = Some(media_ends(&srv.addrs));
-        handles.push(tokio::spawn(Shard::new(spec, sh.clone()).run()));
+        let shard = Shard::new(spec, sh.clone()).run();
+        handles.push(match &clients_on {
+            Some(rt) => rt.spawn(shard),
+            None => tokio::spawn(shard),
+        });
     }
     let interrupted = wait_for_end(&sh, WARMUP_NS + duration_ns, opts.drain_max_ns).await;
     let end = clock.now();

@@ -71,6 +71,36 @@ fn live_loopback_delivers_every_encrypted_message_once_and_the_gateway_sees_no_p
     assert!(r.noise_messages > 0);
 }
 
+/// The generator's clients on a runtime of their own (`--generator-threads`), the servers on
+/// one worker: the same run delivers every message once, decrypted, and the clients' tasks end
+/// with the run (the second runtime is dropped after it).
+#[test]
+fn live_with_the_generator_on_threads_of_its_own_delivers_every_message_once() {
+    let s = scenario::parse(
+        include_str!("../../scenarios/live-bench.toml"),
+        "scenarios/live-bench.toml",
+    )
+    .expect("live-bench is valid");
+    let opts = LiveOptions {
+        rate_per_s: Some(1_000.0),
+        duration_ns: Some(1_000_000_000),
+        arrivals: Arrivals::Poisson,
+        drain_max_ns: 5_000_000_000,
+        threads: 1,
+        generator_threads: 1,
+        ..LiveOptions::default()
+    };
+    for run in 0..2 {
+        let out = run_live(&s, "test", &opts).expect("a live run on loopback starts");
+        let (r, c) = (&out.report, &out.result.summary.counters);
+        assert!(r.sent >= 800, "run {run}: {} sent", r.sent);
+        assert!(r.rate_reached && r.dropped_arrivals == 0, "run {run}");
+        assert_eq!((c.lost, c.duplicates, c.unsent), (0, 0, 0), "run {run}");
+        assert_eq!(c.delivered, c.sent, "run {run}");
+        assert_eq!(r.plaintext_verified, c.delivered, "run {run}");
+    }
+}
+
 /// Group chats and media live (issue 20): real Sender Keys over the live servers, the key
 /// distributed pairwise inside the first message of each sender and epoch, the hub's fan-out,
 /// members across providers (copies through the gateway under Noise) and members leaving (every
