@@ -285,38 +285,27 @@ mod tests {
             kept_up: false,
         };
         use Judged::*;
-        assert_eq!(
-            judge(&p(100_050.0, 1.8, 0), true),
-            KeptUp,
-            "a steady system"
-        );
-        assert_eq!(
-            judge(&p(99_100.0, 29.9, 0), true),
-            KeptUp,
-            "within both bounds"
-        );
-        assert_eq!(
-            judge(&p(99_050.0, 1.8, 0), true),
-            Behind,
-            "above the nominal rate's 99 %, below 99 % of what was sent"
-        );
-        assert_eq!(judge(&p(96_000.0, 1.8, 0), true), Behind, "4 % piles up");
-        assert_eq!(
-            judge(&p(100_050.0, 200.0, 0), true),
-            OnlySlow,
-            "latency grew"
-        );
-        assert_eq!(judge(&p(96_000.0, 200.0, 0), true), Behind, "both");
-        assert_eq!(
-            judge(&p(100_050.0, 1.8, 1), true),
-            Behind,
-            "an arrival dropped"
-        );
-        assert_eq!(
-            judge(&p(100_050.0, 1.8, 0), false),
-            Behind,
-            "the generator lagged"
-        );
+        let cases = [
+            (100_050.0, 1.8, 0, true, KeptUp, "a steady system"),
+            (99_100.0, 29.9, 0, true, KeptUp, "within both bounds"),
+            (
+                99_050.0,
+                1.8,
+                0,
+                true,
+                Behind,
+                "above the nominal rate's 99 %, below 99 % of what was sent",
+            ),
+            (96_000.0, 1.8, 0, true, Behind, "4 % piles up"),
+            (100_050.0, 200.0, 0, true, OnlySlow, "latency grew"),
+            (96_000.0, 200.0, 0, true, Behind, "both"),
+            (100_050.0, 1.8, 1, true, Behind, "an arrival dropped"),
+            (100_050.0, 1.8, 0, false, Behind, "the generator lagged"),
+        ];
+        for (delivered_per_s, p99_ms, dropped, rate_reached, judged, why) in cases {
+            let probe = p(delivered_per_s, p99_ms, dropped);
+            assert_eq!(judge(&probe, rate_reached), judged, "{why}");
+        }
     }
 
     #[test]

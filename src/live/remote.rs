@@ -33,9 +33,9 @@ pub struct ServeOptions {
     pub log_every: Option<std::time::Duration>,
     /// Gives freed memory back to the operating system. The allocator keeps what a closed
     /// connection freed for its next allocation; a server that met a few thousand idle
-    /// connections would hold their memory for ever. Called on every worker thread, at most once a
-    /// second, after connections closed and while the server is quiet. The binary passes its
-    /// allocator's collect; `None` does nothing.
+    /// connections would hold their memory for ever. Called on every worker thread, at most
+    /// once a second, after connections closed and while the server is quiet. The binary
+    /// passes its allocator's collect; `None` does nothing.
     pub release_memory: Option<fn()>,
 }
 
@@ -164,7 +164,6 @@ async fn release_after_closes(stats: Arc<ConnStats>, release: fn()) {
 async fn release_on_every_worker(release: fn()) {
     use std::sync::{Mutex, PoisonError};
     let released = Arc::new(Mutex::new(Vec::with_capacity(WORKERS)));
-    let count = |r: &Mutex<Vec<_>>| r.lock().unwrap_or_else(PoisonError::into_inner).len();
     for _ in 0..50 {
         let tasks: Vec<_> = (0..WORKERS)
             .map(|_| {
@@ -191,7 +190,12 @@ async fn release_on_every_worker(release: fn()) {
         for t in tasks {
             let _ = t.await;
         }
-        if count(&released) >= WORKERS {
+        if released
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+            >= WORKERS
+        {
             return;
         }
     }

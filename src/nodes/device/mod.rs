@@ -300,6 +300,14 @@ impl Device {
             .filter_map(move |(i, s)| (pending >> i & 1 == 1).then_some(s))
     }
 
+    /// The servers for which `acked` holds have acked this connection.
+    fn connected(&mut self, dir: &Directory, acked: impl Fn(Addr) -> bool) {
+        let done = (self.servers(dir).enumerate())
+            .filter(|&(_, s)| acked(s))
+            .fold(0u8, |bits, (i, _)| bits | 1 << i);
+        self.connecting &= !done;
+    }
+
     // ---- mutators
 
     /// Sets how far this device's clock is off (it stamps the messages it sends).

@@ -101,11 +101,7 @@ impl Device {
         match frame {
             Frame::SubmitAck { copy, resend, .. } => self.acked(cx, copy, resend),
             Frame::ConnectAck { epoch, .. } if epoch == self.epoch => {
-                for (i, server) in self.servers(cx.dir).enumerate() {
-                    if from_server(server, from) {
-                        self.connecting &= !(1 << i);
-                    }
-                }
+                self.connected(cx.dir, |server| from_server(server, from));
                 self.disarm_retry_if_idle(cx.fx);
             }
             Frame::ConnectAck { .. } => {} // the ack of an older connection
