@@ -4,6 +4,8 @@
 use clap::{Parser, Subcommand};
 use cli::{help, Outcome};
 use interop_sim::report;
+use rustfs_mimalloc::MiMalloc;
+use rustfs_mimalloc_sys::mi_option_t;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,12 +16,7 @@ mod cli;
 /// unlinking cost about 7 % of a 1 M-user run. Allocation order never reaches the results (no
 /// address is observed).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's `mi_option_purge_delay` (`mi_option_e` in mimalloc.h; 15 in both the v3 that
-/// libmimalloc-sys 0.1 builds by default and v2): how long freed memory stays committed before
-/// it goes back to the OS.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+static ALLOC: MiMalloc = MiMalloc;
 
 /// Keeps freed memory instead of returning it to the OS after a second: a run frees and
 /// reallocates hundreds of MB a second, and purged pages come back zeroed by the kernel (sys
@@ -28,16 +25,17 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// about 3 % at 1 M users, a quarter for media-heavy's 350 MB). Not for `serve`, which runs for
 /// days and must give back what closed connections held.
 fn tune_allocator() {
-    // SAFETY: `mi_option_set` only writes an option word; it is not thread-safe, and this runs
-    // in `main` right after parsing the arguments, before any thread exists.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    // SAFETY: mimalloc's option words are not atomic, so an option may be set only while no
+    // other thread uses the allocator: this runs in `main` right after parsing the arguments,
+    // before any thread exists. The value (never purge) keeps every allocation contract.
+    unsafe { MiMalloc::option_set(mi_option_t::mi_option_purge_delay, -1) }
 }
 
 /// Gives the memory the allocator holds free back to the operating system at once: `serve`
-/// calls it after connections close.
+/// calls it on each worker thread after connections close (it collects the calling thread's
+/// heap).
 fn release_memory() {
-    // SAFETY: `mi_collect` takes no pointers and may be called from any thread.
-    unsafe { libmimalloc_sys::mi_collect(true) }
+    MiMalloc::collect(true)
 }
 
 #[derive(Parser)]

@@ -810,12 +810,12 @@ fn lex(text: &str) -> Vec<(Tok, usize)> {
     out
 }
 
-/// Where `unsafe` may appear (issue 17): the prefetch hints of `engine/prefetch.rs` and two calls
-/// into the allocator's API in `main.rs` (its purge option; its collect, which `serve` needs to
-/// give back what closed connections held: without it the abuse test's memory return failed 1
-/// run in 3), each block under a `// SAFETY:` comment. Everything else is safe Rust; a new
-/// `unsafe` anywhere fails here until it is argued for and listed.
-const UNSAFE_ALLOWED: &[(&str, usize)] = &[("src/engine/prefetch.rs", 1), ("src/main.rs", 2)];
+/// Where `unsafe` may appear (issue 17): the prefetch hints of `engine/prefetch.rs` and the
+/// allocator's option call in `main.rs` (mimalloc's options are not atomic; its collect, which
+/// `serve` needs, is safe in the allocator crate), each block under a `// SAFETY:` comment.
+/// Everything else is safe Rust; a new `unsafe` anywhere fails here until it is argued for and
+/// listed.
+const UNSAFE_ALLOWED: &[(&str, usize)] = &[("src/engine/prefetch.rs", 1), ("src/main.rs", 1)];
 
 #[test]
 fn unsafe_only_where_allowed_and_argued() {
@@ -859,7 +859,7 @@ fn unsafe_only_where_allowed_and_argued() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert_eq!(found.values().sum::<usize>(), 3, "unsafe census: {found:?}");
+    assert_eq!(found.values().sum::<usize>(), 2, "unsafe census: {found:?}");
 }
 
 #[test]
