@@ -59,8 +59,8 @@ pub struct Kept {
 }
 
 impl Kept {
-    fn new(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Self {
-        let mut ledger = Ledger::with_capacity(records);
+    fn new(owners: Arc<Owners>, send_window_end: SimTime) -> Self {
+        let mut ledger = Ledger::new();
         ledger.deliveries.set_window_end(send_window_end);
         Kept {
             ledger,
@@ -119,16 +119,16 @@ pub struct LedgerFeed {
 }
 
 impl LedgerFeed {
-    /// A ledger with room for `records` messages, kept on a thread of its own when one can be
+    /// A ledger for about `records` messages (room for their parties is reserved), kept on a thread of its own when one can be
     /// started; `owners` tells it whose each device is, `send_window_end` when the senders stop
     /// (the mean delivery rates count what was shown by then).
     pub fn new(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Self {
-        Self::with_keeper(records, spawn(records, owners, send_window_end))
+        Self::with_keeper(records, spawn(owners, send_window_end))
     }
 
     /// A ledger folded on the caller's thread (tests compare the two).
     pub fn inline(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Self {
-        let kept = Kept::new(records, owners, send_window_end);
+        let kept = Kept::new(owners, send_window_end);
         Self::with_keeper(records, Keeper::Inline(Box::new(kept)))
     }
 
@@ -198,7 +198,7 @@ impl LedgerFeed {
         };
         let keeper = std::mem::replace(
             &mut self.keeper,
-            Keeper::Inline(Box::new(Kept::new(0, owners, SimTime::MAX))),
+            Keeper::Inline(Box::new(Kept::new(owners, SimTime::MAX))),
         );
         match keeper {
             Keeper::Inline(kept) => *kept,
@@ -247,14 +247,14 @@ impl LedgerFeed {
 
 /// Starts the ledger thread, or keeps the ledger inline when no thread can be started. The
 /// thread makes the ledger itself, so that its records are first touched on its own core.
-fn spawn(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Keeper {
+fn spawn(owners: Arc<Owners>, send_window_end: SimTime) -> Keeper {
     let (ops, inbox) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
     let (give_back, empties) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
     let theirs = Arc::clone(&owners);
     let started = std::thread::Builder::new()
         .name("ledger".into())
         .spawn(move || {
-            let mut kept = Kept::new(records, theirs, send_window_end);
+            let mut kept = Kept::new(theirs, send_window_end);
             for mut batch in inbox {
                 for op in batch.drain(..) {
                     kept.take(op);
@@ -270,7 +270,7 @@ fn spawn(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Keepe
             thread,
             owners,
         }),
-        Err(_) => Keeper::Inline(Box::new(Kept::new(records, owners, send_window_end))),
+        Err(_) => Keeper::Inline(Box::new(Kept::new(owners, send_window_end))),
     }
 }
 
@@ -392,11 +392,11 @@ mod tests {
         }
         let kept = feed.finish();
         assert_eq!(kept.ledger.records().len(), n);
-        assert!(kept
-            .ledger
-            .records()
-            .windows(2)
-            .all(|w| w[0].created < w[1].created));
+        let records = kept.ledger.records();
+        assert!(records
+            .iter()
+            .zip(records.iter().skip(1))
+            .all(|(a, b)| a.created < b.created));
         assert_eq!(kept.samples.len(), n.div_ceil(1000));
     }
 }

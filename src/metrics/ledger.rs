@@ -5,6 +5,7 @@ use super::deliveries::DeliveryCounts;
 use super::event::per_device;
 pub use super::event::{DecryptReason, LedgerEvent, QueuedAt, RetryRefusal};
 use super::order::StreamOrder;
+use crate::collections::chunked::Chunked;
 use crate::engine::SimTime;
 use crate::scenario::ContentKind;
 use crate::wire::{Conversation, DeviceId, MsgId, UserId};
@@ -149,9 +150,12 @@ pub struct IntervalLatency {
     pub max_ms: Option<f64>,
 }
 
+/// The run's message records, by message id.
+pub type Records = Chunked<MsgRecord>;
+
 /// The ledger of a run.
 pub struct Ledger {
-    records: Vec<MsgRecord>,
+    records: Records,
     /// Digest of the plaintext each message's sender wrote (checked against what devices
     /// show), by message id; only real crypto has them, so it stays empty while every digest
     /// is 0 (a record is 48 bytes instead of 56 without it: 80 MB of ten million records).
@@ -196,7 +200,7 @@ impl Default for Ledger {
 impl Ledger {
     pub fn new() -> Self {
         Ledger {
-            records: Vec::new(),
+            records: Records::default(),
             digests: Vec::new(),
             latency: [histogram(), histogram(), histogram()],
             latency_all: histogram(),
@@ -219,18 +223,7 @@ impl Ledger {
         self.warmup_end
     }
 
-    /// A ledger with room for `records` messages. A large run's record vector is the biggest
-    /// allocation of all; growing it by doubling copied it each time into freshly zeroed
-    /// memory. Reserved room costs no memory until a record is written there, and a machine
-    /// that cannot reserve it just grows the vector as before.
-    pub fn with_capacity(records: usize) -> Self {
-        let mut ledger = Self::new();
-        // An optimisation only: on failure the vector grows on demand.
-        let _ = ledger.records.try_reserve_exact(records);
-        ledger
-    }
-
-    pub fn records(&self) -> &[MsgRecord] {
+    pub fn records(&self) -> &Records {
         &self.records
     }
 
@@ -466,6 +459,45 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records live in chunks: ids run on across chunk boundaries, a record is found and
+    /// changed by its id there, and iteration gives them in id order.
+    #[test]
+    fn records_keep_their_ids_across_chunks() {
+        let mut ledger = Ledger::new();
+        let n = 2 * (1 << 15) + 5;
+        for i in 0..n {
+            let m = NewMessage {
+                from_user: UserId(i as u32),
+                from_device: DeviceId(0),
+                to_user: UserId(1),
+                content: ContentKind::Text,
+                path: PathKind::Native,
+                bytes: i as u32,
+                digest: 0,
+            };
+            assert_eq!(ledger.create(SimTime::from_nanos(i), m), MsgId(i));
+        }
+        let records = ledger.records();
+        assert_eq!((records.len(), records.is_empty()), (n as usize, false));
+        for i in [0, (1 << 15) - 1, 1 << 15, (1 << 16) + 4] {
+            assert_eq!(
+                (records[i].bytes, records.get(i).map(|r| r.bytes)),
+                (i as u32, Some(i as u32))
+            );
+        }
+        assert!(records.get(n as usize).is_none());
+        assert!(records.iter().enumerate().all(|(i, r)| r.bytes == i as u32));
+        let refused = LedgerEvent::Refused {
+            msg: MsgId(1 << 15),
+            to_user: UserId(1),
+        };
+        ledger.apply(SimTime::from_nanos(n), &refused, |_| (UserId(1), 0));
+        assert!(ledger.record(MsgId(1 << 15)).is_some_and(|r| r.refused()));
+        assert!(!ledger
+            .record(MsgId((1 << 15) - 1))
+            .is_some_and(|r| r.refused()));
+    }
 
     /// A run keeps one record per message, ten million at scale: 48 bytes each.
     #[test]

@@ -4,7 +4,7 @@
 
 use super::html::Cell;
 use super::plots::bars::GroupedBars;
-use crate::metrics::ledger::MsgRecord;
+use crate::metrics::ledger::Records;
 use crate::metrics::Summary;
 use crate::scenario::ContentKind;
 use serde_json::{Map, Value};
@@ -96,7 +96,7 @@ fn by_message(crypto: &Map<String, Value>) -> Option<GroupedBars> {
 }
 
 /// Per message kind: messages sent, crypto CPU in all, and per message.
-pub fn table(sm: &Summary, records: &[MsgRecord]) -> Option<(Vec<&'static str>, Vec<Vec<Cell>>)> {
+pub fn table(sm: &Summary, records: &Records) -> Option<(Vec<&'static str>, Vec<Vec<Cell>>)> {
     let json = serde_json::to_value(sm).ok()?;
     let crypto = json.get("crypto")?.as_object()?;
     let t = times(crypto);

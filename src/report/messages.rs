@@ -1,7 +1,7 @@
 //! messages.csv (`run --ledger`): one row per message from the ledger's records, for a planner
 //! who wants to slice the run another way (by content kind, by sender, by hour).
 
-use crate::metrics::ledger::MsgRecord;
+use crate::metrics::ledger::{MsgRecord, Records};
 use std::fmt::Write as _;
 
 /// The final outcome of one message, classified as `metrics::summary` counts it.
@@ -71,7 +71,7 @@ fn unreachable_reason(r: &MsgRecord, o: Outcome) -> &'static str {
 
 /// The CSV text. Times are simulated seconds; `latency_ms` is created -> shown on the last
 /// device, empty unless delivered.
-pub fn messages_csv(records: &[MsgRecord]) -> String {
+pub fn messages_csv(records: &Records) -> String {
     let mut out = String::with_capacity(records.len() * 96 + HEADER.len() + 1);
     out.push_str(HEADER);
     out.push('\n');

@@ -4,7 +4,7 @@
 
 use super::checker::{Liveness, Violation};
 use super::inbox::InboxSummary;
-use super::ledger::{Ledger, MsgRecord, PathKind, EXAMPLES_MAX};
+use super::ledger::{Ledger, PathKind, Records, EXAMPLES_MAX};
 use super::media::MediaCounters;
 use crate::scenario::{held_per_path_kind, Bound, Expectation};
 use crate::wire::MsgId;
@@ -190,7 +190,7 @@ pub const REDELIVERY_FLAG: f64 = 0.10;
 pub const IMPLICIT_EXPECTATIONS: [&str; 2] = ["failed", "decrypt_failures"];
 
 /// Classifies each message after the drain.
-fn classify(records: &[MsgRecord], path: Option<PathKind>, ev: Option<&mut Evidence>) -> Counters {
+fn classify(records: &Records, path: Option<PathKind>, ev: Option<&mut Evidence>) -> Counters {
     let mut c = Counters::default();
     let mut ev = ev;
     for (i, r) in records.iter().enumerate() {
