@@ -3,7 +3,8 @@
 //! hundreds of MB that an allocator may serve straight from the OS, outside its arenas and
 //! their huge pages (with mimalloc 3.6 it was the one region of a 1 M-user run on 4 KiB pages,
 //! and the ledger thread that folds into it missed the TLB). A chunk is an ordinary
-//! allocation; items never move once written, and no memory is touched for items not pushed.
+//! allocation; a push never moves the items before it, and no memory is touched for items
+//! not pushed.
 
 /// Items per chunk (1.5 MiB of 48-byte message records).
 const CHUNK: usize = 1 << 15;

@@ -1,7 +1,7 @@
 //! The simulation's handle on its [`Ledger`], which lives on a thread of its own.
 //!
 //! Bookkeeping is a tenth of a large run: the in-order check's table of streams, the latency
-//! histograms, and the first touch of gigabytes of records. None of it feeds back into the
+//! histograms, and the first touch of hundreds of MB of records. None of it feeds back into the
 //! simulation, which only needs a message's sender and recipient while it runs (for replies,
 //! reads and media fetches), so the ledger can follow on the other core. What it computes is
 //! unchanged: it folds the same operations in the same order, whichever thread does it, and
@@ -119,9 +119,10 @@ pub struct LedgerFeed {
 }
 
 impl LedgerFeed {
-    /// A ledger for about `records` messages (room for their parties is reserved), kept on a thread of its own when one can be
-    /// started; `owners` tells it whose each device is, `send_window_end` when the senders stop
-    /// (the mean delivery rates count what was shown by then).
+    /// A ledger for about `records` messages (room for their parties is reserved up front),
+    /// kept on a thread of its own when one can be started; `owners` tells it whose each device
+    /// is, `send_window_end` when the senders stop (the mean delivery rates count what was shown
+    /// by then).
     pub fn new(records: usize, owners: Arc<Owners>, send_window_end: SimTime) -> Self {
         Self::with_keeper(records, spawn(owners, send_window_end))
     }
@@ -246,7 +247,7 @@ impl LedgerFeed {
 }
 
 /// Starts the ledger thread, or keeps the ledger inline when no thread can be started. The
-/// thread makes the ledger itself, so that its records are first touched on its own core.
+/// thread makes the ledger and writes its records, so they are first touched on its own core.
 fn spawn(owners: Arc<Owners>, send_window_end: SimTime) -> Keeper {
     let (ops, inbox) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);
     let (give_back, empties) = mpsc::sync_channel::<Vec<Op>>(BATCHES_IN_FLIGHT);

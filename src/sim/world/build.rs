@@ -31,7 +31,8 @@ use crate::wire::{DeviceId, ProviderId};
 use crate::workload::Workload;
 use std::collections::BTreeMap;
 
-/// Bound on the ledger records reserved up front (a scenario's rate can be anything).
+/// Bound on the messages whose parties are reserved up front (a scenario's rate can be
+/// anything).
 const EXPECTED_MESSAGES_MAX: f64 = 32e6;
 
 /// The run's ledger. It keeps each message's sender and recipient only when something asks
@@ -49,7 +50,7 @@ fn ledger_feed(s: &Scenario, owners: std::sync::Arc<crate::directory::Owners>) -
 }
 
 /// About how many messages a run writes: the Poisson arrivals and their answers, before group
-/// fan-out and surges (the ledger grows past it if needed).
+/// fan-out and surges (the parties' vector grows past it if needed).
 fn expected_messages(s: &Scenario) -> usize {
     let users: f64 = s.providers.iter().map(|p| f64::from(p.users)).sum();
     let hours = s.run.duration_ns as f64 / 3.6e12;
