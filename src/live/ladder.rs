@@ -32,6 +32,8 @@ pub const KEEP_UP: f64 = 0.99;
 pub const P99_MAX_SHARE: f64 = 0.01;
 /// Sending window of a probe.
 pub const PROBE_NS: u64 = 3_000_000_000;
+/// [`P99_MAX_SHARE`] of a probe's window, in milliseconds.
+const P99_MAX_MS: f64 = P99_MAX_SHARE * PROBE_NS as f64 / 1e6;
 /// Bound on a probe's drain: a saturated probe's backlog is not waited out.
 const PROBE_DRAIN_NS: u64 = 3_000_000_000;
 /// Bisection steps once the edge is bracketed within a factor 2: then within 2^(1/16), 4.4 %.
@@ -123,10 +125,9 @@ enum Judged {
 /// stayed within [`P99_MAX_SHARE`] of the window. Against what was sent, not the nominal rate:
 /// Poisson arrivals put a 3 s window's count a few tenths of a percent either side of it.
 fn judge(p: &Probe, rate_reached: bool) -> Judged {
-    let p99_max_ms = P99_MAX_SHARE * PROBE_NS as f64 / 1e6;
     let kept_pace =
         rate_reached && p.dropped_arrivals == 0 && p.delivered as f64 >= KEEP_UP * p.sent as f64;
-    match (kept_pace, p.p99_ms <= p99_max_ms) {
+    match (kept_pace, p.p99_ms <= P99_MAX_MS) {
         (false, _) => Judged::Behind,
         (true, false) => Judged::OnlySlow,
         (true, true) => Judged::KeptUp,
@@ -172,7 +173,7 @@ pub fn saturation(
                     "the live system did not keep up even at {hi:.0} msg/s (each probe must show {:.0} % of the messages it sent within its {} s window, with a p99 within {:.0} ms): nothing to validate a ladder against",
                     KEEP_UP * 100.0,
                     PROBE_NS / 1_000_000_000,
-                    P99_MAX_SHARE * PROBE_NS as f64 / 1e6,
+                    P99_MAX_MS,
                 )));
             }
             if run(next, &mut probes)? {
@@ -195,7 +196,7 @@ pub fn saturation(
             "the highest rate at which a {} s live probe sent all it planned, dropped no arrival, showed at least {:.0} % of the messages it sent by the end of its window and kept its p99 within {:.0} ms (doubling to bracket the edge, then {BISECTIONS} geometric bisections)",
             PROBE_NS / 1_000_000_000,
             KEEP_UP * 100.0,
-            P99_MAX_SHARE * PROBE_NS as f64 / 1e6,
+            P99_MAX_MS,
         ),
         probes,
     })

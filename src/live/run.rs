@@ -242,13 +242,11 @@ async fn wait_for_end(sh: &Shared, send_end_ns: u64, drain_max_ns: u64) -> bool 
 /// Every message that went out is delivered, refused or given up.
 fn settled(ledger: &LedgerSink) -> bool {
     let l = ledger.lock();
-    let all = l
-        .ledger
+    l.ledger
         .records()
         .iter()
         .zip(&l.actual_sent_ns)
         .all(|(r, &sent)| {
             sent == super::ledger::NOT_SENT || r.is_done() || (r.refused() && !r.accepted())
-        });
-    all
+        })
 }
