@@ -31,7 +31,7 @@ impl ChatServer {
             (0..all, None)
         };
         ChatServer {
-            mailbox: Mailbox::new(hosted, all as usize, &cfg),
+            mailbox: Mailbox::new(hosted, &cfg),
             cfg,
             mimi,
         }

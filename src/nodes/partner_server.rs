@@ -22,7 +22,7 @@ pub struct PartnerServer {
 
 impl PartnerServer {
     pub fn new(provider: ProviderId, dir: &Directory, cfg: MailboxConfig) -> Self {
-        let mailbox = Mailbox::new(dir.devices_of_provider(provider), dir.devices(), &cfg);
+        let mailbox = Mailbox::new(dir.devices_of_provider(provider), &cfg);
         let mimi = dir
             .is_mimi()
             .then(|| MimiEndpoint::new(provider, cfg.redeliver_initial_ns, cfg.redeliver_max_ns));

@@ -6,13 +6,15 @@ use std::collections::VecDeque;
 
 /// The dedup memory of a mailbox: per sender device, the (message, copy) pairs accepted, in
 /// order, at most `dedup_window_max` (the smallest goes first, as a `BTreeSet`'s `pop_first`).
-/// Most devices of a large run never send through a given server: a `u32` each, and a window
-/// only for those that do.
-#[derive(Clone, Debug)]
+/// Indexed by the device itself, from the lowest sender seen to the highest: a submission
+/// finds its sender's window in one step, where an index of the senders seen put one more cache
+/// miss in front of every submission. A server whose senders are its own users spans their
+/// range; a device in the range that never sends costs an empty window (32 bytes).
+#[derive(Clone, Debug, Default)]
 pub(super) struct Accepted {
-    /// Per device: 0, or 1 + its index in `windows`.
-    pub(super) index: Vec<u32>,
-    pub(super) windows: Vec<VecDeque<Key>>,
+    /// The device of `windows[0]`.
+    first: u32,
+    windows: Vec<VecDeque<Key>>,
 }
 
 /// A dedup key `(message, copy)` in 12 bytes instead of a tuple's 16: a window holds every
@@ -28,22 +30,46 @@ impl From<(u64, u32)> for Key {
 }
 
 impl Accepted {
-    pub(super) fn new(devices: usize) -> Self {
-        Accepted {
-            index: vec![0; devices],
-            windows: Vec::new(),
+    /// `device`'s window, if the span reaches it.
+    pub(super) fn window(&self, device: DeviceId) -> Option<&VecDeque<Key>> {
+        let i = device.0.checked_sub(self.first)?;
+        self.windows.get(i as usize)
+    }
+
+    /// `device`'s window, the span grown to reach it. Grown downwards by at least its length
+    /// at a time, so that senders arriving in falling order cost no more than rising ones.
+    fn window_mut(&mut self, device: DeviceId) -> &mut VecDeque<Key> {
+        let d = device.0;
+        if self.windows.is_empty() {
+            self.first = d;
+        }
+        if d < self.first {
+            let grow = (self.first - d)
+                .max(self.windows.len() as u32)
+                .min(self.first);
+            let new = (0..grow).map(|_| VecDeque::new());
+            self.windows.splice(0..0, new);
+            self.first -= grow;
+        }
+        let i = (d - self.first) as usize;
+        if i >= self.windows.len() {
+            self.windows.resize_with(i + 1, VecDeque::new);
+        }
+        &mut self.windows[i]
+    }
+
+    /// Forgets what `device` sent.
+    pub(super) fn forget(&mut self, device: DeviceId) {
+        let i = device.0.checked_sub(self.first);
+        if let Some(w) = i.and_then(|i| self.windows.get_mut(i as usize)) {
+            w.clear();
         }
     }
 
     /// Records `key` for `device`; `false` if it was there already.
     pub(super) fn insert(&mut self, device: DeviceId, key: (u64, u32), max: usize) -> bool {
         let key = Key::from(key);
-        let slot = &mut self.index[device.index()];
-        if *slot == 0 {
-            self.windows.push(VecDeque::new());
-            *slot = self.windows.len() as u32;
-        }
-        let seen = &mut self.windows[*slot as usize - 1];
+        let seen = self.window_mut(device);
         // A sender's message ids mostly grow: past the newest, no search (a binary search over
         // a full window touches a dozen cache lines of a window that is cold by now).
         let at = match seen.back() {
@@ -98,7 +124,7 @@ mod tests {
     /// A window refuses a key it holds and forgets the smallest beyond its bound.
     #[test]
     fn windows_refuse_repeats_within_their_bound() {
-        let mut a = Accepted::new(2);
+        let mut a = Accepted::default();
         let d = DeviceId(1);
         assert!(a.insert(d, (5, 0), 2));
         assert!(a.insert(d, (3, 1), 2), "an older id, not seen: accepted");
@@ -106,5 +132,49 @@ mod tests {
         assert!(a.insert(d, (9, 0), 2), "the window now forgets (3, 1)");
         assert!(a.insert(d, (3, 1), 2), "forgotten, so accepted again");
         assert!(a.insert(DeviceId(0), (5, 0), 2), "another sender's window");
+    }
+
+    /// The span of windows grows up and down to reach each sender, keeps every window where
+    /// it was, and forgets one sender alone.
+    #[test]
+    fn windows_span_the_senders_seen() {
+        let mut a = Accepted::default();
+        assert!(a.window(DeviceId(7)).is_none(), "nothing seen yet");
+        assert!(a.insert(DeviceId(1000), (1, 0), 8));
+        assert_eq!((a.first, a.windows.len()), (1000, 1));
+        assert!(a.insert(DeviceId(1003), (2, 0), 8));
+        assert_eq!(a.windows.len(), 4);
+        // Downwards by at least the span's length at a time, never below device 0.
+        assert!(a.insert(DeviceId(999), (3, 0), 8));
+        assert_eq!((a.first, a.windows.len()), (996, 8));
+        assert!(a.insert(DeviceId(2), (4, 0), 8));
+        assert_eq!(a.first, 2);
+        assert!(a.insert(DeviceId(0), (5, 0), 8));
+        assert_eq!(a.first, 0);
+        for (d, key) in [
+            (1000, (1, 0)),
+            (1003, (2, 0)),
+            (999, (3, 0)),
+            (2, (4, 0)),
+            (0, (5, 0)),
+        ] {
+            assert!(
+                !a.insert(DeviceId(d), key, 8),
+                "device {d} still holds {key:?}"
+            );
+            assert_eq!(a.window(DeviceId(d)).map(|w| w.len()), Some(1));
+        }
+        assert_eq!(a.window(DeviceId(1)).map(|w| w.len()), Some(0));
+        assert!(
+            a.window(DeviceId(1004)).is_none(),
+            "past the highest sender"
+        );
+        a.forget(DeviceId(1003));
+        a.forget(DeviceId(5000)); // never seen: nothing to forget
+        assert!(
+            a.insert(DeviceId(1003), (2, 0), 8),
+            "forgotten, so accepted again"
+        );
+        assert!(!a.insert(DeviceId(1000), (1, 0), 8), "the others are kept");
     }
 }

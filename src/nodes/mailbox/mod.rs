@@ -111,7 +111,7 @@ pub struct MailboxCtx<'a> {
 }
 
 impl Mailbox {
-    pub fn new(devices: std::ops::Range<u32>, all_devices: usize, cfg: &MailboxConfig) -> Self {
+    pub fn new(devices: std::ops::Range<u32>, cfg: &MailboxConfig) -> Self {
         let boxes = (devices.start..devices.end)
             .map(|_| DeviceBox {
                 redeliver_ns: cfg.redeliver_initial_ns,
@@ -121,7 +121,7 @@ impl Mailbox {
         Mailbox {
             first_device: devices.start,
             boxes,
-            accepted: Accepted::new(all_devices),
+            accepted: Accepted::default(),
             queued_total: 0,
             sends: Sends::default(),
             sweep_at: None,
@@ -169,7 +169,7 @@ impl Mailbox {
     }
 
     /// Cache hints (see [`crate::engine::prefetch`]) in two levels: `deep` false asks for the
-    /// sender's dedup slot and the devices' boxes, `deep` true (once those are in the cache)
+    /// sender's dedup window and the devices' boxes, `deep` true (once those are in the cache)
     /// for what they point to, the dedup window's newest entries and the boxes' queues.
     fn prefetch(
         &self,
@@ -178,17 +178,13 @@ impl Mailbox {
         deep: bool,
     ) {
         use crate::engine::prefetch::{prefetch, prefetch_slice};
-        if let Some(slot) = from.and_then(|d| self.accepted.index.get(d.index())) {
-            match (deep, *slot as usize) {
-                (false, _) => prefetch(slot),
-                (true, 0) => {}
-                (true, i) => {
-                    if let Some(w) = self.accepted.windows.get(i - 1) {
-                        let (head, tail) = w.as_slices();
-                        let newest = if tail.is_empty() { head } else { tail };
-                        prefetch_slice(&newest[newest.len().saturating_sub(1)..], 64);
-                    }
-                }
+        if let Some(w) = from.and_then(|d| self.accepted.window(d)) {
+            if deep {
+                let (head, tail) = w.as_slices();
+                let newest = if tail.is_empty() { head } else { tail };
+                prefetch_slice(&newest[newest.len().saturating_sub(1)..], 64);
+            } else {
+                prefetch(w);
             }
         }
         for b in devices.filter_map(|d| self.slot(d)).map(|i| &self.boxes[i]) {
@@ -216,11 +212,7 @@ impl Mailbox {
     /// what the server kept for the old install goes (its queued copies, held control frames,
     /// connection epoch and the dedup memory of what it sent). Returns the copies dropped.
     pub fn reinstall(&mut self, device: DeviceId) -> u64 {
-        if let Some(&slot) = self.accepted.index.get(device.index()) {
-            if slot > 0 {
-                self.accepted.windows[slot as usize - 1].clear();
-            }
-        }
+        self.accepted.forget(device);
         self.held_control.remove(&device.0);
         let Some(i) = self.slot(device) else { return 0 };
         let b = &mut self.boxes[i];
