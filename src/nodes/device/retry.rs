@@ -64,8 +64,10 @@ impl Device {
         }
         let (len, cap) = (self.plaintext_cache.len(), self.plaintext_cache.capacity());
         if len == cap {
-            // Grow by half, not double: most devices send a few messages.
-            self.plaintext_cache.reserve_exact((len / 2).max(2));
+            // Room for 8 first, then by half, not double: a device sends a few messages, and
+            // each growth copies the cache, cold by then, into fresh memory (from 2 by half,
+            // ten messages cost five such copies).
+            self.plaintext_cache.reserve_exact((len / 2).max(8));
         }
         self.plaintext_cache.push_back(cached);
         assert!(

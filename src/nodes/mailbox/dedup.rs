@@ -81,7 +81,9 @@ impl Accepted {
             },
         };
         if seen.len() == seen.capacity() {
-            seen.reserve_exact((seen.len() / 2).max(2)); // many small windows: grow by half
+            // Many small windows: room for 8 first, then by half (a growth copies the window,
+            // cold by then; see the device's plaintext cache).
+            seen.reserve_exact((seen.len() / 2).max(8));
         }
         seen.insert(at, key);
         if seen.len() > max {
