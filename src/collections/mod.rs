@@ -6,3 +6,12 @@
 pub mod chunked;
 pub mod tat_table;
 pub mod vec_map;
+
+/// How many slots to add to a full per-device buffer of `len` items (sorted maps, the
+/// plaintext cache, dedup windows): half as many again, not double, since there are millions
+/// of them and slack adds up; and at least 8, since each growth copies a buffer that is cold
+/// by then into fresh memory, and a device's buffers reach ten or twenty items at scale (from
+/// 2 by half, that was five copies).
+pub fn growth(len: usize) -> usize {
+    (len / 2).max(8)
+}

@@ -78,13 +78,11 @@ impl<K: Ord + Copy, V> VecMap<K, V> {
         &mut self.entries[i].1
     }
 
-    /// Grows by half rather than doubling: these maps are many and small, so slack matters.
-    /// From 8 entries, not 2: each growth copies a map that is cold by then into fresh memory,
-    /// and a device's maps reach ten or twenty entries (2, 3, 4, 6, 9, 13 was five such copies).
+    /// Grows by [`super::growth`]: these maps are many and small.
     fn grow(&mut self) {
         let (len, cap) = (self.entries.len(), self.entries.capacity());
         if len == cap {
-            self.entries.reserve_exact((len / 2).max(8));
+            self.entries.reserve_exact(super::growth(len));
         }
     }
 

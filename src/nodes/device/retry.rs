@@ -4,6 +4,7 @@
 
 use super::send::{distributions, shared_ciphertext};
 use super::{Cached, CachedExtra, Device, DeviceConfig, DeviceCtx, Due};
+use crate::collections::growth;
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::metrics::ledger::RetryRefusal;
@@ -64,10 +65,7 @@ impl Device {
         }
         let (len, cap) = (self.plaintext_cache.len(), self.plaintext_cache.capacity());
         if len == cap {
-            // Room for 8 first, then by half, not double: a device sends a few messages, and
-            // each growth copies the cache, cold by then, into fresh memory (from 2 by half,
-            // ten messages cost five such copies).
-            self.plaintext_cache.reserve_exact((len / 2).max(8));
+            self.plaintext_cache.reserve_exact(growth(len));
         }
         self.plaintext_cache.push_back(cached);
         assert!(

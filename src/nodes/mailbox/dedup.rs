@@ -1,6 +1,7 @@
 //! The dedup memory of a mailbox: which submissions each sender device already had accepted,
 //! bounded per device, so a retried submission whose ack was lost is not queued twice.
 
+use crate::collections::growth;
 use crate::wire::DeviceId;
 use std::collections::VecDeque;
 
@@ -32,8 +33,12 @@ impl From<(u64, u32)> for Key {
 impl Accepted {
     /// `device`'s window, if the span reaches it.
     pub(super) fn window(&self, device: DeviceId) -> Option<&VecDeque<Key>> {
-        let i = device.0.checked_sub(self.first)?;
-        self.windows.get(i as usize)
+        self.windows.get(self.offset(device)?)
+    }
+
+    /// `device`'s place in `windows`, if it is at or above the span's first device.
+    fn offset(&self, device: DeviceId) -> Option<usize> {
+        Some(device.0.checked_sub(self.first)? as usize)
     }
 
     /// `device`'s window, the span grown to reach it. Grown downwards by at least its length
@@ -60,8 +65,7 @@ impl Accepted {
 
     /// Forgets what `device` sent.
     pub(super) fn forget(&mut self, device: DeviceId) {
-        let i = device.0.checked_sub(self.first);
-        if let Some(w) = i.and_then(|i| self.windows.get_mut(i as usize)) {
+        if let Some(w) = self.offset(device).and_then(|i| self.windows.get_mut(i)) {
             w.clear();
         }
     }
@@ -81,9 +85,7 @@ impl Accepted {
             },
         };
         if seen.len() == seen.capacity() {
-            // Many small windows: room for 8 first, then by half (a growth copies the window,
-            // cold by then; see the device's plaintext cache).
-            seen.reserve_exact((seen.len() / 2).max(8));
+            seen.reserve_exact(growth(seen.len())); // many small windows
         }
         seen.insert(at, key);
         if seen.len() > max {
