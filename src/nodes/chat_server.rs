@@ -51,6 +51,13 @@ impl ChatServer {
     pub fn queued(&self) -> u64 {
         self.mailbox.queued()
     }
+    /// When the redelivery timer of `device` is due (see [`Mailbox::redeliver_due`]).
+    pub fn redeliver_due(&self, device: DeviceId) -> Option<SimTime> {
+        self.mailbox.redeliver_due(device)
+    }
+    pub fn prefetch_redeliver_due(&self, device: DeviceId) {
+        self.mailbox.prefetch_redeliver_due(device)
+    }
     /// Deliver frames its mailbox sent, first and again.
     pub fn sends(&self) -> super::mailbox::Sends {
         self.mailbox.sends()

@@ -233,6 +233,15 @@ impl Device {
     pub fn is_online(&self) -> bool {
         self.online
     }
+    /// When its outbox retry timer is due, if one is armed: a timer of another instant that
+    /// fires finds the device stale and does nothing.
+    pub fn retry_due(&self) -> Option<SimTime> {
+        self.retry_at.get()
+    }
+    /// A cache hint for [`Device::retry_due`].
+    pub fn prefetch_retry_due(&self) {
+        crate::engine::prefetch::prefetch(&self.retry_at);
+    }
 
     /// A cache hint for what receiving a message reads besides the device itself: its
     /// streams. Call it once the device is in the cache (see [`crate::engine::prefetch`]).

@@ -149,6 +149,18 @@ impl Mailbox {
     pub fn is_online(&self, d: DeviceId) -> bool {
         self.slot(d).is_some_and(|i| self.boxes[i].online)
     }
+    /// When the redelivery timer of `device`'s box is due, if one is armed (a timer of another
+    /// instant finds the box stale and does nothing).
+    pub fn redeliver_due(&self, device: DeviceId) -> Option<SimTime> {
+        self.boxes[self.slot(device)?].redeliver_at
+    }
+    /// A cache hint for [`Mailbox::redeliver_due`].
+    pub fn prefetch_redeliver_due(&self, device: DeviceId) {
+        if let Some(i) = self.slot(device) {
+            crate::engine::prefetch::prefetch(&self.boxes[i].redeliver_at);
+        }
+    }
+
     fn slot(&self, d: DeviceId) -> Option<usize> {
         let i = d.0.checked_sub(self.first_device)? as usize;
         (i < self.boxes.len()).then_some(i)

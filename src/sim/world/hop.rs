@@ -13,6 +13,7 @@ use crate::nodes::key_directory::KeyDirectory;
 use crate::nodes::keyring::{Keyring, Op};
 use crate::nodes::{Addr, Effects, Output, TimerKind};
 use crate::sim::cpu::Cpu;
+use crate::sim::timers::ArmedAt;
 use crate::sim::transport::{side_of, InFlight, Links, Slab};
 use crate::wire::{Frame, MediaFrame};
 
@@ -62,6 +63,39 @@ impl Nodes {
             }
             Addr::MediaStore(_) | Addr::MediaProxy => return None,
         })
+    }
+}
+
+impl ArmedAt for Nodes {
+    /// What the device or the mailbox box keeps of its timer (the two kinds the FIFO takes).
+    fn armed_at(&self, node: Addr, timer: TimerKind) -> Option<SimTime> {
+        match (node, timer) {
+            (Addr::Device(d), TimerKind::OutboxRetry) => self.devices.get(d.index())?.retry_due(),
+            (Addr::ChatServer, TimerKind::Redeliver(d)) => self.chat.redeliver_due(d),
+            (Addr::PartnerServer(p), TimerKind::Redeliver(d)) => self
+                .partner_servers
+                .get(p.index())?
+                .as_ref()?
+                .redeliver_due(d),
+            _ => None,
+        }
+    }
+
+    fn prefetch(&self, node: Addr, timer: TimerKind) {
+        match (node, timer) {
+            (Addr::Device(d), _) => {
+                if let Some(device) = self.devices.get(d.index()) {
+                    device.prefetch_retry_due()
+                }
+            }
+            (Addr::ChatServer, TimerKind::Redeliver(d)) => self.chat.prefetch_redeliver_due(d),
+            (Addr::PartnerServer(p), TimerKind::Redeliver(d)) => {
+                if let Some(Some(server)) = self.partner_servers.get(p.index()) {
+                    server.prefetch_redeliver_due(d)
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -145,9 +179,11 @@ impl Sim {
                     ..
                 } if self.bugs.never_retry && matches!(node, Addr::Device(_)) => {}
                 Output::Timer { at, timer } => {
-                    let (taken, wake) = match timer {
-                        TimerKind::OutboxRetry | TimerKind::Redeliver(_) => {
-                            self.retry_timers.arm(now, at, node, timer)
+                    // The timers the nodes keep a record of (see `ArmedAt for Nodes`).
+                    let (taken, wake) = match (node, timer) {
+                        (Addr::Device(_), TimerKind::OutboxRetry)
+                        | (Addr::ChatServer | Addr::PartnerServer(_), TimerKind::Redeliver(_)) => {
+                            self.retry_timers.arm(now, at, node, timer, &self.nodes)
                         }
                         _ => (false, None),
                     };
@@ -158,7 +194,9 @@ impl Sim {
                         sched.at(at, Event::Timer { node, timer });
                     }
                 }
-                Output::CancelTimer { at, timer } => self.retry_timers.cancel(at, node, timer),
+                // The node has forgotten the instant: its entry in the FIFO, or its event, finds
+                // the node stale (see `TimerFifo`).
+                Output::CancelTimer { .. } => {}
             }
         }
         for opened in fx.media.drain(..) {
@@ -426,10 +464,10 @@ impl Sim {
 
     /// Retry timers of the initial delay that came due, handled in the order they were armed.
     pub(super) fn retry_timers_due(&mut self, now: SimTime, sched: &mut Scheduler<'_, Event>) {
-        for (node, timer) in self.retry_timers.take_due(now) {
+        for (node, timer) in self.retry_timers.take_due(now, &self.nodes) {
             self.with_fx(now, node, sched, |sim, fx| sim.timer(now, node, timer, fx));
         }
-        if let Some(wake) = self.retry_timers.rewake() {
+        if let Some(wake) = self.retry_timers.rewake(&self.nodes) {
             sched.at(wake, Event::RetryTimersDue);
         }
     }
