@@ -120,7 +120,10 @@ impl ChatServer {
             fx,
         };
         match frame {
-            Frame::Submit(s) => self.submit(cx, *s, dir),
+            Frame::Submit(s) => {
+                let s = cx.fx.boxes.open_submission(s);
+                self.submit(cx, s, dir)
+            }
             Frame::DeliverAck { copy, device, .. } => {
                 self.mailbox.ack(cx, device, copy);
             }

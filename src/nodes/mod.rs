@@ -16,6 +16,7 @@ pub mod buggify;
 pub mod chat_server;
 pub mod device;
 pub mod dispatch;
+pub mod frame_boxes;
 pub mod gateway;
 pub mod key_directory;
 pub mod keyring;
@@ -124,6 +125,8 @@ pub struct Effects {
     pub ledger: Vec<LedgerEvent>,
     /// Media pointers found in decrypted plaintexts, for the driver's media download.
     pub media: Vec<media::Opened>,
+    /// Boxes of frames taken apart, for the next frames built.
+    pub boxes: frame_boxes::FrameBoxes,
 }
 
 impl Effects {

@@ -152,7 +152,10 @@ impl Device {
                     device: self.id,
                 });
             }
-            Frame::Deliver(delivery) => self.receive(cx, from, *delivery),
+            Frame::Deliver(delivery) => {
+                let delivery = cx.fx.boxes.open_delivery(delivery);
+                self.receive(cx, from, delivery)
+            }
             Frame::RetryReceipt {
                 copy,
                 requester,

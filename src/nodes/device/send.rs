@@ -15,7 +15,6 @@ use crate::wire::{
     Ciphertext, Conversation, CopyId, DeviceId, Frame, GroupId, GroupMembers, GroupPayload, MsgId,
     Payload, PerDevice, ProviderId, Submission, UserId, SEQ_VOID,
 };
-use std::collections::VecDeque;
 
 /// Bound on refused sequence numbers a device remembers below a pending one.
 const VOID_SEQS_MAX: usize = 64;
@@ -410,12 +409,13 @@ impl Device {
             .iter()
             .any(|e| self.uplink(e.to_user, dir) == uplink);
         if self.online && !self.throttled && first_for_uplink {
-            fx.send_after(delay_ns, uplink, Frame::Submit(Box::new(s.clone())));
+            let frame = Frame::Submit(fx.boxes.submission(&s));
+            fx.send_after(delay_ns, uplink, frame);
             self.arm_retry(cx.now, fx);
         }
         if self.outbox.capacity() == 0 {
-            // Usually the only message waiting: room for one (see `acked`).
-            self.outbox.reserve_exact(1);
+            // Usually the only message waiting: an emptied outbox's buffer (see `acked`).
+            self.outbox = fx.boxes.outbox();
         }
         self.outbox.push_back(s);
     }
@@ -446,7 +446,8 @@ impl Device {
             let uplink = self.uplink(s.to_user, dir);
             if !sent.contains(&uplink) {
                 if self.held_until(s, now).is_none() {
-                    fx.send(uplink, Frame::Submit(Box::new(s.clone())));
+                    let frame = Frame::Submit(fx.boxes.submission(s));
+                    fx.send(uplink, frame);
                 }
                 sent.push(uplink);
             }
@@ -477,8 +478,9 @@ impl Device {
         // long outage must not wait out the largest backoff for each frame lost after it).
         self.retry_ns = cx.cfg.retry_initial_ns;
         if self.outbox.is_empty() {
-            // An idle device keeps no outbox buffer: a million of them would hold gigabytes.
-            self.outbox = VecDeque::new();
+            // An idle device keeps no outbox buffer (a million of them would hold gigabytes):
+            // the next device to send takes it, still in the cache.
+            fx.boxes.keep_outbox(std::mem::take(&mut self.outbox));
             self.disarm_retry_if_idle(fx);
         }
         if self.online && !self.throttled {
@@ -487,7 +489,7 @@ impl Device {
                 .iter()
                 .find(|e| self.uplink(e.to_user, dir) == uplink)
             {
-                let frame = Frame::Submit(Box::new(next.clone()));
+                let frame = Frame::Submit(fx.boxes.submission(next));
                 match self.held_until(next, cx.now) {
                     Some(until) => fx.send_after(until.since(cx.now), uplink, frame),
                     None => fx.send(uplink, frame),

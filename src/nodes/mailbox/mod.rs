@@ -19,6 +19,7 @@ use dedup::Accepted;
 pub use fan_out::Books;
 
 use super::{Addr, Effects};
+use crate::collections::spares::Spares;
 use crate::directory::Directory;
 use crate::engine::SimTime;
 use crate::wire::{Delivery, DeviceId, Frame, Payload};
@@ -92,6 +93,8 @@ pub struct Mailbox {
     /// Control frames (retry receipts) for offline devices, sent when they connect; bounded
     /// per device by [`CONTROL_HELD_MAX`].
     held_control: BTreeMap<u32, VecDeque<Frame>>,
+    /// Emptied queues' buffers, for the next device queued for.
+    spare_queues: Spares<VecDeque<Pending>>,
 }
 
 /// Bound on control frames held per offline device.
@@ -126,6 +129,7 @@ impl Mailbox {
             sends: Sends::default(),
             sweep_at: None,
             held_control: BTreeMap::new(),
+            spare_queues: Spares::default(),
         }
     }
 

@@ -27,9 +27,12 @@ impl Mailbox {
             });
         }
         if b.queue.capacity() == 0 {
-            // Usually the only copy waiting: room for one (a small block, which the event
-            // loop's allocator cache hands out warm; see `ack`).
-            b.queue.reserve_exact(1);
+            // Usually the only copy waiting: an emptied queue's buffer (see `ack`), or room
+            // for one.
+            match self.spare_queues.take() {
+                Some(spare) => b.queue = spare,
+                None => b.queue.reserve_exact(1),
+            }
         }
         b.queue.push_back(Pending {
             delivery,
@@ -69,8 +72,8 @@ impl Mailbox {
                     p.ever_sent = true;
                     sends.first += 1;
                 }
-                cx.fx
-                    .send(route(device), Frame::Deliver(Box::new(p.delivery.clone())));
+                let frame = Frame::Deliver(cx.fx.boxes.delivery(&p.delivery));
+                cx.fx.send(route(device), frame);
             }
         }
         sends
@@ -93,8 +96,8 @@ impl Mailbox {
                     p.ever_sent = true;
                     sends.first += 1;
                 }
-                cx.fx
-                    .send(route(device), Frame::Deliver(Box::new(p.delivery.clone())));
+                let frame = Frame::Deliver(cx.fx.boxes.delivery(&p.delivery));
+                cx.fx.send(route(device), frame);
             }
         }
         sends
@@ -128,8 +131,9 @@ impl Mailbox {
         };
         b.queue.remove(pos);
         if b.queue.is_empty() {
-            // An idle device keeps no queue buffer (a million of them would hold gigabytes).
-            b.queue = VecDeque::new();
+            // An idle device keeps no queue buffer (a million of them would hold gigabytes):
+            // the next device queued for takes it, still in the cache.
+            self.spare_queues.keep(std::mem::take(&mut b.queue));
             // Nothing left to redeliver: the timer goes (the next copy arms its own). Not
             // while paused: the timer ends the pause.
             if !b.paused {
