@@ -125,8 +125,8 @@ pub struct Effects {
     pub ledger: Vec<LedgerEvent>,
     /// Media pointers found in decrypted plaintexts, for the driver's media download.
     pub media: Vec<media::Opened>,
-    /// Boxes of frames taken apart, for the next frames built.
-    pub boxes: frame_boxes::FrameBoxes,
+    /// Boxes of frames taken apart, for the next frames built (see [`Effects::boxes`]).
+    boxes: Option<Box<frame_boxes::FrameBoxes>>,
 }
 
 impl Effects {
@@ -152,6 +152,12 @@ impl Effects {
     }
     pub fn record(&mut self, event: LedgerEvent) {
         self.ledger.push(event);
+    }
+    /// The boxes and buffers kept for the next frames. Behind a pointer: a driver moves its
+    /// `Effects` in and out of its state at every event, and 72 bytes more made that move a
+    /// `memcpy` call (1.8 % of a 1 M-user run).
+    pub fn boxes(&mut self) -> &mut frame_boxes::FrameBoxes {
+        self.boxes.get_or_insert_with(Box::default)
     }
     pub fn is_empty(&self) -> bool {
         self.outputs.is_empty() && self.ledger.is_empty() && self.media.is_empty()

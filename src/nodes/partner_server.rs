@@ -103,7 +103,7 @@ impl PartnerServer {
         }
         match frame {
             Frame::Submit(s) => {
-                let s = cx.fx.boxes.open_submission(s);
+                let s = cx.fx.boxes().open_submission(s);
                 self.submit(cx, s, dir)
             }
             Frame::DeliverAck { copy, device, .. } => {

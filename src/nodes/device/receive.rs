@@ -153,7 +153,7 @@ impl Device {
                 });
             }
             Frame::Deliver(delivery) => {
-                let delivery = cx.fx.boxes.open_delivery(delivery);
+                let delivery = cx.fx.boxes().open_delivery(delivery);
                 self.receive(cx, from, delivery)
             }
             Frame::RetryReceipt {

@@ -409,13 +409,13 @@ impl Device {
             .iter()
             .any(|e| self.uplink(e.to_user, dir) == uplink);
         if self.online && !self.throttled && first_for_uplink {
-            let frame = Frame::Submit(fx.boxes.submission(&s));
+            let frame = Frame::Submit(fx.boxes().submission(&s));
             fx.send_after(delay_ns, uplink, frame);
             self.arm_retry(cx.now, fx);
         }
         if self.outbox.capacity() == 0 {
             // Usually the only message waiting: an emptied outbox's buffer (see `acked`).
-            self.outbox = fx.boxes.outbox();
+            self.outbox = fx.boxes().outbox();
         }
         self.outbox.push_back(s);
     }
@@ -446,7 +446,7 @@ impl Device {
             let uplink = self.uplink(s.to_user, dir);
             if !sent.contains(&uplink) {
                 if self.held_until(s, now).is_none() {
-                    let frame = Frame::Submit(fx.boxes.submission(s));
+                    let frame = Frame::Submit(fx.boxes().submission(s));
                     fx.send(uplink, frame);
                 }
                 sent.push(uplink);
@@ -480,7 +480,7 @@ impl Device {
         if self.outbox.is_empty() {
             // An idle device keeps no outbox buffer (a million of them would hold gigabytes):
             // the next device to send takes it, still in the cache.
-            fx.boxes.keep_outbox(std::mem::take(&mut self.outbox));
+            fx.boxes().keep_outbox(std::mem::take(&mut self.outbox));
             self.disarm_retry_if_idle(fx);
         }
         if self.online && !self.throttled {
@@ -489,7 +489,7 @@ impl Device {
                 .iter()
                 .find(|e| self.uplink(e.to_user, dir) == uplink)
             {
-                let frame = Frame::Submit(fx.boxes.submission(next));
+                let frame = Frame::Submit(fx.boxes().submission(next));
                 match self.held_until(next, cx.now) {
                     Some(until) => fx.send_after(until.since(cx.now), uplink, frame),
                     None => fx.send(uplink, frame),

@@ -72,7 +72,7 @@ impl Mailbox {
                     p.ever_sent = true;
                     sends.first += 1;
                 }
-                let frame = Frame::Deliver(cx.fx.boxes.delivery(&p.delivery));
+                let frame = Frame::Deliver(cx.fx.boxes().delivery(&p.delivery));
                 cx.fx.send(route(device), frame);
             }
         }
@@ -96,7 +96,7 @@ impl Mailbox {
                     p.ever_sent = true;
                     sends.first += 1;
                 }
-                let frame = Frame::Deliver(cx.fx.boxes.delivery(&p.delivery));
+                let frame = Frame::Deliver(cx.fx.boxes().delivery(&p.delivery));
                 cx.fx.send(route(device), frame);
             }
         }
