@@ -268,12 +268,18 @@ impl MediaWorld {
                 self.table.insert(draft.msg, MediaRef::of(&p));
             }
         }
+        // Held until the blob is stored, thousands at once at scale: not in a kept buffer much
+        // larger than it (the plaintext buffers are reused, see `Traffic::keep_spare`).
+        let mut body = draft.body;
+        if body.capacity() > 2 * body.len() + 64 {
+            body.shrink_to_fit();
+        }
         let up = Upload {
             blob: p.blob,
             msg: draft.msg,
             to_user: draft.to_user,
             content: p.content,
-            body: draft.body.into_boxed_slice(),
+            body,
             len: p.blob_len,
             fetches,
             group: draft.group,

@@ -33,7 +33,7 @@ pub struct Upload {
     pub to_user: UserId,
     pub content: ContentKind,
     /// The message's plaintext (header, caption and pointer), sealed once the blob is stored.
-    pub body: Box<[u8]>,
+    pub body: Vec<u8>,
     /// Blob bytes on the wire.
     pub len: u32,
     /// Recipient devices that will fetch it.
@@ -433,7 +433,7 @@ mod tests {
             msg: MsgId(blob),
             to_user: UserId(1),
             content: ContentKind::Image,
-            body: Box::new([1, 2, 3]),
+            body: vec![1, 2, 3],
             len: 4_000,
             fetches: 1,
             group: None,

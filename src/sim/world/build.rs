@@ -6,6 +6,7 @@ use super::compose::Traffic;
 use super::hop::Transport;
 use super::observe::Observer;
 use super::{Event, Nodes, Servers, Sim};
+use crate::collections::spares::Spares;
 use crate::directory::{Directory, PartnerLink, Routing};
 use crate::engine::{EventQueue, RngTree, Scheduler, SimTime};
 use crate::faults::{self, ActiveFaults};
@@ -169,7 +170,7 @@ impl Sim {
                 drained: false,
                 canary,
                 plaintexts_made: 0,
-                spare_plaintext: Vec::new(),
+                spare_plaintexts: Spares::default(),
                 next_pair: None,
                 group_sends: BTreeMap::new(),
                 inbox: super::inboxes::InboxWorld::new(&s, &tree),

@@ -5,6 +5,7 @@
 
 use super::inboxes::InboxWorld;
 use super::{Event, Sim};
+use crate::collections::spares::Spares;
 use crate::engine::prefetch::prefetch;
 use crate::engine::{Scheduler, SimRng, SimTime};
 use crate::metrics::ledger::NewMessage;
@@ -34,9 +35,10 @@ pub(super) struct Traffic {
     /// A random word every plaintext carries (metadata-isolation tests look for it).
     pub(super) canary: u64,
     pub(super) plaintexts_made: u64,
-    /// The last plaintext's buffer, for the next one: a plaintext lives only while it is
-    /// sealed, and at ten million messages its allocation showed.
-    pub(super) spare_plaintext: Vec<u8>,
+    /// Sealed plaintexts' buffers, for the next ones: a plaintext lives only until it is
+    /// sealed (a media message's until its blob is stored), and at ten million messages its
+    /// allocation showed.
+    pub(super) spare_plaintexts: Spares<Vec<u8>>,
     /// The sender and recipient the next workload arrival is expected to pick (a cache hint).
     pub(super) next_pair: Option<(UserId, UserId)>,
     /// Group messages by first message id: their group and member count (member `k` of a
@@ -52,7 +54,7 @@ impl Traffic {
     /// counter that makes every plaintext unique, and filler up to the drawn size.
     pub(super) fn plaintext(&mut self, content: ContentKind, body_bytes: u32) -> Vec<u8> {
         self.plaintexts_made += 1;
-        let mut p = std::mem::take(&mut self.spare_plaintext);
+        let mut p = self.spare_plaintexts.take().unwrap_or_default();
         p.clear();
         p.reserve(body_bytes as usize + 32);
         p.push(content as u8);
@@ -64,9 +66,9 @@ impl Traffic {
     }
 
     /// Keeps a sealed plaintext's buffer for the next message (not a huge one).
-    fn keep_spare(&mut self, plaintext: Vec<u8>) {
+    pub(super) fn keep_spare(&mut self, plaintext: Vec<u8>) {
         if plaintext.capacity() <= SPARE_PLAINTEXT_MAX {
-            self.spare_plaintext = plaintext;
+            self.spare_plaintexts.keep(plaintext);
         }
     }
 

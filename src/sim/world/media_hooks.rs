@@ -140,6 +140,7 @@ impl Sim {
                 if !accepted {
                     self.obs.count("outbox_full", 1);
                 }
+                self.traffic.keep_spare(up.body);
             }
             Addr::MediaStore(p) => self.media.at_store(p, from, m, fx),
             Addr::MediaProxy => self.media.at_proxy(from, m, &self.dir, fx),
