@@ -1,7 +1,8 @@
 //! Generic containers shaped for the hot path at a million devices: a sorted-`Vec` map for the
 //! per-device maps that hold a handful of entries, an append-only vector in chunks (the
 //! message records), an open-addressing table whose probe slot can be prefetched, and a
-//! short stack of emptied buffers for their next use. They know nothing of messaging; nodes and drivers use them.
+//! short stack of emptied buffers for their next use. They know nothing of messaging; nodes
+//! and drivers use them.
 
 pub mod chunked;
 pub mod spares;

@@ -110,8 +110,9 @@ pub enum Output {
         at: SimTime,
         timer: TimerKind,
     },
-    /// The timer armed for `at` is no longer needed. A driver may drop it (the simulator does,
-    /// see `sim::timers`) or let it fire: the node ignores a timer it no longer has armed.
+    /// The timer armed for `at` is no longer needed. A driver may drop it or let it fire: the
+    /// node ignores a timer it no longer has armed (the simulator's retry timers ask the node's
+    /// own record before firing, see `sim::timers`).
     CancelTimer {
         at: SimTime,
         timer: TimerKind,

@@ -66,8 +66,23 @@ impl Nodes {
     }
 }
 
+impl Nodes {
+    /// Whether the node keeps a record of this timer that [`ArmedAt`] reads: only such timers
+    /// may go to the retry-timer FIFO.
+    fn records(node: Addr, timer: TimerKind) -> bool {
+        matches!(
+            (node, timer),
+            (Addr::Device(_), TimerKind::OutboxRetry)
+                | (
+                    Addr::ChatServer | Addr::PartnerServer(_),
+                    TimerKind::Redeliver(_)
+                )
+        )
+    }
+}
+
 impl ArmedAt for Nodes {
-    /// What the device or the mailbox box keeps of its timer (the two kinds the FIFO takes).
+    /// What the device or the mailbox box keeps of its timer (see [`Nodes::records`]).
     fn armed_at(&self, node: Addr, timer: TimerKind) -> Option<SimTime> {
         match (node, timer) {
             (Addr::Device(d), TimerKind::OutboxRetry) => self.devices.get(d.index())?.retry_due(),
@@ -83,7 +98,7 @@ impl ArmedAt for Nodes {
 
     fn prefetch(&self, node: Addr, timer: TimerKind) {
         match (node, timer) {
-            (Addr::Device(d), _) => {
+            (Addr::Device(d), TimerKind::OutboxRetry) => {
                 if let Some(device) = self.devices.get(d.index()) {
                     device.prefetch_retry_due()
                 }
@@ -179,13 +194,10 @@ impl Sim {
                     ..
                 } if self.bugs.never_retry && matches!(node, Addr::Device(_)) => {}
                 Output::Timer { at, timer } => {
-                    // The timers the nodes keep a record of (see `ArmedAt for Nodes`).
-                    let (taken, wake) = match (node, timer) {
-                        (Addr::Device(_), TimerKind::OutboxRetry)
-                        | (Addr::ChatServer | Addr::PartnerServer(_), TimerKind::Redeliver(_)) => {
-                            self.retry_timers.arm(now, at, node, timer, &self.nodes)
-                        }
-                        _ => (false, None),
+                    let (taken, wake) = if Nodes::records(node, timer) {
+                        self.retry_timers.arm(now, at, node, timer, &self.nodes)
+                    } else {
+                        (false, None)
                     };
                     if let Some(wake) = wake {
                         sched.at(wake, Event::RetryTimersDue);
