@@ -10,6 +10,8 @@
 //! a few are kept, which is all that is emptied between two uses; this is no allocator, each
 //! buffer stays a value of its own type.
 
+use std::collections::VecDeque;
+
 /// How many are kept at most.
 const KEPT_MAX: usize = 32;
 
@@ -64,6 +66,26 @@ impl<T: Clone> Spares<Box<T>> {
         let value = std::mem::replace(&mut *b, vacant);
         self.keep(b);
         value
+    }
+}
+
+impl<T> Spares<VecDeque<T>> {
+    /// An empty queue with room for at least one item: a kept one if there is one.
+    pub fn queue(&mut self) -> VecDeque<T> {
+        match self.take() {
+            Some(queue) => {
+                assert!(queue.is_empty(), "a kept queue is empty");
+                queue
+            }
+            None => VecDeque::with_capacity(1),
+        }
+    }
+
+    /// Keeps an emptied queue's buffer for the next [`Spares::queue`].
+    pub fn keep_queue(&mut self, queue: VecDeque<T>) {
+        if queue.is_empty() && queue.capacity() > 0 {
+            self.keep(queue);
+        }
     }
 }
 

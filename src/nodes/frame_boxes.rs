@@ -43,20 +43,12 @@ impl FrameBoxes {
 
     /// An empty outbox with room for at least one submission.
     pub fn outbox(&mut self) -> VecDeque<Submission> {
-        match self.outboxes.take() {
-            Some(outbox) => {
-                assert!(outbox.is_empty(), "a kept outbox is empty");
-                outbox
-            }
-            None => VecDeque::with_capacity(1),
-        }
+        self.outboxes.queue()
     }
 
     /// Keeps an emptied outbox's buffer for the next device that needs one.
     pub fn keep_outbox(&mut self, outbox: VecDeque<Submission>) {
-        if outbox.is_empty() && outbox.capacity() > 0 {
-            self.outboxes.keep(outbox);
-        }
+        self.outboxes.keep_queue(outbox)
     }
 }
 

@@ -29,10 +29,7 @@ impl Mailbox {
         if b.queue.capacity() == 0 {
             // Usually the only copy waiting: an emptied queue's buffer (see `ack`), or room
             // for one.
-            match self.spare_queues.take() {
-                Some(spare) => b.queue = spare,
-                None => b.queue.reserve_exact(1),
-            }
+            b.queue = self.spare_queues.queue();
         }
         b.queue.push_back(Pending {
             delivery,
@@ -133,7 +130,7 @@ impl Mailbox {
         if b.queue.is_empty() {
             // An idle device keeps no queue buffer (a million of them would hold gigabytes):
             // the next device queued for takes it, still in the cache.
-            self.spare_queues.keep(std::mem::take(&mut b.queue));
+            self.spare_queues.keep_queue(std::mem::take(&mut b.queue));
             // Nothing left to redeliver: the timer goes (the next copy arms its own). Not
             // while paused: the timer ends the pause.
             if !b.paused {
