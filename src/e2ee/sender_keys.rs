@@ -14,7 +14,7 @@ use super::kdf::{aes_cbc_decrypt, aes_cbc_encrypt, hkdf_sha256, hmac_sha256_pair
 use super::keys::{IdentityKeyPair, PublicKey};
 use super::ratchet::{FORWARD_JUMP_MAX, SKIPPED_KEYS_MAX};
 use super::wire::{SenderKeyDistributionMessage, SenderKeyMessage, VERSION_V3};
-use super::xeddsa::VerifyingKey;
+use super::xeddsa::{SharedVerifiers, VerifyingKey};
 
 /// libsignal consts.rs `MAX_SENDER_KEY_STATES`: key ids kept per (group, sender).
 pub const SENDER_KEY_STATES_MAX: usize = 5;
@@ -107,6 +107,23 @@ impl SenderKeyState {
 
     /// A member's copy of a sender's chain, from its distribution message.
     pub fn from_distribution(message: &SenderKeyDistributionMessage) -> Self {
+        Self::from_distribution_with(message, VerifyingKey::new(message.signing_key.as_bytes()))
+    }
+
+    /// As [`Self::from_distribution`], verifying with the process's shared preparation of the
+    /// sender's signing key (see [`SharedVerifiers`]).
+    pub fn from_distribution_shared(
+        message: &SenderKeyDistributionMessage,
+        verifiers: &mut SharedVerifiers,
+    ) -> Self {
+        let verifier = verifiers.get(message.signing_key.as_bytes());
+        Self::from_distribution_with(message, verifier)
+    }
+
+    fn from_distribution_with(
+        message: &SenderKeyDistributionMessage,
+        verifier: VerifyingKey,
+    ) -> Self {
         // Built by `SenderKeyDistributionMessage::new` or its decoder, which refuses any other.
         assert!(
             message.serialized().first().map(|b| b >> 4) == Some(VERSION_V3),
@@ -119,7 +136,7 @@ impl SenderKeyState {
                 key: message.chain_key,
             },
             signing_public: message.signing_key,
-            verifier: VerifyingKey::new(message.signing_key.as_bytes()),
+            verifier,
             signing_private: None,
             skipped: VecDeque::new(),
         }

@@ -201,9 +201,9 @@ impl Keyring {
             .and_then(|(&n, rest)| rest.get(..n as usize))
             .and_then(|b| SenderKeyDistributionMessage::deserialize(b).ok());
         if let Some(m) = parsed {
-            held.real
-                .get_or_insert_with(Box::default)
-                .add(SenderKeyState::from_distribution(&m));
+            held.real.get_or_insert_with(Box::default).add(
+                SenderKeyState::from_distribution_shared(&m, &mut self.verifiers),
+            );
         }
     }
 

@@ -29,6 +29,7 @@ pub use rooms::{commit_len, mls_len, Room, RoomSealed, RoomSend};
 
 use super::key_directory::{KeyDirectory, Requester};
 use crate::collections::vec_map::VecMap;
+use crate::e2ee::xeddsa::SharedVerifiers;
 use crate::e2ee::{DeviceKeys, SessionRecord};
 use crate::engine::{RngTree, SimRng, SimTime};
 use crate::scenario::{CryptoMode, Protocol};
@@ -140,6 +141,8 @@ pub struct Keyring {
     established: bool,
     /// MLS rooms, under the MIMI design (see `rooms`); `None` under the hub's Signal.
     rooms: Option<Box<rooms::Rooms>>,
+    /// Sender-key signing keys prepared once for all their holders (real crypto).
+    verifiers: SharedVerifiers,
 }
 
 impl Keyring {
@@ -190,6 +193,7 @@ impl Keyring {
             next_sender_key: 0,
             established: false,
             rooms: None,
+            verifiers: SharedVerifiers::default(),
         }
     }
 
