@@ -130,6 +130,26 @@ impl LedgerEvent {
 }
 
 /// The message and device of an event about one device's copy.
+/// The message an event is about (every event is about one).
+pub(super) fn message_of(event: &LedgerEvent) -> MsgId {
+    match *event {
+        LedgerEvent::Accepted { msg, .. }
+        | LedgerEvent::Refused { msg, .. }
+        | LedgerEvent::CrossedGateway { msg }
+        | LedgerEvent::StoredOffline { msg, .. }
+        | LedgerEvent::Shown { msg, .. }
+        | LedgerEvent::DecryptFailed { msg, .. }
+        | LedgerEvent::RetryRefused { msg, .. }
+        | LedgerEvent::DuplicateSuppressed { msg, .. }
+        | LedgerEvent::DeviceUnreachable { msg, .. }
+        | LedgerEvent::Expired { msg, .. }
+        | LedgerEvent::TamperDetected { msg, .. }
+        | LedgerEvent::Read { msg, .. }
+        | LedgerEvent::ReceiptSeen { msg, .. }
+        | LedgerEvent::QueuedAtEnd { msg, .. } => msg,
+    }
+}
+
 pub(super) fn per_device(event: &LedgerEvent) -> Option<(MsgId, DeviceId)> {
     match *event {
         LedgerEvent::StoredOffline { msg, device }

@@ -19,6 +19,21 @@ impl StreamOrder {
     /// order (after a higher number of its stream). A `late` one fills its placeholder at its
     /// place and is never out of order. A number not out of order becomes the stream's mark
     /// (a late fill's too).
+    /// A cache hint for `device`'s map itself (its place in the per-device list), asked for
+    /// some events ahead; [`Self::prefetch_marks`] then asks for its entries.
+    pub fn prefetch_map(&self, device: DeviceId) {
+        if let Some(map) = self.last.get(device.index()) {
+            crate::engine::prefetch::prefetch(map);
+        }
+    }
+
+    /// A cache hint for the entries of `device`'s map (which the binary search reads).
+    pub fn prefetch_marks(&self, device: DeviceId) {
+        if let Some(map) = self.last.get(device.index()) {
+            map.prefetch();
+        }
+    }
+
     pub fn shown(
         &mut self,
         device: DeviceId,
