@@ -54,6 +54,13 @@ fn sender_key_decrypt(mut s: SenderKeyDecrypt) -> SenderKeyDecrypt {
 }
 
 #[library_benchmark]
+#[bench::run(hotpaths::sender_key_decrypt_table())]
+fn sender_key_decrypt_table(mut s: SenderKeyDecrypt) -> SenderKeyDecrypt {
+    black_box(s.run());
+    s
+}
+
+#[library_benchmark]
 #[bench::run(hotpaths::wire_decode())]
 fn wire_decode(mut s: WireDecode) -> WireDecode {
     black_box(s.run());
@@ -69,6 +76,7 @@ library_benchmark_group!(
         x3dh,
         sender_key_encrypt,
         sender_key_decrypt,
+        sender_key_decrypt_table,
         wire_decode
 );
 

@@ -36,6 +36,7 @@ pub const NAMES: &[&str] = &[
     "x3dh",
     "sender_key_encrypt",
     "sender_key_decrypt",
+    "sender_key_decrypt_table",
     "wire_decode",
 ];
 
@@ -287,6 +288,23 @@ pub fn sender_key_decrypt() -> SenderKeyDecrypt {
     SenderKeyDecrypt { member, messages }
 }
 
+/// The same once the sender's key has verified enough signatures to have its table (see
+/// `e2ee::xeddsa`): how a member of a large group decrypts. The setup decrypts the messages
+/// that build it.
+pub fn sender_key_decrypt_table() -> SenderKeyDecrypt {
+    let (mut rng, mut sender, mut member) = sender_and_member(6);
+    for _ in 0..=crate::e2ee::xeddsa::TABLE_AFTER {
+        let m = sender.encrypt(&PLAINTEXT, &mut rng).expect("sender key");
+        member
+            .decrypt(m.serialized())
+            .expect("genuine group message");
+    }
+    let messages = (0..SENDER_KEY_MESSAGES)
+        .map(|_| sender.encrypt(&PLAINTEXT, &mut rng).expect("sender key"))
+        .collect();
+    SenderKeyDecrypt { member, messages }
+}
+
 impl SenderKeyDecrypt {
     pub fn run(&mut self) -> u64 {
         let mut bytes = 0u64;
@@ -363,6 +381,7 @@ pub fn run_by_name(name: &str) -> Option<u64> {
         "x3dh" => x3dh().run(),
         "sender_key_encrypt" => sender_key_encrypt().run(),
         "sender_key_decrypt" => sender_key_decrypt().run(),
+        "sender_key_decrypt_table" => sender_key_decrypt_table().run(),
         "wire_decode" => wire_decode().run(),
         _ => return None,
     })

@@ -158,7 +158,7 @@ impl fmt::Display for GateLine {
         match (self.old, self.new) {
             (Some(old), Some(new)) => write!(
                 f,
-                "{:<20} {:>13} -> {:>13} instructions ({:+.3} %) {verdict}",
+                "{:<24} {:>13} -> {:>13} instructions ({:+.3} %) {verdict}",
                 self.name,
                 old,
                 new,
@@ -166,12 +166,12 @@ impl fmt::Display for GateLine {
             ),
             (None, Some(new)) => write!(
                 f,
-                "{:<20} {new:>13} instructions: not in the baseline {verdict}",
+                "{:<24} {new:>13} instructions: not in the baseline {verdict}",
                 self.name
             ),
             (Some(old), None) => write!(
                 f,
-                "{:<20} {old:>13} instructions in the baseline, not measured {verdict}",
+                "{:<24} {old:>13} instructions in the baseline, not measured {verdict}",
                 self.name
             ),
             (None, None) => write!(f, "{}: nothing", self.name),

@@ -101,7 +101,7 @@ pub struct VerifyingKey {
 /// pays after about 140: building it once a key has verified about that many bounds the cost of
 /// guessing at about twice the best choice made in hindsight (the ski-rental rule), and a key
 /// verified fewer times never builds it. A 256-member group builds it during its first messages.
-const TABLE_AFTER: u32 = 128;
+pub(crate) const TABLE_AFTER: u32 = 128;
 
 /// A key's Edwards form for one sign bit: -A and compressed A, and once the key has verified
 /// [`TABLE_AFTER`] signatures, multiples of -A that turn h*(-A) into a fixed-base
