@@ -108,6 +108,26 @@ impl QueuedAt {
 }
 
 impl LedgerEvent {
+    /// The message an event is about (every event is about one).
+    pub fn msg(&self) -> MsgId {
+        match *self {
+            LedgerEvent::Accepted { msg, .. }
+            | LedgerEvent::Refused { msg, .. }
+            | LedgerEvent::CrossedGateway { msg }
+            | LedgerEvent::StoredOffline { msg, .. }
+            | LedgerEvent::Shown { msg, .. }
+            | LedgerEvent::DuplicateSuppressed { msg, .. }
+            | LedgerEvent::DeviceUnreachable { msg, .. }
+            | LedgerEvent::Expired { msg, .. }
+            | LedgerEvent::TamperDetected { msg, .. }
+            | LedgerEvent::Read { msg }
+            | LedgerEvent::DecryptFailed { msg, .. }
+            | LedgerEvent::RetryRefused { msg, .. }
+            | LedgerEvent::ReceiptSeen { msg, .. }
+            | LedgerEvent::QueuedAtEnd { msg, .. } => msg,
+        }
+    }
+
     /// The message an event is about, to rename it (the live driver maps wire ids to ledger ids).
     pub fn msg_mut(&mut self) -> &mut MsgId {
         match self {
@@ -130,26 +150,6 @@ impl LedgerEvent {
 }
 
 /// The message and device of an event about one device's copy.
-/// The message an event is about (every event is about one).
-pub(super) fn message_of(event: &LedgerEvent) -> MsgId {
-    match *event {
-        LedgerEvent::Accepted { msg, .. }
-        | LedgerEvent::Refused { msg, .. }
-        | LedgerEvent::CrossedGateway { msg }
-        | LedgerEvent::StoredOffline { msg, .. }
-        | LedgerEvent::Shown { msg, .. }
-        | LedgerEvent::DecryptFailed { msg, .. }
-        | LedgerEvent::RetryRefused { msg, .. }
-        | LedgerEvent::DuplicateSuppressed { msg, .. }
-        | LedgerEvent::DeviceUnreachable { msg, .. }
-        | LedgerEvent::Expired { msg, .. }
-        | LedgerEvent::TamperDetected { msg, .. }
-        | LedgerEvent::Read { msg, .. }
-        | LedgerEvent::ReceiptSeen { msg, .. }
-        | LedgerEvent::QueuedAtEnd { msg, .. } => msg,
-    }
-}
-
 pub(super) fn per_device(event: &LedgerEvent) -> Option<(MsgId, DeviceId)> {
     match *event {
         LedgerEvent::StoredOffline { msg, device }

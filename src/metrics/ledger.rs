@@ -2,7 +2,7 @@
 //! histograms. Records are indexed by message id (ids are dense, in creation order).
 
 use super::deliveries::DeliveryCounts;
-use super::event::{message_of, per_device};
+use super::event::per_device;
 pub use super::event::{DecryptReason, LedgerEvent, QueuedAt, RetryRefusal};
 use super::order::StreamOrder;
 use crate::collections::chunked::Chunked;
@@ -296,7 +296,7 @@ impl Ledger {
             _ => None,
         };
         if far {
-            if let Some(record) = self.records.get(message_of(event).0 as usize) {
+            if let Some(record) = self.records.get(event.msg().0 as usize) {
                 crate::engine::prefetch::prefetch(record);
             }
             if let Some(d) = shown_on {
