@@ -289,7 +289,8 @@ mod tests {
             }
             genuine
         };
-        // check() verifies 49 times, 47 of them with the key's own sign bit: below TABLE_AFTER.
+        // check() verifies 49 times, each with the key's own sign bit (bit 511 is not flipped):
+        // below TABLE_AFTER.
         let sig = sign(&mut rng, b"group message");
         assert!(check(&key, &sig));
         assert!(

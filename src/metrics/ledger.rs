@@ -302,10 +302,8 @@ impl Ledger {
             if let Some(d) = shown_on {
                 self.order.prefetch_map(d);
             }
-        } else {
-            if let Some(d) = shown_on {
-                self.order.prefetch_marks(d);
-            }
+        } else if let Some(d) = shown_on {
+            self.order.prefetch_marks(d);
         }
     }
 
