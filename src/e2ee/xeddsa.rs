@@ -75,15 +75,7 @@ impl SigningKey {
 /// Verifies a signature by the Curve25519 public key `public_u` (32-byte Montgomery u).
 pub fn verify(public_u: &[u8; 32], message: &[&[u8]], sig: &[u8; SIGNATURE_LEN]) -> bool {
     match MontgomeryPoint(*public_u).to_edwards(sig[63] >> 7) {
-        Some(a) => {
-            let form = Form {
-                neg_a: -a,
-                cap_a: a.compress().to_bytes(),
-                uses: AtomicU32::new(0),
-                table: OnceLock::new(),
-            };
-            verify_with(&form, None, message, sig)
-        }
+        Some(a) => verify_with(&-a, &a.compress().to_bytes(), None, message, sig),
         None => false,
     }
 }
@@ -150,10 +142,13 @@ impl VerifyingKey {
         let table = form.table.get().map(|t| &**t).or_else(|| {
             // Relaxed: the count only decides when to build; OnceLock orders the table itself.
             let uses = form.uses.fetch_add(1, Ordering::Relaxed);
-            (uses >= TABLE_AFTER)
-                .then(|| &**form.table.get_or_init(|| Box::new(table_of(&form.neg_a))))
+            (uses >= TABLE_AFTER).then(|| {
+                &**form
+                    .table
+                    .get_or_init(|| Box::new(EdwardsBasepointTable::create(&form.neg_a)))
+            })
         });
-        verify_with(form, table, message, sig)
+        verify_with(&form.neg_a, &form.cap_a, table, message, sig)
     }
 
     /// Whether another holder shares this preparation (a cache may drop it when not).
@@ -190,16 +185,13 @@ impl SharedVerifiers {
     }
 }
 
-fn table_of(point: &EdwardsPoint) -> EdwardsBasepointTable {
-    EdwardsBasepointTable::create(point)
-}
-
 /// The XEdDSA check R == s*B - h*A, with h = SHA-512(R || A || M), s's top three bits zero.
 /// With a table of -A's multiples, s*B and h*(-A) are two fixed-base multiplications; without,
 /// one double-base one. The point is the same either way (both take h and s as the same reduced
 /// integers), so the verdict does not depend on which ran.
 fn verify_with(
-    form: &Form,
+    neg_a: &EdwardsPoint,
+    cap_a: &[u8; 32],
     table: Option<&EdwardsBasepointTable>,
     message: &[&[u8]],
     sig: &[u8; SIGNATURE_LEN],
@@ -213,11 +205,11 @@ fn verify_with(
     assert!(s_bytes[31] < 0x20, "s is below 2^253 past the range check");
     let mut cap_r = [0u8; 32];
     cap_r.copy_from_slice(&sig[..32]);
-    let h = challenge(&cap_r, &form.cap_a, message);
+    let h = challenge(&cap_r, cap_a, message);
     let s = Scalar::from_bytes_mod_order(s_bytes);
     let check = match table {
         Some(table) => (&s * ED25519_BASEPOINT_TABLE) + (&h * table),
-        None => EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &form.neg_a, &s),
+        None => EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, neg_a, &s),
     };
     crate::e2ee::kdf::ct_eq(check.compress().as_bytes(), &cap_r)
 }
@@ -250,7 +242,7 @@ mod tests {
         for i in 0..24 {
             let a = &scalar(&mut rng) * ED25519_BASEPOINT_TABLE;
             let p = a + EIGHT_TORSION[i % 8];
-            let table = table_of(&p);
+            let table = EdwardsBasepointTable::create(&p);
             let (h, s) = (scalar(&mut rng), scalar(&mut rng));
             let fixed = (&s * ED25519_BASEPOINT_TABLE) + (&h * &table);
             let double = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &p, &s);

@@ -108,26 +108,6 @@ impl QueuedAt {
 }
 
 impl LedgerEvent {
-    /// The message an event is about (every event is about one).
-    pub fn msg(&self) -> MsgId {
-        match *self {
-            LedgerEvent::Accepted { msg, .. }
-            | LedgerEvent::Refused { msg, .. }
-            | LedgerEvent::CrossedGateway { msg }
-            | LedgerEvent::StoredOffline { msg, .. }
-            | LedgerEvent::Shown { msg, .. }
-            | LedgerEvent::DuplicateSuppressed { msg, .. }
-            | LedgerEvent::DeviceUnreachable { msg, .. }
-            | LedgerEvent::Expired { msg, .. }
-            | LedgerEvent::TamperDetected { msg, .. }
-            | LedgerEvent::Read { msg }
-            | LedgerEvent::DecryptFailed { msg, .. }
-            | LedgerEvent::RetryRefused { msg, .. }
-            | LedgerEvent::ReceiptSeen { msg, .. }
-            | LedgerEvent::QueuedAtEnd { msg, .. } => msg,
-        }
-    }
-
     /// The message an event is about, to rename it (the live driver maps wire ids to ledger ids).
     pub fn msg_mut(&mut self) -> &mut MsgId {
         match self {

@@ -286,24 +286,25 @@ impl Ledger {
     /// Folds one node event in. `owner` gives a device's user and its position among the
     /// user's devices.
     /// Cache hints for what applying `event` reads first, asked for a few events ahead (the
-    /// ledger thread does, see `feed`): with `far`, its message's record and, when a device
-    /// showed it, that device's place in the in-order check; without, that place's entries,
-    /// which by then are one load away. At a hundred thousand users the record and the
-    /// binary search's first entry were each a cache miss on most shown messages.
+    /// ledger thread does, see `feed`): with `far`, the record of the message a device's event
+    /// is about and, when the device showed it, the device's place in the in-order check;
+    /// without, that place's entries, which by then are one load away. At a hundred thousand
+    /// users the record and the binary search's first entry were each a cache miss on most
+    /// shown messages. (Other events are about a message created moments before.)
     pub fn prefetch(&self, event: &LedgerEvent, far: bool) {
-        let shown_on = match *event {
-            LedgerEvent::Shown { device, .. } => Some(device),
-            _ => None,
+        let Some((msg, device)) = per_device(event) else {
+            return;
         };
+        let shown = matches!(event, LedgerEvent::Shown { .. });
         if far {
-            if let Some(record) = self.records.get(event.msg().0 as usize) {
+            if let Some(record) = self.records.get(msg.0 as usize) {
                 crate::engine::prefetch::prefetch(record);
             }
-            if let Some(d) = shown_on {
-                self.order.prefetch_map(d);
+            if shown {
+                self.order.prefetch_map(device);
             }
-        } else if let Some(d) = shown_on {
-            self.order.prefetch_marks(d);
+        } else if shown {
+            self.order.prefetch_marks(device);
         }
     }
 
