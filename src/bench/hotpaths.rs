@@ -289,8 +289,8 @@ pub fn sender_key_decrypt() -> SenderKeyDecrypt {
 }
 
 /// The same once the sender's key has verified enough signatures to have its table (see
-/// `e2ee::xeddsa`): how a member of a large group decrypts. The setup decrypts the messages
-/// that build it.
+/// `e2ee::xeddsa`): how a member of a large group decrypts on a CPU without AVX-512 IFMA, such
+/// as the one valgrind presents. The setup decrypts the messages that build it.
 pub fn sender_key_decrypt_table() -> SenderKeyDecrypt {
     let (mut rng, mut sender, mut member) = sender_and_member(6);
     for _ in 0..=crate::e2ee::xeddsa::TABLE_AFTER {
