@@ -96,19 +96,10 @@ pub struct VerifyingKey {
 pub(crate) const TABLE_AFTER: u32 = 128;
 
 /// Whether a key's table is worth building: not where dalek's double-base multiplication runs on
-/// AVX-512 IFMA (.cargo/config.toml asks for that backend, and dalek uses it when the CPU has
-/// it), which takes 12.2 us here against the two fixed-base ones' 17.8. Either way the same
-/// point, so the same verdict.
+/// AVX-512 IFMA, which takes 12.2 us here against the two fixed-base ones' 17.8. Either way the
+/// same point, so the same verdict.
 fn tables_pay() -> bool {
-    #[cfg(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512"))]
-    {
-        !(std::arch::is_x86_feature_detected!("avx512ifma")
-            && std::arch::is_x86_feature_detected!("avx512vl"))
-    }
-    #[cfg(not(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512")))]
-    {
-        true
-    }
+    !super::keys::dalek_runs_on_ifma()
 }
 
 /// A key's Edwards form for one sign bit: -A and compressed A, and once the key has verified
