@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::error::{E2eeError, Result};
-use super::kdf::{aes_cbc_decrypt, aes_cbc_encrypt, ct_eq, hkdf_sha256, hmac_sha256};
+use super::kdf::{aes_cbc_decrypt, aes_cbc_encrypt, ct_eq, hkdf_sha256};
+use super::twin_hash::{update_both, HmacStream, Sha256Stream};
 
 pub const MEDIA_MAC_LEN: usize = 10;
 
@@ -73,17 +74,28 @@ fn expand(media_key: &[u8; 32], kind: MediaKind) -> MediaKeys {
 pub fn encrypt(media_key: &[u8; 32], kind: MediaKind, plaintext: &[u8]) -> EncryptedAttachment {
     let keys = expand(media_key, kind);
     let mut blob = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
-    let mac = hmac_sha256(keys.mac_key.as_ref(), &[&keys.iv, &blob]);
+    let (mac, mut digest) = mac_and_digest(&keys, &blob);
     blob.extend_from_slice(&mac[..MEDIA_MAC_LEN]);
+    digest.update(&mac[..MEDIA_MAC_LEN]);
     assert!(
         blob.len() > plaintext.len() && blob.len() % 16 == MEDIA_MAC_LEN,
         "a blob is whole AES blocks and a 10-byte MAC"
     );
     EncryptedAttachment {
         plaintext_sha256: Sha256::digest(plaintext).into(),
-        blob_sha256: Sha256::digest(&blob).into(),
+        blob_sha256: digest.finish(),
         blob,
     }
+}
+
+/// HMAC(MAC key, IV || ciphertext), and the blob's digest fed the ciphertext (its MAC is still
+/// to come), in one pass over the ciphertext.
+fn mac_and_digest(keys: &MediaKeys, ciphertext: &[u8]) -> ([u8; 32], Sha256Stream) {
+    let mut mac = HmacStream::new(keys.mac_key.as_ref());
+    mac.update(&keys.iv);
+    let mut digest = Sha256Stream::default();
+    update_both(&mut mac.inner, &mut digest, ciphertext);
+    (mac.finish(), digest)
 }
 
 /// Checks the blob digest and MAC, decrypts, and checks the plaintext digest.
@@ -94,16 +106,21 @@ pub fn decrypt(
     blob_sha256: &[u8; 32],
     plaintext_sha256: &[u8; 32],
 ) -> Result<Vec<u8>> {
-    if !ct_eq(&Sha256::digest(blob), blob_sha256) {
-        return Err(E2eeError::BadMac);
-    }
-    let split = blob
-        .len()
-        .checked_sub(MEDIA_MAC_LEN)
-        .ok_or(E2eeError::Decode("blob shorter than its MAC"))?;
+    let Some(split) = blob.len().checked_sub(MEDIA_MAC_LEN) else {
+        // Too short to hold a MAC: its digest decides first, as for any blob.
+        return Err(if ct_eq(&Sha256::digest(blob), blob_sha256) {
+            E2eeError::Decode("blob shorter than its MAC")
+        } else {
+            E2eeError::BadMac
+        });
+    };
     let (ciphertext, tag) = blob.split_at(split);
     let keys = expand(media_key, kind);
-    let mac = hmac_sha256(keys.mac_key.as_ref(), &[&keys.iv, ciphertext]);
+    let (mac, mut digest) = mac_and_digest(&keys, ciphertext);
+    digest.update(tag);
+    if !ct_eq(&digest.finish(), blob_sha256) {
+        return Err(E2eeError::BadMac);
+    }
     if !ct_eq(&mac[..MEDIA_MAC_LEN], tag) {
         return Err(E2eeError::BadMac);
     }

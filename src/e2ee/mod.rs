@@ -46,6 +46,7 @@ pub mod ratchet;
 pub mod record;
 pub mod sender_keys;
 pub mod store;
+mod twin_hash;
 pub mod wire;
 pub mod x3dh;
 pub mod xeddsa;
