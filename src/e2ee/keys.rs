@@ -105,7 +105,7 @@ impl PrivateKey {
     /// them). Key generation stays on dalek, whose fixed-base multiplication is faster than a
     /// ladder from the base point.
     pub fn agree(&self, their: &PublicKey) -> Zeroizing<[u8; 32]> {
-        if dalek_runs_on_ifma() {
+        if super::curve_backend::dalek_runs_on_ifma() {
             if let Some(shared) = self.agree_on_edwards(their) {
                 return shared;
             }
@@ -129,22 +129,6 @@ impl PrivateKey {
             shared.fill(0);
         }
         shared
-    }
-}
-
-/// Whether dalek's variable- and double-base multiplications run on AVX-512 IFMA: .cargo/config.toml
-/// asks for that backend, and dalek uses it when the CPU has it (AVX2 or serial code otherwise).
-/// There a double-base multiplication takes 12.2 us against AVX2's 22.5, and a variable-base one
-/// 13.4 against 23.
-pub(crate) fn dalek_runs_on_ifma() -> bool {
-    #[cfg(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512"))]
-    {
-        std::arch::is_x86_feature_detected!("avx512ifma")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-    }
-    #[cfg(not(all(target_arch = "x86_64", curve25519_dalek_backend = "avx512")))]
-    {
-        false
     }
 }
 

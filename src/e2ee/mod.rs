@@ -37,6 +37,7 @@
 
 pub mod attachment;
 pub mod chain;
+mod curve_backend;
 pub mod error;
 pub mod kdf;
 pub mod keys;

@@ -99,7 +99,7 @@ pub(crate) const TABLE_AFTER: u32 = 128;
 /// AVX-512 IFMA, which takes 12.2 us here against the two fixed-base ones' 17.8. Either way the
 /// same point, so the same verdict.
 fn tables_pay() -> bool {
-    !super::keys::dalek_runs_on_ifma()
+    !super::curve_backend::dalek_runs_on_ifma()
 }
 
 /// A key's Edwards form for one sign bit: -A and compressed A, and once the key has verified
