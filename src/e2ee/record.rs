@@ -16,7 +16,7 @@ use super::store::PreKeyStore;
 use super::wire::{
     CiphertextMessage, PreKeyHeader, PreKeySignalMessage, SignalMessage, VERSION_PQ, VERSION_V3,
 };
-use super::x3dh::{self, PreKeyBundle, INFO_PQXDH, INFO_X3DH};
+use super::x3dh::{self, PreKeyBundle, VerifiedBundle, INFO_PQXDH, INFO_X3DH};
 
 /// libsignal consts.rs `ARCHIVED_STATES_MAX_LENGTH`.
 pub const ARCHIVED_STATES_MAX: usize = 40;
@@ -62,7 +62,18 @@ impl SessionRecord {
         bundle: &PreKeyBundle,
         rng: &mut impl CryptoRng,
     ) -> Result<()> {
-        bundle.verify()?;
+        self.process_verified_bundle(our_identity, our_registration_id, bundle.verify()?, rng)
+    }
+
+    /// [`SessionRecord::process_prekey_bundle`] with the bundle already checked.
+    pub fn process_verified_bundle(
+        &mut self,
+        our_identity: &IdentityKeyPair,
+        our_registration_id: u32,
+        verified: VerifiedBundle<'_>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<()> {
+        let bundle = verified.bundle();
         let base = KeyPair::generate(rng);
         let mut secret = x3dh::initiator_secret(&x3dh::InitiatorKeys {
             our_identity,

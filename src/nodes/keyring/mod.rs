@@ -29,6 +29,7 @@ pub use rooms::{commit_len, mls_len, Room, RoomSealed, RoomSend};
 
 use super::key_directory::{KeyDirectory, Requester};
 use crate::collections::vec_map::VecMap;
+use crate::e2ee::x3dh::SignedPreKeysSeen;
 use crate::e2ee::xeddsa::SharedVerifiers;
 use crate::e2ee::{DeviceKeys, SessionRecord};
 use crate::engine::{RngTree, SimRng, SimTime};
@@ -143,6 +144,8 @@ pub struct Keyring {
     rooms: Option<Box<rooms::Rooms>>,
     /// Sender-key signing keys prepared once for all their holders (real crypto).
     verifiers: SharedVerifiers,
+    /// Signed prekeys already checked by some device of the run (real crypto).
+    prekeys_seen: SignedPreKeysSeen,
 }
 
 impl Keyring {
@@ -194,6 +197,7 @@ impl Keyring {
             established: false,
             rooms: None,
             verifiers: SharedVerifiers::default(),
+            prekeys_seen: SignedPreKeysSeen::default(),
         }
     }
 

@@ -186,8 +186,9 @@ impl Keyring {
         let rng = me.rng.as_mut()?;
         let mut record = archived.unwrap_or_default();
         use crate::e2ee::PreKeyStore;
+        let verified = bundle.verify_remembered(&mut self.prekeys_seen).ok()?;
         record
-            .process_prekey_bundle(keys.identity(), keys.registration_id(), &bundle, rng)
+            .process_verified_bundle(keys.identity(), keys.registration_id(), verified, rng)
             .ok()?;
         Some(record)
     }
