@@ -119,8 +119,12 @@ impl PrivateKey {
     /// u with no Edwards form (on the twist, or -1), which the ladder takes.
     fn agree_on_edwards(&self, their: &PublicKey) -> Option<Zeroizing<[u8; 32]>> {
         let point = curve25519_dalek::MontgomeryPoint(their.0).to_edwards(0)?;
-        let shared = point.mul_clamped(*self.to_bytes()).to_montgomery();
-        Some(Zeroizing::new(shared.to_bytes()))
+        let mut product = point.mul_clamped(*self.to_bytes());
+        let mut shared = product.to_montgomery();
+        product.zeroize();
+        let out = Zeroizing::new(shared.to_bytes());
+        shared.zeroize();
+        Some(out)
     }
 
     fn agree_on_hacl(&self, their: &PublicKey) -> Zeroizing<[u8; 32]> {
@@ -226,10 +230,11 @@ mod tests {
                 u[31] |= 0x80;
             }
             if i % 7 == 0 {
-                // p + k for small k: non-canonical
+                // p + k for small k: non-canonical, with the high bit as it was drawn
+                let high = u[31] & 0x80;
                 u = [0xff; 32];
                 u[0] = 0xed + (i % 19) as u8;
-                u[31] = 0x7f | (u[31] & 0x80);
+                u[31] = 0x7f | high;
             }
             if i < 64 {
                 u = [0; 32];
@@ -254,6 +259,29 @@ mod tests {
             all_zero += usize::from(dalek == [0; 32]);
         }
         assert!(all_zero > 100, "small-order keys tried: {all_zero}");
+        // The points of order 8 and u = p - 1, p, p + 1, each also with the high bit set.
+        for hex_u in [
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        ] {
+            for high in [0, 0x80] {
+                let mut u = arr(hex_u);
+                u[31] |= high;
+                let key = PrivateKey::generate(&mut rng);
+                let dalek = key
+                    .0
+                    .diffie_hellman(&x25519_dalek::PublicKey::from(u))
+                    .to_bytes();
+                assert_eq!(*key.agree(&PublicKey(u)), dalek, "peer key {hex_u} {high}");
+                assert_eq!(*key.agree_on_hacl(&PublicKey(u)), dalek, "HACL*, {hex_u}");
+                if let Some(edwards) = key.agree_on_edwards(&PublicKey(u)) {
+                    assert_eq!(*edwards, dalek, "Edwards, {hex_u} {high}");
+                }
+            }
+        }
         // About half of random u are on the curve, the rest on the twist.
         assert!(
             (8_000..12_000).contains(&on_edwards),

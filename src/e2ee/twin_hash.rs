@@ -2,9 +2,9 @@
 //! by block. An attachment's blob digest and its MAC cover the same ciphertext, on both sides of
 //! a transfer, and a SHA-NI compression is one long chain of dependent instructions: two
 //! independent chains side by side keep the core busier than one after the other (1 MiB hashed
-//! twice: 0.75 ms against 1.03 ms here), and the bytes are read once. SHA-256 itself is `sha2`'s
-//! compression function; what is here is the padding (FIPS 180-4, 5.1.1) and HMAC's two pads
-//! (RFC 2104), tested against `sha2`'s own hasher and the `hmac` crate.
+//! twice: 0.75 ms against 1.03 ms here), and each block comes from memory once for both. SHA-256
+//! itself is `sha2`'s compression function; what is here is the padding (FIPS 180-4, 5.1.1) and
+//! HMAC's two pads (RFC 2104), tested against `sha2`'s own hasher and the `hmac` crate.
 
 use sha2::block_api::compress256;
 use sha2::{Digest, Sha256};
@@ -208,7 +208,7 @@ mod tests {
         }
     }
 
-    /// Both streams of `update_both`, each started at every offset in its block and fed in
+    /// Both streams of `update_both`, the MAC's started at every offset in its block, fed in
     /// uneven pieces, agree with `sha2`'s hasher and the `hmac` crate over the same bytes, for
     /// lengths around every block boundary and padding case; keys of every size class.
     #[test]

@@ -55,7 +55,7 @@ impl PreKeyBundle {
     /// [`PreKeyBundle::verify`], taking the signed prekey's check from `seen` when this process
     /// has made it before.
     pub fn verify_remembered(&self, seen: &mut SignedPreKeysSeen) -> Result<VerifiedBundle<'_>> {
-        let id = seen.id(self);
+        let id = SignedPreKeysSeen::id(self);
         if !seen.checked.contains(&id) {
             if !self.signed_pre_key_checks() {
                 return Err(E2eeError::BadSignature);
@@ -92,7 +92,8 @@ impl PreKeyBundle {
 /// that opens a session with a user fetches the same signed prekey, and its check, an XEdDSA
 /// verification (24 us, 15 % of an initiator's session setup), has one answer. Kept by a digest
 /// of identity key, signed prekey and signature; only successes are kept, so a forged signature
-/// is checked, and refused, every time. Cleared when full.
+/// is checked, and refused, every time. Cleared when full. A simulator's devices share one
+/// process and one trust; real devices would each keep their own.
 #[derive(Debug, Default)]
 pub struct SignedPreKeysSeen {
     checked: BTreeSet<[u8; 32]>,
@@ -101,7 +102,7 @@ pub struct SignedPreKeysSeen {
 impl SignedPreKeysSeen {
     const MAX: usize = 1 << 16;
 
-    fn id(&self, b: &PreKeyBundle) -> [u8; 32] {
+    fn id(b: &PreKeyBundle) -> [u8; 32] {
         Sha256::new()
             .chain_update(b.identity_key.as_bytes())
             .chain_update(b.signed_pre_key.as_bytes())
