@@ -281,19 +281,20 @@ pub struct SenderKeyDecrypt {
 }
 
 pub fn sender_key_decrypt() -> SenderKeyDecrypt {
-    let (mut rng, mut sender, member) = sender_and_member(5);
-    let messages = (0..SENDER_KEY_MESSAGES)
-        .map(|_| sender.encrypt(&PLAINTEXT, &mut rng).expect("sender key"))
-        .collect();
-    SenderKeyDecrypt { member, messages }
+    sender_key_decrypt_after(5, 0)
 }
 
 /// The same once the sender's key has verified enough signatures to have its table (see
 /// `e2ee::xeddsa`): how a member of a large group decrypts on a CPU without AVX-512 IFMA, such
 /// as the one valgrind presents. The setup decrypts the messages that build it.
 pub fn sender_key_decrypt_table() -> SenderKeyDecrypt {
-    let (mut rng, mut sender, mut member) = sender_and_member(6);
-    for _ in 0..=crate::e2ee::xeddsa::TABLE_AFTER {
+    sender_key_decrypt_after(6, crate::e2ee::xeddsa::TABLE_AFTER + 1)
+}
+
+/// The decrypt bench's setup (`seed`), once the member has decrypted `decrypted` messages.
+fn sender_key_decrypt_after(seed: u64, decrypted: u32) -> SenderKeyDecrypt {
+    let (mut rng, mut sender, mut member) = sender_and_member(seed);
+    for _ in 0..decrypted {
         let m = sender.encrypt(&PLAINTEXT, &mut rng).expect("sender key");
         member
             .decrypt(m.serialized())

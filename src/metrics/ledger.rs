@@ -283,8 +283,6 @@ impl Ledger {
         l
     }
 
-    /// Folds one node event in. `owner` gives a device's user and its position among the
-    /// user's devices.
     /// Cache hints for what applying `event` reads first, asked for a few events ahead (the
     /// ledger thread does, see `feed`): with `far`, the record of the message a device's event
     /// is about and, when the device showed it, the device's place in the in-order check;
@@ -308,6 +306,8 @@ impl Ledger {
         }
     }
 
+    /// Folds one node event in. `owner` gives a device's user and its position among the
+    /// user's devices.
     pub fn apply(
         &mut self,
         now: SimTime,

@@ -15,10 +15,6 @@ pub struct StreamOrder {
 }
 
 impl StreamOrder {
-    /// `seq` of the stream `(from, conversation)` shows on `device`: whether it shows out of
-    /// order (after a higher number of its stream). A `late` one fills its placeholder at its
-    /// place and is never out of order. A number not out of order becomes the stream's mark
-    /// (a late fill's too).
     /// A cache hint for `device`'s map itself (its place in the per-device list), asked for
     /// some events ahead; [`Self::prefetch_marks`] then asks for its entries.
     pub fn prefetch_map(&self, device: DeviceId) {
@@ -34,6 +30,10 @@ impl StreamOrder {
         }
     }
 
+    /// `seq` of the stream `(from, conversation)` shows on `device`: whether it shows out of
+    /// order (after a higher number of its stream). A `late` one fills its placeholder at its
+    /// place and is never out of order. A number not out of order becomes the stream's mark
+    /// (a late fill's too).
     pub fn shown(
         &mut self,
         device: DeviceId,
