@@ -4,6 +4,7 @@
 
 use super::live_args::LiveArgs;
 use super::{load, Outcome};
+use anyhow::Context as _;
 use interop_sim::live::ladder::{self, Probe};
 use interop_sim::live::validate::{self as v, Comparison, Network};
 use interop_sim::live::{LiveError, LiveOutcome};
@@ -58,6 +59,10 @@ pub fn validate(
     let write_level = |folder: &Path, sim: &RunResult, live: &LiveOutcome, ran: &Scenario| {
         let opts = interop_sim::report::RunOptions { ledger: false };
         interop_sim::report::write_run(&folder.join("sim"), ran, sim, opts)?;
+        // The simulated copy as it ran: this machine's model, to run again or to change.
+        let model = folder.join("sim").join("scenario.toml");
+        std::fs::write(&model, interop_sim::scenario::to_toml(ran))
+            .with_context(|| format!("writing {}", model.display()))?;
         interop_sim::live::output::write_live_results(&folder.join("live"), ran, live)?;
         anyhow::Ok(())
     };

@@ -14,7 +14,8 @@
 //! writer tasks, batching), `node` (server node tasks), `client` (generator shards), `crypto`
 //! (their Signal sessions), `schedule` (arrivals), `ledger` (the shared ledger), `prepare`
 //! (what is built before the clock starts), `run` (one live run), `outcome` (its judgement and
-//! report), `session` (load runs as sessions at a long-lived server), `validate` (one scenario in the
+//! report), `session` (load runs as sessions at a long-lived server), `threads` (the CPU time of the
+//! servers' worker threads), `validate` (one scenario in the
 //! simulator and live, compared) and `ladder` (validate at fractions of the live saturation).
 
 pub mod abuse;
@@ -38,6 +39,7 @@ pub mod remote;
 pub mod run;
 pub mod schedule;
 pub mod session;
+pub mod threads;
 pub mod topology;
 pub mod validate;
 

@@ -16,6 +16,7 @@ use crate::sim::RunResult;
 use crate::wire::UserId;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use super::options::WARMUP_NS;
@@ -76,6 +77,26 @@ pub struct LiveReport {
     pub cpu_s: Option<f64>,
     /// `cpu_s` per delivered message, us: what one message costs end to end on this machine.
     pub cpu_us_per_delivered: Option<f64>,
+    /// The server nodes' host: the CPU time of their worker threads over the same stretch as
+    /// `cpu_s`; `None` where /proc is not available.
+    pub server_cpu_s: Option<f64>,
+    /// The time those threads spent running tasks (tokio's busy duration: not parking, not the
+    /// wake-ups from it), s: the work that holds a core while frames wait for it.
+    pub server_busy_s: Option<f64>,
+    /// How many times those threads parked: each park ends a stretch of work, the next frame
+    /// to come wakes a thread.
+    pub server_parks: u64,
+    /// The servers' worker threads (`--threads`).
+    pub server_threads: usize,
+    /// The load generator's clients ran on threads of their own (`--generator-threads`), so
+    /// `server_cpu_s` is the servers' alone; otherwise it holds the clients' work too.
+    pub generator_apart: bool,
+    /// The load generator's threads, when apart: their time running tasks (s), how many times
+    /// they parked, and the work items its shards took from their inboxes.
+    pub generator_busy_s: Option<f64>,
+    pub generator_parks: u64,
+    pub generator_threads: usize,
+    pub generator_inbound: u64,
 }
 
 impl LiveReport {
@@ -95,6 +116,50 @@ impl LiveReport {
             self.wall_s,
             modeled_ns as f64 / 1e3,
         ))
+    }
+
+    /// Where the host's time went, by the runtimes' threads: the servers' and, when apart, the
+    /// load generator's, each as its time running tasks against the run's wall time. A thread
+    /// that ran tasks longer than it was on a core was preempted for the difference (more
+    /// threads than cores), milliseconds at a time; a generator busy nearly all the run is
+    /// saturated, and its clients' queue is then inside every live latency.
+    pub fn threads_load(&self) -> Option<String> {
+        let busy = self.server_busy_s?;
+        let wall = self.wall_s.max(1e-9);
+        let threads = self.server_threads.max(1);
+        let share = |s: f64, n: usize| 100.0 * s / (wall * n as f64);
+        let mut line = format!(
+            "the servers' {threads} thread{}: running tasks {busy:.2} s of the {wall:.1} s run ({:.0} %), woken {} times",
+            if threads == 1 { "" } else { "s" },
+            share(busy, threads),
+            self.server_parks,
+        );
+        if let Some(cpu) = self.server_cpu_s.filter(|c| *c < busy) {
+            let _ = write!(
+                line,
+                "; on a core {cpu:.2} s of that: the OS preempted them for {:.2} s as they ran (more threads than cores)",
+                busy - cpu
+            );
+        }
+        match self.generator_busy_s {
+            Some(g) => {
+                let n = self.generator_threads.max(1);
+                let _ = write!(
+                    line,
+                    "; the load generator's {n} thread{}, apart: running tasks {g:.2} s ({:.0} %), woken {} times{}",
+                    if n == 1 { "" } else { "s" },
+                    share(g, n),
+                    self.generator_parks,
+                    if g >= 0.9 * wall * n as f64 {
+                        ": SATURATED, its clients' queue is inside every live latency"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            None => line.push_str("; the load generator's clients ran on those threads too"),
+        }
+        Some(line)
     }
 }
 
@@ -148,12 +213,29 @@ pub(super) struct SummaryInputs<'a> {
     pub(super) users: &'a Directory,
     pub(super) rate_tolerance: f64,
     pub(super) cpu_s: Option<f64>,
+    pub(super) server_cpu: Option<ServerCpu>,
     /// The gateway's (shaped, rate-limited) frames.
     pub(super) shaping: (u64, u64),
     /// Blob bytes the media proxy relayed.
     pub(super) media_relayed: u64,
     pub(super) run: super::session::RunId,
     pub(super) node_costs: BTreeMap<String, super::node::NodeCost>,
+}
+
+/// The servers' worker threads over the same stretch as the process's CPU time.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ServerCpu {
+    /// Their time on a core, s.
+    pub cpu_s: f64,
+    /// Their time running tasks, s.
+    pub busy_s: f64,
+    /// How many times they parked.
+    pub parks: u64,
+    pub threads: usize,
+    /// The load generator ran on threads of its own.
+    pub generator_apart: bool,
+    /// Then: their time running tasks (s), how many times they parked, and how many they were.
+    pub generator_busy: Option<(f64, u64, usize)>,
 }
 
 pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
@@ -262,6 +344,21 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         window_ms: i.load.duration_ns / 1_000_000,
         cpu_s: i.cpu_s,
         cpu_us_per_delivered: i.cpu_s.map(|c| c * 1e6 / delivered.max(1) as f64),
+        server_cpu_s: i.server_cpu.map(|c| c.cpu_s),
+        server_busy_s: i.server_cpu.map(|c| c.busy_s),
+        server_parks: i.server_cpu.map_or(0, |c| c.parks),
+        server_threads: i.server_cpu.map_or(0, |c| c.threads),
+        generator_apart: i.server_cpu.is_some_and(|c| c.generator_apart),
+        generator_busy_s: i.server_cpu.and_then(|c| c.generator_busy).map(|g| g.0),
+        generator_parks: i
+            .server_cpu
+            .and_then(|c| c.generator_busy)
+            .map_or(0, |g| g.1),
+        generator_threads: i
+            .server_cpu
+            .and_then(|c| c.generator_busy)
+            .map_or(0, |g| g.2),
+        generator_inbound: i.reports.iter().map(|r| r.inbound).sum(),
     };
     let intervals = l
         .intervals

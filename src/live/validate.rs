@@ -359,7 +359,9 @@ pub fn validate(
         &a.capacity.adapter,
     ];
     let modeled_ns = c.iter().map(|n| n.per_message_ns).sum();
-    let unmodeled = live.report.host_load(modeled_ns).into_iter().collect();
+    let unmodeled = (live.report.host_load(modeled_ns).into_iter())
+        .chain(live.report.threads_load())
+        .collect();
     let cmp = Comparison {
         scenario: a.run.name.clone(),
         users: a.providers.iter().map(|p| p.users as u64).sum(),

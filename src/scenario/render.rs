@@ -336,6 +336,16 @@ fn capacity(out: &mut String, c: &Capacity) {
         }
         line(out, key, inline(&pairs));
     }
+    for (key, host) in [("host", &c.host), ("generator", &c.generator)] {
+        if let Some(h) = host {
+            let pairs = [
+                ("cores", h.cores.to_string()),
+                ("per_frame", dur(h.per_frame_ns)),
+                ("per_wake", dur(h.per_wake_ns)),
+            ];
+            line(out, key, inline(&pairs));
+        }
+    }
 }
 
 /// The bundle-fetch limit, and the cost table inline (its content, not the path it came from:

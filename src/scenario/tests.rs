@@ -224,6 +224,45 @@ fn control_frames_share_the_queue_unless_told_and_keep_the_hash() {
 }
 
 #[test]
+fn a_shared_host_and_a_generator_are_read_rendered_and_checked() {
+    let s = with("").expect("valid");
+    assert_eq!((s.capacity.host, s.capacity.generator), (None, None));
+    let text = "[capacity]\nhost = { cores = 2, per_frame = \"3us\", per_wake = \"25us\" }\ngenerator = { cores = 1, per_frame = \"12us\" }";
+    let e = with(text).expect("valid");
+    let host = HostCapacity {
+        cores: 2,
+        per_frame_ns: 3_000,
+        per_wake_ns: 25_000,
+    };
+    assert_eq!(e.capacity.host, Some(host));
+    assert_eq!(
+        e.capacity.generator,
+        Some(HostCapacity {
+            cores: 1,
+            per_frame_ns: 12_000,
+            per_wake_ns: 0,
+        })
+    );
+    assert_ne!(hash(&s), hash(&e), "a host is in the hash");
+    let again = parse(&to_toml(&e), "again.toml").expect("to_toml parses");
+    assert_eq!(again.capacity, e.capacity);
+    let p = problems("[capacity]\nhost = { per_frame = \"3us\", wake = 1 }");
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("capacity.host.wake: unknown key")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m == "capacity.host.cores: missing required key 'cores'"),
+        "{p:?}"
+    );
+    let p = problems("[capacity]\ngenerator = { cores = 0, per_frame = \"1us\" }");
+    assert!(p[0].starts_with("capacity.generator.cores:"), "{p:?}");
+}
+
+#[test]
 fn bundle_fetch_limit_defaults_to_signal_and_can_be_switched_off() {
     let s = with("").expect("valid");
     assert_eq!(s.e2ee.bundle_fetch_limit, Some(BundleFetchLimit::SIGNAL));

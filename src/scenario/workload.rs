@@ -1,6 +1,7 @@
 //! The walk over the behaviour sections of a scenario file: `[workload]`, `[capacity]`, `[e2ee]`
 //! and `[devices]`, with their defaults and in-section cross-field checks.
 
+use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
 use super::cost_table::cost_table;
@@ -234,13 +235,28 @@ pub(crate) fn default_capacity() -> Capacity {
             rate_limit_per_partner: None,
             control_queue: ControlQueue::Shared,
         },
+        host: None,
+        generator: None,
     }
 }
 
 pub(crate) fn capacity(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Capacity {
     let mut c = default_capacity();
     let Some(t) = t else { return c };
-    check_keys(ctx, t, "capacity", &["gateway", "chat_server", "adapter"]);
+    check_keys(
+        ctx,
+        t,
+        "capacity",
+        &["gateway", "chat_server", "adapter", "host", "generator"],
+    );
+    for (key, slot) in [("host", &mut c.host), ("generator", &mut c.generator)] {
+        let path = join("capacity", key);
+        if let Some(v) = get(t, key) {
+            if let Some(host_table) = table(ctx, v, &path) {
+                *slot = host(ctx, host_table, v.span(), &path);
+            }
+        }
+    }
     for (key, slot) in [
         ("gateway", &mut c.gateway),
         ("chat_server", &mut c.chat_server),
@@ -254,6 +270,22 @@ pub(crate) fn capacity(ctx: &mut Ctx, t: Option<&DeTable<'_>>) -> Capacity {
         }
     }
     c
+}
+
+/// `[capacity] host = { cores, per_frame, per_wake }`: the first two are required (a host with
+/// no cores or no price of its own is no model of one); `per_wake` defaults to 0.
+fn host(ctx: &mut Ctx, t: &DeTable<'_>, span: Range<usize>, p: &str) -> Option<HostCapacity> {
+    check_keys(ctx, t, p, &["cores", "per_frame", "per_wake"]);
+    let cores = required(ctx, t, span.clone(), p, "cores")
+        .and_then(|v| integer(ctx, v, &join(p, "cores"), 1, 4096));
+    let per_frame_ns = required(ctx, t, span, p, "per_frame")
+        .and_then(|v| duration(ctx, v, &join(p, "per_frame")));
+    let per_wake_ns = field(ctx, t, p, "per_wake", 0, duration);
+    Some(HostCapacity {
+        cores: cores? as u32,
+        per_frame_ns: per_frame_ns?,
+        per_wake_ns,
+    })
 }
 
 fn node_capacity(

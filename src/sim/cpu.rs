@@ -80,6 +80,52 @@ impl Waits {
     }
 }
 
+/// The cores of one host, shared by the nodes on it (`[capacity] host`).
+#[derive(Clone, Debug)]
+pub struct HostCores {
+    free_at: BinaryHeap<Reverse<SimTime>>,
+    /// The host's own work on each frame, beside the node's logic.
+    pub per_frame_ns: u64,
+    /// Paid by a frame that finds a core idle, before its own work.
+    per_wake_ns: u64,
+}
+
+impl HostCores {
+    pub fn new(host: &crate::scenario::HostCapacity) -> Self {
+        HostCores {
+            free_at: vec![Reverse(SimTime::ZERO); host.cores.max(1) as usize].into(),
+            per_frame_ns: host.per_frame_ns,
+            per_wake_ns: host.per_wake_ns,
+        }
+    }
+}
+
+impl HostCores {
+    /// A work item of no node's (a device's frame on a load generator's cores) arriving at
+    /// `now`: its completion.
+    pub fn serve(&mut self, now: SimTime) -> SimTime {
+        let (wake, own) = (self.per_wake_ns, self.per_frame_ns);
+        take_core(&mut self.free_at, now, own, wake).map_or(now, |(_, done)| done)
+    }
+}
+
+/// The earliest free core of `pool` serves an item arriving at `now` for `service_ns`, after
+/// `wake_ns` when that core was idle: its start and completion (`None` only for a pool of no
+/// cores, which no constructor makes).
+fn take_core(
+    pool: &mut BinaryHeap<Reverse<SimTime>>,
+    now: SimTime,
+    service_ns: u64,
+    wake_ns: u64,
+) -> Option<(SimTime, SimTime)> {
+    let mut earliest = pool.peek_mut()?;
+    let idle = earliest.0 <= now;
+    let start = earliest.0.max(now);
+    let done = start.plus(service_ns + if idle { wake_ns } else { 0 });
+    *earliest = Reverse(done);
+    Some((start, done))
+}
+
 impl Cpu {
     /// A node sampled every `run.interval` from time zero.
     pub fn new(cap: &NodeCapacity, run: &RunSpec) -> Self {
@@ -142,21 +188,30 @@ impl Cpu {
         service_ns: u64,
         is_message: bool,
     ) -> Option<SimTime> {
+        self.admit_frame_on(None, now, service_ns, is_message)
+    }
+
+    /// [`Cpu::admit_frame`] on a host's cores shared with other nodes (`Some`) instead of the
+    /// node's own: the node keeps its queue bound, its waits and its busy time.
+    pub fn admit_frame_on(
+        &mut self,
+        host: Option<&mut HostCores>,
+        now: SimTime,
+        service_ns: u64,
+        is_message: bool,
+    ) -> Option<SimTime> {
         if self.in_system >= self.queue_max + self.cores as u64 {
             self.rejected += 1;
             return None;
         }
         // Control frames on their own cores, when the node has them; only the shared cores
         // are booked as utilization.
-        let (pool, booked) = match &mut self.control_free_at {
-            Some(control) if !is_message => (control, false),
-            _ => (&mut self.free_at, true),
+        let (pool, booked, wake_ns) = match (host, &mut self.control_free_at) {
+            (Some(host), _) => (&mut host.free_at, true, host.per_wake_ns),
+            (None, Some(control)) if !is_message => (control, false, 0),
+            (None, _) => (&mut self.free_at, true, 0),
         };
-        let mut earliest = pool.peek_mut()?;
-        let start = earliest.0.max(now);
-        let done = start.plus(service_ns);
-        *earliest = Reverse(done);
-        drop(earliest);
+        let (start, done) = take_core(pool, now, service_ns, wake_ns)?;
         self.in_system += 1;
         if now.as_nanos() >= self.warmup_end_ns {
             let waits = if is_message {
@@ -331,6 +386,45 @@ mod tests {
         // Utilization counts the message core only.
         assert_eq!(separate.take_interval_utilization(), 100.0 / 1e9);
         assert_eq!(shared.take_interval_utilization(), 150.0 / 1e9);
+    }
+
+    #[test]
+    fn nodes_on_one_host_wait_for_its_cores_and_a_wake_is_paid_from_idle() {
+        let run = run(1_000_000_000, 0);
+        let host = crate::scenario::HostCapacity {
+            cores: 1,
+            per_frame_ns: 10,
+            per_wake_ns: 1_000,
+        };
+        let mut cores = HostCores::new(&host);
+        // Two nodes of many cores each: on their own they would serve both frames at once.
+        let (mut a, mut b) = (
+            Cpu::new(&capacity(8, 100), &run),
+            Cpu::new(&capacity(8, 100), &run),
+        );
+        let t = SimTime::from_nanos(5_000);
+        // The first finds the core idle and pays the wake; the second, for another node,
+        // waits behind it and pays none.
+        let first = a.admit_frame_on(Some(&mut cores), t, 100, true);
+        let second = b.admit_frame_on(Some(&mut cores), t, 100, true);
+        assert_eq!(first, Some(t.plus(1_100)));
+        assert_eq!(second, Some(t.plus(1_200)));
+        assert_eq!(
+            b.message_waits.mean_us(),
+            1.1,
+            "waited for a's frame on the shared core"
+        );
+        // Once the core has gone idle again, the next frame wakes it again.
+        let later = t.plus(10_000);
+        assert_eq!(
+            b.admit_frame_on(Some(&mut cores), later, 100, true),
+            Some(later.plus(1_100))
+        );
+        // A device's frame on a generator's cores: its own price and the wake.
+        assert_eq!(cores.serve(later.plus(1_100)), later.plus(1_100 + 1_010));
+        // Each node books its own busy time, wakes included.
+        assert_eq!(a.take_interval_utilization(), 1_100.0 / 8e9);
+        assert_eq!(b.take_interval_utilization(), 1_200.0 / 8e9);
     }
 
     #[test]

@@ -23,6 +23,14 @@ const SEEDS: [u64; 3] = [1, 2, 3];
 
 /// 20,000 users writing `per_user_hour` messages each, the chat server on one core.
 fn scenario(per_user_hour: u32, control_queue: &str) -> String {
+    let chat = format!(
+        r#"chat_server = {{ cores = 1, per_message = "40us", queue_max = 100000000, control_queue = "{control_queue}" }}"#
+    );
+    scenario_with(per_user_hour, control_queue, &chat)
+}
+
+/// The same population with `capacity` as the `[capacity]` section's lines.
+fn scenario_with(per_user_hour: u32, control_queue: &str, capacity: &str) -> String {
     format!(
         r#"
 [run]
@@ -52,7 +60,7 @@ read_probability = 0.0
 content = {{ text = 1.0 }}
 
 [capacity]
-chat_server = {{ cores = 1, per_message = "40us", queue_max = 100000000, control_queue = "{control_queue}" }}
+{capacity}
 
 [e2ee]
 crypto = "modeled"
@@ -172,5 +180,28 @@ fn with_acks_in_the_same_queue_messages_wait_what_the_service_mix_predicts() {
         "message wait {:.1} µs (seeds {:?}) against M/D/1 {md1:.1} µs",
         apart.wait_us,
         apart.per_seed
+    );
+}
+
+#[test]
+fn on_a_shared_host_of_one_core_a_node_of_many_meets_that_core_and_its_price() {
+    // The chat server declares 16 cores, but runs on a host of one, which adds 10 µs of its
+    // own to every frame: messages 50 µs, acks 20 µs, one FIFO. Utilization about 0.78.
+    let capacity = r#"chat_server = { cores = 16, per_message = "40us", queue_max = 100000000 }
+host = { cores = 1, per_frame = "10us" }"#;
+    let m = measure(&scenario_with(2_000, "host", capacity));
+    let (message_ns, ack_ns) = (MESSAGE_NS + 10_000.0, ACK_NS + 10_000.0);
+    let mg1 = pollaczek_khinchine_us(&[(m.rate, message_ns), (m.rate, ack_ns)]);
+    let rho = m.rate * (message_ns + ack_ns) * 1e-9;
+    eprintln!(
+        "host: message wait {:.2} µs (seeds {:?}), M/G/1 {mg1:.2} µs, utilization {rho:.4}",
+        m.wait_us, m.per_seed
+    );
+    assert!((0.75..0.81).contains(&rho), "utilization {rho}");
+    assert!(
+        within(m.wait_us, mg1, 0.03),
+        "message wait {:.1} µs (seeds {:?}) against M/G/1 {mg1:.1} µs at utilization {rho:.3}",
+        m.wait_us,
+        m.per_seed
     );
 }

@@ -24,7 +24,7 @@ use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Effects};
 use crate::scenario::{AdapterMode, Design, HopClass, Scenario, SessionSetup};
-use crate::sim::cpu::Cpu;
+use crate::sim::cpu::{Cpu, HostCores};
 use crate::sim::media::MediaWorld;
 use crate::sim::timers::TimerFifo;
 use crate::sim::transport::{Links, Slab};
@@ -138,15 +138,27 @@ impl Sim {
             adapters,
             partner_servers,
         };
+        // On a shared host a node's frames run on any of the host's cores: its queue bound
+        // and its busy share count those.
+        let cpu = |cap: &crate::scenario::NodeCapacity| match &s.capacity.host {
+            Some(h) => Cpu::new(
+                &crate::scenario::NodeCapacity {
+                    cores: h.cores,
+                    ..*cap
+                },
+                &s.run,
+            ),
+            None => Cpu::new(cap, &s.run),
+        };
         let servers = Servers {
-            chat: Cpu::new(&s.capacity.chat_server, &s.run),
-            gateway: Cpu::new(&s.capacity.gateway, &s.run),
-            adapters: (0..providers)
-                .map(|_| Cpu::new(&s.capacity.adapter, &s.run))
-                .collect(),
+            chat: cpu(&s.capacity.chat_server),
+            gateway: cpu(&s.capacity.gateway),
+            adapters: (0..providers).map(|_| cpu(&s.capacity.adapter)).collect(),
             partner_servers: (0..providers)
-                .map(|_| Cpu::new(&s.capacity.chat_server, &s.run))
+                .map(|_| cpu(&s.capacity.chat_server))
                 .collect(),
+            host: s.capacity.host.as_ref().map(HostCores::new),
+            generator: s.capacity.generator.as_ref().map(HostCores::new),
             chat_down: false,
             gateway_down: false,
             provider_down: vec![false; providers],

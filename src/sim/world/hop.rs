@@ -128,6 +128,29 @@ impl Servers {
         }
     }
 
+    /// Admits a frame for server node `a` (`None`: `a` has no CPU queue), its service the
+    /// node's price plus `extra_ns` (and the host's own work, on a shared host). The frame's
+    /// completion, or `Some(None)` when the node's queue is full.
+    fn admit(
+        &mut self,
+        a: Addr,
+        now: SimTime,
+        extra_ns: u64,
+        is_message: bool,
+    ) -> Option<Option<SimTime>> {
+        if let (Addr::Device(_), Some(g)) = (a, self.generator.as_mut()) {
+            return Some(Some(g.serve(now)));
+        }
+        let mut host = self.host.take();
+        let admitted = self.cpu(a).map(|cpu| {
+            let own = host.as_ref().map_or(0, |h| h.per_frame_ns);
+            let service = cpu.service_ns(is_message) + extra_ns + own;
+            cpu.admit_frame_on(host.as_mut(), now, service, is_message)
+        });
+        self.host = host;
+        admitted
+    }
+
     pub(super) fn is_down(&self, a: Addr) -> bool {
         match a {
             Addr::Device(_) => false,
@@ -352,11 +375,10 @@ impl Sim {
         } else {
             0
         };
-        let Some(cpu) = self.servers.cpu(to) else {
+        let Some(admitted) = self.servers.admit(to, now, noise_ns, is_message) else {
             return self.process(now, slot, sched);
         };
-        let service = cpu.service_ns(is_message) + noise_ns;
-        match cpu.admit_frame(now, service, is_message) {
+        match admitted {
             Some(done) => {
                 // The frame waits its service time, a few events: enough for the state it
                 // reads to come into the cache (the second level follows in `prefetch`).

@@ -21,7 +21,7 @@ mod media_hooks;
 mod metadata;
 mod observe;
 
-use super::cpu::Cpu;
+use super::cpu::{Cpu, HostCores};
 use super::media::MediaWorld;
 use super::timers::TimerFifo;
 use crate::directory::Directory;
@@ -116,6 +116,10 @@ struct Servers {
     gateway: Cpu,
     adapters: Vec<Cpu>,
     partner_servers: Vec<Cpu>,
+    /// The cores every server node shares (`[capacity] host`); `None`: each has its own.
+    host: Option<HostCores>,
+    /// The cores every device shares (`[capacity] generator`); `None`: each has its own.
+    generator: Option<HostCores>,
     chat_down: bool,
     gateway_down: bool,
     provider_down: Vec<bool>,
