@@ -5,6 +5,7 @@
 use super::live_args::{LiveArgs, RoleArg};
 use super::{load, Outcome};
 use clap::Subcommand;
+use interop_sim::live::validate::{Model, Network};
 use std::path::{Path, PathBuf};
 
 /// Transparent huge pages off for the commands that time real sockets (`live`, `validate`,
@@ -67,6 +68,12 @@ pub enum LiveCommand {
         /// network, not loopback's: the latencies will be far apart).
         #[arg(long)]
         scenario_network: bool,
+        /// Model the host too: the simulated copy's server nodes share the cores of the live
+        /// servers' threads, its devices those of the load generator's, each frame priced as
+        /// those threads spent (solved from this run and a second one at half the rate). Needs
+        /// --generator-threads.
+        #[arg(long, requires = "generator_threads")]
+        model_host: bool,
         /// Largest relative error a figure may have, as a fraction (0.1 = 10 %).
         #[arg(long, default_value_t = 0.1)]
         tolerance: f64,
@@ -152,10 +159,22 @@ pub fn run(cmd: LiveCommand) -> anyhow::Result<Outcome> {
             out,
             loopback_network: _,
             scenario_network,
+            model_host,
             tolerance,
             levels,
             load: args,
-        } => super::validate::validate(&file, out, scenario_network, tolerance, &levels, &args),
+        } => {
+            let network = if scenario_network {
+                Network::Scenario
+            } else {
+                Network::MeasuredLoopback
+            };
+            let model = Model {
+                network,
+                host: model_host,
+            };
+            super::validate::validate(&file, out, model, tolerance, &levels, &args)
+        }
         LiveCommand::Serve {
             file,
             role,

@@ -6,7 +6,7 @@ use super::live_args::LiveArgs;
 use super::{load, Outcome};
 use anyhow::Context as _;
 use interop_sim::live::ladder::{self, Probe};
-use interop_sim::live::validate::{self as v, Comparison, Network};
+use interop_sim::live::validate::{self as v, Comparison, Model, Network};
 use interop_sim::live::{LiveError, LiveOutcome};
 use interop_sim::report::validate_page::{self, ValidateView};
 use interop_sim::scenario::Scenario;
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub fn validate(
     file: &Path,
     out: Option<PathBuf>,
-    scenario_network: bool,
+    model: Model,
     tolerance: f64,
     levels: &[f64],
     args: &LiveArgs,
@@ -49,11 +49,7 @@ pub fn validate(
         }
     };
     let hash = interop_sim::scenario::hash(&s);
-    let network = if scenario_network {
-        Network::Scenario
-    } else {
-        Network::MeasuredLoopback
-    };
+    let scenario_network = model.network == Network::Scenario;
     let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
     let title = format!("interop-sim validate: {}", s.run.name);
     let write_level = |folder: &Path, sim: &RunResult, live: &LiveOutcome, ran: &Scenario| {
@@ -67,7 +63,7 @@ pub fn validate(
         anyhow::Ok(())
     };
     let result = if levels.is_empty() {
-        v::validate(&s, &hash, &opts, network, tolerance)
+        v::validate(&s, &hash, &opts, model, tolerance)
             .map_err(anyhow::Error::from)
             .and_then(|(cmp, sim, live, ran)| {
                 write_level(&out, &sim, &live, &ran)?;
@@ -104,10 +100,7 @@ pub fn validate(
                 views.push(v::level_view(cmp, sim, live, &stem, &heading, &stem));
                 anyhow::Ok(())
             };
-        ladder::ladder(
-            &s, &hash, &opts, network, tolerance, levels, progress, level,
-        )
-        .map(|l| {
+        ladder::ladder(&s, &hash, &opts, model, tolerance, levels, progress, level).map(|l| {
             let probes = l
                 .saturation
                 .probes

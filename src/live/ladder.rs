@@ -15,7 +15,7 @@
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
 use super::run::run_live;
-use super::validate::{aligned, validate, Comparison, Network};
+use super::validate::{aligned, validate, Comparison, Model};
 use super::LiveError;
 use crate::scenario::Scenario;
 use crate::sim::RunResult;
@@ -210,7 +210,7 @@ pub fn ladder<E: From<LiveError>>(
     s: &Scenario,
     hash: &str,
     opts: &LiveOptions,
-    network: Network,
+    model: Model,
     tolerance: f64,
     fractions: &[f64],
     mut progress: impl FnMut(&Probe),
@@ -225,7 +225,7 @@ pub fn ladder<E: From<LiveError>>(
             rate_per_s: Some(f * sat.rate_per_s),
             ..opts.clone()
         };
-        let (cmp, sim, live, ran) = validate(s, hash, &o, network, tolerance)?;
+        let (cmp, sim, live, ran) = validate(s, hash, &o, model, tolerance)?;
         level(f, &cmp, &sim, &live, &ran)?;
         levels.push((f, cmp));
     }

@@ -6,6 +6,7 @@ use super::client::ShardReport;
 use super::conn::{ConnStats, Inspector};
 use super::ledger::{histogram, LedgerSink};
 use super::schedule::Load;
+use super::threads::RuntimeLoad;
 use crate::directory::Directory;
 use crate::engine::{SimTime, StopReason};
 use crate::metrics::checker;
@@ -77,26 +78,14 @@ pub struct LiveReport {
     pub cpu_s: Option<f64>,
     /// `cpu_s` per delivered message, us: what one message costs end to end on this machine.
     pub cpu_us_per_delivered: Option<f64>,
-    /// The server nodes' host: the CPU time of their worker threads over the same stretch as
-    /// `cpu_s`; `None` where /proc is not available.
-    pub server_cpu_s: Option<f64>,
-    /// The time those threads spent running tasks (tokio's busy duration: not parking, not the
-    /// wake-ups from it), s: the work that holds a core while frames wait for it.
-    pub server_busy_s: Option<f64>,
-    /// How many times those threads parked: each park ends a stretch of work, the next frame
-    /// to come wakes a thread.
-    pub server_parks: u64,
-    /// The servers' worker threads (`--threads`).
-    pub server_threads: usize,
-    /// The load generator's clients ran on threads of their own (`--generator-threads`), so
-    /// `server_cpu_s` is the servers' alone; otherwise it holds the clients' work too.
-    pub generator_apart: bool,
-    /// The load generator's threads, when apart: their time running tasks (s), how many times
-    /// they parked, and the work items its shards took from their inboxes.
-    pub generator_busy_s: Option<f64>,
-    pub generator_parks: u64,
-    pub generator_threads: usize,
-    pub generator_inbound: u64,
+    /// What the servers' runtime did over the same stretch as `cpu_s` (`None`: the servers
+    /// ran in other processes): the host a simulated copy of this run models.
+    pub servers_runtime: Option<RuntimeLoad>,
+    /// The same for the load generator's runtime, when it had one of its own
+    /// (`--generator-threads`); otherwise its clients ran on the servers' threads.
+    pub generator_runtime: Option<RuntimeLoad>,
+    /// Frames the load generator's devices received.
+    pub generator_frames_in: u64,
 }
 
 impl LiveReport {
@@ -120,42 +109,41 @@ impl LiveReport {
 
     /// Where the host's time went, by the runtimes' threads: the servers' and, when apart, the
     /// load generator's, each as its time running tasks against the run's wall time. A thread
-    /// that ran tasks longer than it was on a core was preempted for the difference (more
-    /// threads than cores), milliseconds at a time; a generator busy nearly all the run is
-    /// saturated, and its clients' queue is then inside every live latency.
+    /// that waited runnable for a core was preempted or woken late (more threads than cores),
+    /// milliseconds at a time; a generator busy nearly all the run is saturated, and its
+    /// clients' queue is then inside every live latency.
     pub fn threads_load(&self) -> Option<String> {
-        let busy = self.server_busy_s?;
+        let servers = self.servers_runtime?;
         let wall = self.wall_s.max(1e-9);
-        let threads = self.server_threads.max(1);
-        let share = |s: f64, n: usize| 100.0 * s / (wall * n as f64);
-        let mut line = format!(
-            "the servers' {threads} thread{}: running tasks {busy:.2} s of the {wall:.1} s run ({:.0} %), woken {} times",
-            if threads == 1 { "" } else { "s" },
-            share(busy, threads),
-            self.server_parks,
-        );
-        if let Some(cpu) = self.server_cpu_s.filter(|c| *c < busy) {
-            let _ = write!(
-                line,
-                "; on a core {cpu:.2} s of that: the OS preempted them for {:.2} s as they ran (more threads than cores)",
-                busy - cpu
+        let saturated = |r: &RuntimeLoad| r.busy_s >= 0.9 * wall * r.threads.max(1) as f64;
+        let describe = |what: &str, r: &RuntimeLoad| {
+            let n = r.threads.max(1);
+            let mut line = format!(
+                "{what} {n} thread{}: running tasks {:.2} s of the {wall:.1} s run ({:.0} %), woken {} times",
+                if n == 1 { "" } else { "s" },
+                r.busy_s,
+                100.0 * r.busy_s / (wall * n as f64),
+                r.parks,
             );
-        }
-        match self.generator_busy_s {
-            Some(g) => {
-                let n = self.generator_threads.max(1);
+            if let (Some(w), Some(p)) = (r.runnable_waiting_s, r.preempted) {
                 let _ = write!(
                     line,
-                    "; the load generator's {n} thread{}, apart: running tasks {g:.2} s ({:.0} %), woken {} times{}",
-                    if n == 1 { "" } else { "s" },
-                    share(g, n),
-                    self.generator_parks,
-                    if g >= 0.9 * wall * n as f64 {
-                        ": SATURATED, its clients' queue is inside every live latency"
-                    } else {
-                        ""
-                    }
+                    ", runnable and waiting for a core {w:.2} s, preempted {p} times"
                 );
+            }
+            if saturated(r) {
+                line.push_str(": SATURATED");
+            }
+            line
+        };
+        let mut line = describe("the servers'", &servers);
+        match &self.generator_runtime {
+            Some(g) => {
+                line.push_str("; ");
+                line.push_str(&describe("the load generator's", g));
+                if saturated(g) {
+                    line.push_str(" (its clients' queue is inside every live latency)");
+                }
             }
             None => line.push_str("; the load generator's clients ran on those threads too"),
         }
@@ -213,29 +201,15 @@ pub(super) struct SummaryInputs<'a> {
     pub(super) users: &'a Directory,
     pub(super) rate_tolerance: f64,
     pub(super) cpu_s: Option<f64>,
-    pub(super) server_cpu: Option<ServerCpu>,
+    /// The servers' runtime (`None`: they run in other processes) and the load generator's,
+    /// when it has one of its own.
+    pub(super) runtimes: (Option<RuntimeLoad>, Option<RuntimeLoad>),
     /// The gateway's (shaped, rate-limited) frames.
     pub(super) shaping: (u64, u64),
     /// Blob bytes the media proxy relayed.
     pub(super) media_relayed: u64,
     pub(super) run: super::session::RunId,
     pub(super) node_costs: BTreeMap<String, super::node::NodeCost>,
-}
-
-/// The servers' worker threads over the same stretch as the process's CPU time.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct ServerCpu {
-    /// Their time on a core, s.
-    pub cpu_s: f64,
-    /// Their time running tasks, s.
-    pub busy_s: f64,
-    /// How many times they parked.
-    pub parks: u64,
-    pub threads: usize,
-    /// The load generator ran on threads of its own.
-    pub generator_apart: bool,
-    /// Then: their time running tasks (s), how many times they parked, and how many they were.
-    pub generator_busy: Option<(f64, u64, usize)>,
 }
 
 pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
@@ -344,21 +318,9 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         window_ms: i.load.duration_ns / 1_000_000,
         cpu_s: i.cpu_s,
         cpu_us_per_delivered: i.cpu_s.map(|c| c * 1e6 / delivered.max(1) as f64),
-        server_cpu_s: i.server_cpu.map(|c| c.cpu_s),
-        server_busy_s: i.server_cpu.map(|c| c.busy_s),
-        server_parks: i.server_cpu.map_or(0, |c| c.parks),
-        server_threads: i.server_cpu.map_or(0, |c| c.threads),
-        generator_apart: i.server_cpu.is_some_and(|c| c.generator_apart),
-        generator_busy_s: i.server_cpu.and_then(|c| c.generator_busy).map(|g| g.0),
-        generator_parks: i
-            .server_cpu
-            .and_then(|c| c.generator_busy)
-            .map_or(0, |g| g.1),
-        generator_threads: i
-            .server_cpu
-            .and_then(|c| c.generator_busy)
-            .map_or(0, |g| g.2),
-        generator_inbound: i.reports.iter().map(|r| r.inbound).sum(),
+        servers_runtime: i.runtimes.0,
+        generator_runtime: i.runtimes.1,
+        generator_frames_in: i.reports.iter().map(|r| r.frames_in).sum(),
     };
     let intervals = l
         .intervals

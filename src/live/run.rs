@@ -10,7 +10,7 @@ use super::node::{ServerNode, Shared};
 use super::options::{LiveOptions, PRECRYPT_MAX, WARMUP_NS};
 use super::schedule::{self, Load};
 use super::session::RunId;
-use super::threads::WorkerThreads;
+use super::threads::{RuntimeMeter, WorkerThreads};
 use super::LiveError;
 use crate::engine::{RngTree, SimTime};
 use crate::scenario::Scenario;
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-use super::outcome::{finish, LiveOutcome, ServerCpu, SummaryInputs};
+use super::outcome::{finish, LiveOutcome, SummaryInputs};
 use super::prepare::{directory, keys, live_scenario, precrypt, shard_specs, warm_up_sessions};
 use super::topology::PLAINTEXT_MARKER;
 use super::topology::{client_dials, media_addrs, server_addrs, start_servers, Role, Servers};
@@ -35,15 +35,17 @@ pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutc
         }
         b.build().map_err(LiveError::io("tokio runtime"))
     };
-    // The servers' threads are measured: the host the simulated copy of `validate` models.
+    // Both runtimes' threads are measured: the hosts a simulated copy of this run models.
     let server_threads = WorkerThreads::default();
     let rt = runtime(opts.threads, Some(server_threads.clone()))?;
+    let generator_threads = WorkerThreads::default();
     let clients = match opts.generator_threads {
         0 => None,
-        n => Some(runtime(n, None)?),
+        n => Some(runtime(n, Some(generator_threads.clone()))?),
     };
     let on = clients.as_ref().map(|c| c.handle().clone());
-    let out = rt.block_on(run_async(s, hash, opts, on, server_threads));
+    let threads = (server_threads, generator_threads);
+    let out = rt.block_on(run_async(s, hash, opts, on, threads));
     // Dropped here, outside any runtime's context (dropping a runtime inside one panics).
     drop(clients);
     out
@@ -54,7 +56,7 @@ async fn run_async(
     hash: &str,
     opts: &LiveOptions,
     clients_on: Option<tokio::runtime::Handle>,
-    server_threads: WorkerThreads,
+    (server_threads, generator_threads): (WorkerThreads, WorkerThreads),
 ) -> Result<LiveOutcome, LiveError> {
     let s = &live_scenario(s, opts.users);
     let tree = RngTree::new(s.run.seed);
@@ -101,9 +103,8 @@ async fn run_async(
     let (stop_tx, stop_rx) = watch::channel(false);
     let clock = Clock::start();
     let cpu_start_s = crate::report::perf::process_cpu_s();
-    let server_cpu_start = server_threads.snapshot();
-    let server_busy_start = workers_busy_ns(&tokio::runtime::Handle::current());
-    let generator_busy_start = clients_on.as_ref().map(workers_busy_ns);
+    let servers_meter = RuntimeMeter::start(server_threads, tokio::runtime::Handle::current());
+    let generator_meter = (clients_on.clone()).map(|h| RuntimeMeter::start(generator_threads, h));
     // The mean delivery rates count what was shown by the end of the sending window.
     let window_end = SimTime::from_nanos(WARMUP_NS.saturating_add(duration_ns));
     plan.ledger.deliveries.set_window_end(window_end);
@@ -158,17 +159,9 @@ async fn run_async(
     let cpu_s = crate::report::perf::process_cpu_s()
         .zip(cpu_start_s)
         .map(|(b, a)| b - a);
-    let server_cpu_s = server_threads
-        .cpu_ns_since(&server_cpu_start)
-        .map(|ns| ns as f64 / 1e9);
-    let server_busy_end = workers_busy_ns(&tokio::runtime::Handle::current());
-    let generator_busy = clients_on
-        .as_ref()
-        .map(workers_busy_ns)
-        .zip(generator_busy_start)
-        .map(|(b, a)| ((b.0 - a.0) as f64 / 1e9, b.1 - a.1));
-    let server_busy_s = (server_busy_end.0 - server_busy_start.0) as f64 / 1e9;
-    let server_parks = server_busy_end.1 - server_busy_start.1;
+    // A `load` against servers in another process runs only its clients here.
+    let servers_load = opts.remote.is_none().then(|| servers_meter.load());
+    let generator_load = generator_meter.map(|m| m.load());
     let _ = stop_tx.send(true);
     let mut reports = Vec::new();
     for h in handles {
@@ -200,36 +193,13 @@ async fn run_async(
         users: &dir,
         rate_tolerance: opts.rate_tolerance,
         cpu_s,
-        // A `load` against servers in another process measures its clients here, not a host.
-        server_cpu: server_cpu_s
-            .filter(|_| opts.remote.is_none())
-            .map(|s| ServerCpu {
-                cpu_s: s,
-                busy_s: server_busy_s,
-                parks: server_parks,
-                threads: opts.threads.max(1),
-                generator_apart: opts.generator_threads > 0,
-                generator_busy: generator_busy.map(|(b, p)| (b, p, opts.generator_threads)),
-            }),
+        runtimes: (servers_load, generator_load),
         shaping,
         media_relayed: srv.media_relayed.load(std::sync::atomic::Ordering::Relaxed),
         run,
         node_costs,
     };
     Ok(finish(ledger, summary_in))
-}
-
-/// Time the current runtime's workers have spent running tasks (tokio's busy duration: from
-/// waking to parking again, so not the parking, the idle waits nor the OS's wake-ups), ns, and
-/// how many times they parked (each park ends a busy stretch).
-fn workers_busy_ns(rt: &tokio::runtime::Handle) -> (u128, u64) {
-    let m = rt.metrics();
-    (0..m.num_workers())
-        .map(|w| {
-            let busy = m.worker_total_busy_duration(w).as_nanos();
-            (busy, m.worker_park_count(w))
-        })
-        .fold((0, 0), |(b, p), (bw, pw)| (b + bw, p + pw))
 }
 
 /// Where the media services listen, from every server's address.

@@ -74,6 +74,16 @@ pub enum Network {
     Scenario,
 }
 
+/// What the simulated copy models of this machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Model {
+    pub network: Network,
+    /// The host's cores (`--model-host`): the servers on their runtime's threads and the
+    /// devices on the load generator's, each frame priced as those threads spent (see
+    /// [`calibrate_host`]). Needs the generator on threads of its own.
+    pub host: bool,
+}
+
 /// The scenario both runs use, the live options that match it, and what was aligned.
 pub fn aligned(s: &Scenario, opts: &LiveOptions) -> (Scenario, LiveOptions, Vec<String>) {
     let mut notes = vec![
@@ -239,6 +249,116 @@ pub fn calibrate(
     }
 }
 
+/// One run's work at a host: stretches of work (parks), items and time running them.
+#[derive(Clone, Copy, Debug)]
+struct Work {
+    wakes: f64,
+    items: f64,
+    busy_s: f64,
+}
+
+/// The wake and item costs (s) that explain both runs' busy time (busy = wakes x wake + items x
+/// item); one run's mean item cost, with no wake cost, when they cannot be told apart (one run,
+/// the same mix in both, or a negative solution).
+fn fit(a: Work, b: Option<Work>) -> (f64, f64) {
+    let mean = (0.0, a.busy_s / a.items.max(1.0));
+    let Some(b) = b else { return mean };
+    let det = a.wakes * b.items - b.wakes * a.items;
+    if det.abs() < 1e-9 * (a.wakes * b.items).abs().max(1.0) {
+        return mean;
+    }
+    let wake = (a.busy_s * b.items - b.busy_s * a.items) / det;
+    let item = (a.wakes * b.busy_s - b.wakes * a.busy_s) / det;
+    if wake < 0.0 || item <= 0.0 {
+        return mean;
+    }
+    (wake, item)
+}
+
+/// Puts the simulated copy's server nodes on a host of the live servers' threads and its
+/// devices on one of the load generator's (`[capacity] host` and `generator`): every frame
+/// holds a core for its price, and a frame that finds the core idle pays a wake first. The two
+/// prices come from the live runs' threads: their time running tasks against how many times
+/// they woke and how many frames they handled, solved over this run and one at half the rate
+/// (`half`; without it, one mean price per frame). A live server's work per frame falls as load
+/// rises because frames that come while a thread is awake share its wake-up; one run cannot
+/// tell the wake's share from the frame's.
+pub fn calibrate_host(
+    a: &mut Scenario,
+    report: &super::LiveReport,
+    half: Option<&super::LiveReport>,
+    notes: &mut Vec<String>,
+) {
+    let servers = |r: &super::LiveReport| {
+        let rt = r.servers_runtime?;
+        let costs = r.node_costs.values();
+        Some(Work {
+            wakes: rt.parks as f64,
+            items: costs
+                .map(|c| (c.message_frames + c.other_frames) as f64)
+                .sum(),
+            busy_s: rt.busy_s,
+        })
+    };
+    let generator = |r: &super::LiveReport| {
+        let rt = r.generator_runtime?;
+        Some(Work {
+            wakes: rt.parks as f64,
+            items: r.generator_frames_in as f64,
+            busy_s: rt.busy_s,
+        })
+    };
+    let (Some(srv), Some(generator_work), Some(s_rt), Some(g_rt)) = (
+        servers(report),
+        generator(report),
+        report.servers_runtime,
+        report.generator_runtime,
+    ) else {
+        notes.push(
+            "the host: not modeled (it needs the load generator on threads of its own, --generator-threads, and the servers in this process)".into(),
+        );
+        return;
+    };
+    let logic_s: f64 = report
+        .node_costs
+        .values()
+        .map(|c| c.busy_ns as f64 / 1e9)
+        .sum();
+    let (s_wake, s_item) = fit(srv, half.and_then(servers));
+    let (g_wake, g_item) = fit(generator_work, half.and_then(generator));
+    let ns = |s: f64| (s * 1e9).round() as u64;
+    let host = crate::scenario::HostCapacity {
+        cores: s_rt.threads.max(1) as u32,
+        // The nodes' own logic is priced apart (`per_message`).
+        per_frame_ns: ns((s_item - logic_s / srv.items.max(1.0)).max(0.0)),
+        per_wake_ns: ns(s_wake),
+    };
+    let gen = crate::scenario::HostCapacity {
+        cores: g_rt.threads.max(1) as u32,
+        per_frame_ns: ns(g_item),
+        per_wake_ns: ns(g_wake),
+    };
+    a.capacity.host = Some(host);
+    a.capacity.generator = Some(gen);
+    let us = |ns: u64| ns as f64 / 1e3;
+    notes.push(format!(
+        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and {:.1} us to wake an idle core; the devices on {} core{} (the load generator's), each frame {:.2} us and {:.1} us to wake; {}",
+        host.cores,
+        if host.cores == 1 { "" } else { "s" },
+        us(host.per_frame_ns),
+        us(host.per_wake_ns),
+        gen.cores,
+        if gen.cores == 1 { "" } else { "s" },
+        us(gen.per_frame_ns),
+        us(gen.per_wake_ns),
+        if half.is_some() {
+            "solved from this run and one at half the rate (their threads' time running tasks, wake-ups and frames)"
+        } else {
+            "one mean price per frame from this run (no second rate to tell the wake's share)"
+        }
+    ));
+}
+
 /// A figure of both runs, judged against `tolerance` when both sides have `samples` enough.
 fn row(path: &str, metric: &str, (sim, live): (f64, f64), samples: (u64, u64), tol: f64) -> Row {
     let relative_error = (sim != 0.0).then(|| (live - sim) / sim);
@@ -318,9 +438,10 @@ pub fn validate(
     s: &Scenario,
     hash: &str,
     opts: &LiveOptions,
-    network: Network,
+    model: Model,
     tolerance: f64,
 ) -> Result<(Comparison, RunResult, LiveOutcome, Scenario), LiveError> {
+    let network = model.network;
     let (mut a, o, mut notes) = aligned(s, opts);
     let hops = match network {
         // The idle probe's rounds spaced as the run's messages are (2 ms at most: a second
@@ -332,7 +453,23 @@ pub fn validate(
         Network::Scenario => None,
     };
     let live = run_live(&a, hash, &o)?;
+    // The second point of the host's costs: the same inputs at half the rate, for 3 s at most.
+    let half = match (model.host, o.rate_per_s) {
+        (true, Some(rate)) if o.generator_threads > 0 => {
+            let ho = LiveOptions {
+                rate_per_s: Some(rate / 2.0),
+                duration_ns: Some(a.run.duration_ns.min(3_000_000_000)),
+                ..opts.clone()
+            };
+            let (ha, ho, _) = aligned(s, &ho);
+            Some(run_live(&ha, hash, &ho)?.report)
+        }
+        _ => None,
+    };
     calibrate(&mut a, hops.as_ref(), &live.report.node_costs, &mut notes);
+    if model.host {
+        calibrate_host(&mut a, &live.report, half.as_ref(), &mut notes);
+    }
     let sim = run_scenario(&a, hash);
     let window_s = a.run.duration_ns as f64 / 1e9;
     let mut rows = rows_of(None, &sim, &live, window_s, tolerance);

@@ -557,7 +557,7 @@ fn live_gateway_rate_limit_shapes_and_loses_nothing() {
 /// row set for every path kind and for the media downloads.
 #[test]
 fn validate_compares_every_path_kind_and_media_downloads() {
-    use interop_sim::live::validate::{validate, Network};
+    use interop_sim::live::validate::{validate, Model, Network};
     let s = scenario::parse(
         include_str!("../../scenarios/live-groups-media.toml"),
         "scenarios/live-groups-media.toml",
@@ -570,8 +570,11 @@ fn validate_compares_every_path_kind_and_media_downloads() {
         drain_max_ns: 5_000_000_000,
         ..LiveOptions::default()
     };
-    let (cmp, sim, live, aligned) =
-        validate(&s, "test", &opts, Network::MeasuredLoopback, 0.1).expect("both runs ran");
+    let model = Model {
+        network: Network::MeasuredLoopback,
+        host: false,
+    };
+    let (cmp, sim, live, aligned) = validate(&s, "test", &opts, model, 0.1).expect("both runs ran");
     for path in ["all", "native", "interop", "group", "media"] {
         assert!(
             cmp.rows.iter().any(|r| r.path == path),
@@ -588,4 +591,69 @@ fn validate_compares_every_path_kind_and_media_downloads() {
     assert_eq!((c.lost, c.duplicates, c.decrypt_failures), (0, 0, 0));
     assert_eq!(live.result.summary.media.media_verify_failures, 0);
     assert_eq!(live.report.gateway_plaintext_hits, 0);
+}
+
+/// `validate --model-host`: the live run measures its two runtimes (the servers' and the load
+/// generator's threads), a second run at half the rate gives the second point, and the
+/// simulated copy puts its servers and its devices on hosts of those threads' cores, priced
+/// from what they spent.
+#[test]
+fn validate_models_the_host_from_both_runtimes_threads() {
+    use interop_sim::live::validate::{validate, Model, Network};
+    let s = scenario::parse(
+        include_str!("../../scenarios/live-bench.toml"),
+        "scenarios/live-bench.toml",
+    )
+    .expect("valid");
+    let opts = LiveOptions {
+        rate_per_s: Some(2_000.0),
+        duration_ns: Some(2_000_000_000),
+        arrivals: Arrivals::Poisson,
+        threads: 1,
+        generator_threads: 1,
+        drain_max_ns: 5_000_000_000,
+        ..LiveOptions::default()
+    };
+    let model = Model {
+        network: Network::MeasuredLoopback,
+        host: true,
+    };
+    let (cmp, _sim, live, aligned) = validate(&s, "test", &opts, model, 0.1).expect("ran");
+    let servers = live
+        .report
+        .servers_runtime
+        .expect("the servers' runtime measured");
+    let generator = live.report.generator_runtime.expect("a runtime of its own");
+    assert_eq!((servers.threads, generator.threads), (1, 1));
+    assert!(
+        servers.busy_s > 0.0 && generator.busy_s > 0.0,
+        "{servers:?} {generator:?}"
+    );
+    assert!(servers.parks > 0 && generator.parks > 0);
+    // Each message: its delivery at the recipient, the submission's ack at the sender.
+    assert!(live.report.generator_frames_in >= 2 * live.result.summary.counters.delivered);
+    let host = aligned.capacity.host.expect("the servers on a host");
+    let devices = aligned
+        .capacity
+        .generator
+        .expect("the devices on the generator's");
+    assert_eq!((host.cores, devices.cores), (1, 1));
+    assert!(
+        host.per_frame_ns + host.per_wake_ns > 0 && devices.per_frame_ns > 0,
+        "{host:?} {devices:?}"
+    );
+    assert!(
+        cmp.aligned
+            .iter()
+            .any(|n| n.starts_with("the host: the server nodes on 1 core")),
+        "{:?}",
+        cmp.aligned
+    );
+    assert!(
+        cmp.unmodeled
+            .iter()
+            .any(|n| n.contains("the load generator's 1 thread")),
+        "{:?}",
+        cmp.unmodeled
+    );
 }

@@ -48,9 +48,9 @@ pub struct ShardReport {
     /// Frames of another load run that reached this run's devices (a copy queued for an
     /// earlier install, say): acked when a delivery, so the server lets it go, never shown.
     pub foreign_frames: u64,
-    /// Everything the shard's task took from its inbox (frames, connections opened and
-    /// closed): the work items of the load generator, as `validate` models its host.
-    pub inbound: u64,
+    /// Frames the shard's devices received: the work items of the load generator's host, as
+    /// `validate` models it.
+    pub frames_in: u64,
     pub media: MediaReport,
 }
 
@@ -200,7 +200,7 @@ impl Shard {
                 sessions_started: 0,
                 unroutable: 0,
                 foreign_frames: 0,
-                inbound: 0,
+                frames_in: 0,
                 media: MediaReport::default(),
             },
             plain: Vec::with_capacity(16 * 1024),
@@ -257,10 +257,7 @@ impl Shard {
             tokio::select! {
                 biased;
                 m = self.inbox.recv() => match m {
-                    Some(m) => {
-                        self.report.inbound += 1;
-                        self.on_inbound(m)
-                    }
+                    Some(m) => self.on_inbound(m),
                     None => break,
                 },
                 Some(done) = self.media_rx.recv() => self.on_media(done),

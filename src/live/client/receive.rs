@@ -25,6 +25,7 @@ impl Shard {
                 }
             }
             Inbound::Records(_, recs) => {
+                self.report.frames_in += recs.len() as u64;
                 let now = self.clock().now();
                 for rec in recs {
                     self.on_record(now, rec);
