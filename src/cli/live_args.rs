@@ -32,6 +32,11 @@ pub struct LiveArgs {
     /// 2,800 msg/s repeat within 3 % over three runs (within 6 % over five, shared).
     #[arg(long, default_value_t = 0)]
     pub generator_threads: usize,
+    /// With --generator-threads: pin the servers' threads to the first --threads cores and the
+    /// load generator's (and the threads it starts, its pacer's) to the cores after them, so
+    /// that neither preempts the other. Ignored where the machine has too few cores.
+    #[arg(long, requires = "generator_threads")]
+    pub pin: bool,
     /// Bound on the drain after the sending window, seconds.
     #[arg(long, default_value_t = 10.0)]
     pub drain: f64,
@@ -77,6 +82,7 @@ impl LiveArgs {
             shards: self.shards.clamp(1, 64),
             threads: self.threads.clamp(1, 64),
             generator_threads: self.generator_threads.min(64),
+            pin: self.pin,
             drain_max_ns: secs(self.drain, "drain")?,
             precrypt: self.precrypt,
             ..Default::default()

@@ -31,6 +31,9 @@ pub struct LiveOptions {
     /// Worker threads of a runtime of the load generator's own, for its clients (their Signal
     /// work and sockets); 0: the clients share the servers' `threads`.
     pub generator_threads: usize,
+    /// Pin the servers' threads to cores of their own and the load generator's (with every
+    /// thread it starts, the pacer's too) to the others (`--pin`, with `generator_threads`).
+    pub pin: bool,
     /// The rate counts as reached when at least this share of the planned arrivals went out.
     pub rate_tolerance: f64,
     /// Encrypt every message before the run (senders' Signal work off the measured path;
@@ -69,6 +72,7 @@ impl Default for LiveOptions {
             drain_max_ns: 10_000_000_000,
             threads: 2,
             generator_threads: 0,
+            pin: false,
             rate_tolerance: 0.99,
             precrypt: false,
             warm_sessions: true,

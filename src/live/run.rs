@@ -27,21 +27,29 @@ use super::topology::{client_dials, media_addrs, server_addrs, start_servers, Ro
 /// Runs `s` live on loopback (blocking: builds its own runtime, and one for the generator's
 /// clients when [`LiveOptions::generator_threads`] asks for it).
 pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutcome, LiveError> {
-    let runtime = |threads: usize, registry: Option<WorkerThreads>| {
+    let runtime = |threads: usize, registry: WorkerThreads, cores: Vec<core_affinity::CoreId>| {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(threads.max(1)).enable_all();
-        if let Some(r) = registry {
-            b.on_thread_start(move || r.register_current());
-        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        b.on_thread_start(move || {
+            registry.register_current();
+            // Round the cores: each thread on one of them (a pinned thread's children
+            // inherit its core).
+            if !cores.is_empty() {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                core_affinity::set_for_current(cores[i % cores.len()]);
+            }
+        });
         b.build().map_err(LiveError::io("tokio runtime"))
     };
+    let (server_cores, generator_cores) = pinned_cores(opts);
     // Both runtimes' threads are measured: the hosts a simulated copy of this run models.
     let server_threads = WorkerThreads::default();
-    let rt = runtime(opts.threads, Some(server_threads.clone()))?;
+    let rt = runtime(opts.threads, server_threads.clone(), server_cores)?;
     let generator_threads = WorkerThreads::default();
     let clients = match opts.generator_threads {
         0 => None,
-        n => Some(runtime(n, Some(generator_threads.clone()))?),
+        n => Some(runtime(n, generator_threads.clone(), generator_cores)?),
     };
     let on = clients.as_ref().map(|c| c.handle().clone());
     let threads = (server_threads, generator_threads);
@@ -49,6 +57,18 @@ pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutc
     // Dropped here, outside any runtime's context (dropping a runtime inside one panics).
     drop(clients);
     out
+}
+
+/// The cores `--pin` gives the servers' threads and the generator's: the first `threads` of
+/// those this process may use, and the next `generator_threads`. Nothing is pinned without
+/// `--pin`, with the clients on the servers' threads, or on too few cores for both.
+fn pinned_cores(opts: &LiveOptions) -> (Vec<core_affinity::CoreId>, Vec<core_affinity::CoreId>) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (s, g) = (opts.threads.max(1), opts.generator_threads);
+    if !opts.pin || g == 0 || cores.len() < s + g {
+        return (Vec::new(), Vec::new());
+    }
+    (cores[..s].to_vec(), cores[s..s + g].to_vec())
 }
 
 async fn run_async(
@@ -262,4 +282,29 @@ fn settled(ledger: &LedgerSink) -> bool {
         .all(|(r, &sent)| {
             sent == super::ledger::NOT_SENT || r.is_done() || (r.refused() && !r.accepted())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinning_gives_the_servers_and_the_generator_cores_apart_and_only_when_asked() {
+        let opts = |pin: bool, generator_threads: usize| LiveOptions {
+            threads: 1,
+            generator_threads,
+            pin,
+            ..LiveOptions::default()
+        };
+        assert_eq!(pinned_cores(&opts(false, 1)), (Vec::new(), Vec::new()));
+        assert_eq!(pinned_cores(&opts(true, 0)), (Vec::new(), Vec::new()));
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let (servers, generator) = pinned_cores(&opts(true, 1));
+        if cores.len() >= 2 {
+            assert_eq!((servers.len(), generator.len()), (1, 1));
+            assert_ne!(servers[0], generator[0]);
+        } else {
+            assert!(servers.is_empty() && generator.is_empty(), "too few cores");
+        }
+    }
 }
