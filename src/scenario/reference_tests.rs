@@ -28,6 +28,10 @@ latency = { dist = "pareto", min = "1ms", alpha = 2.0 }
 messages_per_user_hour = 1
 groups = { share = 0.1, size = { min = 3, max = 4 } }
 
+[capacity]
+host = { cores = 1, per_frame = "1us", per_wake = "1us" }
+generator = { cores = 1, per_frame = "1us", per_wake = "1us" }
+
 [e2ee]
 cost_table = { ratchet_encrypt = { fixed_ns = 1, per_kib_ns = 1 } }
 
