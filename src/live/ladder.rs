@@ -12,10 +12,11 @@
 //! (geometric midpoints) [`BISECTIONS`] times; the saturation is the highest rate that kept up.
 //! Every probe is kept in the result.
 
+use super::align::aligned;
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
 use super::run::run_live;
-use super::validate::{aligned, validate, Comparison, Model};
+use super::validate::{validate, Comparison, Model};
 use super::LiveError;
 use crate::scenario::Scenario;
 use crate::sim::RunResult;

@@ -14,17 +14,20 @@
 //! writer tasks, batching), `node` (server node tasks), `client` (generator shards), `crypto`
 //! (their Signal sessions), `schedule` (arrivals), `ledger` (the shared ledger), `prepare`
 //! (what is built before the clock starts), `run` (one live run), `outcome` (its judgement and
-//! report), `session` (load runs as sessions at a long-lived server), `threads` (the CPU time of the
-//! servers' worker threads), `validate` (one scenario in the
-//! simulator and live, compared) and `ladder` (validate at fractions of the live saturation).
+//! report), `session` (load runs as sessions at a long-lived server), `threads` (what the
+//! runtimes' worker threads did), `validate` (one scenario in the simulator and live,
+//! compared), `align` (the inputs it gives both), `host_model` (its model of this machine's
+//! cores) and `ladder` (validate at fractions of the live saturation).
 
 pub mod abuse;
+pub mod align;
 pub mod client;
 pub mod clock;
 pub mod codec;
 pub mod conn;
 pub mod crypto;
 pub mod faults;
+pub mod host_model;
 pub mod ladder;
 pub mod ledger;
 pub mod media_http;

@@ -8,20 +8,20 @@
 //! latency and delivered messages per second, overall and per path kind) is judged against a
 //! tolerance; one outside it fails the run (exit 1).
 
+pub use super::align::aligned;
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
-use super::prepare::live_scenario;
 use super::run::run_live;
 use super::LiveError;
 use crate::metrics::PathKind;
 use crate::report::validate_page::LevelView;
 use crate::scenario::{Latency, Scenario};
-
-/// A figure is judged only over at least this many deliveries on both sides.
-pub const SAMPLES_MIN: u64 = 200;
 use crate::sim::{run_scenario, RunResult};
 use serde::Serialize;
 use std::fmt::Write as _;
+
+/// A figure is judged only over at least this many deliveries on both sides.
+pub const SAMPLES_MIN: u64 = 200;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -78,76 +78,8 @@ pub enum Network {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Model {
     pub network: Network,
-    /// The host's cores (`--model-host`): the servers on their runtime's threads and the
-    /// devices on the load generator's, each frame priced as those threads spent (see
-    /// [`calibrate_host`]). Needs the generator on threads of its own.
+    /// The host's cores too (`--model-host`, see [`super::host_model`]).
     pub host: bool,
-}
-
-/// The scenario both runs use, the live options that match it, and what was aligned.
-pub fn aligned(s: &Scenario, opts: &LiveOptions) -> (Scenario, LiveOptions, Vec<String>) {
-    let mut notes = vec![
-        "one device per user, every device online, no replies (live's schedule is open-loop)"
-            .to_string(),
-        "the same users and enlistment draws (one directory builder)".to_string(),
-    ];
-    let mut a = live_scenario(s, opts.users);
-    let users: u64 = a.providers.iter().map(|p| p.users as u64).sum();
-    if let Some(rate) = opts.rate_per_s {
-        a.workload.messages_per_user_hour = rate * 3600.0 / users.max(1) as f64;
-    }
-    if let Some(d) = opts.duration_ns {
-        a.run.duration_ns = d;
-    }
-    // Live connects every device in its first second and sends after it; the simulated copy
-    // connects them over its ramp and leaves that stretch out of the statistics.
-    a.run.ramp_ns = super::options::WARMUP_NS.min(a.run.duration_ns / 10);
-    a.run.warmup_ns = a.run.ramp_ns;
-    notes.push(format!(
-        "connection phase: live connects every device, then sends after {:.1} s; the simulator connects them over its first {:.1} s and leaves those out of the statistics",
-        super::options::WARMUP_NS as f64 / 1e9,
-        a.run.ramp_ns as f64 / 1e9
-    ));
-    a.devices.online_share = 1.0;
-    a.workload.reply_probability = 0.0;
-    if a.workload.groups_share > 0.0 {
-        notes.push(format!(
-            "group messages in both ({:.0} %): one Sender Key ciphertext per message, its key distributed pairwise, fanned out by the hub (live: real Sender Keys)",
-            a.workload.groups_share * 100.0
-        ));
-    }
-    if a.workload.content[0] < 1.0 {
-        let bound = super::schedule::MEDIA_BYTES_MAX;
-        a.workload.media_bytes_max = a.workload.media_bytes_max.min(u64::from(bound));
-        notes.push(format!(
-            "media in both ({:.0} % of messages): blobs at most {} KiB (live's bound), uploaded before the message goes, fetched after it shows (live: HTTP stores and proxy on loopback)",
-            (1.0 - a.workload.content[0]) * 100.0,
-            bound / 1024
-        ));
-    }
-    notes.push(format!(
-        "arrivals {} in both",
-        match opts.arrivals {
-            super::Arrivals::Poisson => "Poisson",
-            super::Arrivals::Constant =>
-                "evenly spaced (the simulator's are Poisson: expect a lower live p99)",
-        }
-    ));
-    if opts.warm_sessions {
-        a.e2ee.sessions = crate::scenario::SessionSetup::Established;
-        notes.push(
-            "Signal sessions set up before the clock in both (keys, X3DH, a message each way); each message pays its ratchet encrypt and decrypt".into(),
-        );
-    } else {
-        notes.push("Signal sessions set up at each conversation's first message in both".into());
-    }
-    let o = LiveOptions {
-        users: None, // already scaled
-        rate_per_s: Some(users as f64 * a.workload.messages_per_user_hour / 3600.0),
-        duration_ns: Some(a.run.duration_ns),
-        ..opts.clone()
-    };
-    (a, o, notes)
 }
 
 /// The loopback hops measured on this machine: back to back (the tasks on the path awake) and
@@ -249,116 +181,6 @@ pub fn calibrate(
     }
 }
 
-/// One run's work at a host: stretches of work (parks), items and time running them.
-#[derive(Clone, Copy, Debug)]
-struct Work {
-    wakes: f64,
-    items: f64,
-    busy_s: f64,
-}
-
-/// The wake and item costs (s) that explain both runs' busy time (busy = wakes x wake + items x
-/// item); one run's mean item cost, with no wake cost, when they cannot be told apart (one run,
-/// the same mix in both, or a negative solution).
-fn fit(a: Work, b: Option<Work>) -> (f64, f64) {
-    let mean = (0.0, a.busy_s / a.items.max(1.0));
-    let Some(b) = b else { return mean };
-    let det = a.wakes * b.items - b.wakes * a.items;
-    if det.abs() < 1e-9 * (a.wakes * b.items).abs().max(1.0) {
-        return mean;
-    }
-    let wake = (a.busy_s * b.items - b.busy_s * a.items) / det;
-    let item = (a.wakes * b.busy_s - b.wakes * a.busy_s) / det;
-    if wake < 0.0 || item <= 0.0 {
-        return mean;
-    }
-    (wake, item)
-}
-
-/// Puts the simulated copy's server nodes on a host of the live servers' threads and its
-/// devices on one of the load generator's (`[capacity] host` and `generator`): every frame
-/// holds a core for its price, and a frame that finds the core idle pays a wake first. The two
-/// prices come from the live runs' threads: their time running tasks against how many times
-/// they woke and how many frames they handled, solved over this run and one at half the rate
-/// (`half`; without it, one mean price per frame). A live server's work per frame falls as load
-/// rises because frames that come while a thread is awake share its wake-up; one run cannot
-/// tell the wake's share from the frame's.
-pub fn calibrate_host(
-    a: &mut Scenario,
-    report: &super::LiveReport,
-    half: Option<&super::LiveReport>,
-    notes: &mut Vec<String>,
-) {
-    let servers = |r: &super::LiveReport| {
-        let rt = r.servers_runtime?;
-        let costs = r.node_costs.values();
-        Some(Work {
-            wakes: rt.parks as f64,
-            items: costs
-                .map(|c| (c.message_frames + c.other_frames) as f64)
-                .sum(),
-            busy_s: rt.busy_s,
-        })
-    };
-    let generator = |r: &super::LiveReport| {
-        let rt = r.generator_runtime?;
-        Some(Work {
-            wakes: rt.parks as f64,
-            items: r.generator_frames_in as f64,
-            busy_s: rt.busy_s,
-        })
-    };
-    let (Some(srv), Some(generator_work), Some(s_rt), Some(g_rt)) = (
-        servers(report),
-        generator(report),
-        report.servers_runtime,
-        report.generator_runtime,
-    ) else {
-        notes.push(
-            "the host: not modeled (it needs the load generator on threads of its own, --generator-threads, and the servers in this process)".into(),
-        );
-        return;
-    };
-    let logic_s: f64 = report
-        .node_costs
-        .values()
-        .map(|c| c.busy_ns as f64 / 1e9)
-        .sum();
-    let (s_wake, s_item) = fit(srv, half.and_then(servers));
-    let (g_wake, g_item) = fit(generator_work, half.and_then(generator));
-    let ns = |s: f64| (s * 1e9).round() as u64;
-    let host = crate::scenario::HostCapacity {
-        cores: s_rt.threads.max(1) as u32,
-        // The nodes' own logic is priced apart (`per_message`).
-        per_frame_ns: ns((s_item - logic_s / srv.items.max(1.0)).max(0.0)),
-        per_wake_ns: ns(s_wake),
-    };
-    let gen = crate::scenario::HostCapacity {
-        cores: g_rt.threads.max(1) as u32,
-        per_frame_ns: ns(g_item),
-        per_wake_ns: ns(g_wake),
-    };
-    a.capacity.host = Some(host);
-    a.capacity.generator = Some(gen);
-    let us = |ns: u64| ns as f64 / 1e3;
-    notes.push(format!(
-        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and {:.1} us to wake an idle core; the devices on {} core{} (the load generator's), each frame {:.2} us and {:.1} us to wake; {}",
-        host.cores,
-        if host.cores == 1 { "" } else { "s" },
-        us(host.per_frame_ns),
-        us(host.per_wake_ns),
-        gen.cores,
-        if gen.cores == 1 { "" } else { "s" },
-        us(gen.per_frame_ns),
-        us(gen.per_wake_ns),
-        if half.is_some() {
-            "solved from this run and one at half the rate (their threads' time running tasks, wake-ups and frames)"
-        } else {
-            "one mean price per frame from this run (no second rate to tell the wake's share)"
-        }
-    ));
-}
-
 /// A figure of both runs, judged against `tolerance` when both sides have `samples` enough.
 fn row(path: &str, metric: &str, (sim, live): (f64, f64), samples: (u64, u64), tol: f64) -> Row {
     let relative_error = (sim != 0.0).then(|| (live - sim) / sim);
@@ -441,9 +263,8 @@ pub fn validate(
     model: Model,
     tolerance: f64,
 ) -> Result<(Comparison, RunResult, LiveOutcome, Scenario), LiveError> {
-    let network = model.network;
     let (mut a, o, mut notes) = aligned(s, opts);
-    let hops = match network {
+    let hops = match model.network {
         // The idle probe's rounds spaced as the run's messages are (2 ms at most: a second
         // for the probe).
         Network::MeasuredLoopback => Some(Hops::measure(
@@ -453,22 +274,9 @@ pub fn validate(
         Network::Scenario => None,
     };
     let live = run_live(&a, hash, &o)?;
-    // The second point of the host's costs: the same inputs at half the rate, for 3 s at most.
-    let half = match (model.host, o.rate_per_s) {
-        (true, Some(rate)) if o.generator_threads > 0 => {
-            let ho = LiveOptions {
-                rate_per_s: Some(rate / 2.0),
-                duration_ns: Some(a.run.duration_ns.min(3_000_000_000)),
-                ..opts.clone()
-            };
-            let (ha, ho, _) = aligned(s, &ho);
-            Some(run_live(&ha, hash, &ho)?.report)
-        }
-        _ => None,
-    };
     calibrate(&mut a, hops.as_ref(), &live.report.node_costs, &mut notes);
     if model.host {
-        calibrate_host(&mut a, &live.report, half.as_ref(), &mut notes);
+        super::host_model::model_host(s, hash, opts, &mut a, &live.report, &mut notes)?;
     }
     let sim = run_scenario(&a, hash);
     let window_s = a.run.duration_ns as f64 / 1e9;
@@ -496,18 +304,19 @@ pub fn validate(
         &a.capacity.adapter,
     ];
     let modeled_ns = c.iter().map(|n| n.per_message_ns).sum();
-    let unmodeled = (live.report.host_load(modeled_ns).into_iter())
-        .chain(live.report.threads_load())
-        .collect();
+    let unmodeled = [
+        live.report.host_load(modeled_ns),
+        live.report.threads_load(),
+    ];
     let cmp = Comparison {
         scenario: a.run.name.clone(),
         users: a.providers.iter().map(|p| p.users as u64).sum(),
         rate_per_s: o.rate_per_s.unwrap_or(0.0),
         duration_s: window_s,
         arrivals: format!("{:?}", o.arrivals).to_lowercase(),
-        loopback_network: network == Network::MeasuredLoopback,
+        loopback_network: model.network == Network::MeasuredLoopback,
         aligned: notes,
-        unmodeled,
+        unmodeled: unmodeled.into_iter().flatten().collect(),
         tolerance,
         passed: rows.iter().all(|r| r.ok != Some(false)),
         rows,

@@ -271,24 +271,17 @@ pub struct Capacity {
     pub gateway: NodeCapacity,
     pub chat_server: NodeCapacity,
     pub adapter: NodeCapacity,
-    /// The server nodes on one machine's cores (`None`: each node on cores of its own). Left
-    /// out of the scenario hash when absent.
+    /// Server nodes on one machine's cores, devices on a load generator's (out of the hash).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<HostCapacity>,
-    /// The devices on one host's cores (`None`: each device has its own), as a live load
-    /// generator's clients are: every frame a device receives waits for one of them. Left out of
-    /// the scenario hash when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generator: Option<HostCapacity>,
 }
 
-/// Every server node (chat servers, gateway, adapters) on one host whose cores they share, as
-/// in a live run on one machine: a frame waits for a host core whatever node it is for, and
-/// holds it for its node's logic plus `per_frame_ns` of the host's own work on it (sockets,
-/// the transport's crypto). A core that was idle first pays `per_wake_ns` (waking, polling
-/// for what is ready): frames that find a core busy share its wake-up, which is why a live
-/// server's work per frame falls as its load rises. Each node keeps its queue bound and its
-/// accounting.
+/// Cores shared by nodes (or devices): a frame waits for one whatever node it is for and holds
+/// it for its node's logic plus `per_frame_ns`; a frame that finds a core idle first pays
+/// `per_wake_ns`, so frames that find it busy share its wake-up, which is why a live server's
+/// work per frame falls as its load rises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct HostCapacity {
     pub cores: u32,

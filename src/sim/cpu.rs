@@ -98,9 +98,7 @@ impl HostCores {
             per_wake_ns: host.per_wake_ns,
         }
     }
-}
 
-impl HostCores {
     /// A work item of no node's (a device's frame on a load generator's cores) arriving at
     /// `now`: its completion.
     pub fn serve(&mut self, now: SimTime) -> SimTime {

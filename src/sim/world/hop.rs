@@ -128,9 +128,10 @@ impl Servers {
         }
     }
 
-    /// Admits a frame for server node `a` (`None`: `a` has no CPU queue), its service the
-    /// node's price plus `extra_ns` (and the host's own work, on a shared host). The frame's
-    /// completion, or `Some(None)` when the node's queue is full.
+    /// Admits a frame for `a`: a server node on its cores or the host's (`[capacity] host`),
+    /// its service the node's price plus `extra_ns` and the host's own work; a device on the
+    /// load generator's cores when the scenario has them. `None`: `a` waits for no core; else
+    /// the frame's completion, or `Some(None)` when the node's queue is full.
     fn admit(
         &mut self,
         a: Addr,

@@ -1,0 +1,191 @@
+//! `validate --model-host`: the simulated copy's server nodes on a host of the live servers'
+//! threads and its devices on one of the load generator's (`[capacity] host` and
+//! `generator`), each frame priced from what those threads spent in the live runs.
+
+use super::align::aligned;
+use super::options::LiveOptions;
+use super::{LiveError, LiveReport};
+use crate::scenario::{HostCapacity, Scenario};
+
+/// Runs the second point ([`half_rate_run`]) and prices the host from both
+/// ([`calibrate_host`]): what `validate --model-host` adds after its live run.
+pub fn model_host(
+    s: &Scenario,
+    hash: &str,
+    opts: &LiveOptions,
+    a: &mut Scenario,
+    report: &LiveReport,
+    notes: &mut Vec<String>,
+) -> Result<(), LiveError> {
+    let half = half_rate_run(s, hash, opts, a.run.duration_ns)?;
+    calibrate_host(a, report, half.as_ref(), notes);
+    Ok(())
+}
+
+/// The second point of the host's prices: the same inputs as `opts` at half its rate, for
+/// `duration_ns` or 3 s, whichever is shorter. `None` without a rate, or with the load
+/// generator's clients on the servers' threads (nothing to model apart).
+pub fn half_rate_run(
+    s: &Scenario,
+    hash: &str,
+    opts: &LiveOptions,
+    duration_ns: u64,
+) -> Result<Option<LiveReport>, LiveError> {
+    let (_, o, _) = aligned(s, opts);
+    let Some(rate) = o.rate_per_s.filter(|_| o.generator_threads > 0) else {
+        return Ok(None);
+    };
+    let half = LiveOptions {
+        rate_per_s: Some(rate / 2.0),
+        duration_ns: Some(duration_ns.min(3_000_000_000)),
+        ..opts.clone()
+    };
+    let (ha, ho, _) = aligned(s, &half);
+    Ok(Some(super::run::run_live(&ha, hash, &ho)?.report))
+}
+
+/// One run's work at a host: stretches of work (parks), items and time running them.
+#[derive(Clone, Copy, Debug)]
+struct Work {
+    wakes: f64,
+    items: f64,
+    busy_s: f64,
+}
+
+/// The wake and item costs (s) that explain both runs' busy time (busy = wakes x wake + items x
+/// item); one run's mean item cost, with no wake cost, when they cannot be told apart (one run,
+/// the same mix in both, or a negative solution).
+fn fit(a: Work, b: Option<Work>) -> (f64, f64) {
+    let mean = (0.0, a.busy_s / a.items.max(1.0));
+    let Some(b) = b else { return mean };
+    let det = a.wakes * b.items - b.wakes * a.items;
+    if det.abs() < 1e-9 * (a.wakes * b.items).abs().max(1.0) {
+        return mean;
+    }
+    let wake = (a.busy_s * b.items - b.busy_s * a.items) / det;
+    let item = (a.wakes * b.busy_s - b.wakes * a.busy_s) / det;
+    if wake < 0.0 || item <= 0.0 {
+        return mean;
+    }
+    (wake, item)
+}
+
+/// Puts the simulated copy's server nodes on a host of the live servers' threads and its
+/// devices on one of the load generator's (`[capacity] host` and `generator`): every frame
+/// holds a core for its price, and a frame that finds the core idle pays a wake first. The two
+/// prices come from the live runs' threads: their time running tasks against how many times
+/// they woke and how many frames they handled, solved over this run and one at half the rate
+/// (`half`; without it, one mean price per frame). A live server's work per frame falls as load
+/// rises because frames that come while a thread is awake share its wake-up; one run cannot
+/// tell the wake's share from the frame's.
+pub fn calibrate_host(
+    a: &mut Scenario,
+    report: &LiveReport,
+    half: Option<&LiveReport>,
+    notes: &mut Vec<String>,
+) {
+    let servers = |r: &LiveReport| {
+        let rt = r.servers_runtime?;
+        let costs = r.node_costs.values();
+        Some(Work {
+            wakes: rt.parks as f64,
+            items: costs
+                .map(|c| (c.message_frames + c.other_frames) as f64)
+                .sum(),
+            busy_s: rt.busy_s,
+        })
+    };
+    let generator = |r: &LiveReport| {
+        let rt = r.generator_runtime?;
+        Some(Work {
+            wakes: rt.parks as f64,
+            items: r.generator_frames_in as f64,
+            busy_s: rt.busy_s,
+        })
+    };
+    let (Some(srv), Some(generator_work), Some(s_rt), Some(g_rt)) = (
+        servers(report),
+        generator(report),
+        report.servers_runtime,
+        report.generator_runtime,
+    ) else {
+        notes.push(
+            "the host: not modeled (it needs the load generator on threads of its own, --generator-threads, and the servers in this process)".into(),
+        );
+        return;
+    };
+    let logic_s: f64 = report
+        .node_costs
+        .values()
+        .map(|c| c.busy_ns as f64 / 1e9)
+        .sum();
+    let (s_wake, s_item) = fit(srv, half.and_then(servers));
+    let (g_wake, g_item) = fit(generator_work, half.and_then(generator));
+    let ns = |s: f64| (s * 1e9).round() as u64;
+    let host = HostCapacity {
+        cores: s_rt.threads.max(1) as u32,
+        // The nodes' own logic is priced apart (`per_message`).
+        per_frame_ns: ns((s_item - logic_s / srv.items.max(1.0)).max(0.0)),
+        per_wake_ns: ns(s_wake),
+    };
+    let gen = HostCapacity {
+        cores: g_rt.threads.max(1) as u32,
+        per_frame_ns: ns(g_item),
+        per_wake_ns: ns(g_wake),
+    };
+    a.capacity.host = Some(host);
+    a.capacity.generator = Some(gen);
+    let us = |ns: u64| ns as f64 / 1e3;
+    notes.push(format!(
+        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and {:.1} us to wake an idle core; the devices on {} core{} (the load generator's), each frame {:.2} us and {:.1} us to wake; {}",
+        host.cores,
+        if host.cores == 1 { "" } else { "s" },
+        us(host.per_frame_ns),
+        us(host.per_wake_ns),
+        gen.cores,
+        if gen.cores == 1 { "" } else { "s" },
+        us(gen.per_frame_ns),
+        us(gen.per_wake_ns),
+        if half.is_some() {
+            "solved from this run and one at half the rate (their threads' time running tasks, wake-ups and frames)"
+        } else {
+            "one mean price per frame from this run (no second rate to tell the wake's share)"
+        }
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_runs_separate_the_wake_from_the_item_and_one_run_gives_a_mean() {
+        // 20 us a wake, 2 us an item: a run of few wakes per item and one of many.
+        let busy = |wakes: f64, items: f64| wakes * 20e-6 + items * 2e-6;
+        let a = Work {
+            wakes: 10_000.0,
+            items: 1_000_000.0,
+            busy_s: busy(10_000.0, 1_000_000.0),
+        };
+        let b = Work {
+            wakes: 90_000.0,
+            items: 300_000.0,
+            busy_s: busy(90_000.0, 300_000.0),
+        };
+        let (wake, item) = fit(a, Some(b));
+        assert!(
+            (wake - 20e-6).abs() < 1e-12 && (item - 2e-6).abs() < 1e-12,
+            "{wake} {item}"
+        );
+        assert_eq!(fit(a, None), (0.0, a.busy_s / a.items));
+        // The same mix twice cannot be told apart; a negative wake is refused.
+        let twice = Work {
+            busy_s: a.busy_s * 2.0,
+            wakes: a.wakes * 2.0,
+            items: a.items * 2.0,
+        };
+        assert_eq!(fit(a, Some(twice)), (0.0, a.busy_s / a.items));
+        let odd = Work { busy_s: 0.01, ..b };
+        assert_eq!(fit(a, Some(odd)), (0.0, a.busy_s / a.items));
+    }
+}
