@@ -1,7 +1,7 @@
-//! The CPU time of a runtime's worker threads: what the server nodes' host spent, apart from the
-//! load generator's threads when those run on a runtime of their own. Read from Linux's
-//! per-thread scheduler statistics (`/proc/self/task/<tid>/schedstat`, nanoseconds on a core);
-//! elsewhere there is no figure and the callers say so.
+//! What a runtime's worker threads did: the servers' host, apart from the load generator's
+//! threads when those run on a runtime of their own. Tokio's own counts (time running tasks,
+//! parks), and the scheduler's per thread from Linux's /proc (time on a core, time runnable
+//! and waiting, preemptions); elsewhere the scheduler's figures are `None`.
 //! determinism: ok (live mode: a measurement of this machine)
 
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,7 @@ impl WorkerThreads {
     }
 
     /// How many threads have registered.
+    #[cfg(test)]
     pub fn count(&self) -> usize {
         self.0.lock().map_or(0, |t| t.len())
     }
@@ -134,7 +135,8 @@ pub struct RuntimeMeter {
 impl RuntimeMeter {
     /// From now on, the runtime of `handle`, whose threads registered in `threads`.
     pub fn start(threads: WorkerThreads, handle: tokio::runtime::Handle) -> Self {
-        let start = (threads.snapshot(), busy(&handle).0, busy(&handle).1);
+        let (busy_ns, parks) = busy(&handle);
+        let start = (threads.snapshot(), busy_ns, parks);
         RuntimeMeter {
             threads,
             handle,

@@ -304,10 +304,13 @@ pub fn validate(
         &a.capacity.adapter,
     ];
     let modeled_ns = c.iter().map(|n| n.per_message_ns).sum();
-    let unmodeled = [
-        live.report.host_load(modeled_ns),
-        live.report.threads_load(),
-    ];
+    // With the host modeled, the process-wide line ("cores of their own") no longer holds.
+    let host_load = a
+        .capacity
+        .host
+        .is_none()
+        .then(|| live.report.host_load(modeled_ns));
+    let unmodeled = [host_load.flatten(), live.report.threads_load()];
     let cmp = Comparison {
         scenario: a.run.name.clone(),
         users: a.providers.iter().map(|p| p.users as u64).sum(),
