@@ -1,7 +1,7 @@
 //! `interop-sim validate`: the same scenario in the simulator and live, side by side, and a
 //! verdict on how far apart they land. A model is validated only against a run with the same
 //! inputs, so the simulated copy gets what live can carry and nothing else: users scaled
-//! alike, one device per user, every device online, no replies (live's schedule is
+//! alike, one device per user, every device online, no replies or read receipts (live's schedule is
 //! open-loop), media blobs within live's bound, the same enlistment draws
 //! (both build the directory the same way), the rate, window and arrival process of the live
 //! run (Poisson in both unless `--arrivals` says otherwise). Each figure (p50, p99, mean

@@ -5,6 +5,7 @@
 //! `lag_max` is dropped and counted, never sent late in silence.
 
 mod media;
+mod pacer;
 mod receive;
 mod send;
 
@@ -98,40 +99,6 @@ pub struct Shard {
     media_rng: crate::engine::SimRng,
     media_report: MediaReport,
     remote: bool,
-}
-
-/// Wakes a shard when its next arrival is due, from a thread of its own: a tokio timer rounds
-/// up to the next millisecond, which would put up to a millisecond of the generator's own
-/// lateness into every measured latency; a thread's sleep is precise to tens of microseconds.
-/// Arrivals already due when it wakes go out together.
-struct Pacer {
-    due: std::sync::Arc<tokio::sync::Notify>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Pacer {
-    fn start(arrivals: &[Arrival], clock: Clock) -> Self {
-        let due = std::sync::Arc::new(tokio::sync::Notify::new());
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let times: Vec<SimTime> = arrivals.iter().map(|a| a.at).collect();
-        let (d, halt) = (due.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while i < times.len() && !halt.load(std::sync::atomic::Ordering::Relaxed) {
-                clock.sleep_thread_until(times[i]);
-                d.notify_one();
-                let now = clock.now();
-                while times.get(i).is_some_and(|t| *t <= now) {
-                    i += 1;
-                }
-            }
-        });
-        Pacer { due, stop }
-    }
-
-    fn stop(&self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 /// How a shard is set up.
@@ -248,8 +215,10 @@ impl Shard {
             }
         }
         let mut shutdown = self.sh.shutdown.clone();
-        let pacer = Pacer::start(&self.arrivals, self.clock());
+        let times = self.arrivals.iter().map(|a| a.at).collect();
+        let mut pacer = pacer::Pacer::start(times, self.clock());
         loop {
+            pacer.arm(self.arrivals.get(self.cursor).map(|a| a.at));
             let next_timer = self.timers.first_key_value().map(|(k, _)| k.0);
             let wake = self
                 .clock()
@@ -261,7 +230,7 @@ impl Shard {
                     None => break,
                 },
                 Some(done) = self.media_rx.recv() => self.on_media(done),
-                _ = pacer.due.notified() => self.on_wake().await,
+                _ = pacer.due() => self.on_wake().await,
                 _ = tokio::time::sleep_until(wake), if next_timer.is_some() => self.on_wake().await,
                 _ = shutdown.changed() => break,
             }
