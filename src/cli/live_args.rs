@@ -33,7 +33,7 @@ pub struct LiveArgs {
     #[arg(long, default_value_t = 0)]
     pub generator_threads: usize,
     /// With --generator-threads: pin the servers' threads to the first --threads cores and the
-    /// load generator's (and the threads it starts, its pacer's) to the cores after them, so
+    /// load generator's (and the threads it starts) to the cores after them, so
     /// that neither preempts the other. Ignored where the machine has too few cores.
     #[arg(long, requires = "generator_threads")]
     pub pin: bool,
