@@ -63,7 +63,7 @@ pub fn validate(
         anyhow::Ok(())
     };
     let result = if levels.is_empty() {
-        v::validate(&s, &hash, &opts, model, tolerance)
+        v::validate(&s, &hash, &opts, model, tolerance, &[])
             .map_err(anyhow::Error::from)
             .and_then(|(cmp, sim, live, ran)| {
                 write_level(&out, &sim, &live, &ran)?;

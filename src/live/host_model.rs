@@ -7,18 +7,35 @@ use super::options::LiveOptions;
 use super::{LiveError, LiveReport};
 use crate::scenario::{HostCapacity, Scenario};
 
-/// Runs the second point ([`half_rate_run`]) and prices the host from both
-/// ([`calibrate_host`]): what `validate --model-host` adds after its live run.
+/// Prices the host for `validate --model-host` after its live run (`report`): from the runs
+/// in `others` (a ladder's probes, at rates from a few hundred messages a second to the
+/// saturation) when there are any, else from a second run at half the rate
+/// ([`half_rate_run`]); see [`calibrate_host`].
 pub fn model_host(
     s: &Scenario,
     hash: &str,
     opts: &LiveOptions,
     a: &mut Scenario,
     report: &LiveReport,
+    others: &[HostWork],
     notes: &mut Vec<String>,
 ) -> Result<(), LiveError> {
+    if !others.is_empty() {
+        let source = format!(
+            "fitted over this run and the ladder's {} probes that kept up (least squares: their threads' time running tasks, wake-ups and frames)",
+            others.len()
+        );
+        calibrate_host(a, report, others, &source, notes);
+        return Ok(());
+    }
     let half = half_rate_run(s, hash, opts, a.run.duration_ns)?;
-    calibrate_host(a, report, half.as_ref(), notes);
+    let half: Vec<HostWork> = half.as_ref().and_then(host_work).into_iter().collect();
+    let source = if half.is_empty() {
+        "one mean price per frame from this run (no second rate to tell the wake's share)"
+    } else {
+        "solved from this run and one at half the rate (their threads' time running tasks, wake-ups and frames)"
+    };
+    calibrate_host(a, report, &half, source, notes);
     Ok(())
 }
 
@@ -52,18 +69,57 @@ struct Work {
     busy_s: f64,
 }
 
-/// The wake and item costs (s) that explain both runs' busy time (busy = wakes x wake + items x
-/// item); one run's mean item cost, with no wake cost, when they cannot be told apart (one run,
-/// the same mix in both, or a negative solution).
-fn fit(a: Work, b: Option<Work>) -> (f64, f64) {
-    let mean = (0.0, a.busy_s / a.items.max(1.0));
-    let Some(b) = b else { return mean };
-    let det = a.wakes * b.items - b.wakes * a.items;
-    if det.abs() < 1e-9 * (a.wakes * b.items).abs().max(1.0) {
+/// What one live run's two runtimes did: the servers' threads and the load generator's.
+#[derive(Clone, Copy, Debug)]
+pub struct HostWork {
+    servers: Work,
+    generator: Work,
+}
+
+/// Both runtimes' work in `r`; `None` without the generator on threads of its own.
+pub fn host_work(r: &LiveReport) -> Option<HostWork> {
+    let (s, g) = (r.servers_runtime?, r.generator_runtime?);
+    Some(HostWork {
+        servers: Work {
+            wakes: s.parks as f64,
+            items: r
+                .node_costs
+                .values()
+                .map(|c| (c.message_frames + c.other_frames) as f64)
+                .sum(),
+            busy_s: s.busy_s,
+        },
+        generator: Work {
+            wakes: g.parks as f64,
+            items: r.generator_frames_in as f64,
+            busy_s: g.busy_s,
+        },
+    })
+}
+
+/// The wake and item costs (s) that best explain the runs' busy time (busy = wakes x wake +
+/// items x item, least squares: two runs are solved exactly); the first run's mean item cost,
+/// with no wake cost, when they cannot be told apart (one run, the same mix in all, or a
+/// negative solution).
+fn fit(runs: &[Work]) -> (f64, f64) {
+    let Some(first) = runs.first() else {
+        return (0.0, 0.0);
+    };
+    let mean = (0.0, first.busy_s / first.items.max(1.0));
+    let (mut ww, mut wi, mut ii, mut wb, mut ib) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for r in runs {
+        ww += r.wakes * r.wakes;
+        wi += r.wakes * r.items;
+        ii += r.items * r.items;
+        wb += r.wakes * r.busy_s;
+        ib += r.items * r.busy_s;
+    }
+    let det = ww * ii - wi * wi;
+    if det.abs() < 1e-9 * (ww * ii).max(1.0) {
         return mean;
     }
-    let wake = (a.busy_s * b.items - b.busy_s * a.items) / det;
-    let item = (a.wakes * b.busy_s - b.wakes * a.busy_s) / det;
+    let wake = (wb * ii - ib * wi) / det;
+    let item = (ib * ww - wb * wi) / det;
     if wake < 0.0 || item <= 0.0 {
         return mean;
     }
@@ -74,38 +130,19 @@ fn fit(a: Work, b: Option<Work>) -> (f64, f64) {
 /// devices on one of the load generator's (`[capacity] host` and `generator`): every frame
 /// holds a core for its price, and a frame that finds the core idle pays a wake first. The two
 /// prices come from the live runs' threads: their time running tasks against how many times
-/// they woke and how many frames they handled, solved over this run and one at half the rate
-/// (`half`; without it, one mean price per frame). A live server's work per frame falls as load
-/// rises because frames that come while a thread is awake share its wake-up; one run cannot
-/// tell the wake's share from the frame's.
+/// they woke and how many frames they handled, fitted over this run (`report`) and `others`
+/// (without them, one mean price per frame; `source` says which for the note). A live
+/// server's work per frame falls as load rises because frames that come while a thread is
+/// awake share its wake-up; one run cannot tell the wake's share from the frame's.
 pub fn calibrate_host(
     a: &mut Scenario,
     report: &LiveReport,
-    half: Option<&LiveReport>,
+    others: &[HostWork],
+    source: &str,
     notes: &mut Vec<String>,
 ) {
-    let servers = |r: &LiveReport| {
-        let rt = r.servers_runtime?;
-        let costs = r.node_costs.values();
-        Some(Work {
-            wakes: rt.parks as f64,
-            items: costs
-                .map(|c| (c.message_frames + c.other_frames) as f64)
-                .sum(),
-            busy_s: rt.busy_s,
-        })
-    };
-    let generator = |r: &LiveReport| {
-        let rt = r.generator_runtime?;
-        Some(Work {
-            wakes: rt.parks as f64,
-            items: r.generator_frames_in as f64,
-            busy_s: rt.busy_s,
-        })
-    };
-    let (Some(srv), Some(generator_work), Some(s_rt), Some(g_rt)) = (
-        servers(report),
-        generator(report),
+    let (Some(this), Some(s_rt), Some(g_rt)) = (
+        host_work(report),
         report.servers_runtime,
         report.generator_runtime,
     ) else {
@@ -119,13 +156,16 @@ pub fn calibrate_host(
         .values()
         .map(|c| c.busy_ns as f64 / 1e9)
         .sum();
-    let (s_wake, s_item) = fit(srv, half.and_then(servers));
-    let (g_wake, g_item) = fit(generator_work, half.and_then(generator));
+    let runs = |f: fn(&HostWork) -> Work| -> Vec<Work> {
+        std::iter::once(&this).chain(others).map(f).collect()
+    };
+    let (s_wake, s_item) = fit(&runs(|w| w.servers));
+    let (g_wake, g_item) = fit(&runs(|w| w.generator));
     let ns = |s: f64| (s * 1e9).round() as u64;
     let host = HostCapacity {
         cores: s_rt.threads.max(1) as u32,
         // The nodes' own logic is priced apart (`per_message`).
-        per_frame_ns: ns((s_item - logic_s / srv.items.max(1.0)).max(0.0)),
+        per_frame_ns: ns((s_item - logic_s / this.servers.items.max(1.0)).max(0.0)),
         per_wake_ns: ns(s_wake),
     };
     let gen = HostCapacity {
@@ -137,7 +177,7 @@ pub fn calibrate_host(
     a.capacity.generator = Some(gen);
     let us = |ns: u64| ns as f64 / 1e3;
     notes.push(format!(
-        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and {:.1} us to wake an idle core; the devices on {} core{} (the load generator's), each frame {:.2} us and {:.1} us to wake; {}",
+        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and {:.1} us to wake an idle core; the devices on {} core{} (the load generator's), each frame {:.2} us and {:.1} us to wake; {source}",
         host.cores,
         if host.cores == 1 { "" } else { "s" },
         us(host.per_frame_ns),
@@ -146,11 +186,6 @@ pub fn calibrate_host(
         if gen.cores == 1 { "" } else { "s" },
         us(gen.per_frame_ns),
         us(gen.per_wake_ns),
-        if half.is_some() {
-            "solved from this run and one at half the rate (their threads' time running tasks, wake-ups and frames)"
-        } else {
-            "one mean price per frame from this run (no second rate to tell the wake's share)"
-        }
     ));
 }
 
@@ -172,20 +207,44 @@ mod tests {
             items: 300_000.0,
             busy_s: busy(90_000.0, 300_000.0),
         };
-        let (wake, item) = fit(a, Some(b));
+        let (wake, item) = fit(&[a, b]);
         assert!(
             (wake - 20e-6).abs() < 1e-12 && (item - 2e-6).abs() < 1e-12,
             "{wake} {item}"
         );
-        assert_eq!(fit(a, None), (0.0, a.busy_s / a.items));
+        assert_eq!(fit(&[a]), (0.0, a.busy_s / a.items));
         // The same mix twice cannot be told apart; a negative wake is refused.
         let twice = Work {
             busy_s: a.busy_s * 2.0,
             wakes: a.wakes * 2.0,
             items: a.items * 2.0,
         };
-        assert_eq!(fit(a, Some(twice)), (0.0, a.busy_s / a.items));
+        assert_eq!(fit(&[a, twice]), (0.0, a.busy_s / a.items));
         let odd = Work { busy_s: 0.01, ..b };
-        assert_eq!(fit(a, Some(odd)), (0.0, a.busy_s / a.items));
+        assert_eq!(fit(&[a, odd]), (0.0, a.busy_s / a.items));
+    }
+
+    /// Many runs whose busy time is off the line by noise that cancels: least squares finds
+    /// the line; one run far off moves it less than a two-point solve through that run would.
+    #[test]
+    fn many_runs_fit_the_line_through_their_noise() {
+        let run = |wakes: f64, items: f64, noise: f64| Work {
+            wakes,
+            items,
+            busy_s: (wakes * 20e-6 + items * 2e-6) * (1.0 + noise),
+        };
+        let runs = [
+            run(90_000.0, 300_000.0, 0.05),
+            run(60_000.0, 600_000.0, -0.05),
+            run(30_000.0, 900_000.0, 0.05),
+            run(10_000.0, 1_200_000.0, -0.05),
+            run(50_000.0, 700_000.0, 0.0),
+        ];
+        let (wake, item) = fit(&runs);
+        assert!((wake - 20e-6).abs() < 2e-6, "wake {wake}");
+        assert!((item - 2e-6).abs() < 0.2e-6, "item {item}");
+        // The two-point solve through the first two is further from the line.
+        let (w2, _) = fit(&runs[..2]);
+        assert!((w2 - 20e-6).abs() > (wake - 20e-6).abs(), "{w2} {wake}");
     }
 }

@@ -13,6 +13,7 @@
 //! Every probe is kept in the result.
 
 use super::align::aligned;
+use super::host_model::{host_work, HostWork};
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
 use super::run::run_live;
@@ -54,6 +55,9 @@ pub struct Probe {
     /// From the actual send, ms.
     pub p99_ms: f64,
     pub kept_up: bool,
+    /// What its two runtimes did, to price the host from (`--model-host`).
+    #[serde(skip)]
+    pub work: Option<HostWork>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -105,6 +109,7 @@ fn probe_once(
         delivered_per_s: r.messages_delivered_per_s,
         p99_ms: r.uncorrected.delivered_p99,
         kept_up: false,
+        work: host_work(&r),
     };
     let judged = judge(&p, r.rate_reached);
     p.kept_up = judged == Judged::KeptUp;
@@ -220,13 +225,19 @@ pub fn ladder<E: From<LiveError>>(
     let (_, start, _) = aligned(s, opts);
     let start = start.rate_per_s.unwrap_or(1_000.0);
     let sat = saturation(start, |r| probe(s, hash, opts, r), &mut progress)?;
+    // The probes that kept up span the rates below the saturation: one fit over all of them
+    // prices the host for every level (`--model-host`).
+    let probed: Vec<HostWork> = (sat.probes.iter())
+        .filter(|p| p.kept_up)
+        .filter_map(|p| p.work)
+        .collect();
     let mut levels = Vec::new();
     for &f in fractions {
         let o = LiveOptions {
             rate_per_s: Some(f * sat.rate_per_s),
             ..opts.clone()
         };
-        let (cmp, sim, live, ran) = validate(s, hash, &o, model, tolerance)?;
+        let (cmp, sim, live, ran) = validate(s, hash, &o, model, tolerance, &probed)?;
         level(f, &cmp, &sim, &live, &ran)?;
         levels.push((f, cmp));
     }
@@ -252,6 +263,7 @@ mod tests {
                 delivered_per_s: rate.min(edge),
                 p99_ms: 1.0,
                 kept_up: rate <= edge,
+                work: None,
             })
         }
     }
@@ -285,6 +297,7 @@ mod tests {
             delivered_per_s,
             p99_ms,
             kept_up: false,
+            work: None,
         };
         use Judged::*;
         let cases = [

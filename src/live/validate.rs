@@ -254,14 +254,17 @@ fn media_rows(sim: &RunResult, live: &LiveOutcome, window_s: f64, tol: f64) -> V
 }
 
 /// Runs both and compares, judging every figure against `tolerance` (a fraction: 0.1 = 10 %).
-/// Live runs first: the simulated copy is priced with what it measured. Returns the comparison,
-/// both runs and the scenario they ran (aligned, and priced for this machine).
+/// Live runs first: the simulated copy is priced with what it measured (with `--model-host`,
+/// the host's prices fitted over it and `host_runs`, or a run at half the rate when there are
+/// none). Returns the comparison, both runs and the scenario they ran (aligned, and priced for
+/// this machine).
 pub fn validate(
     s: &Scenario,
     hash: &str,
     opts: &LiveOptions,
     model: Model,
     tolerance: f64,
+    host_runs: &[super::host_model::HostWork],
 ) -> Result<(Comparison, RunResult, LiveOutcome, Scenario), LiveError> {
     let (mut a, o, mut notes) = aligned(s, opts);
     let hops = match model.network {
@@ -276,7 +279,8 @@ pub fn validate(
     let live = run_live(&a, hash, &o)?;
     calibrate(&mut a, hops.as_ref(), &live.report.node_costs, &mut notes);
     if model.host {
-        super::host_model::model_host(s, hash, opts, &mut a, &live.report, &mut notes)?;
+        let report = &live.report;
+        super::host_model::model_host(s, hash, opts, &mut a, report, host_runs, &mut notes)?;
     }
     let sim = run_scenario(&a, hash);
     let window_s = a.run.duration_ns as f64 / 1e9;

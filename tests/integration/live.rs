@@ -574,7 +574,8 @@ fn validate_compares_every_path_kind_and_media_downloads() {
         network: Network::MeasuredLoopback,
         host: false,
     };
-    let (cmp, sim, live, aligned) = validate(&s, "test", &opts, model, 0.1).expect("both runs ran");
+    let (cmp, sim, live, aligned) =
+        validate(&s, "test", &opts, model, 0.1, &[]).expect("both runs ran");
     for path in ["all", "native", "interop", "group", "media"] {
         assert!(
             cmp.rows.iter().any(|r| r.path == path),
@@ -618,7 +619,7 @@ fn validate_models_the_host_from_both_runtimes_threads() {
         network: Network::MeasuredLoopback,
         host: true,
     };
-    let (cmp, _sim, live, aligned) = validate(&s, "test", &opts, model, 0.1).expect("ran");
+    let (cmp, _sim, live, aligned) = validate(&s, "test", &opts, model, 0.1, &[]).expect("ran");
     let servers = live
         .report
         .servers_runtime
