@@ -86,6 +86,9 @@ pub struct LiveReport {
     pub generator_runtime: Option<RuntimeLoad>,
     /// Frames the load generator's devices received.
     pub generator_frames_in: u64,
+    /// The socket reads those frames came in (each read's frames handled together, one after
+    /// the other): frames a read, a batching the simulated copy does not model.
+    pub generator_reads_in: u64,
 }
 
 impl LiveReport {
@@ -141,6 +144,15 @@ impl LiveReport {
             Some(g) => {
                 line.push_str("; ");
                 line.push_str(&describe("the load generator's", g));
+                if self.generator_reads_in > 0 {
+                    let _ = write!(
+                        line,
+                        ", its {} frames in {} socket reads ({:.1} a read, handled together)",
+                        self.generator_frames_in,
+                        self.generator_reads_in,
+                        self.generator_frames_in as f64 / self.generator_reads_in as f64
+                    );
+                }
                 if saturated(g) {
                     line.push_str(" (its clients' queue is inside every live latency)");
                 }
@@ -321,6 +333,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         servers_runtime: i.runtimes.0,
         generator_runtime: i.runtimes.1,
         generator_frames_in: i.reports.iter().map(|r| r.frames_in).sum(),
+        generator_reads_in: i.reports.iter().map(|r| r.reads_in).sum(),
     };
     let intervals = l
         .intervals

@@ -633,6 +633,12 @@ fn validate_models_the_host_from_both_runtimes_threads() {
     assert!(servers.parks > 0 && generator.parks > 0);
     // Each message: its delivery at the recipient, the submission's ack at the sender.
     assert!(live.report.generator_frames_in >= 2 * live.result.summary.counters.delivered);
+    // Every frame came in some read, a read holds at least one.
+    let reads = live.report.generator_reads_in;
+    assert!(
+        reads > 0 && reads <= live.report.generator_frames_in,
+        "{reads}"
+    );
     let host = aligned.capacity.host.expect("the servers on a host");
     let devices = aligned
         .capacity

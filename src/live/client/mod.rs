@@ -52,6 +52,9 @@ pub struct ShardReport {
     /// Frames the shard's devices received: the work items of the load generator's host, as
     /// `validate` models it.
     pub frames_in: u64,
+    /// The batches those frames came in: a connection's reader hands the shard every frame one
+    /// read of its socket held.
+    pub reads_in: u64,
     pub media: MediaReport,
 }
 
@@ -168,6 +171,7 @@ impl Shard {
                 unroutable: 0,
                 foreign_frames: 0,
                 frames_in: 0,
+                reads_in: 0,
                 media: MediaReport::default(),
             },
             plain: Vec::with_capacity(16 * 1024),

@@ -26,6 +26,7 @@ impl Shard {
             }
             Inbound::Records(_, recs) => {
                 self.report.frames_in += recs.len() as u64;
+                self.report.reads_in += 1;
                 let now = self.clock().now();
                 for rec in recs {
                     self.on_record(now, rec);
