@@ -61,9 +61,11 @@ pub fn half_rate_run(
     Ok(Some(super::run::run_live(&ha, hash, &ho)?.report))
 }
 
-/// One run's work at a host: stretches of work (parks), items and time running them.
+/// One run's work at a host: its threads, stretches of work (parks), items and time running
+/// them.
 #[derive(Clone, Copy, Debug)]
 struct Work {
+    threads: usize,
     wakes: f64,
     items: f64,
     busy_s: f64,
@@ -81,6 +83,7 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
     let (s, g) = (r.servers_runtime?, r.generator_runtime?);
     Some(HostWork {
         servers: Work {
+            threads: s.threads,
             wakes: s.parks as f64,
             items: r
                 .node_costs
@@ -90,6 +93,7 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
             busy_s: s.busy_s,
         },
         generator: Work {
+            threads: g.threads,
             wakes: g.parks as f64,
             items: r.generator_frames_in as f64,
             busy_s: g.busy_s,
@@ -141,11 +145,7 @@ pub fn calibrate_host(
     source: &str,
     notes: &mut Vec<String>,
 ) {
-    let (Some(this), Some(s_rt), Some(g_rt)) = (
-        host_work(report),
-        report.servers_runtime,
-        report.generator_runtime,
-    ) else {
+    let Some(this) = host_work(report) else {
         notes.push(
             "the host: not modeled (it needs the load generator on threads of its own, --generator-threads, and the servers in this process)".into(),
         );
@@ -163,13 +163,13 @@ pub fn calibrate_host(
     let (g_wake, g_item) = fit(&runs(|w| w.generator));
     let ns = |s: f64| (s * 1e9).round() as u64;
     let host = HostCapacity {
-        cores: s_rt.threads.max(1) as u32,
+        cores: this.servers.threads.max(1) as u32,
         // The nodes' own logic is priced apart (`per_message`).
         per_frame_ns: ns((s_item - logic_s / this.servers.items.max(1.0)).max(0.0)),
         per_wake_ns: ns(s_wake),
     };
     let gen = HostCapacity {
-        cores: g_rt.threads.max(1) as u32,
+        cores: this.generator.threads.max(1) as u32,
         per_frame_ns: ns(g_item),
         per_wake_ns: ns(g_wake),
     };
@@ -198,11 +198,13 @@ mod tests {
         // 20 us a wake, 2 us an item: a run of few wakes per item and one of many.
         let busy = |wakes: f64, items: f64| wakes * 20e-6 + items * 2e-6;
         let a = Work {
+            threads: 1,
             wakes: 10_000.0,
             items: 1_000_000.0,
             busy_s: busy(10_000.0, 1_000_000.0),
         };
         let b = Work {
+            threads: 1,
             wakes: 90_000.0,
             items: 300_000.0,
             busy_s: busy(90_000.0, 300_000.0),
@@ -215,6 +217,7 @@ mod tests {
         assert_eq!(fit(&[a]), (0.0, a.busy_s / a.items));
         // The same mix twice cannot be told apart; a negative wake is refused.
         let twice = Work {
+            threads: 1,
             busy_s: a.busy_s * 2.0,
             wakes: a.wakes * 2.0,
             items: a.items * 2.0,
@@ -229,6 +232,7 @@ mod tests {
     #[test]
     fn many_runs_fit_the_line_through_their_noise() {
         let run = |wakes: f64, items: f64, noise: f64| Work {
+            threads: 1,
             wakes,
             items,
             busy_s: (wakes * 20e-6 + items * 2e-6) * (1.0 + noise),

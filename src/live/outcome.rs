@@ -119,7 +119,6 @@ impl LiveReport {
         let servers = self.servers_runtime?;
         let wall = self.wall_s.max(1e-9);
         let window = self.window_ms as f64 / 1e3;
-        let saturated = |r: &RuntimeLoad| saturated(r, window);
         let describe = |what: &str, r: &RuntimeLoad, extra: &str| {
             let n = r.threads.max(1);
             let mut line = format!(
@@ -137,7 +136,7 @@ impl LiveReport {
                 );
             }
             line.push_str(extra);
-            if saturated(r) {
+            if saturated(r, window) {
                 line.push_str(": SATURATED");
             }
             line
@@ -157,7 +156,7 @@ impl LiveReport {
                     String::new()
                 };
                 line.push_str(&describe("the load generator's", g, &reads));
-                if saturated(g) {
+                if saturated(g, window) {
                     line.push_str(" (its clients' queue is inside every live latency)");
                 }
             }

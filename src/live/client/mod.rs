@@ -219,7 +219,7 @@ impl Shard {
             }
         }
         let mut shutdown = self.sh.shutdown.clone();
-        let times = self.arrivals.iter().map(|a| a.at).collect();
+        let times = self.arrivals.iter().map(|a| a.at);
         let mut pacer = pacer::Pacer::start(times, self.clock());
         loop {
             pacer.arm(self.arrivals.get(self.cursor).map(|a| a.at));

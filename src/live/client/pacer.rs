@@ -18,13 +18,14 @@ pub(super) enum Pacer {
 }
 
 impl Pacer {
-    /// A timerfd where the system has one, else a thread over `times` (the arrivals' instants).
-    pub fn start(times: Vec<SimTime>, clock: Clock) -> Pacer {
+    /// A timerfd where the system has one, else a thread over `times` (the arrivals' instants,
+    /// collected only for the thread).
+    pub fn start(times: impl IntoIterator<Item = SimTime>, clock: Clock) -> Pacer {
         #[cfg(target_os = "linux")]
         if let Ok(t) = timer::TimerPacer::new(clock) {
             return Pacer::Timer(t);
         }
-        Pacer::Thread(ThreadPacer::start(times, clock))
+        Pacer::Thread(ThreadPacer::start(times.into_iter().collect(), clock))
     }
 
     /// The next arrival is at `next` (`None`: no arrival left).
