@@ -123,7 +123,7 @@ pub fn validate(
             );
             let json = serde_json::to_string_pretty(&l).unwrap_or_default();
             let cmps = l.levels.into_iter().map(|(_, c)| c).collect();
-            (cmps, std::mem::take(&mut views), Some((sat, json)))
+            (cmps, std::mem::take(&mut views), Some((sat, json, l.reach)))
         })
     };
     let (cmps, views, ladder) = match result {
@@ -150,15 +150,27 @@ pub fn validate(
     }
     let refs: Vec<&Comparison> = cmps.iter().collect();
     let verdict = v::verdict(&refs);
-    let (saturation, json) = match ladder {
-        Some(((rule, probes), json)) => {
+    let (saturation, json, reach) = match ladder {
+        Some(((rule, probes), json, reach)) => {
+            table.push_str(&format!("validate: saturation {rule}\n"));
             table.push_str(&format!(
-                "validate: saturation {rule}\nvalidate: ladder {}: {verdict}\n",
+                "validate: where the model holds (levels as shares of that saturation; tolerance +-{:.0} %):\n",
+                tolerance * 100.0
+            ));
+            for r in &reach {
+                table.push_str(&format!(
+                    "  {}\n",
+                    interop_sim::live::reach::render(r, tolerance)
+                ));
+            }
+            table.push_str(&format!(
+                "validate: ladder {}: {verdict}\n",
                 if passed { "PASSED" } else { "FAILED" }
             ));
-            (Some((rule, probes)), json)
+            let cells = reach.iter().map(interop_sim::live::reach::cells).collect();
+            (Some((rule, probes)), json, cells)
         }
-        None => (None, serde_json::to_string_pretty(&cmps[0])?),
+        None => (None, serde_json::to_string_pretty(&cmps[0])?, Vec::new()),
     };
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("validate.json"), json + "\n")?;
@@ -177,6 +189,7 @@ pub fn validate(
         title,
         meta,
         saturation,
+        reach,
         levels: views,
         passed,
         verdict,

@@ -16,6 +16,7 @@ use super::align::aligned;
 use super::host_model::{host_work, HostWork};
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
+use super::reach::{reach, Reach};
 use super::run::run_live;
 use super::validate::{validate, Comparison, Model};
 use super::LiveError;
@@ -74,6 +75,8 @@ pub struct Ladder {
     pub saturation: Saturation,
     /// Per level: its fraction of the saturation, and the comparison at that rate.
     pub levels: Vec<(f64, Comparison)>,
+    /// Per figure judged: up to which level the model held, and where it stopped.
+    pub reach: Vec<Reach>,
     pub passed: bool,
 }
 
@@ -244,6 +247,7 @@ pub fn ladder<E: From<LiveError>>(
     Ok(Ladder {
         passed: levels.iter().all(|(_, c)| c.passed),
         saturation: sat,
+        reach: reach(&levels),
         levels,
     })
 }

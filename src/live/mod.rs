@@ -38,6 +38,7 @@ pub mod outcome;
 pub mod output;
 pub mod prepare;
 pub mod probe;
+pub mod reach;
 pub mod remote;
 pub mod run;
 pub mod schedule;

@@ -398,36 +398,31 @@ pub fn level_view(
     }
 }
 
-/// The verdict line of a set of comparisons (one, or a ladder's levels).
+/// The verdict line of a set of comparisons (one, or a ladder's levels): how many judged
+/// figures fell outside the tolerance and the largest error; the tables (and a ladder's
+/// "where the model holds") say which.
 pub fn verdict(levels: &[&Comparison]) -> String {
     let judged: usize = levels
         .iter()
         .map(|c| c.rows.iter().filter(|r| r.ok.is_some()).count())
         .sum();
-    let failed: Vec<String> = levels
+    let err = |r: &Row| r.relative_error.map_or(f64::INFINITY, f64::abs);
+    let failed: Vec<(f64, &Row)> = levels
         .iter()
-        .flat_map(|c| {
-            c.failures().into_iter().map(move |r| {
-                format!(
-                    "{:.0} msg/s {} {} {}",
-                    c.rate_per_s,
-                    r.path,
-                    r.metric,
-                    r.relative_error
-                        .map_or("n/a".to_string(), |e| format!("{:+.1} %", e * 100.0))
-                )
-            })
-        })
+        .flat_map(|c| c.failures().into_iter().map(|r| (c.rate_per_s, r)))
         .collect();
+    let worst = failed.iter().max_by(|a, b| err(a.1).total_cmp(&err(b.1)));
     let tol = levels.first().map_or(0.0, |c| c.tolerance * 100.0);
-    if failed.is_empty() {
-        format!("every judged figure ({judged}) within +-{tol:.0} %")
-    } else {
-        format!(
-            "{} of {judged} judged figures outside +-{tol:.0} %: {}",
+    match worst {
+        None => format!("every judged figure ({judged}) within +-{tol:.0} %"),
+        Some((rate, r)) => format!(
+            "{} of {judged} judged figures outside +-{tol:.0} % (largest: {rate:.0} msg/s {} {} {})",
             failed.len(),
-            failed.join("; ")
-        )
+            r.path,
+            r.metric,
+            r.relative_error
+                .map_or("n/a".to_string(), |e| format!("{:+.1} %", e * 100.0))
+        ),
     }
 }
 
@@ -537,5 +532,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not judged (too few deliveries)"));
+        assert_eq!(
+            verdict(&[&c]),
+            "2 of 3 judged figures outside +-10 % (largest: 1 msg/s all p50_ms n/a)",
+            "the model's 0 is the largest error there is"
+        );
     }
 }

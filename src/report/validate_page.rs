@@ -15,6 +15,9 @@ pub struct ValidateView {
     /// A ladder's saturation search: its rule, and per probe (rate, delivered/s, p99 ms,
     /// kept up).
     pub saturation: Option<(String, Vec<[String; 4]>)>,
+    /// A ladder's figures: figure, the level up to which the model held, the first level it
+    /// did not, and the error there (`live::reach::cells`).
+    pub reach: Vec<[String; 4]>,
     pub levels: Vec<LevelView>,
     pub passed: bool,
     pub verdict: String,
@@ -75,6 +78,25 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
             .collect();
         p.table(
             &["offered msg/s", "delivered msg/s", "p99 ms", "kept up"],
+            &rows,
+        );
+    }
+    if !v.reach.is_empty() {
+        p.h2("Where the model holds");
+        p.para(
+            "",
+            "Per figure: the highest level (share of the live saturation) up to which every level was within the tolerance, and the first level that was not, with live's error against the model there.",
+        );
+        let rows: Vec<Vec<Cell>> = (v.reach.iter())
+            .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
+            .collect();
+        p.table(
+            &[
+                "figure",
+                "holds up to",
+                "outside from",
+                "live vs model there",
+            ],
             &rows,
         );
     }
