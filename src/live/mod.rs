@@ -27,6 +27,7 @@ pub mod codec;
 pub mod conn;
 pub mod crypto;
 pub mod faults;
+pub mod hops;
 pub mod host_model;
 pub mod ladder;
 pub mod ledger;

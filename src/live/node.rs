@@ -8,6 +8,7 @@ use super::clock::Clock;
 use super::codec::{self, Record};
 use super::conn::{self, Cipher, ConnId, ConnOpts, ConnStats, Inbound, Inspector};
 use super::faults::Control;
+use super::hops::Stage;
 use super::ledger::LedgerSink;
 use super::noise::{self, NoiseKeys};
 use super::session::{Admit, RunId, Sessions};
@@ -80,6 +81,8 @@ pub struct Shared {
     /// The load run this process generates (its shards' hellos name it); 0 in a process that
     /// only serves.
     pub run: RunId,
+    /// The traced messages' marks at every stage (see `live::hops`).
+    pub hops: Arc<super::hops::HopTrace>,
 }
 
 impl Shared {
@@ -396,6 +399,10 @@ impl NodeTask {
                     self.routes.insert(rec.from, id);
                     if rec.frame.is_message() {
                         self.cost.message_frames += 1;
+                        if let Some(m) = rec.frame.msg() {
+                            let index = super::session::RunId::index(m);
+                            (self.sh.hops).mark(index, Stage::Node(self.me), now.as_nanos());
+                        }
                     } else {
                         self.cost.other_frames += 1;
                     }

@@ -89,9 +89,22 @@ pub struct LiveReport {
     /// The socket reads those frames came in (each read's frames handled together, one after
     /// the other): frames a read, a batching the simulated copy does not model.
     pub generator_reads_in: u64,
+    /// Where the traced messages' latency went, step by step (`live::hops`).
+    pub hops: Vec<super::hops::Step>,
 }
 
 impl LiveReport {
+    /// Where the traced messages' latency went, step by step; `None` when none was traced.
+    pub fn hops_line(&self) -> Option<String> {
+        let samples = self.hops.iter().map(|h| h.samples).max()?;
+        let steps: Vec<String> = self.hops.iter().map(|h| h.describe()).collect();
+        Some(format!(
+            "step by step ({samples} messages, one in {}, from the actual send): {}",
+            super::hops::EVERY,
+            steps.join("; ")
+        ))
+    }
+
     /// How busy the run kept this machine's cores, beside `modeled_ns`, what a simulated copy
     /// charges a message's nodes: the model prices each node's own logic and has no host whose
     /// cores all nodes, the clients and the load generator share, so its latencies hold only
@@ -233,6 +246,7 @@ pub(super) struct SummaryInputs<'a> {
     pub(super) media_relayed: u64,
     pub(super) run: super::session::RunId,
     pub(super) node_costs: BTreeMap<String, super::node::NodeCost>,
+    pub(super) hops: Vec<super::hops::Step>,
 }
 
 pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
@@ -345,6 +359,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
         generator_runtime: i.runtimes.1,
         generator_frames_in: i.reports.iter().map(|r| r.frames_in).sum(),
         generator_reads_in: i.reports.iter().map(|r| r.reads_in).sum(),
+        hops: i.hops.clone(),
     };
     let intervals = l
         .intervals
@@ -411,6 +426,9 @@ pub fn render(r: &LiveReport) -> String {
              not the machine's capacity",
             r.gateway_shaped, r.gateway_rate_limited
         ));
+    }
+    if let Some(line) = r.hops_line() {
+        s.push_str(&format!("\nlive: {line}"));
     }
     if !r.rate_reached {
         s.push_str(&format!(

@@ -141,6 +141,7 @@ async fn run_async(
         cuts: Arc::new(super::faults::Cuts::default()),
         shutdown: stop_rx,
         run,
+        hops: Default::default(),
     };
     let srv = match opts.remote {
         None => start_servers(s, &sh, Role::All, None).await?,
@@ -199,6 +200,7 @@ async fn run_async(
         }
     }
     let stats = sh.stats.clone();
+    let hops = sh.hops.steps(WARMUP_NS);
     drop(sh);
     let summary_in = SummaryInputs {
         s,
@@ -218,6 +220,7 @@ async fn run_async(
         media_relayed: srv.media_relayed.load(std::sync::atomic::Ordering::Relaxed),
         run,
         node_costs,
+        hops,
     };
     Ok(finish(ledger, summary_in))
 }
@@ -237,7 +240,7 @@ fn media_ends(addrs: &BTreeMap<crate::nodes::Addr, std::net::SocketAddr>) -> Med
 }
 
 /// A server node's name in live.json: the summary's node keys, with the partner's index.
-fn node_name(a: crate::nodes::Addr) -> String {
+pub(crate) fn node_name(a: crate::nodes::Addr) -> String {
     use crate::nodes::Addr;
     match a {
         Addr::ChatServer => "chat_server".into(),

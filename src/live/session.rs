@@ -60,6 +60,11 @@ impl RunId {
         MsgId(self.0 << MSG_INDEX_BITS | m.0)
     }
 
+    /// A wire id's message index, whatever its run.
+    pub fn index(m: MsgId) -> u64 {
+        m.0 & INDEX_MASK
+    }
+
     /// This run's message behind wire id `m`; `None` if `m` belongs to another run.
     pub fn untag(self, m: MsgId) -> Option<MsgId> {
         (RunId::of(m) == self).then_some(MsgId(m.0 & INDEX_MASK))

@@ -314,7 +314,11 @@ pub fn validate(
         .host
         .is_none()
         .then(|| live.report.host_load(modeled_ns));
-    let unmodeled = [host_load.flatten(), live.report.threads_load()];
+    let unmodeled = [
+        host_load.flatten(),
+        live.report.threads_load(),
+        live.report.hops_line(),
+    ];
     let cmp = Comparison {
         scenario: a.run.name.clone(),
         users: a.providers.iter().map(|p| p.users as u64).sum(),

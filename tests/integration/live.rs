@@ -663,4 +663,29 @@ fn validate_models_the_host_from_both_runtimes_threads() {
         "{:?}",
         cmp.unmodeled
     );
+    // Step by step: one message in 64 of the window's 4,000 goes from the generator's send to
+    // its frame on the connection, through the servers, to its recipient's read; every step
+    // takes time.
+    let hops = &live.report.hops;
+    let step = |from: &str, to: &str| hops.iter().find(|h| h.from == from && h.to == to);
+    let queued = step("send", "queued").expect("a send's own step");
+    assert!(queued.samples >= 40, "{hops:?}");
+    assert!(
+        hops.iter().any(|h| h.to == "delivered" && h.samples > 0),
+        "{hops:?}"
+    );
+    assert!(
+        hops.iter()
+            .any(|h| h.from == "chat_server" || h.to == "chat_server"),
+        "the chat server saw the traced messages: {hops:?}"
+    );
+    assert!(
+        hops.iter().all(|h| h.p50_ms > 0.0 && h.p99_ms >= h.p50_ms),
+        "{hops:?}"
+    );
+    assert!(
+        cmp.unmodeled.iter().any(|n| n.starts_with("step by step")),
+        "{:?}",
+        cmp.unmodeled
+    );
 }

@@ -4,6 +4,7 @@
 use super::Shard;
 use crate::engine::SimTime;
 use crate::live::crypto;
+use crate::live::hops::Stage;
 use crate::live::schedule::Arrival;
 use crate::metrics::LedgerEvent;
 use crate::nodes::keyring::GroupSealed;
@@ -87,6 +88,9 @@ impl Shard {
         // Before the frame leaves: its delivery must find the actual send time recorded.
         self.sh.ledger.sent(&[(a.msg, now)]);
         self.apply_effects(now, own);
+        let hops = &self.sh.hops;
+        hops.mark(a.msg.0, Stage::Send, now.as_nanos());
+        hops.mark(a.msg.0, Stage::Queued, self.clock().now().as_nanos());
     }
 
     /// A group message: encrypted once with the sender's Sender Key (distributed pairwise to
