@@ -34,9 +34,21 @@ impl Stage {
         match self {
             Stage::Send => "send".into(),
             Stage::Queued => "queued".into(),
-            Stage::Node(a) => super::run::node_name(a),
+            Stage::Node(a) => node_name(a),
             Stage::Delivered => "delivered".into(),
         }
+    }
+}
+
+/// A server node's name in live.json (its node costs and its steps here): the summary's node
+/// keys, with the partner's index.
+pub fn node_name(a: Addr) -> String {
+    match a {
+        Addr::ChatServer => "chat_server".into(),
+        Addr::Gateway => "gateway".into(),
+        Addr::Adapter(p) => format!("adapter.{}", p.0),
+        Addr::PartnerServer(p) => format!("partner_server.{}", p.0),
+        other => format!("{other:?}"),
     }
 }
 

@@ -194,7 +194,7 @@ async fn run_async(
     let mut node_costs = BTreeMap::new();
     for h in srv.handles {
         let Ok(task) = h.await else { continue };
-        node_costs.insert(node_name(task.me), task.cost);
+        node_costs.insert(super::hops::node_name(task.me), task.cost);
         if let ServerNode::Gateway(g) = &task.node {
             shaping = (g.shaped, g.rate_limited);
         }
@@ -236,18 +236,6 @@ fn media_ends(addrs: &BTreeMap<crate::nodes::Addr, std::net::SocketAddr>) -> Med
             })
             .collect(),
         proxy: addrs[&Addr::MediaProxy],
-    }
-}
-
-/// A server node's name in live.json: the summary's node keys, with the partner's index.
-pub(crate) fn node_name(a: crate::nodes::Addr) -> String {
-    use crate::nodes::Addr;
-    match a {
-        Addr::ChatServer => "chat_server".into(),
-        Addr::Gateway => "gateway".into(),
-        Addr::Adapter(p) => format!("adapter.{}", p.0),
-        Addr::PartnerServer(p) => format!("partner_server.{}", p.0),
-        other => format!("{other:?}"),
     }
 }
 
