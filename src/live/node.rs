@@ -81,8 +81,10 @@ pub struct Shared {
     /// The load run this process generates (its shards' hellos name it); 0 in a process that
     /// only serves.
     pub run: RunId,
-    /// The traced messages' marks at every stage (see `live::hops`).
-    pub hops: Arc<super::hops::HopTrace>,
+    /// The traced messages' marks at every stage (see `live::hops`): a load run's, for its
+    /// own run only; `None` in a `serve` process, which runs for days and whose marks would
+    /// mean nothing without the generator's.
+    pub hops: Option<Arc<super::hops::HopTrace>>,
 }
 
 impl Shared {
@@ -399,9 +401,9 @@ impl NodeTask {
                     self.routes.insert(rec.from, id);
                     if rec.frame.is_message() {
                         self.cost.message_frames += 1;
-                        if let Some(m) = rec.frame.msg() {
+                        if let (Some(hops), Some(m)) = (&self.sh.hops, rec.frame.msg()) {
                             let index = super::session::RunId::index(m);
-                            (self.sh.hops).mark(index, Stage::Node(self.me), now.as_nanos());
+                            hops.mark(index, Stage::Node(self.me), now.as_nanos());
                         }
                     } else {
                         self.cost.other_frames += 1;

@@ -72,7 +72,7 @@ pub fn serve(
             cuts: Arc::new(super::faults::Cuts::default()),
             shutdown: stop_rx,
             run: RunId::default(),
-            hops: Default::default(),
+            hops: None,
         };
         let srv = start_servers(s, &sh, role, Some(Layout::around(role, listen))).await?;
         let served: Vec<(String, SocketAddr)> = srv

@@ -141,7 +141,7 @@ async fn run_async(
         cuts: Arc::new(super::faults::Cuts::default()),
         shutdown: stop_rx,
         run,
-        hops: Default::default(),
+        hops: Some(Default::default()),
     };
     let srv = match opts.remote {
         None => start_servers(s, &sh, Role::All, None).await?,
@@ -200,7 +200,7 @@ async fn run_async(
         }
     }
     let stats = sh.stats.clone();
-    let hops = sh.hops.steps(WARMUP_NS);
+    let hops = (sh.hops.as_ref()).map_or(Vec::new(), |h| h.steps(WARMUP_NS));
     drop(sh);
     let summary_in = SummaryInputs {
         s,

@@ -50,8 +50,10 @@ impl Shard {
             if !self.open(d, delivery) {
                 return; // not acked: the server sends it again
             }
-            let msg = delivery.copy.ledger_id().0;
-            (self.sh.hops).mark(msg, crate::live::hops::Stage::Delivered, now.as_nanos());
+            if let Some(hops) = &self.sh.hops {
+                let msg = delivery.copy.ledger_id().0;
+                hops.mark(msg, crate::live::hops::Stage::Delivered, now.as_nanos());
+            }
         }
         if let (Frame::SubmitAck { copy, .. }, true) = (&rec.frame, self.remote) {
             self.accepted_remotely(*copy, d);

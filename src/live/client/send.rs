@@ -88,9 +88,10 @@ impl Shard {
         // Before the frame leaves: its delivery must find the actual send time recorded.
         self.sh.ledger.sent(&[(a.msg, now)]);
         self.apply_effects(now, own);
-        let hops = &self.sh.hops;
-        hops.mark(a.msg.0, Stage::Send, now.as_nanos());
-        hops.mark(a.msg.0, Stage::Queued, self.clock().now().as_nanos());
+        if let (Some(hops), true) = (&self.sh.hops, crate::live::hops::traced(a.msg.0)) {
+            hops.mark(a.msg.0, Stage::Send, now.as_nanos());
+            hops.mark(a.msg.0, Stage::Queued, self.clock().now().as_nanos());
+        }
     }
 
     /// A group message: encrypted once with the sender's Sender Key (distributed pairwise to
