@@ -391,7 +391,19 @@ pub fn level_view(
             )
         })
         .collect();
+    let steps = (live.report.hops.iter())
+        .map(|h| {
+            [
+                h.from.clone(),
+                h.to.clone(),
+                format!("{:.3}", h.p50_ms),
+                format!("{:.3}", h.p99_ms),
+                h.samples.to_string(),
+            ]
+        })
+        .collect();
     LevelView {
+        steps,
         name: name.to_string(),
         heading: heading.to_string(),
         aligned: c.aligned.clone(),

@@ -34,6 +34,8 @@ pub struct LevelView {
     /// Per figure: path, metric, sim, live, error; and its verdict (`None`: not judged).
     pub rows: Vec<([String; 5], Option<bool>)>,
     pub spectrum: Vec<Series>,
+    /// The live run's traced messages step by step: from, to, p50 ms, p99 ms, messages.
+    pub steps: Vec<[String; 5]>,
     /// The folder (relative to the page) holding both runs' results.
     pub folder: String,
 }
@@ -124,9 +126,19 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
             p.raw(&format!("<li>{}</li>", esc(n)));
         }
         p.raw("</ul>");
+        if !l.steps.is_empty() {
+            p.raw("<p class=\"note\">The live run step by step (one message in 64, from its actual send; the simulated copy models each step as a link and its node's queue):</p>");
+            let rows: Vec<Vec<Cell>> = (l.steps.iter())
+                .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
+                .collect();
+            p.table(&["from", "to", "p50 ms", "p99 ms", "messages"], &rows);
+        }
         if !l.unmodeled.is_empty() {
             p.raw("<p class=\"note\">Not modeled, seen in the live run:</p>\n<ul>");
-            for n in &l.unmodeled {
+            // The step-by-step line is the table above.
+            let listed = (l.unmodeled.iter())
+                .filter(|n| l.steps.is_empty() || !n.starts_with("step by step"));
+            for n in listed {
                 p.raw(&format!("<li>{}</li>", esc(n)));
             }
             p.raw("</ul>");
