@@ -77,8 +77,9 @@ impl HopTrace {
     }
 
     /// Each step between consecutive stages of the messages that were sent and delivered after
-    /// `from_ns` (the sending window), in the order of their median position on the way.
-    pub fn steps(&self, from_ns: u64) -> Vec<Step> {
+    /// `from_ns` (the sending window), in the order of their mean position on the way. Takes
+    /// the marks: a run asks once, at its end.
+    pub fn take_steps(&self, from_ns: u64) -> Vec<Step> {
         let mut marks =
             std::mem::take(&mut *self.marks.lock().unwrap_or_else(PoisonError::into_inner));
         marks.sort_unstable();
@@ -174,7 +175,7 @@ mod tests {
         t.mark(256, Stage::Send, 4_000); // never delivered
         t.mark(TRACED_BELOW, Stage::Send, 5_000); // past the traced ones
         t.mark(TRACED_BELOW, Stage::Delivered, 5_100);
-        let steps = t.steps(1_000);
+        let steps = t.take_steps(1_000);
         let names: Vec<(String, String)> = steps
             .iter()
             .map(|s| (s.from.clone(), s.to.clone()))

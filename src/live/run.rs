@@ -200,7 +200,7 @@ async fn run_async(
         }
     }
     let stats = sh.stats.clone();
-    let hops = (sh.hops.as_ref()).map_or(Vec::new(), |h| h.steps(WARMUP_NS));
+    let hops = (sh.hops.as_ref()).map_or(Vec::new(), |h| h.take_steps(WARMUP_NS));
     drop(sh);
     let summary_in = SummaryInputs {
         s,

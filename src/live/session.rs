@@ -67,7 +67,7 @@ impl RunId {
 
     /// This run's message behind wire id `m`; `None` if `m` belongs to another run.
     pub fn untag(self, m: MsgId) -> Option<MsgId> {
-        (RunId::of(m) == self).then_some(MsgId(m.0 & INDEX_MASK))
+        (RunId::of(m) == self).then_some(MsgId(Self::index(m)))
     }
 
     /// Puts this run's tag on every message id in `frame` (a frame a device sends).

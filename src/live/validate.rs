@@ -55,12 +55,18 @@ pub struct Comparison {
     pub passed: bool,
 }
 
+impl Row {
+    /// How far off the figure is, for ranking failures: a model that said 0 is the farthest.
+    fn error_size(&self) -> f64 {
+        self.relative_error.map_or(f64::INFINITY, f64::abs)
+    }
+}
+
 impl Comparison {
     /// The judged rows outside the tolerance, largest error first.
     pub fn failures(&self) -> Vec<&Row> {
         let mut f: Vec<&Row> = self.rows.iter().filter(|r| r.ok == Some(false)).collect();
-        let err = |r: &Row| r.relative_error.map_or(f64::INFINITY, f64::abs);
-        f.sort_by(|a, b| err(b).total_cmp(&err(a)));
+        f.sort_by(|a, b| b.error_size().total_cmp(&a.error_size()));
         f
     }
 }
@@ -422,12 +428,11 @@ pub fn verdict(levels: &[&Comparison]) -> String {
         .iter()
         .map(|c| c.rows.iter().filter(|r| r.ok.is_some()).count())
         .sum();
-    let err = |r: &Row| r.relative_error.map_or(f64::INFINITY, f64::abs);
     let failed: Vec<(f64, &Row)> = levels
         .iter()
         .flat_map(|c| c.failures().into_iter().map(|r| (c.rate_per_s, r)))
         .collect();
-    let worst = failed.iter().max_by(|a, b| err(a.1).total_cmp(&err(b.1)));
+    let worst = (failed.iter()).max_by(|a, b| a.1.error_size().total_cmp(&b.1.error_size()));
     let tol = levels.first().map_or(0.0, |c| c.tolerance * 100.0);
     match worst {
         None => format!("every judged figure ({judged}) within +-{tol:.0} %"),

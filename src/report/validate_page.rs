@@ -61,6 +61,13 @@ pub fn write(dir: &Path, v: &ValidateView) -> Result<(), ReportError> {
     write_file(&dir.join("validate.html"), page(v, &drawn).as_bytes())
 }
 
+/// A table's rows of plain text cells.
+fn text_rows<const N: usize>(rows: &[[String; N]]) -> Vec<Vec<Cell>> {
+    (rows.iter())
+        .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
+        .collect()
+}
+
 fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
     let mut p = Page::new();
     p.h1(&v.title);
@@ -74,13 +81,9 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
     if let Some((rule, probes)) = &v.saturation {
         p.h2("Live saturation");
         p.para("", &format!("Saturation: {rule}."));
-        let rows: Vec<Vec<Cell>> = probes
-            .iter()
-            .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
-            .collect();
         p.table(
             &["offered msg/s", "delivered msg/s", "p99 ms", "kept up"],
-            &rows,
+            &text_rows(probes),
         );
     }
     if !v.reach.is_empty() {
@@ -89,9 +92,6 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
             "",
             "Per figure: the highest level (share of the live saturation) up to which every level was within the tolerance, and the first level that was not, with live's error against the model there.",
         );
-        let rows: Vec<Vec<Cell>> = (v.reach.iter())
-            .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
-            .collect();
         p.table(
             &[
                 "figure",
@@ -99,7 +99,7 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
                 "outside from",
                 "live vs model there",
             ],
-            &rows,
+            &text_rows(&v.reach),
         );
     }
     for (l, d) in v.levels.iter().zip(drawn) {
@@ -128,10 +128,8 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
         p.raw("</ul>");
         if !l.steps.is_empty() {
             p.raw("<p class=\"note\">The live run step by step (one message in 64, from its actual send; the simulated copy models each step as a link and its node's queue):</p>");
-            let rows: Vec<Vec<Cell>> = (l.steps.iter())
-                .map(|r| r.iter().map(|c| Cell::from(c.as_str())).collect())
-                .collect();
-            p.table(&["from", "to", "p50 ms", "p99 ms", "messages"], &rows);
+            let head = ["from", "to", "p50 ms", "p99 ms", "messages"];
+            p.table(&head, &text_rows(&l.steps));
         }
         if !l.unmodeled.is_empty() {
             p.raw("<p class=\"note\">Not modeled, seen in the live run:</p>\n<ul>");
