@@ -44,6 +44,7 @@ pub mod remote;
 pub mod run;
 pub mod schedule;
 pub mod session;
+pub mod step_pairs;
 pub mod threads;
 pub mod topology;
 pub mod validate;

@@ -387,6 +387,7 @@ pub(super) fn finish(ledger: LedgerSink, i: SummaryInputs<'_>) -> LiveOutcome {
             crypto_charged_ns: 0,
             canary: 0,
             tapped: Vec::new(),
+            hops: report.hops.clone(),
         },
         report,
         intervals,

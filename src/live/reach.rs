@@ -186,6 +186,7 @@ mod tests {
             tolerance: 0.1,
             passed: rows.iter().all(|r| r.ok != Some(false)),
             rows,
+            steps: Vec::new(),
         }
     }
 

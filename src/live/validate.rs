@@ -12,11 +12,12 @@ pub use super::align::aligned;
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
 use super::run::run_live;
+use super::step_pairs::StepPair;
 use super::LiveError;
 use crate::metrics::PathKind;
 use crate::report::validate_page::LevelView;
 use crate::scenario::{Latency, Scenario};
-use crate::sim::{run_scenario, RunResult};
+use crate::sim::{run_with, RunOptions, RunResult};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -53,6 +54,8 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Every judged figure is within the tolerance.
     pub passed: bool,
+    /// Each step of the traced messages' way in both runs (shown, not judged).
+    pub steps: Vec<StepPair>,
 }
 
 impl Row {
@@ -288,7 +291,11 @@ pub fn validate(
         let report = &live.report;
         super::host_model::model_host(s, hash, opts, &mut a, report, host_runs, &mut notes)?;
     }
-    let sim = run_scenario(&a, hash);
+    let traced = RunOptions {
+        hops: true,
+        ..RunOptions::default()
+    };
+    let sim = run_with(&a, hash, traced);
     let window_s = a.run.duration_ns as f64 / 1e9;
     let mut rows = rows_of(None, &sim, &live, window_s, tolerance);
     for p in PathKind::ALL {
@@ -320,11 +327,7 @@ pub fn validate(
         .host
         .is_none()
         .then(|| live.report.host_load(modeled_ns));
-    let unmodeled = [
-        host_load.flatten(),
-        live.report.threads_load(),
-        live.report.hops_line(),
-    ];
+    let unmodeled = [host_load.flatten(), live.report.threads_load()];
     let cmp = Comparison {
         scenario: a.run.name.clone(),
         users: a.providers.iter().map(|p| p.users as u64).sum(),
@@ -337,6 +340,7 @@ pub fn validate(
         tolerance,
         passed: rows.iter().all(|r| r.ok != Some(false)),
         rows,
+        steps: super::step_pairs::pair(&sim.hops, &live.report.hops),
     };
     Ok((cmp, sim, live, a))
 }
@@ -397,17 +401,7 @@ pub fn level_view(
             )
         })
         .collect();
-    let steps = (live.report.hops.iter())
-        .map(|h| {
-            [
-                h.from.clone(),
-                h.to.clone(),
-                format!("{:.3}", h.p50_ms),
-                format!("{:.3}", h.p99_ms),
-                h.samples.to_string(),
-            ]
-        })
-        .collect();
+    let steps = super::step_pairs::cells(&c.steps);
     LevelView {
         steps,
         name: name.to_string(),
@@ -486,6 +480,16 @@ pub fn render(c: &Comparison) -> String {
             r.path, r.metric, r.sim, r.live, e
         );
     }
+    if !c.steps.is_empty() {
+        let _ = writeln!(
+            s,
+            "step by step (one message in {}, from its send; sim / live):",
+            crate::metrics::hops::EVERY
+        );
+        for line in super::step_pairs::lines(&c.steps) {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
     let failures = c.failures();
     match failures.first() {
         None => s.push_str("validate: PASSED: every judged figure within the tolerance\n"),
@@ -543,6 +547,7 @@ mod tests {
             tolerance: 0.1,
             passed: false,
             rows: vec![ok, off, few, zero],
+            steps: Vec::new(),
         };
         let worst: Vec<&str> = c.failures().iter().map(|r| r.metric.as_str()).collect();
         assert_eq!(worst.len(), 2);

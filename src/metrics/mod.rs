@@ -7,6 +7,7 @@ pub mod checker;
 pub mod deliveries;
 mod event;
 pub mod feed;
+pub mod hops;
 pub mod inbox;
 pub mod ledger;
 pub mod media;

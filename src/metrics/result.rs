@@ -36,4 +36,7 @@ pub struct RunResult {
     /// Media download latencies (ns, from the message shown to its blob decrypted), 1:1 and
     /// group messages apart; empty without media.
     pub media_latency: MediaLatency,
+    /// Where the traced messages' latency went, step by step (with `RunOptions::hops`; empty
+    /// otherwise).
+    pub hops: Vec<super::hops::Step>,
 }

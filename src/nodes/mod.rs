@@ -28,6 +28,7 @@ mod pair;
 #[cfg(test)]
 mod pair_tests;
 pub mod partner_server;
+pub mod stage;
 
 use crate::engine::SimTime;
 use crate::metrics::LedgerEvent;

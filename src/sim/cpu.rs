@@ -49,6 +49,8 @@ pub struct Cpu {
     pub message_waits: Waits,
     /// The same for control frames.
     pub control_waits: Waits,
+    /// When the last frame admitted begins its service (a hop trace's mark).
+    pub last_start: SimTime,
 }
 
 /// Time spent waiting for a core by the frames of one class.
@@ -88,6 +90,8 @@ pub struct HostCores {
     pub per_frame_ns: u64,
     /// Paid by a frame that finds a core idle, before its own work.
     per_wake_ns: u64,
+    /// When the last item served begins (a hop trace's mark).
+    pub last_start: SimTime,
 }
 
 impl HostCores {
@@ -96,6 +100,7 @@ impl HostCores {
             free_at: vec![Reverse(SimTime::ZERO); host.cores.max(1) as usize].into(),
             per_frame_ns: host.per_frame_ns,
             per_wake_ns: host.per_wake_ns,
+            last_start: SimTime::ZERO,
         }
     }
 
@@ -103,7 +108,9 @@ impl HostCores {
     /// `now`: its completion.
     pub fn serve(&mut self, now: SimTime) -> SimTime {
         let (wake, own) = (self.per_wake_ns, self.per_frame_ns);
-        take_core(&mut self.free_at, now, own, wake).map_or(now, |(_, done)| done)
+        let (start, done) = take_core(&mut self.free_at, now, own, wake).unwrap_or((now, now));
+        self.last_start = start;
+        done
     }
 }
 
@@ -150,6 +157,7 @@ impl Cpu {
             processed: 0,
             message_waits: Waits::default(),
             control_waits: Waits::default(),
+            last_start: SimTime::ZERO,
         }
     }
 
@@ -222,6 +230,7 @@ impl Cpu {
         if booked {
             self.book(start.as_nanos(), done.as_nanos());
         }
+        self.last_start = start;
         Some(done)
     }
 

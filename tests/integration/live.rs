@@ -683,9 +683,21 @@ fn validate_models_the_host_from_both_runtimes_threads() {
         hops.iter().all(|h| h.p50_ms > 0.0 && h.p99_ms >= h.p50_ms),
         "{hops:?}"
     );
+    // The simulated copy took the same way, traced the same: each live step has its model
+    // beside it, the send's own step among them (a step a few live messages took, say in an
+    // order of marks a redelivery gave, may have none).
+    let paired: Vec<_> = (cmp.steps.iter()).filter(|p| p.live.is_some()).collect();
+    assert_eq!(paired.len(), hops.len(), "{:?}", cmp.steps);
     assert!(
-        cmp.unmodeled.iter().any(|n| n.starts_with("step by step")),
-        "{:?}",
-        cmp.unmodeled
+        (paired.iter())
+            .filter(|p| p.live.as_ref().is_some_and(|l| l.samples >= 10))
+            .all(|p| p.sim.is_some()),
+        "a live step the model did not take: {:?}",
+        cmp.steps
     );
+    let send = (cmp.steps.iter())
+        .find(|p| p.from == "send" && p.to == "queued")
+        .and_then(|p| p.sim.as_ref())
+        .expect("the model's send step");
+    assert!(send.samples >= 40 && send.p50_ms > 0.0, "{send:?}");
 }

@@ -24,6 +24,7 @@ mod reports;
 mod scenario_errors;
 mod scenario_robust;
 mod scenario_valid;
+mod steps;
 mod warmup;
 
 use std::path::{Path, PathBuf};

@@ -199,6 +199,7 @@ impl Sim {
                 net_rng: tree.stream("net", 0),
             },
             obs: Observer::new(s.run.interval_ns),
+            hop_marks: None,
             faults: ActiveFaults::new(providers),
             tree,
             dir,

@@ -12,6 +12,7 @@ use crate::metrics::ledger::NewMessage;
 use crate::metrics::{LedgerEvent, PathKind};
 use crate::net::latency::exponential_ns;
 use crate::nodes::device::GroupSend;
+use crate::nodes::stage::Stage;
 use crate::nodes::Addr;
 use crate::scenario::{ContentKind, CryptoMode};
 use crate::sim::media::MediaDraft;
@@ -234,6 +235,7 @@ impl Sim {
             },
         );
         self.obs.interval_sent += 1;
+        self.mark_hop(msg, Stage::Send, now);
         if let Some((pointer, encrypt_ns)) = attached {
             let draft = MediaDraft {
                 msg,

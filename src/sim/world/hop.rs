@@ -11,6 +11,7 @@ use crate::nodes::device::DeviceConfig;
 use crate::nodes::dispatch::{self, NodeMut};
 use crate::nodes::key_directory::KeyDirectory;
 use crate::nodes::keyring::{Keyring, Op};
+use crate::nodes::stage::Stage;
 use crate::nodes::{Addr, Effects, Output, TimerKind};
 use crate::sim::cpu::Cpu;
 use crate::sim::timers::ArmedAt;
@@ -152,6 +153,14 @@ impl Servers {
         admitted
     }
 
+    /// When the frame last admitted for `a` begins its service.
+    fn last_start(&mut self, a: Addr) -> SimTime {
+        match (a, self.generator.as_ref()) {
+            (Addr::Device(_), Some(g)) => g.last_start,
+            _ => self.cpu(a).map_or(SimTime::ZERO, |c| c.last_start),
+        }
+    }
+
     pub(super) fn is_down(&self, a: Addr) -> bool {
         match a {
             Addr::Device(_) => false,
@@ -289,6 +298,9 @@ impl Sim {
                 return;
             }
         }
+        if let (Frame::Submit(s), Addr::Device(_)) = (&frame, from) {
+            self.mark_hop(s.copy_id().ledger_id(), Stage::Queued, now);
+        }
         let net = &mut self.net;
         let bytes = frame.wire_bytes();
         let (hop, state) = net.links.route(from, to);
@@ -377,10 +389,15 @@ impl Sim {
             0
         };
         let Some(admitted) = self.servers.admit(to, now, noise_ns, is_message) else {
+            self.mark_taken(slot, now);
             return self.process(now, slot, sched);
         };
         match admitted {
             Some(done) => {
+                if self.hop_marks.is_some() {
+                    let start = self.servers.last_start(to);
+                    self.mark_taken(slot, start);
+                }
                 // The frame waits its service time, a few events: enough for the state it
                 // reads to come into the cache (the second level follows in `prefetch`).
                 self.prefetch_frame_state(slot, false);

@@ -16,6 +16,7 @@ mod build;
 mod compose;
 mod faulting;
 mod hop;
+mod hop_marks;
 mod inboxes;
 mod media_hooks;
 mod metadata;
@@ -155,6 +156,8 @@ struct Sim {
     obs: Observer,
     /// Media stores, the media proxy, devices' media transfers (sim/media.rs).
     media: MediaWorld,
+    /// The traced messages' stages (`RunOptions::hops`; hop_marks.rs).
+    hop_marks: Option<hop_marks::HopMarks>,
 }
 
 impl Sim {
@@ -295,6 +298,8 @@ pub struct RunOptions {
     /// Keep a copy of everything the gateway, the adapters and the partner servers handle
     /// (`RunResult::tapped`), for metadata-isolation tests.
     pub tap: bool,
+    /// Record one message in 64 stage by stage (`RunResult::hops`), as a live run does.
+    pub hops: bool,
 }
 
 /// Runs a scenario with options.
@@ -305,6 +310,9 @@ pub fn run_with(s: &Scenario, scenario_hash: &str, options: RunOptions) -> RunRe
     sim.device_cfg.bugs = options.bugs;
     sim.bugs = options.bugs;
     sim.obs.tap = options.tap;
+    if options.hops {
+        sim.hop_marks = Some(Default::default());
+    }
     let mut q = EventQueue::new();
     sim.seed_events(&mut q);
     let limits = Limits {

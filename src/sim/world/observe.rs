@@ -532,6 +532,7 @@ impl Sim {
             ledger,
             stop: outcome.stop,
             trace: std::mem::take(&mut self.obs.trace_lines),
+            hops: self.hop_steps(),
         }
     }
 }
