@@ -11,12 +11,12 @@ pub enum Stage {
     Send,
     /// Its frame went to the sender's connection (encrypted, composed).
     Queued,
-    /// A server node took the frame from its inbox (live: the node's task; simulated: the
-    /// frame's service began on the node's cores).
+    /// A server node took the frame from its inbox (live: the node's task; simulated: a core
+    /// of the node's, free and awake, took it).
     Node(Addr),
     /// The recipient read the delivery (live: its frames came in one socket read of the
-    /// generator; simulated: the device, or the generator's core when the scenario has one,
-    /// took the frame).
+    /// generator; simulated: the device, or the generator's core, free and awake, when the
+    /// scenario has one, took the frame).
     Delivered,
 }
 

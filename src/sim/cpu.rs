@@ -49,8 +49,9 @@ pub struct Cpu {
     pub message_waits: Waits,
     /// The same for control frames.
     pub control_waits: Waits,
-    /// When the last frame admitted begins its service (a hop trace's mark).
-    pub last_start: SimTime,
+    /// When the last frame admitted is taken: its core free, and awake after the wake when it
+    /// was idle (a hop trace's mark, where a live node's task takes the frame).
+    pub last_taken: SimTime,
 }
 
 /// Time spent waiting for a core by the frames of one class.
@@ -90,8 +91,9 @@ pub struct HostCores {
     pub per_frame_ns: u64,
     /// Paid by a frame that finds a core idle, before its own work.
     per_wake_ns: u64,
-    /// When the last item served begins (a hop trace's mark).
-    pub last_start: SimTime,
+    /// When the last item served was taken: its core free and awake (a hop trace's mark, where
+    /// a live generator reads the frame).
+    pub last_taken: SimTime,
 }
 
 impl HostCores {
@@ -100,7 +102,7 @@ impl HostCores {
             free_at: vec![Reverse(SimTime::ZERO); host.cores.max(1) as usize].into(),
             per_frame_ns: host.per_frame_ns,
             per_wake_ns: host.per_wake_ns,
-            last_start: SimTime::ZERO,
+            last_taken: SimTime::ZERO,
         }
     }
 
@@ -108,8 +110,8 @@ impl HostCores {
     /// `now`: its completion.
     pub fn serve(&mut self, now: SimTime) -> SimTime {
         let (wake, own) = (self.per_wake_ns, self.per_frame_ns);
-        let (start, done) = take_core(&mut self.free_at, now, own, wake).unwrap_or((now, now));
-        self.last_start = start;
+        let (_, done) = take_core(&mut self.free_at, now, own, wake).unwrap_or((now, now));
+        self.last_taken = SimTime::from_nanos(done.as_nanos() - own);
         done
     }
 }
@@ -157,7 +159,7 @@ impl Cpu {
             processed: 0,
             message_waits: Waits::default(),
             control_waits: Waits::default(),
-            last_start: SimTime::ZERO,
+            last_taken: SimTime::ZERO,
         }
     }
 
@@ -230,7 +232,7 @@ impl Cpu {
         if booked {
             self.book(start.as_nanos(), done.as_nanos());
         }
-        self.last_start = start;
+        self.last_taken = SimTime::from_nanos(done.as_nanos() - service_ns);
         Some(done)
     }
 

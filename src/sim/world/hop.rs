@@ -153,11 +153,11 @@ impl Servers {
         admitted
     }
 
-    /// When the frame last admitted for `a` begins its service.
-    fn last_start(&mut self, a: Addr) -> SimTime {
+    /// When the frame last admitted for `a` was taken (its core free and awake).
+    fn last_taken(&mut self, a: Addr) -> SimTime {
         match (a, self.generator.as_ref()) {
-            (Addr::Device(_), Some(g)) => g.last_start,
-            _ => self.cpu(a).map_or(SimTime::ZERO, |c| c.last_start),
+            (Addr::Device(_), Some(g)) => g.last_taken,
+            _ => self.cpu(a).map_or(SimTime::ZERO, |c| c.last_taken),
         }
     }
 
@@ -395,8 +395,8 @@ impl Sim {
         match admitted {
             Some(done) => {
                 if self.hop_marks.is_some() {
-                    let start = self.servers.last_start(to);
-                    self.mark_taken(slot, start);
+                    let taken = self.servers.last_taken(to);
+                    self.mark_taken(slot, taken);
                 }
                 // The frame waits its service time, a few events: enough for the state it
                 // reads to come into the cache (the second level follows in `prefetch`).

@@ -26,9 +26,10 @@ impl Sim {
         }
     }
 
-    /// The frame in `slot` taken by its node at `start` (its service begins): a message frame
-    /// marks the server node, a delivery the recipient's read.
-    pub(super) fn mark_taken(&mut self, slot: u32, start: SimTime) {
+    /// The frame in `slot` taken by its node at `taken` (its core free and awake, as a live
+    /// node's task takes a frame from its inbox): a message frame marks the server node, a
+    /// delivery the recipient's read.
+    pub(super) fn mark_taken(&mut self, slot: u32, taken: SimTime) {
         let Some(marks) = &mut self.hop_marks else {
             return;
         };
@@ -41,7 +42,7 @@ impl Sim {
             (server, _) => Stage::Node(server),
         };
         if let Some(msg) = f.frame.msg().filter(|m| hops::traced(m.0)) {
-            marks.0.push((msg.0, stage, start.as_nanos()));
+            marks.0.push((msg.0, stage, taken.as_nanos()));
         }
     }
 
