@@ -51,6 +51,17 @@ crypto = "modeled"
     scenario::parse(&text, "steps.toml").expect("valid")
 }
 
+/// The same population's devices on a load generator of one core (`[capacity] generator`).
+fn on_generator(cross: f64) -> scenario::Scenario {
+    let mut s = scenario(cross);
+    s.capacity.generator = Some(scenario::HostCapacity {
+        cores: 1,
+        per_frame_ns: 5_000,
+        per_wake_ns: 20_000,
+    });
+    s
+}
+
 fn traced() -> RunOptions {
     RunOptions {
         hops: true,
@@ -130,4 +141,36 @@ fn interop_steps_follow_the_way_and_tracing_changes_nothing() {
         serde_json::to_string(&r.summary).expect("json")
     );
     assert_eq!(run_with(&s, "steps", traced()).hops, r.hops);
+}
+
+/// On a load generator's core the message is sent when the generator takes it (the ledger's
+/// creation and the send mark, both) and delivered when the generator takes its delivery and
+/// works on it: each traced message's latency is its steps plus that last item's work, exactly.
+/// The generator's core, loaded, makes the device's steps longer than its links.
+#[test]
+fn on_a_generators_core_the_steps_add_up_to_the_latency_less_the_last_items_work() {
+    let s = on_generator(0.0);
+    let r = run_with(&s, "steps", traced());
+    let warmup = s.run.warmup_ns;
+    let latencies: Vec<u64> = (r.ledger.records().iter().enumerate())
+        .filter(|(i, m)| {
+            interop_sim::metrics::hops::traced(*i as u64)
+                && m.created.as_nanos() >= warmup
+                && m.shown_mask != 0
+        })
+        .map(|(_, m)| m.last_shown.as_nanos() - m.created.as_nanos())
+        .collect();
+    assert!(latencies.len() > 250, "{} traced", latencies.len());
+    let total_ms = latencies.iter().sum::<u64>() as f64 / 1e6;
+    let steps: f64 = (r.hops.iter())
+        .map(|h| h.mean_ms * h.samples as f64)
+        .sum();
+    let work_ms = latencies.len() as f64 * 5_000.0 / 1e6;
+    assert!(
+        (steps + work_ms - total_ms).abs() < 1e-9 * total_ms,
+        "steps {steps} ms + {work_ms} ms of work against the ledger's {total_ms} ms"
+    );
+    let send = &r.hops[0];
+    assert_eq!((send.from.as_str(), send.to.as_str()), ("send", "queued"));
+    assert_eq!(send.p50_ms, 0.005, "composed in one item of the generator's work");
 }
