@@ -94,7 +94,8 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
         },
         generator: Work {
             threads: g.threads,
-            wakes: g.parks as f64,
+            // The generator's loop pays for each socket read (experiment: reads, not parks).
+            wakes: r.generator_reads_in as f64,
             // Its items: each frame it read and each message it sent (the simulated copy puts
             // both on the generator's cores; the writes they cause are part of them).
             items: (r.generator_frames_in + r.sent) as f64,

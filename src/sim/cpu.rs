@@ -123,6 +123,24 @@ impl HostCores {
         (self.last_taken, done)
     }
 
+    /// A frame from connection `from` on a one-core generator's loop: the first of its round
+    /// from there pays the read (`per_wake`, as a read's price); on several cores,
+    /// [`HostCores::serve`].
+    pub fn serve_read(&mut self, now: SimTime, from: u64) -> SimTime {
+        let idle = self.free_at.peek().is_none_or(|e| e.0 < now);
+        let Some(r) = self.rounds.as_mut() else {
+            return self.serve(now);
+        };
+        let read = if r.reads(now, idle, from) { self.per_wake_ns } else { 0 };
+        let (_, done) = take_core(&mut self.free_at, now, self.per_frame_ns + read, 0)
+            .unwrap_or((now, now));
+        if let Some(r) = &mut self.rounds {
+            r.admit(now, done, idle);
+        }
+        self.last_taken = SimTime::from_nanos(done.as_nanos() - self.per_frame_ns);
+        done
+    }
+
     /// An item of `service_ns` on the earliest free core, after a wake when that core was
     /// idle: its start and completion.
     fn book(&mut self, now: SimTime, service_ns: u64) -> (SimTime, SimTime) {

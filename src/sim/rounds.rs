@@ -18,9 +18,28 @@ pub struct Rounds {
     begun: VecDeque<SimTime>,
     /// End of the round the frames coming now join; it begins when the last begun one ends.
     gathering: Option<SimTime>,
+    /// The connections the gathering round reads (each once, whatever it holds).
+    reads: Vec<u64>,
 }
 
 impl Rounds {
+    /// Whether an item coming at `now` from connection `from` is its round's first from there
+    /// (its round reads the connection for it). `idle`: it begins a round of its own.
+    pub fn reads(&mut self, now: SimTime, idle: bool, from: u64) -> bool {
+        self.roll(now, false);
+        if idle {
+            return true;
+        }
+        if self.gathering.is_none() {
+            self.reads.clear();
+        }
+        if self.reads.contains(&from) {
+            return false;
+        }
+        self.reads.push(from);
+        true
+    }
+
     /// An item came at `now` and completes at `done`; `idle`: it found the core idle, so it
     /// begins a round of its own (one that comes later joins the next).
     pub fn admit(&mut self, now: SimTime, done: SimTime, idle: bool) {

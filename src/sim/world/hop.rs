@@ -135,13 +135,14 @@ impl Servers {
     /// the frame's completion, or `Some(None)` when the node's queue is full.
     fn admit(
         &mut self,
+        from: Addr,
         a: Addr,
         now: SimTime,
         extra_ns: u64,
         is_message: bool,
     ) -> Option<Option<SimTime>> {
         if let (Addr::Device(_), Some(g)) = (a, self.generator.as_mut()) {
-            return Some(Some(g.serve(now)));
+            return Some(Some(g.serve_read(now, from.code())));
         }
         let mut host = self.host.take();
         let admitted = self.cpu(a).map(|cpu| {
@@ -445,7 +446,8 @@ impl Sim {
         } else {
             0
         };
-        let Some(admitted) = self.servers.admit(to, now, noise_ns, is_message) else {
+        let from = self.net.frames.get(slot).map_or(to, |f| f.from);
+        let Some(admitted) = self.servers.admit(from, to, now, noise_ns, is_message) else {
             self.mark_taken(slot, now);
             return self.process(now, slot, sched);
         };
