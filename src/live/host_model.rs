@@ -94,8 +94,14 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
         },
         generator: Work {
             threads: g.threads,
-            wakes: g.parks as f64,
-            items: r.generator_frames_in as f64,
+            // The generator's loop pays for each socket read: a round reads each of its few
+            // connections once, however many frames came (the simulated copy's `per_wake` on
+            // the generator, see `HostCores::serve_read`). Parks would undercount its rounds:
+            // a busy loop goes round without parking.
+            wakes: r.generator_reads_in as f64,
+            // Its items: each frame it read and each message it sent (the simulated copy puts
+            // both on the generator's cores; the writes they cause are part of them).
+            items: (r.generator_frames_in + r.sent) as f64,
             busy_s: g.busy_s,
         },
     })
@@ -177,7 +183,7 @@ pub fn calibrate_host(
     a.capacity.generator = Some(gen);
     let us = |ns: u64| ns as f64 / 1e3;
     notes.push(format!(
-        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and {:.1} us to wake an idle core; the devices on {} core{} (the load generator's), each frame {:.2} us and {:.1} us to wake; {source}",
+        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and {:.1} us to wake an idle core; the devices on {} core{} (the load generator's), each frame read or message sent {:.2} us and each socket read {:.1} us; {source}",
         host.cores,
         if host.cores == 1 { "" } else { "s" },
         us(host.per_frame_ns),

@@ -62,7 +62,9 @@ pub fn run_live(s: &Scenario, hash: &str, opts: &LiveOptions) -> Result<LiveOutc
 /// The cores `--pin` gives the servers' threads and the generator's: the first `threads` of
 /// those this process may use, and the next `generator_threads`. Nothing is pinned without
 /// `--pin`, with the clients on the servers' threads, or on too few cores for both.
-fn pinned_cores(opts: &LiveOptions) -> (Vec<core_affinity::CoreId>, Vec<core_affinity::CoreId>) {
+pub(super) fn pinned_cores(
+    opts: &LiveOptions,
+) -> (Vec<core_affinity::CoreId>, Vec<core_affinity::CoreId>) {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let (s, g) = (opts.threads.max(1), opts.generator_threads);
     if !opts.pin || g == 0 || cores.len() < s + g {

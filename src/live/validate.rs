@@ -11,6 +11,7 @@
 pub use super::align::aligned;
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
+use super::probe::{Hop, Hops};
 use super::run::run_live;
 use super::step_pairs::StepPair;
 use super::LiveError;
@@ -91,31 +92,8 @@ pub struct Model {
     pub host: bool,
 }
 
-/// The loopback hops measured on this machine: back to back (the tasks on the path awake) and
-/// spaced as the run's messages are (the first task on a message's path parked).
-#[derive(Clone, Copy, Debug)]
-pub struct Hops {
-    pub warm: super::probe::Hop,
-    pub idle: super::probe::Hop,
-}
-
-impl Hops {
-    /// Both probes, the idle one's rounds `gap_ns` apart.
-    pub fn measure(gap_ns: u64) -> Result<Hops, LiveError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(LiveError::io("tokio runtime"))?;
-        Ok(Hops {
-            warm: rt.block_on(super::probe::loopback_hop(500, 0))?,
-            idle: rt.block_on(super::probe::loopback_hop(500, gap_ns))?,
-        })
-    }
-}
-
 /// A lognormal hop of the measured median and p99 (the p99 kept above the median).
-fn lognormal(h: &super::probe::Hop) -> Latency {
+fn lognormal(h: &Hop) -> Latency {
     Latency::Lognormal {
         median_ns: h.median_ns.max(1),
         p99_ns: h.p99_ns.max(h.median_ns + 1),
@@ -147,7 +125,7 @@ pub fn calibrate(
             l.reorder = 0.0;
             l.bandwidth_bytes_per_s = None;
         }
-        let us = |h: &super::probe::Hop| {
+        let us = |h: &Hop| {
             format!(
                 "{:.1} us (p99 {:.1} us)",
                 h.median_ns as f64 / 1e3,
@@ -155,7 +133,7 @@ pub fn calibrate(
             )
         };
         notes.push(format!(
-            "links modeled as this machine's loopback hops, lognormal, no loss: device links {} (probed at the run's message spacing: the tasks on the path parked), server links {} (back to back); {} round trips each",
+            "links modeled as this machine's loopback hops, lognormal, no loss: device links {} (probed at the run's message spacing, from the generator's threads to the servers': the tasks on the path parked), server links {} (back to back on the servers' threads); {} round trips each",
             us(&h.idle),
             us(&h.warm),
             h.warm.round_trips
@@ -282,6 +260,7 @@ pub fn validate(
         Network::MeasuredLoopback => Some(Hops::measure(
             o.rate_per_s
                 .map_or(0, |r| (1e9 / r.max(1.0)).min(2e6) as u64),
+            &o,
         )?),
         Network::Scenario => None,
     };

@@ -7,6 +7,7 @@
 //! seconds that serve it. A share is therefore never above 1 and is never clamped: a node reads
 //! 1.0 only when its cores were busy the whole interval.
 
+use super::rounds::Rounds;
 use crate::engine::SimTime;
 use crate::scenario::{ControlQueue, NodeCapacity, RunSpec};
 use std::cmp::Reverse;
@@ -94,6 +95,9 @@ pub struct HostCores {
     /// When the last item served was taken: its core free and awake (a hop trace's mark, where
     /// a live generator reads the frame).
     pub last_taken: SimTime,
+    /// The rounds of a one-core host's loop, when its outputs leave at their round's end
+    /// (`None`: several cores, each item's outputs leave when it is done).
+    rounds: Option<Rounds>,
 }
 
 impl HostCores {
@@ -103,16 +107,64 @@ impl HostCores {
             per_frame_ns: host.per_frame_ns,
             per_wake_ns: host.per_wake_ns,
             last_taken: SimTime::ZERO,
+            rounds: (host.cores <= 1).then(Rounds::default),
         }
     }
 
     /// A work item of no node's (a device's frame on a load generator's cores) arriving at
     /// `now`: its completion.
     pub fn serve(&mut self, now: SimTime) -> SimTime {
-        let (wake, own) = (self.per_wake_ns, self.per_frame_ns);
-        let (_, done) = take_core(&mut self.free_at, now, own, wake).unwrap_or((now, now));
-        self.last_taken = SimTime::from_nanos(done.as_nanos() - own);
+        self.take(now).1
+    }
+
+    /// [`HostCores::serve`], and when the item is taken: its core free, and awake after the
+    /// wake when it was idle.
+    pub fn take(&mut self, now: SimTime) -> (SimTime, SimTime) {
+        let (_, done) = self.book(now, self.per_frame_ns);
+        (self.last_taken, done)
+    }
+
+    /// A frame from connection `from` (the server that sent it) on a one-core generator's
+    /// loop: the first of its round from there pays the socket read (`per_wake`, a read's
+    /// price: a live loop reads each ready connection once a round, and a busy one goes round
+    /// without parking, so its work follows its reads, not its wakes); on several cores,
+    /// [`HostCores::serve`].
+    pub fn serve_read(&mut self, now: SimTime, from: u64) -> SimTime {
+        let idle = self.free_at.peek().is_none_or(|e| e.0 < now);
+        let Some(r) = self.rounds.as_mut() else {
+            return self.serve(now);
+        };
+        let read = if r.reads(now, idle, from) {
+            self.per_wake_ns
+        } else {
+            0
+        };
+        let (_, done) =
+            take_core(&mut self.free_at, now, self.per_frame_ns + read, 0).unwrap_or((now, now));
+        if let Some(r) = &mut self.rounds {
+            r.admit(now, done, idle);
+        }
+        self.last_taken = SimTime::from_nanos(done.as_nanos() - self.per_frame_ns);
         done
+    }
+
+    /// An item of `service_ns` on the earliest free core, after a wake when that core was
+    /// idle: its start and completion.
+    fn book(&mut self, now: SimTime, service_ns: u64) -> (SimTime, SimTime) {
+        let idle = self.free_at.peek().is_none_or(|e| e.0 < now);
+        let (start, done) =
+            take_core(&mut self.free_at, now, service_ns, self.per_wake_ns).unwrap_or((now, now));
+        if let Some(r) = &mut self.rounds {
+            r.admit(now, done, idle);
+        }
+        self.last_taken = SimTime::from_nanos(done.as_nanos() - service_ns);
+        (start, done)
+    }
+
+    /// When the outputs of an item done at `t` (taken at `t`, with `taken`) leave: at the end
+    /// of its round on a one-core host ([`Rounds`]), else at once.
+    pub fn release(&mut self, t: SimTime, taken: bool) -> SimTime {
+        self.rounds.as_mut().map_or(t, |r| r.end_of(t, taken))
     }
 }
 
@@ -126,7 +178,8 @@ fn take_core(
     wake_ns: u64,
 ) -> Option<(SimTime, SimTime)> {
     let mut earliest = pool.peek_mut()?;
-    let idle = earliest.0 <= now;
+    // A core that finishes its last item just as this one comes is still awake.
+    let idle = earliest.0 < now;
     let start = earliest.0.max(now);
     let done = start.plus(service_ns + if idle { wake_ns } else { 0 });
     *earliest = Reverse(done);
@@ -214,12 +267,20 @@ impl Cpu {
         }
         // Control frames on their own cores, when the node has them; only the shared cores
         // are booked as utilization.
-        let (pool, booked, wake_ns) = match (host, &mut self.control_free_at) {
-            (Some(host), _) => (&mut host.free_at, true, host.per_wake_ns),
-            (None, Some(control)) if !is_message => (control, false, 0),
-            (None, _) => (&mut self.free_at, true, 0),
+        let (start, done, booked) = match (host, &mut self.control_free_at) {
+            (Some(host), _) => {
+                let (start, done) = host.book(now, service_ns);
+                (start, done, true)
+            }
+            (None, Some(control)) if !is_message => {
+                let (start, done) = take_core(control, now, service_ns, 0)?;
+                (start, done, false)
+            }
+            (None, _) => {
+                let (start, done) = take_core(&mut self.free_at, now, service_ns, 0)?;
+                (start, done, true)
+            }
         };
-        let (start, done) = take_core(pool, now, service_ns, wake_ns)?;
         self.in_system += 1;
         if now.as_nanos() >= self.warmup_end_ns {
             let waits = if is_message {
@@ -429,11 +490,86 @@ mod tests {
             b.admit_frame_on(Some(&mut cores), later, 100, true),
             Some(later.plus(1_100))
         );
-        // A device's frame on a generator's cores: its own price and the wake.
-        assert_eq!(cores.serve(later.plus(1_100)), later.plus(1_100 + 1_010));
+        // A device's frame on a generator's cores just as the core finishes: its own price, no
+        // wake (the core is still awake); a moment later, the wake too.
+        assert_eq!(cores.serve(later.plus(1_100)), later.plus(1_110));
+        assert_eq!(cores.serve(later.plus(1_111)), later.plus(1_111 + 1_010));
         // Each node books its own busy time, wakes included.
         assert_eq!(a.take_interval_utilization(), 1_100.0 / 8e9);
         assert_eq!(b.take_interval_utilization(), 1_200.0 / 8e9);
+    }
+
+    /// On one core, the outputs of an item leave at the end of its round: the frames that
+    /// came during a round are taken together in the next, and leave together when its last is
+    /// done; on several cores, each item's leave when it is done.
+    #[test]
+    fn on_one_core_outputs_leave_at_the_end_of_their_round() {
+        let one = crate::scenario::HostCapacity {
+            cores: 1,
+            per_frame_ns: 100,
+            per_wake_ns: 1_000,
+        };
+        let mut g = HostCores::new(&one);
+        let t = |ns: u64| SimTime::from_nanos(ns);
+        // Idle at 0: woken, the first item alone in its round (done at 1,110).
+        assert_eq!(g.take(t(10)), (t(1_010), t(1_110)));
+        // Two items during it: the next round, taken at 1,110 and 1,210.
+        assert_eq!(g.take(t(500)), (t(1_110), t(1_210)));
+        assert_eq!(g.take(t(900)), (t(1_210), t(1_310)));
+        assert_eq!(
+            g.release(t(1_110), false),
+            t(1_110),
+            "the first round's own end"
+        );
+        assert_eq!(
+            g.release(t(1_110), true),
+            t(1_310),
+            "taken at 1,110: the next round"
+        );
+        assert_eq!(
+            g.release(t(1_210), false),
+            t(1_310),
+            "waits for the round's last"
+        );
+        assert_eq!(g.release(t(1_310), false), t(1_310));
+        let mut two = HostCores::new(&crate::scenario::HostCapacity { cores: 2, ..one });
+        two.take(t(10));
+        let (_, done) = two.take(t(500));
+        assert_eq!(two.release(done, false), done, "several cores: no rounds");
+    }
+
+    /// On a one-core generator, a round reads each connection once: the first frame from each
+    /// server in a round pays the read, the others only their own work; a round begun from
+    /// idle pays it too.
+    #[test]
+    fn a_round_reads_each_connection_once() {
+        let one = crate::scenario::HostCapacity {
+            cores: 1,
+            per_frame_ns: 100,
+            per_wake_ns: 1_000,
+        };
+        let mut g = HostCores::new(&one);
+        let t = |ns: u64| SimTime::from_nanos(ns);
+        let (chat, gateway) = (
+            crate::nodes::Addr::ChatServer.code(),
+            crate::nodes::Addr::Gateway.code(),
+        );
+        assert_eq!(
+            g.serve_read(t(10), chat),
+            t(1_110),
+            "idle: a read and the frame"
+        );
+        // During that round: the next round reads chat once and the gateway once.
+        assert_eq!(g.serve_read(t(200), chat), t(2_210));
+        assert_eq!(g.serve_read(t(300), chat), t(2_310));
+        assert_eq!(g.serve_read(t(400), gateway), t(3_410));
+        assert_eq!(
+            g.release(t(2_210), false),
+            t(3_410),
+            "one round: its last frame"
+        );
+        // A frame from chat during that round: the round after reads chat again.
+        assert_eq!(g.serve_read(t(2_500), chat), t(4_510));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod cpu;
 mod media;
 #[cfg(test)]
 mod queueing_tests;
+mod rounds;
 mod timers;
 mod transport;
 mod world;

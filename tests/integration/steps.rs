@@ -143,9 +143,10 @@ fn interop_steps_follow_the_way_and_tracing_changes_nothing() {
     assert_eq!(run_with(&s, "steps", traced()).hops, r.hops);
 }
 
-/// On a load generator's core a delivery is marked when the core, free and awake, takes it,
-/// and shown when its work is done: each traced message's latency is its steps plus that last
-/// item's work, exactly.
+/// On a load generator's core the message is sent when the generator takes it (the ledger's
+/// creation and the send mark, both) and delivered when the generator takes its delivery and
+/// works on it: each traced message's latency is its steps plus that last item's work, exactly.
+/// The generator's core, loaded, makes the device's steps longer than its links.
 #[test]
 fn on_a_generators_core_the_steps_add_up_to_the_latency_less_the_last_items_work() {
     let s = on_generator(0.0);
@@ -166,5 +167,11 @@ fn on_a_generators_core_the_steps_add_up_to_the_latency_less_the_last_items_work
     assert!(
         (steps + work_ms - total_ms).abs() < 1e-9 * total_ms,
         "steps {steps} ms + {work_ms} ms of work against the ledger's {total_ms} ms"
+    );
+    let send = &r.hops[0];
+    assert_eq!((send.from.as_str(), send.to.as_str()), ("send", "queued"));
+    assert_eq!(
+        send.p50_ms, 0.005,
+        "composed in one item of the generator's work"
     );
 }

@@ -159,6 +159,7 @@ impl Sim {
                 .collect(),
             host: s.capacity.host.as_ref().map(HostCores::new),
             generator: s.capacity.generator.as_ref().map(HostCores::new),
+            composing: false,
             chat_down: false,
             gateway_down: false,
             provider_down: vec![false; providers],

@@ -139,9 +139,21 @@ impl Sim {
     /// it is scheduled (faster during a surge).
     pub(super) fn arrival(&mut self, now: SimTime, sched: &mut Scheduler<'_, Event>) {
         let d = self.traffic.workload.draft(&self.dir);
-        match d.group {
-            Some(g) => self.compose_group(now, d, g, sched),
-            None => self.compose(now, d.from, d.to, sched),
+        match (d.group, self.servers.generator.as_mut()) {
+            (Some(g), _) => self.compose_group(now, d, g, sched),
+            (None, None) => self.compose(now, d.from, d.to, sched),
+            // The load generator takes the arrival when its core comes to it: the message is
+            // sent then (a live run's latency counts from there; the wait is the generator's
+            // lateness), and its frame is written after that work (see `write_item`).
+            (None, Some(cores)) => {
+                let (taken, _) = cores.take(now);
+                let (from, to) = (d.from, d.to);
+                if taken > now {
+                    sched.at(taken, Event::Send { from, to });
+                } else {
+                    self.send_taken(now, from, to, sched);
+                }
+            }
         }
         // The next arrival's pair, guessed now: its state comes into the cache while
         // the events before it run (see `prefetch`).
@@ -161,6 +173,20 @@ impl Sim {
                 sched.at(now.plus(gap), Event::Compose);
             }
         }
+    }
+
+    /// A 1:1 message the load generator takes now: composed, its frame written at the end of
+    /// the generator's round (see `Servers::release`).
+    pub(super) fn send_taken(
+        &mut self,
+        now: SimTime,
+        from: UserId,
+        to: UserId,
+        sched: &mut Scheduler<'_, Event>,
+    ) {
+        self.servers.composing = true;
+        self.compose(now, from, to, sched);
+        self.servers.composing = false;
     }
 
     /// A member answers in a group, unless they left it since.

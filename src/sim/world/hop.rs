@@ -135,13 +135,14 @@ impl Servers {
     /// the frame's completion, or `Some(None)` when the node's queue is full.
     fn admit(
         &mut self,
+        from: Addr,
         a: Addr,
         now: SimTime,
         extra_ns: u64,
         is_message: bool,
     ) -> Option<Option<SimTime>> {
         if let (Addr::Device(_), Some(g)) = (a, self.generator.as_mut()) {
-            return Some(Some(g.serve(now)));
+            return Some(Some(g.serve_read(now, from.code())));
         }
         let mut host = self.host.take();
         let admitted = self.cpu(a).map(|cpu| {
@@ -151,6 +152,30 @@ impl Servers {
         });
         self.host = host;
         admitted
+    }
+
+    /// When a frame `out` that `from` sends at `now` is written: on a one-core host, at the
+    /// end of the round of its loop that did the work (`sim::rounds`: a live connection's
+    /// writer task runs after the frames taken in that round); a device's on the load
+    /// generator's (`[capacity] generator`), a server node's on the host's (`[capacity]
+    /// host`). `None` (the frame leaves as the node said) without those cores, and for media
+    /// frames (their links price them).
+    fn release(&mut self, from: Addr, now: SimTime, out: &Output) -> Option<SimTime> {
+        let frame = match out {
+            Output::Send { frame, .. } | Output::SendAfter { frame, .. } => frame,
+            _ => return None,
+        };
+        if matches!(frame, Frame::Media(_)) {
+            return None;
+        }
+        let cores = match from {
+            Addr::Device(_) => self.generator.as_mut()?,
+            Addr::MediaStore(_) | Addr::MediaProxy => return None,
+            _ => self.host.as_mut()?,
+        };
+        // A device's new message is composed as the generator takes it (`Sim::arrival`).
+        let taken = self.composing;
+        Some(cores.release(now, taken))
     }
 
     /// When the frame last admitted for `a` was taken (its core free and awake).
@@ -173,6 +198,28 @@ impl Servers {
             Addr::MediaStore(p) => self.provider_down[p.index()],
             Addr::MediaProxy => self.gateway_down,
         }
+    }
+}
+
+/// A frame written `write_ns` from now: it leaves then, or after its own delay when that is
+/// later. Other outputs pass as they are.
+fn after(write_ns: u64, out: Output) -> Output {
+    match out {
+        Output::Send { to, frame } => Output::SendAfter {
+            delay_ns: write_ns,
+            to,
+            frame,
+        },
+        Output::SendAfter {
+            delay_ns,
+            to,
+            frame,
+        } => Output::SendAfter {
+            delay_ns: delay_ns.max(write_ns),
+            to,
+            frame,
+        },
+        other => other,
     }
 }
 
@@ -199,6 +246,15 @@ impl Sim {
         sched: &mut Scheduler<'_, Event>,
     ) {
         for out in fx.outputs.drain(..) {
+            if let (true, Output::Send { frame, .. } | Output::SendAfter { frame, .. }) =
+                (self.servers.composing, &out)
+            {
+                self.mark_composed(now, frame);
+            }
+            let out = match self.servers.release(node, now, &out) {
+                Some(leaves) => after(leaves.since(now), out),
+                None => out,
+            };
             match out {
                 // BUGGIFY never_ack: the servers' acks vanish as they leave.
                 Output::Send {
@@ -298,6 +354,8 @@ impl Sim {
                 return;
             }
         }
+        // With the load generator's cores, a new message's frame was marked when composed
+        // (`mark_composed`), earlier: the first mark of a stage counts.
         if let (Frame::Submit(s), Addr::Device(_)) = (&frame, from) {
             self.mark_hop(s.copy_id().ledger_id(), Stage::Queued, now);
         }
@@ -388,7 +446,8 @@ impl Sim {
         } else {
             0
         };
-        let Some(admitted) = self.servers.admit(to, now, noise_ns, is_message) else {
+        let from = self.net.frames.get(slot).map_or(to, |f| f.from);
+        let Some(admitted) = self.servers.admit(from, to, now, noise_ns, is_message) else {
             self.mark_taken(slot, now);
             return self.process(now, slot, sched);
         };

@@ -46,6 +46,20 @@ impl Sim {
         }
     }
 
+    /// The load generator composed a submission it took at `now`: the frame goes to its
+    /// connection when the generator's work on it is done (it is written later, at the end of
+    /// the generator's round: `Servers::release`).
+    pub(super) fn mark_composed(&mut self, now: SimTime, frame: &Frame) {
+        let per_frame = self
+            .servers
+            .generator
+            .as_ref()
+            .map_or(0, |g| g.per_frame_ns);
+        if let Frame::Submit(s) = frame {
+            self.mark_hop(s.copy_id().ledger_id(), Stage::Queued, now.plus(per_frame));
+        }
+    }
+
     /// The steps of the messages sent after the warm-up and delivered; none when the run did
     /// not trace them.
     pub(super) fn hop_steps(&mut self) -> Vec<Step> {

@@ -76,6 +76,11 @@ pub enum Event {
     },
     /// The next Poisson arrival of the workload.
     Compose,
+    /// The load generator's core takes a 1:1 arrival that waited for it.
+    Send {
+        from: UserId,
+        to: UserId,
+    },
     Reply {
         from: UserId,
         to: UserId,
@@ -121,6 +126,9 @@ struct Servers {
     host: Option<HostCores>,
     /// The cores every device shares (`[capacity] generator`); `None`: each has its own.
     generator: Option<HostCores>,
+    /// The load generator is composing a message it took just now (its item on the
+    /// generator's cores begins, rather than ends, now).
+    composing: bool,
     chat_down: bool,
     gateway_down: bool,
     provider_down: Vec<bool>,
@@ -196,6 +204,7 @@ impl World for Sim {
             }
             Event::RetryTimersDue => self.retry_timers_due(now, sched),
             Event::Compose => self.arrival(now, sched),
+            Event::Send { from, to } => self.send_taken(now, from, to, sched),
             Event::Reply { from, to } => self.compose(now, from, to, sched),
             Event::GroupReply { from, group } => self.group_reply(now, from, group, sched),
             Event::Read { msg, device } => self.read(now, msg, device, sched),
@@ -268,6 +277,7 @@ impl World for Sim {
             Event::Sample => 9 << 60,
             Event::DrainStart => 10 << 60,
             Event::RetryTimersDue => 14 << 60,
+            Event::Send { from, to } => (15 << 60) ^ ((from.0 as u64) << 24) ^ to.0 as u64,
         }
     }
 }
