@@ -502,15 +502,21 @@ mod tests {
     /// On one core, the outputs of an item leave at the end of its round: the frames that
     /// came during a round are taken together in the next, and leave together when its last is
     /// done; on several cores, each item's leave when it is done.
+    /// One core, 100 ns a frame, 1,000 ns a wake (a read on a generator's loop).
+    const ONE_CORE: crate::scenario::HostCapacity = crate::scenario::HostCapacity {
+        cores: 1,
+        per_frame_ns: 100,
+        per_wake_ns: 1_000,
+    };
+
+    fn t(ns: u64) -> SimTime {
+        SimTime::from_nanos(ns)
+    }
+
     #[test]
     fn on_one_core_outputs_leave_at_the_end_of_their_round() {
-        let one = crate::scenario::HostCapacity {
-            cores: 1,
-            per_frame_ns: 100,
-            per_wake_ns: 1_000,
-        };
+        let one = ONE_CORE;
         let mut g = HostCores::new(&one);
-        let t = |ns: u64| SimTime::from_nanos(ns);
         // Idle at 0: woken, the first item alone in its round (done at 1,110).
         assert_eq!(g.take(t(10)), (t(1_010), t(1_110)));
         // Two items during it: the next round, taken at 1,110 and 1,210.
@@ -543,13 +549,7 @@ mod tests {
     /// idle pays it too.
     #[test]
     fn a_round_reads_each_connection_once() {
-        let one = crate::scenario::HostCapacity {
-            cores: 1,
-            per_frame_ns: 100,
-            per_wake_ns: 1_000,
-        };
-        let mut g = HostCores::new(&one);
-        let t = |ns: u64| SimTime::from_nanos(ns);
+        let mut g = HostCores::new(&ONE_CORE);
         let (chat, gateway) = (
             crate::nodes::Addr::ChatServer.code(),
             crate::nodes::Addr::Gateway.code(),

@@ -154,30 +154,6 @@ impl Servers {
         admitted
     }
 
-    /// When a frame `out` that `from` sends at `now` is written: on a one-core host, at the
-    /// end of the round of its loop that did the work (`sim::rounds`: a live connection's
-    /// writer task runs after the frames taken in that round); a device's on the load
-    /// generator's (`[capacity] generator`), a server node's on the host's (`[capacity]
-    /// host`). `None` (the frame leaves as the node said) without those cores, and for media
-    /// frames (their links price them).
-    fn release(&mut self, from: Addr, now: SimTime, out: &Output) -> Option<SimTime> {
-        let frame = match out {
-            Output::Send { frame, .. } | Output::SendAfter { frame, .. } => frame,
-            _ => return None,
-        };
-        if matches!(frame, Frame::Media(_)) {
-            return None;
-        }
-        let cores = match from {
-            Addr::Device(_) => self.generator.as_mut()?,
-            Addr::MediaStore(_) | Addr::MediaProxy => return None,
-            _ => self.host.as_mut()?,
-        };
-        // A device's new message is composed as the generator takes it (`Sim::arrival`).
-        let taken = self.composing;
-        Some(cores.release(now, taken))
-    }
-
     /// When the frame last admitted for `a` was taken (its core free and awake).
     fn last_taken(&mut self, a: Addr) -> SimTime {
         match (a, self.generator.as_ref()) {
@@ -198,28 +174,6 @@ impl Servers {
             Addr::MediaStore(p) => self.provider_down[p.index()],
             Addr::MediaProxy => self.gateway_down,
         }
-    }
-}
-
-/// A frame written `write_ns` from now: it leaves then, or after its own delay when that is
-/// later. Other outputs pass as they are.
-fn after(write_ns: u64, out: Output) -> Output {
-    match out {
-        Output::Send { to, frame } => Output::SendAfter {
-            delay_ns: write_ns,
-            to,
-            frame,
-        },
-        Output::SendAfter {
-            delay_ns,
-            to,
-            frame,
-        } => Output::SendAfter {
-            delay_ns: delay_ns.max(write_ns),
-            to,
-            frame,
-        },
-        other => other,
     }
 }
 
@@ -245,15 +199,13 @@ impl Sim {
         fx: &mut Effects,
         sched: &mut Scheduler<'_, Event>,
     ) {
+        // Only a scenario with a host's or a generator's cores times its outputs by them.
+        let on_hosts = self.servers.host.is_some() || self.servers.generator.is_some();
         for out in fx.outputs.drain(..) {
-            if let (true, Output::Send { frame, .. } | Output::SendAfter { frame, .. }) =
-                (self.servers.composing, &out)
-            {
-                self.mark_composed(now, frame);
-            }
-            let out = match self.servers.release(node, now, &out) {
-                Some(leaves) => after(leaves.since(now), out),
-                None => out,
+            let out = if on_hosts {
+                self.on_host(now, node, out)
+            } else {
+                out
             };
             match out {
                 // BUGGIFY never_ack: the servers' acks vanish as they leave.

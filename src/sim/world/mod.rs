@@ -10,7 +10,9 @@
 //!   [`observe::Observer`];
 //! - `faulting.rs`: the mechanisms faults use ([`crate::faults::FaultTarget`]); what a fault
 //!   does is decided in `faults/`, the active faults' state is [`crate::faults::ActiveFaults`];
-//! - `media_hooks.rs`: where media messages and frames join the paths above.
+//! - `media_hooks.rs`: where media messages and frames join the paths above;
+//! - `on_hosts.rs`: outputs timed by the rounds of a host's or the load generator's cores;
+//! - `hop_marks.rs`: the traced messages' stages, for `validate`'s step-by-step comparison.
 
 mod build;
 mod compose;
@@ -21,6 +23,7 @@ mod inboxes;
 mod media_hooks;
 mod metadata;
 mod observe;
+mod on_hosts;
 
 use super::cpu::{Cpu, HostCores};
 use super::media::MediaWorld;
