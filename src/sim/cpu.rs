@@ -120,7 +120,7 @@ impl HostCores {
     /// [`HostCores::serve`], and when the item is taken: its core free, and awake after the
     /// wake when it was idle.
     pub fn take(&mut self, now: SimTime) -> (SimTime, SimTime) {
-        let (_, done) = self.book(now, self.per_frame_ns);
+        let (_, done) = self.book(now, self.per_frame_ns, None);
         (self.last_taken, done)
     }
 
@@ -130,30 +130,27 @@ impl HostCores {
     /// without parking, so its work follows its reads, not its wakes); on several cores,
     /// [`HostCores::serve`].
     pub fn serve_read(&mut self, now: SimTime, from: u64) -> SimTime {
-        let idle = self.free_at.peek().is_none_or(|e| e.0 < now);
-        let Some(r) = self.rounds.as_mut() else {
-            return self.serve(now);
-        };
-        let read = if r.reads(now, idle, from) {
-            self.per_wake_ns
-        } else {
-            0
-        };
-        let (_, done) =
-            take_core(&mut self.free_at, now, self.per_frame_ns + read, 0).unwrap_or((now, now));
-        if let Some(r) = &mut self.rounds {
-            r.admit(now, done, idle);
-        }
-        self.last_taken = SimTime::from_nanos(done.as_nanos() - self.per_frame_ns);
-        done
+        self.book(now, self.per_frame_ns, Some(from)).1
     }
 
-    /// An item of `service_ns` on the earliest free core, after a wake when that core was
-    /// idle: its start and completion.
-    fn book(&mut self, now: SimTime, service_ns: u64) -> (SimTime, SimTime) {
+    /// An item of `service_ns` on the earliest free core: its start and completion. It pays a
+    /// wake first when that core was idle; on a one-core loop, an item from connection `from`
+    /// pays the read instead, when it is its round's first from there.
+    fn book(&mut self, now: SimTime, service_ns: u64, from: Option<u64>) -> (SimTime, SimTime) {
         let idle = self.free_at.peek().is_none_or(|e| e.0 < now);
+        let (read_ns, wake_ns) = match (from, self.rounds.as_mut()) {
+            (Some(from), Some(r)) => (
+                if r.reads(now, idle, from) {
+                    self.per_wake_ns
+                } else {
+                    0
+                },
+                0,
+            ),
+            _ => (0, self.per_wake_ns),
+        };
         let (start, done) =
-            take_core(&mut self.free_at, now, service_ns, self.per_wake_ns).unwrap_or((now, now));
+            take_core(&mut self.free_at, now, service_ns + read_ns, wake_ns).unwrap_or((now, now));
         if let Some(r) = &mut self.rounds {
             r.admit(now, done, idle);
         }
@@ -269,7 +266,7 @@ impl Cpu {
         // are booked as utilization.
         let (start, done, booked) = match (host, &mut self.control_free_at) {
             (Some(host), _) => {
-                let (start, done) = host.book(now, service_ns);
+                let (start, done) = host.book(now, service_ns, None);
                 (start, done, true)
             }
             (None, Some(control)) if !is_message => {
