@@ -22,7 +22,7 @@ pub fn model_host(
 ) -> Result<(), LiveError> {
     if !others.is_empty() {
         let source = format!(
-            "fitted over this run and the ladder's {} probes that kept up (least squares: their threads' time running tasks, wake-ups and frames)",
+            "fitted over this run and the ladder's {} probes that kept up (least squares: their threads' time running tasks, socket reads and frames)",
             others.len()
         );
         calibrate_host(a, report, others, &source, notes);
@@ -31,9 +31,9 @@ pub fn model_host(
     let half = half_rate_run(s, hash, opts, a.run.duration_ns)?;
     let half: Vec<HostWork> = half.as_ref().and_then(host_work).into_iter().collect();
     let source = if half.is_empty() {
-        "one mean price per frame from this run (no second rate to tell the wake's share)"
+        "one mean price per frame from this run (no second rate to tell the reads' share)"
     } else {
-        "solved from this run and one at half the rate (their threads' time running tasks, wake-ups and frames)"
+        "solved from this run and one at half the rate (their threads' time running tasks, socket reads and frames)"
     };
     calibrate_host(a, report, &half, source, notes);
     Ok(())
@@ -61,12 +61,12 @@ pub fn half_rate_run(
     Ok(Some(super::run::run_live(&ha, hash, &ho)?.report))
 }
 
-/// One run's work at a host: its threads, stretches of work (parks), items and time running
+/// One run's work at a host: its threads, socket reads that found frames, items and time running
 /// them.
 #[derive(Clone, Copy, Debug)]
 struct Work {
     threads: usize,
-    wakes: f64,
+    reads: f64,
     items: f64,
     busy_s: f64,
 }
@@ -84,7 +84,10 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
     Some(HostWork {
         servers: Work {
             threads: s.threads,
-            wakes: s.parks as f64,
+            // As the generator's below: the servers' loop pays for each socket read, each
+            // connection read once a round (`HostCores::book` with a connection); parks would
+            // undercount a busy loop's rounds.
+            reads: r.node_costs.values().map(|c| c.reads as f64).sum(),
             items: r
                 .node_costs
                 .values()
@@ -98,7 +101,7 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
             // connections once, however many frames came (the simulated copy's `per_wake` on
             // the generator, see `HostCores::serve_read`). Parks would undercount its rounds:
             // a busy loop goes round without parking.
-            wakes: r.generator_reads_in as f64,
+            reads: r.generator_reads_in as f64,
             // Its items: each frame it read and each message it sent (the simulated copy puts
             // both on the generator's cores; the writes they cause are part of them).
             items: (r.generator_frames_in + r.sent) as f64,
@@ -107,9 +110,9 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
     })
 }
 
-/// The wake and item costs (s) that best explain the runs' busy time (busy = wakes x wake +
+/// The read and item costs (s) that best explain the runs' busy time (busy = reads x read +
 /// items x item, least squares: two runs are solved exactly); the first run's mean item cost,
-/// with no wake cost, when they cannot be told apart (one run, the same mix in all, or a
+/// with no read cost, when they cannot be told apart (one run, the same mix in all, or a
 /// negative solution).
 fn fit(runs: &[Work]) -> (f64, f64) {
     let Some(first) = runs.first() else {
@@ -118,32 +121,33 @@ fn fit(runs: &[Work]) -> (f64, f64) {
     let mean = (0.0, first.busy_s / first.items.max(1.0));
     let (mut ww, mut wi, mut ii, mut wb, mut ib) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for r in runs {
-        ww += r.wakes * r.wakes;
-        wi += r.wakes * r.items;
+        ww += r.reads * r.reads;
+        wi += r.reads * r.items;
         ii += r.items * r.items;
-        wb += r.wakes * r.busy_s;
+        wb += r.reads * r.busy_s;
         ib += r.items * r.busy_s;
     }
     let det = ww * ii - wi * wi;
     if det.abs() < 1e-9 * (ww * ii).max(1.0) {
         return mean;
     }
-    let wake = (wb * ii - ib * wi) / det;
+    let read = (wb * ii - ib * wi) / det;
     let item = (ib * ww - wb * wi) / det;
-    if wake < 0.0 || item <= 0.0 {
+    if read < 0.0 || item <= 0.0 {
         return mean;
     }
-    (wake, item)
+    (read, item)
 }
 
 /// Puts the simulated copy's server nodes on a host of the live servers' threads and its
 /// devices on one of the load generator's (`[capacity] host` and `generator`): every frame
-/// holds a core for its price, and a frame that finds the core idle pays a wake first. The two
-/// prices come from the live runs' threads: their time running tasks against how many times
-/// they woke and how many frames they handled, fitted over this run (`report`) and `others`
-/// (without them, one mean price per frame; `source` says which for the note). A live
-/// server's work per frame falls as load rises because frames that come while a thread is
-/// awake share its wake-up; one run cannot tell the wake's share from the frame's.
+/// holds a core for its price, and on a one-core loop the first frame of a round from each
+/// connection pays the socket read that brought it (`per_wake`). The two prices come from the
+/// live runs' threads: their time running tasks against how many socket reads found frames and
+/// how many frames they handled, fitted over this run (`report`) and `others` (without them,
+/// one mean price per frame; `source` says which for the note). A live server's work per frame
+/// falls as load rises because frames that come together share a read; one run cannot tell
+/// the read's share from the frame's.
 pub fn calibrate_host(
     a: &mut Scenario,
     report: &LiveReport,
@@ -165,25 +169,25 @@ pub fn calibrate_host(
     let runs = |f: fn(&HostWork) -> Work| -> Vec<Work> {
         std::iter::once(&this).chain(others).map(f).collect()
     };
-    let (s_wake, s_item) = fit(&runs(|w| w.servers));
-    let (g_wake, g_item) = fit(&runs(|w| w.generator));
+    let (s_read, s_item) = fit(&runs(|w| w.servers));
+    let (g_read, g_item) = fit(&runs(|w| w.generator));
     let ns = |s: f64| (s * 1e9).round() as u64;
     let host = HostCapacity {
         cores: this.servers.threads.max(1) as u32,
         // The nodes' own logic is priced apart (`per_message`).
         per_frame_ns: ns((s_item - logic_s / this.servers.items.max(1.0)).max(0.0)),
-        per_wake_ns: ns(s_wake),
+        per_wake_ns: ns(s_read),
     };
     let gen = HostCapacity {
         cores: this.generator.threads.max(1) as u32,
         per_frame_ns: ns(g_item),
-        per_wake_ns: ns(g_wake),
+        per_wake_ns: ns(g_read),
     };
     a.capacity.host = Some(host);
     a.capacity.generator = Some(gen);
     let us = |ns: u64| ns as f64 / 1e3;
     notes.push(format!(
-        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and {:.1} us to wake an idle core; the devices on {} core{} (the load generator's), each frame read or message sent {:.2} us and each socket read {:.1} us; {source}",
+        "the host: the server nodes on {} core{} (the servers' threads), each frame {:.2} us beside its node's logic and each socket read {:.1} us; the devices on {} core{} (the load generator's), each frame read or message sent {:.2} us and each socket read {:.1} us; {source}",
         host.cores,
         if host.cores == 1 { "" } else { "s" },
         us(host.per_frame_ns),
@@ -200,32 +204,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn two_runs_separate_the_wake_from_the_item_and_one_run_gives_a_mean() {
-        // 20 us a wake, 2 us an item: a run of few wakes per item and one of many.
-        let busy = |wakes: f64, items: f64| wakes * 20e-6 + items * 2e-6;
+    fn two_runs_separate_the_read_from_the_item_and_one_run_gives_a_mean() {
+        // 20 us a read, 2 us an item: a run of few reads per item and one of many.
+        let busy = |reads: f64, items: f64| reads * 20e-6 + items * 2e-6;
         let a = Work {
             threads: 1,
-            wakes: 10_000.0,
+            reads: 10_000.0,
             items: 1_000_000.0,
             busy_s: busy(10_000.0, 1_000_000.0),
         };
         let b = Work {
             threads: 1,
-            wakes: 90_000.0,
+            reads: 90_000.0,
             items: 300_000.0,
             busy_s: busy(90_000.0, 300_000.0),
         };
-        let (wake, item) = fit(&[a, b]);
+        let (read, item) = fit(&[a, b]);
         assert!(
-            (wake - 20e-6).abs() < 1e-12 && (item - 2e-6).abs() < 1e-12,
-            "{wake} {item}"
+            (read - 20e-6).abs() < 1e-12 && (item - 2e-6).abs() < 1e-12,
+            "{read} {item}"
         );
         assert_eq!(fit(&[a]), (0.0, a.busy_s / a.items));
-        // The same mix twice cannot be told apart; a negative wake is refused.
+        // The same mix twice cannot be told apart; a negative read is refused.
         let twice = Work {
             threads: 1,
             busy_s: a.busy_s * 2.0,
-            wakes: a.wakes * 2.0,
+            reads: a.reads * 2.0,
             items: a.items * 2.0,
         };
         assert_eq!(fit(&[a, twice]), (0.0, a.busy_s / a.items));
@@ -237,11 +241,11 @@ mod tests {
     /// the line; one run far off moves it less than a two-point solve through that run would.
     #[test]
     fn many_runs_fit_the_line_through_their_noise() {
-        let run = |wakes: f64, items: f64, noise: f64| Work {
+        let run = |reads: f64, items: f64, noise: f64| Work {
             threads: 1,
-            wakes,
+            reads,
             items,
-            busy_s: (wakes * 20e-6 + items * 2e-6) * (1.0 + noise),
+            busy_s: (reads * 20e-6 + items * 2e-6) * (1.0 + noise),
         };
         let runs = [
             run(90_000.0, 300_000.0, 0.05),
@@ -250,11 +254,11 @@ mod tests {
             run(10_000.0, 1_200_000.0, -0.05),
             run(50_000.0, 700_000.0, 0.0),
         ];
-        let (wake, item) = fit(&runs);
-        assert!((wake - 20e-6).abs() < 2e-6, "wake {wake}");
+        let (read, item) = fit(&runs);
+        assert!((read - 20e-6).abs() < 2e-6, "read {read}");
         assert!((item - 2e-6).abs() < 0.2e-6, "item {item}");
         // The two-point solve through the first two is further from the line.
         let (w2, _) = fit(&runs[..2]);
-        assert!((w2 - 20e-6).abs() > (wake - 20e-6).abs(), "{w2} {wake}");
+        assert!((w2 - 20e-6).abs() > (read - 20e-6).abs(), "{w2} {read}");
     }
 }

@@ -224,6 +224,10 @@ pub struct NodeCost {
     pub busy_ns: u64,
     pub message_frames: u64,
     pub other_frames: u64,
+    /// Batches of frames its connections' readers handed it: one per socket read that found
+    /// frames (a reader takes all a read brings). The host's work follows its reads: a busy
+    /// thread goes round without parking, but each round reads each ready connection.
+    pub reads: u64,
 }
 
 impl NodeCost {
@@ -378,6 +382,7 @@ impl NodeTask {
                 if self.down {
                     return;
                 }
+                self.cost.reads += 1;
                 let now = self.sh.clock.now();
                 for rec in recs {
                     if self.sh.cuts.blocks(rec.from, self.me, &self.sh.dir) {

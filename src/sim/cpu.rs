@@ -7,7 +7,7 @@
 //! seconds that serve it. A share is therefore never above 1 and is never clamped: a node reads
 //! 1.0 only when its cores were busy the whole interval.
 
-use super::rounds::Rounds;
+use super::host_cores::{take_core, HostCores};
 use crate::engine::SimTime;
 use crate::scenario::{ControlQueue, NodeCapacity, RunSpec};
 use std::cmp::Reverse;
@@ -84,105 +84,6 @@ impl Waits {
     }
 }
 
-/// The cores of one host, shared by the nodes on it (`[capacity] host`).
-#[derive(Clone, Debug)]
-pub struct HostCores {
-    free_at: BinaryHeap<Reverse<SimTime>>,
-    /// The host's own work on each frame, beside the node's logic.
-    pub per_frame_ns: u64,
-    /// Paid by a frame that finds a core idle, before its own work.
-    per_wake_ns: u64,
-    /// When the last item served was taken: its core free and awake (a hop trace's mark, where
-    /// a live generator reads the frame).
-    pub last_taken: SimTime,
-    /// The rounds of a one-core host's loop, when its outputs leave at their round's end
-    /// (`None`: several cores, each item's outputs leave when it is done).
-    rounds: Option<Rounds>,
-}
-
-impl HostCores {
-    pub fn new(host: &crate::scenario::HostCapacity) -> Self {
-        HostCores {
-            free_at: vec![Reverse(SimTime::ZERO); host.cores.max(1) as usize].into(),
-            per_frame_ns: host.per_frame_ns,
-            per_wake_ns: host.per_wake_ns,
-            last_taken: SimTime::ZERO,
-            rounds: (host.cores <= 1).then(Rounds::default),
-        }
-    }
-
-    /// A work item of no node's (a device's frame on a load generator's cores) arriving at
-    /// `now`: its completion.
-    pub fn serve(&mut self, now: SimTime) -> SimTime {
-        self.take(now).1
-    }
-
-    /// [`HostCores::serve`], and when the item is taken: its core free, and awake after the
-    /// wake when it was idle.
-    pub fn take(&mut self, now: SimTime) -> (SimTime, SimTime) {
-        let (_, done) = self.book(now, self.per_frame_ns, None);
-        (self.last_taken, done)
-    }
-
-    /// A frame from connection `from` (the server that sent it) on a one-core generator's
-    /// loop: the first of its round from there pays the socket read (`per_wake`, a read's
-    /// price: a live loop reads each ready connection once a round, and a busy one goes round
-    /// without parking, so its work follows its reads, not its wakes); on several cores,
-    /// [`HostCores::serve`].
-    pub fn serve_read(&mut self, now: SimTime, from: u64) -> SimTime {
-        self.book(now, self.per_frame_ns, Some(from)).1
-    }
-
-    /// An item of `service_ns` on the earliest free core: its start and completion. It pays a
-    /// wake first when that core was idle; on a one-core loop, an item from connection `from`
-    /// pays the read instead, when it is its round's first from there.
-    fn book(&mut self, now: SimTime, service_ns: u64, from: Option<u64>) -> (SimTime, SimTime) {
-        let idle = self.free_at.peek().is_none_or(|e| e.0 < now);
-        let (read_ns, wake_ns) = match (from, self.rounds.as_mut()) {
-            (Some(from), Some(r)) => (
-                if r.reads(now, idle, from) {
-                    self.per_wake_ns
-                } else {
-                    0
-                },
-                0,
-            ),
-            _ => (0, self.per_wake_ns),
-        };
-        let (start, done) =
-            take_core(&mut self.free_at, now, service_ns + read_ns, wake_ns).unwrap_or((now, now));
-        if let Some(r) = &mut self.rounds {
-            r.admit(now, done, idle);
-        }
-        self.last_taken = SimTime::from_nanos(done.as_nanos() - service_ns);
-        (start, done)
-    }
-
-    /// When the outputs of an item done at `t` (taken at `t`, with `taken`) leave: at the end
-    /// of its round on a one-core host ([`Rounds`]), else at once.
-    pub fn release(&mut self, t: SimTime, taken: bool) -> SimTime {
-        self.rounds.as_mut().map_or(t, |r| r.end_of(t, taken))
-    }
-}
-
-/// The earliest free core of `pool` serves an item arriving at `now` for `service_ns`, after
-/// `wake_ns` when that core was idle: its start and completion (`None` only for a pool of no
-/// cores, which no constructor makes).
-fn take_core(
-    pool: &mut BinaryHeap<Reverse<SimTime>>,
-    now: SimTime,
-    service_ns: u64,
-    wake_ns: u64,
-) -> Option<(SimTime, SimTime)> {
-    let mut earliest = pool.peek_mut()?;
-    // A core that finishes its last item just as this one comes is still awake.
-    let idle = earliest.0 < now;
-    let start = earliest.0.max(now);
-    let done = start.plus(service_ns + if idle { wake_ns } else { 0 });
-    *earliest = Reverse(done);
-    Some((start, done))
-}
-
 impl Cpu {
     /// A node sampled every `run.interval` from time zero.
     pub fn new(cap: &NodeCapacity, run: &RunSpec) -> Self {
@@ -250,10 +151,11 @@ impl Cpu {
     }
 
     /// [`Cpu::admit_frame`] on a host's cores shared with other nodes (`Some`) instead of the
-    /// node's own: the node keeps its queue bound, its waits and its busy time.
+    /// node's own: the node keeps its queue bound, its waits and its busy time. The frame came
+    /// over connection `conn` (see [`HostCores::read`]).
     pub fn admit_frame_on(
         &mut self,
-        host: Option<&mut HostCores>,
+        host: Option<(&mut HostCores, u64)>,
         now: SimTime,
         service_ns: u64,
         is_message: bool,
@@ -265,8 +167,8 @@ impl Cpu {
         // Control frames on their own cores, when the node has them; only the shared cores
         // are booked as utilization.
         let (start, done, booked) = match (host, &mut self.control_free_at) {
-            (Some(host), _) => {
-                let (start, done) = host.book(now, service_ns, None);
+            (Some((host, conn)), _) => {
+                let (start, done) = host.read(now, service_ns, conn);
                 (start, done, true)
             }
             (None, Some(control)) if !is_message => {
@@ -459,114 +361,86 @@ mod tests {
     fn nodes_on_one_host_wait_for_its_cores_and_a_wake_is_paid_from_idle() {
         let run = run(1_000_000_000, 0);
         let host = crate::scenario::HostCapacity {
-            cores: 1,
+            cores: 2,
             per_frame_ns: 10,
             per_wake_ns: 1_000,
         };
         let mut cores = HostCores::new(&host);
-        // Two nodes of many cores each: on their own they would serve both frames at once.
+        // Two nodes of many cores each: on their own they would serve every frame at once.
         let (mut a, mut b) = (
             Cpu::new(&capacity(8, 100), &run),
             Cpu::new(&capacity(8, 100), &run),
         );
         let t = SimTime::from_nanos(5_000);
-        // The first finds the core idle and pays the wake; the second, for another node,
-        // waits behind it and pays none.
-        let first = a.admit_frame_on(Some(&mut cores), t, 100, true);
-        let second = b.admit_frame_on(Some(&mut cores), t, 100, true);
-        assert_eq!(first, Some(t.plus(1_100)));
-        assert_eq!(second, Some(t.plus(1_200)));
+        // The first two find a core idle each and pay its wake; the third, for the other
+        // node, waits behind the first and pays none.
+        assert_eq!(
+            a.admit_frame_on(Some((&mut cores, 1)), t, 100, true),
+            Some(t.plus(1_100))
+        );
+        assert_eq!(
+            a.admit_frame_on(Some((&mut cores, 1)), t, 100, true),
+            Some(t.plus(1_100))
+        );
+        assert_eq!(
+            b.admit_frame_on(Some((&mut cores, 1)), t, 100, true),
+            Some(t.plus(1_200))
+        );
         assert_eq!(
             b.message_waits.mean_us(),
             1.1,
-            "waited for a's frame on the shared core"
+            "waited for a's frame on the shared cores"
         );
-        // Once the core has gone idle again, the next frame wakes it again.
+        // Once the cores have gone idle again, the next frame wakes one again.
         let later = t.plus(10_000);
         assert_eq!(
-            b.admit_frame_on(Some(&mut cores), later, 100, true),
+            b.admit_frame_on(Some((&mut cores, 1)), later, 100, true),
             Some(later.plus(1_100))
         );
-        // A device's frame on a generator's cores just as the core finishes: its own price, no
+        // A device's frame on a generator's cores just as a core finishes: its own price, no
         // wake (the core is still awake); a moment later, the wake too.
-        assert_eq!(cores.serve(later.plus(1_100)), later.plus(1_110));
-        assert_eq!(cores.serve(later.plus(1_111)), later.plus(1_111 + 1_010));
+        let mut one = HostCores::new(&crate::scenario::HostCapacity { cores: 1, ..host });
+        assert_eq!(one.serve(t), t.plus(1_010));
+        assert_eq!(one.serve(t.plus(1_010)), t.plus(1_020));
+        assert_eq!(one.serve(t.plus(1_021)), t.plus(1_021 + 1_010));
         // Each node books its own busy time, wakes included.
-        assert_eq!(a.take_interval_utilization(), 1_100.0 / 8e9);
+        assert_eq!(a.take_interval_utilization(), 2_200.0 / 8e9);
         assert_eq!(b.take_interval_utilization(), 1_200.0 / 8e9);
     }
 
-    /// On one core, the outputs of an item leave at the end of its round: the frames that
-    /// came during a round are taken together in the next, and leave together when its last is
-    /// done; on several cores, each item's leave when it is done.
-    /// One core, 100 ns a frame, 1,000 ns a wake (a read on a generator's loop).
-    const ONE_CORE: crate::scenario::HostCapacity = crate::scenario::HostCapacity {
-        cores: 1,
-        per_frame_ns: 100,
-        per_wake_ns: 1_000,
-    };
-
-    fn t(ns: u64) -> SimTime {
-        SimTime::from_nanos(ns)
-    }
-
+    /// Server nodes on a one-core host: the first frame of a round from each connection pays
+    /// the read, busy or idle, whichever node it is for; frames over a connection the round in
+    /// progress reads ride its read.
     #[test]
-    fn on_one_core_outputs_leave_at_the_end_of_their_round() {
-        let one = ONE_CORE;
-        let mut g = HostCores::new(&one);
-        // Idle at 0: woken, the first item alone in its round (done at 1,110).
-        assert_eq!(g.take(t(10)), (t(1_010), t(1_110)));
-        // Two items during it: the next round, taken at 1,110 and 1,210.
-        assert_eq!(g.take(t(500)), (t(1_110), t(1_210)));
-        assert_eq!(g.take(t(900)), (t(1_210), t(1_310)));
-        assert_eq!(
-            g.release(t(1_110), false),
-            t(1_110),
-            "the first round's own end"
+    fn nodes_on_a_one_core_host_pay_a_read_per_connection_and_round() {
+        let t = SimTime::from_nanos;
+        let run = run(1_000_000_000, 0);
+        let mut cores = HostCores::new(&crate::sim::host_cores::ONE_CORE);
+        let (mut chat, mut gateway) = (
+            Cpu::new(&capacity(8, 10), &run),
+            Cpu::new(&capacity(8, 10), &run),
         );
+        let (devices, from_chat) = (1, 2);
+        // Idle: the read and the frame (1,000 + 10 + the host's 100).
         assert_eq!(
-            g.release(t(1_110), true),
-            t(1_310),
-            "taken at 1,110: the next round"
+            chat.admit_frame_on(Some((&mut cores, devices)), t(0), 110, true),
+            Some(t(1_110))
         );
+        // During that round: the devices' next frames ride its read; the chat server's
+        // connection to the gateway is read in the next round.
         assert_eq!(
-            g.release(t(1_210), false),
-            t(1_310),
-            "waits for the round's last"
-        );
-        assert_eq!(g.release(t(1_310), false), t(1_310));
-        let mut two = HostCores::new(&crate::scenario::HostCapacity { cores: 2, ..one });
-        two.take(t(10));
-        let (_, done) = two.take(t(500));
-        assert_eq!(two.release(done, false), done, "several cores: no rounds");
-    }
-
-    /// On a one-core generator, a round reads each connection once: the first frame from each
-    /// server in a round pays the read, the others only their own work; a round begun from
-    /// idle pays it too.
-    #[test]
-    fn a_round_reads_each_connection_once() {
-        let mut g = HostCores::new(&ONE_CORE);
-        let (chat, gateway) = (
-            crate::nodes::Addr::ChatServer.code(),
-            crate::nodes::Addr::Gateway.code(),
+            chat.admit_frame_on(Some((&mut cores, devices)), t(100), 110, true),
+            Some(t(1_220))
         );
         assert_eq!(
-            g.serve_read(t(10), chat),
-            t(1_110),
-            "idle: a read and the frame"
+            chat.admit_frame_on(Some((&mut cores, devices)), t(200), 110, true),
+            Some(t(1_330))
         );
-        // During that round: the next round reads chat once and the gateway once.
-        assert_eq!(g.serve_read(t(200), chat), t(2_210));
-        assert_eq!(g.serve_read(t(300), chat), t(2_310));
-        assert_eq!(g.serve_read(t(400), gateway), t(3_410));
         assert_eq!(
-            g.release(t(2_210), false),
-            t(3_410),
-            "one round: its last frame"
+            gateway.admit_frame_on(Some((&mut cores, from_chat)), t(300), 110, true),
+            Some(t(2_440))
         );
-        // A frame from chat during that round: the round after reads chat again.
-        assert_eq!(g.serve_read(t(2_500), chat), t(4_510));
+        assert_eq!(cores.release(t(1_220), false), t(2_440), "one round");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod bug;
 pub mod cpu;
+mod host_cores;
 mod media;
 #[cfg(test)]
 mod queueing_tests;

@@ -20,6 +20,10 @@ pub struct Rounds {
     gathering: Option<SimTime>,
     /// The connections the gathering round reads (each once, whatever it holds).
     reads: Vec<u64>,
+    /// The connections the round begun last reads: a frame coming over one of them while
+    /// that round runs is taken by its read (a live reader takes what the socket holds when
+    /// it runs, not what it held when the round began), and pays no read of its own.
+    reading: Vec<u64>,
 }
 
 impl Rounds {
@@ -28,7 +32,12 @@ impl Rounds {
     pub fn reads(&mut self, now: SimTime, idle: bool, from: u64) -> bool {
         self.roll(now, false);
         if idle {
+            self.reading.clear();
+            self.reading.push(from);
             return true;
+        }
+        if !self.begun.is_empty() && self.reading.contains(&from) {
+            return false;
         }
         if self.gathering.is_none() {
             self.reads.clear();
@@ -73,6 +82,8 @@ impl Rounds {
                 (true, Some(g)) => {
                     self.begun.push_back(g);
                     self.gathering = None;
+                    std::mem::swap(&mut self.reading, &mut self.reads);
+                    self.reads.clear();
                 }
                 _ => return,
             }

@@ -24,7 +24,8 @@ use crate::nodes::mailbox::MailboxConfig;
 use crate::nodes::partner_server::PartnerServer;
 use crate::nodes::{Addr, Effects};
 use crate::scenario::{AdapterMode, Design, HopClass, Scenario, SessionSetup};
-use crate::sim::cpu::{Cpu, HostCores};
+use crate::sim::cpu::Cpu;
+use crate::sim::host_cores::HostCores;
 use crate::sim::media::MediaWorld;
 use crate::sim::timers::TimerFifo;
 use crate::sim::transport::{Links, Slab};
@@ -189,10 +190,17 @@ impl Sim {
                 inbox: super::inboxes::InboxWorld::new(&s, &tree),
             },
             net: Transport {
-                links: if dir.is_mimi() {
-                    Links::new(dir.devices(), providers).with_provider_links()
-                } else {
-                    Links::new(dir.devices(), providers)
+                links: {
+                    let links = Links::new(dir.devices(), providers);
+                    let links = match dir.is_mimi() {
+                        true => links.with_provider_links(),
+                        false => links,
+                    };
+                    // A load generator's devices speak over its connections.
+                    match s.capacity.generator.is_some() {
+                        true => links.with_shard_connections(),
+                        false => links,
+                    }
                 },
                 link_models: HopClass::EVERY.map(|h| LinkModel::new(s.network.link(h))),
                 partitions: Partitions::new(providers),

@@ -2,6 +2,7 @@
 //! a frame lands (`arrive`), waits for its node's CPU and is handled (`process`, `dispatch`);
 //! and node timers. The links and frames in flight are this file's part, [`Transport`].
 
+use super::on_hosts::connection;
 use super::{Event, Nodes, Servers, Sim};
 use crate::directory::Directory;
 use crate::engine::{Scheduler, SimRng, SimTime};
@@ -144,11 +145,19 @@ impl Servers {
         if let (Addr::Device(_), Some(g)) = (a, self.generator.as_mut()) {
             return Some(Some(g.serve_read(now, from.code())));
         }
+        if self.host.is_none() {
+            // Without a host, no move of it in and out (a copy of its size per frame).
+            return self.cpu(a).map(|cpu| {
+                let service = cpu.service_ns(is_message) + extra_ns;
+                cpu.admit_frame_on(None, now, service, is_message)
+            });
+        }
         let mut host = self.host.take();
         let admitted = self.cpu(a).map(|cpu| {
             let own = host.as_ref().map_or(0, |h| h.per_frame_ns);
             let service = cpu.service_ns(is_message) + extra_ns + own;
-            cpu.admit_frame_on(host.as_mut(), now, service, is_message)
+            let on = host.as_mut().map(|h| (h, connection(from, a)));
+            cpu.admit_frame_on(on, now, service, is_message)
         });
         self.host = host;
         admitted

@@ -25,7 +25,8 @@ mod metadata;
 mod observe;
 mod on_hosts;
 
-use super::cpu::{Cpu, HostCores};
+use super::cpu::Cpu;
+use super::host_cores::HostCores;
 use super::media::MediaWorld;
 use super::timers::TimerFifo;
 use crate::directory::Directory;

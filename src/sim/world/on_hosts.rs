@@ -49,6 +49,19 @@ impl Sim {
     }
 }
 
+/// The live connection a frame from `from` to the server node `to` comes over, as a word for
+/// the host's rounds (`HostCores::read`: each is read once a round): one per pair of server
+/// nodes, and one per server for all the load generator's devices (a shard's; `validate`
+/// runs one).
+pub(super) fn connection(from: Addr, to: Addr) -> u64 {
+    // Kind and provider of each end: `Addr::code` puts the kind above bit 40.
+    let end = |a: Addr| match a {
+        Addr::Device(_) => 1 << 16,
+        a => (a.code() >> 40) << 16 | (a.code() & 0xffff),
+    };
+    end(from) << 32 | end(to)
+}
+
 /// A frame written `write_ns` from now: it leaves then, or after its own delay when that is
 /// later. Other outputs pass as they are.
 fn after(write_ns: u64, out: Output) -> Output {
@@ -68,5 +81,37 @@ fn after(write_ns: u64, out: Output) -> Output {
             frame,
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{DeviceId, ProviderId};
+
+    /// One connection per pair of server nodes and direction; the devices share one per
+    /// server.
+    #[test]
+    fn a_connection_per_server_pair_and_one_for_the_devices() {
+        let (d1, d2) = (Addr::Device(DeviceId(1)), Addr::Device(DeviceId(70_000)));
+        let chat = Addr::ChatServer;
+        let (p1, p2) = (
+            Addr::PartnerServer(ProviderId(1)),
+            Addr::PartnerServer(ProviderId(2)),
+        );
+        assert_eq!(connection(d1, chat), connection(d2, chat));
+        assert_ne!(connection(d1, chat), connection(d1, p1));
+        assert_ne!(
+            connection(chat, Addr::Gateway),
+            connection(Addr::Gateway, chat)
+        );
+        assert_ne!(
+            connection(Addr::Adapter(ProviderId(1)), p1),
+            connection(Addr::Adapter(ProviderId(2)), p2)
+        );
+        assert_ne!(
+            connection(p1, Addr::Adapter(ProviderId(1))),
+            connection(p2, Addr::Adapter(ProviderId(1)))
+        );
     }
 }
