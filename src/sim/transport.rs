@@ -108,11 +108,6 @@ pub struct Links {
     /// higher to lower]`, at `lower * providers + higher`.
     provider_provider: Vec<[LinkState; 2]>,
     providers: usize,
-    /// With a load generator's cores (`[capacity] generator`), its devices' frames to and from
-    /// one server share one connection, as a live shard's socket carries them all: one link
-    /// instance per server and direction (`[to the server, from it]`), found among a few.
-    /// Frames written together then land together, in order, and are read together.
-    shard: Option<Vec<(Addr, [LinkState; 2])>>,
 }
 
 const UP: usize = 0;
@@ -131,30 +126,7 @@ impl Links {
             media_internal: [LinkState::default(); 2],
             provider_provider: Vec::new(),
             providers,
-            shard: None,
         }
-    }
-
-    /// The devices' links to each server as one connection (see the field `shard`).
-    pub fn with_shard_connections(mut self) -> Self {
-        self.shard = Some(Vec::new());
-        self
-    }
-
-    /// The shared connection to or from `server`, made at its first frame.
-    fn shard_link(
-        shard: &mut Vec<(Addr, [LinkState; 2])>,
-        server: Addr,
-        way: usize,
-    ) -> &mut LinkState {
-        let i = match shard.iter().position(|(a, _)| *a == server) {
-            Some(i) => i,
-            None => {
-                shard.push((server, [LinkState::default(); 2]));
-                shard.len() - 1
-            }
-        };
-        &mut shard[i].1[way]
     }
 
     /// Links between every two providers' servers (the MIMI design).
@@ -204,14 +176,8 @@ impl Links {
     pub fn route(&mut self, from: Addr, to: Addr) -> (HopClass, &mut LinkState) {
         use Addr::*;
         match (from, to) {
-            (Device(d), _) => match &mut self.shard {
-                None => (HopClass::ClientServer, &mut self.device[d.index()][UP]),
-                Some(shard) => (HopClass::ClientServer, Self::shard_link(shard, to, UP)),
-            },
-            (_, Device(d)) => match &mut self.shard {
-                None => (HopClass::ClientServer, &mut self.device[d.index()][DOWN]),
-                Some(shard) => (HopClass::ClientServer, Self::shard_link(shard, from, DOWN)),
-            },
+            (Device(d), _) => (HopClass::ClientServer, &mut self.device[d.index()][UP]),
+            (_, Device(d)) => (HopClass::ClientServer, &mut self.device[d.index()][DOWN]),
             (ChatServer, Gateway) => (HopClass::ServerGateway, &mut self.server_gateway[UP]),
             (Gateway, ChatServer) => (HopClass::ServerGateway, &mut self.server_gateway[DOWN]),
             (Gateway, Adapter(p)) | (Gateway, PartnerServer(p)) => (
@@ -271,33 +237,6 @@ mod tests {
             .1
             .held_ns = 7;
         assert_eq!(links.media_device[0][UP].held_ns, 7);
-    }
-
-    /// With a load generator's connections, every device's frames to one server ride one
-    /// link instance (one per server and direction); without, each device has its own.
-    #[test]
-    fn a_load_generators_devices_share_a_connection_per_server() {
-        use crate::wire::{DeviceId, ProviderId};
-        let (d0, d1) = (Addr::Device(DeviceId(0)), Addr::Device(DeviceId(1)));
-        let partner = Addr::PartnerServer(ProviderId(1));
-        let mut shared = Links::new(2, 2).with_shard_connections();
-        shared.route(d0, Addr::ChatServer).1.held_ns = 7;
-        assert_eq!(
-            shared.route(d1, Addr::ChatServer).1.held_ns,
-            7,
-            "one connection"
-        );
-        assert_eq!(shared.route(d1, partner).1.held_ns, 0, "another server's");
-        assert_eq!(
-            shared.route(Addr::ChatServer, d1).1.held_ns,
-            0,
-            "the other way"
-        );
-        shared.route(Addr::ChatServer, d0).1.held_ns = 9;
-        assert_eq!(shared.route(Addr::ChatServer, d1).1.held_ns, 9);
-        let mut own = Links::new(2, 2);
-        own.route(d0, Addr::ChatServer).1.held_ns = 7;
-        assert_eq!(own.route(d1, Addr::ChatServer).1.held_ns, 0, "a link each");
     }
 
     /// Frames are moved through the slab and the handlers by value millions of times a

@@ -190,17 +190,10 @@ impl Sim {
                 inbox: super::inboxes::InboxWorld::new(&s, &tree),
             },
             net: Transport {
-                links: {
-                    let links = Links::new(dir.devices(), providers);
-                    let links = match dir.is_mimi() {
-                        true => links.with_provider_links(),
-                        false => links,
-                    };
-                    // A load generator's devices speak over its connections.
-                    match s.capacity.generator.is_some() {
-                        true => links.with_shard_connections(),
-                        false => links,
-                    }
+                links: if dir.is_mimi() {
+                    Links::new(dir.devices(), providers).with_provider_links()
+                } else {
+                    Links::new(dir.devices(), providers)
                 },
                 link_models: HopClass::EVERY.map(|h| LinkModel::new(s.network.link(h))),
                 partitions: Partitions::new(providers),
