@@ -85,7 +85,7 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
         servers: Work {
             threads: s.threads,
             // As the generator's below: the servers' loop pays for each socket read, each
-            // connection read once a round (`HostCores::book` with a connection); parks would
+            // connection read once a round (`HostCores::read`); parks would
             // undercount a busy loop's rounds.
             reads: r.node_costs.values().map(|c| c.reads as f64).sum(),
             items: r

@@ -14,7 +14,8 @@ pub struct HostCores {
     free_at: BinaryHeap<Reverse<SimTime>>,
     /// The host's own work on each frame, beside the node's logic.
     pub per_frame_ns: u64,
-    /// Paid by a frame that finds a core idle, before its own work.
+    /// On a one-core loop, a socket read's price (see [`HostCores::read`]); on several cores,
+    /// paid by a frame that finds its core idle, before its own work.
     per_wake_ns: u64,
     /// When the last item served was taken: its core free and awake (a hop trace's mark, where
     /// a live generator reads the frame).
@@ -48,18 +49,17 @@ impl HostCores {
         (self.last_taken, done)
     }
 
-    /// A frame from connection `from` (the server that sent it) on a one-core generator's
-    /// loop: the first of its round from there pays the socket read (`per_wake`, a read's
-    /// price: a live loop reads each ready connection once a round, and a busy one goes round
-    /// without parking, so its work follows its reads, not its wakes); on several cores,
-    /// [`HostCores::serve`].
+    /// A device's frame from connection `from` (the server that sent it) on a load
+    /// generator's cores, priced as [`HostCores::read`] prices it: its completion.
     pub fn serve_read(&mut self, now: SimTime, from: u64) -> SimTime {
         self.read(now, self.per_frame_ns, from).1
     }
 
     /// An item of `service_ns` that came over connection `conn`: on a one-core loop, the
-    /// first of its round from there pays the socket read (`per_wake`), busy or idle; on
-    /// several cores, a wake when it finds its core idle. Its start and completion.
+    /// first of its round from there pays the socket read (`per_wake`), busy or idle (a live
+    /// loop reads each ready connection once a round, and a busy one goes round without
+    /// parking, so its work follows its reads, not its wakes); on several cores, a wake when
+    /// it finds its core idle. Its start and completion.
     pub fn read(&mut self, now: SimTime, service_ns: u64, conn: u64) -> (SimTime, SimTime) {
         self.book(now, service_ns, Some(conn))
     }

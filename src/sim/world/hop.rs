@@ -145,21 +145,22 @@ impl Servers {
         if let (Addr::Device(_), Some(g)) = (a, self.generator.as_mut()) {
             return Some(Some(g.serve_read(now, from.code())));
         }
-        if self.host.is_none() {
-            // Without a host, no move of it in and out (a copy of its size per frame).
-            return self.cpu(a).map(|cpu| {
-                let service = cpu.service_ns(is_message) + extra_ns;
-                cpu.admit_frame_on(None, now, service, is_message)
-            });
-        }
-        let mut host = self.host.take();
+        // Out and back in only when there is a host: `take` of `None` still copies the
+        // option's whole size, once per frame.
+        let mut host = if self.host.is_some() {
+            self.host.take()
+        } else {
+            None
+        };
         let admitted = self.cpu(a).map(|cpu| {
             let own = host.as_ref().map_or(0, |h| h.per_frame_ns);
             let service = cpu.service_ns(is_message) + extra_ns + own;
             let on = host.as_mut().map(|h| (h, connection(from, a)));
             cpu.admit_frame_on(on, now, service, is_message)
         });
-        self.host = host;
+        if host.is_some() {
+            self.host = host;
+        }
         admitted
     }
 

@@ -51,8 +51,8 @@ impl Sim {
 
 /// The live connection a frame from `from` to the server node `to` comes over, as a word for
 /// the host's rounds (`HostCores::read`: each is read once a round): one per pair of server
-/// nodes, and one per server for all the load generator's devices (a shard's; `validate`
-/// runs one).
+/// nodes, and one per server for all the load generator's devices (one shard's, `validate`'s
+/// default).
 pub(super) fn connection(from: Addr, to: Addr) -> u64 {
     // Kind and provider of each end: `Addr::code` puts the kind above bit 40.
     let end = |a: Addr| match a {
