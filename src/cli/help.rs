@@ -88,6 +88,7 @@ pub const LIVE: &str = help!(
 pub const VALIDATE: &str = help!(
     "interop-sim validate scenarios/live-bench.toml --rate 500 --duration 5",
     "interop-sim validate scenarios/live-bench.toml --levels 0.3,0.6,0.9 --duration 5",
+    "interop-sim validate scenarios/live-bench.toml --rate 20000 --duration 5 --repeat 3",
     "Writes validate.html, validate.json and both runs' results folders",
 );
 

@@ -82,6 +82,11 @@ pub enum LiveCommand {
         /// (--rate is where the search starts).
         #[arg(long, value_delimiter = ',', num_args = 1..)]
         levels: Vec<f64>,
+        /// Validate this many times at each rate (each a live run and a simulated copy priced
+        /// from it), and judge over them: a figure holds when it held in every run. The table
+        /// gives the medians, the runs' errors and live's own range between runs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        repeat: u32,
         #[command(flatten)]
         load: LiveArgs,
     },
@@ -162,6 +167,7 @@ pub fn run(cmd: LiveCommand) -> anyhow::Result<Outcome> {
             model_host,
             tolerance,
             levels,
+            repeat,
             load: args,
         } => {
             let network = if scenario_network {
@@ -173,7 +179,8 @@ pub fn run(cmd: LiveCommand) -> anyhow::Result<Outcome> {
                 network,
                 host: model_host,
             };
-            super::validate::validate(&file, out, model, tolerance, &levels, &args)
+            let ladder = (levels.as_slice(), repeat as usize);
+            super::validate::validate(&file, out, model, tolerance, ladder, &args)
         }
         LiveCommand::Serve {
             file,

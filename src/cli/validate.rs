@@ -18,7 +18,7 @@ pub fn validate(
     out: Option<PathBuf>,
     model: Model,
     tolerance: f64,
-    levels: &[f64],
+    (levels, repeat): (&[f64], usize),
     args: &LiveArgs,
 ) -> anyhow::Result<Outcome> {
     if !(tolerance.is_finite() && tolerance > 0.0 && tolerance <= 10.0) {
@@ -52,6 +52,12 @@ pub fn validate(
     let scenario_network = model.network == Network::Scenario;
     let out = out.unwrap_or_else(|| Path::new("results").join(format!("{}-validate", s.run.name)));
     let title = format!("interop-sim validate: {}", s.run.name);
+    // One run's results in `folder`, or in `folder/run-<k>` when the rate is validated more
+    // than once.
+    let run_folder = |folder: &Path, run: usize| match repeat {
+        1 => folder.to_path_buf(),
+        _ => folder.join(format!("run-{}", run + 1)),
+    };
     let write_level = |folder: &Path, sim: &RunResult, live: &LiveOutcome, ran: &Scenario| {
         let opts = interop_sim::report::RunOptions { ledger: false };
         interop_sim::report::write_run(&folder.join("sim"), ran, sim, opts)?;
@@ -62,15 +68,60 @@ pub fn validate(
         interop_sim::live::output::write_live_results(&folder.join("live"), ran, live)?;
         anyhow::Ok(())
     };
+    // Each run's view: the first run's makes the level's, later ones add their spectra.
+    let view_of = |views: &mut Vec<validate_page::LevelView>,
+                   run: usize,
+                   cmp: &Comparison,
+                   sim: &RunResult,
+                   live: &LiveOutcome,
+                   stem: &str,
+                   heading: &str,
+                   folder: &Path| {
+        let rel = folder.strip_prefix(&out).unwrap_or(folder);
+        let rel = match rel.to_string_lossy().into_owned() {
+            r if r.is_empty() => ".".to_string(),
+            r => r,
+        };
+        match (run, views.last_mut()) {
+            (0, _) | (_, None) => views.push(v::level_view(cmp, sim, live, stem, heading, &rel)),
+            (_, Some(view)) => v::add_run(view, run, sim, live, &rel),
+        }
+    };
     let result = if levels.is_empty() {
-        v::validate(&s, &hash, &opts, model, tolerance, &[])
-            .map_err(anyhow::Error::from)
-            .and_then(|(cmp, sim, live, ran)| {
-                write_level(&out, &sim, &live, &ran)?;
-                let view =
-                    v::level_view(&cmp, &sim, &live, "latency_spectrum", "sim and live", ".");
-                Ok((vec![cmp], vec![view], None))
-            })
+        let mut views = Vec::new();
+        let mut runs = Vec::new();
+        let mut single = || -> anyhow::Result<()> {
+            for run in 0..repeat {
+                let (cmp, sim, live, ran) = v::validate(&s, &hash, &opts, model, tolerance, &[])?;
+                let folder = run_folder(&out, run);
+                write_level(&folder, &sim, &live, &ran)?;
+                if repeat > 1 {
+                    eprint!("{}", v::render(&cmp));
+                }
+                view_of(
+                    &mut views,
+                    run,
+                    &cmp,
+                    &sim,
+                    &live,
+                    "latency_spectrum",
+                    "sim and live",
+                    &folder,
+                );
+                runs.push(cmp);
+            }
+            Ok(())
+        };
+        single().map(|()| {
+            let cmp = match runs.len() {
+                1 => runs.remove(0),
+                _ => interop_sim::live::repeats::combine(&runs),
+            };
+            if let Some(view) = views.last_mut() {
+                v::set_rows(view, &cmp);
+            }
+            (vec![cmp], views, None)
+        })
     } else {
         let progress = |p: &Probe| {
             eprintln!(
@@ -87,20 +138,26 @@ pub fn validate(
             )
         };
         let mut views = Vec::new();
-        let level =
-            |f: f64, cmp: &Comparison, sim: &RunResult, live: &LiveOutcome, ran: &Scenario| {
-                let stem = format!("level-{f:.2}");
-                write_level(&out.join(&stem), sim, live, ran)?;
-                eprint!("{}", v::render(cmp));
-                let heading = format!(
-                    "{:.0} % of saturation: {:.0} msg/s",
-                    f * 100.0,
-                    cmp.rate_per_s
-                );
-                views.push(v::level_view(cmp, sim, live, &stem, &heading, &stem));
-                anyhow::Ok(())
-            };
-        ladder::ladder(&s, &hash, &opts, model, tolerance, levels, progress, level).map(|l| {
+        let level = |f: f64,
+                     run: usize,
+                     cmp: &Comparison,
+                     sim: &RunResult,
+                     live: &LiveOutcome,
+                     ran: &Scenario| {
+            let stem = format!("level-{f:.2}");
+            let folder = run_folder(&out.join(&stem), run);
+            write_level(&folder, sim, live, ran)?;
+            eprint!("{}", v::render(cmp));
+            let heading = format!(
+                "{:.0} % of saturation: {:.0} msg/s",
+                f * 100.0,
+                cmp.rate_per_s
+            );
+            view_of(&mut views, run, cmp, sim, live, &stem, &heading, &folder);
+            anyhow::Ok(())
+        };
+        let steps = (levels, repeat);
+        ladder::ladder(&s, &hash, &opts, model, tolerance, steps, progress, level).map(|l| {
             let probes = l
                 .saturation
                 .probes
@@ -122,8 +179,12 @@ pub fn validate(
                 probes,
             );
             let json = serde_json::to_string_pretty(&l).unwrap_or_default();
-            let cmps = l.levels.into_iter().map(|(_, c)| c).collect();
-            (cmps, std::mem::take(&mut views), Some((sat, json, l.reach)))
+            let cmps: Vec<Comparison> = l.levels.into_iter().map(|(_, c)| c).collect();
+            let mut views = std::mem::take(&mut views);
+            for (view, c) in views.iter_mut().zip(&cmps) {
+                v::set_rows(view, c);
+            }
+            (cmps, views, Some((sat, json, l.reach)))
         })
     };
     let (cmps, views, ladder) = match result {

@@ -33,7 +33,7 @@ pub fn model_host(
     let source = if half.is_empty() {
         "one mean price per frame from this run (no second rate to tell the reads' share)"
     } else {
-        "solved from this run and one at half the rate (their threads' time running tasks, socket reads and frames)"
+        "fitted on this run and one at half the rate (their threads' time running tasks, socket reads and frames: two points, solved exactly)"
     };
     calibrate_host(a, report, &half, source, notes);
     Ok(())
@@ -111,14 +111,15 @@ pub fn host_work(r: &LiveReport) -> Option<HostWork> {
 }
 
 /// The read and item costs (s) that best explain the runs' busy time (busy = reads x read +
-/// items x item, least squares: two runs are solved exactly); the first run's mean item cost,
-/// with no read cost, when they cannot be told apart (one run, the same mix in all, or a
-/// negative solution).
-fn fit(runs: &[Work]) -> (f64, f64) {
+/// items x item, least squares: two runs are solved exactly), and whether they could be told
+/// apart; when not (one run, the same mix in all, or a negative solution: two runs at nearby
+/// loads whose noise outweighs the difference in their mix), the first run's mean item cost
+/// with no read cost, and `false`.
+fn fit(runs: &[Work]) -> ((f64, f64), bool) {
     let Some(first) = runs.first() else {
-        return (0.0, 0.0);
+        return ((0.0, 0.0), false);
     };
-    let mean = (0.0, first.busy_s / first.items.max(1.0));
+    let mean = ((0.0, first.busy_s / first.items.max(1.0)), false);
     let (mut ww, mut wi, mut ii, mut wb, mut ib) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for r in runs {
         ww += r.reads * r.reads;
@@ -136,7 +137,7 @@ fn fit(runs: &[Work]) -> (f64, f64) {
     if read < 0.0 || item <= 0.0 {
         return mean;
     }
-    (read, item)
+    ((read, item), true)
 }
 
 /// Puts the simulated copy's server nodes on a host of the live servers' threads and its
@@ -169,8 +170,8 @@ pub fn calibrate_host(
     let runs = |f: fn(&HostWork) -> Work| -> Vec<Work> {
         std::iter::once(&this).chain(others).map(f).collect()
     };
-    let (s_read, s_item) = fit(&runs(|w| w.servers));
-    let (g_read, g_item) = fit(&runs(|w| w.generator));
+    let ((s_read, s_item), s_solved) = fit(&runs(|w| w.servers));
+    let ((g_read, g_item), g_solved) = fit(&runs(|w| w.generator));
     let ns = |s: f64| (s * 1e9).round() as u64;
     let host = HostCapacity {
         cores: this.servers.threads.max(1) as u32,
@@ -197,6 +198,17 @@ pub fn calibrate_host(
         us(gen.per_frame_ns),
         us(gen.per_wake_ns),
     ));
+    let unsolved: Vec<&str> = [("the servers'", s_solved), ("the generator's", g_solved)]
+        .into_iter()
+        .filter(|(_, solved)| !solved && !others.is_empty())
+        .map(|(who, _)| who)
+        .collect();
+    if !unsolved.is_empty() {
+        notes.push(format!(
+            "the host: the runs could not tell {} socket read from its frames (their mix too alike for their noise, or a negative read): one mean price per frame from this run, no read price; the model's queueing will not follow live's away from this load (a ladder, --levels, fits over its probes from low load to saturation)",
+            unsolved.join(" and ")
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -219,12 +231,13 @@ mod tests {
             items: 300_000.0,
             busy_s: busy(90_000.0, 300_000.0),
         };
-        let (read, item) = fit(&[a, b]);
+        let ((read, item), solved) = fit(&[a, b]);
+        assert!(solved);
         assert!(
             (read - 20e-6).abs() < 1e-12 && (item - 2e-6).abs() < 1e-12,
             "{read} {item}"
         );
-        assert_eq!(fit(&[a]), (0.0, a.busy_s / a.items));
+        assert_eq!(fit(&[a]), ((0.0, a.busy_s / a.items), false));
         // The same mix twice cannot be told apart; a negative read is refused.
         let twice = Work {
             threads: 1,
@@ -232,9 +245,9 @@ mod tests {
             reads: a.reads * 2.0,
             items: a.items * 2.0,
         };
-        assert_eq!(fit(&[a, twice]), (0.0, a.busy_s / a.items));
+        assert_eq!(fit(&[a, twice]), ((0.0, a.busy_s / a.items), false));
         let odd = Work { busy_s: 0.01, ..b };
-        assert_eq!(fit(&[a, odd]), (0.0, a.busy_s / a.items));
+        assert_eq!(fit(&[a, odd]), ((0.0, a.busy_s / a.items), false));
     }
 
     /// Many runs whose busy time is off the line by noise that cancels: least squares finds
@@ -254,11 +267,11 @@ mod tests {
             run(10_000.0, 1_200_000.0, -0.05),
             run(50_000.0, 700_000.0, 0.0),
         ];
-        let (read, item) = fit(&runs);
+        let ((read, item), _) = fit(&runs);
         assert!((read - 20e-6).abs() < 2e-6, "read {read}");
         assert!((item - 2e-6).abs() < 0.2e-6, "item {item}");
         // The two-point solve through the first two is further from the line.
-        let (w2, _) = fit(&runs[..2]);
+        let ((w2, _), _) = fit(&runs[..2]);
         assert!((w2 - 20e-6).abs() > (read - 20e-6).abs(), "{w2} {read}");
     }
 }

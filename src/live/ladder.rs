@@ -211,9 +211,10 @@ pub fn saturation(
     })
 }
 
-/// Finds the saturation, then validates at each of `fractions` of it; `level` gets each
-/// level's comparison and both runs as they finish (to write them out: its error, such as a
-/// folder that cannot be written, ends the ladder).
+/// Finds the saturation, then validates `repeat` times at each of `fractions` of it and
+/// combines each level's runs ([`super::repeats::combine`]); `level` gets each run's
+/// comparison and both runs as they finish, with the run's index (to write them out: its
+/// error, such as a folder that cannot be written, ends the ladder).
 #[allow(clippy::too_many_arguments)]
 pub fn ladder<E: From<LiveError>>(
     s: &Scenario,
@@ -221,9 +222,9 @@ pub fn ladder<E: From<LiveError>>(
     opts: &LiveOptions,
     model: Model,
     tolerance: f64,
-    fractions: &[f64],
+    (fractions, repeat): (&[f64], usize),
     mut progress: impl FnMut(&Probe),
-    mut level: impl FnMut(f64, &Comparison, &RunResult, &LiveOutcome, &Scenario) -> Result<(), E>,
+    mut level: impl FnMut(f64, usize, &Comparison, &RunResult, &LiveOutcome, &Scenario) -> Result<(), E>,
 ) -> Result<Ladder, E> {
     let (_, start, _) = aligned(s, opts);
     let start = start.rate_per_s.unwrap_or(1_000.0);
@@ -240,8 +241,16 @@ pub fn ladder<E: From<LiveError>>(
             rate_per_s: Some(f * sat.rate_per_s),
             ..opts.clone()
         };
-        let (cmp, sim, live, ran) = validate(s, hash, &o, model, tolerance, &probed)?;
-        level(f, &cmp, &sim, &live, &ran)?;
+        let mut runs = Vec::new();
+        for run in 0..repeat.max(1) {
+            let (cmp, sim, live, ran) = validate(s, hash, &o, model, tolerance, &probed)?;
+            level(f, run, &cmp, &sim, &live, &ran)?;
+            runs.push(cmp);
+        }
+        let cmp = match runs.len() {
+            1 => runs.remove(0),
+            _ => super::repeats::combine(&runs),
+        };
         levels.push((f, cmp));
     }
     Ok(Ladder {

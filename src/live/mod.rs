@@ -41,6 +41,7 @@ pub mod prepare;
 pub mod probe;
 pub mod reach;
 pub mod remote;
+pub mod repeats;
 pub mod run;
 pub mod schedule;
 pub mod session;

@@ -170,6 +170,7 @@ mod tests {
             live: 1.0 + error,
             relative_error: Some(error),
             ok,
+            repeats: None,
         }
     }
 
@@ -187,6 +188,7 @@ mod tests {
             passed: rows.iter().all(|r| r.ok != Some(false)),
             rows,
             steps: Vec::new(),
+            runs: 1,
         }
     }
 

@@ -34,8 +34,13 @@ pub struct Row {
     pub live: f64,
     /// (live - sim) / sim; `None` when the simulated value is 0.
     pub relative_error: Option<f64>,
-    /// Within the tolerance; `None` when not judged (too few deliveries on a side).
+    /// Within the tolerance; `None` when not judged (too few deliveries on a side). Over
+    /// repeated runs: within it in every run that judged it.
     pub ok: Option<bool>,
+    /// Over repeated runs (`validate --repeat`): how the figure fared in each; `sim`, `live`
+    /// and `relative_error` are then the runs' medians.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<super::repeats::Spread>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -55,8 +60,11 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Every judged figure is within the tolerance.
     pub passed: bool,
-    /// Each step of the traced messages' way in both runs (shown, not judged).
+    /// Each step of the traced messages' way in both runs (shown, not judged; the first run's
+    /// when repeated).
     pub steps: Vec<StepPair>,
+    /// Runs at this rate this comparison stands for (`validate --repeat`).
+    pub runs: u32,
 }
 
 impl Row {
@@ -179,6 +187,7 @@ fn row(path: &str, metric: &str, (sim, live): (f64, f64), samples: (u64, u64), t
         live,
         relative_error,
         ok: judged.then(|| relative_error.is_some_and(|e| e.abs() <= tol)),
+        repeats: None,
     }
 }
 
@@ -320,6 +329,7 @@ pub fn validate(
         passed: rows.iter().all(|r| r.ok != Some(false)),
         rows,
         steps: super::step_pairs::pair(&sim.hops, &live.report.hops),
+        runs: 1,
     };
     Ok((cmp, sim, live, a))
 }
@@ -361,9 +371,25 @@ pub fn level_view(
             spectrum.push(l);
         }
     }
-    let rows = c
-        .rows
-        .iter()
+    let steps = super::step_pairs::cells(&c.steps);
+    let mut view = LevelView {
+        steps,
+        name: name.to_string(),
+        heading: heading.to_string(),
+        aligned: c.aligned.clone(),
+        unmodeled: c.unmodeled.clone(),
+        rows: Vec::new(),
+        spread: Vec::new(),
+        spectrum,
+        folders: vec![folder.to_string()],
+    };
+    set_rows(&mut view, c);
+    view
+}
+
+/// The table of `view` from `c` (a run, or repeated runs combined).
+pub fn set_rows(view: &mut LevelView, c: &Comparison) {
+    view.rows = (c.rows.iter())
         .map(|r| {
             let e = r
                 .relative_error
@@ -380,17 +406,36 @@ pub fn level_view(
             )
         })
         .collect();
-    let steps = super::step_pairs::cells(&c.steps);
-    LevelView {
-        steps,
-        name: name.to_string(),
-        heading: heading.to_string(),
-        aligned: c.aligned.clone(),
-        unmodeled: c.unmodeled.clone(),
-        rows,
-        spectrum,
-        folder: folder.to_string(),
+    view.spread = (c.rows.iter()).filter_map(super::repeats::cell).collect();
+}
+
+/// Another run at the level of `view` (`validate --repeat`): its spectra beside the first
+/// run's, and its folder.
+pub fn add_run(
+    view: &mut LevelView,
+    run: usize,
+    sim: &RunResult,
+    live: &LiveOutcome,
+    folder: &str,
+) {
+    use crate::report::plots::spectrum::series;
+    if run == 1 {
+        for s in view.spectrum.iter_mut().take(2) {
+            s.label = s.label.replacen(" (", ", run 1 (", 1);
+        }
     }
+    for (i, (who, h)) in [
+        ("simulated", &sim.ledger.latency_all),
+        ("live", &live.uncorrected),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut s = series(&format!("{who}, run {}", run + 1), 2 * run + i, h);
+        s.width = 1;
+        view.spectrum.push(s);
+    }
+    view.folders.push(folder.to_string());
 }
 
 /// The verdict line of a set of comparisons (one, or a ladder's levels): how many judged
@@ -428,6 +473,13 @@ pub fn render(c: &Comparison) -> String {
         c.scenario, c.users, c.rate_per_s, c.arrivals, c.duration_s,
         if c.loopback_network { "loopback links modeled" } else { "the scenario's network" },
     );
+    if c.runs > 1 {
+        let _ = writeln!(
+            s,
+            "  {} runs at this rate, each live run and a simulated copy priced from it: the medians of the figures and of the runs' errors; a figure holds when it held in every run",
+            c.runs
+        );
+    }
     for n in &c.aligned {
         let _ = writeln!(s, "  aligned: {n}");
     }
@@ -448,11 +500,14 @@ pub fn render(c: &Comparison) -> String {
         let e = r
             .relative_error
             .map_or("n/a".to_string(), |e| format!("{:+.1}%", e * 100.0));
-        let verdict = match r.ok {
-            Some(true) => "ok",
-            Some(false) => "FAILED",
-            None => "not judged (too few deliveries)",
-        };
+        let verdict = super::repeats::cell(r).unwrap_or_else(|| {
+            match r.ok {
+                Some(true) => "ok",
+                Some(false) => "FAILED",
+                None => "not judged (too few deliveries)",
+            }
+            .to_string()
+        });
         let _ = writeln!(
             s,
             "{:<8} {:<16} {:>12.3} {:>12.3} {:>10}  {verdict}",
@@ -527,6 +582,7 @@ mod tests {
             passed: false,
             rows: vec![ok, off, few, zero],
             steps: Vec::new(),
+            runs: 1,
         };
         let worst: Vec<&str> = c.failures().iter().map(|r| r.metric.as_str()).collect();
         assert_eq!(worst.len(), 2);

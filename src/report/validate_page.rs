@@ -33,12 +33,15 @@ pub struct LevelView {
     pub unmodeled: Vec<String>,
     /// Per figure: path, metric, sim, live, error; and its verdict (`None`: not judged).
     pub rows: Vec<([String; 5], Option<bool>)>,
+    /// Over repeated runs, per figure (as `rows`): how often it held, the runs' errors and
+    /// live's own range; empty for one run.
+    pub spread: Vec<String>,
     pub spectrum: Vec<Series>,
     /// The traced messages step by step in both runs: from, to, p50 sim, p50 live, p50 error,
     /// p99 sim, p99 live, messages (sim / live).
     pub steps: Vec<[String; 8]>,
-    /// The folder (relative to the page) holding both runs' results.
-    pub folder: String,
+    /// The folders (relative to the page) holding both runs' results, one per repeated run.
+    pub folders: Vec<String>,
 }
 
 /// Draws each level's spectrum into `dir/plots` and writes `dir/validate.html`.
@@ -109,19 +112,32 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
         let rows: Vec<Vec<Cell>> = l
             .rows
             .iter()
-            .map(|(r, ok)| {
+            .enumerate()
+            .map(|(i, (r, ok))| {
                 let mut cells: Vec<Cell> = r.iter().map(|c| Cell::from(c.as_str())).collect();
                 cells.push(match ok {
                     Some(ok) => pass_cell(*ok),
                     None => "not judged (too few deliveries)".into(),
                 });
+                if let Some(s) = l.spread.get(i) {
+                    cells.push(Cell::from(s.as_str()));
+                }
                 cells
             })
             .collect();
-        p.table(
-            &["path", "metric", "sim", "live", "error", "verdict"],
-            &rows,
-        );
+        let mut head = vec!["path", "metric", "sim", "live", "error", "verdict"];
+        if !l.spread.is_empty() {
+            head = vec![
+                "path",
+                "metric",
+                "sim (median)",
+                "live (median)",
+                "error (median)",
+                "verdict",
+                "over the runs",
+            ];
+        }
+        p.table(&head, &rows);
         p.raw("<p class=\"note\">Aligned between the two runs:</p>\n<ul>");
         for n in &l.aligned {
             p.raw(&format!("<li>{}</li>", esc(n)));
@@ -148,11 +164,18 @@ fn page(v: &ValidateView, drawn: &[Drawn]) -> String {
             }
             p.raw("</ul>");
         }
-        p.raw(&format!(
-            "<p>Both runs' results: {} (simulated) · {} (live)</p>",
-            link(&format!("{}/sim/report.html", l.folder), "sim"),
-            link(&format!("{}/live/report.html", l.folder), "live")
-        ));
+        for (i, folder) in l.folders.iter().enumerate() {
+            let which = if l.folders.len() > 1 {
+                format!("Run {}'s", i + 1)
+            } else {
+                "Both runs'".to_string()
+            };
+            p.raw(&format!(
+                "<p>{which} results: {} (simulated) · {} (live)</p>",
+                link(&format!("{folder}/sim/report.html"), "sim"),
+                link(&format!("{folder}/live/report.html"), "live")
+            ));
+        }
     }
     p.finish(&v.title)
 }

@@ -521,6 +521,69 @@ fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
     assert!(err.contains("--levels") && err.contains("1.5"), "{err}");
 }
 
+/// `validate --repeat 2`: the rate validated twice, each run in its own folder, and one
+/// verdict over both: a figure holds only when it held in both runs (the scenario's network
+/// against loopback: p50 in neither; throughput in both), with the runs' errors and live's own
+/// range in the table, validate.json and validate.html.
+#[test]
+fn validate_repeated_judges_each_figure_over_every_run() {
+    let out = crate::scratch("validate-repeat");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args(["validate", "scenarios/baseline.toml", "--users", "200"])
+        .args(["--rate", "300", "--duration", "2", "--scenario-network"])
+        .args(["--repeat", "2", "--out"])
+        .arg(&out)
+        .current_dir(crate::root())
+        .output()
+        .expect("validate runs");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{text}");
+    assert!(text.contains("2 runs at this rate"), "{text}");
+    assert!(
+        text.contains("FAILED: held in 0 of 2 runs (errors "),
+        "{text}"
+    );
+    assert!(text.contains("ok in 2 of 2 runs"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("validate.json")).unwrap()).unwrap();
+    assert_eq!(json["runs"], 2);
+    let p50 = (json["rows"].as_array().unwrap().iter())
+        .find(|r| r["path"] == "all" && r["metric"] == "p50_ms")
+        .expect("p50 row");
+    assert_eq!(p50["ok"], false);
+    assert_eq!(p50["repeats"]["judged"], 2);
+    assert_eq!(p50["repeats"]["held"], 0);
+    let (lo, hi) = (
+        p50["repeats"]["live_min"].as_f64(),
+        p50["repeats"]["live_max"].as_f64(),
+    );
+    assert!(
+        lo.unwrap() <= p50["live"].as_f64().unwrap() && hi >= p50["live"].as_f64(),
+        "{p50}"
+    );
+    let html = std::fs::read_to_string(out.join("validate.html")).expect("validate.html");
+    assert!(
+        html.contains("over the runs"),
+        "the page has the spread column"
+    );
+    for run in ["run-1", "run-2"] {
+        for r in ["sim/report.html", "live/report.html"] {
+            let r = format!("{run}/{r}");
+            assert!(html.contains(&r) && out.join(&r).is_file(), "{r}");
+        }
+        assert!(out.join(run).join("sim/summary.json").is_file());
+    }
+    // Anything but 1 to 20 runs is refused up front.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args(["validate", "scenarios/live-bench.toml", "--repeat", "0"])
+        .current_dir(crate::root())
+        .output()
+        .expect("validate runs");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--repeat"), "{err}");
+}
+
 /// The gateway's per-partner rate limit acts in live mode as in the simulator (the same node):
 /// offered 1,000 interop messages/s against two partners limited to 300/s each (with the
 /// limiter's one-second burst), the gateway holds frames back (counted in live.json), the
