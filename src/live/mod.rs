@@ -24,6 +24,7 @@ pub mod align;
 pub mod client;
 pub mod clock;
 pub mod codec;
+pub mod comparison;
 pub mod conn;
 pub mod crypto;
 pub mod faults;

@@ -175,21 +175,7 @@ mod tests {
     }
 
     fn level(rate: f64, rows: Vec<Row>) -> Comparison {
-        Comparison {
-            scenario: "x".into(),
-            users: 1,
-            rate_per_s: rate,
-            duration_s: 1.0,
-            arrivals: "poisson".into(),
-            loopback_network: true,
-            aligned: Vec::new(),
-            unmodeled: Vec::new(),
-            tolerance: 0.1,
-            passed: rows.iter().all(|r| r.ok != Some(false)),
-            rows,
-            steps: Vec::new(),
-            runs: 1,
-        }
+        Comparison::of_rows(rate, rows)
     }
 
     /// The levels given out of order (as a caller may list --levels): p50 holds at 30 % and

@@ -5,30 +5,7 @@
 //! held in every run that judged it; the table gives the medians, the range of the runs' errors
 //! and of live's own figure, so a planner sees whether a miss is the model's or live's noise.
 
-use super::validate::{Comparison, Row};
-use serde::Serialize;
-
-/// How one figure fared over the repeated runs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Spread {
-    /// Runs that judged the figure (enough deliveries on both sides).
-    pub judged: u32,
-    /// Of those, the runs in which it was within the tolerance.
-    pub held: u32,
-    /// Live's own figure over the runs: its lowest and highest.
-    pub live_min: f64,
-    pub live_max: f64,
-    /// The runs' relative errors, lowest and highest (`None`: every run's model said 0).
-    pub error_min: Option<f64>,
-    pub error_max: Option<f64>,
-}
-
-impl Spread {
-    /// Live's own range as a share of its median: what the machine moved between runs.
-    pub fn live_range(&self, median: f64) -> Option<f64> {
-        (median > 0.0).then(|| (self.live_max - self.live_min) / median)
-    }
-}
+use super::comparison::{Comparison, Row, Spread};
 
 /// The median of `v` (the mean of the middle two for an even count); `None` when empty.
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -134,21 +111,9 @@ mod tests {
     }
 
     fn run(rate: f64, rows: Vec<Row>) -> Comparison {
-        Comparison {
-            scenario: "x".into(),
-            users: 1,
-            rate_per_s: rate,
-            duration_s: 1.0,
-            arrivals: "poisson".into(),
-            loopback_network: true,
-            aligned: vec!["first run's note".into()],
-            unmodeled: Vec::new(),
-            tolerance: 0.1,
-            passed: rows.iter().all(|r| r.ok != Some(false)),
-            rows,
-            steps: Vec::new(),
-            runs: 1,
-        }
+        let mut c = Comparison::of_rows(rate, rows);
+        c.aligned = vec!["first run's note".into()];
+        c
     }
 
     #[test]

@@ -9,79 +9,18 @@
 //! tolerance; one outside it fails the run (exit 1).
 
 pub use super::align::aligned;
+use super::comparison::row;
+pub use super::comparison::{Comparison, Row, SAMPLES_MIN};
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
 use super::probe::{Hop, Hops};
 use super::run::run_live;
-use super::step_pairs::StepPair;
 use super::LiveError;
 use crate::metrics::PathKind;
 use crate::report::validate_page::LevelView;
 use crate::scenario::{Latency, Scenario};
 use crate::sim::{run_with, RunOptions, RunResult};
-use serde::Serialize;
 use std::fmt::Write as _;
-
-/// A figure is judged only over at least this many deliveries on both sides.
-pub const SAMPLES_MIN: u64 = 200;
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Row {
-    /// `all`, a path kind (`native`, `interop`, `group`), or `media` (blob downloads).
-    pub path: String,
-    pub metric: String,
-    pub sim: f64,
-    pub live: f64,
-    /// (live - sim) / sim; `None` when the simulated value is 0.
-    pub relative_error: Option<f64>,
-    /// Within the tolerance; `None` when not judged (too few deliveries on a side). Over
-    /// repeated runs: within it in every run that judged it.
-    pub ok: Option<bool>,
-    /// Over repeated runs (`validate --repeat`): how the figure fared in each; `sim`, `live`
-    /// and `relative_error` are then the runs' medians.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repeats: Option<super::repeats::Spread>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Comparison {
-    pub scenario: String,
-    pub users: u64,
-    pub rate_per_s: f64,
-    pub duration_s: f64,
-    pub arrivals: String,
-    /// The simulated copy modeled loopback links instead of the scenario's network.
-    pub loopback_network: bool,
-    /// What was aligned between the two runs, and how.
-    pub aligned: Vec<String>,
-    /// What the live run showed that the model leaves out (the host's shared cores).
-    pub unmodeled: Vec<String>,
-    pub tolerance: f64,
-    pub rows: Vec<Row>,
-    /// Every judged figure is within the tolerance.
-    pub passed: bool,
-    /// Each step of the traced messages' way in both runs (shown, not judged; the first run's
-    /// when repeated).
-    pub steps: Vec<StepPair>,
-    /// Runs at this rate this comparison stands for (`validate --repeat`).
-    pub runs: u32,
-}
-
-impl Row {
-    /// How far off the figure is, for ranking failures: a model that said 0 is the farthest.
-    fn error_size(&self) -> f64 {
-        self.relative_error.map_or(f64::INFINITY, f64::abs)
-    }
-}
-
-impl Comparison {
-    /// The judged rows outside the tolerance, largest error first.
-    pub fn failures(&self) -> Vec<&Row> {
-        let mut f: Vec<&Row> = self.rows.iter().filter(|r| r.ok == Some(false)).collect();
-        f.sort_by(|a, b| b.error_size().total_cmp(&a.error_size()));
-        f
-    }
-}
 
 /// Which network the simulated copy models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,21 +112,6 @@ pub fn calibrate(
             "per message frame, as the live run's nodes spent in their own logic: {}",
             priced.join(", ")
         ));
-    }
-}
-
-/// A figure of both runs, judged against `tolerance` when both sides have `samples` enough.
-fn row(path: &str, metric: &str, (sim, live): (f64, f64), samples: (u64, u64), tol: f64) -> Row {
-    let relative_error = (sim != 0.0).then(|| (live - sim) / sim);
-    let judged = samples.0.min(samples.1) >= SAMPLES_MIN;
-    Row {
-        path: path.to_string(),
-        metric: metric.to_string(),
-        sim,
-        live,
-        relative_error,
-        ok: judged.then(|| relative_error.is_some_and(|e| e.abs() <= tol)),
-        repeats: None,
     }
 }
 
