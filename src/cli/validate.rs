@@ -156,8 +156,8 @@ pub fn validate(
             view_of(&mut views, run, cmp, sim, live, &stem, &heading, &folder);
             anyhow::Ok(())
         };
-        let steps = (levels, repeat);
-        ladder::ladder(&s, &hash, &opts, model, tolerance, steps, progress, level).map(|l| {
+        let runs = (levels, repeat);
+        ladder::ladder(&s, &hash, &opts, model, tolerance, runs, progress, level).map(|l| {
             let probes = l
                 .saturation
                 .probes

@@ -210,7 +210,7 @@ pub fn saturation(
         }
     }
     // The edge found must hold again, CONFIRMATIONS times; else one step down, and again.
-    let step = (hi / lo).max(1.0 + 1e-9);
+    let (step, edge) = ((hi / lo).max(1.0 + 1e-9), lo);
     let mut steps = 0;
     'confirm: loop {
         for _ in 0..CONFIRMATIONS {
@@ -218,7 +218,8 @@ pub fn saturation(
                 steps += 1;
                 if steps > CONFIRM_STEPS_MAX || lo / step < RATE_MIN {
                     return Err(LiveError::NoSaturation(format!(
-                        "the live system kept up at {lo:.0} msg/s in one probe and not in the next, {steps} rates down from the edge the search found: its capacity moves too much between runs to validate a ladder against"
+                        "the live system did not keep up in {CONFIRMATIONS} probes in a row at the edge the search found ({edge:.0} msg/s) nor at {} rates below it (down to {lo:.0} msg/s): its capacity moves too much between runs to validate a ladder against",
+                        steps - 1
                     )));
                 }
                 lo /= step;
