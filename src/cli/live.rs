@@ -70,7 +70,7 @@ pub enum LiveCommand {
         scenario_network: bool,
         /// Model the host too: the simulated copy's server nodes share the cores of the live
         /// servers' threads, its devices those of the load generator's, each frame priced as
-        /// those threads spent (solved from this run and a second one at half the rate). Needs
+        /// those threads spent (fitted on this run and two more at half and twice its rate). Needs
         /// --generator-threads.
         #[arg(long, requires = "generator_threads")]
         model_host: bool,

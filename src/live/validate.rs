@@ -175,7 +175,7 @@ fn media_rows(sim: &RunResult, live: &LiveOutcome, window_s: f64, tol: f64) -> V
 
 /// Runs both and compares, judging every figure against `tolerance` (a fraction: 0.1 = 10 %).
 /// Live runs first: the simulated copy is priced with what it measured (with `--model-host`,
-/// the host's prices fitted over it and `host_runs`, or a run at half the rate when there are
+/// the host's prices fitted over it and `host_runs`, or runs at half and twice the rate when there are
 /// none). Returns the comparison, both runs and the scenario they ran (aligned, and priced for
 /// this machine).
 pub fn validate(

@@ -658,7 +658,7 @@ fn validate_compares_every_path_kind_and_media_downloads() {
 }
 
 /// `validate --model-host`: the live run measures its two runtimes (the servers' and the load
-/// generator's threads), a second run at half the rate gives the second point, and the
+/// generator's threads), runs at half and twice the rate give more points, and the
 /// simulated copy puts its servers and its devices on hosts of those threads' cores, priced
 /// from what they spent.
 #[test]
