@@ -454,6 +454,32 @@ fn one_server_serves_successive_load_runs() {
     assert!(!server.is_finished(), "the server stayed up");
 }
 
+/// `interop-sim validate` of the baseline cut to 200 users, 300 msg/s for 2 s, its simulated
+/// copy on the scenario's own network (tens of ms a hop, against loopback's microseconds: the
+/// latencies disagree), with `extra` arguments, results in `out`.
+fn validate_on_scenario_network(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args(["validate", "scenarios/baseline.toml", "--users", "200"])
+        .args(["--rate", "300", "--duration", "2", "--scenario-network"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .current_dir(crate::root())
+        .output()
+        .expect("validate runs")
+}
+
+/// `interop-sim validate scenarios/live-bench.toml` with `args` (for arguments refused before
+/// anything runs).
+fn validate_live_bench(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
+        .args(["validate", "scenarios/live-bench.toml"])
+        .args(args)
+        .current_dir(crate::root())
+        .output()
+        .expect("validate runs")
+}
+
 /// `validate` judges (issue 18): the simulated copy keeps the scenario's network (tens of ms a
 /// hop) while live runs on loopback (well under a millisecond), so the latencies are far apart
 /// and validate fails with exit 1, naming the largest error; before, it exited 0 whatever the
@@ -461,20 +487,7 @@ fn one_server_serves_successive_load_runs() {
 #[test]
 fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
     let out = crate::scratch("validate-disagree");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
-        .args(["validate", "scenarios/baseline.toml", "--users", "200"])
-        .args([
-            "--rate",
-            "300",
-            "--duration",
-            "2",
-            "--scenario-network",
-            "--out",
-        ])
-        .arg(&out)
-        .current_dir(crate::root())
-        .output()
-        .expect("validate runs");
+    let run = validate_on_scenario_network(&out, &[]);
     let text = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{text}");
     assert!(text.contains("validate: FAILED"), "{text}");
@@ -506,16 +519,7 @@ fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
     }
 
     // A ladder's levels are fractions of the saturation: anything else is refused up front.
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
-        .args([
-            "validate",
-            "scenarios/live-bench.toml",
-            "--levels",
-            "0.5,1.5",
-        ])
-        .current_dir(crate::root())
-        .output()
-        .expect("validate runs");
+    let bad = validate_live_bench(&["--levels", "0.5,1.5"]);
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--levels") && err.contains("1.5"), "{err}");
@@ -528,14 +532,7 @@ fn validate_fails_with_exit_1_when_model_and_live_run_disagree() {
 #[test]
 fn validate_repeated_judges_each_figure_over_every_run() {
     let out = crate::scratch("validate-repeat");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
-        .args(["validate", "scenarios/baseline.toml", "--users", "200"])
-        .args(["--rate", "300", "--duration", "2", "--scenario-network"])
-        .args(["--repeat", "2", "--out"])
-        .arg(&out)
-        .current_dir(crate::root())
-        .output()
-        .expect("validate runs");
+    let run = validate_on_scenario_network(&out, &["--repeat", "2"]);
     let text = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{text}");
     assert!(text.contains("2 runs at this rate"), "{text}");
@@ -574,11 +571,7 @@ fn validate_repeated_judges_each_figure_over_every_run() {
         assert!(out.join(run).join("sim/summary.json").is_file());
     }
     // Anything but 1 to 20 runs is refused up front.
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_interop-sim"))
-        .args(["validate", "scenarios/live-bench.toml", "--repeat", "0"])
-        .current_dir(crate::root())
-        .output()
-        .expect("validate runs");
+    let bad = validate_live_bench(&["--repeat", "0"]);
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--repeat"), "{err}");
