@@ -87,6 +87,11 @@ pub(super) fn row(
     }
 }
 
+/// A relative error as the tables print it, "+12.3%" ("n/a" when the model said 0).
+pub fn percent(e: Option<f64>) -> String {
+    e.map_or("n/a".to_string(), |e| format!("{:+.1}%", e * 100.0))
+}
+
 #[cfg(test)]
 impl Comparison {
     /// The tests' comparison: `rows` at `rate_per_s`, one run of a 1 s window, judged to 10 %.

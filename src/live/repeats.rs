@@ -5,7 +5,7 @@
 //! held in every run that judged it; the table gives the medians, the range of the runs' errors
 //! and of live's own figure, so a planner sees whether a miss is the model's or live's noise.
 
-use super::comparison::{Comparison, Row, Spread};
+use super::comparison::{percent, Comparison, Row, Spread};
 
 /// The median of `v` (the mean of the middle two for an even count); `None` when empty.
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -73,7 +73,6 @@ pub fn combine(runs: &[Comparison]) -> Comparison {
 /// with the runs' errors and live's own range.
 pub fn cell(r: &Row) -> Option<String> {
     let s = r.repeats.as_ref()?;
-    let pct = |e: Option<f64>| e.map_or("n/a".to_string(), |e| format!("{:+.1}%", e * 100.0));
     let verdict = match r.ok {
         None => return Some("not judged (too few deliveries in every run)".into()),
         Some(true) => format!("ok in {} of {} runs", s.held, s.judged),
@@ -89,8 +88,8 @@ pub fn cell(r: &Row) -> Option<String> {
     });
     Some(format!(
         "{verdict} (errors {} to {}{live})",
-        pct(s.error_min),
-        pct(s.error_max)
+        percent(s.error_min),
+        percent(s.error_max)
     ))
 }
 

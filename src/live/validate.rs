@@ -9,7 +9,7 @@
 //! tolerance; one outside it fails the run (exit 1).
 
 pub use super::align::aligned;
-use super::comparison::row;
+use super::comparison::{percent, row};
 pub use super::comparison::{Comparison, Row, SAMPLES_MIN};
 use super::options::LiveOptions;
 use super::outcome::LiveOutcome;
@@ -421,9 +421,7 @@ pub fn render(c: &Comparison) -> String {
         c.tolerance * 100.0
     );
     for r in &c.rows {
-        let e = r
-            .relative_error
-            .map_or("n/a".to_string(), |e| format!("{:+.1}%", e * 100.0));
+        let e = percent(r.relative_error);
         let verdict = super::repeats::cell(r).unwrap_or_else(|| {
             match r.ok {
                 Some(true) => "ok",
@@ -460,9 +458,7 @@ pub fn render(c: &Comparison) -> String {
                 c.tolerance * 100.0,
                 worst.path,
                 worst.metric,
-                worst
-                    .relative_error
-                    .map_or("n/a".to_string(), |e| format!("{:+.1}%", e * 100.0)),
+                percent(worst.relative_error),
             );
         }
     }
